@@ -1,0 +1,1 @@
+"""Alarm lifecycle, response plans, interlock commands, notifications and escalation."""

@@ -1,0 +1,1 @@
+"""HTTP API: REST, WebSocket, authentication and audit."""

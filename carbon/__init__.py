@@ -1,0 +1,1 @@
+"""Emission factors, carbon ledgers and product footprints."""

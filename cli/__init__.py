@@ -1,0 +1,1 @@
+"""The ehs command line: the composition root that wires the packages together."""

@@ -1,0 +1,1 @@
+"""Shared kernel of ehs-monitor: settings, database, migrations, plant registry and vocabulary."""

@@ -1,0 +1,1 @@
+"""Energy metering and ledgers per process, area and equipment."""

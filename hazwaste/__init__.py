@@ -1,0 +1,1 @@
+"""Hazardous-waste catalogue, containers, ledger and manifests."""

@@ -1,0 +1,1 @@
+"""MQTT ingest: subscriber, decoders, COPY writer, disk spool."""

@@ -1,0 +1,1 @@
+"""A battery-plant simulator: realistic telemetry, named incidents."""
