@@ -1,0 +1,35 @@
+"""Logging set-up and redaction of secrets (URLs with passwords or tokens never reach a log)."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_SECRET_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@", re.I)
+
+
+def redact(text: str) -> str:
+    """Replace passwords in URLs (``scheme://user:secret@host``) with ``***``."""
+    return _SECRET_IN_URL.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if record.args:
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args) \
+                if isinstance(record.args, tuple) else record.args
+        return True
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Configure the root logger once, with redaction."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("pgserver", "transitions", "amqtt"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

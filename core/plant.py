@@ -1,0 +1,340 @@
+"""The plant configuration: schema (pydantic), validation with line numbers, idempotent apply, export.
+
+The YAML file describes sites, their process areas, the devices in each area with their points, and the
+meter tree. ``apply_plant`` makes the registry tables match the file (creating, updating, and retiring what
+the file no longer lists) inside the caller's transaction, and records a ``config_revision`` when anything
+changed; applying the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import psycopg
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from core.catalog import QUANTITIES, unit_of_key
+from core.model import Medium, PointKind, ProcessType
+from core.yamlconf import load_model, raise_problems, read_yaml
+
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
+Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+#: Quantities a meter of each medium may read (a meter reads a counter point).
+METER_QUANTITIES: dict[Medium, set[str]] = {
+    Medium.ELECTRICITY: {"energy"},
+    Medium.WATER: {"volume", "mass"},
+    Medium.COMPRESSED_AIR: {"volume"},
+    Medium.NITROGEN: {"volume"},
+    Medium.STEAM: {"mass", "volume"},
+    Medium.NATURAL_GAS: {"volume"},
+}
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PointConfig(_Item):
+    key: Key = Field(description="Point key with its unit as suffix, e.g. voc_ppm")
+    name: Name
+    name_en: Name | None = None
+    quantity: str
+    unit: str | None = Field(None, description="Defaults to the key's unit suffix")
+    kind: PointKind | None = Field(None, description="Defaults to the quantity's kind")
+    range: tuple[float, float] | None = Field(None, description="Valid (instrument) range [min, max]")
+    nominal: float | None = Field(None, description="Typical value; for counters the typical increase per hour")
+
+    @model_validator(mode="after")
+    def _complete(self) -> PointConfig:
+        spec = QUANTITIES.get(self.quantity)
+        if spec is None:
+            raise ValueError(f"unknown quantity {self.quantity!r}; known: {', '.join(sorted(QUANTITIES))}")
+        suffix = unit_of_key(self.key)
+        unit = self.unit or suffix
+        if unit not in spec.units:
+            raise ValueError(f"unit {unit!r} does not fit quantity {self.quantity!r} (allowed: "
+                             f"{', '.join(spec.units)}); end the key with the unit, e.g. {self.quantity}_"
+                             f"{spec.units[0]}")
+        if suffix != unit:
+            raise ValueError(f"key {self.key!r} must end with its unit '_{unit}' (STYLE.md B7)")
+        self.unit = unit
+        self.kind = self.kind or spec.kind
+        lo, hi = self.range or (spec.valid_min, spec.valid_max)
+        if not lo < hi:
+            raise ValueError(f"range [{lo}, {hi}] is empty: the minimum must be below the maximum")
+        self.range = (lo, hi)
+        if self.nominal is not None and self.kind == PointKind.GAUGE and not lo <= self.nominal <= hi:
+            raise ValueError(f"nominal {self.nominal} lies outside the range [{lo}, {hi}]")
+        return self
+
+
+class DeviceConfig(_Item):
+    code: Code
+    name: Name
+    name_en: Name | None = None
+    kind: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    interval_s: float = Field(10.0, gt=0, description="Expected publishing interval in seconds")
+    points: list[PointConfig] = Field(min_length=1)
+
+
+class AreaConfig(_Item):
+    code: Code
+    name: Name
+    name_en: Name | None = None
+    process: ProcessType
+    devices: list[DeviceConfig] = Field(default_factory=list)
+
+
+class MeterConfig(_Item):
+    code: Code
+    name: Name
+    name_en: Name | None = None
+    medium: Medium
+    point: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$", description="device/point_key")
+    parent: Code | None = None
+    area: Code | None = None
+
+
+class SiteConfig(_Item):
+    code: Code
+    name: Name
+    name_en: Name | None = None
+    timezone: str = "Asia/Shanghai"
+    areas: list[AreaConfig] = Field(default_factory=list)
+    meters: list[MeterConfig] = Field(default_factory=list)
+
+
+class PlantConfig(BaseModel):
+    """The registry part of a plant configuration file. Other packages add their own sections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(1, ge=1, le=1, description="Schema version of this file")
+    sites: list[SiteConfig] = Field(min_length=1)
+
+
+def _duplicates(values: list[str]) -> set[str]:
+    return {value for value, count in Counter(values).items() if count > 1}
+
+
+def check_references(plant: PlantConfig) -> list[tuple[tuple, str]]:
+    """Cross-reference checks that one item cannot make alone; returns (location, message) pairs."""
+    problems: list[tuple[tuple, str]] = []
+    for s, site in enumerate(plant.sites):
+        where = ("sites", s)
+        areas = [a.code for a in site.areas]
+        devices: dict[str, DeviceConfig] = {}
+        for a, area in enumerate(site.areas):
+            if area.code in _duplicates(areas):
+                problems.append(((*where, "areas", a, "code"), f"area code {area.code!r} appears twice"))
+            for d, device in enumerate(area.devices):
+                if device.code in devices:
+                    problems.append(((*where, "areas", a, "devices", d, "code"),
+                                     f"device code {device.code!r} appears twice in site {site.code!r}"))
+                devices[device.code] = device
+                keys = [p.key for p in device.points]
+                for p, point in enumerate(device.points):
+                    if point.key in _duplicates(keys):
+                        problems.append(((*where, "areas", a, "devices", d, "points", p, "key"),
+                                         f"point key {point.key!r} appears twice on device {device.code!r}"))
+        meters = {m.code: m for m in site.meters}
+        for m, meter in enumerate(site.meters):
+            loc = (*where, "meters", m)
+            if meter.code in _duplicates([x.code for x in site.meters]):
+                problems.append(((*loc, "code"), f"meter code {meter.code!r} appears twice"))
+            device_code, key = meter.point.split("/")
+            point = next((p for p in devices[device_code].points if p.key == key), None) \
+                if device_code in devices else None
+            if point is None:
+                problems.append(((*loc, "point"), f"no point {meter.point!r} in site {site.code!r}"))
+            elif point.kind != PointKind.COUNTER or point.quantity not in METER_QUANTITIES[meter.medium]:
+                problems.append(((*loc, "point"), f"a {meter.medium} meter must read a counter of "
+                                 f"{' or '.join(sorted(METER_QUANTITIES[meter.medium]))}, "
+                                 f"not {point.kind} {point.quantity}"))
+            if meter.area is not None and meter.area not in areas:
+                problems.append(((*loc, "area"), f"no area {meter.area!r} in site {site.code!r}"))
+            if meter.parent is not None:
+                if meter.parent not in meters:
+                    problems.append(((*loc, "parent"), f"no meter {meter.parent!r} in site {site.code!r}"))
+                elif meters[meter.parent].medium != meter.medium:
+                    problems.append(((*loc, "parent"), f"parent {meter.parent!r} meters "
+                                     f"{meters[meter.parent].medium}, not {meter.medium}"))
+                seen, cursor = {meter.code}, meters.get(meter.parent)
+                while cursor is not None:
+                    if cursor.code in seen:
+                        problems.append(((*loc, "parent"), f"meter tree has a cycle through {meter.code!r}"))
+                        break
+                    seen.add(cursor.code)
+                    cursor = meters.get(cursor.parent) if cursor.parent else None
+    return problems
+
+
+def load_plant(path: str | Path, model: type[PlantConfig] = PlantConfig) -> PlantConfig:
+    """Read and validate a plant file; raise ``ConfigError`` naming file, line and field."""
+    data, lines = read_yaml(path)
+    plant = load_model(path, model, data, lines)
+    raise_problems(path, lines, check_references(plant))
+    return plant
+
+
+# --- apply ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ApplySummary:
+    created: Counter = field(default_factory=Counter)
+    updated: Counter = field(default_factory=Counter)
+    retired: Counter = field(default_factory=Counter)
+    revision: int | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.retired)
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {"created": dict(self.created), "updated": dict(self.updated), "retired": dict(self.retired)}
+
+
+def _sync(conn: psycopg.Connection, summary: ApplySummary, table: str, scope: dict[str, Any],
+          wanted: dict[str, dict[str, Any]], *, key_col: str = "code", retire: bool = True,
+          created: set[str] | None = None) -> dict[str, int]:
+    """Make the rows of ``table`` within ``scope`` equal ``wanted`` (keyed by ``key_col``).
+
+    Returns the id of every wanted row; adds the keys of new rows to ``created``. Unchanged rows are not
+    touched, so re-applying is a no-op; rows no longer wanted are retired (never deleted).
+    """
+    where = " AND ".join(f"{col} = %({col})s" for col in scope)
+    cur = conn.execute(f"SELECT * FROM {table} WHERE {where}", scope)  # noqa: S608 - fixed names
+    cols = [d.name for d in cur.description]
+    existing = {row[cols.index(key_col)]: dict(zip(cols, row, strict=True)) for row in cur.fetchall()}
+    ids: dict[str, int] = {}
+    for key, values in wanted.items():
+        row = existing.get(key)
+        if row is None:
+            params = {**scope, key_col: key, **values}
+            names = ", ".join(params)
+            placeholders = ", ".join(f"%({n})s" for n in params)
+            ids[key] = conn.execute(f"INSERT INTO {table} ({names}) VALUES ({placeholders}) RETURNING id",  # noqa: S608
+                                    params).fetchone()[0]
+            summary.created[table] += 1
+            if created is not None:
+                created.add(key)
+            continue
+        ids[key] = row["id"]
+        changes = {col: val for col, val in values.items() if row[col] != val}
+        if row.get("retired_at") is not None:
+            changes["retired_at"] = None
+        if changes:
+            sets = ", ".join(f"{col} = %({col})s" for col in changes)
+            conn.execute(f"UPDATE {table} SET {sets}, updated_at = now() WHERE id = %(id)s",  # noqa: S608
+                         {**changes, "id": row["id"]})
+            summary.updated[table] += 1
+    if retire:
+        for key, row in existing.items():
+            if key not in wanted and row["retired_at"] is None:
+                conn.execute(f"UPDATE {table} SET retired_at = now(), updated_at = now() WHERE id = %s",  # noqa: S608
+                             (row["id"],))
+                summary.retired[table] += 1
+    return ids
+
+
+def _digest(plant: PlantConfig) -> str:
+    return hashlib.sha256(plant.model_dump_json().encode()).hexdigest()
+
+
+def apply_plant(*, conn: psycopg.Connection, plant: PlantConfig, source: str) -> ApplySummary:
+    """Make the registry match ``plant`` within the caller's transaction; record a revision if it changed.
+
+    Sites absent from the file are left alone (a file may describe one site of several); areas, devices,
+    points and meters of a listed site that the file no longer names are retired.
+    """
+    summary = ApplySummary()
+    for site in plant.sites:
+        site_id = _sync(conn, summary, "site", {"code": site.code}, {site.code: {
+            "name": site.name, "name_en": site.name_en, "timezone": site.timezone}}, retire=False)[site.code]
+        area_ids = _sync(conn, summary, "area", {"site_id": site_id}, {
+            a.code: {"name": a.name, "name_en": a.name_en, "process_type": a.process.value} for a in site.areas})
+        device_ids = _sync(conn, summary, "device", {"site_id": site_id}, {
+            d.code: {"area_id": area_ids[a.code], "name": d.name, "name_en": d.name_en, "kind": d.kind,
+                     "interval_s": d.interval_s}
+            for a in site.areas for d in a.devices})
+        point_ids: dict[str, int] = {}
+        for area in site.areas:
+            for device in area.devices:
+                ids = _sync(conn, summary, "point", {"device_id": device_ids[device.code]}, {
+                    p.key: {"name": p.name, "name_en": p.name_en, "quantity": p.quantity, "unit": p.unit,
+                            "kind": p.kind.value, "valid_min": p.range[0], "valid_max": p.range[1],
+                            "nominal": p.nominal}
+                    for p in device.points}, key_col="key")
+                point_ids.update({f"{device.code}/{key}": pid for key, pid in ids.items()})
+        # Meters in two passes: rows first, then parents (a parent may come later in the file).
+        new_meters: set[str] = set()
+        meter_ids = _sync(conn, summary, "meter", {"site_id": site_id}, {
+            m.code: {"name": m.name, "name_en": m.name_en, "medium": m.medium.value,
+                     "point_id": point_ids[m.point], "area_id": area_ids[m.area] if m.area else None}
+            for m in site.meters}, created=new_meters)
+        for meter in site.meters:
+            parent = meter_ids[meter.parent] if meter.parent else None
+            cur = conn.execute("UPDATE meter SET parent_id = %s, updated_at = now() "
+                               "WHERE id = %s AND parent_id IS DISTINCT FROM %s",
+                               (parent, meter_ids[meter.code], parent))
+            if cur.rowcount and meter.code not in new_meters:
+                summary.updated["meter"] += 1
+    if summary.changed:
+        summary.revision = conn.execute(
+            "INSERT INTO config_revision (source, sha256, summary) VALUES (%s, %s, %s) RETURNING id",
+            (source, _digest(plant), json.dumps(summary.as_dict()))).fetchone()[0]
+        conn.execute("SELECT pg_notify('config_changed', %s)", (str(summary.revision),))
+    return summary
+
+
+# --- export -----------------------------------------------------------------------------------------------
+
+
+def export_plant(*, conn: psycopg.Connection, site: str | None = None) -> PlantConfig:
+    """Read the active registry back into a ``PlantConfig`` (the inverse of ``apply_plant``)."""
+    def rows(sql: str, *params: Any) -> list[dict[str, Any]]:
+        cur = conn.execute(sql, params)
+        cols = [d.name for d in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    sites = []
+    for s in rows("SELECT * FROM site WHERE %s::text IS NULL OR code = %s ORDER BY id", site, site):
+        areas = []
+        for a in rows("SELECT * FROM area WHERE site_id = %s AND retired_at IS NULL ORDER BY id", s["id"]):
+            devices = []
+            for d in rows("SELECT * FROM device WHERE area_id = %s AND retired_at IS NULL ORDER BY id", a["id"]):
+                points = [PointConfig(key=p["key"], name=p["name"], name_en=p["name_en"], quantity=p["quantity"],
+                                      unit=p["unit"], kind=p["kind"], range=(p["valid_min"], p["valid_max"]),
+                                      nominal=p["nominal"])
+                          for p in rows("SELECT * FROM point WHERE device_id = %s AND retired_at IS NULL "
+                                        "ORDER BY id", d["id"])]
+                devices.append(DeviceConfig(code=d["code"], name=d["name"], name_en=d["name_en"], kind=d["kind"],
+                                            interval_s=d["interval_s"], points=points))
+            areas.append(AreaConfig(code=a["code"], name=a["name"], name_en=a["name_en"],
+                                    process=a["process_type"], devices=devices))
+        meters = [MeterConfig(code=m["code"], name=m["name"], name_en=m["name_en"], medium=m["medium"],
+                              point=m["point"], parent=m["parent"], area=m["area"])
+                  for m in rows("""
+                      SELECT m.code, m.name, m.name_en, m.medium, d.code || '/' || p.key AS point,
+                             pm.code AS parent, a.code AS area
+                      FROM meter m JOIN point p ON p.id = m.point_id JOIN device d ON d.id = p.device_id
+                      LEFT JOIN meter pm ON pm.id = m.parent_id LEFT JOIN area a ON a.id = m.area_id
+                      WHERE m.site_id = %s AND m.retired_at IS NULL ORDER BY m.id""", s["id"])]
+        sites.append(SiteConfig(code=s["code"], name=s["name"], name_en=s["name_en"], timezone=s["timezone"],
+                                areas=areas, meters=meters))
+    return PlantConfig(sites=sites)
+
+
+def dump_yaml(plant: BaseModel) -> str:
+    """Render a configuration as YAML, leaving out empty optional fields."""
+    data = plant.model_dump(mode="json", exclude_none=True)
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=110)

@@ -1,0 +1,231 @@
+"""Decode MQTT messages into reading rows and rejects; pure functions, no I/O (STYLE.md B3).
+
+Telemetry payload forms (ARCHITECTURE.md, MQTT contract): ``{"temp_c": 25.1, ...}`` (time = arrival),
+``{"ts": T, "values": {...}}``, or a JSON array of such objects; ``T`` is epoch milliseconds or RFC 3339;
+``seq`` is optional. Values are numbers, booleans (stored 1/0) or null (stored as a bad-quality reading).
+Anything else becomes a ``Reject`` with a reason; the good part of a message is still kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+import orjson
+
+from core import topics
+from core.model import Quality
+from core.registry import DeviceInfo, PlantIndex
+
+#: One reading row in COPY column order: (time, point_id, value, quality).
+Row = tuple[datetime, int, float | None, int]
+
+_GOOD = int(Quality.GOOD)
+_BAD = int(Quality.BAD)
+_RESERVED = frozenset(("ts", "seq", "values"))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Reason(StrEnum):
+    BAD_TOPIC = "bad_topic"
+    OVERSIZED = "oversized"
+    BAD_JSON = "bad_json"
+    BAD_SHAPE = "bad_shape"
+    UNKNOWN_DEVICE = "unknown_device"
+    UNKNOWN_POINT = "unknown_point"
+    BAD_VALUE_TYPE = "bad_value_type"
+    OUT_OF_RANGE = "out_of_range"
+    BAD_TIME = "bad_time"
+    BAD_STATUS = "bad_status"
+
+
+@dataclass(slots=True)
+class RawMessage:
+    """One MQTT message as received; ``mid`` is kept to acknowledge it after commit."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    received_at: datetime
+    mid: int = 0
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A rejected message (or part of one) for the dead-letter table."""
+
+    topic: str
+    payload: bytes
+    payload_size: int
+    received_at: datetime
+    reason: Reason
+    detail: str
+    site: str | None = None
+    device: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    device_id: int
+    status: str
+    at: datetime
+
+
+@dataclass(slots=True)
+class Decoded:
+    """What one batch of messages decodes to."""
+
+    rows: list[Row] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    statuses: list[StatusChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_payload_bytes: int = 256 * 1024
+    #: Device clocks may run ahead a little; beyond this a timestamp is refused (bad_time).
+    max_future: timedelta = timedelta(minutes=5)
+    #: Gateways forward buffered data after an outage; older than this is refused (bad_time).
+    max_age: timedelta = timedelta(days=30)
+
+
+def parse_time(value: object, now: datetime, limits: Limits) -> datetime | str:
+    """Return the UTC datetime of ``ts``, or a text saying why it is not acceptable."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return f"ts must be epoch milliseconds or RFC 3339, not {type(value).__name__}"
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+        except ValueError:
+            return f"ts {value[:40]!r} is not RFC 3339"
+        if when.tzinfo is None:
+            return f"ts {value[:40]!r} has no UTC offset"
+        when = when.astimezone(UTC)
+    else:
+        if not math.isfinite(value):
+            return "ts is not a finite number"
+        try:
+            when = _EPOCH + timedelta(milliseconds=value)
+        except OverflowError:
+            return f"ts {value} is out of range"
+    if when > now + limits.max_future:
+        return f"ts {when.isoformat()} is in the future (arrived {now.isoformat()})"
+    if when < now - limits.max_age:
+        return f"ts {when.isoformat()} is older than {limits.max_age.days} days"
+    return when
+
+
+class Decoder:
+    """Decode batches against the current plant index (swap the index when the configuration changes)."""
+
+    def __init__(self, index: PlantIndex, limits: Limits = Limits()) -> None:
+        self.index = index
+        self.limits = limits
+        self._topics: dict[str, topics.Topic | None] = {}
+
+    def _topic(self, topic: str) -> topics.Topic | None:
+        parsed = self._topics.get(topic, False)
+        if parsed is False:
+            if len(self._topics) > 100_000:
+                self._topics.clear()
+            parsed = self._topics[topic] = topics.parse(topic)
+        return parsed
+
+    def decode_batch(self, messages: list[RawMessage]) -> Decoded:
+        out = Decoded()
+        for msg in messages:
+            self.decode_one(msg, out)
+        return out
+
+    def decode_one(self, msg: RawMessage, out: Decoded) -> None:
+        """Append the rows, rejects and status changes of one message to ``out``."""
+        size = len(msg.payload)
+        parsed = self._topic(msg.topic)
+
+        def reject(reason: Reason, detail: str) -> None:
+            out.rejects.append(Reject(msg.topic, msg.payload[: self.limits.max_payload_bytes], size,
+                                      msg.received_at, reason, detail, parsed and parsed.site,
+                                      parsed and parsed.device))
+
+        if parsed is None or parsed.channel not in (topics.TELEMETRY, topics.STATUS):
+            return reject(Reason.BAD_TOPIC, "topic is not ehs/v1/{site}/{device}/telemetry|status")
+        if size > self.limits.max_payload_bytes:
+            return reject(Reason.OVERSIZED, f"payload of {size} bytes exceeds {self.limits.max_payload_bytes}")
+        device = self.index.devices.get((parsed.site, parsed.device))
+        if device is None:
+            return reject(Reason.UNKNOWN_DEVICE, f"no device {parsed.device!r} in site {parsed.site!r}")
+        if parsed.channel == topics.STATUS:
+            status = msg.payload.strip().decode("utf-8", "replace").lower()
+            if status not in ("online", "offline"):
+                return reject(Reason.BAD_STATUS, "status must be 'online' or 'offline'")
+            out.statuses.append(StatusChange(device.id, status, msg.received_at))
+            return None
+        try:
+            body = orjson.loads(msg.payload)
+        except orjson.JSONDecodeError as exc:
+            return reject(Reason.BAD_JSON, f"not JSON: {exc}")
+        items = body if isinstance(body, list) else [body]
+        if not items:
+            return reject(Reason.BAD_SHAPE, "empty array")
+        problems: dict[Reason, list[str]] = {}
+        for item in items:
+            self._decode_item(item, msg, device, out.rows, problems)
+        for reason, details in problems.items():
+            shown = "; ".join(details[:20]) + (f"; and {len(details) - 20} more" if len(details) > 20 else "")
+            reject(reason, shown)
+        return None
+
+    def _decode_item(self, item: object, msg: RawMessage, device: DeviceInfo, rows: list[Row],
+                     problems: dict[Reason, list[str]]) -> None:
+        if not isinstance(item, dict):
+            problems.setdefault(Reason.BAD_SHAPE, []).append(f"expected an object, got {type(item).__name__}")
+            return
+        if "values" in item:
+            values = item["values"]
+            if not isinstance(values, dict):
+                problems.setdefault(Reason.BAD_SHAPE, []).append("'values' must be an object")
+                return
+            extra = set(item) - _RESERVED
+            if extra:
+                problems.setdefault(Reason.BAD_SHAPE, []).append(
+                    f"unexpected keys beside 'values': {', '.join(sorted(extra))}")
+                return
+        else:
+            values = {k: v for k, v in item.items() if k not in _RESERVED}
+        if "seq" in item and (isinstance(item["seq"], bool) or not isinstance(item["seq"], int)):
+            problems.setdefault(Reason.BAD_SHAPE, []).append("'seq' must be an integer")
+            return
+        if "ts" in item:
+            when = parse_time(item["ts"], msg.received_at, self.limits)
+            if isinstance(when, str):
+                problems.setdefault(Reason.BAD_TIME, []).append(when)
+                return
+        else:
+            when = msg.received_at
+        if not values:
+            problems.setdefault(Reason.BAD_SHAPE, []).append("no values")
+            return
+        points = device.points
+        append = rows.append
+        for key, value in values.items():
+            point = points.get(key)
+            if point is None:
+                problems.setdefault(Reason.UNKNOWN_POINT, []).append(key)
+                continue
+            kind = type(value)
+            if kind is float or kind is int or kind is bool:
+                value = float(value)
+                if value < point.valid_min or value > point.valid_max:
+                    problems.setdefault(Reason.OUT_OF_RANGE, []).append(
+                        f"{key}={value:g} outside [{point.valid_min:g}, {point.valid_max:g}]")
+                    continue
+                append((when, point.id, value, _GOOD))
+            elif value is None:
+                append((when, point.id, None, _BAD))
+            else:
+                problems.setdefault(Reason.BAD_VALUE_TYPE, []).append(
+                    f"{key} is {kind.__name__}, expected a number, boolean or null")

@@ -1,0 +1,182 @@
+"""Wire one ingest process: database connection, plant index, decoder, subscriber, pipeline, heartbeat.
+
+Detector and interlock stages are passed in by the composition root (``ingest/__main__.py``), so this module
+still imports only ``core`` and ``ingest``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+
+from core import mqtt as mq
+from core import topics
+from core.clock import Clock, SystemClock
+from core.db import timescaledb_enabled
+from core.errors import StoreUnavailable
+from core.registry import PlantIndex, current_revision, load_index
+from core.timeseries import LATE_AFTER, refresh_rollups
+from ingest.decoders import Decoder, Limits, RawMessage
+from ingest.pipeline import Batch, Pipeline
+from ingest.settings import IngestSettings
+from ingest.spool import Spool
+from ingest.subscriber import Subscriber
+from ingest.writer import WriteResult, write_batch
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Extra work inside the batch transaction (alarms from findings), injected by the composition root.
+RecordExtra = Callable[[psycopg.Connection, Batch], None]
+
+
+class IngestRunner:
+    """Everything one ingest process runs; ``start``/``stop`` for tests, ``run`` for ``python -m ingest``."""
+
+    def __init__(self, *, database_url: str, mqtt_url: str, spool_dir: Path, settings: IngestSettings,
+                 protocol: int | None = None, evaluate: Callable[[Batch], None] | None = None,
+                 act: Callable[[Batch], None] | None = None, record_extra: RecordExtra | None = None,
+                 on_index: Callable[[PlantIndex], None] | None = None, clock: Clock | None = None,
+                 rollups: bool = True) -> None:
+        self.database_url = database_url
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.address = mq.BrokerAddress.parse(mqtt_url)
+        self.protocol = protocol or mq.detect_protocol(self.address)
+        self.record_extra = record_extra
+        self.on_index = on_index
+        self.rollups = rollups
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        self.started_at = datetime.now(UTC)
+        self._conn: psycopg.Connection | None = None
+        with psycopg.connect(database_url) as conn:
+            self.index = load_index(conn)
+            self.timescale = timescaledb_enabled(conn)
+        if on_index:
+            on_index(self.index)
+        self.decoder = Decoder(self.index, Limits(
+            max_payload_bytes=settings.max_payload_bytes, max_future=timedelta(seconds=settings.max_future_s),
+            max_age=timedelta(days=settings.max_age_days)))
+        self.queue: queue.Queue[RawMessage] = queue.Queue(maxsize=max(settings.queue_size,
+                                                                      settings.receive_maximum))
+        self.subscriber = Subscriber(
+            self.address, self.queue, subscriptions=topics.SUBSCRIPTIONS, client_id=settings.client_id,
+            protocol=self.protocol, receive_maximum=settings.receive_maximum,
+            session_expiry_s=settings.session_expiry_s, shared_group=settings.shared_group, clock=self.clock)
+        self.pipeline = Pipeline(
+            source=self.queue, decode=self.decoder.decode_batch, record=self._record, ack=self.subscriber.ack,
+            spool=Spool(spool_dir), evaluate=evaluate, act=act, probe=self._probe,
+            batch_max_messages=settings.batch_max_messages, batch_max_readings=settings.batch_max_readings,
+            retry_max_s=settings.db_retry_max_s)
+        self._stop = threading.Event()
+        self._housekeeper = threading.Thread(target=self._housekeeping, name="ingest-housekeeping", daemon=True)
+
+    # --- database -------------------------------------------------------------------------------------------
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.database_url, connect_timeout=5)
+        return self._conn
+
+    def _record(self, batch: Batch) -> WriteResult:
+        late_before = None if self.timescale else self.clock.now() - LATE_AFTER
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                result = write_batch(conn, batch.decoded, late_before=late_before)
+                if self.record_extra is not None:
+                    self.record_extra(conn, batch)
+            return result
+        except psycopg.OperationalError as exc:
+            if self._conn is not None:
+                self._conn.close()
+            raise StoreUnavailable(str(exc).strip()) from exc
+
+    def _probe(self) -> None:
+        try:
+            self._connection().execute("SELECT 1")
+        except psycopg.OperationalError as exc:
+            if self._conn is not None:
+                self._conn.close()
+            raise StoreUnavailable(str(exc).strip()) from exc
+
+    # --- housekeeping: heartbeat, configuration reload, rollups -------------------------------------------------
+
+    def counters(self) -> dict[str, Any]:
+        return self.pipeline.counters.snapshot(queue_depth=self.pipeline.queue_depth(),
+                                               spool_pending=len(self.pipeline.spool),
+                                               mqtt_connected=self.subscriber.connected.is_set(),
+                                               config_revision=self.index.revision)
+
+    def _housekeeping(self) -> None:
+        conn: psycopg.Connection | None = None
+        failing = False
+        while not self._stop.wait(self.settings.heartbeat_s):
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
+                if current_revision(conn) != self.index.revision:
+                    self.index = load_index(conn)
+                    self.decoder.index = self.index
+                    if self.on_index:
+                        self.on_index(self.index)
+                    _LOGGER.info("plant configuration revision %d loaded", self.index.revision)
+                conn.execute(
+                    "INSERT INTO service_heartbeat (service, instance, started_at, updated_at, counters) "
+                    "VALUES ('ingest', %s, %s, now(), %s) ON CONFLICT (service, instance) DO UPDATE "
+                    "SET updated_at = now(), counters = excluded.counters",
+                    (self.instance, self.started_at, orjson.dumps(self.counters()).decode()))
+                if self.rollups and not self.timescale:
+                    with conn.transaction():
+                        refresh_rollups(conn, now=self.clock.now())
+                if failing:
+                    _LOGGER.info("housekeeping reaches the database again")
+                failing = False
+            except psycopg.Error as exc:
+                if not failing:
+                    _LOGGER.warning("housekeeping cannot reach the database: %s", str(exc).strip())
+                failing = True
+                if conn is not None:
+                    conn.close()
+        if conn is not None:
+            conn.close()
+
+    # --- lifecycle --------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.pipeline.recover_now()
+        self.pipeline.start()
+        self.subscriber.start()
+        self._housekeeper.start()
+
+    def stop(self) -> None:
+        """Stop taking messages, finish the batches in hand, and disconnect."""
+        self._stop.set()
+        self.subscriber.stop()
+        self.pipeline.stop()
+        self._housekeeper.join(10)
+        if self._conn is not None:
+            self._conn.close()
+
+    def run(self) -> None:
+        """Run until SIGTERM or Ctrl-C."""
+        import signal
+
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        self.start()
+        while not stop.wait(1.0):
+            if not self.pipeline.running:
+                _LOGGER.error("pipeline threads stopped unexpectedly")
+                break
+        self.stop()

@@ -1,0 +1,30 @@
+"""Settings of the ingest process (prefix ``EHS_INGEST_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EHS_INGEST_", env_file=".env", extra="ignore")
+
+    #: Stable client id: the broker keeps the persistent session (and unacknowledged messages) under it.
+    client_id: str = "ehs-ingest"
+    #: Run several ingest processes behind one MQTT 5 shared subscription ($share/<group>/...).
+    shared_group: str | None = None
+    #: MQTT 5 Receive Maximum: how many unacknowledged QoS 1 messages the broker may send us at once.
+    receive_maximum: int = Field(8000, ge=1, le=65535)
+    #: Bounded queue between the network thread and the pipeline (messages).
+    queue_size: int = Field(10000, ge=10)
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+    #: One transaction holds at most this many readings (several decoded batches are merged).
+    batch_max_readings: int = Field(60000, ge=1)
+    #: The decode stage takes at most this many queued messages at once.
+    batch_max_messages: int = Field(1000, ge=1)
+    max_payload_bytes: int = Field(256 * 1024, ge=1024)
+    max_future_s: float = 300.0
+    max_age_days: float = 30.0
+    heartbeat_s: float = 5.0
+    #: Longest wait between attempts to reach the database while spooling.
+    db_retry_max_s: float = 30.0

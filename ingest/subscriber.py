@@ -1,0 +1,102 @@
+"""The MQTT side of ingest: a persistent QoS 1 session whose messages are acknowledged only after commit.
+
+``on_message`` does one thing: put the message on the bounded queue. With MQTT 5 the broker never sends
+more unacknowledged QoS 1 messages than our Receive Maximum, so a queue at least that large never blocks the
+network thread; with MQTT 3.1.1 (or QoS 0 floods) a full queue blocks it, which pushes back through TCP to
+the broker instead of dropping anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+import paho.mqtt.client as mqtt
+
+from core import mqtt as mq
+from core.clock import Clock, SystemClock
+from ingest.decoders import RawMessage
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Subscriber:
+    def __init__(
+        self,
+        address: mq.BrokerAddress,
+        sink: queue.Queue[RawMessage],
+        *,
+        subscriptions: tuple[str, ...],
+        client_id: str,
+        protocol: int = mq.MQTTv5,
+        receive_maximum: int = 8000,
+        session_expiry_s: int = 7 * 24 * 3600,
+        shared_group: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.address = address
+        self.sink = sink
+        self.subscriptions = tuple(f"$share/{shared_group}/{t}" for t in subscriptions) if shared_group \
+            else subscriptions
+        self.protocol = protocol
+        self.receive_maximum = receive_maximum
+        self.session_expiry_s = session_expiry_s
+        self.clock = clock or SystemClock()
+        self.connected = threading.Event()
+        self._stopping = threading.Event()
+        # Packet ids are only meaningful within one connection: after a reconnect the broker redelivers
+        # whatever was not acknowledged, so acknowledgements for an older connection are dropped.
+        self._generation = 0
+        self.client = mq.new_client(address, client_id, protocol=protocol, manual_ack=True, clean=False)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # paho callbacks run on the network thread: keep them short.
+    def _on_connect(self, client, _userdata, flags, reason_code, _props) -> None:
+        if reason_code.is_failure:
+            _LOGGER.error("MQTT broker refused ingest: %s", reason_code)
+            return
+        self._generation += 1
+        client.subscribe([(topic, 1) for topic in self.subscriptions])
+        _LOGGER.info("ingest connected to %s (session present: %s)", self.address.redacted(),
+                     flags.session_present)
+        self.connected.set()
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
+        self.connected.clear()
+        if not self._stopping.is_set():
+            _LOGGER.warning("ingest lost the MQTT broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
+        raw = RawMessage(msg.topic, msg.payload, msg.qos, msg.retain, self.clock.now(), msg.mid,
+                         self._generation)
+        while True:
+            try:
+                self.sink.put(raw, timeout=1.0)
+                return
+            except queue.Full:
+                if self._stopping.is_set():
+                    return
+
+    def start(self) -> None:
+        """Connect (retrying in the background until the broker answers) and start the network loop."""
+        kwargs = {}
+        if self.protocol == mq.MQTTv5:
+            kwargs = {"clean_start": False, "properties": mq.connect_properties(
+                session_expiry_s=self.session_expiry_s, receive_maximum=self.receive_maximum)}
+        self.client.connect_async(self.address.host, self.address.port, keepalive=30, **kwargs)
+        self.client.loop_start()
+
+    def ack(self, messages: list[RawMessage]) -> None:
+        """Acknowledge messages once what they carried is committed or spooled."""
+        generation = self._generation
+        for msg in messages:
+            if msg.qos > 0 and msg.generation == generation:
+                self.client.ack(msg.mid, msg.qos)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -1,0 +1,102 @@
+"""Write one decoded batch in one transaction: COPY readings, dead letters, device status.
+
+Duplicates are dropped by the key (point, time): the fast path COPYs straight into ``reading``; when a
+batch collides with rows already stored (a redelivery after a crash, a spool replay) the batch is copied
+into a temporary table and inserted with ``ON CONFLICT DO NOTHING`` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg import errors
+
+from ingest.decoders import Decoded, Row
+
+_LOGGER = logging.getLogger(__name__)
+
+_COLUMNS = "(time, point_id, value, quality)"
+_TYPES = ["timestamptz", "int4", "float8", "int2"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    written: int
+    duplicates: int
+    rejects: int
+
+
+def copy_rows(conn: psycopg.Connection, table: str, rows: list[Row]) -> None:
+    """Binary COPY of reading rows into ``table``."""
+    with conn.cursor() as cur, cur.copy(f"COPY {table} {_COLUMNS} FROM STDIN (FORMAT BINARY)") as copy:  # noqa: S608
+        copy.set_types(_TYPES)
+        write = copy.write_row
+        for row in rows:
+            write(row)
+
+
+def _insert_deduplicated(conn: psycopg.Connection, rows: list[Row]) -> int:
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS reading_stage "
+                 "(LIKE reading INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    copy_rows(conn, "reading_stage", rows)
+    cur = conn.execute(f"INSERT INTO reading {_COLUMNS} SELECT {_COLUMNS[1:-1]} FROM reading_stage "  # noqa: S608
+                       "ON CONFLICT (point_id, time) DO NOTHING")
+    conn.execute("TRUNCATE reading_stage")
+    return cur.rowcount
+
+
+def write_readings(conn: psycopg.Connection, rows: list[Row]) -> int:
+    """Store rows inside the caller's transaction; return how many were new (duplicates are dropped)."""
+    if not rows:
+        return 0
+    try:
+        with conn.transaction():          # a savepoint: a collision undoes only the COPY
+            copy_rows(conn, "reading", rows)
+        return len(rows)
+    except errors.UniqueViolation:
+        return _insert_deduplicated(conn, rows)
+
+
+def write_rejects(conn: psycopg.Connection, decoded: Decoded) -> None:
+    if not decoded.rejects:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO dead_letter (received_at, topic, payload, payload_size, reason, detail, site_code, "
+            "device_code) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [(r.received_at, r.topic, r.payload, r.payload_size, r.reason.value, r.detail, r.site, r.device)
+             for r in decoded.rejects])
+
+
+def write_statuses(conn: psycopg.Connection, decoded: Decoded) -> None:
+    """Record device status changes (a repeated retained status is not a change)."""
+    for change in decoded.statuses:
+        cur = conn.execute("UPDATE device SET status = %s, status_at = %s WHERE id = %s "
+                           "AND status IS DISTINCT FROM %s", (change.status, change.at, change.device_id,
+                                                              change.status))
+        if cur.rowcount:
+            conn.execute("INSERT INTO device_status_event (device_id, time, status) VALUES (%s, %s, %s) "
+                         "ON CONFLICT DO NOTHING", (change.device_id, change.at, change.status))
+
+
+def mark_late(conn: psycopg.Connection, rows: list[Row], late_before: datetime | None) -> None:
+    """Note the time range of late rows (older than ``late_before``) so that the rollups are recomputed."""
+    if late_before is None or not rows:
+        return
+    oldest = min(row[0] for row in rows)
+    if oldest < late_before:
+        newest = max(row[0] for row in rows)
+        conn.execute("INSERT INTO rollup_dirty (from_time, to_time) VALUES (%s, %s)", (oldest, newest))
+
+
+def write_batch(conn: psycopg.Connection, decoded: Decoded, *,
+                late_before: datetime | None = None) -> WriteResult:
+    """Write a decoded batch inside the caller's transaction (``late_before``: see ``mark_late``)."""
+    written = write_readings(conn, decoded.rows)
+    write_rejects(conn, decoded)
+    write_statuses(conn, decoded)
+    mark_late(conn, decoded.rows, late_before)
+    return WriteResult(written, len(decoded.rows) - written, len(decoded.rejects))
