@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 
@@ -33,9 +33,14 @@ def unit_of_work(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+def execute(conn: psycopg.Connection, query, params=None) -> psycopg.Cursor:
+    """Execute with tuple rows, whatever the connection's default row factory (pooled ones give dicts)."""
+    return conn.cursor(row_factory=tuple_row).execute(query, params)
+
+
 def timescaledb_enabled(conn: psycopg.Connection) -> bool:
     """True when the TimescaleDB extension is installed in this database."""
-    row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    row = execute(conn, "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
     return row is not None
 
 

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from core.catalog import QUANTITIES, unit_of_key
+from core.db import execute
 from core.model import Medium, PointKind, ProcessType
 from core.yamlconf import load_model, raise_problems, read_yaml
 
@@ -212,7 +213,7 @@ def _sync(conn: psycopg.Connection, summary: ApplySummary, table: str, scope: di
     touched, so re-applying is a no-op; rows no longer wanted are retired (never deleted).
     """
     where = " AND ".join(f"{col} = %({col})s" for col in scope)
-    cur = conn.execute(f"SELECT * FROM {table} WHERE {where}", scope)  # noqa: S608 - fixed names
+    cur = execute(conn, f"SELECT * FROM {table} WHERE {where}", scope)  # noqa: S608 - fixed names
     cols = [d.name for d in cur.description]
     existing = {row[cols.index(key_col)]: dict(zip(cols, row, strict=True)) for row in cur.fetchall()}
     ids: dict[str, int] = {}
@@ -222,7 +223,7 @@ def _sync(conn: psycopg.Connection, summary: ApplySummary, table: str, scope: di
             params = {**scope, key_col: key, **values}
             names = ", ".join(params)
             placeholders = ", ".join(f"%({n})s" for n in params)
-            ids[key] = conn.execute(f"INSERT INTO {table} ({names}) VALUES ({placeholders}) RETURNING id",  # noqa: S608
+            ids[key] = execute(conn, f"INSERT INTO {table} ({names}) VALUES ({placeholders}) RETURNING id",  # noqa: S608
                                     params).fetchone()[0]
             summary.created[table] += 1
             if created is not None:
@@ -234,13 +235,13 @@ def _sync(conn: psycopg.Connection, summary: ApplySummary, table: str, scope: di
             changes["retired_at"] = None
         if changes:
             sets = ", ".join(f"{col} = %({col})s" for col in changes)
-            conn.execute(f"UPDATE {table} SET {sets}, updated_at = now() WHERE id = %(id)s",  # noqa: S608
+            execute(conn, f"UPDATE {table} SET {sets}, updated_at = now() WHERE id = %(id)s",  # noqa: S608
                          {**changes, "id": row["id"]})
             summary.updated[table] += 1
     if retire:
         for key, row in existing.items():
             if key not in wanted and row["retired_at"] is None:
-                conn.execute(f"UPDATE {table} SET retired_at = now(), updated_at = now() WHERE id = %s",  # noqa: S608
+                execute(conn, f"UPDATE {table} SET retired_at = now(), updated_at = now() WHERE id = %s",  # noqa: S608
                              (row["id"],))
                 summary.retired[table] += 1
     return ids
@@ -283,16 +284,16 @@ def apply_plant(*, conn: psycopg.Connection, plant: PlantConfig, source: str) ->
             for m in site.meters}, created=new_meters)
         for meter in site.meters:
             parent = meter_ids[meter.parent] if meter.parent else None
-            cur = conn.execute("UPDATE meter SET parent_id = %s, updated_at = now() "
+            cur = execute(conn, "UPDATE meter SET parent_id = %s, updated_at = now() "
                                "WHERE id = %s AND parent_id IS DISTINCT FROM %s",
                                (parent, meter_ids[meter.code], parent))
             if cur.rowcount and meter.code not in new_meters:
                 summary.updated["meter"] += 1
     if summary.changed:
-        summary.revision = conn.execute(
+        summary.revision = execute(conn, 
             "INSERT INTO config_revision (source, sha256, summary) VALUES (%s, %s, %s) RETURNING id",
             (source, _digest(plant), json.dumps(summary.as_dict()))).fetchone()[0]
-        conn.execute("SELECT pg_notify('config_changed', %s)", (str(summary.revision),))
+        execute(conn, "SELECT pg_notify('config_changed', %s)", (str(summary.revision),))
     return summary
 
 
@@ -302,7 +303,7 @@ def apply_plant(*, conn: psycopg.Connection, plant: PlantConfig, source: str) ->
 def export_plant(*, conn: psycopg.Connection, site: str | None = None) -> PlantConfig:
     """Read the active registry back into a ``PlantConfig`` (the inverse of ``apply_plant``)."""
     def rows(sql: str, *params: Any) -> list[dict[str, Any]]:
-        cur = conn.execute(sql, params)
+        cur = execute(conn, sql, params)
         cols = [d.name for d in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 

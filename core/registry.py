@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from core.db import execute
 from core.model import PointKind
 
 
@@ -47,14 +48,14 @@ class PlantIndex:
 
 def current_revision(conn: psycopg.Connection) -> int:
     """The id of the newest configuration revision (0 when nothing was applied yet)."""
-    return conn.execute("SELECT coalesce(max(id), 0) FROM config_revision").fetchone()[0]
+    return execute(conn, "SELECT coalesce(max(id), 0) FROM config_revision").fetchone()[0]
 
 
 def load_index(conn: psycopg.Connection) -> PlantIndex:
     """Build the index of every active device and point."""
     revision = current_revision(conn)
     devices: dict[tuple[str, str], DeviceInfo] = {}
-    rows = conn.execute("""
+    rows = execute(conn, """
         SELECT s.code, d.id, d.code, a.code, d.kind, d.interval_s,
                p.id, p.key, p.kind, p.valid_min, p.valid_max, p.quantity, p.unit
         FROM device d JOIN site s ON s.id = d.site_id JOIN area a ON a.id = d.area_id

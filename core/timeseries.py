@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from core.db import timescaledb_enabled
+from core.db import execute, timescaledb_enabled
 
 #: Buckets are closed this long after they end (late readings of a still-open bucket need no bookkeeping).
 GRACE = timedelta(minutes=2)
@@ -46,19 +46,19 @@ _UPSERT = """
 
 
 def _watermark(conn: psycopg.Connection, rollup: str) -> datetime | None:
-    row = conn.execute("SELECT watermark FROM rollup_state WHERE rollup = %s", (rollup,)).fetchone()
+    row = execute(conn, "SELECT watermark FROM rollup_state WHERE rollup = %s", (rollup,)).fetchone()
     return row[0] if row else None
 
 
 def _set_watermark(conn: psycopg.Connection, rollup: str, when: datetime) -> None:
-    conn.execute("INSERT INTO rollup_state (rollup, watermark) VALUES (%s, %s) ON CONFLICT (rollup) "
+    execute(conn, "INSERT INTO rollup_state (rollup, watermark) VALUES (%s, %s) ON CONFLICT (rollup) "
                  "DO UPDATE SET watermark = excluded.watermark", (rollup, when))
 
 
 def _fill(conn: psycopg.Connection, name: str, start: datetime, end: datetime) -> None:
     table, unit, _ = _ROLLUPS[name]
     select = _AGG_RAW.format(points="") if name == "1m" else _AGG_1M
-    conn.execute(_UPSERT.format(table=table, select=select), {"unit": unit, "start": start, "end": end})
+    execute(conn, _UPSERT.format(table=table, select=select), {"unit": unit, "start": start, "end": end})
 
 
 def refresh_rollups(conn: psycopg.Connection, *, now: datetime) -> dict[str, Any]:
@@ -66,17 +66,17 @@ def refresh_rollups(conn: psycopg.Connection, *, now: datetime) -> dict[str, Any
     if timescaledb_enabled(conn):
         return {"timescaledb": True}
     done: dict[str, Any] = {}
-    dirty = conn.execute("DELETE FROM rollup_dirty RETURNING from_time, to_time").fetchall()
+    dirty = execute(conn, "DELETE FROM rollup_dirty RETURNING from_time, to_time").fetchall()
     for name in ("1m", "1h"):
         table, unit, width = _ROLLUPS[name]
-        upto = conn.execute("SELECT date_trunc(%s, %s::timestamptz)", (unit, now - GRACE)).fetchone()[0]
+        upto = execute(conn, "SELECT date_trunc(%s, %s::timestamptz)", (unit, now - GRACE)).fetchone()[0]
         mark = _watermark(conn, name)
         if mark is None:
-            first = conn.execute("SELECT min(time) FROM reading").fetchone()[0] if name == "1m" else \
-                conn.execute("SELECT min(bucket) FROM reading_1m").fetchone()[0]
-            mark = conn.execute("SELECT date_trunc(%s, %s::timestamptz)", (unit, first or upto)).fetchone()[0]
+            first = execute(conn, "SELECT min(time) FROM reading").fetchone()[0] if name == "1m" else \
+                execute(conn, "SELECT min(bucket) FROM reading_1m").fetchone()[0]
+            mark = execute(conn, "SELECT date_trunc(%s, %s::timestamptz)", (unit, first or upto)).fetchone()[0]
         if name == "1h":
-            upto = min(upto, conn.execute("SELECT date_trunc('hour', %s::timestamptz)",
+            upto = min(upto, execute(conn, "SELECT date_trunc('hour', %s::timestamptz)",
                                           (_watermark(conn, "1m") or upto,)).fetchone()[0])
         if upto > mark:
             _fill(conn, name, mark, upto)
@@ -85,7 +85,7 @@ def refresh_rollups(conn: psycopg.Connection, *, now: datetime) -> dict[str, Any
         else:
             _set_watermark(conn, name, mark)
         for from_time, to_time in dirty:
-            start = conn.execute("SELECT date_trunc(%s, %s::timestamptz)", (unit, from_time)).fetchone()[0]
+            start = execute(conn, "SELECT date_trunc(%s, %s::timestamptz)", (unit, from_time)).fetchone()[0]
             end = min(to_time + width, mark)
             if start < end:
                 _fill(conn, name, start, end)
@@ -96,7 +96,7 @@ def refresh_rollups(conn: psycopg.Connection, *, now: datetime) -> dict[str, Any
 def latest(conn: psycopg.Connection, *, point_ids: list[int] | None = None,
            site: str | None = None) -> list[dict[str, Any]]:
     """The newest reading of every (or the given) active point: one index probe per point."""
-    cur = conn.execute("""
+    cur = execute(conn, """
         SELECT p.id AS point_id, s.code AS site, d.code AS device, p.key, p.unit,
                r.time, r.value, r.quality
         FROM point p JOIN device d ON d.id = p.device_id JOIN site s ON s.id = d.site_id
@@ -113,7 +113,7 @@ def latest(conn: psycopg.Connection, *, point_ids: list[int] | None = None,
 def raw(conn: psycopg.Connection, *, point_id: int, start: datetime, end: datetime,
         limit: int = 10000) -> list[tuple[datetime, float | None, int]]:
     """Raw readings of one point in [start, end), oldest first."""
-    return conn.execute("SELECT time, value, quality FROM reading WHERE point_id = %s AND time >= %s "
+    return execute(conn, "SELECT time, value, quality FROM reading WHERE point_id = %s AND time >= %s "
                         "AND time < %s ORDER BY time LIMIT %s", (point_id, start, end, limit)).fetchall()
 
 
@@ -131,7 +131,7 @@ def bucketed(conn: psycopg.Connection, *, point_id: int, start: datetime, end: d
         stored = (f"SELECT point_id, bucket, value_min, value_max, value_avg, value_last, value_count "
                   f"FROM {table} WHERE point_id = %(pid)s AND bucket >= %(start)s "
                   f"AND bucket < least(%(end)s, %(mark)s) UNION ALL {recent}")
-    cur = conn.execute(f"""
+    cur = execute(conn, f"""
         SELECT g.bucket, a.value_min, a.value_max, a.value_avg, a.value_last, coalesce(a.value_count, 0) AS n
         FROM generate_series(date_trunc(%(unit)s, %(start)s::timestamptz), %(end)s::timestamptz - interval
                              '1 microsecond', %(width)s) AS g(bucket)

@@ -1,0 +1,69 @@
+"""``ehs config``: validate, apply and export the plant configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cli.common import database_url
+from core.yamlconf import ConfigError
+
+app = typer.Typer(no_args_is_help=True, help="Plant configuration (sites, areas, devices, points, meters).")
+
+
+def _load(path: Path):
+    from core.plant import load_plant
+
+    try:
+        return load_plant(path)
+    except ConfigError as exc:
+        typer.echo(f"Configuration refused ({len(exc.problems)} problem(s)):", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def check(file: Path) -> None:
+    """Validate a configuration file without touching the database."""
+    plant = _load(file)
+    points = sum(len(d.points) for s in plant.sites for a in s.areas for d in a.devices)
+    typer.echo(f"{file}: valid ({len(plant.sites)} site(s), {points} points)")
+
+
+@app.command()
+def apply(file: Path) -> None:
+    """Apply a configuration file to the database (idempotent: unchanged items are not touched)."""
+    import psycopg
+
+    from core.migrate import migrate
+    from core.plant import apply_plant
+
+    plant = _load(file)
+    with database_url() as url:
+        migrate(url)
+        with psycopg.connect(url) as conn:
+            summary = apply_plant(conn=conn, plant=plant, source=str(file))
+    if not summary.changed:
+        typer.echo(f"{file}: no changes")
+        return
+    parts = [f"{verb} {', '.join(f'{n} {table}' for table, n in counts.items())}"
+             for verb, counts in summary.as_dict().items() if counts]
+    typer.echo(f"{file}: revision {summary.revision}: {'; '.join(parts)}")
+
+
+@app.command()
+def export(site: str | None = typer.Option(None, help="Only this site"),
+           output: Path | None = typer.Option(None, "-o", "--output", help="Write here instead of stdout")) -> None:
+    """Export the active registry as a configuration file."""
+    import psycopg
+
+    from core.plant import dump_yaml, export_plant
+
+    with database_url() as url, psycopg.connect(url) as conn:
+        text = dump_yaml(export_plant(conn=conn, site=site))
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        typer.echo(text, nl=False)

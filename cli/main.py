@@ -1,0 +1,51 @@
+"""The ``ehs`` command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import typer
+
+from cli import bench, config_cmd, simulate_cmd, up
+from cli.common import REPO_ROOT, database_url
+
+warnings.filterwarnings("ignore", module="platformdirs")
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="ehs-monitor: safety, environment and energy monitoring for battery factories.")
+app.command("up")(up.up)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(simulate_cmd.app, name="simulate")
+app.add_typer(bench.app, name="bench")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations (idempotent)."""
+    from core.migrate import migrate as run
+    from core.settings import get_settings
+
+    with database_url() as url:
+        report = run(url, settings=get_settings())
+    typer.echo(f"{len(report.applied)} migration(s) applied ({', '.join(report.applied) or 'none'}), "
+               f"{report.already} already applied; TimescaleDB {'on' if report.timescaledb else 'off'}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def test(ctx: typer.Context) -> None:
+    """Run the test suite (extra arguments go to pytest)."""
+    code = subprocess.call([sys.executable, "-m", "pytest", *ctx.args], cwd=REPO_ROOT, env=os.environ.copy())
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(Path.home() / ".cache"))
+    app()
+
+
+if __name__ == "__main__":
+    main()

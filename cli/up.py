@@ -1,0 +1,195 @@
+"""``ehs up``: the whole system in one process tree, on embedded defaults unless servers are configured.
+
+Start order: database, broker, migrations, plant configuration, then the services as child processes
+(ingest, API, simulator with ``--demo``). A child that dies is restarted with backoff. Ctrl-C or SIGTERM stops
+the simulator first and ingest last (so it commits what it holds), then the embedded broker and database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import typer
+
+from cli.common import DEMO_PLANT, REPO_ROOT
+
+#: Services that ``ehs up`` runs, in start order (stopped in reverse). Composition roots append to it.
+SERVICES: list[tuple[str, list[str], bool]] = [
+    # (name, arguments after `python -m`, demo only)
+    ("ingest", ["ingest"], False),
+    ("api", ["uvicorn", "api.main:create_app", "--factory", "--host", "{host}", "--port", "{port}",
+             "--no-access-log", "--log-level", "warning"], False),
+    ("simulator", ["simulator", "--config", "{config}", "--speed", "{speed}"], True),
+]
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    _fh: object = field(default=None, repr=False)
+
+    def start(self) -> None:
+        if self._fh is None:
+            self._fh = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=REPO_ROOT, stdout=self._fh,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_http(url: str, child: Child, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.proc is not None and child.proc.poll() is not None:
+            return False
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our own local URL
+                if resp.status == 200:
+                    return True
+        time.sleep(0.2)
+    return False
+
+
+def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and run the simulator"),
+       config: Path | None = typer.Option(None, help="Plant configuration to apply at start"),
+       host: str = typer.Option("127.0.0.1", help="API address"),
+       port: int = typer.Option(8000, help="API port (another free port is used if it is taken)"),
+       speed: float = typer.Option(1.0, help="With --demo: play incidents this many times faster")) -> None:
+    """Run the whole system: database, broker, migrations, configuration, ingest, API (and the simulator)."""
+    import psycopg
+
+    from core.db import redact_url
+    from core.embedded import free_port, resolve_broker, resolve_database
+    from core.logging import setup_logging
+    from core.migrate import migrate
+    from core.plant import apply_plant, load_plant
+    from core.runtime import clear_runtime, write_runtime
+    from core.settings import get_settings
+    from core.yamlconf import ConfigError
+
+    settings = get_settings()
+    setup_logging(settings.log_level)
+    data_dir = settings.data_dir.resolve()
+    config = config or (DEMO_PLANT if demo else None)
+    plant = None
+    if config is not None:
+        try:
+            plant = load_plant(config)
+        except ConfigError as exc:
+            typer.echo("Configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
+            raise typer.Exit(1) from None
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    db = resolve_database(settings.database_url, data_dir)
+    broker = None
+    children: list[Child] = []
+    try:
+        broker = resolve_broker(settings.mqtt_url, data_dir)
+        report = migrate(db.url, settings=settings)
+        if plant is not None:
+            with psycopg.connect(db.url) as conn:
+                summary = apply_plant(conn=conn, plant=plant, source=str(config))
+        if not _port_free(host, port):
+            port = free_port(host)
+        api_url = f"http://{host}:{port}"
+        db_where = f"embedded pgserver, data in {data_dir / 'pgdata'}" if db.embedded else "configured"
+        broker_where = f"embedded {broker.kind}" if broker.embedded else "configured"
+        timescale = "on" if report.timescaledb else "off (plain PostgreSQL: BRIN index and rollup tables)"
+        typer.echo("ehs-monitor")
+        typer.echo(f"  database : {redact_url(db.url)} ({db_where})")
+        typer.echo(f"  broker   : {broker.url.split('@')[-1]} ({broker_where})")
+        typer.echo(f"  TimescaleDB features: {timescale}")
+        if plant is not None:
+            revision = f"revision {summary.revision}" if summary.changed else "unchanged"
+            typer.echo(f"  plant    : {config} ({revision})")
+
+        env = {**os.environ, "EHS_DATABASE_URL": db.url, "EHS_MQTT_URL": broker.url,
+               "EHS_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+        logs = data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        values = {"host": host, "port": str(port), "config": str(config), "speed": str(speed)}
+        for name, args, demo_only in SERVICES:
+            if demo_only and not demo:
+                continue
+            argv = [sys.executable, "-m", *[a.format(**values) for a in args]]
+            children.append(Child(name, argv, env, logs / f"{name}.log"))
+        for child in children:
+            child.start()
+        api = next(c for c in children if c.name == "api")
+        if not _wait_http(f"{api_url}/healthz", api):
+            typer.echo(f"the API did not start; see {api.log}", err=True)
+            raise typer.Exit(1)
+        write_runtime(data_dir, {"database_url": db.url, "mqtt_url": broker.url, "api_url": api_url})
+        typer.echo(f"  API      : {api_url}  (docs {api_url}/docs, latest values {api_url}/api/v1/latest)")
+        typer.echo(f"  logs     : {logs}")
+        if demo:
+            typer.echo("  demo     : simulator running; try `ehs simulate incident thermal_runaway` "
+                       "in another terminal")
+        typer.echo("Running. Press Ctrl-C to stop.")
+        _supervise(children, stop)
+    finally:
+        typer.echo("Stopping...")
+        for child in reversed(children):
+            child.stop()
+        clear_runtime(data_dir)
+        if broker is not None:
+            broker.stop()
+        db.stop()
+        typer.echo("Stopped.")
+
+
+def _supervise(children: list[Child], stop: threading.Event) -> None:
+    """Restart a child that exits, with exponential backoff (1 s doubling to 60 s)."""
+    while not stop.wait(0.5):
+        now = time.monotonic()
+        for child in children:
+            if child.proc is None or child.proc.poll() is None:
+                continue
+            if child.next_start == 0.0:
+                delay = min(60.0, 2.0 ** child.restarts)
+                typer.echo(f"  {child.name} exited with code {child.proc.returncode}; restarting in {delay:.0f} s "
+                           f"(log: {child.log})", err=True)
+                child.next_start = now + delay
+            elif now >= child.next_start:
+                child.restarts += 1
+                child.next_start = 0.0
+                child.start()
