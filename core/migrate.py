@@ -37,9 +37,12 @@ def migrate(url: str, *, settings=None) -> MigrationReport:
 
     backend = get_backend(_yoyo_url(url))
     migrations = read_migrations(str(MIGRATIONS_DIR))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    try:
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+    finally:
+        backend.connection.close()
     applied = [m.id for m in pending]
     for mid in applied:
         _LOGGER.info("applied migration %s", mid)

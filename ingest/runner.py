@@ -84,7 +84,9 @@ class IngestRunner:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.database_url, connect_timeout=5)
+            # autocommit, so that each ``transaction()`` block is a real BEGIN/COMMIT and a stray statement
+            # (the recovery probe) cannot leave a transaction open that would turn later blocks into savepoints
+            self._conn = psycopg.connect(self.database_url, connect_timeout=5, autocommit=True)
         return self._conn
 
     def _record(self, batch: Batch) -> WriteResult:

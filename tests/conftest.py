@@ -1,0 +1,110 @@
+"""Shared fixtures: a real PostgreSQL and a real MQTT broker, fresh databases, unique sites.
+
+With ``EHS_TEST_DATABASE_URL`` / ``EHS_TEST_MQTT_URL`` set (CI points them at the machine's PostgreSQL and
+Mosquitto), the tests use those servers and fail if they do not answer; otherwise they start the embedded
+defaults (pgserver, and mosquitto or amqtt). A missing server is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from core import mqtt as mq
+from core.embedded import start_broker, start_pgserver, with_dbname
+from core.migrate import migrate
+from core.plant import apply_plant
+from tests.support import small_plant, unique_code
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a PostgreSQL server on which the tests may create databases."""
+    url = os.environ.get("EHS_TEST_DATABASE_URL")
+    if url:
+        try:
+            with psycopg.connect(url, connect_timeout=5) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.OperationalError as exc:
+            pytest.fail(f"EHS_TEST_DATABASE_URL is set but PostgreSQL does not answer: {exc}", pytrace=False)
+        yield url
+        return
+    service = start_pgserver(tmp_path_factory.mktemp("pg") / "pgdata", dbname="ehs_admin")
+    yield service.url
+    service.stop()
+
+
+def _create_database(admin_url: str, name: str, template: str | None = None) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return with_dbname(admin_url, name)
+
+
+def _drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_admin_url: str) -> Iterator[str]:
+    """A migrated database used as the template of every test database."""
+    name = f"ehs_tmpl_{uuid.uuid4().hex[:8]}"
+    url = _create_database(pg_admin_url, name)
+    migrate(url)
+    yield name
+    _drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
+def database_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
+    """A fresh, migrated database for one test (committed data allowed)."""
+    name = f"ehs_test_{uuid.uuid4().hex[:10]}"
+    url = _create_database(pg_admin_url, name, template=template_db)
+    yield url
+    _drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection]:
+    """A connection whose work is rolled back at the end of the test."""
+    with psycopg.connect(database_url) as connection, connection.transaction(force_rollback=True):
+        yield connection
+
+
+@pytest.fixture(scope="session")
+def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("EHS_TEST_MQTT_URL")
+    if url:
+        try:
+            mq.detect_protocol(mq.BrokerAddress.parse(url))
+        except (ConnectionError, OSError) as exc:
+            pytest.fail(f"EHS_TEST_MQTT_URL is set but the broker does not answer: {exc}", pytrace=False)
+        yield url
+        return
+    service = start_broker(tmp_path_factory.mktemp("broker"))
+    yield service.url
+    service.stop()
+
+
+@pytest.fixture
+def site() -> str:
+    """A site code no other test uses (the broker may be shared with other runs)."""
+    return unique_code("t")
+
+
+@pytest.fixture
+def plant_db(database_url: str, site: str) -> str:
+    """A fresh database holding a small plant for ``site``."""
+    with psycopg.connect(database_url) as connection:
+        apply_plant(conn=connection, plant=small_plant(site), source="test")
+    return database_url
+
+
+@pytest.fixture
+def tmp_dir(tmp_path: Path) -> Path:
+    return tmp_path
