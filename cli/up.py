@@ -89,7 +89,7 @@ def _wait_http(url: str, child: Child, timeout: float = 60.0) -> bool:
 def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and run the simulator"),
        config: Path | None = typer.Option(None, help="Plant configuration to apply at start"),
        host: str = typer.Option("127.0.0.1", help="API address"),
-       port: int = typer.Option(8000, help="API port (another free port is used if it is taken)"),
+       port: int = typer.Option(8000, help="API port (0, or a port that is taken: a free one is chosen)"),
        speed: float = typer.Option(1.0, help="With --demo: play incidents this many times faster")) -> None:
     """Run the whole system: database, broker, migrations, configuration, ingest, API (and the simulator)."""
     import psycopg
@@ -128,7 +128,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
         if plant is not None:
             with psycopg.connect(db.url) as conn:
                 summary = apply_plant(conn=conn, plant=plant, source=str(config))
-        if not _port_free(host, port):
+        if port == 0 or not _port_free(host, port):
             port = free_port(host)
         api_url = f"http://{host}:{port}"
         db_where = f"embedded pgserver, data in {data_dir / 'pgdata'}" if db.embedded else "configured"

@@ -31,5 +31,5 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("pgserver", "transitions", "amqtt"):
+    for noisy in ("pgserver", "transitions", "amqtt", "yoyo"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

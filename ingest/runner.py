@@ -122,7 +122,7 @@ class IngestRunner:
     def _housekeeping(self) -> None:
         conn: psycopg.Connection | None = None
         failing = False
-        while not self._stop.wait(self.settings.heartbeat_s):
+        while True:
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
@@ -149,6 +149,8 @@ class IngestRunner:
                 failing = True
                 if conn is not None:
                     conn.close()
+            if self._stop.wait(self.settings.heartbeat_s):
+                break
         if conn is not None:
             conn.close()
 

@@ -1,0 +1,65 @@
+"""`ehs up --demo` on a clean folder, with nothing configured: embedded database and broker, readings appear
+through the API, an incident started from a second command reaches the database, Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO_ROOT, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - local test server
+        return json.loads(resp.read())
+
+
+def test_up_demo_on_a_clean_folder(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EHS_")}
+    env.update({"EHS_DATA_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"})
+    out = tmp_path / "up.out"
+    cmd = [sys.executable, "-m", "cli.main", "up", "--demo", "--port", "0", "--speed", "20"]
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=open(out, "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    try:
+        runtime = tmp_path / "var" / "runtime.json"
+        wait_for(lambda: runtime.exists() or proc.poll() is not None, timeout=120, message="ehs up to start")
+        assert proc.poll() is None, out.read_text()
+        text = out.read_text()
+        assert "embedded pgserver" in text and "embedded " in text and "TimescaleDB features: off" in text
+        api = json.loads(runtime.read_text())["api_url"]
+        assert f"API      : {api}" in out.read_text()
+        latest = wait_for(lambda: len(_get(f"{api}/api/v1/latest")) > 80 and _get(f"{api}/api/v1/latest"),
+                          timeout=60, message="readings of most demo points")
+        assert {row["site"] for row in latest} == {"cz01"}
+        ready = _get(f"{api}/readyz")
+        assert any(s["service"] == "ingest" and not s["stale"] for s in ready["services"])
+
+        # a second terminal reaches the running system through the runtime file
+        cli_env = {**env}
+        reply = subprocess.run([sys.executable, "-m", "cli.main", "simulate", "incident", "thermal_runaway"],
+                               env=cli_env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+        assert reply.returncode == 0, reply.stderr
+        assert "started in area formation" in reply.stdout
+
+        def hot_cell() -> bool:
+            rows = _get(f"{api}/api/v1/latest")
+            return any(r["device"] == "form-cab-01" and r["key"] == "cell_temp_c" and r["value"] > 60 for r in rows)
+        wait_for(hot_cell, timeout=60, message="the runaway cell temperature to reach the API")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(60)
+    text = out.read_text()
+    assert code == 0, text
+    assert "Stopped." in text
+    assert not (tmp_path / "var" / "runtime.json").exists()
+    assert (tmp_path / "var" / "pgdata" / "PG_VERSION").exists()        # data kept between runs
+    assert not (tmp_path / "var" / "pgdata" / "postmaster.pid").exists()  # the embedded database stopped
