@@ -66,6 +66,8 @@ class Counters:
     transactions: int = 0
     db_up: bool = True
     last_commit_ms: float = 0.0
+    #: Wall-clock time (epoch seconds) of the last commit, for end-to-end measurements.
+    committed_at: float = 0.0
 
     def snapshot(self, **extra: Any) -> dict[str, Any]:
         return {**self.__dict__, **extra}
@@ -219,6 +221,7 @@ class Pipeline:
     def _count(self, result: Any, elapsed_ms: float) -> None:
         self.counters.transactions += 1
         self.counters.last_commit_ms = elapsed_ms
+        self.counters.committed_at = time.time()
         if result is not None:
             self.counters.readings_written += result.written
             self.counters.readings_duplicate += result.duplicates

@@ -219,3 +219,25 @@ def test_database_down_mid_stream_spools_and_replays(broker_url: str, site: str,
         publisher.close()
         runner.stop()
         pg.close()
+
+
+def test_ingest_through_the_embedded_amqtt_broker(plant_db: str, site: str, tmp_path: Path) -> None:
+    """A fresh machine without mosquitto gets amqtt (MQTT 3.1.1): ingest falls back and still loses nothing."""
+    from core import mqtt as mq
+    from core.embedded import start_broker
+
+    broker = start_broker(tmp_path / "amqtt", prefer="amqtt")
+    try:
+        assert broker.kind == "amqtt"
+        runner = _runner(plant_db, broker.url, tmp_path / "spool")
+        assert runner.protocol == mq.MQTTv311
+        publisher = Publisher(broker.url)
+        try:
+            for info in [publisher.publish(_telemetry(site, "gas-00"), _message(i)) for i in range(40)]:
+                info.wait_for_publish(10)
+            wait_for(lambda: _readings(plant_db, site) == 40 * 30, message="1200 readings through amqtt")
+        finally:
+            publisher.close()
+            runner.stop()
+    finally:
+        broker.stop()

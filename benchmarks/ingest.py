@@ -1,0 +1,254 @@
+"""Ingest benchmark: published -> committed readings per second, against the raw COPY ceiling.
+
+A separate publisher process sends a synthetic plant's telemetry (default 1,000 devices x 10 points, each
+message one device with 10 timestamps = 100 readings, the gateway shape of ARCHITECTURE.md) at QoS 1 to a
+real Mosquitto, as fast as the broker accepts it, for ``--seconds``. Ingest runs as its own process
+(``python -m ingest``) into a fresh database. Then the same rows are COPYed straight into the same (emptied)
+table through the same writer, in transactions of the same size, to measure the ceiling.
+
+Prints the figures, then one JSON line (ARCHITECTURE.md, Performance targets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import psycopg
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SITE = "bench"
+
+
+def _plant(devices: int, points: int):
+    from core.plant import PlantConfig
+
+    return PlantConfig.model_validate({"sites": [{"code": SITE, "name": "基准测试", "areas": [{
+        "code": "formation", "name": "化成", "process": "formation",
+        "devices": [{"code": f"dev-{d:04d}", "name": f"设备 {d}", "kind": "formation_cabinet", "interval_s": 1,
+                     "points": [{"key": f"t{p}_temp_c", "name": f"温度 {p}", "quantity": "temperature",
+                                 "range": [-50, 1200]} for p in range(points)]}
+                    for d in range(devices)]}]}]})
+
+
+# --- publisher process ------------------------------------------------------------------------------------
+
+
+def publisher(args: argparse.Namespace) -> None:
+    """Publish for ``seconds``; print one JSON line with what the broker acknowledged."""
+    import threading
+
+    from core import mqtt as mq
+
+    address = mq.BrokerAddress.parse(args.mqtt_url)
+    client = mq.new_client(address, protocol=mq.detect_protocol(address))
+    client.max_inflight_messages_set(2000)
+    client.max_queued_messages_set(5000)
+    acked = [0]
+    lock = threading.Lock()
+
+    def on_publish(*_a) -> None:
+        with lock:
+            acked[0] += 1
+
+    client.on_publish = on_publish
+    mq.connect_blocking(client, address)
+    keys = [f"t{p}_temp_c" for p in range(args.points)]
+    topics = [f"ehs/v1/{SITE}/dev-{d:04d}/telemetry" for d in range(args.devices)]
+    per_ts = args.readings_per_message // args.points
+    # one payload template per device with the timestamps left open ("%d"): the load generator stays cheap,
+    # so the machine's cores go to the system under test
+    templates = []
+    for d in range(args.devices):
+        body = orjson.dumps([{"ts": -(j + 1), "values": {k: 20.0 + (d + j + i) % 50 for i, k in enumerate(keys)}}
+                             for j in range(per_ts)]).decode()
+        for j in range(per_ts):
+            body = body.replace(f'"ts":-{j + 1},', '"ts":%d,', 1)
+        templates.append(body)
+    base_ms = int((time.time() - 3600) * 1000)          # an hour ago: inside the decoder's time limits
+    sent = 0
+    round_no = 0
+    started = time.time()
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline:
+        for d, topic in enumerate(topics):
+            ts0 = base_ms + round_no * per_ts
+            payload = (templates[d] % tuple(range(ts0, ts0 + per_ts))).encode()
+            while True:
+                info = client.publish(topic, payload, qos=args.qos)
+                if info.rc == 0:
+                    break
+                time.sleep(0.001)                          # paho's queue is full: let the network catch up
+            sent += 1
+        round_no += 1
+    while acked[0] < sent and args.qos > 0:
+        time.sleep(0.01)
+    client.disconnect()
+    client.loop_stop()
+    print(json.dumps({"started": started, "messages": sent, "readings": sent * per_ts * args.points,  # noqa: T201
+                      "base_ms": base_ms, "rounds": round_no}))
+
+
+# --- the benchmark ------------------------------------------------------------------------------------------
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _counters(url: str) -> dict:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT counters FROM service_heartbeat WHERE service = 'ingest' "
+                           "ORDER BY updated_at DESC LIMIT 1").fetchone()
+    return row[0] if row else {}
+
+
+def _copy_ceiling(url: str, pub: dict, args: argparse.Namespace) -> float:
+    """COPY the same rows (same points, timestamps and values) into the emptied table, same batch size."""
+    from core.registry import load_index
+    from ingest.writer import write_readings
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        index = load_index(conn)
+        conn.execute("TRUNCATE reading")
+        points = [[index.devices[(SITE, f"dev-{d:04d}")].points[f"t{p}_temp_c"].id for p in range(args.points)]
+                  for d in range(args.devices)]
+        per_ts = args.readings_per_message // args.points
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        rows = []
+        for r in range(pub["rounds"]):
+            for d in range(args.devices):
+                for j in range(per_ts):
+                    ts = epoch + timedelta(milliseconds=pub["base_ms"] + r * per_ts + j)
+                    rows += [(ts, points[d][i], 20.0 + (d + j + i) % 50, 0) for i in range(args.points)]
+        rows = rows[:pub["readings"]]
+        started = time.perf_counter()
+        for i in range(0, len(rows), args.batch):
+            with conn.transaction():
+                write_readings(conn, rows[i:i + args.batch])
+        elapsed = time.perf_counter() - started
+    return len(rows) / elapsed
+
+
+def run(args: argparse.Namespace) -> dict:
+    from core.embedded import start_broker, start_pgserver, with_dbname
+    from core.migrate import migrate
+    from core.plant import apply_plant
+
+    work = Path(tempfile.mkdtemp(prefix="ehs-bench-"))
+    services = []
+    try:
+        if args.mqtt_url:
+            mqtt_url, broker_kind = args.mqtt_url, "configured"
+        else:
+            broker = start_broker(work / "broker")
+            services.append(broker)
+            mqtt_url, broker_kind = broker.url, f"embedded {broker.kind}"
+        if args.database_url:
+            admin = args.database_url
+            name = f"ehs_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            db_url, db_kind = with_dbname(admin, name), "configured server, fresh database"
+        else:
+            pg = start_pgserver(work / "pgdata")
+            services.append(pg)
+            db_url, db_kind = pg.url, "embedded pgserver"
+        migrate(db_url)
+        with psycopg.connect(db_url) as conn:
+            apply_plant(conn=conn, plant=_plant(args.devices, args.points), source="benchmark")
+        env = {**os.environ, "EHS_DATABASE_URL": db_url, "EHS_MQTT_URL": mqtt_url, "EHS_DATA_DIR": str(work),
+               "EHS_INGEST_CLIENT_ID": f"bench-{uuid.uuid4().hex[:8]}", "EHS_INGEST_HEARTBEAT_S": "0.2",
+               "EHS_INGEST_SESSION_EXPIRY_S": "60", "EHS_INGEST_BATCH_MAX_READINGS": str(args.batch),
+               "EHS_LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO_ROOT)}
+        ingest = subprocess.Popen([sys.executable, "-m", "ingest"], env=env, cwd=REPO_ROOT)
+        deadline = time.monotonic() + 60
+        while not _counters(db_url).get("mqtt_connected"):
+            if time.monotonic() > deadline or ingest.poll() is not None:
+                raise RuntimeError("ingest did not start")
+            time.sleep(0.1)
+        pub_args = [sys.executable, "-m", "benchmarks.ingest", "--publisher", "--mqtt-url", mqtt_url,
+                    "--seconds", str(args.seconds), "--devices", str(args.devices), "--points", str(args.points),
+                    "--readings-per-message", str(args.readings_per_message), "--qos", str(args.qos)]
+        out = subprocess.run(pub_args, env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        pub = json.loads(out.stdout.strip().splitlines()[-1])
+        deadline = time.monotonic() + 300
+        while True:
+            counters = _counters(db_url)
+            if counters.get("readings_written", 0) + counters.get("readings_duplicate", 0) >= pub["readings"]:
+                break
+            if time.monotonic() > deadline or ingest.poll() is not None:
+                raise RuntimeError(f"ingest did not commit everything: {counters}")
+            time.sleep(0.1)
+        peak_rss = _peak_rss_mb(ingest.pid)
+        ingest.terminate()
+        ingest.wait(30)
+        with psycopg.connect(db_url) as conn:
+            stored = conn.execute("SELECT count(*) FROM reading").fetchone()[0]
+        elapsed = counters["committed_at"] - pub["started"]
+        e2e = pub["readings"] / elapsed
+        ceiling = _copy_ceiling(db_url, pub, args)
+        result = {
+            "readings_per_s": round(e2e), "messages_per_s": round(pub["messages"] / elapsed),
+            "readings_per_message": args.readings_per_message, "qos": args.qos,
+            "copy_ceiling_per_s": round(ceiling), "ratio_to_copy": round(e2e / ceiling, 3),
+            "peak_rss_mb": round(peak_rss, 1), "readings": pub["readings"], "stored": stored,
+            "devices": args.devices, "points": args.devices * args.points, "seconds": round(elapsed, 2),
+            "transactions": counters.get("transactions"), "broker": broker_kind, "database": db_kind,
+        }
+        if args.database_url:
+            with psycopg.connect(args.database_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        return result
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="benchmarks/ingest.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="publishing time")
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--points", type=int, default=10, help="points per device")
+    parser.add_argument("--readings-per-message", type=int, default=100)
+    parser.add_argument("--qos", type=int, default=1, choices=(0, 1))
+    parser.add_argument("--batch", type=int, default=60000, help="readings per transaction (ingest and ceiling)")
+    parser.add_argument("--mqtt-url", default=os.environ.get("EHS_BENCH_MQTT_URL"),
+                        help="use this broker instead of an embedded Mosquitto")
+    parser.add_argument("--database-url", default=os.environ.get("EHS_BENCH_DATABASE_URL"),
+                        help="server on which to create a fresh database (default: embedded pgserver)")
+    parser.add_argument("--publisher", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.publisher:
+        publisher(args)
+        return
+    result = run(args)
+    lines = [
+        f"shape      : {args.devices} devices x {args.points} points, {args.readings_per_message} readings/message, "
+        f"QoS {args.qos}",
+        f"servers    : {result['broker']} broker, {result['database']}",
+        f"end-to-end : {result['readings_per_s']:,} readings/s ({result['messages_per_s']:,} messages/s), "
+        f"{result['readings']:,} readings in {result['seconds']} s, {result['stored']:,} stored",
+        f"COPY ceiling: {result['copy_ceiling_per_s']:,} readings/s (same rows, same table, same batch size)",
+        f"ratio      : {result['ratio_to_copy']:.0%} of the ceiling (target >= 60%; target >= 100,000 readings/s)",
+        f"ingest peak RSS: {result['peak_rss_mb']} MB",
+    ]
+    for line in lines:
+        print(line)  # noqa: T201
+    print(json.dumps(result))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

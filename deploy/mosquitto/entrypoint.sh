@@ -1,0 +1,16 @@
+#!/bin/sh
+# Build the password file from the environment (service passwords) and devices.txt ("code password" lines),
+# then start Mosquitto. Hashes are made by mosquitto_passwd; plain passwords never reach the image.
+set -eu
+conf=/mosquitto/config
+: > "$conf/passwd"
+chmod 0700 "$conf/passwd"
+mosquitto_passwd -b "$conf/passwd" ehs-ingest "${MQTT_INGEST_PASSWORD:?set MQTT_INGEST_PASSWORD}"
+mosquitto_passwd -b "$conf/passwd" ehs-alerts "${MQTT_ALERTS_PASSWORD:?set MQTT_ALERTS_PASSWORD}"
+mosquitto_passwd -b "$conf/passwd" ehs-scada "${MQTT_SCADA_PASSWORD:?set MQTT_SCADA_PASSWORD}"
+if [ -f /mosquitto/devices/devices.txt ]; then
+    grep -v '^#' /mosquitto/devices/devices.txt | while read -r code password; do
+        [ -n "$code" ] && mosquitto_passwd -b "$conf/passwd" "$code" "$password"
+    done
+fi
+exec mosquitto -c "$conf/mosquitto.conf"
