@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from cli import bench, config_cmd, simulate_cmd, up
+from cli import audit_cmd, bench, config_cmd, simulate_cmd, up
 from cli.common import REPO_ROOT, database_url
 
 warnings.filterwarnings("ignore", module="platformdirs")
@@ -21,6 +21,7 @@ app.command("up")(up.up)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(simulate_cmd.app, name="simulate")
 app.add_typer(bench.app, name="bench")
+app.add_typer(audit_cmd.app, name="audit")
 
 
 @app.command()

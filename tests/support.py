@@ -20,6 +20,15 @@ from core.plant import PlantConfig
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def shared_data_dir() -> Path:
+    """The public data folder (``../shared/data`` beside the repository, or ``EHS_SHARED_DATA``)."""
+    candidates = [os.environ.get("EHS_SHARED_DATA"), REPO_ROOT.parent / "shared" / "data", "/work/shared/data"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return REPO_ROOT.parent / "shared" / "data"
+
+
 def wait_for(condition: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.05,
              message: str = "condition") -> Any:
     """Poll until ``condition()`` is truthy and return it; fail after ``timeout`` (readiness, not a sleep)."""
