@@ -74,14 +74,16 @@ def publisher(args: argparse.Namespace) -> None:
         for j in range(per_ts):
             body = body.replace(f'"ts":-{j + 1},', '"ts":%d,', 1)
         templates.append(body)
-    base_ms = int((time.time() - 3600) * 1000)          # an hour ago: inside the decoder's time limits
     sent = 0
     round_no = 0
+    stamps: list[int] = []
     started = time.time()
     deadline = time.monotonic() + args.seconds
     while time.monotonic() < deadline:
+        # live timestamps, as devices send them (never in the future, never two alike for one device)
+        ts0 = max(int(time.time() * 1000) - per_ts, (stamps[-1] + per_ts) if stamps else 0)
+        stamps.append(ts0)
         for d, topic in enumerate(topics):
-            ts0 = base_ms + round_no * per_ts
             payload = (templates[d] % tuple(range(ts0, ts0 + per_ts))).encode()
             while True:
                 info = client.publish(topic, payload, qos=args.qos)
@@ -95,7 +97,7 @@ def publisher(args: argparse.Namespace) -> None:
     client.disconnect()
     client.loop_stop()
     print(json.dumps({"started": started, "messages": sent, "readings": sent * per_ts * args.points,  # noqa: T201
-                      "base_ms": base_ms, "rounds": round_no}))
+                      "stamps": stamps, "rounds": round_no}))
 
 
 # --- the benchmark ------------------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ def _copy_ceiling(url: str, pub: dict, args: argparse.Namespace) -> float:
         for r in range(pub["rounds"]):
             for d in range(args.devices):
                 for j in range(per_ts):
-                    ts = epoch + timedelta(milliseconds=pub["base_ms"] + r * per_ts + j)
+                    ts = epoch + timedelta(milliseconds=pub["stamps"][r] + j)
                     rows += [(ts, points[d][i], 20.0 + (d + j + i) % 50, 0) for i in range(args.points)]
         rows = rows[:pub["readings"]]
         started = time.perf_counter()

@@ -41,6 +41,7 @@ class Child:
     proc: subprocess.Popen | None = None
     restarts: int = 0
     next_start: float = 0.0
+    started_at: float = 0.0
     _fh: object = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -48,6 +49,7 @@ class Child:
             self._fh = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(self.argv, env=self.env, cwd=REPO_ROOT, stdout=self._fh,
                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.started_at = time.monotonic()
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -185,6 +187,8 @@ def _supervise(children: list[Child], stop: threading.Event) -> None:
             if child.proc is None or child.proc.poll() is None:
                 continue
             if child.next_start == 0.0:
+                if now - child.started_at > 300:        # it ran fine for a while: start the backoff afresh
+                    child.restarts = 0
                 delay = min(60.0, 2.0 ** child.restarts)
                 typer.echo(f"  {child.name} exited with code {child.proc.returncode}; restarting in {delay:.0f} s "
                            f"(log: {child.log})", err=True)

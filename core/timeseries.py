@@ -55,10 +55,16 @@ def _set_watermark(conn: psycopg.Connection, rollup: str, when: datetime) -> Non
                  "DO UPDATE SET watermark = excluded.watermark", (rollup, when))
 
 
-def _fill(conn: psycopg.Connection, name: str, start: datetime, end: datetime) -> None:
+def _fill(conn: psycopg.Connection, name: str, start: datetime, end: datetime,
+          point_ids: list[int] | None = None) -> None:
+    """Recompute the buckets of [start, end), for every point or only ``point_ids``."""
     table, unit, _ = _ROLLUPS[name]
-    select = _AGG_RAW.format(points="") if name == "1m" else _AGG_1M
-    execute(conn, _UPSERT.format(table=table, select=select), {"unit": unit, "start": start, "end": end})
+    if name == "1m":
+        select = _AGG_RAW.format(points="AND point_id = ANY(%(pids)s)" if point_ids else "")
+    else:
+        select = _AGG_1M.replace("GROUP BY", "AND point_id = ANY(%(pids)s) GROUP BY") if point_ids else _AGG_1M
+    execute(conn, _UPSERT.format(table=table, select=select),
+            {"unit": unit, "start": start, "end": end, "pids": point_ids})
 
 
 def refresh_rollups(conn: psycopg.Connection, *, now: datetime) -> dict[str, Any]:
@@ -66,7 +72,7 @@ def refresh_rollups(conn: psycopg.Connection, *, now: datetime) -> dict[str, Any
     if timescaledb_enabled(conn):
         return {"timescaledb": True}
     done: dict[str, Any] = {}
-    dirty = execute(conn, "DELETE FROM rollup_dirty RETURNING from_time, to_time").fetchall()
+    dirty = execute(conn, "DELETE FROM rollup_dirty RETURNING from_time, to_time, point_ids").fetchall()
     for name in ("1m", "1h"):
         table, unit, width = _ROLLUPS[name]
         upto = execute(conn, "SELECT date_trunc(%s, %s::timestamptz)", (unit, now - GRACE)).fetchone()[0]
@@ -84,11 +90,11 @@ def refresh_rollups(conn: psycopg.Connection, *, now: datetime) -> dict[str, Any
             done[name] = (mark, upto)
         else:
             _set_watermark(conn, name, mark)
-        for from_time, to_time in dirty:
+        for from_time, to_time, point_ids in dirty:
             start = execute(conn, "SELECT date_trunc(%s, %s::timestamptz)", (unit, from_time)).fetchone()[0]
             end = min(to_time + width, mark)
             if start < end:
-                _fill(conn, name, start, end)
+                _fill(conn, name, start, end, point_ids)
     done["dirty"] = len(dirty)
     return done
 

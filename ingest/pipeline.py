@@ -240,7 +240,15 @@ class Pipeline:
             if self.probe is not None:
                 self.probe()
             for path, decoded, findings in self.spool.replay():
-                self._count(self.record(Batch(path.stem, [], decoded, findings)), 0.0)
+                try:
+                    self._count(self.record(Batch(path.stem, [], decoded, findings)), 0.0)
+                except StoreUnavailable:
+                    raise
+                except Exception:
+                    # not an outage but a batch the database refuses: set it aside for a person, keep going
+                    _LOGGER.exception("spooled batch %s cannot be written; moved to %s", path.name,
+                                      self.spool.quarantine(path))
+                    continue
                 self.spool.done(path)
                 self.counters.replayed_batches += 1
         except Exception as exc:  # still down: back off

@@ -163,10 +163,10 @@ class IngestRunner:
         self._housekeeper.start()
 
     def stop(self) -> None:
-        """Stop taking messages, finish the batches in hand, and disconnect."""
+        """Finish and acknowledge the batches in hand, then disconnect (what is still queued is redelivered)."""
         self._stop.set()
-        self.subscriber.stop()
         self.pipeline.stop()
+        self.subscriber.stop()
         self._housekeeper.join(10)
         if self._conn is not None:
             self._conn.close()

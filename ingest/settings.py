@@ -14,9 +14,9 @@ class IngestSettings(BaseSettings):
     #: Run several ingest processes behind one MQTT 5 shared subscription ($share/<group>/...).
     shared_group: str | None = None
     #: MQTT 5 Receive Maximum: how many unacknowledged QoS 1 messages the broker may send us at once.
-    receive_maximum: int = Field(2000, ge=1, le=65535)
+    receive_maximum: int = Field(1000, ge=1, le=65535)
     #: Bounded queue between the network thread and the pipeline (messages).
-    queue_size: int = Field(2000, ge=10)
+    queue_size: int = Field(1000, ge=10)
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     #: One transaction holds at most this many readings (several decoded batches are merged).
     batch_max_readings: int = Field(60000, ge=1)

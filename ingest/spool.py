@@ -96,3 +96,11 @@ class Spool:
     @staticmethod
     def done(path: Path) -> None:
         path.unlink(missing_ok=True)
+
+    def quarantine(self, path: Path) -> Path:
+        """Move a batch the database refuses out of the replay queue (kept for a person to inspect)."""
+        failed = self.directory / "failed"
+        failed.mkdir(exist_ok=True)
+        target = failed / path.name
+        os.replace(path, target)
+        return target

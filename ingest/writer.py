@@ -83,13 +83,12 @@ def write_statuses(conn: psycopg.Connection, decoded: Decoded) -> None:
 
 
 def mark_late(conn: psycopg.Connection, rows: list[Row], late_before: datetime | None) -> None:
-    """Note the time range of late rows (older than ``late_before``) so that the rollups are recomputed."""
-    if late_before is None or not rows:
+    """Note the time range and points of late rows (older than ``late_before``) for the rollups to recompute."""
+    if late_before is None or not rows or min(row[0] for row in rows) >= late_before:
         return
-    oldest = min(row[0] for row in rows)
-    if oldest < late_before:
-        newest = max(row[0] for row in rows)
-        conn.execute("INSERT INTO rollup_dirty (from_time, to_time) VALUES (%s, %s)", (oldest, newest))
+    late = [row for row in rows if row[0] < late_before]
+    conn.execute("INSERT INTO rollup_dirty (from_time, to_time, point_ids) VALUES (%s, %s, %s)",
+                 (min(r[0] for r in late), max(r[0] for r in late), sorted({r[1] for r in late})))
 
 
 def write_batch(conn: psycopg.Connection, decoded: Decoded, *,

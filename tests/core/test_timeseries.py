@@ -9,6 +9,7 @@ import pytest
 
 from core import timeseries
 from core.plant import apply_plant
+from ingest.writer import mark_late
 from tests.support import small_plant
 
 pytestmark = pytest.mark.db
@@ -66,8 +67,10 @@ def test_late_data_marked_dirty_is_rolled_up_again(conn: psycopg.Connection) -> 
     _insert(conn, pid, [(start, 1.0)])
     timeseries.refresh_rollups(conn, now=NOW)
     _insert(conn, pid, [(start + timedelta(seconds=30), 3.0)])          # arrives late (a spool replay)
-    conn.execute("INSERT INTO rollup_dirty (from_time, to_time) VALUES (%s, %s)",
-                 (start + timedelta(seconds=30), start + timedelta(seconds=30)))
+    _insert(conn, pid + 1, [(start + timedelta(seconds=40), 9.0)])      # late too, but not marked: stays out
+    mark_late(conn, [(start + timedelta(seconds=30), pid, 3.0, 0), (NOW, pid + 2, 1.0, 0)],
+              late_before=NOW - timedelta(minutes=1))
+    assert conn.execute("SELECT point_ids FROM rollup_dirty").fetchone()[0] == [pid]
     timeseries.refresh_rollups(conn, now=NOW + timedelta(hours=1))     # the 11:00 hour is closed by then
     row = conn.execute("SELECT value_avg, value_count FROM reading_1m WHERE point_id = %s AND bucket = %s",
                        (pid, start)).fetchone()
@@ -75,3 +78,4 @@ def test_late_data_marked_dirty_is_rolled_up_again(conn: psycopg.Connection) -> 
     hour = conn.execute("SELECT value_avg, value_count FROM reading_1h WHERE point_id = %s", (pid,)).fetchone()
     assert hour == (2.0, 2)
     assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM reading_1m WHERE point_id = %s", (pid + 1,)).fetchone()[0] == 0

@@ -125,3 +125,22 @@ def test_a_failing_stage_does_not_stop_ingest(tmp_path: Path) -> None:
         _put(source, i)
     wait_for(lambda: len(store.rows) == 5)
     pipeline.stop()
+
+
+def test_a_spooled_batch_the_database_refuses_is_quarantined(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    bad = spool.append(Decoded(rows=[(NOW, -1, 1.0, 0)]))
+    good = spool.append(Decoded(rows=[(NOW, 5, 1.0, 0)]))
+    store, acked = FakeStore(), []
+    original = store.record
+
+    def record(batch: Batch) -> WriteResult:
+        if batch.decoded.rows[0][1] < 0:
+            raise ValueError("invalid input syntax")          # e.g. a DataError, not an outage
+        return original(batch)
+
+    store.record = record
+    pipeline, _ = _pipeline(tmp_path, store, acked)
+    pipeline.recover_now()
+    assert store.rows == [5] and pipeline.counters.db_up
+    assert not bad.exists() and not good.exists() and (tmp_path / "failed" / bad.name).exists()
