@@ -86,8 +86,13 @@ class ModelDetector(Detector):
     @classmethod
     def example_params(cls) -> Iterator[dict[str, Any]]:
         yield {"features": _EXAMPLE_FEATURES, "random_state": 0}
-        yield {"features": _EXAMPLE_FEATURES, "threshold_quantile": 1.0, "margin": 1.5, "drift_tau": 50.0,
-               "random_state": 7}
+        yield {
+            "features": _EXAMPLE_FEATURES,
+            "threshold_quantile": 1.0,
+            "margin": 1.5,
+            "drift_tau": 50.0,
+            "random_state": 7,
+        }
 
     # -- fitting -------------------------------------------------------------------------------------
 
@@ -142,12 +147,14 @@ class ModelDetector(Detector):
         """Load the fitted state from the artifact store when an artifact is named and nothing is fitted."""
         if self.artifact is None or self.fitted:
             return
-        from detectors.artifacts import default_store   # runtime import: artifacts imports this module
+        from detectors.artifacts import default_store  # runtime import: artifacts imports this module
 
         loaded = default_store().load(self.artifact)
         if type(loaded) is not type(self) or tuple(loaded.features) != tuple(self.features):
-            raise ValueError(f"artifact {self.artifact!r} holds {loaded.key} on {loaded.features}, "
-                             f"not {self.key} on {self.features}")
+            raise ValueError(
+                f"artifact {self.artifact!r} holds {loaded.key} on {loaded.features}, "
+                f"not {self.key} on {self.features}"
+            )
         for name, value in vars(loaded).items():
             if name.endswith("_"):
                 setattr(self, name, value)
@@ -251,7 +258,12 @@ class PyodDetector(ModelDetector):
 
 
 class PyodIForest(PyodDetector):
-    """Isolation Forest (Liu et al. 2008) via pyod."""
+    """Isolation Forest (Liu et al. 2008) via pyod.
+
+    Isolation scores saturate: a point far outside the training data is isolated in about as many splits
+    as the most extreme training points, so with ``threshold_quantile=1.0`` and ``margin > 1`` the limit
+    may be unreachable. Keep the quantile below 1 for isolation forests.
+    """
 
     key = "pyod_iforest"
 
@@ -322,6 +334,15 @@ class PyodPCA(PyodDetector):
 
         return PCA(n_components=self.n_components, random_state=self.random_state)
 
+    def _fit_model(self, z: np.ndarray) -> None:
+        if self.n_components is None:
+            # Exactly collinear features (a derived or duplicated point) leave a zero-variance component,
+            # and pyod's weighted PCA divides by each component's variance: keep the numerical rank only.
+            rank = int(np.linalg.matrix_rank(z))
+            if rank < z.shape[1]:
+                self.model_.n_components = rank
+        self.model_.fit(z)
+
 
 class PyodMCD(PyodDetector):
     """Robust Mahalanobis distance with the minimum covariance determinant (Rousseeuw 1999) via pyod."""
@@ -361,7 +382,7 @@ class SklearnDetector(ModelDetector):
 
 
 class SklearnIsolationForest(SklearnDetector):
-    """scikit-learn's IsolationForest."""
+    """scikit-learn's IsolationForest (scores saturate, see ``PyodIForest``)."""
 
     key = "sklearn_iforest"
 
@@ -426,8 +447,13 @@ class MLPAutoEncoder(ModelDetector):
     def _make_model(self) -> Any:
         from sklearn.neural_network import MLPRegressor
 
-        return MLPRegressor(hidden_layer_sizes=tuple(self.hidden), activation="tanh", solver="adam",
-                            max_iter=self.max_iter, random_state=self.random_state)
+        return MLPRegressor(
+            hidden_layer_sizes=tuple(self.hidden),
+            activation="tanh",
+            solver="adam",
+            max_iter=self.max_iter,
+            random_state=self.random_state,
+        )
 
     def _fit_model(self, z: np.ndarray) -> None:
         from sklearn.exceptions import ConvergenceWarning
@@ -436,14 +462,26 @@ class MLPAutoEncoder(ModelDetector):
             warnings.simplefilter("always", category=ConvergenceWarning)
             self.model_.fit(z, z)
         if any(issubclass(w.category, ConvergenceWarning) for w in caught):
-            _LOGGER.info("%s: not converged after %d iterations; scores stay calibrated on training",
-                         self.key, self.max_iter)
+            _LOGGER.info(
+                "%s: not converged after %d iterations; scores stay calibrated on training",
+                self.key,
+                self.max_iter,
+            )
 
     def _raw(self, z: np.ndarray) -> np.ndarray:
         return ((z - self.model_.predict(z)) ** 2).mean(axis=1)
 
 
 MODEL_DETECTORS: tuple[type[ModelDetector], ...] = (
-    PyodIForest, PyodECOD, PyodCOPOD, PyodHBOS, PyodPCA, PyodMCD, PyodKNN,
-    SklearnIsolationForest, SklearnOneClassSVM, SklearnLOF, MLPAutoEncoder,
+    PyodIForest,
+    PyodECOD,
+    PyodCOPOD,
+    PyodHBOS,
+    PyodPCA,
+    PyodMCD,
+    PyodKNN,
+    SklearnIsolationForest,
+    SklearnOneClassSVM,
+    SklearnLOF,
+    MLPAutoEncoder,
 )

@@ -113,9 +113,16 @@ class ArtifactStore:
             raise ArtifactError(f"artifact {name!r} resolves outside the artifact store {root}")
         return target
 
-    def save(self, detector: Detector, *, name: str, data: pd.DataFrame | np.ndarray,
-             window: tuple[datetime | None, datetime | None] = (None, None),
-             extra: dict[str, Any] | None = None, now: datetime | None = None) -> Envelope:
+    def save(
+        self,
+        detector: Detector,
+        *,
+        name: str,
+        data: pd.DataFrame | np.ndarray,
+        window: tuple[datetime | None, datetime | None] = (None, None),
+        extra: dict[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> Envelope:
         """Pickle a fitted detector with its envelope; an existing name is never overwritten."""
         target = self._dir(name)
         if (target / ENVELOPE_FILE).exists():
@@ -163,8 +170,9 @@ class ArtifactStore:
         ours = library_versions()
         changed = {lib: (v, ours.get(lib)) for lib, v in envelope.libraries.items() if ours.get(lib) != v}
         if changed:
-            _LOGGER.warning("artifact %s was fitted with other library versions %s; refit when possible",
-                            name, changed)
+            _LOGGER.warning(
+                "artifact %s was fitted with other library versions %s; refit when possible", name, changed
+            )
         detector = pickle.loads(payload)  # noqa: S301 - our own store, hash checked above
         if not isinstance(detector, Detector) or detector.key != envelope.detector:
             raise ArtifactError(f"artifact {name!r} does not hold a {envelope.detector} detector")

@@ -1,4 +1,4 @@
-"""Multivariate feature vectors for an area: points aligned on a time grid, lags and trailing window statistics.
+"""Multivariate feature vectors for an area: points aligned on a time grid, lags, trailing window statistics.
 
 Pure pandas/numpy. ``build_features`` works on a whole history (training, evaluation); ``OnlineFeatures``
 computes the same vector for the newest grid row from a small buffer (streaming scoring), and the tests
@@ -81,7 +81,9 @@ class FeatureSpec:
         return max([1, *(k + 1 for k in self.lags), *self.windows])
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+        return {
+            key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> FeatureSpec:
@@ -93,8 +95,9 @@ def point_of(feature: str) -> str:
     return feature.split(_SEP, 1)[0]
 
 
-def align(readings: pd.DataFrame, spec: FeatureSpec, *, start: datetime | None = None,
-          end: datetime | None = None) -> pd.DataFrame:
+def align(
+    readings: pd.DataFrame, spec: FeatureSpec, *, start: datetime | None = None, end: datetime | None = None
+) -> pd.DataFrame:
     """Put long-format readings (columns ``ts``, ``point``, ``value``) on the spec's time grid.
 
     Each grid row is labelled by the start of its step and holds the mean of the readings in the step;

@@ -44,8 +44,9 @@ class NeighbourNovelty(Detector):
 
     key = "nn_novelty"
 
-    def __init__(self, *, tag: str, history: int = 1500, shape: int = 4, warmup: int = 100,
-                 limit: float = 0.12) -> None:
+    def __init__(
+        self, *, tag: str, history: int = 1500, shape: int = 4, warmup: int = 100, limit: float = 0.12
+    ) -> None:
         self.tag = tag
         self.history = history
         self.shape = shape

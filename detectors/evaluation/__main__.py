@@ -1,4 +1,4 @@
-"""``python -m detectors.evaluation skab|nab PATH``: the benchmark evaluations without the ``ehs`` entry point."""
+"""``python -m detectors.evaluation skab|nab PATH``: the evaluations without the ``ehs`` entry point."""
 
 from cli.eval_cmd import app
 

@@ -88,8 +88,9 @@ def load_profiles(nab_root: Path) -> dict[str, CostMatrix]:
     """Read the three cost matrices from ``config/profiles.json``."""
     raw = json.loads((nab_root / "config" / "profiles.json").read_text())
     return {
-        name: CostMatrix(tp=m["CostMatrix"]["tpWeight"], fp=m["CostMatrix"]["fpWeight"],
-                         fn=m["CostMatrix"]["fnWeight"])
+        name: CostMatrix(
+            tp=m["CostMatrix"]["tpWeight"], fp=m["CostMatrix"]["fpWeight"], fn=m["CostMatrix"]["fnWeight"]
+        )
         for name, m in ((name, raw[name]) for name in PROFILES)
     }
 
@@ -102,8 +103,11 @@ def load_corpus(nab_root: Path, names: Iterable[str] | None = None) -> list[Labe
     for name in wanted:
         frame = pd.read_csv(nab_root / "data" / name)
         timestamps = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"]))
-        corpus.append(LabelledSeries(name, timestamps, frame["value"].to_numpy(dtype=float),
-                                     window_rows(timestamps, windows[name])))
+        corpus.append(
+            LabelledSeries(
+                name, timestamps, frame["value"].to_numpy(dtype=float), window_rows(timestamps, windows[name])
+            )
+        )
     return corpus
 
 
@@ -152,8 +156,13 @@ def sweep_weights(series: LabelledSeries, cost: CostMatrix) -> tuple[np.ndarray,
     return weight, window_id
 
 
-def score_at(weights: np.ndarray, window_id: np.ndarray, detected: np.ndarray, fn_weight: float,
-             threshold: float = float("nan")) -> Threshold:
+def score_at(
+    weights: np.ndarray,
+    window_id: np.ndarray,
+    detected: np.ndarray,
+    fn_weight: float,
+    threshold: float = float("nan"),
+) -> Threshold:
     """Score one file (or a corpus with globally unique window ids) for a boolean detection vector."""
     scored = window_id != PROBATIONARY
     in_window = scored & (window_id >= 0)
@@ -164,11 +173,19 @@ def score_at(weights: np.ndarray, window_id: np.ndarray, detected: np.ndarray, f
         hits = in_window & (window_id == w) & detected
         total += float(weights[hits].max()) if hits.any() else -fn_weight
     tp = int((in_window & detected).sum())
-    return Threshold(threshold, total, tp, int(outside.sum() - fp_rows.sum()), int(fp_rows.sum()),
-                     int(in_window.sum() - tp))
+    return Threshold(
+        threshold,
+        total,
+        tp,
+        int(outside.sum() - fp_rows.sum()),
+        int(fp_rows.sum()),
+        int(in_window.sum() - tp),
+    )
 
 
-def sweep(weights: np.ndarray, window_id: np.ndarray, scores: np.ndarray, fn_weight: float) -> list[Threshold]:
+def sweep(
+    weights: np.ndarray, window_id: np.ndarray, scores: np.ndarray, fn_weight: float
+) -> list[Threshold]:
     """Return the raw score at every distinct threshold, highest first (``Sweeper.calcScoreByThreshold``).
 
     ``window_id`` must be unique across the corpus when several files are concatenated.
@@ -182,7 +199,7 @@ def sweep(weights: np.ndarray, window_id: np.ndarray, scores: np.ndarray, fn_wei
     tn, fn = int((window_id == NO_WINDOW).sum()), int((window_id >= 0).sum())
     tp = fp = 0
     result = []
-    current = 1.1   # NAB starts above every score: the first row is "nothing detected"
+    current = 1.1  # NAB starts above every score: the first row is "nothing detected"
     for idx in order:
         score = float(scores[idx])
         if score != current:
@@ -250,7 +267,9 @@ def score_corpus(
         parts = [sweep_weights(s, cost) for s in corpus]
         weights = np.concatenate([p[0] for p in parts])
         offsets = np.cumsum([0] + [len(s.windows) for s in corpus[:-1]])
-        window_id = np.concatenate([np.where(p[1] >= 0, p[1] + off, p[1]) for p, off in zip(parts, offsets)])
+        window_id = np.concatenate(
+            [np.where(p[1] >= 0, p[1] + off, p[1]) for p, off in zip(parts, offsets, strict=True)]
+        )
         scores = np.concatenate([np.asarray(a, dtype=float) for a in anomaly_scores])
         if fixed_threshold is None:
             best = max(sweep(weights, window_id, scores, cost.fn), key=lambda t: t.score)
@@ -259,8 +278,17 @@ def score_corpus(
             threshold = fixed_threshold
         total = score_at(weights, window_id, scores >= threshold, cost.fn, threshold)
         baseline = null[name] if null is not None else -cost.fn * _scorable_windows(window_id)
-        out[name] = ProfileResult(name, threshold, total.score, baseline, cost.tp * n_windows,
-                                  total.tp, total.fp, total.fn, total.tn)
+        out[name] = ProfileResult(
+            name,
+            threshold,
+            total.score,
+            baseline,
+            cost.tp * n_windows,
+            total.tp,
+            total.fp,
+            total.fn,
+            total.tn,
+        )
     return out
 
 
@@ -269,7 +297,7 @@ def _scorable_windows(window_id: np.ndarray) -> int:
 
 
 def load_published(nab_root: Path) -> dict[str, dict[str, float]]:
-    """Published normalised scores per detector (``results/final_results.json``), keyed by our profile keys."""
+    """Published normalised scores per detector (``results/final_results.json``) by our profile keys."""
     raw = json.loads((nab_root / "results" / "final_results.json").read_text())
     return {det: {PROFILE_KEYS[p]: float(v) for p, v in profiles.items()} for det, profiles in raw.items()}
 
@@ -283,7 +311,7 @@ def run_detector(
     for series in corpus:
         step = make_scorer(series)
         out = np.zeros(len(series.values))
-        for i, (ts, value) in enumerate(zip(series.timestamps, series.values)):
+        for i, (ts, value) in enumerate(zip(series.timestamps, series.values, strict=True)):
             score = step(float(value), ts)
             out[i] = 0.0 if score is None else score
         outputs.append(out)
@@ -326,7 +354,7 @@ def stream_file(series: LabelledSeries, config: NabConfig) -> np.ndarray:
     params = {"tag": "value", "warmup": series.probation, **config.params}
     detector = cls(**params)
     scores = np.zeros(len(series.values))
-    for i, (ts, value) in enumerate(zip(series.timestamps, series.values)):
+    for i, (ts, value) in enumerate(zip(series.timestamps, series.values, strict=True)):
         observation = {"value": float(value)}
         score = detector.score_one(observation, ts)
         detector.learn_one(observation, ts)

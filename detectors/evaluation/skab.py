@@ -90,8 +90,12 @@ class Counts:
 def binary_counts(y_true: np.ndarray, y_pred: np.ndarray) -> Counts:
     """Confusion counts of two 0/1 vectors (tsad ``confusion_matrix``)."""
     truth, pred = np.asarray(y_true) == 1, np.asarray(y_pred) == 1
-    return Counts(int((truth & pred).sum()), int((~truth & ~pred).sum()), int((~truth & pred).sum()),
-                  int((truth & ~pred).sum()))
+    return Counts(
+        int((truth & pred).sum()),
+        int((~truth & ~pred).sum()),
+        int((~truth & pred).sum()),
+        int((truth & ~pred).sum()),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +135,13 @@ def make_detector(config: SkabConfig, features: Sequence[str]) -> ModelDetector:
     cls = registry.get(config.detector)
     if not issubclass(cls, ModelDetector):
         raise ValueError(f"{config.detector} is not a multivariate model detector")
-    return cls(features=tuple(features), threshold_quantile=config.threshold_quantile,
-               margin=config.margin, drift_tau=config.drift_tau, **config.params)
+    return cls(
+        features=tuple(features),
+        threshold_quantile=config.threshold_quantile,
+        margin=config.margin,
+        drift_tau=config.drift_tau,
+        **config.params,
+    )
 
 
 def feature_spec(sensors: Sequence[str], config: SkabConfig) -> FeatureSpec:
@@ -150,7 +159,7 @@ def predict(frame: pd.DataFrame, sensors: Sequence[str], config: SkabConfig) -> 
     trigger = Trigger(levels=(Level(1.0, Severity.HIGH),))
     alarms = np.zeros(len(frame) - config.train_rows, dtype=int)
     test = features.iloc[config.train_rows :]
-    for i, (ts, values) in enumerate(zip(test.index, test.to_dict("records"))):
+    for i, (ts, values) in enumerate(zip(test.index, test.to_dict("records"), strict=True)):
         observation = {k: (None if pd.isna(v) else v) for k, v in values.items()}
         score = detector.score_one(observation, ts)
         detector.learn_one(observation, ts)
