@@ -48,6 +48,8 @@ class DetectorSettings(BaseSettings):
 
     #: Where fitted models live; unset means ``<EHS_DATA_DIR>/artifacts``.
     artifact_dir: Path | None = None
+    #: Score the shadow and enabled area models inside the ingest pipeline.
+    scoring: bool = True
 
 
 class ArtifactError(Exception):

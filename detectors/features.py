@@ -98,7 +98,7 @@ def point_of(feature: str) -> str:
 def align(
     readings: pd.DataFrame, spec: FeatureSpec, *, start: datetime | None = None, end: datetime | None = None
 ) -> pd.DataFrame:
-    """Put long-format readings (columns ``ts``, ``point``, ``value``) on the spec's time grid.
+    """Put long-format readings (columns ``ts``, ``point``, ``value``) on the spec's grid, in [start, end).
 
     Each grid row is labelled by the start of its step and holds the mean of the readings in the step;
     gaps are filled forward for at most ``fill_limit`` steps. Points of the spec that never reported are
@@ -112,9 +112,10 @@ def align(
     )
     grid = wide.resample(spec.freq).mean()
     if start is not None or end is not None:
+        # The window is half-open, [start, end), like the history query that produced the readings.
         lo = pd.Timestamp(start).floor(spec.freq) if start is not None else grid.index.min()
-        hi = pd.Timestamp(end).floor(spec.freq) if end is not None else grid.index.max()
-        grid = grid.reindex(pd.date_range(lo, hi, freq=spec.freq, name="ts"))
+        hi = pd.Timestamp(end) if end is not None else grid.index.max() + pd.Timedelta(spec.freq)
+        grid = grid.reindex(pd.date_range(lo, hi, freq=spec.freq, inclusive="left", name="ts"))
     if spec.fill_limit > 0:
         grid = grid.ffill(limit=spec.fill_limit)
     grid.columns.name = None

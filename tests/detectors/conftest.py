@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-#: The shared data folder sits beside the repository (ARCHITECTURE.md: ``../shared/data``).
-SHARED_DATA = Path(os.environ.get("EHS_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+from tests.support import shared_data_dir
+
+#: The shared data folder beside the repository (ARCHITECTURE.md: ``../shared/data``) or ``EHS_SHARED_DATA``.
+SHARED_DATA = shared_data_dir()
 
 
 def _folder(name: str) -> Path:

@@ -74,10 +74,10 @@ def test_align_averages_within_a_step_and_holds_gaps_only_up_to_the_limit():
 def test_align_reindexes_to_the_requested_window():
     readings = _readings([("2026-01-01T00:00:05Z", "temp_c", 1.0)])
     spec = FeatureSpec(points=("temp_c",), freq="1s")
-    grid = align(
-        readings, spec, start=pd.Timestamp("2026-01-01T00:00:00Z"), end=pd.Timestamp("2026-01-01T00:00:09Z")
-    )
-    assert len(grid) == 10 and grid["temp_c"].notna().sum() == 1
+    start, end = pd.Timestamp("2026-01-01T00:00:00Z"), pd.Timestamp("2026-01-01T00:00:10Z")
+    grid = align(readings, spec, start=start, end=end)
+    assert len(grid) == 10 and grid.index[-1] == pd.Timestamp("2026-01-01T00:00:09Z")  # end is excluded
+    assert grid["temp_c"].notna().sum() == 1
 
 
 def test_window_statistics_by_hand():
