@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -271,3 +272,40 @@ def test_ingest_scores_published_readings_without_alarming_in_shadow(plant_db, s
     finally:
         publisher.close()
         runner.stop()
+
+
+def test_cli_trains_lists_promotes_and_rolls_back(plant_db, site, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cli.detectors_cmd import app
+    from core.settings import get_settings
+
+    with psycopg.connect(plant_db) as conn:
+        _insert(conn, _rows(_point_ids(conn, site), 0, 720))
+    monkeypatch.setenv("EHS_DATABASE_URL", plant_db)
+    monkeypatch.setenv("EHS_DETECTORS_ARTIFACT_DIR", str(tmp_path / "store"))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        trained = []
+        for end in ("2026-03-01T10:00:00", "2026-03-01T09:00:00"):
+            result = runner.invoke(app, ["train", "--site", site, "--area", "formation", "--from",
+                                         "2026-03-01T08:00:00", "--to", end, "--window", "5"])
+            assert result.exit_code == 0, result.output
+            summary = json.loads(result.output.strip().splitlines()[-1])
+            assert summary["mode"] == "shadow" and summary["features"][0] == "gas-00.co_ppm__mean5"
+            trained.append(summary["model_id"])
+        first, second = trained
+        for argv in (["promote", str(first), "--reason", "ok"], ["promote", str(second), "--reason", "newer"]):
+            assert runner.invoke(app, argv).exit_code == 0
+        listed = runner.invoke(app, ["models", "--site", site]).output
+        assert f"{second}  {site}/formation" in listed and "enabled" in listed
+        result = runner.invoke(app, ["rollback", "--site", site, "--area", "formation", "--reason", "noisy"])
+        assert result.exit_code == 0 and f"model {first} of {site}/formation: enabled" in result.output
+        refused = runner.invoke(app, ["retire", "999999", "--reason", "none"])
+        assert refused.exit_code == 1 and "no detector model 999999" in refused.output
+        with psycopg.connect(plant_db) as conn:
+            actors = {row[0] for row in conn.execute("SELECT actor FROM detector_model_event")}
+        assert len(actors) == 1 and actors.pop().startswith("cli:")
+    finally:
+        get_settings.cache_clear()
