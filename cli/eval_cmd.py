@@ -1,9 +1,8 @@
-"""``ehs eval``: run a detector on a public benchmark under its own protocol, beside its leaderboard.
+"""``ehs eval``: run a detector on a public benchmark under its own protocol, beside its leaderboard."""
 
-Each command prints a human table and, as its last line, one JSON object (ARCHITECTURE.md): ``f1``,
-``far``, ``mar`` for SKAB (F1 as a fraction, FAR and MAR in percent, as the SKAB leaderboard), and
-``standard``, ``low_fp``, ``low_fn`` for NAB (normalised scores, null 0, perfect 100).
-"""
+# Each command prints a human table and, as its last line, one JSON object (ARCHITECTURE.md): ``f1``,
+# ``far``, ``mar`` for SKAB (F1 as a fraction, FAR and MAR in percent, as the SKAB leaderboard), and
+# ``standard``, ``low_fp``, ``low_fn`` for NAB (normalised scores, null 0, perfect 100).
 
 from __future__ import annotations
 
@@ -155,9 +154,10 @@ def nab_command(
         f"NAB v1.1: {result.files} files, {result.windows} windows under {path}; normalised scores "
         f"(null 0, perfect 100), one threshold per profile for the whole corpus (NAB's optimiser)."
     )
+    params = f" {json.dumps(config.params)}" if config.params else ""
     typer.echo(
-        f"config: {config.detector} {config.params or ''} learning in each file's probationary "
-        f"period, one report per excursion (hold {config.hold} rows)"
+        f"config: {config.detector}{params}, learning in each file's probationary period, "
+        f"one report per excursion (hold {config.hold} rows)"
     )
     widths = [34, 9, 8, 8]
     typer.echo(_row(["detector", "standard", "low FP", "low FN"], widths))

@@ -1,19 +1,18 @@
-"""pyod and scikit-learn models behind the one detector interface (STYLE.md B4), with calibrated scores.
+"""pyod and scikit-learn models behind the one detector interface (STYLE.md B4), with calibrated scores."""
 
-Every adapter is fitted on a history of feature vectors and then scores one vector at a time. Native
-scores are mapped once, here, onto the house scale::
-
-    score = (raw - centre) / (threshold - centre)
-
-where ``raw`` is the model's abnormality (higher is worse; scikit-learn's ``score_samples`` is negated
-once in ``SklearnDetector._raw``), ``centre`` is the median raw score of the training vectors and
-``threshold = centre + margin * (q - centre)`` with ``q`` the ``threshold_quantile`` of the training
-scores. So 0 is a typical training vector, 1.0 is the learnt limit, 2.0 is twice as far from typical.
-
-Only this module and ``detectors.artifacts`` import pyod or scikit-learn (STYLE.md B2). pyod is imported
-inside the model factories because importing it loads matplotlib (seconds), which processes that never
-fit a pyod model should not pay for.
-"""
+# Every adapter is fitted on a history of feature vectors and then scores one vector at a time. Native
+# scores are mapped once, here, onto the house scale::
+#
+#     score = (raw - centre) / (threshold - centre)
+#
+# where ``raw`` is the model's abnormality (higher is worse; scikit-learn's ``score_samples`` is negated
+# once in ``SklearnDetector._raw``), ``centre`` is the median raw score of the training vectors and
+# ``threshold = centre + margin * (q - centre)`` with ``q`` the ``threshold_quantile`` of the training
+# scores. So 0 is a typical training vector, 1.0 is the learnt limit, 2.0 is twice as far from typical.
+#
+# Only this module and ``detectors.artifacts`` import pyod or scikit-learn (STYLE.md B2). pyod is imported
+# inside the model factories because importing it loads matplotlib (seconds), which processes that never
+# fit a pyod model should not pay for.
 
 from __future__ import annotations
 

@@ -1,15 +1,14 @@
-"""Fitted detectors on disk, with a version envelope, loaded only from our own artifact directory.
+"""Fitted detectors on disk, with a version envelope, loaded only from our own artifact directory."""
 
-Layout: ``<root>/<name>/model.pkl`` and ``<root>/<name>/envelope.json``. The envelope records the
-detector key and version, the library versions it was fitted with, the feature list, the training
-window, a hash of the training data, the creation time and the SHA-256 of ``model.pkl``
-(pyod's ``utils/persistence.py`` idea). Unpickling runs code, so ``load``
-
-* resolves the name inside the root and refuses anything that lands outside it (``..``, absolute
-  paths, symlinks pointing away);
-* checks the pickle's SHA-256 against the envelope *before* unpickling;
-* refuses an envelope of another format, and warns when the library versions differ from ours.
-"""
+# Layout: ``<root>/<name>/model.pkl`` and ``<root>/<name>/envelope.json``. The envelope records the
+# detector key and version, the library versions it was fitted with, the feature list, the training
+# window, a hash of the training data, the creation time and the SHA-256 of ``model.pkl``
+# (pyod's ``utils/persistence.py`` idea). Unpickling runs code, so ``load``
+#
+# * resolves the name inside the root and refuses anything that lands outside it (``..``, absolute
+#   paths, symlinks pointing away);
+# * checks the pickle's SHA-256 against the envelope *before* unpickling;
+# * refuses an envelope of another format, and warns when the library versions differ from ours.
 
 from __future__ import annotations
 

@@ -1,11 +1,10 @@
-"""Multivariate feature vectors for an area: points aligned on a time grid, lags, trailing window statistics.
+"""Multivariate feature vectors for an area: points aligned on a time grid, lags, trailing window statistics."""
 
-Pure pandas/numpy. ``build_features`` works on a whole history (training, evaluation); ``OnlineFeatures``
-computes the same vector for the newest grid row from a small buffer (streaming scoring), and the tests
-hold the two to the same numbers. Every statistic is *trailing* (it uses the current row and the ones
-before it, never later rows), so a feature never looks ahead, and a window that is not yet full gives
-NaN, which the detectors turn into "not ready" (None).
-"""
+# Pure pandas/numpy. ``build_features`` works on a whole history (training, evaluation); ``OnlineFeatures``
+# computes the same vector for the newest grid row from a small buffer (streaming scoring), and the tests
+# hold the two to the same numbers. Every statistic is *trailing* (it uses the current row and the ones
+# before it, never later rows), so a feature never looks ahead, and a window that is not yet full gives
+# NaN, which the detectors turn into "not ready" (None).
 
 from __future__ import annotations
 

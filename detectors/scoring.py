@@ -1,19 +1,18 @@
-"""Streaming scoring of area models inside the ingest pipeline: micro-batches, no database on the hot path.
+"""Streaming scoring of area models inside the ingest pipeline: micro-batches, no database on the hot path."""
 
-``ScoringStage.evaluate`` runs in the pipeline's stage thread for every decoded batch: readings of bound
-points are averaged into their area's grid step (``GridAccumulator``, the online twin of
-``features.align``); when a step closes (a later reading arrives, or the clock passes its end plus
-``grace``) its feature vector (``OnlineFeatures``) is scored, the trigger classifies the score, and a
-change of severity becomes a finding naming the points that contributed most. Findings of *enabled*
-models go into ``batch.findings`` for the alarm engine; *shadow* models are scored and recorded but never
-put anything there.
-
-``ScoringStage.record`` runs in the record thread inside the batch's transaction: it writes the scores and
-findings gathered since the last call and, at most every ``reload_s``, reloads the models when their modes
-changed (promotion, rollback). Scores and findings are telemetry of the models: if a transaction fails they
-are dropped, while an enabled model's findings still travel with the batch (and its spool file) to the
-alarm engine.
-"""
+# ``ScoringStage.evaluate`` runs in the pipeline's stage thread for every decoded batch: readings of bound
+# points are averaged into their area's grid step (``GridAccumulator``, the online twin of
+# ``features.align``); when a step closes (a later reading arrives, or the clock passes its end plus
+# ``grace``) its feature vector (``OnlineFeatures``) is scored, the trigger classifies the score, and a
+# change of severity becomes a finding naming the points that contributed most. Findings of *enabled*
+# models go into ``batch.findings`` for the alarm engine; *shadow* models are scored and recorded but never
+# put anything there.
+#
+# ``ScoringStage.record`` runs in the record thread inside the batch's transaction: it writes the scores and
+# findings gathered since the last call and, at most every ``reload_s``, reloads the models when their modes
+# changed (promotion, rollback). Scores and findings are telemetry of the models: if a transaction fails they
+# are dropped, while an enabled model's findings still travel with the batch (and its spool file) to the
+# alarm engine.
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
-"""Database functions of the detectors package (keyword-only ``conn``; the caller owns the transaction).
+"""Database functions of the detectors package (keyword-only ``conn``; the caller owns the transaction)."""
 
-Anomaly models per area (``detector_model``), their mode changes (shadow -> enabled -> retired, each one an
-event row and a hash-chained ``core.audit`` entry), training history, and the scores and findings the
-streaming stage records.
-"""
+# Anomaly models per area (``detector_model``), their mode changes (shadow -> enabled -> retired, each one an
+# event row and a hash-chained ``core.audit`` entry), training history, and the scores and findings the
+# streaming stage records.
 
 from __future__ import annotations
 

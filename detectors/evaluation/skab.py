@@ -1,24 +1,23 @@
-"""SKAB (Skoltech Anomaly Benchmark v0.9), outlier task, under the protocol of its current leaderboard.
+"""SKAB (Skoltech Anomaly Benchmark v0.9), outlier task, under the protocol of its current leaderboard."""
 
-Protocol (SKAB README @ b2c0d46, ``preprocess_skab``): in every labelled file the first 400 rows are
-training and the rest is test; predictions are binary per row; TP/TN/FP/FN are summed over all files
-and (tsad ``evaluating(metric="binary")``)
-
-    F1 = TP / (TP + (FN + FP) / 2),  FAR = FP / (FP + TN) * 100,  MAR = FN / (FN + TP) * 100.
-
-Our pipeline is the product's: trailing-window features (``detectors.features``), one registered
-detector fitted on each file's training rows, then the test rows streamed through ``score_one`` /
-``learn_one`` and the product's ``Trigger`` (alarm while the score is >= 1.0). One configuration serves
-every file; nothing is fitted on test rows except what a streaming detector learns causally.
-
-``anomaly_free_far`` runs the same configuration on ``anomaly-free/anomaly-free.csv`` cut into pieces of
-a labelled file's length (no labels needed: every alarm there is false). How the default was chosen, so
-that the figure can be judged: the model family (a static PCA/T-squared model on trailing means, the
-family of SKAB's own "T-squared+Q" baseline) and the 10-row window were picked after comparing a few
-families and windows on the published valve1 files; the ``margin`` was then fixed on unlabelled data
-only, as the smallest of 1.5, 2, 3, 4, 6, 8, 12 whose anomaly-free FAR is at most the 15 % FAR target.
-SKAB's valve2 and other folders were never used, so they remain an independent check.
-"""
+# Protocol (SKAB README @ b2c0d46, ``preprocess_skab``): in every labelled file the first 400 rows are
+# training and the rest is test; predictions are binary per row; TP/TN/FP/FN are summed over all files
+# and (tsad ``evaluating(metric="binary")``)
+#
+#     F1 = TP / (TP + (FN + FP) / 2),  FAR = FP / (FP + TN) * 100,  MAR = FN / (FN + TP) * 100.
+#
+# Our pipeline is the product's: trailing-window features (``detectors.features``), one registered
+# detector fitted on each file's training rows, then the test rows streamed through ``score_one`` /
+# ``learn_one`` and the product's ``Trigger`` (alarm while the score is >= 1.0). One configuration serves
+# every file; nothing is fitted on test rows except what a streaming detector learns causally.
+#
+# ``anomaly_free_far`` runs the same configuration on ``anomaly-free/anomaly-free.csv`` cut into pieces of
+# a labelled file's length (no labels needed: every alarm there is false). How the default was chosen, so
+# that the figure can be judged: the model family (a static PCA/T-squared model on trailing means, the
+# family of SKAB's own "T-squared+Q" baseline) and the 10-row window were picked after comparing a few
+# families and windows on the published valve1 files; the ``margin`` was then fixed on unlabelled data
+# only, as the smallest of 1.5, 2, 3, 4, 6, 8, 12 whose anomaly-free FAR is at most the 15 % FAR target.
+# SKAB's valve2 and other folders were never used, so they remain an independent check.
 
 from __future__ import annotations
 

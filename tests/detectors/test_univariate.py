@@ -47,7 +47,7 @@ def test_shape_change_without_new_values_is_scored():
     # A sine that suddenly runs 12x faster stays inside its usual range: only the shape is new.
     t = np.arange(2000)
     values = np.where(t < 1500, np.sin(2 * np.pi * t / 288), np.sin(2 * np.pi * t / 24))
-    detector = NeighbourNovelty(tag="v", warmup=300, history=1200, shape=8)
+    detector = NeighbourNovelty(tag="v", warmup=300, history=1200, context_s=0.0, shape=8)
     scores = np.array(_feed(detector, values)[300:], dtype=float)
     assert scores[1200:1260].max() > 2 * scores[:1200].max()
 
@@ -66,3 +66,22 @@ def test_missing_value_is_not_learnt():
     assert detector.score_one({}, T0) is None
     detector.learn_one({"v": None}, T0)
     assert detector.n_seen_ == seen
+
+
+def test_the_time_of_day_context_raises_a_value_that_is_unusual_for_its_hour():
+    # A day shift: high from 08:00 to 18:00, low at night, five days of 5-min samples.
+    rng = np.random.default_rng(2)
+    steps = np.arange(5 * 288)
+    hours = (steps % 288) / 12
+    values = np.where((hours >= 8) & (hours < 18), 10.0, 0.0) + rng.normal(0, 0.1, len(steps))
+    detector = NeighbourNovelty(tag="v", warmup=288)
+    _feed(detector, values)
+    day6 = T0 + timedelta(days=5)
+    # 8.0 is 2 from the day level and 8 from the night level: equally new overall, far newer at 03:00.
+    at_noon = detector.score_one({"v": 8.0}, day6 + timedelta(hours=12))
+    at_3am = detector.score_one({"v": 8.0}, day6 + timedelta(hours=3))
+    assert at_3am == pytest.approx(2.0 * at_noon, rel=0.05)      # sqrt(8 / 2): the geometric mean
+    without_context = NeighbourNovelty(tag="v", warmup=288, context_s=0.0)
+    _feed(without_context, values)
+    assert without_context.score_one({"v": 8.0}, day6 + timedelta(hours=3)) == pytest.approx(
+        without_context.score_one({"v": 8.0}, day6 + timedelta(hours=12)))
