@@ -18,26 +18,27 @@ def _last_json(output: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
-def test_eval_nab_on_one_file_ends_with_the_contract_keys(nab_root):
-    result = runner.invoke(
-        eval_app, ["nab", str(nab_root), "--file", "artificialWithAnomaly/art_daily_jumpsup.csv"]
-    )
+def test_eval_nab_on_two_files_ends_with_the_contract_keys(nab_root):
+    # The one NAB smoke run: a clean level jump and the machine temperature failure (4 windows).
+    files = ["artificialWithAnomaly/art_daily_jumpsup.csv", "realKnownCause/machine_temperature_system_failure.csv"]
+    result = runner.invoke(eval_app, ["nab", str(nab_root), *(arg for f in files for arg in ("--file", f))])
     assert result.exit_code == 0, result.output
     summary = _last_json(result.output)
     assert {"standard", "low_fp", "low_fn"} <= summary.keys()
-    assert summary["files"] == 1 and summary["windows"] == 1
+    assert summary["files"] == 2 and summary["windows"] == 5
     assert "numenta" in result.output and "ARTime" in result.output  # the published leaderboard beside ours
+    # The optimiser can always fall back to "detect nothing" (0); a working detector does much better.
+    assert 30.0 < summary["standard"] <= 100.0 and summary["detections"]["standard"]["tp"] > 0
 
 
 def test_eval_skab_on_one_file_ends_with_the_contract_keys(skab_root):
-    result = runner.invoke(
-        eval_app, ["skab", str(skab_root / "data" / "valve1" / "3.csv"), "--no-anomaly-free"]
-    )
+    # The one SKAB smoke run: valve1/3.csv, one ~400-row closing of the inlet valve after the training rows.
+    result = runner.invoke(eval_app, ["skab", str(skab_root / "data" / "valve1" / "3.csv"), "--no-anomaly-free"])
     assert result.exit_code == 0, result.output
     summary = _last_json(result.output)
-    assert {"f1", "far", "mar"} <= summary.keys()
-    assert summary["files"] == 1 and 0.0 <= summary["f1"] <= 1.0
+    assert {"f1", "far", "mar"} <= summary.keys() and summary["files"] == 1
     assert summary["tp"] + summary["fn"] == 404  # the anomalous test rows of valve1/3.csv
+    assert summary["f1"] > 0.7 and summary["far"] < 15.0
 
 
 def test_detectors_list_names_every_registered_key():
