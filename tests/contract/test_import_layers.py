@@ -25,6 +25,8 @@ THIRD_PARTY_HOMES = {
     "fastapi": {"api/"},
     "paho": {"core/mqtt.py", "ingest/subscriber.py", "alerts/interlock.py", "simulator/", "benchmarks/", "tests/"},
     "apprise": {"alerts/notify.py", "tests/"},
+    "sklearn": {"detectors/adapters.py", "detectors/artifacts.py", "tests/"},
+    "pyod": {"detectors/adapters.py", "detectors/artifacts.py", "tests/"},
 }
 
 

@@ -1,0 +1,1 @@
+"""Evaluation of detectors on public benchmarks, each under its own published protocol (SKAB, NAB)."""
