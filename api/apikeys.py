@@ -19,7 +19,7 @@ _COLUMNS = """k.id, k.prefix, k.name, k.role, k.all_sites, k.created_by, k.creat
               k.last_used_at,
               coalesce((SELECT array_agg(s.code ORDER BY s.code) FROM site s WHERE s.id = ANY(k.site_ids)),
                        '{}') AS sites"""
-_VISIBLE = "(%(sites)s::int[] IS NULL OR (NOT k.all_sites AND k.site_ids <@ %(sites)s))"
+_VISIBLE = "(%(sites)s::int[] IS NULL OR (NOT k.all_sites AND k.site_ids <@ %(sites)s::int[]))"
 
 
 def create_key(*, conn: psycopg.Connection, actor: Principal, name: str, role: Role, sites: list[str],

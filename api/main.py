@@ -9,6 +9,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 
 from api import errors, ws
 from api.auth import AuthConfig
@@ -93,3 +94,9 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
         app.include_router(module.router)
     app.include_router(ws.router)
     return app
+
+
+def http_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (method, path) the app serves over HTTP, across included routers (the authorization matrix)."""
+    return {(method, ctx.path) for ctx in iter_route_contexts(app.routes) for method in ctx.methods or ()
+            if method != "HEAD"}

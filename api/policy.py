@@ -122,7 +122,7 @@ class Scope:
 class Principal:
     """Who is calling: a signed-in user or an API key, with role and scope."""
 
-    kind: str              # "user" or "api_key"
+    kind: str              # "user", "api_key", or "cli" (an operator at the server's console: ehs users ...)
     id: int
     name: str              # username, or the key's name
     role: Role
@@ -132,7 +132,7 @@ class Principal:
     @property
     def actor(self) -> str:
         """How the audit record names this caller."""
-        return f"user:{self.name}" if self.kind == "user" else f"key:{self.label}"
+        return {"user": f"user:{self.name}", "cli": f"cli:{self.name}"}.get(self.kind, f"key:{self.label}")
 
     def can(self, permission: Permission) -> bool:
         return allowed(self.role, permission)
@@ -145,3 +145,8 @@ def scope_for(role: Role, site_ids: list[int] | None, all_sites: bool) -> Scope:
     """The scope of a user or key from its stored sites and its role."""
     sites = None if all_sites else frozenset(site_ids or ())
     return Scope(sites, ROLE_PROCESSES.get(role))
+
+
+def console(name: str) -> Principal:
+    """The principal of someone at the server's console (the ``ehs`` CLI): an administrator of all sites."""
+    return Principal("cli", 0, name, Role.ADMIN, Scope(None))

@@ -26,9 +26,9 @@ def fetch_one(conn: psycopg.Connection, sql: str, params: Any = None) -> dict[st
 
 def scope_sql(site: str, process: str | None = None) -> str:
     """SQL that keeps rows inside the caller's scope; needs the parameters of ``scope_params``."""
-    text = f"(%(scope_sites)s::int[] IS NULL OR {site} = ANY(%(scope_sites)s))"
+    text = f"(%(scope_sites)s::int[] IS NULL OR {site} = ANY(%(scope_sites)s::int[]))"
     if process is not None:
-        text += f" AND (%(scope_procs)s::text[] IS NULL OR {process} = ANY(%(scope_procs)s))"
+        text += f" AND (%(scope_procs)s::text[] IS NULL OR {process} = ANY(%(scope_procs)s::text[]))"
     return text
 
 

@@ -61,7 +61,7 @@ def list_users(*, conn: psycopg.Connection, actor: Principal, after: int | None,
     sites = actor.scope.sites_param()
     rows = fetch_all(conn, f"""
         SELECT {_COLUMNS} FROM app_user u
-        WHERE u.id > %(after)s AND (%(sites)s::int[] IS NULL OR (NOT u.all_sites AND u.site_ids <@ %(sites)s))
+        WHERE u.id > %(after)s AND (%(sites)s::int[] IS NULL OR (NOT u.all_sites AND u.site_ids <@ %(sites)s::int[]))
         ORDER BY u.id LIMIT %(limit)s""", {"after": after or 0, "sites": sites, "limit": limit + 1})
     return page(rows, limit, lambda r: (r["id"],))
 
@@ -77,7 +77,7 @@ class NewUser:
     one_time_password: str | None
 
 
-def create_user(*, conn: psycopg.Connection, actor: Principal | str, username: str, role: Role, sites: list[str],
+def create_user(*, conn: psycopg.Connection, actor: Principal, username: str, role: Role, sites: list[str],
                 all_sites: bool, display_name: str = "", password: str | None = None) -> NewUser:
     """Create a user; without ``password`` a one-time password is generated and returned (shown once)."""
     username = auth.normalise_username(username)
@@ -86,8 +86,7 @@ def create_user(*, conn: psycopg.Connection, actor: Principal | str, username: s
     site_ids = [] if all_sites else resolve_sites(conn, sites)
     if not all_sites and not site_ids:
         raise Invalid("a user needs at least one site, or all_sites", field="body.sites")
-    if isinstance(actor, Principal):
-        check_grant(actor, scope_for(role, site_ids, all_sites))
+    check_grant(actor, scope_for(role, site_ids, all_sites))
     generated = None if password else security.one_time_password()
     if problem := security.check_password_policy(password or generated):
         raise Invalid(f"the password {problem}", field="body.password")
@@ -102,13 +101,9 @@ def create_user(*, conn: psycopg.Connection, actor: Principal | str, username: s
     except psycopg.errors.CheckViolation:
         raise Invalid("a username is 2 to 64 characters: lower-case letters, digits and . _ @ -",
                       field="body.username") from None
-    audit.append(conn, actor=_actor(actor), action="user.create", target=f"user/{username}",
+    audit.append(conn, actor=actor.actor, action="user.create", target=f"user/{username}",
                  detail={"role": role.value, "sites": sites if not all_sites else "*"})
     return NewUser(user_id, generated)
-
-
-def _actor(actor: Principal | str) -> str:
-    return actor.actor if isinstance(actor, Principal) else actor
 
 
 def update_user(*, conn: psycopg.Connection, actor: Principal, user_id: int, changes: dict[str, Any],
@@ -144,28 +139,26 @@ def update_user(*, conn: psycopg.Connection, actor: Principal, user_id: int, cha
                  detail={"set": {k: v for k, v in changes.items() if v is not None}})
 
 
-def reset_password(*, conn: psycopg.Connection, actor: Principal | str, user_id: int, password: str | None,
+def reset_password(*, conn: psycopg.Connection, actor: Principal, user_id: int, password: str | None,
                    now: datetime) -> str | None:
     """Set a new password (or a generated one-time password, returned) and end the user's sessions."""
-    row = _load(conn, actor, user_id, lock=True) if isinstance(actor, Principal) else \
-        fetch_one(conn, "SELECT * FROM app_user WHERE id = %s FOR UPDATE", (user_id,))
+    row = _load(conn, actor, user_id, lock=True)
     generated = None if password else security.one_time_password()
     if problem := security.check_password_policy(password or generated):
         raise Invalid(f"the password {problem}", field="body.password")
     execute(conn, "UPDATE app_user SET password_hash = %s, password_changed_at = %s, failed_logins = 0, "
                   "locked_until = NULL WHERE id = %s", (security.hash_password(password or generated), now, user_id))
     auth.end_sessions(conn=conn, user_id=user_id, now=now)
-    audit.append(conn, actor=_actor(actor), action="user.password_reset", target=f"user/{row['username']}")
+    audit.append(conn, actor=actor.actor, action="user.password_reset", target=f"user/{row['username']}")
     return generated
 
 
-def reset_mfa(*, conn: psycopg.Connection, actor: Principal | str, user_id: int, now: datetime) -> None:
-    row = _load(conn, actor, user_id, lock=True) if isinstance(actor, Principal) else \
-        fetch_one(conn, "SELECT * FROM app_user WHERE id = %s FOR UPDATE", (user_id,))
+def reset_mfa(*, conn: psycopg.Connection, actor: Principal, user_id: int, now: datetime) -> None:
+    row = _load(conn, actor, user_id, lock=True)
     execute(conn, "UPDATE app_user SET mfa_enabled = false, mfa_secret = NULL, mfa_pending_secret = NULL, "
                   "mfa_last_step = NULL WHERE id = %s", (user_id,))
     auth.end_sessions(conn=conn, user_id=user_id, now=now)
-    audit.append(conn, actor=_actor(actor), action="user.mfa_reset", target=f"user/{row['username']}")
+    audit.append(conn, actor=actor.actor, action="user.mfa_reset", target=f"user/{row['username']}")
 
 
 def unlock(*, conn: psycopg.Connection, actor: Principal, user_id: int) -> None:
