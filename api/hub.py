@@ -76,6 +76,8 @@ class Session:
         self._alarms: deque[dict[str, Any]] = deque()
         self._control: deque[dict[str, Any]] = deque(maxlen=100)
         self._wake = asyncio.Event()
+        #: set when the client is too slow even for alarm events: the connection is closed at once
+        self.gone = asyncio.Event()
         self.overflow: str | None = None
         self.coalesced = 0
 
@@ -109,6 +111,7 @@ class Session:
             self.overflow = (f"too slow: {len(self._alarms)} alarm events were waiting; reconnect and "
                              "reload the alarms")
             self._alarms.clear()
+            self.gone.set()
         else:
             self._alarms.append(event)
         self._wake.set()

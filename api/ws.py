@@ -77,11 +77,14 @@ def _parse(raw: dict[str, Any]) -> dict[str, Any]:
 
 async def _send(ws: WebSocket, session: Session) -> None:
     while True:
-        messages = await session.next_messages()
-        for message in messages:
+        for message in await session.next_messages():
             await ws.send_text(orjson.dumps(message).decode())
-        if session.overflow:
-            raise _Closed(TOO_SLOW, session.overflow)
+
+
+async def _watch(session: Session) -> None:
+    """End the session as soon as it is too slow for alarm events, even while a send is blocked."""
+    await session.gone.wait()
+    raise _Closed(TOO_SLOW, session.overflow or "too slow")
 
 
 async def _receive(ws: WebSocket, hub: Hub, session: Session, expiry: list[float | None]) -> None:
@@ -163,14 +166,17 @@ async def live(ws: WebSocket) -> None:
     session.offer_control({"type": "welcome", "name": principal.name, "role": principal.role.value,
                            "reading_interval_s": settings.ws_reading_interval_s, "expires_at": expires})
     tasks = [asyncio.create_task(_send(ws, session)), asyncio.create_task(_receive(ws, hub, session, expiry)),
-             asyncio.create_task(_expire(expiry))]
+             asyncio.create_task(_expire(expiry)), asyncio.create_task(_watch(session))]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         error = next(iter(done)).exception()
         if isinstance(error, _Closed):
             if error.code == TOO_SLOW:
                 _LOGGER.warning("live client %s disconnected: %s", principal.actor, error.reason)
-            await _close(ws, error.code, error.reason)
+            tasks[0].cancel()                 # a blocked send must not delay the close
+            # a client that reads nothing cannot even take the close frame: give up after a while
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_close(ws, error.code, error.reason), settings.ws_auth_timeout_s)
         elif error is not None and not isinstance(error, WebSocketDisconnect | OSError):
             _LOGGER.error("live session of %s failed", principal.actor, exc_info=error)
             await _close(ws, 1011, "internal error")

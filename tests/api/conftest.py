@@ -78,13 +78,7 @@ class World:
         return f"{prefix}{self.counter}"
 
     def token(self, username: str, *, expired: bool = False) -> str:
-        with self.db() as conn:
-            user_id, version = conn.execute("SELECT id, token_version FROM app_user WHERE username = %s",
-                                            (username,)).fetchone()
-        now = datetime.now(UTC) - (timedelta(hours=1) if expired else timedelta())
-        key = self.client.app.state.auth.jwt_key
-        return security.encode_access_token(key=key, user_id=user_id, token_version=version, now=now,
-                                            lifetime=timedelta(minutes=15))[0]
+        return mint_token(self.url, self.client.app.state.auth.jwt_key, username, expired=expired)
 
     def headers(self, who: str) -> dict[str, str]:
         """Request headers for a principal: a user name, "device" (API key), "expired" or "anon"."""
@@ -95,6 +89,17 @@ class World:
         if who == "expired":
             return {"Authorization": f"Bearer {self.token('admin', expired=True)}"}
         return {"Authorization": f"Bearer {self.token(who)}"}
+
+
+def mint_token(url: str, key: bytes, username: str, *, expired: bool = False,
+               lifetime: timedelta = timedelta(minutes=15)) -> str:
+    """An access token for a user, as the token endpoint would issue it (or one that expired an hour ago)."""
+    with psycopg.connect(url) as conn:
+        user_id, version = conn.execute("SELECT id, token_version FROM app_user WHERE username = %s",
+                                        (username,)).fetchone()
+    now = datetime.now(UTC) - (timedelta(hours=1) if expired else timedelta())
+    return security.encode_access_token(key=key, user_id=user_id, token_version=version, now=now,
+                                        lifetime=lifetime)[0]
 
 
 def _seed(url: str) -> Template:
