@@ -31,6 +31,7 @@ from api.routes import (
     users,
 )
 from api.routes import auth as auth_routes
+from api.schemas import ERRORS
 from api.settings import ApiSettings
 from core.clock import Clock, SystemClock
 from core.db import create_pool
@@ -91,7 +92,7 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
     app.include_router(health.router)
     for module in (auth_routes, sites, areas, devices, points, meters, readings, deadletters, system, users,
                    apikeys, audit):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERRORS)
     app.include_router(ws.router)
     return app
 

@@ -13,10 +13,12 @@ from api.deps import AppClock, AuthConf, ClientAddress, Conn, CurrentPrincipal, 
 from api.policy import Principal
 from api.queries import fetch_one
 from api.ratelimit import limit_auth
+from api.schemas import ErrorRead
 from api.schemas.auth import MeRead, MfaCode, MfaDisable, MfaSetupRead, PasswordChange, RefreshRequest, TokenRead
 from core.db import unit_of_work
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"],
+                   responses={429: {"model": ErrorRead, "description": "Too many attempts from this address"}})
 Me = Annotated[Principal, require_user()]
 
 _INVALID = "incorrect username, password or code (an account locks after repeated failures)"
@@ -34,8 +36,7 @@ def _refused(detail: str, **extra) -> JSONResponse:
 
 @router.post("/token", response_model=TokenRead, dependencies=[Depends(limit_auth)],
              responses={401: {"description": "Wrong credentials, locked account, or a TOTP code is needed "
-                                             "(then the body has mfa_required: true)"},
-                        429: {"description": "Too many attempts from this address"}})
+                                             "(then the body has mfa_required: true)"}})
 def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], cfg: AuthConf,
           clock: AppClock, client: ClientAddress,
           totp: Annotated[str | None, Form(max_length=8, description="TOTP code, when enabled")] = None):

@@ -48,7 +48,9 @@ def _window(start: datetime | None, end: datetime | None, now: datetime) -> tupl
 
 @router.get("/latest", response_model=list[LatestValue])
 def latest(principal: Reader, conn: Conn, site: SiteFilter = None,
-           point_id: Annotated[list[DbId] | None, Query(max_length=10000, description="Only these points")] = None):
+           point_id: Annotated[list[DbId] | None,
+                               Query(max_length=500, description="Only these points (at most 500: URLs stay short)")]
+           = None):
     """The latest reading of every point you may see (points that never reported are left out)."""
     plant_read.site_filter(conn, principal.scope, site)
     rows = timeseries.latest(conn, point_ids=point_id, site=site, site_ids=principal.scope.sites_param(),

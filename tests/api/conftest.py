@@ -3,13 +3,16 @@ each test gets a clone of it and a running app (pool and live feed) behind a tes
 
 from __future__ import annotations
 
+import socket
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+import uvicorn
 from starlette.testclient import TestClient
 
 from api import apikeys, security, users
@@ -19,6 +22,7 @@ from api.settings import ApiSettings
 from core.embedded import with_dbname
 from core.plant import PlantConfig, apply_plant
 from core.settings import CoreSettings
+from tests.support import wait_for
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 SITE, OTHER = "s1", "s2"
@@ -183,3 +187,26 @@ def world(world_url: str, api_template: Template) -> Iterator[World]:
     core, api = settings_for(world_url)
     with TestClient(create_app(core, api)) as client:
         yield World(world_url, client, dict(api_template.ids), dict(api_template.keys))
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., str]]:
+    """Start apps on real uvicorn servers (threads, free ports); return "127.0.0.1:port". Stopped at the end."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app) -> str:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, ws="websockets-sansio", log_level="warning"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        wait_for(lambda: server.started or not thread.is_alive(), message="uvicorn to start")
+        assert server.started, "uvicorn did not start"
+        wait_for(lambda: app.state.hub.connected.is_set(), message="the live feed to listen")
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(30)

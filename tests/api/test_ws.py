@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
-import uvicorn
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -67,30 +64,16 @@ def expect(ws: ClientConnection, kind: str, timeout: float = 20.0) -> dict[str, 
 
 
 @pytest.fixture
-def start_live(world_url: str, api_template: Template) -> Iterator[Callable[..., Live]]:
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
-
+def start_live(world_url: str, api_template: Template, serve) -> Callable[..., Live]:
     def start(**api_overrides: Any) -> Live:
         core, api = settings_for(world_url)
         for key, value in api_overrides.items():
             setattr(api, key, value)
         app = create_app(core, api)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(app, ws="websockets-sansio", log_level="warning"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        wait_for(lambda: server.started, message="uvicorn to start")
-        wait_for(lambda: app.state.hub.connected.is_set(), message="the live feed to listen")
-        port = sock.getsockname()[1]
-        return Live(world_url, f"ws://127.0.0.1:{port}/api/v1/ws", app, dict(api_template.ids),
-                    dict(api_template.keys))
+        address = serve(app)
+        return Live(world_url, f"ws://{address}/api/v1/ws", app, dict(api_template.ids), dict(api_template.keys))
 
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(30)
+    return start
 
 
 def test_committed_readings_reach_subscribers_and_rolled_back_ones_never(start_live) -> None:
