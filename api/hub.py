@@ -5,6 +5,7 @@ Readings are coalesced per point (the latest value wins) and pushed at most once
 queued per session and always delivered in order; a client so slow that ``ws_alarm_queue`` events wait is
 disconnected with a reason rather than fed a partial record. After the LISTEN connection is lost and
 regained, every session is told there was a gap (alarm events may have been missed) and gets fresh values.
+The same notifications keep a cache of every point's latest value, which serves ``/api/v1/latest``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter, deque
-from dataclasses import dataclass, field
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.policy import Principal
 from api.settings import ApiSettings
+from api.subscriptions import Registry, Session
 from core import channels
 
 _LOGGER = logging.getLogger(__name__)
@@ -30,118 +31,7 @@ _LATEST = """
     SELECT p.id, r.time, r.value, r.quality FROM unnest(%s::int[]) AS p(id)
     CROSS JOIN LATERAL (SELECT time, value, quality FROM reading
                         WHERE point_id = p.id ORDER BY time DESC LIMIT 1) r"""
-#: Readings per WebSocket message (a whole site may be thousands of points).
-CHUNK = 1000
 GAP = "the server lost its database connection for a while; alarm events may have been missed: reload them"
-
-
-@dataclass
-class Registry:
-    """What the hub needs of the plant registry to route and scope: points, areas, sites."""
-
-    points: dict[int, tuple[int, int, str]] = field(default_factory=dict)   # id -> (site, area, process)
-    areas: dict[int, tuple[int, str]] = field(default_factory=dict)         # id -> (site, process)
-    sites: dict[str, int] = field(default_factory=dict)                     # code -> id
-    area_codes: dict[tuple[int, str], int] = field(default_factory=dict)    # (site, code) -> id
-    by_site: dict[int, set[int]] = field(default_factory=dict, init=False)
-    by_area: dict[int, set[int]] = field(default_factory=dict, init=False)
-
-    def __post_init__(self) -> None:
-        for pid, (site, area, _) in self.points.items():
-            self.by_site.setdefault(site, set()).add(pid)
-            self.by_area.setdefault(area, set()).add(pid)
-
-    def visible_point(self, principal: Principal, point_id: int) -> bool:
-        info = self.points.get(point_id)
-        return info is not None and principal.scope.has_site(info[0]) and principal.scope.has_process(info[2])
-
-    def visible_area(self, principal: Principal, area_id: int) -> bool:
-        info = self.areas.get(area_id)
-        return info is not None and principal.scope.has_site(info[0]) and principal.scope.has_process(info[1])
-
-
-class Session:
-    """One WebSocket client: its subscriptions and what waits to be sent to it."""
-
-    def __init__(self, principal: Principal, *, alarm_capacity: int) -> None:
-        self.principal = principal
-        self.sites: set[int] = set()
-        self.areas: set[int] = set()
-        self.explicit_points: set[int] = set()
-        self.alarm_sites: set[int] = set()
-        self.alarm_all = False
-        self.points: set[int] = set()
-        self._capacity = alarm_capacity
-        self._readings: dict[int, dict[str, Any]] = {}
-        self._alarms: deque[dict[str, Any]] = deque()
-        self._control: deque[dict[str, Any]] = deque(maxlen=100)
-        self._wake = asyncio.Event()
-        #: set when the client is too slow even for alarm events: the connection is closed at once
-        self.gone = asyncio.Event()
-        self.overflow: str | None = None
-        self.coalesced = 0
-
-    def resolve(self, registry: Registry) -> set[int]:
-        """Recompute the subscribed points from sites, areas and points (the registry may have changed)."""
-        candidates = set(self.explicit_points)
-        for site in self.sites:
-            candidates |= registry.by_site.get(site, set())
-        for area in self.areas:
-            candidates |= registry.by_area.get(area, set())
-        points = {pid for pid in candidates if registry.visible_point(self.principal, pid)}
-        self.points = points
-        return points
-
-    def offer_readings(self, rows: list[dict[str, Any]]) -> None:
-        offered = False
-        for row in rows:
-            pid = row["point_id"]
-            if pid in self.points:
-                if pid in self._readings:
-                    self.coalesced += 1       # an older value this client had not received yet: dropped
-                self._readings[pid] = row
-                offered = True
-        if offered:
-            self._wake.set()
-
-    def offer_alarm(self, event: dict[str, Any]) -> None:
-        if self.overflow:
-            return
-        if len(self._alarms) >= self._capacity:
-            self.overflow = (f"too slow: {len(self._alarms)} alarm events were waiting; reconnect and "
-                             "reload the alarms")
-            self._alarms.clear()
-            self.gone.set()
-        else:
-            self._alarms.append(event)
-        self._wake.set()
-
-    def offer_control(self, message: dict[str, Any]) -> None:
-        self._control.append(message)
-        self._wake.set()
-
-    async def next_messages(self) -> list[dict[str, Any]]:
-        """Wait for something to send; control messages first, then alarm events in order, then readings."""
-        await self._wake.wait()
-        self._wake.clear()
-        out = list(self._control)
-        self._control.clear()
-        out += [{"type": "alarm", "event": event} for event in self._alarms]
-        self._alarms.clear()
-        if self._readings:
-            items = list(self._readings.values())
-            self._readings.clear()
-            out += [{"type": "readings", "items": items[i:i + CHUNK]} for i in range(0, len(items), CHUNK)]
-        return out
-
-    def wants_alarm(self, registry: Registry, event: dict[str, Any]) -> bool:
-        site = registry.sites.get(event.get("site")) if isinstance(event.get("site"), str) else None
-        if site is None or not (self.alarm_all or site in self.alarm_sites) or not self.principal.scope.has_site(site):
-            return False
-        if self.principal.scope.processes is None:
-            return True
-        area = registry.area_codes.get((site, event.get("area")))
-        return area is not None and registry.visible_area(self.principal, area)
 
 
 class Hub:
@@ -153,12 +43,19 @@ class Hub:
         self.registry = Registry()
         self.sessions: set[Session] = set()
         self.connected = asyncio.Event()
-        self._subscribed: Counter[int] = Counter()
+        #: point id -> the sessions subscribed to it (fan-out costs one lookup per changed point)
+        self._subscribers: dict[int, set[Session]] = {}
         self._dirty: set[int] = set()
         self._dirty_event = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._pool: AsyncConnectionPool | None = None
         self.counters: Counter[str] = Counter()
+        #: point id -> its latest value as the JSON of /api/v1/latest; replaced whole, never changed in place, so
+        #: request threads can read it while the event loop updates it
+        self._latest_json: dict[int, bytes] = {}
+        self.cache_ready = False
+        # one reader of latest values at a time, so an older answer never overwrites a newer one in the cache
+        self._cache_lock = asyncio.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -185,17 +82,24 @@ class Hub:
     def remove(self, session: Session) -> None:
         if session in self.sessions:
             self.sessions.discard(session)
-            self._subscribed.subtract(session.points)
-            self._subscribed += Counter()           # drop the zero counts
+            self._index(session, session.points, set())
 
     def update_subscription(self, session: Session) -> set[int]:
         """Re-resolve a session's points after it (un)subscribed; return the points that are new to it."""
         before = set(session.points)
         after = session.resolve(self.registry)
-        self._subscribed.subtract(before - after)
-        self._subscribed.update(after - before)
-        self._subscribed += Counter()
+        self._index(session, before, after)
         return after - before
+
+    def _index(self, session: Session, before: set[int], after: set[int]) -> None:
+        for pid in before - after:
+            subscribers = self._subscribers.get(pid)
+            if subscribers is not None:
+                subscribers.discard(session)
+                if not subscribers:
+                    del self._subscribers[pid]
+        for pid in after - before:
+            self._subscribers.setdefault(pid, set()).add(session)
 
     def subscribe(self, session: Session, message: dict[str, Any], *, add: bool) -> tuple[set[int], list[str]]:
         """Apply a subscribe/unsubscribe message; return the newly subscribed points and the refusals.
@@ -259,18 +163,51 @@ class Hub:
         return [{"point_id": pid, "time": t, "value": v, "quality": q} for pid, t, v, q in rows]
 
     async def load_registry(self) -> None:
+        """Reload the registry, then every latest value (a renamed device must not linger in the cache)."""
         async with self._pool.connection() as conn:
             points = await (await conn.execute(
-                "SELECT p.id, d.site_id, d.area_id, a.process_type FROM point p JOIN device d ON d.id = p.device_id "
-                "JOIN area a ON a.id = d.area_id WHERE p.retired_at IS NULL AND d.retired_at IS NULL")).fetchall()
+                "SELECT p.id, d.site_id, d.area_id, a.process_type, s.code, d.code, p.key, p.unit FROM point p "
+                "JOIN device d ON d.id = p.device_id JOIN area a ON a.id = d.area_id JOIN site s ON s.id = d.site_id "
+                "WHERE p.retired_at IS NULL AND d.retired_at IS NULL")).fetchall()
             areas = await (await conn.execute(
                 "SELECT id, site_id, code, process_type FROM area WHERE retired_at IS NULL")).fetchall()
             sites = await (await conn.execute("SELECT id, code FROM site")).fetchall()
-        self.registry = Registry({p: (s, a, proc) for p, s, a, proc in points},
+        self.registry = Registry({p[0]: (p[1], p[2], p[3]) for p in points},
                                  {a: (s, proc) for a, s, _, proc in areas}, {code: i for i, code in sites},
-                                 {(s, code): a for a, s, code, _ in areas})
+                                 {(s, code): a for a, s, code, _ in areas}, {p[0]: p[4:8] for p in points})
         for session in list(self.sessions):
             self.update_subscription(session)
+        async with self._cache_lock:
+            self._cache(await self._latest(set(self.registry.points)), replace=True)
+        self.cache_ready = True
+
+    def _cache(self, rows: list[dict[str, Any]], *, replace: bool = False) -> None:
+        meta = self.registry.meta
+        cache = {} if replace else dict(self._latest_json)
+        for row in rows:
+            if (info := meta.get(row["point_id"])) is not None:
+                cache[row["point_id"]] = orjson.dumps({
+                    "point_id": row["point_id"], "site": info[0], "device": info[1], "key": info[2],
+                    "unit": info[3], "time": row["time"], "value": row["value"], "quality": row["quality"]})
+        self._latest_json = cache
+
+    def latest_json(self, principal: Principal, *, point_ids: list[int] | None, site: str | None) -> bytes | None:
+        """The body of /api/v1/latest from the cache (called from request threads); None while not live.
+
+        The cache follows the committed readings through NOTIFY, at most one ``ws_reading_interval_s`` behind.
+        """
+        if not (self.cache_ready and self.connected.is_set()):
+            return None
+        registry, cache = self.registry, self._latest_json
+        site_id = registry.sites.get(site) if site is not None else None
+        parts = []
+        for pid in sorted(cache) if point_ids is None else sorted(set(point_ids)):
+            part, info = cache.get(pid), registry.points.get(pid)
+            if part is None or info is None or (site is not None and info[0] != site_id):
+                continue
+            if principal.scope.has_site(info[0]) and principal.scope.has_process(info[2]):
+                parts.append(part)
+        return b"[" + b",".join(parts) + b"]"
 
     async def _listen(self) -> None:
         """LISTEN forever; on a lost connection retry with backoff, then tell every session about the gap."""
@@ -293,6 +230,7 @@ class Hub:
                         self._dispatch(note.channel, note.payload)
             except (psycopg.Error, OSError) as exc:
                 self.connected.clear()
+                self.cache_ready = False
                 if not lost:
                     _LOGGER.warning("live feed: database connection lost (%s); retrying", str(exc).strip())
                 lost = True
@@ -327,7 +265,7 @@ class Hub:
             self.counters["alarm_events_unrouted"] += 1
 
     def _mark_dirty(self, point_ids: set[int] | None) -> None:
-        self._dirty.update(self._subscribed if point_ids is None else point_ids)
+        self._dirty.update(self.registry.points if point_ids is None else point_ids)
         self._dirty_event.set()
 
     async def _flush(self) -> None:
@@ -339,18 +277,25 @@ class Hub:
             if (wait := last + self.settings.ws_reading_interval_s - loop.time()) > 0:
                 await asyncio.sleep(wait)
             self._dirty_event.clear()
-            wanted = {pid for pid in self._dirty if self._subscribed[pid] > 0}
+            # every changed point, subscribed or not: the cache behind /api/v1/latest follows them all
+            wanted = {pid for pid in self._dirty if pid in self.registry.points}
             self._dirty = set()
             last = loop.time()
             if not wanted:
                 continue
             try:
-                rows = await self._latest(wanted)
+                async with self._cache_lock:
+                    rows = await self._latest(wanted)
+                    self._cache(rows)
             except psycopg.Error as exc:
                 _LOGGER.warning("live feed: cannot read latest values: %s", str(exc).strip())
                 self._dirty |= wanted
                 self._dirty_event.set()
                 continue
             self.counters["flushes"] += 1
-            for session in list(self.sessions):
-                session.offer_readings(rows)
+            per_session: dict[Session, list[dict[str, Any]]] = {}
+            for row in rows:
+                for session in self._subscribers.get(row["point_id"], ()):
+                    per_session.setdefault(session, []).append(row)
+            for session, items in per_session.items():
+                session.offer_readings(items)

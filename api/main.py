@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from contextlib import asynccontextmanager
 
@@ -61,6 +63,9 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
                                      max_size=settings.db_pool_max, name="api")
         app.state.hub = Hub(settings.database_url, api_settings)
         await app.state.hub.start()
+        # start live when the database answers; otherwise serve anyway (the feed keeps retrying)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(app.state.hub.connected.wait(), 10)
         try:
             yield
         finally:

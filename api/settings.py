@@ -32,6 +32,9 @@ class ApiSettings(BaseSettings):
     ws_alarm_queue: int = Field(1000, ge=1)
     ws_auth_timeout_s: float = Field(10.0, gt=0)
     ws_max_clients: int = Field(1000, ge=1)
+    #: Serve /api/v1/latest from the live feed's cache (at most one reading interval behind the database);
+    #: false: always query the database.
+    latest_from_cache: bool = True
     #: Rows per raw-readings page and buckets per bucketed query, at most.
     readings_max_rows: int = Field(10000, ge=10)
     export_max_rows: int = Field(200_000, ge=10)

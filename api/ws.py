@@ -32,9 +32,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from api import auth
-from api.hub import Hub, Session
+from api.hub import Hub
 from api.policy import Permission, Principal
 from api.security import TokenError, decode_access_token
+from api.subscriptions import Session
 
 _LOGGER = logging.getLogger(__name__)
 router = APIRouter()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime
 
@@ -47,16 +47,24 @@ def _window(start: datetime | None, end: datetime | None, now: datetime) -> tupl
 
 
 @router.get("/latest", response_model=list[LatestValue])
-def latest(principal: Reader, conn: Conn, site: SiteFilter = None,
+def latest(request: Request, principal: Reader, conn: Conn, api: ApiConfig, site: SiteFilter = None,
            point_id: Annotated[list[DbId] | None,
                                Query(max_length=500, description="Only these points (at most 500: URLs stay short)")]
            = None):
-    """The latest reading of every point you may see (points that never reported are left out)."""
+    """The latest reading of every point you may see (points that never reported are left out).
+
+    Served from the live feed's cache, which follows committed readings (at most one WebSocket reading interval
+    behind); read from the database while the feed is not connected. The ``X-Latest-Source`` header says which.
+    """
     plant_read.site_filter(conn, principal.scope, site)
+    body = request.app.state.hub.latest_json(principal, point_ids=point_id, site=site) \
+        if api.latest_from_cache else None
+    if body is not None:
+        return Response(body, media_type="application/json", headers={"X-Latest-Source": "live"})
     rows = timeseries.latest(conn, point_ids=point_id, site=site, site_ids=principal.scope.sites_param(),
                              processes=principal.scope.processes_param())
     # serialised directly: 10,000 rows through response-model validation would cost more than the query
-    return Response(orjson.dumps(rows), media_type="application/json")
+    return Response(orjson.dumps(rows), media_type="application/json", headers={"X-Latest-Source": "database"})
 
 
 @router.get("/points/{point_id}/readings", response_model=ReadingsRead)

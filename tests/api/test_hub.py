@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from api.hub import CHUNK, Session
 from api.policy import Principal, Role, Scope
+from api.subscriptions import CHUNK, Session
 
 
 def _session(capacity: int = 3) -> Session:

@@ -81,3 +81,24 @@ def test_export_is_csv_and_audited(world: World) -> None:
         actor, detail = conn.execute("SELECT actor, detail FROM audit_entry WHERE action = 'export.readings'"
                                      ).fetchone()
     assert actor == "user:regulator" and detail["points"] == [pid] and detail["rows"] == 5
+
+
+def test_latest_follows_committed_readings_and_falls_back_to_the_database(world: World) -> None:
+    from ingest.writer import announce
+    from tests.support import wait_for
+
+    pid, viewer = world.ids["point"], world.headers("viewer")
+    with world.db() as conn, conn.transaction():
+        row = (datetime.now(UTC), pid, 4321.0, 0)
+        conn.execute("INSERT INTO reading (time, point_id, value, quality) VALUES (%s, %s, %s, %s)", row)
+        announce(conn, "b1", [row])
+
+    def value() -> float | None:
+        reply = world.client.get("/api/v1/latest", headers=viewer, params={"point_id": pid})
+        assert reply.headers["x-latest-source"] == "live"
+        return reply.json()[0]["value"] == 4321.0
+
+    wait_for(value, message="the committed reading in /api/v1/latest")
+    world.client.app.state.hub.cache_ready = False          # as while the live feed reconnects
+    reply = world.client.get("/api/v1/latest", headers=viewer, params={"point_id": pid})
+    assert reply.headers["x-latest-source"] == "database" and reply.json()[0]["value"] == 4321.0
