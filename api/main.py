@@ -37,6 +37,7 @@ from api.schemas import ERRORS
 from api.settings import ApiSettings
 from core.clock import Clock, SystemClock
 from core.db import create_pool
+from core.logging import setup_logging
 from core.settings import CoreSettings, get_settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
     """Build the app; the pool and the live feed start with the app, never at import time."""
     settings = settings or get_settings()
     api_settings = api_settings or ApiSettings()
+    if not logging.getLogger().handlers:
+        # under `uvicorn ... --factory` nothing has configured the root logger: ours, with secrets redacted
+        setup_logging(settings.log_level)
     if not settings.database_url:
         raise RuntimeError("the API needs EHS_DATABASE_URL (`ehs up` sets it)")
 
