@@ -151,8 +151,13 @@ class Hub:
 
     async def snapshot(self, session: Session, point_ids: set[int]) -> None:
         """Send the current values of newly subscribed points, so a (re)connected screen is not blank."""
-        if point_ids:
+        if not point_ids:
+            return
+        try:
             session.offer_readings(await self._latest(point_ids))
+        except psycopg.Error as exc:           # the values follow with the next flush
+            _LOGGER.warning("live feed: cannot read current values: %s", str(exc).strip())
+            self._mark_dirty(point_ids)
 
     # --- database ------------------------------------------------------------------------------------------------
 
@@ -180,6 +185,13 @@ class Hub:
         async with self._cache_lock:
             self._cache(await self._latest(set(self.registry.points)), replace=True)
         self.cache_ready = True
+
+    async def _reload_registry(self) -> None:
+        """After a configuration change; a failure is logged (the next reconnect reloads anyway)."""
+        try:
+            await self.load_registry()
+        except psycopg.Error as exc:
+            _LOGGER.warning("live feed: cannot reload the plant registry: %s", str(exc).strip())
 
     def _cache(self, rows: list[dict[str, Any]], *, replace: bool = False) -> None:
         meta = self.registry.meta
@@ -246,7 +258,7 @@ class Hub:
             elif channel == channels.ALARMS:
                 self._on_alarm(orjson.loads(payload))
             elif channel == channels.CONFIG:
-                self._tasks.append(asyncio.create_task(self.load_registry()))
+                self._tasks.append(asyncio.create_task(self._reload_registry()))
                 self._tasks = [t for t in self._tasks if not t.done()]
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
             self.counters["bad_notifications"] += 1

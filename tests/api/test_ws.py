@@ -192,3 +192,27 @@ def test_a_client_too_slow_for_alarm_events_is_disconnected_with_a_reason(start_
     assert closed.value.rcvd.code == 4008 and "too slow" in closed.value.rcvd.reason
     assert received == list(range(len(received)))            # what arrived is complete and in order
     assert 0 < len(received) < 4000
+
+
+def test_a_site_subscription_follows_configuration_changes(start_live) -> None:
+    import httpx
+
+    live = start_live()
+    with live.client("admin") as ws:
+        ws.send(json.dumps({"type": "subscribe", "sites": [SITE]}))
+        before = expect(ws, "subscribed")["points"]
+        expect(ws, "readings")
+        base = live.ws_url.replace("ws://", "http://").removesuffix("/api/v1/ws")
+        body = {"area_id": live.ids["area"], "code": "gas-09", "name": "新探测器", "kind": "gas_detector",
+                "points": [{"key": "h2_ppm", "name": "氢气", "quantity": "h2"}]}
+        created = httpx.post(f"{base}/api/v1/devices", json=body, timeout=30,
+                             headers={"Authorization": f"Bearer {live.token('admin')}"})
+        assert created.status_code == 201
+        hub = live.app.state.hub
+        new_point = wait_for(lambda: next((p for p, meta in hub.registry.meta.items() if meta[1] == "gas-09"), None),
+                             message="the registry reload after config_changed")
+        wait_for(lambda: any(new_point in s.points for s in hub.sessions), message="the subscription to grow")
+        live.commit_reading(new_point, 12.5)
+        update = expect(ws, "readings")
+        assert [(r["point_id"], r["value"]) for r in update["items"]] == [(new_point, 12.5)]
+        assert len(next(iter(hub.sessions)).points) == before + 1
