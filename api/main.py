@@ -110,3 +110,8 @@ def http_routes(app: FastAPI) -> set[tuple[str, str]]:
     """Every (method, path) the app serves over HTTP, across included routers (the authorization matrix)."""
     return {(method, ctx.path) for ctx in iter_route_contexts(app.routes) for method in ctx.methods or ()
             if method != "HEAD"}
+
+
+def websocket_paths(app: FastAPI) -> set[str]:
+    """Every WebSocket path the app serves (their authorization is tested apart from the HTTP matrix)."""
+    return {ctx.path for ctx in iter_route_contexts(app.routes) if not ctx.methods and ctx.path}

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from api import auth, security, users
-from api.main import create_app, http_routes
+from api.main import create_app, http_routes, websocket_paths
 from api.policy import Principal, Role, scope_for
 from core.settings import CoreSettings
 from tests.api.conftest import PASSWORD, SITE, World
@@ -135,6 +135,14 @@ def test_every_route_has_a_matrix_entry() -> None:
     stale = sorted(MATRIX.keys() - routes)
     assert not missing, f"routes without an authorization matrix entry: {missing}"
     assert not stale, f"matrix entries for routes that no longer exist: {stale}"
+
+
+#: WebSocket paths, each with its own authorization test (tests/api/test_ws.py::test_websocket_principals).
+WEBSOCKETS = {"/api/v1/ws"}
+
+
+def test_every_websocket_has_an_authorization_test() -> None:
+    assert websocket_paths(create_app(CoreSettings(database_url="postgresql://unused@127.0.0.1/unused"))) == WEBSOCKETS
 
 
 # --- requests: what each route is called with ---------------------------------------------------------------

@@ -216,3 +216,29 @@ def test_a_site_subscription_follows_configuration_changes(start_live) -> None:
         update = expect(ws, "readings")
         assert [(r["point_id"], r["value"]) for r in update["items"]] == [(new_point, 12.5)]
         assert len(next(iter(hub.sessions)).points) == before + 1
+
+
+#: What each principal gets from the WebSocket: "welcome", or the close code.
+WS_EXPECT = {"anon": 4401, "expired": 4401, "device": 4403, "other_site": "welcome", "viewer": "welcome",
+             "regulator": "welcome", "operator": "welcome", "ehs_manager": "welcome", "admin": "welcome"}
+
+
+def test_websocket_principals(start_live) -> None:
+    live = start_live()
+    for who, expected in WS_EXPECT.items():
+        first = ({"type": "subscribe", "sites": [SITE]} if who == "anon" else
+                 {"type": "auth", "api_key": live.keys["device"]} if who == "device" else
+                 {"type": "auth", "token": live.token("admin" if who == "expired" else who,
+                                                      expired=who == "expired")})
+        with connect(live.ws_url, compression=None) as ws:
+            ws.send(json.dumps(first))
+            if expected == "welcome":
+                assert expect(ws, "welcome")["name"] == who
+                ws.send(json.dumps({"type": "subscribe", "sites": [SITE], "alarms": [SITE]}))
+                errors = expect(ws, "subscribed")["errors"]
+                assert errors == ([f"sites: {SITE!r} is not in your scope", f"alarms: {SITE!r} is not in your scope"]
+                                  if who == "other_site" else []), who
+            else:
+                with pytest.raises(ConnectionClosed) as closed:
+                    ws.recv(timeout=20)
+                assert closed.value.rcvd.code == expected, who
