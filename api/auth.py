@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,9 +45,17 @@ class AuthConfig:
     @classmethod
     def from_settings(cls, core: CoreSettings, api: ApiSettings) -> AuthConfig:
         secret = core.secret_key.get_secret_value()
-        jwt_secret = api.jwt_secret.get_secret_value() if api.jwt_secret else None
+        if api.jwt_secret:
+            jwt_key = api.jwt_secret.get_secret_value().encode()
+        elif core.secret_is_placeholder:
+            # a publicly known key would let anyone forge tokens, even on a demo: sign with a random key of this
+            # process instead (sessions end when the API restarts)
+            _LOGGER.warning("EHS_SECRET_KEY is not set: access tokens are signed with a random key of this process")
+            jwt_key = secrets.token_bytes(32)
+        else:
+            jwt_key = security.derive_key(secret, "jwt")
         return cls(
-            jwt_key=jwt_secret.encode() if jwt_secret else security.derive_key(secret, "jwt"),
+            jwt_key=jwt_key,
             seal_key=security.derive_key(secret, "totp-seal"),
             access_lifetime=timedelta(minutes=api.access_token_minutes),
             refresh_lifetime=timedelta(days=api.refresh_token_days),

@@ -94,3 +94,15 @@ def test_weak_secrets_are_refused() -> None:
         CoreSettings(environment="production")
     with pytest.raises(ValidationError, match="at least 32"):
         ApiSettings(jwt_secret="short")
+
+
+def test_without_a_secret_key_tokens_are_signed_with_a_random_key() -> None:
+    from api.auth import AuthConfig
+
+    dev = CoreSettings(database_url="postgresql://unused@127.0.0.1/unused")
+    assert dev.secret_is_placeholder
+    first, second = (AuthConfig.from_settings(dev, ApiSettings()) for _ in range(2))
+    assert first.jwt_key != second.jwt_key            # never derived from the public placeholder
+    configured = CoreSettings(database_url="postgresql://unused@127.0.0.1/unused", secret_key="x" * 40)
+    assert AuthConfig.from_settings(configured, ApiSettings()).jwt_key == \
+        AuthConfig.from_settings(configured, ApiSettings()).jwt_key
