@@ -1,4 +1,5 @@
-"""``ehs users``: the first administrator from the console, then list, disable, reset TOTP, reset password."""
+"""The console: ``ehs users`` (the first administrator, then list, disable, reset TOTP, reset password) and the
+audit entry of ``ehs config apply``."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from tests.support import REPO_ROOT
 pytestmark = pytest.mark.db
 
 
-def _ehs(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def _ehs(url: str, *args: str, stdin: str | None = None, command: str = "users") -> subprocess.CompletedProcess:
     env = {**os.environ, "EHS_DATABASE_URL": url, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run([sys.executable, "-m", "cli.main", "users", *args], env=env, cwd=REPO_ROOT, input=stdin,
+    return subprocess.run([sys.executable, "-m", "cli.main", command, *args], env=env, cwd=REPO_ROOT, input=stdin,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -61,3 +62,13 @@ def test_first_administrator_and_account_management(database_url: str) -> None:
         actors = {r[0] for r in conn.execute("SELECT actor FROM audit_entry WHERE action LIKE 'user.%'")}
     assert actions.count("user.create") == 2 and "user.mfa_reset" in actions and "user.password_reset" in actions
     assert all(a.startswith("cli:") for a in actors)
+
+
+def test_config_apply_is_audited_once_per_change(database_url: str) -> None:
+    plant = str(REPO_ROOT / "examples" / "demo-plant.yaml")
+    for _ in range(2):                                  # the second apply changes nothing: no entry
+        applied = _ehs(database_url, "apply", plant, command="config")
+        assert applied.returncode == 0, applied.stderr
+    with psycopg.connect(database_url) as conn:
+        entries = conn.execute("SELECT actor, detail FROM audit_entry WHERE action = 'config.apply'").fetchall()
+    assert len(entries) == 1 and entries[0][0].startswith("cli:") and entries[0][1]["sites"] == ["cz01"]
