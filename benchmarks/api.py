@@ -173,7 +173,7 @@ def _feed(url: str, ids: list[int], stop: threading.Event, counts: dict) -> None
                 announce(conn, f"bench-{n}", rows)
             counts["readings"] += len(rows)
             if n % 5 == 0:
-                event = {"v": 1, "alarm_id": n, "event_id": n, "site": SITE, "area": "formation", "event": "raise",
+                event = {"alarm_id": n, "event_id": n, "site": SITE, "area": "formation", "kind": "raise",
                          "state": "active_unacked", "priority": "high", "at": datetime.now(UTC).isoformat(),
                          "actor": "benchmark", "drill": True}
                 conn.execute("SELECT pg_notify(%s, %s)", (channels.ALARMS, json.dumps(event)))

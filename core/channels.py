@@ -13,14 +13,14 @@ of the points it cares about, which keeps ingest's cost to one small NOTIFY per 
 
 ``alarm_changed`` (the alarm engine, one per alarm event, in the transaction that writes the event)::
 
-    {"v": 1, "alarm_id": 17, "event_id": 230, "site": "cz01", "area": "formation",
-     "event": "raise", "state": "active_unacked", "priority": "critical",
-     "source": "cz01/formation/form-cab-01/cell_temp_c", "rule": "formation.cell_overtemp",
-     "at": "2026-01-01T08:00:00.123+00:00", "actor": "system", "drill": false, "message": "..."}
+    {"alarm_id": 17, "event_id": 230, "kind": "raise", "state": "active_unacked", "site": "cz01",
+     "area": "formation", "rule": "formation.cell_overtemp", "source": "cz01/formation/form-cab-01/cell_temp_c",
+     "priority": 1, "drill": false, "at": "2026-01-01T08:00:00.123+00:00"}
 
-Required: ``site`` (site code: routing and access scope), ``alarm_id``, ``event``, ``state`` and ``at``
-(RFC 3339); ``area`` (area code or null) lets the API apply per-process scopes (regulators). Other keys are
-passed through to WebSocket clients unchanged. Keep it under 8000 bytes (shorten ``message`` first).
+The API routes on ``site`` (the site code: required) and, for callers limited to some processes (regulators),
+on ``area`` (the area code, or null); every key is passed to WebSocket clients unchanged. ``at`` (the event
+time, RFC 3339) is optional and lets clients and ``benchmarks/api.py`` measure delivery delay. Keep it under
+8000 bytes.
 
 ``config_changed`` (core.plant.apply_plant): the new config revision id as text.
 """

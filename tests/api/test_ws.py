@@ -50,7 +50,7 @@ class Live:
                 conn.rollback()
 
     def alarm(self, **event: Any) -> None:
-        body = {"v": 1, "alarm_id": 1, "event_id": 1, "event": "raise", "state": "active_unacked",
+        body = {"alarm_id": 1, "event_id": 1, "kind": "raise", "state": "active_unacked",
                 "at": datetime.now(UTC).isoformat(), **event}
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute("SELECT pg_notify(%s, %s)", (channels.ALARMS, json.dumps(body)))
@@ -181,7 +181,7 @@ def test_a_client_too_slow_for_alarm_events_is_disconnected_with_a_reason(start_
         padding = os.urandom(3000).hex()
         with psycopg.connect(live.url) as conn:
             for n in range(4000):
-                body = {"v": 1, "alarm_id": n, "site": SITE, "event": "raise", "state": "active_unacked",
+                body = {"alarm_id": n, "site": SITE, "kind": "raise", "state": "active_unacked",
                         "at": "2026-01-01T00:00:00Z", "message": padding}
                 conn.execute("SELECT pg_notify(%s, %s)", (channels.ALARMS, json.dumps(body)))
         wait_for(lambda: any(s.overflow for s in hub.sessions) or not hub.sessions, message="the overflow")
