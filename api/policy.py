@@ -42,14 +42,18 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"                        # the whole record
     AUDIT_READ_COMPLIANCE = "audit.read_compliance"  # compliance-relevant actions only
     AUDIT_VERIFY = "audit.verify"
-    # alarm engine (routes follow it): ISA-18.2 / IEC 62682 operator actions and management of change
+    # alarm engine (routes follow it; alerts.models.PERMISSIONS holds the same table as a domain-level guard):
+    # ISA-18.2 / IEC 62682 operator actions and management of change
     ALARMS_READ = "alarms.read"
     ALARMS_ACK = "alarms.ack"
+    ALARMS_COMMENT = "alarms.comment"
+    ALARMS_RESET = "alarms.reset"
     ALARMS_SHELVE = "alarms.shelve"
     ALARMS_OUT_OF_SERVICE = "alarms.out_of_service"
     COMMANDS_ISSUE = "commands.issue"
     BYPASS_REQUEST = "bypass.request"
     BYPASS_APPROVE = "bypass.approve"
+    DRILLS_RUN = "drills.run"
 
 
 _A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR,
@@ -71,11 +75,14 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.AUDIT_VERIFY: frozenset({_A, _M, _R}),
     Permission.ALARMS_READ: frozenset({_A, _M, _O, _V, _R}),
     Permission.ALARMS_ACK: frozenset({_A, _M, _O}),
+    Permission.ALARMS_COMMENT: frozenset({_A, _M, _O}),
+    Permission.ALARMS_RESET: frozenset({_A, _M, _O}),
     Permission.ALARMS_SHELVE: frozenset({_A, _M, _O}),
     Permission.ALARMS_OUT_OF_SERVICE: frozenset({_A, _M}),
     Permission.COMMANDS_ISSUE: frozenset({_A, _M, _O}),
     Permission.BYPASS_REQUEST: frozenset({_A, _M, _O}),
     Permission.BYPASS_APPROVE: frozenset({_A, _M}),
+    Permission.DRILLS_RUN: frozenset({_A, _M}),
 }
 
 #: Process areas whose data is compliance data (emissions, wastewater, hazardous waste): what regulators see.
