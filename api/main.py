@@ -88,8 +88,10 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
     @app.exception_handler(psycopg.DataError)
     async def _data_error(request: Request, exc: psycopg.DataError) -> JSONResponse:
         # SQLSTATE class 22 (data exception): a value the database cannot take, i.e. bad input
-        _LOGGER.warning("data error on %s %s: %s", request.method, request.url.path, str(exc).strip())
-        return JSONResponse(status_code=422, content={"detail": "a value is out of range or malformed"})
+        # the primary message only (psycopg's own, such as NUL bytes in text, have no diagnostics)
+        message = (exc.diag.message_primary or (str(exc).strip().splitlines() or [""])[0] or "malformed value")[:200]
+        _LOGGER.warning("data error on %s %s: %s", request.method, request.url.path, message)
+        return errors.field_errors([("", message)])
 
     app.add_middleware(BodyLimit, limit=api_settings.max_body_bytes)
     if api_settings.cors_origins:

@@ -106,3 +106,9 @@ def test_without_a_secret_key_tokens_are_signed_with_a_random_key() -> None:
     configured = CoreSettings(database_url="postgresql://unused@127.0.0.1/unused", secret_key="x" * 40)
     assert AuthConfig.from_settings(configured, ApiSettings()).jwt_key == \
         AuthConfig.from_settings(configured, ApiSettings()).jwt_key
+
+
+def test_values_the_database_refuses_are_input_errors(world: World) -> None:
+    reply = world.client.patch(f"/api/v1/points/{world.ids['point']}", headers=world.headers("admin"),
+                               json={"name": "bad\u0000name"})
+    assert reply.status_code == 422 and "NUL" in reply.json()["detail"] and reply.json()["errors"]
