@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -278,6 +279,7 @@ def run(args: argparse.Namespace) -> dict:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         for service in services:
             service.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:
