@@ -35,8 +35,11 @@ def check(file: Path) -> None:
 @app.command()
 def apply(file: Path) -> None:
     """Apply a configuration file to the database (idempotent: unchanged items are not touched)."""
+    import getpass
+
     import psycopg
 
+    from core import audit
     from core.migrate import migrate
     from core.plant import apply_plant
 
@@ -45,6 +48,10 @@ def apply(file: Path) -> None:
         migrate(url)
         with psycopg.connect(url) as conn:
             summary = apply_plant(conn=conn, plant=plant, source=str(file))
+            if summary.changed:             # in the same transaction: the audit record names who changed what
+                audit.append(conn, actor=f"cli:{getpass.getuser()}", action="config.apply", target=str(file),
+                             detail={"revision": summary.revision, "sites": [site.code for site in plant.sites],
+                                     "changes": summary.as_dict()})
     if not summary.changed:
         typer.echo(f"{file}: no changes")
         return

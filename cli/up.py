@@ -130,6 +130,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
         if plant is not None:
             with psycopg.connect(db.url) as conn:
                 summary = apply_plant(conn=conn, plant=plant, source=str(config))
+        demo_password = _demo_admin(db.url) if demo else None
         if port == 0 or not _port_free(host, port):
             port = free_port(host)
         api_url = f"http://{host}:{port}"
@@ -166,6 +167,8 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
         if demo:
             typer.echo("  demo     : simulator running; try `ehs simulate incident thermal_runaway` "
                        "in another terminal")
+            typer.echo(f"  sign in  : user {DEMO_USER}, password {demo_password} (demo only: a new one-time "
+                       "password at every start)")
         typer.echo("Running. Press Ctrl-C to stop.")
         _supervise(children, stop)
     finally:
@@ -177,6 +180,28 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
             broker.stop()
         db.stop()
         typer.echo("Stopped.")
+
+
+DEMO_USER = "demo"
+
+
+def _demo_admin(url: str) -> str:
+    """Create (or re-key) the demo administrator with a fresh one-time password; never a fixed default."""
+    import getpass
+    from datetime import UTC, datetime
+
+    import psycopg
+
+    from api.policy import Role, console
+    from api.users import create_user, find_user_id, reset_password
+
+    actor = console(getpass.getuser())
+    with psycopg.connect(url) as conn, conn.transaction():
+        user_id = find_user_id(conn, DEMO_USER)
+        if user_id is None:
+            return create_user(conn=conn, actor=actor, username=DEMO_USER, role=Role.ADMIN, sites=[],
+                               all_sites=True, display_name="Demo administrator").one_time_password
+        return reset_password(conn=conn, actor=actor, user_id=user_id, password=None, now=datetime.now(UTC))
 
 
 def _supervise(children: list[Child], stop: threading.Event) -> None:

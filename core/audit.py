@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg.rows import tuple_row
 
 from core.db import execute
 
@@ -57,7 +58,9 @@ def verify(conn: psycopg.Connection, *, batch: int = 10000) -> tuple[int, list[P
     problems: list[Problem] = []
     expected_seq, prev = 1, GENESIS
     checked = 0
-    cur = conn.cursor(name="audit_verify") if not conn.autocommit else conn.cursor()
+    # tuple rows whatever the connection's row factory (pooled API connections give dicts)
+    cur = conn.cursor(name="audit_verify", row_factory=tuple_row) if not conn.autocommit \
+        else conn.cursor(row_factory=tuple_row)
     cur.execute("SELECT seq, at, actor, action, target, detail, prev_hash, hash FROM audit_entry ORDER BY seq")
     while rows := cur.fetchmany(batch):
         for seq, at, actor, action, target, detail, prev_hash, stored in rows:

@@ -8,9 +8,15 @@ import re
 _SECRET_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@", re.I)
 
 
+#: Bearer secrets of the API: JSON Web Tokens, API keys (ehs_<prefix>_<secret>: the prefix stays, it names the
+#: key) and refresh tokens.
+_TOKENS = re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]+|\b(ehs_[a-z0-9]{8}_)[\w-]+|\behsr_[\w-]+")
+
+
 def redact(text: str) -> str:
-    """Replace passwords in URLs (``scheme://user:secret@host``) with ``***``."""
-    return _SECRET_IN_URL.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    """Replace passwords in URLs (``scheme://user:secret@host``), tokens and API keys with ``***``."""
+    text = _SECRET_IN_URL.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    return _TOKENS.sub(lambda m: f"{m[1] or ''}***", text)
 
 
 class RedactingFilter(logging.Filter):

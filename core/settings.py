@@ -43,6 +43,11 @@ class CoreSettings(BaseSettings):
         return self
 
     @property
+    def secret_is_placeholder(self) -> bool:
+        """True in development while EHS_SECRET_KEY is not set (production refuses to start then)."""
+        return self.secret_key.get_secret_value() == _PLACEHOLDER
+
+    @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
 

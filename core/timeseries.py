@@ -99,19 +99,25 @@ def refresh_rollups(conn: psycopg.Connection, *, now: datetime) -> dict[str, Any
     return done
 
 
-def latest(conn: psycopg.Connection, *, point_ids: list[int] | None = None,
-           site: str | None = None) -> list[dict[str, Any]]:
-    """The newest reading of every (or the given) active point: one index probe per point."""
+def latest(conn: psycopg.Connection, *, point_ids: list[int] | None = None, site: str | None = None,
+           site_ids: list[int] | None = None, processes: list[str] | None = None) -> list[dict[str, Any]]:
+    """The newest reading of every (or the given) active point: one index probe per point.
+
+    ``site_ids`` and ``processes`` (area process types) narrow the points further (a caller's data scope).
+    """
     cur = execute(conn, """
         SELECT p.id AS point_id, s.code AS site, d.code AS device, p.key, p.unit,
                r.time, r.value, r.quality
         FROM point p JOIN device d ON d.id = p.device_id JOIN site s ON s.id = d.site_id
+        JOIN area a ON a.id = d.area_id
         CROSS JOIN LATERAL (SELECT time, value, quality FROM reading
                             WHERE point_id = p.id ORDER BY time DESC LIMIT 1) r
-        WHERE p.retired_at IS NULL
+        WHERE p.retired_at IS NULL AND d.retired_at IS NULL
           AND (%(ids)s::int[] IS NULL OR p.id = ANY(%(ids)s))
           AND (%(site)s::text IS NULL OR s.code = %(site)s)
-        ORDER BY p.id""", {"ids": point_ids, "site": site})
+          AND (%(site_ids)s::int[] IS NULL OR s.id = ANY(%(site_ids)s))
+          AND (%(procs)s::text[] IS NULL OR a.process_type = ANY(%(procs)s))
+        ORDER BY p.id""", {"ids": point_ids, "site": site, "site_ids": site_ids, "procs": processes})
     cols = [d.name for d in cur.description]
     return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 

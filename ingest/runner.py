@@ -31,7 +31,7 @@ from ingest.pipeline import Batch, Pipeline
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from ingest.subscriber import Subscriber
-from ingest.writer import WriteResult, write_batch
+from ingest.writer import WriteResult, announce, write_batch
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ class IngestRunner:
                 result = write_batch(conn, batch.decoded, late_before=late_before)
                 if self.record_extra is not None:
                     self.record_extra(conn, batch)
+                if self.settings.notify_readings and result.written:
+                    announce(conn, batch.id, batch.decoded.rows)
             return result
         except psycopg.OperationalError as exc:
             if self._conn is not None:

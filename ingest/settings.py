@@ -26,5 +26,7 @@ class IngestSettings(BaseSettings):
     max_future_s: float = 300.0
     max_age_days: float = 30.0
     heartbeat_s: float = 5.0
+    #: One NOTIFY per committed batch naming the points that got readings (the API's live feed).
+    notify_readings: bool = True
     #: Longest wait between attempts to reach the database while spooling.
     db_retry_max_s: float = 30.0

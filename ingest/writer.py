@@ -14,6 +14,7 @@ from datetime import datetime
 import psycopg
 from psycopg import errors
 
+from core import channels
 from ingest.decoders import Decoded, Row
 
 _LOGGER = logging.getLogger(__name__)
@@ -99,3 +100,10 @@ def write_batch(conn: psycopg.Connection, decoded: Decoded, *,
     write_statuses(conn, decoded)
     mark_late(conn, decoded.rows, late_before)
     return WriteResult(written, len(decoded.rows) - written, len(decoded.rejects))
+
+
+def announce(conn: psycopg.Connection, batch_id: str, rows: list[Row]) -> None:
+    """Tell listeners (the API's live feed) which points got readings: one NOTIFY per batch, sent on commit."""
+    if rows:
+        payload = channels.readings_payload(batch_id, len(rows), {row[1] for row in rows})
+        conn.execute("SELECT pg_notify(%s, %s)", (channels.READINGS, payload))

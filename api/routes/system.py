@@ -1,0 +1,48 @@
+"""System health: database, TimescaleDB, configuration revision, and each service's heartbeat and counters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from api.deps import Conn, require
+from api.policy import Permission, Principal
+from api.queries import fetch_all, fetch_one
+from api.routes.health import HEARTBEAT_STALE_S
+from core.db import timescaledb_enabled
+
+router = APIRouter(prefix="/api/v1/system", tags=["system"])
+Reader = Annotated[Principal, require(Permission.SYSTEM_READ)]
+
+
+class ServiceRead(BaseModel):
+    service: str
+    instance: str
+    started_at: datetime
+    updated_at: datetime
+    age_s: float
+    stale: bool
+    counters: dict[str, Any]
+
+
+class HealthRead(BaseModel):
+    database: str
+    timescaledb: bool
+    config_revision: int
+    services: list[ServiceRead]
+
+
+@router.get("/health", response_model=HealthRead)
+def health(principal: Reader, conn: Conn):
+    """Heartbeats and counters of ingest and the other services (stale after 30 s of silence)."""
+    rows = fetch_all(conn, "SELECT service, instance, started_at, updated_at, counters, "
+                           "extract(epoch FROM now() - updated_at)::float8 AS age_s FROM service_heartbeat "
+                           "ORDER BY service, instance")
+    for row in rows:
+        row["stale"] = row["age_s"] > HEARTBEAT_STALE_S
+    revision = fetch_one(conn, "SELECT coalesce(max(id), 0) AS id FROM config_revision")["id"]
+    return {"database": "ok", "timescaledb": timescaledb_enabled(conn), "config_revision": revision,
+            "services": rows}
