@@ -136,4 +136,10 @@ class StoppablePostgres:
         self._pg_ctl("-w", "-o", '-h ""', "-o", f"-k {self.pgdata}", "-l", str(self.pgdata / "log"), "start")
 
     def close(self) -> None:
+        # pgserver only knows the postmaster it started; one restarted by ``start`` must be stopped here
+        if (self.pgdata / "postmaster.pid").exists():
+            try:
+                self.stop()
+            except Exception:  # noqa: BLE001 - already stopped
+                pass
         self.service.stop()
