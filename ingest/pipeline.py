@@ -93,7 +93,7 @@ class Pipeline:
         batch_max_messages: int = 1000,
         batch_max_readings: int = 60000,
         retry_max_s: float = 30.0,
-        handoff_size: int = 64,
+        handoff_size: int = 4,
     ) -> None:
         self.source = source
         self.decode = decode

@@ -1,9 +1,10 @@
 """The MQTT side of ingest: a persistent QoS 1 session whose messages are acknowledged only after commit.
 
-``on_message`` does one thing: put the message on the bounded queue. With MQTT 5 the broker never sends
-more unacknowledged QoS 1 messages than our Receive Maximum, so a queue at least that large never blocks the
-network thread; with MQTT 3.1.1 (or QoS 0 floods) a full queue blocks it, which pushes back through TCP to
-the broker instead of dropping anything.
+``on_message`` does one thing: put the message on the bounded queue. When the queue is full it blocks the
+network thread, which stops reading the socket and pushes back through TCP to the broker: nothing is dropped
+here. The MQTT 5 Receive Maximum we announce is only a first line: Mosquitto 2.0.11 honours it until the first
+acknowledgements and then sends whatever it has queued (measured here), so the pipeline's own bounds (this
+queue, and a handoff of a few batches) are what keep ingest's memory flat.
 """
 
 from __future__ import annotations
