@@ -94,6 +94,7 @@ class Pipeline:
         batch_max_readings: int = 60000,
         retry_max_s: float = 30.0,
         handoff_size: int = 4,
+        tick_s: float | None = None,
     ) -> None:
         self.source = source
         self.decode = decode
@@ -106,6 +107,7 @@ class Pipeline:
         self.batch_max_messages = batch_max_messages
         self.batch_max_readings = batch_max_readings
         self.retry_max_s = retry_max_s
+        self.tick_s = tick_s
         self.counters = Counters(db_up=not spool.pending())
         self._handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=handoff_size)
         self._stop = threading.Event()
@@ -151,12 +153,17 @@ class Pipeline:
         return messages
 
     def _stage_loop(self) -> None:
+        next_tick = time.monotonic()
         while not self._stop.is_set():
             messages = self._drain()
             if not messages:
-                continue
+                # With ``tick_s`` the stages still run when nothing arrives: silence is a finding, and a
+                # detector can only notice it if it is asked (an empty batch is recorded only if it found something)
+                if self.tick_s is None or time.monotonic() < next_tick:
+                    continue
+            next_tick = time.monotonic() + (self.tick_s or 0.0)
             self.counters.received += len(messages)
-            batch = Batch(uuid.uuid4().hex, messages, self.decode(messages))
+            batch = Batch(uuid.uuid4().hex, messages, self.decode(messages) if messages else Decoded())
             for stage in (self.evaluate, self.act):
                 if stage is not None:
                     try:
@@ -164,7 +171,8 @@ class Pipeline:
                     except Exception:  # a detector or interlock bug must not stop ingest
                         _LOGGER.exception("stage %s failed on batch %s", getattr(stage, "__name__", stage),
                                           batch.id)
-            self._handoff.put(batch)
+            if messages or batch.findings:
+                self._handoff.put(batch)
         self._handoff.put(None)
 
     # --- record thread ----------------------------------------------------------------------------------------

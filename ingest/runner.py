@@ -76,7 +76,7 @@ class IngestRunner:
             source=self.queue, decode=self.decoder.decode_batch, record=self._record, ack=self.subscriber.ack,
             spool=Spool(spool_dir), evaluate=evaluate, act=act, probe=self._probe,
             batch_max_messages=settings.batch_max_messages, batch_max_readings=settings.batch_max_readings,
-            retry_max_s=settings.db_retry_max_s)
+            retry_max_s=settings.db_retry_max_s, tick_s=settings.tick_s if evaluate is not None else None)
         self._stop = threading.Event()
         self._housekeeper = threading.Thread(target=self._housekeeping, name="ingest-housekeeping", daemon=True)
 
