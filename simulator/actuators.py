@@ -128,8 +128,14 @@ class ActuatorBank:
                  and (area is None or a.area == area) and (process is None or a.process == process)]
         return min(times) if times else None
 
-    def adjust(self, device, values: dict[str, float], signals: dict, now: float) -> None:
-        """Apply the actuators' effect to one device's values, in place."""
+    def adjust(self, device, values: dict[str, float], raw: dict[str, float], now: float) -> None:
+        """Apply the actuators' effect to one device's values, in place.
+
+        ``raw`` are the values the device's signals gave before any incident: a response pulls an incident's
+        excess back towards them (so the sensor's own noise stays), a sprinkler pulls temperatures towards
+        ``COOLED_TO_C``.
+        """
+        signals = device.signals
         actuator = self.actuators.get((device.site, device.code))
         if actuator is not None:
             key = STATE_POINT.get(actuator.kind)
@@ -153,6 +159,8 @@ class ActuatorBank:
                 signal = signals.get(key)
                 if signal is None or getattr(signal, "quantity", None) not in quantities:
                     continue
-                base = target if target is not None and signal.quantity == "temperature" else signal.nominal
+                base = raw[key]
+                if target is not None and signal.quantity == "temperature":
+                    base = min(base, target + (raw[key] - signal.nominal))
                 if value > base:
                     values[key] = round(base + (value - base) * fade, 3)

@@ -133,6 +133,7 @@ class SimPlant:
             if self.rng.random() < self.dropout:       # an occasional lost sample
                 continue
             values = {key: signal.value(now) for key, signal in device.signals.items()}
+            raw = dict(values)
             for incident, effect in effects:
                 for (dev_code, key), value in effect.overrides.items():
                     if dev_code == device.code and key in values and value is not None:
@@ -140,7 +141,7 @@ class SimPlant:
                 for (dev_code, key), value in incident.frozen.items():
                     if dev_code == device.code and key in values:
                         values[key] = value
-            self.actuators.adjust(device, values, device.signals, now)
+            self.actuators.adjust(device, values, raw, now)
             device.seq += 1
             out.append((device, values))
         return out

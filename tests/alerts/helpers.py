@@ -38,7 +38,8 @@ def plant_dict(site: str) -> dict:
 SAFETY = {
     "rules": [
         {"id": "cell.hot", "name": "电芯温度高", "name_en": "Cell hot", "type": "limit",
-         "select": {"key": "cell_temp_c"}, "high": [{"at": 55, "severity": "high"}, {"at": 60, "severity": "critical"}]},
+         "select": {"key": "cell_temp_c"},
+         "high": [{"at": 55, "severity": "high"}, {"at": 60, "severity": "critical"}]},
         {"id": "gas.h2", "name": "氢气", "type": "gas", "gas": "h2", "select": {"key": "h2_ppm"},
          "levels": [{"at": 400, "severity": "high"}, {"at": 4000, "severity": "critical"}]},
         {"id": "gas.co", "name": "一氧化碳", "type": "gas", "gas": "co", "select": {"key": "co_ppm"},

@@ -1,0 +1,327 @@
+"""Alarm latency benchmark: trigger reading published -> interlock command on the broker, and -> alarm committed.
+
+A separate publisher process keeps a background load on ingest (default 50,000 readings/s: 500 devices x 10
+points, 100 readings per message, QoS 1, paced evenly), of which 10 % are watched by a rule that never fires, as
+in a plant where most points carry no rule. Ingest runs as its own process (``python -m ingest``, the real
+composition root) on a real Mosquitto and PostgreSQL. This process then publishes trigger readings one at a
+time (an H2 reading above its limit on one of 20 gas detectors, then one back to normal) and measures:
+
+* command: from just before the trigger is published to the interlock command (``exhaust_fan.on`` of the
+  area's response plan) arriving at a subscriber on the broker;
+* alarm committed: from the same instant to the ``alarm_changed`` notification, which PostgreSQL delivers
+  only after the transaction holding the alarm has committed.
+
+Prints the figures, then one JSON line (ARCHITECTURE.md, Performance targets: p99 <= 100 ms and <= 250 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import psycopg
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SITE = "bench"
+TRIGGERS = 20
+
+
+def _plant(devices: int, points: int) -> dict:
+    gas = [{"key": "h2_ppm", "name": "氢气", "quantity": "h2", "range": [0, 40000]}]
+    return {"sites": [{"code": SITE, "name": "报警延迟基准", "areas": [
+        {"code": "hall", "name": "背景负载", "process": "formation", "devices": [
+            {"code": f"dev-{d:04d}", "name": f"设备 {d}", "kind": "formation_cabinet", "interval_s": 1,
+             "points": [{"key": f"t{p}_temp_c", "name": f"温度 {p}", "quantity": "temperature", "range": [-50, 1200]}
+                        for p in range(points)]} for d in range(devices)]},
+        {"code": "cell", "name": "触发区", "process": "formation", "devices": [
+            *({"code": f"trig-{t:02d}", "name": f"氢气 {t}", "kind": "gas_detector", "interval_s": 1, "points": gas}
+              for t in range(TRIGGERS)),
+            {"code": "fan-01", "name": "排风机", "kind": "exhaust_fan", "interval_s": 5,
+             "points": [{"key": "fan_running_bool", "name": "运行", "quantity": "state"}]}]}]}],
+        "rules": [
+            {"id": "bench.background", "name": "背景规则", "type": "limit",
+             "select": {"area": "hall", "key": "t0_temp_c"}, "high": [{"at": 1100, "severity": "high"}]},
+            {"id": "bench.h2", "name": "氢气", "type": "gas", "gas": "h2", "select": {"area": "cell"},
+             "levels": [{"at": 400, "severity": "high"}]}],
+        "actuators": [{"device": "fan-01"}],
+        "response_plans": [{"area": "cell", "name": "基准预案", "levels": [
+            {"level": 2, "name": "二级", "min_severity": "high", "rules": ["bench.h2"],
+             "interlocks": [{"device": "fan-01", "action": "exhaust_fan.on"}]}]}]}
+
+
+# --- background publisher (its own process) ------------------------------------------------------------------
+
+
+def publisher(args: argparse.Namespace) -> None:
+    """Publish ``rate`` readings/s, paced evenly, until ``seconds`` pass; print what the broker acknowledged."""
+    from core import mqtt as mq
+
+    address = mq.BrokerAddress.parse(args.mqtt_url)
+    client = mq.new_client(address, protocol=mq.detect_protocol(address))
+    client.max_inflight_messages_set(2000)
+    client.max_queued_messages_set(20000)
+    acked = [0]
+    client.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)
+    mq.connect_blocking(client, address)
+    keys = [f"t{p}_temp_c" for p in range(args.points)]
+    per_ts = args.readings_per_message // args.points
+    topics = [f"ehs/v1/{SITE}/dev-{d:04d}/telemetry" for d in range(args.devices)]
+    templates = []
+    for d in range(args.devices):
+        body = orjson.dumps([{"ts": -(j + 1), "values": {k: 20.0 + (d + j + i) % 50 for i, k in enumerate(keys)}}
+                             for j in range(per_ts)]).decode()
+        for j in range(per_ts):
+            body = body.replace(f'"ts":-{j + 1},', '"ts":%d,', 1)
+        templates.append(body)
+    per_s = args.rate / args.readings_per_message
+    sent, started = 0, time.time()
+    last_ts = 0
+    deadline = time.monotonic() + args.seconds
+    t_start = time.monotonic()
+    while time.monotonic() < deadline:
+        due = t_start + sent / per_s
+        if (ahead := due - time.monotonic()) > 0:
+            time.sleep(ahead)
+        d = sent % args.devices
+        if d == 0:           # a new round: live timestamps, later than the last round's
+            last_ts = max(int(time.time() * 1000) - per_ts, last_ts + per_ts)
+        client.publish(topics[d], (templates[d] % tuple(range(last_ts, last_ts + per_ts))).encode(), qos=1)
+        sent += 1
+    elapsed = time.time() - started
+    while acked[0] < sent and time.time() - started < args.seconds + 30:
+        time.sleep(0.01)
+    client.disconnect()
+    client.loop_stop()
+    print(json.dumps({"messages": sent, "acked": acked[0], "readings": acked[0] * args.readings_per_message,  # noqa: T201
+                      "seconds": elapsed}))
+
+
+# --- the measurement ----------------------------------------------------------------------------------------
+
+
+class Watch:
+    """Interlock commands seen on the broker, and alarm notifications after commit, with arrival times."""
+
+    def __init__(self, mqtt_url: str, db_url: str) -> None:
+        from core import mqtt as mq
+
+        self.commands: queue.Queue[float] = queue.Queue()
+        self.alarms: queue.Queue[tuple[float, dict]] = queue.Queue()
+        self._stop = threading.Event()
+        address = mq.BrokerAddress.parse(mqtt_url)
+        ready = threading.Event()
+        self.client = mq.new_client(address, protocol=mq.detect_protocol(address))
+        self.client.on_message = lambda *_a: self.commands.put(time.time())
+        self.client.on_subscribe = lambda *_a: ready.set()
+        self.client.on_connect = lambda c, *_: c.subscribe(f"ehs/v1/{SITE}/fan-01/cmd", qos=1)
+        mq.connect_blocking(self.client, address)
+        ready.wait(10)
+        self.conn = psycopg.connect(db_url, autocommit=True)
+        self.conn.execute("LISTEN alarm_changed")
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+        self.thread.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            for note in self.conn.notifies(timeout=0.5, stop_after=1):
+                self.alarms.put((time.time(), orjson.loads(note.payload)))
+
+    def alarm(self, source: str, kind: str, timeout: float) -> float | None:
+        deadline = time.time() + timeout
+        while (left := deadline - time.time()) > 0:
+            try:
+                at, body = self.alarms.get(timeout=left)
+            except queue.Empty:
+                return None
+            if body["source"] == source and body["kind"] == kind:
+                return at
+        return None
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(2)
+        self.conn.close()
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def _ingest_counters(url: str) -> dict:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT counters FROM service_heartbeat WHERE service = 'ingest' "
+                           "ORDER BY updated_at DESC LIMIT 1").fetchone()
+    return row[0] if row else {}
+
+
+def _measure(args: argparse.Namespace, mqtt_url: str, db_url: str) -> dict:
+    from core import mqtt as mq
+
+    watch = Watch(mqtt_url, db_url)
+    address = mq.BrokerAddress.parse(mqtt_url)
+    trigger = mq.new_client(address, protocol=mq.detect_protocol(address))
+    mq.connect_blocking(trigger, address)
+    commands, commits, missed = [], [], 0
+    try:
+        time.sleep(args.warmup)                      # the background load settles
+        before = _ingest_counters(db_url)
+        t_begin = time.time()
+        deadline = time.monotonic() + args.seconds
+        n = 0
+        while time.monotonic() < deadline:
+            device = f"trig-{n % TRIGGERS:02d}"
+            source = f"{SITE}/cell/{device}/h2_ppm"
+            topic = f"ehs/v1/{SITE}/{device}/telemetry"
+            while not watch.commands.empty():
+                watch.commands.get_nowait()
+            t0 = time.time()
+            trigger.publish(topic, b'{"h2_ppm": 900.0}', qos=1)
+            try:
+                commands.append((watch.commands.get(timeout=5) - t0) * 1000)
+            except queue.Empty:
+                missed += 1
+            committed = watch.alarm(source, "raise", 5)
+            if committed is None:
+                missed += 1
+            else:
+                commits.append((committed - t0) * 1000)
+            trigger.publish(topic, b'{"h2_ppm": 0.5}', qos=1)
+            watch.alarm(source, "clear", 5)
+            n += 1
+            time.sleep(max(0.0, args.interval - (time.time() - t0)))
+        after = _ingest_counters(db_url)
+        span = time.time() - t_begin
+    finally:
+        trigger.disconnect()
+        trigger.loop_stop()
+        watch.close()
+    written = after.get("readings_written", 0) - before.get("readings_written", 0)
+    return {"commands": commands, "commits": commits, "missed": missed, "triggers": n,
+            "ingested_per_s": written / span if span else 0.0}
+
+
+def run(args: argparse.Namespace) -> dict:
+    from cli.plantfile import FullPlant, MainFile, SafetySections, apply_full
+    from core.embedded import start_broker, start_pgserver, with_dbname
+    from core.migrate import migrate
+    from core.plant import PlantConfig
+
+    work = Path(tempfile.mkdtemp(prefix="ehs-bench-alarm-"))
+    services, name = [], None
+    procs: list[subprocess.Popen] = []
+    try:
+        if args.mqtt_url:
+            mqtt_url, broker_kind = args.mqtt_url, "configured"
+        else:
+            broker = start_broker(work / "broker", prefer="mosquitto")
+            services.append(broker)
+            mqtt_url, broker_kind = broker.url, f"embedded {broker.kind}"
+        if args.database_url:
+            name = f"ehs_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(args.database_url, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            db_url, db_kind = with_dbname(args.database_url, name), "configured server, fresh database"
+        else:
+            pg = start_pgserver(work / "pgdata")
+            services.append(pg)
+            db_url, db_kind = pg.url, "embedded pgserver"
+        migrate(db_url)
+        main = MainFile.model_validate(_plant(args.devices, args.points))
+        full = FullPlant(PlantConfig.model_validate(main.model_dump(include=set(PlantConfig.model_fields))),
+                         SafetySections.model_validate(main.model_dump(include=set(SafetySections.model_fields),
+                                                                       by_alias=True)))
+        with psycopg.connect(db_url) as conn:
+            apply_full(conn=conn, full=full, source="benchmark")
+        env = {**os.environ, "EHS_DATABASE_URL": db_url, "EHS_MQTT_URL": mqtt_url, "EHS_DATA_DIR": str(work),
+               "EHS_INGEST_CLIENT_ID": f"bench-{uuid.uuid4().hex[:8]}", "EHS_INGEST_HEARTBEAT_S": "0.5",
+               "EHS_INGEST_SESSION_EXPIRY_S": "60", "EHS_LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO_ROOT)}
+        procs.append(subprocess.Popen([sys.executable, "-m", "ingest"], env=env, cwd=REPO_ROOT))
+        deadline = time.monotonic() + 60
+        while not _ingest_counters(db_url).get("mqtt_connected"):
+            if time.monotonic() > deadline or procs[0].poll() is not None:
+                raise RuntimeError("ingest did not start")
+            time.sleep(0.1)
+        pub_seconds = args.warmup + args.seconds + 15
+        pub = subprocess.Popen([sys.executable, "-m", "benchmarks.alarm_latency", "--publisher", "--mqtt-url",
+                                mqtt_url, "--seconds", str(pub_seconds), "--devices", str(args.devices),
+                                "--points", str(args.points), "--readings-per-message",
+                                str(args.readings_per_message), "--rate", str(args.rate)],
+                               env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+        procs.append(pub)
+        measured = _measure(args, mqtt_url, db_url)
+        out, _ = pub.communicate(timeout=pub_seconds + 60)
+        published = json.loads(out.strip().splitlines()[-1])
+        c, a = measured["commands"], measured["commits"]
+        return {
+            "background_readings_per_s": round(published["readings"] / published["seconds"]),
+            "background_ingested_per_s": round(measured["ingested_per_s"]),
+            "command_p50_ms": round(_percentile(c, 0.50), 1), "command_p95_ms": round(_percentile(c, 0.95), 1),
+            "command_p99_ms": round(_percentile(c, 0.99), 1), "command_max_ms": round(max(c, default=0), 1),
+            "alarm_commit_p50_ms": round(_percentile(a, 0.50), 1),
+            "alarm_commit_p95_ms": round(_percentile(a, 0.95), 1),
+            "alarm_commit_p99_ms": round(_percentile(a, 0.99), 1), "alarm_commit_max_ms": round(max(a, default=0), 1),
+            "samples": len(c), "missed": measured["missed"], "triggers": measured["triggers"],
+            "readings_per_message": args.readings_per_message, "broker": broker_kind, "database": db_kind,
+            "mean_command_ms": round(statistics.fmean(c), 1) if c else None,
+        }
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
+        if name:
+            with psycopg.connect(args.database_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for service in reversed(services):
+            service.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="benchmarks/alarm_latency.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="measuring time")
+    parser.add_argument("--rate", type=float, default=50_000, help="background readings per second")
+    parser.add_argument("--devices", type=int, default=500)
+    parser.add_argument("--points", type=int, default=10, help="points per background device")
+    parser.add_argument("--readings-per-message", type=int, default=100)
+    parser.add_argument("--interval", type=float, default=0.25, help="seconds between trigger readings")
+    parser.add_argument("--warmup", type=float, default=5.0, help="background load before measuring")
+    parser.add_argument("--mqtt-url", default=os.environ.get("EHS_BENCH_MQTT_URL"),
+                        help="use this broker instead of an embedded Mosquitto")
+    parser.add_argument("--database-url", default=os.environ.get("EHS_BENCH_DATABASE_URL"),
+                        help="server on which to create a fresh database (default: embedded pgserver)")
+    parser.add_argument("--publisher", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.publisher:
+        publisher(args)
+        return
+    r = run(args)
+    for line in (
+        f"servers    : {r['broker']} broker, {r['database']}",
+        f"background : {r['background_readings_per_s']:,} readings/s published ({args.readings_per_message} per "
+        f"message, QoS 1), {r['background_ingested_per_s']:,} readings/s committed by ingest while measuring",
+        f"triggers   : {r['triggers']} ({r['samples']} commands seen, {r['missed']} missed)",
+        f"command    : p50 {r['command_p50_ms']} ms, p95 {r['command_p95_ms']} ms, p99 {r['command_p99_ms']} ms, "
+        f"max {r['command_max_ms']} ms   (target p99 <= 100 ms)",
+        f"alarm      : p50 {r['alarm_commit_p50_ms']} ms, p95 {r['alarm_commit_p95_ms']} ms, p99 "
+        f"{r['alarm_commit_p99_ms']} ms, max {r['alarm_commit_max_ms']} ms committed   (target p99 <= 250 ms)",
+    ):
+        print(line)  # noqa: T201
+    print(json.dumps(r))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
