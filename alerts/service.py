@@ -23,7 +23,6 @@ allowed for the role, 409 not allowed in the alarm's state). Human actions are a
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from alerts import plans, store
+from alerts import management, plans, store
 from alerts.config import AlertConfig, AlertSection, NotifySpec, devices_from_index
 from alerts.models import Action, Actor, AlarmError, AlarmState, Event, NotFound, PermissionDenied, Priority, Role
 from core import audit
@@ -42,7 +41,7 @@ from core.model import Finding, Severity, SubjectRef
 from core.registry import PlantIndex, load_index
 
 _LOGGER = logging.getLogger(__name__)
-ENGINE = "system:engine"
+ENGINE = management.ENGINE
 SERVICE = "system:alerts"
 
 
@@ -106,25 +105,22 @@ def _apply(conn: psycopg.Connection, config: AlertConfig, f: Finding, now: datet
     common = {"at": f.ts, "actor": ENGINE, "cause": f.message, "caused_by": f.details.get("finding_id"),
               "batch_id": batch_id}
     ids: list[int] = []
-    if event is Event.RAISE and AlarmState(alarm["state"]) in (AlarmState.NORMAL,) + _SHOWN:
-        cause = _active_cause(conn, config, alarm)
+    if event is Event.RAISE and (alarm["state"] == AlarmState.NORMAL or AlarmState(alarm["state"]).annunciated):
+        cause = management.active_cause(conn, config, alarm)
         if cause is not None:
-            ids.append(_suppress(conn, alarm, cause, f.ts, batch_id))
+            ids.append(management.suppress(conn, alarm, cause, f.ts, batch_id))
     outcome, event_id = store.transition(conn, alarm, event, severity=f.severity,
                                          detail={"score": f.score, "level": f.details.get("level")}, **common)
     ids.append(event_id)
     if event is Event.RAISE:
-        _chattering(conn, config, alarm, f.ts)
-        ids += _suppress_dependents(conn, config, alarm, f.ts, batch_id)
+        management.chattering(conn, config, alarm, f.ts)
+        ids += management.suppress_dependents(conn, config, alarm, f.ts, batch_id)
     elif event is Event.CLEAR:
-        ids += _release_dependents(conn, config, alarm, f.ts, batch_id)
+        ids += management.release_dependents(conn, config, alarm, f.ts, batch_id)
     if Action.ANNUNCIATE in outcome.actions:
-        _flood(conn, config, alarm, f.ts)
+        management.flood(conn, config, alarm, f.ts)
     _respond(conn, config, alarm, f, event_id, outcome.actions, now, batch_id)
     return ids
-
-
-_SHOWN = tuple(s for s in AlarmState if s.annunciated)
 
 
 def _respond(conn: psycopg.Connection, config: AlertConfig, alarm: dict, f: Finding, event_id: int,
@@ -145,19 +141,14 @@ def _respond(conn: psycopg.Connection, config: AlertConfig, alarm: dict, f: Find
                      title=f"[{act.level.name}] {act.plan.name}: {alarm['title']}",
                      title_en=f"[{act.level.name_en or act.level.name}] {act.plan.name_en or act.plan.name}: "
                               f"{alarm['title_en'] or alarm['title']}",
-                     body=_body(alarm), body_en=_body(alarm), event_id=event_id, priority=alarm["priority"],
-                     plan=f"{act.site}/{act.area}", plan_level=act.level.level,
+                     body=management.body(alarm), body_en=management.body(alarm), event_id=event_id,
+                     priority=alarm["priority"], plan=f"{act.site}/{act.area}", plan_level=act.level.level,
                      evacuation=act.level.evacuation.model_dump() if act.level.evacuation else None,
                      drill=alarm["drill"])
     if started:
         store.save(conn, alarm)
     elif Action.ANNUNCIATE in actions:
-        store.outbox(conn, kind="alarm", alarm=alarm, site=alarm["site"], area=alarm["area"],
-                     notify=config.notify_for(Severity(alarm["severity"])),
-                     title=f"[{Priority(alarm['priority']).label}] {alarm['title']}",
-                     title_en=f"[{Priority(alarm['priority']).name.title()}] {alarm['title_en'] or alarm['title']}",
-                     body=_body(alarm), body_en=_body(alarm), event_id=event_id, priority=alarm["priority"],
-                     drill=alarm["drill"])
+        management.notify(conn, config, alarm, event_id)
     if commands:
         dispatch.record_commands(conn=conn, commands=commands, alarm=alarm, event_id=event_id,
                                  finding_id=f.details.get("finding_id"), batch_id=batch_id, now=now)
@@ -168,169 +159,6 @@ def _activation(config: AlertConfig, data: dict) -> plans.Activation | None:
     plan = config.plans.get((site, area))
     level = next((lv for lv in plan.levels if lv.level == data["level"]), None) if plan else None
     return plans.Activation(site, area, plan, level) if plan and level else None
-
-
-def _body(alarm: dict) -> str:
-    where = "/".join(p for p in (alarm["area"], alarm["device"], alarm["point"]) if p)
-    return f"{where}: {alarm['message']}"
-
-
-# --- suppression by design, chattering, floods --------------------------------------------------------------
-
-
-def _like(pattern: str) -> str:
-    return pattern.replace("%", r"\%").replace("_", r"\_").replace("*", "%").replace("?", "_")
-
-
-def _scope_sql(scope: str) -> str:
-    return {"device": "site = %(site)s AND area IS NOT DISTINCT FROM %(area)s AND device = %(device)s",
-            "area": "site = %(site)s AND area IS NOT DISTINCT FROM %(area)s", "site": "site = %(site)s"}[scope]
-
-
-def _active_cause(conn: psycopg.Connection, config: AlertConfig, alarm: dict) -> dict | None:
-    """The earliest active alarm configured as a cause of this one, in its scope (or None)."""
-    found = []
-    for spec in config.causes_of(alarm["rule"]):
-        found += store.fetch(conn, f"SELECT id, rule, raised_at FROM alarm WHERE closed_at IS NULL AND "  # noqa: S608
-                             f"condition_active AND rule LIKE %(rule)s AND id IS DISTINCT FROM %(id)s AND "
-                             f"{_scope_sql(spec.scope)}", {**alarm, "rule": _like(spec.rule)})
-    return min(found, key=lambda r: (r["raised_at"], r["id"])) if found else None
-
-
-def _suppress(conn: psycopg.Connection, alarm: dict, cause: dict, at: datetime, batch_id: str | None) -> int:
-    alarm["suppressed_by"] = cause["id"]
-    _, event_id = store.transition(conn, alarm, Event.SUPPRESS, at=at, actor=ENGINE, batch_id=batch_id,
-                                   cause=f"suppressed by design while {cause['rule']} is active",
-                                   caused_by=f"alarm:{cause['id']}", detail={"suppressed_by": cause["id"]})
-    return event_id
-
-
-def _dependents(config: AlertConfig, cause_rule: str) -> list[tuple[str, str]]:
-    """(dependent rule pattern, scope) of every alarm configured to be suppressed by ``cause_rule``."""
-    return [(pattern, spec.scope) for pattern, attrs in config.section.alarms.rules.items()
-            for spec in attrs.suppressed_by if fnmatch.fnmatchcase(cause_rule, spec.rule)]
-
-
-def _suppress_dependents(conn: psycopg.Connection, config: AlertConfig, cause: dict, at: datetime,
-                         batch_id: str | None) -> list[int]:
-    """The cause is active: hide its consequences in scope, and record which alarm of the group came first."""
-    ids: list[int] = []
-    group = [cause]
-    for pattern, scope in _dependents(config, cause["rule"]):
-        rows = store.fetch(conn, f"SELECT id FROM alarm WHERE closed_at IS NULL AND rule LIKE %(pattern)s AND "  # noqa: S608
-                           f"id <> %(id)s AND {_scope_sql(scope)}", {**cause, "pattern": _like(pattern)})
-        for row in rows:
-            dependent = store.alarm_by_id(conn, row["id"])
-            if dependent is None:
-                continue
-            if dependent["condition_active"]:
-                group.append(dependent)
-            if AlarmState(dependent["state"]).annunciated:
-                ids.append(_suppress(conn, dependent, cause, at, batch_id))
-    if len(group) > 1:
-        first = min(group, key=lambda a: (a["raised_at"] or at, a["id"]))
-        if not first["first_out"]:
-            first["first_out"] = True
-            store.save(conn, first)
-        ids.append(store.event_row(conn, cause, "first_out", at=at, actor=ENGINE, caused_by=f"alarm:{first['id']}",
-                                   cause=f"first out of {len(group)}: {first['rule']} at {first['source']}",
-                                   detail={"first_out": first["id"], "group": [a["id"] for a in group]}))
-    return ids
-
-
-def _release_dependents(conn: psycopg.Connection, config: AlertConfig, cause: dict, at: datetime,
-                        batch_id: str | None) -> list[int]:
-    """The cause is back to normal: show what it hid, unless another configured cause is still active."""
-    ids: list[int] = []
-    for row in store.fetch(conn, "SELECT id FROM alarm WHERE closed_at IS NULL AND state = 'suppressed' AND "
-                           "suppressed_by = %s", (cause["id"],)):
-        dependent = store.alarm_by_id(conn, row["id"])
-        if dependent is None:
-            continue
-        other = _active_cause(conn, config, dependent)
-        if other is not None:
-            ids.append(_suppress(conn, dependent, other, at, batch_id))
-            continue
-        outcome, event_id = store.transition(conn, dependent, Event.UNSUPPRESS, at=at, actor=ENGINE,
-                                             batch_id=batch_id, caused_by=f"alarm:{cause['id']}",
-                                             cause=f"{cause['rule']} returned to normal")
-        ids.append(event_id)
-        if Action.ANNUNCIATE in outcome.actions:
-            _notify_alarm(conn, config, dependent, event_id)
-    return ids
-
-
-def _notify_alarm(conn: psycopg.Connection, config: AlertConfig, alarm: dict, event_id: int) -> None:
-    store.outbox(conn, kind="alarm", alarm=alarm, site=alarm["site"], area=alarm["area"],
-                 notify=config.notify_for(Severity(max(alarm["severity"], 1))),
-                 title=f"[{Priority(alarm['priority']).label}] {alarm['title']}",
-                 title_en=f"[{Priority(alarm['priority']).name.title()}] {alarm['title_en'] or alarm['title']}",
-                 body=_body(alarm), body_en=_body(alarm), event_id=event_id, priority=alarm["priority"],
-                 drill=alarm["drill"])
-
-
-def _chattering(conn: psycopg.Connection, config: AlertConfig, alarm: dict, at: datetime) -> None:
-    """Mark an alarm that keeps coming back (standards.md 1.3: each needs an action plan; KPI target 0)."""
-    d = config.defaults
-    n = conn.execute("SELECT count(*) FROM alarm_event WHERE rule = %s AND source = %s AND kind = 'raise' "
-                     "AND at > %s AND at <= %s", (alarm["rule"], alarm["source"],
-                                                  at - timedelta(seconds=d.chatter_window_s), at)).fetchone()[0]
-    if n >= d.chatter_count and not alarm["chattering"]:
-        alarm["chattering"] = True
-        store.save(conn, alarm)
-        store.event_row(conn, alarm, "chattering", at=at, actor=ENGINE,
-                        cause=f"{n} activations within {d.chatter_window_s:g} s: tune its deadband or delays")
-
-
-def _flood(conn: psycopg.Connection, config: AlertConfig, alarm: dict, at: datetime) -> None:
-    """Group an area's alarms into one flood record while more than ``flood_start`` arrive per window."""
-    d = config.defaults
-    window = (alarm["site"], alarm["area"], at - timedelta(seconds=d.flood_window_s), at)
-    n = conn.execute("SELECT count(*) FROM alarm_event WHERE annunciated AND site = %s AND area IS NOT DISTINCT "
-                     "FROM %s AND at > %s AND at <= %s", window).fetchone()[0]
-    flood = store.fetch_one(conn, "SELECT * FROM alarm_flood WHERE site = %s AND area = %s AND ended_at IS NULL "
-                            "FOR UPDATE", (alarm["site"], alarm["area"] or ""))
-    if flood is not None:
-        conn.execute("UPDATE alarm_flood SET alarm_count = alarm_count + 1, peak_per_window = greatest("
-                     "peak_per_window, %s) WHERE id = %s", (n, flood["id"]))
-        alarm["flood_id"] = flood["id"]
-        store.save(conn, alarm)
-        return
-    if n <= d.flood_start:
-        return
-    members = store.fetch(conn, "SELECT alarm_id, min(at) AS first FROM alarm_event WHERE annunciated AND site = %s "
-                          "AND area IS NOT DISTINCT FROM %s AND at > %s AND at <= %s GROUP BY alarm_id "
-                          "ORDER BY first, alarm_id", window)
-    flood_id = conn.execute(
-        "INSERT INTO alarm_flood (site, area, started_at, alarm_count, peak_per_window, first_alarm_id, drill) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (alarm["site"], alarm["area"] or "", at, n, n, members[0]["alarm_id"], alarm["drill"])).fetchone()[0]
-    conn.execute("UPDATE alarm SET flood_id = %s WHERE id = ANY(%s)", (flood_id, [m["alarm_id"] for m in members]))
-    alarm["flood_id"] = flood_id
-    first = store.fetch_one(conn, "SELECT * FROM alarm WHERE id = %s", (members[0]["alarm_id"],))
-    store.event_row(conn, alarm, "flood", at=at, actor=ENGINE, caused_by=f"flood:{flood_id}",
-                    cause=f"alarm flood in {alarm['area']}: {n} alarms in {d.flood_window_s / 60:g} min; first out "
-                          f"{first['title']} ({first['source']})", detail={"flood_id": flood_id, "count": n})
-    store.outbox(conn, kind="flood", alarm=first, site=alarm["site"], area=alarm["area"], flood_id=flood_id,
-                 notify=config.notify_for(Severity.HIGH), priority=int(Priority.HIGH), drill=alarm["drill"],
-                 title=f"报警泛滥: {alarm['area']} {n} 条/{d.flood_window_s / 60:g} 分钟",
-                 title_en=f"Alarm flood in {alarm['area']}: {n} alarms in {d.flood_window_s / 60:g} min",
-                 body=f"首发报警 {first['title']} ({first['source']})",
-                 body_en=f"First out: {first['title_en'] or first['title']} ({first['source']})")
-
-
-def end_floods(*, conn: psycopg.Connection, now: datetime, config: AlertConfig | None = None) -> list[int]:
-    """End floods whose rate fell below ``flood_end`` per window (the worker's tick); return their ids."""
-    d = (config or load_config(conn=conn)).defaults
-    ended = []
-    for flood in store.fetch(conn, "SELECT * FROM alarm_flood WHERE ended_at IS NULL FOR UPDATE"):
-        n = conn.execute("SELECT count(*) FROM alarm_event WHERE annunciated AND site = %s AND coalesce(area, '') "
-                         "= %s AND at > %s", (flood["site"], flood["area"],
-                                              now - timedelta(seconds=d.flood_window_s))).fetchone()[0]
-        if n < d.flood_end:
-            conn.execute("UPDATE alarm_flood SET ended_at = %s WHERE id = %s", (now, flood["id"]))
-            ended.append(flood["id"])
-    return ended
 
 
 # --- people --------------------------------------------------------------------------------------------------
@@ -352,12 +180,7 @@ def _human(conn: psycopg.Connection, alarm_id: int, event: Event, actor: Actor, 
     outcome, event_id = store.transition(conn, alarm, event, at=now, actor=actor.name, cause=cause,
                                          caused_by=f"user:{actor.name}", detail=detail)
     if Action.CHECK_SUPPRESSION in outcome.actions or Action.ANNUNCIATE in outcome.actions:
-        config = load_config(conn=conn)
-        cause_row = _active_cause(conn, config, alarm) if outcome.state.annunciated else None
-        if cause_row is not None:
-            _suppress(conn, alarm, cause_row, now, None)
-        elif Action.ANNUNCIATE in outcome.actions:
-            _notify_alarm(conn, config, alarm, event_id)
+        management.back_in_view(conn, load_config(conn=conn), alarm, outcome, event_id, now)
     audit.append(conn, actor=actor.name, action=f"alarm.{event.value}", target=f"alarm:{alarm_id}",
                  detail={"rule": alarm["rule"], "source": alarm["source"], "to": alarm["state"], "cause": cause,
                          "event_id": event_id, **(detail or {})})
@@ -439,26 +262,22 @@ def escalate(*, conn: psycopg.Connection, alarm_id: int, now: datetime, tier: in
     store.outbox(conn, kind="alarm", alarm=alarm, site=alarm["site"], area=alarm["area"], notify=notify,
                  title=f"[升级 {tier}] {alarm['title']}",
                  title_en=f"[Escalation {tier}] {alarm['title_en'] or alarm['title']}",
-                 body=_body(alarm), body_en=_body(alarm), event_id=event_id, priority=alarm["priority"],
-                 drill=alarm["drill"])
+                 body=management.body(alarm), body_en=management.body(alarm), event_id=event_id,
+                 priority=alarm["priority"], drill=alarm["drill"])
     return event_id
 
 
 def expire_shelving(*, conn: psycopg.Connection, now: datetime) -> list[int]:
     """Unshelve alarms whose shelving expired (the worker's tick); return their ids."""
-    done = []
+    done, config = [], None
     for row in store.fetch(conn, "SELECT id FROM alarm WHERE state = 'shelved' AND shelved_until <= %s", (now,)):
         alarm = _locked(conn, row["id"])
         if alarm["state"] != AlarmState.SHELVED.value:
             continue
         outcome, event_id = store.transition(conn, alarm, Event.UNSHELVE, at=now, actor=SERVICE,
                                              cause="shelving expired")
-        config = load_config(conn=conn)
-        cause_row = _active_cause(conn, config, alarm) if outcome.state.annunciated else None
-        if cause_row is not None:
-            _suppress(conn, alarm, cause_row, now, None)
-        elif Action.ANNUNCIATE in outcome.actions:
-            _notify_alarm(conn, config, alarm, event_id)
+        config = config or load_config(conn=conn)
+        management.back_in_view(conn, config, alarm, outcome, event_id, now)
         done.append(alarm["id"])
     return done
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 import orjson
 import psycopg
 
-from alerts import dispatch, service, store
+from alerts import dispatch, management, service, store
 from alerts.config import AlertConfig
 from alerts.interlock import MqttInterlock
 from alerts.settings import AlertSettings
@@ -92,7 +92,7 @@ class AlertsWorker:
             dispatch.cancel_stale(conn=conn, now=now, ttl=timedelta(seconds=config.defaults.command_ttl_s))
         with conn.transaction():
             service.expire_shelving(conn=conn, now=now)
-            service.end_floods(conn=conn, now=now, config=config)
+            management.end_floods(conn=conn, now=now, config=config)
         if self.settings.publish_alarms:
             self._publish_events(conn, now)
         self.counters["loops"] += 1

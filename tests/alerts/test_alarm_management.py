@@ -7,7 +7,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from alerts import kpi, service
+from alerts import kpi, management, service
 from core.model import Severity
 from tests.alerts.helpers import T0, apply, finding, later
 
@@ -81,8 +81,8 @@ def test_a_flood_groups_an_areas_alarms_and_ends_when_the_rate_falls(conn: psyco
     assert count == 11 and ended is None
     assert conn.execute("SELECT min(id) FROM alarm").fetchone()[0] == first_alarm        # first out of the flood
     assert conn.execute("SELECT count(*) FROM notification_outbox WHERE kind = 'flood'").fetchone()[0] == 1
-    assert service.end_floods(conn=conn, now=later(330 + 60), config=config) == []
-    assert service.end_floods(conn=conn, now=later(330 + 600), config=config) == [flood_id]
+    assert management.end_floods(conn=conn, now=later(330 + 60), config=config) == []
+    assert management.end_floods(conn=conn, now=later(330 + 600), config=config) == [flood_id]
 
     k = kpi.kpis(conn=conn, since=T0, until=T0 + timedelta(hours=1), site=site, config=config)
     assert k["annunciated"] == 11 and k["max_per_10min"] == 11 and k["pct_10min_over_10"] > 0
