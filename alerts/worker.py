@@ -33,6 +33,7 @@ from core import mqtt as mq
 from core import topics
 from core.clock import Clock, SystemClock
 from core.commands import new_command
+from core.db import BackgroundConnection, heartbeat
 
 _LOGGER = logging.getLogger(__name__)
 _CHANNELS = (store.ALARM_CHANNEL, store.COMMAND_CHANNEL, "interlock_bypass", "config_changed")
@@ -167,42 +168,26 @@ class AlertsWorker:
                 self.counters["published_events"] += 1
             conn.execute("UPDATE alarm_publish_cursor SET last_event_id = %s WHERE name = 'mqtt'", (last,))
 
-    def _heartbeat(self, conn: psycopg.Connection) -> None:
-        conn.execute("INSERT INTO service_heartbeat (service, instance, started_at, updated_at, counters) "
-                     "VALUES ('alerts', %s, %s, now(), %s) ON CONFLICT (service, instance) DO UPDATE "
-                     "SET updated_at = now(), counters = excluded.counters",
-                     (self.instance, self.started_at, orjson.dumps(
-                         {**self.counters, "mqtt_connected": self.interlock.connected.is_set(),
-                          "ack_queue": self.acks.qsize()}).decode()))
+    def _pass(self, conn: psycopg.Connection) -> None:
+        self.run_once(conn)
+        if self.clock.monotonic() >= self._next_heartbeat:
+            heartbeat(conn, service="alerts", instance=self.instance, started_at=self.started_at,
+                      counters={**self.counters, "mqtt_connected": self.interlock.connected.is_set(),
+                                "ack_queue": self.acks.qsize()})
+            self._next_heartbeat = self.clock.monotonic() + self.settings.heartbeat_s
 
     # --- threads ---------------------------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        conn: psycopg.Connection | None = None
-        failing = False
+        link = BackgroundConnection(self.database_url, purpose="alerts worker", logger=_LOGGER, level=logging.ERROR)
         while not self._stop.is_set():
             self._wake.wait(self.settings.tick_s)
             self._wake.clear()
             try:
-                if conn is None or conn.closed:
-                    conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
-                self.run_once(conn)
-                if self.clock.monotonic() >= self._next_heartbeat:
-                    self._heartbeat(conn)
-                    self._next_heartbeat = self.clock.monotonic() + self.settings.heartbeat_s
-                if failing:
-                    _LOGGER.info("alerts worker reaches the database again")
-                failing = False
-            except psycopg.OperationalError as exc:
-                if not failing:
-                    _LOGGER.error("alerts worker cannot reach the database: %s", str(exc).strip())
-                failing = True
-                if conn is not None:
-                    conn.close()
+                link.run(self._pass)
             except Exception:
                 _LOGGER.exception("alerts worker pass failed; trying again")
-        if conn is not None:
-            conn.close()
+        link.close()
 
     def _listen(self) -> None:
         """Wake the loop on commits that concern it (new pending commands, alarm changes)."""

@@ -18,21 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import queue
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from pathlib import Path
 
 import orjson
 import psycopg
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO_ROOT, add_server_arguments, ingest_counters, ingest_env, servers, start_ingest
+
 SITE = "bench"
 TRIGGERS = 20
 
@@ -188,13 +185,6 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def _ingest_counters(url: str) -> dict:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT counters FROM service_heartbeat WHERE service = 'ingest' "
-                           "ORDER BY updated_at DESC LIMIT 1").fetchone()
-    return row[0] if row else {}
-
-
 def _measure(args: argparse.Namespace, mqtt_url: str, db_url: str) -> dict:
     from core import mqtt as mq
 
@@ -205,7 +195,7 @@ def _measure(args: argparse.Namespace, mqtt_url: str, db_url: str) -> dict:
     commands, commits, missed = [], [], 0
     try:
         time.sleep(args.warmup)                      # the background load settles
-        before = _ingest_counters(db_url)
+        before = ingest_counters(db_url)
         t_begin = time.time()
         deadline = time.monotonic() + args.seconds
         n = 0
@@ -230,7 +220,7 @@ def _measure(args: argparse.Namespace, mqtt_url: str, db_url: str) -> dict:
             watch.alarm(source, "clear", 5)
             n += 1
             time.sleep(max(0.0, args.interval - (time.time() - t0)))
-        after = _ingest_counters(db_url)
+        after = ingest_counters(db_url)
         span = time.time() - t_begin
     finally:
         trigger.disconnect()
@@ -243,55 +233,32 @@ def _measure(args: argparse.Namespace, mqtt_url: str, db_url: str) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     from cli.plantfile import FullPlant, MainFile, SafetySections, apply_full
-    from core.embedded import start_broker, start_pgserver, with_dbname
-    from core.migrate import migrate
     from core.plant import PlantConfig
 
-    work = Path(tempfile.mkdtemp(prefix="ehs-bench-alarm-"))
-    services, name = [], None
-    procs: list[subprocess.Popen] = []
-    try:
-        if args.mqtt_url:
-            mqtt_url, broker_kind = args.mqtt_url, "configured"
-        else:
-            broker = start_broker(work / "broker", prefer="mosquitto")
-            services.append(broker)
-            mqtt_url, broker_kind = broker.url, f"embedded {broker.kind}"
-        if args.database_url:
-            name = f"ehs_bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            db_url, db_kind = with_dbname(args.database_url, name), "configured server, fresh database"
-        else:
-            pg = start_pgserver(work / "pgdata")
-            services.append(pg)
-            db_url, db_kind = pg.url, "embedded pgserver"
-        migrate(db_url)
+    with servers(args, prefix="ehs-bench-alarm-") as s:
         main = MainFile.model_validate(_plant(args.devices, args.points))
         full = FullPlant(PlantConfig.model_validate(main.model_dump(include=set(PlantConfig.model_fields))),
                          SafetySections.model_validate(main.model_dump(include=set(SafetySections.model_fields),
                                                                        by_alias=True)))
-        with psycopg.connect(db_url) as conn:
+        with psycopg.connect(s.database_url) as conn:
             apply_full(conn=conn, full=full, source="benchmark")
-        env = {**os.environ, "EHS_DATABASE_URL": db_url, "EHS_MQTT_URL": mqtt_url, "EHS_DATA_DIR": str(work),
-               "EHS_INGEST_CLIENT_ID": f"bench-{uuid.uuid4().hex[:8]}", "EHS_INGEST_HEARTBEAT_S": "0.5",
-               "EHS_INGEST_SESSION_EXPIRY_S": "60", "EHS_LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO_ROOT)}
-        procs.append(subprocess.Popen([sys.executable, "-m", "ingest"], env=env, cwd=REPO_ROOT))
-        deadline = time.monotonic() + 60
-        while not _ingest_counters(db_url).get("mqtt_connected"):
-            if time.monotonic() > deadline or procs[0].poll() is not None:
-                raise RuntimeError("ingest did not start")
-            time.sleep(0.1)
-        pub_seconds = args.warmup + args.seconds + 15
-        pub = subprocess.Popen([sys.executable, "-m", "benchmarks.alarm_latency", "--publisher", "--mqtt-url",
-                                mqtt_url, "--seconds", str(pub_seconds), "--devices", str(args.devices),
-                                "--points", str(args.points), "--readings-per-message",
-                                str(args.readings_per_message), "--rate", str(args.rate)],
-                               env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-        procs.append(pub)
-        measured = _measure(args, mqtt_url, db_url)
+        env = ingest_env(s, EHS_INGEST_HEARTBEAT_S="0.5")
+        procs = [start_ingest(env)]
+        try:
+            pub_seconds = args.warmup + args.seconds + 15
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.alarm_latency", "--publisher", "--mqtt-url", s.mqtt_url,
+                 "--seconds", str(pub_seconds), "--devices", str(args.devices), "--points", str(args.points),
+                 "--readings-per-message", str(args.readings_per_message), "--rate", str(args.rate)],
+                env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True))
+            measured = _measure(args, s.mqtt_url, s.database_url)
+            out, _ = procs[1].communicate(timeout=pub_seconds + 60)
+        finally:
+            for proc in reversed(procs):
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(30)
         engine_rate = engine_throughput(args.devices, args.points)
-        out, _ = pub.communicate(timeout=pub_seconds + 60)
         published = json.loads(out.strip().splitlines()[-1])
         c, a = measured["commands"], measured["commits"]
         return {
@@ -303,20 +270,10 @@ def run(args: argparse.Namespace) -> dict:
             "alarm_commit_p95_ms": round(_percentile(a, 0.95), 1),
             "alarm_commit_p99_ms": round(_percentile(a, 0.99), 1), "alarm_commit_max_ms": round(max(a, default=0), 1),
             "samples": len(c), "missed": measured["missed"], "triggers": measured["triggers"],
-            "readings_per_message": args.readings_per_message, "broker": broker_kind, "database": db_kind,
+            "readings_per_message": args.readings_per_message, "broker": s.broker, "database": s.database,
             "mean_command_ms": round(statistics.fmean(c), 1) if c else None,
             "engine_readings_per_s": round(engine_rate), "bound_share": round(1 / args.points, 3),
         }
-    finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(30)
-        if name:
-            with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        for service in reversed(services):
-            service.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -328,10 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--readings-per-message", type=int, default=100)
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between trigger readings")
     parser.add_argument("--warmup", type=float, default=5.0, help="background load before measuring")
-    parser.add_argument("--mqtt-url", default=os.environ.get("EHS_BENCH_MQTT_URL"),
-                        help="use this broker instead of an embedded Mosquitto")
-    parser.add_argument("--database-url", default=os.environ.get("EHS_BENCH_DATABASE_URL"),
-                        help="server on which to create a fresh database (default: embedded pgserver)")
+    add_server_arguments(parser)
     parser.add_argument("--publisher", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.publisher:

@@ -20,6 +20,7 @@ from alerts.interlock import MqttInterlock
 from alerts.stage import AlertStage
 from core import mqtt as mq
 from core.clock import Clock, SystemClock
+from core.db import BackgroundConnection
 from core.logging import setup_logging
 from core.registry import PlantIndex
 from core.settings import get_settings
@@ -72,22 +73,12 @@ class SafetyStages:
 
     def _refresh_bypasses(self) -> None:
         """Keep the bypass list fresh even when no finding arrives (a revoked bypass must end at once)."""
-        conn: psycopg.Connection | None = None
-        failing = False
+        link = BackgroundConnection(self.database_url, purpose="interlock bypass refresh", logger=_LOGGER)
         while not self._stop.wait(self._refresh_s):
-            try:
-                if conn is None or conn.closed:
-                    conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
-                self.stage.bypasses = dispatch.active_bypasses(conn=conn, now=self.clock.now())
-                failing = False
-            except psycopg.Error as exc:
-                if not failing:
-                    _LOGGER.warning("cannot refresh interlock bypasses: %s", str(exc).strip())
-                failing = True
-                if conn is not None:
-                    conn.close()
-        if conn is not None:
-            conn.close()
+            bypasses = link.run(lambda conn: dispatch.active_bypasses(conn=conn, now=self.clock.now()))
+            if bypasses is not None:
+                self.stage.bypasses = bypasses
+        link.close()
 
     # --- pipeline stages ------------------------------------------------------------------------------------
 

@@ -97,13 +97,14 @@ CREATE INDEX alarm_event_annunciated_idx ON alarm_event (site, area, at) WHERE a
 CREATE INDEX alarm_event_raise_idx ON alarm_event (rule, source, at) WHERE kind = 'raise';
 CREATE INDEX alarm_event_at_idx ON alarm_event (at);
 
-CREATE FUNCTION alarm_event_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Event tables of the alarm record are append-only (for any table this trigger is attached to).
+CREATE FUNCTION refuse_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'alarm events are append-only (% refused)', TG_OP;
+    RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP;
 END
 $$;
 CREATE TRIGGER alarm_event_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON alarm_event
-    FOR EACH STATEMENT EXECUTE FUNCTION alarm_event_is_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewrite();
 
 -- Findings the alarm record could not take (a bug, a constraint): kept whole, never dropped silently.
 CREATE TABLE finding_dead_letter (

@@ -52,7 +52,7 @@ CREATE TABLE interlock_command_event (
 );
 CREATE INDEX interlock_command_event_idx ON interlock_command_event (command_id, id);
 CREATE TRIGGER interlock_command_event_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON interlock_command_event
-    FOR EACH STATEMENT EXECUTE FUNCTION alarm_event_is_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewrite();
 
 -- Bypassing an interlock needs two different people and expires (checked here as well as in the code).
 CREATE TABLE interlock_bypass (
