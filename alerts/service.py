@@ -352,10 +352,11 @@ def get_alarm(*, conn: psycopg.Connection, alarm_id: int, events: bool = True) -
     return out
 
 
-def open_alarm_conditions(*, conn: psycopg.Connection) -> list[tuple[str, str, Severity]]:
-    """(rule, source, severity) of every open alarm whose condition is active: the engine restores them."""
-    return [(r["rule"], r["source"], Severity(r["severity"])) for r in store.fetch(
-        conn, "SELECT rule, source, severity FROM alarm WHERE closed_at IS NULL AND condition_active")]
+def open_alarm_conditions(*, conn: psycopg.Connection) -> list[tuple[str, str, Severity, datetime]]:
+    """(rule, source, severity, raised at) of every open alarm whose condition is active: the engine restores
+    them, and warms their detectors only with what came before them."""
+    return [(r["rule"], r["source"], Severity(r["severity"]), r["last_raised_at"]) for r in store.fetch(
+        conn, "SELECT rule, source, severity, last_raised_at FROM alarm WHERE closed_at IS NULL AND condition_active")]
 
 
 def keep_failed_finding(*, conn: psycopg.Connection, finding: Finding, batch_id: str | None, error: str) -> None:

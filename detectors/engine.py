@@ -315,15 +315,57 @@ class Engine:
         """Every (rule, subject key) that is not normal, with its severity."""
         return {key: b.trigger.state_ for key, b in self.bindings.items() if b.trigger.state_ > Severity.NORMAL}
 
-    def restore(self, states: Iterable[tuple[str, str, Severity]]) -> int:
-        """Take up severities of open alarms (after a restart) so that their return to normal is noticed."""
+    def restore(self, states: Iterable[tuple]) -> int:
+        """Take up severities of open alarms (after a restart) so that their return to normal is noticed.
+
+        ``states`` are ``(rule, subject key, severity, ...)``. A device that was silent stays silent until it is
+        heard: its silence is not counted afresh from the restart.
+        """
         restored = 0
-        for rule, subject_key, sev in states:
+        for rule, subject_key, sev, *_ in states:
             binding = self.bindings.get((rule, subject_key))
             if binding is not None:
                 binding.trigger.restore(sev)
+                if isinstance(binding.detector, Stale) and sev > Severity.NORMAL:
+                    binding.detector = Stale(**binding.detector.get_params())
                 restored += 1
         return restored
+
+    def history_needed(self) -> tuple[list[int], timedelta]:
+        """The points whose detectors learn from history, and how far back (for ``warm_up``, at most an hour)."""
+        points, span = set(), 0.0
+        for point_id, entry in self._entries.items():
+            for b in entry.bindings:
+                if getattr(b.detector, "warm", False):
+                    points.add(point_id)
+                    span = max([span, *(float(v) for k, v in b.detector.get_params().items()
+                                         if k in ("window_s", "within_s", "max_span_s") and v)])
+        return sorted(points), timedelta(seconds=min(span, 3600.0))
+
+    def warm_up(self, history: dict[int, list[tuple[datetime, float]]],
+                until: dict[tuple[str, str], datetime] | None = None) -> int:
+        """Teach the stateful point detectors their recent readings (STYLE.md B4: baselines, runs, spreads).
+
+        For a subject whose alarm was open at the restart, only readings before the alarm was raised are
+        taught (``until``): a baseline must not learn the leak it is watching. Returns the bindings warmed.
+        """
+        until = until or {}
+        warmed = 0
+        for point_id, rows in history.items():
+            entry = self._entries.get(point_id)
+            if entry is None or not rows:
+                continue
+            for b in entry.bindings:
+                if not getattr(b.detector, "warm", False):
+                    continue
+                cutoff = until.get(b.key)
+                for ts, value in rows:
+                    if cutoff is not None and ts >= cutoff:
+                        break
+                    b.detector.learn_one({b.tag: value}, ts)
+                b.last_ts = rows[-1][0]
+                warmed += 1
+        return warmed
 
     def adopt(self, old: Engine) -> list[Finding]:
         """Continue from ``old`` after a configuration change: keep what is unchanged, report what went away.

@@ -60,6 +60,7 @@ class RateOfRise(Detector):
     """
 
     key = "rate_of_rise"
+    warm: ClassVar[bool] = True           # the engine teaches it recent readings at start (``Engine.warm_up``)
 
     def __init__(self, *, tag: str, window_s: float, per_s: float, direction: str = "rise",
                  max_span_s: float | None = None) -> None:
@@ -115,6 +116,7 @@ class Deviation(Detector):
 
     key = "deviation"
     protect: ClassVar[bool] = True
+    warm: ClassVar[bool] = True
 
     def __init__(self, *, tag: str, window_s: float, level: float, direction: str = "rise",
                  relative: bool = False, min_samples: int = 10) -> None:
@@ -275,6 +277,7 @@ class Flatline(Detector):
     """How long the value has stayed within ``tolerance``, divided by ``window_s`` (a stuck transmitter)."""
 
     key = "flatline"
+    warm: ClassVar[bool] = True
 
     def __init__(self, *, tag: str, window_s: float, tolerance: float = 0.0, min_samples: int = 5) -> None:
         self.tag = tag
@@ -320,6 +323,7 @@ class Spike(Detector):
     """
 
     key = "spike"
+    warm: ClassVar[bool] = True
 
     def __init__(self, *, tag: str, z: float = 8.0, samples: int = 30, count: int = 3, within_s: float = 600.0,
                  min_scale: float = 0.0) -> None:

@@ -278,3 +278,16 @@ def load_rules(*, conn: psycopg.Connection) -> tuple[int, RuleSection]:
     if row is None:
         return 0, RuleSection()
     return row[0], RuleSection.model_validate(row[1])
+
+
+def recent_readings(*, conn: psycopg.Connection, point_ids: Sequence[int],
+                    since: datetime) -> dict[int, list[tuple[datetime, float]]]:
+    """Good readings of the points since ``since``, oldest first, by point (to warm detectors up at start)."""
+    out: dict[int, list[tuple[datetime, float]]] = {}
+    if not point_ids:
+        return out
+    for point_id, ts, value in execute(conn, "SELECT point_id, time, value FROM reading WHERE point_id = ANY(%s) "
+                                             "AND time > %s AND value IS NOT NULL ORDER BY point_id, time",
+                                       (list(point_ids), since)):
+        out.setdefault(point_id, []).append((ts, value))
+    return out

@@ -57,16 +57,19 @@ class SafetyStages:
         """Build the engine and the alarm configuration for this plant revision."""
         with psycopg.connect(self.database_url, connect_timeout=5) as conn:
             revision, rules = rule_service.load_rules(conn=conn)
+            engine = Engine(rules, index, clock=self.clock, revision=revision)
             config = alert_service.load_config(conn=conn, index=index)
             open_alarms = alert_service.open_alarm_conditions(conn=conn)
             self.stage.bypasses = dispatch.active_bypasses(conn=conn, now=self.clock.now())
-        engine = Engine(rules, index, clock=self.clock, revision=revision)
+            points, span = engine.history_needed()
+            history = rule_service.recent_readings(conn=conn, point_ids=points, since=self.clock.now() - span)
+        engine.warm_up(history, until={(rule, source): at for rule, source, _, at in open_alarms if at})
         self.stage.config = config
         if self.engine is None:
             restored = engine.restore(open_alarms)
             self.engine = engine
-            _LOGGER.info("rules revision %d: %d bindings on %d points; %d open alarm(s) taken up", revision,
-                         len(engine.bindings), engine.bound_points, restored)
+            _LOGGER.info("rules revision %d: %d bindings on %d points, %d warmed from history; %d open alarm(s) "
+                         "taken up", revision, len(engine.bindings), engine.bound_points, len(history), restored)
         else:
             self._next = engine                     # the stage thread adopts it between batches
             _LOGGER.info("rules revision %d loaded: %d bindings", revision, len(engine.bindings))

@@ -88,3 +88,34 @@ def test_adopt_keeps_unchanged_bindings_and_closes_removed_ones() -> None:
     assert new.active() == {("hot", "s1/formation/dev-0/temp_c"): Severity.HIGH}
     [finding] = new.evaluate([(T0 + timedelta(seconds=2), 1, 66.0, 0)])       # below the new limit of 70
     assert finding.severity == Severity.NORMAL and finding.details["rule_revision"] == 2
+
+
+def test_warm_up_after_a_restart_keeps_a_leak_alarm_and_clears_it_when_the_leak_ends() -> None:
+    """A baseline taught only what came before the alarm: neither stuck for ever nor cleared by the leak itself."""
+    voc = {"id": "voc", "name": "VOC 升高", "type": "deviation", "select": {"key": "voc_ppm"}, "window_s": 600,
+           "min_samples": 5, "levels": [{"at": 5, "severity": "medium"}]}
+    idx = index({"voc_ppm": (0, 2000)})
+    eng = engine([voc], idx)
+    points, span = eng.history_needed()
+    assert points == [1] and span == timedelta(seconds=600)
+    raised = T0 + timedelta(seconds=60)
+    history = {1: [(T0 + timedelta(seconds=s), 2.0 + (s % 3) * 0.1) for s in range(0, 60, 5)]
+               + [(raised + timedelta(seconds=s), 30.0) for s in range(0, 30, 5)]}
+    key = ("voc", "s1/formation/dev-0/voc_ppm")
+    assert eng.warm_up(history, until={key: raised}) == 1
+    eng.restore([(*key, Severity.MEDIUM, raised)])
+    later = raised + timedelta(seconds=40)
+    assert eng.evaluate([(later, 1, 31.0, 0)]) == []                       # the leak goes on: still an alarm
+    [back] = eng.evaluate([(later + timedelta(seconds=5), 1, 2.1, 0)])
+    assert back.severity == Severity.NORMAL
+
+
+def test_a_silent_device_stays_silent_across_a_restart() -> None:
+    clock = FrozenClock(T0)
+    stale = {"id": "silent", "name": "数据中断", "type": "stale", "select": {}, "intervals": 3, "severity": "medium"}
+    eng = engine([stale], index(interval_s=5), clock)
+    eng.restore([("silent", "s1/formation/dev-0", Severity.MEDIUM, T0)])
+    clock.advance(1)
+    assert eng.tick() == []                       # not "heard at start": the alarm does not clear by itself
+    [heard] = eng.evaluate([(T0, 1, 20.0, 0)])
+    assert heard.severity == Severity.NORMAL
