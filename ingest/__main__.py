@@ -85,14 +85,23 @@ class SafetyStages:
 
     # --- pipeline stages ------------------------------------------------------------------------------------
 
-    def evaluate(self, batch: Batch) -> None:
+    def _current(self, batch: Batch) -> Engine | None:
+        """The engine to use now: a new one from a configuration change takes over between batches."""
         if self._next is not None:
             new, self._next = self._next, None
             batch.findings += new.adopt(self.engine) if self.engine else []
             self.engine = new
-        if self.engine is not None:
+        return self.engine
+
+    def evaluate(self, batch: Batch) -> None:
+        if (engine := self._current(batch)) is not None:
             d = batch.decoded
-            batch.findings += self.engine.evaluate(d.rows, rejects=d.rejects, statuses=d.statuses, batch_id=batch.id)
+            batch.findings += engine.evaluate(d.rows, rejects=d.rejects, statuses=d.statuses, batch_id=batch.id)
+
+    def tick(self, batch: Batch) -> None:
+        """Nothing arrived: judge silence, offline devices and votes on the clock."""
+        if (engine := self._current(batch)) is not None:
+            batch.findings += engine.tick(batch_id=batch.id)
 
     def act(self, batch: Batch) -> None:
         batch.findings = self.stage.act(batch.findings)
@@ -143,7 +152,7 @@ def main() -> None:
 
     runner = IngestRunner(database_url=settings.database_url, mqtt_url=settings.mqtt_url,
                           spool_dir=settings.spool_dir, settings=ingest_settings, evaluate=evaluate,
-                          act=safety.act, record_extra=record, on_index=safety.on_index)
+                          act=safety.act, tick=safety.tick, record_extra=record, on_index=safety.on_index)
     safety.start()
     _LOGGER.info("ingest: MQTT %s, %d devices, TimescaleDB %s, %d anomaly model(s)", runner.address.redacted(),
                  len(runner.index.devices), "on" if runner.timescale else "off",

@@ -89,12 +89,13 @@ class Pipeline:
         spool: Spool,
         evaluate: Callable[[Batch], None] | None = None,
         act: Callable[[Batch], None] | None = None,
+        tick: Callable[[Batch], None] | None = None,
         probe: Callable[[], None] | None = None,
         batch_max_messages: int = 1000,
         batch_max_readings: int = 60000,
         retry_max_s: float = 30.0,
         handoff_size: int = 4,
-        tick_s: float | None = None,
+        tick_s: float = 1.0,
     ) -> None:
         self.source = source
         self.decode = decode
@@ -103,6 +104,7 @@ class Pipeline:
         self.spool = spool
         self.evaluate = evaluate
         self.act = act
+        self.tick = tick
         self.probe = probe
         self.batch_max_messages = batch_max_messages
         self.batch_max_readings = batch_max_readings
@@ -157,14 +159,15 @@ class Pipeline:
         while not self._stop.is_set():
             messages = self._drain()
             if not messages:
-                # With ``tick_s`` the stages still run when nothing arrives: silence is a finding, and a
-                # detector can only notice it if it is asked (an empty batch is recorded only if it found something)
-                if self.tick_s is None or time.monotonic() < next_tick:
+                # The ``tick`` stage runs at least every ``tick_s`` when nothing arrives: silence is a finding,
+                # and a detector can only notice it if it is asked. The empty batch is recorded only if the
+                # tick found something.
+                if self.tick is None or time.monotonic() < next_tick:
                     continue
-            next_tick = time.monotonic() + (self.tick_s or 0.0)
+            next_tick = time.monotonic() + self.tick_s
             self.counters.received += len(messages)
             batch = Batch(uuid.uuid4().hex, messages, self.decode(messages) if messages else Decoded())
-            for stage in (self.evaluate, self.act):
+            for stage in (self.evaluate if messages else self.tick, self.act):
                 if stage is not None:
                     try:
                         stage(batch)

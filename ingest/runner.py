@@ -43,7 +43,8 @@ class IngestRunner:
 
     def __init__(self, *, database_url: str, mqtt_url: str, spool_dir: Path, settings: IngestSettings,
                  protocol: int | None = None, evaluate: Callable[[Batch], None] | None = None,
-                 act: Callable[[Batch], None] | None = None, record_extra: RecordExtra | None = None,
+                 act: Callable[[Batch], None] | None = None, tick: Callable[[Batch], None] | None = None,
+                 record_extra: RecordExtra | None = None,
                  on_index: Callable[[PlantIndex], None] | None = None, clock: Clock | None = None,
                  rollups: bool = True) -> None:
         self.database_url = database_url
@@ -75,7 +76,7 @@ class IngestRunner:
             source=self.queue, decode=self.decoder.decode_batch, record=self._record, ack=self.subscriber.ack,
             spool=Spool(spool_dir), evaluate=evaluate, act=act, probe=self._probe,
             batch_max_messages=settings.batch_max_messages, batch_max_readings=settings.batch_max_readings,
-            retry_max_s=settings.db_retry_max_s, tick_s=settings.tick_s if evaluate is not None else None)
+            retry_max_s=settings.db_retry_max_s, tick=tick, tick_s=settings.tick_s)
         self._stop = threading.Event()
         self._housekeeper = threading.Thread(target=self._housekeeping, name="ingest-housekeeping", daemon=True)
 

@@ -160,7 +160,7 @@ def test_ingest_publishes_the_interlock_before_recording_and_the_device_confirms
                           client_id=f"ingest-{uuid.uuid4().hex[:8]}")
     runner = IngestRunner(database_url=system["db"], mqtt_url=system["broker"], spool_dir=tmp_path / "spool",
                           settings=IngestSettings(client_id=f"ingest-{uuid.uuid4().hex[:8]}", session_expiry_s=60),
-                          evaluate=safety.evaluate, act=safety.act, record_extra=safety.record,
+                          evaluate=safety.evaluate, act=safety.act, tick=safety.tick, record_extra=safety.record,
                           on_index=safety.on_index)
     safety.start()
     runner.start()

@@ -24,7 +24,7 @@ def _ingest(db: str, broker: str, tmp_path: Path) -> tuple[IngestRunner, SafetyS
     safety = SafetyStages(database_url=db, mqtt_url=broker, secret="s", client_id=f"r-{uuid.uuid4().hex[:8]}")
     runner = IngestRunner(database_url=db, mqtt_url=broker, spool_dir=tmp_path / "spool",
                           settings=IngestSettings(client_id=f"restart-{uuid.uuid4().hex[:8]}", session_expiry_s=60),
-                          evaluate=safety.evaluate, act=safety.act, record_extra=safety.record,
+                          evaluate=safety.evaluate, act=safety.act, tick=safety.tick, record_extra=safety.record,
                           on_index=safety.on_index)
     safety.start()
     runner.start()
