@@ -28,7 +28,16 @@ import time
 import orjson
 import psycopg
 
-from benchmarks.common import REPO_ROOT, add_server_arguments, ingest_counters, ingest_env, servers, start_ingest
+from benchmarks.common import (
+    REPO_ROOT,
+    add_server_arguments,
+    ingest_counters,
+    ingest_env,
+    payload_templates,
+    publishing_client,
+    servers,
+    start_ingest,
+)
 
 SITE = "bench"
 TRIGGERS = 20
@@ -62,25 +71,10 @@ def _plant(devices: int, points: int) -> dict:
 
 def publisher(args: argparse.Namespace) -> None:
     """Publish ``rate`` readings/s, paced evenly, until ``seconds`` pass; print what the broker acknowledged."""
-    from core import mqtt as mq
-
-    address = mq.BrokerAddress.parse(args.mqtt_url)
-    client = mq.new_client(address, protocol=mq.detect_protocol(address))
-    client.max_inflight_messages_set(2000)
-    client.max_queued_messages_set(20000)
-    acked = [0]
-    client.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)
-    mq.connect_blocking(client, address)
-    keys = [f"t{p}_temp_c" for p in range(args.points)]
+    client, acked = publishing_client(args.mqtt_url, queued=20000)
     per_ts = args.readings_per_message // args.points
-    topics = [f"ehs/v1/{SITE}/dev-{d:04d}/telemetry" for d in range(args.devices)]
-    templates = []
-    for d in range(args.devices):
-        body = orjson.dumps([{"ts": -(j + 1), "values": {k: 20.0 + (d + j + i) % 50 for i, k in enumerate(keys)}}
-                             for j in range(per_ts)]).decode()
-        for j in range(per_ts):
-            body = body.replace(f'"ts":-{j + 1},', '"ts":%d,', 1)
-        templates.append(body)
+    topics, templates = zip(*payload_templates(SITE, args.devices, args.points, args.readings_per_message),
+                            strict=True)
     per_s = args.rate / args.readings_per_message
     sent, started = 0, time.time()
     last_ts = 0

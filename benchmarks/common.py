@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import psycopg
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -93,3 +94,33 @@ def start_ingest(env: dict[str, str]) -> subprocess.Popen:
             raise RuntimeError("ingest did not start")
         time.sleep(0.1)
     return proc
+
+
+def payload_templates(site: str, devices: int, points: int, readings_per_message: int) -> list[tuple[str, str]]:
+    """(topic, payload template) per device: ``readings_per_message`` readings of ``t<i>_temp_c`` points over
+    ``readings_per_message / points`` timestamps left open (``%d``), so the load generator stays cheap and the
+    machine's cores go to the system under test."""
+    keys = [f"t{p}_temp_c" for p in range(points)]
+    per_ts = readings_per_message // points
+    out = []
+    for d in range(devices):
+        body = orjson.dumps([{"ts": -(j + 1), "values": {k: 20.0 + (d + j + i) % 50 for i, k in enumerate(keys)}}
+                             for j in range(per_ts)]).decode()
+        for j in range(per_ts):
+            body = body.replace(f'"ts":-{j + 1},', '"ts":%d,', 1)
+        out.append((f"ehs/v1/{site}/dev-{d:04d}/telemetry", body))
+    return out
+
+
+def publishing_client(mqtt_url: str, *, queued: int):
+    """A connected QoS 1 publisher and the one-element list counting what the broker acknowledged."""
+    from core import mqtt as mq
+
+    address = mq.BrokerAddress.parse(mqtt_url)
+    client = mq.new_client(address, protocol=mq.detect_protocol(address))
+    client.max_inflight_messages_set(2000)
+    client.max_queued_messages_set(queued)
+    acked = [0]
+    client.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)   # paho calls it from one thread
+    mq.connect_blocking(client, address)
+    return client, acked

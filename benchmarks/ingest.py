@@ -19,10 +19,18 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
 import psycopg
 
-from benchmarks.common import REPO_ROOT, add_server_arguments, ingest_counters, ingest_env, servers, start_ingest
+from benchmarks.common import (
+    REPO_ROOT,
+    add_server_arguments,
+    ingest_counters,
+    ingest_env,
+    payload_templates,
+    publishing_client,
+    servers,
+    start_ingest,
+)
 
 SITE = "bench"
 
@@ -43,35 +51,10 @@ def _plant(devices: int, points: int):
 
 def publisher(args: argparse.Namespace) -> None:
     """Publish for ``seconds``; print one JSON line with what the broker acknowledged."""
-    import threading
-
-    from core import mqtt as mq
-
-    address = mq.BrokerAddress.parse(args.mqtt_url)
-    client = mq.new_client(address, protocol=mq.detect_protocol(address))
-    client.max_inflight_messages_set(2000)
-    client.max_queued_messages_set(5000)
-    acked = [0]
-    lock = threading.Lock()
-
-    def on_publish(*_a) -> None:
-        with lock:
-            acked[0] += 1
-
-    client.on_publish = on_publish
-    mq.connect_blocking(client, address)
-    keys = [f"t{p}_temp_c" for p in range(args.points)]
-    topics = [f"ehs/v1/{SITE}/dev-{d:04d}/telemetry" for d in range(args.devices)]
+    client, acked = publishing_client(args.mqtt_url, queued=5000)
     per_ts = args.readings_per_message // args.points
-    # one payload template per device with the timestamps left open ("%d"): the load generator stays cheap,
-    # so the machine's cores go to the system under test
-    templates = []
-    for d in range(args.devices):
-        body = orjson.dumps([{"ts": -(j + 1), "values": {k: 20.0 + (d + j + i) % 50 for i, k in enumerate(keys)}}
-                             for j in range(per_ts)]).decode()
-        for j in range(per_ts):
-            body = body.replace(f'"ts":-{j + 1},', '"ts":%d,', 1)
-        templates.append(body)
+    topics, templates = zip(*payload_templates(SITE, args.devices, args.points, args.readings_per_message),
+                            strict=True)
     sent = 0
     round_no = 0
     stamps: list[int] = []
