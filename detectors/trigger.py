@@ -6,8 +6,9 @@ The same trigger serves rules and ML detectors, so flapping is solved once:
   (ISA-18.2 on-delay; OPC UA ``OnDelay``); each level may have its own (GB 38031: 1 degC/s must persist 3 s,
   the slower 0.2 degC/s precursor 10 s), and each level keeps its own timer, so a score that climbs through a
   lower level into a higher one does not restart the lower level's delay;
-* a level is left when the score falls to ``threshold - deadband`` or below and stays there for ``off_delay``
-  (alarm deadband and off-delay; OPC UA ``AlarmDeadband``/``OffDelay``, standards.md section 1.4);
+* a level is left when the score falls below its threshold, and with a deadband to ``threshold - deadband``
+  or below, and stays there for ``off_delay`` (alarm deadband and off-delay; OPC UA ``AlarmDeadband`` /
+  ``OffDelay``, standards.md section 1.4);
 * a ``None`` score (no judgement possible) changes nothing: silence is detected by its own detector;
 * a timestamp that goes backwards (clock jump) restarts pending delays instead of firing them.
 """
