@@ -114,7 +114,7 @@ def request_command(*, conn: psycopg.Connection, site: str, device: str, action:
                "done_within_s": target.done_within_s, "retries": config.defaults.command_retries}
     record_commands(conn=conn, commands=[command], alarm=alarm, event_id=None, finding_id=None, batch_id=None,
                     now=now, origin="manual", requested_by=actor.name, reason=reason)
-    audit.append(conn, actor=actor.name, action="interlock.command", target=f"command:{command['id']}",
+    audit.append(conn, actor=actor.name, action="command.issue", target=f"command:{command['id']}",
                  detail={"site": site, "device": device, "action": action, "params": params or {}, "reason": reason,
                          "alarm_id": alarm_id})
     return get_command(conn=conn, command_id=command["id"])
@@ -285,7 +285,7 @@ def request_bypass(*, conn: psycopg.Connection, site: str, device: str, actor: A
     row = store.fetch_one(conn, "INSERT INTO interlock_bypass (site, device, action, reason, duration_s, requested_by, "
                           "requested_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
                           (site, device, action, reason, int(duration.total_seconds()), actor.name, now))
-    audit.append(conn, actor=actor.name, action="interlock.bypass_request", target=f"bypass:{row['id']}",
+    audit.append(conn, actor=actor.name, action="bypass.request", target=f"bypass:{row['id']}",
                  detail={"site": site, "device": device, "action": action, "reason": reason,
                          "duration_s": row["duration_s"]})
     return row
@@ -305,7 +305,7 @@ def approve_bypass(*, conn: psycopg.Connection, bypass_id: int, actor: Actor, no
                           "expires_at = %s + make_interval(secs => duration_s) WHERE id = %s RETURNING *",
                           (actor.name, now, now, bypass_id))
     conn.execute("SELECT pg_notify('interlock_bypass', %s)", (str(bypass_id),))
-    audit.append(conn, actor=actor.name, action="interlock.bypass_approve", target=f"bypass:{bypass_id}",
+    audit.append(conn, actor=actor.name, action="bypass.approve", target=f"bypass:{bypass_id}",
                  detail={"site": row["site"], "device": row["device"], "action": row["action"],
                          "requested_by": row["requested_by"], "expires_at": row["expires_at"].isoformat()})
     return row
@@ -319,7 +319,7 @@ def revoke_bypass(*, conn: psycopg.Connection, bypass_id: int, actor: Actor, now
     if row is None:
         raise NotFound(f"no bypass {bypass_id} in force")
     conn.execute("SELECT pg_notify('interlock_bypass', %s)", (str(bypass_id),))
-    audit.append(conn, actor=actor.name, action="interlock.bypass_revoke", target=f"bypass:{bypass_id}",
+    audit.append(conn, actor=actor.name, action="bypass.revoke", target=f"bypass:{bypass_id}",
                  detail={"site": row["site"], "device": row["device"]})
     return row
 

@@ -18,9 +18,9 @@ from psycopg.rows import dict_row
 from alerts.config import AlarmRuleSpec, NotifySpec
 from alerts.lifecycle import Outcome, next_state
 from alerts.models import Action, AlarmState, Event, Priority
+from core import channels
 from core.model import Finding, Severity
 
-ALARM_CHANNEL = "alarm_changed"
 COMMAND_CHANNEL = "interlock_command"
 PROCESS_EVENTS = (Event.RAISE, Event.CLEAR, Event.SEVERITY_UP, Event.SEVERITY_DOWN)
 
@@ -101,10 +101,11 @@ def event_row(conn: psycopg.Connection, alarm: Mapping[str, Any], kind: str, *, 
         (alarm["id"], at, kind, from_state, alarm["state"], alarm["severity"], alarm["priority"], alarm["value"],
          actor, cause, caused_by, batch_id, annunciated, alarm["drill"], alarm["rule"], alarm["source"],
          alarm["site"], alarm["area"], orjson.dumps(dict(detail or {})).decode())).fetchone()[0]
+    # the alarm_changed contract of core.channels (the API's live feed routes on site and area)
     payload = {"alarm_id": alarm["id"], "event_id": event_id, "kind": kind, "state": alarm["state"],
                "site": alarm["site"], "area": alarm["area"], "rule": alarm["rule"], "source": alarm["source"],
-               "priority": alarm["priority"], "drill": alarm["drill"]}
-    conn.execute("SELECT pg_notify(%s, %s)", (ALARM_CHANNEL, orjson.dumps(payload).decode()))
+               "priority": alarm["priority"], "drill": alarm["drill"], "at": at.isoformat()}
+    conn.execute("SELECT pg_notify(%s, %s)", (channels.ALARMS, orjson.dumps(payload).decode()))
     return event_id
 
 

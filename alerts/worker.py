@@ -29,14 +29,14 @@ from alerts import dispatch, management, service, store
 from alerts.config import AlertConfig
 from alerts.interlock import MqttInterlock
 from alerts.settings import AlertSettings
+from core import channels, topics
 from core import mqtt as mq
-from core import topics
 from core.clock import Clock, SystemClock
 from core.commands import new_command
 from core.db import BackgroundConnection, heartbeat
 
 _LOGGER = logging.getLogger(__name__)
-_CHANNELS = (store.ALARM_CHANNEL, store.COMMAND_CHANNEL, "interlock_bypass", "config_changed")
+_CHANNELS = (channels.ALARMS, store.COMMAND_CHANNEL, "interlock_bypass", channels.CONFIG)
 #: An event id missing this long after later ones were recorded belongs to a rolled-back transaction.
 _GAP_WAIT = timedelta(seconds=5)
 

@@ -105,6 +105,7 @@ class Watch:
     """Interlock commands seen on the broker, and alarm notifications after commit, with arrival times."""
 
     def __init__(self, mqtt_url: str, db_url: str) -> None:
+        from core import channels
         from core import mqtt as mq
 
         self.commands: queue.Queue[float] = queue.Queue()
@@ -119,7 +120,7 @@ class Watch:
         mq.connect_blocking(self.client, address)
         ready.wait(10)
         self.conn = psycopg.connect(db_url, autocommit=True)
-        self.conn.execute("LISTEN alarm_changed")
+        self.conn.execute(f"LISTEN {channels.ALARMS}")
         self.thread = threading.Thread(target=self._listen, daemon=True)
         self.thread.start()
 

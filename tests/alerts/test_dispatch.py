@@ -152,7 +152,7 @@ def test_manual_commands_need_a_role_a_reason_and_a_declared_actuator(conn: psyc
                                        reason="ventilate before maintenance", now=T0, config=config)
     assert conn.execute("SELECT actor, action, detail->>'reason' FROM audit_entry WHERE target = %s",
                         (f"command:{command['id']}",)).fetchone() == (
-        "zhang.wei", "interlock.command", "ventilate before maintenance")
+        "zhang.wei", "command.issue", "ventilate before maintenance")
 
 
 def test_a_bypass_needs_two_people_and_expires(conn: psycopg.Connection, site: str) -> None:
@@ -176,7 +176,7 @@ def test_a_bypass_needs_two_people_and_expires(conn: psycopg.Connection, site: s
     assert command["status"] == "skipped" and "bypassed" in command["detail"]
     assert dispatch.active_bypasses(conn=conn, now=later(60) + timedelta(hours=2, seconds=1)) == []
     actions = [r[0] for r in conn.execute("SELECT action FROM audit_entry ORDER BY seq")]
-    assert actions[-2:] == ["interlock.bypass_request", "interlock.bypass_approve"]
+    assert actions[-2:] == ["bypass.request", "bypass.approve"]
 
 
 def test_a_drill_never_commands_a_real_device_and_marks_every_record(conn: psycopg.Connection, site: str) -> None:
