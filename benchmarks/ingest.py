@@ -13,19 +13,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
 import psycopg
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import (
+    REPO_ROOT,
+    add_server_arguments,
+    ingest_counters,
+    ingest_env,
+    payload_templates,
+    publishing_client,
+    servers,
+    start_ingest,
+)
+
 SITE = "bench"
 
 
@@ -45,35 +51,10 @@ def _plant(devices: int, points: int):
 
 def publisher(args: argparse.Namespace) -> None:
     """Publish for ``seconds``; print one JSON line with what the broker acknowledged."""
-    import threading
-
-    from core import mqtt as mq
-
-    address = mq.BrokerAddress.parse(args.mqtt_url)
-    client = mq.new_client(address, protocol=mq.detect_protocol(address))
-    client.max_inflight_messages_set(2000)
-    client.max_queued_messages_set(5000)
-    acked = [0]
-    lock = threading.Lock()
-
-    def on_publish(*_a) -> None:
-        with lock:
-            acked[0] += 1
-
-    client.on_publish = on_publish
-    mq.connect_blocking(client, address)
-    keys = [f"t{p}_temp_c" for p in range(args.points)]
-    topics = [f"ehs/v1/{SITE}/dev-{d:04d}/telemetry" for d in range(args.devices)]
+    client, acked = publishing_client(args.mqtt_url, queued=5000)
     per_ts = args.readings_per_message // args.points
-    # one payload template per device with the timestamps left open ("%d"): the load generator stays cheap,
-    # so the machine's cores go to the system under test
-    templates = []
-    for d in range(args.devices):
-        body = orjson.dumps([{"ts": -(j + 1), "values": {k: 20.0 + (d + j + i) % 50 for i, k in enumerate(keys)}}
-                             for j in range(per_ts)]).decode()
-        for j in range(per_ts):
-            body = body.replace(f'"ts":-{j + 1},', '"ts":%d,', 1)
-        templates.append(body)
+    topics, templates = zip(*payload_templates(SITE, args.devices, args.points, args.readings_per_message),
+                            strict=True)
     sent = 0
     round_no = 0
     stamps: list[int] = []
@@ -110,13 +91,6 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _counters(url: str) -> dict:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT counters FROM service_heartbeat WHERE service = 'ingest' "
-                           "ORDER BY updated_at DESC LIMIT 1").fetchone()
-    return row[0] if row else {}
-
-
 def _copy_ceiling(url: str, pub: dict, args: argparse.Namespace) -> float:
     """COPY the same rows (same points, timestamps and values) into the emptied table, same batch size."""
     from core.registry import load_index
@@ -145,78 +119,45 @@ def _copy_ceiling(url: str, pub: dict, args: argparse.Namespace) -> float:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from core.embedded import start_broker, start_pgserver, with_dbname
-    from core.migrate import migrate
     from core.plant import apply_plant
 
-    work = Path(tempfile.mkdtemp(prefix="ehs-bench-"))
-    services = []
-    try:
-        if args.mqtt_url:
-            mqtt_url, broker_kind = args.mqtt_url, "configured"
-        else:
-            broker = start_broker(work / "broker")
-            services.append(broker)
-            mqtt_url, broker_kind = broker.url, f"embedded {broker.kind}"
-        if args.database_url:
-            admin = args.database_url
-            name = f"ehs_bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            db_url, db_kind = with_dbname(admin, name), "configured server, fresh database"
-        else:
-            pg = start_pgserver(work / "pgdata")
-            services.append(pg)
-            db_url, db_kind = pg.url, "embedded pgserver"
-        migrate(db_url)
-        with psycopg.connect(db_url) as conn:
+    with servers(args, prefix="ehs-bench-") as s:
+        with psycopg.connect(s.database_url) as conn:
             apply_plant(conn=conn, plant=_plant(args.devices, args.points), source="benchmark")
-        env = {**os.environ, "EHS_DATABASE_URL": db_url, "EHS_MQTT_URL": mqtt_url, "EHS_DATA_DIR": str(work),
-               "EHS_INGEST_CLIENT_ID": f"bench-{uuid.uuid4().hex[:8]}", "EHS_INGEST_HEARTBEAT_S": "0.2",
-               "EHS_INGEST_SESSION_EXPIRY_S": "60", "EHS_INGEST_BATCH_MAX_READINGS": str(args.batch),
-               "EHS_LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO_ROOT)}
-        ingest = subprocess.Popen([sys.executable, "-m", "ingest"], env=env, cwd=REPO_ROOT)
-        deadline = time.monotonic() + 60
-        while not _counters(db_url).get("mqtt_connected"):
-            if time.monotonic() > deadline or ingest.poll() is not None:
-                raise RuntimeError("ingest did not start")
-            time.sleep(0.1)
-        pub_args = [sys.executable, "-m", "benchmarks.ingest", "--publisher", "--mqtt-url", mqtt_url,
-                    "--seconds", str(args.seconds), "--devices", str(args.devices), "--points", str(args.points),
-                    "--readings-per-message", str(args.readings_per_message), "--qos", str(args.qos)]
-        out = subprocess.run(pub_args, env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-        pub = json.loads(out.stdout.strip().splitlines()[-1])
-        deadline = time.monotonic() + 300
-        while True:
-            counters = _counters(db_url)
-            if counters.get("readings_written", 0) + counters.get("readings_duplicate", 0) >= pub["readings"]:
-                break
-            if time.monotonic() > deadline or ingest.poll() is not None:
-                raise RuntimeError(f"ingest did not commit everything: {counters}")
-            time.sleep(0.1)
-        peak_rss = _peak_rss_mb(ingest.pid)
-        ingest.terminate()
-        ingest.wait(30)
-        with psycopg.connect(db_url) as conn:
+        env = ingest_env(s, EHS_INGEST_HEARTBEAT_S="0.2", EHS_INGEST_BATCH_MAX_READINGS=str(args.batch))
+        ingest = start_ingest(env)
+        try:
+            pub_args = [sys.executable, "-m", "benchmarks.ingest", "--publisher", "--mqtt-url", s.mqtt_url,
+                        "--seconds", str(args.seconds), "--devices", str(args.devices), "--points",
+                        str(args.points), "--readings-per-message", str(args.readings_per_message), "--qos",
+                        str(args.qos)]
+            out = subprocess.run(pub_args, env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+            pub = json.loads(out.stdout.strip().splitlines()[-1])
+            deadline = time.monotonic() + 300
+            while True:
+                counters = ingest_counters(s.database_url)
+                if counters.get("readings_written", 0) + counters.get("readings_duplicate", 0) >= pub["readings"]:
+                    break
+                if time.monotonic() > deadline or ingest.poll() is not None:
+                    raise RuntimeError(f"ingest did not commit everything: {counters}")
+                time.sleep(0.1)
+            peak_rss = _peak_rss_mb(ingest.pid)
+        finally:
+            ingest.terminate()
+            ingest.wait(30)
+        with psycopg.connect(s.database_url) as conn:
             stored = conn.execute("SELECT count(*) FROM reading").fetchone()[0]
         elapsed = counters["committed_at"] - pub["started"]
         e2e = pub["readings"] / elapsed
-        ceiling = _copy_ceiling(db_url, pub, args)
-        result = {
+        ceiling = _copy_ceiling(s.database_url, pub, args)
+        return {
             "readings_per_s": round(e2e), "messages_per_s": round(pub["messages"] / elapsed),
             "readings_per_message": args.readings_per_message, "qos": args.qos,
             "copy_ceiling_per_s": round(ceiling), "ratio_to_copy": round(e2e / ceiling, 3),
             "peak_rss_mb": round(peak_rss, 1), "readings": pub["readings"], "stored": stored,
             "devices": args.devices, "points": args.devices * args.points, "seconds": round(elapsed, 2),
-            "transactions": counters.get("transactions"), "broker": broker_kind, "database": db_kind,
+            "transactions": counters.get("transactions"), "broker": s.broker, "database": s.database,
         }
-        if args.database_url:
-            with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        return result
-    finally:
-        for service in reversed(services):
-            service.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -227,10 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--readings-per-message", type=int, default=100)
     parser.add_argument("--qos", type=int, default=1, choices=(0, 1))
     parser.add_argument("--batch", type=int, default=60000, help="readings per transaction (ingest and ceiling)")
-    parser.add_argument("--mqtt-url", default=os.environ.get("EHS_BENCH_MQTT_URL"),
-                        help="use this broker instead of an embedded Mosquitto")
-    parser.add_argument("--database-url", default=os.environ.get("EHS_BENCH_DATABASE_URL"),
-                        help="server on which to create a fresh database (default: embedded pgserver)")
+    add_server_arguments(parser)
     parser.add_argument("--publisher", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.publisher:

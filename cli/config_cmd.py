@@ -9,14 +9,15 @@ import typer
 from cli.common import database_url
 from core.yamlconf import ConfigError
 
-app = typer.Typer(no_args_is_help=True, help="Plant configuration (sites, areas, devices, points, meters).")
+app = typer.Typer(no_args_is_help=True, help="Plant configuration (sites, areas, devices, points, meters, rules, "
+                                             "alarms, actuators, response plans).")
 
 
 def _load(path: Path):
-    from core.plant import load_plant
+    from cli.plantfile import load_full
 
     try:
-        return load_plant(path)
+        return load_full(path)
     except ConfigError as exc:
         typer.echo(f"Configuration refused ({len(exc.problems)} problem(s)):", err=True)
         for problem in exc.problems:
@@ -26,10 +27,11 @@ def _load(path: Path):
 
 @app.command()
 def check(file: Path) -> None:
-    """Validate a configuration file without touching the database."""
-    plant = _load(file)
-    points = sum(len(d.points) for s in plant.sites for a in s.areas for d in a.devices)
-    typer.echo(f"{file}: valid ({len(plant.sites)} site(s), {points} points)")
+    """Validate a configuration file (and the files it includes) without touching the database."""
+    full = _load(file)
+    points = sum(len(d.points) for s in full.plant.sites for a in s.areas for d in a.devices)
+    typer.echo(f"{file}: valid ({len(full.plant.sites)} site(s), {points} points, {len(full.safety.rules)} rules, "
+               f"{len(full.safety.actuators)} actuator entries, {len(full.safety.response_plans)} response plans)")
 
 
 @app.command()
@@ -39,24 +41,29 @@ def apply(file: Path) -> None:
 
     import psycopg
 
+    from cli.plantfile import apply_full
     from core import audit
     from core.migrate import migrate
-    from core.plant import apply_plant
 
-    plant = _load(file)
+    full = _load(file)
     with database_url() as url:
         migrate(url)
         with psycopg.connect(url) as conn:
-            summary = apply_plant(conn=conn, plant=plant, source=str(file))
+            summary = apply_full(conn=conn, full=full, source=str(file))
             if summary.changed:             # in the same transaction: the audit record names who changed what
                 audit.append(conn, actor=f"cli:{getpass.getuser()}", action="config.apply", target=str(file),
-                             detail={"revision": summary.revision, "sites": [site.code for site in plant.sites],
-                                     "changes": summary.as_dict()})
+                             detail={"revision": summary.revision, "sites": [site.code for site in full.plant.sites],
+                                     "changes": summary.registry.as_dict(), "rules_revision": summary.rules_revision,
+                                     "alarms_revision": summary.alarms_revision})
     if not summary.changed:
         typer.echo(f"{file}: no changes")
         return
     parts = [f"{verb} {', '.join(f'{n} {table}' for table, n in counts.items())}"
-             for verb, counts in summary.as_dict().items() if counts]
+             for verb, counts in summary.registry.as_dict().items() if counts]
+    if summary.rules_revision:
+        parts.append(f"rule set {summary.rules_revision}")
+    if summary.alarms_revision:
+        parts.append(f"alarm configuration {summary.alarms_revision}")
     typer.echo(f"{file}: revision {summary.revision}: {'; '.join(parts)}")
 
 

@@ -26,6 +26,7 @@ from cli.common import DEMO_PLANT, REPO_ROOT
 SERVICES: list[tuple[str, list[str], bool]] = [
     # (name, arguments after `python -m`, demo only)
     ("ingest", ["ingest"], False),
+    ("alerts", ["alerts"], False),
     ("api", ["uvicorn", "api.main:create_app", "--factory", "--host", "{host}", "--port", "{port}",
              "--no-access-log", "--log-level", "warning"], False),
     ("simulator", ["simulator", "--config", "{config}", "--speed", "{speed}"], True),
@@ -96,11 +97,11 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
     """Run the whole system: database, broker, migrations, configuration, ingest, API (and the simulator)."""
     import psycopg
 
+    from cli.plantfile import apply_full, load_full
     from core.db import redact_url
     from core.embedded import free_port, resolve_broker, resolve_database
     from core.logging import setup_logging
     from core.migrate import migrate
-    from core.plant import apply_plant, load_plant
     from core.runtime import clear_runtime, write_runtime
     from core.settings import get_settings
     from core.yamlconf import ConfigError
@@ -112,7 +113,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
     plant = None
     if config is not None:
         try:
-            plant = load_plant(config)
+            plant = load_full(config)
         except ConfigError as exc:
             typer.echo("Configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
             raise typer.Exit(1) from None
@@ -129,7 +130,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
         report = migrate(db.url, settings=settings)
         if plant is not None:
             with psycopg.connect(db.url) as conn:
-                summary = apply_plant(conn=conn, plant=plant, source=str(config))
+                summary = apply_full(conn=conn, full=plant, source=str(config))
         demo_password = _demo_admin(db.url) if demo else None
         if port == 0 or not _port_free(host, port):
             port = free_port(host)
@@ -143,7 +144,8 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
         typer.echo(f"  TimescaleDB features: {timescale}")
         if plant is not None:
             revision = f"revision {summary.revision}" if summary.changed else "unchanged"
-            typer.echo(f"  plant    : {config} ({revision})")
+            typer.echo(f"  plant    : {config} ({revision}; {len(plant.safety.rules)} rules, "
+                       f"{len(plant.safety.response_plans)} response plans)")
 
         env = {**os.environ, "EHS_DATABASE_URL": db.url, "EHS_MQTT_URL": broker.url,
                "EHS_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
@@ -166,7 +168,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
         typer.echo(f"  logs     : {logs}")
         if demo:
             typer.echo("  demo     : simulator running; try `ehs simulate incident thermal_runaway` "
-                       "in another terminal")
+                       "in another terminal, then `ehs alarms list`")
             typer.echo(f"  sign in  : user {DEMO_USER}, password {demo_password} (demo only: a new one-time "
                        "password at every start)")
         typer.echo("Running. Press Ctrl-C to stop.")

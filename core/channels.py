@@ -15,9 +15,11 @@ of the points it cares about, which keeps ingest's cost to one small NOTIFY per 
 
     {"alarm_id": 17, "event_id": 230, "kind": "raise", "state": "active_unacked", "site": "cz01",
      "area": "formation", "rule": "formation.cell_overtemp", "source": "cz01/formation/form-cab-01/cell_temp_c",
-     "priority": 1, "drill": false, "at": "2026-01-01T08:00:00.123+00:00"}
+     "priority": 4, "drill": false, "at": "2026-01-01T08:00:00.123+00:00"}
 
-The API routes on ``site`` (the site code: required) and, for callers limited to some processes (regulators),
+``kind`` is the alarm event (``raise``, ``clear``, ``ack``, ``shelve``... or ``comment``, ``command``, ``flood``),
+``priority`` 1 (low) to 4 (critical), ``drill`` true for every record of a drill. The API routes on ``site`` (the
+site code: required) and, for callers limited to some processes (regulators),
 on ``area`` (the area code, or null); every key is passed to WebSocket clients unchanged. ``at`` (the event
 time, RFC 3339) is optional and lets clients and ``benchmarks/api.py`` measure delivery delay. Keep it under
 8000 bytes.

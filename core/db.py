@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
 
+import orjson
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
@@ -31,6 +35,55 @@ def unit_of_work(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
     """Yield a connection inside one transaction, committed on success and rolled back on error."""
     with pool.connection() as conn, conn.transaction():
         yield conn
+
+
+T = TypeVar("T")
+
+
+class BackgroundConnection:
+    """One autocommit connection for a background loop (heartbeats, reloads, workers).
+
+    Opened on demand, closed after a database error and opened again on the next call; a failure is logged
+    once, and so is the recovery (STYLE.md B9), with ``purpose`` naming the loop.
+    """
+
+    def __init__(self, url: str, *, purpose: str, logger: logging.Logger, level: int = logging.WARNING) -> None:
+        self.url = url
+        self.purpose = purpose
+        self.logger = logger
+        self.level = level
+        self.failing = False
+        self._conn: psycopg.Connection | None = None
+
+    def run(self, work: Callable[[psycopg.Connection], T]) -> T | None:
+        """Run ``work`` on the connection; None (and the connection closed) if the database failed."""
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+            result = work(self._conn)
+        except psycopg.Error as exc:
+            if not self.failing:
+                self.logger.log(self.level, "%s cannot reach the database: %s", self.purpose, str(exc).strip())
+            self.failing = True
+            self.close()
+            return None
+        if self.failing:
+            self.logger.info("%s reaches the database again", self.purpose)
+        self.failing = False
+        return result
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+def heartbeat(conn: psycopg.Connection, *, service: str, instance: str, started_at: datetime,
+              counters: dict[str, Any]) -> None:
+    """Report a process's counters in ``service_heartbeat`` (read by /readyz and the API)."""
+    conn.execute("INSERT INTO service_heartbeat (service, instance, started_at, updated_at, counters) "
+                 "VALUES (%s, %s, %s, now(), %s) ON CONFLICT (service, instance) DO UPDATE "
+                 "SET updated_at = now(), counters = excluded.counters",
+                 (service, instance, started_at, orjson.dumps(counters).decode()))
 
 
 def execute(conn: psycopg.Connection, query, params=None) -> psycopg.Cursor:

@@ -119,6 +119,9 @@ class PlantConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int = Field(1, ge=1, le=1, description="Schema version of this file")
+    #: Sibling files holding the sections other packages own (rules, response plans...), relative to this file;
+    #: read by the composition root (``cli.plantfile``), not by the registry.
+    include: list[str] = Field(default_factory=list)
     sites: list[SiteConfig] = Field(min_length=1)
 
 
@@ -290,11 +293,16 @@ def apply_plant(*, conn: psycopg.Connection, plant: PlantConfig, source: str) ->
             if cur.rowcount and meter.code not in new_meters:
                 summary.updated["meter"] += 1
     if summary.changed:
-        summary.revision = execute(conn, 
-            "INSERT INTO config_revision (source, sha256, summary) VALUES (%s, %s, %s) RETURNING id",
-            (source, _digest(plant), json.dumps(summary.as_dict()))).fetchone()[0]
-        execute(conn, "SELECT pg_notify('config_changed', %s)", (str(summary.revision),))
+        summary.revision = record_revision(conn, source=source, sha256=_digest(plant), summary=summary.as_dict())
     return summary
+
+
+def record_revision(conn: psycopg.Connection, *, source: str, sha256: str, summary: dict[str, Any]) -> int:
+    """Record a configuration change (running processes reload on a new revision) and announce it."""
+    revision = execute(conn, "INSERT INTO config_revision (source, sha256, summary) VALUES (%s, %s, %s) RETURNING id",
+                       (source, sha256, json.dumps(summary))).fetchone()[0]
+    execute(conn, "SELECT pg_notify('config_changed', %s)", (str(revision),))
+    return revision
 
 
 # --- export -----------------------------------------------------------------------------------------------

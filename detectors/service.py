@@ -1,11 +1,13 @@
 """Database functions of the detectors package (keyword-only ``conn``; the caller owns the transaction)."""
 
-# Anomaly models per area (``detector_model``), their mode changes (shadow -> enabled -> retired, each one an
+# Rule sets applied from the plant file (``rule_set``, one revision per change, loaded by ingest); anomaly
+# models per area (``detector_model``), their mode changes (shadow -> enabled -> retired, each one an
 # event row and a hash-chained ``core.audit`` entry), training history, and the scores and findings the
 # streaming stage records.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ import psycopg
 from core import audit
 from core.db import execute
 from core.timeseries import bucketed
+from detectors.specs import RuleSection
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -253,3 +256,38 @@ def record_findings(*, conn: psycopg.Connection,
                 "INSERT INTO detector_finding (model_id, time, severity, score, shadow, contributors, batch_id) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 [(m, t, s, sc, sh, orjson.dumps(c).decode(), b) for m, t, s, sc, sh, c, b in rows])
+
+
+# --- rule sets ------------------------------------------------------------------------------------------------
+
+
+def apply_rules(*, conn: psycopg.Connection, section: RuleSection, source: str) -> int | None:
+    """Store the rule section if it differs from the newest one; return the new revision, or None."""
+    body = section.model_dump(mode="json")
+    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    latest = execute(conn, "SELECT sha256 FROM rule_set ORDER BY id DESC LIMIT 1").fetchone()
+    if latest and latest[0] == digest:
+        return None
+    return execute(conn, "INSERT INTO rule_set (source, sha256, body) VALUES (%s, %s, %s) RETURNING id",
+                   (source, digest, orjson.dumps(body).decode())).fetchone()[0]
+
+
+def load_rules(*, conn: psycopg.Connection) -> tuple[int, RuleSection]:
+    """The newest rule set and its revision (0 and no rules when none was applied)."""
+    row = execute(conn, "SELECT id, body FROM rule_set ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        return 0, RuleSection()
+    return row[0], RuleSection.model_validate(row[1])
+
+
+def recent_readings(*, conn: psycopg.Connection, point_ids: Sequence[int],
+                    since: datetime) -> dict[int, list[tuple[datetime, float]]]:
+    """Good readings of the points since ``since``, oldest first, by point (to warm detectors up at start)."""
+    out: dict[int, list[tuple[datetime, float]]] = {}
+    if not point_ids:
+        return out
+    for point_id, ts, value in execute(conn, "SELECT point_id, time, value FROM reading WHERE point_id = ANY(%s) "
+                                             "AND time > %s AND value IS NOT NULL ORDER BY point_id, time",
+                                       (list(point_ids), since)):
+        out.setdefault(point_id, []).append((ts, value))
+    return out

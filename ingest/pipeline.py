@@ -89,11 +89,13 @@ class Pipeline:
         spool: Spool,
         evaluate: Callable[[Batch], None] | None = None,
         act: Callable[[Batch], None] | None = None,
+        tick: Callable[[Batch], None] | None = None,
         probe: Callable[[], None] | None = None,
         batch_max_messages: int = 1000,
         batch_max_readings: int = 60000,
         retry_max_s: float = 30.0,
         handoff_size: int = 4,
+        tick_s: float = 1.0,
     ) -> None:
         self.source = source
         self.decode = decode
@@ -102,10 +104,12 @@ class Pipeline:
         self.spool = spool
         self.evaluate = evaluate
         self.act = act
+        self.tick = tick
         self.probe = probe
         self.batch_max_messages = batch_max_messages
         self.batch_max_readings = batch_max_readings
         self.retry_max_s = retry_max_s
+        self.tick_s = tick_s
         self.counters = Counters(db_up=not spool.pending())
         self._handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=handoff_size)
         self._stop = threading.Event()
@@ -151,20 +155,27 @@ class Pipeline:
         return messages
 
     def _stage_loop(self) -> None:
+        next_tick = time.monotonic()
         while not self._stop.is_set():
             messages = self._drain()
             if not messages:
-                continue
+                # The ``tick`` stage runs at least every ``tick_s`` when nothing arrives: silence is a finding,
+                # and a detector can only notice it if it is asked. The empty batch is recorded only if the
+                # tick found something.
+                if self.tick is None or time.monotonic() < next_tick:
+                    continue
+            next_tick = time.monotonic() + self.tick_s
             self.counters.received += len(messages)
-            batch = Batch(uuid.uuid4().hex, messages, self.decode(messages))
-            for stage in (self.evaluate, self.act):
+            batch = Batch(uuid.uuid4().hex, messages, self.decode(messages) if messages else Decoded())
+            for stage in (self.evaluate if messages else self.tick, self.act):
                 if stage is not None:
                     try:
                         stage(batch)
                     except Exception:  # a detector or interlock bug must not stop ingest
                         _LOGGER.exception("stage %s failed on batch %s", getattr(stage, "__name__", stage),
                                           batch.id)
-            self._handoff.put(batch)
+            if messages or batch.findings:
+                self._handoff.put(batch)
         self._handoff.put(None)
 
     # --- record thread ----------------------------------------------------------------------------------------

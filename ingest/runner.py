@@ -16,13 +16,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import psycopg
 
 from core import mqtt as mq
 from core import topics
 from core.clock import Clock, SystemClock
-from core.db import timescaledb_enabled
+from core.db import BackgroundConnection, heartbeat, timescaledb_enabled
 from core.errors import StoreUnavailable
 from core.registry import PlantIndex, current_revision, load_index
 from core.timeseries import LATE_AFTER, refresh_rollups
@@ -44,7 +43,8 @@ class IngestRunner:
 
     def __init__(self, *, database_url: str, mqtt_url: str, spool_dir: Path, settings: IngestSettings,
                  protocol: int | None = None, evaluate: Callable[[Batch], None] | None = None,
-                 act: Callable[[Batch], None] | None = None, record_extra: RecordExtra | None = None,
+                 act: Callable[[Batch], None] | None = None, tick: Callable[[Batch], None] | None = None,
+                 record_extra: RecordExtra | None = None,
                  on_index: Callable[[PlantIndex], None] | None = None, clock: Clock | None = None,
                  rollups: bool = True) -> None:
         self.database_url = database_url
@@ -76,7 +76,7 @@ class IngestRunner:
             source=self.queue, decode=self.decoder.decode_batch, record=self._record, ack=self.subscriber.ack,
             spool=Spool(spool_dir), evaluate=evaluate, act=act, probe=self._probe,
             batch_max_messages=settings.batch_max_messages, batch_max_readings=settings.batch_max_readings,
-            retry_max_s=settings.db_retry_max_s)
+            retry_max_s=settings.db_retry_max_s, tick=tick, tick_s=settings.tick_s)
         self._stop = threading.Event()
         self._housekeeper = threading.Thread(target=self._housekeeping, name="ingest-housekeeping", daemon=True)
 
@@ -122,39 +122,26 @@ class IngestRunner:
                                                config_revision=self.index.revision)
 
     def _housekeeping(self) -> None:
-        conn: psycopg.Connection | None = None
-        failing = False
+        link = BackgroundConnection(self.database_url, purpose="housekeeping", logger=_LOGGER)
         while True:
-            try:
-                if conn is None or conn.closed:
-                    conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
-                if current_revision(conn) != self.index.revision:
-                    self.index = load_index(conn)
-                    self.decoder.index = self.index
-                    if self.on_index:
-                        self.on_index(self.index)
-                    _LOGGER.info("plant configuration revision %d loaded", self.index.revision)
-                conn.execute(
-                    "INSERT INTO service_heartbeat (service, instance, started_at, updated_at, counters) "
-                    "VALUES ('ingest', %s, %s, now(), %s) ON CONFLICT (service, instance) DO UPDATE "
-                    "SET updated_at = now(), counters = excluded.counters",
-                    (self.instance, self.started_at, orjson.dumps(self.counters()).decode()))
-                if self.rollups and not self.timescale:
-                    with conn.transaction():
-                        refresh_rollups(conn, now=self.clock.now())
-                if failing:
-                    _LOGGER.info("housekeeping reaches the database again")
-                failing = False
-            except psycopg.Error as exc:
-                if not failing:
-                    _LOGGER.warning("housekeeping cannot reach the database: %s", str(exc).strip())
-                failing = True
-                if conn is not None:
-                    conn.close()
+            link.run(self._housekeep)
             if self._stop.wait(self.settings.heartbeat_s):
                 break
-        if conn is not None:
-            conn.close()
+        link.close()
+
+    def _housekeep(self, conn: psycopg.Connection) -> None:
+        """Reload the plant index on a new configuration revision, report the counters, refresh the rollups."""
+        if current_revision(conn) != self.index.revision:
+            self.index = load_index(conn)
+            self.decoder.index = self.index
+            if self.on_index:
+                self.on_index(self.index)
+            _LOGGER.info("plant configuration revision %d loaded", self.index.revision)
+        heartbeat(conn, service="ingest", instance=self.instance, started_at=self.started_at,
+                  counters=self.counters())
+        if self.rollups and not self.timescale:
+            with conn.transaction():
+                refresh_rollups(conn, now=self.clock.now())
 
     # --- lifecycle --------------------------------------------------------------------------------------------
 

@@ -28,5 +28,7 @@ class IngestSettings(BaseSettings):
     heartbeat_s: float = 5.0
     #: One NOTIFY per committed batch naming the points that got readings (the API's live feed).
     notify_readings: bool = True
+    #: The pipeline's tick stage (the rules' clock) runs at least this often when nothing arrives.
+    tick_s: float = Field(1.0, gt=0)
     #: Longest wait between attempts to reach the database while spooling.
     db_retry_max_s: float = 30.0

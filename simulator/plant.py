@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from core.model import PointKind
 from core.plant import PlantConfig
+from simulator.actuators import ActuatorBank
 from simulator.incidents import INCIDENTS, Effect
 from simulator.signals import CounterSignal, GaugeSignal
 
@@ -38,7 +39,8 @@ class SimPlant:
     """Compute what every device reports at a given time."""
 
     def __init__(self, plant: PlantConfig, *, seed: int = 7, dropout: float = 0.002,
-                 outage_per_hour: float = 0.05, rate_scale: float = 1.0, speed: float = 1.0) -> None:
+                 outage_per_hour: float = 0.05, rate_scale: float = 1.0, speed: float = 1.0,
+                 secret: str | bytes = b"") -> None:
         self.rng = random.Random(seed)
         self.dropout = dropout
         self.outage_per_hour = outage_per_hour
@@ -62,6 +64,8 @@ class SimPlant:
                     self.devices[(site.code, dev.code)] = SimDevice(
                         site.code, dev.code, area.code, area.process.value, dev.kind,
                         dev.interval_s * rate_scale, signals)
+        #: the actuators answer signed commands with the secret's per-device keys (``core.commands``)
+        self.actuators = ActuatorBank(self.devices.values(), secret=secret, speed=speed)
 
     # --- incidents ----------------------------------------------------------------------------------------
 
@@ -129,6 +133,7 @@ class SimPlant:
             if self.rng.random() < self.dropout:       # an occasional lost sample
                 continue
             values = {key: signal.value(now) for key, signal in device.signals.items()}
+            raw = dict(values)
             for incident, effect in effects:
                 for (dev_code, key), value in effect.overrides.items():
                     if dev_code == device.code and key in values and value is not None:
@@ -136,6 +141,7 @@ class SimPlant:
                 for (dev_code, key), value in incident.frozen.items():
                     if dev_code == device.code and key in values:
                         values[key] = value
+            self.actuators.adjust(device, values, raw, now)
             device.seq += 1
             out.append((device, values))
         return out

@@ -3,12 +3,15 @@
 Each device connects with a retained ``offline`` last will and announces ``online``; telemetry goes to
 ``ehs/v1/{site}/{device}/telemetry`` as ``{"ts": ms, "seq": n, "values": {...}}`` at QoS 1. Incidents are
 started and cleared on ``ehs/v1/{site}/_sim/control`` (see ``ehs simulate incident``); the simulator reports
-what it did on ``ehs/v1/{site}/_sim/events``.
+what it did on ``ehs/v1/{site}/_sim/events``. Actuators (fans, sprinklers, valves, line stops, cabinets)
+subscribe to ``.../cmd``, check each command's signature and expiry, and acknowledge on ``.../cmd/ack``
+(``simulator.actuators``).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 
@@ -34,11 +37,12 @@ def events_topic(site: str) -> str:
 class SimulatorRunner:
     def __init__(self, plant: PlantConfig, mqtt_url: str, *, protocol: int | None = None, seed: int = 7,
                  rate_scale: float = 1.0, speed: float = 1.0, dropout: float = 0.002,
-                 outage_per_hour: float = 0.05, qos: int = 1) -> None:
+                 outage_per_hour: float = 0.05, qos: int = 1, secret: str | bytes = b"") -> None:
         self.address = mq.BrokerAddress.parse(mqtt_url)
         self.protocol = protocol or mq.detect_protocol(self.address)
         self.sim = SimPlant(plant, seed=seed, rate_scale=rate_scale, speed=speed, dropout=dropout,
-                            outage_per_hour=outage_per_hour)
+                            outage_per_hour=outage_per_hour, secret=secret)
+        self.commands: queue.Queue[tuple[str, str, bytes]] = queue.Queue(maxsize=10_000)
         self.qos = qos
         self.sites = sorted({site.code for site in plant.sites})
         self.clients: dict[tuple[str, str], mqtt.Client] = {}
@@ -53,7 +57,22 @@ class SimulatorRunner:
         client.will_set(topics.device_topic(device.site, device.code, topics.STATUS), b"offline", qos=1,
                         retain=True)
         status_topic = topics.device_topic(device.site, device.code, topics.STATUS)
-        client.on_connect = lambda c, *_: c.publish(status_topic, b"online", qos=1, retain=True)
+        cmd_topic = topics.device_topic(device.site, device.code, topics.CMD)
+        actuator = (device.site, device.code) in self.sim.actuators.actuators
+
+        def on_connect(c: mqtt.Client, *_: object) -> None:
+            c.publish(status_topic, b"online", qos=1, retain=True)
+            if actuator:
+                c.subscribe(cmd_topic, qos=1)
+
+        def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+            try:
+                self.commands.put_nowait((device.site, device.code, msg.payload))
+            except queue.Full:
+                _LOGGER.warning("%s: command queue full, command dropped (it will time out)", device.code)
+
+        client.on_connect = on_connect
+        client.on_message = on_message
         client.connect_async(self.address.host, self.address.port, keepalive=30)
         client.loop_start()
         return client
@@ -87,9 +106,27 @@ class SimulatorRunner:
         self._thread = threading.Thread(target=self._loop, name="simulator", daemon=True)
         self._thread.start()
 
+    def _obey(self, now: float) -> None:
+        """Answer the commands that arrived, and report those carried out (on each device's own connection)."""
+        replies: list[tuple[str, str, bytes]] = []
+        while True:
+            try:
+                site, code, payload = self.commands.get_nowait()
+            except queue.Empty:
+                break
+            with self._lock:
+                replies += [(site, code, reply) for reply in self.sim.actuators.handle(site, code, payload, now)]
+        with self._lock:
+            for actuator, reply in self.sim.actuators.finish(now):
+                replies.append((actuator.site, actuator.device, reply))
+                self.sim.devices[(actuator.site, actuator.device)].next_due = now      # report the new state now
+        for site, code, reply in replies:
+            self.clients[(site, code)].publish(topics.device_topic(site, code, topics.CMD_ACK), reply, qos=1)
+
     def _loop(self) -> None:
         while not self._stop.wait(0.05):
             now = time.time()
+            self._obey(now)
             with self._lock:
                 due = self.sim.due(now)
                 back = self.sim.back_online(now)

@@ -116,7 +116,7 @@ def test_apply_is_idempotent_and_export_round_trips(conn: psycopg.Connection) ->
     second = apply_plant(conn=conn, plant=plant, source="demo")
     assert not second.changed and second.revision is None
     exported = export_plant(conn=conn)
-    assert exported == plant
+    assert exported == plant.model_copy(update={"include": []})   # the registry does not hold the included files
     assert not apply_plant(conn=conn, plant=load_plant_from_text(dump_yaml(exported)), source="export").changed
 
 

@@ -144,3 +144,27 @@ def test_a_spooled_batch_the_database_refuses_is_quarantined(tmp_path: Path) -> 
     pipeline.recover_now()
     assert store.rows == [5] and pipeline.counters.db_up
     assert not bad.exists() and not good.exists() and (tmp_path / "failed" / bad.name).exists()
+
+
+def test_with_a_tick_the_stages_run_when_nothing_arrives_and_findings_are_recorded(tmp_path: Path) -> None:
+    """Silence is a finding: a detector must be asked even when no message comes."""
+    store, acked = FakeStore(), []
+    calls: list[int] = []
+    evaluated: list[int] = []
+    seen: list[Batch] = []
+    original = store.record
+    store.record = lambda batch: (seen.append(batch), original(batch))[1]
+    silent = Finding("stale", "stale", SubjectRef("s1", "formation", "gas-01"), Severity.MEDIUM, NOW)
+
+    def tick(batch: Batch) -> None:
+        calls.append(len(batch.messages))
+        if len(calls) == 3:
+            batch.findings.append(silent)
+
+    pipeline, _ = _pipeline(tmp_path, store, acked, evaluate=lambda b: evaluated.append(1), tick=tick, tick_s=0.05)
+    pipeline.start()
+    wait_for(lambda: seen, message="the tick's finding to be recorded")
+    pipeline.stop()
+    assert set(calls) == {0} and len(calls) >= 3                # called with empty batches
+    assert evaluated == []                                      # evaluate sees messages only
+    assert [b.findings for b in seen] == [[silent]]             # only the batch with a finding was recorded

@@ -1,0 +1,35 @@
+"""Composition root of the alerts worker: ``python -m alerts`` (docker-compose, ``ehs up``)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from alerts.settings import AlertSettings
+from alerts.worker import AlertsWorker
+from core.logging import setup_logging
+from core.settings import get_settings
+
+_LOGGER = logging.getLogger("alerts")
+
+
+def main() -> None:
+    settings = get_settings()
+    setup_logging(settings.log_level)
+    if not settings.database_url or not settings.mqtt_url:
+        raise SystemExit("python -m alerts needs EHS_DATABASE_URL and EHS_MQTT_URL (`ehs up` sets them)")
+    worker = AlertsWorker(database_url=settings.database_url, mqtt_url=settings.mqtt_url,
+                          secret=settings.secret_key.get_secret_value(), settings=AlertSettings())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    _LOGGER.info("alerts worker: MQTT %s; acknowledgements, retries, timeouts, shelving, floods, alarm events",
+                 worker.interlock.address.redacted())
+    stop.wait()
+    worker.stop()
+
+
+if __name__ == "__main__":
+    main()
