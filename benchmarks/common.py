@@ -124,3 +124,30 @@ def publishing_client(mqtt_url: str, *, queued: int):
     client.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)   # paho calls it from one thread
     mq.connect_blocking(client, address)
     return client, acked
+
+
+def process_tree_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by these processes and their children."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def server_pids(s: Servers) -> dict[str, list[int]]:
+    """The embedded broker's and database's process ids (empty lists for configured servers)."""
+    import psutil
+
+    broker = [p.pid for p in psutil.process_iter(["cmdline"])
+              if str(s.work / "broker") in " ".join(p.info["cmdline"] or [])]
+    pid_file = s.work / "pgdata" / "postmaster.pid"
+    postgres = [int(pid_file.read_text().split()[0])] if pid_file.exists() else []
+    return {"broker": broker, "postgres": postgres}

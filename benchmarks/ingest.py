@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -27,7 +28,9 @@ from benchmarks.common import (
     ingest_counters,
     ingest_env,
     payload_templates,
+    process_tree_cpu,
     publishing_client,
+    server_pids,
     servers,
     start_ingest,
 )
@@ -78,7 +81,7 @@ def publisher(args: argparse.Namespace) -> None:
     client.disconnect()
     client.loop_stop()
     print(json.dumps({"started": started, "messages": sent, "readings": sent * per_ts * args.points,  # noqa: T201
-                      "stamps": stamps, "rounds": round_no}))
+                      "stamps": stamps, "rounds": round_no, "cpu_s": time.process_time()}))
 
 
 # --- the benchmark ------------------------------------------------------------------------------------------
@@ -126,6 +129,9 @@ def run(args: argparse.Namespace) -> dict:
             apply_plant(conn=conn, plant=_plant(args.devices, args.points), source="benchmark")
         env = ingest_env(s, EHS_INGEST_HEARTBEAT_S="0.2", EHS_INGEST_BATCH_MAX_READINGS=str(args.batch))
         ingest = start_ingest(env)
+        pids = {"ingest": [ingest.pid], **server_pids(s)}
+        cpu_before = {name: process_tree_cpu(p) for name, p in pids.items()}
+        wall_before = time.monotonic()
         try:
             pub_args = [sys.executable, "-m", "benchmarks.ingest", "--publisher", "--mqtt-url", s.mqtt_url,
                         "--seconds", str(args.seconds), "--devices", str(args.devices), "--points",
@@ -142,6 +148,9 @@ def run(args: argparse.Namespace) -> dict:
                     raise RuntimeError(f"ingest did not commit everything: {counters}")
                 time.sleep(0.1)
             peak_rss = _peak_rss_mb(ingest.pid)
+            cpu = {name: round(process_tree_cpu(p) - cpu_before[name], 1) for name, p in pids.items()}
+            cpu["publisher"] = round(pub["cpu_s"], 1)
+            cpu["available"] = round((os.cpu_count() or 1) * (time.monotonic() - wall_before), 1)
         finally:
             ingest.terminate()
             ingest.wait(30)
@@ -157,6 +166,7 @@ def run(args: argparse.Namespace) -> dict:
             "peak_rss_mb": round(peak_rss, 1), "readings": pub["readings"], "stored": stored,
             "devices": args.devices, "points": args.devices * args.points, "seconds": round(elapsed, 2),
             "transactions": counters.get("transactions"), "broker": s.broker, "database": s.database,
+            "cpu_seconds": cpu,
         }
 
 
@@ -184,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
         f"COPY ceiling: {result['copy_ceiling_per_s']:,} readings/s (same rows, same table, same batch size)",
         f"ratio      : {result['ratio_to_copy']:.0%} of the ceiling (target >= 60%; target >= 100,000 readings/s)",
         f"ingest peak RSS: {result['peak_rss_mb']} MB",
+        "CPU seconds during the run: " + ", ".join(f"{k} {v}" for k, v in result["cpu_seconds"].items()),
     ]
     for line in lines:
         print(line)  # noqa: T201
