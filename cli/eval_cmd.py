@@ -79,9 +79,10 @@ def skab_command(
         f"{config.train_rows} rows of each train, the rest is test (SKAB README @ b2c0d46)."
     )
     drift = "static" if config.drift_tau is None else f"drift-following, tau {config.drift_tau:g} rows"
+    upper = "max" if config.threshold_quantile == 1.0 else f"{config.threshold_quantile:g} quantile"
     typer.echo(
         f"config: {config.detector} on {config.window}-row trailing means, limit = median + "
-        f"{config.margin:g} x (q{config.threshold_quantile:g} - median) of training scores, {drift}"
+        f"{config.margin:g} x ({upper} - median) of the training scores, {drift}"
     )
     widths = [28, 6, 7, 7]
     typer.echo(_row(["algorithm", "F1", "FAR %", "MAR %"], widths))
