@@ -310,7 +310,8 @@ def list_alarms(*, conn: psycopg.Connection, site: str | None = None, area: str 
                 states: Sequence[str] | None = None, open_only: bool = True, min_priority: int | None = None,
                 rule: str | None = None, drill: bool | None = None, since: datetime | None = None,
                 until: datetime | None = None, limit: int = 100, offset: int = 0,
-                sites: Sequence[str] | None = None, areas: Sequence[str] | None = None) -> list[dict[str, Any]]:
+                sites: Sequence[str] | None = None, areas: Sequence[str] | None = None,
+                flood_id: int | None = None) -> list[dict[str, Any]]:
     """Alarms, most urgent and newest first; by default the open ones (anything not back to normal).
 
     ``sites`` (site codes) and ``areas`` (``site/area`` keys) restrict the list to what a caller may see.
@@ -322,7 +323,7 @@ def list_alarms(*, conn: psycopg.Connection, site: str | None = None, area: str 
     if areas is not None:
         where.append("site || '/' || coalesce(area, '') = ANY(%(areas)s)")
         params["areas"] = list(areas)
-    for column, value in (("site", site), ("area", area), ("rule", rule), ("drill", drill)):
+    for column, value in (("site", site), ("area", area), ("rule", rule), ("drill", drill), ("flood_id", flood_id)):
         if value is not None:
             where.append(f"{column} = %({column})s")
             params[column] = value
