@@ -171,6 +171,12 @@ def _locked(conn: psycopg.Connection, alarm_id: int) -> dict[str, Any]:
     return alarm
 
 
+def _person(actor: Actor) -> str:
+    """What caused a person's event: ``user:<name>``, or the actor's name when it already says what it is (the
+    API names its callers ``user:<name>`` or ``key:<prefix>``)."""
+    return actor.name if ":" in actor.name else f"user:{actor.name}"
+
+
 def _human(conn: psycopg.Connection, alarm_id: int, event: Event, actor: Actor, permission: str, now: datetime,
            *, cause: str | None, detail: dict | None = None, prepare=None) -> dict[str, Any]:
     actor.require(permission)
@@ -178,7 +184,7 @@ def _human(conn: psycopg.Connection, alarm_id: int, event: Event, actor: Actor, 
     if prepare is not None:
         prepare(alarm)
     outcome, event_id = store.transition(conn, alarm, event, at=now, actor=actor.name, cause=cause,
-                                         caused_by=f"user:{actor.name}", detail=detail)
+                                         caused_by=_person(actor), detail=detail)
     if Action.CHECK_SUPPRESSION in outcome.actions or Action.ANNUNCIATE in outcome.actions:
         management.back_in_view(conn, load_config(conn=conn), alarm, outcome, event_id, now)
     audit.append(conn, actor=actor.name, action=f"alarm.{event.value}", target=f"alarm:{alarm_id}",
@@ -248,7 +254,7 @@ def comment(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, text: str,
         raise AlarmError("an empty comment")
     alarm = _locked(conn, alarm_id)
     event_id = store.event_row(conn, alarm, "comment", at=now, actor=actor.name, cause=text,
-                               caused_by=f"user:{actor.name}")
+                               caused_by=_person(actor))
     audit.append(conn, actor=actor.name, action="alarm.comment", target=f"alarm:{alarm_id}",
                  detail={"event_id": event_id, "text": text})
     return event_id
