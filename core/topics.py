@@ -36,5 +36,9 @@ def alarms_topic(site: str) -> str:
     return f"{PREFIX}/{site}/alarms"
 
 
-#: What ingest subscribes to.
-SUBSCRIPTIONS = (f"{PREFIX}/+/+/{TELEMETRY}", f"{PREFIX}/+/+/{STATUS}")
+#: What ingest subscribes to, with the QoS of each subscription. Telemetry is QoS 1 (acknowledged after commit).
+#: Status is retained state, subscribed at QoS 0: on every (re)subscription the broker sends the retained status
+#: of every device at once, and at QoS 1 Mosquitto queues at most ``max_queued_messages`` (1000 by default) of
+#: them and drops the rest; at QoS 0 they all arrive, and a change missed while ingest was away comes back as
+#: the retained value at the next subscription.
+SUBSCRIPTIONS: tuple[tuple[str, int], ...] = ((f"{PREFIX}/+/+/{TELEMETRY}", 1), (f"{PREFIX}/+/+/{STATUS}", 0))

@@ -1,4 +1,5 @@
-"""The MQTT side of ingest: a persistent QoS 1 session whose messages are acknowledged only after commit.
+"""The MQTT side of ingest: a persistent QoS 1 session whose messages are acknowledged only after commit
+(retained device status is subscribed at QoS 0: see ``core.topics.SUBSCRIPTIONS``).
 
 ``on_message`` does one thing: put the message on the bounded queue. When the queue is full it blocks the
 network thread, which stops reading the socket and pushes back through TCP to the broker: nothing is dropped
@@ -28,7 +29,7 @@ class Subscriber:
         address: mq.BrokerAddress,
         sink: queue.Queue[RawMessage],
         *,
-        subscriptions: tuple[str, ...],
+        subscriptions: tuple[tuple[str, int], ...],
         client_id: str,
         protocol: int = mq.MQTTv5,
         receive_maximum: int = 8000,
@@ -38,8 +39,8 @@ class Subscriber:
     ) -> None:
         self.address = address
         self.sink = sink
-        self.subscriptions = tuple(f"$share/{shared_group}/{t}" for t in subscriptions) if shared_group \
-            else subscriptions
+        self.subscriptions = tuple((f"$share/{shared_group}/{t}", qos) for t, qos in subscriptions) \
+            if shared_group else subscriptions
         self.protocol = protocol
         self.receive_maximum = receive_maximum
         self.session_expiry_s = session_expiry_s
@@ -60,7 +61,7 @@ class Subscriber:
             _LOGGER.error("MQTT broker refused ingest: %s", reason_code)
             return
         self._generation += 1
-        client.subscribe([(topic, 1) for topic in self.subscriptions])
+        client.subscribe(list(self.subscriptions))
         _LOGGER.info("ingest connected to %s (session present: %s)", self.address.redacted(),
                      flags.session_present)
         self.connected.set()
