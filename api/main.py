@@ -12,8 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from starlette.routing import Mount
 
-from api import errors, ws
+from api import errors, frontend, ws
 from api.auth import AuthConfig
 from api.hub import Hub
 from api.middleware import BodyLimit, SecurityHeaders
@@ -105,6 +106,7 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
                    apikeys, audit):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(ws.router)
+    frontend.mount(app)
     return app
 
 
@@ -116,4 +118,5 @@ def http_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 def websocket_paths(app: FastAPI) -> set[str]:
     """Every WebSocket path the app serves (their authorization is tested apart from the HTTP matrix)."""
-    return {ctx.path for ctx in iter_route_contexts(app.routes) if not ctx.methods and ctx.path}
+    return {ctx.path for ctx in iter_route_contexts(app.routes)
+            if not ctx.methods and ctx.path and not isinstance(ctx.route, Mount)}

@@ -1,0 +1,118 @@
+// The control-room screen (/screen/): areas coloured by their worst alarm, the live alarm list with flood groups
+// and first-out, unacknowledged critical alarms with an audible signal, interlock states. Runs unattended with a
+// viewer API key (/screen/?token=KEY, kept in this browser) or the session of a user signed in at /app/, and
+// reconnects by itself. Energy and carbon per process are not shown until those ledgers exist.
+
+import { alarmTitle, needsAck, PRIORITY_CLASS, priorityName, sortAlarms, sounding, stateName, worst } from "/app/js/alarms.js";
+import { api, ApiError, list, Offline, session, wsCredentials } from "/app/js/api.js";
+import { html } from "/app/js/dom.js";
+import { formatTime, loadLang, pick, t } from "/app/js/i18n.js";
+import { connectLive } from "/app/js/live.js";
+import * as sound from "/app/js/sound.js";
+
+const $ = (id) => document.getElementById(id);
+const data = { areas: [], alarms: [], commands: null, updated: null };
+
+function takeToken() {
+  const url = new URL(location.href);
+  const token = url.searchParams.get("token");
+  if (token) {
+    session.setApiKey(token);
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search + url.hash);   // keep it out of the address bar
+  }
+}
+
+async function load() {
+  try {
+    const [areas, alarms] = await Promise.all([list("/api/v1/areas?limit=500", 2000),
+      list("/api/v1/alarms?open=true&limit=500", 500)]);
+    data.areas = areas;
+    data.alarms = alarms;
+    data.updated = new Date();
+    try {
+      data.commands = await list("/api/v1/commands?limit=50", 50);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) data.commands = null; else throw err;
+    }
+    $("message").classList.add("hidden");
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      $("message").textContent = t("screen.token");
+      $("message").classList.remove("hidden");
+    } else if (!(err instanceof Offline)) throw err;
+  }
+  render();
+}
+
+function render() {
+  const alarms = sortAlarms(data.alarms);
+  // areas
+  $("areas").innerHTML = html`${data.areas.map((a) => {
+    const mine = alarms.filter((x) => x.site === a.site && x.area === a.code);
+    const w = worst(mine);
+    const unacked = mine.some(needsAck);
+    return html`<div class="tile ${w ? PRIORITY_CLASS[w.priority] : "ok"} ${unacked ? "unacked" : ""}" data-area="${a.site}/${a.code}">
+      <strong>${pick(a, "name")}</strong>
+      <span class="sub">${w ? html`${priorityName(w.priority)} · ${mine.length}` : t("areas.normal")}</span></div>`;
+  })}`.text;
+  // alarms, in flood groups (a flood is shown as one group headed by its first-out alarm)
+  const groups = new Map();
+  for (const a of alarms) {
+    const key = a.flood_id ? `f${a.flood_id}` : `a${a.id}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(a);
+  }
+  const row = (a) => html`<li class="alarm ${PRIORITY_CLASS[a.priority]} ${needsAck(a) ? "unacked" : "acked"}"
+      data-alarm-id="${a.id}" data-state="${a.state}">
+    <span class="prio">${priorityName(a.priority)}</span>
+    <span class="title">${a.first_out ? html`<b class="first-out">1st</b> ` : ""}${alarmTitle(a)}${a.drill ? html` <em class="drill">${t("alarm.drill")}</em>` : ""}</span>
+    <span class="where">${a.area || ""} ${a.device || ""}</span>
+    <span class="state">${stateName(a)}</span>
+    <time>${formatTime(a.last_raised_at || a.raised_at || a.opened_at)}</time></li>`;
+  $("alarms").innerHTML = html`${alarms.length ? [...groups.values()].map((g) => (g.length > 1 || g[0].flood_id)
+    ? html`<div class="flood"><h3>${t("screen.flood", { n: g.length })}</h3><ul>${g.sort((x, y) => (y.first_out - x.first_out)).map(row)}</ul></div>`
+    : html`<ul>${g.map(row)}</ul>`) : html`<p class="none">${t("inbox.empty")}</p>`}`.text;
+  // unacknowledged critical alarms: banner and sound
+  const critical = sounding(alarms);
+  $("critical").innerHTML = critical.length ? html`<strong>${t("screen.critical")}: ${critical.length}</strong> ${critical.slice(0, 3).map((a) => html`<span>${alarmTitle(a)}</span>`)}`.text : "";
+  $("critical").classList.toggle("on", critical.length > 0);
+  sound.alarm(critical.length > 0);
+  const blocked = critical.length > 0 && !sound.isMuted() && sound.audioBlocked();
+  $("sound").classList.toggle("hidden", !blocked);
+  // interlocks
+  $("commands-box").classList.toggle("hidden", data.commands === null);
+  if (data.commands) {
+    $("commands").innerHTML = html`${data.commands.length ? html`<ul>${data.commands.slice(0, 12).map((c) => html`
+      <li class="cmd ${c.status}"><strong>${c.device}</strong> ${c.action}
+        <span class="badge">${t(`command.${c.status}`)}</span>${c.drill ? html` <em class="drill">${t("alarm.drill")}</em>` : ""}
+        <time>${formatTime(c.created_at || c.issued_at)}</time></li>`)}</ul>` : html`<p class="none">${t("screen.no_commands")}</p>`}`.text;
+  }
+}
+
+let timer = null;
+const reload = () => { clearTimeout(timer); timer = setTimeout(() => load().catch(console.error), 250); };
+
+async function main() {
+  takeToken();
+  await loadLang("/app/", new URL(location.href).searchParams.get("lang") || undefined);
+  document.title = t("screen.title");
+  $("title").textContent = `${t("app.title")} · ${t("screen.title")}`;
+  $("areas-title").textContent = t("screen.areas");
+  $("alarms-title").textContent = t("screen.alarms");
+  $("commands-title").textContent = t("screen.commands");
+  $("sound").textContent = t("sound.enable");
+  $("sound").addEventListener("click", () => { sound.unlock(); setTimeout(render, 100); });
+  document.addEventListener("click", () => sound.unlock());
+  setInterval(() => { $("clock").textContent = formatTime(new Date(), true); }, 1000);
+  await load();
+  connectLive({
+    credentials: wsCredentials,
+    subscription: () => ({ alarms: "*" }),
+    onStatus: (s) => { $("net").textContent = t(`net.${s}`); $("net").className = `net ${s}`; },
+    onMessage: (msg) => { if (msg.type === "alarm" || msg.type === "gap" || msg.type === "welcome") reload(); },
+  });
+  setInterval(reload, 60_000);   // a safety net beside the live feed
+}
+
+main();
