@@ -159,8 +159,9 @@ function alarmRow(a) {
     </a></li>`;
 }
 
-function conflictsBanner() {
-  const items = state.pending.filter((p) => p.status === "conflict" || p.status === "failed");
+function conflictsBanner(alarmId = null) {
+  const items = state.pending.filter((p) => (p.status === "conflict" || p.status === "failed")
+    && (alarmId === null || p.alarm_id === alarmId));
   if (!items.length) return "";
   return html`<section class="card conflicts"><h3>${t("outbox.conflicts")}</h3><ul>${items.map((p) => html`
     <li data-outbox-id="${p.id}">
@@ -232,6 +233,7 @@ async function renderDetail(id) {
           ${alarm.shelved_until ? html` · ${t("alarm.shelved_until", { at: formatTime(alarm.shelved_until, true) })}` : ""}</p>
         ${alarm.first_out ? html`<p class="badge first-out">${t("alarm.first_out")}</p>` : ""}
       </header>
+      ${conflictsBanner(alarm.id)}
       ${pending.length ? html`<p class="card queued" id="queued">${pending.map((p) => html`<span>${t(`outbox.kind.${p.kind}`)}: ${t(`outbox.status.${p.status}`)}</span> `)}</p>` : ""}
       <section class="actions">
         ${canAck ? html`<button class="primary big" id="ack">${t("action.ack")}</button>` : ""}
@@ -260,20 +262,23 @@ async function renderDetail(id) {
           <button type="submit">${t("action.comment")}</button></form>` : ""}
       </section>
     </article>`.text;
+  bindConflicts();
   bindDetail(alarm);
   loadChart(alarm);
 }
 
 function planSection(plan) {
   if (!plan) return "";
-  const evac = plan.evacuation || {};
-  const text = currentLang() === "en" ? (evac.en || evac.zh) : (evac.zh || evac.en);
-  const actions = plan.actions || plan.interlocks || [];
+  const evac = plan.evacuation;
+  const text = evac && (currentLang() === "en" ? (evac.en || evac.zh) : (evac.zh || evac.en));
+  const action = pick(plan, "operator_action");
   return html`<section class="card plan"><h3>${t("plan.title")}: ${pick(plan, "name")}</h3>
+    <p><strong>${pick(plan, "level_name")}</strong></p>
+    ${action ? html`<p><strong>${t("plan.action")}</strong> ${action}</p>` : ""}
     ${text ? html`<p class="evacuation"><strong>${t("plan.evacuation")}</strong> ${text}</p>` : ""}
-    ${evac.route ? html`<p><strong>${t("plan.route")}</strong> ${pick(evac, "route")}</p>` : ""}
-    ${evac.assembly_point ? html`<p><strong>${t("plan.assembly")}</strong> ${pick(evac, "assembly_point")}</p>` : ""}
-    ${actions.length ? html`<ul>${actions.map((a) => html`<li>${typeof a === "string" ? a : `${a.device || ""} ${a.action || ""}`}</li>`)}</ul>` : ""}
+    ${evac?.route ? html`<p><strong>${t("plan.route")}</strong> ${pick(evac, "route")}</p>` : ""}
+    ${evac?.assembly_point ? html`<p><strong>${t("plan.assembly")}</strong> ${pick(evac, "assembly_point")}</p>` : ""}
+    ${(plan.interlocks || []).length ? html`<p><strong>${t("plan.interlocks")}</strong></p><ul>${plan.interlocks.map((a) => html`<li>${a.device} · ${a.action}</li>`)}</ul>` : ""}
   </section>`;
 }
 

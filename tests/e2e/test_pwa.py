@@ -1,0 +1,255 @@
+"""The PWA and the control-room screen in headless Chromium, against the real running system: PostgreSQL, the
+broker, ingest, the alerts worker, the API and the simulator as separate processes (as ``ehs up`` runs them).
+
+Chromium is Debian's (``/usr/bin/chromium``; CI installs it when missing), driven by Playwright. Screenshots of the
+phone view (390x844) and the big screen (1920x1080) are written to ``test-results/``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from api.apikeys import create_key
+from api.policy import Role, console
+from api.users import create_user
+from cli.plantfile import apply_full, load_full
+from core.embedded import free_port, with_dbname
+from simulator.runner import send_control
+from tests.support import REPO_ROOT, spawn, stop_process, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.db, pytest.mark.broker]
+
+CHROMIUM = "/usr/bin/chromium"
+RESULTS = REPO_ROOT / "test-results"
+PASSWORD = "pwa e2e correct horse"
+PHONE = {"width": 390, "height": 844}
+SCREEN = {"width": 1920, "height": 1080}
+UNACKED = ("active_unacked", "cleared_unacked", "latched_unacked")
+
+
+@dataclass
+class System:
+    api: str
+    db: str
+    site: str
+    user: str
+    viewer_key: str
+    broker: str
+
+
+def _demo_copy(tmp: Path, site: str) -> Path:
+    """The demo plant under a site code of its own (the broker may be shared with other runs)."""
+    plant = (REPO_ROOT / "examples" / "demo-plant.yaml").read_text(encoding="utf-8")
+    (tmp / "demo-plant.yaml").write_text(plant.replace("code: cz01", f"code: {site}", 1), encoding="utf-8")
+    safety = yaml.safe_load((REPO_ROOT / "examples" / "demo-safety.yaml").read_text(encoding="utf-8"))
+    (tmp / "demo-safety.yaml").write_text(yaml.safe_dump(safety, allow_unicode=True), encoding="utf-8")
+    return tmp / "demo-plant.yaml"
+
+
+@pytest.fixture(scope="module")
+def system(pg_admin_url: str, template_db: str, broker_url: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    tmp = tmp_path_factory.mktemp("pwa")
+    name = f"ehs_pwa_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    url = with_dbname(pg_admin_url, name)
+    site = f"p{uuid.uuid4().hex[:7]}"
+    config = _demo_copy(tmp, site)
+    with psycopg.connect(url) as conn:
+        apply_full(conn=conn, full=load_full(config), source="e2e")
+        with conn.transaction():
+            create_user(conn=conn, actor=console("e2e"), username="op", role=Role.OPERATOR, sites=[site],
+                        all_sites=False, display_name="值班员", password=PASSWORD)
+            _, key = create_key(conn=conn, actor=console("e2e"), name="control room", role=Role.VIEWER,
+                                sites=[site], all_sites=False, expires_at=None, now=datetime.now(UTC))
+    port = free_port("127.0.0.1")
+    env = {"EHS_DATABASE_URL": url, "EHS_MQTT_URL": broker_url, "EHS_DATA_DIR": str(tmp / "var"),
+           "EHS_INGEST_CLIENT_ID": f"pwa-{uuid.uuid4().hex[:8]}", "EHS_ALERTS_CLIENT_ID": f"pwa-{uuid.uuid4().hex[:8]}",
+           "EHS_INGEST_SESSION_EXPIRY_S": "60", "EHS_SECRET_KEY": uuid.uuid4().hex * 2}
+    procs = [spawn("ingest", env, tmp / "ingest.log"), spawn("alerts", env, tmp / "alerts.log"),
+             spawn("uvicorn", env, tmp / "api.log", "api.main:create_app", "--factory", "--host", "127.0.0.1",
+                   "--port", str(port), "--no-access-log", "--log-level", "warning"),
+             spawn("simulator", env, tmp / "simulator.log", "--config", str(config), "--speed", "5",
+                   "--dropout", "0")]
+    api = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _healthy(api), timeout=60, interval=0.2, message="the API to answer /healthz")
+        yield System(api=api, db=url, site=site, user="op", viewer_key=key, broker=broker_url)
+    finally:
+        for proc in reversed(procs):
+            stop_process(proc)
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for log in ("ingest", "alerts", "api", "simulator"):
+        assert "Traceback" not in (tmp / f"{log}.log").read_text(), (tmp / f"{log}.log").read_text()[-3000:]
+
+
+def _healthy(api: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{api}/healthz", timeout=2) as resp:  # noqa: S310 - local test server
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)",
+                    pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    RESULTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--autoplay-policy=no-user-gesture-required"])
+        yield browser
+        browser.close()
+
+
+def _phone(browser, system: System):
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                                  locale="zh-CN", base_url=system.api)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return context, page, errors
+
+
+def _sign_in(page, system: System) -> None:
+    page.goto("/app/")
+    page.fill("#login [name=username]", system.user)
+    page.fill("#login [name=password]", PASSWORD)
+    page.click("#login button[type=submit]")
+    page.wait_for_selector(".inbox h2")
+
+
+def _alarm(system: System, alarm_id: int) -> dict:
+    with psycopg.connect(system.db) as conn:
+        cur = conn.execute("SELECT state, acked_at, acked_by FROM alarm WHERE id = %s", (alarm_id,))
+        state, acked_at, acked_by = cur.fetchone()
+    return {"state": state, "acked_at": acked_at, "acked_by": acked_by}
+
+
+def _unacked_ids(system: System) -> list[int]:
+    with psycopg.connect(system.db) as conn:
+        return [r[0] for r in conn.execute("SELECT id FROM alarm WHERE site = %s AND state = 'active_unacked' "
+                                           "ORDER BY priority DESC, id", (system.site,))]
+
+
+def test_installable_manifest_and_service_worker(browser, system: System) -> None:
+    context, page, errors = _phone(browser, system)
+    try:
+        page.goto("/app/")
+        page.wait_for_selector("#login")
+        scope = page.evaluate("navigator.serviceWorker.ready.then(r => r.active && r.scope)")
+        assert scope == f"{system.api}/app/"
+        href = page.get_attribute("link[rel=manifest]", "href")
+        manifest = page.evaluate("href => fetch(href).then(r => r.json())", href)
+        assert manifest["scope"] == "/app/" and manifest["start_url"].startswith("/app/")
+        assert manifest["display"] == "standalone" and manifest["name"] and manifest["short_name"]
+        assert {i["purpose"] for i in manifest["icons"]} == {"any", "maskable"}
+        for icon in manifest["icons"]:
+            size = page.evaluate("""src => new Promise((ok, fail) => { const img = new Image();
+                img.onload = () => ok(`${img.naturalWidth}x${img.naturalHeight}`); img.onerror = fail; img.src = src; })""",
+                                 icon["src"])
+            assert size == icon["sizes"], icon
+        # the app shell is cached by the service worker: it loads with the network off
+        page.wait_for_function("caches.keys().then(k => k.some(n => n.endsWith('-shell')))")
+        context.set_offline(True)
+        page.reload()
+        page.wait_for_selector("#login")
+        context.set_offline(False)
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_language_switch(browser, system: System) -> None:
+    context, page, errors = _phone(browser, system)
+    try:
+        _sign_in(page, system)
+        assert "告警" in page.inner_text("nav.bottom")
+        page.click("nav.bottom a[data-tab=settings]")
+        page.select_option("#lang", "en")
+        page.wait_for_function("document.documentElement.lang === 'en'")
+        assert "Alarms" in page.inner_text("nav.bottom")
+        page.screenshot(path=str(RESULTS / "pwa-settings-en-390x844.png"))
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_incident_inbox_ack_big_screen_and_offline_ack(browser, system: System) -> None:
+    phone, page, errors = _phone(browser, system)
+    wall = browser.new_context(viewport=SCREEN, base_url=system.api, locale="zh-CN")
+    screen = wall.new_page()
+    screen_errors: list[str] = []
+    screen.on("pageerror", lambda exc: screen_errors.append(str(exc)))
+    try:
+        _sign_in(page, system)
+        reply = send_control(system.broker, system.site, {"action": "start", "incident": "thermal_runaway"})
+        assert reply["ok"], reply
+
+        # the incident's alarms reach the inbox by themselves (live feed)
+        page.wait_for_selector("a.alarm[data-state=active_unacked]", timeout=240_000)
+        wait_for(lambda: len(_unacked_ids(system)) >= 2, timeout=240, interval=0.5,
+                 message="two unacknowledged alarms of the incident")
+        page.wait_for_function("document.querySelectorAll('a.alarm.unacked').length >= 2", timeout=30_000)
+        page.screenshot(path=str(RESULTS / "pwa-inbox-390x844.png"))
+        first, second = _unacked_ids(system)[:2]
+
+        # the big screen, with a viewer API key, shows it unacknowledged
+        screen.goto(f"/screen/?token={system.viewer_key}")
+        row = f"li.alarm[data-alarm-id='{first}']"
+        screen.wait_for_selector(f"{row}[data-state=active_unacked]", timeout=60_000)
+        assert "token=" not in screen.url                        # the key does not stay in the address bar
+
+        # acknowledge on the phone; the screen follows through the live feed
+        page.click(f"a.alarm[data-alarm-id='{first}']")
+        page.wait_for_selector(f"article.detail[data-alarm-id='{first}'] #ack")
+        page.wait_for_selector("#chart svg, #chart .muted:not(:empty)", timeout=30_000)
+        page.screenshot(path=str(RESULTS / "pwa-detail-390x844.png"), full_page=True)
+        page.click("#ack")
+        wait_for(lambda: _alarm(system, first)["acked_at"] is not None, timeout=30, message="the ack on the server")
+        assert _alarm(system, first)["acked_by"] == "op"
+        screen.wait_for_function(f"""() => {{ const el = document.querySelector("{row}");
+            return !el || !{list(UNACKED)}.includes(el.dataset.state); }}""", timeout=60_000)
+        screen.screenshot(path=str(RESULTS / "screen-1920x1080.png"))
+
+        # offline: the ack is queued, then delivered when the network returns
+        page.goto(f"/app/#/alarms/{second}")
+        page.wait_for_selector(f"article.detail[data-alarm-id='{second}'] #ack")
+        phone.set_offline(True)
+        page.click("#ack")
+        page.wait_for_selector("#queued")
+        assert _alarm(system, second)["acked_at"] is None
+        page.screenshot(path=str(RESULTS / "pwa-offline-queued-390x844.png"))
+        phone.set_offline(False)
+        # delivered (the page's "online" event), or, when the alarm changed meanwhile, shown as a conflict that
+        # the user acknowledges again
+        wait_for(lambda: _alarm(system, second)["acked_at"] is not None or page.locator("[data-retry]").count(),
+                 timeout=60, interval=0.5, message="the queued ack to be sent, or its conflict shown")
+        if _alarm(system, second)["acked_at"] is None:
+            page.screenshot(path=str(RESULTS / "pwa-conflict-390x844.png"))
+            page.click("[data-retry]")
+            wait_for(lambda: _alarm(system, second)["acked_at"] is not None, timeout=30,
+                     message="the ack after the conflict")
+        assert _alarm(system, second)["acked_by"] == "op"
+        assert page.evaluate("import('/app/js/outbox.js').then(m => m.all()).then(a => a.length)") == 0
+        assert not errors, errors
+        assert not screen_errors, screen_errors
+    finally:
+        wall.close()
+        phone.close()
