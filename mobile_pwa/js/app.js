@@ -16,6 +16,14 @@ const view = document.getElementById("view");
 const state = { me: null, alarms: [], alarmsAt: null, live: null, liveStatus: "offline", pending: [], area: null,
                 values: new Map(), detail: null };
 
+const SPEAKER = '<svg viewBox="0 0 24 24" width="26" height="26" aria-hidden="true" fill="none" stroke="currentColor" '
+  + 'stroke-width="2" stroke-linecap="round"><path d="M4 9h4l5-4v14l-5-4H4z" fill="currentColor"/>';
+const WAVES = '<path d="M16 8.5a5 5 0 0 1 0 7M18.5 6a8.5 8.5 0 0 1 0 12"/>';
+const MUTED = '<path d="M16 9l6 6M22 9l-6 6"/>';
+const UNITS = { a: "A", c: "°C", pct: "%", m3: "m³", m3_h: "m³/h", nm3: "Nm³", nm3_h: "Nm³/h", bool: "", ph: "", mg_l: "mg/L",
+  mg_m3: "mg/m³", pct_obs_m: "%obs/m", mm_s: "mm/s", mpa: "MPa", pa: "Pa", kwh: "kWh", v: "V" };
+const unit = (u) => (u in UNITS ? UNITS[u] : u);
+
 // ---- shell ---------------------------------------------------------------------------------------------------
 
 function renderShell() {
@@ -23,7 +31,7 @@ function renderShell() {
   document.getElementById("app-title").textContent = t("app.title");
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   const mute = document.getElementById("mute");
-  mute.textContent = sound.isMuted() ? "🔇" : "🔊";
+  mute.innerHTML = SPEAKER + (sound.isMuted() ? MUTED : WAVES) + "</svg>";
   mute.setAttribute("aria-label", t(sound.isMuted() ? "sound.unmute" : "sound.mute"));
   renderStatus();
 }
@@ -354,7 +362,7 @@ async function loadChart(alarm) {
       const q = new URLSearchParams({ start: start.toISOString(), end: end.toISOString(), limit: "5000" });
       const data = await api(`/api/v1/points/${p.id}/readings?${q}`);
       const svg = lineChart(data.readings || [], { marker: raised, limit: Number.isFinite(level) && alarm.point ? level : undefined });
-      charts.push(html`<figure><figcaption>${pick(p, "name")} (${p.unit})</figcaption>${svg || html`<p class="muted">${t("chart.none")}</p>`}</figure>`);
+      charts.push(html`<figure><figcaption>${pick(p, "name")} ${unit(p.unit) ? `(${unit(p.unit)})` : ""}</figcaption>${svg || html`<p class="muted">${t("chart.none")}</p>`}</figure>`);
     }
     box.innerHTML = html`${charts}`.text;
   } catch (err) {
@@ -408,7 +416,7 @@ async function renderArea(id) {
   view.innerHTML = html`<h2><a href="#/areas" class="back">‹</a> ${pick(area, "name")}</h2>
     ${alarms.length ? html`<ul class="alarms">${alarms.map(alarmRow)}</ul>` : ""}
     ${[...byDevice].map(([device, pts]) => html`<section class="card"><h3>${device}</h3><table class="values">
-      ${pts.map((p) => html`<tr><th>${pick(p, "name")}</th><td class="value" data-point-id="${p.id}">–</td><td class="unit">${p.unit}</td></tr>`)}
+      ${pts.map((p) => html`<tr><th>${pick(p, "name")}</th><td class="value" data-point-id="${p.id}">–</td><td class="unit">${unit(p.unit)}</td></tr>`)}
     </table></section>`)}`.text;
   updateValues();
 }

@@ -11,7 +11,7 @@ import { connectLive } from "/app/js/live.js";
 import * as sound from "/app/js/sound.js";
 
 const $ = (id) => document.getElementById(id);
-const data = { areas: [], alarms: [], commands: null, updated: null };
+const data = { areas: [], alarms: [], commands: null };
 
 function takeToken() {
   const url = new URL(location.href);
@@ -23,25 +23,31 @@ function takeToken() {
   }
 }
 
-async function load() {
+/** One source: its rows, or null when the server does not offer it (404); sign-in problems are shown. */
+async function fetchList(path, max) {
   try {
-    const [areas, alarms] = await Promise.all([list("/api/v1/areas?limit=500", 2000),
-      list("/api/v1/alarms?open=true&limit=500", 500)]);
-    data.areas = areas;
-    data.alarms = alarms;
-    data.updated = new Date();
-    try {
-      data.commands = await list("/api/v1/commands?limit=50", 50);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) data.commands = null; else throw err;
-    }
-    $("message").classList.add("hidden");
+    return await list(path, max);
   } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
       $("message").textContent = t("screen.token");
       $("message").classList.remove("hidden");
-    } else if (!(err instanceof Offline)) throw err;
+      return undefined;
+    }
+    if (err instanceof Offline) return undefined;
+    $("message").textContent = err.message;
+    $("message").classList.remove("hidden");
+    return undefined;
   }
+}
+
+async function load() {
+  $("message").classList.add("hidden");
+  const [areas, alarms, commands] = await Promise.all([fetchList("/api/v1/areas?limit=500", 2000),
+    fetchList("/api/v1/alarms?open=true&limit=500", 500), fetchList("/api/v1/commands?limit=50", 50)]);
+  if (areas !== undefined) data.areas = areas || [];
+  if (alarms !== undefined) data.alarms = alarms || [];
+  if (commands !== undefined) data.commands = commands;
   render();
 }
 
@@ -91,7 +97,7 @@ function render() {
 }
 
 let timer = null;
-const reload = () => { clearTimeout(timer); timer = setTimeout(() => load().catch(console.error), 250); };
+const reload = () => { clearTimeout(timer); timer = setTimeout(load, 250); };
 
 async function main() {
   takeToken();
@@ -104,7 +110,9 @@ async function main() {
   $("sound").textContent = t("sound.enable");
   $("sound").addEventListener("click", () => { sound.unlock(); setTimeout(render, 100); });
   document.addEventListener("click", () => sound.unlock());
-  setInterval(() => { $("clock").textContent = formatTime(new Date(), true); }, 1000);
+  const tick = () => { $("clock").textContent = formatTime(new Date(), true); };
+  tick();
+  setInterval(tick, 1000);
   await load();
   connectLive({
     credentials: wsCredentials,

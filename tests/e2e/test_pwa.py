@@ -161,9 +161,11 @@ def test_installable_manifest_and_service_worker(browser, system: System) -> Non
         assert manifest["display"] == "standalone" and manifest["name"] and manifest["short_name"]
         assert {i["purpose"] for i in manifest["icons"]} == {"any", "maskable"}
         for icon in manifest["icons"]:
-            size = page.evaluate("""src => new Promise((ok, fail) => { const img = new Image();
-                img.onload = () => ok(`${img.naturalWidth}x${img.naturalHeight}`); img.onerror = fail; img.src = src; })""",
-                                 icon["src"])
+            size = page.evaluate("""src => new Promise((ok, fail) => {
+                const img = new Image();
+                img.onload = () => ok(`${img.naturalWidth}x${img.naturalHeight}`);
+                img.onerror = fail;
+                img.src = src; })""", icon["src"])
             assert size == icon["sizes"], icon
         # the app shell is cached by the service worker: it loads with the network off
         page.wait_for_function("caches.keys().then(k => k.some(n => n.endsWith('-shell')))")
