@@ -309,9 +309,19 @@ def _present(row: dict[str, Any]) -> dict[str, Any]:
 def list_alarms(*, conn: psycopg.Connection, site: str | None = None, area: str | None = None,
                 states: Sequence[str] | None = None, open_only: bool = True, min_priority: int | None = None,
                 rule: str | None = None, drill: bool | None = None, since: datetime | None = None,
-                until: datetime | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    """Alarms, newest first; by default the open ones (anything not back to normal)."""
+                until: datetime | None = None, limit: int = 100, offset: int = 0,
+                sites: Sequence[str] | None = None, areas: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Alarms, most urgent and newest first; by default the open ones (anything not back to normal).
+
+    ``sites`` (site codes) and ``areas`` (``site/area`` keys) restrict the list to what a caller may see.
+    """
     where, params = ["true"], {}
+    if sites is not None:
+        where.append("site = ANY(%(sites)s)")
+        params["sites"] = list(sites)
+    if areas is not None:
+        where.append("site || '/' || coalesce(area, '') = ANY(%(areas)s)")
+        params["areas"] = list(areas)
     for column, value in (("site", site), ("area", area), ("rule", rule), ("drill", drill)):
         if value is not None:
             where.append(f"{column} = %({column})s")

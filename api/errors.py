@@ -6,11 +6,14 @@ Bodies are always ``{"detail": "...", ...}``; 422 names the field; a 500 never c
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from alerts.models import AlarmError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -18,10 +21,11 @@ _LOGGER = logging.getLogger(__name__)
 class ApiError(Exception):
     status = 400
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
+    def __init__(self, detail: str, *, field: str | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        self.extra = extra or {}        # more members of the JSON body, e.g. a conflict's ``code`` and object
 
 
 class NotFound(ApiError):
@@ -59,7 +63,15 @@ def install(app: FastAPI) -> None:
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         if exc.status == 422:
             return field_errors([(exc.field or "", exc.detail)])
-        return JSONResponse(status_code=exc.status, content={"detail": exc.detail})
+        return JSONResponse(status_code=exc.status, content={"detail": exc.detail, **exc.extra})
+
+    @app.exception_handler(AlarmError)
+    async def _alarm_error(_request: Request, exc: AlarmError) -> JSONResponse:
+        # routes map the alarm engine's refusals themselves (api.alarms.domain_errors); this is the safety net
+        status = exc.status if exc.status in (403, 404, 409) else 422
+        if status == 422:
+            return field_errors([("", str(exc))])
+        return JSONResponse(status_code=status, content={"detail": str(exc)})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -20,6 +20,7 @@ from api.hub import Hub
 from api.middleware import BodyLimit, SecurityHeaders
 from api.ratelimit import RateLimiter
 from api.routes import (
+    alarms,
     apikeys,
     areas,
     audit,
@@ -103,7 +104,7 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
 
     app.include_router(health.router)
     for module in (auth_routes, sites, areas, devices, points, meters, readings, deadletters, system, users,
-                   apikeys, audit):
+                   apikeys, audit, alarms):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(ws.router)
     frontend.mount(app)

@@ -21,12 +21,15 @@ from api import auth, security, users
 from api.main import create_app, http_routes, websocket_paths
 from api.policy import Principal, Role, scope_for
 from core.settings import CoreSettings
+from tests.api import alarm_world
 from tests.api.conftest import PASSWORD, SITE, World
 
 PRINCIPALS = ("anon", "expired", "other_site", "device", "viewer", "regulator", "operator", "ehs_manager", "admin")
 ROLES = frozenset({"admin", "ehs_manager", "operator", "viewer", "regulator", "device"})
 PEOPLE = ROLES - {"device"}
 ADMIN = frozenset({"admin"})
+OPS = frozenset({"admin", "ehs_manager", "operator"})      # alarm actions of the control room
+MANAGERS = frozenset({"admin", "ehs_manager"})
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,17 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("DELETE", "/api/v1/api-keys/{key_id}"): write(204),
     ("GET", "/api/v1/audit"): reader(False, frozenset({"admin", "ehs_manager", "regulator"})),
     ("GET", "/api/v1/audit/verify"): reader(False, frozenset({"admin", "ehs_manager", "regulator"})),
+    # the alarm engine: alarms of s1/formation, which regulators do not see (not a compliance area)
+    ("GET", "/api/v1/alarms"): reader(False, PEOPLE),
+    ("GET", "/api/v1/alarms/kpi"): reader(False, PEOPLE),
+    ("GET", "/api/v1/alarms/{alarm_id}"): reader(True, PEOPLE, compliance_hidden=True),
+    ("POST", "/api/v1/alarms/{alarm_id}/ack"): Expect(200, OPS, 404),
+    ("POST", "/api/v1/alarms/{alarm_id}/shelve"): Expect(200, OPS, 404),
+    ("POST", "/api/v1/alarms/{alarm_id}/unshelve"): Expect(200, OPS, 404),
+    ("POST", "/api/v1/alarms/{alarm_id}/comment"): Expect(201, OPS, 404),
+    ("POST", "/api/v1/alarms/{alarm_id}/reset"): Expect(200, OPS, 404),
+    ("POST", "/api/v1/alarms/{alarm_id}/out-of-service"): Expect(200, MANAGERS, 404),
+    ("POST", "/api/v1/alarms/{alarm_id}/return-to-service"): Expect(200, MANAGERS, 404),
 }
 
 
@@ -192,7 +206,22 @@ def _device(world: World) -> dict[str, Any]:
             "points": [{"key": "h2_ppm", "name": "氢气", "quantity": "h2"}]}
 
 
+def _fresh(state: str, body: dict[str, Any] | None = None) -> Build:
+    """A new alarm in ``state`` for every call (an action changes it: the next principal needs its own)."""
+    return lambda w, who: {"_path": {"alarm_id": alarm_world.alarm_in_state(w.url, state)},
+                           **({"json": body} if body is not None else {})}
+
+
 BUILD: dict[tuple[str, str], Build] = {
+    ("GET", "/api/v1/alarms/kpi"): lambda w, who: {"params": {"area": "wastewater"}},
+    ("POST", "/api/v1/alarms/{alarm_id}/ack"): _fresh("active_unacked", {"comment": "seen"}),
+    ("POST", "/api/v1/alarms/{alarm_id}/shelve"): _fresh("active_unacked", {"reason": "sensor swap", "minutes": 30}),
+    ("POST", "/api/v1/alarms/{alarm_id}/unshelve"): _fresh("shelved"),
+    ("POST", "/api/v1/alarms/{alarm_id}/comment"): lambda w, who: {"json": {"text": "checked on site"}},
+    ("POST", "/api/v1/alarms/{alarm_id}/reset"): _fresh("latched_acked"),
+    ("POST", "/api/v1/alarms/{alarm_id}/out-of-service"): _fresh("active_unacked", {"reason": "calibration",
+                                                                                    "permit": "PTW-7"}),
+    ("POST", "/api/v1/alarms/{alarm_id}/return-to-service"): _fresh("out_of_service"),
     ("POST", "/api/v1/auth/token"): lambda w, who: {"data": {"username": "login", "password": PASSWORD}},
     ("POST", "/api/v1/auth/refresh"): lambda w, who: {"json": {"refresh_token": _refresh_token(w)}},
     ("POST", "/api/v1/auth/logout"): lambda w, who: {"json": {"refresh_token": _refresh_token(w)}},
@@ -224,17 +253,22 @@ BUILD: dict[tuple[str, str], Build] = {
 
 #: Path parameters: which object of this site each route is called on.
 PATH_IDS = {"site_id": "site", "area_id": "area", "device_id": "device", "point_id": "point", "meter_id": "meter",
-            "dead_letter_id": "dead_letter", "user_id": "user:target", "key_id": "key"}
+            "dead_letter_id": "dead_letter", "user_id": "user:target", "key_id": "key", "alarm_id": "alarm",
+            "command_id": "command", "flood_id": "flood"}
+#: Routes of the alarm engine: their world gets an alarm configuration, an alarm, a command and a flood.
+ALARM_ENGINE = ("/api/v1/alarms", "/api/v1/floods", "/api/v1/commands", "/api/v1/bypasses", "/api/v1/drills",
+                "/api/v1/alarm-config", "/api/v1/rules")
 #: Objects that differ for one route (an empty area can be retired; gas-02's second point).
 PATH_OVERRIDES = {("DELETE", "/api/v1/areas/{area_id}"): {"area_id": "empty_area"},
                   ("DELETE", "/api/v1/points/{point_id}"): {"point_id": "point2"}}
 
 
 def _request(world: World, method: str, path: str, who: str) -> int:
-    ids = {**PATH_IDS, **PATH_OVERRIDES.get((method, path), {})}
-    url = path.format(**{name: world.ids[obj] for name, obj in ids.items() if "{" + name + "}" in path})
     kwargs = BUILD.get((method, path), lambda w, p: {})(world, who)
     new_password = kwargs.pop("_new", None)
+    ids = {**PATH_IDS, **PATH_OVERRIDES.get((method, path), {})}
+    values = {name: world.ids[obj] for name, obj in ids.items() if "{" + name + "}" in path and obj in world.ids}
+    url = path.format(**{**values, **kwargs.pop("_path", {})})
     response = world.client.request(method, url, headers=world.headers(who), **kwargs)
     if new_password and response.status_code == 200:
         world.passwords[who] = new_password
@@ -247,6 +281,8 @@ def test_authorization_matrix(world: World, method: str, path: str) -> None:
     with psycopg.connect(world.url) as conn:
         world.ids["energy_point"] = conn.execute("SELECT point_id FROM meter WHERE id = %s",
                                                  (world.ids["meter"],)).fetchone()[0]
+    if path.startswith(ALARM_ENGINE):
+        world.ids.update(alarm_world.seed(world.url))
     expect = MATRIX[(method, path)]
     wrong = []
     for who in PRINCIPALS:                      # administrators last: their writes change the world
