@@ -22,6 +22,7 @@ const WAVES = '<path d="M16 8.5a5 5 0 0 1 0 7M18.5 6a8.5 8.5 0 0 1 0 12"/>';
 const MUTED = '<path d="M16 9l6 6M22 9l-6 6"/>';
 const UNITS = { a: "A", c: "°C", pct: "%", m3: "m³", m3_h: "m³/h", nm3: "Nm³", nm3_h: "Nm³/h", bool: "", ph: "", mg_l: "mg/L",
   mg_m3: "mg/m³", pct_obs_m: "%obs/m", mm_s: "mm/s", mpa: "MPa", pa: "Pa", kwh: "kWh", v: "V" };
+const eventName = (kind) => (t(`event.${kind}`) === `event.${kind}` ? kind.replace(/_/g, " ") : t(`event.${kind}`));
 const unit = (u) => (u in UNITS ? UNITS[u] : u);
 
 // ---- shell ---------------------------------------------------------------------------------------------------
@@ -261,7 +262,7 @@ async function renderDetail(id) {
       ${commandsSection(alarm.commands || [])}
       <section class="card"><h3>${t("alarm.timeline")}</h3>
         <ol class="timeline">${(alarm.events || []).slice().reverse().map((e) => html`
-          <li><time>${formatTime(e.at, true)}</time> <strong>${t(`event.${e.kind}`)}</strong>
+          <li><time>${formatTime(e.at, true)}</time> <strong>${eventName(e.kind)}</strong>
             ${e.to_state ? html` → ${t(`state.${e.to_state}`)}` : ""}
             <span class="muted">${e.actor}</span>${e.cause ? html`<br><span>${e.cause}</span>` : ""}</li>`)}
         </ol>
