@@ -7,7 +7,10 @@ phone view (390x844) and the big screen (1920x1080) are written to ``test-result
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,8 +98,6 @@ def system(pg_admin_url: str, template_db: str, broker_url: str,
 
 
 def _healthy(api: str) -> bool:
-    import urllib.request
-
     try:
         with urllib.request.urlopen(f"{api}/healthz", timeout=2) as resp:  # noqa: S310 - local test server
             return resp.status == 200
@@ -140,6 +141,24 @@ def _alarm(system: System, alarm_id: int) -> dict:
         cur = conn.execute("SELECT state, acked_at, acked_by FROM alarm WHERE id = %s", (alarm_id,))
         state, acked_at, acked_by = cur.fetchone()
     return {"state": state, "acked_at": acked_at, "acked_by": acked_by}
+
+
+def _comments(system: System, alarm_id: int) -> list[str]:
+    with psycopg.connect(system.db) as conn:
+        return [r[0] for r in conn.execute("SELECT cause FROM alarm_event WHERE alarm_id = %s AND kind = 'comment'",
+                                           (alarm_id,))]
+
+
+def _comment_as_operator(system: System, alarm_id: int, text: str) -> None:
+    """Another client of the same operator comments: the alarm's version changes on the server."""
+    form = urllib.parse.urlencode({"username": system.user, "password": PASSWORD}).encode()
+    with urllib.request.urlopen(f"{system.api}/api/v1/auth/token", data=form, timeout=30) as resp:  # noqa: S310
+        token = json.loads(resp.read())["access_token"]
+    request = urllib.request.Request(f"{system.api}/api/v1/alarms/{alarm_id}/comment", method="POST",
+                                     data=json.dumps({"text": text}).encode(),
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - local test server
+        assert resp.status == 201
 
 
 def _unacked_ids(system: System) -> list[int]:
@@ -206,11 +225,11 @@ def test_incident_inbox_ack_big_screen_and_offline_ack(browser, system: System) 
 
         # the incident's alarms reach the inbox by themselves (live feed)
         page.wait_for_selector("a.alarm.unacked", timeout=240_000)
-        wait_for(lambda: len(_unacked_ids(system)) >= 2, timeout=240, interval=0.5,
-                 message="two unacknowledged alarms of the incident")
+        wait_for(lambda: len(_unacked_ids(system)) >= 3, timeout=240, interval=0.5,
+                 message="three unacknowledged alarms of the incident")
         page.wait_for_function("() => document.querySelectorAll('a.alarm.unacked').length >= 2", timeout=30_000)
         page.screenshot(path=str(RESULTS / "pwa-inbox-390x844.png"))
-        first, second = _unacked_ids(system)[:2]
+        first, second, third = _unacked_ids(system)[:3]
 
         # the big screen, with a viewer API key, shows it unacknowledged
         screen.goto(f"/screen/?token={system.viewer_key}")
@@ -236,6 +255,9 @@ def test_incident_inbox_ack_big_screen_and_offline_ack(browser, system: System) 
         phone.set_offline(True)
         page.click("#ack")
         page.wait_for_selector("#queued")
+        page.fill("#comment-form [name=text]", "离线备注 offline note")
+        page.click("#comment-form button[type=submit]")
+        page.wait_for_function("() => document.querySelectorAll('#queued span').length === 2")
         assert _alarm(system, second)["acked_at"] is None
         page.screenshot(path=str(RESULTS / "pwa-offline-queued-390x844.png"))
         phone.set_offline(False)
@@ -249,6 +271,23 @@ def test_incident_inbox_ack_big_screen_and_offline_ack(browser, system: System) 
             wait_for(lambda: _alarm(system, second)["acked_at"] is not None, timeout=30,
                      message="the ack after the conflict")
         assert _alarm(system, second)["acked_by"] == "user:op"
+        wait_for(lambda: "离线备注 offline note" in _comments(system, second), timeout=30,
+                 message="the queued comment on the server")
+
+        # offline again, and the alarm changes on the server meanwhile: the conflict is shown, the user acks again
+        page.goto(f"/app/#/alarms/{third}")
+        page.wait_for_selector(f"article.detail[data-alarm-id='{third}'] #ack")
+        phone.set_offline(True)
+        page.click("#ack")
+        page.wait_for_selector("#queued")
+        _comment_as_operator(system, third, "changed while the phone was offline")
+        phone.set_offline(False)
+        page.wait_for_selector("[data-retry]", timeout=60_000)
+        assert _alarm(system, third)["acked_at"] is None
+        page.screenshot(path=str(RESULTS / "pwa-conflict-390x844.png"), full_page=True)
+        page.click("[data-retry]")
+        wait_for(lambda: _alarm(system, third)["acked_at"] is not None, timeout=30,
+                 message="the ack after the conflict")
         assert page.evaluate("import('/app/js/outbox.js').then(m => m.all()).then(a => a.length)") == 0
         assert not errors, errors
         assert not screen_errors, screen_errors
