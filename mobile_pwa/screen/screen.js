@@ -41,13 +41,23 @@ async function fetchList(path, max) {
   }
 }
 
+/** Without a command list on the server: the interlock commands of the open alarms that started a response plan
+ *  (from their detail), newest first. */
+async function commandsOfAlarms(alarms) {
+  const started = alarms.filter((a) => a.plan_level !== null && a.plan_level !== undefined).slice(0, 10);
+  const details = await Promise.all(started.map((a) => api(`/api/v1/alarms/${a.id}`).catch(() => null)));
+  const byId = new Map();
+  for (const d of details) for (const c of d?.commands || []) byId.set(c.id, c);
+  return [...byId.values()].sort((x, y) => Date.parse(y.created_at) - Date.parse(x.created_at));
+}
+
 async function load() {
   $("message").classList.add("hidden");
   const [areas, alarms, commands] = await Promise.all([fetchList("/api/v1/areas?limit=500", 2000),
     fetchList("/api/v1/alarms?open=true&limit=500", 500), fetchList("/api/v1/commands?limit=50", 50)]);
   if (areas !== undefined) data.areas = areas || [];
   if (alarms !== undefined) data.alarms = alarms || [];
-  if (commands !== undefined) data.commands = commands;
+  if (commands !== undefined) data.commands = commands ?? await commandsOfAlarms(data.alarms);
   render();
 }
 
@@ -89,7 +99,14 @@ function render() {
   // interlocks
   $("commands-box").classList.toggle("hidden", data.commands === null);
   if (data.commands) {
-    $("commands").innerHTML = html`${data.commands.length ? html`<ul>${data.commands.slice(0, 12).map((c) => html`
+    // the state of each interlock: its latest command per device and action
+    const latest = new Map();
+    for (const c of data.commands) {
+      const key = `${c.device} ${c.action}`;
+      if (!latest.has(key) || Date.parse(latest.get(key).created_at) < Date.parse(c.created_at)) latest.set(key, c);
+    }
+    const shown = [...latest.values()].sort((x, y) => Date.parse(y.created_at) - Date.parse(x.created_at));
+    $("commands").innerHTML = html`${shown.length ? html`<ul>${shown.slice(0, 12).map((c) => html`
       <li class="cmd ${c.status}"><strong>${c.device}</strong> ${c.action}
         <span class="badge">${t(`command.${c.status}`)}</span>${c.drill ? html` <em class="drill">${t("alarm.drill")}</em>` : ""}
         <time>${formatTime(c.created_at || c.issued_at)}</time></li>`)}</ul>` : html`<p class="none">${t("screen.no_commands")}</p>`}`.text;
