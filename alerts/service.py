@@ -171,6 +171,12 @@ def _locked(conn: psycopg.Connection, alarm_id: int) -> dict[str, Any]:
     return alarm
 
 
+def _person(actor: Actor) -> str:
+    """What caused a person's event: ``user:<name>``, or the actor's name when it already says what it is (the
+    API names its callers ``user:<name>`` or ``key:<prefix>``)."""
+    return actor.name if ":" in actor.name else f"user:{actor.name}"
+
+
 def _human(conn: psycopg.Connection, alarm_id: int, event: Event, actor: Actor, permission: str, now: datetime,
            *, cause: str | None, detail: dict | None = None, prepare=None) -> dict[str, Any]:
     actor.require(permission)
@@ -178,7 +184,7 @@ def _human(conn: psycopg.Connection, alarm_id: int, event: Event, actor: Actor, 
     if prepare is not None:
         prepare(alarm)
     outcome, event_id = store.transition(conn, alarm, event, at=now, actor=actor.name, cause=cause,
-                                         caused_by=f"user:{actor.name}", detail=detail)
+                                         caused_by=_person(actor), detail=detail)
     if Action.CHECK_SUPPRESSION in outcome.actions or Action.ANNUNCIATE in outcome.actions:
         management.back_in_view(conn, load_config(conn=conn), alarm, outcome, event_id, now)
     audit.append(conn, actor=actor.name, action=f"alarm.{event.value}", target=f"alarm:{alarm_id}",
@@ -248,7 +254,7 @@ def comment(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, text: str,
         raise AlarmError("an empty comment")
     alarm = _locked(conn, alarm_id)
     event_id = store.event_row(conn, alarm, "comment", at=now, actor=actor.name, cause=text,
-                               caused_by=f"user:{actor.name}")
+                               caused_by=_person(actor))
     audit.append(conn, actor=actor.name, action="alarm.comment", target=f"alarm:{alarm_id}",
                  detail={"event_id": event_id, "text": text})
     return event_id
@@ -310,7 +316,8 @@ def list_alarms(*, conn: psycopg.Connection, site: str | None = None, area: str 
                 states: Sequence[str] | None = None, open_only: bool = True, min_priority: int | None = None,
                 rule: str | None = None, drill: bool | None = None, since: datetime | None = None,
                 until: datetime | None = None, limit: int = 100, offset: int = 0,
-                sites: Sequence[str] | None = None, areas: Sequence[str] | None = None) -> list[dict[str, Any]]:
+                sites: Sequence[str] | None = None, areas: Sequence[str] | None = None,
+                flood_id: int | None = None) -> list[dict[str, Any]]:
     """Alarms, most urgent and newest first; by default the open ones (anything not back to normal).
 
     ``sites`` (site codes) and ``areas`` (``site/area`` keys) restrict the list to what a caller may see.
@@ -322,7 +329,7 @@ def list_alarms(*, conn: psycopg.Connection, site: str | None = None, area: str 
     if areas is not None:
         where.append("site || '/' || coalesce(area, '') = ANY(%(areas)s)")
         params["areas"] = list(areas)
-    for column, value in (("site", site), ("area", area), ("rule", rule), ("drill", drill)):
+    for column, value in (("site", site), ("area", area), ("rule", rule), ("drill", drill), ("flood_id", flood_id)):
         if value is not None:
             where.append(f"{column} = %({column})s")
             params[column] = value

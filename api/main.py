@@ -24,12 +24,17 @@ from api.routes import (
     apikeys,
     areas,
     audit,
+    bypasses,
+    commands,
     deadletters,
     devices,
+    drills,
+    floods,
     health,
     meters,
     points,
     readings,
+    safety_config,
     sites,
     system,
     users,
@@ -98,13 +103,13 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
     app.add_middleware(BodyLimit, limit=api_settings.max_body_bytes)
     if api_settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=api_settings.cors_origins, allow_credentials=False,
-                           allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-API-Key"])
     app.add_middleware(SecurityHeaders, hsts=api_settings.hsts)
 
     app.include_router(health.router)
     for module in (auth_routes, sites, areas, devices, points, meters, readings, deadletters, system, users,
-                   apikeys, audit, alarms):
+                   apikeys, audit, alarms, floods, commands, bypasses, drills, safety_config):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(ws.router)
     frontend.mount(app)

@@ -54,6 +54,7 @@ class Permission(StrEnum):
     BYPASS_REQUEST = "bypass.request"
     BYPASS_APPROVE = "bypass.approve"
     DRILLS_RUN = "drills.run"
+    SAFETY_CONFIG_WRITE = "safety_config.write"      # rule sets and alarm configuration (management of change)
 
 
 _A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR,
@@ -83,6 +84,7 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.BYPASS_REQUEST: frozenset({_A, _M, _O}),
     Permission.BYPASS_APPROVE: frozenset({_A, _M}),
     Permission.DRILLS_RUN: frozenset({_A, _M}),
+    Permission.SAFETY_CONFIG_WRITE: frozenset({_A}),
 }
 
 #: Process areas whose data is compliance data (emissions, wastewater, hazardous waste): what regulators see.

@@ -294,3 +294,56 @@ class FloodAlarmRead(AlarmRead):
 
 class FloodDetail(FloodRead):
     alarms: list[FloodAlarmRead]
+
+
+# --- commands, bypasses, drills ---------------------------------------------------------------------------------
+
+Code = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class CommandCreate(BaseModel):
+    """A manual interlock command to a declared actuator; the alerts worker signs and sends it."""
+
+    site: Code
+    device: Code
+    action: Annotated[str, Field(min_length=1, max_length=64, description="e.g. exhaust_fan.on")]
+    params: dict[str, Any] = Field(default_factory=dict)
+    reason: Text
+    alarm_id: int | None = Field(None, ge=1, le=9_223_372_036_854_775_807, description="The alarm it answers")
+
+
+class BypassRead(BaseModel):
+    id: int
+    site: str
+    area: str | None = Field(description="The device's area (registry)")
+    device: str
+    action: str | None = Field(description="null: every action of the device")
+    reason: str
+    duration_s: int
+    requested_by: str
+    requested_at: datetime
+    approved_by: str | None
+    approved_at: datetime | None
+    expires_at: datetime | None
+    revoked_by: str | None
+    revoked_at: datetime | None
+    status: str = Field(description="requested, active, expired or revoked")
+
+
+class BypassCreate(BaseModel):
+    """Ask to bypass automatic commands to an actuator; a second person approves it, and it expires."""
+
+    site: Code
+    device: Code
+    action: Annotated[str | None, Field(max_length=64, description="Only this action (default: all)")] = None
+    reason: Text
+    minutes: int = Field(ge=1, le=24 * 60, description="How long it lasts once approved (at most 24 h)")
+
+
+class DrillCreate(BaseModel):
+    """Run a response plan level as a drill: simulated devices only, every record marked drill."""
+
+    site: Code
+    area: Code
+    level: int = Field(ge=1, le=4)
+    reason: Text

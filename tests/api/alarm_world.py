@@ -12,7 +12,20 @@ from alerts import dispatch, service
 from alerts.config import AlertSection
 from alerts.models import Actor
 from core.model import Finding, Severity, SubjectRef
+from detectors.service import apply_rules
+from detectors.specs import RuleSection
 from tests.api.conftest import OTHER, SITE
+
+RULES = {"rules": [
+    {"id": "gas.h2", "name": "氢气", "name_en": "Hydrogen", "type": "gas", "gas": "h2", "select": {"key": "h2_ppm"},
+     "levels": [{"at": 400, "severity": "high"}, {"at": 4000, "severity": "critical"}]},
+    {"id": "gas.co", "name": "一氧化碳", "type": "gas", "gas": "co", "select": {"key": "co_ppm"},
+     "levels": [{"at": 50, "severity": "high"}]},
+    {"id": "gas.latch", "name": "氢气 (锁存)", "type": "gas", "gas": "h2", "select": {"key": "h2_ppm"},
+     "levels": [{"at": 1000, "severity": "high"}]},
+    {"id": "water.ph", "name": "pH", "type": "limit", "select": {"key": "ph_ph"},
+     "high": [{"at": 9, "severity": "medium"}]},
+]}
 
 ALERTS = {
     "alarms": {"rules": {
@@ -32,7 +45,8 @@ ALERTS = {
 
 
 def configure(conn: psycopg.Connection) -> None:
-    """Apply the alarm configuration (actuators, a graded plan for s1/formation)."""
+    """Apply the rule set and the alarm configuration (actuators, a graded plan for s1/formation)."""
+    apply_rules(conn=conn, section=RuleSection.model_validate(RULES), source="test")
     service.apply_config(conn=conn, section=AlertSection.model_validate(ALERTS), source="test")
 
 
@@ -90,6 +104,16 @@ def bypass_request(url: str, requested_by: str = "user:viewer") -> int:
     return row["id"]
 
 
+def drill_alarm(url: str) -> int:
+    """A drill of s1/formation level 2, started by an EHS manager; its alarm id."""
+    with psycopg.connect(url) as conn:
+        alarm = dispatch.start_drill(conn=conn, site=SITE, area="formation", level=2,
+                                     actor=Actor("user:seed", "ehs_manager"), reason="quarterly drill",
+                                     now=datetime.now(UTC))
+        conn.commit()
+    return alarm["id"]
+
+
 def seed(url: str) -> dict[str, int | str]:
     """Configuration, an alarm of each kind the routes are called on, a command and a flood; their ids."""
     with psycopg.connect(url) as conn:
@@ -100,5 +124,6 @@ def seed(url: str) -> dict[str, int | str]:
         ids["flood"] = conn.execute(
             "INSERT INTO alarm_flood (site, area, started_at, alarm_count, peak_per_window, first_alarm_id) "
             "VALUES (%s, 'formation', now(), 11, 11, %s) RETURNING id", (SITE, ids["alarm"])).fetchone()[0]
+        ids["alarm_config"] = conn.execute("SELECT max(id) FROM alarm_config").fetchone()[0]
         conn.commit()
     return ids

@@ -155,7 +155,8 @@ def test_comment_answers_the_event_and_is_audited(world: World, alarms: dict[str
     response = _post(world, "operator", f"/{alarms['high']}/comment", {"text": "checked on site, no leak"})
     assert response.status_code == 201
     event = response.json()
-    assert (event["kind"], event["actor"], event["cause"]) == ("comment", "user:operator", "checked on site, no leak")
+    assert (event["kind"], event["actor"], event["cause"], event["caused_by"]) == (
+        "comment", "user:operator", "checked on site, no leak", "user:operator")
     assert _get(world, "operator", f"/{alarms['high']}").json()["version"] == event["id"]
     assert _audit(world, "alarm.comment") == [("user:operator", f"alarm:{alarms['high']}")]
     assert _post(world, "operator", f"/{alarms['high']}/comment", {"text": ""}).status_code == 422

@@ -135,6 +135,26 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("POST", "/api/v1/alarms/{alarm_id}/reset"): Expect(200, OPS, 404),
     ("POST", "/api/v1/alarms/{alarm_id}/out-of-service"): Expect(200, MANAGERS, 404),
     ("POST", "/api/v1/alarms/{alarm_id}/return-to-service"): Expect(200, MANAGERS, 404),
+    ("GET", "/api/v1/floods"): reader(False, PEOPLE),
+    ("GET", "/api/v1/floods/{flood_id}"): reader(True, PEOPLE, compliance_hidden=True),
+    ("GET", "/api/v1/commands"): reader(False, PEOPLE),
+    ("GET", "/api/v1/commands/{command_id}"): reader(True, PEOPLE, compliance_hidden=True),
+    ("POST", "/api/v1/commands"): Expect(201, OPS, 403),
+    ("GET", "/api/v1/bypasses"): reader(False, PEOPLE),
+    ("POST", "/api/v1/bypasses"): Expect(201, OPS, 403),
+    ("POST", "/api/v1/bypasses/{bypass_id}/approve"): Expect(200, MANAGERS, 404),
+    ("POST", "/api/v1/bypasses/{bypass_id}/revoke"): Expect(200, OPS, 404),
+    ("POST", "/api/v1/drills"): Expect(201, MANAGERS, 403),
+    ("POST", "/api/v1/drills/{alarm_id}/end"): Expect(200, MANAGERS, 404),
+    # the safety configuration is one document for every site: read by all people, written by administrators
+    # of all sites (an administrator of another site only: 403)
+    ("GET", "/api/v1/alarm-config"): reader(False, PEOPLE),
+    ("GET", "/api/v1/alarm-config/versions"): reader(False, PEOPLE),
+    ("GET", "/api/v1/alarm-config/versions/{revision}"): reader(False, PEOPLE),
+    ("PUT", "/api/v1/alarm-config"): write(200, other_site=403),
+    ("GET", "/api/v1/rules"): reader(False, PEOPLE),
+    ("GET", "/api/v1/rules/versions"): reader(False, PEOPLE),
+    ("PUT", "/api/v1/rules"): write(200, other_site=403),
 }
 
 
@@ -222,6 +242,19 @@ BUILD: dict[tuple[str, str], Build] = {
     ("POST", "/api/v1/alarms/{alarm_id}/out-of-service"): _fresh("active_unacked", {"reason": "calibration",
                                                                                     "permit": "PTW-7"}),
     ("POST", "/api/v1/alarms/{alarm_id}/return-to-service"): _fresh("out_of_service"),
+    ("POST", "/api/v1/commands"): lambda w, who: {"json": {"site": SITE, "device": "gas-02", "action": "alarm.sound",
+                                                           "reason": "test the horn"}},
+    ("POST", "/api/v1/bypasses"): lambda w, who: {"json": {"site": SITE, "device": "gas-02", "reason": "new sensor",
+                                                           "minutes": 60}},
+    ("POST", "/api/v1/bypasses/{bypass_id}/approve"): lambda w, who: {
+        "_path": {"bypass_id": alarm_world.bypass_request(w.url)}},
+    ("POST", "/api/v1/bypasses/{bypass_id}/revoke"): lambda w, who: {
+        "_path": {"bypass_id": alarm_world.bypass_request(w.url)}},
+    ("POST", "/api/v1/drills"): lambda w, who: {"json": {"site": SITE, "area": "formation", "level": 2,
+                                                         "reason": "quarterly drill"}},
+    ("POST", "/api/v1/drills/{alarm_id}/end"): lambda w, who: {"_path": {"alarm_id": alarm_world.drill_alarm(w.url)}},
+    ("PUT", "/api/v1/alarm-config"): lambda w, who: {"json": alarm_world.ALERTS},
+    ("PUT", "/api/v1/rules"): lambda w, who: {"json": alarm_world.RULES},
     ("POST", "/api/v1/auth/token"): lambda w, who: {"data": {"username": "login", "password": PASSWORD}},
     ("POST", "/api/v1/auth/refresh"): lambda w, who: {"json": {"refresh_token": _refresh_token(w)}},
     ("POST", "/api/v1/auth/logout"): lambda w, who: {"json": {"refresh_token": _refresh_token(w)}},
@@ -254,7 +287,7 @@ BUILD: dict[tuple[str, str], Build] = {
 #: Path parameters: which object of this site each route is called on.
 PATH_IDS = {"site_id": "site", "area_id": "area", "device_id": "device", "point_id": "point", "meter_id": "meter",
             "dead_letter_id": "dead_letter", "user_id": "user:target", "key_id": "key", "alarm_id": "alarm",
-            "command_id": "command", "flood_id": "flood"}
+            "command_id": "command", "flood_id": "flood", "revision": "alarm_config"}
 #: Routes of the alarm engine: their world gets an alarm configuration, an alarm, a command and a flood.
 ALARM_ENGINE = ("/api/v1/alarms", "/api/v1/floods", "/api/v1/commands", "/api/v1/bypasses", "/api/v1/drills",
                 "/api/v1/alarm-config", "/api/v1/rules")

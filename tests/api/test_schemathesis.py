@@ -18,6 +18,7 @@ from schemathesis.checks import (
 
 from api.main import create_app
 from core.settings import CoreSettings
+from tests.api import alarm_world
 from tests.api.conftest import mint_token, settings_for
 
 pytestmark = pytest.mark.db
@@ -27,6 +28,7 @@ MAX_EXAMPLES = 15
 
 @pytest.fixture
 def api_server(world_url: str, serve) -> tuple[str, bytes, str]:
+    alarm_world.seed(world_url)                  # alarms, a command, a flood and a configuration to work on
     core, api = settings_for(world_url)
     app = create_app(core, api)
     return f"http://{serve(app)}", app.state.auth.jwt_key, world_url

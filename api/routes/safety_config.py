@@ -1,0 +1,163 @@
+"""The versioned safety configuration: the rule set (``rule_set``, detectors) and the alarm configuration
+(``alarm_config``: alarm attributes, actuators and graded response plans, one document of the alerts section).
+
+Both are stored as whole revisions (migration 0010), exactly as ``ehs config apply`` stores them from the plant
+file, so the API offers each as one versioned document: ``GET`` the current revision, ``GET .../versions`` the
+history, ``PUT`` a new revision from JSON (administrators of every site). A body is validated with the same
+models as the YAML (``detectors.specs.RuleSection``, ``alerts.config.AlertSection``) and then checked against
+the registry and each other (a plan naming a device that is not an actuator, an alarm attribute for no rule);
+every problem answers 422 naming its field. A stored revision is announced as a configuration revision, so the
+running processes reload, and audited as ``rule.rule_set`` / ``rule.alarm_config``. Response plans live in the
+alarm configuration (``response_plans``), so there is no separate plan document.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
+
+from alerts import service as alert_service
+from alerts.config import AlertSection, check_alerts
+from api.alarms import domain_errors
+from api.deps import Conn, PathId, require
+from api.errors import NotFound, field_errors
+from api.policy import Permission, Principal
+from api.queries import fetch_all, fetch_one
+from api.schemas.alarm_config import AlarmConfigRead, AppliedRead, RevisionRead, RuleSetRead
+from core import audit
+from core.plant import export_plant, record_revision
+from detectors import service as rule_service
+from detectors.specs import RuleSection, check_rules
+
+router = APIRouter(prefix="/api/v1", tags=["safety configuration"])
+Reader = Annotated[Principal, require(Permission.ALARMS_READ)]
+Writer = Annotated[Principal, require(Permission.SAFETY_CONFIG_WRITE)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+_REVISION = "id AS revision, applied_at, applied_by, source, sha256"
+
+
+def _field(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _all_sites(principal: Principal) -> None:
+    if principal.scope.site_ids is not None:
+        raise HTTPException(403, "the safety configuration covers every site: only an administrator of all sites "
+                                 "may change it")
+
+
+def _latest(conn: psycopg.Connection, table: str) -> dict[str, Any]:
+    row = fetch_one(conn, f"SELECT {_REVISION}, body FROM {table} ORDER BY id DESC LIMIT 1")  # noqa: S608
+    if row is None:
+        raise NotFound(f"no {table.replace('_', ' ')} has been applied yet")
+    return row
+
+
+def _versions(conn: psycopg.Connection, table: str, limit: int) -> list[dict[str, Any]]:
+    return fetch_all(conn, f"SELECT {_REVISION} FROM {table} ORDER BY id DESC LIMIT %s", (limit,))  # noqa: S608
+
+
+def _announce(conn: psycopg.Connection, principal: Principal, what: str, revision: int, sha: str) -> None:
+    source = f"api:{principal.actor}"
+    record_revision(conn, source=source, sha256=sha, summary={f"{what}_revision": revision})
+    audit.append(conn, actor=principal.actor, action=f"rule.{what}", target=f"{what}:{revision}",
+                 detail={"revision": revision, "sha256": sha})
+
+
+def _problems(problems: list[tuple[tuple, str]]) -> JSONResponse:
+    """Cross-reference problems as one 422 naming each field (``body...``, or the stored configuration's)."""
+    return field_errors([(_field(loc), message) for loc, message in problems])
+
+
+# --- alarm configuration -----------------------------------------------------------------------------------
+
+
+@router.get("/alarm-config", response_model=AlarmConfigRead)
+def get_alarm_config(principal: Reader, conn: Conn):
+    """The current alarm configuration: alarm attributes, actuators and response plans."""
+    return _latest(conn, "alarm_config")
+
+
+@router.get("/alarm-config/versions", response_model=list[RevisionRead])
+def alarm_config_versions(principal: Reader, conn: Conn, limit: Limit = 100):
+    """Revisions of the alarm configuration, newest first."""
+    return _versions(conn, "alarm_config", limit)
+
+
+@router.get("/alarm-config/versions/{revision}", response_model=AlarmConfigRead)
+def alarm_config_version(revision: PathId, principal: Reader, conn: Conn):
+    row = fetch_one(conn, f"SELECT {_REVISION}, body FROM alarm_config WHERE id = %s", (revision,))  # noqa: S608
+    if row is None:
+        raise NotFound(f"no alarm configuration revision {revision}")
+    return row
+
+
+@router.put("/alarm-config", response_model=AppliedRead)
+def put_alarm_config(body: AlertSection, principal: Writer, conn: Conn):
+    """Store a new revision of the alarm configuration (unchanged bodies store nothing)."""
+    _all_sites(principal)
+    with domain_errors(conn):
+        plant = export_plant(conn=conn)
+        _, rules = rule_service.load_rules(conn=conn)
+        problems = [(("body", *loc), m) for loc, m in check_alerts(body, plant, [r.id for r in rules.rules])]
+        if problems:
+            return _problems(problems)
+        revision = alert_service.apply_config(conn=conn, section=body, source=f"api:{principal.actor}")
+        if revision is None:
+            return {"revision": _latest(conn, "alarm_config")["revision"], "changed": False}
+        _announce(conn, principal, "alarm_config", revision, _latest(conn, "alarm_config")["sha256"])
+    return {"revision": revision, "changed": True}
+
+
+# --- rule set ----------------------------------------------------------------------------------------------
+
+
+@router.get("/rules", response_model=RuleSetRead)
+def get_rules(principal: Reader, conn: Conn,
+              site: Annotated[str | None, Query(max_length=64, description="Only rules that select this site")]
+              = None):
+    """The current rule set with its revision; with ``site``, the rules whose selection can include it."""
+    row = _latest(conn, "rule_set")
+    rules = row.pop("body").get("rules", [])
+    if site is not None:
+        rules = [r for r in rules if _selects(r.get("select") or {}, site)]
+    return {**row, "rules": rules}
+
+
+def _selects(select: dict[str, Any], site: str) -> bool:
+    wanted = select.get("site")
+    if wanted is None:
+        return True
+    return any(fnmatch.fnmatchcase(site, p) for p in ([wanted] if isinstance(wanted, str) else wanted))
+
+
+@router.get("/rules/versions", response_model=list[RevisionRead])
+def rule_versions(principal: Reader, conn: Conn, limit: Limit = 100):
+    """Revisions of the rule set, newest first."""
+    return _versions(conn, "rule_set", limit)
+
+
+@router.put("/rules", response_model=AppliedRead)
+def put_rules(body: RuleSection, principal: Writer, conn: Conn):
+    """Store a new revision of the rule set (unchanged bodies store nothing). The alarm configuration must still
+    name existing rules."""
+    _all_sites(principal)
+    with domain_errors(conn):
+        plant = export_plant(conn=conn)
+        problems = [(("body", *loc), m) for loc, m in check_rules(body, plant)]
+        row = fetch_one(conn, "SELECT body FROM alarm_config ORDER BY id DESC LIMIT 1")
+        if row is not None:                         # the alarm configuration in force must still name real rules
+            problems += [(("alarm_config", *loc), m) for loc, m in
+                         check_alerts(AlertSection.model_validate(row["body"]), plant, [r.id for r in body.rules])]
+        if problems:
+            return _problems(problems)
+        revision = rule_service.apply_rules(conn=conn, section=body, source=f"api:{principal.actor}")
+        if revision is None:
+            return {"revision": _latest(conn, "rule_set")["revision"], "changed": False}
+        _announce(conn, principal, "rule_set", revision, _latest(conn, "rule_set")["sha256"])
+    return {"revision": revision, "changed": True}
