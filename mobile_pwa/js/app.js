@@ -451,7 +451,11 @@ async function renderSettings() {
     ${prefs ? html`<form class="card" id="prefs"><h3>${t("prefs.title")}</h3>
       <label>${t("prefs.min_priority")}<select name="min_priority">${[1, 2, 3, 4].map((p) => html`<option value="${p}" ${prefs.min_priority === p ? raw("selected") : ""}>${priorityName(p)}</option>`)}</select></label>
       ${Object.keys(prefs.channels || {}).map((c) => html`<label class="check"><input type="checkbox" name="ch_${c}" ${prefs.channels[c] ? raw("checked") : ""}> ${t(`channel.${c}`)}</label>`)}
-      <button type="submit">${t("prefs.save")}</button><span id="prefs-saved"></span></form>` : ""}
+      <fieldset class="quiet"><legend>${t("prefs.quiet")}</legend>
+        <label>${t("prefs.quiet_start")}<input type="time" name="quiet_start" value="${prefs.quiet_hours?.start || ""}"></label>
+        <label>${t("prefs.quiet_end")}<input type="time" name="quiet_end" value="${prefs.quiet_hours?.end || ""}"></label>
+        <p class="muted">${t("prefs.quiet_note")}</p></fieldset>
+      <button type="submit">${t("prefs.save")}</button><span id="prefs-saved"></span><p class="error" id="prefs-error"></p></form>` : ""}
     <section class="card"><button class="big" id="signout">${t("settings.sign_out")}</button></section>`.text;
   document.getElementById("lang").addEventListener("change", async (ev) => {
     setLang(ev.target.value); await loadLang("/app/", ev.target.value); renderShell(); render();
@@ -472,9 +476,13 @@ async function renderSettings() {
     ev.preventDefault();
     const data = new FormData(form);
     const channels = Object.fromEntries(Object.keys(prefs.channels || {}).map((c) => [c, data.get(`ch_${c}`) === "on"]));
-    await api("/api/v1/me/notification-settings", { method: "PUT", json: { ...prefs, lang: currentLang(),
-      min_priority: Number(data.get("min_priority")), channels } });
-    document.getElementById("prefs-saved").textContent = " ✓";
+    const start = data.get("quiet_start");
+    const end = data.get("quiet_end");
+    try {
+      await api("/api/v1/me/notification-settings", { method: "PUT", json: { ...prefs, lang: currentLang(),
+        min_priority: Number(data.get("min_priority")), channels, quiet_hours: start && end ? { start, end } : null } });
+      document.getElementById("prefs-saved").textContent = " ✓";
+    } catch (err) { document.getElementById("prefs-error").textContent = err.message; }
   });
 }
 

@@ -11,7 +11,7 @@ import { connectLive } from "/app/js/live.js";
 import * as sound from "/app/js/sound.js";
 
 const $ = (id) => document.getElementById(id);
-const data = { areas: [], alarms: [], commands: null };
+const data = { areas: [], alarms: [], commands: null, floods: new Map() };
 
 function takeToken() {
   const url = new URL(location.href);
@@ -53,12 +53,19 @@ async function commandsOfAlarms(alarms) {
 
 async function load() {
   $("message").classList.add("hidden");
-  const [areas, alarms, commands] = await Promise.all([fetchList("/api/v1/areas?limit=500", 2000),
-    fetchList("/api/v1/alarms?open=true&limit=500", 500), fetchList("/api/v1/commands?limit=50", 50)]);
+  const [areas, alarms, commands, floods] = await Promise.all([fetchList("/api/v1/areas?limit=500", 2000),
+    fetchList("/api/v1/alarms?open=true&limit=500", 500), fetchList("/api/v1/commands?limit=100", 100),
+    fetchList("/api/v1/floods?open=true&limit=50", 50)]);
+  if (floods !== undefined) data.floods = new Map((floods || []).map((f) => [f.id, f]));
   if (areas !== undefined) data.areas = areas || [];
   if (alarms !== undefined) data.alarms = alarms || [];
   if (commands !== undefined) data.commands = commands ?? await commandsOfAlarms(data.alarms);
   render();
+}
+
+function areaName(alarm) {
+  const area = data.areas.find((a) => a.site === alarm.site && a.code === alarm.area);
+  return area ? pick(area, "name") : alarm.area || "";
 }
 
 function render() {
@@ -83,11 +90,12 @@ function render() {
       data-alarm-id="${a.id}" data-state="${a.state}">
     <span class="prio">${priorityName(a.priority)}</span>
     <span class="title">${a.first_out ? html`<b class="first-out">1st</b> ` : ""}${alarmTitle(a)}${a.drill ? html` <em class="drill">${t("alarm.drill")}</em>` : ""}</span>
-    <span class="where">${a.area || ""} ${a.device || ""}</span>
+    <span class="where">${areaName(a)} · ${a.device || ""}</span>
     <span class="state">${stateName(a)}</span>
     <time>${formatTime(a.last_raised_at || a.raised_at || a.opened_at)}</time></li>`;
   $("alarms").innerHTML = html`${alarms.length ? [...groups.values()].map((g) => (g.length > 1 || g[0].flood_id)
-    ? html`<div class="flood"><h3>${t("screen.flood", { n: g.length })}</h3><ul>${g.sort((x, y) => (y.first_out - x.first_out)).map(row)}</ul></div>`
+    ? html`<div class="flood"><h3>${t("screen.flood", { n: data.floods.get(g[0].flood_id)?.alarm_count ?? g.length })}
+        ${areaName(g[0])} · ${formatTime(data.floods.get(g[0].flood_id)?.started_at || g[g.length - 1].raised_at)}</h3><ul>${g.sort((x, y) => (y.first_out - x.first_out)).map(row)}</ul></div>`
     : html`<ul>${g.map(row)}</ul>`) : html`<p class="none">${t("inbox.empty")}</p>`}`.text;
   // unacknowledged critical alarms: banner and sound
   const critical = sounding(alarms);
