@@ -61,7 +61,7 @@ async function render() {
   }
   if (parts[0] === "alarms" && parts[1] && params.get("t") && !session.get()) return renderLink(params.get("t"));
   if (!session.get()) return renderLogin();
-  if (!state.me) await loadMe();
+  if (!state.me) { await loadMe(); await loadAreaNames(); }
   if (!state.live) startLive();
   if (parts[0] === "alarms" && parts[1]) return renderDetail(Number(parts[1]));
   if (parts[0] === "areas" && parts[1]) return renderArea(Number(parts[1]));
@@ -110,6 +110,19 @@ async function loadMe() {
     state.me = JSON.parse(localStorage.getItem("ehs.me") || "null") || { name: "", permissions: [] };
   }
 }
+
+/** Area names for the alarm rows (kept for offline use). */
+async function loadAreaNames() {
+  try {
+    const areas = await list("/api/v1/areas?limit=500", 2000);
+    state.areaNames = Object.fromEntries(areas.map((a) => [`${a.site}/${a.code}`, { name: a.name, name_en: a.name_en }]));
+    localStorage.setItem("ehs.areas", JSON.stringify(state.areaNames));
+  } catch {
+    state.areaNames = JSON.parse(localStorage.getItem("ehs.areas") || "{}");
+  }
+}
+
+const areaName = (a) => pick(state.areaNames?.[`${a.site}/${a.area}`], "name") || a.area || "";
 
 const may = (permission) => (state.me?.permissions || []).includes(permission);
 
@@ -162,7 +175,7 @@ function alarmRow(a) {
       <span class="prio" title="${priorityName(a.priority)}">${priorityName(a.priority)}</span>
       <span class="body">
         <span class="title">${alarmTitle(a)}${a.drill ? html` <em class="drill">${t("alarm.drill")}</em>` : ""}</span>
-        <span class="meta">${a.area || ""} · ${a.device || ""} · ${formatTime(a.last_raised_at || a.raised_at || a.opened_at, true)}</span>
+        <span class="meta">${areaName(a)} · ${a.device || ""} · ${formatTime(a.last_raised_at || a.raised_at || a.opened_at, true)}</span>
       </span>
       <span class="state">${stateName(a)}</span>
     </a></li>`;
@@ -236,7 +249,7 @@ async function renderDetail(id) {
         <h2>${alarmTitle(alarm)}${alarm.drill ? html` <em class="drill">${t("alarm.drill")}</em>` : ""}</h2>
         <p class="state-line"><strong id="alarm-state">${stateName(alarm)}</strong>
           ${alarm.level ? html` · ${alarm.level}` : ""}${alarm.value !== null && alarm.value !== undefined ? html` · ${t("alarm.value")} ${alarm.value}` : ""}</p>
-        <p class="meta">${alarm.site} · ${alarm.area || ""} · ${alarm.device || ""} ${alarm.point || ""}</p>
+        <p class="meta">${alarm.site} · ${areaName(alarm)} · ${alarm.device || ""} ${alarm.point || ""}</p>
         <p class="meta">${t("alarm.raised")} ${formatTime(alarm.raised_at, true)}
           ${alarm.acked_at ? html` · ${t("alarm.acked_by", { who: alarm.acked_by || "", at: formatTime(alarm.acked_at, true) })}` : ""}
           ${alarm.shelved_until ? html` · ${t("alarm.shelved_until", { at: formatTime(alarm.shelved_until, true) })}` : ""}</p>

@@ -14,7 +14,10 @@ export function setMuted(muted) {
 export function unlock() {
   const AC = window.AudioContext || window.webkitAudioContext;
   if (!AC) return;
-  ctx ??= new AC();
+  if (!ctx) {
+    ctx = new AC();
+    ctx.onstatechange = () => window.dispatchEvent(new Event("ehs:audio"));
+  }
   if (ctx.state === "suspended") ctx.resume().catch(() => {});
 }
 

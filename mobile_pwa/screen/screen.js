@@ -135,6 +135,8 @@ async function main() {
   $("sound").textContent = t("sound.enable");
   $("sound").addEventListener("click", () => { sound.unlock(); setTimeout(render, 100); });
   document.addEventListener("click", () => sound.unlock());
+  window.addEventListener("ehs:audio", render);
+  sound.unlock();   // runs at once where the browser allows sound without a click (kiosk: --autoplay-policy=...)
   const tick = () => { $("clock").textContent = formatTime(new Date(), true); };
   tick();
   setInterval(tick, 1000);
