@@ -341,7 +341,8 @@ function bindDetail(alarm) {
   });
 }
 
-async function act(item, error) {
+async function act(action, error) {
+  const item = { ...action, user: state.me?.name };
   try {
     const result = await outbox.submit(item);
     if (result.status === "conflict") {
@@ -477,7 +478,15 @@ async function renderSettings() {
     sound.setMuted(ev.target.checked); renderShell(); sound.alarm(sounding(state.alarms).length > 0);
   });
   document.getElementById("signout").addEventListener("click", async () => {
-    await signOut(); state.me = null; state.live?.close(); state.live = null; go("#/login");
+    // what this device kept for this user goes: queued actions (never sent under someone else's name), cached
+    // alarms, names
+    await signOut();
+    for (const item of await outbox.all()) await outbox.remove(item.id);
+    if ("caches" in window) for (const name of await caches.keys()) if (name.endsWith("-data")) await caches.delete(name);
+    localStorage.removeItem("ehs.me");
+    state.me = null; state.alarms = []; state.live?.close(); state.live = null;
+    await refreshPending();
+    go("#/login");
   });
   const toggle = document.getElementById("push-toggle");
   if (toggle) toggle.addEventListener("click", async () => {
@@ -525,8 +534,8 @@ async function refreshPending() {
 }
 
 async function flushOutbox() {
-  if (!session.get()) return;
-  const sent = await outbox.flush();
+  if (!session.get() || !state.me?.name) return;
+  const sent = await outbox.flush(state.me.name);
   await refreshPending();
   if (sent || state.pending.some((p) => p.status !== "pending")) {
     await loadAlarms();

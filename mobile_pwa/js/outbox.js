@@ -58,13 +58,14 @@ export async function submit(item) {
 
 let flushing = null;
 
-/** Send what waits; returns how many were delivered. Conflicts stay (status "conflict") until resolved. */
-export function flush() {
+/** Send what ``user`` queued; returns how many were delivered. Conflicts stay (status "conflict") until resolved.
+ *  Items of another user (this phone was signed in as someone else) are never sent under this user's name. */
+export function flush(user) {
   flushing ??= (async () => {
     let sent = 0;
     try {
       for (const item of await all()) {
-        if (item.status !== "pending") continue;
+        if (item.status !== "pending" || item.user !== user) continue;
         try {
           await request(item);
           await remove(item.id);
