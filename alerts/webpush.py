@@ -24,7 +24,7 @@ import orjson
 import psycopg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from py_vapid import Vapid01
+from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
 from alerts.notify import SendResult
@@ -79,7 +79,7 @@ def send(subscription: Mapping[str, Any], data: bytes, *, private_key: str, subj
     topic = hashlib.sha256(key.encode()).hexdigest()[:32]       # Topic: at most 32 URL-safe characters
     try:
         webpush({"endpoint": endpoint, "keys": {"p256dh": subscription["p256dh"], "auth": subscription["auth"]}},
-                data=data.decode(), vapid_private_key=Vapid01.from_string(private_key),
+                data=data.decode(), vapid_private_key=Vapid02.from_string(private_key),
                 vapid_claims={"sub": subject, "aud": f"{parts.scheme}://{parts.netloc}"}, ttl=ttl_s,
                 timeout=timeout_s, headers={"Topic": topic, "Urgency": urgency})
     except WebPushException as exc:
