@@ -6,7 +6,7 @@ encoded once, timestamp within 5 minutes), the token, and the per-robot rate lim
 errcode 130101, WeCom 20/min -> 45009, Feishu 100/min and 5/s -> code 11232). Bad tokens: DingTalk 300001,
 bad signature 310000, WeCom 93000, Feishu 19001.
 
-``hold`` makes the server keep the next request open (recorded on arrival, answered when released): the
+``hold_on`` makes the server keep one request open (recorded on arrival, answered when released): the
 "provider received it, the sender never heard back" case of the kill test.
 """
 
@@ -35,7 +35,7 @@ class Providers:
         self.enforce_limits = enforce_limits
         self.received: list[dict[str, Any]] = []     # accepted messages
         self.refused: list[dict[str, Any]] = []      # answered with an error code
-        self.hold_next = threading.Event()
+        self.hold_on: int | None = None          # hold the request that is this accepted message (1 = the first)
         self.holding = threading.Event()
         self.release = threading.Event()
         self._lock = threading.Lock()
@@ -138,8 +138,8 @@ class Providers:
                 ok = answer.get("errcode", answer.get("code", 0)) == 0
                 with outer._lock:
                     (outer.received if ok else outer.refused).append(record)
-                if ok and outer.hold_next.is_set():
-                    outer.hold_next.clear()
+                    hold = ok and outer.hold_on == len(outer.received)
+                if hold:
                     outer.holding.set()
                     outer.release.wait(60)
                 data = json.dumps(answer).encode()
