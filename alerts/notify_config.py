@@ -21,9 +21,11 @@ from alerts.seal import redact, seal
 
 ChannelKind = Literal["wecom", "dingtalk", "feishu", "email", "sms", "webhook", "log"]
 
-#: Providers' published limits as (messages per second, burst): DingTalk robot 20/min, WeCom group bot 20/min,
-#: Feishu bot 100/min and 5/s (1.5/s with a burst of 5 keeps both), the rest conservative for SMTP/SMS gateways.
-RATE_DEFAULTS = {"dingtalk": (20 / 60, 20.0), "wecom": (20 / 60, 20.0), "feishu": (1.5, 5.0), "email": (5.0, 20.0),
+#: Providers' published limits as token buckets (messages per second, burst). A bucket lets ``burst + rate * T``
+#: through in any window of T seconds, so both are chosen to stay inside every published window: DingTalk robot
+#: and WeCom group bot 20/min -> 10 + 10/min; Feishu bot 100/min and 5/s -> 3 + 1.6/s (4.6 in a second, 99 in a
+#: minute). The others are conservative defaults for SMTP servers and SMS gateways.
+RATE_DEFAULTS = {"dingtalk": (10 / 60, 10.0), "wecom": (10 / 60, 10.0), "feishu": (1.6, 3.0), "email": (5.0, 20.0),
                  "sms": (1.0, 10.0), "webhook": (10.0, 50.0), "log": (100.0, 100.0)}
 
 

@@ -100,8 +100,9 @@ def test_bad_tokens_and_signatures_are_retried_with_backoff_then_raise_a_channel
 
 
 def test_rate_limits_queue_the_rest_and_provider_limits_are_retried(conn: psycopg.Connection, site: str) -> None:
-    """25 alarms to a DingTalk robot: 20 go at once (its 20/minute), 5 wait for tokens; when the robot still
-    answers 130101 "send too fast" they are kept and sent later, never dropped."""
+    """25 alarms to a DingTalk robot (20 messages a minute): its bucket lets 10 go at once and 10 more a minute
+    later, never more than 20 in a minute, and queues the rest. A robot that still answers 130101 "send too
+    fast" gets the message again later: rate-limited messages are kept, never dropped."""
     apply(conn, site, safety(flood_start=1000))
     c = clock()
     with stand_ins() as p:
@@ -110,12 +111,14 @@ def test_rate_limits_queue_the_rest_and_provider_limits_are_retried(conn: psycop
         for i in range(25):
             service.apply_findings(conn=conn, findings=[finding(site, f"r{i}", Severity.HIGH, device=None, point=None,
                                                                 at=c.now())], now=c.now())
-        assert n.run_once(conn) == 20
-        assert len(p.messages("dingtalk")) == 20 and not p.refused
+        assert n.run_once(conn) == 10
         queued = rows(conn, "SELECT count(*), min(next_attempt_at) > %s FROM notification_delivery WHERE status = "
                       "'pending'", c.now())
-        assert queued == [(5, True)]
-        c.advance(timedelta(seconds=60))            # our bucket refills; the robot's real minute has not passed
+        assert queued == [(15, True)]
+        c.advance(timedelta(seconds=60))
+        n.run_once(conn)
+        assert len(p.messages("dingtalk")) == 20 and not p.refused          # 20 within the robot's minute
+        c.advance(timedelta(seconds=30))            # our bucket has 5 tokens; the robot's real minute is not over
         n.run_once(conn)
         limited = rows(conn, "SELECT count(*) FROM notification_attempt WHERE result = 'rate_limited'")[0][0]
         assert limited == 5 and [m["answer"]["errcode"] for m in p.refused] == [130101] * 5
