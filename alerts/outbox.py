@@ -312,6 +312,9 @@ def finish(*, conn: psycopg.Connection, delivery: Mapping[str, Any], result: Sen
 
 
 def _close_outbox(conn: psycopg.Connection, outbox_id: int, now: datetime) -> None:
+    # lock the row first: two senders finishing the last two deliveries of one row would otherwise each see the
+    # other's delivery still 'sending' (uncommitted) and neither would close it
+    conn.execute("SELECT 1 FROM notification_outbox WHERE id = %s FOR UPDATE", (outbox_id,))
     counts = dict(conn.execute("SELECT status, count(*) FROM notification_delivery WHERE outbox_id = %s GROUP BY "
                                "status", (outbox_id,)).fetchall())
     if counts.get("pending") or counts.get("sending"):
