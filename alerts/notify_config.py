@@ -259,3 +259,43 @@ def delete_subscription(*, conn: psycopg.Connection, user_id: int, subscription_
                         "NULL RETURNING id", (subscription_id, user_id)).fetchone()
     if done is None:
         raise NotFound(f"no push subscription {subscription_id}")
+
+
+# --- reading the record -----------------------------------------------------------------------------------
+
+
+def list_notifications(*, conn: psycopg.Connection, sites: list[str] | None, alarm_id: int | None = None,
+                       status: str | None = None, after: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Outbox rows, newest first (``sites`` None: every site); one more than ``limit`` for the cursor."""
+    return store.fetch(conn, "SELECT id, created_at, kind, alarm_id, site, area, priority, title, status, attempts, "
+                       "sent_at, drill, last_error FROM notification_outbox WHERE (%(sites)s::text[] IS NULL OR site = "
+                       "ANY(%(sites)s)) AND (%(alarm)s::bigint IS NULL OR alarm_id = %(alarm)s) AND (%(status)s::text "
+                       "IS NULL OR status = %(status)s) AND (%(after)s::bigint IS NULL OR id < %(after)s) ORDER BY id "
+                       "DESC LIMIT %(limit)s", {"sites": sites, "alarm": alarm_id, "status": status, "after": after,
+                                                "limit": limit + 1})
+
+
+def get_notification(*, conn: psycopg.Connection, notification_id: int, sites: list[str] | None) -> dict[str, Any]:
+    """One outbox row with its deliveries and every attempt of each."""
+    row = store.fetch_one(conn, "SELECT * FROM notification_outbox WHERE id = %s AND (%s::text[] IS NULL OR site = "
+                          "ANY(%s))", (notification_id, sites, sites))
+    if row is None:
+        raise NotFound(f"no notification {notification_id}")
+    deliveries = store.fetch(conn, "SELECT id, recipient, channel, kind, lang, status, attempts, next_attempt_at, "
+                             "sent_at, last_error FROM notification_delivery WHERE outbox_id = %s ORDER BY id",
+                             (notification_id,))
+    tries = store.fetch(conn, "SELECT a.* FROM notification_attempt a JOIN notification_delivery d ON d.id = "
+                        "a.delivery_id WHERE d.outbox_id = %s ORDER BY a.id", (notification_id,))
+    for d in deliveries:
+        d["tries"] = [t for t in tries if t["delivery_id"] == d["id"]]
+    return {**row, "deliveries": deliveries}
+
+
+def list_policies(*, conn: psycopg.Connection, sites: list[str] | None) -> list[dict[str, Any]]:
+    return store.fetch(conn, "SELECT * FROM escalation_policy WHERE %s::text[] IS NULL OR site = ANY(%s) ORDER BY id",
+                       (sites, sites))
+
+
+def list_rosters(*, conn: psycopg.Connection, sites: list[str] | None) -> list[dict[str, Any]]:
+    return store.fetch(conn, "SELECT * FROM duty_roster WHERE %s::text[] IS NULL OR site = ANY(%s) ORDER BY id",
+                       (sites, sites))

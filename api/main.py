@@ -26,7 +26,9 @@ from api.routes import (
     devices,
     health,
     meters,
+    notifications,
     points,
+    push,
     readings,
     sites,
     system,
@@ -96,13 +98,13 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
     app.add_middleware(BodyLimit, limit=api_settings.max_body_bytes)
     if api_settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=api_settings.cors_origins, allow_credentials=False,
-                           allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-API-Key"])
     app.add_middleware(SecurityHeaders, hsts=api_settings.hsts)
 
     app.include_router(health.router)
     for module in (auth_routes, sites, areas, devices, points, meters, readings, deadletters, system, users,
-                   apikeys, audit):
+                   apikeys, audit, notifications, push):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(ws.router)
     return app
