@@ -16,6 +16,7 @@ from alerts import notify_config
 from alerts.models import AlarmError
 from alerts.notify_config import ChannelSpec, PolicySpec, RosterSpec
 from api.deps import After, DomainConn, Limit, PathId, QueryId, Settings, require
+from api.errors import Invalid
 from api.policy import Permission, Principal
 from api.queries import Page, after_id, page
 from api.schemas.notifications import ChannelRead, NotificationDetail, NotificationRead, PolicyRead, RosterRead
@@ -124,7 +125,7 @@ def list_policies(who: Manager, conn: DomainConn):
 def put_policy(name: Name, body: PolicySpec, who: Manager, conn: DomainConn):
     """Create or replace the policy ``name`` (the body's name must match)."""
     if body.name != name:
-        raise HTTPException(422, "the body's name must be the name in the path")
+        raise Invalid("the body's name must be the name in the path", field="body.name")
     existing = conn.execute("SELECT site FROM escalation_policy WHERE name = %s", (name,)).fetchone()
     if existing is not None and not _visible(conn, who, existing[0]):
         raise HTTPException(404, f"no policy {name}")
@@ -144,7 +145,7 @@ def list_rosters(who: Manager, conn: DomainConn):
 def put_roster(name: Name, body: RosterSpec, who: Manager, conn: DomainConn):
     """Create or replace the duty roster ``name``: who holds a role on which shift."""
     if body.name != name:
-        raise HTTPException(422, "the body's name must be the name in the path")
+        raise Invalid("the body's name must be the name in the path", field="body.name")
     existing = conn.execute("SELECT site FROM duty_roster WHERE name = %s", (name,)).fetchone()
     if existing is not None and not _visible(conn, who, existing[0]):
         raise HTTPException(404, f"no roster {name}")
