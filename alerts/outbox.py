@@ -32,7 +32,7 @@ at most the rows that were in flight (one per sender thread).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -391,6 +391,3 @@ def delivery_target(conn: psycopg.Connection, delivery: Mapping[str, Any]) -> di
         out["to"] = s["email"] if delivery["kind"] == "email" else s["phone"]
     return out
 
-
-def ids(rows: Iterable[Mapping[str, Any]]) -> list[int]:
-    return [r["id"] for r in rows]
