@@ -12,6 +12,8 @@ through ``EHS_ALERTS_NOTIFY_ENDPOINTS``; the messages themselves are built and s
    a Feishu bot and the webhook. The alarm engine declares a flood; the notifier sends the flood message and one
    summary per interval instead of 1,000 messages. "Lost" counts alarms that reached no message on a channel
    (each summary says how many alarms it covers); "refused" counts the stand-ins' rate-limit answers.
+3. Burst: ``--burst`` alarms at once (no flood) to the three bots: for ``--burst-window`` seconds, how many each
+   bot got, the most in any 60 s and any 1 s (the providers' windows), how many wait in the queue, and refusals.
 
 Prints the figures, then one JSON line (ARCHITECTURE.md, Performance targets: p99 <= 1 s).
 """
@@ -41,7 +43,8 @@ CHANNELS = ("dingtalk", "wecom", "feishu", "webhook")
 def _plant(flood_start: int) -> dict:
     return {"sites": [{"code": SITE, "name": "通知基准厂", "areas": [
         {"code": "cell", "name": "延迟测试区", "process": "formation", "devices": []},
-        {"code": "hall", "name": "泛滥测试区", "process": "formation", "devices": []}]}],
+        {"code": "hall", "name": "泛滥测试区", "process": "formation", "devices": []},
+        {"code": "burst", "name": "突发测试区", "process": "formation", "devices": []}]}],
         "alarms": {"defaults": {"flood_start": flood_start, "flood_end": 5, "notify": {
             lv: {"roles": [], "channels": list(CHANNELS)} for lv in ("low", "medium", "high", "critical")}}}}
 
@@ -97,7 +100,8 @@ def run(args: argparse.Namespace) -> dict:
 
     result: dict = {}
     with servers(args, prefix="ehs-bench-notify-") as s, Providers(
-            dingtalk={"benchding": "SECbench0123"}, wecom={"benchwecom"}, feishu={"benchfeishu"}) as p:
+            dingtalk={"benchding": "SECbench0123", "burstding": "SECbench0123"}, wecom={"benchwecom", "burstwecom"},
+            feishu={"benchfeishu", "burstfeishu"}) as p:
         _apply(s.database_url, flood_start=1_000_000)
         port = p.server.server_address[1]
         with psycopg.connect(s.database_url) as conn:
@@ -107,6 +111,9 @@ def run(args: argparse.Namespace) -> dict:
             _channel(conn, "flood-wecom", "wecom", "wecombot://benchwecom", "hall")
             _channel(conn, "flood-feishu", "feishu", "feishu://benchfeishu", "hall")
             _channel(conn, "flood-hook", "webhook", f"json://127.0.0.1:{port}/flood", "hall")
+            _channel(conn, "burst-ding", "dingtalk", "dingtalk://SECbench0123@burstding/", "burst")
+            _channel(conn, "burst-wecom", "wecom", "wecombot://burstwecom", "burst")
+            _channel(conn, "burst-feishu", "feishu", "feishu://burstfeishu", "burst")
         env = {"EHS_DATABASE_URL": s.database_url, "EHS_MQTT_URL": s.mqtt_url, "EHS_SECRET_KEY": SECRET,
                "EHS_ALERTS_CLIENT_ID": f"bench-notify-{uuid.uuid4().hex[:8]}", "EHS_LOG_LEVEL": "WARNING",
                "EHS_ALERTS_NOTIFY_ENDPOINTS": json.dumps({k: p.base for k in ("dingtalk", "wecom", "feishu")}),
@@ -118,6 +125,8 @@ def run(args: argparse.Namespace) -> dict:
             result.update(_latency(s.database_url, p, args))
             _apply(s.database_url, flood_start=10)
             result.update(_flood(s.database_url, p, args, text_of))
+            _apply(s.database_url, flood_start=1_000_000)
+            result.update(_burst(s.database_url, p, args))
         finally:
             worker.terminate()
             worker.wait(20)
@@ -194,12 +203,47 @@ def _flood(url: str, p, args: argparse.Namespace, text_of) -> dict:
     return out
 
 
+def _burst(url: str, p, args: argparse.Namespace) -> dict:
+    tokens = {"dingtalk": "burstding", "wecom": "burstwecom", "feishu": "burstfeishu"}
+    with psycopg.connect(url) as conn, conn.transaction():
+        _raise(conn, [f"bench.burst.{i}" for i in range(args.burst)], "burst")
+    time.sleep(args.burst_window)
+    out: dict = {"burst_alarms": args.burst, "burst_window_s": args.burst_window}
+    with psycopg.connect(url) as conn:
+        waiting = dict(conn.execute(
+            "SELECT c.kind, count(*) FROM notification_delivery d JOIN notification_channel c ON c.id = d.channel_id "
+            "WHERE c.name LIKE 'burst-%' AND d.status = 'pending' GROUP BY c.kind").fetchall())
+        failed = conn.execute("SELECT count(*) FROM notification_delivery d JOIN notification_channel c ON c.id = "
+                              "d.channel_id WHERE c.name LIKE 'burst-%' AND d.status = 'failed'").fetchone()[0]
+    for kind, token in tokens.items():
+        times = sorted(m["at"] for m in p.messages(kind) if m["token"] == token)
+        out[f"burst_sent_{kind}"] = len(times)
+        out[f"burst_queued_{kind}"] = waiting.get(kind, 0)
+        out[f"burst_max_per_60s_{kind}"] = _densest(times, 60.0)
+        out[f"burst_max_per_1s_{kind}"] = _densest(times, 1.0)
+        out[f"burst_refused_{kind}"] = sum(1 for m in p.refused if m["token"] == token)
+    out["burst_failed"] = failed
+    return out
+
+
+def _densest(times: list[float], window: float) -> int:
+    """The most arrivals within any ``window`` seconds."""
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="benchmarks/notify.py", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring time of the latency part")
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between latency alarms")
     parser.add_argument("--group-interval", type=float, default=10.0, help="flood summary interval (s)")
     parser.add_argument("--flood-timeout", type=float, default=120.0, help="longest wait for the flood to drain")
+    parser.add_argument("--burst", type=int, default=40, help="alarms of the rate-limit burst")
+    parser.add_argument("--burst-window", type=float, default=20.0, help="seconds the burst is watched")
     add_server_arguments(parser)
     args = parser.parse_args(argv)
     r = run(args)
@@ -211,6 +255,10 @@ def main(argv: list[str] | None = None) -> None:
         f"flood    : {r['flood_alarms']} alarms committed in {r['flood_commit_s']} s, drained in "
         f"{r['flood_drained_s']} s; lost {r['flood_lost']}; messages " + ", ".join(
             f"{c} {r[f'sent_{c}']} (refused {r[f'refused_{c}']})" for c in CHANNELS),
+        f"burst    : {r['burst_alarms']} alarms at once, watched {r['burst_window_s']:g} s; " + ", ".join(
+            f"{c} sent {r[f'burst_sent_{c}']} (most {r[f'burst_max_per_60s_{c}']}/60 s, "
+            f"{r[f'burst_max_per_1s_{c}']}/1 s), queued {r[f'burst_queued_{c}']}, refused {r[f'burst_refused_{c}']}"
+            for c in ("dingtalk", "wecom", "feishu")) + f"; failed {r['burst_failed']}",
     ):
         print(line)  # noqa: T201
     print(json.dumps(r))  # noqa: T201
