@@ -54,6 +54,7 @@ class Notifier:
         self.counters = {"expanded": 0, "sent": 0, "failed_attempts": 0, "rate_limited": 0, "lost": 0,
                          "escalations": 0, "reminders": 0, "summaries": 0}
         self._vapid: tuple[str, str] | None = None
+        self._config_cache: AlertConfig | None = None
         self._plan_wake = threading.Event()
         self._send_wake = threading.Event()
         self._stop = threading.Event()
@@ -118,9 +119,9 @@ class Notifier:
             token = links.make(self.secret, alarm_id=row["alarm_id"], user_id=delivery["user_id"], now=now,
                                ttl=timedelta(seconds=self.settings.link_ttl_s))
         path = links.path(row["alarm_id"], token) if token else None
-        if ctx.get("alarm") is not None and self.config is not None:
-            spec = self._rule_spec(ctx["alarm"]["rule"])
-            ctx = {**ctx, "action": spec.action if spec else None, "action_en": spec.action_en if spec else None}
+        if ctx.get("alarm") is not None and self._config_cache is not None:
+            spec = self._config_cache.attrs(ctx["alarm"]["rule"])
+            ctx = {**ctx, "action": spec.action, "action_en": spec.action_en}
         msg = messages.compose(ctx, lang=delivery["lang"], link=self.settings.public_url.rstrip("/") + path
                                if path else None, tz=self.settings.notify_tz)
         key = f"ehs-{delivery['id']}"
@@ -144,12 +145,6 @@ class Notifier:
             return SendResult("error", str(exc), bad_channel=True), shown
         return self.apprise.send(kind=channel["kind"], url=url, title=msg.title, body=msg.body, to=target["to"],
                                  key=key), shown
-
-    def _rule_spec(self, rule: str) -> Any:
-        config = self._config_cache
-        return config.attrs(rule) if config is not None else None
-
-    _config_cache: AlertConfig | None = None
 
     def run_once(self, conn: psycopg.Connection, *, max_sends: int = 10_000) -> int:
         """One planner pass, then send what is due now (tests, ``ehs notify``); return the number of sends."""

@@ -177,7 +177,7 @@ def user_settings(conn: psycopg.Connection, user_id: int) -> dict[str, Any]:
     row = store.fetch_one(conn, "SELECT * FROM notification_settings WHERE user_id = %s", (user_id,))
     if row is None:
         return {"lang": "zh-CN", "channels": dict(DEFAULT_CHANNELS), "quiet_start": None, "quiet_end": None,
-                "min_priority": 1, "email": None, "phone": None, "wecom_user": None}
+                "min_priority": 1, "email": None, "phone": None}
     return row
 
 
@@ -291,6 +291,9 @@ def finish(*, conn: psycopg.Connection, delivery: Mapping[str, Any], result: Sen
                                                                result.result, result.error))
     if result.ok:
         status, next_at = "sent", None
+        if delivery["subscription_id"] is not None:
+            conn.execute("UPDATE push_subscription SET last_ok_at = %s WHERE id = %s",
+                         (now, delivery["subscription_id"]))
     elif result.result == "gone":
         status, next_at = "failed", None
         conn.execute("UPDATE push_subscription SET gone_at = %s WHERE id = %s", (now, delivery["subscription_id"]))
