@@ -32,7 +32,9 @@ from api.routes import (
     floods,
     health,
     meters,
+    notifications,
     points,
+    push,
     readings,
     safety_config,
     sites,
@@ -109,7 +111,8 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
 
     app.include_router(health.router)
     for module in (auth_routes, sites, areas, devices, points, meters, readings, deadletters, system, users,
-                   apikeys, audit, alarms, floods, commands, bypasses, drills, safety_config):
+                   apikeys, audit, alarms, floods, commands, bypasses, drills, safety_config, notifications,
+                   push):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(ws.router)
     frontend.mount(app)
