@@ -14,7 +14,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -22,6 +22,7 @@ import pyotp
 import pytest
 import yaml
 
+from alerts import links
 from api.apikeys import create_key
 from api.policy import Role, console
 from api.users import create_user
@@ -49,6 +50,7 @@ class System:
     user: str
     viewer_key: str
     broker: str
+    secret: str
 
 
 def _demo_copy(tmp: Path, site: str) -> Path:
@@ -79,9 +81,10 @@ def system(pg_admin_url: str, template_db: str, broker_url: str,
             _, key = create_key(conn=conn, actor=console("e2e"), name="control room", role=Role.VIEWER,
                                 sites=[site], all_sites=False, expires_at=None, now=datetime.now(UTC))
     port = free_port("127.0.0.1")
+    secret = uuid.uuid4().hex * 2
     env = {"EHS_DATABASE_URL": url, "EHS_MQTT_URL": broker_url, "EHS_DATA_DIR": str(tmp / "var"),
            "EHS_INGEST_CLIENT_ID": f"pwa-{uuid.uuid4().hex[:8]}", "EHS_ALERTS_CLIENT_ID": f"pwa-{uuid.uuid4().hex[:8]}",
-           "EHS_INGEST_SESSION_EXPIRY_S": "60", "EHS_SECRET_KEY": uuid.uuid4().hex * 2}
+           "EHS_INGEST_SESSION_EXPIRY_S": "60", "EHS_SECRET_KEY": secret}
     procs = [spawn("ingest", env, tmp / "ingest.log"), spawn("alerts", env, tmp / "alerts.log"),
              spawn("uvicorn", env, tmp / "api.log", "api.main:create_app", "--factory", "--host", "127.0.0.1",
                    "--port", str(port), "--no-access-log", "--log-level", "warning"),
@@ -90,7 +93,8 @@ def system(pg_admin_url: str, template_db: str, broker_url: str,
     api = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _healthy(api), timeout=60, interval=0.2, message="the API to answer /healthz")
-        yield System(api=api, db=url, site=site, user="op", viewer_key=key, broker=broker_url)
+        yield System(api=api, db=url, site=site, user="op", viewer_key=key, broker=broker_url,
+                     secret=secret)
     finally:
         for proc in reversed(procs):
             stop_process(proc)
@@ -173,13 +177,14 @@ def _comment_as_operator(system: System, alarm_id: int, text: str) -> None:
     assert status == 201
 
 
-def _unacked_ids(system: System) -> list[int]:
+def _unacked_ids(system: System, area: str | None = None) -> list[int]:
     """Unacknowledged alarms of the incident that stay acknowledgeable (the cell temperature alarms are suppressed
     by design once the runaway alarm of their cabinet is raised: demo-safety.yaml)."""
     with psycopg.connect(system.db) as conn:
         return [r[0] for r in conn.execute(
-            "SELECT id FROM alarm WHERE site = %s AND state = ANY(%s) AND rule <> ALL(%s) ORDER BY priority DESC, id",
-            (system.site, list(UNACKED), list(SUPPRESSIBLE)))]
+            "SELECT id FROM alarm WHERE site = %s AND state = ANY(%s) AND rule <> ALL(%s) "
+            "AND (%s::text IS NULL OR area = %s) ORDER BY priority DESC, id",
+            (system.site, list(UNACKED), list(SUPPRESSIBLE), area, area))]
 
 
 def _acknowledge(page, system: System, alarm_id: int, *, press: bool = True) -> None:
@@ -267,6 +272,17 @@ def test_area_live_values_and_language_switch(browser, system: System) -> None:
                                arg=[first_time], timeout=60_000)
         page.screenshot(path=str(RESULTS / "pwa-area-390x844.png"))
         page.click("nav.bottom a[data-tab=settings]")
+        # notification settings and Web Push, where the server offers them
+        page.wait_for_selector("#push-toggle")
+        page.select_option("#prefs [name=min_priority]", "3")
+        page.fill("#prefs [name=quiet_start]", "22:00")
+        page.fill("#prefs [name=quiet_end]", "07:00")
+        page.click("#prefs button[type=submit]")
+        page.wait_for_function("() => document.getElementById('prefs-saved').textContent.includes('✓')")
+        with psycopg.connect(system.db) as conn:
+            row = conn.execute("SELECT s.min_priority, s.quiet_start, s.quiet_end FROM notification_settings s "
+                               "JOIN app_user u ON u.id = s.user_id WHERE u.username = 'op'").fetchone()
+        assert row[0] == 3 and (str(row[1])[:5], str(row[2])[:5]) == ("22:00", "07:00"), row
         page.select_option("#lang", "en")
         page.wait_for_function("() => document.documentElement.lang === 'en'")
         assert "Alarms" in page.inner_text("nav.bottom")
@@ -349,3 +365,29 @@ def test_incident_inbox_ack_big_screen_and_offline_ack(browser, system: System) 
     finally:
         wall.close()
         phone.close()
+
+
+def test_notification_link_acknowledges_without_sign_in(browser, system: System) -> None:
+    """The link of a push notification (/app/#/alarms/<id>?t=<token>) opens the alarm and acknowledges it as the
+    person it was sent to, without signing in."""
+    reply = send_control(system.broker, system.site, {"action": "start", "incident": "electrolyte_leak"})
+    assert reply["ok"], reply
+    alarm_id = wait_for(lambda: _unacked_ids(system, area="injection")[:1], timeout=240, interval=0.5,
+                        message="an unacknowledged alarm of the leak")[0]
+    with psycopg.connect(system.db) as conn:
+        user_id = conn.execute("SELECT id FROM app_user WHERE username = 'op'").fetchone()[0]
+    token = links.make(system.secret, alarm_id=alarm_id, user_id=user_id, now=datetime.now(UTC),
+                       ttl=timedelta(minutes=30))
+    context, page, errors = _phone(browser, system)
+    try:
+        page.goto(f"/app/#/alarms/{alarm_id}?t={token}")
+        page.click("#link-ack")
+        wait_for(lambda: _alarm(system, alarm_id)["acked_at"] is not None, timeout=30,
+                 message="the ack through the link")
+        # the person the link was sent to (the link route records the bare user name, the alarm routes "user:op")
+        assert _alarm(system, alarm_id)["acked_by"] in ("op", "user:op")
+        page.wait_for_selector("#link-ack", state="detached")
+        page.screenshot(path=str(RESULTS / "pwa-link-acked-390x844.png"))
+        assert not errors, errors
+    finally:
+        context.close()
