@@ -62,7 +62,8 @@ def list_bypasses(principal: Reader, conn: Conn, clock: AppClock, site: SiteFilt
         rows = dispatch.list_bypasses(conn=conn, now=now, active_only=active)
     areas = {(r["site"], r["device"]): r["area"] for r in fetch_all(
         conn, "SELECT s.code AS site, d.code AS device, a.code AS area FROM device d "
-              "JOIN site s ON s.id = d.site_id JOIN area a ON a.id = d.area_id")}
+              "JOIN site s ON s.id = d.site_id JOIN area a ON a.id = d.area_id "
+              "WHERE s.code || '/' || d.code = ANY(%s)", ([f"{r['site']}/{r['device']}" for r in rows],))}
     out = [{**r, "area": areas.get((r["site"], r["device"])), "status": _status(r, now)} for r in rows
            if site is None or r["site"] == site]
     return [r for r in out if ascope.sees(r["site"], r["area"])]
