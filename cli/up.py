@@ -167,6 +167,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
             raise typer.Exit(1)
         write_runtime(data_dir, {"database_url": db.url, "mqtt_url": broker.url, "api_url": api_url})
         typer.echo(f"  API      : {api_url}  (docs {api_url}/docs, latest values {api_url}/api/v1/latest)")
+        typer.echo(f"  app      : {api_url}/app/  (phones)   control room: {api_url}/screen/")
         typer.echo(f"  logs     : {logs}")
         if demo:
             typer.echo("  demo     : simulator running; try `ehs simulate incident thermal_runaway` "

@@ -286,6 +286,7 @@ def test_area_live_values_and_language_switch(browser, system: System) -> None:
         page.select_option("#lang", "en")
         page.wait_for_function("() => document.documentElement.lang === 'en'")
         assert "Alarms" in page.inner_text("nav.bottom")
+        page.evaluate("() => window.scrollTo(0, 0)")
         page.screenshot(path=str(RESULTS / "pwa-settings-en-390x844.png"))
         assert not errors, errors
     finally:
