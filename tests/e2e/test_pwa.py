@@ -329,6 +329,15 @@ def test_incident_inbox_ack_big_screen_and_offline_ack(browser, system: System) 
             return !el || !{list(UNACKED)}.includes(el.dataset.state); }}""", timeout=60_000)
         screen.screenshot(path=str(RESULTS / "screen-1920x1080.png"))
 
+        # offline, the app and the recent alarms come from the service worker's caches
+        phone.set_offline(True)
+        page.goto("/app/#/alarms")
+        page.reload()
+        page.wait_for_selector(f"a.alarm[data-alarm-id='{second}']")
+        assert "离线" in page.inner_text("#net")
+        page.screenshot(path=str(RESULTS / "pwa-offline-inbox-390x844.png"))
+        phone.set_offline(False)
+
         # offline: the ack is queued, then delivered when the network returns
         page.goto(f"/app/#/alarms/{second}")
         page.wait_for_selector(f"article.detail[data-alarm-id='{second}'] #ack")
