@@ -146,8 +146,19 @@ function scheduleReload() {
     await loadAlarms();
     const { parts } = route();
     if (parts[0] === "alarms" && !parts[1]) renderInbox(false);
-    if (parts[0] === "alarms" && parts[1] && state.detail && Number(parts[1]) === state.detail.id) renderDetail(state.detail.id);
+    if (parts[0] === "alarms" && parts[1] && state.detail && Number(parts[1]) === state.detail.id && !editing()) {
+      renderDetail(state.detail.id);
+    }
   }, 300);
+}
+
+/** The user is typing (a comment, a shelving reason): do not redraw the detail under their fingers. */
+function editing() {
+  const el = document.activeElement;
+  const typing = el && view.contains(el) && ["INPUT", "SELECT", "TEXTAREA"].includes(el.tagName);
+  const shelving = document.getElementById("shelve-form") && !document.getElementById("shelve-form").classList.contains("hidden");
+  const drafted = [...view.querySelectorAll("#comment-form input, #shelve-form input")].some((i) => i.value);
+  return Boolean(typing || shelving || drafted);
 }
 
 function startLive() {

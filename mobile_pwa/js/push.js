@@ -21,7 +21,9 @@ export async function status() {
   let key;
   try { key = await vapidKey(); } catch { return { available: false }; }
   if (!key) return { available: false };
-  const reg = await navigator.serviceWorker.ready;
+  // no service worker (it failed to register): no push on this device, rather than waiting forever
+  const reg = await Promise.race([navigator.serviceWorker.ready, new Promise((ok) => setTimeout(() => ok(null), 5000))]);
+  if (!reg) return { available: false };
   const sub = await reg.pushManager.getSubscription();
   return { available: true, subscribed: Boolean(sub && localStorage.getItem(SUB_KEY)), key };
 }
