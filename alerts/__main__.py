@@ -25,8 +25,9 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
-    _LOGGER.info("alerts worker: MQTT %s; acknowledgements, retries, timeouts, shelving, floods, alarm events",
-                 worker.interlock.address.redacted())
+    _LOGGER.info("alerts worker: MQTT %s; acknowledgements, retries, timeouts, shelving, floods, alarm events; "
+                 "notifications %s", worker.interlock.address.redacted(),
+                 f"on ({worker.settings.notify_senders} senders)" if worker.notifier else "off")
     stop.wait()
     worker.stop()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,3 +16,29 @@ class AlertSettings(BaseSettings):
     heartbeat_s: float = Field(5.0, gt=0)
     #: Publish alarm events on ehs/v1/{site}/alarms for SCADA and other consumers.
     publish_alarms: bool = True
+
+    # --- notifications (alerts.notifier) ----------------------------------------------------------------------
+    #: Send notifications from this worker (several workers may run: deliveries are claimed with SKIP LOCKED).
+    notify: bool = True
+    notify_senders: int = Field(4, ge=1, le=64)
+    #: A delivery claimed longer than this without an outcome belongs to a dead worker and is sent again.
+    notify_lease_s: float = Field(60.0, gt=0)
+    notify_timeout_s: float = Field(10.0, gt=0)
+    notify_max_attempts: int = Field(8, ge=1)
+    notify_backoff_s: float = Field(5.0, gt=0)
+    #: Consecutive failures of one channel that raise the "notification channel failing" alarm.
+    notify_fail_alarm_after: int = Field(5, ge=1)
+    #: During an alarm flood: one summary per flood and this interval.
+    notify_group_interval_s: float = Field(60.0, gt=0)
+    notify_tz: str = "Asia/Shanghai"
+    #: Replace the providers' API hosts, e.g. {"dingtalk": "http://relay.plant.lan:8080"} (a relay; tests).
+    notify_endpoints: dict[str, str] = Field(default_factory=dict)
+    #: Where the PWA is reached from a phone: the base of the links in messages.
+    public_url: str = "http://localhost:8000"
+    #: Lifetime of the signed links in messages.
+    link_ttl_s: float = Field(1800.0, gt=0)
+    #: Web Push: VAPID private key (raw P-256, URL-safe base64); unset: generated once and kept in the database.
+    vapid_private_key: str | None = Field(None, validation_alias=AliasChoices("EHS_VAPID_PRIVATE_KEY",
+                                                                               "EHS_ALERTS_VAPID_PRIVATE_KEY"))
+    vapid_subject: str = "mailto:ehs@localhost"
+    push_ttl_s: int = Field(3600, ge=0)

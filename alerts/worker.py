@@ -10,7 +10,7 @@ One loop, woken by acknowledgements and by ``LISTEN`` notifications, at least ev
 * alarm events are published on ``ehs/v1/{site}/alarms`` in order, at least once (consumers de-duplicate by
   ``event_id``).
 
-The notifier (outbox sender) and escalation will join this process (STYLE.md B3).
+* notifications: the outbox is delivered and alarms escalated by ``alerts.notifier`` (its own threads).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import psycopg
 from alerts import dispatch, management, service, store
 from alerts.config import AlertConfig
 from alerts.interlock import MqttInterlock
+from alerts.notifier import Notifier
 from alerts.settings import AlertSettings
 from core import channels, topics
 from core import mqtt as mq
@@ -60,6 +61,8 @@ class AlertsWorker:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._next_heartbeat = 0.0
+        self.notifier = Notifier(database_url=database_url, secret=secret, settings=self.settings, clock=self.clock,
+                                 config=self.config) if self.settings.notify else None
 
     # --- MQTT (paho network thread: keep it short) -------------------------------------------------------------
 
@@ -171,8 +174,9 @@ class AlertsWorker:
     def _pass(self, conn: psycopg.Connection) -> None:
         self.run_once(conn)
         if self.clock.monotonic() >= self._next_heartbeat:
+            notify = {f"notify_{k}": v for k, v in self.notifier.counters.items()} if self.notifier else {}
             heartbeat(conn, service="alerts", instance=self.instance, started_at=self.started_at,
-                      counters={**self.counters, "mqtt_connected": self.interlock.connected.is_set(),
+                      counters={**self.counters, **notify, "mqtt_connected": self.interlock.connected.is_set(),
                                 "ack_queue": self.acks.qsize()})
             self._next_heartbeat = self.clock.monotonic() + self.settings.heartbeat_s
 
@@ -208,10 +212,14 @@ class AlertsWorker:
                          threading.Thread(target=self._listen, name="alerts-listen", daemon=True)]
         for thread in self._threads:
             thread.start()
+        if self.notifier is not None:
+            self.notifier.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        if self.notifier is not None:
+            self.notifier.stop()
         for thread in self._threads:
             thread.join(10)
         self.interlock.stop()

@@ -12,8 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from starlette.routing import Mount
 
-from api import errors, ws
+from api import errors, frontend, ws
 from api.auth import AuthConfig
 from api.hub import Hub
 from api.middleware import BodyLimit, SecurityHeaders
@@ -31,7 +32,9 @@ from api.routes import (
     floods,
     health,
     meters,
+    notifications,
     points,
+    push,
     readings,
     safety_config,
     sites,
@@ -108,9 +111,11 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
 
     app.include_router(health.router)
     for module in (auth_routes, sites, areas, devices, points, meters, readings, deadletters, system, users,
-                   apikeys, audit, alarms, floods, commands, bypasses, drills, safety_config):
+                   apikeys, audit, alarms, floods, commands, bypasses, drills, safety_config, notifications,
+                   push):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(ws.router)
+    frontend.mount(app)
     return app
 
 
@@ -122,4 +127,5 @@ def http_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 def websocket_paths(app: FastAPI) -> set[str]:
     """Every WebSocket path the app serves (their authorization is tested apart from the HTTP matrix)."""
-    return {ctx.path for ctx in iter_route_contexts(app.routes) if not ctx.methods and ctx.path}
+    return {ctx.path for ctx in iter_route_contexts(app.routes)
+            if not ctx.methods and ctx.path and not isinstance(ctx.route, Mount)}

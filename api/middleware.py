@@ -12,6 +12,12 @@ _CSP_DOCS = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.
              "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
              "img-src 'self' data: https://fastapi.tiangolo.com; "
              "connect-src 'self'; frame-ancestors 'none'")
+# The PWA and the control-room screen (api.frontend): our own scripts, styles, workers and WebSocket only, no CDN,
+# no inline script ('self' covers ws:/wss: to the same host in CSP level 3)
+_CSP_APP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+            "connect-src 'self'; worker-src 'self'; manifest-src 'self'; media-src 'self'; font-src 'self'; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+_FRONT_ENDS = ("/app/", "/screen/")
 
 
 class SecurityHeaders:
@@ -25,7 +31,9 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope["path"] in ("/docs", "/redoc", "/docs/oauth2-redirect")
+        path = scope["path"]
+        docs = path in ("/docs", "/redoc", "/docs/oauth2-redirect")
+        csp = _CSP_DOCS if docs else _CSP_APP if path.startswith(_FRONT_ENDS) else _CSP_API
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -34,7 +42,7 @@ class SecurityHeaders:
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "no-referrer")
                 headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-                headers.setdefault("Content-Security-Policy", _CSP_DOCS if docs else _CSP_API)
+                headers.setdefault("Content-Security-Policy", csp)
                 headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
                 # responses carry plant data and tokens: never store them in shared caches
                 headers.setdefault("Cache-Control", "no-store")

@@ -55,6 +55,9 @@ class Permission(StrEnum):
     BYPASS_APPROVE = "bypass.approve"
     DRILLS_RUN = "drills.run"
     SAFETY_CONFIG_WRITE = "safety_config.write"      # rule sets and alarm configuration (management of change)
+    # notifications: channels, escalation policies, rosters; the record of notifications and attempts
+    NOTIFY_MANAGE = "notify.manage"
+    NOTIFY_READ = "notify.read"
 
 
 _A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR,
@@ -85,6 +88,8 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.BYPASS_APPROVE: frozenset({_A, _M}),
     Permission.DRILLS_RUN: frozenset({_A, _M}),
     Permission.SAFETY_CONFIG_WRITE: frozenset({_A}),
+    Permission.NOTIFY_MANAGE: frozenset({_A, _M}),
+    Permission.NOTIFY_READ: frozenset({_A, _M}),
 }
 
 #: Process areas whose data is compliance data (emissions, wastewater, hazardous waste): what regulators see.

@@ -10,7 +10,18 @@ from pathlib import Path
 
 import typer
 
-from cli import alarms_cmd, audit_cmd, bench, config_cmd, detectors_cmd, eval_cmd, simulate_cmd, up, users_cmd
+from cli import (
+    alarms_cmd,
+    audit_cmd,
+    bench,
+    config_cmd,
+    detectors_cmd,
+    eval_cmd,
+    notify_cmd,
+    simulate_cmd,
+    up,
+    users_cmd,
+)
 from cli.common import REPO_ROOT, database_url
 
 warnings.filterwarnings("ignore", module="platformdirs")
@@ -26,6 +37,7 @@ app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(detectors_cmd.app, name="detectors")
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(alarms_cmd.app, name="alarms")
+app.add_typer(notify_cmd.app, name="notify")
 
 
 @app.command()

@@ -132,6 +132,8 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
             with psycopg.connect(db.url) as conn:
                 summary = apply_full(conn=conn, full=plant, source=str(config))
         demo_password = _demo_admin(db.url) if demo else None
+        if demo:
+            _demo_notifications(db.url, settings.secret_key.get_secret_value())
         if port == 0 or not _port_free(host, port):
             port = free_port(host)
         api_url = f"http://{host}:{port}"
@@ -165,12 +167,15 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
             raise typer.Exit(1)
         write_runtime(data_dir, {"database_url": db.url, "mqtt_url": broker.url, "api_url": api_url})
         typer.echo(f"  API      : {api_url}  (docs {api_url}/docs, latest values {api_url}/api/v1/latest)")
+        typer.echo(f"  app      : {api_url}/app/  (phones)   control room: {api_url}/screen/")
         typer.echo(f"  logs     : {logs}")
         if demo:
             typer.echo("  demo     : simulator running; try `ehs simulate incident thermal_runaway` "
                        "in another terminal, then `ehs alarms list`")
             typer.echo(f"  sign in  : user {DEMO_USER}, password {demo_password} (demo only: a new one-time "
                        "password at every start)")
+            typer.echo(f"  notify   : demo channel writes every notification to {logs / 'alerts.log'} "
+                       "(no external service; add real channels with the API)")
         typer.echo("Running. Press Ctrl-C to stop.")
         _supervise(children, stop)
     finally:
@@ -204,6 +209,22 @@ def _demo_admin(url: str) -> str:
             return create_user(conn=conn, actor=actor, username=DEMO_USER, role=Role.ADMIN, sites=[],
                                all_sites=True, display_name="Demo administrator").one_time_password
         return reset_password(conn=conn, actor=actor, user_id=user_id, password=None, now=datetime.now(UTC))
+
+
+def _demo_notifications(url: str, secret: str) -> None:
+    """A log-only notification channel and an escalation policy for the demo: notifications are visible
+    without any external service, and no real token is ever shipped."""
+    import psycopg
+
+    from alerts import notify_config
+
+    with psycopg.connect(url) as conn, conn.transaction():
+        notify_config.apply_section(conn=conn, secret=secret, section=notify_config.NotificationSection(
+            channels=[notify_config.ChannelSpec(name="demo-log", kind="log", url="log://demo")],
+            escalation=[notify_config.PolicySpec(
+                name="demo", min_priority=3, reminder_s=300, max_reminders=3,
+                tiers=[notify_config.TierSpec(after_s=300, roles=["ehs_manager"], channels=["webpush"]),
+                       notify_config.TierSpec(after_s=900, roles=["admin"], channels=["webpush", "sms"])])]))
 
 
 def _supervise(children: list[Child], stop: threading.Event) -> None:

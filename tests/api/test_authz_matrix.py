@@ -22,7 +22,7 @@ from api.main import create_app, http_routes, websocket_paths
 from api.policy import Principal, Role, scope_for
 from core.settings import CoreSettings
 from tests.api import alarm_world
-from tests.api.conftest import PASSWORD, SITE, World
+from tests.api.conftest import PASSWORD, SECRET, SITE, World
 
 PRINCIPALS = ("anon", "expired", "other_site", "device", "viewer", "regulator", "operator", "ehs_manager", "admin")
 ROLES = frozenset({"admin", "ehs_manager", "operator", "viewer", "regulator", "device"})
@@ -155,6 +155,27 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/rules"): reader(False, PEOPLE),
     ("GET", "/api/v1/rules/versions"): reader(False, PEOPLE),
     ("PUT", "/api/v1/rules"): write(200, other_site=403),
+    # notifications: the PWA's own routes (signed-in people), the signed links (the token is the credential),
+    # and the administration of channels, escalation and rosters (admins and EHS managers, by site)
+    ("GET", "/api/v1/push/vapid-public-key"): Expect(200, PEOPLE, 200),
+    ("POST", "/api/v1/push/subscriptions"): Expect(201, PEOPLE, 201),
+    ("GET", "/api/v1/push/subscriptions"): Expect(200, PEOPLE, 200),
+    ("DELETE", "/api/v1/push/subscriptions/{subscription_id}"): Expect(204, PEOPLE, 204),
+    ("GET", "/api/v1/me/notification-settings"): Expect(200, PEOPLE, 200),
+    ("PUT", "/api/v1/me/notification-settings"): Expect(200, PEOPLE, 200),
+    ("GET", "/api/v1/links/{token}"): public(200),
+    ("POST", "/api/v1/links/{token}/ack"): public(200),
+    ("GET", "/api/v1/notification-channels"): reader(False, MANAGERS),
+    ("POST", "/api/v1/notification-channels"): Expect(201, MANAGERS, 403),
+    ("GET", "/api/v1/notification-channels/{channel_id}"): reader(True, MANAGERS),
+    ("PUT", "/api/v1/notification-channels/{channel_id}"): Expect(200, MANAGERS, 404),
+    ("DELETE", "/api/v1/notification-channels/{channel_id}"): Expect(204, MANAGERS, 404),
+    ("GET", "/api/v1/escalation-policies"): reader(False, MANAGERS),
+    ("PUT", "/api/v1/escalation-policies/{name}"): Expect(200, MANAGERS, 403),
+    ("GET", "/api/v1/rosters"): reader(False, MANAGERS),
+    ("PUT", "/api/v1/rosters/{name}"): Expect(200, MANAGERS, 403),
+    ("GET", "/api/v1/notifications"): reader(False, MANAGERS),
+    ("GET", "/api/v1/notifications/{notification_id}"): reader(True, MANAGERS),
 }
 
 
@@ -282,6 +303,92 @@ BUILD: dict[tuple[str, str], Build] = {
     ("PATCH", "/api/v1/users/{user_id}"): lambda w, who: {"json": {"display_name": "Target"}},
     ("POST", "/api/v1/users/{user_id}/password"): lambda w, who: {"json": {}},
     ("POST", "/api/v1/api-keys"): lambda w, who: {"json": {"name": "scada", "role": "viewer", "sites": [SITE]}},
+    ("POST", "/api/v1/push/subscriptions"): lambda w, who: {"json": _push(w)},
+    ("PUT", "/api/v1/me/notification-settings"): lambda w, who: {"json": {
+        "lang": "en", "channels": {"sms": False}, "quiet_hours": {"start": "22:00", "end": "07:00"},
+        "min_priority": 2}},
+    ("POST", "/api/v1/links/{token}/ack"): lambda w, who: {"json": {"comment": "收到"}},
+    ("POST", "/api/v1/notification-channels"): lambda w, who: {"json": _channel_body(w)},
+    ("PUT", "/api/v1/notification-channels/{channel_id}"): lambda w, who: {"json": {
+        **_channel_body(w), "name": "matrix-channel"}},
+    ("PUT", "/api/v1/escalation-policies/{name}"): lambda w, who: {"json": {
+        "name": w.ids["policy_name"], "site": SITE, "tiers": [{"after_s": 300, "roles": ["ehs_manager"]}]}},
+    ("PUT", "/api/v1/rosters/{name}"): lambda w, who: {"json": {
+        "name": w.ids["roster_name"], "site": SITE, "role": "shift_leader",
+        "shifts": [{"name": "day", "start": "08:00", "end": "20:00", "users": ["operator"]}]}},
+}
+
+
+def _push(world: World) -> dict[str, Any]:
+    return {"endpoint": f"https://push.example/{world.unique('sub-')}", "lang": "zh-CN",
+            "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAk"
+                                "j7I99e8QcYP7DkM", "auth": "tBHItJI5svbpez7KI4CCXg"}}
+
+
+def _channel_body(world: World) -> dict[str, Any]:
+    return {"name": world.unique("ch-"), "kind": "dingtalk", "url": "dingtalk://SECabc123@tokentoken/",
+            "site": SITE}
+
+
+def _new_channel(world: World, name: str | None = None) -> int:
+    from alerts import notify_config
+
+    with world.db() as conn, conn.transaction():
+        return notify_config.put_channel(conn=conn, secret=SECRET, spec=notify_config.ChannelSpec(
+            **{**_channel_body(world), **({"name": name} if name else {})}))["id"]
+
+
+def _link(world: World, who: str) -> str:
+    """A signed link to a fresh alarm of this site, sent to the operator."""
+    from alerts import links, service
+    from core.model import Severity, SubjectRef
+
+    now = datetime.now(UTC)
+    with world.db() as conn, conn.transaction():
+        service.raise_system_alarm(conn=conn, rule=world.unique("matrix.link."), subject=SubjectRef(SITE, "formation"),
+                                   severity=Severity.HIGH, message="matrix", caused_by="test", at=now, title="测试",
+                                   title_en="test")
+        alarm_id = conn.execute("SELECT max(id) FROM alarm").fetchone()[0]
+    return links.make(SECRET, alarm_id=alarm_id, user_id=world.ids["user:operator"], now=now,
+                      ttl=timedelta(minutes=30))
+
+
+def _subscription(world: World, who: str) -> int:
+    me = _me(world, who)
+    if me is None:
+        return 1
+    from alerts import notify_config
+
+    with world.db() as conn, conn.transaction():
+        return notify_config.add_subscription(conn=conn, user_id=me.id, **{
+            k: v for k, v in {**_push(world), **_push(world)["keys"]}.items() if k != "keys"})["id"]
+
+
+def _notification(world: World) -> int:
+    if "notification" not in world.ids:
+        with world.db() as conn, conn.transaction():
+            world.ids["notification"] = conn.execute(
+                "INSERT INTO notification_outbox (kind, site, area, priority, title, body) VALUES ('alarm', %s, "
+                "'formation', 3, '测试', '测试') RETURNING id", (SITE,)).fetchone()[0]
+    return world.ids["notification"]
+
+
+#: Path parameters made per call (objects that a call uses up, or that belong to the caller).
+PATH_BUILD: dict[tuple[str, str], Callable[[World, str], dict[str, Any]]] = {
+    ("GET", "/api/v1/links/{token}"): lambda w, who: {"token": _link(w, who)},
+    ("POST", "/api/v1/links/{token}/ack"): lambda w, who: {"token": _link(w, who)},
+    ("DELETE", "/api/v1/push/subscriptions/{subscription_id}"): lambda w, who: {
+        "subscription_id": _subscription(w, who)},
+    ("GET", "/api/v1/notification-channels/{channel_id}"): lambda w, who: {
+        "channel_id": w.ids.setdefault("channel", _new_channel(w, "matrix-channel"))},
+    ("PUT", "/api/v1/notification-channels/{channel_id}"): lambda w, who: {
+        "channel_id": w.ids.setdefault("channel", _new_channel(w, "matrix-channel"))},
+    ("DELETE", "/api/v1/notification-channels/{channel_id}"): lambda w, who: {"channel_id": _new_channel(w)},
+    ("PUT", "/api/v1/escalation-policies/{name}"): lambda w, who: {
+        "name": w.ids.__setitem__("policy_name", w.unique("policy-")) or w.ids["policy_name"]},
+    ("PUT", "/api/v1/rosters/{name}"): lambda w, who: {
+        "name": w.ids.__setitem__("roster_name", w.unique("roster-")) or w.ids["roster_name"]},
+    ("GET", "/api/v1/notifications/{notification_id}"): lambda w, who: {"notification_id": _notification(w)},
 }
 
 #: Path parameters: which object of this site each route is called on.
@@ -297,11 +404,12 @@ PATH_OVERRIDES = {("DELETE", "/api/v1/areas/{area_id}"): {"area_id": "empty_area
 
 
 def _request(world: World, method: str, path: str, who: str) -> int:
+    path_values = PATH_BUILD.get((method, path), lambda w, p: {})(world, who)
     kwargs = BUILD.get((method, path), lambda w, p: {})(world, who)
     new_password = kwargs.pop("_new", None)
     ids = {**PATH_IDS, **PATH_OVERRIDES.get((method, path), {})}
     values = {name: world.ids[obj] for name, obj in ids.items() if "{" + name + "}" in path and obj in world.ids}
-    url = path.format(**{**values, **kwargs.pop("_path", {})})
+    url = path.format(**{**values, **path_values, **kwargs.pop("_path", {})})
     response = world.client.request(method, url, headers=world.headers(who), **kwargs)
     if new_password and response.status_code == 200:
         world.passwords[who] = new_password

@@ -51,6 +51,9 @@ def test_up_demo_on_a_clean_folder(tmp_path: Path) -> None:
         assert "embedded pgserver" in text and "embedded " in text and "TimescaleDB features: off" in text
         api = json.loads(runtime.read_text())["api_url"]
         assert f"API      : {api}" in out.read_text()
+        assert f"app      : {api}/app/" in out.read_text()
+        with urllib.request.urlopen(f"{api}/app/", timeout=5) as resp:  # noqa: S310 - the PWA is served too
+            assert resp.status == 200 and b"/app/js/app.js" in resp.read()
         with pytest.raises(urllib.error.HTTPError) as refused:           # nothing without signing in
             _get(f"{api}/api/v1/latest")
         assert refused.value.code == 401

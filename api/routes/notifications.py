@@ -1,0 +1,174 @@
+"""Notification administration (EHS managers and administrators): channels (URLs sealed, shown redacted),
+escalation policies, duty rosters, and the record of notifications with every delivery attempt.
+
+Site scope: an object of a site outside the caller's scope is 404; objects for every site (no site) are for
+callers of every site only (403 to create or change, left out of lists).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import Response
+
+from alerts import notify_config
+from alerts.models import AlarmError
+from alerts.notify_config import ChannelSpec, PolicySpec, RosterSpec
+from api.deps import After, DomainConn, Limit, PathId, QueryId, Settings, require
+from api.errors import Invalid
+from api.policy import Permission, Principal
+from api.queries import Page, after_id, page
+from api.schemas.notifications import ChannelRead, NotificationDetail, NotificationRead, PolicyRead, RosterRead
+from core import audit
+
+router = APIRouter(prefix="/api/v1", tags=["notifications"])
+Manager = Annotated[Principal, require(Permission.NOTIFY_MANAGE)]
+Reader = Annotated[Principal, require(Permission.NOTIFY_READ)]
+Name = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[\w.\- ]+$")]
+
+
+def _sites(conn, who: Principal) -> list[str] | None:
+    """The site codes of the caller's scope (None: every site)."""
+    ids = who.scope.sites_param()
+    if ids is None:
+        return None
+    return [r[0] for r in conn.execute("SELECT code FROM site WHERE id = ANY(%s)", (ids,)).fetchall()]
+
+
+def _may_write(conn, who: Principal, site: str | None) -> None:
+    sites = _sites(conn, who)
+    if sites is not None and (site is None or site not in sites):
+        raise HTTPException(403, "only callers of every site may configure this for "
+                                 + ("every site" if site is None else f"site {site}"))
+
+
+def _visible(conn, who: Principal, site: str | None) -> bool:
+    sites = _sites(conn, who)
+    return sites is None or (site is not None and site in sites)
+
+
+def _domain(call):
+    try:
+        return call()
+    except AlarmError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+# --- channels -----------------------------------------------------------------------------------------------
+
+
+@router.get("/notification-channels", response_model=list[ChannelRead])
+def list_channels(who: Manager, conn: DomainConn):
+    return [c for c in notify_config.list_channels(conn=conn) if _visible(conn, who, c["site"])]
+
+
+@router.post("/notification-channels", response_model=ChannelRead, status_code=201)
+def create_channel(body: ChannelSpec, who: Manager, conn: DomainConn, settings: Settings):
+    """Add a channel (an apprise URL: wecombot://, dingtalk://, feishu://, mailto://, json://); the URL is sealed
+    and never returned."""
+    _may_write(conn, who, body.site)
+    if conn.execute("SELECT 1 FROM notification_channel WHERE name = %s", (body.name,)).fetchone():
+        raise HTTPException(409, f"a channel named {body.name!r} exists")
+    out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.secret_key.get_secret_value(),
+                                                    spec=body))
+    audit.append(conn, actor=who.actor, action="notify.channel.create", target=f"channel:{out['id']}",
+                 detail={"name": out["name"], "kind": out["kind"], "url": out["url"], "site": out["site"]})
+    return out
+
+
+def _channel(conn, who: Principal, channel_id: int) -> dict:
+    found = _domain(lambda: notify_config.get_channel(conn=conn, channel_id=channel_id))
+    if not _visible(conn, who, found["site"]):
+        raise HTTPException(404, f"no channel {channel_id}")
+    return found
+
+
+@router.get("/notification-channels/{channel_id}", response_model=ChannelRead)
+def get_channel(channel_id: PathId, who: Manager, conn: DomainConn):
+    return _channel(conn, who, channel_id)
+
+
+@router.put("/notification-channels/{channel_id}", response_model=ChannelRead)
+def replace_channel(channel_id: PathId, body: ChannelSpec, who: Manager, conn: DomainConn, settings: Settings):
+    _channel(conn, who, channel_id)
+    _may_write(conn, who, body.site)
+    if conn.execute("SELECT 1 FROM notification_channel WHERE name = %s AND id <> %s", (body.name, channel_id)
+                    ).fetchone():
+        raise HTTPException(409, f"a channel named {body.name!r} exists")
+    out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.secret_key.get_secret_value(),
+                                                    spec=body, channel_id=channel_id))
+    audit.append(conn, actor=who.actor, action="notify.channel.update", target=f"channel:{channel_id}",
+                 detail={"name": out["name"], "kind": out["kind"], "url": out["url"], "site": out["site"]})
+    return out
+
+
+@router.delete("/notification-channels/{channel_id}", status_code=204, response_class=Response)
+def delete_channel(channel_id: PathId, who: Manager, conn: DomainConn) -> Response:
+    found = _channel(conn, who, channel_id)
+    _may_write(conn, who, found["site"])
+    _domain(lambda: notify_config.delete_channel(conn=conn, channel_id=channel_id))
+    audit.append(conn, actor=who.actor, action="notify.channel.delete", target=f"channel:{channel_id}",
+                 detail={"name": found["name"]})
+    return Response(status_code=204)
+
+
+# --- escalation policies and rosters ------------------------------------------------------------------------
+
+
+@router.get("/escalation-policies", response_model=list[PolicyRead])
+def list_policies(who: Manager, conn: DomainConn):
+    return notify_config.list_policies(conn=conn, sites=_sites(conn, who))
+
+
+@router.put("/escalation-policies/{name}", response_model=PolicyRead)
+def put_policy(name: Name, body: PolicySpec, who: Manager, conn: DomainConn):
+    """Create or replace the policy ``name`` (the body's name must match)."""
+    if body.name != name:
+        raise Invalid("the body's name must be the name in the path", field="body.name")
+    existing = conn.execute("SELECT site FROM escalation_policy WHERE name = %s", (name,)).fetchone()
+    if existing is not None and not _visible(conn, who, existing[0]):
+        raise HTTPException(404, f"no policy {name}")
+    _may_write(conn, who, body.site)
+    out = notify_config.put_policy(conn=conn, spec=body)
+    audit.append(conn, actor=who.actor, action="notify.escalation.put", target=f"escalation:{name}",
+                 detail=body.model_dump())
+    return out
+
+
+@router.get("/rosters", response_model=list[RosterRead])
+def list_rosters(who: Manager, conn: DomainConn):
+    return notify_config.list_rosters(conn=conn, sites=_sites(conn, who))
+
+
+@router.put("/rosters/{name}", response_model=RosterRead)
+def put_roster(name: Name, body: RosterSpec, who: Manager, conn: DomainConn):
+    """Create or replace the duty roster ``name``: who holds a role on which shift."""
+    if body.name != name:
+        raise Invalid("the body's name must be the name in the path", field="body.name")
+    existing = conn.execute("SELECT site FROM duty_roster WHERE name = %s", (name,)).fetchone()
+    if existing is not None and not _visible(conn, who, existing[0]):
+        raise HTTPException(404, f"no roster {name}")
+    _may_write(conn, who, body.site)
+    out = notify_config.put_roster(conn=conn, spec=body)
+    audit.append(conn, actor=who.actor, action="notify.roster.put", target=f"roster:{name}",
+                 detail=body.model_dump(mode="json"))
+    return out
+
+
+# --- the record ---------------------------------------------------------------------------------------------
+
+
+@router.get("/notifications", response_model=Page[NotificationRead])
+def list_notifications(who: Reader, conn: DomainConn, alarm_id: QueryId = None,
+                       status: Annotated[str | None, Query(pattern=r"^[a-z]{1,20}$")] = None,
+                       after: After = None, limit: Limit = 100):
+    rows = notify_config.list_notifications(conn=conn, sites=_sites(conn, who), alarm_id=alarm_id, status=status,
+                                            after=after_id(after), limit=limit)
+    return page(rows, limit, lambda r: (r["id"],))
+
+
+@router.get("/notifications/{notification_id}", response_model=NotificationDetail)
+def get_notification(notification_id: PathId, who: Reader, conn: DomainConn):
+    return _domain(lambda: notify_config.get_notification(conn=conn, notification_id=notification_id,
+                                                          sites=_sites(conn, who)))

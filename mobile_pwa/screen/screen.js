@@ -1,0 +1,153 @@
+// The control-room screen (/screen/): areas coloured by their worst alarm, the live alarm list with flood groups
+// and first-out, unacknowledged critical alarms with an audible signal, interlock states. Runs unattended with a
+// viewer API key (/screen/?token=KEY, kept in this browser) or the session of a user signed in at /app/, and
+// reconnects by itself. Energy and carbon per process are not shown until those ledgers exist.
+
+import { alarmTitle, needsAck, PRIORITY_CLASS, priorityName, sortAlarms, sounding, stateName, worst } from "/app/js/alarms.js";
+import { api, ApiError, list, Offline, session, wsCredentials } from "/app/js/api.js";
+import { html } from "/app/js/dom.js";
+import { formatTime, loadLang, pick, t } from "/app/js/i18n.js";
+import { connectLive } from "/app/js/live.js";
+import * as sound from "/app/js/sound.js";
+
+const $ = (id) => document.getElementById(id);
+const data = { areas: [], alarms: [], commands: null, floods: new Map() };
+
+function takeToken() {
+  const url = new URL(location.href);
+  const token = url.searchParams.get("token");
+  if (token) {
+    session.setApiKey(token);
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search + url.hash);   // keep it out of the address bar
+  }
+}
+
+/** One source: its rows, or null when the server does not offer it (404); sign-in problems are shown. */
+async function fetchList(path, max) {
+  try {
+    return await list(path, max);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      $("message").textContent = t("screen.token");
+      $("message").classList.remove("hidden");
+      return undefined;
+    }
+    if (err instanceof Offline) return undefined;
+    $("message").textContent = err.message;
+    $("message").classList.remove("hidden");
+    return undefined;
+  }
+}
+
+/** Without a command list on the server: the interlock commands of the open alarms that started a response plan
+ *  (from their detail), newest first. */
+async function commandsOfAlarms(alarms) {
+  const started = alarms.filter((a) => a.plan_level !== null && a.plan_level !== undefined).slice(0, 10);
+  const details = await Promise.all(started.map((a) => api(`/api/v1/alarms/${a.id}`).catch(() => null)));
+  const byId = new Map();
+  for (const d of details) for (const c of d?.commands || []) byId.set(c.id, c);
+  return [...byId.values()].sort((x, y) => Date.parse(y.created_at) - Date.parse(x.created_at));
+}
+
+async function load() {
+  $("message").classList.add("hidden");
+  const [areas, alarms, commands, floods] = await Promise.all([fetchList("/api/v1/areas?limit=500", 2000),
+    fetchList("/api/v1/alarms?open=true&limit=500", 500), fetchList("/api/v1/commands?limit=100", 100),
+    fetchList("/api/v1/floods?open=true&limit=50", 50)]);
+  if (floods !== undefined) data.floods = new Map((floods || []).map((f) => [f.id, f]));
+  if (areas !== undefined) data.areas = areas || [];
+  if (alarms !== undefined) data.alarms = alarms || [];
+  if (commands !== undefined) data.commands = commands ?? await commandsOfAlarms(data.alarms);
+  render();
+}
+
+function areaName(alarm) {
+  const area = data.areas.find((a) => a.site === alarm.site && a.code === alarm.area);
+  return area ? pick(area, "name") : alarm.area || "";
+}
+
+function render() {
+  const alarms = sortAlarms(data.alarms);
+  // areas
+  $("areas").innerHTML = html`${data.areas.map((a) => {
+    const mine = alarms.filter((x) => x.site === a.site && x.area === a.code);
+    const w = worst(mine);
+    const unacked = mine.some(needsAck);
+    return html`<div class="tile ${w ? PRIORITY_CLASS[w.priority] : "ok"} ${unacked ? "unacked" : ""}" data-area="${a.site}/${a.code}">
+      <strong>${pick(a, "name")}</strong>
+      <span class="sub">${w ? html`${priorityName(w.priority)} · ${mine.length}` : t("areas.normal")}</span></div>`;
+  })}`.text;
+  // alarms, in flood groups (a flood is shown as one group headed by its first-out alarm)
+  const groups = new Map();
+  for (const a of alarms) {
+    const key = a.flood_id ? `f${a.flood_id}` : `a${a.id}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(a);
+  }
+  const row = (a) => html`<li class="alarm ${PRIORITY_CLASS[a.priority]} ${needsAck(a) ? "unacked" : "acked"}"
+      data-alarm-id="${a.id}" data-state="${a.state}">
+    <span class="prio">${priorityName(a.priority)}</span>
+    <span class="title">${a.first_out ? html`<b class="first-out">1st</b> ` : ""}${alarmTitle(a)}${a.drill ? html` <em class="drill">${t("alarm.drill")}</em>` : ""}</span>
+    <span class="where">${areaName(a)} · ${a.device || ""}</span>
+    <span class="state">${stateName(a)}</span>
+    <time>${formatTime(a.last_raised_at || a.raised_at || a.opened_at)}</time></li>`;
+  $("alarms").innerHTML = html`${alarms.length ? [...groups.values()].map((g) => (g.length > 1 || g[0].flood_id)
+    ? html`<div class="flood"><h3>${t("screen.flood", { n: data.floods.get(g[0].flood_id)?.alarm_count ?? g.length })}
+        ${areaName(g[0])} · ${formatTime(data.floods.get(g[0].flood_id)?.started_at || g[g.length - 1].raised_at)}</h3><ul>${g.sort((x, y) => (y.first_out - x.first_out)).map(row)}</ul></div>`
+    : html`<ul>${g.map(row)}</ul>`) : html`<p class="none">${t("inbox.empty")}</p>`}`.text;
+  // unacknowledged critical alarms: banner and sound
+  const critical = sounding(alarms);
+  $("critical").innerHTML = critical.length ? html`<strong>${t("screen.critical")}: ${critical.length}</strong> ${critical.slice(0, 3).map((a) => html`<span>${alarmTitle(a)}</span>`)}`.text : "";
+  $("critical").classList.toggle("on", critical.length > 0);
+  sound.alarm(critical.length > 0);
+  const blocked = critical.length > 0 && !sound.isMuted() && sound.audioBlocked();
+  $("sound").classList.toggle("hidden", !blocked);
+  // interlocks
+  $("commands-box").classList.toggle("hidden", data.commands === null);
+  if (data.commands) {
+    // the state of each interlock: its latest command per device and action
+    const latest = new Map();
+    for (const c of data.commands) {
+      const key = `${c.device} ${c.action}`;
+      if (!latest.has(key) || Date.parse(latest.get(key).created_at) < Date.parse(c.created_at)) latest.set(key, c);
+    }
+    const shown = [...latest.values()].sort((x, y) => Date.parse(y.created_at) - Date.parse(x.created_at));
+    $("commands").innerHTML = html`${shown.length ? html`<ul>${shown.slice(0, 12).map((c) => html`
+      <li class="cmd ${c.status}"><strong>${c.device}</strong> ${c.action}
+        <span class="badge">${t(`command.${c.status}`)}</span>${c.drill ? html` <em class="drill">${t("alarm.drill")}</em>` : ""}
+        <time>${formatTime(c.created_at || c.issued_at)}</time></li>`)}</ul>` : html`<p class="none">${t("screen.no_commands")}</p>`}`.text;
+  }
+}
+
+let timer = null;
+const reload = () => { clearTimeout(timer); timer = setTimeout(load, 250); };
+
+async function main() {
+  takeToken();
+  await loadLang("/app/", new URL(location.href).searchParams.get("lang") || undefined);
+  document.title = t("screen.title");
+  $("title").textContent = `${t("app.title")} · ${t("screen.title")}`;
+  $("areas-title").textContent = t("screen.areas");
+  $("alarms-title").textContent = t("screen.alarms");
+  $("commands-title").textContent = t("screen.commands");
+  $("sound").textContent = t("sound.enable");
+  $("sound").addEventListener("click", () => { sound.unlock(); setTimeout(render, 100); });
+  document.addEventListener("click", () => sound.unlock());
+  window.addEventListener("ehs:audio", render);
+  sound.unlock();   // runs at once where the browser allows sound without a click (kiosk: --autoplay-policy=...)
+  const tick = () => { $("clock").textContent = formatTime(new Date(), true); };
+  tick();
+  setInterval(tick, 1000);
+  await load();
+  connectLive({
+    credentials: wsCredentials,
+    subscription: () => ({ alarms: "*" }),
+    onStatus: (s) => { $("net").textContent = t(`net.${s}`); $("net").className = `net ${s}`; },
+    onMessage: (msg) => { if (msg.type === "alarm" || msg.type === "gap" || msg.type === "welcome") reload(); },
+  });
+  setInterval(reload, 60_000);   // a safety net beside the live feed
+}
+
+main();
