@@ -154,6 +154,11 @@ class AppriseNotifier:
         self.timeout_s = timeout_s
         self.asset = apprise.AppriseAsset(storage_mode="memory")
         _ResponseTap.install()
+        # apprise (at DEBUG: "DingTalk URL: ...access_token=...") and urllib3 (at DEBUG: the request line with its
+        # query) would write the providers' tokens to the log: never below INFO, whatever EHS_LOG_LEVEL says
+        for name in ("apprise", "urllib3"):
+            logger = logging.getLogger(name)
+            logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
 
     def _plugin(self, kind: str, url: str) -> Any:
         if url.startswith("dingtalk://"):

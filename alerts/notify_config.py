@@ -232,11 +232,12 @@ def put_settings(*, conn: psycopg.Connection, user_id: int, lang: str = "zh-CN",
 def get_settings(*, conn: psycopg.Connection, user_id: int) -> dict[str, Any]:
     row = store.fetch_one(conn, "SELECT * FROM notification_settings WHERE user_id = %s", (user_id,))
     if row is None:
-        return {"lang": "zh-CN", "channels": dict(DEFAULT_CHANNELS), "quiet_hours": None, "min_priority": 1}
+        return {"lang": "zh-CN", "channels": dict(DEFAULT_CHANNELS), "quiet_hours": None, "min_priority": 1,
+                "email": None, "phone": None}
     quiet = ({"start": row["quiet_start"].strftime("%H:%M"), "end": row["quiet_end"].strftime("%H:%M")}
              if row["quiet_start"] is not None and row["quiet_end"] is not None else None)
     return {"lang": row["lang"], "channels": {**DEFAULT_CHANNELS, **row["channels"]}, "quiet_hours": quiet,
-            "min_priority": row["min_priority"]}
+            "min_priority": row["min_priority"], "email": row["email"], "phone": row["phone"]}
 
 
 def add_subscription(*, conn: psycopg.Connection, user_id: int, endpoint: str, p256dh: str, auth: str,

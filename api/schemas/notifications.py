@@ -90,6 +90,9 @@ class NotificationSettings(BaseModel):
     channels: ChannelChoice = ChannelChoice()
     quiet_hours: QuietHours | None = None
     min_priority: int = Field(1, ge=1, le=4)
+    email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                              description="For e-mail notifications (null: keep the stored one)")
+    phone: str | None = Field(None, pattern=r"^\+?[0-9]{5,20}$", description="For SMS (null: keep the stored one)")
 
 
 class ChannelRead(BaseModel):
