@@ -8,6 +8,9 @@ added here, each for a reason found by reading apprise 2.2.0's plugins (``appris
   rate limit, 93000 invalid webhook URL; Feishu ``code`` 9499 / 11232 rate limit). apprise checks only the HTTP
   status, so it reports success for a message the provider refused. ``_ResponseTap`` keeps, per thread, the
   last response of the ``requests`` call apprise made, and ``classify`` reads the provider's code from it.
+* **WeCom application messages** (企业微信应用消息, to named people) have no apprise plugin in 2.2:
+  ``_WeComApp`` is one, in apprise's own plugin shape (``wecomapp://CORPID:SECRET@AGENTID/USERID``): it gets an
+  access token (``/cgi-bin/gettoken``, cached until its ``expires_in``) and posts to ``/cgi-bin/message/send``.
 * **DingTalk's signature.** apprise URL-quotes the base64 signature and then passes it in ``params``, which
   ``requests`` encodes again, so the server, which decodes once, sees ``%2B``/``%3D`` and answers 310000 "sign
   not match" (the double-encoding mistake other DingTalk clients made, e.g. wowiwj/ding-notice#11).
@@ -32,11 +35,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import apprise
 import orjson
 import requests
+from apprise.plugins.base import NotifyBase
 from apprise.plugins.dingtalk import NotifyDingTalk
 
 from alerts.seal import scrub
@@ -44,11 +48,12 @@ from alerts.seal import scrub
 _LOGGER = logging.getLogger(__name__)
 
 #: Provider codes (in the JSON body of an HTTP 200 answer) that mean "too many messages: wait".
-RATE_LIMIT_CODES = {"dingtalk": {130101}, "wecom": {45009}, "feishu": {9499, 11232}}
+RATE_LIMIT_CODES = {"dingtalk": {130101}, "wecom": {45009}, "wecom_app": {45009, 45033}, "feishu": {9499, 11232}}
 #: Codes that mean the channel itself is wrong (token, signature, URL): retrying will not help until fixed.
-BAD_CHANNEL_CODES = {"dingtalk": {300001, 310000}, "wecom": {93000}, "feishu": {19001, 19021, 19024}}
+BAD_CHANNEL_CODES = {"dingtalk": {300001, 310000}, "wecom": {93000}, "wecom_app": {40001, 40013, 40056, 60020},
+                     "feishu": {19001, 19021, 19024}}
 #: URL schemes per channel kind (what an admin may configure).
-SCHEMES = {"wecom": ("wecombot",), "dingtalk": ("dingtalk",), "feishu": ("feishu", "lark"),
+SCHEMES = {"wecom": ("wecombot",), "wecom_app": ("wecomapp",), "dingtalk": ("dingtalk",), "feishu": ("feishu", "lark"),
            "email": ("mailto", "mailtos"), "sms": ("json", "jsons"), "webhook": ("json", "jsons"), "log": ("log",)}
 
 
@@ -107,6 +112,62 @@ class _SignedDingTalk(NotifyDingTalk):
         return timestamp, base64.b64encode(digest).decode()
 
 
+class _WeComApp(NotifyBase):
+    """WeCom application messages to named people (apprise plugin shape; see the module docstring)."""
+
+    service_name = "WeCom application"
+    secure_protocol = "wecomapp"
+    notify_url = "https://qyapi.weixin.qq.com/cgi-bin/message/send"
+    token_url = "https://qyapi.weixin.qq.com/cgi-bin/gettoken"
+    _tokens: dict[tuple[str, str], tuple[str, float]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, corpid: str, corpsecret: str, agentid: str, targets: list[str] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.corpid, self.corpsecret, self.agentid = corpid, corpsecret, agentid
+        self.targets = list(targets or [])
+
+    @staticmethod
+    def parse_url(url: str) -> dict[str, Any]:
+        results = NotifyBase.parse_url(url, verify_host=False)
+        results["corpid"] = NotifyBase.unquote(results.get("user") or "")
+        results["corpsecret"] = NotifyBase.unquote(results.get("password") or "")
+        results["agentid"] = results.get("host") or ""
+        results["targets"] = NotifyBase.split_path(results.get("fullpath"))
+        return results
+
+    def url(self, *args: Any, **kwargs: Any) -> str:
+        return f"wecomapp://{self.corpid}:***@{self.agentid}/"
+
+    def _access_token(self) -> str | None:
+        key = (self.corpid, self.corpsecret)
+        with self._lock:
+            token, until = self._tokens.get(key, ("", 0.0))
+        if token and time.monotonic() < until:
+            return token
+        r = requests.get(self.token_url, params={"corpid": self.corpid, "corpsecret": self.corpsecret},
+                         timeout=self.request_timeout)
+        body = r.json() if r.headers.get("Content-Type", "").startswith("application/json") else {}
+        if r.status_code != 200 or body.get("errcode") or not body.get("access_token"):
+            return None
+        with self._lock:     # refresh a little early: a token used at its very end may be refused
+            self._tokens[key] = (body["access_token"], time.monotonic() + float(body.get("expires_in", 7200)) - 300)
+        return body["access_token"]
+
+    def send(self, body: str, title: str = "", notify_type: Any = None, **kwargs: Any) -> bool:
+        if not self.targets:
+            return False
+        token = self._access_token()
+        if token is None:
+            return False
+        r = requests.post(self.notify_url, params={"access_token": token}, timeout=self.request_timeout,
+                          data=orjson.dumps({"touser": "|".join(self.targets), "msgtype": "text",
+                                             "agentid": int(self.agentid), "text": {"content": body}}),
+                          headers={"Content-Type": "application/json"})
+        return r.status_code == 200
+
+
 def _redirect(url: str, base: str | None) -> str:
     if not base:
         return url
@@ -154,10 +215,17 @@ class AppriseNotifier:
         self.timeout_s = timeout_s
         self.asset = apprise.AppriseAsset(storage_mode="memory")
         _ResponseTap.install()
+        # apprise (at DEBUG: "DingTalk URL: ...access_token=...") and urllib3 (at DEBUG: the request line with its
+        # query) would write the providers' tokens to the log: never below INFO, whatever EHS_LOG_LEVEL says
+        for name in ("apprise", "urllib3"):
+            logger = logging.getLogger(name)
+            logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
 
     def _plugin(self, kind: str, url: str) -> Any:
         if url.startswith("dingtalk://"):
             plugin = _SignedDingTalk(**NotifyDingTalk.parse_url(url), asset=self.asset)
+        elif url.startswith("wecomapp://"):
+            plugin = _WeComApp(**_WeComApp.parse_url(url), asset=self.asset)
         else:
             plugin = apprise.Apprise.instantiate(url, asset=self.asset, suppress_exceptions=False)
         if plugin is None:
@@ -165,7 +233,7 @@ class AppriseNotifier:
         plugin.request_rate_per_sec = 0          # our own per-channel token bucket paces the sends
         plugin.socket_read_timeout = plugin.socket_connect_timeout = self.timeout_s
         base = self.endpoints.get(kind)
-        for attr in ("notify_url", "api_url", "webhook_url"):   # the providers' fixed API URLs
+        for attr in ("notify_url", "api_url", "webhook_url", "token_url"):   # the providers' fixed API URLs
             if base and isinstance(getattr(plugin, attr, None), str) and "://" in getattr(plugin, attr):
                 setattr(plugin, attr, _redirect(getattr(plugin, attr), base))
         return plugin
@@ -199,6 +267,8 @@ class AppriseNotifier:
 def personal_url(kind: str, url: str, *, to: str | None, key: str | None) -> str:
     """The channel URL for one delivery: the recipient's address and the idempotency key added."""
     extra: dict[str, str] = {}
+    if kind == "wecom_app" and to:
+        return url.rstrip("/") + "/" + quote(to, safe="")
     if kind == "email" and to:
         extra["to"] = to
     if kind in ("sms", "webhook"):

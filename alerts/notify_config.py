@@ -19,14 +19,15 @@ from alerts.notify import SCHEMES
 from alerts.outbox import DEFAULT_CHANNELS
 from alerts.seal import redact, seal
 
-ChannelKind = Literal["wecom", "dingtalk", "feishu", "email", "sms", "webhook", "log"]
+ChannelKind = Literal["wecom", "wecom_app", "dingtalk", "feishu", "email", "sms", "webhook", "log"]
 
 #: Providers' published limits as token buckets (messages per second, burst). A bucket lets ``burst + rate * T``
 #: through in any window of T seconds, so both are chosen to stay inside every published window: DingTalk robot
 #: and WeCom group bot 20/min -> 10 + 10/min; Feishu bot 100/min and 5/s -> 3 + 1.6/s (4.6 in a second, 99 in a
-#: minute). The others are conservative defaults for SMTP servers and SMS gateways.
+#: minute). The others are conservative defaults for SMTP servers, SMS gateways and WeCom applications (whose
+#: limits are per member and per day: 30 a minute to one person).
 RATE_DEFAULTS = {"dingtalk": (10 / 60, 10.0), "wecom": (10 / 60, 10.0), "feishu": (1.6, 3.0), "email": (5.0, 20.0),
-                 "sms": (1.0, 10.0), "webhook": (10.0, 50.0), "log": (100.0, 100.0)}
+                 "sms": (1.0, 10.0), "webhook": (10.0, 50.0), "log": (100.0, 100.0), "wecom_app": (5.0, 20.0)}
 
 
 class ChannelSpec(BaseModel):
@@ -216,27 +217,31 @@ def apply_section(*, conn: psycopg.Connection, secret: str, section: Notificatio
 
 def put_settings(*, conn: psycopg.Connection, user_id: int, lang: str = "zh-CN",
                  channels: dict[str, bool] | None = None, quiet_hours: tuple[time, time] | None = None,
-                 min_priority: int = 1, email: str | None = None, phone: str | None = None) -> dict[str, Any]:
+                 min_priority: int = 1, email: str | None = None, phone: str | None = None,
+                 wecom_user: str | None = None) -> dict[str, Any]:
     chosen = {**DEFAULT_CHANNELS, **(channels or {})}
     start, end = quiet_hours or (None, None)
     conn.execute("INSERT INTO notification_settings (user_id, lang, channels, quiet_start, quiet_end, min_priority, "
-                 "email, phone) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id) DO UPDATE SET lang = "
+                 "email, phone, wecom_user) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id) DO "
+                 "UPDATE SET lang = "
                  "excluded.lang, channels = excluded.channels, quiet_start = excluded.quiet_start, quiet_end = "
                  "excluded.quiet_end, min_priority = excluded.min_priority, email = coalesce(excluded.email, "
                  "notification_settings.email), phone = coalesce(excluded.phone, notification_settings.phone), "
-                 "updated_at = now()", (user_id, lang, orjson.dumps(chosen).decode(), start, end, min_priority,
-                                        email, phone))
+                 "wecom_user = coalesce(excluded.wecom_user, notification_settings.wecom_user), updated_at = now()",
+                 (user_id, lang, orjson.dumps(chosen).decode(), start, end, min_priority, email, phone, wecom_user))
     return get_settings(conn=conn, user_id=user_id)
 
 
 def get_settings(*, conn: psycopg.Connection, user_id: int) -> dict[str, Any]:
     row = store.fetch_one(conn, "SELECT * FROM notification_settings WHERE user_id = %s", (user_id,))
     if row is None:
-        return {"lang": "zh-CN", "channels": dict(DEFAULT_CHANNELS), "quiet_hours": None, "min_priority": 1}
+        return {"lang": "zh-CN", "channels": dict(DEFAULT_CHANNELS), "quiet_hours": None, "min_priority": 1,
+                "email": None, "phone": None, "wecom_user": None}
     quiet = ({"start": row["quiet_start"].strftime("%H:%M"), "end": row["quiet_end"].strftime("%H:%M")}
              if row["quiet_start"] is not None and row["quiet_end"] is not None else None)
     return {"lang": row["lang"], "channels": {**DEFAULT_CHANNELS, **row["channels"]}, "quiet_hours": quiet,
-            "min_priority": row["min_priority"]}
+            "min_priority": row["min_priority"], "email": row["email"], "phone": row["phone"],
+            "wecom_user": row["wecom_user"]}
 
 
 def add_subscription(*, conn: psycopg.Connection, user_id: int, endpoint: str, p256dh: str, auth: str,

@@ -46,7 +46,9 @@ from alerts.notify import SendResult
 from core.model import Severity, SubjectRef
 
 GROUP_KINDS = ("wecom", "dingtalk", "feishu", "webhook")
-PERSON_KINDS = ("email", "sms")
+PERSON_KINDS = ("email", "sms", "wecom_app")
+#: The channel hint that selects a person channel (outbox ``channels``: wecom, dingtalk, feishu, sms, email, webpush).
+PERSON_HINT = {"email": "email", "sms": "sms", "wecom_app": "wecom"}
 NEEDS_ACK = ("active_unacked", "cleared_unacked", "latched_unacked")
 CHANNEL_RULE = "notify.channel_failing"
 DEFAULT_CHANNELS = {"webpush": True, "email": True, "wecom": True, "dingtalk": True, "feishu": True, "sms": True}
@@ -127,8 +129,10 @@ def deliveries_of(conn: psycopg.Connection, row: Mapping[str, Any], now: datetim
                                    "IS NULL ORDER BY id", (user["id"],)):
                 out.append({**person, "channel": f"webpush:{sub['id']}", "channel_id": None, "kind": "webpush",
                             "subscription_id": sub["id"], "lang": sub["lang"] or settings["lang"]})
-        for kind, address in (("email", settings["email"]), ("sms", settings["phone"])):
-            if kind in hints and address and enabled.get(kind, True) and kind in person_channels:
+        for kind, address in (("email", settings["email"]), ("sms", settings["phone"]),
+                              ("wecom_app", settings["wecom_user"])):
+            hint = PERSON_HINT[kind]
+            if hint in hints and address and enabled.get(hint, True) and kind in person_channels:
                 out.append({**person, "channel": f"channel:{person_channels[kind]}",
                             "channel_id": person_channels[kind], "kind": kind})
     return out
@@ -177,7 +181,7 @@ def user_settings(conn: psycopg.Connection, user_id: int) -> dict[str, Any]:
     row = store.fetch_one(conn, "SELECT * FROM notification_settings WHERE user_id = %s", (user_id,))
     if row is None:
         return {"lang": "zh-CN", "channels": dict(DEFAULT_CHANNELS), "quiet_start": None, "quiet_end": None,
-                "min_priority": 1, "email": None, "phone": None}
+                "min_priority": 1, "email": None, "phone": None, "wecom_user": None}
     return row
 
 
@@ -391,6 +395,6 @@ def delivery_target(conn: psycopg.Connection, delivery: Mapping[str, Any]) -> di
                                               (delivery["subscription_id"],))
     if delivery["user_id"] is not None and delivery["kind"] in PERSON_KINDS:
         s = user_settings(conn, delivery["user_id"])
-        out["to"] = s["email"] if delivery["kind"] == "email" else s["phone"]
+        out["to"] = {"email": s["email"], "sms": s["phone"], "wecom_app": s["wecom_user"]}[delivery["kind"]]
     return out
 

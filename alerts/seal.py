@@ -16,7 +16,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from core.commands import hkdf_sha256
 
 _SALT = b"ehs-monitor/notify"
-_SCHEMES = {"mailto", "mailtos", "https", "localhost", "dingtalk", "wecombot", "feishu", "json", "jsons", "lark"}
+_SCHEMES = {"mailto", "mailtos", "https", "localhost", "dingtalk", "wecombot", "wecomapp", "feishu", "json", "jsons",
+            "lark"}
 
 
 class SealError(Exception):

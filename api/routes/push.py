@@ -66,7 +66,8 @@ def put_my_settings(body: NotificationSettings, me: Person, conn: DomainConn):
     quiet = (time.fromisoformat(body.quiet_hours.start), time.fromisoformat(body.quiet_hours.end)) \
         if body.quiet_hours else None
     notify_config.put_settings(conn=conn, user_id=me.id, lang=body.lang, channels=body.channels.model_dump(),
-                               quiet_hours=quiet, min_priority=body.min_priority)
+                               quiet_hours=quiet, min_priority=body.min_priority, email=body.email, phone=body.phone,
+                               wecom_user=body.wecom_user)
     return notify_config.get_settings(conn=conn, user_id=me.id)
 
 

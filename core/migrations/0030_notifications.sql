@@ -22,13 +22,15 @@ END $$;
 CREATE TRIGGER notification_outbox_notify AFTER INSERT ON notification_outbox
     FOR EACH STATEMENT EXECUTE FUNCTION notification_outbox_notify();
 
--- A channel: a group bot (wecom, dingtalk, feishu), a person channel (email, sms) or a webhook.
+-- A channel: a group bot (wecom, dingtalk, feishu), a person channel (email, sms, wecom_app: WeCom application
+-- messages) or a webhook.
 -- The apprise URL holds the provider's secrets: sealed (Fernet, key derived from EHS_SECRET_KEY), never logged,
 -- never returned; url_redacted is what people see.
 CREATE TABLE notification_channel (
     id             serial PRIMARY KEY,
     name           text NOT NULL UNIQUE,
-    kind           text NOT NULL CHECK (kind IN ('wecom', 'dingtalk', 'feishu', 'email', 'sms', 'webhook', 'log')),
+    kind           text NOT NULL CHECK (kind IN ('wecom', 'wecom_app', 'dingtalk', 'feishu', 'email', 'sms',
+                       'webhook', 'log')),
     url_sealed     bytea NOT NULL,
     url_redacted   text NOT NULL,
     site           text,                           -- null: every site
@@ -57,6 +59,7 @@ CREATE TABLE notification_settings (
     min_priority   smallint NOT NULL DEFAULT 1 CHECK (min_priority BETWEEN 1 AND 4),
     email          text,
     phone          text,
+    wecom_user     text,                           -- WeCom userid, for application messages
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
 

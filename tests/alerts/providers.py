@@ -28,10 +28,14 @@ LIMITS = {"dingtalk": [(20, 60.0)], "wecom": [(20, 60.0)], "feishu": [(100, 60.0
 
 class Providers:
     def __init__(self, *, dingtalk: dict[str, str | None] | None = None, wecom: set[str] | None = None,
-                 feishu: set[str] | None = None, enforce_limits: bool = True) -> None:
+                 feishu: set[str] | None = None, wecom_app: dict[str, str] | None = None,
+                 enforce_limits: bool = True) -> None:
         self.dingtalk = dingtalk or {}          # token -> signing secret (None: no signing)
         self.wecom = wecom or set()
         self.feishu = feishu or set()
+        self.wecom_app = wecom_app or {}         # corpid -> corpsecret (WeCom application messages)
+        self.app_tokens: dict[str, str] = {}     # access_token -> corpid
+        self.token_requests = 0
         self.enforce_limits = enforce_limits
         self.received: list[dict[str, Any]] = []     # accepted messages
         self.refused: list[dict[str, Any]] = []      # answered with an error code
@@ -98,6 +102,24 @@ class Providers:
             if self._limited("dingtalk", token):
                 return "dingtalk", token, {"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}
             return "dingtalk", token, {"errcode": 0, "errmsg": "ok"}
+        if path.startswith("/cgi-bin/gettoken"):
+            corpid, secret = q.get("corpid", ""), q.get("corpsecret", "")
+            self.token_requests += 1
+            if corpid not in self.wecom_app:
+                return "wecom_app", corpid, {"errcode": 40013, "errmsg": "invalid corpid"}
+            if self.wecom_app[corpid] != secret:
+                return "wecom_app", corpid, {"errcode": 40001, "errmsg": "invalid credential"}
+            token = f"tok{len(self.app_tokens)}{corpid}"
+            self.app_tokens[token] = corpid
+            return "wecom_app", corpid, {"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200}
+        if path.startswith("/cgi-bin/message/send"):
+            token = q.get("access_token", "")
+            if token not in self.app_tokens:
+                return "wecom_app", token, {"errcode": 40014, "errmsg": "invalid access_token"}
+            if not (isinstance(body, dict) and body.get("msgtype") == "text" and body.get("touser")
+                    and isinstance(body.get("agentid"), int) and body["text"].get("content")):
+                return "wecom_app", token, {"errcode": 40008, "errmsg": "invalid message type"}
+            return "wecom_app", token, {"errcode": 0, "errmsg": "ok", "invaliduser": ""}
         if path.startswith("/cgi-bin/webhook/send"):
             token = q.get("key", "")
             if token not in self.wecom:
@@ -124,6 +146,9 @@ class Providers:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                self.do_POST()
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -160,7 +185,7 @@ def text_of(message: dict[str, Any]) -> str:
     body = message["body"] or {}
     if message["provider"] == "dingtalk":
         return body.get("text", {}).get("content") or body.get("markdown", {}).get("text", "")
-    if message["provider"] == "wecom":
+    if message["provider"] in ("wecom", "wecom_app"):
         return body["text"]["content"]
     if message["provider"] == "feishu":
         return body["content"]["text"]

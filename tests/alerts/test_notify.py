@@ -233,3 +233,32 @@ def test_channel_urls_are_sealed_and_only_shown_redacted(conn: psycopg.Connectio
     with pytest.raises(service.AlarmError):
         notify_config.put_channel(conn=conn, secret=SECRET, spec=notify_config.ChannelSpec(
             name="x", kind="dingtalk", url="json://example.com/"))
+
+
+def test_wecom_application_messages_reach_named_people(conn: psycopg.Connection, site: str) -> None:
+    """WeCom application messages (no apprise plugin: ours, in apprise's shape): an access token once, then one
+    message per person to their WeCom userid; a wrong secret is the channel's fault (40001)."""
+    apply(conn, site, safety())
+    add_user(conn, "zhang.wei", "operator", wecom_user="ZhangWei")
+    add_user(conn, "tom", "operator", lang="en", wecom_user="Tom")
+    c = clock()
+    with stand_ins(wecom_app={"ww0corp": "appsecret"}) as p:
+        add_channel(conn, "wecom-app", "wecom_app", "wecomapp://ww0corp:appsecret@1000002/")
+        n = notifier(p, c)
+        n.apprise.endpoints["wecom_app"] = p.base
+        for rule in ("gas.h2", "gas.co"):
+            service.apply_findings(conn=conn, findings=[finding(site, rule, Severity.HIGH, at=c.now())], now=c.now())
+        assert n.run_once(conn) == 4
+        sent = [m for m in p.messages("wecom_app") if m["body"]]
+        assert sorted(m["body"]["touser"] for m in sent) == ["Tom", "Tom", "ZhangWei", "ZhangWei"]
+        assert all(m["body"]["agentid"] == 1000002 for m in sent)
+        assert any("Priority: High" in text_of(m) for m in sent if m["body"]["touser"] == "Tom")
+        assert p.token_requests == 1                      # the access token is kept until it expires
+        add_channel(conn, "wecom-app", "wecom_app", "wecomapp://ww0corp:wrongsecret@1000002/")
+        service.apply_findings(conn=conn, findings=[finding(site, "gas.h2", Severity.NORMAL, at=c.now())],
+                               now=c.now())
+        service.apply_findings(conn=conn, findings=[finding(site, "cell.hot", Severity.HIGH, device="cab-01",
+                                                            point="cell_temp_c", at=c.now())], now=c.now())
+        n.run_once(conn)
+    errors = {r[0] for r in rows(conn, "SELECT error FROM notification_attempt WHERE result = 'error'")}
+    assert errors == {"wecom_app 40001 invalid credential"}

@@ -66,8 +66,11 @@ def test_own_settings_and_push_subscriptions(world: World) -> None:
     assert world.client.get("/api/v1/me/notification-settings", headers=me).json()["lang"] == "zh-CN"
     wanted = {"lang": "en", "channels": {"webpush": True, "email": False, "wecom": True, "dingtalk": True,
                                          "feishu": True, "sms": False},
-              "quiet_hours": {"start": "22:00", "end": "07:00"}, "min_priority": 2}
+              "quiet_hours": {"start": "22:00", "end": "07:00"}, "min_priority": 2, "email": "op@plant.example",
+              "phone": "13800000000", "wecom_user": "op.wecom"}
     assert world.client.put("/api/v1/me/notification-settings", headers=me, json=wanted).json() == wanted
+    unchanged = {k: v for k, v in wanted.items() if k not in ("email", "phone", "wecom_user")}   # addresses kept
+    assert world.client.put("/api/v1/me/notification-settings", headers=me, json=unchanged).json() == wanted
     assert world.client.get("/api/v1/me/notification-settings", headers=me).json() == wanted
     key = world.client.get("/api/v1/push/vapid-public-key", headers=me).json()["public_key"]
     assert len(key) == 87                              # 65-byte uncompressed point, URL-safe base64 unpadded
