@@ -29,6 +29,7 @@ import psycopg
 from alerts import service, store
 from alerts.config import NotifySpec
 from alerts.outbox import NEEDS_ACK
+from core import db
 
 
 def policy_for(conn: psycopg.Connection, alarm: dict[str, Any]) -> dict[str, Any] | None:
@@ -42,7 +43,7 @@ def policy_for(conn: psycopg.Connection, alarm: dict[str, Any]) -> dict[str, Any
 def tick(*, conn: psycopg.Connection, now: datetime, limit: int = 500) -> dict[str, int]:
     """Queue the escalations and reminders due at ``now``; return how many of each."""
     done = {"escalations": 0, "reminders": 0}
-    if not conn.execute("SELECT EXISTS (SELECT 1 FROM escalation_policy WHERE enabled)").fetchone()[0]:
+    if not db.execute(conn, "SELECT EXISTS (SELECT 1 FROM escalation_policy WHERE enabled)").fetchone()[0]:
         return done                  # the common case between configurations: one query, not one per alarm
     alarms = store.fetch(conn, "SELECT a.id, a.site, a.area, a.priority, a.last_raised_at, a.raised_at, "
                          "e.activation_at, e.tiers_done, e.reminders, e.last_sent_at FROM alarm a LEFT JOIN "
@@ -90,7 +91,7 @@ def _remind(conn: psycopg.Connection, alarm_id: int, now: datetime) -> int:
     roles = sorted({r for row in rows for r in (row["recipients"] or {}).get("roles", [])})
     users = sorted({u for row in rows for u in (row["recipients"] or {}).get("users", [])})
     channels = sorted({c for row in rows for c in row["channels"] or []})
-    return conn.execute(
+    return db.execute(conn,
         "INSERT INTO notification_outbox (kind, alarm_id, site, area, priority, recipients, channels, title, "
         "title_en, body, body_en, drill, created_at) VALUES ('reminder', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
         "false, %s) RETURNING id",

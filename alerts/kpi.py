@@ -15,6 +15,7 @@ import psycopg
 from alerts import store
 from alerts.config import AlertConfig
 from alerts.models import Priority
+from core import db
 
 #: ISA-18.2 Table 5 (standards.md 1.3): "very likely acceptable" and "maximum manageable".
 TARGETS = {
@@ -42,10 +43,10 @@ def kpis(*, conn: psycopg.Connection, since: datetime, until: datetime, site: st
     p = {"since": since, "until": until, "site": site, "area": area}
     scope = ("NOT drill AND at >= %(since)s AND at < %(until)s AND (%(site)s::text IS NULL OR site = %(site)s) "
              "AND (%(area)s::text IS NULL OR area = %(area)s)")
-    total = conn.execute(f"SELECT count(*) FROM alarm_event WHERE annunciated AND {scope}", p).fetchone()[0]  # noqa: S608
+    total = db.execute(conn, f"SELECT count(*) FROM alarm_event WHERE annunciated AND {scope}", p).fetchone()[0]  # noqa: S608
 
     def buckets(width: timedelta, over: int) -> tuple[int, float]:
-        rows = conn.execute(
+        rows = db.execute(conn,
             f"SELECT b, (SELECT count(*) FROM alarm_event WHERE annunciated AND {scope} AND at >= b "  # noqa: S608
             "AND at < b + %(w)s) FROM generate_series(%(since)s, %(until)s - %(w)s, %(w)s) AS b",
             {**p, "w": width}).fetchall()
@@ -67,7 +68,7 @@ def kpis(*, conn: psycopg.Connection, since: datetime, until: datetime, site: st
                         "condition_active AND NOT drill AND raised_at < %(cutoff)s AND (%(site)s::text IS NULL OR "
                         "site = %(site)s) AND (%(area)s::text IS NULL OR area = %(area)s) ORDER BY raised_at",
                         {**p, "cutoff": until - timedelta(hours=config.defaults.stale_h)})
-    by_priority = dict(conn.execute(f"SELECT priority, count(*) FROM alarm_event WHERE annunciated AND {scope} "  # noqa: S608
+    by_priority = dict(db.execute(conn, f"SELECT priority, count(*) FROM alarm_event WHERE annunciated AND {scope} "  # noqa: S608
                                     "GROUP BY priority", p).fetchall())
     return {
         "since": since, "until": until, "site": site, "area": area, "annunciated": total,

@@ -22,6 +22,7 @@ from alerts import store
 from alerts.config import AlertConfig
 from alerts.lifecycle import Outcome
 from alerts.models import Action, AlarmState, Event, Priority
+from core import db
 from core.model import Severity
 
 ENGINE = "system:engine"
@@ -137,7 +138,7 @@ def release_dependents(conn: psycopg.Connection, config: AlertConfig, cause: dic
 def chattering(conn: psycopg.Connection, config: AlertConfig, alarm: dict, at: datetime) -> None:
     """Mark an alarm that keeps coming back (standards.md 1.3: each needs an action plan; KPI target 0)."""
     d = config.defaults
-    n = conn.execute("SELECT count(*) FROM alarm_event WHERE rule = %s AND source = %s AND kind = 'raise' "
+    n = db.execute(conn, "SELECT count(*) FROM alarm_event WHERE rule = %s AND source = %s AND kind = 'raise' "
                      "AND at > %s AND at <= %s", (alarm["rule"], alarm["source"],
                                                   at - timedelta(seconds=d.chatter_window_s), at)).fetchone()[0]
     if n >= d.chatter_count and not alarm["chattering"]:
@@ -151,7 +152,7 @@ def flood(conn: psycopg.Connection, config: AlertConfig, alarm: dict, at: dateti
     """Group an area's alarms into one flood record while more than ``flood_start`` arrive per window."""
     d = config.defaults
     window = (alarm["site"], alarm["area"], at - timedelta(seconds=d.flood_window_s), at)
-    n = conn.execute("SELECT count(*) FROM alarm_event WHERE annunciated AND site = %s AND area IS NOT DISTINCT "
+    n = db.execute(conn, "SELECT count(*) FROM alarm_event WHERE annunciated AND site = %s AND area IS NOT DISTINCT "
                      "FROM %s AND at > %s AND at <= %s", window).fetchone()[0]
     flood = store.fetch_one(conn, "SELECT * FROM alarm_flood WHERE site = %s AND area = %s AND ended_at IS NULL "
                             "FOR UPDATE", (alarm["site"], alarm["area"] or ""))
@@ -166,7 +167,7 @@ def flood(conn: psycopg.Connection, config: AlertConfig, alarm: dict, at: dateti
     members = store.fetch(conn, "SELECT alarm_id, min(at) AS first FROM alarm_event WHERE annunciated AND site = %s "
                           "AND area IS NOT DISTINCT FROM %s AND at > %s AND at <= %s GROUP BY alarm_id "
                           "ORDER BY first, alarm_id", window)
-    flood_id = conn.execute(
+    flood_id = db.execute(conn,
         "INSERT INTO alarm_flood (site, area, started_at, alarm_count, peak_per_window, first_alarm_id, drill) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
         (alarm["site"], alarm["area"] or "", at, n, n, members[0]["alarm_id"], alarm["drill"])).fetchone()[0]
@@ -189,7 +190,7 @@ def end_floods(*, conn: psycopg.Connection, now: datetime, config: AlertConfig) 
     d = config.defaults
     ended = []
     for flood in store.fetch(conn, "SELECT * FROM alarm_flood WHERE ended_at IS NULL FOR UPDATE"):
-        n = conn.execute("SELECT count(*) FROM alarm_event WHERE annunciated AND site = %s AND coalesce(area, '') "
+        n = db.execute(conn, "SELECT count(*) FROM alarm_event WHERE annunciated AND site = %s AND coalesce(area, '') "
                          "= %s AND at > %s", (flood["site"], flood["area"],
                                               now - timedelta(seconds=d.flood_window_s))).fetchone()[0]
         if n < d.flood_end:

@@ -18,6 +18,7 @@ from alerts.models import AlarmError, NotFound
 from alerts.notify import SCHEMES
 from alerts.outbox import DEFAULT_CHANNELS
 from alerts.seal import redact, seal
+from core import db
 
 ChannelKind = Literal["wecom", "wecom_app", "dingtalk", "feishu", "email", "sms", "webhook", "log"]
 
@@ -135,7 +136,7 @@ def put_channel(*, conn: psycopg.Connection, secret: str, spec: ChannelSpec, cha
               "min_priority": spec.min_priority, "drills": spec.drills, "rate_per_s": spec.rate_per_s or rate,
               "burst": spec.burst or burst, "enabled": spec.enabled}
     if channel_id is not None:
-        done = conn.execute("UPDATE notification_channel SET name = %(name)s, kind = %(kind)s, url_sealed = "
+        done = db.execute(conn, "UPDATE notification_channel SET name = %(name)s, kind = %(kind)s, url_sealed = "
                             "%(url_sealed)s, url_redacted = %(url_redacted)s, site = %(site)s, area = %(area)s, "
                             "min_priority = %(min_priority)s, drills = %(drills)s, rate_per_s = %(rate_per_s)s, "
                             "burst = %(burst)s, tokens = least(tokens, %(burst)s), enabled = %(enabled)s, "
@@ -144,7 +145,7 @@ def put_channel(*, conn: psycopg.Connection, secret: str, spec: ChannelSpec, cha
         if done is None:
             raise NotFound(f"no channel {channel_id}")
     else:
-        channel_id = conn.execute(
+        channel_id = db.execute(conn,
             "INSERT INTO notification_channel (name, kind, url_sealed, url_redacted, site, area, min_priority, drills, "
             "rate_per_s, burst, tokens, enabled) VALUES (%(name)s, %(kind)s, %(url_sealed)s, %(url_redacted)s, "
             "%(site)s, %(area)s, %(min_priority)s, %(drills)s, %(rate_per_s)s, %(burst)s, %(burst)s, %(enabled)s) "
@@ -168,9 +169,9 @@ def list_channels(*, conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 def delete_channel(*, conn: psycopg.Connection, channel_id: int) -> None:
     """Disable a channel (its deliveries and attempts stay for the record) and forget its secret URL."""
-    done = conn.execute("UPDATE notification_channel SET enabled = false, url_sealed = '\\x'::bytea, name = name || "
-                        "'#deleted-' || id, updated_at = now() WHERE id = %s AND name NOT LIKE '%%#deleted-%%' "
-                        "RETURNING id", (channel_id,)).fetchone()
+    done = db.execute(conn, "UPDATE notification_channel SET enabled = false, url_sealed = '\\x'::bytea, "
+                      "name = name || '#deleted-' || id, updated_at = now() "
+                      "WHERE id = %s AND name NOT LIKE '%%#deleted-%%' RETURNING id", (channel_id,)).fetchone()
     if done is None:
         raise NotFound(f"no channel {channel_id}")
 
@@ -180,7 +181,7 @@ def delete_channel(*, conn: psycopg.Connection, channel_id: int) -> None:
 
 def put_policy(*, conn: psycopg.Connection, spec: PolicySpec) -> dict[str, Any]:
     tiers = orjson.dumps([t.model_dump() for t in spec.tiers]).decode()
-    policy_id = conn.execute(
+    policy_id = db.execute(conn,
         "INSERT INTO escalation_policy (name, site, area, min_priority, tiers, reminder_s, max_reminders, enabled) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET site = excluded.site, area = "
         "excluded.area, min_priority = excluded.min_priority, tiers = excluded.tiers, reminder_s = "
@@ -192,7 +193,7 @@ def put_policy(*, conn: psycopg.Connection, spec: PolicySpec) -> dict[str, Any]:
 
 def put_roster(*, conn: psycopg.Connection, spec: RosterSpec) -> dict[str, Any]:
     shifts = orjson.dumps([s.model_dump(mode="json") for s in spec.shifts]).decode()
-    roster_id = conn.execute(
+    roster_id = db.execute(conn,
         "INSERT INTO duty_roster (name, site, area, role, tz, shifts) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT "
         "(name) DO UPDATE SET site = excluded.site, area = excluded.area, role = excluded.role, tz = excluded.tz, "
         "shifts = excluded.shifts, updated_at = now() RETURNING id",
@@ -260,8 +261,8 @@ def list_subscriptions(*, conn: psycopg.Connection, user_id: int) -> list[dict[s
 
 
 def delete_subscription(*, conn: psycopg.Connection, user_id: int, subscription_id: int) -> None:
-    done = conn.execute("UPDATE push_subscription SET gone_at = now() WHERE id = %s AND user_id = %s AND gone_at IS "
-                        "NULL RETURNING id", (subscription_id, user_id)).fetchone()
+    done = db.execute(conn, "UPDATE push_subscription SET gone_at = now() WHERE id = %s AND user_id = %s "
+                      "AND gone_at IS NULL RETURNING id", (subscription_id, user_id)).fetchone()
     if done is None:
         raise NotFound(f"no push subscription {subscription_id}")
 

@@ -43,6 +43,7 @@ import psycopg
 
 from alerts import messages, store
 from alerts.notify import SendResult
+from core import db
 from core.model import Severity, SubjectRef
 
 GROUP_KINDS = ("wecom", "dingtalk", "feishu", "webhook")
@@ -223,7 +224,7 @@ def summarise(*, conn: psycopg.Connection, now: datetime, policy: Policy) -> lis
         channels = sorted({c for row in rows for c in row["channels"] or []})
         text = messages.summary({"area": g["area"]}, [{"title": r["a_title"], "title_en": r["a_title_en"],
                                                        "source": r["source"]} for r in rows])
-        outbox_id = conn.execute(
+        outbox_id = db.execute(conn,
             "INSERT INTO notification_outbox (kind, flood_id, site, area, priority, recipients, channels, title, "
             "title_en, body, body_en, drill) VALUES ('summary', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "RETURNING id", (g["flood_id"], g["site"], g["area"] or None, max(r["priority"] or 1 for r in rows),
@@ -322,7 +323,7 @@ def _close_outbox(conn: psycopg.Connection, outbox_id: int, now: datetime) -> No
     # lock the row first: two senders finishing the last two deliveries of one row would otherwise each see the
     # other's delivery still 'sending' (uncommitted) and neither would close it
     conn.execute("SELECT 1 FROM notification_outbox WHERE id = %s FOR UPDATE", (outbox_id,))
-    counts = dict(conn.execute("SELECT status, count(*) FROM notification_delivery WHERE outbox_id = %s GROUP BY "
+    counts = dict(db.execute(conn, "SELECT status, count(*) FROM notification_delivery WHERE outbox_id = %s GROUP BY "
                                "status", (outbox_id,)).fetchall())
     if counts.get("pending") or counts.get("sending"):
         return

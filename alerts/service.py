@@ -36,7 +36,7 @@ import psycopg
 from alerts import management, plans, store
 from alerts.config import AlertConfig, AlertSection, NotifySpec, devices_from_index
 from alerts.models import Action, Actor, AlarmError, AlarmState, Event, NotFound, PermissionDenied, Priority, Role
-from core import audit
+from core import audit, db
 from core.model import Finding, Severity, SubjectRef
 from core.registry import PlantIndex, load_index
 
@@ -55,7 +55,7 @@ def apply_config(*, conn: psycopg.Connection, section: AlertSection, source: str
     latest = store.fetch_one(conn, "SELECT sha256 FROM alarm_config ORDER BY id DESC LIMIT 1")
     if latest and latest["sha256"] == digest:
         return None
-    return conn.execute("INSERT INTO alarm_config (source, sha256, body) VALUES (%s, %s, %s) RETURNING id",
+    return db.execute(conn, "INSERT INTO alarm_config (source, sha256, body) VALUES (%s, %s, %s) RETURNING id",
                         (source, digest, orjson.dumps(body).decode())).fetchone()[0]
 
 

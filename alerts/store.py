@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from alerts.config import AlarmRuleSpec, NotifySpec
 from alerts.lifecycle import Outcome, next_state
 from alerts.models import Action, AlarmState, Event, Priority
-from core import channels
+from core import channels, db
 from core.model import Finding, Severity
 
 COMMAND_CHANNEL = "interlock_command"
@@ -83,7 +83,7 @@ def save(conn: psycopg.Connection, alarm: dict[str, Any]) -> None:
     if alarm["id"] is None:
         names = ", ".join(_COLUMNS)
         marks = ", ".join(["%s"] * len(_COLUMNS))
-        alarm["id"] = conn.execute(f"INSERT INTO alarm ({names}) VALUES ({marks}) RETURNING id",  # noqa: S608
+        alarm["id"] = db.execute(conn, f"INSERT INTO alarm ({names}) VALUES ({marks}) RETURNING id",  # noqa: S608
                                    values).fetchone()[0]
     else:
         sets = ", ".join(f"{c} = %s" for c in _COLUMNS)
@@ -94,7 +94,7 @@ def event_row(conn: psycopg.Connection, alarm: Mapping[str, Any], kind: str, *, 
               from_state: str | None = None, cause: str | None = None, caused_by: str | None = None,
               batch_id: str | None = None, annunciated: bool = False, detail: Mapping[str, Any] | None = None) -> int:
     """Append one event of ``alarm`` and announce it; return its id."""
-    event_id = conn.execute(
+    event_id = db.execute(conn,
         "INSERT INTO alarm_event (alarm_id, at, kind, from_state, to_state, severity, priority, value, actor, cause, "
         "caused_by, batch_id, annunciated, drill, rule, source, site, area, detail) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
@@ -152,7 +152,7 @@ def outbox(conn: psycopg.Connection, *, kind: str, alarm: Mapping[str, Any] | No
            plan_level: int | None = None, evacuation: Mapping[str, Any] | None = None, flood_id: int | None = None,
            command_id: str | None = None, drill: bool = False) -> int:
     """Queue one notification intent (the notifier sends it); same transaction as its cause."""
-    return conn.execute(
+    return db.execute(conn,
         "INSERT INTO notification_outbox (kind, alarm_id, alarm_event_id, flood_id, command_id, site, area, priority, "
         "plan, plan_level, recipients, channels, title, title_en, body, body_en, evacuation, drill) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",

@@ -29,6 +29,7 @@ from pywebpush import WebPushException, webpush
 
 from alerts.notify import SendResult
 from alerts.seal import seal, unseal
+from core import db
 
 _PURPOSE = "vapid-private-key"
 
@@ -53,13 +54,13 @@ def vapid_keys(*, conn: psycopg.Connection, secret: str, configured: str | None 
     """(public, private) VAPID keys: the configured private key, else the stored pair, else a new stored pair."""
     if configured:
         return keys_from_private(configured)
-    row = conn.execute("SELECT public_key, private_sealed FROM vapid_key WHERE id = 1").fetchone()
+    row = db.execute(conn, "SELECT public_key, private_sealed FROM vapid_key WHERE id = 1").fetchone()
     if row is None:
         private = ec.generate_private_key(ec.SECP256R1())
         private_b64 = _b64(private.private_numbers().private_value.to_bytes(32, "big"))
         conn.execute("INSERT INTO vapid_key (id, public_key, private_sealed) VALUES (1, %s, %s) ON CONFLICT (id) "
                      "DO NOTHING", (_public_of(private), seal(secret, private_b64, purpose=_PURPOSE)))
-        row = conn.execute("SELECT public_key, private_sealed FROM vapid_key WHERE id = 1").fetchone()
+        row = db.execute(conn, "SELECT public_key, private_sealed FROM vapid_key WHERE id = 1").fetchone()
     return row[0], unseal(secret, row[1], purpose=_PURPOSE)
 
 

@@ -30,7 +30,7 @@ from alerts.config import AlertConfig
 from alerts.interlock import MqttInterlock
 from alerts.notifier import Notifier
 from alerts.settings import AlertSettings
-from core import channels, topics
+from core import channels, db, topics
 from core import mqtt as mq
 from core.clock import Clock, SystemClock
 from core.commands import new_command
@@ -76,7 +76,7 @@ class AlertsWorker:
     # --- one pass ----------------------------------------------------------------------------------------------
 
     def config(self, conn: psycopg.Connection) -> AlertConfig:
-        key = conn.execute("SELECT (SELECT max(id) FROM alarm_config), (SELECT max(id) FROM config_revision)"
+        key = db.execute(conn, "SELECT (SELECT max(id) FROM alarm_config), (SELECT max(id) FROM config_revision)"
                            ).fetchone()
         if self._config is None or key != self._config_key:
             self._config, self._config_key = service.load_config(conn=conn), key
@@ -153,10 +153,10 @@ class AlertsWorker:
 
     def _publish_events(self, conn: psycopg.Connection, now: datetime) -> None:
         with conn.transaction():
-            row = conn.execute("SELECT last_event_id FROM alarm_publish_cursor WHERE name = 'mqtt' FOR UPDATE"
+            row = db.execute(conn, "SELECT last_event_id FROM alarm_publish_cursor WHERE name = 'mqtt' FOR UPDATE"
                                ).fetchone()
             if row is None:       # first start: from now on, not the whole history
-                start = conn.execute("SELECT coalesce(max(id), 0) FROM alarm_event").fetchone()[0]
+                start = db.execute(conn, "SELECT coalesce(max(id), 0) FROM alarm_event").fetchone()[0]
                 conn.execute("INSERT INTO alarm_publish_cursor (name, last_event_id) VALUES ('mqtt', %s)", (start,))
                 return
             last = row[0]

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import tuple_row
 
 from alerts import models, service, store
 from alerts.config import AlertConfig
@@ -115,10 +114,8 @@ def plan_for(config: AlertConfig, alarm: dict[str, Any]) -> dict[str, Any] | Non
 
 @contextmanager
 def domain_errors(conn: psycopg.Connection, *, field: str = "") -> Iterator[None]:
-    """Call the alarm engine: with the plain tuple rows its functions expect (the API's pooled connections give
-    dicts), and its refusals as API errors: 404, 403, 409, and 422 for input the domain rules refuse."""
-    saved = conn.row_factory
-    conn.row_factory = tuple_row
+    """Call the alarm engine, with its refusals as API errors: 404, 403, 409, and 422 for input the domain rules
+    refuse."""
     try:
         yield
     except models.NotFound as exc:
@@ -129,8 +126,6 @@ def domain_errors(conn: psycopg.Connection, *, field: str = "") -> Iterator[None
         if exc.status == 409:
             raise Conflict(str(exc)) from None
         raise Invalid(str(exc), field=field) from None
-    finally:
-        conn.row_factory = saved
 
 
 def act(conn: psycopg.Connection, ascope: AlarmScope, alarm_id: int, seen_version: int | None,

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from psycopg.rows import tuple_row
 
 from api import auth
 from api.policy import Permission, Principal
@@ -50,19 +49,6 @@ def client_address(request: Request) -> str:
 # that was then rolled back
 Conn = Annotated[psycopg.Connection, Depends(get_conn, scope="function")]
 
-
-def get_domain_conn(conn: Conn) -> Iterator[psycopg.Connection]:
-    """The request's connection with plain tuple rows, as the domain services (``alerts``) expect; the pool's
-    dict rows are restored before the connection goes back."""
-    before = conn.row_factory
-    conn.row_factory = tuple_row
-    try:
-        yield conn
-    finally:
-        conn.row_factory = before
-
-
-DomainConn = Annotated[psycopg.Connection, Depends(get_domain_conn, scope="function")]
 Settings = Annotated[CoreSettings, Depends(get_app_settings)]
 ApiConfig = Annotated[ApiSettings, Depends(get_api_settings)]
 AuthConf = Annotated[auth.AuthConfig, Depends(get_auth_config)]

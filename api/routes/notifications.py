@@ -15,12 +15,12 @@ from fastapi.responses import Response
 from alerts import notify_config
 from alerts.models import AlarmError
 from alerts.notify_config import ChannelSpec, PolicySpec, RosterSpec
-from api.deps import After, DomainConn, Limit, PathId, QueryId, Settings, require
+from api.deps import After, Conn, Limit, PathId, QueryId, Settings, require
 from api.errors import Invalid
 from api.policy import Permission, Principal
 from api.queries import Page, after_id, page
 from api.schemas.notifications import ChannelRead, NotificationDetail, NotificationRead, PolicyRead, RosterRead
-from core import audit
+from core import audit, db
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 Manager = Annotated[Principal, require(Permission.NOTIFY_MANAGE)]
@@ -33,7 +33,7 @@ def _sites(conn, who: Principal) -> list[str] | None:
     ids = who.scope.sites_param()
     if ids is None:
         return None
-    return [r[0] for r in conn.execute("SELECT code FROM site WHERE id = ANY(%s)", (ids,)).fetchall()]
+    return [r[0] for r in db.execute(conn, "SELECT code FROM site WHERE id = ANY(%s)", (ids,)).fetchall()]
 
 
 def _may_write(conn, who: Principal, site: str | None) -> None:
@@ -59,16 +59,16 @@ def _domain(call):
 
 
 @router.get("/notification-channels", response_model=list[ChannelRead])
-def list_channels(who: Manager, conn: DomainConn):
+def list_channels(who: Manager, conn: Conn):
     return [c for c in notify_config.list_channels(conn=conn) if _visible(conn, who, c["site"])]
 
 
 @router.post("/notification-channels", response_model=ChannelRead, status_code=201)
-def create_channel(body: ChannelSpec, who: Manager, conn: DomainConn, settings: Settings):
+def create_channel(body: ChannelSpec, who: Manager, conn: Conn, settings: Settings):
     """Add a channel (an apprise URL: wecombot://, dingtalk://, feishu://, mailto://, json://); the URL is sealed
     and never returned."""
     _may_write(conn, who, body.site)
-    if conn.execute("SELECT 1 FROM notification_channel WHERE name = %s", (body.name,)).fetchone():
+    if db.execute(conn, "SELECT 1 FROM notification_channel WHERE name = %s", (body.name,)).fetchone():
         raise HTTPException(409, f"a channel named {body.name!r} exists")
     out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.secret_key.get_secret_value(),
                                                     spec=body))
@@ -85,15 +85,15 @@ def _channel(conn, who: Principal, channel_id: int) -> dict:
 
 
 @router.get("/notification-channels/{channel_id}", response_model=ChannelRead)
-def get_channel(channel_id: PathId, who: Manager, conn: DomainConn):
+def get_channel(channel_id: PathId, who: Manager, conn: Conn):
     return _channel(conn, who, channel_id)
 
 
 @router.put("/notification-channels/{channel_id}", response_model=ChannelRead)
-def replace_channel(channel_id: PathId, body: ChannelSpec, who: Manager, conn: DomainConn, settings: Settings):
+def replace_channel(channel_id: PathId, body: ChannelSpec, who: Manager, conn: Conn, settings: Settings):
     _channel(conn, who, channel_id)
     _may_write(conn, who, body.site)
-    if conn.execute("SELECT 1 FROM notification_channel WHERE name = %s AND id <> %s", (body.name, channel_id)
+    if db.execute(conn, "SELECT 1 FROM notification_channel WHERE name = %s AND id <> %s", (body.name, channel_id)
                     ).fetchone():
         raise HTTPException(409, f"a channel named {body.name!r} exists")
     out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.secret_key.get_secret_value(),
@@ -104,7 +104,7 @@ def replace_channel(channel_id: PathId, body: ChannelSpec, who: Manager, conn: D
 
 
 @router.delete("/notification-channels/{channel_id}", status_code=204, response_class=Response)
-def delete_channel(channel_id: PathId, who: Manager, conn: DomainConn) -> Response:
+def delete_channel(channel_id: PathId, who: Manager, conn: Conn) -> Response:
     found = _channel(conn, who, channel_id)
     _may_write(conn, who, found["site"])
     _domain(lambda: notify_config.delete_channel(conn=conn, channel_id=channel_id))
@@ -117,16 +117,16 @@ def delete_channel(channel_id: PathId, who: Manager, conn: DomainConn) -> Respon
 
 
 @router.get("/escalation-policies", response_model=list[PolicyRead])
-def list_policies(who: Manager, conn: DomainConn):
+def list_policies(who: Manager, conn: Conn):
     return notify_config.list_policies(conn=conn, sites=_sites(conn, who))
 
 
 @router.put("/escalation-policies/{name}", response_model=PolicyRead)
-def put_policy(name: Name, body: PolicySpec, who: Manager, conn: DomainConn):
+def put_policy(name: Name, body: PolicySpec, who: Manager, conn: Conn):
     """Create or replace the policy ``name`` (the body's name must match)."""
     if body.name != name:
         raise Invalid("the body's name must be the name in the path", field="body.name")
-    existing = conn.execute("SELECT site FROM escalation_policy WHERE name = %s", (name,)).fetchone()
+    existing = db.execute(conn, "SELECT site FROM escalation_policy WHERE name = %s", (name,)).fetchone()
     if existing is not None and not _visible(conn, who, existing[0]):
         raise HTTPException(404, f"no policy {name}")
     _may_write(conn, who, body.site)
@@ -137,16 +137,16 @@ def put_policy(name: Name, body: PolicySpec, who: Manager, conn: DomainConn):
 
 
 @router.get("/rosters", response_model=list[RosterRead])
-def list_rosters(who: Manager, conn: DomainConn):
+def list_rosters(who: Manager, conn: Conn):
     return notify_config.list_rosters(conn=conn, sites=_sites(conn, who))
 
 
 @router.put("/rosters/{name}", response_model=RosterRead)
-def put_roster(name: Name, body: RosterSpec, who: Manager, conn: DomainConn):
+def put_roster(name: Name, body: RosterSpec, who: Manager, conn: Conn):
     """Create or replace the duty roster ``name``: who holds a role on which shift."""
     if body.name != name:
         raise Invalid("the body's name must be the name in the path", field="body.name")
-    existing = conn.execute("SELECT site FROM duty_roster WHERE name = %s", (name,)).fetchone()
+    existing = db.execute(conn, "SELECT site FROM duty_roster WHERE name = %s", (name,)).fetchone()
     if existing is not None and not _visible(conn, who, existing[0]):
         raise HTTPException(404, f"no roster {name}")
     _may_write(conn, who, body.site)
@@ -160,7 +160,7 @@ def put_roster(name: Name, body: RosterSpec, who: Manager, conn: DomainConn):
 
 
 @router.get("/notifications", response_model=Page[NotificationRead])
-def list_notifications(who: Reader, conn: DomainConn, alarm_id: QueryId = None,
+def list_notifications(who: Reader, conn: Conn, alarm_id: QueryId = None,
                        status: Annotated[str | None, Query(pattern=r"^[a-z]{1,20}$")] = None,
                        after: After = None, limit: Limit = 100):
     rows = notify_config.list_notifications(conn=conn, sites=_sites(conn, who), alarm_id=alarm_id, status=status,
@@ -169,6 +169,6 @@ def list_notifications(who: Reader, conn: DomainConn, alarm_id: QueryId = None,
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationDetail)
-def get_notification(notification_id: PathId, who: Reader, conn: DomainConn):
+def get_notification(notification_id: PathId, who: Reader, conn: Conn):
     return _domain(lambda: notify_config.get_notification(conn=conn, notification_id=notification_id,
                                                           sites=_sites(conn, who)))

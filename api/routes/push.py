@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from alerts import links, notify_config, service, store, webpush
 from alerts.models import Actor, AlarmError, AlarmState
 from alerts.settings import AlertSettings
-from api.deps import AppClock, DomainConn, PathId, Settings, require_user
+from api.deps import AppClock, Conn, PathId, Settings, require_user
 from api.policy import Permission, Principal, Role, allowed
 from api.schemas.notifications import (
     LinkAck,
@@ -29,7 +29,7 @@ Token = Annotated[str, "signed link token"]
 
 
 @router.get("/push/vapid-public-key", response_model=VapidKeyRead)
-def vapid_public_key(_me: Person, conn: DomainConn, settings: Settings):
+def vapid_public_key(_me: Person, conn: Conn, settings: Settings):
     """The VAPID public key (``applicationServerKey`` of ``pushManager.subscribe``)."""
     public, _ = webpush.vapid_keys(conn=conn, secret=settings.secret_key.get_secret_value(),
                                    configured=AlertSettings().vapid_private_key)
@@ -37,18 +37,18 @@ def vapid_public_key(_me: Person, conn: DomainConn, settings: Settings):
 
 
 @router.post("/push/subscriptions", response_model=PushSubscriptionRead, status_code=201)
-def subscribe(body: PushSubscriptionCreate, me: Person, conn: DomainConn):
+def subscribe(body: PushSubscriptionCreate, me: Person, conn: Conn):
     return notify_config.add_subscription(conn=conn, user_id=me.id, endpoint=body.endpoint, p256dh=body.keys.p256dh,
                                           auth=body.keys.auth, lang=body.lang)
 
 
 @router.get("/push/subscriptions", response_model=list[PushSubscriptionRead])
-def my_subscriptions(me: Person, conn: DomainConn):
+def my_subscriptions(me: Person, conn: Conn):
     return notify_config.list_subscriptions(conn=conn, user_id=me.id)
 
 
 @router.delete("/push/subscriptions/{subscription_id}", status_code=204, response_class=Response)
-def unsubscribe(subscription_id: PathId, me: Person, conn: DomainConn) -> Response:
+def unsubscribe(subscription_id: PathId, me: Person, conn: Conn) -> Response:
     try:
         notify_config.delete_subscription(conn=conn, user_id=me.id, subscription_id=subscription_id)
     except AlarmError as exc:
@@ -57,12 +57,12 @@ def unsubscribe(subscription_id: PathId, me: Person, conn: DomainConn) -> Respon
 
 
 @router.get("/me/notification-settings", response_model=NotificationSettings)
-def my_settings(me: Person, conn: DomainConn):
+def my_settings(me: Person, conn: Conn):
     return notify_config.get_settings(conn=conn, user_id=me.id)
 
 
 @router.put("/me/notification-settings", response_model=NotificationSettings)
-def put_my_settings(body: NotificationSettings, me: Person, conn: DomainConn):
+def put_my_settings(body: NotificationSettings, me: Person, conn: Conn):
     quiet = (time.fromisoformat(body.quiet_hours.start), time.fromisoformat(body.quiet_hours.end)) \
         if body.quiet_hours else None
     notify_config.put_settings(conn=conn, user_id=me.id, lang=body.lang, channels=body.channels.model_dump(),
@@ -95,11 +95,11 @@ def _acker(conn, link: links.Link) -> Actor | None:
                            (link.user_id,))
     if user is None or not allowed(Role(user["role"]), Permission.ALARMS_ACK):
         return None
-    return Actor(user["username"], user["role"])
+    return Actor(f"user:{user['username']}", user["role"])   # named as every API action names a person
 
 
 @router.get("/links/{token}", response_model=LinkRead)
-def open_link(token: Token, conn: DomainConn, settings: Settings, clock: AppClock):
+def open_link(token: Token, conn: Conn, settings: Settings, clock: AppClock):
     """The alarm a notification link points to (no sign-in: the signed, short-lived token is the credential)."""
     link, alarm = _link(token, conn, settings, clock)
     can_ack = _acker(conn, link) is not None and AlarmState(alarm["state"]).needs_ack
@@ -107,7 +107,7 @@ def open_link(token: Token, conn: DomainConn, settings: Settings, clock: AppCloc
 
 
 @router.post("/links/{token}/ack")
-def ack_link(token: Token, body: LinkAck, conn: DomainConn, settings: Settings, clock: AppClock):
+def ack_link(token: Token, body: LinkAck, conn: Conn, settings: Settings, clock: AppClock):
     """Acknowledge the alarm as the person the link was sent to (audited as them)."""
     link, alarm = _link(token, conn, settings, clock)
     actor = _acker(conn, link)

@@ -44,7 +44,7 @@ def test_a_link_opens_the_alarm_and_acknowledges_it_as_its_recipient(world: Worl
             "SELECT a.acked_by, (SELECT actor FROM audit_entry WHERE action = 'alarm.ack' AND target = %s) "
             "FROM alarm a "
             "WHERE a.id = %s", (f"alarm:{alarm_id}", alarm_id)).fetchone()
-    assert acked_by == "operator" and audit_actor == "operator"
+    assert acked_by == "user:operator" and audit_actor == "user:operator"
 
 
 def test_expired_forged_and_view_only_links(world: World) -> None:
