@@ -113,7 +113,7 @@ def plan_for(config: AlertConfig, alarm: dict[str, Any]) -> dict[str, Any] | Non
 
 
 @contextmanager
-def domain_errors(conn: psycopg.Connection, *, field: str = "") -> Iterator[None]:
+def domain_errors(*, field: str = "") -> Iterator[None]:
     """Call the alarm engine, with its refusals as API errors: 404, 403, 409, and 422 for input the domain rules
     refuse."""
     try:
@@ -144,7 +144,7 @@ def act(conn: psycopg.Connection, ascope: AlarmScope, alarm_id: int, seen_versio
         raise Conflict(f"alarm {alarm_id} changed since you saw it (version {seen_version}, now {current})",
                        extra={"code": "alarm_changed", "alarm": as_json(conn, service.get_alarm(
                            conn=conn, alarm_id=alarm_id, events=False))})
-    with domain_errors(conn, field=field):
+    with domain_errors(field=field):
         try:
             return action()
         except models.IllegalTransition as exc:

@@ -104,7 +104,7 @@ def alarm_kpis(principal: Reader, conn: Conn, clock: AppClock, site: SiteFilter 
     since = since or until - timedelta(hours=24)
     if not timedelta(0) < until - since <= MAX_KPI_SPAN:
         raise Invalid("since must be before until, at most 92 days before", field="query.since")
-    with domain_errors(conn):
+    with domain_errors():
         return kpi.kpis(conn=conn, since=since, until=until, site=site, area=area)
 
 
@@ -113,7 +113,7 @@ def get_alarm(alarm_id: PathId, principal: Reader, conn: Conn):
     """One alarm with its timeline (events), interlock commands, notifications and the response plan level it
     started (evacuation instructions, interlocks), or ``plan: null``."""
     alarm = present(conn, get_visible(conn, alarm_scope(conn, principal.scope), alarm_id, events=True))
-    with domain_errors(conn):
+    with domain_errors():
         alarm["plan"] = plan_for(service.load_config(conn=conn), alarm)
     return alarm
 
@@ -132,7 +132,7 @@ def ack_alarm(alarm_id: PathId, principal: Acker, conn: Conn, clock: AppClock,
 def shelve_alarm(alarm_id: PathId, body: ShelveBody, principal: Shelver, conn: Conn, clock: AppClock):
     """Shelve for some minutes (at most the engine's limit), with a reason; a critical alarm needs an EHS
     manager or an administrator."""
-    with domain_errors(conn):
+    with domain_errors():
         limit_min = service.load_config(conn=conn).defaults.shelve_max_h * 60
     if body.minutes > limit_min:
         raise Invalid(f"at most {limit_min:g} minutes", field="body.minutes")

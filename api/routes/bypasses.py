@@ -58,7 +58,7 @@ def list_bypasses(principal: Reader, conn: Conn, clock: AppClock, site: SiteFilt
     check_site(conn, principal.scope, site)
     ascope = alarm_scope(conn, principal.scope)
     now = clock.now()
-    with domain_errors(conn):
+    with domain_errors():
         rows = dispatch.list_bypasses(conn=conn, now=now, active_only=active)
     areas = {(r["site"], r["device"]): r["area"] for r in fetch_all(
         conn, "SELECT s.code AS site, d.code AS device, a.code AS area FROM device d "
@@ -77,7 +77,7 @@ def request_bypass(body: BypassCreate, principal: Requester, conn: Conn, clock: 
         raise Forbidden(f"site {body.site!r} is not in your scope")
     now = clock.now()
     try:
-        with domain_errors(conn, field="body.action"):
+        with domain_errors(field="body.action"):
             row = dispatch.request_bypass(conn=conn, site=body.site, device=body.device, actor=actor(principal),
                                           reason=body.reason, duration=timedelta(minutes=body.minutes), now=now,
                                           action=body.action)
@@ -93,7 +93,7 @@ def approve_bypass(bypass_id: PathId, principal: Approver, conn: Conn, clock: Ap
     row = _visible(conn, alarm_scope(conn, principal.scope), bypass_id, now)
     if row["status"] != "requested":
         raise Conflict(f"bypass {bypass_id} is {row['status']}, not waiting for approval")
-    with domain_errors(conn):
+    with domain_errors():
         approved = dispatch.approve_bypass(conn=conn, bypass_id=bypass_id, actor=actor(principal), now=now)
     return _read(conn, approved, now)
 
@@ -105,6 +105,6 @@ def revoke_bypass(bypass_id: PathId, principal: Requester, conn: Conn, clock: Ap
     row = _visible(conn, alarm_scope(conn, principal.scope), bypass_id, now)
     if row["status"] in ("revoked", "expired"):
         raise Conflict(f"bypass {bypass_id} is already {row['status']}")
-    with domain_errors(conn):
+    with domain_errors():
         revoked = dispatch.revoke_bypass(conn=conn, bypass_id=bypass_id, actor=actor(principal), now=now)
     return _read(conn, revoked, now)

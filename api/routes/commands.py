@@ -31,7 +31,7 @@ def list_commands(principal: Reader, conn: Conn, site: SiteFilter = None,
     """Commands within your scope, newest first."""
     check_site(conn, principal.scope, site)
     ascope = alarm_scope(conn, principal.scope)
-    with domain_errors(conn):
+    with domain_errors():
         return dispatch.list_commands(conn=conn, site=site, device=device, status=status, alarm_id=alarm_id,
                                       drill=drill, limit=limit, sites=ascope.sites, areas=ascope.areas)
 
@@ -39,7 +39,7 @@ def list_commands(principal: Reader, conn: Conn, site: SiteFilter = None,
 @router.get("/{command_id}", response_model=CommandDetail)
 def get_command(command_id: Annotated[UUID, Path(description="Command id")], principal: Reader, conn: Conn):
     """One command with its events (sent, acknowledged, retried, timed out...)."""
-    with domain_errors(conn):
+    with domain_errors():
         command = dispatch.get_command(conn=conn, command_id=str(command_id))
     if not alarm_scope(conn, principal.scope).sees(command["site"], command["area"]):
         raise NotFound(f"no command {command_id}")
@@ -58,7 +58,7 @@ def issue_command(body: CommandCreate, principal: Issuer, conn: Conn, clock: App
         except NotFound:
             raise Invalid(f"no alarm {body.alarm_id}", field="body.alarm_id") from None
     try:
-        with domain_errors(conn, field="body.action"):
+        with domain_errors(field="body.action"):
             return dispatch.request_command(conn=conn, site=body.site, device=body.device, action=body.action,
                                             actor=actor(principal), reason=body.reason, now=clock.now(),
                                             params=body.params, alarm_id=body.alarm_id)

@@ -22,7 +22,7 @@ Runner = Annotated[Principal, require(Permission.DRILLS_RUN)]
 
 def _detail(conn, alarm: dict) -> dict:
     alarm = present(conn, alarm)
-    with domain_errors(conn):
+    with domain_errors():
         alarm["plan"] = plan_for(service.load_config(conn=conn), alarm)
     return alarm
 
@@ -34,7 +34,7 @@ def start_drill(body: DrillCreate, principal: Runner, conn: Conn, clock: AppCloc
     if ascope.sites is not None and body.site not in ascope.sites:
         raise Forbidden(f"site {body.site!r} is not in your scope")
     try:
-        with domain_errors(conn):
+        with domain_errors():
             alarm = dispatch.start_drill(conn=conn, site=body.site, area=body.area, level=body.level,
                                          actor=actor(principal), reason=body.reason, now=clock.now())
     except NotFound as exc:                         # no such plan level: an input error of this body
@@ -46,6 +46,6 @@ def start_drill(body: DrillCreate, principal: Runner, conn: Conn, clock: AppCloc
 def end_drill(alarm_id: PathId, principal: Runner, conn: Conn, clock: AppClock):
     """End a drill: its alarm returns to normal, acknowledged by you."""
     get_visible(conn, alarm_scope(conn, principal.scope), alarm_id)
-    with domain_errors(conn):
+    with domain_errors():
         alarm = dispatch.end_drill(conn=conn, alarm_id=alarm_id, actor=actor(principal), now=clock.now())
     return _detail(conn, alarm)

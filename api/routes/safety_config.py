@@ -101,7 +101,7 @@ def alarm_config_version(revision: PathId, principal: Reader, conn: Conn):
 def put_alarm_config(body: AlertSection, principal: Writer, conn: Conn):
     """Store a new revision of the alarm configuration (unchanged bodies store nothing)."""
     _all_sites(principal)
-    with domain_errors(conn):
+    with domain_errors():
         plant = export_plant(conn=conn)
         _, rules = rule_service.load_rules(conn=conn)
         problems = [(("body", *loc), m) for loc, m in check_alerts(body, plant, [r.id for r in rules.rules])]
@@ -147,7 +147,7 @@ def put_rules(body: RuleSection, principal: Writer, conn: Conn):
     """Store a new revision of the rule set (unchanged bodies store nothing). The alarm configuration must still
     name existing rules."""
     _all_sites(principal)
-    with domain_errors(conn):
+    with domain_errors():
         plant = export_plant(conn=conn)
         problems = [(("body", *loc), m) for loc, m in check_rules(body, plant)]
         row = fetch_one(conn, "SELECT body FROM alarm_config ORDER BY id DESC LIMIT 1")
