@@ -391,18 +391,9 @@ def list_commands(*, conn: psycopg.Connection, site: str | None = None, device: 
                   drill: bool | None = None, sites: list[str] | None = None,
                   areas: list[str] | None = None) -> list[dict[str, Any]]:
     """Commands, newest first; ``sites`` (codes) and ``areas`` (``site/area`` keys) restrict them to a scope."""
-    where, params = ["true"], {"limit": min(limit, 1000)}
-    for column, value in (("site", site), ("device", device), ("alarm_id", alarm_id), ("status", status),
-                          ("drill", drill)):
-        if value is not None:
-            where.append(f"{column} = %({column})s")
-            params[column] = value
-    if sites is not None:
-        where.append("site = ANY(%(sites)s)")
-        params["sites"] = sites
-    if areas is not None:
-        where.append("site || '/' || coalesce(area, '') = ANY(%(areas)s)")
-        params["areas"] = areas
+    where, params = store.filters({"site": site, "device": device, "alarm_id": alarm_id, "status": status,
+                                   "drill": drill}, sites=sites, areas=areas)
+    params["limit"] = min(limit, 1000)
     return store.fetch(conn, f"SELECT * FROM interlock_command WHERE {' AND '.join(where)} "  # noqa: S608
                        "ORDER BY created_at DESC LIMIT %(limit)s", params)
 

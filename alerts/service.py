@@ -322,17 +322,8 @@ def list_alarms(*, conn: psycopg.Connection, site: str | None = None, area: str 
 
     ``sites`` (site codes) and ``areas`` (``site/area`` keys) restrict the list to what a caller may see.
     """
-    where, params = ["true"], {}
-    if sites is not None:
-        where.append("site = ANY(%(sites)s)")
-        params["sites"] = list(sites)
-    if areas is not None:
-        where.append("site || '/' || coalesce(area, '') = ANY(%(areas)s)")
-        params["areas"] = list(areas)
-    for column, value in (("site", site), ("area", area), ("rule", rule), ("drill", drill), ("flood_id", flood_id)):
-        if value is not None:
-            where.append(f"{column} = %({column})s")
-            params[column] = value
+    where, params = store.filters({"site": site, "area": area, "rule": rule, "drill": drill, "flood_id": flood_id},
+                                  sites=sites, areas=areas)
     if states:
         where.append("state = ANY(%(states)s)")
         params["states"] = [AlarmState(s).value for s in states]

@@ -7,7 +7,7 @@ on commit). Functions take the caller's connection and never commit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,25 @@ def fetch(conn: psycopg.Connection, sql: str, params: Any = None) -> list[dict[s
 def fetch_one(conn: psycopg.Connection, sql: str, params: Any = None) -> dict[str, Any] | None:
     found = fetch(conn, sql, params)
     return found[0] if found else None
+
+
+def filters(equal: Mapping[str, Any], *, sites: Sequence[str] | None = None,
+            areas: Sequence[str] | None = None) -> tuple[list[str], dict[str, Any]]:
+    """WHERE terms and parameters of a list: ``column = value`` for each filter that is given (None: any), and
+    the caller's scope, ``sites`` (site codes) and ``areas`` (``site/area`` keys) of a table with ``site`` and
+    ``area`` columns."""
+    where, params = ["true"], {}
+    if sites is not None:
+        where.append("site = ANY(%(sites)s)")
+        params["sites"] = list(sites)
+    if areas is not None:
+        where.append("site || '/' || coalesce(area, '') = ANY(%(areas)s)")
+        params["areas"] = list(areas)
+    for column, value in equal.items():
+        if value is not None:
+            where.append(f"{column} = %({column})s")
+            params[column] = value
+    return where, params
 
 
 def lock_source(conn: psycopg.Connection, rule: str, source: str) -> None:
