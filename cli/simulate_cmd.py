@@ -27,6 +27,17 @@ def run(ctx: typer.Context,
     main(["--config", str(config), "--rate-scale", str(rate_scale), "--speed", str(speed), "--seed", str(seed)])
 
 
+def _control(site: str, body: dict) -> dict:
+    """Send a control request to the running simulator; a missing answer is one clear line, not a traceback."""
+    from simulator.runner import send_control
+
+    try:
+        return send_control(mqtt_url(), site, body)
+    except (TimeoutError, OSError) as exc:
+        typer.echo(f"ehs simulate: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def incident(name: str = typer.Argument(..., help="thermal_runaway, electrolyte_leak, rto_failure, "
                                                   "ph_excursion, meter_stop or sensor_flatline"),
@@ -34,9 +45,7 @@ def incident(name: str = typer.Argument(..., help="thermal_runaway, electrolyte_
              device: str | None = typer.Option(None, help="Device code within the area"),
              site: str = typer.Option("cz01")) -> None:
     """Start a named incident in the running simulator."""
-    from simulator.runner import send_control
-
-    reply = send_control(mqtt_url(), site, {"action": "start", "incident": name, "area": area, "device": device})
+    reply = _control(site, {"action": "start", "incident": name, "area": area, "device": device})
     if not reply.get("ok"):
         typer.echo(f"refused: {reply.get('error')}", err=True)
         raise typer.Exit(1)
@@ -47,9 +56,7 @@ def incident(name: str = typer.Argument(..., help="thermal_runaway, electrolyte_
 def clear(name: str | None = typer.Argument(None, help="Incident to clear (default: all)"),
           site: str = typer.Option("cz01")) -> None:
     """Clear one or all incidents in the running simulator."""
-    from simulator.runner import send_control
-
-    reply = send_control(mqtt_url(), site, {"action": "clear", "incident": name})
+    reply = _control(site, {"action": "clear", "incident": name})
     typer.echo(f"cleared: {', '.join(reply.get('cleared', [])) or 'nothing'}")
 
 

@@ -141,7 +141,15 @@ def _terminate(proc: subprocess.Popen) -> None:
 
 
 def start_broker(state_dir: Path, *, prefer: str | None = None) -> Service:
-    """Start an embedded broker on a free local port; ``prefer`` is "mosquitto" or "amqtt"."""
+    """Start an embedded broker on a free local port; ``prefer`` is "mosquitto" or "amqtt".
+
+    Without ``prefer``, ``EHS_EMBEDDED_BROKER`` (``mosquitto``, ``amqtt`` or ``auto``) decides, so that the pure-Python
+    broker of a bare machine can be tried on a machine that has Mosquitto.
+    """
+    if prefer is None:
+        prefer = os.environ.get("EHS_EMBEDDED_BROKER", "auto").strip().lower() or "auto"
+    if prefer not in ("auto", "mosquitto", "amqtt"):
+        raise ValueError(f"EHS_EMBEDDED_BROKER must be auto, mosquitto or amqtt, not {prefer!r}")
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()

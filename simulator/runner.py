@@ -78,7 +78,10 @@ class SimulatorRunner:
         return client
 
     def _on_control(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
-        site = msg.topic.split("/")[2]
+        site = msg.topic.split("/")[2] if msg.topic.count("/") >= 2 else ""
+        if msg.topic != control_topic(site) or site not in self.sites:
+            # amqtt 0.12 also hands a new subscriber retained messages of other topics (device statuses)
+            return
         try:
             body = orjson.loads(msg.payload)
             action = body.get("action")
@@ -175,8 +178,15 @@ def send_control(mqtt_url: str, site: str, body: dict, *, timeout: float = 10.0)
     got = threading.Event()
 
     def on_message(_c, _u, msg) -> None:
-        data = orjson.loads(msg.payload)
-        if data.get("request_id") == request_id:
+        # Anything else that arrives (amqtt 0.12 also delivers retained messages of other topics, such as the
+        # devices' plain-text statuses) is ignored: an exception here would end paho's network thread.
+        if msg.topic != events_topic(site):
+            return
+        try:
+            data = orjson.loads(msg.payload)
+        except ValueError:
+            return
+        if isinstance(data, dict) and data.get("request_id") == request_id:
             reply.update(data)
             got.set()
 
@@ -187,10 +197,13 @@ def send_control(mqtt_url: str, site: str, body: dict, *, timeout: float = 10.0)
     client.on_connect = lambda c, *_: c.subscribe(events_topic(site), qos=1)
     mq.connect_blocking(client, address)
     try:
-        subscribed.wait(timeout)
+        if not subscribed.wait(timeout):
+            raise TimeoutError(f"the broker at {address.host}:{address.port} did not confirm the subscription to "
+                               f"{events_topic(site)} within {timeout:g} s")
         client.publish(control_topic(site), orjson.dumps({**body, "request_id": request_id}), qos=1)
         if not got.wait(timeout):
-            raise TimeoutError(f"no simulator answered on {control_topic(site)}; is `ehs up --demo` running?")
+            raise TimeoutError(f"no simulator answered on {control_topic(site)} within {timeout:g} s; "
+                               f"is `ehs up --demo` running?")
     finally:
         client.disconnect()
         client.loop_stop()
