@@ -54,7 +54,10 @@ def migrate() -> None:
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(ctx: typer.Context) -> None:
-    """Run the test suite (extra arguments go to pytest)."""
+    """Run the test suite (extra arguments go to pytest); installs the Debian packages the tests need first."""
+    from cli.provision import provision
+
+    provision(typer.echo)
     code = subprocess.call([sys.executable, "-m", "pytest", *ctx.args], cwd=REPO_ROOT, env=os.environ.copy())
     raise typer.Exit(code)
 
