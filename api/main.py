@@ -85,7 +85,8 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
             await app.state.hub.stop()
             app.state.pool.close()
 
-    app = FastAPI(title="ehs-monitor", version="0.1.0", lifespan=lifespan, description=DESCRIPTION)
+    app = FastAPI(title="ehs-monitor", version="0.1.0", lifespan=lifespan, description=DESCRIPTION,
+                  docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.api_settings = api_settings
     app.state.auth = AuthConfig.from_settings(settings, api_settings)
@@ -116,6 +117,7 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
         app.include_router(module.router, responses=ERRORS)
     app.include_router(ws.router)
     frontend.mount(app)
+    frontend.mount_docs(app)
     return app
 
 

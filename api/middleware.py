@@ -6,12 +6,11 @@ from fastapi import HTTPException
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# The JSON API needs nothing from a browser's point of view; the docs page loads Swagger UI from its CDN
+# The JSON API needs nothing from a browser's point of view; the docs page is Swagger UI from our own files
+# (api/static/swagger-ui) with FastAPI's inline start-up script
 _CSP_API = "default-src 'none'; frame-ancestors 'none'"
-_CSP_DOCS = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-             "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-             "img-src 'self' data: https://fastapi.tiangolo.com; "
-             "connect-src 'self'; frame-ancestors 'none'")
+_CSP_DOCS = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+             "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
 # The PWA and the control-room screen (api.frontend): our own scripts, styles, workers and WebSocket only, no CDN,
 # no inline script ('self' covers ws:/wss: to the same host in CSP level 3)
 _CSP_APP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -32,7 +31,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        docs = path in ("/docs", "/redoc", "/docs/oauth2-redirect")
+        docs = path in ("/docs", "/docs/oauth2-redirect") or path.startswith("/docs/assets/")
         csp = _CSP_DOCS if docs else _CSP_APP if path.startswith(_FRONT_ENDS) else _CSP_API
 
         async def send_with_headers(message: Message) -> None:

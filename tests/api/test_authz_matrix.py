@@ -72,7 +72,6 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/openapi.json"): public(200),
     ("GET", "/docs"): public(200),
     ("GET", "/docs/oauth2-redirect"): public(200),
-    ("GET", "/redoc"): public(200),
     ("POST", "/api/v1/auth/token"): public(200),
     ("POST", "/api/v1/auth/refresh"): public(200),
     ("POST", "/api/v1/auth/logout"): public(204),

@@ -26,6 +26,21 @@ def test_security_headers_on_every_response(world: World) -> None:
     assert world.client.get("/docs").status_code == 200
 
 
+def test_docs_load_nothing_from_outside(world: World) -> None:
+    """Air-gapped plants: the Swagger UI page and its assets come from the API itself, and the CSP allows no CDN."""
+    import re
+
+    page = world.client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r'(?:src|href)=["\']([^"\']+)', page.text) + re.findall(r"url: '([^']+)'", page.text)
+    assert urls and all(u.startswith("/") for u in urls), urls
+    assert "http" not in page.headers["content-security-policy"]
+    for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"):
+        reply = world.client.get(asset)
+        assert reply.status_code == 200 and len(reply.content) > 10_000, asset
+    assert world.client.get("/redoc").status_code == 404
+
+
 def test_errors_are_json(world: World) -> None:
     missing = world.client.get("/api/v1/nothing-here")
     assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
