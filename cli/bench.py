@@ -13,10 +13,15 @@ BENCHMARKS = {"ingest": "benchmarks.ingest", "alarm-latency": "benchmarks.alarm_
 
 
 def _run(name: str, seconds: float, extra: list[str]) -> None:
+    target = BENCHMARKS[name]
     try:
-        module = importlib.import_module(BENCHMARKS[name])
-    except ModuleNotFoundError:
-        typer.echo(f"benchmark {name!r} is not built yet", err=True)
+        module = importlib.import_module(target)
+    except ModuleNotFoundError as exc:
+        if exc.name == target:
+            typer.echo(f"benchmark {name!r} is not built yet", err=True)
+        else:
+            typer.echo(f"benchmark {name!r} needs the Python module {exc.name!r}, which is not installed "
+                       f"(reinstall with ./ehs, or pip install the pinned package)", err=True)
         raise typer.Exit(2) from None
     module.main(["--seconds", str(seconds), *extra])
 
