@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 
-from cli.common import database_url
+from cli.common import database_url, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Alarms, interlock commands, drills and device keys.")
 
@@ -41,11 +41,15 @@ def list_(all_: bool = typer.Option(False, "--all", help="Also alarms that are b
     rows = _run(service.list_alarms, site=site, area=area, open_only=not all_, limit=limit)
     if not rows:
         typer.echo("no alarms")
+        return
+    table = []
     for r in rows:
         flags = "".join(f for f, on in (("L", r["latching"]), ("C", r["chattering"]), ("F", r["flood_id"]),
                                         ("D", r["drill"]), ("1", r["first_out"])) if on)
-        typer.echo(f"{r['id']:>6}  {r['priority_label']:2} {r['state_code']:5} {flags:4} {r['title'][:28]:28}  "
-                   f"{r['source'][:40]:40} {r['level'] or '':10} {r['message'][:50]}")
+        table.append([r["id"], r["priority_label"], r["state_code"], flags, r["title"][:28], r["source"],
+                      r["level"], r["message"][:60]])
+    print_table(["id", "pri", "state", "flags", "title", "source", "level", "message"], table,
+                right=frozenset({"id"}))
 
 
 @app.command()

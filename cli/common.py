@@ -44,3 +44,23 @@ def mqtt_url() -> str:
         return runtime["mqtt_url"]
     typer.echo("No broker: set EHS_MQTT_URL or start `ehs up` first.", err=True)
     raise typer.Exit(2)
+
+
+def print_table(columns: list[str], rows: list[list[object]], *, right: frozenset[str] = frozenset()) -> None:
+    """A console table whose columns line up with Chinese text (rich measures East Asian wide characters).
+
+    Piped output is not cut to the terminal's width, so ``grep`` sees whole values.
+    """
+    import sys
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 400)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for name in columns:
+        table.add_column(name, justify="right" if name in right else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from cli.common import database_url
+from cli.common import database_url, print_table
 
 app = typer.Typer(no_args_is_help=True, help="User accounts of the API (the first administrator starts here).")
 
@@ -83,12 +83,13 @@ def list_users() -> None:
     from api.users import list_users as query
 
     rows = _run(lambda conn: query(conn=conn, actor=_console(), after=None, limit=1000))["items"]
+    table = []
     for r in rows:
         status = "disabled" if r["disabled_at"] else ("locked" if r["locked_until"] and
                                                       r["locked_until"] > datetime.now(UTC) else "active")
         sites = "*" if r["all_sites"] else ",".join(r["sites"])
-        typer.echo(f"{r['username']:24} {r['role']:12} {status:9} mfa={'on' if r['mfa_enabled'] else 'off':3} "
-                   f"sites={sites}")
+        table.append([r["username"], r["role"], status, "on" if r["mfa_enabled"] else "off", sites])
+    print_table(["user", "role", "status", "mfa", "sites"], table)
 
 
 def _set_disabled(username: str, disabled: bool) -> None:

@@ -49,7 +49,8 @@ def test_first_administrator_and_account_management(database_url: str) -> None:
                 stdin="a long enough secret\n").returncode == 0
 
     listed = _ehs(database_url, "list").stdout
-    assert "alice" in listed and "bob" in listed and "mfa=off" in listed
+    rows = {line.split()[0]: line.split() for line in listed.splitlines()[2:]}
+    assert rows["alice"][1:4] == ["admin", "active", "off"] and rows["bob"][1:4] == ["viewer", "active", "off"]
     assert _ehs(database_url, "disable", "bob").returncode == 0
     assert not _can_login(database_url, "bob", "a long enough secret")
     last = _ehs(database_url, "disable", "alice")
