@@ -44,7 +44,7 @@ def mount(app: FastAPI, directory: Path = PWA_DIR) -> None:
 
 
 def mount_docs(app: FastAPI) -> None:
-    """``/docs`` with Swagger UI served from our own files (``api/static/swagger-ui``, no CDN: plants are air-gapped)."""
+    """``/docs`` with Swagger UI from our own files (``api/static/swagger-ui``; no CDN: plants are air-gapped)."""
     from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 
     app.mount("/docs/assets", _Static(directory=SWAGGER_DIR), name="docs-assets")
