@@ -44,15 +44,15 @@ _GAP_WAIT = timedelta(seconds=5)
 
 class AlertsWorker:
     def __init__(self, *, database_url: str, mqtt_url: str, secret: str, settings: AlertSettings | None = None,
-                 clock: Clock | None = None, protocol: int | None = None) -> None:
+                 clock: Clock | None = None, protocol: int | None = None, interlock_secret: str | None = None) -> None:
         self.database_url = database_url
         self.settings = settings or AlertSettings()
         self.clock = clock or SystemClock()
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.started_at = self.clock.now()
         self.acks: queue.Queue[tuple[str, bytes, datetime]] = queue.Queue(maxsize=50_000)
-        self.interlock = MqttInterlock(mq.BrokerAddress.parse(mqtt_url), secret=secret, protocol=protocol,
-                                       client_id=self.settings.client_id, on_ack=self._on_ack)
+        self.interlock = MqttInterlock(mq.BrokerAddress.parse(mqtt_url), secret=interlock_secret or secret,
+                                       protocol=protocol, client_id=self.settings.client_id, on_ack=self._on_ack)
         self.counters = {"acks": 0, "acks_dropped": 0, "bad_acks": 0, "sent": 0, "retries": 0, "timed_out": 0,
                          "published_events": 0, "loops": 0}
         self._config: AlertConfig | None = None

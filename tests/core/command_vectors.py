@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from core.commands import KEY_EPOCH, _SALT, canonical, check_command, device_key, sign, DeviceCommandState
+from core.commands import _SALT, KEY_EPOCH, DeviceCommandState, canonical, check_command, device_key, sign
 
 PATH = Path(__file__).resolve().parents[2] / "core" / "testvectors" / "commands.json"
 SECRET = "test-vector-secret-not-for-production-0123456789"
