@@ -23,7 +23,7 @@ from core import topics
 from core.commands import device_key, signed
 
 _LOGGER = logging.getLogger(__name__)
-AckHandler = Callable[[str, bytes], None]          # (topic, payload), called on paho's network thread
+AckHandler = Callable[[str, bytes, object], None]  # (topic, payload, MQTT 5 properties), on paho's network thread
 
 
 class InterlockPort(Protocol):
@@ -68,7 +68,7 @@ class MqttInterlock:
 
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
         if self.on_ack is not None:
-            self.on_ack(msg.topic, msg.payload)
+            self.on_ack(msg.topic, msg.payload, getattr(msg, "properties", None))
 
     def start(self, *, wait: float | None = 10.0) -> None:
         self.client.connect_async(self.address.host, self.address.port, keepalive=30)
