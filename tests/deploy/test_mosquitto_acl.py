@@ -178,3 +178,13 @@ def test_only_site_qualified_credentials_log_in_and_scada_reads_alarms(clients, 
     assert scada.publish(f"ehs/v1/{A}/alarms") == NOT_AUTHORIZED
     assert alerts.publish(f"ehs/v1/{A}/alarms", b"{}") == 0
     assert scada.received_until(f"ehs/v1/{A}/alarms") == [f"ehs/v1/{A}/alarms"]
+
+
+def test_credentials_are_kept_when_regenerated_and_removed_devices_dropped(tmp_path: Path) -> None:
+    from cli.devices_cmd import device_credentials, write_credentials
+
+    first = device_credentials([f"{A}/{DEV}", f"{A}/gone-01"], {})
+    write_credentials(tmp_path / "devices.txt", first)
+    again = device_credentials([f"{A}/{DEV}", f"{B}/{DEV}"], read_credentials(tmp_path / "devices.txt"))
+    assert again[f"{A}/{DEV}"] == first[f"{A}/{DEV}"] and f"{A}/gone-01" not in again
+    assert len(again[f"{B}/{DEV}"]) >= 32 and again[f"{B}/{DEV}"] != again[f"{A}/{DEV}"]
