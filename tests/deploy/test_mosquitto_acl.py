@@ -25,8 +25,8 @@ from tests.support import REPO_ROOT
 
 ACL = REPO_ROOT / "deploy" / "mosquitto" / "acl"
 DEMO = REPO_ROOT / "examples" / "demo-plant.yaml"
-SERVICES = {"MQTT_INGEST_PASSWORD": "ingest-pw-" + uuid.uuid4().hex, "MQTT_ALERTS_PASSWORD": "alerts-pw-" + uuid.uuid4().hex,
-            "MQTT_SCADA_PASSWORD": "scada-pw-" + uuid.uuid4().hex}
+SERVICES = {var: f"{var.lower()}-{uuid.uuid4().hex}"
+            for var in ("MQTT_INGEST_PASSWORD", "MQTT_ALERTS_PASSWORD", "MQTT_SCADA_PASSWORD")}
 A, B, DEV = "cz01", "cz02", "form-fan-01"          # the same device code on two sites
 
 
