@@ -14,7 +14,6 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from cli.devices_cmd import read_credentials
