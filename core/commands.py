@@ -8,7 +8,7 @@ verify on another.
 
 Per-device keys are derived from the one service secret (``EHS_SECRET_KEY``) with HKDF-SHA256 (RFC 5869),
 ``info = "{site}/{device}"``. Why derived rather than stored: there is no key table to back up, leak or keep in
-step with the registry; a device is provisioned once with its own key (``ehs keys device SITE DEVICE``), and a
+step with the registry; a device is provisioned once with its own key (``ehs alarms key SITE DEVICE``), and a
 device that is opened up reveals neither the secret nor any other device's key. Rotating the secret re-keys
 every device at once; ``KEY_EPOCH`` is part of the derivation so that a future per-device rotation can change
 it without a new scheme.

@@ -26,6 +26,7 @@ ACL = REPO_ROOT / "deploy" / "mosquitto" / "acl"
 DEMO = REPO_ROOT / "examples" / "demo-plant.yaml"
 SERVICES = {var: f"{var.lower()}-{uuid.uuid4().hex}"
             for var in ("MQTT_INGEST_PASSWORD", "MQTT_ALERTS_PASSWORD", "MQTT_SCADA_PASSWORD")}
+pytestmark = pytest.mark.broker
 A, B, DEV = "cz01", "cz02", "form-fan-01"          # the same device code on two sites
 
 
