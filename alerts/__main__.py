@@ -20,7 +20,8 @@ def main() -> None:
     if not settings.database_url or not settings.mqtt_url:
         raise SystemExit("python -m alerts needs EHS_DATABASE_URL and EHS_MQTT_URL (`ehs up` sets them)")
     worker = AlertsWorker(database_url=settings.database_url, mqtt_url=settings.mqtt_url,
-                          secret=settings.secret_key.get_secret_value(), settings=AlertSettings())
+                          secret=settings.secret_key.get_secret_value(), settings=AlertSettings(),
+                          interlock_secret=settings.interlock_root)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

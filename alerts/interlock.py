@@ -23,7 +23,7 @@ from core import topics
 from core.commands import device_key, signed
 
 _LOGGER = logging.getLogger(__name__)
-AckHandler = Callable[[str, bytes], None]          # (topic, payload), called on paho's network thread
+AckHandler = Callable[[str, bytes, object], None]  # (topic, payload, MQTT 5 properties), on paho's network thread
 
 
 class InterlockPort(Protocol):
@@ -44,6 +44,8 @@ class MqttInterlock:
         self.connected = threading.Event()
         self.sent = 0
         self._keys: dict[tuple[str, str], bytes] = {}
+        self._last_issued: dict[tuple[str, str], int] = {}
+        self._issue_lock = threading.Lock()
         self._stopping = False
         self.client = mq.new_client(address, client_id, protocol=self.protocol)
         self.client.max_inflight_messages_set(1000)
@@ -68,7 +70,7 @@ class MqttInterlock:
 
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
         if self.on_ack is not None:
-            self.on_ack(msg.topic, msg.payload)
+            self.on_ack(msg.topic, msg.payload, getattr(msg, "properties", None))
 
     def start(self, *, wait: float | None = 10.0) -> None:
         self.client.connect_async(self.address.host, self.address.port, keepalive=30)
@@ -88,7 +90,19 @@ class MqttInterlock:
         return key
 
     def send(self, site: str, device: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Sign ``payload`` for the device and publish it at QoS 1 without waiting."""
+        """Sign ``payload`` for the device and publish it at QoS 1 without waiting.
+
+        A device refuses a command whose ``issued_at`` is not after the last one it accepted (replay protection,
+        ``core.commands.check_command``), so two commands to one device in the same millisecond (two plan levels
+        in one batch) get increasing ``issued_at``: the later one is moved on by a millisecond, with its expiry.
+        """
+        with self._issue_lock:
+            last = self._last_issued.get((site, device))
+            if last is not None and payload["issued_at"] <= last:
+                shift = last + 1 - payload["issued_at"]
+                payload = {**payload, "issued_at": payload["issued_at"] + shift,
+                           "expires_at": payload["expires_at"] + shift}
+            self._last_issued[(site, device)] = payload["issued_at"]
         body = signed(payload, self.key(site, device))
         self.client.publish(topics.device_topic(site, device, topics.CMD), orjson.dumps(body), qos=1)
         self.sent += 1

@@ -16,6 +16,9 @@ class AlertSettings(BaseSettings):
     heartbeat_s: float = Field(5.0, gt=0)
     #: Publish alarm events on ehs/v1/{site}/alarms for SCADA and other consumers.
     publish_alarms: bool = True
+    #: MQTT 5 user property in which the broker names each acknowledgement's sender (core.identity); unset: the
+    #: broker's ACL is the only check.
+    sender_property: str | None = None
 
     # --- notifications (alerts.notifier) ----------------------------------------------------------------------
     #: Send notifications from this worker (several workers may run: deliveries are claimed with SKIP LOCKED).

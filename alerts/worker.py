@@ -30,7 +30,7 @@ from alerts.config import AlertConfig
 from alerts.interlock import MqttInterlock
 from alerts.notifier import Notifier
 from alerts.settings import AlertSettings
-from core import channels, db, topics
+from core import channels, db, identity, topics
 from core import mqtt as mq
 from core.clock import Clock, SystemClock
 from core.commands import new_command
@@ -44,15 +44,15 @@ _GAP_WAIT = timedelta(seconds=5)
 
 class AlertsWorker:
     def __init__(self, *, database_url: str, mqtt_url: str, secret: str, settings: AlertSettings | None = None,
-                 clock: Clock | None = None, protocol: int | None = None) -> None:
+                 clock: Clock | None = None, protocol: int | None = None, interlock_secret: str | None = None) -> None:
         self.database_url = database_url
         self.settings = settings or AlertSettings()
         self.clock = clock or SystemClock()
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.started_at = self.clock.now()
-        self.acks: queue.Queue[tuple[str, bytes, datetime]] = queue.Queue(maxsize=50_000)
-        self.interlock = MqttInterlock(mq.BrokerAddress.parse(mqtt_url), secret=secret, protocol=protocol,
-                                       client_id=self.settings.client_id, on_ack=self._on_ack)
+        self.acks: queue.Queue[tuple[str, bytes, datetime, object]] = queue.Queue(maxsize=50_000)
+        self.interlock = MqttInterlock(mq.BrokerAddress.parse(mqtt_url), secret=interlock_secret or secret,
+                                       protocol=protocol, client_id=self.settings.client_id, on_ack=self._on_ack)
         self.counters = {"acks": 0, "acks_dropped": 0, "bad_acks": 0, "sent": 0, "retries": 0, "timed_out": 0,
                          "published_events": 0, "loops": 0}
         self._config: AlertConfig | None = None
@@ -66,9 +66,9 @@ class AlertsWorker:
 
     # --- MQTT (paho network thread: keep it short) -------------------------------------------------------------
 
-    def _on_ack(self, topic: str, payload: bytes) -> None:
+    def _on_ack(self, topic: str, payload: bytes, properties: object = None) -> None:
         try:
-            self.acks.put_nowait((topic, payload, self.clock.now()))
+            self.acks.put_nowait((topic, payload, self.clock.now(), properties))
         except queue.Full:
             self.counters["acks_dropped"] += 1     # the command then times out and raises its alarm
         self._wake.set()
@@ -108,11 +108,14 @@ class AlertsWorker:
                 taken.append(self.acks.get_nowait())
             except queue.Empty:
                 break
-        for topic, payload, at in taken:
+        for topic, payload, at, properties in taken:
             parsed = topics.parse(topic)
             try:
                 if parsed is None or parsed.channel != topics.CMD_ACK:
                     raise ValueError("not an acknowledgement topic")
+                why = identity.sender_refusal(parsed.site, parsed.device, properties, self.settings.sender_property)
+                if why is not None:
+                    raise ValueError(why)
                 body = orjson.loads(payload)
                 if not isinstance(body, dict):
                     raise ValueError("an acknowledgement is a JSON object")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,11 +46,6 @@ class AuthConfig:
         secret = core.secret_key.get_secret_value()
         if api.jwt_secret:
             jwt_key = api.jwt_secret.get_secret_value().encode()
-        elif core.secret_is_placeholder:
-            # a publicly known key would let anyone forge tokens, even on a demo: sign with a random key of this
-            # process instead (sessions end when the API restarts)
-            _LOGGER.warning("EHS_SECRET_KEY is not set: access tokens are signed with a random key of this process")
-            jwt_key = secrets.token_bytes(32)
         else:
             jwt_key = security.derive_key(secret, "jwt")
         return cls(

@@ -144,8 +144,8 @@ def command(site: str, device: str, action: str, reason: str = typer.Option(...,
 
 @app.command()
 def key(site: str, device: str) -> None:
-    """Print a device's command-signing key (hex), derived from EHS_SECRET_KEY, to provision the device."""
+    """Print a device's command-signing key (hex), derived from EHS_INTERLOCK_SECRET or else EHS_SECRET_KEY, to provision the device."""
     from core.commands import device_key
     from core.settings import get_settings
 
-    typer.echo(device_key(get_settings().secret_key.get_secret_value(), site, device).hex())
+    typer.echo(device_key(get_settings().interlock_root, site, device).hex())

@@ -16,6 +16,7 @@ from cli import (
     bench,
     config_cmd,
     detectors_cmd,
+    devices_cmd,
     eval_cmd,
     notify_cmd,
     simulate_cmd,
@@ -38,6 +39,7 @@ app.add_typer(detectors_cmd.app, name="detectors")
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(alarms_cmd.app, name="alarms")
 app.add_typer(notify_cmd.app, name="notify")
+app.add_typer(devices_cmd.app, name="devices")
 
 
 @app.command()

@@ -6,10 +6,10 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_PLACEHOLDER = "change-me"
+from core import secrets
 
 
 class CoreSettings(BaseSettings):
@@ -31,21 +31,33 @@ class CoreSettings(BaseSettings):
     retention_days: int = Field(default=400, ge=1)
     #: TimescaleDB chunks older than this are compressed.
     compress_after_days: int = Field(default=7, ge=1)
-    #: Key for command signatures and signed links; must be set outside development.
-    secret_key: SecretStr = SecretStr(_PLACEHOLDER)
+    #: Root of every key (command signatures, links, sealed secrets); required in production (>= 32 random bytes);
+    #: unset in development: ``{data_dir}/secret.key``, generated once (core.secrets).
+    secret_key: SecretStr = SecretStr("")
     db_pool_min: int = 1
     db_pool_max: int = 8
 
+    #: A separate root for the interlock command keys, given only to the processes that sign commands (ingest,
+    #: alerts, the simulator, ``ehs alarms key``) and not to the API; unset: ``secret_key`` is the root.
+    interlock_secret: SecretStr | None = None
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> CoreSettings:
-        if self.environment == "production" and self.secret_key.get_secret_value() == _PLACEHOLDER:
-            raise ValueError("EHS_SECRET_KEY must be set in production")
+        production = self.environment == "production"
+        if not self.secret_key.get_secret_value():
+            if production:
+                raise ValueError("EHS_SECRET_KEY must be set in production (at least 32 random bytes, e.g. "
+                                 "python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+            self.secret_key = SecretStr(secrets.load_or_create(self.data_dir))
+        secrets.check(self.secret_key.get_secret_value(), name="EHS_SECRET_KEY", production=production)
+        if self.interlock_secret is not None:
+            secrets.check(self.interlock_secret.get_secret_value(), name="EHS_INTERLOCK_SECRET", production=production)
         return self
 
     @property
-    def secret_is_placeholder(self) -> bool:
-        """True in development while EHS_SECRET_KEY is not set (production refuses to start then)."""
-        return self.secret_key.get_secret_value() == _PLACEHOLDER
+    def interlock_root(self) -> str:
+        """The secret the per-device command keys derive from (``core.commands.device_key``)."""
+        return (self.interlock_secret or self.secret_key).get_secret_value()
 
     @property
     def spool_dir(self) -> Path:
@@ -54,5 +66,10 @@ class CoreSettings(BaseSettings):
 
 @functools.cache
 def get_settings() -> CoreSettings:
-    """Return the process settings, read from the environment once."""
-    return CoreSettings()
+    """Return the process settings, read from the environment once; refused settings end the process with the
+    reason (a service never starts on a placeholder or, in production, a weak secret)."""
+    try:
+        return CoreSettings()
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise SystemExit(f"settings refused: {problems}") from None

@@ -138,7 +138,7 @@ def main() -> None:
     ingest_settings = IngestSettings()
     scoring = _scoring_stage(settings.database_url)
     safety = SafetyStages(database_url=settings.database_url, mqtt_url=settings.mqtt_url,
-                          secret=settings.secret_key.get_secret_value(), client_id=ingest_settings.client_id)
+                          secret=settings.interlock_root, client_id=ingest_settings.client_id)
 
     def evaluate(batch: Batch) -> None:
         safety.evaluate(batch)                  # the rules first: they carry the interlocks

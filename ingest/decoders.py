@@ -15,7 +15,7 @@ from enum import StrEnum
 
 import orjson
 
-from core import topics
+from core import identity, topics
 from core.model import Quality
 from core.registry import DeviceInfo, PlantIndex
 
@@ -39,6 +39,7 @@ class Reason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     BAD_TIME = "bad_time"
     BAD_STATUS = "bad_status"
+    WRONG_SENDER = "wrong_sender"
 
 
 @dataclass(slots=True)
@@ -52,6 +53,7 @@ class RawMessage:
     received_at: datetime
     mid: int = 0
     generation: int = 0
+    properties: object = None          # MQTT 5 properties as paho gives them (the sender check reads them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,8 @@ class Limits:
     max_future: timedelta = timedelta(minutes=5)
     #: Gateways forward buffered data after an outage; older than this is refused (bad_time).
     max_age: timedelta = timedelta(days=30)
+    #: The MQTT 5 user property in which the broker names the sender (core.identity); None: not checked.
+    sender_property: str | None = None
 
 
 def parse_time(value: object, now: datetime, limits: Limits) -> datetime | str:
@@ -155,6 +159,8 @@ class Decoder:
             return reject(Reason.BAD_TOPIC, "topic is not ehs/v1/{site}/{device}/telemetry|status")
         if size > self.limits.max_payload_bytes:
             return reject(Reason.OVERSIZED, f"payload of {size} bytes exceeds {self.limits.max_payload_bytes}")
+        if (why := identity.sender_refusal(parsed.site, parsed.device, msg.properties, self.limits.sender_property)):
+            return reject(Reason.WRONG_SENDER, why)
         device = self.index.devices.get((parsed.site, parsed.device))
         if device is None:
             return reject(Reason.UNKNOWN_DEVICE, f"no device {parsed.device!r} in site {parsed.site!r}")

@@ -11,6 +11,7 @@ import os
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from core.db import BackgroundConnection, heartbeat, timescaledb_enabled
 from core.errors import StoreUnavailable
 from core.registry import PlantIndex, current_revision, load_index
 from core.timeseries import LATE_AFTER, refresh_rollups
+from ingest.deadletters import prune_dead_letters
 from ingest.decoders import Decoder, Limits, RawMessage
 from ingest.pipeline import Batch, Pipeline
 from ingest.settings import IngestSettings
@@ -65,7 +67,7 @@ class IngestRunner:
             on_index(self.index)
         self.decoder = Decoder(self.index, Limits(
             max_payload_bytes=settings.max_payload_bytes, max_future=timedelta(seconds=settings.max_future_s),
-            max_age=timedelta(days=settings.max_age_days)))
+            max_age=timedelta(days=settings.max_age_days), sender_property=settings.sender_property))
         self.queue: queue.Queue[RawMessage] = queue.Queue(maxsize=max(settings.queue_size,
                                                                       settings.receive_maximum))
         self.subscriber = Subscriber(
@@ -78,6 +80,7 @@ class IngestRunner:
             batch_max_messages=settings.batch_max_messages, batch_max_readings=settings.batch_max_readings,
             retry_max_s=settings.db_retry_max_s, tick=tick, tick_s=settings.tick_s)
         self._stop = threading.Event()
+        self._next_prune = 0.0
         self._housekeeper = threading.Thread(target=self._housekeeping, name="ingest-housekeeping", daemon=True)
 
     # --- database -------------------------------------------------------------------------------------------
@@ -130,7 +133,8 @@ class IngestRunner:
         link.close()
 
     def _housekeep(self, conn: psycopg.Connection) -> None:
-        """Reload the plant index on a new configuration revision, report the counters, refresh the rollups."""
+        """Reload the plant index on a new configuration revision, report the counters, refresh the rollups,
+        apply the dead-letter retention (ingest.deadletters)."""
         if current_revision(conn) != self.index.revision:
             self.index = load_index(conn)
             self.decoder.index = self.index
@@ -142,6 +146,15 @@ class IngestRunner:
         if self.rollups and not self.timescale:
             with conn.transaction():
                 refresh_rollups(conn, now=self.clock.now())
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + self.settings.dead_letter_prune_s
+            with conn.transaction():
+                pruned = prune_dead_letters(conn, now=self.clock.now(), keep_days=self.settings.dead_letter_days,
+                                            per_topic_day=self.settings.dead_letter_per_topic_day,
+                                            max_rows=self.settings.dead_letter_max_rows)
+            if pruned.topic_cap or pruned.total_cap:
+                _LOGGER.warning("dead letters over their caps removed: %d (per topic and day), %d (in all); "
+                                "counted in dead_letter_pruned", pruned.topic_cap, pruned.total_cap)
 
     # --- lifecycle --------------------------------------------------------------------------------------------
 

@@ -32,3 +32,11 @@ class IngestSettings(BaseSettings):
     tick_s: float = Field(1.0, gt=0)
     #: Longest wait between attempts to reach the database while spooling.
     db_retry_max_s: float = 30.0
+    #: MQTT 5 user property in which the broker names each message's sender (core.identity); unset: not checked.
+    sender_property: str | None = None
+    #: Dead letters: kept this many days, at most this many per topic and day (made-up topics cannot fill the
+    #: disk), at most this many rows in all; pruned by the housekeeping at most every ``dead_letter_prune_s``.
+    dead_letter_days: int = Field(30, ge=1)
+    dead_letter_per_topic_day: int = Field(1000, ge=1)
+    dead_letter_max_rows: int = Field(1_000_000, ge=1000)
+    dead_letter_prune_s: float = Field(300.0, gt=0)

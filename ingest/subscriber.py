@@ -73,7 +73,7 @@ class Subscriber:
 
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
         raw = RawMessage(msg.topic, msg.payload, msg.qos, msg.retain, self.clock.now(), msg.mid,
-                         self._generation)
+                         self._generation, getattr(msg, "properties", None))
         while True:
             try:
                 self.sink.put(raw, timeout=1.0)

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("python -m simulator needs EHS_MQTT_URL (`ehs up --demo` sets it)")
     runner = SimulatorRunner(load_plant(args.config), settings.mqtt_url, seed=args.seed,
                              rate_scale=args.rate_scale, speed=args.speed, dropout=args.dropout,
-                             secret=settings.secret_key.get_secret_value())
+                             secret=settings.interlock_root)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

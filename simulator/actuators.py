@@ -2,10 +2,12 @@
 plant's physics responds (a fan lowers VOC, a sprinkler lowers temperature, a closed valve stops a leak, a
 stopped coating line unloads the VOC incinerator, a stopped cabinet stops charging).
 
-A device refuses (acknowledges ``rejected`` with the reason) a command that is forged (bad signature: its key is
-derived from the service secret, as ``ehs alarms key`` provisions a real device), expired, from the future,
-malformed or for an action it does not have. A command it already has (a retry, same id) is acknowledged again
-with the status it reached, and not carried out twice.
+Each actuator checks commands with ``core.commands.check_command``, the device-side contract a real device
+follows: it refuses (acknowledges ``rejected`` with the reason) a command that is forged (bad signature: its key
+is derived from the service secret, as ``ehs alarms key`` provisions a real device), malformed, expired, from the
+future, replayed or older than the last one it accepted, or for an action it does not have. A command it already
+accepted (a retry, same id) is acknowledged again with the status it reached, and not carried out twice. Only
+verified commands are remembered.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from core.commands import KIND_ACTIONS, ack, device_key, refusal
+from core.commands import KIND_ACTIONS, DeviceCommandState, ack, check_command, device_key
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,7 +40,6 @@ ACTUATION_S = {"exhaust_fan": 2.0, "sprinkler": 1.0, "supply_valve": 5.0, "line_
 TAU_FAN_S, TAU_VALVE_S, TAU_SPRINKLER_S, TAU_LINE_S = 30.0, 20.0, 25.0, 40.0
 GASES = ("voc", "h2", "co", "hf")
 COOLED_TO_C = 30.0
-_SEEN_MAX = 1000
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Actuator:
     process: str
     on: bool
     since: float = 0.0                                   # when the state last changed (epoch s)
-    seen: dict[str, bytes] = field(default_factory=dict)  # command id -> the last acknowledgement sent
+    commands: DeviceCommandState = field(default_factory=DeviceCommandState)   # replay memory (core.commands)
 
     def state(self) -> dict[str, object]:
         return {"on": self.on, "since": round(self.since, 3), "kind": self.kind}
@@ -76,23 +77,28 @@ class ActuatorBank:
     def handle(self, site: str, device: str, payload: bytes, now: float) -> list[bytes]:
         """A command arrived for ``site/device``: return the acknowledgements to send now."""
         actuator = self.actuators.get((site, device))
-        try:
-            body = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            _LOGGER.warning("%s/%s: a command that is not JSON was ignored", site, device)
-            return []
-        command_id = body.get("id") if isinstance(body, dict) else None
-        if not isinstance(command_id, str):
-            _LOGGER.warning("%s/%s: a command without an id was ignored", site, device)
-            return []
         if actuator is None:
-            return [ack(command_id, "rejected", "this device has no actions")]
-        if command_id in actuator.seen:
-            return [actuator.seen[command_id]]
-        why = refusal(body, self._key(site, device), now_ms=int(now * 1000))
-        if why is None and body["action"] not in KIND_ACTIONS[actuator.kind]:
+            try:
+                command_id = orjson.loads(payload).get("id")
+            except (orjson.JSONDecodeError, AttributeError):
+                command_id = None
+            return [ack(command_id, "rejected", "this device has no actions")] if isinstance(command_id, str) else []
+        verdict = check_command(payload, self._key(site, device), actuator.commands, now_ms=int(now * 1000))
+        command_id = verdict.command_id
+        if command_id is None:
+            _LOGGER.warning("%s/%s: a command without an id was ignored (%s)", site, device, verdict.reason)
+            return []
+        if verdict.outcome == "ignore":
+            _LOGGER.warning("%s/%s ignored a forged command reusing id %s", site, device, command_id)
+            return []
+        if verdict.outcome == "duplicate":
+            return [verdict.previous or ack(command_id, "accepted", "already accepted", actuator.state())]
+        if verdict.outcome == "refuse":                    # not remembered: it may not even be ours
+            _LOGGER.warning("%s/%s refused command %s: %s", site, device, command_id, verdict.reason)
+            return [ack(command_id, "rejected", verdict.reason, actuator.state())]
+        body = verdict.command or {}
+        if body["action"] not in KIND_ACTIONS[actuator.kind]:   # a real command we cannot do: answer retries alike
             why = f"a {actuator.kind} cannot {body['action']}"
-        if why is not None:
             _LOGGER.warning("%s/%s refused command %s: %s", site, device, command_id, why)
             return [self._remember(actuator, command_id, ack(command_id, "rejected", why, actuator.state()))]
         self._doing.append((now + ACTUATION_S[actuator.kind], actuator, command_id, SETS[body["action"]]))
@@ -101,9 +107,7 @@ class ActuatorBank:
                                                           actuator.state()))]
 
     def _remember(self, actuator: Actuator, command_id: str, reply: bytes) -> bytes:
-        if len(actuator.seen) >= _SEEN_MAX:
-            actuator.seen.pop(next(iter(actuator.seen)))
-        actuator.seen[command_id] = reply
+        actuator.commands.answered(command_id, reply)
         return reply
 
     def finish(self, now: float) -> list[tuple[Actuator, bytes]]:

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Build the password file from the environment (service passwords) and devices.txt ("code password" lines),
+# Build the password file from the environment (service passwords) and devices.txt ("site/device password" lines,
+# written by `ehs devices credentials PLANT.yaml`),
 # then start Mosquitto. Hashes are made by mosquitto_passwd; plain passwords never reach the image.
 set -eu
 conf=/mosquitto/config
@@ -9,8 +10,8 @@ mosquitto_passwd -b "$conf/passwd" ehs-ingest "${MQTT_INGEST_PASSWORD:?set MQTT_
 mosquitto_passwd -b "$conf/passwd" ehs-alerts "${MQTT_ALERTS_PASSWORD:?set MQTT_ALERTS_PASSWORD}"
 mosquitto_passwd -b "$conf/passwd" ehs-scada "${MQTT_SCADA_PASSWORD:?set MQTT_SCADA_PASSWORD}"
 if [ -f /mosquitto/devices/devices.txt ]; then
-    grep -v '^#' /mosquitto/devices/devices.txt | while read -r code password; do
-        [ -n "$code" ] && mosquitto_passwd -b "$conf/passwd" "$code" "$password"
+    grep -v '^#' /mosquitto/devices/devices.txt | while read -r user password; do
+        [ -n "$user" ] && mosquitto_passwd -b "$conf/passwd" "$user" "$password"
     done
 fi
 exec mosquitto -c "$conf/mosquitto.conf"

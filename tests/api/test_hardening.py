@@ -111,16 +111,15 @@ def test_weak_secrets_are_refused() -> None:
         ApiSettings(jwt_secret="short")
 
 
-def test_without_a_secret_key_tokens_are_signed_with_a_random_key() -> None:
+def test_without_a_secret_key_tokens_are_signed_with_the_data_directory_secret(tmp_path) -> None:
     from api.auth import AuthConfig
 
-    dev = CoreSettings(database_url="postgresql://unused@127.0.0.1/unused")
-    assert dev.secret_is_placeholder
-    first, second = (AuthConfig.from_settings(dev, ApiSettings()) for _ in range(2))
-    assert first.jwt_key != second.jwt_key            # never derived from the public placeholder
-    configured = CoreSettings(database_url="postgresql://unused@127.0.0.1/unused", secret_key="x" * 40)
-    assert AuthConfig.from_settings(configured, ApiSettings()).jwt_key == \
-        AuthConfig.from_settings(configured, ApiSettings()).jwt_key
+    dev = CoreSettings(database_url="postgresql://unused@127.0.0.1/unused", data_dir=tmp_path)
+    again = CoreSettings(database_url="postgresql://unused@127.0.0.1/unused", data_dir=tmp_path)
+    other = CoreSettings(database_url="postgresql://unused@127.0.0.1/unused", data_dir=tmp_path / "other")
+    assert dev.secret_key == again.secret_key != other.secret_key     # never the public placeholder
+    first, second = (AuthConfig.from_settings(s, ApiSettings()) for s in (dev, again))
+    assert first.jwt_key == second.jwt_key != AuthConfig.from_settings(other, ApiSettings()).jwt_key
 
 
 def test_values_the_database_refuses_are_input_errors(world: World) -> None:

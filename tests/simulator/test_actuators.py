@@ -105,3 +105,30 @@ def test_stopping_the_coating_line_unloads_the_incinerator() -> None:
     plant.actuators.finish(T + 302)
     after = _collect(plant, [("rto-cems-01", "nmhc_mg_m3")], T + 302, 300, step=10)[("rto-cems-01", "nmhc_mg_m3")]
     assert after[-1] < 20
+
+
+def test_a_forged_command_cannot_plant_an_id_or_flush_the_real_ones() -> None:
+    plant = _plant()
+    real = orjson.loads(_command("inj-valve-01", "valve.close"))
+    planted = orjson.dumps({**real, "sig": "0" * 64})
+    assert _replies(plant, "inj-valve-01", planted)[0]["status"] == "rejected"
+    assert _replies(plant, "inj-valve-01", orjson.dumps(real))[0]["status"] == "accepted"   # the real one still works
+    plant.actuators.finish(T + 10)
+    for i in range(1_500):                                  # junk that used to push real ids out of a 1,000-entry FIFO
+        _replies(plant, "inj-valve-01", _command("inj-valve-01", "valve.open", secret="guessed",
+                                                 changes={"id": f"junk-{i}"}), now=T + 11)
+    assert _replies(plant, "inj-valve-01", orjson.dumps(real), now=T + 12)[0]["status"] == "done"   # retry: same answer
+    reopen = _command("inj-valve-01", "valve.open", at=T + 13)
+    _replies(plant, "inj-valve-01", reopen, now=T + 13)
+    plant.actuators.finish(T + 30)
+    plant.actuators.actuators[("cz01", "inj-valve-01")].commands.seen.clear()    # the device forgot the ids
+    [replayed] = _replies(plant, "inj-valve-01", orjson.dumps(real), now=T + 31)     # the captured valve.close
+    assert replayed["status"] == "rejected" and "replayed" in replayed["detail"]
+    assert plant.actuators.finish(T + 60) == [] and plant.actuators.actuators[("cz01", "inj-valve-01")].on
+
+
+def test_a_forgery_reusing_an_accepted_id_gets_no_answer() -> None:
+    plant = _plant()
+    real = orjson.loads(_command("form-fan-01", "exhaust_fan.on"))
+    assert _replies(plant, "form-fan-01", orjson.dumps(real))[0]["status"] == "accepted"
+    assert _replies(plant, "form-fan-01", orjson.dumps({**real, "action": "exhaust_fan.off"}), now=T + 1) == []
