@@ -8,7 +8,7 @@ import importlib.util
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = {"core", "ingest", "detectors", "alerts", "energy", "carbon", "hazwaste", "api"}
+PACKAGES = {"core", "ingest", "detectors", "alerts", "energy", "carbon", "hazwaste", "compliance", "api"}
 ALLOWED = {
     "core": set(),
     "ingest": {"core"},
@@ -17,6 +17,7 @@ ALLOWED = {
     "energy": {"core"},
     "carbon": {"core", "energy"},
     "hazwaste": {"core"},
+    "compliance": {"core"},
     "api": PACKAGES - {"api"},
 }
 COMPOSITION_ROOTS = {"ingest/__main__.py", "alerts/__main__.py", "api/main.py"}
