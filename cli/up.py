@@ -31,6 +31,7 @@ SERVICES: list[tuple[str, list[str], bool]] = [
              "--no-access-log", "--log-level", "warning"], False),
     ("simulator", ["simulator", "--config", "{config}", "--speed", "{speed}"], True),
     ("hj212", ["ingest.hj212"], False),         # only when EHS_HJ212_PORT is set (see below)
+    ("compliance", ["compliance"], False),
 ]
 
 

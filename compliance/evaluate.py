@@ -49,8 +49,10 @@ class _Interface:
 class PeriodLimit(_Interface):
     """Score of each closed averaging period: mean of valid values / limit (or each valid single reading).
 
-    Observation ``x``: ``{"value": float, "valid": 1.0 or 0.0}``. A period with fewer than ``min_valid`` valid
-    values is not judged (None); ``last_`` keeps (period start, mean, valid count, count) of the last period.
+    Observation ``x``: ``{"value": float, "valid": 1.0 or 0.0}`` and optionally ``"weight"`` (the flow, for
+    flow-weighted wastewater means; a valid value without a known weight is left out). A period with fewer than
+    ``min_valid`` valid values is not judged (None); ``last_`` keeps (period start, mean, valid count, count) of
+    the last period.
     """
 
     key = "compliance_period_limit"
@@ -64,6 +66,7 @@ class PeriodLimit(_Interface):
         self.min_valid = min_valid
         self._start: datetime | None = None
         self._sum = 0.0
+        self._weights = 0.0
         self._valid = 0
         self._count = 0
         self.last_: tuple[datetime, float | None, int, int] | None = None
@@ -83,7 +86,7 @@ class PeriodLimit(_Interface):
         start = period_start(ts, averaging, ZoneInfo(self.tz))
         if self._start is None or start <= self._start:
             return None
-        mean = self._sum / self._valid if self._valid else None
+        mean = self._sum / self._weights if self._valid and self._weights > 0 else None
         self.last_ = (self._start, mean, self._valid, self._count)
         if mean is None or self._valid < self.min_valid:
             return None
@@ -95,12 +98,14 @@ class PeriodLimit(_Interface):
             return None
         start = period_start(ts, Averaging(self.averaging), ZoneInfo(self.tz))
         if self._start is None or start > self._start:
-            self._start, self._sum, self._valid, self._count = start, 0.0, 0, 0
+            self._start, self._sum, self._weights, self._valid, self._count = start, 0.0, 0.0, 0, 0
         elif start < self._start:
             return None                                   # late data belongs to a period already judged
         self._count += 1
-        if valid:
-            self._sum += value
+        weight = x.get("weight", 1.0)
+        if valid and weight is not None and weight >= 0:
+            self._sum += value * weight
+            self._weights += weight
             self._valid += 1
         return None
 
@@ -177,6 +182,22 @@ class _State:
     severity: Severity = Severity.NORMAL
 
 
+@dataclass(frozen=True, slots=True)
+class PeriodResult:
+    """A closed averaging period (or a single reading beyond a single-reading limit) and its verdict."""
+
+    pollutant: str
+    averaging: str
+    start: datetime
+    value: float | None
+    n_valid: int
+    n_total: int
+    valid: bool
+    exceeded: bool
+    limit: Limit
+    source: str
+
+
 @dataclass
 class Evaluator:
     """Findings for one pollutant of one outfall against one limit: exceedance, warning, invalid data."""
@@ -193,6 +214,8 @@ class Evaluator:
     _trend: TrendProjection | None = field(init=False)
     _states: dict[str, _State] = field(default_factory=dict, init=False)
     _judged: datetime | None = field(default=None, init=False)
+    #: closed periods since the caller last took them (``take_results``)
+    results: list[PeriodResult] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self._period = PeriodLimit(limit_min=self.limit.min, limit_max=self.limit.max,
@@ -204,13 +227,20 @@ class Evaluator:
     def rule(self, kind: str) -> str:
         return f"compliance.{kind}.{self.pollutant}.{self.limit.averaging.value}"
 
-    def feed(self, ts: datetime, value: float | None, valid: bool) -> list[Finding]:
+    def take_results(self) -> list[PeriodResult]:
+        out, self.results = self.results, []
+        return out
+
+    def feed(self, ts: datetime, value: float | None, valid: bool, weight: float | None = 1.0) -> list[Finding]:
         """Score, then learn, one sample (in time order); return the findings it causes."""
-        x = {"value": value, "valid": 1.0 if valid else 0.0}
+        x = {"value": value, "valid": 1.0 if valid else 0.0, "weight": weight}
         out: list[Finding] = []
         score = self._period.score_one(x, ts)
         if self.limit.averaging is Averaging.SINGLE:
             if score is not None:
+                if self.limit.exceeded(value):
+                    self.results.append(PeriodResult(self.pollutant, "single", ts, value, 1, 1, True, True,
+                                                     self.limit, self.source))
                 out += self._edge("exceedance", Severity.HIGH if self.limit.exceeded(value) else Severity.NORMAL,
                                   ts, score, value, f"{self.pollutant} reading {value:g} against {self._bounds()} "
                                   f"({self.source})")
@@ -220,6 +250,9 @@ class Evaluator:
             what = f"{self.pollutant} {self.limit.averaging.value} from {start:%Y-%m-%d %H:%M}"
             out += self._edge("invalid", Severity.NORMAL if score is not None else Severity.LOW, ts, None, mean,
                               f"{what}: {n_valid} valid of {count} values (at least {self.min_valid} needed)")
+            self.results.append(PeriodResult(self.pollutant, self.limit.averaging.value, start, mean, n_valid, count,
+                                             score is not None, score is not None and self.limit.exceeded(mean),
+                                             self.limit, self.source))
             if score is not None:
                 exceeded = self.limit.exceeded(mean)
                 out += self._edge("exceedance", Severity.HIGH if exceeded else Severity.NORMAL, ts, score, mean,

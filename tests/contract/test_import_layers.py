@@ -20,7 +20,7 @@ ALLOWED = {
     "compliance": {"core"},
     "api": PACKAGES - {"api"},
 }
-COMPOSITION_ROOTS = {"ingest/__main__.py", "alerts/__main__.py", "api/main.py"}
+COMPOSITION_ROOTS = {"ingest/__main__.py", "alerts/__main__.py", "api/main.py", "compliance/__main__.py"}
 # Where a third-party library may be imported (module paths relative to the repo root; a folder ends in "/").
 THIRD_PARTY_HOMES = {
     "fastapi": {"api/"},
