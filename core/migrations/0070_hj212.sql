@@ -24,11 +24,11 @@ CREATE TABLE hj212_field (
     PRIMARY KEY (device_id, cn, field)
 );
 
--- The HJ 212 data flag of each reading that came with one (Table 8: N normal, F stopped, M maintenance, S manual
+-- The HJ 212 data flag of each reading that came with one other than N (Table 8: N normal, F stopped, M maintenance, S manual
 -- setting, D fault, C calibration, T above the measuring range, B communication error), beside `reading` rather
 -- than in it, so that the reading table keeps one shape for every writer and partitioning scheme.
--- reading.quality carries the summary every other reader understands: N -> 0 good, S/T -> 1 uncertain,
--- F/M/D/C/B -> 2 bad.
+-- reading.quality carries the summary every other reader understands: N (or no flag) -> 0 good, S/T -> 1
+-- uncertain, F/M/D/C/B -> 2 bad; a reading of quality 0 has no row here (N is the normal case).
 CREATE TABLE reading_flag (
     point_id  integer NOT NULL,
     time      timestamptz NOT NULL,

@@ -71,6 +71,8 @@ def _table() -> tuple[int, ...]:
 
 
 _TABLE = _table()
+#: Only the high byte of the running CRC feeds the next step, so the loop can carry that byte alone.
+_HIGH = tuple(value >> 8 for value in _TABLE)
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _DIGITS = frozenset(b"0123456789")
 
@@ -81,11 +83,13 @@ def crc16(data: bytes) -> int:
     The standard's loop, ``crc = (crc >> 8) ^ byte`` then eight shift/XOR-0xA001 rounds, only ever works on a value
     below 256, so each step is one lookup in the reflected 0xA001 table.
     """
-    crc = 0xFFFF
-    table = _TABLE
-    for byte in data:
-        crc = table[(crc >> 8) ^ byte]
-    return crc
+    if not data:
+        return 0xFFFF
+    high = 0xFF
+    table = _HIGH
+    for byte in memoryview(data)[:-1]:
+        high = table[high ^ byte]
+    return _TABLE[high ^ data[-1]]
 
 
 def split_frame(frame: bytes, *, max_data: int = MAX_DATA) -> bytes:

@@ -3,7 +3,8 @@
 Pure functions (no I/O). Data commands (2011 real-time, 2051 minute, 2061 hourly, 2031 daily, 2021 equipment
 state, 2041 run time) become reading rows for the points the plant file maps their CP items to, at DataTime
 (the sampling instant for 2011/2021, the start of the interval for the others, HJ 212-2017 Table 4) in the site's
-time zone. The item's ``-Flag`` is stored as the reading's flag and summarised as its quality.
+time zone. The item's ``-Flag`` is summarised as the reading's quality, and stored in ``reading_flag`` unless it
+is N (normal), which quality 0 already says.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def readings_of(message: Message, logger: LoggerInfo, *, now: datetime, max_futu
         flag = fields.get(f"{factor}-Flag")
         flag = flag if isinstance(flag, str) else None
         out.rows.append((when, point.point_id, value, quality_of(flag)))
-        if flag is not None:
+        if flag is not None and flag != "N":         # N is the normal case: quality 0 says it, no row needed
             out.flags.append((point.point_id, when, flag))
     if unknown:
         out.problems.append((Problem.UNKNOWN_POINT, f"CN {cn}: no point mapped for {', '.join(sorted(unknown))}"))

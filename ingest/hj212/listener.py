@@ -380,6 +380,7 @@ class Hj212Listener:
                         self.counters["replies"] += 1
 
     def _commit(self, items: list[Work]) -> None:
+        started = time.perf_counter()
         batch_id = uuid.uuid4().hex
         late_before = None if self._timescale else self.now() - LATE_AFTER
         try:
@@ -408,5 +409,6 @@ class Hj212Listener:
                 self._conn.close()
             raise StoreUnavailable(str(exc).strip()) from exc
         self.counters["readings_written"] += written
+        self.counters["commit_ms_total"] += round((time.perf_counter() - started) * 1000)
         self.counters["transactions"] += 1
         self.counters["committed_frames"] += len(items)

@@ -47,6 +47,7 @@ _MN = re.compile(r"^[0-9A-Za-z]{1,24}$")
 _PW = re.compile(r"^[!-~]{0,6}$")             # C6, printable ASCII without ';'
 _KEY = re.compile(r"^[A-Za-z0-9_]+(-[A-Za-z0-9_]+)?$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_SEPARATOR = re.compile(r"[;,]")
 _ORDER = ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO")
 _REQUIRED = ("ST", "CN", "PW", "MN")
 DATA_FLAGS = frozenset("NFMSDCTB")
@@ -110,18 +111,17 @@ def flag_of(version: Version, *, ack: bool = False, split: bool = False) -> int:
 
 
 def _qn_time(qn: str) -> datetime | None:
-    try:
-        return datetime.strptime(qn[:14], "%Y%m%d%H%M%S").replace(microsecond=int(qn[14:17]) * 1000)
-    except ValueError:
-        return None
+    when = parse_time(qn[:14])
+    return None if when is None else when.replace(microsecond=int(qn[14:17]) * 1000)
 
 
 def parse_time(text: str) -> datetime | None:
     """N14 local time ``YYYYMMDDhhmmss``, or None if it is not one."""
-    if len(text) != 14 or not text.isdigit() or not text.isascii():
+    if len(text) != 14 or not text.isascii() or not text.isdigit():
         return None
     try:
-        return datetime.strptime(text, "%Y%m%d%H%M%S")
+        return datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
+                        int(text[12:14]))
     except ValueError:
         return None
 
@@ -190,9 +190,9 @@ def _parse_cp(body: str) -> tuple[tuple[tuple[tuple[str, str], ...], ...], dict[
             fields_value: CpValue = value
             items.append((key, "//" + value + "//"))
         else:
-            stop = pos = eq + 1
-            while stop < end and body[stop] not in ";,":
-                stop += 1
+            pos = eq + 1
+            found = _SEPARATOR.search(body, pos)
+            stop = found.start() if found else end
             value = body[pos:stop]
             if "=" in value or "&" in value:
                 raise Hj212Error(Refusal.BAD_CP, f"{key}: value {value[:40]!r} holds '=' or '&'")

@@ -29,7 +29,7 @@ def local_now(minutes_ago: int = 0) -> datetime:
 def run(url: str, scenario: Callable[[Hj212Listener], Awaitable[None]], **settings) -> Hj212Listener:
     async def main() -> Hj212Listener:
         listener = Hj212Listener(database_url=url, settings=Hj212Settings(
-            host="127.0.0.1", port=0, heartbeat_s=0.2, **settings))
+            **{"host": "127.0.0.1", "port": 0, "heartbeat_s": 0.2, **settings}))
         await listener.start()
         try:
             await scenario(listener)
@@ -117,8 +117,7 @@ def test_many_loggers_at_once_get_their_data_answers_after_commit(hj212_db: str)
     assert rows(hj212_db, "SELECT r.time, r.value, r.quality, f.flag FROM reading r JOIN reading_flag f USING "
                 "(point_id, time) WHERE point_id = %s", (hourly,)) == [
         (hour.replace(tzinfo=SHANGHAI).astimezone(UTC), 41.5, 2, "M")]          # maintenance: bad quality
-    flow = point_id(hj212_db, "ww-logger-007", "flow_l_s")
-    assert rows(hj212_db, "SELECT count(*) FROM reading_flag WHERE point_id = %s", (flow,))[0][0] == 0   # no flag sent
+    assert rows(hj212_db, "SELECT count(*) FROM reading_flag WHERE point_id = %s", (cod,))[0][0] == 0   # N: no row
     assert rows(hj212_db, "SELECT count(*) FROM dead_letter")[0][0] == 0
 
 
@@ -244,3 +243,28 @@ def test_configuration_changes_reach_a_running_listener(hj212_db: str, site: str
 def _apply(url: str, plant) -> None:
     with psycopg.connect(url) as conn:
         apply_plant(conn=conn, plant=plant, source="test")
+
+
+def test_a_lost_database_connection_delays_the_answer_but_loses_nothing(hj212_db: str, caplog) -> None:
+    when = local_now(30)
+
+    async def scenario(listener: Hj212Listener) -> None:
+        client = await LoggerClient.connect(listener.port)
+        await client.send(upload(mn_of(5), "2011", [{"w01018-Rtd": 1.5}], when=when))
+        assert (await client.receive()).cn == "9014"
+        killed = await asyncio.to_thread(rows, hj212_db, """
+            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''
+              AND state = 'idle'""")
+        assert killed and all(ok for (ok,) in killed)
+        await client.send(upload(mn_of(5), "2011", [{"w01018-Rtd": 2.5}], when=when + timedelta(minutes=1)))
+        answer = await client.receive()                        # after the writer reconnected and committed
+        assert answer.cn == "9014" and answer.qn == new_qn(when + timedelta(minutes=1))
+        await client.close()
+
+    listener = run(hj212_db, scenario, heartbeat_s=60)
+    cod = point_id(hj212_db, "ww-logger-005", "cod_mg_l")
+    assert [v for (v,) in rows(hj212_db, "SELECT value FROM reading WHERE point_id = %s ORDER BY time", (cod,))] == \
+        [1.5, 2.5]
+    assert listener.snapshot()["db_up"] is True
+    assert "database unavailable, holding 1 frame(s)" in caplog.text and "database is back" in caplog.text
