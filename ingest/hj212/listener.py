@@ -68,6 +68,7 @@ class _Connection:
     writer: asyncio.StreamWriter
     split: Reassembler
     devices: set[int] = field(default_factory=set)
+    refused_in_a_row: int = 0
 
 
 class Hj212Listener:
@@ -214,6 +215,8 @@ class Hj212Listener:
                 oversized = None
             elif line.strip():                            # a bare CRLF carries nothing
                 await self._frame(line, connection)
+            if connection.writer.is_closing():
+                return
 
     async def _put(self, work: Work) -> None:
         assert self._queue is not None
@@ -241,7 +244,16 @@ class Hj212Listener:
             work = Work(dead=[self._dead(connection, raw, Problem.DECODE_ERROR.value,
                                          f"{type(exc).__name__}: {str(exc)[:300]}")])
         if work is not None:
+            refused = bool(work.dead) and not work.rows and not work.replies
+            connection.refused_in_a_row = connection.refused_in_a_row + 1 if refused else 0
             await self._put(work)
+        else:
+            connection.refused_in_a_row = 0
+        if connection.refused_in_a_row >= self.settings.max_refusals_in_a_row:
+            _LOGGER.warning("HJ 212: closing %s after %d refused frames in a row", connection.peer,
+                            connection.refused_in_a_row)
+            self.counters["connections_closed_for_refusals"] += 1
+            connection.writer.close()
 
     def _handle(self, raw: bytes, connection: _Connection) -> Work | None:
         try:

@@ -31,5 +31,8 @@ class Hj212Settings(BaseSettings):
     max_age_days: float = 60.0
     #: Seconds between heartbeats and configuration checks.
     heartbeat_s: float = 5.0
+    #: A connection that sends this many refused frames in a row is closed (each refused frame is a dead letter;
+    #: this bounds what one misbehaving or hostile sender can write).
+    max_refusals_in_a_row: int = Field(200, ge=1)
     #: Answer a logger's time-calibration request (1013) with a set-time command (1012).
     time_calibration: bool = True

@@ -268,3 +268,19 @@ def test_a_lost_database_connection_delays_the_answer_but_loses_nothing(hj212_db
         [1.5, 2.5]
     assert listener.snapshot()["db_up"] is True
     assert "database unavailable, holding 1 frame(s)" in caplog.text and "database is back" in caplog.text
+
+
+def test_a_sender_of_nothing_but_refused_frames_is_disconnected(hj212_db: str) -> None:
+    async def scenario(listener: Hj212Listener) -> None:
+        client = await LoggerClient.connect(listener.port)
+        for n in range(8):
+            try:
+                await client.send(b"##0005hello%04d" % n)
+            except ConnectionError:
+                break
+        assert await asyncio.wait_for(client.reader.read(), 30) == b""      # closed by the listener
+        await client.close()
+        await wait_db(hj212_db, "SELECT count(*) FROM dead_letter", [(5,)])
+
+    listener = run(hj212_db, scenario, max_refusals_in_a_row=5)
+    assert listener.counters["connections_closed_for_refusals"] == 1
