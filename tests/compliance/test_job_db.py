@@ -12,7 +12,7 @@ import yaml
 from cli.plantfile import apply_full, load_full
 from compliance.__main__ import evaluate_and_alarm
 from compliance.job import ComplianceJob
-from compliance.service import results
+from compliance.service import load_compliance, results
 from core.model import Severity
 from core.plant import apply_plant
 from core.yamlconf import ConfigError
@@ -101,3 +101,16 @@ def test_plain_plant_files_still_apply_without_a_compliance_section(database_url
         summary = apply_plant(conn=conn, plant=hj212_plant(site, loggers=1), source="test")
         assert summary.changed
         assert conn.execute("SELECT count(*) FROM compliance_config").fetchone()[0] == 0
+
+
+def test_the_example_plant_file_applies(database_url: str) -> None:
+    from tests.support import REPO_ROOT
+
+    full = load_full(REPO_ROOT / "examples" / "hj212-plant.yaml")
+    with psycopg.connect(database_url) as conn:
+        summary = apply_full(conn=conn, full=full, source="test")
+        loggers = conn.execute("SELECT mn, st FROM hj212_logger ORDER BY mn").fetchall()
+        revision, section = load_compliance(conn=conn)
+    assert summary.changed and revision > 0
+    assert [o.code for o in section.outfalls] == ["ww-final", "rto-stack"]
+    assert loggers == [("0100CZ01ENV0000000000001", "32"), ("0100CZ01ENV0000000000002", "31")]
