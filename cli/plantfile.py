@@ -97,6 +97,7 @@ class FullSummary:
     rules_revision: int | None
     alarms_revision: int | None
     revision: int | None
+    compliance_revision: int | None = None
 
     @property
     def changed(self) -> bool:
@@ -116,4 +117,4 @@ def apply_full(*, conn: psycopg.Connection, full: FullPlant, source: str) -> Ful
         digest = hashlib.sha256(full.safety.model_dump_json(by_alias=True).encode()).hexdigest()
         revision = record_revision(conn, source=source, sha256=digest, summary={
             "rules_revision": rules, "alarms_revision": alarms, "compliance_revision": compliance})
-    return FullSummary(registry, rules, alarms, revision)
+    return FullSummary(registry, rules, alarms, revision, compliance)

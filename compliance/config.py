@@ -54,6 +54,10 @@ class OutfallConfig(_Item):
     min_valid: dict[Averaging, int] = Field(default_factory=dict)
     permit: PermitConfig | None = None
     totals: list[TotalConfig] = Field(default_factory=list)
+    #: Samples are evaluated once their data time is this old, and never again: more than the delivery delay of
+    #: the points' data (real-time: seconds; minute data 2051 and hourly 2061 carry the interval's *start* as
+    #: DataTime and arrive after it ends, so give them the interval plus the delay).
+    lag_s: float = Field(120.0, ge=0)
 
     @model_validator(mode="after")
     def _o2(self) -> OutfallConfig:

@@ -1,7 +1,7 @@
 """The compliance job: evaluate what arrived since the last run, outfall by outfall, off the hot path.
 
-Each run reads the samples of every configured outfall from its watermark to ``now - lag`` (data of an interval
-arrive a little after it ends), corrects them (O2), feeds them with the flow as weight to one ``Evaluator`` per
+Each run reads the samples of every configured outfall from its watermark to ``now - lag_s`` (the outfall's
+setting: data arrive a little after their data time, interval data after their interval ends), corrects them (O2), feeds them with the flow as weight to one ``Evaluator`` per
 (pollutant, limit), stores the closed periods, checks the year-to-date totals against the permit, and returns the
 findings for the alarm engine. Evaluators live as long as the job; a new job starts again at the beginning of the
 local day of its watermark, so a period is never judged on half its data (results are upserted, and the alarm
@@ -38,12 +38,11 @@ FIRST_LOOK_BACK = timedelta(days=2)
 @dataclass
 class ComplianceJob:
     standards: list[LimitSet] = field(default_factory=load_standards)
-    lag: timedelta = timedelta(minutes=2)
     _evaluators: dict[tuple, Evaluator] = field(default_factory=dict)
     _totals: dict[tuple, Severity] = field(default_factory=dict)
 
     def run_once(self, conn: psycopg.Connection, *, now: datetime) -> list[Finding]:
-        """Evaluate every outfall up to ``now - lag`` inside the caller's transaction; return the findings."""
+        """Evaluate every outfall up to ``now - lag_s`` inside the caller's transaction; return the findings."""
         _, section = load_compliance(conn=conn)
         findings: list[Finding] = []
         for outfall in section.outfalls:
@@ -53,7 +52,7 @@ class ComplianceJob:
     def _outfall(self, conn: psycopg.Connection, outfall: OutfallConfig, now: datetime) -> list[Finding]:
         tz_name, points, areas = site_points(conn=conn, site=outfall.site)
         tz = ZoneInfo(tz_name)
-        end = now - self.lag
+        end = now - timedelta(seconds=outfall.lag_s)
         mark = watermark(conn=conn, site=outfall.site, outfall=outfall.code)
         fresh = not any(key[:2] == (outfall.site, outfall.code) for key in self._evaluators)
         start = mark or (end - FIRST_LOOK_BACK)

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from core.plant import DeviceConfig, PlantConfig, load_plant
+from core.plant import DeviceConfig, PlantConfig
+from core.yamlconf import read_yaml
 from ingest.hj212 import Message, build_frame, cp_groups, flag_of, parse_frame
 from ingest.hj212.segment import Version, new_qn
 
@@ -207,7 +208,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--incident-after", type=float, default=60.0, help="seconds before the incident starts")
     args = parser.parse_args(argv)
     setup_logging("INFO")
-    loggers = loggers_of(load_plant(args.config), host=args.host, port=args.port, speed=args.speed)
+    data, _ = read_yaml(args.config)             # the registry part only: the file may carry other sections
+    plant = PlantConfig.model_validate({k: v for k, v in (data or {}).items() if k in PlantConfig.model_fields})
+    loggers = loggers_of(plant, host=args.host, port=args.port, speed=args.speed)
 
     async def run() -> None:
         import signal
