@@ -42,7 +42,7 @@ from ingest.hj212.interpret import (
     set_time,
 )
 from ingest.hj212.registry import LoggerIndex, LoggerInfo, load_loggers
-from ingest.hj212.segment import Message, parse_frame
+from ingest.hj212.segment import Message, build_frame, parse_frame
 from ingest.hj212.settings import Hj212Settings
 from ingest.hj212.split import Reassembler
 from ingest.hj212.store import DeadFrame, Work, write_dead, write_work
@@ -273,7 +273,7 @@ class Hj212Listener:
                                          f"ST {message.st}, configured {logger.st}", message=message,
                                          logger=logger)])
         self.counters["valid"] += 1
-        work = Work(answer_to=connection.writer)
+        work = Work(answer_to=connection.writer, raw=raw)
         if logger.device_id not in connection.devices:
             connection.devices.add(logger.device_id)
             self._online[logger.device_id] += 1
@@ -350,7 +350,8 @@ class Hj212Listener:
             return
         dead = []
         for parts, detail in expired:
-            raw = b"\r\n".join(p.qn.encode() if p.qn else b"" for p in parts)
+            # the parts as received (a parsed frame builds back to the same bytes)
+            raw = b"\r\n".join(build_frame(p, crlf=False) for p in sorted(parts, key=lambda m: m.pno or 0))
             dead.append(self._dead(connection, raw, "split_incomplete", detail, message=parts[0]))
         try:
             self._queue.put_nowait(Work(dead=dead))
@@ -414,7 +415,7 @@ class Hj212Listener:
                         raise
                     except psycopg.Error as one:
                         with conn.transaction():
-                            write_dead(conn, [DeadFrame(self.now(), "hj212", b"", Problem.STORE_ERROR.value,
+                            write_dead(conn, [DeadFrame(self.now(), "hj212", item.raw, Problem.STORE_ERROR.value,
                                                         f"{type(one).__name__}: {str(one)[:300]}", "")])
         except psycopg.OperationalError as exc:
             if self._conn is not None:

@@ -38,6 +38,8 @@ class Work:
     replies: list[bytes] = field(default_factory=list)
     #: the connection to answer on (an asyncio transport-like object with ``write``/``is_closing``)
     answer_to: object | None = None
+    #: the frame as received, for a dead letter if the database refuses what it asks to store
+    raw: bytes = b""
 
 
 def storable(text: str) -> str:

@@ -284,3 +284,19 @@ def test_a_sender_of_nothing_but_refused_frames_is_disconnected(hj212_db: str) -
 
     listener = run(hj212_db, scenario, max_refusals_in_a_row=5)
     assert listener.counters["connections_closed_for_refusals"] == 1
+
+
+def test_an_unfinished_split_upload_is_a_dead_letter_with_its_parts(hj212_db: str) -> None:
+    when = local_now(12)
+    part = build_frame(Message(st="32", cn="2011", mn=mn_of(6), pw=PW, qn=new_qn(when), flag=7, pnum=3, pno=1,
+                               cp=cp_groups([{"DataTime": when}, {"w01018-Rtd": 5.0}])))
+
+    async def scenario(listener: Hj212Listener) -> None:
+        client = await LoggerClient.connect(listener.port)
+        await client.send(part)
+        assert (await client.receive()).cn == "9014"           # each part is answered on its own
+        await client.close()                                   # the other two never come
+        await wait_db(hj212_db, "SELECT reason, payload FROM dead_letter", [("split_incomplete", part[:-2])])
+
+    run(hj212_db, scenario)
+    assert rows(hj212_db, "SELECT count(*) FROM reading")[0][0] == 0
