@@ -108,7 +108,9 @@ def queue_due(conn: psycopg.Connection, cfg: PlatformConfig, *, now: datetime) -
         last = execute(conn, "SELECT max(data_time) FROM hj212_outbox WHERE platform = %s AND cn = %s "
                              "AND reason = 'scheduled'", (cfg.name, cn)).fetchone()[0]
         local_now = now.astimezone(tz)
-        start = (last.astimezone(tz) + step) if last else _floor(local_now, timedelta(days=1))
+        # a first run starts with today's intervals (yesterday for daily data)
+        today = _floor(local_now, timedelta(days=1))
+        start = (last.astimezone(tz) + step) if last else (today - step if step >= timedelta(days=1) else today)
         end = _floor(local_now, step)                      # intervals ending at or before now are complete
         if start >= end:
             continue

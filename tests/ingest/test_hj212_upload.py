@@ -102,3 +102,27 @@ def test_upload_in_order_through_a_dropped_connection_a_restart_and_a_history_re
                              "FROM hj212_outbox ORDER BY id").fetchall()
     assert len(audit) == 8 and all(sent and answered for _, _, sent, answered in audit)
     assert [a for _, a, _, _ in audit[:6]] == [1, 1, 2, 1, 1, 1]    # the dropped frame was sent twice
+
+
+def test_minute_and_daily_frames_are_queued_once_per_complete_interval(database_url: str, site: str) -> None:
+    from ingest.hj212.segment import parse_frame
+    from ingest.hj212.upload import queue_due
+
+    with psycopg.connect(database_url) as conn:
+        apply_plant(conn=conn, plant=hj212_plant(site, loggers=1), source="test")
+    insert(database_url, "cod_mg_l", [(DAY + timedelta(minutes=5 * k), float(k % 4), "N") for k in range(24 * 12)])
+    cfg = config(site, 1).model_copy(update={"cns": ["2051", "2031"], "minute_interval_min": 10})
+    with psycopg.connect(database_url) as conn:
+        first = queue_due(conn, cfg, now=DAY + timedelta(hours=1, minutes=5))
+        again = queue_due(conn, cfg, now=DAY + timedelta(hours=1, minutes=9))
+        later = queue_due(conn, cfg, now=DAY + timedelta(days=1, minutes=1))
+        frames = [parse_frame(bytes(f)) for (f,) in conn.execute(
+            "SELECT frame FROM hj212_outbox ORDER BY id").fetchall()]
+    assert (first, again) == (6, 0)                   # 00:00-00:50: six whole 10-minute intervals, queued once
+    assert later == (24 * 6 - 6) + 1                  # the rest of the day's intervals, then the day itself
+    minute = frames[0]
+    assert minute.cn == "2051" and minute.fields["w01018-Avg"] == 0.5    # values 0 and 1 at :00 and :05
+    daily = frames[-1]
+    assert daily.cn == "2031" and daily.data_time == DAY.replace(tzinfo=None)
+    assert daily.fields["w01018-Avg"] == 1.5 and daily.fields["w01018-Max"] == 3.0 and \
+        daily.fields["w01018-Flag"] == "N"
