@@ -30,6 +30,15 @@ class TotalConfig(_Item):
                             description="device/point holding the interval totals (-Cou)")
 
 
+class EquipmentConfig(_Item):
+    """Treatment equipment whose running state (HJ 212 ``SBxxx-RS``) must keep up with production."""
+
+    name: str
+    point: PointRef = Field(pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$",
+                            description="device/point holding the SBxxx-RS state (0 off, 1 running, 2 calibrating, "
+                                        "3 maintenance, 4 alarm, 5 back-flush)")
+
+
 class PermitConfig(_Item):
     number: str = Field(min_length=1, description="排污许可证编号")
     valid_from: date
@@ -54,6 +63,7 @@ class OutfallConfig(_Item):
     min_valid: dict[Averaging, int] = Field(default_factory=dict)
     permit: PermitConfig | None = None
     totals: list[TotalConfig] = Field(default_factory=list)
+    equipment: list[EquipmentConfig] = Field(default_factory=list)
     #: Samples are evaluated once their data time is this old, and never again: more than the delivery delay of
     #: the points' data (real-time: seconds; minute data 2051 and hourly 2061 carry the interval's *start* as
     #: DataTime and arrive after it ends, so give them the interval plus the delay).
@@ -95,6 +105,7 @@ def check_compliance(section: ComplianceSection, plant: PlantConfig) -> list[tup
         seen.add((outfall.site, outfall.code))
         refs = [(("pollutants", j, "point"), p.point) for j, p in enumerate(outfall.pollutants)]
         refs += [(("totals", j, "point"), t.point) for j, t in enumerate(outfall.totals)]
+        refs += [(("equipment", j, "point"), e.point) for j, e in enumerate(outfall.equipment)]
         refs += [((name,), getattr(outfall, name)) for name in ("flow_point", "o2_point") if getattr(outfall, name)]
         for loc, ref in refs:
             if (outfall.site, ref) not in points:

@@ -31,6 +31,11 @@ from compliance.service import (
 )
 from core.model import Finding, Severity, SubjectRef
 
+#: HJ 212-2017 Table 4, SBxxx-RS: the running state of treatment equipment.
+EQUIPMENT_STATES = {0: "stopped", 1: "running", 2: "calibrating", 3: "maintenance", 4: "alarm", 5: "back-flushing"}
+EQUIPMENT_SEVERITY = {0: Severity.HIGH, 1: Severity.NORMAL, 2: Severity.LOW, 3: Severity.LOW, 4: Severity.HIGH,
+                      5: Severity.LOW}
+
 #: How far back a first run looks when an outfall has no watermark yet.
 FIRST_LOOK_BACK = timedelta(days=2)
 
@@ -40,6 +45,7 @@ class ComplianceJob:
     standards: list[LimitSet] = field(default_factory=load_standards)
     _evaluators: dict[tuple, Evaluator] = field(default_factory=dict)
     _totals: dict[tuple, Severity] = field(default_factory=dict)
+    _equipment: dict[tuple, Severity] = field(default_factory=dict)
 
     def run_once(self, conn: psycopg.Connection, *, now: datetime) -> list[Finding]:
         """Evaluate every outfall up to ``now - lag_s`` inside the caller's transaction; return the findings."""
@@ -61,7 +67,7 @@ class ComplianceJob:
                 microseconds=1)
         if start >= end:
             return []
-        wanted = [points.get(p.point) for p in outfall.pollutants]
+        wanted = [points.get(p.point) for p in outfall.pollutants] + [points.get(e.point) for e in outfall.equipment]
         extra = [points.get(ref) for ref in (outfall.flow_point, outfall.o2_point) if ref]
         samples = fetch_samples(conn=conn, point_ids=[p for p in wanted + extra if p is not None], since=start,
                                 until=end)
@@ -94,9 +100,38 @@ class ComplianceJob:
                                                _weight(sample, flows) if flows else 1.0)
                 store_results(conn=conn, site=outfall.site, outfall=outfall.code,
                               results=evaluator.take_results())
+        findings += self._check_equipment(outfall, points, areas, samples)
         findings += self._check_totals(conn, outfall, points, areas, tz, end)
         set_watermark(conn=conn, site=outfall.site, outfall=outfall.code, to=end)
         return findings
+
+    def _check_equipment(self, outfall: OutfallConfig, points: dict[str, int], areas: dict[str, str],
+                         samples: dict[int, list[Sample]]) -> list[Finding]:
+        """Treatment equipment stopped or in alarm is HIGH (GB 37822-2019: VOC collection and treatment must run in
+        step with production; whether production runs is for the response plan to weigh); calibrating,
+        maintenance or back-flush is LOW; running is normal."""
+        out = []
+        for item in outfall.equipment:
+            point_id = points.get(item.point)
+            if point_id is None:
+                continue
+            device, key = item.point.split("/")
+            for sample in samples.get(point_id, []):
+                if sample.value is None:
+                    continue
+                state = int(sample.value)
+                severity = EQUIPMENT_SEVERITY.get(state, Severity.LOW)
+                ident = (outfall.site, outfall.code, item.point)
+                if self._equipment.get(ident, Severity.NORMAL) == severity:
+                    continue
+                self._equipment[ident] = severity
+                out.append(Finding(
+                    rule="compliance.equipment.state", detector="compliance_equipment",
+                    subject=SubjectRef(outfall.site, areas.get(device), device, key), severity=severity,
+                    ts=sample.ts, value=sample.value,
+                    message=f"{item.name}: {EQUIPMENT_STATES.get(state, f'state {state}')} ({outfall.name})",
+                    details={"state": state, "outfall": outfall.code}))
+        return out
 
     def _check_totals(self, conn: psycopg.Connection, outfall: OutfallConfig, points: dict[str, int],
                       areas: dict[str, str], tz: ZoneInfo, end: datetime) -> list[Finding]:
