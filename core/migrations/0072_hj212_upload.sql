@@ -17,4 +17,6 @@ CREATE TABLE hj212_outbox (
     reason       text NOT NULL DEFAULT 'scheduled'
 );
 CREATE INDEX hj212_outbox_pending_idx ON hj212_outbox (platform, id) WHERE answered_at IS NULL;
-CREATE UNIQUE INDEX hj212_outbox_scheduled_idx ON hj212_outbox (platform, cn, data_time) WHERE reason = 'scheduled';
+-- one frame (or one set of split packets, a QN each) per platform, command and interval
+CREATE UNIQUE INDEX hj212_outbox_scheduled_idx ON hj212_outbox (platform, cn, data_time, qn)
+    WHERE reason = 'scheduled';

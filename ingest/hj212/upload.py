@@ -26,8 +26,17 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.db import execute
-from ingest.hj212.codec import Hj212Error
-from ingest.hj212.segment import Message, Version, build_frame, cp_groups, flag_of, new_qn, parse_frame
+from ingest.hj212.codec import MAX_DATA, Hj212Error
+from ingest.hj212.segment import (
+    Message,
+    Version,
+    build_frame,
+    build_segment,
+    cp_groups,
+    flag_of,
+    new_qn,
+    parse_frame,
+)
 
 _LOGGER = logging.getLogger(__name__)
 DATA_CNS = ("2051", "2061", "2031")
@@ -138,15 +147,41 @@ def queue_due(conn: psycopg.Connection, cfg: PlatformConfig, *, now: datetime) -
                 group[f"{item.factor}-Flag"] = values["Flag"]
                 groups.append(group)
             if len(groups) > 1:
-                qn = new_qn(datetime.now(tz).replace(tzinfo=None))
-                frame = build_frame(Message(st=cfg.st, cn=cn, mn=cfg.mn, pw=cfg.password, qn=qn,
-                                            flag=flag_of(cfg.flag_version, ack=True), cp=cp_groups(groups)))
-                cur = execute(conn, "INSERT INTO hj212_outbox (platform, cn, data_time, qn, frame) "
-                                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                              (cfg.name, cn, at.astimezone(UTC), qn, frame))
-                queued += cur.rowcount
+                for qn, frame in _frames(cfg, cn, groups, datetime.now(tz).replace(tzinfo=None)):
+                    cur = execute(conn, "INSERT INTO hj212_outbox (platform, cn, data_time, qn, frame) "
+                                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                                  (cfg.name, cn, at.astimezone(UTC), qn, frame))
+                    queued += cur.rowcount
             at = at + step if step < timedelta(days=1) else (at + step).replace(hour=0)
     return queued
+
+
+def _frames(cfg: PlatformConfig, cn: str, groups: list[dict[str, object]], now: datetime) -> list[tuple[str, bytes]]:
+    """One frame, or split packets (Flag D, PNUM/PNO, a QN each) when the data segment exceeds 1024 bytes."""
+    flag = flag_of(cfg.flag_version, ack=True)
+
+    def message(part: list[dict[str, object]], pno: int | None = None, pnum: int | None = None,
+                qn: str = "") -> Message:
+        return Message(st=cfg.st, cn=cn, mn=cfg.mn, pw=cfg.password, qn=qn or new_qn(now), cp=cp_groups(part),
+                       flag=flag | (2 if pnum else 0), pnum=pnum, pno=pno)
+
+    try:
+        whole = message(groups)
+        return [(whole.qn or "", build_frame(whole))]
+    except Hj212Error:
+        pass
+    head, chunks, current = groups[:1], [], []
+    for group in groups[1:]:
+        if current and len(build_segment(message(head + current + [group], 99, 99)).encode()) > MAX_DATA:
+            chunks.append(current)
+            current = []
+        current.append(group)
+    chunks.append(current)
+    out = []
+    for i, chunk in enumerate(chunks):
+        part = message(head + chunk, i + 1, len(chunks), new_qn(now + timedelta(milliseconds=i)))
+        out.append((part.qn or "", build_frame(part)))
+    return out
 
 
 def queue_history(conn: psycopg.Connection, cfg: PlatformConfig, request: Message) -> int:

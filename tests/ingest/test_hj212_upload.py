@@ -126,3 +126,26 @@ def test_minute_and_daily_frames_are_queued_once_per_complete_interval(database_
     assert daily.cn == "2031" and daily.data_time == DAY.replace(tzinfo=None)
     assert daily.fields["w01018-Avg"] == 1.5 and daily.fields["w01018-Max"] == 3.0 and \
         daily.fields["w01018-Flag"] == "N"
+
+
+def test_a_frame_too_long_for_1024_bytes_is_sent_as_split_packets(database_url: str, site: str) -> None:
+    from ingest.hj212.segment import parse_frame
+    from ingest.hj212.split import Reassembler
+    from ingest.hj212.upload import UploadItem, queue_due
+
+    with psycopg.connect(database_url) as conn:
+        apply_plant(conn=conn, plant=hj212_plant(site, loggers=1), source="test")
+    insert(database_url, "cod_mg_l", [(DAY + timedelta(minutes=10 * k), 12.345 + k, "N") for k in range(6)])
+    items = [UploadItem(factor=f"w{k:05d}", point=f"{site}/ww-logger-000/cod_mg_l") for k in range(25)]
+    cfg = config(site, 1).model_copy(update={"items": items})
+    with psycopg.connect(database_url) as conn:
+        queued = queue_due(conn, cfg, now=DAY + timedelta(hours=1, minutes=1))
+        frames = [bytes(f) for (f,) in conn.execute("SELECT frame FROM hj212_outbox ORDER BY id").fetchall()]
+    parts = [parse_frame(f) for f in frames]
+    assert queued == len(parts) >= 2 and all(len(f) <= 1036 + 2 for f in frames)
+    assert [(p.pno, p.pnum, p.split) for p in parts] == [(i + 1, len(parts), True) for i in range(len(parts))]
+    assert len({p.qn for p in parts}) == len(parts)
+    joined = Reassembler()
+    whole = [joined.add(p) for p in parts][-1]
+    assert whole is not None and len([k for k in whole.fields if k.endswith("-Avg")]) == 25
+    assert whole.fields["w00007-Avg"] == 14.845                     # the mean of 12.345 ... 17.345
