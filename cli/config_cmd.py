@@ -64,6 +64,8 @@ def apply(file: Path) -> None:
         parts.append(f"rule set {summary.rules_revision}")
     if summary.alarms_revision:
         parts.append(f"alarm configuration {summary.alarms_revision}")
+    if summary.compliance_revision:
+        parts.append(f"compliance configuration {summary.compliance_revision}")
     typer.echo(f"{file}: revision {summary.revision}: {'; '.join(parts)}")
 
 

@@ -19,13 +19,15 @@ from pydantic import ConfigDict
 
 from alerts import service as alert_service
 from alerts.config import AlertSection, check_alerts
+from compliance import service as compliance_service
+from compliance.config import ComplianceSection, check_compliance
 from core.plant import ApplySummary, PlantConfig, apply_plant, check_references, record_revision
 from core.yamlconf import ConfigError, load_model, raise_problems, read_yaml
 from detectors import service as rule_service
 from detectors.specs import RuleSection, check_rules
 
 
-class SafetySections(RuleSection, AlertSection):
+class SafetySections(RuleSection, AlertSection, ComplianceSection):
     """The sections of the plant file beside the registry."""
 
     model_config = ConfigDict(extra="forbid")
@@ -74,6 +76,7 @@ def load_full(path: str | Path) -> FullPlant:
     safety = SafetySections.model_validate(merged)
     raise_problems(path, lines, check_references(plant))
     found = check_rules(safety, plant) + check_alerts(safety, plant, [r.id for r in safety.rules])
+    found += check_compliance(ComplianceSection(outfalls=safety.outfalls), plant)
     by_file: dict[Path, list] = {}
     for loc, message in found:
         by_file.setdefault(files.get(loc[0], path), []).append((loc, message))
@@ -94,6 +97,7 @@ class FullSummary:
     rules_revision: int | None
     alarms_revision: int | None
     revision: int | None
+    compliance_revision: int | None = None
 
     @property
     def changed(self) -> bool:
@@ -106,9 +110,11 @@ def apply_full(*, conn: psycopg.Connection, full: FullPlant, source: str) -> Ful
     rules = rule_service.apply_rules(conn=conn, section=RuleSection(rules=full.safety.rules), source=source)
     alarms = alert_service.apply_config(conn=conn, section=AlertSection.model_validate(
         full.safety.model_dump(include=set(AlertSection.model_fields), by_alias=True)), source=source)
+    compliance = compliance_service.apply_compliance(conn=conn, section=ComplianceSection(
+        outfalls=full.safety.outfalls), source=source)
     revision = registry.revision
-    if revision is None and (rules or alarms):
+    if revision is None and (rules or alarms or compliance):
         digest = hashlib.sha256(full.safety.model_dump_json(by_alias=True).encode()).hexdigest()
         revision = record_revision(conn, source=source, sha256=digest, summary={
-            "rules_revision": rules, "alarms_revision": alarms})
-    return FullSummary(registry, rules, alarms, revision)
+            "rules_revision": rules, "alarms_revision": alarms, "compliance_revision": compliance})
+    return FullSummary(registry, rules, alarms, revision, compliance)

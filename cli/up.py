@@ -30,6 +30,8 @@ SERVICES: list[tuple[str, list[str], bool]] = [
     ("api", ["uvicorn", "api.main:create_app", "--factory", "--host", "{host}", "--port", "{port}",
              "--no-access-log", "--log-level", "warning"], False),
     ("simulator", ["simulator", "--config", "{config}", "--speed", "{speed}"], True),
+    ("hj212", ["ingest.hj212"], False),         # only when EHS_HJ212_PORT is set (see below)
+    ("compliance", ["compliance"], False),
 ]
 
 
@@ -155,7 +157,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
         logs.mkdir(parents=True, exist_ok=True)
         values = {"host": host, "port": str(port), "config": str(config), "speed": str(speed)}
         for name, args, demo_only in SERVICES:
-            if demo_only and not demo:
+            if (demo_only and not demo) or (name == "hj212" and not os.environ.get("EHS_HJ212_PORT")):
                 continue
             argv = [sys.executable, "-m", *[a.format(**values) for a in args]]
             children.append(Child(name, argv, env, logs / f"{name}.log"))

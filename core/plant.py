@@ -77,6 +77,36 @@ class PointConfig(_Item):
         return self
 
 
+#: HJ 212 data commands whose CP items become readings, and the command a field suffix implies.
+HJ212_DATA_CNS = ("2011", "2021", "2031", "2041", "2051", "2061")
+_HJ212_CN_OF_SUFFIX = {"Rtd": "2011", "ZsRtd": "2011", "RS": "2021", "RT": "2041"}
+
+
+class Hj212FieldConfig(_Item):
+    field: str = Field(pattern=r"^[A-Za-z0-9_]+-[A-Za-z]+$", description="CP item, e.g. w01018-Avg or SB1-RS")
+    cn: str | None = Field(None, description="Data command (2011 real-time, 2051 minute, 2061 hour, 2031 day, "
+                           "2021 equipment state, 2041 run time); implied by -Rtd, -RS and -RT")
+    point: Key = Field(description="Point key of this device that stores the item")
+
+    @model_validator(mode="after")
+    def _command(self) -> Hj212FieldConfig:
+        self.cn = self.cn or _HJ212_CN_OF_SUFFIX.get(self.field.rpartition("-")[2])
+        if self.cn is None:
+            raise ValueError(f"give the data command (cn) of {self.field!r}: one of {', '.join(HJ212_DATA_CNS)}")
+        if self.cn not in HJ212_DATA_CNS:
+            raise ValueError(f"cn {self.cn!r} is not a data command ({', '.join(HJ212_DATA_CNS)})")
+        return self
+
+
+class Hj212Config(_Item):
+    """This device is an HJ 212 data logger (数采仪): its MN, password and which CP items go to which point."""
+
+    mn: str = Field(pattern=r"^[0-9A-Za-z]{1,24}$", description="Logger id (MN)")
+    password: str = Field(pattern=r"^[!-~]{0,6}$", description="Access password (PW, up to 6 characters)")
+    st: str | None = Field(None, pattern=r"^[0-9A-Z][0-9]$", description="Expected system code, e.g. 32 or 31")
+    fields: list[Hj212FieldConfig] = Field(min_length=1)
+
+
 class DeviceConfig(_Item):
     code: Code
     name: Name
@@ -84,6 +114,7 @@ class DeviceConfig(_Item):
     kind: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
     interval_s: float = Field(10.0, gt=0, description="Expected publishing interval in seconds")
     points: list[PointConfig] = Field(min_length=1)
+    hj212: Hj212Config | None = None
 
 
 class AreaConfig(_Item):
@@ -132,6 +163,7 @@ def _duplicates(values: list[str]) -> set[str]:
 def check_references(plant: PlantConfig) -> list[tuple[tuple, str]]:
     """Cross-reference checks that one item cannot make alone; returns (location, message) pairs."""
     problems: list[tuple[tuple, str]] = []
+    loggers: dict[str, str] = {}
     for s, site in enumerate(plant.sites):
         where = ("sites", s)
         areas = [a.code for a in site.areas]
@@ -145,6 +177,9 @@ def check_references(plant: PlantConfig) -> list[tuple[tuple, str]]:
                                      f"device code {device.code!r} appears twice in site {site.code!r}"))
                 devices[device.code] = device
                 keys = [p.key for p in device.points]
+                if device.hj212 is not None:
+                    problems += _check_hj212((*where, "areas", a, "devices", d, "hj212"), device, set(keys),
+                                             loggers)
                 for p, point in enumerate(device.points):
                     if point.key in _duplicates(keys):
                         problems.append(((*where, "areas", a, "devices", d, "points", p, "key"),
@@ -178,6 +213,22 @@ def check_references(plant: PlantConfig) -> list[tuple[tuple, str]]:
                         break
                     seen.add(cursor.code)
                     cursor = meters.get(cursor.parent) if cursor.parent else None
+    return problems
+
+
+def _check_hj212(where: tuple, device: DeviceConfig, keys: set[str], loggers: dict[str, str]) -> list:
+    assert device.hj212 is not None
+    problems = []
+    if device.hj212.mn in loggers:
+        problems.append(((*where, "mn"), f"MN {device.hj212.mn!r} is also the MN of {loggers[device.hj212.mn]}"))
+    loggers[device.hj212.mn] = f"device {device.code!r}"
+    seen: set[tuple[str | None, str]] = set()
+    for f, item in enumerate(device.hj212.fields):
+        if item.point not in keys:
+            problems.append(((*where, "fields", f, "point"), f"no point {item.point!r} on device {device.code!r}"))
+        if (item.cn, item.field) in seen:
+            problems.append(((*where, "fields", f, "field"), f"{item.field} of CN {item.cn} is mapped twice"))
+        seen.add((item.cn, item.field))
     return problems
 
 
@@ -250,6 +301,54 @@ def _sync(conn: psycopg.Connection, summary: ApplySummary, table: str, scope: di
     return ids
 
 
+def _apply_hj212(conn: psycopg.Connection, summary: ApplySummary, site: SiteConfig, device_ids: dict[str, int],
+                 point_ids: dict[str, int]) -> None:
+    """Make the HJ 212 loggers of this site's devices match the file (retire those no longer listed first)."""
+    wanted = {device_ids[d.code]: d for a in site.areas for d in a.devices if d.hj212 is not None}
+    existing = {row[0]: row[1:] for row in execute(conn, """
+        SELECT l.device_id, l.mn, l.password, l.st, l.retired_at FROM hj212_logger l
+        WHERE l.device_id = ANY(%s)""", (list(device_ids.values()),)).fetchall()}
+    for device_id, (_mn, _pw, _st, retired_at) in existing.items():
+        if device_id not in wanted and retired_at is None:
+            execute(conn, "UPDATE hj212_logger SET retired_at = now(), updated_at = now() WHERE device_id = %s",
+                    (device_id,))
+            summary.retired["hj212_logger"] += 1
+    for device_id, device in wanted.items():
+        cfg = device.hj212
+        assert cfg is not None
+        row = existing.get(device_id)
+        if row is None:
+            execute(conn, "INSERT INTO hj212_logger (device_id, mn, password, st) VALUES (%s, %s, %s, %s)",
+                    (device_id, cfg.mn, cfg.password, cfg.st))
+            summary.created["hj212_logger"] += 1
+        elif row != (cfg.mn, cfg.password, cfg.st, None):
+            execute(conn, "UPDATE hj212_logger SET mn = %s, password = %s, st = %s, retired_at = NULL, "
+                    "updated_at = now() WHERE device_id = %s", (cfg.mn, cfg.password, cfg.st, device_id))
+            summary.updated["hj212_logger"] += 1
+        fields = {(f.cn, f.field): point_ids[f"{device.code}/{f.point}"] for f in cfg.fields}
+        have = {(cn, field): pid for cn, field, pid in execute(
+            conn, "SELECT cn, field, point_id FROM hj212_field WHERE device_id = %s", (device_id,)).fetchall()}
+        if have != fields:
+            execute(conn, "DELETE FROM hj212_field WHERE device_id = %s", (device_id,))
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO hj212_field (device_id, cn, field, point_id) VALUES (%s, %s, %s, %s)",
+                                [(device_id, cn, field, pid) for (cn, field), pid in fields.items()])
+            if row is not None:
+                summary.updated["hj212_field"] += 1
+
+
+def _export_hj212(conn: psycopg.Connection, device_id: int) -> Hj212Config | None:
+    row = execute(conn, "SELECT mn, password, st FROM hj212_logger WHERE device_id = %s AND retired_at IS NULL",
+                  (device_id,)).fetchone()
+    if row is None:
+        return None
+    fields = execute(conn, """
+        SELECT f.field, f.cn, p.key FROM hj212_field f JOIN point p ON p.id = f.point_id
+        WHERE f.device_id = %s ORDER BY f.cn, f.field""", (device_id,)).fetchall()
+    return Hj212Config(mn=row[0], password=row[1], st=row[2],
+                       fields=[Hj212FieldConfig(field=f, cn=cn, point=key) for f, cn, key in fields])
+
+
 def _digest(plant: PlantConfig) -> str:
     return hashlib.sha256(plant.model_dump_json().encode()).hexdigest()
 
@@ -279,6 +378,7 @@ def apply_plant(*, conn: psycopg.Connection, plant: PlantConfig, source: str) ->
                             "nominal": p.nominal}
                     for p in device.points}, key_col="key")
                 point_ids.update({f"{device.code}/{key}": pid for key, pid in ids.items()})
+        _apply_hj212(conn, summary, site, device_ids, point_ids)
         # Meters in two passes: rows first, then parents (a parent may come later in the file).
         new_meters: set[str] = set()
         meter_ids = _sync(conn, summary, "meter", {"site_id": site_id}, {
@@ -327,7 +427,8 @@ def export_plant(*, conn: psycopg.Connection, site: str | None = None) -> PlantC
                           for p in rows("SELECT * FROM point WHERE device_id = %s AND retired_at IS NULL "
                                         "ORDER BY id", d["id"])]
                 devices.append(DeviceConfig(code=d["code"], name=d["name"], name_en=d["name_en"], kind=d["kind"],
-                                            interval_s=d["interval_s"], points=points))
+                                            interval_s=d["interval_s"], points=points,
+                                            hj212=_export_hj212(conn, d["id"])))
             areas.append(AreaConfig(code=a["code"], name=a["name"], name_en=a["name_en"],
                                     process=a["process_type"], devices=devices))
         meters = [MeterConfig(code=m["code"], name=m["name"], name_en=m["name_en"], medium=m["medium"],

@@ -8,7 +8,7 @@ import importlib.util
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = {"core", "ingest", "detectors", "alerts", "energy", "carbon", "hazwaste", "api"}
+PACKAGES = {"core", "ingest", "detectors", "alerts", "energy", "carbon", "hazwaste", "compliance", "api"}
 ALLOWED = {
     "core": set(),
     "ingest": {"core"},
@@ -17,9 +17,10 @@ ALLOWED = {
     "energy": {"core"},
     "carbon": {"core", "energy"},
     "hazwaste": {"core"},
+    "compliance": {"core"},
     "api": PACKAGES - {"api"},
 }
-COMPOSITION_ROOTS = {"ingest/__main__.py", "alerts/__main__.py", "api/main.py"}
+COMPOSITION_ROOTS = {"ingest/__main__.py", "alerts/__main__.py", "api/main.py", "compliance/__main__.py"}
 # Where a third-party library may be imported (module paths relative to the repo root; a folder ends in "/").
 THIRD_PARTY_HOMES = {
     "fastapi": {"api/"},
