@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 import orjson
 import psycopg
 
-from alerts import dispatch, management, service, store
+from alerts import dispatch, management, service, store, watchdog
 from alerts.config import AlertConfig
 from alerts.interlock import MqttInterlock
 from alerts.notifier import Notifier
@@ -35,6 +35,7 @@ from core import mqtt as mq
 from core.clock import Clock, SystemClock
 from core.commands import new_command
 from core.db import BackgroundConnection, heartbeat
+from core.liveness import Liveness
 
 _LOGGER = logging.getLogger(__name__)
 _CHANNELS = (channels.ALARMS, store.COMMAND_CHANNEL, "interlock_bypass", channels.CONFIG)
@@ -61,8 +62,11 @@ class AlertsWorker:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._next_heartbeat = 0.0
+        self.liveness = Liveness(stuck_after=self.settings.stuck_s)
         self.notifier = Notifier(database_url=database_url, secret=secret, settings=self.settings, clock=self.clock,
                                  config=self.config) if self.settings.notify else None
+        if self.notifier is not None:
+            self.notifier.liveness = self.liveness
 
     # --- MQTT (paho network thread: keep it short) -------------------------------------------------------------
 
@@ -177,8 +181,12 @@ class AlertsWorker:
             notify = {f"notify_{k}": v for k, v in self.notifier.counters.items()} if self.notifier else {}
             heartbeat(conn, service="alerts", instance=self.instance, started_at=self.started_at,
                       counters={**self.counters, **notify, "mqtt_connected": self.interlock.connected.is_set(),
-                                "ack_queue": self.acks.qsize()})
+                                "ack_queue": self.acks.qsize(), "liveness": self.liveness.report(),
+                                "stuck": self.liveness.stuck()})
             self._next_heartbeat = self.clock.monotonic() + self.settings.heartbeat_s
+            # ingest's silence is an alarm raised from here, the other process
+            watchdog.watch(conn=conn, service_name="ingest", stale_s=self.settings.watch_stale_s,
+                           now=self.clock.now(), watcher=self.instance)
 
     # --- threads ---------------------------------------------------------------------------------------------
 
@@ -187,6 +195,7 @@ class AlertsWorker:
         while not self._stop.is_set():
             self._wake.wait(self.settings.tick_s)
             self._wake.clear()
+            self.liveness.beat("loop", progress=True)
             try:
                 link.run(self._pass)
             except Exception:
@@ -196,11 +205,13 @@ class AlertsWorker:
     def _listen(self) -> None:
         """Wake the loop on commits that concern it (new pending commands, alarm changes)."""
         while not self._stop.is_set():
+            self.liveness.beat("listen")
             try:
                 with psycopg.connect(self.database_url, autocommit=True, connect_timeout=5) as conn:
                     for channel in _CHANNELS:
                         conn.execute(f'LISTEN "{channel}"')
                     while not self._stop.is_set():
+                        self.liveness.beat("listen")
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self._wake.set()
             except psycopg.OperationalError:
@@ -216,6 +227,7 @@ class AlertsWorker:
             self.notifier.start()
 
     def stop(self) -> None:
+        self.liveness.forget_all()     # the threads end now on purpose
         self._stop.set()
         self._wake.set()
         if self.notifier is not None:
@@ -223,6 +235,27 @@ class AlertsWorker:
         for thread in self._threads:
             thread.join(10)
         self.interlock.stop()
+        self._sign_off()
+
+    def _sign_off(self) -> None:
+        """A clean stop removes this worker's heartbeat: only a silent death leaves one to go stale."""
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
+                conn.execute("DELETE FROM service_heartbeat WHERE service = 'alerts' AND instance = %s",
+                             (self.instance,))
+        except psycopg.Error as exc:
+            _LOGGER.warning("could not sign off in the database: %s", exc)
+
+    def report_failure(self, failures: list[str]) -> None:
+        """Write a last heartbeat naming the stuck parts (best effort) before the process exits."""
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
+                conn.execute("SET statement_timeout = '5s'")
+                heartbeat(conn, service="alerts", instance=self.instance, started_at=self.started_at,
+                          counters={**self.counters, "liveness": self.liveness.report(),
+                                    "stuck": self.liveness.stuck(), "exiting": failures})
+        except psycopg.Error as exc:
+            _LOGGER.warning("could not report the failure in the database: %s", exc)
 
 
 def _alarm_message(event: dict) -> dict:
