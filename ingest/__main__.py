@@ -87,6 +87,8 @@ class SafetyStages:
         """Build the engine and the alarm configuration for this plant revision; both take over together."""
         with self._building:          # one build at a time, so that the revision read last is offered last
             with psycopg.connect(self.database_url, connect_timeout=5) as conn:
+                # one snapshot: the rules and the alarm configuration of the same committed revision
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 revision, rules = rule_service.load_rules(conn=conn)
                 engine = Engine(rules, index, clock=self.clock, revision=revision)
                 config = alert_service.load_config(conn=conn, index=index)
