@@ -84,7 +84,8 @@ def test_concurrent_reloads_never_mix_revisions_and_the_last_wins(database_url: 
         for t in reloaders:
             t.start()
         for k in range(1, REVISIONS + 1):
-            apply(admin, site, _safety(k))
+            with admin.transaction():                # one revision, one commit (as `ehs config apply` does)
+                apply(admin, site, _safety(k))
         last = load_index(admin).revision
         stop.set()
         for t in reloaders:
