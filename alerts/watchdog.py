@@ -59,6 +59,9 @@ def assess(conn: psycopg.Connection, *, service_name: str, stale_s: float) -> li
                                 + (f" (stuck: {', '.join(stuck)})" if stuck else ""))
             elif stuck or counters.get("exiting"):
                 problems.append(f"{instance}: stuck: {', '.join(stuck or counters['exiting'])}")
+            elif float(counters.get("mqtt_disconnected_s") or 0) > stale_s:
+                # ingest without its broker receives nothing: no rule runs, no interlock fires
+                problems.append(f"{instance}: no MQTT broker for {float(counters['mqtt_disconnected_s']):.0f} s")
             else:
                 healthy = True
         sites = tuple(members[0][1].get("sites") or ())
@@ -74,20 +77,30 @@ def watch(*, conn: psycopg.Connection, service_name: str, stale_s: float, now: d
     # a site is served if a healthy group owns it (e.g. the restart of a crashed process with other sites)
     covered = {site for g in groups if g.healthy for site in g.sites}
     everything = any(g.healthy and not g.sites for g in groups)
-    for g in groups:
-        for subject in g.subjects:
-            healthy = g.healthy or (bool(g.sites) and (everything or subject.site in covered))
-            with conn.transaction():
-                open_alarm = store.fetch_one(conn, "SELECT id FROM alarm WHERE rule = %s AND source = %s AND "
-                                             "closed_at IS NULL AND condition_active", (SILENT_RULE, subject.key))
-                if healthy == (open_alarm is None):
-                    continue
-                where = "every site" if not g.sites else subject.site
-                message = (f"{en} for {where} is back (heartbeat fresh)" if healthy
-                           else f"{en} for {where} is silent or stuck: {g.reason}")
-                service.raise_system_alarm(
-                    conn=conn, rule=SILENT_RULE, subject=subject,
-                    severity=Severity.NORMAL if healthy else Severity.CRITICAL, message=message, at=now,
-                    caused_by=f"watch:{watcher}", title=f"安全服务无响应: {zh}",
-                    title_en=f"Safety service silent: {en}")
+    judged = [(g, subject, g.healthy or (bool(g.sites) and (everything or subject.site in covered)))
+              for g in groups for subject in g.subjects]
+    # an open alarm whose group is gone (stopped cleanly, or now split into other sites): judged by what runs now
+    keys = {subject.key for _, subject, _ in judged}
+    for (source,) in execute(conn, "SELECT source FROM alarm WHERE rule = %s AND closed_at IS NULL AND "
+                             "condition_active AND device = %s", (SILENT_RULE, service_name)).fetchall():
+        if source in keys or not groups:
+            continue
+        site = source.split("/", 1)[0]
+        healthy = (everything or site in covered) if site != "_service" else all(g.healthy for g in groups)
+        judged.append((GroupHealth(service_name, "*", () if site == "_service" else (site,), healthy, ""),
+                       SubjectRef(site, None, service_name), healthy))
+    for g, subject, healthy in judged:
+        with conn.transaction():
+            open_alarm = store.fetch_one(conn, "SELECT id FROM alarm WHERE rule = %s AND source = %s AND "
+                                         "closed_at IS NULL AND condition_active", (SILENT_RULE, subject.key))
+            if healthy == (open_alarm is None):
+                continue
+            where = "every site" if not g.sites else subject.site
+            message = (f"{en} for {where} is back (heartbeat fresh)" if healthy
+                       else f"{en} for {where} is silent or stuck: {g.reason}")
+            service.raise_system_alarm(
+                conn=conn, rule=SILENT_RULE, subject=subject,
+                severity=Severity.NORMAL if healthy else Severity.CRITICAL, message=message, at=now,
+                caused_by=f"watch:{watcher}", title=f"安全服务无响应: {zh}",
+                title_en=f"Safety service silent: {en}")
     return groups

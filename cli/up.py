@@ -2,8 +2,8 @@
 
 Start order: database, broker, migrations, plant configuration, then the services as child processes
 (ingest, API, simulator with ``--demo``). A child that dies is restarted with backoff, and said so; one in a
-crash loop is given up with a clear message. Ctrl-C or SIGTERM stops
-the simulator first and ingest last (so it commits what it holds), then the embedded broker and database.
+crash loop is given up with a clear message. Ctrl-C or SIGTERM stops the simulator first and ingest last (so it
+commits what it holds), then the embedded broker and database.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ from detectors import service as rule_service
 from detectors.artifacts import DetectorSettings, default_store
 from detectors.engine import Engine
 from detectors.scoring import ScoringStage
-from ingest.pipeline import Batch
 from ingest.leases import SiteLeaseRefused
+from ingest.pipeline import Batch
 from ingest.runner import IngestRunner
 from ingest.settings import IngestSettings
 

@@ -128,13 +128,21 @@ class IngestRunner:
         return self.pipeline.counters.snapshot(queue_depth=self.pipeline.queue_depth(),
                                                spool_pending=len(self.pipeline.spool),
                                                mqtt_connected=self.subscriber.connected.is_set(),
+                                               mqtt_disconnected_s=self.subscriber.disconnected_s(),
                                                config_revision=self.index.revision,
                                                sites=self.sites, group=",".join(self.sites or ["*"]),
                                                liveness=self.liveness.report(), stuck=self.failing())
 
     def failing(self) -> list[str]:
-        """The parts that are stuck or dead (``lease`` when another process took this one's sites)."""
-        return self.liveness.stuck() + (["lease"] if self._lease_lost else [])
+        """The parts that are stuck or dead (``mqtt``: paho's network thread ended; ``lease``: another process took
+        this one's sites)."""
+        return self.liveness.stuck() + (["mqtt"] if not self.subscriber.network_alive() else []) \
+            + (["lease"] if self._lease_lost else [])
+
+    def failures(self) -> list[str]:
+        """``failing()`` in words, for the log."""
+        return self.liveness.failures() + (["mqtt (network thread ended)"] if not self.subscriber.network_alive()
+                                           else []) + (["lease (site lease lost)"] if self._lease_lost else [])
 
     def _housekeeping(self) -> None:
         link = BackgroundConnection(self.database_url, purpose="housekeeping", logger=_LOGGER)
@@ -235,7 +243,7 @@ class IngestRunner:
             signal.signal(sig, lambda *_: stop.set())
         self.start()
         while not stop.wait(1.0):
-            if failures := self.liveness.failures() + (["site lease lost"] if self._lease_lost else []):
+            if failures := self.failures():
                 _LOGGER.critical("ingest is stuck: %s; exiting so that the supervisor starts it again",
                                  ", ".join(failures))
                 self.report_failure(failures)

@@ -108,8 +108,6 @@ def test_two_workers_share_the_work_and_do_nothing_twice(database_url: str, brok
                                          "WHERE a.site = %s", site)
             wait_for(lambda: set(device.events) >= {e for (e,) in events}, message="every alarm event published")
             assert all(w.poll() is None for w in workers)
-            counters = [r[0] for r in _rows(database_url, "SELECT counters FROM service_heartbeat WHERE service = "
-                                                          "'alerts'")]
         finally:
             for w in workers:
                 stop_process(w)
@@ -119,9 +117,8 @@ def test_two_workers_share_the_work_and_do_nothing_twice(database_url: str, brok
     # each command published exactly once per attempt: once for a confirmed one, 1 + retries for an ignored one
     assert device.commands == Counter(commands)
     assert sorted(Counter(commands.values()).items()) == [(1, DONE), (2, IGNORED)]
-    assert sum(cn["sent"] + cn["retries"] for cn in counters) >= len(commands)
-    timed_out = _rows(database_url, "SELECT command_id, count(*) FROM interlock_command_event WHERE status = 'timed_out' "
-                                    "GROUP BY command_id")
+    timed_out = _rows(database_url, "SELECT command_id, count(*) FROM interlock_command_event WHERE status = "
+                                    "'timed_out' GROUP BY command_id")
     assert len(timed_out) == IGNORED and {n for _, n in timed_out} == {1}          # each time-out handled once
     failed = _rows(database_url, "SELECT device, activations FROM alarm WHERE rule = 'interlock.failed'")
     assert failed == [("spr-01", 1)]                                              # one alarm, raised once
