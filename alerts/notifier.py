@@ -220,9 +220,8 @@ class Notifier:
             thread.start()
 
     def stop(self) -> None:
-        if self.liveness is not None:
-            for thread in self._threads:
-                self.liveness.forget(thread.name)
+        if self.liveness is not None:          # they end on purpose: no longer watched
+            self.liveness.retire(self._threads)
         self._stop.set()
         self._plan_wake.set()
         self._send_wake.set()

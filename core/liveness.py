@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 
@@ -35,9 +36,12 @@ class Liveness:
     monotonic: Callable[[], float] = time.monotonic
     _parts: dict[str, _Part] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _retired: weakref.WeakSet = field(default_factory=weakref.WeakSet)
 
     def beat(self, name: str, *, progress: bool = False, stuck_after: float | None = None) -> None:
         """Report one turn of the calling thread's loop (``progress``: it did some work)."""
+        if threading.current_thread() in self._retired:
+            return
         now = self.monotonic()
         part = self._parts.get(name)
         if part is None or part.thread is not threading.current_thread():
@@ -53,6 +57,13 @@ class Liveness:
         """A part that ended on purpose (its owner stopped it) is no longer watched."""
         with self._lock:
             self._parts.pop(name, None)
+
+    def retire(self, threads: Iterable[threading.Thread]) -> None:
+        """Threads being stopped on purpose (while the rest of the process runs on): no longer watched."""
+        with self._lock:
+            for thread in threads:
+                self._retired.add(thread)
+            self._parts = {name: p for name, p in self._parts.items() if p.thread not in self._retired}
 
     def forget_all(self) -> None:
         with self._lock:

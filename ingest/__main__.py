@@ -20,6 +20,8 @@ from alerts import dispatch, watchdog
 from alerts import service as alert_service
 from alerts.config import AlertConfig
 from alerts.interlock import MqttInterlock
+from alerts.notifier import Notifier
+from alerts.settings import AlertSettings
 from alerts.stage import AlertStage
 from core import mqtt as mq
 from core.clock import Clock, SystemClock
@@ -75,6 +77,10 @@ class SafetyStages:
         self._refresher = threading.Thread(target=self._refresh_bypasses, name="ingest-bypasses", daemon=True)
         self.liveness: Liveness | None = None
         self.watch_stale_s = 30.0
+        self.secret = secret
+        #: Run the notifier here while no alerts worker is alive (``watch``); off in tests of other things.
+        self.standby_notifier = True
+        self.standby: Notifier | None = None
 
     @property
     def engine(self) -> Engine | None:
@@ -174,9 +180,24 @@ class SafetyStages:
                           config=generation.config if generation else None)
 
     def watch(self, conn: psycopg.Connection) -> None:
-        """Housekeeping: the alerts workers' silence is an alarm raised from here (the other process)."""
-        watchdog.watch(conn=conn, service_name="alerts", stale_s=self.watch_stale_s, now=self.clock.now(),
-                       watcher="ingest")
+        """Housekeeping: the alerts workers' silence is an alarm raised from here (the other process).
+
+        The notifier lives in the alerts worker, so while no alerts worker is healthy this process runs a standby
+        notifier: the silence alarm, and every other one, still reaches people. Deliveries are claimed with
+        ``SKIP LOCKED`` and leases, so the standby and a returning worker never send one twice."""
+        groups = watchdog.watch(conn=conn, service_name="alerts", stale_s=self.watch_stale_s, now=self.clock.now(),
+                                watcher="ingest")
+        silent = bool(groups) and not any(g.healthy for g in groups)
+        if silent and self.standby is None and self.standby_notifier:
+            _LOGGER.warning("no alerts worker is alive: this ingest process sends notifications until one is back")
+            self.standby = Notifier(database_url=self.database_url, secret=self.secret, settings=AlertSettings(),
+                                    clock=self.clock, config=lambda c: alert_service.load_config(conn=c))
+            self.standby.liveness = self.liveness
+            self.standby.start()
+        elif not silent and self.standby is not None:
+            _LOGGER.info("an alerts worker is back: the standby notifier stops")
+            standby, self.standby = self.standby, None
+            threading.Thread(target=standby.stop, name="standby-notifier-stop", daemon=True).start()
 
     def start(self) -> None:
         self.interlock.start()
@@ -185,6 +206,8 @@ class SafetyStages:
     def stop(self) -> None:
         self._stop.set()
         self._refresher.join(5)
+        if self.standby is not None:
+            self.standby.stop()
         self.interlock.stop()
 
 

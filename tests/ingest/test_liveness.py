@@ -5,6 +5,7 @@ same way by ingest."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import orjson
@@ -14,6 +15,9 @@ import pytest
 from alerts.watchdog import SILENT_RULE
 from core import topics
 from tests.alerts.helpers import apply
+from tests.alerts.notify_support import DING_SECRET, DING_TOKEN, SECRET, add_channel, stand_ins
+from tests.alerts.providers import text_of
+from tests.alerts.test_notify import safety
 from tests.support import Publisher, spawn, stop_process, unique_code, wait_for
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]
@@ -85,27 +89,36 @@ def test_stuck_ingest_exits_and_is_reported_by_the_alerts_worker(database_url: s
     assert "ingest is stuck: record" in (tmp_path / "ingest.log").read_text()
 
 
-def test_killed_alerts_worker_is_reported_by_ingest(database_url: str, broker_url: str, site: str,
-                                                    tmp_path: Path) -> None:
+def test_killed_alerts_worker_is_reported_by_ingest_which_then_notifies(database_url: str, broker_url: str,
+                                                                          site: str, tmp_path: Path) -> None:
     with psycopg.connect(database_url) as conn:
-        apply(conn, site)
-    alerts_env = _env(database_url, broker_url, tmp_path, EHS_ALERTS_CLIENT_ID=unique_code("live-a-"))
-    alerts = spawn("alerts", alerts_env, tmp_path / "alerts.log")
-    ingest = spawn("ingest", _env(database_url, broker_url, tmp_path, EHS_INGEST_CLIENT_ID=unique_code("live-")),
-                   tmp_path / "ingest.log")
-    try:
-        wait_for(lambda: _heartbeats(database_url, "alerts") and _heartbeats(database_url, "ingest"),
-                 message="both heartbeats")
-        alerts.kill()                                                    # SIGKILL: it cannot say goodbye
-        alerts.wait(10)
-        alarm = wait_for(lambda: (a := _silent_alarm(database_url, "alerts")) and a[0] and a,
-                         message="ingest to raise service.silent for the alerts worker")
-        assert alarm[1] == 4 and "no heartbeat" in alarm[2]
+        apply(conn, site, safety())                       # every alarm notifies the operators' group bots
+        add_channel(conn, "ding", "dingtalk", f"dingtalk://{DING_SECRET}@{DING_TOKEN}/")
+    with stand_ins(enforce_limits=False) as p:
+        notify = {"EHS_SECRET_KEY": SECRET, "EHS_ALERTS_NOTIFY_ENDPOINTS": json.dumps({"dingtalk": p.base})}
+        alerts_env = _env(database_url, broker_url, tmp_path, EHS_ALERTS_CLIENT_ID=unique_code("live-a-"), **notify)
         alerts = spawn("alerts", alerts_env, tmp_path / "alerts.log")
-        wait_for(lambda: not _silent_alarm(database_url, "alerts")[0], message="the alarm to return to normal")
-        assert ingest.poll() is None
-    finally:
-        stop_process(alerts)
-        stop_process(ingest)
+        ingest = spawn("ingest", _env(database_url, broker_url, tmp_path, EHS_INGEST_CLIENT_ID=unique_code("live-"),
+                                      **notify), tmp_path / "ingest.log")
+        try:
+            wait_for(lambda: _heartbeats(database_url, "alerts") and _heartbeats(database_url, "ingest"),
+                     message="both heartbeats")
+            alerts.kill()                                                # SIGKILL: it cannot say goodbye
+            alerts.wait(10)
+            alarm = wait_for(lambda: (a := _silent_alarm(database_url, "alerts")) and a[0] and a,
+                             message="ingest to raise service.silent for the alerts worker")
+            assert alarm[1] == 4 and "no heartbeat" in alarm[2]
+            # nobody else is left to send it: ingest's standby notifier does
+            wait_for(lambda: any("Safety service silent" in text_of(m) or "安全服务无响应" in text_of(m)
+                                 for m in p.messages("dingtalk")), message="the silence alarm at the group bot")
+            alerts = spawn("alerts", alerts_env, tmp_path / "alerts.log")
+            wait_for(lambda: not _silent_alarm(database_url, "alerts")[0], message="the alarm to return to normal")
+            assert ingest.poll() is None
+        finally:
+            stop_process(alerts)
+            stop_process(ingest)
     # a clean stop removes the heartbeat: only a death leaves one behind (the killed worker's)
     assert len(_heartbeats(database_url, "alerts")) == 1 and _heartbeats(database_url, "ingest") == []
+    text = (tmp_path / "ingest.log").read_text()
+    assert "this ingest process sends notifications until one is back" in text
+    assert "an alerts worker is back: the standby notifier stops" in text
