@@ -219,6 +219,7 @@ class AlertsWorker:
 
     def start(self) -> None:
         self.interlock.start()
+        self.liveness.watch("interlock", mq.network_probe(self.interlock.client))
         self._threads = [threading.Thread(target=self._loop, name="alerts-loop", daemon=True),
                          threading.Thread(target=self._listen, name="alerts-listen", daemon=True)]
         for thread in self._threads:

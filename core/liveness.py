@@ -37,6 +37,7 @@ class Liveness:
     _parts: dict[str, _Part] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _retired: weakref.WeakSet = field(default_factory=weakref.WeakSet)
+    _probes: dict[str, Callable[[], bool]] = field(default_factory=dict)
 
     def beat(self, name: str, *, progress: bool = False, stuck_after: float | None = None) -> None:
         """Report one turn of the calling thread's loop (``progress``: it did some work)."""
@@ -53,10 +54,17 @@ class Liveness:
         if progress:
             part.progress_at = now
 
+    def watch(self, name: str, alive: Callable[[], bool]) -> None:
+        """Watch a part that cannot beat (a library's thread, e.g. paho's network loop): dead when ``alive()`` is
+        False."""
+        with self._lock:
+            self._probes[name] = alive
+
     def forget(self, name: str) -> None:
         """A part that ended on purpose (its owner stopped it) is no longer watched."""
         with self._lock:
             self._parts.pop(name, None)
+            self._probes.pop(name, None)
 
     def retire(self, threads: Iterable[threading.Thread]) -> None:
         """Threads being stopped on purpose (while the rest of the process runs on): no longer watched."""
@@ -68,13 +76,16 @@ class Liveness:
     def forget_all(self) -> None:
         with self._lock:
             self._parts.clear()
+            self._probes.clear()
 
     def report(self) -> dict[str, dict[str, float | str]]:
         """Every part with its state (ok, idle, stuck or dead) and seconds since it last turned / did work."""
         now = self.monotonic()
         with self._lock:
             parts = list(self._parts.values())
-        out = {}
+            probes = list(self._probes.items())
+        out: dict[str, dict[str, float | str]] = {name: {"state": "ok" if alive() else "dead"}
+                                                   for name, alive in probes}
         for p in parts:
             silent, idle = now - p.last, now - p.progress_at
             if not p.thread.is_alive():

@@ -201,6 +201,8 @@ class SafetyStages:
 
     def start(self) -> None:
         self.interlock.start()
+        if self.liveness is not None:       # without its network thread no interlock leaves this process
+            self.liveness.watch("interlock", mq.network_probe(self.interlock.client))
         self._refresher.start()
 
     def stop(self) -> None:

@@ -134,15 +134,12 @@ class IngestRunner:
                                                liveness=self.liveness.report(), stuck=self.failing())
 
     def failing(self) -> list[str]:
-        """The parts that are stuck or dead (``mqtt``: paho's network thread ended; ``lease``: another process took
-        this one's sites)."""
-        return self.liveness.stuck() + (["mqtt"] if not self.subscriber.network_alive() else []) \
-            + (["lease"] if self._lease_lost else [])
+        """The parts that are stuck or dead (``lease``: another process took this one's sites)."""
+        return self.liveness.stuck() + (["lease"] if self._lease_lost else [])
 
     def failures(self) -> list[str]:
         """``failing()`` in words, for the log."""
-        return self.liveness.failures() + (["mqtt (network thread ended)"] if not self.subscriber.network_alive()
-                                           else []) + (["lease (site lease lost)"] if self._lease_lost else [])
+        return self.liveness.failures() + (["lease (site lease lost)"] if self._lease_lost else [])
 
     def _housekeeping(self) -> None:
         link = BackgroundConnection(self.database_url, purpose="housekeeping", logger=_LOGGER)
@@ -196,6 +193,7 @@ class IngestRunner:
 
     def start(self) -> None:
         self.claim_sites()
+        self.liveness.watch("mqtt", self.subscriber.network_alive)
         self.pipeline.recover_now()
         self.pipeline.start()
         self.subscriber.start()

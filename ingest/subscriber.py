@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
@@ -50,6 +51,7 @@ class Subscriber:
         #: Monotonic time since when the broker is lost (None while connected): long silence is an alarm.
         self.disconnected_since: float | None = time.monotonic()
         self._stopping = threading.Event()
+        self._network: Callable[[], bool] = lambda: True
         # Packet ids are only meaningful within one connection: after a reconnect the broker redelivers
         # whatever was not acknowledged, so acknowledgements for an older connection are dropped.
         self._generation = 0
@@ -96,6 +98,7 @@ class Subscriber:
                 session_expiry_s=self.session_expiry_s, receive_maximum=self.receive_maximum)}
         self.client.connect_async(self.address.host, self.address.port, keepalive=30, **kwargs)
         self.client.loop_start()
+        self._network = mq.network_probe(self.client)
 
     def disconnected_s(self) -> float:
         """Seconds without the broker (0 while connected)."""
@@ -104,8 +107,7 @@ class Subscriber:
 
     def network_alive(self) -> bool:
         """False when paho's network thread ended while we did not ask it to (nothing would arrive any more)."""
-        thread = getattr(self.client, "_thread", None)      # paho 2 keeps its loop thread there
-        return thread is None or thread.is_alive() or self._stopping.is_set()
+        return self._network() or self._stopping.is_set()
 
     def ack(self, messages: list[RawMessage]) -> None:
         """Acknowledge messages once what they carried is committed or spooled."""

@@ -70,3 +70,16 @@ def test_retired_threads_are_not_watched_and_cannot_come_back() -> None:
     assert live.report() == {} and live.failures() == []
     live.beat("notify-send-0")                     # a new thread may take the same name again
     assert live.report()["notify-send-0"]["state"] == "ok"
+
+
+def test_a_library_thread_is_watched_by_a_probe() -> None:
+    live = Liveness(stuck_after=10)
+    done = threading.Event()
+    network = _in_thread(lambda: done.wait(10))       # stands for paho's network loop
+    live.watch("mqtt", network.is_alive)
+    assert live.report() == {"mqtt": {"state": "ok"}} and live.failures() == []
+    done.set()
+    network.join(10)
+    assert live.stuck() == ["mqtt"] and live.failures() == ["mqtt (thread ended)"]
+    live.forget("mqtt")
+    assert live.report() == {}

@@ -122,3 +122,23 @@ def test_killed_alerts_worker_is_reported_by_ingest_which_then_notifies(database
     text = (tmp_path / "ingest.log").read_text()
     assert "this ingest process sends notifications until one is back" in text
     assert "an alerts worker is back: the standby notifier stops" in text
+
+
+def test_a_runner_reports_its_parts_and_a_dead_network_thread(plant_db: str, broker_url: str, tmp_path: Path) -> None:
+    from ingest.runner import IngestRunner
+    from ingest.settings import IngestSettings
+
+    runner = IngestRunner(database_url=plant_db, mqtt_url=broker_url, spool_dir=tmp_path / "spool",
+                          settings=IngestSettings(client_id=unique_code("parts-"), heartbeat_s=0.5))
+    runner.start()
+    try:
+        wait_for(runner.subscriber.connected.is_set, message="ingest to connect")
+        wait_for(lambda: {"stages", "record", "housekeeping", "mqtt"} <= set(runner.liveness.report()),
+                 message="every part reporting")
+        assert runner.failing() == []
+        runner.subscriber.client.loop_stop()          # paho's network thread ends without being asked to
+        assert runner.failing() == ["mqtt"] and runner.failures() == ["mqtt (thread ended)"]
+        wait_for(lambda: _heartbeats(plant_db, "ingest") and _heartbeats(plant_db, "ingest")[0]["stuck"] == ["mqtt"],
+                 message="the heartbeat naming the dead part")
+    finally:
+        runner.stop()
