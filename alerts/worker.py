@@ -20,6 +20,7 @@ import os
 import queue
 import socket
 import threading
+import time
 from datetime import datetime, timedelta
 
 import orjson
@@ -63,6 +64,7 @@ class AlertsWorker:
         self._threads: list[threading.Thread] = []
         self._next_heartbeat = 0.0
         self.liveness = Liveness(stuck_after=self.settings.stuck_s)
+        self._born = time.monotonic()
         self.notifier = Notifier(database_url=database_url, secret=secret, settings=self.settings, clock=self.clock,
                                  config=self.config) if self.settings.notify else None
         if self.notifier is not None:
@@ -184,9 +186,11 @@ class AlertsWorker:
                                 "ack_queue": self.acks.qsize(), "liveness": self.liveness.report(),
                                 "stuck": self.liveness.stuck()})
             self._next_heartbeat = self.clock.monotonic() + self.settings.heartbeat_s
-            # ingest's silence is an alarm raised from here, the other process
-            watchdog.watch(conn=conn, service_name="ingest", stale_s=self.settings.watch_stale_s,
-                           now=self.clock.now(), watcher=self.instance)
+            # ingest's silence is an alarm raised from here, the other process (after a grace period at start:
+            # both may have been started together)
+            if time.monotonic() - self._born >= self.settings.watch_stale_s:
+                watchdog.watch(conn=conn, service_name="ingest", stale_s=self.settings.watch_stale_s,
+                               now=self.clock.now(), watcher=self.instance)
 
     # --- threads ---------------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -81,6 +82,7 @@ class SafetyStages:
         #: Run the notifier here while no alerts worker is alive (``watch``); off in tests of other things.
         self.standby_notifier = True
         self.standby: Notifier | None = None
+        self._born = time.monotonic()
 
     @property
     def engine(self) -> Engine | None:
@@ -185,6 +187,8 @@ class SafetyStages:
         The notifier lives in the alerts worker, so while no alerts worker is healthy this process runs a standby
         notifier: the silence alarm, and every other one, still reaches people. Deliveries are claimed with
         ``SKIP LOCKED`` and leases, so the standby and a returning worker never send one twice."""
+        if time.monotonic() - self._born < self.watch_stale_s:
+            return      # at start, the other process may not have beaten yet (e.g. both started together)
         groups = watchdog.watch(conn=conn, service_name="alerts", stale_s=self.watch_stale_s, now=self.clock.now(),
                                 watcher="ingest")
         silent = bool(groups) and not any(g.healthy for g in groups)
