@@ -256,6 +256,7 @@ class Pipeline:
             if self.probe is not None:
                 self.probe()
             for path, decoded, findings in self.spool.replay():
+                self.liveness.beat("record", progress=True)      # a long replay is progress, not a hang
                 try:
                     self._count(self.record(Batch(path.stem, [], decoded, findings)), 0.0)
                 except StoreUnavailable:
