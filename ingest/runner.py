@@ -143,7 +143,9 @@ class IngestRunner:
 
     def _housekeeping(self) -> None:
         link = BackgroundConnection(self.database_url, purpose="housekeeping", logger=_LOGGER)
-        stuck_after = max(self.settings.stuck_s, 3 * self.settings.heartbeat_s)
+        # a rollup refresh after a long outage may take minutes: housekeeping is stuck only after much longer (its
+        # silence shows sooner anyway: the heartbeat goes stale and the alerts worker raises service.silent)
+        stuck_after = max(10 * self.settings.stuck_s, 3 * self.settings.heartbeat_s)
         while True:
             self.liveness.beat("housekeeping", progress=True, stuck_after=stuck_after)
             link.run(self._housekeep)
