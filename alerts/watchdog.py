@@ -90,17 +90,25 @@ def watch(*, conn: psycopg.Connection, service_name: str, stale_s: float, now: d
         judged.append((GroupHealth(service_name, "*", () if site == "_service" else (site,), healthy, ""),
                        SubjectRef(site, None, service_name), healthy))
     for g, subject, healthy in judged:
-        with conn.transaction():
-            open_alarm = store.fetch_one(conn, "SELECT id FROM alarm WHERE rule = %s AND source = %s AND "
-                                         "closed_at IS NULL AND condition_active", (SILENT_RULE, subject.key))
-            if healthy == (open_alarm is None):
-                continue
-            where = "every site" if not g.sites else subject.site
-            message = (f"{en} for {where} is back (heartbeat fresh)" if healthy
-                       else f"{en} for {where} is silent or stuck: {g.reason}")
-            service.raise_system_alarm(
-                conn=conn, rule=SILENT_RULE, subject=subject,
-                severity=Severity.NORMAL if healthy else Severity.CRITICAL, message=message, at=now,
-                caused_by=f"watch:{watcher}", title=f"安全服务无响应: {zh}",
-                title_en=f"Safety service silent: {en}")
+        try:
+            _judge(conn, g, subject, healthy, now=now, watcher=watcher, names=(zh, en))
+        except psycopg.errors.IntegrityError:
+            pass            # another watcher (a second alerts worker) raised or cleared it at the same moment
     return groups
+
+
+def _judge(conn: psycopg.Connection, g: GroupHealth, subject: SubjectRef, healthy: bool, *, now: datetime,
+           watcher: str, names: tuple[str, str]) -> None:
+    zh, en = names
+    with conn.transaction():
+        open_alarm = store.fetch_one(conn, "SELECT id FROM alarm WHERE rule = %s AND source = %s AND "
+                                     "closed_at IS NULL AND condition_active", (SILENT_RULE, subject.key))
+        if healthy == (open_alarm is None):
+            return
+        where = "every site" if not g.sites else subject.site
+        message = (f"{en} for {where} is back (heartbeat fresh)" if healthy
+                   else f"{en} for {where} is silent or stuck: {g.reason}")
+        service.raise_system_alarm(
+            conn=conn, rule=SILENT_RULE, subject=subject, severity=Severity.NORMAL if healthy else Severity.CRITICAL,
+            message=message, at=now, caused_by=f"watch:{watcher}", title=f"安全服务无响应: {zh}",
+            title_en=f"Safety service silent: {en}")
