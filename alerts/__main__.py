@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 
@@ -12,6 +13,8 @@ from core.logging import setup_logging
 from core.settings import get_settings
 
 _LOGGER = logging.getLogger("alerts")
+#: Exit code of a worker that found one of its threads stuck or dead (its supervisor starts it again).
+EXIT_STUCK = 3
 
 
 def main() -> None:
@@ -29,7 +32,14 @@ def main() -> None:
     _LOGGER.info("alerts worker: MQTT %s; acknowledgements, retries, timeouts, shelving, floods, alarm events; "
                  "notifications %s", worker.interlock.address.redacted(),
                  f"on ({worker.settings.notify_senders} senders)" if worker.notifier else "off")
-    stop.wait()
+    while not stop.wait(1.0):
+        if failures := worker.liveness.failures():
+            # a stuck thread may never return: report, then leave at once so that the supervisor starts a fresh
+            # process (``ehs up``, docker-compose ``restart:``, systemd)
+            _LOGGER.critical("alerts worker is stuck: %s; exiting", ", ".join(failures))
+            worker.report_failure(failures)
+            logging.shutdown()
+            os._exit(EXIT_STUCK)
     worker.stop()
 
 

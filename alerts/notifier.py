@@ -31,6 +31,7 @@ from alerts.settings import AlertSettings
 from core import channels
 from core.clock import Clock, SystemClock
 from core.db import BackgroundConnection
+from core.liveness import Liveness
 
 _LOGGER = logging.getLogger(__name__)
 OUTBOX_CHANNEL = "notification_outbox"
@@ -60,6 +61,12 @@ class Notifier:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        #: Set by the worker: each thread reports its turns there (``core.liveness``).
+        self.liveness: Liveness | None = None
+
+    def _beat(self, name: str, progress: bool) -> None:
+        if self.liveness is not None:
+            self.liveness.beat(name, progress=progress)
 
     # --- planner ---------------------------------------------------------------------------------------------
 
@@ -163,6 +170,7 @@ class Notifier:
         while not self._stop.is_set():
             self._plan_wake.wait(self.settings.tick_s)
             self._plan_wake.clear()
+            self._beat("notify-plan", True)
             try:
                 if self.config is not None:
                     self._config_cache = link.run(self.config) or self._config_cache
@@ -181,6 +189,7 @@ class Notifier:
             except Exception:
                 _LOGGER.exception("notification send failed; trying again")
                 busy = False
+            self._beat(threading.current_thread().name, bool(busy))
             if busy:
                 self._send_wake.set()          # more may be due: let the other senders look too
                 continue
@@ -190,11 +199,13 @@ class Notifier:
 
     def _listen(self) -> None:
         while not self._stop.is_set():
+            self._beat("notify-listen", False)
             try:
                 with psycopg.connect(self.database_url, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f'LISTEN "{OUTBOX_CHANNEL}"')
                     conn.execute(f'LISTEN "{channels.ALARMS}"')
                     while not self._stop.is_set():
+                        self._beat("notify-listen", False)
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self._plan_wake.set()
             except psycopg.OperationalError:
@@ -209,6 +220,8 @@ class Notifier:
             thread.start()
 
     def stop(self) -> None:
+        if self.liveness is not None:          # they end on purpose: no longer watched
+            self.liveness.retire(self._threads)
         self._stop.set()
         self._plan_wake.set()
         self._send_wake.set()

@@ -14,6 +14,10 @@ class AlertSettings(BaseSettings):
     #: The worker's loop runs at least this often (acknowledgements and LISTEN notifications wake it sooner).
     tick_s: float = Field(0.5, gt=0)
     heartbeat_s: float = Field(5.0, gt=0)
+    #: A worker thread that shows no sign of life for this long is stuck: the process exits non-zero.
+    stuck_s: float = Field(60.0, gt=0)
+    #: Ingest's heartbeat older than this (or naming a stuck part) raises the critical ``service.silent`` alarm.
+    watch_stale_s: float = Field(30.0, gt=0)
     #: Publish alarm events on ehs/v1/{site}/alarms for SCADA and other consumers.
     publish_alarms: bool = True
     #: MQTT 5 user property in which the broker names each acknowledgement's sender (core.identity); unset: the

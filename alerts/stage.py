@@ -62,9 +62,10 @@ class AlertStage:
         command["status"], command["issued_at"] = "issued", now.isoformat()
 
     def record(self, conn: psycopg.Connection, findings: list[Finding], *, batch_id: str | None,
-               now: datetime) -> None:
+               now: datetime, config: AlertConfig | None = None) -> None:
         """Write the findings' alarm transitions inside the batch transaction (a savepoint of their own).
 
+        ``config`` is the alarm configuration the findings were acted on with (default: the current one).
         If the alarm record refuses them (a bug, a constraint), the readings are still committed and the
         findings are kept in ``finding_dead_letter``: never lost, never silent.
         """
@@ -72,7 +73,8 @@ class AlertStage:
             return
         try:
             with conn.transaction():
-                service.apply_findings(conn=conn, findings=findings, now=now, config=self.config, batch_id=batch_id)
+                service.apply_findings(conn=conn, findings=findings, now=now, config=config or self.config,
+                                       batch_id=batch_id)
         except psycopg.OperationalError:
             raise                                   # the database is down: ingest spools the whole batch
         except Exception as exc:

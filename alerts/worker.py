@@ -20,12 +20,13 @@ import os
 import queue
 import socket
 import threading
+import time
 from datetime import datetime, timedelta
 
 import orjson
 import psycopg
 
-from alerts import dispatch, management, service, store
+from alerts import dispatch, management, service, store, watchdog
 from alerts.config import AlertConfig
 from alerts.interlock import MqttInterlock
 from alerts.notifier import Notifier
@@ -35,6 +36,7 @@ from core import mqtt as mq
 from core.clock import Clock, SystemClock
 from core.commands import new_command
 from core.db import BackgroundConnection, heartbeat
+from core.liveness import Liveness
 
 _LOGGER = logging.getLogger(__name__)
 _CHANNELS = (channels.ALARMS, store.COMMAND_CHANNEL, "interlock_bypass", channels.CONFIG)
@@ -61,8 +63,12 @@ class AlertsWorker:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._next_heartbeat = 0.0
+        self.liveness = Liveness(stuck_after=self.settings.stuck_s)
+        self._born = time.monotonic()
         self.notifier = Notifier(database_url=database_url, secret=secret, settings=self.settings, clock=self.clock,
                                  config=self.config) if self.settings.notify else None
+        if self.notifier is not None:
+            self.notifier.liveness = self.liveness
 
     # --- MQTT (paho network thread: keep it short) -------------------------------------------------------------
 
@@ -180,8 +186,14 @@ class AlertsWorker:
             notify = {f"notify_{k}": v for k, v in self.notifier.counters.items()} if self.notifier else {}
             heartbeat(conn, service="alerts", instance=self.instance, started_at=self.started_at,
                       counters={**self.counters, **notify, "mqtt_connected": self.interlock.connected.is_set(),
-                                "ack_queue": self.acks.qsize()})
+                                "ack_queue": self.acks.qsize(), "liveness": self.liveness.report(),
+                                "stuck": self.liveness.stuck()})
             self._next_heartbeat = self.clock.monotonic() + self.settings.heartbeat_s
+            # ingest's silence is an alarm raised from here, the other process (after a grace period at start:
+            # both may have been started together)
+            if time.monotonic() - self._born >= self.settings.watch_stale_s:
+                watchdog.watch(conn=conn, service_name="ingest", stale_s=self.settings.watch_stale_s,
+                               now=self.clock.now(), watcher=self.instance)
 
     # --- threads ---------------------------------------------------------------------------------------------
 
@@ -190,6 +202,7 @@ class AlertsWorker:
         while not self._stop.is_set():
             self._wake.wait(self.settings.tick_s)
             self._wake.clear()
+            self.liveness.beat("loop", progress=True)
             try:
                 link.run(self._pass)
             except Exception:
@@ -199,11 +212,13 @@ class AlertsWorker:
     def _listen(self) -> None:
         """Wake the loop on commits that concern it (new pending commands, alarm changes)."""
         while not self._stop.is_set():
+            self.liveness.beat("listen")
             try:
                 with psycopg.connect(self.database_url, autocommit=True, connect_timeout=5) as conn:
                     for channel in _CHANNELS:
                         conn.execute(f'LISTEN "{channel}"')
                     while not self._stop.is_set():
+                        self.liveness.beat("listen")
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self._wake.set()
             except psycopg.OperationalError:
@@ -211,6 +226,7 @@ class AlertsWorker:
 
     def start(self) -> None:
         self.interlock.start()
+        self.liveness.watch("interlock", mq.network_probe(self.interlock.client))
         self._threads = [threading.Thread(target=self._loop, name="alerts-loop", daemon=True),
                          threading.Thread(target=self._listen, name="alerts-listen", daemon=True)]
         for thread in self._threads:
@@ -219,6 +235,7 @@ class AlertsWorker:
             self.notifier.start()
 
     def stop(self) -> None:
+        self.liveness.forget_all()     # the threads end now on purpose
         self._stop.set()
         self._wake.set()
         if self.notifier is not None:
@@ -226,6 +243,27 @@ class AlertsWorker:
         for thread in self._threads:
             thread.join(10)
         self.interlock.stop()
+        self._sign_off()
+
+    def _sign_off(self) -> None:
+        """A clean stop removes this worker's heartbeat: only a silent death leaves one to go stale."""
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
+                conn.execute("DELETE FROM service_heartbeat WHERE service = 'alerts' AND instance = %s",
+                             (self.instance,))
+        except psycopg.Error as exc:
+            _LOGGER.warning("could not sign off in the database: %s", exc)
+
+    def report_failure(self, failures: list[str]) -> None:
+        """Write a last heartbeat naming the stuck parts (best effort) before the process exits."""
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
+                conn.execute("SET statement_timeout = '5s'")
+                heartbeat(conn, service="alerts", instance=self.instance, started_at=self.started_at,
+                          counters={**self.counters, "liveness": self.liveness.report(),
+                                    "stuck": self.liveness.stuck(), "exiting": failures})
+        except psycopg.Error as exc:
+            _LOGGER.warning("could not report the failure in the database: %s", exc)
 
 
 def _alarm_message(event: dict) -> dict:

@@ -1,8 +1,9 @@
 """``ehs up``: the whole system in one process tree, on embedded defaults unless servers are configured.
 
 Start order: database, broker, migrations, plant configuration, then the services as child processes
-(ingest, API, simulator with ``--demo``). A child that dies is restarted with backoff. Ctrl-C or SIGTERM stops
-the simulator first and ingest last (so it commits what it holds), then the embedded broker and database.
+(ingest, API, simulator with ``--demo``). A child that dies is restarted with backoff, and said so; one in a
+crash loop is given up with a clear message. Ctrl-C or SIGTERM stops the simulator first and ingest last (so it
+commits what it holds), then the embedded broker and database.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Child:
     restarts: int = 0
     next_start: float = 0.0
     started_at: float = 0.0
+    given_up: bool = False
     _fh: object = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -229,21 +231,44 @@ def _demo_notifications(url: str, secret: str) -> None:
                        notify_config.TierSpec(after_s=900, roles=["admin"], channels=["webpush", "sms"])])]))
 
 
-def _supervise(children: list[Child], stop: threading.Event) -> None:
-    """Restart a child that exits, with exponential backoff (1 s doubling to 60 s)."""
-    while not stop.wait(0.5):
+#: A child that exits this many times in a row, each time within ``HEALTHY_AFTER_S`` of its start, is in a crash
+#: loop: ``ehs up`` stops restarting it and says so (the other services keep running; the alerts worker raises
+#: the ``service.silent`` alarm for a dead ingest, and ingest does for a dead alerts worker).
+CRASH_LOOP_RESTARTS = 5
+HEALTHY_AFTER_S = 300.0
+
+
+def _supervise(children: list[Child], stop: threading.Event, *, base_delay: float = 1.0, max_delay: float = 60.0,
+               give_up_after: int = CRASH_LOOP_RESTARTS, healthy_after: float = HEALTHY_AFTER_S,
+               poll_s: float = 0.5) -> None:
+    """Restart a child that exits, with exponential backoff (``base_delay`` doubling to ``max_delay``); give up
+    on a child in a crash loop."""
+    while not stop.wait(poll_s):
         now = time.monotonic()
         for child in children:
-            if child.proc is None or child.proc.poll() is None:
+            if child.proc is None or child.proc.poll() is None or child.given_up:
                 continue
             if child.next_start == 0.0:
-                if now - child.started_at > 300:        # it ran fine for a while: start the backoff afresh
+                if now - child.started_at > healthy_after:   # it ran fine for a while: start the backoff afresh
                     child.restarts = 0
-                delay = min(60.0, 2.0 ** child.restarts)
-                typer.echo(f"  {child.name} exited with code {child.proc.returncode}; restarting in {delay:.0f} s "
-                           f"(log: {child.log})", err=True)
+                if child.restarts >= give_up_after:
+                    child.given_up = True
+                    typer.echo(f"  {child.name} exited with code {child.proc.returncode} again: it failed "
+                               f"{child.restarts + 1} times in a row, each within {healthy_after:.0f} s of its start. "
+                               f"Not restarting it; fix the cause (see {child.log}) and run `ehs up` again. "
+                               f"{SAFETY_NOTE.get(child.name, '')}".rstrip(), err=True)
+                    continue
+                delay = min(max_delay, base_delay * 2.0 ** child.restarts)
+                typer.echo(f"  {child.name} exited with code {child.proc.returncode}; restarting it in "
+                           f"{delay:.0f} s (restart {child.restarts + 1} of at most {give_up_after} in a row; "
+                           f"log: {child.log})", err=True)
                 child.next_start = now + delay
             elif now >= child.next_start:
                 child.restarts += 1
                 child.next_start = 0.0
                 child.start()
+                typer.echo(f"  {child.name} restarted (pid {child.proc.pid})", err=True)
+
+
+SAFETY_NOTE = {"ingest": "WARNING: without ingest no reading is stored, no rule runs and no interlock fires.",
+               "alerts": "WARNING: without the alerts worker no notification is sent and no command is retried."}

@@ -11,6 +11,7 @@ import logging
 import ssl
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -131,3 +132,10 @@ def connect_blocking(client: mqtt.Client, address: BrokerAddress, *, timeout: fl
     if failure:
         client.loop_stop()
         raise ConnectionError(f"the MQTT broker at {address.redacted()} refused the connection: {failure[0]}")
+
+
+def network_probe(client: mqtt.Client) -> Callable[[], bool]:
+    """After ``loop_start``: a check that is False once that network thread has ended (an exception in a callback,
+    or a stop nobody asked for): nothing is sent or received any more."""
+    thread = getattr(client, "_thread", None)      # paho 2 keeps its loop thread there
+    return thread.is_alive if thread is not None else lambda: True

@@ -46,6 +46,14 @@ class PlantIndex:
                 self.points[point.id] = (device, point)
 
 
+def only_sites(index: PlantIndex, sites: list[str] | None) -> PlantIndex:
+    """The part of ``index`` that belongs to ``sites`` (all of it when None)."""
+    if not sites:
+        return index
+    wanted = set(sites)
+    return PlantIndex({key: d for key, d in index.devices.items() if d.site in wanted}, index.revision)
+
+
 def current_revision(conn: psycopg.Connection) -> int:
     """The id of the newest configuration revision (0 when nothing was applied yet)."""
     return execute(conn, "SELECT coalesce(max(id), 0) FROM config_revision").fetchone()[0]

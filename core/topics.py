@@ -42,3 +42,11 @@ def alarms_topic(site: str) -> str:
 #: them and drops the rest; at QoS 0 they all arrive, and a change missed while ingest was away comes back as
 #: the retained value at the next subscription.
 SUBSCRIPTIONS: tuple[tuple[str, int], ...] = ((f"{PREFIX}/+/+/{TELEMETRY}", 1), (f"{PREFIX}/+/+/{STATUS}", 0))
+
+
+def subscriptions(sites: list[str] | None) -> tuple[tuple[str, int], ...]:
+    """``SUBSCRIPTIONS`` narrowed to the given sites (an ingest process that owns some sites); all when None."""
+    if not sites:
+        return SUBSCRIPTIONS
+    return tuple((f"{PREFIX}/{site}/+/{channel}", qos) for site in sites
+                 for channel, qos in ((TELEMETRY, 1), (STATUS, 0)))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import StoreUnavailable
+from core.liveness import Liveness
 from ingest.decoders import Decoded, RawMessage
 from ingest.spool import Spool
 
@@ -96,6 +97,7 @@ class Pipeline:
         retry_max_s: float = 30.0,
         handoff_size: int = 4,
         tick_s: float = 1.0,
+        liveness: Liveness | None = None,
     ) -> None:
         self.source = source
         self.decode = decode
@@ -110,6 +112,7 @@ class Pipeline:
         self.batch_max_readings = batch_max_readings
         self.retry_max_s = retry_max_s
         self.tick_s = tick_s
+        self.liveness = liveness or Liveness()
         self.counters = Counters(db_up=not spool.pending())
         self._handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=handoff_size)
         self._stop = threading.Event()
@@ -158,6 +161,7 @@ class Pipeline:
         next_tick = time.monotonic()
         while not self._stop.is_set():
             messages = self._drain()
+            self.liveness.beat("stages", progress=bool(messages))
             if not messages:
                 # The ``tick`` stage runs at least every ``tick_s`` when nothing arrives: silence is a finding,
                 # and a detector can only notice it if it is asked. The empty batch is recorded only if the
@@ -204,6 +208,7 @@ class Pipeline:
         finished = False
         while not finished:
             batches, finished = self._take()
+            self.liveness.beat("record", progress=bool(batches))
             if not self.counters.db_up:
                 self._try_recover()
             if batches:
@@ -251,6 +256,7 @@ class Pipeline:
             if self.probe is not None:
                 self.probe()
             for path, decoded, findings in self.spool.replay():
+                self.liveness.beat("record", progress=True)      # a long replay is progress, not a hang
                 try:
                     self._count(self.record(Batch(path.stem, [], decoded, findings)), 0.0)
                 except StoreUnavailable:

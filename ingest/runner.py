@@ -24,9 +24,11 @@ from core import topics
 from core.clock import Clock, SystemClock
 from core.db import BackgroundConnection, heartbeat, timescaledb_enabled
 from core.errors import StoreUnavailable
-from core.registry import PlantIndex, current_revision, load_index
+from core.liveness import Liveness
+from core.registry import PlantIndex, current_revision, load_index, only_sites
 from core.timeseries import LATE_AFTER, refresh_rollups
 from ingest.deadletters import prune_dead_letters
+from ingest import leases
 from ingest.decoders import Decoder, Limits, RawMessage
 from ingest.pipeline import Batch, Pipeline
 from ingest.settings import IngestSettings
@@ -38,6 +40,8 @@ _LOGGER = logging.getLogger(__name__)
 
 #: Extra work inside the batch transaction (alarms from findings), injected by the composition root.
 RecordExtra = Callable[[psycopg.Connection, Batch], None]
+#: Extra periodic work of the housekeeping thread (watching the alerts worker's heartbeat), ditto.
+HousekeepExtra = Callable[[psycopg.Connection], None]
 
 
 class IngestRunner:
@@ -48,7 +52,8 @@ class IngestRunner:
                  act: Callable[[Batch], None] | None = None, tick: Callable[[Batch], None] | None = None,
                  record_extra: RecordExtra | None = None,
                  on_index: Callable[[PlantIndex], None] | None = None, clock: Clock | None = None,
-                 rollups: bool = True) -> None:
+                 rollups: bool = True, liveness: Liveness | None = None,
+                 housekeep_extra: HousekeepExtra | None = None) -> None:
         self.database_url = database_url
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -57,11 +62,15 @@ class IngestRunner:
         self.record_extra = record_extra
         self.on_index = on_index
         self.rollups = rollups
+        self.housekeep_extra = housekeep_extra
+        self.liveness = liveness or Liveness(stuck_after=settings.stuck_s)
+        self.sites = settings.sites
+        self._lease_lost = False
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.started_at = datetime.now(UTC)
         self._conn: psycopg.Connection | None = None
         with psycopg.connect(database_url) as conn:
-            self.index = load_index(conn)
+            self.index = only_sites(load_index(conn), self.sites)
             self.timescale = timescaledb_enabled(conn)
         if on_index:
             on_index(self.index)
@@ -71,14 +80,14 @@ class IngestRunner:
         self.queue: queue.Queue[RawMessage] = queue.Queue(maxsize=max(settings.queue_size,
                                                                       settings.receive_maximum))
         self.subscriber = Subscriber(
-            self.address, self.queue, subscriptions=topics.SUBSCRIPTIONS, client_id=settings.client_id,
+            self.address, self.queue, subscriptions=topics.subscriptions(self.sites), client_id=settings.client_id,
             protocol=self.protocol, receive_maximum=settings.receive_maximum,
             session_expiry_s=settings.session_expiry_s, shared_group=settings.shared_group, clock=self.clock)
         self.pipeline = Pipeline(
             source=self.queue, decode=self.decoder.decode_batch, record=self._record, ack=self.subscriber.ack,
             spool=Spool(spool_dir), evaluate=evaluate, act=act, probe=self._probe,
             batch_max_messages=settings.batch_max_messages, batch_max_readings=settings.batch_max_readings,
-            retry_max_s=settings.db_retry_max_s, tick=tick, tick_s=settings.tick_s)
+            retry_max_s=settings.db_retry_max_s, tick=tick, tick_s=settings.tick_s, liveness=self.liveness)
         self._stop = threading.Event()
         self._next_prune = 0.0
         self._housekeeper = threading.Thread(target=self._housekeeping, name="ingest-housekeeping", daemon=True)
@@ -122,11 +131,26 @@ class IngestRunner:
         return self.pipeline.counters.snapshot(queue_depth=self.pipeline.queue_depth(),
                                                spool_pending=len(self.pipeline.spool),
                                                mqtt_connected=self.subscriber.connected.is_set(),
-                                               config_revision=self.index.revision)
+                                               mqtt_disconnected_s=self.subscriber.disconnected_s(),
+                                               config_revision=self.index.revision,
+                                               sites=self.sites, group=",".join(self.sites or ["*"]),
+                                               liveness=self.liveness.report(), stuck=self.failing())
+
+    def failing(self) -> list[str]:
+        """The parts that are stuck or dead (``lease``: another process took this one's sites)."""
+        return self.liveness.stuck() + (["lease"] if self._lease_lost else [])
+
+    def failures(self) -> list[str]:
+        """``failing()`` in words, for the log."""
+        return self.liveness.failures() + (["lease (site lease lost)"] if self._lease_lost else [])
 
     def _housekeeping(self) -> None:
         link = BackgroundConnection(self.database_url, purpose="housekeeping", logger=_LOGGER)
+        # a rollup refresh after a long outage may take minutes: housekeeping is stuck only after much longer (its
+        # silence shows sooner anyway: the heartbeat goes stale and the alerts worker raises service.silent)
+        stuck_after = max(10 * self.settings.stuck_s, 3 * self.settings.heartbeat_s)
         while True:
+            self.liveness.beat("housekeeping", progress=True, stuck_after=stuck_after)
             link.run(self._housekeep)
             if self._stop.wait(self.settings.heartbeat_s):
                 break
@@ -136,13 +160,25 @@ class IngestRunner:
         """Reload the plant index on a new configuration revision, report the counters, refresh the rollups,
         apply the dead-letter retention (ingest.deadletters)."""
         if current_revision(conn) != self.index.revision:
-            self.index = load_index(conn)
+            self.index = only_sites(load_index(conn), self.sites)
             self.decoder.index = self.index
             if self.on_index:
                 self.on_index(self.index)
             _LOGGER.info("plant configuration revision %d loaded", self.index.revision)
+        if not self.settings.shared_group and not leases.renew(
+                conn, owner=self.settings.client_id, instance=self.instance, sites=self.sites, ttl=self._lease_ttl):
+            if not self._lease_lost:
+                _LOGGER.error("ingest %s lost its site lease to another process", self.settings.client_id)
+            self._lease_lost = True
         heartbeat(conn, service="ingest", instance=self.instance, started_at=self.started_at,
                   counters=self.counters())
+        if self.housekeep_extra is not None:
+            try:
+                self.housekeep_extra(conn)
+            except psycopg.Error:
+                raise
+            except Exception:  # a bug in the watch must not stop the heartbeat
+                _LOGGER.exception("housekeeping extra step failed")
         if self.rollups and not self.timescale:
             with conn.transaction():
                 refresh_rollups(conn, now=self.clock.now())
@@ -158,7 +194,21 @@ class IngestRunner:
 
     # --- lifecycle --------------------------------------------------------------------------------------------
 
+    @property
+    def _lease_ttl(self) -> timedelta:
+        return timedelta(seconds=self.settings.lease_s)
+
+    def claim_sites(self) -> None:
+        """Register the sites this process owns; ``leases.SiteLeaseRefused`` if another process owns one."""
+        if self.settings.shared_group:
+            return          # members of a shared group share their sites (allowed only without rules: __main__)
+        with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
+            leases.claim(conn, owner=self.settings.client_id, instance=self.instance, sites=self.sites,
+                         ttl=self._lease_ttl)
+
     def start(self) -> None:
+        self.claim_sites()
+        self.liveness.watch("mqtt", self.subscriber.network_alive)
         self.pipeline.recover_now()
         self.pipeline.start()
         self.subscriber.start()
@@ -166,15 +216,39 @@ class IngestRunner:
 
     def stop(self) -> None:
         """Finish and acknowledge the batches in hand, then disconnect (what is still queued is redelivered)."""
+        self.liveness.forget_all()     # the threads end now on purpose
         self._stop.set()
         self.pipeline.stop()
         self.subscriber.stop()
         self._housekeeper.join(10)
         if self._conn is not None:
             self._conn.close()
+        self._sign_off()
 
-    def run(self) -> None:
-        """Run until SIGTERM or Ctrl-C."""
+    def _sign_off(self) -> None:
+        """A clean stop gives the sites back and removes this process's heartbeat (only a silent death leaves a
+        heartbeat to go stale, which the alerts worker reports as an alarm)."""
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
+                if not self.settings.shared_group:
+                    leases.release(conn, owner=self.settings.client_id)
+                conn.execute("DELETE FROM service_heartbeat WHERE service = 'ingest' AND instance = %s",
+                             (self.instance,))
+        except psycopg.Error as exc:
+            _LOGGER.warning("could not sign off in the database: %s", exc)
+
+    def report_failure(self, failures: list[str]) -> None:
+        """Write a last heartbeat naming the stuck parts (best effort), so the other process says which part."""
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
+                conn.execute("SET statement_timeout = '5s'")
+                heartbeat(conn, service="ingest", instance=self.instance, started_at=self.started_at,
+                          counters={**self.counters(), "exiting": failures})
+        except psycopg.Error as exc:
+            _LOGGER.warning("could not report the failure in the database: %s", exc)
+
+    def run(self) -> bool:
+        """Run until SIGTERM or Ctrl-C (True), or until a part is stuck or dead (False: exit non-zero)."""
         import signal
 
         stop = threading.Event()
@@ -182,7 +256,10 @@ class IngestRunner:
             signal.signal(sig, lambda *_: stop.set())
         self.start()
         while not stop.wait(1.0):
-            if not self.pipeline.running:
-                _LOGGER.error("pipeline threads stopped unexpectedly")
-                break
+            if failures := self.failures():
+                _LOGGER.critical("ingest is stuck: %s; exiting so that the supervisor starts it again",
+                                 ", ".join(failures))
+                self.report_failure(failures)
+                return False
         self.stop()
+        return True

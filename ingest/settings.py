@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class IngestSettings(BaseSettings):
@@ -11,8 +13,20 @@ class IngestSettings(BaseSettings):
 
     #: Stable client id: the broker keeps the persistent session (and unacknowledged messages) under it.
     client_id: str = "ehs-ingest"
-    #: Run several ingest processes behind one MQTT 5 shared subscription ($share/<group>/...).
+    #: Deprecated: several ingest processes behind one MQTT 5 shared subscription ($share/<group>/...) spread each
+    #: device's messages over them at random, so stateful rules see only part of the data. Refused when this
+    #: process evaluates any rule; scale out with ``sites`` instead.
     shared_group: str | None = None
+    #: The sites this process owns (``EHS_INGEST_SITES=cz01,sz02``): it subscribes to their topics only and
+    #: evaluates only their rules; unset: every site. Ownership is registered in the database with a lease, and a
+    #: second process claiming an owned site is refused (``ingest.leases``).
+    sites: Annotated[list[str] | None, NoDecode] = None
+    #: A site lease not renewed for this long is free again (a crashed process's sites can be taken over).
+    lease_s: float = Field(30.0, gt=0)
+    #: A pipeline thread that shows no sign of life for this long is stuck: the process exits non-zero.
+    stuck_s: float = Field(60.0, gt=0)
+    #: The alerts workers' heartbeat older than this raises the critical ``service.silent`` alarm.
+    watch_stale_s: float = Field(30.0, gt=0)
     #: MQTT 5 Receive Maximum: how many unacknowledged QoS 1 messages the broker may send us at once.
     receive_maximum: int = Field(1000, ge=1, le=65535)
     #: Bounded queue between the network thread and the pipeline (messages).
@@ -40,3 +54,12 @@ class IngestSettings(BaseSettings):
     dead_letter_per_topic_day: int = Field(1000, ge=1)
     dead_letter_max_rows: int = Field(1_000_000, ge=1000)
     dead_letter_prune_s: float = Field(300.0, gt=0)
+
+    @field_validator("sites", mode="before")
+    @classmethod
+    def _split_sites(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if isinstance(value, list):
+            value = sorted({str(part).strip() for part in value if str(part).strip()}) or None
+        return value

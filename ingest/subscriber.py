@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
@@ -46,7 +48,10 @@ class Subscriber:
         self.session_expiry_s = session_expiry_s
         self.clock = clock or SystemClock()
         self.connected = threading.Event()
+        #: Monotonic time since when the broker is lost (None while connected): long silence is an alarm.
+        self.disconnected_since: float | None = time.monotonic()
         self._stopping = threading.Event()
+        self._network: Callable[[], bool] = lambda: True
         # Packet ids are only meaningful within one connection: after a reconnect the broker redelivers
         # whatever was not acknowledged, so acknowledgements for an older connection are dropped.
         self._generation = 0
@@ -64,10 +69,13 @@ class Subscriber:
         client.subscribe(list(self.subscriptions))
         _LOGGER.info("ingest connected to %s (session present: %s)", self.address.redacted(),
                      flags.session_present)
+        self.disconnected_since = None
         self.connected.set()
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
         self.connected.clear()
+        if self.disconnected_since is None:
+            self.disconnected_since = time.monotonic()
         if not self._stopping.is_set():
             _LOGGER.warning("ingest lost the MQTT broker (%s); reconnecting", reason_code)
 
@@ -90,6 +98,16 @@ class Subscriber:
                 session_expiry_s=self.session_expiry_s, receive_maximum=self.receive_maximum)}
         self.client.connect_async(self.address.host, self.address.port, keepalive=30, **kwargs)
         self.client.loop_start()
+        self._network = mq.network_probe(self.client)
+
+    def disconnected_s(self) -> float:
+        """Seconds without the broker (0 while connected)."""
+        since = self.disconnected_since
+        return 0.0 if since is None else round(time.monotonic() - since, 1)
+
+    def network_alive(self) -> bool:
+        """False when paho's network thread ended while we did not ask it to (nothing would arrive any more)."""
+        return self._network() or self._stopping.is_set()
 
     def ack(self, messages: list[RawMessage]) -> None:
         """Acknowledge messages once what they carried is committed or spooled."""

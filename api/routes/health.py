@@ -21,9 +21,16 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", tags=["health"])
 def readyz(conn: Conn) -> JSONResponse:
-    """Ready when the database answers; lists whether each service's heartbeat is fresh (details: /system)."""
-    rows = conn.execute("SELECT service, instance, extract(epoch FROM now() - updated_at) AS age_s "
-                        "FROM service_heartbeat ORDER BY service, instance").fetchall()
-    services = [{"service": r["service"], "instance": r["instance"], "stale": r["age_s"] > HEARTBEAT_STALE_S}
-                for r in rows]
+    """Ready when the database answers; lists whether each service's heartbeat is fresh and which of its parts
+    (threads) are stuck or dead (details: /api/v1/system/health)."""
+    rows = conn.execute("SELECT service, instance, extract(epoch FROM now() - updated_at) AS age_s, "
+                        "coalesce(counters->'stuck', '[]') AS stuck FROM service_heartbeat "
+                        "ORDER BY service, instance").fetchall()
+    services = [{"service": r["service"], "instance": r["instance"], "stale": r["age_s"] > HEARTBEAT_STALE_S,
+                 "stuck": stuck_parts(r["stuck"])} for r in rows]
     return JSONResponse({"status": "ready", "database": "ok", "services": services})
+
+
+def stuck_parts(value: object) -> list[str]:
+    """The parts a heartbeat names as stuck or dead (``counters.stuck``, e.g. ``["record"]``)."""
+    return [str(v) for v in value] if isinstance(value, list) else []

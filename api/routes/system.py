@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api.deps import Conn, require
 from api.policy import Permission, Principal
 from api.queries import fetch_all, fetch_one
-from api.routes.health import HEARTBEAT_STALE_S
+from api.routes.health import HEARTBEAT_STALE_S, stuck_parts
 from core.db import timescaledb_enabled
 
 router = APIRouter(prefix="/api/v1/system", tags=["system"])
@@ -25,6 +25,8 @@ class ServiceRead(BaseModel):
     updated_at: datetime
     age_s: float
     stale: bool
+    #: Parts (threads) of the process that are stuck or dead, e.g. ``["record"]``; details in ``counters.liveness``.
+    stuck: list[str]
     counters: dict[str, Any]
 
 
@@ -37,12 +39,14 @@ class HealthRead(BaseModel):
 
 @router.get("/health", response_model=HealthRead)
 def health(principal: Reader, conn: Conn):
-    """Heartbeats and counters of ingest and the other services (stale after 30 s of silence)."""
+    """Heartbeats and counters of ingest and the other services (stale after 30 s of silence), with the parts of
+    each that are stuck or dead."""
     rows = fetch_all(conn, "SELECT service, instance, started_at, updated_at, counters, "
                            "extract(epoch FROM now() - updated_at)::float8 AS age_s FROM service_heartbeat "
                            "ORDER BY service, instance")
     for row in rows:
         row["stale"] = row["age_s"] > HEARTBEAT_STALE_S
+        row["stuck"] = stuck_parts((row["counters"] or {}).get("stuck"))
     revision = fetch_one(conn, "SELECT coalesce(max(id), 0) AS id FROM config_revision")["id"]
     return {"database": "ok", "timescaledb": timescaledb_enabled(conn), "config_revision": revision,
             "services": rows}
