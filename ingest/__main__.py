@@ -58,7 +58,8 @@ class SafetyStages:
     """The detector and alarm stages of one ingest process."""
 
     def __init__(self, *, database_url: str, mqtt_url: str, secret: str, clock: Clock | None = None,
-                 client_id: str = "ehs-ingest", protocol: int | None = None, bypass_refresh_s: float = 1.0) -> None:
+                 client_id: str = "ehs-ingest", protocol: int | None = None, bypass_refresh_s: float = 1.0,
+                 notify_secret: str | None = None) -> None:
         self.database_url = database_url
         self.clock = clock or SystemClock()
         self.interlock = MqttInterlock(mq.BrokerAddress.parse(mqtt_url), secret=secret, protocol=protocol,
@@ -78,7 +79,9 @@ class SafetyStages:
         self._refresher = threading.Thread(target=self._refresh_bypasses, name="ingest-bypasses", daemon=True)
         self.liveness: Liveness | None = None
         self.watch_stale_s = 30.0
-        self.secret = secret
+        #: The standby notifier unseals channel URLs and signs links with the service secret (EHS_SECRET_KEY or the
+        #: data directory's), not with the interlock root that signs commands (EHS_INTERLOCK_SECRET).
+        self.notify_secret = notify_secret or secret
         #: Run the notifier here while no alerts worker is alive (``watch``); off in tests of other things.
         self.standby_notifier = True
         self.standby: Notifier | None = None
@@ -194,7 +197,7 @@ class SafetyStages:
         silent = bool(groups) and not any(g.healthy for g in groups)
         if silent and self.standby is None and self.standby_notifier:
             _LOGGER.warning("no alerts worker is alive: this ingest process sends notifications until one is back")
-            self.standby = Notifier(database_url=self.database_url, secret=self.secret, settings=AlertSettings(),
+            self.standby = Notifier(database_url=self.database_url, secret=self.notify_secret, settings=AlertSettings(),
                                     clock=self.clock, config=lambda c: alert_service.load_config(conn=c))
             self.standby.liveness = self.liveness
             self.standby.start()
@@ -237,7 +240,8 @@ def main() -> None:
     scoring = _scoring_stage(settings.database_url)
     liveness = Liveness(stuck_after=ingest_settings.stuck_s)
     safety = SafetyStages(database_url=settings.database_url, mqtt_url=settings.mqtt_url,
-                          secret=settings.interlock_root, client_id=ingest_settings.client_id)
+                          secret=settings.interlock_root, client_id=ingest_settings.client_id,
+                          notify_secret=settings.secret_key.get_secret_value())
     safety.liveness = liveness
     safety.watch_stale_s = ingest_settings.watch_stale_s
 
