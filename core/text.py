@@ -45,6 +45,8 @@ def storable_json(value: Any, limit: int = TEXT_LIMIT, _depth: int = 0) -> Any:
         return [storable_json(v, limit, _depth + 1) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None                             # JSON has no NaN or infinity
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return float(value) if abs(value) < 2**1023 else None   # beyond what JSON encoders take as integers
     return value
 
 
