@@ -10,96 +10,20 @@ from __future__ import annotations
 
 import errno
 import logging
-import queue
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
 import psycopg
 import pytest
 
-from core import mqtt as mq
-from core.clock import SystemClock
-from ingest.__main__ import SafetyStages
 from ingest.decoders import Decoded, RawMessage
 from ingest.pipeline import SPOOL_RULE, Pipeline
-from ingest.runner import IngestRunner
-from ingest.settings import IngestSettings
 from ingest.spool import Spool
-from tests.alerts.helpers import apply
+from tests.ingest.stack import T0, Stack, ts_ms
 from tests.support import count, wait_for
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]
-
-T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-
-
-@dataclass
-class Stack:
-    db: str
-    site: str
-    runner: IngestRunner
-    safety: SafetyStages
-    pipeline: Pipeline
-    source: queue.Queue
-    acked: list[RawMessage]
-    spool_dir: Path
-    mid: int = 0
-
-    def message(self, device: str, payload: bytes | object, channel: str = "telemetry") -> RawMessage:
-        self.mid += 1
-        body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-        return RawMessage(f"ehs/v1/{self.site}/{device}/{channel}", body, 1, False,
-                          datetime.now(UTC), self.mid)
-
-    def put(self, *messages: RawMessage) -> None:
-        for m in messages:
-            self.source.put(m)
-
-    def readings(self, device: str, key: str) -> dict[datetime, float | None]:
-        with psycopg.connect(self.db) as conn:
-            return dict(conn.execute(
-                "SELECT r.time, r.value FROM reading r JOIN point p ON p.id = r.point_id JOIN device d "
-                "ON d.id = p.device_id JOIN site s ON s.id = d.site_id WHERE s.code = %s AND d.code = %s "
-                "AND p.key = %s", (self.site, device, key)).fetchall())
-
-    def dead_letters(self) -> list[tuple]:
-        with psycopg.connect(self.db) as conn:
-            return conn.execute("SELECT reason, topic, payload, detail FROM dead_letter ORDER BY id").fetchall()
-
-
-def _ts(seconds: float) -> int:
-    return int((T0 + timedelta(seconds=seconds)).timestamp() * 1000)
-
-
-@pytest.fixture
-def stack(database_url: str, broker_url: str, site: str, tmp_path: Path) -> Iterator[Stack]:
-    with psycopg.connect(database_url) as conn:
-        apply(conn, site)
-    tag = uuid.uuid4().hex[:8]
-    safety = SafetyStages(database_url=database_url, mqtt_url=broker_url, secret="test-secret",
-                          client_id=f"ingest-{tag}", protocol=mq.MQTTv5)
-    runner = IngestRunner(database_url=database_url, mqtt_url=broker_url, spool_dir=tmp_path / "spool",
-                          settings=IngestSettings(client_id=f"ingest-{tag}"), protocol=mq.MQTTv5,
-                          evaluate=safety.evaluate, act=safety.act, tick=safety.tick, record_extra=safety.record,
-                          on_index=safety.on_index, clock=SystemClock())
-    safety.start()
-    acked: list[RawMessage] = []
-    source: queue.Queue = queue.Queue(maxsize=10_000)
-    pipeline = Pipeline(source=source, decode=runner.decoder.decode_batch, record=runner._record, ack=acked.extend,
-                        spool=Spool(tmp_path / "spool"), evaluate=safety.evaluate, act=safety.act,
-                        probe=runner._probe, retry_max_s=0.3)
-    pipeline._retry_delay = 0.1
-    stack = Stack(database_url, site, runner, safety, pipeline, source, acked, tmp_path / "spool")
-    yield stack
-    pipeline.stop()
-    safety.stop()
-    if runner._conn is not None:
-        runner._conn.close()
-
 
 def _idle(stack: Stack, n: int) -> None:
     wait_for(lambda: len(stack.acked) >= n, message=f"{n} messages acknowledged")
@@ -110,7 +34,7 @@ def test_regression_year_one_no_longer_kills_the_stage_thread(stack: Stack) -> N
     """The issue's reproduction: this message killed the stage thread (OverflowError in parse_time)."""
     stack.pipeline.start()
     bad = stack.message("gas-01", {"ts": "0001-01-01T00:00:00+08:00", "values": {"h2_ppm": 25}})
-    goods = [stack.message("gas-01", {"ts": _ts(i), "values": {"h2_ppm": float(i)}}) for i in range(5)]
+    goods = [stack.message("gas-01", {"ts": ts_ms(i), "values": {"h2_ppm": float(i)}}) for i in range(5)]
     stack.put(bad, *goods)
     _idle(stack, 6)
     assert len(stack.readings("gas-01", "h2_ppm")) == 5
@@ -121,8 +45,8 @@ def test_regression_year_one_no_longer_kills_the_stage_thread(stack: Stack) -> N
 def test_regression_a_nul_in_a_key_no_longer_makes_the_database_refuse_the_batch(stack: Stack) -> None:
     """A NUL in an unknown key was copied into the dead letter's detail; PostgreSQL refused the merged batch and
     ingest spooled (then set aside) the good readings of every device with it."""
-    nul = stack.message("gas-01", b'{"ts": %d, "values": {"h2_ppm\\u0000": 1, "h2_ppm": 3}}' % _ts(100))
-    goods = [stack.message("gas-02", {"ts": _ts(i), "values": {"co_ppm": 1.0}}) for i in range(5)]
+    nul = stack.message("gas-01", b'{"ts": %d, "values": {"h2_ppm\\u0000": 1, "h2_ppm": 3}}' % ts_ms(100))
+    goods = [stack.message("gas-02", {"ts": ts_ms(i), "values": {"co_ppm": 1.0}}) for i in range(5)]
     stack.put(nul, *goods)                      # queued before the start: decoded and recorded as one batch
     stack.pipeline.start()
     _idle(stack, 6)
@@ -141,10 +65,10 @@ def test_a_row_the_database_refuses_is_found_and_everything_else_commits(stack: 
             BEGIN IF NEW.value = 666.25 THEN RAISE EXCEPTION 'value 666.25 refused' USING ERRCODE = '22023';
             END IF; RETURN NEW; END $$""")
         conn.execute("CREATE TRIGGER refuse_666 BEFORE INSERT ON reading FOR EACH ROW EXECUTE FUNCTION refuse_666()")
-    culprit = stack.message("gas-01", [{"ts": _ts(1), "values": {"h2_ppm": 1.0, "co_ppm": 2.0}},
-                                       {"ts": _ts(2), "values": {"h2_ppm": 666.25}},
-                                       {"ts": _ts(3), "values": {"h2_ppm": 3.0}}])
-    goods = [stack.message("gas-02", {"ts": _ts(i), "values": {"co_ppm": float(i)}}) for i in range(20)]
+    culprit = stack.message("gas-01", [{"ts": ts_ms(1), "values": {"h2_ppm": 1.0, "co_ppm": 2.0}},
+                                       {"ts": ts_ms(2), "values": {"h2_ppm": 666.25}},
+                                       {"ts": ts_ms(3), "values": {"h2_ppm": 3.0}}])
+    goods = [stack.message("gas-02", {"ts": ts_ms(i), "values": {"co_ppm": float(i)}}) for i in range(20)]
     stack.put(*goods[:10], culprit, *goods[10:])
     stack.pipeline.start()
     _idle(stack, 21)
@@ -239,7 +163,7 @@ def test_a_failed_spool_append_keeps_the_messages_unacknowledged_and_is_retried(
 
     monkeypatch.setattr("ingest.spool.os.fsync", disk_full)
     stack.pipeline.start()
-    stack.put(*[stack.message("gas-02", {"ts": _ts(i), "values": {"co_ppm": float(i)}}) for i in range(10)])
+    stack.put(*[stack.message("gas-02", {"ts": ts_ms(i), "values": {"co_ppm": float(i)}}) for i in range(10)])
     wait_for(lambda: stack.pipeline.counters.spool_append_failures >= 3, message="appends tried again")
     assert stack.acked == [] and all(t.is_alive() for t in stack.pipeline._threads)
     assert not list(stack.spool_dir.glob("*.tmp")) and not list(stack.spool_dir.glob("*.batch"))
