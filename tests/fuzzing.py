@@ -37,6 +37,11 @@ odd_text = st.text(alphabet=st.one_of(
                      "\\", "%", "/", "+", "#", "$"]),
     st.characters()), max_size=40)
 
+#: Text that surely holds what trips databases: odd text with a NUL or a lone surrogate put in.
+nasty_text = st.one_of(
+    st.tuples(odd_text, st.sampled_from(["\x00", "\ud800", "\udfff", "\x00\ud83d"]), odd_text).map("".join),
+    odd_text)
+
 extreme_numbers = st.one_of(
     st.integers(min_value=-(2**64), max_value=2**64),
     st.floats(allow_nan=False, allow_infinity=False),
@@ -54,7 +59,7 @@ extreme_times = st.one_of(
     odd_text, st.booleans(), st.none(), st.lists(st.integers(), max_size=2),
 )
 
-json_scalars = st.one_of(st.none(), st.booleans(), extreme_numbers, odd_text)
+json_scalars = st.one_of(st.none(), st.booleans(), extreme_numbers, nasty_text)
 
 
 def _json(children):
@@ -81,7 +86,7 @@ def telemetry_shapes(keys: list[str]):
     """Telemetry documents that look almost right: real point keys with hostile values, times and wrappers."""
     value = st.one_of(json_scalars, st.lists(st.integers(), max_size=2), st.dictionaries(odd_text, st.integers(),
                                                                                         max_size=2))
-    key = st.one_of(st.sampled_from(keys), odd_text)
+    key = st.one_of(st.sampled_from(keys), nasty_text)
     values = st.dictionaries(key, value, max_size=4)
     item = st.one_of(values, st.fixed_dictionaries({"ts": extreme_times, "values": values}),
                      st.fixed_dictionaries({"ts": extreme_times, "seq": json_scalars, "values": st.one_of(

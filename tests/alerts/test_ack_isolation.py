@@ -21,7 +21,7 @@ from alerts.settings import AlertSettings
 from alerts.worker import AlertsWorker
 from core import mqtt as mq
 from tests.alerts.helpers import apply
-from tests.fuzzing import any_json, budget, hostile_payloads, json_bytes, odd_levels, odd_text
+from tests.fuzzing import any_json, budget, hostile_payloads, json_bytes, nasty_text, odd_levels, odd_text
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]
 
@@ -123,12 +123,17 @@ def test_acks_taken_when_the_database_goes_away_are_applied_in_the_next_pass(
 
 _ack_bodies = st.one_of(
     hostile_payloads(["id", "status", "detail", "state"]),
+    # well formed but for its text: a valid status, device text with NUL, lone surrogates, odd unicode
+    st.fixed_dictionaries({"id": st.uuids().map(str), "status": st.sampled_from(["accepted", "done", "failed"]),
+                           "detail": nasty_text, "state": st.dictionaries(nasty_text, any_json, max_size=3)}
+                          ).map(json_bytes),
     st.fixed_dictionaries({"id": st.one_of(st.uuids().map(str), odd_text, any_json),
                            "status": st.one_of(st.sampled_from(["accepted", "done", "rejected", "failed"]),
                                                odd_text, any_json)},
                           optional={"detail": st.one_of(odd_text, any_json), "state": any_json}).map(json_bytes),
 )
 _ack_topics = st.one_of(st.sampled_from(["fan-01", "spr-01", "gas-01", "ghost"]).map(lambda d: (d, "cmd/ack")),
+                        st.just(("fan-01", "cmd/ack")),
                         st.tuples(odd_levels, st.sampled_from(["cmd/ack", "cmd", "telemetry", "cmd/ack/x"])))
 
 
