@@ -101,7 +101,8 @@ def _max_dead(db: str) -> int:
 
 
 def test_under_attack_good_readings_alarms_and_interlocks_go_on(ingest: dict) -> None:
-    db, site, publisher, spy, runner = ingest["db"], ingest["site"], ingest["publisher"], ingest["spy"], ingest["runner"]
+    db, site, publisher, spy = ingest["db"], ingest["site"], ingest["publisher"], ingest["spy"]
+    runner = ingest["runner"]
     start_id = _max_dead(db)
     t0 = int(time.time() * 1000) - 120_000
     good_total = 300

@@ -17,7 +17,7 @@ import orjson
 import psycopg
 import pytest
 
-from ingest.decoders import Decoded, RawMessage
+from ingest.decoders import Decoded
 from ingest.pipeline import SPOOL_RULE, Pipeline
 from ingest.spool import Spool
 from tests.ingest.stack import T0, Stack, ts_ms
