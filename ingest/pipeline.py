@@ -317,8 +317,9 @@ class Pipeline:
                     return
                 if not self.counters.db_up:
                     self._try_recover()
-                if self._record(self._held):
-                    self._held, self._held_delay = None, 1.0
+                self._held = self._record(self._held)
+                if self._held is None:
+                    self._held_delay = 1.0
                 else:
                     self._stop.wait(self._held_delay)
                     self._held_delay = min(self._held_delay * 2, self.retry_max_s)
@@ -333,11 +334,11 @@ class Pipeline:
             if batches:
                 batch = Batch.merge(batches)
                 batch.fold_late_rejects()
-                if not self._record(batch):
-                    self._held = batch
+                self._held = self._record(batch)
 
-    def _record(self, batch: Batch) -> bool:
-        """Commit (or spool) and acknowledge the batch; False if it could be neither (it is then held)."""
+    def _record(self, batch: Batch) -> Batch | None:
+        """Commit (or spool) and acknowledge the batch; if it could be neither, return what is left of it (it is
+        then held, unacknowledged, and tried again)."""
         if self.counters.db_up:
             started = time.perf_counter()
             try:
@@ -355,22 +356,22 @@ class Pipeline:
                     batch = Batch(batch.id, batch.messages, stop.rest, stop.findings)
                 else:
                     self.ack(batch.messages)
-                    return True
+                    return None
             else:
                 self._count(result, (time.perf_counter() - started) * 1000)
                 self.ack(batch.messages)
-                return True
+                return None
         try:
             self.spool.append(batch.decoded, batch.findings)
         except Exception as exc:  # noqa: BLE001 - disk full: keep the messages unacknowledged and try again
             self.counters.spool_append_failures += 1
             _LOGGER.error("cannot spool batch %s (%s); its %d messages stay unacknowledged and it is tried again",
                           batch.id, describe(exc), len(batch.messages))
-            return False
+            return batch
         self.counters.spooled_batches += 1
         self.counters.spooled_readings += len(batch.decoded.rows)
         self.ack(batch.messages)
-        return True
+        return None
 
     def _count(self, result: Any, elapsed_ms: float) -> None:
         self.counters.transactions += 1
