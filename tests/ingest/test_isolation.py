@@ -173,3 +173,37 @@ def test_a_failed_spool_append_keeps_the_messages_unacknowledged_and_is_retried(
     stack.runner.database_url = real_url                        # database back
     wait_for(lambda: len(stack.readings("gas-02", "co_ppm")) == 10, message="the spool replayed")
     wait_for(lambda: stack.pipeline.counters.db_up, message="ingest back to the database")
+
+
+def test_a_database_lost_while_splitting_spools_the_rest_and_the_replay_finishes_the_job(stack: Stack) -> None:
+    """The database refuses a batch for its data, then goes away while the batch is being split: what is not
+    committed yet is spooled (and acknowledged); on replay the refused row is found again and kept as a dead
+    letter, everything else commits once."""
+    with psycopg.connect(stack.db, autocommit=True) as conn:
+        conn.execute("""CREATE FUNCTION refuse_666() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.value = 666.25 THEN RAISE EXCEPTION 'value 666.25 refused' USING ERRCODE = '22023';
+            END IF; RETURN NEW; END $$""")
+        conn.execute("CREATE TRIGGER refuse_666 BEFORE INSERT ON reading FOR EACH ROW EXECUTE FUNCTION refuse_666()")
+    real_url, record, calls = stack.runner.database_url, stack.pipeline.record, []
+
+    def record_then_lose_the_database(batch):
+        calls.append(len(batch.decoded.rows))
+        if len(calls) == 2:                     # the first half of the split: the database goes away now
+            stack.runner.database_url = "postgresql://postgres@127.0.0.1:9/unreachable"
+            stack.runner._conn.close()
+        return record(batch)
+
+    stack.pipeline.record = record_then_lose_the_database
+    messages = [stack.message("gas-02", {"ts": ts_ms(i), "values": {"co_ppm": 666.25 if i == 3 else float(i)}})
+                for i in range(8)]
+    stack.put(*messages)
+    stack.pipeline.start()
+    wait_for(lambda: len(stack.acked) == 8, message="spooled and acknowledged")
+    assert stack.pipeline.counters.spooled_batches == 1 and list(stack.spool_dir.glob("*.batch"))
+    stack.pipeline.record = record
+    stack.runner.database_url = real_url
+    wait_for(lambda: stack.pipeline.counters.db_up and not list(stack.spool_dir.glob("*.batch")),
+             message="the spool replayed")
+    assert sorted(stack.readings("gas-02", "co_ppm").values()) == [0.0, 1.0, 2.0, 4.0, 5.0, 6.0, 7.0]
+    [(reason, topic, _payload, detail)] = stack.dead_letters()
+    assert reason == "db_refused" and "value 666.25 refused" in detail and topic == "(spool)"
