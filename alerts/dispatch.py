@@ -26,6 +26,7 @@ from alerts.models import Actor, AlarmError, NotFound, PermissionDenied
 from core import audit
 from core.commands import ACK_STATUSES
 from core.model import Finding, Severity, SubjectRef
+from core.text import storable, storable_json
 
 _LOGGER = logging.getLogger(__name__)
 FAILED_RULE = "interlock.failed"
@@ -166,8 +167,9 @@ def apply_ack(*, conn: psycopg.Connection, site: str, device: str, ack: dict, no
         uuid.UUID(command_id)
     except ValueError as exc:
         raise ValueError(f"command id {command_id[:60]!r} is not a UUID") from exc
-    detail = str(ack.get("detail") or "")[:2000]
-    state = ack.get("state") if isinstance(ack.get("state"), dict) else None
+    detail = storable(ack.get("detail") or "", 2000)       # device text: NUL and lone surrogates escaped
+    state = storable_json(ack["state"]) if isinstance(ack.get("state"), dict) else None
+    site, device = storable(site, 200), storable(device, 200)
     row = store.fetch_one(conn, "SELECT * FROM interlock_command WHERE id = %s FOR UPDATE", (command_id,))
     if row is not None and (row["site"], row["device"]) != (site, device):
         _LOGGER.warning("acknowledgement of command %s for %s/%s came from %s/%s: ignored", command_id, row["site"],

@@ -70,7 +70,11 @@ class MqttInterlock:
 
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
         if self.on_ack is not None:
-            self.on_ack(msg.topic, msg.payload, getattr(msg, "properties", None))
+            try:
+                topic = msg.topic
+            except UnicodeDecodeError:              # not UTF-8: kept (escaped) for the dead letters
+                topic = msg._topic.decode("utf-8", "backslashreplace")
+            self.on_ack(topic, msg.payload, getattr(msg, "properties", None))
 
     def start(self, *, wait: float | None = 10.0) -> None:
         self.client.connect_async(self.address.host, self.address.port, keepalive=30)

@@ -39,6 +39,7 @@ from alerts.models import Action, Actor, AlarmError, AlarmState, Event, NotFound
 from core import audit, db
 from core.model import Finding, Severity, SubjectRef
 from core.registry import PlantIndex, load_index
+from core.text import storable, storable_json
 
 _LOGGER = logging.getLogger(__name__)
 ENGINE = management.ENGINE
@@ -371,4 +372,4 @@ def keep_failed_finding(*, conn: psycopg.Connection, finding: Finding, batch_id:
     """Keep a finding the alarm record could not take (never dropped silently)."""
     body = {**asdict(finding), "subject": asdict(finding.subject), "severity": int(finding.severity)}
     conn.execute("INSERT INTO finding_dead_letter (batch_id, finding, error) VALUES (%s, %s, %s)",
-                 (batch_id, orjson.dumps(body, default=str).decode(), error))
+                 (batch_id, orjson.dumps(storable_json(body), default=str).decode(), storable(error)))

@@ -3,7 +3,10 @@
 One loop, woken by acknowledgements and by ``LISTEN`` notifications, at least every ``tick_s``:
 
 * acknowledgements from ``.../cmd/ack`` move commands on (a device may only confirm its own commands; a bad
-  acknowledgement goes to ``dead_letter``, never silently away);
+  acknowledgement goes to ``dead_letter``, never silently away). Each acknowledgement stands alone: one that is
+  malformed or that the database refuses for its data is dead-lettered (``bad_ack``) and the pass goes on; only
+  an unreachable database stops the pass, and then the acknowledgements taken are kept for the next one;
+* every step below runs even if an earlier one failed on its data (logged with its name);
 * pending commands (manual, drill, or not sent by ingest) are signed and published; unconfirmed ones are sent
   again (same id: idempotent at the device) up to the configured retries, then time out with a critical alarm;
 * shelving expires, floods end;
@@ -37,6 +40,7 @@ from core.clock import Clock, SystemClock
 from core.commands import new_command
 from core.db import BackgroundConnection, heartbeat
 from core.liveness import Liveness
+from core.text import describe, storable, storable_or_none
 
 _LOGGER = logging.getLogger(__name__)
 _CHANNELS = (channels.ALARMS, store.COMMAND_CHANNEL, "interlock_bypass", channels.CONFIG)
@@ -56,7 +60,9 @@ class AlertsWorker:
         self.interlock = MqttInterlock(mq.BrokerAddress.parse(mqtt_url), secret=interlock_secret or secret,
                                        protocol=protocol, client_id=self.settings.client_id, on_ack=self._on_ack)
         self.counters = {"acks": 0, "acks_dropped": 0, "bad_acks": 0, "sent": 0, "retries": 0, "timed_out": 0,
-                         "published_events": 0, "loops": 0}
+                         "published_events": 0, "loops": 0, "step_errors": 0}
+        #: Acknowledgements taken when the database went away: applied first in the next pass.
+        self._unapplied: list[tuple[str, bytes, datetime, object]] = []
         self._config: AlertConfig | None = None
         self._config_key: tuple | None = None
         self._wake = threading.Event()
@@ -92,48 +98,90 @@ class AlertsWorker:
         """Everything due now, each step in its own transaction (``conn`` is in autocommit mode)."""
         now = self.clock.now()
         config = self.config(conn)
-        self._take_acks(conn)
-        with conn.transaction():
-            dispatch.reconcile(conn=conn, now=now)
-        self._send_pending(conn, config, now)
-        self._retry(conn, now)
-        with conn.transaction():
+        self._step("acknowledgements", lambda: self._take_acks(conn))
+        self._step("reconcile", lambda: self._in_transaction(conn, lambda: dispatch.reconcile(conn=conn, now=now)))
+        self._step("send", lambda: self._send_pending(conn, config, now))
+        self._step("retry", lambda: self._retry(conn, now))
+
+        def time_out() -> None:
             self.counters["timed_out"] += len(dispatch.time_out(conn=conn, now=now))
             dispatch.cancel_stale(conn=conn, now=now, ttl=timedelta(seconds=config.defaults.command_ttl_s))
-        with conn.transaction():
-            service.expire_shelving(conn=conn, now=now)
-            management.end_floods(conn=conn, now=now, config=config)
+
+        self._step("time-outs", lambda: self._in_transaction(conn, time_out))
+        self._step("shelving", lambda: self._in_transaction(conn, lambda: service.expire_shelving(conn=conn, now=now)))
+        self._step("floods", lambda: self._in_transaction(
+            conn, lambda: management.end_floods(conn=conn, now=now, config=config)))
         if self.settings.publish_alarms:
-            self._publish_events(conn, now)
+            self._step("publish", lambda: self._publish_events(conn, now))
         self.counters["loops"] += 1
 
+    @staticmethod
+    def _in_transaction(conn: psycopg.Connection, work) -> None:
+        with conn.transaction():
+            work()
+
+    def _step(self, name: str, work) -> None:
+        """Run one step of the pass; a failure other than a lost database is logged and the pass goes on."""
+        try:
+            work()
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise                                   # the database is unreachable: the whole pass waits
+        except Exception:  # noqa: BLE001 - one step's bad data must not skip time-outs, retries, shelving...
+            self.counters["step_errors"] += 1
+            _LOGGER.exception("alerts worker step %r failed; the other steps go on", name)
+
     def _take_acks(self, conn: psycopg.Connection) -> None:
-        taken = []
+        taken, self._unapplied = self._unapplied, []
         while len(taken) < 1000:
             try:
                 taken.append(self.acks.get_nowait())
             except queue.Empty:
                 break
-        for topic, payload, at, properties in taken:
-            parsed = topics.parse(topic)
+        for i, (topic, payload, at, properties) in enumerate(taken):
             try:
-                if parsed is None or parsed.channel != topics.CMD_ACK:
-                    raise ValueError("not an acknowledgement topic")
-                why = identity.sender_refusal(parsed.site, parsed.device, properties, self.settings.sender_property)
-                if why is not None:
-                    raise ValueError(why)
-                body = orjson.loads(payload)
-                if not isinstance(body, dict):
-                    raise ValueError("an acknowledgement is a JSON object")
-                with conn.transaction():
-                    dispatch.apply_ack(conn=conn, site=parsed.site, device=parsed.device, ack=body, now=at)
-                self.counters["acks"] += 1
-            except (ValueError, orjson.JSONDecodeError) as exc:
-                self.counters["bad_acks"] += 1
-                conn.execute("INSERT INTO dead_letter (received_at, topic, payload, payload_size, reason, detail, "
-                             "site_code, device_code) VALUES (%s, %s, %s, %s, 'bad_ack', %s, %s, %s)",
-                             (at, topic, payload[:65536], len(payload), str(exc)[:500],
-                              parsed.site if parsed else None, parsed.device if parsed else None))
+                self._apply_ack(conn, topic, payload, at, properties)
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                self._unapplied = taken[i:]         # the database went away: keep them for the next pass
+                raise
+
+    def _apply_ack(self, conn: psycopg.Connection, topic: str, payload: bytes, at: datetime,
+                   properties: object = None) -> None:
+        """Apply one acknowledgement, or keep it in ``dead_letter`` with the reason it was not applied."""
+        parsed = topics.parse(topic) if isinstance(topic, str) else None
+        try:
+            if parsed is None or parsed.channel != topics.CMD_ACK:
+                raise ValueError("not an acknowledgement topic")
+            why = identity.sender_refusal(parsed.site, parsed.device, properties, self.settings.sender_property)
+            if why is not None:
+                raise ValueError(why)
+            body = orjson.loads(payload)
+            if not isinstance(body, dict):
+                raise ValueError("an acknowledgement is a JSON object")
+            with conn.transaction():
+                dispatch.apply_ack(conn=conn, site=parsed.site, device=parsed.device, ack=body, now=at)
+            self.counters["acks"] += 1
+            return
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise
+        except (ValueError, orjson.JSONDecodeError) as exc:
+            detail = str(exc)
+        except psycopg.Error as exc:                # its data refused: this acknowledgement only
+            detail = f"refused by the database: {describe(exc)}"
+        except Exception as exc:  # noqa: BLE001 - a bug on one acknowledgement must not drop the others
+            _LOGGER.exception("applying an acknowledgement on %s failed", storable(topic, 200))
+            detail = f"not applied: {describe(exc)}"
+        self.counters["bad_acks"] += 1
+        try:
+            conn.execute("INSERT INTO dead_letter (received_at, topic, payload, payload_size, reason, detail, "
+                         "site_code, device_code) VALUES (%s, %s, %s, %s, 'bad_ack', %s, %s, %s)",
+                         (at, storable(topic, 1000), bytes(payload[:65536]), len(payload), storable(detail, 500),
+                          storable_or_none(parsed.site if parsed else None, 200),
+                          storable_or_none(parsed.device if parsed else None, 200)))
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise
+        except psycopg.Error:
+            _LOGGER.exception("a bad acknowledgement on %s could not even be dead-lettered (%s)",
+                              storable(topic, 200), storable(detail, 300))
 
     def _send_pending(self, conn: psycopg.Connection, config: AlertConfig, now: datetime) -> None:
         ttl = timedelta(seconds=config.defaults.command_ttl_s)

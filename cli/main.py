@@ -18,6 +18,7 @@ from cli import (
     detectors_cmd,
     devices_cmd,
     eval_cmd,
+    fuzz_cmd,
     hj212_cmd,
     notify_cmd,
     simulate_cmd,
@@ -42,6 +43,7 @@ app.add_typer(alarms_cmd.app, name="alarms")
 app.add_typer(notify_cmd.app, name="notify")
 app.add_typer(devices_cmd.app, name="devices")
 app.add_typer(hj212_cmd.app, name="hj212")
+app.command("fuzz")(fuzz_cmd.fuzz)
 
 
 @app.command()

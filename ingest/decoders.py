@@ -3,7 +3,8 @@
 Telemetry payload forms (ARCHITECTURE.md, MQTT contract): ``{"temp_c": 25.1, ...}`` (time = arrival),
 ``{"ts": T, "values": {...}}``, or a JSON array of such objects; ``T`` is epoch milliseconds or RFC 3339;
 ``seq`` is optional. Values are numbers, booleans (stored 1/0) or null (stored as a bad-quality reading).
-Anything else becomes a ``Reject`` with a reason; the good part of a message is still kept.
+Anything else becomes a ``Reject`` with a reason; the good part of a message is still kept. Each message is
+decoded on its own: whatever it makes the decoder raise costs only that message (a ``decode_error`` reject).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ class Reason(StrEnum):
     BAD_TIME = "bad_time"
     BAD_STATUS = "bad_status"
     WRONG_SENDER = "wrong_sender"
+    #: The decoder raised on this message (a bug): the message is kept with the exception.
+    DECODE_ERROR = "decode_error"
+    #: A detector raised while judging this message: its readings are stored, the message is kept here.
+    DETECTOR_ERROR = "detector_error"
+    #: The database refused what this message decoded to (its data, not an outage).
+    DB_REFUSED = "db_refused"
 
 
 @dataclass(slots=True)
@@ -84,6 +91,14 @@ class Decoded:
     rows: list[Row] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     statuses: list[StatusChange] = field(default_factory=list)
+    #: After each message, in order: how many rows, rejects and statuses the batch held (message i owns
+    #: ``ends[i-1]`` to ``ends[i]``), so that a failure can be traced back to the message that caused it.
+    ends: list[tuple[int, int, int]] = field(default_factory=list)
+
+    def part(self, start: tuple[int, int, int], end: tuple[int, int, int]) -> Decoded:
+        """The rows, rejects and statuses between two ``ends`` marks."""
+        return Decoded(self.rows[start[0]:end[0]], self.rejects[start[1]:end[1]],
+                       self.statuses[start[2]:end[2]])
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,14 +123,17 @@ def parse_time(value: object, now: datetime, limits: Limits) -> datetime | str:
             return f"ts {value[:40]!r} is not RFC 3339"
         if when.tzinfo is None:
             return f"ts {value[:40]!r} has no UTC offset"
-        when = when.astimezone(UTC)
+        try:
+            when = when.astimezone(UTC)     # year 1 at +08:00 is before the first representable instant
+        except (OverflowError, ValueError):
+            return f"ts {value[:40]!r} is out of range"
     else:
         if not math.isfinite(value):
             return "ts is not a finite number"
         try:
             when = _EPOCH + timedelta(milliseconds=value)
-        except OverflowError:
-            return f"ts {value} is out of range"
+        except (OverflowError, ValueError):
+            return f"ts {value:.6g} is out of range"
     if when > now + limits.max_future:
         return f"ts {when.isoformat()} is in the future (arrived {now.isoformat()})"
     if when < now - limits.max_age:
@@ -141,8 +159,15 @@ class Decoder:
 
     def decode_batch(self, messages: list[RawMessage]) -> Decoded:
         out = Decoded()
+        ends = out.ends
         for msg in messages:
-            self.decode_one(msg, out)
+            marks = (len(out.rows), len(out.rejects), len(out.statuses))
+            try:
+                self.decode_one(msg, out)
+            except Exception as exc:  # noqa: BLE001 - a decoder bug costs this message only
+                del out.rows[marks[0]:], out.rejects[marks[1]:], out.statuses[marks[2]:]
+                out.rejects.append(error_reject(msg, Reason.DECODE_ERROR, exc, self.limits.max_payload_bytes))
+            ends.append((len(out.rows), len(out.rejects), len(out.statuses)))
         return out
 
     def decode_one(self, msg: RawMessage, out: Decoded) -> None:
@@ -220,7 +245,7 @@ class Decoder:
         for key, value in values.items():
             point = points.get(key)
             if point is None:
-                problems.setdefault(Reason.UNKNOWN_POINT, []).append(key)
+                problems.setdefault(Reason.UNKNOWN_POINT, []).append(key[:80])
                 continue
             kind = type(value)
             if kind is float or kind is int or kind is bool:
@@ -235,3 +260,10 @@ class Decoder:
             else:
                 problems.setdefault(Reason.BAD_VALUE_TYPE, []).append(
                     f"{key} is {kind.__name__}, expected a number, boolean or null")
+
+
+def error_reject(msg: RawMessage, reason: Reason, exc: BaseException, max_payload_bytes: int = 256 * 1024) -> Reject:
+    """A dead letter for a message some stage raised on: the exception's class and a bounded excerpt."""
+    parsed = topics.parse(msg.topic) if isinstance(msg.topic, str) else None
+    return Reject(msg.topic, bytes(msg.payload[:max_payload_bytes]), len(msg.payload), msg.received_at, reason,
+                  f"{type(exc).__name__}: {str(exc)[:400]}", parsed and parsed.site, parsed and parsed.device)

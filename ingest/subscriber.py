@@ -80,7 +80,11 @@ class Subscriber:
             _LOGGER.warning("ingest lost the MQTT broker (%s); reconnecting", reason_code)
 
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
-        raw = RawMessage(msg.topic, msg.payload, msg.qos, msg.retain, self.clock.now(), msg.mid,
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:                  # not UTF-8: kept (escaped) for the dead letters
+            topic = msg._topic.decode("utf-8", "backslashreplace")
+        raw = RawMessage(topic, msg.payload, msg.qos, msg.retain, self.clock.now(), msg.mid,
                          self._generation, getattr(msg, "properties", None))
         while True:
             try:

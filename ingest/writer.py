@@ -15,7 +15,8 @@ import psycopg
 from psycopg import errors
 
 from core import channels
-from ingest.decoders import Decoded, Row
+from core.text import storable, storable_or_none
+from ingest.decoders import Decoded, Reject, Row
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -61,6 +62,12 @@ def write_readings(conn: psycopg.Connection, rows: list[Row]) -> int:
         return _insert_deduplicated(conn, rows)
 
 
+def dead_letter_row(r: Reject) -> tuple:
+    """A reject as a ``dead_letter`` row; the device's text made storable (NUL, lone surrogates, length)."""
+    return (r.received_at, storable(r.topic, 1000), bytes(r.payload), r.payload_size, r.reason.value,
+            storable(r.detail), storable_or_none(r.site, 200), storable_or_none(r.device, 200))
+
+
 def write_rejects(conn: psycopg.Connection, decoded: Decoded) -> None:
     if not decoded.rejects:
         return
@@ -68,8 +75,7 @@ def write_rejects(conn: psycopg.Connection, decoded: Decoded) -> None:
         cur.executemany(
             "INSERT INTO dead_letter (received_at, topic, payload, payload_size, reason, detail, site_code, "
             "device_code) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [(r.received_at, r.topic, r.payload, r.payload_size, r.reason.value, r.detail, r.site, r.device)
-             for r in decoded.rejects])
+            [dead_letter_row(r) for r in decoded.rejects])
 
 
 def write_statuses(conn: psycopg.Connection, decoded: Decoded) -> None:

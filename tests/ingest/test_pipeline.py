@@ -127,23 +127,29 @@ def test_a_failing_stage_does_not_stop_ingest(tmp_path: Path) -> None:
     pipeline.stop()
 
 
-def test_a_spooled_batch_the_database_refuses_is_quarantined(tmp_path: Path) -> None:
+def test_a_spooled_row_the_database_refuses_becomes_a_dead_letter_and_the_rest_commits(tmp_path: Path) -> None:
+    """Issue 11: a refused row no longer sets aside the good rows of its batch (the old quarantine)."""
     spool = Spool(tmp_path)
-    bad = spool.append(Decoded(rows=[(NOW, -1, 1.0, 0)]))
+    bad = spool.append(Decoded(rows=[(NOW, 4, 1.0, 0), (NOW, -1, 1.0, 0), (NOW, 6, 1.0, 0)]))
     good = spool.append(Decoded(rows=[(NOW, 5, 1.0, 0)]))
     store, acked = FakeStore(), []
     original = store.record
+    dead: list = []
 
     def record(batch: Batch) -> WriteResult:
-        if batch.decoded.rows[0][1] < 0:
+        if any(r[1] < 0 for r in batch.decoded.rows):
             raise ValueError("invalid input syntax")          # e.g. a DataError, not an outage
+        dead.extend(batch.decoded.rejects)
         return original(batch)
 
     store.record = record
     pipeline, _ = _pipeline(tmp_path, store, acked)
     pipeline.recover_now()
-    assert store.rows == [5] and pipeline.counters.db_up
-    assert not bad.exists() and not good.exists() and (tmp_path / "failed" / bad.name).exists()
+    assert sorted(store.rows) == [4, 5, 6] and pipeline.counters.db_up
+    assert not bad.exists() and not good.exists() and not (tmp_path / "failed").exists()
+    [letter] = dead
+    assert letter.reason.value == "db_refused" and "ValueError: invalid input syntax" in letter.detail
+    assert "point -1" in letter.detail
 
 
 def test_with_a_tick_the_stages_run_when_nothing_arrives_and_findings_are_recorded(tmp_path: Path) -> None:
