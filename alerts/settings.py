@@ -16,6 +16,8 @@ class AlertSettings(BaseSettings):
     heartbeat_s: float = Field(5.0, gt=0)
     #: Publish alarm events on ehs/v1/{site}/alarms for SCADA and other consumers.
     publish_alarms: bool = True
+    #: Write the signed head of the audit chain to the data directory this often (core.audit.anchor; 0: never).
+    audit_anchor_s: float = Field(600.0, ge=0)
 
     # --- notifications (alerts.notifier) ----------------------------------------------------------------------
     #: Send notifications from this worker (several workers may run: deliveries are claimed with SKIP LOCKED).

@@ -15,6 +15,7 @@ from cli import (
     audit_cmd,
     bench,
     config_cmd,
+    db_cmd,
     detectors_cmd,
     eval_cmd,
     notify_cmd,
@@ -38,6 +39,7 @@ app.add_typer(detectors_cmd.app, name="detectors")
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(alarms_cmd.app, name="alarms")
 app.add_typer(notify_cmd.app, name="notify")
+app.add_typer(db_cmd.app, name="db")
 
 
 @app.command()
