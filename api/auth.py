@@ -199,11 +199,22 @@ def logout(*, conn: psycopg.Connection, token: str, now: datetime) -> None:
 
 
 def end_sessions(*, conn: psycopg.Connection, user_id: int, now: datetime) -> None:
-    """Invalidate every access token (version bump) and refresh token of a user."""
+    """Invalidate every access token (version bump) and refresh token of a user, and tell the API processes so
+    that open WebSocket sessions close at once (on commit)."""
     execute(conn, "UPDATE app_user SET token_version = token_version + 1, updated_at = %s WHERE id = %s",
             (now, user_id))
     execute(conn, "UPDATE refresh_token SET revoked_at = %s WHERE user_id = %s AND revoked_at IS NULL",
             (now, user_id))
+    announce_revocation(conn, kind="user", principal_id=user_id)
+
+
+#: NOTIFY channel: a user's sessions ended or an API key was revoked, payload {"kind": "user"|"api_key", "id": N}.
+REVOKED_CHANNEL = "auth_revoked"
+
+
+def announce_revocation(conn: psycopg.Connection, *, kind: str, principal_id: int) -> None:
+    """Tell every API process (api.hub) to close the live sessions of this principal; sent on commit."""
+    execute(conn, "SELECT pg_notify(%s, %s)", (REVOKED_CHANNEL, f'{{"kind": "{kind}", "id": {int(principal_id)}}}'))
 
 
 # --- who is calling ------------------------------------------------------------------------------------------
