@@ -107,6 +107,22 @@ def _count_failure(conn: psycopg.Connection, cfg: AuthConfig, user: dict, *, now
     return _fail(conn, username=user["username"], reason=reason, client=client)
 
 
+def record_wrong_secret(*, conn: psycopg.Connection, cfg: AuthConfig, user_id: int, username: str, action: str,
+                        reason: str, now: datetime, client: str) -> None:
+    """A signed-in user got their password (or code) wrong when confirming a sensitive change: audit it and count
+    it toward the lockout like a failed login, so that a stolen session cannot guess the password."""
+    failures = execute(conn, "UPDATE app_user SET failed_logins = failed_logins + 1 WHERE id = %s "
+                             "RETURNING failed_logins", (user_id,)).fetchone()[0]
+    audit.append(conn, actor=f"user:{username}", action=action, target=f"user/{username}",
+                 detail={"reason": reason, "client": client})
+    if failures >= cfg.lockout_threshold:
+        until = now + cfg.lockout_duration
+        execute(conn, "UPDATE app_user SET failed_logins = 0, locked_until = %s WHERE id = %s", (until, user_id))
+        audit.append(conn, actor="system", action="auth.lockout", target=f"user/{username}",
+                     detail={"failures": failures, "until": until.isoformat(), "client": client})
+        _LOGGER.warning("account %s locked after %d wrong passwords or codes", username, failures)
+
+
 def _user_for_login(conn: psycopg.Connection, username: str) -> dict | None:
     cur = execute(conn, "SELECT id, username, password_hash, role, disabled_at, locked_until, failed_logins, "
                         "mfa_enabled, mfa_secret, mfa_last_step, token_version FROM app_user "

@@ -20,6 +20,9 @@ class ApiSettings(BaseSettings):
     lockout_minutes: float = Field(15.0, gt=0)
     #: Requests per client address to the authentication endpoints (``limits`` notation).
     auth_rate_limit: str = "20/minute"
+    #: Expensive reads per caller: verifying the whole audit chain, alarm KPIs over more than ``kpi_long_days``.
+    heavy_rate_limit: str = "6/minute"
+    kpi_long_days: float = Field(7.0, gt=0)
     #: Browser origins allowed by CORS; empty means no cross-origin access.
     cors_origins: list[str] = Field(default_factory=list)
     #: Send Strict-Transport-Security (only behind TLS, e.g. a reverse proxy terminating HTTPS).

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import AwareDatetime, BaseModel
 
 from api.deps import After, Conn, CurrentPrincipal, Limit, require
 from api.policy import COMPLIANCE_ACTIONS, Permission, Principal
 from api.queries import Page, after_id, encode_cursor, fetch_all
+from api.ratelimit import limit_heavy
+from api.schemas import ErrorRead
 from core import audit
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -94,9 +96,11 @@ def list_entries(principal: Annotated[Principal, Depends(_reader)], conn: Conn,
     return {"items": rows, "next": encode_cursor(rows[-1]["seq"]) if more and rows else None}
 
 
-@router.get("/verify", response_model=VerifyRead)
-def verify(principal: Verifier, conn: Conn):
-    """Walk the whole hash chain; name every edited, deleted or reordered entry."""
+@router.get("/verify", response_model=VerifyRead,
+            responses={429: {"model": ErrorRead, "description": "Verified too often (it reads the whole record)"}})
+def verify(request: Request, principal: Verifier, conn: Conn):
+    """Walk the whole hash chain; name every edited, deleted or reordered entry (rate-limited per caller)."""
+    limit_heavy(request, principal.actor, "audit verification")
     checked, problems = audit.verify(conn)
     return {"entries": checked, "intact": not problems,
             "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message} for p in problems]}
