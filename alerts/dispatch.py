@@ -115,7 +115,8 @@ def request_command(*, conn: psycopg.Connection, site: str, device: str, action:
     record_commands(conn=conn, commands=[command], alarm=alarm, event_id=None, finding_id=None, batch_id=None,
                     now=now, origin="manual", requested_by=actor.name, reason=reason)
     audit.append(conn, actor=actor.name, action="command.issue", target=f"command:{command['id']}",
-                 site=site, area=target.area, detail={"site": site, "device": device, "action": action, "params": params or {}, "reason": reason,
+                 site=site, area=target.area,
+                 detail={"site": site, "device": device, "action": action, "params": params or {}, "reason": reason,
                          "alarm_id": alarm_id})
     return get_command(conn=conn, command_id=command["id"])
 
@@ -293,7 +294,8 @@ def request_bypass(*, conn: psycopg.Connection, site: str, device: str, actor: A
                           "requested_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
                           (site, device, action, reason, int(duration.total_seconds()), actor.name, now))
     audit.append(conn, actor=actor.name, action="bypass.request", target=f"bypass:{row['id']}",
-                 site=site, area=target.area, detail={"site": site, "device": device, "action": action, "reason": reason,
+                 site=site, area=target.area,
+                 detail={"site": site, "device": device, "action": action, "reason": reason,
                          "duration_s": row["duration_s"]})
     return row
 
@@ -313,7 +315,8 @@ def approve_bypass(*, conn: psycopg.Connection, bypass_id: int, actor: Actor, no
                           (actor.name, now, now, bypass_id))
     conn.execute("SELECT pg_notify('interlock_bypass', %s)", (str(bypass_id),))
     audit.append(conn, actor=actor.name, action="bypass.approve", target=f"bypass:{bypass_id}",
-                 site=row["site"], area=_device_area(conn, row["site"], row["device"]), detail={"site": row["site"], "device": row["device"], "action": row["action"],
+                 site=row["site"], area=_device_area(conn, row["site"], row["device"]),
+                 detail={"site": row["site"], "device": row["device"], "action": row["action"],
                          "requested_by": row["requested_by"], "expires_at": row["expires_at"].isoformat()})
     return row
 
@@ -327,7 +330,8 @@ def revoke_bypass(*, conn: psycopg.Connection, bypass_id: int, actor: Actor, now
         raise NotFound(f"no bypass {bypass_id} in force")
     conn.execute("SELECT pg_notify('interlock_bypass', %s)", (str(bypass_id),))
     audit.append(conn, actor=actor.name, action="bypass.revoke", target=f"bypass:{bypass_id}",
-                 site=row["site"], area=_device_area(conn, row["site"], row["device"]), detail={"site": row["site"], "device": row["device"]})
+                 site=row["site"], area=_device_area(conn, row["site"], row["device"]),
+                 detail={"site": row["site"], "device": row["device"]})
     return row
 
 

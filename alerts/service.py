@@ -188,7 +188,8 @@ def _human(conn: psycopg.Connection, alarm_id: int, event: Event, actor: Actor, 
     if Action.CHECK_SUPPRESSION in outcome.actions or Action.ANNUNCIATE in outcome.actions:
         management.back_in_view(conn, load_config(conn=conn), alarm, outcome, event_id, now)
     audit.append(conn, actor=actor.name, action=f"alarm.{event.value}", target=f"alarm:{alarm_id}",
-                 site=alarm["site"], area=alarm["area"], detail={"rule": alarm["rule"], "source": alarm["source"], "to": alarm["state"], "cause": cause,
+                 site=alarm["site"], area=alarm["area"],
+                 detail={"rule": alarm["rule"], "source": alarm["source"], "to": alarm["state"], "cause": cause,
                          "event_id": event_id, **(detail or {})})
     return get_alarm(conn=conn, alarm_id=alarm_id, events=False)
 

@@ -31,7 +31,8 @@ _AREAS = """
     WHERE (%(sites)s::int[] IS NULL OR s.id = ANY(%(sites)s))
       AND (%(processes)s::text[] IS NULL OR a.process_type = ANY(%(processes)s))"""
 _DEVICES = """
-    SELECT s.code AS site, d.code AS device FROM device d JOIN area a ON a.id = d.area_id JOIN site s ON s.id = d.site_id
+    SELECT s.code AS site, d.code AS device
+    FROM device d JOIN area a ON a.id = d.area_id JOIN site s ON s.id = d.site_id
     WHERE (%(sites)s::int[] IS NULL OR s.id = ANY(%(sites)s))
       AND (%(processes)s::text[] IS NULL OR a.process_type = ANY(%(processes)s))"""
 

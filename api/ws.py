@@ -16,7 +16,8 @@ query string ends up in proxy and access logs. Then it sends ``{"type": "subscri
 Before the access token expires, send a new ``auth`` message with a refreshed token, or the server closes
 with 4401. The server also closes with 4401 as soon as the credential is revoked (the user disabled, signed
 out everywhere, their password, role or sites changed, the API key revoked or expired), on the NOTIFY of the
-change and in any case at its next check (every ``ws_recheck_s``). Close codes: 4401 not authenticated or token expired, 4403 role may not subscribe, 4008 too slow
+change and in any case at its next check (every ``ws_recheck_s``).
+Close codes: 4401 not authenticated or token expired, 4403 role may not subscribe, 4008 too slow
 to take the alarm events, 1013 too many clients, 1001 server stopping.
 """
 

@@ -80,7 +80,8 @@ def create_channel(body: ChannelSpec, who: Manager, conn: Conn, settings: Settin
         raise HTTPException(409, f"a channel named {body.name!r} exists")
     out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.secret_key.get_secret_value(),
                                                     spec=body))
-    audit.append(conn, actor=who.actor, action="notify.channel.create", target=f"channel:{out['id']}", site=out["site"],
+    audit.append(conn, actor=who.actor, action="notify.channel.create", target=f"channel:{out['id']}",
+                 site=out["site"],
                  detail={"name": out["name"], "kind": out["kind"], "url": out["url"], "site": out["site"]})
     return out
 
@@ -106,7 +107,8 @@ def replace_channel(channel_id: PathId, body: ChannelSpec, who: Manager, conn: C
         raise HTTPException(409, f"a channel named {body.name!r} exists")
     out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.secret_key.get_secret_value(),
                                                     spec=body, channel_id=channel_id))
-    audit.append(conn, actor=who.actor, action="notify.channel.update", target=f"channel:{channel_id}", site=out["site"],
+    audit.append(conn, actor=who.actor, action="notify.channel.update", target=f"channel:{channel_id}",
+                 site=out["site"],
                  detail={"name": out["name"], "kind": out["kind"], "url": out["url"], "site": out["site"]})
     return out
 
@@ -116,7 +118,8 @@ def delete_channel(channel_id: PathId, who: Manager, conn: Conn) -> Response:
     found = _channel(conn, who, channel_id)
     _may_write(conn, who, found["site"])
     _domain(lambda: notify_config.delete_channel(conn=conn, channel_id=channel_id))
-    audit.append(conn, actor=who.actor, action="notify.channel.delete", target=f"channel:{channel_id}", site=found["site"],
+    audit.append(conn, actor=who.actor, action="notify.channel.delete", target=f"channel:{channel_id}",
+                 site=found["site"],
                  detail={"name": found["name"]})
     return Response(status_code=204)
 

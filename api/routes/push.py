@@ -98,7 +98,8 @@ def _acker(conn, link: links.Link, alarm: dict) -> Actor | None:
         return None
     scope = scope_for(Role(user["role"]), user["site_ids"], user["all_sites"])
     where = store.fetch_one(conn, "SELECT s.id AS site_id, a.process_type FROM site s LEFT JOIN area a "
-                                  "ON a.site_id = s.id AND a.code = %s WHERE s.code = %s", (alarm["area"], alarm["site"]))
+                                  "ON a.site_id = s.id AND a.code = %s WHERE s.code = %s",
+                           (alarm["area"], alarm["site"]))
     if where is None or not scope.has_site(where["site_id"]) \
             or (scope.processes is not None and not scope.has_process(where["process_type"] or "")):
         return None

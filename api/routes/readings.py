@@ -123,7 +123,8 @@ def export_readings(principal: Exporter, conn: Conn, api: ApiConfig, clock: AppC
                                           (sorted({p["area_id"] for p in points}),))}
     audit.append(conn, actor=principal.actor, action="export.readings", target="readings",
                  site=sites[0] if len(sites) == 1 else None,
-                 area=next(iter(areas)) if len(sites) == 1 and len(areas) == 1 else None, detail={"points": list(info), "sites": sorted({p["site"] for p in points}),
+                 area=next(iter(areas)) if len(sites) == 1 and len(areas) == 1 else None,
+                 detail={"points": list(info), "sites": sorted({p["site"] for p in points}),
                          "start": start.isoformat(), "end": end.isoformat(), "rows": len(rows)})
     return Response(out.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="readings.csv"'})

@@ -5,7 +5,9 @@ with the old token are refused at once."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -16,11 +18,24 @@ from websockets.sync.client import ClientConnection, connect
 from api import apikeys
 from api.main import create_app
 from api.policy import Role, console
-from tests.api.conftest import PASSWORD, SITE, World, settings_for
-from tests.api.test_ws import Live, expect, start_live  # noqa: F401 - the fixture
+from tests.api.conftest import PASSWORD, SITE, Template, World, settings_for
+from tests.api.test_ws import Live, expect
 
 pytestmark = pytest.mark.db
 API = "/api/v1"
+
+
+@pytest.fixture
+def start_live(world_url: str, api_template: Template, serve) -> Callable[..., Live]:
+    """An app on a real uvicorn server, with API settings overridden (as tests/api/test_ws.py)."""
+    def start(**api_overrides: Any) -> Live:
+        core, api = settings_for(world_url)
+        for key, value in api_overrides.items():
+            setattr(api, key, value)
+        app = create_app(core, api)
+        return Live(world_url, f"ws://{serve(app)}/api/v1/ws", app, dict(api_template.ids), dict(api_template.keys))
+
+    return start
 
 
 def _closed_with(ws: ClientConnection) -> tuple[int, str]:
