@@ -43,8 +43,10 @@ class Hub:
         self.settings = settings
         self.registry = Registry()
         self.sessions: set[Session] = set()
-        #: WebSockets accepted and not yet authenticated (bounded by ws_max_pending)
+        #: WebSockets accepted and not yet authenticated: they count toward ws_max_clients
         self.pending = 0
+        #: credential checks of WebSockets that may hold a pooled connection at once
+        self.auth_slots = asyncio.Semaphore(settings.ws_auth_concurrency)
         self.connected = asyncio.Event()
         #: point id -> the sessions subscribed to it (fan-out costs one lookup per changed point)
         self._subscribers: dict[int, set[Session]] = {}

@@ -35,8 +35,8 @@ class ApiSettings(BaseSettings):
     ws_alarm_queue: int = Field(1000, ge=1)
     ws_auth_timeout_s: float = Field(10.0, gt=0)
     ws_max_clients: int = Field(1000, ge=1)
-    #: WebSockets accepted but not yet authenticated, at most (each may briefly hold a pool connection).
-    ws_max_pending: int = Field(128, ge=1)
+    #: WebSocket authentications that may hold a pooled connection at once (the rest wait; REST keeps the others).
+    ws_auth_concurrency: int = Field(2, ge=1)
     #: Live sessions re-check their credential this often (revocations also close them at once by NOTIFY).
     ws_recheck_s: float = Field(60.0, gt=0)
     #: Serve /api/v1/latest from the live feed's cache (at most one reading interval behind the database);

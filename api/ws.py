@@ -78,6 +78,12 @@ def _authenticate(app: Any, message: dict[str, Any]) -> tuple[Principal, float |
     return principal, expires_at
 
 
+async def _checked(app: Any, message: dict[str, Any]) -> tuple[Principal, float | None]:
+    """``_authenticate`` in a worker thread, holding one of the hub's authentication slots."""
+    async with app.state.hub.auth_slots:
+        return await run_in_threadpool(_authenticate, app, message)
+
+
 def _parse(raw: dict[str, Any]) -> dict[str, Any]:
     if raw.get("type") == "websocket.disconnect":
         raise WebSocketDisconnect(raw.get("code", 1000))
@@ -112,7 +118,7 @@ async def _recheck(app: Any, session: Session, credential: list[dict[str, Any]],
     while True:
         await asyncio.sleep(every_s)
         try:
-            principal, _ = await run_in_threadpool(_authenticate, app, credential[0])
+            principal, _ = await _checked(app, credential[0])
         except TokenError as exc:
             raise _Closed(NOT_AUTHENTICATED, f"{exc}; sign in again") from None
         except psycopg.Error:
@@ -135,7 +141,7 @@ async def _receive(ws: WebSocket, hub: Hub, session: Session, expiry: list[float
             await hub.snapshot(session, new)
         elif kind == "auth":
             try:
-                principal, expires = await run_in_threadpool(_authenticate, ws.app, message)
+                principal, expires = await _checked(ws.app, message)
             except TokenError as exc:
                 raise _Closed(NOT_AUTHENTICATED, str(exc)) from None
             if (principal.kind, principal.id) != (session.principal.kind, session.principal.id):
@@ -175,8 +181,9 @@ async def live(ws: WebSocket) -> None:
     hub: Hub = app.state.hub
     settings = app.state.api_settings
     await ws.accept()
-    # unauthenticated sockets are bounded too: each may hold a pool connection while its credential is checked
-    if len(hub.sessions) >= settings.ws_max_clients or hub.pending >= settings.ws_max_pending:
+    # sockets that have not authenticated yet count too, and at most ws_auth_concurrency of them check their
+    # credential against the database at once (junk is refused before that, without a connection)
+    if len(hub.sessions) + hub.pending >= settings.ws_max_clients:
         await _close(ws, TRY_LATER, "too many live clients; try again later")
         return
     hub.pending += 1
@@ -185,7 +192,7 @@ async def live(ws: WebSocket) -> None:
         if first.get("type") != "auth":
             raise _Closed(NOT_AUTHENTICATED, "authenticate first: {\"type\": \"auth\", \"token\": \"...\"}")
         try:
-            principal, expires = await run_in_threadpool(_authenticate, app, first)
+            principal, expires = await _checked(app, first)
         except TokenError as exc:
             raise _Closed(NOT_AUTHENTICATED, str(exc)) from None
         if not principal.can(Permission.LIVE_SUBSCRIBE):
