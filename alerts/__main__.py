@@ -6,15 +6,31 @@ import logging
 import os
 import signal
 import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
 
 from alerts.settings import AlertSettings
 from alerts.worker import AlertsWorker
+from core import audit
 from core.logging import setup_logging
 from core.settings import get_settings
 
 _LOGGER = logging.getLogger("alerts")
 #: Exit code of a worker that found one of its threads stuck or dead (its supervisor starts it again).
 EXIT_STUCK = 3
+
+
+def _anchor_audit(url: str, directory: Path, every_s: float, stop: threading.Event) -> None:
+    """Anchor the audit chain's head where the database role cannot write (core.audit), until ``stop``."""
+    while not stop.is_set():
+        try:
+            with psycopg.connect(url, connect_timeout=5) as conn:
+                audit.anchor(conn, directory, now=datetime.now(UTC))
+        except (psycopg.Error, OSError) as exc:
+            _LOGGER.warning("cannot anchor the audit record: %s", str(exc).strip())
+        stop.wait(every_s)
 
 
 def main() -> None:
@@ -29,6 +45,10 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
+    if worker.settings.audit_anchor_s > 0:
+        threading.Thread(target=_anchor_audit, name="audit-anchor", daemon=True,
+                         args=(settings.database_url, settings.data_dir / "audit", worker.settings.audit_anchor_s,
+                               stop)).start()
     _LOGGER.info("alerts worker: MQTT %s; acknowledgements, retries, timeouts, shelving, floods, alarm events; "
                  "notifications %s", worker.interlock.address.redacted(),
                  f"on ({worker.settings.notify_senders} senders)" if worker.notifier else "off")

@@ -116,6 +116,7 @@ def request_command(*, conn: psycopg.Connection, site: str, device: str, action:
     record_commands(conn=conn, commands=[command], alarm=alarm, event_id=None, finding_id=None, batch_id=None,
                     now=now, origin="manual", requested_by=actor.name, reason=reason)
     audit.append(conn, actor=actor.name, action="command.issue", target=f"command:{command['id']}",
+                 site=site, area=target.area,
                  detail={"site": site, "device": device, "action": action, "params": params or {}, "reason": reason,
                          "alarm_id": alarm_id})
     return get_command(conn=conn, command_id=command["id"])
@@ -270,6 +271,13 @@ def _confirmed(conn: psycopg.Connection, row: dict, now: datetime) -> None:
 # --- bypasses ------------------------------------------------------------------------------------------------
 
 
+def _device_area(conn: psycopg.Connection, site: str, device: str) -> str | None:
+    """The area code of a device (what the audit record is scoped by)."""
+    row = store.fetch_one(conn, "SELECT a.code FROM device d JOIN site s ON s.id = d.site_id "
+                          "JOIN area a ON a.id = d.area_id WHERE s.code = %s AND d.code = %s", (site, device))
+    return row["code"] if row else None
+
+
 def request_bypass(*, conn: psycopg.Connection, site: str, device: str, actor: Actor, reason: str,
                    duration: timedelta, now: datetime, action: str | None = None,
                    config: AlertConfig | None = None) -> dict[str, Any]:
@@ -288,6 +296,7 @@ def request_bypass(*, conn: psycopg.Connection, site: str, device: str, actor: A
                           "requested_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
                           (site, device, action, reason, int(duration.total_seconds()), actor.name, now))
     audit.append(conn, actor=actor.name, action="bypass.request", target=f"bypass:{row['id']}",
+                 site=site, area=target.area,
                  detail={"site": site, "device": device, "action": action, "reason": reason,
                          "duration_s": row["duration_s"]})
     return row
@@ -308,6 +317,7 @@ def approve_bypass(*, conn: psycopg.Connection, bypass_id: int, actor: Actor, no
                           (actor.name, now, now, bypass_id))
     conn.execute("SELECT pg_notify('interlock_bypass', %s)", (str(bypass_id),))
     audit.append(conn, actor=actor.name, action="bypass.approve", target=f"bypass:{bypass_id}",
+                 site=row["site"], area=_device_area(conn, row["site"], row["device"]),
                  detail={"site": row["site"], "device": row["device"], "action": row["action"],
                          "requested_by": row["requested_by"], "expires_at": row["expires_at"].isoformat()})
     return row
@@ -322,6 +332,7 @@ def revoke_bypass(*, conn: psycopg.Connection, bypass_id: int, actor: Actor, now
         raise NotFound(f"no bypass {bypass_id} in force")
     conn.execute("SELECT pg_notify('interlock_bypass', %s)", (str(bypass_id),))
     audit.append(conn, actor=actor.name, action="bypass.revoke", target=f"bypass:{bypass_id}",
+                 site=row["site"], area=_device_area(conn, row["site"], row["device"]),
                  detail={"site": row["site"], "device": row["device"]})
     return row
 
@@ -363,7 +374,7 @@ def start_drill(*, conn: psycopg.Connection, site: str, area: str, level: int, a
     alarm = store.fetch_one(conn, "SELECT * FROM alarm WHERE rule = 'drill' AND source = %s AND closed_at IS NULL",
                             (SubjectRef(site, area).key,))
     audit.append(conn, actor=actor.name, action="drill.start", target=f"alarm:{alarm['id']}",
-                 detail={"site": site, "area": area, "level": level, "reason": reason,
+                 site=site, area=area, detail={"site": site, "area": area, "level": level, "reason": reason,
                          "commands": {c["device"]: c["status"] for c in commands}})
     return service.get_alarm(conn=conn, alarm_id=alarm["id"])
 
@@ -381,7 +392,8 @@ def end_drill(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, now: dat
     current = store.fetch_one(conn, "SELECT state FROM alarm WHERE id = %s", (alarm_id,))
     if current["state"] != "normal":
         service.acknowledge(conn=conn, alarm_id=alarm_id, actor=actor, now=now, comment="drill ended")
-    audit.append(conn, actor=actor.name, action="drill.end", target=f"alarm:{alarm_id}", detail={})
+    audit.append(conn, actor=actor.name, action="drill.end", target=f"alarm:{alarm_id}", detail={},
+                 site=alarm["site"], area=alarm["area"])
     return service.get_alarm(conn=conn, alarm_id=alarm_id)
 
 

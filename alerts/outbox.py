@@ -140,7 +140,8 @@ def deliveries_of(conn: psycopg.Connection, row: Mapping[str, Any], now: datetim
 
 
 def recipients(conn: psycopg.Connection, row: Mapping[str, Any], now: datetime) -> list[dict[str, Any]]:
-    """The people of an outbox row: named users and the holders of its roles (duty roster on shift first)."""
+    """The people of an outbox row: named users and the holders of its roles (duty roster on shift first), each
+    only if they hold the row's site."""
     wanted = row["recipients"] or {}
     names = set(wanted.get("users") or [])
     ids: set[int] = set()
@@ -155,8 +156,12 @@ def recipients(conn: psycopg.Connection, row: Mapping[str, Any], now: datetime) 
             conn, "SELECT u.id FROM app_user u WHERE u.role = %s AND u.disabled_at IS NULL AND (u.all_sites OR "
             "EXISTS (SELECT 1 FROM site s WHERE s.code = %s AND s.id = ANY(u.site_ids)))", (role, row["site"]))}
     if names:
-        ids |= {r["id"] for r in store.fetch(conn, "SELECT id FROM app_user WHERE username = ANY(%s) AND "
-                                             "disabled_at IS NULL", (sorted(names),))}
+        # a named person (roster, plan, policy) hears only of the sites they hold: a roster or plan naming
+        # someone of another site does not leak that site's alarms to them
+        ids |= {r["id"] for r in store.fetch(
+            conn, "SELECT u.id FROM app_user u WHERE u.username = ANY(%s) AND u.disabled_at IS NULL AND (u.all_sites "
+            "OR EXISTS (SELECT 1 FROM site s WHERE s.code = %s AND s.id = ANY(u.site_ids)))",
+            (sorted(names), row["site"]))}
     return [{"id": i} for i in sorted(ids)]
 
 

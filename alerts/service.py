@@ -189,6 +189,7 @@ def _human(conn: psycopg.Connection, alarm_id: int, event: Event, actor: Actor, 
     if Action.CHECK_SUPPRESSION in outcome.actions or Action.ANNUNCIATE in outcome.actions:
         management.back_in_view(conn, load_config(conn=conn), alarm, outcome, event_id, now)
     audit.append(conn, actor=actor.name, action=f"alarm.{event.value}", target=f"alarm:{alarm_id}",
+                 site=alarm["site"], area=alarm["area"],
                  detail={"rule": alarm["rule"], "source": alarm["source"], "to": alarm["state"], "cause": cause,
                          "event_id": event_id, **(detail or {})})
     return get_alarm(conn=conn, alarm_id=alarm_id, events=False)
@@ -257,7 +258,7 @@ def comment(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, text: str,
     event_id = store.event_row(conn, alarm, "comment", at=now, actor=actor.name, cause=text,
                                caused_by=_person(actor))
     audit.append(conn, actor=actor.name, action="alarm.comment", target=f"alarm:{alarm_id}",
-                 detail={"event_id": event_id, "text": text})
+                 site=alarm["site"], area=alarm["area"], detail={"event_id": event_id, "text": text})
     return event_id
 
 

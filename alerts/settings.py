@@ -23,6 +23,8 @@ class AlertSettings(BaseSettings):
     #: MQTT 5 user property in which the broker names each acknowledgement's sender (core.identity); unset: the
     #: broker's ACL is the only check.
     sender_property: str | None = None
+    #: Write the signed head of the audit chain to the data directory this often (core.audit.anchor; 0: never).
+    audit_anchor_s: float = Field(600.0, ge=0)
 
     # --- notifications (alerts.notifier) ----------------------------------------------------------------------
     #: Send notifications from this worker (several workers may run: deliveries are claimed with SKIP LOCKED).

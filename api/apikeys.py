@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from api import security
+from api import auth, security
 from api.errors import Invalid, NotFound
 from api.policy import KEY_ROLES, Principal, Role, scope_for
 from api.queries import fetch_all, fetch_one, page
@@ -64,5 +64,6 @@ def list_keys(*, conn: psycopg.Connection, actor: Principal, include_revoked: bo
 def revoke_key(*, conn: psycopg.Connection, actor: Principal, key_id: int, now: datetime) -> None:
     row = get_key(conn=conn, actor=actor, key_id=key_id)
     execute(conn, "UPDATE api_key SET revoked_at = coalesce(revoked_at, %s) WHERE id = %s", (now, key_id))
+    auth.announce_revocation(conn, kind="api_key", principal_id=key_id)
     audit.append(conn, actor=actor.actor, action="api_key.revoke", target=f"api_key/{row['prefix']}",
                  detail={"name": row["name"]})

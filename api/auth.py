@@ -101,6 +101,22 @@ def _count_failure(conn: psycopg.Connection, cfg: AuthConfig, user: dict, *, now
     return _fail(conn, username=user["username"], reason=reason, client=client)
 
 
+def record_wrong_secret(*, conn: psycopg.Connection, cfg: AuthConfig, user_id: int, username: str, action: str,
+                        reason: str, now: datetime, client: str) -> None:
+    """A signed-in user got their password (or code) wrong when confirming a sensitive change: audit it and count
+    it toward the lockout like a failed login, so that a stolen session cannot guess the password."""
+    failures = execute(conn, "UPDATE app_user SET failed_logins = failed_logins + 1 WHERE id = %s "
+                             "RETURNING failed_logins", (user_id,)).fetchone()[0]
+    audit.append(conn, actor=f"user:{username}", action=action, target=f"user/{username}",
+                 detail={"reason": reason, "client": client})
+    if failures >= cfg.lockout_threshold:
+        until = now + cfg.lockout_duration
+        execute(conn, "UPDATE app_user SET failed_logins = 0, locked_until = %s WHERE id = %s", (until, user_id))
+        audit.append(conn, actor="system", action="auth.lockout", target=f"user/{username}",
+                     detail={"failures": failures, "until": until.isoformat(), "client": client})
+        _LOGGER.warning("account %s locked after %d wrong passwords or codes", username, failures)
+
+
 def _user_for_login(conn: psycopg.Connection, username: str) -> dict | None:
     cur = execute(conn, "SELECT id, username, password_hash, role, disabled_at, locked_until, failed_logins, "
                         "mfa_enabled, mfa_secret, mfa_last_step, token_version FROM app_user "
@@ -193,11 +209,22 @@ def logout(*, conn: psycopg.Connection, token: str, now: datetime) -> None:
 
 
 def end_sessions(*, conn: psycopg.Connection, user_id: int, now: datetime) -> None:
-    """Invalidate every access token (version bump) and refresh token of a user."""
+    """Invalidate every access token (version bump) and refresh token of a user, and tell the API processes so
+    that open WebSocket sessions close at once (on commit)."""
     execute(conn, "UPDATE app_user SET token_version = token_version + 1, updated_at = %s WHERE id = %s",
             (now, user_id))
     execute(conn, "UPDATE refresh_token SET revoked_at = %s WHERE user_id = %s AND revoked_at IS NULL",
             (now, user_id))
+    announce_revocation(conn, kind="user", principal_id=user_id)
+
+
+#: NOTIFY channel: a user's sessions ended or an API key was revoked, payload {"kind": "user"|"api_key", "id": N}.
+REVOKED_CHANNEL = "auth_revoked"
+
+
+def announce_revocation(conn: psycopg.Connection, *, kind: str, principal_id: int) -> None:
+    """Tell every API process (api.hub) to close the live sessions of this principal; sent on commit."""
+    execute(conn, "SELECT pg_notify(%s, %s)", (REVOKED_CHANNEL, f'{{"kind": "{kind}", "id": {int(principal_id)}}}'))
 
 
 # --- who is calling ------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from api import auth
 from api.policy import Permission, Principal
 from api.schemas import MAX_ID
-from api.security import API_KEY_PREFIX, TokenError
+from api.security import API_KEY_PREFIX, TokenError, decode_access_token, split_api_key
 from api.settings import ApiSettings
 from core.clock import Clock
 from core.settings import CoreSettings
@@ -65,20 +65,38 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
-def get_principal(conn: Conn, cfg: AuthConf, clock: AppClock,
-                  token: Annotated[str | None, Depends(_bearer)],
-                  key: Annotated[str | None, Depends(_api_key)]) -> Principal:
-    """The caller, from an access token (Authorization: Bearer) or an API key (X-API-Key, or as bearer)."""
+def get_credential(cfg: AuthConf, token: Annotated[str | None, Depends(_bearer)],
+                   key: Annotated[str | None, Depends(_api_key)]) -> tuple[str, str]:
+    """("api_key" or "token", the credential), checked as far as possible without the database: an access
+    token's signature and expiry, an API key's form. A request without a credential, or with junk, is answered
+    401 here, before it takes a pooled connection (resolved ahead of ``Conn`` in ``get_principal``)."""
+    if not key and token and token.startswith(API_KEY_PREFIX):
+        key = token
+    if key:
+        if split_api_key(key) is None:
+            raise _unauthorized("invalid API key")
+        return "api_key", key
+    if token:
+        try:
+            decode_access_token(token, key=cfg.jwt_key)
+        except TokenError as exc:
+            raise _unauthorized(str(exc)) from None
+        return "token", token
+    raise HTTPException(401, "not authenticated", headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_principal(credential: Annotated[tuple[str, str], Depends(get_credential)], conn: Conn, cfg: AuthConf,
+                  clock: AppClock) -> Principal:
+    """The caller, from an access token (Authorization: Bearer) or an API key (X-API-Key, or as bearer); the
+    user or key is read on every request, so a disabled user, a changed password, role or sites (token version)
+    or a revoked key is refused at once."""
+    kind, value = credential
     try:
-        if key:
-            return auth.principal_from_api_key(conn=conn, key=key, now=clock.now())
-        if token and token.startswith(API_KEY_PREFIX):
-            return auth.principal_from_api_key(conn=conn, key=token, now=clock.now())
-        if token:
-            return auth.principal_from_access_token(conn=conn, cfg=cfg, token=token)
+        if kind == "api_key":
+            return auth.principal_from_api_key(conn=conn, key=value, now=clock.now())
+        return auth.principal_from_access_token(conn=conn, cfg=cfg, token=value)
     except TokenError as exc:
         raise _unauthorized(str(exc)) from None
-    raise HTTPException(401, "not authenticated", headers={"WWW-Authenticate": "Bearer"})
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -20,6 +20,7 @@ import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from api.auth import REVOKED_CHANNEL
 from api.policy import Principal
 from api.settings import ApiSettings
 from api.subscriptions import Registry, Session
@@ -42,6 +43,10 @@ class Hub:
         self.settings = settings
         self.registry = Registry()
         self.sessions: set[Session] = set()
+        #: WebSockets accepted and not yet authenticated: they count toward ws_max_clients
+        self.pending = 0
+        #: credential checks of WebSockets that may hold a pooled connection at once
+        self.auth_slots = asyncio.Semaphore(settings.ws_auth_concurrency)
         self.connected = asyncio.Event()
         #: point id -> the sessions subscribed to it (fan-out costs one lookup per changed point)
         self._subscribers: dict[int, set[Session]] = {}
@@ -227,7 +232,7 @@ class Hub:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
-                    for channel in (channels.READINGS, channels.ALARMS, channels.CONFIG):
+                    for channel in (channels.READINGS, channels.ALARMS, channels.CONFIG, REVOKED_CHANNEL):
                         await conn.execute(f"LISTEN {channel}")
                     await self.load_registry()
                     if lost:
@@ -257,6 +262,8 @@ class Hub:
                 self._mark_dirty(channels.changed_points(payload))
             elif channel == channels.ALARMS:
                 self._on_alarm(orjson.loads(payload))
+            elif channel == REVOKED_CHANNEL:
+                self._on_revoked(orjson.loads(payload))
             elif channel == channels.CONFIG:
                 self._tasks.append(asyncio.create_task(self._reload_registry()))
                 self._tasks = [t for t in self._tasks if not t.done()]
@@ -275,6 +282,15 @@ class Hub:
                 routed = True
         if not routed:
             self.counters["alarm_events_unrouted"] += 1
+
+    def _on_revoked(self, note: dict[str, Any]) -> None:
+        """A user's sessions ended or an API key was revoked: close their live sessions (4401)."""
+        kind, principal_id = note["kind"], note["id"]
+        for session in list(self.sessions):
+            if (session.principal.kind, session.principal.id) == (kind, principal_id):
+                session.revoke("your session was ended (signed out, disabled, password or scope changed, or the "
+                               "key revoked); sign in again")
+                self.counters["revoked_sessions"] += 1
 
     def _mark_dirty(self, point_ids: set[int] | None) -> None:
         self._dirty.update(self.registry.points if point_ids is None else point_ids)

@@ -46,7 +46,7 @@ from api.schemas import ERRORS
 from api.settings import ApiSettings
 from core.clock import Clock, SystemClock
 from core.db import create_pool
-from core.logging import setup_logging
+from core.logging import redact_server_logs, setup_logging
 from core.settings import CoreSettings, get_settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
     if not logging.getLogger().handlers:
         # under `uvicorn ... --factory` nothing has configured the root logger: ours, with secrets redacted
         setup_logging(settings.log_level)
+    redact_server_logs()
     if not settings.database_url:
         raise RuntimeError("the API needs EHS_DATABASE_URL (`ehs up` sets it)")
 
@@ -92,6 +93,7 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
     app.state.auth = AuthConfig.from_settings(settings, api_settings)
     app.state.clock = clock or SystemClock()
     app.state.auth_limiter = RateLimiter(api_settings.auth_rate_limit)
+    app.state.heavy_limiter = RateLimiter(api_settings.heavy_rate_limit)
 
     errors.install(app)
 

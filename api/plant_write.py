@@ -44,7 +44,7 @@ def _apply(conn: psycopg.Connection, principal: Principal, data: dict[str, Any],
     if problems:
         raise Conflict("; ".join(message for _, message in problems))
     summary = apply_plant(conn=conn, plant=plant, source=f"api ({principal.actor})")
-    audit.append(conn, actor=principal.actor, action=action, target=target,
+    audit.append(conn, actor=principal.actor, action=action, target=target, site=plant.sites[0].code,
                  detail={**detail, "site": plant.sites[0].code, "revision": summary.revision,
                          "changes": summary.as_dict()})
 

@@ -1,4 +1,5 @@
-"""Rate limits on the authentication endpoints, per client address (``limits``, moving window, in memory).
+"""Rate limits (``limits``, moving window, in memory): the authentication endpoints per client address, and the
+expensive reads (verifying the whole audit chain, KPIs over long periods) per caller.
 
 In memory means per API process: with several workers each counts on its own, which multiplies the limit by
 the number of workers; account lockout (in the database) bounds password guessing regardless.
@@ -34,4 +35,12 @@ def limit_auth(request: Request) -> None:
     wait = request.app.state.auth_limiter.hit("auth", address)
     if wait is not None:
         raise HTTPException(429, "too many authentication requests from this address; try again later",
+                            headers={"Retry-After": str(math.ceil(wait))})
+
+
+def limit_heavy(request: Request, caller: str, what: str) -> None:
+    """Count one expensive request of ``caller`` (e.g. ``user:ann``); 429 with Retry-After beyond the rate."""
+    wait = request.app.state.heavy_limiter.hit(what, caller)
+    if wait is not None:
+        raise HTTPException(429, f"too many {what} requests; try again later",
                             headers={"Retry-After": str(math.ceil(wait))})

@@ -20,6 +20,9 @@ class ApiSettings(BaseSettings):
     lockout_minutes: float = Field(15.0, gt=0)
     #: Requests per client address to the authentication endpoints (``limits`` notation).
     auth_rate_limit: str = "20/minute"
+    #: Expensive reads per caller: verifying the whole audit chain, alarm KPIs over more than ``kpi_long_days``.
+    heavy_rate_limit: str = "6/minute"
+    kpi_long_days: float = Field(7.0, gt=0)
     #: Browser origins allowed by CORS; empty means no cross-origin access.
     cors_origins: list[str] = Field(default_factory=list)
     #: Send Strict-Transport-Security (only behind TLS, e.g. a reverse proxy terminating HTTPS).
@@ -32,6 +35,10 @@ class ApiSettings(BaseSettings):
     ws_alarm_queue: int = Field(1000, ge=1)
     ws_auth_timeout_s: float = Field(10.0, gt=0)
     ws_max_clients: int = Field(1000, ge=1)
+    #: WebSocket authentications that may hold a pooled connection at once (the rest wait; REST keeps the others).
+    ws_auth_concurrency: int = Field(2, ge=1)
+    #: Live sessions re-check their credential this often (revocations also close them at once by NOTIFY).
+    ws_recheck_s: float = Field(60.0, gt=0)
     #: Serve /api/v1/latest from the live feed's cache (at most one reading interval behind the database);
     #: false: always query the database.
     latest_from_cache: bool = True

@@ -58,7 +58,14 @@ class Session:
         #: set when the client is too slow even for alarm events: the connection is closed at once
         self.gone = asyncio.Event()
         self.overflow: str | None = None
+        #: set when the caller's credential was revoked (or the user disabled, or their password or scope
+        #: changed): the connection is closed at once with 4401
+        self.revoked: str | None = None
         self.coalesced = 0
+
+    def revoke(self, reason: str) -> None:
+        self.revoked = reason
+        self.gone.set()
 
     def resolve(self, registry: Registry) -> set[int]:
         """Recompute the subscribed points from sites, areas and points (the registry may have changed)."""

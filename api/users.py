@@ -176,12 +176,27 @@ def find_user_id(conn: psycopg.Connection, username: str) -> int | None:
 # --- self-service ------------------------------------------------------------------------------------------------
 
 
+class WrongSecret(Invalid):
+    """The password or code that confirms a self-service change is wrong (the caller records and counts it)."""
+
+    def __init__(self, message: str, *, field: str, reason: str) -> None:
+        super().__init__(message, field=field)
+        self.reason = reason
+
+
+def _not_locked(row: dict[str, Any], now: datetime) -> None:
+    if row["locked_until"] is not None and row["locked_until"] > now:
+        raise Forbidden("the account is locked after repeated wrong passwords; try again later")
+
+
 def change_own_password(*, conn: psycopg.Connection, cfg: auth.AuthConfig, me: Principal, current: str, new: str,
                         now: datetime) -> auth.TokenPair:
     """Change one's password; other sessions end, and a fresh token pair is returned for this one."""
-    row = fetch_one(conn, "SELECT password_hash, token_version FROM app_user WHERE id = %s FOR UPDATE", (me.id,))
+    row = fetch_one(conn, "SELECT password_hash, token_version, locked_until FROM app_user WHERE id = %s FOR UPDATE",
+                    (me.id,))
+    _not_locked(row, now)
     if not security.verify_password(row["password_hash"], current)[0]:
-        raise Invalid("the current password is wrong", field="body.current_password")
+        raise WrongSecret("the current password is wrong", field="body.current_password", reason="bad_password")
     if problem := security.check_password_policy(new):
         raise Invalid(f"the new password {problem}", field="body.new_password")
     execute(conn, "UPDATE app_user SET password_hash = %s, password_changed_at = %s WHERE id = %s",
@@ -219,15 +234,16 @@ def mfa_enable(*, conn: psycopg.Connection, cfg: auth.AuthConfig, me: Principal,
 def mfa_disable(*, conn: psycopg.Connection, cfg: auth.AuthConfig, me: Principal, password: str, code: str,
                 now: datetime) -> None:
     """Turn TOTP off; needs both the password and a current code."""
-    row = fetch_one(conn, "SELECT password_hash, mfa_enabled, mfa_secret, mfa_last_step FROM app_user "
+    row = fetch_one(conn, "SELECT password_hash, mfa_enabled, mfa_secret, mfa_last_step, locked_until FROM app_user "
                           "WHERE id = %s FOR UPDATE", (me.id,))
     if not row["mfa_enabled"]:
         raise Conflict("two-factor authentication is not on")
+    _not_locked(row, now)
     if not security.verify_password(row["password_hash"], password)[0]:
-        raise Invalid("the password is wrong", field="body.password")
+        raise WrongSecret("the password is wrong", field="body.password", reason="bad_password")
     secret = security.unseal(cfg.seal_key, bytes(row["mfa_secret"]), context=f"totp:{me.id}")
     if secret is None or security.verify_totp(secret, code, now=now, last_step=row["mfa_last_step"]) is None:
-        raise Invalid("the code does not match", field="body.code")
+        raise WrongSecret("the code does not match", field="body.code", reason="bad_totp")
     execute(conn, "UPDATE app_user SET mfa_enabled = false, mfa_secret = NULL, mfa_last_step = NULL "
                   "WHERE id = %s", (me.id,))
     audit.append(conn, actor=me.actor, action="auth.mfa_disable", target=f"user/{me.name}")

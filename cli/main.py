@@ -15,6 +15,7 @@ from cli import (
     audit_cmd,
     bench,
     config_cmd,
+    db_cmd,
     detectors_cmd,
     devices_cmd,
     eval_cmd,
@@ -44,6 +45,7 @@ app.add_typer(notify_cmd.app, name="notify")
 app.add_typer(devices_cmd.app, name="devices")
 app.add_typer(hj212_cmd.app, name="hj212")
 app.command("fuzz")(fuzz_cmd.fuzz)
+app.add_typer(db_cmd.app, name="db")
 
 
 @app.command()

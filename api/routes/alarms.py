@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from pydantic import AwareDatetime
 
 from alerts import kpi, service, store
@@ -30,9 +30,10 @@ from api.alarms import (
     present,
     with_versions,
 )
-from api.deps import AppClock, Conn, PathId, SiteFilter, require
+from api.deps import ApiConfig, AppClock, Conn, PathId, SiteFilter, require
 from api.errors import Forbidden, Invalid
 from api.policy import Permission, Principal
+from api.ratelimit import limit_heavy
 from api.schemas import ErrorRead
 from api.schemas.alarms import (
     AckBody,
@@ -85,13 +86,16 @@ def list_alarms(principal: Reader, conn: Conn, site: SiteFilter = None,
 
 @router.get("/kpi", response_model=KpiRead,
             responses={403: {"model": ErrorRead, "description": "A site outside your scope; regulators must name a "
-                                                                "compliance area"}})
-def alarm_kpis(principal: Reader, conn: Conn, clock: AppClock, site: SiteFilter = None,
+                                                                "compliance area"},
+                       429: {"model": ErrorRead, "description": "Too many long-period requests"}})
+def alarm_kpis(request: Request, principal: Reader, conn: Conn, clock: AppClock, api: ApiConfig,
+               site: SiteFilter = None,
                area: Annotated[str | None, Query(max_length=64, description="Area code")] = None,
                since: Annotated[AwareDatetime | None, Query(description="Default: 24 h before until")] = None,
                until: Annotated[AwareDatetime | None, Query(description="Default: now")] = None):
     """ISA-18.2 alarm-system KPIs of one site (yours when you have one) or of every site (administrators of all
-    sites), for a period of at most 92 days. Drills are left out."""
+    sites), for a period of at most 92 days. Drills are left out. Periods longer than ``kpi_long_days`` are
+    rate-limited per caller (each reads every alarm event of the period)."""
     check_site(conn, principal.scope, site)
     ascope = alarm_scope(conn, principal.scope)
     if site is None and ascope.sites is not None:
@@ -104,6 +108,8 @@ def alarm_kpis(principal: Reader, conn: Conn, clock: AppClock, site: SiteFilter 
     since = since or until - timedelta(hours=24)
     if not timedelta(0) < until - since <= MAX_KPI_SPAN:
         raise Invalid("since must be before until, at most 92 days before", field="query.since")
+    if until - since > timedelta(days=api.kpi_long_days):
+        limit_heavy(request, principal.actor, "long KPI")
     with domain_errors():
         return kpi.kpis(conn=conn, since=since, until=until, site=site, area=area)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import AwareDatetime, BaseModel
 
 from api.deps import After, Conn, CurrentPrincipal, Limit, require
 from api.policy import COMPLIANCE_ACTIONS, Permission, Principal
 from api.queries import Page, after_id, encode_cursor, fetch_all
+from api.ratelimit import limit_heavy
+from api.schemas import ErrorRead
 from core import audit
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -23,6 +25,8 @@ class AuditEntryRead(BaseModel):
     actor: str
     action: str
     target: str
+    site: str | None = None
+    area: str | None = None
     detail: dict[str, Any]
     hash: str
 
@@ -59,7 +63,8 @@ def list_entries(principal: Annotated[Principal, Depends(_reader)], conn: Conn,
                  after: After = None, limit: Limit = 100):
     """Entries newest first. Administrators read everything; EHS managers and regulators read the
     compliance-relevant actions (configuration, exports, alarms, commands, bypasses). Callers limited to some
-    sites see the entries recorded for those sites."""
+    sites see the entries recorded for those sites; callers limited to some processes (regulators) see the
+    entries of those processes' areas and the plant-wide ones (no site)."""
     everything = principal.can(Permission.AUDIT_READ)
     sites = None
     if principal.scope.site_ids is not None:
@@ -67,18 +72,23 @@ def list_entries(principal: Annotated[Principal, Depends(_reader)], conn: Conn,
                                               (sorted(principal.scope.site_ids),))]
     prefix = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" if action else None
     rows = fetch_all(conn, """
-        SELECT seq, at, actor, action, target, detail, hash FROM audit_entry
-        WHERE (%(after)s::bigint IS NULL OR seq < %(after)s)
-          AND (%(everything)s OR action LIKE ANY(%(compliance)s))
-          AND (%(sites)s::text[] IS NULL OR detail->>'site' = ANY(%(sites)s) OR detail->'sites' ?| %(sites)s)
-          AND (%(prefix)s::text IS NULL OR action LIKE %(prefix)s)
-          AND (%(actor)s::text IS NULL OR actor = %(actor)s)
-          AND (%(target)s::text IS NULL OR target = %(target)s)
-          AND (%(since)s::timestamptz IS NULL OR at >= %(since)s)
-          AND (%(until)s::timestamptz IS NULL OR at < %(until)s)
-        ORDER BY seq DESC LIMIT %(limit)s""",
+        SELECT e.seq, e.at, e.actor, e.action, e.target, e.site, e.area, e.detail, e.hash FROM audit_entry e
+        WHERE (%(after)s::bigint IS NULL OR e.seq < %(after)s)
+          AND (%(everything)s OR e.action LIKE ANY(%(compliance)s))
+          AND (%(sites)s::text[] IS NULL OR e.site = ANY(%(sites)s)
+               OR (e.site IS NULL AND e.detail->'sites' ?| %(sites)s))
+          AND (%(processes)s::text[] IS NULL OR e.site IS NULL
+               OR EXISTS (SELECT 1 FROM area a JOIN site s ON s.id = a.site_id
+                          WHERE s.code = e.site AND a.code = e.area AND a.process_type = ANY(%(processes)s)))
+          AND (%(prefix)s::text IS NULL OR e.action LIKE %(prefix)s)
+          AND (%(actor)s::text IS NULL OR e.actor = %(actor)s)
+          AND (%(target)s::text IS NULL OR e.target = %(target)s)
+          AND (%(since)s::timestamptz IS NULL OR e.at >= %(since)s)
+          AND (%(until)s::timestamptz IS NULL OR e.at < %(until)s)
+        ORDER BY e.seq DESC LIMIT %(limit)s""",
                      {"after": after_id(after), "everything": everything,
                       "compliance": [p.replace("_", "\\_") + "%" for p in COMPLIANCE_ACTIONS], "sites": sites,
+                      "processes": principal.scope.processes_param(),
                       "prefix": prefix, "actor": actor, "target": target, "since": since, "until": until,
                       "limit": limit + 1})
     more = len(rows) > limit
@@ -86,9 +96,11 @@ def list_entries(principal: Annotated[Principal, Depends(_reader)], conn: Conn,
     return {"items": rows, "next": encode_cursor(rows[-1]["seq"]) if more and rows else None}
 
 
-@router.get("/verify", response_model=VerifyRead)
-def verify(principal: Verifier, conn: Conn):
-    """Walk the whole hash chain; name every edited, deleted or reordered entry."""
+@router.get("/verify", response_model=VerifyRead,
+            responses={429: {"model": ErrorRead, "description": "Verified too often (it reads the whole record)"}})
+def verify(request: Request, principal: Verifier, conn: Conn):
+    """Walk the whole hash chain; name every edited, deleted or reordered entry (rate-limited per caller)."""
+    limit_heavy(request, principal.actor, "audit verification")
     checked, problems = audit.verify(conn)
     return {"entries": checked, "intact": not problems,
             "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message} for p in problems]}

@@ -85,12 +85,29 @@ def me(principal: CurrentPrincipal, conn: Conn) -> MeRead:
                   processes=principal.scope.processes_param(), permissions=principal.permissions(), mfa_enabled=mfa)
 
 
+def _confirmed(request: Request, me: Principal, cfg: auth.AuthConfig, now, client: str, action: str, change):
+    """Run a change confirmed by the password (or a code) in its own transaction; a wrong one is audited and
+    counts toward the lockout, and that record is committed although the answer is 422."""
+    wrong = None
+    with unit_of_work(request.app.state.pool) as conn:
+        try:
+            return change(conn)
+        except users.WrongSecret as exc:
+            auth.record_wrong_secret(conn=conn, cfg=cfg, user_id=me.id, username=me.name, action=action,
+                                     reason=exc.reason, now=now, client=client)
+            wrong = exc
+    raise wrong
+
+
 @router.post("/password", response_model=TokenRead, dependencies=[Depends(limit_auth)])
-def change_password(body: PasswordChange, me: Me, conn: Conn, cfg: AuthConf, clock: AppClock) -> TokenRead:
-    """Change your password; your other sessions end and a fresh token pair is returned."""
+def change_password(request: Request, body: PasswordChange, me: Me, cfg: AuthConf, clock: AppClock,
+                    client: ClientAddress) -> TokenRead:
+    """Change your password; your other sessions end and a fresh token pair is returned. A wrong current password
+    is audited and counts toward the account lockout."""
     now = clock.now()
-    pair = users.change_own_password(conn=conn, cfg=cfg, me=me, current=body.current_password,
-                                     new=body.new_password, now=now)
+    pair = _confirmed(request, me, cfg, now, client, "auth.password_change_failed", lambda conn: (
+        users.change_own_password(conn=conn, cfg=cfg, me=me, current=body.current_password,
+                                  new=body.new_password, now=now)))
     return _token_response(pair, now)
 
 
@@ -109,7 +126,11 @@ def mfa_enable(body: MfaCode, me: Me, conn: Conn, cfg: AuthConf, clock: AppClock
 
 
 @router.post("/mfa/disable", status_code=204, response_class=Response, dependencies=[Depends(limit_auth)])
-def mfa_disable(body: MfaDisable, me: Me, conn: Conn, cfg: AuthConf, clock: AppClock) -> Response:
-    """Turn two-factor authentication off (needs the password and a current code)."""
-    users.mfa_disable(conn=conn, cfg=cfg, me=me, password=body.password, code=body.code, now=clock.now())
+def mfa_disable(request: Request, body: MfaDisable, me: Me, cfg: AuthConf, clock: AppClock,
+                client: ClientAddress) -> Response:
+    """Turn two-factor authentication off (needs the password and a current code; a wrong one is audited and
+    counts toward the account lockout)."""
+    now = clock.now()
+    _confirmed(request, me, cfg, now, client, "auth.mfa_disable_failed", lambda conn: (
+        users.mfa_disable(conn=conn, cfg=cfg, me=me, password=body.password, code=body.code, now=now)))
     return Response(status_code=204)

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from alerts import notify_config
 from alerts.models import AlarmError
 from alerts.notify_config import ChannelSpec, PolicySpec, RosterSpec
+from api import config_scope
 from api.deps import After, Conn, Limit, PathId, QueryId, Settings, require
 from api.errors import Invalid
 from api.policy import Permission, Principal
@@ -48,6 +49,13 @@ def _visible(conn, who: Principal, site: str | None) -> bool:
     return sites is None or (site is not None and site in sites)
 
 
+def _recipients(conn, names: dict[str, list[str]], site: str | None) -> None:
+    """422 when a named person cannot receive for the site (same answer whether or not they exist)."""
+    if problems := config_scope.recipient_problems(conn, names, site):
+        field, message = problems[0]
+        raise Invalid(message, field=field)
+
+
 def _domain(call):
     try:
         return call()
@@ -73,6 +81,7 @@ def create_channel(body: ChannelSpec, who: Manager, conn: Conn, settings: Settin
     out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.secret_key.get_secret_value(),
                                                     spec=body))
     audit.append(conn, actor=who.actor, action="notify.channel.create", target=f"channel:{out['id']}",
+                 site=out["site"],
                  detail={"name": out["name"], "kind": out["kind"], "url": out["url"], "site": out["site"]})
     return out
 
@@ -99,6 +108,7 @@ def replace_channel(channel_id: PathId, body: ChannelSpec, who: Manager, conn: C
     out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.secret_key.get_secret_value(),
                                                     spec=body, channel_id=channel_id))
     audit.append(conn, actor=who.actor, action="notify.channel.update", target=f"channel:{channel_id}",
+                 site=out["site"],
                  detail={"name": out["name"], "kind": out["kind"], "url": out["url"], "site": out["site"]})
     return out
 
@@ -109,6 +119,7 @@ def delete_channel(channel_id: PathId, who: Manager, conn: Conn) -> Response:
     _may_write(conn, who, found["site"])
     _domain(lambda: notify_config.delete_channel(conn=conn, channel_id=channel_id))
     audit.append(conn, actor=who.actor, action="notify.channel.delete", target=f"channel:{channel_id}",
+                 site=found["site"],
                  detail={"name": found["name"]})
     return Response(status_code=204)
 
@@ -130,8 +141,9 @@ def put_policy(name: Name, body: PolicySpec, who: Manager, conn: Conn):
     if existing is not None and not _visible(conn, who, existing[0]):
         raise HTTPException(404, f"no policy {name}")
     _may_write(conn, who, body.site)
+    _recipients(conn, {f"body.tiers.{i}.users": t.users for i, t in enumerate(body.tiers)}, body.site)
     out = notify_config.put_policy(conn=conn, spec=body)
-    audit.append(conn, actor=who.actor, action="notify.escalation.put", target=f"escalation:{name}",
+    audit.append(conn, actor=who.actor, action="notify.escalation.put", target=f"escalation:{name}", site=body.site,
                  detail=body.model_dump())
     return out
 
@@ -150,8 +162,10 @@ def put_roster(name: Name, body: RosterSpec, who: Manager, conn: Conn):
     if existing is not None and not _visible(conn, who, existing[0]):
         raise HTTPException(404, f"no roster {name}")
     _may_write(conn, who, body.site)
+    _recipients(conn, {**{f"body.shifts.{i}.users": s.users for i, s in enumerate(body.shifts)},
+                       **{f"body.shifts.{i}.on_call": s.on_call for i, s in enumerate(body.shifts)}}, body.site)
     out = notify_config.put_roster(conn=conn, spec=body)
-    audit.append(conn, actor=who.actor, action="notify.roster.put", target=f"roster:{name}",
+    audit.append(conn, actor=who.actor, action="notify.roster.put", target=f"roster:{name}", site=body.site,
                  detail=body.model_dump(mode="json"))
     return out
 

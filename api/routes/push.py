@@ -13,7 +13,7 @@ from alerts import links, notify_config, service, store, webpush
 from alerts.models import Actor, AlarmError, AlarmState
 from alerts.settings import AlertSettings
 from api.deps import AppClock, Conn, PathId, Settings, require_user
-from api.policy import Permission, Principal, Role, allowed
+from api.policy import Permission, Principal, Role, allowed, scope_for
 from api.schemas.notifications import (
     LinkAck,
     LinkRead,
@@ -87,13 +87,21 @@ def _link(token: str, conn, settings, clock) -> tuple[links.Link, dict]:
     return link, alarm
 
 
-def _acker(conn, link: links.Link) -> Actor | None:
-    """The person the link was sent to, if they may acknowledge (an active user whose role allows it)."""
+def _acker(conn, link: links.Link, alarm: dict) -> Actor | None:
+    """The person the link was sent to, if they may acknowledge this alarm: an active user whose role allows it
+    and whose sites (and processes) include the alarm's, as if they had signed in."""
     if link.user_id is None:
         return None
-    user = store.fetch_one(conn, "SELECT username, role FROM app_user WHERE id = %s AND disabled_at IS NULL",
-                           (link.user_id,))
+    user = store.fetch_one(conn, "SELECT username, role, site_ids, all_sites FROM app_user "
+                                 "WHERE id = %s AND disabled_at IS NULL", (link.user_id,))
     if user is None or not allowed(Role(user["role"]), Permission.ALARMS_ACK):
+        return None
+    scope = scope_for(Role(user["role"]), user["site_ids"], user["all_sites"])
+    where = store.fetch_one(conn, "SELECT s.id AS site_id, a.process_type FROM site s LEFT JOIN area a "
+                                  "ON a.site_id = s.id AND a.code = %s WHERE s.code = %s",
+                           (alarm["area"], alarm["site"]))
+    if where is None or not scope.has_site(where["site_id"]) \
+            or (scope.processes is not None and not scope.has_process(where["process_type"] or "")):
         return None
     return Actor(f"user:{user['username']}", user["role"])   # named as every API action names a person
 
@@ -102,7 +110,7 @@ def _acker(conn, link: links.Link) -> Actor | None:
 def open_link(token: Token, conn: Conn, settings: Settings, clock: AppClock):
     """The alarm a notification link points to (no sign-in: the signed, short-lived token is the credential)."""
     link, alarm = _link(token, conn, settings, clock)
-    can_ack = _acker(conn, link) is not None and AlarmState(alarm["state"]).needs_ack
+    can_ack = _acker(conn, link, alarm) is not None and AlarmState(alarm["state"]).needs_ack
     return {"alarm_id": alarm["id"], "alarm": alarm, "expires_at": link.expires_at, "can_ack": can_ack}
 
 
@@ -110,7 +118,7 @@ def open_link(token: Token, conn: Conn, settings: Settings, clock: AppClock):
 def ack_link(token: Token, body: LinkAck, conn: Conn, settings: Settings, clock: AppClock):
     """Acknowledge the alarm as the person the link was sent to (audited as them)."""
     link, alarm = _link(token, conn, settings, clock)
-    actor = _acker(conn, link)
+    actor = _acker(conn, link, alarm)
     if actor is None:
         raise HTTPException(403, "this link may open the alarm but not acknowledge it")
     if not AlarmState(alarm["state"]).needs_ack:

@@ -118,7 +118,12 @@ def export_readings(principal: Exporter, conn: Conn, api: ApiConfig, clock: AppC
         p = info[r["point_id"]]
         writer.writerow([r["time"].isoformat(), r["point_id"], p["site"], p["device"], p["key"], p["unit"],
                          "" if r["value"] is None else repr(r["value"]), r["quality"]])
+    sites = sorted({p["site"] for p in points})
+    areas = {a["code"] for a in fetch_all(conn, "SELECT code FROM area WHERE id = ANY(%s)",
+                                          (sorted({p["area_id"] for p in points}),))}
     audit.append(conn, actor=principal.actor, action="export.readings", target="readings",
+                 site=sites[0] if len(sites) == 1 else None,
+                 area=next(iter(areas)) if len(sites) == 1 and len(areas) == 1 else None,
                  detail={"points": list(info), "sites": sorted({p["site"] for p in points}),
                          "start": start.isoformat(), "end": end.isoformat(), "rows": len(rows)})
     return Response(out.getvalue(), media_type="text/csv",

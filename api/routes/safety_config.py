@@ -22,9 +22,11 @@ from fastapi.responses import JSONResponse
 
 from alerts import service as alert_service
 from alerts.config import AlertSection, check_alerts
+from api import config_scope
 from api.alarms import domain_errors
 from api.deps import Conn, PathId, require
 from api.errors import NotFound, field_errors
+from api.plant_read import site_filter
 from api.policy import Permission, Principal
 from api.queries import fetch_all, fetch_one
 from api.schemas.alarm_config import AlarmConfigRead, AppliedRead, RevisionRead, RuleSetRead
@@ -77,10 +79,17 @@ def _problems(problems: list[tuple[tuple, str]]) -> JSONResponse:
 # --- alarm configuration -----------------------------------------------------------------------------------
 
 
+def _scoped_config(conn: psycopg.Connection, principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
+    rule_set = fetch_one(conn, "SELECT body FROM rule_set ORDER BY id DESC LIMIT 1")
+    rules = (rule_set or {"body": {}})["body"].get("rules", [])
+    return {**row, "body": config_scope.alarm_config(conn, principal.scope, row["body"], rules)}
+
+
 @router.get("/alarm-config", response_model=AlarmConfigRead)
 def get_alarm_config(principal: Reader, conn: Conn):
-    """The current alarm configuration: alarm attributes, actuators and response plans."""
-    return _latest(conn, "alarm_config")
+    """The current alarm configuration: alarm attributes, actuators and response plans (callers limited to some
+    sites or processes see those that concern them)."""
+    return _scoped_config(conn, principal, _latest(conn, "alarm_config"))
 
 
 @router.get("/alarm-config/versions", response_model=list[RevisionRead])
@@ -94,7 +103,7 @@ def alarm_config_version(revision: PathId, principal: Reader, conn: Conn):
     row = fetch_one(conn, f"SELECT {_REVISION}, body FROM alarm_config WHERE id = %s", (revision,))  # noqa: S608
     if row is None:
         raise NotFound(f"no alarm configuration revision {revision}")
-    return row
+    return _scoped_config(conn, principal, row)
 
 
 @router.put("/alarm-config", response_model=AppliedRead)
@@ -105,6 +114,10 @@ def put_alarm_config(body: AlertSection, principal: Writer, conn: Conn):
         plant = export_plant(conn=conn)
         _, rules = rule_service.load_rules(conn=conn)
         problems = [(("body", *loc), m) for loc, m in check_alerts(body, plant, [r.id for r in rules.rules])]
+        for p, plan in enumerate(body.response_plans):          # a plan's people must hold its site
+            problems += [(tuple(field.split(".")), m) for field, m in config_scope.recipient_problems(
+                conn, {f"body.response_plans.{p}.levels.{lv}.notify.users": level.notify.users
+                       for lv, level in enumerate(plan.levels)}, plan.site)]
         if problems:
             return _problems(problems)
         revision = alert_service.apply_config(conn=conn, section=body, source=f"api:{principal.actor}")
@@ -121,9 +134,11 @@ def put_alarm_config(body: AlertSection, principal: Writer, conn: Conn):
 def get_rules(principal: Reader, conn: Conn,
               site: Annotated[str | None, Query(max_length=64, description="Only rules that select this site")]
               = None):
-    """The current rule set with its revision; with ``site``, the rules whose selection can include it."""
+    """The current rule set with its revision; with ``site`` (one of yours), the rules whose selection can include
+    it. Callers limited to some sites or processes see the rules that select their points."""
+    site_filter(conn, principal.scope, site)
     row = _latest(conn, "rule_set")
-    rules = row.pop("body").get("rules", [])
+    rules = config_scope.rules(conn, principal.scope, row.pop("body").get("rules", []))
     if site is not None:
         rules = [r for r in rules if _selects(r.get("select") or {}, site)]
     return {**row, "rules": rules}

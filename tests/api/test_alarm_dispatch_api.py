@@ -170,7 +170,9 @@ def test_the_rule_set_is_versioned_and_keeps_the_alarm_configuration_valid(confi
                                                     "high": [{"at": 900, "severity": "low"}]}]}
     applied = w.client.put(f"{API}/rules", json=more, headers=w.headers("admin")).json()
     assert applied["changed"] and applied["revision"] > rules["revision"]
-    on_other = w.client.get(f"{API}/rules", params={"site": OTHER}, headers=w.headers("viewer")).json()
+    on_other = w.client.get(f"{API}/rules", params={"site": OTHER}, headers=w.headers("admin")).json()
     assert "gas.co2" not in {r["id"] for r in on_other["rules"]}
+    # the filter names a site: only one of the caller's own (issue 12: it was not checked)
+    assert w.client.get(f"{API}/rules", params={"site": OTHER}, headers=w.headers("viewer")).status_code == 403
     assert len(w.client.get(f"{API}/rules/versions", headers=w.headers("viewer")).json()) == 2
     assert _audit(w, "rule.rule_set") == [("user:admin", f"rule_set:{applied['revision']}")]

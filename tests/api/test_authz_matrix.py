@@ -430,3 +430,48 @@ def test_authorization_matrix(world: World, method: str, path: str) -> None:
         if status != expect.status(who):
             wrong.append(f"{who}: got {status}, expected {expect.status(who)}")
     assert not wrong, f"{method} {path}\n  " + "\n  ".join(wrong)
+
+
+# --- scope of what a read returns (issue 12): statuses alone do not show a leak -------------------------------
+
+#: Sites whose actuators and response plans each principal sees in the alarm configuration.
+CONFIG_SITES = {"admin": {SITE, "s2"}, "other_site": {"s2"}, "ehs_manager": {SITE}, "operator": {SITE},
+                "viewer": {SITE}, "regulator": set()}
+#: Rules each principal sees (regulators: the compliance points' thresholds only; s2 has no pH meter).
+RULES_SEEN = {"admin": {"gas.h2", "gas.co", "gas.latch", "water.ph"}, "other_site": {"gas.h2", "gas.co", "gas.latch"},
+              "ehs_manager": {"gas.h2", "gas.co", "gas.latch", "water.ph"}, "regulator": {"water.ph"},
+              "operator": {"gas.h2", "gas.co", "gas.latch", "water.ph"},
+              "viewer": {"gas.h2", "gas.co", "gas.latch", "water.ph"}}
+#: Sites whose audit entries each reader may get (None: plant-wide entries).
+AUDIT_SITES = {"admin": {SITE, "s2", None}, "other_site": {"s2", None}, "ehs_manager": {SITE, None},
+               "regulator": {SITE, None}}
+
+
+@pytest.mark.db
+def test_configuration_and_audit_reads_stay_in_scope(world: World) -> None:
+    world.ids.update(alarm_world.seed(world.url))
+    with psycopg.connect(world.url) as conn:                  # an alarm action of each site in the record
+        theirs = alarm_world.raise_alarm(conn, site="s2", area="formation", device="gas-01", point="h2_ppm")
+        conn.commit()
+    for alarm_id in (world.ids["alarm"], theirs):
+        assert world.client.post(f"/api/v1/alarms/{alarm_id}/ack", json={},
+                                 headers=world.headers("admin")).status_code == 200
+    wrong = []
+    for who in PRINCIPALS:
+        config = world.client.get("/api/v1/alarm-config", headers=world.headers(who))
+        if config.status_code == 200:
+            body = config.json()["body"]
+            seen = {a["site"] for a in body["actuators"]} | {p["site"] for p in body["response_plans"]}
+            if seen != CONFIG_SITES[who]:
+                wrong.append(f"{who}: alarm-config shows sites {sorted(seen)}")
+        rules = world.client.get("/api/v1/rules", headers=world.headers(who))
+        if rules.status_code == 200 and {r["id"] for r in rules.json()["rules"]} != RULES_SEEN[who]:
+            wrong.append(f"{who}: rules {sorted(r['id'] for r in rules.json()['rules'])}")
+        entries = world.client.get("/api/v1/audit", params={"limit": 1000}, headers=world.headers(who))
+        if entries.status_code == 200:
+            sites = {e["site"] for e in entries.json()["items"]}
+            if not sites <= AUDIT_SITES[who]:
+                wrong.append(f"{who}: audit entries of sites {sites - AUDIT_SITES[who]}")
+            if who == "regulator" and any(e["area"] == "formation" for e in entries.json()["items"]):
+                wrong.append("regulator: audit entries of a non-compliance area")
+    assert not wrong, "\n".join(wrong)

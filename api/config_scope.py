@@ -1,0 +1,116 @@
+"""The safety configuration as one caller may see it: the rules, actuators and response plans that concern the
+sites and processes of their scope (api.policy.Scope), nothing of other sites.
+
+The stored documents cover every site (one rule set, one alarm configuration); a caller limited to some sites or
+processes gets each document cut down to the items that apply to at least one area, device or point they can
+see: a rule whose selection matches one of their points, an actuator or a plan of one of their areas, alarm
+attributes of the rules they see. A plan's recipients (``notify.users``) travel with the plan.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from pydantic import ValidationError
+
+from api.policy import Scope
+from api.queries import fetch_all
+from detectors.specs import PointKind, PointRow, Select, selected
+
+_ROWS = """
+    SELECT s.code AS site, a.code AS area, d.code AS device, d.kind AS device_kind, p.key, p.quantity
+    FROM point p JOIN device d ON d.id = p.device_id JOIN area a ON a.id = d.area_id JOIN site s ON s.id = d.site_id
+    WHERE p.retired_at IS NULL AND d.retired_at IS NULL
+      AND (%(sites)s::int[] IS NULL OR s.id = ANY(%(sites)s))
+      AND (%(processes)s::text[] IS NULL OR a.process_type = ANY(%(processes)s))"""
+_AREAS = """
+    SELECT s.code AS site, a.code AS area FROM area a JOIN site s ON s.id = a.site_id
+    WHERE (%(sites)s::int[] IS NULL OR s.id = ANY(%(sites)s))
+      AND (%(processes)s::text[] IS NULL OR a.process_type = ANY(%(processes)s))"""
+_DEVICES = """
+    SELECT s.code AS site, d.code AS device
+    FROM device d JOIN area a ON a.id = d.area_id JOIN site s ON s.id = d.site_id
+    WHERE (%(sites)s::int[] IS NULL OR s.id = ANY(%(sites)s))
+      AND (%(processes)s::text[] IS NULL OR a.process_type = ANY(%(processes)s))"""
+
+
+@dataclass(frozen=True)
+class Visible:
+    """What a scope sees of the plant: points (as rule selectors see them), areas and devices by site code."""
+
+    points: list[PointRow]
+    areas: set[tuple[str, str]]
+    devices: set[tuple[str, str]]
+
+    @classmethod
+    def load(cls, conn: psycopg.Connection, scope: Scope) -> Visible:
+        params = {"sites": scope.sites_param(), "processes": scope.processes_param()}
+        points = [PointRow(r["site"], r["area"], r["device"], r["device_kind"], r["key"], r["quantity"], "",
+                           PointKind.GAUGE, 0.0) for r in fetch_all(conn, _ROWS, params)]
+        return cls(points, {(r["site"], r["area"]) for r in fetch_all(conn, _AREAS, params)},
+                   {(r["site"], r["device"]) for r in fetch_all(conn, _DEVICES, params)})
+
+    def sees_rule(self, rule: dict[str, Any]) -> bool:
+        try:
+            select = Select.model_validate(rule.get("select") or {})
+        except ValidationError:
+            return False
+        return bool(selected(select, self.points))
+
+    def sees_actuator(self, spec: dict[str, Any]) -> bool:
+        return any(spec.get("site") in (None, site) and fnmatch.fnmatchcase(device, str(spec.get("device", "")))
+                   for site, device in self.devices)
+
+    def sees_plan(self, plan: dict[str, Any]) -> bool:
+        return any(plan.get("site") in (None, site) and area == plan.get("area") for site, area in self.areas)
+
+
+def _rule_matches(rule_id: str, key: str) -> bool:
+    return rule_id == key or fnmatch.fnmatchcase(rule_id, key)
+
+
+def rules(conn: psycopg.Connection, scope: Scope, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rules whose selection matches at least one point in ``scope``."""
+    if scope.site_ids is None and scope.processes is None:
+        return items
+    visible = Visible.load(conn, scope)
+    return [r for r in items if visible.sees_rule(r)]
+
+
+def alarm_config(conn: psycopg.Connection, scope: Scope, body: dict[str, Any],
+                 rule_set: list[dict[str, Any]]) -> dict[str, Any]:
+    """The alarm configuration cut down to ``scope``: its actuators, plans, and attributes of the rules it sees."""
+    if scope.site_ids is None and scope.processes is None:
+        return body
+    visible = Visible.load(conn, scope)
+    rule_ids = [r.get("id", "") for r in rule_set if visible.sees_rule(r)]
+    alarms = dict(body.get("alarms") or {})
+    if isinstance(alarms.get("rules"), dict):
+        alarms["rules"] = {key: spec for key, spec in alarms["rules"].items()
+                           if any(_rule_matches(rid, key) for rid in rule_ids)}
+    return {**body, "alarms": alarms,
+            "actuators": [a for a in body.get("actuators") or [] if visible.sees_actuator(a)],
+            "response_plans": [p for p in body.get("response_plans") or [] if visible.sees_plan(p)]}
+
+
+def recipient_problems(conn: psycopg.Connection, names: dict[str, list[str]], site: str | None
+                       ) -> list[tuple[str, str]]:
+    """(field, message) for each named recipient who cannot receive for ``site`` (None: every site).
+
+    A user who does not exist, is disabled, or lacks the site gets the same message, so that these endpoints do
+    not tell a site's manager which usernames exist elsewhere.
+    """
+    wanted = sorted({n for values in names.values() for n in values})
+    if not wanted:
+        return []
+    fit = {r["username"] for r in fetch_all(conn, """
+        SELECT u.username FROM app_user u
+        WHERE u.username = ANY(%(names)s) AND u.disabled_at IS NULL
+          AND (u.all_sites OR EXISTS (SELECT 1 FROM site s WHERE s.code = %(site)s AND s.id = ANY(u.site_ids)))""",
+        {"names": wanted, "site": site})}
+    where = f"site {site}" if site else "every site"
+    return [(field, f"no user {name!r} who can receive notifications for {where}")
+            for field, values in names.items() for name in values if name not in fit]
