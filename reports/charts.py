@@ -47,7 +47,7 @@ def render_png(doc: Document, chart: Chart, *, width_mm: float = 170, height_mm:
         else:
             ax.plot(xs, ys, color=colour, label=col.header(), linewidth=1, marker="." if len(xs) < 60 else None)
     if chart.kind == "bar":
-        step = max(1, len(xs) // 16)
+        step = max(1, -(-len(xs) // 12))                   # at most 12 labels
         ax.set_xticks(list(positions)[::step])
         ax.set_xticklabels([str(x) for x in xs][::step], fontproperties=font, rotation=30 if len(xs) > 8 else 0,
                            ha="right" if len(xs) > 8 else "center")

@@ -22,11 +22,18 @@ MARGIN = 15.0
 BODY = 9.0
 SMALL = 7.0
 HEAD_FILL = (225, 232, 240)
+#: One Latin character of the table font (CJK characters count two), and a cell's padding.
+MM_PER_UNIT = 1.5
+PAD_MM = 2.2
 
 
 def _width(text: str) -> int:
     """Display width: CJK characters count double."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _word(text: str) -> int:
+    return max((_width(w) for w in text.split()), default=0)
 
 
 class _Pdf(FPDF):
@@ -75,13 +82,27 @@ def _text(pdf: _Pdf, text: str, size: float = BODY, height: float = 5) -> None:
 
 
 def _col_widths(doc: Document, table: Table, total: float) -> list[float]:
+    """Widths in proportion to what the columns hold; when they do not fit, the wide (text) columns give way
+    first, down to their heading's width, so that short columns (ids, times, numbers) are not broken."""
     sample = table.rows[:200]
-    widths = []
+    want, floor = [], []
     for i, col in enumerate(table.columns):
-        longest = max([_width(col.header())] + [_width(fmt_cell(doc, col, r[i])) for r in sample])
-        widths.append(min(max(longest, 6), 40))
-    scale = total / sum(widths)
-    return [w * scale for w in widths]
+        cells = [fmt_cell(doc, col, r[i]) for r in sample]
+        head, content = _width(col.header()), max([_width(c) for c in cells] + [1])
+        word = max([_word(c) for c in cells] + [1])           # the longest unbreakable piece
+        want.append(float(min(max(head, content, 3), 48)))
+        floor.append(float(min(max(min(_word(col.header()), 8), word, 3), 12)))
+    want = [w * MM_PER_UNIT + PAD_MM for w in want]
+    floor = [f * MM_PER_UNIT + PAD_MM for f in floor]
+    if sum(want) > total:
+        room = total - sum(floor)
+        flex = [w - f for w, f in zip(want, floor, strict=True)]
+        if room > 0 and sum(flex) > 0:
+            want = [f + x * min(1.0, room / sum(flex)) for f, x in zip(floor, flex, strict=True)]
+        else:
+            want = floor
+    scale = total / sum(want)
+    return [w * scale for w in want]
 
 
 def _table(pdf: _Pdf, doc: Document, table: Table) -> None:
