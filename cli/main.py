@@ -18,6 +18,7 @@ from cli import (
     detectors_cmd,
     eval_cmd,
     notify_cmd,
+    reports_cmd,
     simulate_cmd,
     up,
     users_cmd,
@@ -38,6 +39,7 @@ app.add_typer(detectors_cmd.app, name="detectors")
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(alarms_cmd.app, name="alarms")
 app.add_typer(notify_cmd.app, name="notify")
+app.add_typer(reports_cmd.app, name="reports")
 
 
 @app.command()
