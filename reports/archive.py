@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from core import audit
+from core import audit, db
 from reports.context import NotFound, one, rows
 from reports.model import Document
 from reports.render import FORMATS
@@ -42,7 +42,7 @@ def filename(doc: Document, file_id: int, fmt: str) -> str:
 def store(conn: psycopg.Connection, *, doc: Document, fmt: str, content: bytes, actor: str,
           run_id: int | None) -> dict[str, Any]:
     """Archive one rendered file and enter it in the audit chain, in the caller's transaction."""
-    file_id = conn.execute("SELECT nextval('report_file_id_seq')").fetchone()[0]
+    file_id = db.execute(conn, "SELECT nextval('report_file_id_seq')").fetchone()[0]
     digest = sha256(content)
     name = filename(doc, file_id, fmt)
     seq = audit.append(conn, actor=actor, action="export.report", target=f"report:{file_id}", detail={

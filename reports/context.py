@@ -10,6 +10,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from core.db import execute
+
 from reports.model import Document, Params, tr
 
 
@@ -75,7 +77,7 @@ def areas_of(site: Site, params: Params) -> list[str]:
 def revision(conn: psycopg.Connection) -> dict[str, Any]:
     """The configuration and data a report was made from: the latest plant configuration, rule set and alarm
     configuration revisions, and the newest alarm event and audit entry."""
-    row = conn.execute("SELECT (SELECT max(id) FROM config_revision), (SELECT max(id) FROM rule_set), "
+    row = execute(conn, "SELECT (SELECT max(id) FROM config_revision), (SELECT max(id) FROM rule_set), "
                        "(SELECT max(id) FROM alarm_config), (SELECT max(id) FROM alarm_event), "
                        "(SELECT max(seq) FROM audit_entry)").fetchone()
     return dict(zip(("plant_config", "rule_set", "alarm_config", "alarm_event", "audit_seq"), row, strict=True))
@@ -83,8 +85,8 @@ def revision(conn: psycopg.Connection) -> dict[str, Any]:
 
 def data_as_of(conn: psycopg.Connection, site: Site, until: datetime) -> datetime | None:
     """The newest reading of the site's points before ``until`` (one index probe per point), or None."""
-    return conn.execute(
-        "SELECT max(r.time) FROM point p JOIN device d ON d.id = p.device_id "
+    return execute(
+        conn, "SELECT max(r.time) FROM point p JOIN device d ON d.id = p.device_id "
         "CROSS JOIN LATERAL (SELECT time FROM reading WHERE point_id = p.id AND time < %s "
         "ORDER BY time DESC LIMIT 1) r WHERE d.site_id = %s", (until, site.id)).fetchone()[0]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -16,13 +16,16 @@ import psycopg
 
 from core.clock import Clock
 from reports import archive
-from reports.context import NotFound, ReportError, load_site, one, rows
+from reports.context import NotFound, ReportError, areas_of, load_site, one, rows
 from reports.kinds.incident import window
 from reports.model import Params, month_period
 from reports.registry import KINDS
 from reports.render import FORMATS
 
 _LOGGER = logging.getLogger(__name__)
+
+#: The longest period of one report (a year, leap years included).
+MAX_PERIOD = timedelta(days=366)
 
 Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
 
@@ -47,14 +50,19 @@ def make_params(conn: psycopg.Connection, *, kind: str, site: str | None = None,
                           areas=None)
         if site is None:
             raise ReportError("a period report needs a site")
-        tz = load_site(conn, site).timezone
+        found_site = load_site(conn, site)
+        tz = found_site.timezone
         if month is not None:
             if since is not None or until is not None:
                 raise ReportError("give a month, or since and until, not both")
             since, until = month_period(month, tz)
         if since is None or until is None:
             raise ReportError("a period report needs a month, or since and until")
-        return Params(site=site, since=since, until=until, areas=tuple(areas) if areas else None, lang=lang)
+        params = Params(site=site, since=since, until=until, areas=tuple(areas) if areas else None, lang=lang)
+        if params.until - params.since > MAX_PERIOD:
+            raise ReportError(f"a report covers at most {MAX_PERIOD.days} days")
+        areas_of(found_site, params)                 # unknown areas are refused now, not in the background
+        return params
     except ValueError as exc:
         raise ReportError(str(exc)) from None
 
@@ -115,7 +123,10 @@ def execute(connect: Connect, run_id: int, *, clock: Clock) -> dict[str, Any]:
             conn.execute("UPDATE report_run SET status = 'done', progress = 1, step = 'done', finished_at = %s "
                          "WHERE id = %s", (clock.now(), run_id))
     except Exception as exc:  # noqa: BLE001 - a run records why it failed, whatever it was
-        _LOGGER.exception("report run %s (%s) failed", run_id, run["kind"])
+        if isinstance(exc, ReportError):
+            _LOGGER.warning("report run %s (%s) refused: %s", run_id, run["kind"], exc)
+        else:
+            _LOGGER.exception("report run %s (%s) failed", run_id, run["kind"])
         message = str(exc) if isinstance(exc, ReportError) else f"{type(exc).__name__}: {exc}"
         with connect() as conn:
             conn.execute("UPDATE report_run SET status = 'failed', error = %s, step = 'failed', finished_at = %s "
