@@ -32,6 +32,19 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+def _characters(doc: Document) -> set[str]:
+    """Every character the PDF will show (to choose the smallest font file that has them all)."""
+    texts = [doc.title, doc.plant, doc.period, doc.timezone, *doc.notes, *doc.sources, *doc.areas,
+             "0123456789 .:-—·/()[]%", "第页共生成时间数据截至厂区报告期区域配置版本说明来源与依据全部（无记录）"]
+    for section in doc.sections:
+        texts += [section.title, *section.paragraphs]
+        for table in section.tables:
+            texts += [table.title, table.note, *(c.header() for c in table.columns)]
+            texts += [fmt_cell(doc, c, v) for row in table.rows for c, v in zip(table.columns, row, strict=True)]
+    texts += [f"{k} {v}" for k, v in doc.revision.items()]
+    return set("".join(texts))
+
+
 def _word(text: str) -> int:
     return max((_width(w) for w in text.split()), default=0)
 
@@ -40,8 +53,7 @@ class _Pdf(FPDF):
     def __init__(self, doc: Document) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self.doc = doc
-        self.add_font(FAMILY, "", str(cjk_font()))
-        self.add_font(FAMILY, "B", str(cjk_font()))          # one weight: headings are set larger, not bolder
+        self.add_font(FAMILY, "", str(cjk_font(_characters(doc))))   # one weight: headings are larger, not bolder
         self.set_margins(MARGIN, MARGIN + 6, MARGIN)
         self.set_auto_page_break(True, margin=MARGIN + 4)
         self.set_title(doc.title)

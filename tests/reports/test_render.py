@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
+from reports import fonts
 from reports.model import (
     Chart,
     Column,
@@ -69,6 +70,16 @@ def test_pdf_embeds_its_font_and_draws_every_page(tmp_path: Path) -> None:
         width, height = page.size
         assert pdftools.ink(page, (0, 0, width, height // 10)) > 50    # the header line and the plant's name
         assert pdftools.ink(page, (0, height * 9 // 10, width, height)) > 50   # the footer's text
+
+
+def test_pdf_uses_the_common_cut_of_the_font_unless_a_rare_character_needs_the_full_font(tmp_path: Path) -> None:
+    assert fonts.cjk_font(set("报警管理月报 ISA-18.2 ℃")) == fonts.common_font() != fonts.full_font()
+    assert fonts.common_font().stat().st_size < fonts.full_font().stat().st_size / 4
+    doc = document(rows=3)
+    doc.plant = "堃能电池厂"                                 # 堃 is not in GB 2312
+    assert fonts.cjk_font(set(doc.plant)) == fonts.full_font()
+    text = pdftools.text(FORMATS["pdf"].render(doc), tmp_path)
+    assert "堃能电池厂" in text
 
 
 def test_pdf_in_english(tmp_path: Path) -> None:
