@@ -23,11 +23,13 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 def render_png(doc: Document, chart: Chart, *, width_mm: float = 170, height_mm: float = 70,
                dpi: int = 200) -> bytes:
     """The chart as a PNG image of the given size."""
-    font = FontProperties(fname=str(cjk_font()), size=8)
-    title_font = FontProperties(fname=str(cjk_font()), size=10)
     table = doc.table(chart.table)
     xcol = table.columns[table.column(chart.x)]
     xs = table.values(chart.x)
+    shown = "".join([chart.title, *(c.header() for c in table.columns), *(str(x) for x in xs), "0123456789.-:"])
+    path = str(cjk_font(set(shown)))             # the small cut when it has every character (reports.fonts)
+    font = FontProperties(fname=path, size=8)
+    title_font = FontProperties(fname=path, size=10)
     if xcol.type is ColType.DATETIME:
         xs = [doc.local(x).replace(tzinfo=None) if isinstance(x, datetime) else x for x in xs]
     fig = Figure(figsize=(width_mm / 25.4, height_mm / 25.4), dpi=dpi)
