@@ -8,8 +8,10 @@ import threading
 
 from alerts.settings import AlertSettings
 from alerts.worker import AlertsWorker
+from core.clock import SystemClock
 from core.logging import setup_logging
 from core.settings import get_settings
+from reports.schedules import Scheduler
 
 _LOGGER = logging.getLogger("alerts")
 
@@ -25,10 +27,13 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
+    scheduler = Scheduler(settings.database_url, clock=SystemClock())     # report schedules: a thread of its own
+    scheduler.start()
     _LOGGER.info("alerts worker: MQTT %s; acknowledgements, retries, timeouts, shelving, floods, alarm events; "
                  "notifications %s", worker.interlock.address.redacted(),
                  f"on ({worker.settings.notify_senders} senders)" if worker.notifier else "off")
     stop.wait()
+    scheduler.stop()
     worker.stop()
 
 

@@ -133,3 +133,66 @@ def verify(file: Path = typer.Argument(..., exists=True, dir_okay=False, readabl
         return
     typer.echo(f"NOT VALID: {file.name}: {result['reason']} (sha256 {result['sha256']})", err=True)
     raise typer.Exit(1)
+
+
+schedule_app = typer.Typer(no_args_is_help=True, help="Report schedules (run by the alerts worker).")
+app.add_typer(schedule_app, name="schedule")
+
+
+@schedule_app.command("add")
+def schedule_add(name: str, kind: str, site: str = typer.Option(..., help="Site code"),
+                 every: str = typer.Option(..., help="daily, weekly, monthly, or incident (after each incident)"),
+                 area: list[str] = typer.Option([], "--area", help="Only these areas (repeatable)"),
+                 fmt: list[str] = typer.Option(["pdf", "xlsx"], "--format", help="pdf, xlsx, csv (repeatable)"),
+                 lang: str = typer.Option("zh-CN", help="zh-CN or en"),
+                 user: str = typer.Option(..., "--user", help="Who sets it (audited)")) -> None:
+    """Create or replace a schedule: the report of the period that just ended, or of each closed incident."""
+    import psycopg
+
+    from reports import schedules
+    from reports.context import ReportError
+
+    spec = schedules.ScheduleSpec(name=name, kind=kind, site=site, every=every, formats=tuple(fmt),
+                                  areas=tuple(area) or None, lang=lang)
+    with database_url() as url, psycopg.connect(url) as conn:
+        try:
+            schedules.put_schedule(conn, spec=spec, actor=f"cli:{user}")
+        except ReportError as exc:
+            typer.echo(f"refused: {exc}", err=True)
+            raise typer.Exit(1) from None
+        conn.commit()
+    typer.echo(f"schedule {name}: {kind} of {site}, {every}, {', '.join(fmt)}")
+
+
+@schedule_app.command("list")
+def schedule_list() -> None:
+    """The schedules."""
+    import psycopg
+
+    from reports import schedules
+
+    with database_url() as url, psycopg.connect(url) as conn:
+        found = schedules.list_schedules(conn)
+    if not found:
+        typer.echo("no schedules")
+    for s in found:
+        typer.echo(f"{s['name']:20} {s['kind']:14} {s['site']:8} {s['every']:8} {','.join(s['formats']):13} "
+                   f"{','.join(s['areas'] or []) or 'all areas'}  {'on' if s['enabled'] else 'off'}")
+
+
+@schedule_app.command("remove")
+def schedule_remove(name: str, user: str = typer.Option(..., "--user", help="Who removes it (audited)")) -> None:
+    """Remove a schedule (its reports stay in the archive)."""
+    import psycopg
+
+    from reports import schedules
+    from reports.context import ReportError
+
+    with database_url() as url, psycopg.connect(url) as conn:
+        try:
+            schedules.remove_schedule(conn, name=name, actor=f"cli:{user}")
+        except ReportError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        conn.commit()
+    typer.echo(f"schedule {name} removed")
