@@ -25,7 +25,7 @@ from reports.render import FORMATS
 COLUMNS = ("id", "run_id", "kind", "site", "areas", "lang", "format", "filename", "media_type", "size_bytes",
            "sha256", "params", "revision", "period_start", "period_end", "data_as_of", "generated_at",
            "generated_by", "audit_seq")
-_SELECT = ", ".join(COLUMNS)
+_SELECT = ", ".join(COLUMNS) + ", (SELECT timezone FROM site WHERE code = report_file.site) AS timezone"
 
 
 def sha256(content: bytes) -> str:

@@ -70,6 +70,7 @@ class FileRead(BaseModel):
     generated_at: datetime
     generated_by: str
     audit_seq: int
+    timezone: str | None = Field(None, description="The site's time zone (the period is local to it)")
 
 
 class RunRead(BaseModel):
