@@ -14,7 +14,6 @@ Prints the figures, then one JSON line with ``<kind>_s`` (build + all formats) p
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
@@ -77,8 +76,8 @@ def _alarms(conn: psycopg.Connection, count: int) -> dict[str, int]:
     from core.model import Finding, Severity, SubjectRef
 
     rng = random.Random(11)
-    rules = [r for r in service.load_config(conn=conn).section.response_plans]  # noqa: C416 - plans name rules
-    plan_rules = sorted({(p.site or SITE, p.area, rule) for p in rules for lv in p.levels for rule in lv.rules
+    plans = service.load_config(conn=conn).section.response_plans      # the rules that start response plans
+    plan_rules = sorted({(p.site or SITE, p.area, rule) for p in plans for lv in p.levels for rule in lv.rules
                          if "*" not in rule})
     points = conn.execute("SELECT a.code, d.code, p.key FROM point p JOIN device d ON d.id = p.device_id JOIN "
                           "area a ON a.id = d.area_id JOIN site s ON s.id = d.site_id WHERE s.code = %s",
@@ -97,7 +96,7 @@ def _alarms(conn: psycopg.Connection, count: int) -> dict[str, int]:
     for i in range(count):
         at = MONTH_START + timedelta(seconds=(i + rng.random()) * DAYS * 86400 / count)
         _site, area, rule = rng.choice(plan_rules)
-        device, key = rng.choice(by_area.get(area) or points_fallback(points))
+        device, key = rng.choice(by_area.get(area) or [(d, k) for _, d, k in points])
         f = finding(rule, area, device, key, rng.choice([Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]), at)
         service.apply_findings(conn=conn, findings=[f], now=at)
         alarm_id = conn.execute("SELECT id FROM alarm WHERE rule = %s AND source = %s ORDER BY id DESC LIMIT 1",
@@ -133,10 +132,6 @@ def _alarms(conn: psycopg.Connection, count: int) -> dict[str, int]:
                  "d.code FROM generate_series(1, 40) g, (SELECT code FROM device ORDER BY id LIMIT 3) d",
                  (MONTH_START,))
     return made
-
-
-def points_fallback(points):
-    return [(d, k) for _, d, k in points]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -184,13 +179,14 @@ def main(argv: list[str] | None = None) -> None:
                 doc = KINDS[kind].build(conn, params, now)
                 build_s = time.perf_counter() - t
                 parts = {"build": build_s}
-                sizes = {}
+                sizes, pages = {}, 0
                 for name, fmt in FORMATS.items():
                     t = time.perf_counter()
                     content = fmt.render(doc)
                     parts[name] = time.perf_counter() - t
                     sizes[name] = len(content)
-                pages = content_pages(fmt_pdf(doc))
+                    if name == "pdf":
+                        pages = content.count(b"/Type /Page\n")
                 total = sum(parts.values())
                 figures[f"{key}_s"] = round(total, 3)
                 figures[f"{key}_build_s"] = round(build_s, 3)
@@ -202,16 +198,6 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(figures))  # noqa: T201
     finally:
         stop()
-
-
-def fmt_pdf(doc) -> bytes:
-    from reports.render import FORMATS
-
-    return FORMATS["pdf"].render(doc)
-
-
-def content_pages(pdf: bytes) -> int:
-    return pdf.count(b"/Type /Page\n") or pdf.count(b"/Type /Page")
 
 
 if __name__ == "__main__":
