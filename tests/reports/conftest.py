@@ -8,15 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.api.conftest import (  # noqa: F401 - pytest fixtures
-    Template,
-    _create_db,
-    _drop_db,
-    api_template,
-    settings_for,
-    world,
-    world_url,
-)
+from tests.api.conftest import Template, _create_db, _drop_db, api_template  # noqa: F401 - a pytest fixture
 from tests.reports import world as month
 
 
