@@ -6,11 +6,13 @@ import logging
 import signal
 import threading
 
+from alerts.notify import AppriseNotifier
 from alerts.settings import AlertSettings
 from alerts.worker import AlertsWorker
 from core.clock import SystemClock
 from core.logging import setup_logging
 from core.settings import get_settings
+from reports.delivery import Delivery
 from reports.schedules import Scheduler
 
 _LOGGER = logging.getLogger("alerts")
@@ -27,7 +29,10 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
-    scheduler = Scheduler(settings.database_url, clock=SystemClock())     # report schedules: a thread of its own
+    # report schedules: a thread of its own; finished reports go out through the same channel sender
+    delivery = Delivery(AppriseNotifier(endpoints=worker.settings.notify_endpoints),
+                        settings.secret_key.get_secret_value(), worker.settings.public_url)
+    scheduler = Scheduler(settings.database_url, clock=SystemClock(), delivery=delivery)
     scheduler.start()
     _LOGGER.info("alerts worker: MQTT %s; acknowledgements, retries, timeouts, shelving, floods, alarm events; "
                  "notifications %s", worker.interlock.address.redacted(),

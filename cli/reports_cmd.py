@@ -145,15 +145,18 @@ def schedule_add(name: str, kind: str, site: str = typer.Option(..., help="Site 
                  area: list[str] = typer.Option([], "--area", help="Only these areas (repeatable)"),
                  fmt: list[str] = typer.Option(["pdf", "xlsx"], "--format", help="pdf, xlsx, csv (repeatable)"),
                  lang: str = typer.Option("zh-CN", help="zh-CN or en"),
+                 deliver: list[str] = typer.Option([], "--deliver", help="A notification channel's name, or "
+                                                   "CHANNEL:ADDRESS for an e-mail channel (repeatable)"),
                  user: str = typer.Option(..., "--user", help="Who sets it (audited)")) -> None:
-    """Create or replace a schedule: the report of the period that just ended, or of each closed incident."""
+    """Create or replace a schedule: the report of the period that just ended, or of each closed incident;
+    e-mail channels get the files attached, chat channels a signed download link (7 days)."""
     import psycopg
 
     from reports import schedules
     from reports.context import ReportError
 
     spec = schedules.ScheduleSpec(name=name, kind=kind, site=site, every=every, formats=tuple(fmt),
-                                  areas=tuple(area) or None, lang=lang)
+                                  areas=tuple(area) or None, lang=lang, deliver_to=tuple(deliver))
     with database_url() as url, psycopg.connect(url) as conn:
         try:
             schedules.put_schedule(conn, spec=spec, actor=f"cli:{user}")
@@ -177,7 +180,8 @@ def schedule_list() -> None:
         typer.echo("no schedules")
     for s in found:
         typer.echo(f"{s['name']:20} {s['kind']:14} {s['site']:8} {s['every']:8} {','.join(s['formats']):13} "
-                   f"{','.join(s['areas'] or []) or 'all areas'}  {'on' if s['enabled'] else 'off'}")
+                   f"{','.join(s['areas'] or []) or 'all areas'}  {'on' if s['enabled'] else 'off'}  "
+                   f"-> {', '.join(s['deliver_to']) or 'archive only'}")
 
 
 @schedule_app.command("remove")

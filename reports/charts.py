@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
@@ -23,6 +24,12 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 def render_png(doc: Document, chart: Chart, *, width_mm: float = 170, height_mm: float = 70,
                dpi: int = 200) -> bytes:
     """The chart as a PNG image of the given size."""
+    # ASCII minus signs in tick labels: U+2212 is not in the font's common cut (reports.fonts); local to this call
+    with rc_context({"axes.unicode_minus": False}):
+        return _render(doc, chart, width_mm, height_mm, dpi)
+
+
+def _render(doc: Document, chart: Chart, width_mm: float, height_mm: float, dpi: int) -> bytes:
     table = doc.table(chart.table)
     xcol = table.columns[table.column(chart.x)]
     xs = table.values(chart.x)

@@ -6,7 +6,8 @@ a thread of its own, so that a report never delays alarm handling.
 At least once: each (schedule, period or incident) gets one slot row; whoever inserts it runs the report. A slot
 whose run failed, or has been running longer than ``LEASE`` (its worker died), is run again, up to
 ``MAX_ATTEMPTS`` times. A failed run raises the alarm ``report.failed`` for the site (cleared by the schedule's next
-success); a period not reported ``LATE_AFTER`` after it ended raises ``report.late``.
+success); a period not reported ``LATE_AFTER`` after it ended raises ``report.late``. A finished run goes to the
+schedule's delivery targets (reports/delivery.py); a target that fails raises ``report.delivery``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from core.clock import Clock
 from core.model import Severity, SubjectRef
 from reports import service
 from reports.context import NotFound, ReportError, one, rows
+from reports.delivery import Delivery, deliver
 from reports.model import Params
 from reports.registry import KINDS
 from reports.render import FORMATS
@@ -69,6 +71,7 @@ class ScheduleSpec:
     formats: tuple[str, ...] = ("pdf", "xlsx")
     areas: tuple[str, ...] | None = None
     lang: str = "zh-CN"
+    deliver_to: tuple[str, ...] = ()          # notification channel names, or "channel:address" for e-mail
 
 
 def put_schedule(conn: psycopg.Connection, *, spec: ScheduleSpec, actor: str) -> dict[str, Any]:
@@ -83,14 +86,15 @@ def put_schedule(conn: psycopg.Connection, *, spec: ScheduleSpec, actor: str) ->
         raise ReportError(f"formats must be some of {', '.join(FORMATS)}")
     if one(conn, "SELECT 1 AS x FROM site WHERE code = %s", (spec.site,)) is None:
         raise NotFound(f"no site {spec.site!r}")
-    row = one(conn, "INSERT INTO report_schedule (name, kind, site, areas, every, formats, lang, created_by) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, "
-                    "site = excluded.site, areas = excluded.areas, every = excluded.every, formats = excluded.formats, "
-                    "lang = excluded.lang, enabled = true RETURNING *",
+    row = one(conn, "INSERT INTO report_schedule (name, kind, site, areas, every, formats, lang, deliver_to, "
+                    "created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
+                    "kind = excluded.kind, site = excluded.site, areas = excluded.areas, every = excluded.every, "
+                    "formats = excluded.formats, lang = excluded.lang, deliver_to = excluded.deliver_to, "
+                    "enabled = true RETURNING *",
               (spec.name, spec.kind, spec.site, list(spec.areas) if spec.areas else None, spec.every,
-               list(spec.formats), spec.lang, actor))
+               list(spec.formats), spec.lang, list(spec.deliver_to), actor))
     audit.append(conn, actor=actor, action="config.report_schedule.put", target=f"report_schedule:{spec.name}",
-                 detail={k: row[k] for k in ("kind", "site", "areas", "every", "formats", "lang")})
+                 detail={k: row[k] for k in ("kind", "site", "areas", "every", "formats", "lang", "deliver_to")})
     return row
 
 
@@ -154,8 +158,8 @@ def _claim(conn: psycopg.Connection, schedule: dict[str, Any], key: str, now: da
     return False
 
 
-def tick(connect: service.Connect, *, clock: Clock) -> list[dict[str, Any]]:
-    """Run what is due now (each slot by one worker); return the runs made."""
+def tick(connect: service.Connect, *, clock: Clock, delivery: Delivery | None = None) -> list[dict[str, Any]]:
+    """Run what is due now (each slot by one worker), deliver what was made; return the runs made."""
     made = []
     now = clock.now()
     with connect() as conn:
@@ -177,6 +181,8 @@ def tick(connect: service.Connect, *, clock: Clock) -> list[dict[str, Any]]:
                              (run["id"], schedule["id"], key))
             done = service.execute(connect, run["id"], clock=clock)
             _alarm(connect, schedule, done, clock.now())
+            if done["status"] == "done" and schedule["deliver_to"] and delivery is not None:
+                _deliver(connect, schedule, done, delivery, clock.now())
             made.append(done)
         _late(connect, schedule, due, clock.now())
     return made
@@ -195,6 +201,20 @@ def _alarm(connect: service.Connect, schedule: dict[str, Any], run: dict[str, An
             severity=Severity.MEDIUM if failed else Severity.NORMAL, caused_by=f"report_run:{run['id']}", at=now,
             message=(run["error"] or "")[:500] if failed else "report made",
             title=f"报表生成失败: {schedule['name']}", title_en=f"Report failed: {schedule['name']}")
+
+
+def _deliver(connect: service.Connect, schedule: dict[str, Any], run: dict[str, Any], delivery: Delivery,
+             now: datetime) -> None:
+    """Send the run to the schedule's targets; a target that fails raises ``report.delivery.NAME``."""
+    with connect() as conn, conn.transaction():
+        outcomes = deliver(conn, run=run, targets=schedule["deliver_to"], delivery=delivery, now=now)
+    failed = [o for o in outcomes if o["status"] != "sent"]
+    with connect() as conn, conn.transaction():
+        alarms.raise_system_alarm(
+            conn=conn, rule=f"report.delivery.{schedule['name']}", subject=_subject(schedule),
+            severity=Severity.MEDIUM if failed else Severity.NORMAL, caused_by=f"report_run:{run['id']}", at=now,
+            message="; ".join(f"{o['target']}: {o['error']}" for o in failed)[:500] if failed else "delivered",
+            title=f"报表发送失败: {schedule['name']}", title_en=f"Report not delivered: {schedule['name']}")
 
 
 def _late(connect: service.Connect, schedule: dict[str, Any], due: list[tuple[str, Params]], now: datetime) -> None:
@@ -216,15 +236,16 @@ def _late(connect: service.Connect, schedule: dict[str, Any], due: list[tuple[st
 class Scheduler:
     """Runs ``tick`` every ``interval_s`` in a thread of its own (started by the alerts worker's process)."""
 
-    def __init__(self, database_url: str, *, clock: Clock, interval_s: float = 60.0) -> None:
-        self.url, self.clock, self.interval_s = database_url, clock, interval_s
+    def __init__(self, database_url: str, *, clock: Clock, delivery: Delivery | None = None,
+                 interval_s: float = 60.0) -> None:
+        self.url, self.clock, self.delivery, self.interval_s = database_url, clock, delivery, interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="report-scheduler", daemon=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                tick(lambda: psycopg.connect(self.url), clock=self.clock)
+                tick(lambda: psycopg.connect(self.url), clock=self.clock, delivery=self.delivery)
             except Exception:  # noqa: BLE001 - the loop outlives a database outage; logged once per failure
                 _LOGGER.exception("report scheduler pass failed")
             self._stop.wait(self.interval_s)

@@ -8,16 +8,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import psycopg
-from fastapi import APIRouter, BackgroundTasks, File, Query, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.alarms import AlarmScope, alarm_scope, check_site
-from api.deps import AppClock, Conn, PathId, SiteFilter, require
+from api.deps import AppClock, Conn, PathId, Settings, SiteFilter, require
 from api.errors import Forbidden, Invalid, NotFound
 from api.policy import Permission, Principal
 from api.queries import fetch_one
-from reports import archive, service
+from reports import archive, links, service
 from reports.context import NotFound as ReportNotFound
 from reports.context import ReportError
 from reports.registry import KINDS
@@ -143,6 +143,24 @@ def create_run(body: RunCreate, principal: Runner, conn: Conn, clock: AppClock, 
     pool = request.app.state.pool
     tasks.add_task(service.execute, pool.connection, run["id"], clock=clock)
     return {**run, "files": []}
+
+
+@router.get("/links/{token}", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}, "text/csv": {}, "application/octet-stream": {}}},
+                       410: {"description": "The link has expired"}})
+def download_by_link(token: Annotated[str, Path(max_length=2000)], conn: Conn, settings: Settings, clock: AppClock):
+    """A report sent to a chat channel: the signed link is the credential (no sign-in); audited."""
+    try:
+        link = links.read(settings.secret_key.get_secret_value(), token, now=clock.now())
+        found = archive.download(conn, link.report_id, actor=f"link:{link.to or 'report'}")
+    except links.LinkError as exc:
+        if exc.status == 410:
+            raise HTTPException(410, str(exc)) from None
+        raise NotFound(str(exc)) from None
+    except ReportNotFound:
+        raise NotFound("unknown link") from None
+    return Response(found["content"], media_type=found["media_type"], headers={
+        "Content-Disposition": f'attachment; filename="{found["filename"]}"', "X-Content-SHA256": found["sha256"]})
 
 
 @router.get("/runs/{run_id}", response_model=RunRead)

@@ -186,6 +186,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/reports/{report_id}"): reader(True, REPORT_READERS),
     ("GET", "/api/v1/reports/{report_id}/download"): reader(True, REPORT_READERS),
     ("POST", "/api/v1/reports/verify"): Expect(200, REPORT_READERS, 200),
+    ("GET", "/api/v1/reports/links/{token}"): public(200),          # a signed link sent to a chat channel
 }
 
 
@@ -421,7 +422,14 @@ PATH_BUILD: dict[tuple[str, str], Callable[[World, str], dict[str, Any]]] = {
     ("PUT", "/api/v1/rosters/{name}"): lambda w, who: {
         "name": w.ids.__setitem__("roster_name", w.unique("roster-")) or w.ids["roster_name"]},
     ("GET", "/api/v1/notifications/{notification_id}"): lambda w, who: {"notification_id": _notification(w)},
+    ("GET", "/api/v1/reports/links/{token}"): lambda w, who: {"token": _report_link(w)},
 }
+
+
+def _report_link(world: World) -> str:
+    from reports import links
+
+    return links.make(SECRET, report_id=world.ids["report"], to="ding", now=datetime.now(UTC))
 
 #: Path parameters: which object of this site each route is called on.
 PATH_IDS = {"site_id": "site", "area_id": "area", "device_id": "device", "point_id": "point", "meter_id": "meter",
