@@ -11,11 +11,15 @@ from pathlib import Path
 
 import psycopg
 
+from alerts.notify import AppriseNotifier
 from alerts.settings import AlertSettings
 from alerts.worker import AlertsWorker
 from core import audit
+from core.clock import SystemClock
 from core.logging import setup_logging
 from core.settings import get_settings
+from reports.delivery import Delivery
+from reports.schedules import Scheduler
 
 _LOGGER = logging.getLogger("alerts")
 #: Exit code of a worker that found one of its threads stuck or dead (its supervisor starts it again).
@@ -49,6 +53,11 @@ def main() -> None:
         threading.Thread(target=_anchor_audit, name="audit-anchor", daemon=True,
                          args=(settings.database_url, settings.data_dir / "audit", worker.settings.audit_anchor_s,
                                stop)).start()
+    # report schedules: a thread of its own; finished reports go out through the same channel sender
+    delivery = Delivery(AppriseNotifier(endpoints=worker.settings.notify_endpoints),
+                        settings.secret_key.get_secret_value(), worker.settings.public_url)
+    scheduler = Scheduler(settings.database_url, clock=SystemClock(), delivery=delivery)
+    scheduler.start()
     _LOGGER.info("alerts worker: MQTT %s; acknowledgements, retries, timeouts, shelving, floods, alarm events; "
                  "notifications %s", worker.interlock.address.redacted(),
                  f"on ({worker.settings.notify_senders} senders)" if worker.notifier else "off")
@@ -60,6 +69,7 @@ def main() -> None:
             worker.report_failure(failures)
             logging.shutdown()
             os._exit(EXIT_STUCK)
+    scheduler.stop()
     worker.stop()
 
 

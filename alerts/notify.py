@@ -32,7 +32,7 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -40,6 +40,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 import apprise
 import orjson
 import requests
+from apprise.attachment.memory import AttachMemory
 from apprise.plugins.base import NotifyBase
 from apprise.plugins.dingtalk import NotifyDingTalk
 
@@ -239,9 +240,10 @@ class AppriseNotifier:
         return plugin
 
     def send(self, *, kind: str, url: str, title: str, body: str, to: str | None = None,
-             key: str | None = None) -> SendResult:
+             key: str | None = None, attach: Sequence[tuple[str, bytes, str]] = ()) -> SendResult:
         """Send ``title`` and ``body``; ``to`` is the person's address (e-mail, phone) for person channels,
-        ``key`` the delivery's idempotency key (an ``X-EHS-Delivery`` header on webhooks)."""
+        ``key`` the delivery's idempotency key (an ``X-EHS-Delivery`` header on webhooks), ``attach`` files
+        as (name, bytes, media type) for channels that carry them (e-mail)."""
         if kind == "log":
             _LOGGER.info("notification (log channel): %s | %s", title, body.replace("\n", " | "))
             return SendResult("ok")
@@ -253,7 +255,12 @@ class AppriseNotifier:
         text_title, text = (title, body) if kind in ("email", "sms", "webhook") else ("", f"{title}\n{body}")
         _ResponseTap.start()
         try:
-            ok = plugin.notify(body=text, title=text_title)
+            files = None
+            if attach:
+                files = apprise.AppriseAttachment()
+                for name, content, media_type in attach:
+                    files.add(AttachMemory(content=content, name=name, mimetype=media_type))
+            ok = plugin.notify(body=text, title=text_title, **({"attach": files} if files else {}))
         except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the notifier
             ok = False
             _LOGGER.warning("%s channel raised %s", kind, type(exc).__name__)

@@ -36,6 +36,7 @@ from api.routes import (
     points,
     push,
     readings,
+    reports,
     safety_config,
     sites,
     system,
@@ -115,7 +116,7 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
     app.include_router(health.router)
     for module in (auth_routes, sites, areas, devices, points, meters, readings, deadletters, system, users,
                    apikeys, audit, alarms, floods, commands, bypasses, drills, safety_config, notifications,
-                   push):
+                   push, reports):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(ws.router)
     frontend.mount(app)

@@ -58,6 +58,11 @@ class Permission(StrEnum):
     # notifications: channels, escalation policies, rosters; the record of notifications and attempts
     NOTIFY_MANAGE = "notify.manage"
     NOTIFY_READ = "notify.read"
+    # reports: run them (a background job), read and download the archive (within the caller's scope; every
+    # download audited), check a file against the archive
+    REPORTS_RUN = "reports.run"
+    REPORTS_READ = "reports.read"
+    REPORTS_VERIFY = "reports.verify"
 
 
 _A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR,
@@ -90,6 +95,9 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.SAFETY_CONFIG_WRITE: frozenset({_A}),
     Permission.NOTIFY_MANAGE: frozenset({_A, _M}),
     Permission.NOTIFY_READ: frozenset({_A, _M}),
+    Permission.REPORTS_RUN: frozenset({_A, _M}),
+    Permission.REPORTS_READ: frozenset({_A, _M, _R}),
+    Permission.REPORTS_VERIFY: frozenset({_A, _M, _R}),
 }
 
 #: Process areas whose data is compliance data (emissions, wastewater, hazardous waste): what regulators see.

@@ -22,6 +22,7 @@ from cli import (
     fuzz_cmd,
     hj212_cmd,
     notify_cmd,
+    reports_cmd,
     simulate_cmd,
     up,
     users_cmd,
@@ -46,6 +47,7 @@ app.add_typer(devices_cmd.app, name="devices")
 app.add_typer(hj212_cmd.app, name="hj212")
 app.command("fuzz")(fuzz_cmd.fuzz)
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(reports_cmd.app, name="reports")
 
 
 @app.command()

@@ -34,8 +34,8 @@ REQUIREMENTS = (
     Requirement("chromium", "browser tests (Playwright drives /usr/bin/chromium)",
                 lambda: os.access("/usr/bin/chromium", os.X_OK)),
     Requirement("fonts-wqy-microhei", "Chinese text in the browser tests' screenshots", _has_cjk_font),
-    Requirement("poppler-utils", "PDF reports rendered to images and text (pdftoppm, pdftotext)",
-                lambda: shutil.which("pdftoppm") is not None and shutil.which("pdftotext") is not None),
+    Requirement("poppler-utils", "PDF reports read back (pdftoppm, pdftotext, pdffonts)",
+                lambda: all(shutil.which(tool) for tool in ("pdftoppm", "pdftotext", "pdffonts"))),
 )
 
 

@@ -10,6 +10,7 @@ import { currentLang, formatTime, LANGS, loadLang, pick, setLang, t } from "./i1
 import { connectLive } from "./live.js";
 import * as outbox from "./outbox.js";
 import * as push from "./push.js";
+import { renderReports } from "./reports.js";
 import * as sound from "./sound.js";
 
 const view = document.getElementById("view");
@@ -44,6 +45,7 @@ function renderStatus() {
   el.className = `net ${online ? state.liveStatus : "offline"}`;
   el.textContent = (online ? t(`net.${state.liveStatus}`) : t("net.offline")) + (queued ? ` · ${t("outbox.queued", { n: queued })}` : "");
   document.body.classList.toggle("signed-in", Boolean(state.me));
+  document.getElementById("nav-reports").hidden = !state.me?.permissions?.includes("reports.read");
 }
 
 function route() {
@@ -61,12 +63,13 @@ async function render() {
   }
   if (parts[0] === "alarms" && parts[1] && params.get("t") && !session.get()) return renderLink(params.get("t"));
   if (!session.get()) return renderLogin();
-  if (!state.me) { await loadMe(); await loadAreaNames(); }
+  if (!state.me) { await loadMe(); await loadAreaNames(); renderStatus(); }
   if (!state.live) startLive();
   if (parts[0] === "alarms" && parts[1]) return renderDetail(Number(parts[1]));
   if (parts[0] === "areas" && parts[1]) return renderArea(Number(parts[1]));
   if (parts[0] === "areas") return renderAreas();
   if (parts[0] === "settings") return renderSettings();
+  if (parts[0] === "reports") return renderReports(view);
   return renderInbox();
 }
 

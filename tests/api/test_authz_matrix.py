@@ -30,6 +30,7 @@ PEOPLE = ROLES - {"device"}
 ADMIN = frozenset({"admin"})
 OPS = frozenset({"admin", "ehs_manager", "operator"})      # alarm actions of the control room
 MANAGERS = frozenset({"admin", "ehs_manager"})
+REPORT_READERS = frozenset({"admin", "ehs_manager", "regulator"})
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,16 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("PUT", "/api/v1/rosters/{name}"): Expect(200, MANAGERS, 403),
     ("GET", "/api/v1/notifications"): reader(False, MANAGERS),
     ("GET", "/api/v1/notifications/{notification_id}"): reader(True, MANAGERS),
+    # reports: run by administrators and EHS managers; the archive read, downloaded and checked by them and by
+    # regulators (the seeded report covers the wastewater area only, a compliance area: regulators see it)
+    ("GET", "/api/v1/reports/kinds"): reader(False, REPORT_READERS),
+    ("POST", "/api/v1/reports/runs"): Expect(202, MANAGERS, 403),
+    ("GET", "/api/v1/reports/runs/{run_id}"): reader(True, MANAGERS),
+    ("GET", "/api/v1/reports"): reader(False, REPORT_READERS),
+    ("GET", "/api/v1/reports/{report_id}"): reader(True, REPORT_READERS),
+    ("GET", "/api/v1/reports/{report_id}/download"): reader(True, REPORT_READERS),
+    ("POST", "/api/v1/reports/verify"): Expect(200, REPORT_READERS, 200),
+    ("GET", "/api/v1/reports/links/{token}"): public(200),          # a signed link sent to a chat channel
 }
 
 
@@ -315,7 +326,29 @@ BUILD: dict[tuple[str, str], Build] = {
     ("PUT", "/api/v1/rosters/{name}"): lambda w, who: {"json": {
         "name": w.ids["roster_name"], "site": SITE, "role": "shift_leader",
         "shifts": [{"name": "day", "start": "08:00", "end": "20:00", "users": ["operator"]}]}},
+    ("POST", "/api/v1/reports/runs"): lambda w, who: {"json": {
+        "kind": "device_health", "site": SITE, "month": "2026-03", "areas": ["wastewater"], "formats": ["csv"]}},
+    ("POST", "/api/v1/reports/verify"): lambda w, who: {"files": {"file": ("report.csv", _report_bytes(w))}},
 }
+
+
+def _report(world: World) -> None:
+    """A device-health report of s1's wastewater station, archived (ids "report" and "report_run")."""
+    from core.clock import SystemClock
+    from reports import service
+    from reports.model import Params
+
+    with world.db() as conn:
+        params = Params(site=SITE, since=datetime(2026, 3, 1, tzinfo=UTC), until=datetime(2026, 4, 1, tzinfo=UTC),
+                        areas=("wastewater",))
+        run = service.create_run(conn, kind="device_health", params=params, formats=["csv"], actor="user:seed")
+    done = service.execute(lambda: psycopg.connect(world.url), run["id"], clock=SystemClock())
+    world.ids["report_run"], world.ids["report"] = done["id"], done["files"][0]["id"]
+
+
+def _report_bytes(world: World) -> bytes:
+    with world.db() as conn:
+        return bytes(conn.execute("SELECT content FROM report_file WHERE id = %s", (world.ids["report"],)).fetchone()[0])
 
 
 def _push(world: World) -> dict[str, Any]:
@@ -388,12 +421,20 @@ PATH_BUILD: dict[tuple[str, str], Callable[[World, str], dict[str, Any]]] = {
     ("PUT", "/api/v1/rosters/{name}"): lambda w, who: {
         "name": w.ids.__setitem__("roster_name", w.unique("roster-")) or w.ids["roster_name"]},
     ("GET", "/api/v1/notifications/{notification_id}"): lambda w, who: {"notification_id": _notification(w)},
+    ("GET", "/api/v1/reports/links/{token}"): lambda w, who: {"token": _report_link(w)},
 }
+
+
+def _report_link(world: World) -> str:
+    from reports import links
+
+    return links.make(SECRET, report_id=world.ids["report"], to="ding", now=datetime.now(UTC))
 
 #: Path parameters: which object of this site each route is called on.
 PATH_IDS = {"site_id": "site", "area_id": "area", "device_id": "device", "point_id": "point", "meter_id": "meter",
             "dead_letter_id": "dead_letter", "user_id": "user:target", "key_id": "key", "alarm_id": "alarm",
-            "command_id": "command", "flood_id": "flood", "revision": "alarm_config"}
+            "command_id": "command", "flood_id": "flood", "revision": "alarm_config", "run_id": "report_run",
+            "report_id": "report"}
 #: Routes of the alarm engine: their world gets an alarm configuration, an alarm, a command and a flood.
 ALARM_ENGINE = ("/api/v1/alarms", "/api/v1/floods", "/api/v1/commands", "/api/v1/bypasses", "/api/v1/drills",
                 "/api/v1/alarm-config", "/api/v1/rules")
@@ -423,6 +464,8 @@ def test_authorization_matrix(world: World, method: str, path: str) -> None:
                                                  (world.ids["meter"],)).fetchone()[0]
     if path.startswith(ALARM_ENGINE):
         world.ids.update(alarm_world.seed(world.url))
+    if path.startswith("/api/v1/reports"):
+        _report(world)
     expect = MATRIX[(method, path)]
     wrong = []
     for who in PRINCIPALS:                      # administrators last: their writes change the world

@@ -8,7 +8,7 @@ import importlib.util
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = {"core", "ingest", "detectors", "alerts", "energy", "carbon", "hazwaste", "compliance", "api"}
+PACKAGES = {"core", "ingest", "detectors", "alerts", "energy", "carbon", "hazwaste", "compliance", "api", "reports"}
 ALLOWED = {
     "core": set(),
     "ingest": {"core"},
@@ -19,6 +19,7 @@ ALLOWED = {
     "hazwaste": {"core"},
     "compliance": {"core"},
     "api": PACKAGES - {"api"},
+    "reports": PACKAGES - {"api", "reports"},      # like api, reports may read every domain; api serves reports
 }
 COMPOSITION_ROOTS = {"ingest/__main__.py", "alerts/__main__.py", "api/main.py", "compliance/__main__.py"}
 # Where a third-party library may be imported (module paths relative to the repo root; a folder ends in "/").
@@ -28,6 +29,8 @@ THIRD_PARTY_HOMES = {
     "apprise": {"alerts/notify.py", "tests/"},
     "sklearn": {"detectors/adapters.py", "detectors/artifacts.py", "tests/"},
     "pyod": {"detectors/adapters.py", "detectors/artifacts.py", "tests/"},
+    "fpdf": {"reports/pdf.py"},
+    "openpyxl": {"reports/xlsx.py", "tests/"},
 }
 
 

@@ -1,0 +1,1 @@
+"""The report kinds: each a function ``build(conn, params, now) -> Document``."""

@@ -1,0 +1,29 @@
+"""The report kinds by name: what each is called, what it needs, and the function that builds it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from reports.kinds import alarm_month, device_health, incident, interlocks
+from reports.model import Document, Params
+
+
+@dataclass(frozen=True, slots=True)
+class ReportKind:
+    name: str
+    title: str
+    title_en: str
+    subject: str                                     # "period", or "incident" (an alarm or a flood)
+    build: Callable[[psycopg.Connection, Params, datetime], Document]
+
+
+KINDS: dict[str, ReportKind] = {k.name: k for k in (
+    ReportKind("incident", "报警事件报告", "Incident report", "incident", incident.build),
+    ReportKind("alarm_month", "报警管理月报", "Alarm management report", "period", alarm_month.build),
+    ReportKind("interlocks", "联锁与旁路月报", "Interlock and bypass report", "period", interlocks.build),
+    ReportKind("device_health", "设备健康月报", "Device health report", "period", device_health.build),
+)}
