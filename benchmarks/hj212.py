@@ -247,7 +247,8 @@ def main(argv: list[str] | None = None) -> None:
         f"latency    : frame -> committed and answered p50 {result['frame_to_commit_p50_ms']} ms, "
         f"p99 {result['frame_to_commit_p99_ms']} ms",
         f"stored     : {result['readings_stored']:,} readings ({result['frames_answered']:,} frames answered x "
-        f"{result['readings_per_frame']}), {result['flags_stored']:,} flags other than N, {result['dead_letters']} dead letters",
+        f"{result['readings_per_frame']}), {result['flags_stored']:,} flags other than N, "
+        f"{result['dead_letters']} dead letters",
         f"listener   : {result['transactions']} transactions, {result['frames_per_transaction']} frames and "
         f"{result['commit_ms_mean']} ms each; peak "
         f"RSS {result['listener_peak_rss_mb']} MB, {result['listener_cpu_s']} CPU s; load "

@@ -144,7 +144,9 @@ def command(site: str, device: str, action: str, reason: str = typer.Option(...,
 
 @app.command()
 def key(site: str, device: str) -> None:
-    """Print a device's command-signing key (hex), derived from EHS_INTERLOCK_SECRET or else EHS_SECRET_KEY, to provision the device."""
+    """Print a device's command-signing key (hex), to provision the device.
+
+    It derives from EHS_INTERLOCK_SECRET, or else EHS_SECRET_KEY."""
     from core.commands import device_key
     from core.settings import get_settings
 

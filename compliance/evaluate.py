@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from core.model import Finding, Severity, SubjectRef
 from compliance.limits import Averaging, Limit
+from core.model import Finding, Severity, SubjectRef
 
 _PERIOD = {Averaging.HOUR: timedelta(hours=1), Averaging.DAY: timedelta(days=1)}
 

@@ -1,11 +1,12 @@
 """The compliance job: evaluate what arrived since the last run, outfall by outfall, off the hot path.
 
 Each run reads the samples of every configured outfall from its watermark to ``now - lag_s`` (the outfall's
-setting: data arrive a little after their data time, interval data after their interval ends), corrects them (O2), feeds them with the flow as weight to one ``Evaluator`` per
-(pollutant, limit), stores the closed periods, checks the year-to-date totals against the permit, and returns the
-findings for the alarm engine. Evaluators live as long as the job; a new job starts again at the beginning of the
-local day of its watermark, so a period is never judged on half its data (results are upserted, and the alarm
-engine ignores a finding that repeats the alarm's current state).
+setting: data arrive a little after their data time, interval data after their interval ends), corrects them
+(O2), feeds them with the flow as weight to one ``Evaluator`` per (pollutant, limit), stores the closed
+periods, checks the year-to-date totals against the permit, and returns the findings for the alarm engine.
+Evaluators live as long as the job; a new job starts again at the beginning of the local day of its watermark,
+so a period is never judged on half its data (results are upserted, and the alarm engine ignores a finding that
+repeats the alarm's current state).
 """
 
 from __future__ import annotations

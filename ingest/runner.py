@@ -27,8 +27,8 @@ from core.errors import StoreUnavailable
 from core.liveness import Liveness
 from core.registry import PlantIndex, current_revision, load_index, only_sites
 from core.timeseries import LATE_AFTER, refresh_rollups
-from ingest.deadletters import prune_dead_letters
 from ingest import leases
+from ingest.deadletters import prune_dead_letters
 from ingest.decoders import Decoder, Limits, RawMessage
 from ingest.pipeline import Batch, Pipeline
 from ingest.settings import IngestSettings

@@ -130,7 +130,8 @@ def verify(conn: psycopg.Connection, content: bytes, *, file_id: int | None = No
     for match in matches:
         stored = bytes(match.pop("content"))
         if sha256(stored) != match["sha256"] or stored != content:
-            result["reason"] = f"the archived copy {match['id']} no longer matches its own hash: the archive was altered"
+            result["reason"] = (f"the archived copy {match['id']} no longer matches its own hash: "
+                                "the archive was altered")
         elif not _entry_intact(conn, match["audit_seq"], digest, match["id"]):
             result["reason"] = f"the audit entry of report {match['id']} was altered or is missing"
         else:

@@ -11,7 +11,6 @@ import psycopg
 from psycopg.rows import dict_row
 
 from core.db import execute
-
 from reports.model import Document, Params, tr
 
 

@@ -11,7 +11,7 @@ import psycopg
 
 from alerts import kpi as isa
 from reports.context import areas_of, load_site, new_document, rows
-from reports.model import Chart, Column, ColType, Document, Params, Section, Table, tr
+from reports.model import Chart, ColType, Column, Document, Params, Section, Table, tr
 
 #: (KPI key, zh, en, unit): the rows of the KPI table, in ISA-18.2 Table 5 order.
 METRICS = (
@@ -41,7 +41,8 @@ def build(conn: psycopg.Connection, params: Params, now: datetime) -> Document:
     site = load_site(conn, params.site)
     areas = areas_of(site, params)
     scopes: list[str | None] = list(areas) if params.areas else [None]
-    doc = new_document(conn, site, params, kind="alarm_month", title=tr(lang, "报警管理月报", "Alarm management report"),
+    doc = new_document(conn, site, params, kind="alarm_month",
+                       title=tr(lang, "报警管理月报", "Alarm management report"),
                        areas=areas, now=now)
     until = min(params.until, now)
     results = {a: isa.kpis(conn=conn, since=params.since, until=until, site=site.code, area=a) for a in scopes}
@@ -50,7 +51,8 @@ def build(conn: psycopg.Connection, params: Params, now: datetime) -> Document:
     doc.sections.append(_contributors(doc, site, results))
     doc.sections.append(_shelved(conn, doc, site, params, until, areas))
     doc.sections.append(_floods(doc, site, results))
-    doc.notes += [tr(lang, "演练报警不计入统计。计数为呈现给操作员的报警（报警、再报警、升级、解除搁置/抑制后仍有效）。",
+    doc.notes += [tr(lang, "演练报警不计入统计。计数为呈现给操作员的报警"
+                           "（报警、再报警、升级、解除搁置/抑制后仍有效）。",
                      "Drills are left out. Counted are alarms presented to operators (raised, re-raised, "
                      "escalated, back from shelving or suppression while active)."),
                   tr(lang, "ISA-18.2 的目标值适用于至少 30 天的数据。",
@@ -148,7 +150,8 @@ def _shelved(conn: psycopg.Connection, doc: Document, site, params: Params, unti
     kinds = {"shelve": ("搁置", "shelved"), "unshelve": ("解除搁置", "unshelved"),
              "remove_from_service": ("停用检修", "out of service"), "return_to_service": ("恢复投用", "returned")}
     table = Table("shelved", tr(lang, "搁置与停用", "Shelving and out of service"), [
-        Column("at", tr(lang, "时间", "Time"), ColType.DATETIME), Column("alarm", tr(lang, "报警", "Alarm"), ColType.INT),
+        Column("at", tr(lang, "时间", "Time"), ColType.DATETIME),
+        Column("alarm", tr(lang, "报警", "Alarm"), ColType.INT),
         Column("title", tr(lang, "名称", "Title")), Column("area", tr(lang, "区域", "Area")),
         Column("action", tr(lang, "操作", "Action")), Column("actor", tr(lang, "操作人", "By")),
         Column("reason", tr(lang, "原因", "Reason"))],

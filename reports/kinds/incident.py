@@ -13,7 +13,7 @@ from alerts import service as alarms
 from alerts.models import AlarmState, Priority
 from core import timeseries
 from reports.context import NotFound, ReportError, load_site, new_document, one, rows
-from reports.model import Chart, Column, ColType, Document, Params, Section, Table, tr
+from reports.model import Chart, ColType, Column, Document, Params, Section, Table, tr
 
 #: Readings shown before the alarm and after it cleared.
 AROUND = timedelta(minutes=30)
@@ -146,7 +146,8 @@ def _timeline(conn: psycopg.Connection, doc: Document, ids: list[int]) -> Sectio
     lang = doc.lang
     events = rows(conn, "SELECT * FROM alarm_event WHERE alarm_id = ANY(%s) ORDER BY at, id", (ids,))
     table = Table("timeline", tr(lang, "时间线", "Timeline"), [
-        Column("at", tr(lang, "时间", "Time"), ColType.DATETIME), Column("alarm", tr(lang, "报警", "Alarm"), ColType.INT),
+        Column("at", tr(lang, "时间", "Time"), ColType.DATETIME),
+        Column("alarm", tr(lang, "报警", "Alarm"), ColType.INT),
         Column("kind", tr(lang, "事件", "Event")), Column("from", tr(lang, "原状态", "From")),
         Column("to", tr(lang, "新状态", "To")), Column("priority", tr(lang, "优先级", "Priority")),
         Column("value", tr(lang, "值", "Value"), ColType.FLOAT), Column("actor", tr(lang, "执行者", "Actor")),
@@ -155,7 +156,8 @@ def _timeline(conn: psycopg.Connection, doc: Document, ids: list[int]) -> Sectio
           _priority(lang, e["priority"]), e["value"], e["actor"], e["cause"]) for e in events])
     acks = [e for e in events if e["kind"] == "ack"]
     who = Table("acknowledged", tr(lang, "确认人", "Who acknowledged"), [
-        Column("alarm", tr(lang, "报警", "Alarm"), ColType.INT), Column("at", tr(lang, "时间", "Time"), ColType.DATETIME),
+        Column("alarm", tr(lang, "报警", "Alarm"), ColType.INT),
+        Column("at", tr(lang, "时间", "Time"), ColType.DATETIME),
         Column("actor", tr(lang, "确认人", "Person")), Column("note", tr(lang, "备注", "Note"))],
         [(e["alarm_id"], e["at"], e["actor"], e["cause"]) for e in acks])
     return Section(tr(lang, "时间线", "Timeline"), [tr(lang, f"共 {len(events)} 条事件，{len(acks)} 次确认。",
@@ -229,7 +231,8 @@ def _commands(conn: psycopg.Connection, doc: Document, ids: list[int]) -> Sectio
     events = rows(conn, "SELECT * FROM interlock_command_event WHERE command_id = ANY(%s) ORDER BY at, id",
                   ([c["id"] for c in commands],))
     cmd = Table("commands", tr(lang, "联锁指令", "Interlock commands"), [
-        Column("created_at", tr(lang, "创建", "Created"), ColType.DATETIME), Column("device", tr(lang, "设备", "Device")),
+        Column("created_at", tr(lang, "创建", "Created"), ColType.DATETIME),
+        Column("device", tr(lang, "设备", "Device")),
         Column("action", tr(lang, "动作", "Action")), Column("origin", tr(lang, "来源", "Origin")),
         Column("status", tr(lang, "状态", "Status")), Column("attempts", tr(lang, "发送次数", "Attempts"), ColType.INT),
         Column("issued_at", tr(lang, "发出", "Issued"), ColType.DATETIME),

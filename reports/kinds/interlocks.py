@@ -9,7 +9,7 @@ from datetime import datetime
 import psycopg
 
 from reports.context import areas_of, load_site, new_document, rows
-from reports.model import Chart, Column, ColType, Document, Params, Section, Table, tr
+from reports.model import Chart, ColType, Column, Document, Params, Section, Table, tr
 
 #: Outcomes that mean the interlock did not act as asked.
 FAILED = ("rejected", "failed", "timed_out")

@@ -348,7 +348,8 @@ def _report(world: World) -> None:
 
 def _report_bytes(world: World) -> bytes:
     with world.db() as conn:
-        return bytes(conn.execute("SELECT content FROM report_file WHERE id = %s", (world.ids["report"],)).fetchone()[0])
+        row = conn.execute("SELECT content FROM report_file WHERE id = %s", (world.ids["report"],)).fetchone()
+        return bytes(row[0])
 
 
 def _push(world: World) -> dict[str, Any]:

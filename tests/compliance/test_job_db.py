@@ -122,10 +122,12 @@ def test_treatment_equipment_stopped_is_a_finding(tmp_path, database_url: str, s
     with psycopg.connect(database_url) as conn:
         apply_full(conn=conn, full=full, source="test")
         insert(conn, "pump_rs_code", [(ten, 1.0, None), (ten + timedelta(minutes=20), 0.0, None),
-                                      (ten + timedelta(minutes=25), 0.0, None), (ten + timedelta(minutes=40), 3.0, None),
+                                      (ten + timedelta(minutes=25), 0.0, None),
+                                      (ten + timedelta(minutes=40), 3.0, None),
                                       (ten + timedelta(minutes=50), 1.0, None)])
         conn.commit()
         found = ComplianceJob().run_once(conn, now=(ten + timedelta(hours=1)).astimezone(UTC))
-    states = [(f.severity, f.value, f.ts.astimezone(TZ).minute) for f in found if f.rule == "compliance.equipment.state"]
+    states = [(f.severity, f.value, f.ts.astimezone(TZ).minute) for f in found
+              if f.rule == "compliance.equipment.state"]
     assert states == [(Severity.HIGH, 0.0, 20), (Severity.LOW, 3.0, 40), (Severity.NORMAL, 1.0, 50)]
     assert "提升泵: stopped" in next(f.message for f in found if f.severity is Severity.HIGH)

@@ -104,7 +104,8 @@ def test_many_loggers_at_once_get_their_data_answers_after_commit(hj212_db: str)
         for i, answers in enumerate(results):
             assert [a.cn for a in answers] == ["9014"] * 4
             assert all(a.st == "91" and a.mn == mn_of(i) and a.pw == PW and not a.needs_ack for a in answers)
-            assert answers[0].qn == new_qn(when) and answers[1].qn == new_qn((when + timedelta(minutes=1)).replace(microsecond=1000))
+            later = (when + timedelta(minutes=1)).replace(microsecond=1000)
+            assert answers[0].qn == new_qn(when) and answers[1].qn == new_qn(later)
 
     listener = run(hj212_db, scenario)
     assert listener.counters["readings_written"] == loggers * (3 * 3 + 2)
@@ -151,7 +152,7 @@ def test_a_bad_frame_costs_only_itself(hj212_db: str) -> None:
         await client.send(good)
         answer = await client.receive()
         assert answer.cn == "9014" and answer.qn == new_qn(when)
-        peer = "127.0.0.1:%d" % client.writer.get_extra_info("sockname")[1]
+        peer = f"127.0.0.1:{client.writer.get_extra_info('sockname')[1]}"
         await client.close()
         await wait_db(hj212_db, "SELECT count(*) FROM dead_letter WHERE peer = %s", [(len(bad) + 2,)], (peer,))
 

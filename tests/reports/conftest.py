@@ -13,7 +13,7 @@ from tests.reports import world as month
 
 
 @pytest.fixture(scope="module")
-def month_db(pg_admin_url: str, api_template: Template) -> Iterator[tuple[str, dict]]:
+def month_db(pg_admin_url: str, api_template: Template) -> Iterator[tuple[str, dict]]:  # noqa: F811 - fixture
     """(url, ids) of a database holding the API world and March 2026's known alarm history."""
     name = f"ehs_rep_{uuid.uuid4().hex[:10]}"
     url = _create_db(pg_admin_url, name, template=api_template.name)

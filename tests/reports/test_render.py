@@ -15,8 +15,8 @@ import pytest
 from reports import fonts
 from reports.model import (
     Chart,
-    Column,
     ColType,
+    Column,
     Document,
     Params,
     Section,

@@ -108,7 +108,8 @@ def test_incident_report_of_an_alarm(month_db, tmp_path: Path) -> None:
         ("done", "device:s1/gas-02")]
     assert [r[1] for r in rows_of(doc, "notifications")] == ["plan"]
     text = pdftools.text(FORMATS["pdf"].render(doc), tmp_path)
-    for word in ("报警事件报告", "化成预案", "二级", "沿东侧通道撤离", "到现场检查", "device:s1/gas-02", "user:operator"):
+    for word in ("报警事件报告", "化成预案", "二级", "沿东侧通道撤离", "到现场检查", "device:s1/gas-02",
+                 "user:operator"):
         assert word in text, word
     assert sheet(doc, "readings")[1][1] == 0.5 and sheet(doc, "readings")[31][1] == 450.0   # T is the 31st minute
 
