@@ -152,10 +152,11 @@ def main() -> None:
 
     runner = IngestRunner(database_url=settings.database_url, mqtt_url=settings.mqtt_url,
                           spool_dir=settings.spool_dir, settings=ingest_settings, evaluate=evaluate,
-                          act=safety.act, tick=safety.tick, record_extra=record, on_index=safety.on_index)
+                          act=safety.act, tick=safety.tick, record_extra=record, on_index=safety.on_index,
+                          retention_days=settings.retention_days)
     safety.start()
     _LOGGER.info("ingest: MQTT %s, %d devices, TimescaleDB %s, %d anomaly model(s)", runner.address.redacted(),
-                 len(runner.index.devices), "on" if runner.timescale else "off",
+                 len(runner.index.devices), runner.features.describe(),
                  len(scoring.bindings) if scoring else 0)
     try:
         runner.run()

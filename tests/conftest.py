@@ -3,6 +3,10 @@
 With ``EHS_TEST_DATABASE_URL`` / ``EHS_TEST_MQTT_URL`` set (CI points them at the machine's PostgreSQL and
 Mosquitto), the tests use those servers and fail if they do not answer; otherwise they start the embedded
 defaults (pgserver, and mosquitto or amqtt). A missing server is an error, never a skip.
+
+The same suite runs on plain PostgreSQL and on TimescaleDB. A test that concerns one path only says so with
+``@pytest.mark.path("plain")`` or ``@pytest.mark.path("timescaledb")`` and is skipped on the other path (which
+path is a property of the server: whether its migrated database has TimescaleDB's continuous aggregates).
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import pytest
 
 from core import mqtt as mq
 from core.embedded import start_broker, start_pgserver, with_dbname
+from core import storage
 from core.migrate import migrate
 from core.plant import apply_plant
-from tests.support import small_plant, unique_code
+from tests.support import seal_template, small_plant, unique_code
 
 
 @pytest.fixture(scope="session")
@@ -50,14 +55,38 @@ def _drop_database(admin_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+_FEATURES: dict[str, storage.Features] = {}
+
+
 @pytest.fixture(scope="session")
 def template_db(pg_admin_url: str) -> Iterator[str]:
     """A migrated database used as the template of every test database."""
     name = f"ehs_tmpl_{uuid.uuid4().hex[:8]}"
     url = _create_database(pg_admin_url, name)
     migrate(url)
+    with psycopg.connect(url) as conn:
+        _FEATURES[name] = storage.detect(conn)
+    seal_template(pg_admin_url, name)
     yield name
     _drop_database(pg_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def storage_features(template_db: str) -> storage.Features:
+    """What the test databases offer (TimescaleDB and which of its features, or plain PostgreSQL)."""
+    return _FEATURES[template_db]
+
+
+@pytest.fixture(autouse=True)
+def _only_on_its_path(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("path")
+    if marker is None:
+        return
+    features: storage.Features = request.getfixturevalue("storage_features")
+    here = "timescaledb" if features.continuous_aggregates else "plain"
+    if marker.args[0] != here:
+        pytest.skip(f"concerns the {marker.args[0]} path only; this server gives the {here} path "
+                    f"(TimescaleDB {features.describe()})")
 
 
 @pytest.fixture
