@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -112,29 +113,27 @@ def _create_day(conn: psycopg.Connection, day: date) -> str:
     return name
 
 
-def ensure_partitions(conn: psycopg.Connection, start: datetime, end: datetime) -> list[str]:
-    """Create the missing daily partitions for readings in [start, end]; run inside a transaction."""
+def ensure_partitions(conn: psycopg.Connection, times: Iterable[datetime]) -> list[str]:
+    """Create the missing daily partitions for readings at ``times`` (each UTC day once); run in a transaction."""
     execute(conn, "SELECT pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
     before = execute(conn, "SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)",
                      (_LOCK_TIMEOUT,)).fetchone()[0]
     try:
-        return _ensure(conn, start, end)
+        return _ensure(conn, sorted({_day(t) for t in times}))
     finally:
         if not conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
             execute(conn, "SELECT set_config('lock_timeout', %s, true)", (before,))
 
 
-def _ensure(conn: psycopg.Connection, start: datetime, end: datetime) -> list[str]:
+def _ensure(conn: psycopg.Connection, days: list[date]) -> list[str]:
     existing = partitions(conn)
     covered_until = max((upper for name, lower, upper in existing if lower is None), default=None)
     have = {name for name, _, _ in existing}
     made = []
-    day = _day(start)
-    while day <= _day(end):
+    for day in days:
         name = f"reading_p{day:%Y%m%d}"
         if name not in have and (covered_until is None or _midnight(day) >= covered_until):
             made.append(_create_day(conn, day))
-        day += timedelta(days=1)
     return made
 
 
@@ -168,7 +167,7 @@ def maintain(conn: psycopg.Connection, *, now: datetime, retention_days: int | N
     try:
         with conn.transaction():
             execute(conn, f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'")
-            done["created"] = ensure_partitions(conn, now - timedelta(days=1), now + timedelta(days=AHEAD_DAYS))
+            done["created"] = ensure_partitions(conn, [now + timedelta(days=d) for d in range(-1, AHEAD_DAYS + 1)])
             for name, _lower, upper in partitions(conn):
                 if upper <= cutoff:
                     execute(conn, sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))

@@ -157,11 +157,11 @@ def _refresh_continuous(conn: psycopg.Connection, *, now: datetime, retention_da
     (real-time aggregation serves it meanwhile, unless a refresh policy materialized it, which then also
     processed TimescaleDB's own invalidations).
     """
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE or not conn.autocommit:
-        raise RuntimeError("refresh_rollups under TimescaleDB needs an autocommit connection outside a transaction")
     dirty = execute(conn, "SELECT id, from_time, to_time FROM rollup_dirty ORDER BY id").fetchall()
     if not dirty:
         return {"dirty": 0}
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE or not conn.autocommit:
+        raise RuntimeError("refresh_rollups under TimescaleDB needs an autocommit connection outside a transaction")
     oldest = floor(now - timedelta(days=retention_days - 1), timedelta(hours=1)) if retention_days else None
     done: dict[str, Any] = {"dirty": len(dirty)}
     rest: list[datetime] = []

@@ -71,7 +71,7 @@ def write_readings(conn: psycopg.Connection, rows: list[Row]) -> int:
     except errors.CheckViolation as exc:
         if not storage.is_missing_partition(exc):
             raise
-    storage.ensure_partitions(conn, min(row[0] for row in rows), max(row[0] for row in rows))
+    storage.ensure_partitions(conn, [row[0] for row in rows])
     return _write(conn, rows)
 
 

@@ -4,9 +4,11 @@ With ``EHS_TEST_DATABASE_URL`` / ``EHS_TEST_MQTT_URL`` set (CI points them at th
 Mosquitto), the tests use those servers and fail if they do not answer; otherwise they start the embedded
 defaults (pgserver, and mosquitto or amqtt). A missing server is an error, never a skip.
 
-The same suite runs on plain PostgreSQL and on TimescaleDB. A test that concerns one path only says so with
-``@pytest.mark.path("plain")`` or ``@pytest.mark.path("timescaledb")`` and is skipped on the other path (which
-path is a property of the server: whether its migrated database has TimescaleDB's continuous aggregates).
+The same suite runs on plain PostgreSQL and on TimescaleDB. A test that concerns some storage paths only says so
+with ``@pytest.mark.path(...)`` naming them, and is skipped on the others: ``plain`` (no TimescaleDB: daily
+partitions, rollup tables), ``timescaledb`` (community build: hypertable, compression, continuous aggregates),
+``apache`` (the Apache-licensed build: hypertable, rollup tables). The path is a property of the server, read
+from the migrated template database.
 """
 
 from __future__ import annotations
@@ -77,15 +79,22 @@ def storage_features(template_db: str) -> storage.Features:
     return _FEATURES[template_db]
 
 
+def storage_path(features: storage.Features) -> str:
+    """``plain``, ``timescaledb`` or ``apache`` (see the module docstring)."""
+    if features.timescaledb is None:
+        return "plain"
+    return "timescaledb" if features.continuous_aggregates else "apache"
+
+
 @pytest.fixture(autouse=True)
 def _only_on_its_path(request: pytest.FixtureRequest) -> None:
     marker = request.node.get_closest_marker("path")
     if marker is None:
         return
     features: storage.Features = request.getfixturevalue("storage_features")
-    here = "timescaledb" if features.continuous_aggregates else "plain"
-    if marker.args[0] != here:
-        pytest.skip(f"concerns the {marker.args[0]} path only; this server gives the {here} path "
+    here = storage_path(features)
+    if here not in marker.args:
+        pytest.skip(f"concerns the {' and '.join(marker.args)} path only; this server gives the {here} path "
                     f"(TimescaleDB {features.describe()})")
 
 
