@@ -157,32 +157,34 @@ def _refresh_continuous(conn: psycopg.Connection, *, now: datetime, retention_da
     (real-time aggregation serves it meanwhile, unless a refresh policy materialized it, which then also
     processed TimescaleDB's own invalidations).
     """
-    dirty = execute(conn, "SELECT id, from_time, to_time FROM rollup_dirty ORDER BY id").fetchall()
+    dirty = execute(conn, "SELECT id, from_time, to_time, rollup FROM rollup_dirty ORDER BY id").fetchall()
     if not dirty:
         return {"dirty": 0}
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE or not conn.autocommit:
         raise RuntimeError("refresh_rollups under TimescaleDB needs an autocommit connection outside a transaction")
     oldest = floor(now - timedelta(days=retention_days - 1), timedelta(hours=1)) if retention_days else None
     done: dict[str, Any] = {"dirty": len(dirty)}
-    rest: list[datetime] = []
+    rest: dict[str, tuple[datetime, datetime]] = {}
     for name in ("1m", "1h"):
         table, _unit, width = _ROLLUPS[name]
         cap = floor(now - GRACE, width)
-        windows = _merged([(floor(f, width), floor(t, width) + width) for _id, f, t in dirty])
-        for lo, hi in windows:
+        mine = [(f, t) for _id, f, t, rollup in dirty if rollup in (None, name)]
+        for lo, hi in _merged([(floor(f, width), floor(t, width) + width) for f, t in mine]):
             if oldest is not None:
                 lo = max(lo, oldest)
             if lo < min(hi, cap):
                 execute(conn, "CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)",
                         (table, lo, min(hi, cap)))
                 done.setdefault(name, []).append((lo, min(hi, cap)))
-            if hi > cap:
-                rest.append(max(lo, cap))
+            if hi > cap:                # the open bucket: again once it is closed
+                start, end = rest.get(name, (max(lo, cap), hi))
+                rest[name] = (min(start, max(lo, cap)), max(end, hi))
     with conn.transaction():
         execute(conn, "DELETE FROM rollup_dirty WHERE id = ANY(%s)", ([d[0] for d in dirty],))
-        if rest:
-            mark_dirty(conn, min(rest), max(d[2] for d in dirty), None)
-    done["kept"] = bool(rest)
+        for name, (start, end) in rest.items():
+            execute(conn, "INSERT INTO rollup_dirty (from_time, to_time, rollup) VALUES (%s, %s, %s)",
+                    (start, end - _MICRO, name))
+    done["kept"] = sorted(rest)
     return done
 
 
