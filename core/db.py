@@ -13,7 +13,6 @@ import psycopg
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
-
 #: Every connection made here has the session time zone UTC, whatever the server's or the role's default, so
 #: that timestamps come back in UTC and nothing time-zone dependent leaks in (the query functions bucket
 #: explicitly anyway: UTC for minutes and hours, the site's zone for its calendar).

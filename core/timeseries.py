@@ -16,7 +16,6 @@ readings (whole buckets, also at unaligned window edges, on both paths).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo

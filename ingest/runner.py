@@ -19,9 +19,8 @@ from typing import Any
 import psycopg
 
 from core import mqtt as mq
-from core import topics
+from core import storage, topics
 from core.clock import Clock, SystemClock
-from core import storage
 from core.db import BackgroundConnection, connect, heartbeat
 from core.errors import StoreUnavailable
 from core.registry import PlantIndex, current_revision, load_index

@@ -22,8 +22,8 @@ import psycopg
 import pytest
 
 from core import mqtt as mq
-from core.embedded import start_broker, start_pgserver, with_dbname
 from core import storage
+from core.embedded import start_broker, start_pgserver, with_dbname
 from core.migrate import migrate
 from core.plant import apply_plant
 from tests.support import seal_template, small_plant, unique_code
