@@ -2,7 +2,8 @@
 
 Run as ``ehs migrate`` or ``python -m core.migrate`` (docker-compose's one-shot migrate service).
 Numbering: 0001-0009 the spine, 0010-0019 alarms, 0020-0029 API and audit, 0030-0039 notifications,
-0040-0049 detectors, 0050-0069 energy, carbon and hazardous waste.
+0040-0049 detectors, 0050-0069 energy, carbon and hazardous waste, 0090-0099 storage of readings
+(partitions, rollup bookkeeping).
 """
 
 from __future__ import annotations
