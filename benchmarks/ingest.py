@@ -34,6 +34,7 @@ from benchmarks.common import (
     servers,
     start_ingest,
 )
+from core import storage
 
 SITE = "bench"
 
@@ -121,6 +122,13 @@ def _copy_ceiling(url: str, pub: dict, args: argparse.Namespace) -> float:
     return len(rows) / elapsed
 
 
+def _compressed_bytes(url: str) -> int:
+    """Compress every chunk (TimescaleDB with compression) and return the table's bytes on disk."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('reading') c")
+        return storage.storage_bytes(conn)
+
+
 def run(args: argparse.Namespace) -> dict:
     from core.plant import apply_plant
 
@@ -156,9 +164,12 @@ def run(args: argparse.Namespace) -> dict:
             ingest.wait(30)
         with psycopg.connect(s.database_url) as conn:
             stored = conn.execute("SELECT count(*) FROM reading").fetchone()[0]
+            features = storage.detect(conn)
+            size = storage.storage_bytes(conn)
         elapsed = counters["committed_at"] - pub["started"]
         e2e = pub["readings"] / elapsed
         ceiling = _copy_ceiling(s.database_url, pub, args)
+        compressed = _compressed_bytes(s.database_url) if features.compression else None
         return {
             "readings_per_s": round(e2e), "messages_per_s": round(pub["messages"] / elapsed),
             "readings_per_message": args.readings_per_message, "qos": args.qos,
@@ -166,7 +177,9 @@ def run(args: argparse.Namespace) -> dict:
             "peak_rss_mb": round(peak_rss, 1), "readings": pub["readings"], "stored": stored,
             "devices": args.devices, "points": args.devices * args.points, "seconds": round(elapsed, 2),
             "transactions": counters.get("transactions"), "broker": s.broker, "database": s.database,
-            "cpu_seconds": cpu,
+            "cpu_seconds": cpu, "storage": features.describe(),
+            "bytes_per_reading": round(size / stored, 1) if stored else None,
+            "bytes_per_reading_compressed": round(compressed / stored, 1) if compressed and stored else None,
         }
 
 
@@ -194,6 +207,9 @@ def main(argv: list[str] | None = None) -> None:
         f"COPY ceiling: {result['copy_ceiling_per_s']:,} readings/s (same rows, same table, same batch size)",
         f"ratio      : {result['ratio_to_copy']:.0%} of the ceiling (target >= 60%; target >= 100,000 readings/s)",
         f"ingest peak RSS: {result['peak_rss_mb']} MB",
+        f"storage    : {result['bytes_per_reading']} bytes per reading as ingested (table, indexes, all partitions "
+        f"or chunks)" + (f", {result['bytes_per_reading_compressed']} compressed" if
+                         result["bytes_per_reading_compressed"] else "") + f"; {result['storage']}",
         "CPU seconds during the run: " + ", ".join(f"{k} {v}" for k, v in result["cpu_seconds"].items()),
     ]
     for line in lines:

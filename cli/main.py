@@ -59,7 +59,7 @@ def migrate() -> None:
     with database_url() as url:
         report = run(url, settings=get_settings())
     typer.echo(f"{len(report.applied)} migration(s) applied ({', '.join(report.applied) or 'none'}), "
-               f"{report.already} already applied; TimescaleDB {'on' if report.timescaledb else 'off'}")
+               f"{report.already} already applied; TimescaleDB {report.features}")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -143,7 +143,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
         api_url = f"http://{host}:{port}"
         db_where = f"embedded pgserver, data in {data_dir / 'pgdata'}" if db.embedded else "configured"
         broker_where = f"embedded {broker.kind}" if broker.embedded else "configured"
-        timescale = "on" if report.timescaledb else "off (plain PostgreSQL: BRIN index and rollup tables)"
+        timescale = report.features
         typer.echo("ehs-monitor")
         typer.echo(f"  database : {redact_url(db.url)} ({db_where})")
         typer.echo(f"  broker   : {broker.url.split('@')[-1]} ({broker_where})")

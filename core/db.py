@@ -13,9 +13,15 @@ import psycopg
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
+#: Every connection made here has the session time zone UTC, whatever the server's or the role's default, so
+#: that timestamps come back in UTC and nothing time-zone dependent leaks in (the query functions bucket
+#: explicitly anyway: UTC for minutes and hours, the site's zone for its calendar).
+SESSION_OPTIONS = "-c TimeZone=UTC"
+
 
 def connect(url: str, *, autocommit: bool = False, **kwargs) -> psycopg.Connection:
-    """Open one connection (for CLI commands, workers and tests)."""
+    """Open one connection (for CLI commands, workers and tests), session time zone UTC."""
+    kwargs.setdefault("options", SESSION_OPTIONS)
     return psycopg.connect(url, autocommit=autocommit, **kwargs)
 
 
@@ -24,7 +30,7 @@ def create_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "
     """Create a connection pool; rows are dicts so that services can return them as they are."""
     pool = ConnectionPool(
         url, min_size=min_size, max_size=max_size, name=name, open=False,
-        kwargs={"row_factory": dict_row},
+        kwargs={"row_factory": dict_row, "options": SESSION_OPTIONS},
     )
     pool.open(wait=open_wait, timeout=30)
     return pool
@@ -59,7 +65,7 @@ class BackgroundConnection:
         """Run ``work`` on the connection; None (and the connection closed) if the database failed."""
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+                self._conn = connect(self.url, autocommit=True, connect_timeout=5)
             result = work(self._conn)
         except psycopg.Error as exc:
             if not self.failing:

@@ -2,16 +2,21 @@
 
 Run as ``ehs migrate`` or ``python -m core.migrate`` (docker-compose's one-shot migrate service).
 Numbering: 0001-0009 the spine, 0010-0019 alarms, 0020-0029 API and audit, 0030-0039 notifications,
-0040-0049 detectors, 0050-0069 energy, carbon and hazardous waste, 0070-0079 HJ 212 and compliance.
+0040-0049 detectors, 0050-0069 energy, carbon and hazardous waste, 0070-0079 HJ 212 and compliance, 0080-0089
+reports, 0090-0099 storage of readings (partitions, rollup bookkeeping).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+
+from core import storage
+from core.db import connect
 
 _LOGGER = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -22,6 +27,8 @@ class MigrationReport:
     applied: list[str]
     already: int
     timescaledb: bool
+    #: which storage features are on (``core.storage.Features.describe``)
+    features: str = ""
 
 
 def _yoyo_url(url: str) -> str:
@@ -32,7 +39,8 @@ def _yoyo_url(url: str) -> str:
 
 
 def migrate(url: str, *, settings=None) -> MigrationReport:
-    """Apply pending migrations under yoyo's lock, then the settings-dependent TimescaleDB policies."""
+    """Apply pending migrations under yoyo's lock, then the settings-dependent storage: TimescaleDB policies
+    (each replaced atomically) and, on plain PostgreSQL, the daily partitions ahead."""
     from yoyo import get_backend, read_migrations
 
     backend = get_backend(_yoyo_url(url))
@@ -46,20 +54,22 @@ def migrate(url: str, *, settings=None) -> MigrationReport:
     applied = [m.id for m in pending]
     for mid in applied:
         _LOGGER.info("applied migration %s", mid)
-    with psycopg.connect(url, autocommit=True) as conn:
-        timescale = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
-        if timescale and settings is not None:
-            apply_timescale_policies(conn, retention_days=settings.retention_days,
-                                     compress_after_days=settings.compress_after_days)
-    return MigrationReport(applied, len(migrations) - len(applied), bool(timescale))
+    with connect(url, autocommit=True) as conn:
+        features = storage.detect(conn)
+        if settings is not None:
+            for change in storage.apply_policies(conn, retention_days=settings.retention_days,
+                                                 compress_after_days=settings.compress_after_days,
+                                                 features=features):
+                _LOGGER.info("TimescaleDB policy set: %s", change)
+        if features.partitions:
+            storage.maintain(conn, now=datetime.now(UTC), retention_days=None, features=features)
+    return MigrationReport(applied, len(migrations) - len(applied), features.timescaledb is not None,
+                           features.describe())
 
 
 def apply_timescale_policies(conn: psycopg.Connection, *, retention_days: int, compress_after_days: int) -> None:
-    """Set retention and compression policies from settings (replacing any earlier ones)."""
-    conn.execute("SELECT remove_retention_policy('reading', if_exists => true)")
-    conn.execute("SELECT add_retention_policy('reading', make_interval(days => %s))", (retention_days,))
-    conn.execute("SELECT remove_compression_policy('reading', if_exists => true)")
-    conn.execute("SELECT add_compression_policy('reading', make_interval(days => %s))", (compress_after_days,))
+    """Set retention and compression policies from settings (see ``core.storage.apply_policies``)."""
+    storage.apply_policies(conn, retention_days=retention_days, compress_after_days=compress_after_days)
 
 
 def main() -> None:
@@ -70,8 +80,7 @@ def main() -> None:
     if not settings.database_url:
         raise SystemExit("python -m core.migrate needs EHS_DATABASE_URL; use `ehs migrate` for the embedded database")
     report = migrate(settings.database_url, settings=settings)
-    _LOGGER.info("%d applied, %d already applied, TimescaleDB %s", len(report.applied), report.already,
-                 "on" if report.timescaledb else "off")
+    _LOGGER.info("%d applied, %d already applied; TimescaleDB %s", len(report.applied), report.already, report.features)
 
 
 if __name__ == "__main__":

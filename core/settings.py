@@ -27,9 +27,11 @@ class CoreSettings(BaseSettings):
     #: Where the embedded database, the spool and other local state live.
     data_dir: Path = Path("var")
     log_level: str = "INFO"
-    #: Raw readings are kept this long (TimescaleDB retention policy, or the plain-PostgreSQL prune job).
-    retention_days: int = Field(default=400, ge=1)
-    #: TimescaleDB chunks older than this are compressed.
+    #: Raw readings are kept this long: older daily partitions (plain PostgreSQL) or chunks (TimescaleDB) are
+    #: dropped by ingest's housekeeping (and TimescaleDB's retention policy); more than 4 days (the hourly
+    #: rollup refreshes the last 3 days from raw readings).
+    retention_days: int = Field(default=400, ge=5)
+    #: TimescaleDB chunks older than this are compressed (community build only).
     compress_after_days: int = Field(default=7, ge=1)
     #: Root of every key (command signatures, links, sealed secrets); required in production (>= 32 random bytes);
     #: unset in development: ``{data_dir}/secret.key``, generated once (core.secrets).

@@ -258,7 +258,8 @@ def main() -> None:
     runner = IngestRunner(database_url=settings.database_url, mqtt_url=settings.mqtt_url,
                           spool_dir=settings.spool_dir, settings=ingest_settings, evaluate=evaluate,
                           act=safety.act, tick=safety.tick, record_extra=record, on_index=safety.on_index,
-                          liveness=liveness, housekeep_extra=safety.watch)
+                          liveness=liveness, housekeep_extra=safety.watch,
+                          retention_days=settings.retention_days)
     if ingest_settings.shared_group:
         refuse_stateful_shared_group(ingest_settings, safety)
     try:
@@ -268,7 +269,7 @@ def main() -> None:
     safety.start()
     _LOGGER.info("ingest: MQTT %s, %s, %d devices, TimescaleDB %s, %d anomaly model(s)",
                  runner.address.redacted(), f"sites {', '.join(runner.sites)}" if runner.sites else "every site",
-                 len(runner.index.devices), "on" if runner.timescale else "off",
+                 len(runner.index.devices), runner.features.describe(),
                  len(scoring.bindings) if scoring else 0)
     ok = False
     try:

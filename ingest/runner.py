@@ -20,9 +20,9 @@ from typing import Any
 import psycopg
 
 from core import mqtt as mq
-from core import topics
+from core import storage, topics
 from core.clock import Clock, SystemClock
-from core.db import BackgroundConnection, heartbeat, timescaledb_enabled
+from core.db import BackgroundConnection, connect, heartbeat
 from core.errors import StoreUnavailable
 from core.liveness import Liveness
 from core.registry import PlantIndex, current_revision, load_index, only_sites
@@ -38,6 +38,8 @@ from ingest.writer import WriteResult, announce, write_batch
 
 _LOGGER = logging.getLogger(__name__)
 
+#: Partitions ahead and retention are looked after this often (and at start).
+MAINTAIN_EVERY = timedelta(minutes=10)
 #: Extra work inside the batch transaction (alarms from findings), injected by the composition root.
 RecordExtra = Callable[[psycopg.Connection, Batch], None]
 #: Extra periodic work of the housekeeping thread (watching the alerts worker's heartbeat), ditto.
@@ -53,7 +55,7 @@ class IngestRunner:
                  record_extra: RecordExtra | None = None,
                  on_index: Callable[[PlantIndex], None] | None = None, clock: Clock | None = None,
                  rollups: bool = True, liveness: Liveness | None = None,
-                 housekeep_extra: HousekeepExtra | None = None) -> None:
+                 housekeep_extra: HousekeepExtra | None = None, retention_days: int | None = None) -> None:
         self.database_url = database_url
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -66,12 +68,15 @@ class IngestRunner:
         self.liveness = liveness or Liveness(stuck_after=settings.stuck_s)
         self.sites = settings.sites
         self._lease_lost = False
+        self.retention_days = retention_days
+        self._maintained_at: datetime | None = None
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.started_at = datetime.now(UTC)
         self._conn: psycopg.Connection | None = None
-        with psycopg.connect(database_url) as conn:
+        with connect(database_url) as conn:
             self.index = only_sites(load_index(conn), self.sites)
-            self.timescale = timescaledb_enabled(conn)
+            self.features = storage.detect(conn)
+        self.timescale = self.features.timescaledb is not None
         if on_index:
             on_index(self.index)
         self.decoder = Decoder(self.index, Limits(
@@ -98,11 +103,11 @@ class IngestRunner:
         if self._conn is None or self._conn.closed:
             # autocommit, so that each ``transaction()`` block is a real BEGIN/COMMIT and a stray statement
             # (the recovery probe) cannot leave a transaction open that would turn later blocks into savepoints
-            self._conn = psycopg.connect(self.database_url, connect_timeout=5, autocommit=True)
+            self._conn = connect(self.database_url, connect_timeout=5, autocommit=True)
         return self._conn
 
     def _record(self, batch: Batch) -> WriteResult:
-        late_before = None if self.timescale else self.clock.now() - LATE_AFTER
+        late_before = self.clock.now() - LATE_AFTER      # both paths: late readings are refreshed explicitly
         try:
             conn = self._connection()
             with conn.transaction():
@@ -157,7 +162,8 @@ class IngestRunner:
         link.close()
 
     def _housekeep(self, conn: psycopg.Connection) -> None:
-        """Reload the plant index on a new configuration revision, report the counters, refresh the rollups,
+        """Reload the plant index on a new configuration revision, report the counters, refresh the rollups
+        (late readings included, on both paths), every ``MAINTAIN_EVERY`` keep the partitions and retention, and
         apply the dead-letter retention (ingest.deadletters)."""
         if current_revision(conn) != self.index.revision:
             self.index = only_sites(load_index(conn), self.sites)
@@ -179,9 +185,15 @@ class IngestRunner:
                 raise
             except Exception:  # a bug in the watch must not stop the heartbeat
                 _LOGGER.exception("housekeeping extra step failed")
-        if self.rollups and not self.timescale:
-            with conn.transaction():
-                refresh_rollups(conn, now=self.clock.now())
+        now = self.clock.now()
+        if self.rollups:
+            refresh_rollups(conn, now=now, retention_days=self.retention_days)
+        if self._maintained_at is None or now - self._maintained_at >= MAINTAIN_EVERY:
+            done = storage.maintain(conn, now=now, retention_days=self.retention_days, features=self.features)
+            if done["created"] or done["dropped"]:
+                _LOGGER.info("readings storage: created %s, dropped %s", done["created"] or "none",
+                             done["dropped"] or "none")
+            self._maintained_at = now
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + self.settings.dead_letter_prune_s
             with conn.transaction():

@@ -2,7 +2,9 @@
 
 Duplicates are dropped by the key (point, time): the fast path COPYs straight into ``reading``; when a
 batch collides with rows already stored (a redelivery after a crash, a spool replay) the batch is copied
-into a temporary table and inserted with ``ON CONFLICT DO NOTHING`` instead.
+into a temporary table and inserted with ``ON CONFLICT DO NOTHING`` instead. On plain PostgreSQL ``reading`` is
+partitioned by day: a reading for a day that has no partition yet (late data after a long outage) makes the
+batch create the missing partitions and try once more.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from datetime import datetime
 import psycopg
 from psycopg import errors
 
-from core import channels
+from core import channels, storage
 from core.text import storable, storable_or_none
+from core.timeseries import mark_dirty
 from ingest.decoders import Decoded, Reject, Row
 
 _LOGGER = logging.getLogger(__name__)
@@ -50,10 +53,7 @@ def _insert_deduplicated(conn: psycopg.Connection, rows: list[Row]) -> int:
     return cur.rowcount
 
 
-def write_readings(conn: psycopg.Connection, rows: list[Row]) -> int:
-    """Store rows inside the caller's transaction; return how many were new (duplicates are dropped)."""
-    if not rows:
-        return 0
+def _write(conn: psycopg.Connection, rows: list[Row]) -> int:
     try:
         with conn.transaction():          # a savepoint: a collision undoes only the COPY
             copy_rows(conn, "reading", rows)
@@ -66,6 +66,18 @@ def dead_letter_row(r: Reject) -> tuple:
     """A reject as a ``dead_letter`` row; the device's text made storable (NUL, lone surrogates, length)."""
     return (r.received_at, storable(r.topic, 1000), bytes(r.payload), r.payload_size, r.reason.value,
             storable(r.detail), storable_or_none(r.site, 200), storable_or_none(r.device, 200))
+def write_readings(conn: psycopg.Connection, rows: list[Row]) -> int:
+    """Store rows inside the caller's transaction; return how many were new (duplicates are dropped)."""
+    if not rows:
+        return 0
+    try:
+        with conn.transaction():
+            return _write(conn, rows)
+    except errors.CheckViolation as exc:
+        if not storage.is_missing_partition(exc):
+            raise
+    storage.ensure_partitions(conn, [row[0] for row in rows])
+    return _write(conn, rows)
 
 
 def write_rejects(conn: psycopg.Connection, decoded: Decoded) -> None:
@@ -94,8 +106,7 @@ def mark_late(conn: psycopg.Connection, rows: list[Row], late_before: datetime |
     if late_before is None or not rows or min(row[0] for row in rows) >= late_before:
         return
     late = [row for row in rows if row[0] < late_before]
-    conn.execute("INSERT INTO rollup_dirty (from_time, to_time, point_ids) VALUES (%s, %s, %s)",
-                 (min(r[0] for r in late), max(r[0] for r in late), sorted({r[1] for r in late})))
+    mark_dirty(conn, min(r[0] for r in late), max(r[0] for r in late), sorted({r[1] for r in late}))
 
 
 def write_batch(conn: psycopg.Connection, decoded: Decoded, *,

@@ -3,6 +3,12 @@
 With ``EHS_TEST_DATABASE_URL`` / ``EHS_TEST_MQTT_URL`` set (CI points them at the machine's PostgreSQL and
 Mosquitto), the tests use those servers and fail if they do not answer; otherwise they start the embedded
 defaults (pgserver, and mosquitto or amqtt). A missing server is an error, never a skip.
+
+The same suite runs on plain PostgreSQL and on TimescaleDB. A test that concerns some storage paths only says so
+with ``@pytest.mark.path(...)`` naming them, and is skipped on the others: ``plain`` (no TimescaleDB: daily
+partitions, rollup tables), ``timescaledb`` (community build: hypertable, compression, continuous aggregates),
+``apache`` (the Apache-licensed build: hypertable, rollup tables). The path is a property of the server, read
+from the migrated template database.
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ import psycopg
 import pytest
 
 from core import mqtt as mq
+from core import storage
 from core.embedded import start_broker, start_pgserver, with_dbname
 from core.migrate import migrate
 from core.plant import apply_plant
-from tests.support import small_plant, unique_code
+from tests.support import seal_template, small_plant, unique_code
 
 
 @pytest.fixture(scope="session")
@@ -50,14 +57,45 @@ def _drop_database(admin_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+_FEATURES: dict[str, storage.Features] = {}
+
+
 @pytest.fixture(scope="session")
 def template_db(pg_admin_url: str) -> Iterator[str]:
     """A migrated database used as the template of every test database."""
     name = f"ehs_tmpl_{uuid.uuid4().hex[:8]}"
     url = _create_database(pg_admin_url, name)
     migrate(url)
+    with psycopg.connect(url) as conn:
+        _FEATURES[name] = storage.detect(conn)
+    seal_template(pg_admin_url, name)
     yield name
     _drop_database(pg_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def storage_features(template_db: str) -> storage.Features:
+    """What the test databases offer (TimescaleDB and which of its features, or plain PostgreSQL)."""
+    return _FEATURES[template_db]
+
+
+def storage_path(features: storage.Features) -> str:
+    """``plain``, ``timescaledb`` or ``apache`` (see the module docstring)."""
+    if features.timescaledb is None:
+        return "plain"
+    return "timescaledb" if features.continuous_aggregates else "apache"
+
+
+@pytest.fixture(autouse=True)
+def _only_on_its_path(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("path")
+    if marker is None:
+        return
+    features: storage.Features = request.getfixturevalue("storage_features")
+    here = storage_path(features)
+    if here not in marker.args:
+        pytest.skip(f"concerns the {' and '.join(marker.args)} path only; this server gives the {here} path "
+                    f"(TimescaleDB {features.describe()})")
 
 
 @pytest.fixture

@@ -143,3 +143,17 @@ class StoppablePostgres:
             except Exception:  # noqa: BLE001 - already stopped
                 pass
         self.service.stop()
+
+
+def seal_template(admin_url: str, name: str) -> None:
+    """Refuse new connections to a built template and end its sessions (TimescaleDB's scheduler connects to
+    every database with the extension; a template with a session cannot be copied)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        for _ in range(200):
+            left = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                "WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchone()[0]
+            if not left:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"sessions on template {name} did not end")

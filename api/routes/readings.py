@@ -74,7 +74,11 @@ def readings(point_id: PathId, principal: Reader, conn: Conn, api: ApiConfig, cl
              = "raw",
              limit: Annotated[int, Query(ge=1, le=10000, description="Raw readings per page")] = 1000,
              after: After = None):
-    """History of one point: raw readings (paged), or per-minute/hour aggregates with gaps shown as gaps."""
+    """History of one point: raw readings (paged), or per-minute/hour aggregates with gaps shown as gaps.
+
+    Aggregates come per UTC-aligned bucket, for every bucket that overlaps [start, end), each over all of its
+    readings (also when start or end falls inside it).
+    """
     point = plant_read.get_point(conn, principal.scope, point_id)
     start, end = _window(start, end, clock.now())
     out = {"point_id": point_id, "unit": point["unit"], "bucket": bucket, "start": start, "end": end}

@@ -23,12 +23,33 @@ CREATE TABLE rollup_dirty (
 -- With TimescaleDB: hypertable, compression and continuous aggregates (real-time, so the newest bucket is
 -- computed from raw rows). Without it: a BRIN index on time and rollup tables of the same shape, filled by
 -- core.timeseries.refresh_rollups. Either way readers query reading_1m / reading_1h the same way.
+--
+-- TimescaleDB is found from the catalog: already created in this database (by an administrator, for a role that
+-- may not create it), or available and creatable here (a failed CREATE EXTENSION, e.g. the library is not
+-- preloaded, falls back to plain PostgreSQL). current_setting('shared_preload_libraries') is not readable by a
+-- normal role. The Apache-licensed build (timescaledb.license = apache) has hypertables but no compression and
+-- no continuous aggregates: there the rollups are the plain tables. (Edited for new databases by issue 19:
+-- yoyo keys migrations by id, so databases that applied the earlier text keep what it made.)
 DO $body$
+DECLARE
+    have_ts boolean := EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb');
+    community boolean;
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
-       AND current_setting('shared_preload_libraries', true) LIKE '%timescaledb%' THEN
-        CREATE EXTENSION IF NOT EXISTS timescaledb;
+    IF NOT have_ts AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+        BEGIN
+            CREATE EXTENSION IF NOT EXISTS timescaledb;
+            have_ts := true;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE NOTICE 'TimescaleDB is available but cannot be created here (%); plain PostgreSQL', SQLERRM;
+        END;
+    END IF;
+    community := have_ts AND coalesce(current_setting('timescaledb.license', true), 'timescale') = 'timescale';
+    IF have_ts THEN
         PERFORM create_hypertable('reading', 'time', chunk_time_interval => INTERVAL '1 day');
+    ELSE
+        CREATE INDEX reading_time_brin ON reading USING brin (time);
+    END IF;
+    IF community THEN
         ALTER TABLE reading SET (timescaledb.compress,
                                  timescaledb.compress_segmentby = 'point_id',
                                  timescaledb.compress_orderby = 'time DESC');
@@ -49,7 +70,6 @@ BEGIN
         PERFORM add_continuous_aggregate_policy('reading_1h', start_offset => INTERVAL '3 days',
                 end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '30 minutes');
     ELSE
-        CREATE INDEX reading_time_brin ON reading USING brin (time);
         CREATE TABLE reading_1m (
             point_id     integer NOT NULL,
             bucket       timestamptz NOT NULL,

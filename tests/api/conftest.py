@@ -22,7 +22,7 @@ from api.settings import ApiSettings
 from core.embedded import with_dbname
 from core.plant import PlantConfig, apply_plant
 from core.settings import CoreSettings
-from tests.support import wait_for
+from tests.support import seal_template, wait_for
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 SITE, OTHER = "s1", "s2"
@@ -166,6 +166,7 @@ def api_template(pg_admin_url: str, template_db: str) -> Iterator[Template]:
     url = _create_db(pg_admin_url, name, template=template_db)
     template = _seed(url)
     template.name = name
+    seal_template(pg_admin_url, name)
     yield template
     _drop_db(pg_admin_url, name)
 

@@ -47,6 +47,17 @@ def test_buckets_show_gaps_as_gaps(world: World) -> None:
     assert counts == [(2, 0.0), (2, 1.0), (0, None), (0, None), (2, 4.0)]
 
 
+def test_the_default_window_gets_its_first_and_last_buckets_whole(world: World) -> None:
+    """The default window (an hour before now) never starts on a minute: its first bucket is not a gap."""
+    pid = world.ids["point"]
+    _store(world, pid, [0, 1, 2])
+    reply = world.client.get(f"/api/v1/points/{pid}/readings", headers=world.headers("viewer"),
+                             params={"end": (T0 + timedelta(minutes=2, seconds=15)).isoformat(), "bucket": "1m",
+                                     "start": (T0 + timedelta(seconds=15)).isoformat()}).json()
+    assert [(b["time"], b["count"]) for b in reply["buckets"]] == \
+        [("2026-03-01T08:00:00Z", 2), ("2026-03-01T08:01:00Z", 2), ("2026-03-01T08:02:00Z", 2)]
+
+
 def test_bad_windows_are_clear_errors(world: World) -> None:
     url = f"/api/v1/points/{world.ids['point']}/readings"
     viewer = world.headers("viewer")

@@ -1,4 +1,4 @@
-"""The query layer on plain PostgreSQL: latest values, rollups (with late data), gaps as gaps."""
+"""The query layer: latest values; the plain rollup tables (with late data), gaps as gaps."""
 
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ def test_recent_buckets_come_from_raw_rows(conn: psycopg.Connection) -> None:
     assert buckets[-1]["value_avg"] == 6.0 and buckets[-1]["n"] == 2
 
 
+@pytest.mark.path("plain", "apache")
 def test_late_data_marked_dirty_is_rolled_up_again(conn: psycopg.Connection) -> None:
     pid = _setup(conn)
     start = NOW - timedelta(minutes=30)
