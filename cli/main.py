@@ -17,6 +17,7 @@ from cli import (
     config_cmd,
     detectors_cmd,
     eval_cmd,
+    hazwaste_cmd,
     notify_cmd,
     simulate_cmd,
     up,
@@ -38,6 +39,7 @@ app.add_typer(detectors_cmd.app, name="detectors")
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(alarms_cmd.app, name="alarms")
 app.add_typer(notify_cmd.app, name="notify")
+app.add_typer(hazwaste_cmd.app, name="hazwaste")
 
 
 @app.command()

@@ -203,7 +203,10 @@ CREATE TABLE hw_declaration (
 -- Last severity of each compliance finding (rule, subject), so that the evaluation reports changes only.
 CREATE TABLE hw_finding_state (
     rule         text NOT NULL,
-    subject      text NOT NULL,
+    subject      text NOT NULL,                            -- SubjectRef.key
+    site         text NOT NULL,
+    area         text,
+    device       text,
     severity     smallint NOT NULL,
     message      text NOT NULL,
     updated_at   timestamptz NOT NULL,
