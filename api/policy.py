@@ -58,6 +58,11 @@ class Permission(StrEnum):
     # notifications: channels, escalation policies, rosters; the record of notifications and attempts
     NOTIFY_MANAGE = "notify.manage"
     NOTIFY_READ = "notify.read"
+    # hazardous waste: the catalogue, containers, ledger and manifests (regulators read, never write)
+    HAZWASTE_READ = "hazwaste.read"
+    HAZWASTE_RECORD = "hazwaste.record"              # ledger entries, containers, manifests (from the phone)
+    HAZWASTE_MANAGE = "hazwaste.manage"              # catalogue, facilities, declarations filed
+    HAZWASTE_EXPORT = "hazwaste.export"
 
 
 _A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR,
@@ -90,6 +95,10 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.SAFETY_CONFIG_WRITE: frozenset({_A}),
     Permission.NOTIFY_MANAGE: frozenset({_A, _M}),
     Permission.NOTIFY_READ: frozenset({_A, _M}),
+    Permission.HAZWASTE_READ: frozenset({_A, _M, _O, _V, _R}),
+    Permission.HAZWASTE_RECORD: frozenset({_A, _M, _O}),
+    Permission.HAZWASTE_MANAGE: frozenset({_A, _M}),
+    Permission.HAZWASTE_EXPORT: frozenset({_A, _M, _R}),
 }
 
 #: Process areas whose data is compliance data (emissions, wastewater, hazardous waste): what regulators see.
@@ -99,7 +108,7 @@ COMPLIANCE_PROCESSES = frozenset({ProcessType.WASTEWATER.value, ProcessType.VOC_
 ROLE_PROCESSES: dict[Role, frozenset[str]] = {Role.REGULATOR: COMPLIANCE_PROCESSES}
 
 #: Audit actions (prefixes) that are compliance-relevant: what regulators and EHS managers may read.
-COMPLIANCE_ACTIONS = ("config.", "export.", "alarm.", "command.", "bypass.", "response_plan.", "rule.")
+COMPLIANCE_ACTIONS = ("config.", "export.", "alarm.", "command.", "bypass.", "response_plan.", "rule.", "hazwaste.")
 
 
 def allowed(role: Role, permission: Permission) -> bool:

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from core.db import execute
 from hazwaste import codes
 
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
@@ -96,7 +97,7 @@ class HazwasteSection(BaseModel):
 
 
 def _site_id(conn: psycopg.Connection, site: str) -> int:
-    row = conn.execute("SELECT id FROM site WHERE code = %s", (site,)).fetchone()
+    row = execute(conn, "SELECT id FROM site WHERE code = %s", (site,)).fetchone()
     if row is None:
         raise HazwasteError(f"no site {site!r}", 404)
     return row[0]
@@ -106,7 +107,7 @@ def put_waste_type(*, conn: psycopg.Connection, site_id: int, spec: WasteTypeSpe
     """Create or update a waste type of a site; return its id."""
     entry = codes.lookup(spec.waste_code, spec.edition)
     assert entry is not None                      # the spec validated it
-    return conn.execute(
+    return execute(conn, 
         """INSERT INTO hw_waste_type (site_id, code, name, list_name, list_edition, waste_code, category, hazards,
                                       form, constituents, precautions, incompatible_with, processes)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
@@ -123,7 +124,7 @@ def put_waste_type(*, conn: psycopg.Connection, site_id: int, spec: WasteTypeSpe
 
 def put_facility(*, conn: psycopg.Connection, site_id: int, spec: FacilitySpec) -> int:
     """Create or update a facility of a site; return its id."""
-    return conn.execute(
+    return execute(conn, 
         """INSERT INTO hw_facility (site_id, code, name, kind, capacity_kg, area) VALUES (%s, %s, %s, %s, %s, %s)
            ON CONFLICT (site_id, code) DO UPDATE SET name = excluded.name, kind = excluded.kind,
                capacity_kg = excluded.capacity_kg, area = excluded.area, retired_at = NULL, updated_at = now()
@@ -136,7 +137,7 @@ def apply_section(*, conn: psycopg.Connection, section: HazwasteSection) -> dict
     counts = {"waste_types": 0, "facilities": 0}
     for item in section.hazwaste:
         site_id = _site_id(conn, item.site)
-        conn.execute(
+        execute(conn, 
             """INSERT INTO hw_site_setting (site_id, storage_limit_days, warn_days, unit_class, producer_name,
                                             producer_contact) VALUES (%s, %s, %s, %s, %s, %s)
                ON CONFLICT (site_id) DO UPDATE SET storage_limit_days = excluded.storage_limit_days,
@@ -151,9 +152,9 @@ def apply_section(*, conn: psycopg.Connection, section: HazwasteSection) -> dict
         for fac in item.facilities:
             put_facility(conn=conn, site_id=site_id, spec=fac)
             counts["facilities"] += 1
-        conn.execute("UPDATE hw_waste_type SET retired_at = now() WHERE site_id = %s AND retired_at IS NULL "
+        execute(conn, "UPDATE hw_waste_type SET retired_at = now() WHERE site_id = %s AND retired_at IS NULL "
                      "AND NOT code = ANY(%s)", (site_id, [w.code for w in item.waste_types]))
-        conn.execute("UPDATE hw_facility SET retired_at = now() WHERE site_id = %s AND retired_at IS NULL "
+        execute(conn, "UPDATE hw_facility SET retired_at = now() WHERE site_id = %s AND retired_at IS NULL "
                      "AND NOT code = ANY(%s)", (site_id, [f.code for f in item.facilities]))
     return counts
 

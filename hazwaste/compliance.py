@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from core.db import execute
 from core.model import Finding, Severity, SubjectRef
 from hazwaste import manifests
 from hazwaste.dwell import StageModel, load_events
@@ -149,7 +150,7 @@ def _periods(today: date, unit_class: str) -> list[tuple[str, str, date]]:
 
 def declaration_conditions(conn: psycopg.Connection, site: dict[str, Any], now: datetime) -> list[Condition]:
     today = now.astimezone(ZoneInfo(site["timezone"])).date()
-    filed = {r[0] for r in conn.execute("SELECT period FROM hw_declaration WHERE site_id = %s", (site["id"],))}
+    filed = {r[0] for r in execute(conn, "SELECT period FROM hw_declaration WHERE site_id = %s", (site["id"],))}
     out = []
     for rule, period, deadline in _periods(today, site["unit_class"]):
         if period in filed or today < deadline - timedelta(days=DECLARATION_WARN_DAYS):
@@ -167,7 +168,7 @@ def dwell_conditions(conn: psycopg.Connection, site: dict[str, Any], now: dateti
     if not events:
         return []
     found = (model or StageModel()).fit(events).detect(events, now)
-    codes = dict(conn.execute("SELECT id, code FROM hw_container WHERE id = ANY(%s)",
+    codes = dict(execute(conn, "SELECT id, code FROM hw_container WHERE id = ANY(%s)",
                               ([a.container for a in found],)).fetchall())
     return [Condition("hazwaste.dwell", SubjectRef(site["code"], None, f"container:{codes[a.container]}"),
                       Severity.MEDIUM, f"容器 {codes[a.container]}：可能缺少 {' → '.join(a.missing)}（{a.detail}）",
@@ -189,9 +190,9 @@ def conditions(*, conn: psycopg.Connection, now: datetime, calendar: WorkCalenda
 def evaluate(*, conn: psycopg.Connection, now: datetime, calendar: WorkCalendar | None = None,
              dwell: bool = True) -> list[Finding]:
     """The findings that changed since the last evaluation (raised, changed severity, or back to normal)."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('hazwaste.compliance'))")
+    execute(conn, "SELECT pg_advisory_xact_lock(hashtext('hazwaste.compliance'))")
     current = {(c.rule, c.subject.key): c for c in conditions(conn=conn, now=now, calendar=calendar, dwell=dwell)}
-    previous = {(r[0], r[1]): r[2:] for r in conn.execute(
+    previous = {(r[0], r[1]): r[2:] for r in execute(conn, 
         "SELECT rule, subject, severity, message, site, area, device FROM hw_finding_state")}
     out: list[Finding] = []
     for key, c in current.items():
@@ -202,7 +203,7 @@ def evaluate(*, conn: psycopg.Connection, now: datetime, calendar: WorkCalendar 
             out.append(_finding(Condition(key[0], SubjectRef(site, area, device), Severity.NORMAL,
                                           f"恢复正常：{message}"), now))
     for f in out:
-        conn.execute(
+        execute(conn, 
             """INSERT INTO hw_finding_state (rule, subject, site, area, device, severity, message, updated_at)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
                ON CONFLICT (rule, subject) DO UPDATE SET severity = excluded.severity, message = excluded.message,

@@ -28,6 +28,8 @@ from typing import NamedTuple
 
 import psycopg
 
+from core.db import execute
+
 TERMINAL = frozenset({"own_use", "own_disposal", "sent_use", "sent_disposal", "export_use", "export_disposal"})
 
 
@@ -206,7 +208,7 @@ class StageModel:
 
 def load_events(*, conn: psycopg.Connection, site_id: int, since: datetime | None = None) -> list[Event]:
     """The site's ledger as it stands, as events (containers with a step since ``since``)."""
-    return [Event(*row) for row in conn.execute(
+    return [Event(*row) for row in execute(conn, 
         """SELECT l.container_id, w.code, l.stage, l.at FROM hw_ledger_current l
            JOIN hw_waste_type w ON w.id = l.waste_type_id
            WHERE l.site_id = %(site)s AND (%(since)s::timestamptz IS NULL OR l.container_id IN (

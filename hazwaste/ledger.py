@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from core.db import execute
 from hazwaste.catalogue import STORAGE_KINDS, HazwasteError
 
 PREFIX = {"generation": "HWCS", "storage_in": "HWRK", "storage_out": "HWCK", "own_use": "HWZXLY",
@@ -43,7 +44,7 @@ def batch_code(*, conn: psycopg.Connection, site_id: int, stage: str, at: dateti
     """The next batch code of ``stage`` for the site's local day of ``at``."""
     prefix = PREFIX[stage]
     day = at.astimezone(ZoneInfo(tz)).date()
-    seq = conn.execute(
+    seq = execute(conn, 
         """INSERT INTO hw_batch_seq (site_id, prefix, day, last) VALUES (%s, %s, %s, 1)
            ON CONFLICT (site_id, prefix, day) DO UPDATE SET last = hw_batch_seq.last + 1 RETURNING last""",
         (site_id, prefix, day)).fetchone()[0]
@@ -53,13 +54,13 @@ def batch_code(*, conn: psycopg.Connection, site_id: int, stage: str, at: dateti
 def create_container(*, conn: psycopg.Connection, site_id: int, code: str, waste_type_id: int,
                      container_type: str, volume_l: float) -> int:
     """Register a container or package of one waste type; return its id."""
-    row = conn.execute("SELECT site_id FROM hw_waste_type WHERE id = %s AND retired_at IS NULL",
+    row = execute(conn, "SELECT site_id FROM hw_waste_type WHERE id = %s AND retired_at IS NULL",
                        (waste_type_id,)).fetchone()
     if row is None or row[0] != site_id:
         raise HazwasteError(f"no waste type {waste_type_id} at this site", 422)
     try:
         with conn.transaction():
-            return conn.execute(
+            return execute(conn, 
                 "INSERT INTO hw_container (site_id, code, waste_type_id, container_type, volume_l) "
                 "VALUES (%s, %s, %s, %s, %s) RETURNING id",
                 (site_id, code, waste_type_id, container_type, volume_l)).fetchone()[0]
@@ -69,7 +70,7 @@ def create_container(*, conn: psycopg.Connection, site_id: int, code: str, waste
 
 def scale_weight(*, conn: psycopg.Connection, point_id: int, at: datetime) -> float:
     """The weight (kg) a scale point read last at or before ``at``, within ``SCALE_MAX_AGE``."""
-    row = conn.execute(
+    row = execute(conn, 
         "SELECT value FROM reading WHERE point_id = %s AND time <= %s AND time > %s AND value IS NOT NULL "
         "ORDER BY time DESC LIMIT 1", (point_id, at, at - SCALE_MAX_AGE)).fetchone()
     if row is None:
@@ -99,7 +100,7 @@ def _facility(conn: psycopg.Connection, site_id: int, code: str) -> dict[str, An
 
 def incompatible_in(*, conn: psycopg.Connection, facility_id: int, waste_type_id: int) -> list[str]:
     """Codes of containers in the facility whose waste must never be stored with ``waste_type_id``'s."""
-    return [r[0] for r in conn.execute(
+    return [r[0] for r in execute(conn, 
         """SELECT c.code FROM hw_container c JOIN hw_waste_type w ON w.id = c.waste_type_id,
                   hw_waste_type n
            WHERE n.id = %s AND c.facility_id = %s AND c.stage = 'storage_in'
@@ -158,7 +159,7 @@ def record(*, conn: psycopg.Connection, container_id: int, stage: str, at: datet
         (c["site_id"], container_id, stage, code, at, c["waste_type_id"], quantity_kg, container_count,
          fac["id"] if fac else None, handler, handler2, c["last_batch"], destination, method, finished_at,
          receiver_type, receiver_name, receiver_licence, weight_source, scale_point_id, recorded_by)).fetchone()
-    conn.execute(
+    execute(conn, 
         """UPDATE hw_container SET stage = %s, weight_kg = %s, last_batch = %s, last_at = %s,
                facility_id = %s, first_stored_at = coalesce(first_stored_at, %s) WHERE id = %s""",
         (stage, quantity_kg, code, at, fac["id"] if stage == "storage_in" else None,
@@ -189,7 +190,7 @@ def correct(*, conn: psycopg.Connection, entry_id: int, changes: dict[str, Any],
     row = conn.cursor(row_factory=dict_row).execute(
         f"INSERT INTO hw_ledger ({names}) VALUES ({', '.join(['%s'] * len(values))}) RETURNING *",  # noqa: S608
         list(values.values())).fetchone()
-    conn.execute("UPDATE hw_container SET weight_kg = %s, last_at = %s WHERE id = %s AND last_batch = %s",
+    execute(conn, "UPDATE hw_container SET weight_kg = %s, last_at = %s WHERE id = %s AND last_batch = %s",
                  (row["quantity_kg"], row["at"], row["container_id"], row["batch_code"]))
     return row
 
@@ -210,3 +211,35 @@ def get_container(*, conn: psycopg.Connection, container_id: int,
            LEFT JOIN hw_facility f ON f.id = c.facility_id
            WHERE c.id = %(id)s AND (%(sites)s::int[] IS NULL OR c.site_id = ANY(%(sites)s))""",
         {"id": container_id, "sites": site_ids}).fetchone()
+
+
+def list_containers(*, conn: psycopg.Connection, site_ids: list[int] | None, site_id: int | None = None,
+                    stage: str | None = None, after: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Containers in id order after ``after`` (``limit + 1`` rows, for the page cursor)."""
+    return conn.cursor(row_factory=dict_row).execute(
+        """SELECT c.*, s.code AS site, w.code AS waste_type, w.waste_code, f.code AS facility
+           FROM hw_container c JOIN site s ON s.id = c.site_id JOIN hw_waste_type w ON w.id = c.waste_type_id
+           LEFT JOIN hw_facility f ON f.id = c.facility_id
+           WHERE (%(sites)s::int[] IS NULL OR c.site_id = ANY(%(sites)s))
+             AND (%(site)s::int IS NULL OR c.site_id = %(site)s)
+             AND (%(stage)s::text IS NULL OR c.stage = %(stage)s) AND c.id > %(after)s
+           ORDER BY c.id LIMIT %(limit)s""",
+        {"sites": site_ids, "site": site_id, "stage": stage, "after": after or 0, "limit": limit + 1}).fetchall()
+
+
+def list_entries(*, conn: psycopg.Connection, site_ids: list[int] | None, site_id: int | None = None,
+                 stage: str | None = None, after: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Ledger entries as they stand, in id order after ``after`` (``limit + 1`` rows)."""
+    return conn.cursor(row_factory=dict_row).execute(
+        """SELECT l.*, s.code AS site, c.code AS container FROM hw_ledger_current l
+           JOIN site s ON s.id = l.site_id JOIN hw_container c ON c.id = l.container_id
+           WHERE (%(sites)s::int[] IS NULL OR l.site_id = ANY(%(sites)s))
+             AND (%(site)s::int IS NULL OR l.site_id = %(site)s)
+             AND (%(stage)s::text IS NULL OR l.stage = %(stage)s) AND l.entry_id > %(after)s
+           ORDER BY l.entry_id LIMIT %(limit)s""",
+        {"sites": site_ids, "site": site_id, "stage": stage, "after": after or 0, "limit": limit + 1}).fetchall()
+
+
+def entry_site(*, conn: psycopg.Connection, entry_id: int) -> int | None:
+    row = execute(conn, "SELECT site_id FROM hw_ledger WHERE id = %s AND corrects_id IS NULL", (entry_id,)).fetchone()
+    return row[0] if row else None

@@ -36,6 +36,7 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
+from core.db import execute
 from hazwaste import codes, ledger
 from hazwaste.catalogue import HazwasteError
 from hazwaste.workdays import WorkCalendar
@@ -100,7 +101,7 @@ def create(*, conn: psycopg.Connection, site_id: int, waste_type_id: int, trip: 
            receiver_scope: list[str], method: str, container_ids: list[int], created_by: str,
            at: datetime) -> int:
     """A draft manifest for one trip and one waste type; the licence scope must cover the waste code."""
-    wt = conn.execute("SELECT waste_code, site_id FROM hw_waste_type WHERE id = %s", (waste_type_id,)).fetchone()
+    wt = execute(conn, "SELECT waste_code, site_id FROM hw_waste_type WHERE id = %s", (waste_type_id,)).fetchone()
     if wt is None or wt[1] != site_id:
         raise HazwasteError(f"no waste type {waste_type_id} at this site", 422)
     if method not in ("use", "disposal"):
@@ -110,15 +111,15 @@ def create(*, conn: psycopg.Connection, site_id: int, waste_type_id: int, trip: 
                             f"(scope: {', '.join(receiver_scope)})", 422)
     if not container_ids:
         raise HazwasteError("a manifest carries at least one container", 422)
-    wrong = conn.execute("SELECT code FROM hw_container WHERE id = ANY(%s) AND (waste_type_id <> %s OR site_id <> %s)",
+    wrong = execute(conn, "SELECT code FROM hw_container WHERE id = ANY(%s) AND (waste_type_id <> %s OR site_id <> %s)",
                          (container_ids, waste_type_id, site_id)).fetchall()
-    found = conn.execute("SELECT count(*) FROM hw_container WHERE id = ANY(%s)", (container_ids,)).fetchone()[0]
+    found = execute(conn, "SELECT count(*) FROM hw_container WHERE id = ANY(%s)", (container_ids,)).fetchone()[0]
     if wrong or found != len(set(container_ids)):
         raise HazwasteError("every container must exist and hold this manifest's waste type (one manifest per "
                             f"trip and waste type): {', '.join(r[0] for r in wrong) or 'unknown ids'}", 422)
     try:
         with conn.transaction():
-            manifest_id = conn.execute(
+            manifest_id = execute(conn, 
                 """INSERT INTO hw_manifest (site_id, state, waste_type_id, trip, carrier_name, vehicle_plate,
                        carrier_permit, receiver_name, receiver_licence, receiver_scope, method, created_by, created_at)
                    VALUES (%s, 'draft', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
@@ -180,12 +181,12 @@ def apply_event(*, conn: psycopg.Connection, manifest_id: int, event: str, at: d
     sets = ", ".join(f"{k} = %({k})s" for k in changes)
     try:
         with conn.transaction():
-            conn.execute(f"UPDATE hw_manifest SET {sets}, updated_at = now() WHERE id = %(id)s",  # noqa: S608
+            execute(conn, f"UPDATE hw_manifest SET {sets}, updated_at = now() WHERE id = %(id)s",  # noqa: S608
                          {**changes, "id": manifest_id})
     except psycopg.errors.UniqueViolation:
         raise HazwasteError(f"manifest number {number} is already used") from None
     detail = {k: v for k, v in {"number": number, "received_kg": received_kg, "note": note}.items() if v is not None}
-    conn.execute("INSERT INTO hw_manifest_event (manifest_id, event, from_state, to_state, at, actor, detail) "
+    execute(conn, "INSERT INTO hw_manifest_event (manifest_id, event, from_state, to_state, at, actor, detail) "
                  "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                  (manifest_id, event, m["state"], state, at, actor, orjson.dumps(detail).decode()))
     return get(conn=conn, manifest_id=manifest_id)  # type: ignore[return-value]
@@ -195,7 +196,7 @@ def _ship(conn: psycopg.Connection, m: dict[str, Any], at: datetime, actor: str)
     """Record each container as sent out in the ledger (HJ 1259 B.5); return the shipped weight in kg."""
     stage = "sent_use" if m["method"] == "use" else "sent_disposal"
     total = 0.0
-    for (container_id,) in conn.execute("SELECT container_id FROM hw_manifest_container WHERE manifest_id = %s "
+    for (container_id,) in execute(conn, "SELECT container_id FROM hw_manifest_container WHERE manifest_id = %s "
                                         "ORDER BY 1", (m["id"],)).fetchall():
         row = ledger.record(conn=conn, container_id=container_id, stage=stage, at=at, handler=actor,
                             recorded_by=actor, method=m["method"], receiver_type="持证经营单位",
