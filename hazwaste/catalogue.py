@@ -96,6 +96,21 @@ class HazwasteSection(BaseModel):
     hazwaste: list[HazwasteSite] = Field(default_factory=list)
 
 
+def check_hazwaste(section: HazwasteSection, plant: Any) -> list[tuple[tuple, str]]:
+    """Cross-references to the registry part of the plant file: sites and area codes exist."""
+    areas = {site.code: {a.code for a in site.areas} for site in plant.sites}
+    problems: list[tuple[tuple, str]] = []
+    for i, item in enumerate(section.hazwaste):
+        if item.site not in areas:
+            problems.append((("hazwaste", i, "site"), f"no site {item.site!r} in the plant file"))
+            continue
+        for j, fac in enumerate(item.facilities):
+            if fac.area is not None and fac.area not in areas[item.site]:
+                problems.append((("hazwaste", i, "facilities", j, "area"),
+                                 f"no area {fac.area!r} in site {item.site!r}"))
+    return problems
+
+
 def _site_id(conn: psycopg.Connection, site: str) -> int:
     row = execute(conn, "SELECT id FROM site WHERE code = %s", (site,)).fetchone()
     if row is None:
