@@ -213,7 +213,7 @@ def load_events(*, conn: psycopg.Connection, site_id: int, since: datetime | Non
            JOIN hw_waste_type w ON w.id = l.waste_type_id
            WHERE l.site_id = %(site)s AND (%(since)s::timestamptz IS NULL OR l.container_id IN (
                SELECT container_id FROM hw_ledger WHERE site_id = %(site)s AND at >= %(since)s))
-           ORDER BY l.container_id, l.at""", {"site": site_id, "since": since}).fetchall()]
+           ORDER BY l.container_id, l.at, l.entry_id""", {"site": site_id, "since": since}).fetchall()]
 
 
 def generated_history(n: int, now: datetime, *, seed: int = 7, gaps: float = 0.1, late_factor: float = 3.0,

@@ -127,16 +127,25 @@ CREATE TRIGGER hw_ledger_append_only BEFORE UPDATE OR DELETE ON hw_ledger
 CREATE TRIGGER hw_ledger_no_truncate BEFORE TRUNCATE ON hw_ledger
     FOR EACH STATEMENT EXECUTE FUNCTION hw_append_only();
 
--- The ledger as it stands: each original row with the fields of its newest correction.
+-- The ledger as it stands: each original row, or the fields of its newest correction. Written as a UNION ALL of
+-- two plain queries (not one DISTINCT ON over the whole table) so that filters on site, time or container reach
+-- the indexes.
 CREATE VIEW hw_ledger_current AS
-SELECT DISTINCT ON (coalesce(l.corrects_id, l.id))
-       coalesce(l.corrects_id, l.id) AS entry_id, l.id AS row_id, l.site_id, l.container_id, l.stage,
-       l.batch_code, l.at, l.waste_type_id, l.quantity_kg, l.unit, l.container_count, l.facility_id, l.handler,
-       l.handler2, l.source_batch, l.destination, l.method, l.finished_at, l.receiver_type, l.receiver_name,
-       l.receiver_licence, l.weight_source, l.scale_point_id, l.recorded_by, l.recorded_at,
-       l.corrects_id IS NOT NULL AS corrected
+SELECT l.id AS entry_id, l.id AS row_id, l.site_id, l.container_id, l.stage, l.batch_code, l.at, l.waste_type_id,
+       l.quantity_kg, l.unit, l.container_count, l.facility_id, l.handler, l.handler2, l.source_batch,
+       l.destination, l.method, l.finished_at, l.receiver_type, l.receiver_name, l.receiver_licence,
+       l.weight_source, l.scale_point_id, l.recorded_by, l.recorded_at, false AS corrected
 FROM hw_ledger l
-ORDER BY coalesce(l.corrects_id, l.id), l.id DESC;
+WHERE l.corrects_id IS NULL AND NOT EXISTS (SELECT 1 FROM hw_ledger c WHERE c.corrects_id = l.id)
+UNION ALL
+SELECT * FROM (
+    SELECT DISTINCT ON (l.corrects_id)
+           l.corrects_id, l.id, l.site_id, l.container_id, l.stage, l.batch_code, l.at, l.waste_type_id,
+           l.quantity_kg, l.unit, l.container_count, l.facility_id, l.handler, l.handler2, l.source_batch,
+           l.destination, l.method, l.finished_at, l.receiver_type, l.receiver_name, l.receiver_licence,
+           l.weight_source, l.scale_point_id, l.recorded_by, l.recorded_at, true
+    FROM hw_ledger l WHERE l.corrects_id IS NOT NULL
+    ORDER BY l.corrects_id, l.id DESC) newest;
 
 -- Electronic transfer manifests (危险废物转移管理办法, Order No. 23): one per vehicle trip and waste type.
 CREATE TABLE hw_manifest (
