@@ -9,7 +9,8 @@ import typer
 app = typer.Typer(no_args_is_help=True, help="Load and latency benchmarks (see ARCHITECTURE.md targets).")
 
 BENCHMARKS = {"ingest": "benchmarks.ingest", "alarm-latency": "benchmarks.alarm_latency",
-              "notify": "benchmarks.notify", "api": "benchmarks.api"}
+              "notify": "benchmarks.notify", "api": "benchmarks.api",
+              "hazwaste": "benchmarks.hazwaste"}
 
 
 def _run(name: str, seconds: float, extra: list[str]) -> None:
