@@ -13,6 +13,7 @@ from alerts import service as alert_service
 from cli.common import database_url
 from core.model import Finding
 from hazwaste import compliance, dwell
+from hazwaste.settings import HazwasteSettings
 from hazwaste.workdays import WorkCalendar
 
 app = typer.Typer(help="Hazardous waste: compliance evaluation, stage model.", no_args_is_help=True)
@@ -36,7 +37,8 @@ def evaluate_cmd(every: float = typer.Option(0.0, help="Repeat every N seconds (
     with database_url() as url:
         while True:
             with psycopg.connect(url) as conn, conn.transaction():
-                findings = evaluate_once(conn=conn, now=datetime.now(UTC), use_dwell=not no_dwell)
+                findings = evaluate_once(conn=conn, now=datetime.now(UTC), use_dwell=not no_dwell,
+                                         calendar=HazwasteSettings().calendar())
             for f in findings:
                 typer.echo(f"{f.severity!s:8} {f.rule:38} {f.subject.key}  {f.message}")
             typer.echo(json.dumps({"findings": len(findings)}))

@@ -158,3 +158,29 @@ def test_stage_model_findings_name_the_missing_step(conn: psycopg.Connection) ->
     found = [c for c in compliance.conditions(conn=conn, now=datetime(2026, 2, 1, tzinfo=SH))
              if c.rule == "hazwaste.dwell"]
     assert len(found) == 1 and "storage_out" in found[0].message
+
+
+def test_the_alerts_worker_evaluates_periodically(database_url: str) -> None:
+    """The loop the alerts worker runs (alerts/__main__.py) records the findings as alarms by itself."""
+    import threading
+
+    from alerts.__main__ import evaluate_hazwaste
+    from hazwaste.settings import HazwasteSettings
+    from tests.support import wait_for
+
+    with psycopg.connect(database_url) as conn:
+        w = seed(conn, unique_code("hw"))
+        _stored(conn, w, at=datetime.now(SH) - timedelta(days=400))
+    stop = threading.Event()
+    thread = threading.Thread(target=evaluate_hazwaste, args=(database_url, HazwasteSettings(evaluate_s=0.2), stop))
+    thread.start()
+    try:
+        def alarm():
+            with psycopg.connect(database_url) as conn:
+                return conn.execute("SELECT severity FROM alarm WHERE rule = 'hazwaste.storage_time'").fetchone()
+        wait_for(lambda: alarm() is not None, timeout=60, message="the storage-time alarm")
+        assert alarm() == (int(Severity.HIGH),)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
