@@ -22,6 +22,7 @@ from core import audit
 from hazwaste import catalogue, exports, ledger, manifests
 from hazwaste.catalogue import FacilitySpec, HazwasteError, WasteTypeSpec
 from hazwaste.labels import LabelData, container_url, render_label
+from hazwaste.manifest_pdf import render_manifest
 
 router = APIRouter(prefix="/api/v1/hazwaste", tags=["hazardous waste"])
 Reader = Annotated[Principal, require(Permission.HAZWASTE_READ)]
@@ -327,6 +328,18 @@ def get_manifest(manifest_id: PathId, principal: Reader, conn: Conn) -> dict[str
     if row is None:
         raise NotFound(f"no manifest {manifest_id}")
     return row
+
+
+@router.get("/manifests/{manifest_id}/manifest.pdf", response_class=Response, responses=PDF)
+def manifest_pdf(manifest_id: PathId, principal: Reader, conn: Conn) -> Response:
+    """A printable copy of the manifest (A4): parties, waste, containers, quantities, event record."""
+    m = get_manifest(manifest_id, principal, conn)
+    containers = [fetch_one(conn, "SELECT code, weight_kg FROM hw_container WHERE id = %s", (cid,))
+                  for cid in m["containers"]]
+    setting = catalogue.site_setting(conn=conn, site_id=m["site_id"])
+    pdf = render_manifest(m, containers, setting["producer_name"] or m["site"])  # type: ignore[arg-type]
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="manifest-{manifest_id}.pdf"'})
 
 
 @router.post("/manifests/{manifest_id}/events")

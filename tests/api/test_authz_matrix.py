@@ -194,6 +194,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/hazwaste/manifests"): reader(False, PEOPLE),
     ("POST", "/api/v1/hazwaste/manifests"): Expect(201, OPS, 403),
     ("GET", "/api/v1/hazwaste/manifests/{manifest_id}"): reader(True, PEOPLE),
+    ("GET", "/api/v1/hazwaste/manifests/{manifest_id}/manifest.pdf"): reader(True, PEOPLE),
     ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): Expect(200, OPS, 404),
 }
 

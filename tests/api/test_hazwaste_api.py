@@ -95,3 +95,11 @@ def test_incompatible_storage_and_licence_scope_are_refused(world: World) -> Non
     r = world.client.post(f"{HW}/manifests/{ids['hw_manifest']}/events", headers=m,
                           json={"event": "deliver"})
     assert r.status_code == 409 and "cannot take 'deliver'" in r.json()["detail"]
+    r = world.client.post(f"{HW}/manifests/{ids['hw_manifest']}/events", headers=m,
+                          json={"event": "submit", "number": "20263205000777", "at": "2026-06-01T10:00:00+08:00"})
+    assert r.status_code == 200 and r.json()["state"] == "submitted"
+    r = world.client.get(f"{HW}/manifests/{ids['hw_manifest']}/manifest.pdf", headers=world.headers("regulator"))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    text = subprocess.run(["pdftotext", "-", "-"], input=r.content, capture_output=True, check=True).stdout.decode()
+    for expected in ("危险废物转移联单", "20263205000777", "已提交", "HW49", "一厂"):
+        assert expected in text, expected
