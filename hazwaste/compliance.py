@@ -109,12 +109,15 @@ def store_conditions(conn: psycopg.Connection, site: dict[str, Any]) -> list[Con
                                  f"{f['code']} 存量 {f['fill']:.0f} kg，容量 {f['capacity_kg']:.0f} kg（{ratio:.0%}）",
                                  ratio))
     for f in cur.execute(
-            """SELECT f.code, f.area, string_agg(DISTINCT a.code || '/' || b.code, ', ') AS pairs
-               FROM hw_facility f JOIN hw_container ca ON ca.facility_id = f.id AND ca.stage = 'storage_in'
-               JOIN hw_container cb ON cb.facility_id = f.id AND cb.stage = 'storage_in' AND cb.id > ca.id
-               JOIN hw_waste_type a ON a.id = ca.waste_type_id JOIN hw_waste_type b ON b.id = cb.waste_type_id
-               WHERE f.site_id = %s AND (a.code = ANY(b.incompatible_with) OR b.code = ANY(a.incompatible_with))
-               GROUP BY f.id""", (site["id"],)).fetchall():
+            """WITH t AS (SELECT DISTINCT c.facility_id, c.waste_type_id FROM hw_container c
+                         JOIN hw_facility f ON f.id = c.facility_id
+                         WHERE f.site_id = %s AND c.stage = 'storage_in')
+               SELECT f.code, f.area, string_agg(DISTINCT a.code || '/' || b.code, ', ') AS pairs
+               FROM t ta JOIN t tb ON tb.facility_id = ta.facility_id AND tb.waste_type_id > ta.waste_type_id
+               JOIN hw_waste_type a ON a.id = ta.waste_type_id JOIN hw_waste_type b ON b.id = tb.waste_type_id
+               JOIN hw_facility f ON f.id = ta.facility_id
+               WHERE a.code = ANY(b.incompatible_with) OR b.code = ANY(a.incompatible_with)
+               GROUP BY f.id""", (site["id"],)).fetchall():  # pairs of waste types, not of containers
         out.append(Condition("hazwaste.incompatible", SubjectRef(site["code"], f["area"], f"facility:{f['code']}"),
                              Severity.HIGH, f"{f['code']} 混存不相容危废：{f['pairs']}"))
     return out

@@ -124,6 +124,7 @@ class StageModel:
 
     def fit(self, events: Iterable[Event]) -> StageModel:
         """Learn transitions and dwell times from complete steps of the history (a step and the next one)."""
+        self.__dict__.pop("_p_next_cache", None)
         self.trans_, self.pooled_trans_ = defaultdict(Counter), defaultdict(Counter)
         self.dwell_, self.pooled_dwell_ = defaultdict(_LogNormal), defaultdict(_LogNormal)
         for hist in _histories(events).values():
@@ -137,6 +138,12 @@ class StageModel:
 
     def p_next(self, waste_type: str, stage: str) -> dict[str, float]:
         """Posterior mean transition probabilities out of ``stage`` for ``waste_type``."""
+        cache = self.__dict__.setdefault("_p_next_cache", {})
+        if (waste_type, stage) not in cache:
+            cache[(waste_type, stage)] = self._p_next(waste_type, stage)
+        return cache[(waste_type, stage)]
+
+    def _p_next(self, waste_type: str, stage: str) -> dict[str, float]:
         pooled = self.pooled_trans_.get(stage, Counter())
         own = self.trans_.get((waste_type, stage), Counter())
         total_p = sum(pooled.values())
