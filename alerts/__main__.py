@@ -11,13 +11,17 @@ from pathlib import Path
 
 import psycopg
 
+from alerts import service
 from alerts.notify import AppriseNotifier
 from alerts.settings import AlertSettings
 from alerts.worker import AlertsWorker
 from core import audit
 from core.clock import SystemClock
+from core.db import BackgroundConnection
 from core.logging import setup_logging
 from core.settings import get_settings
+from hazwaste import compliance
+from hazwaste.settings import HazwasteSettings
 from reports.delivery import Delivery
 from reports.schedules import Scheduler
 
@@ -35,6 +39,28 @@ def _anchor_audit(url: str, directory: Path, every_s: float, stop: threading.Eve
         except (psycopg.Error, OSError) as exc:
             _LOGGER.warning("cannot anchor the audit record: %s", str(exc).strip())
         stop.wait(every_s)
+
+
+def evaluate_hazwaste(url: str, settings: HazwasteSettings, stop: threading.Event) -> None:
+    """Every ``evaluate_s``: the hazardous-waste checks, their changed findings recorded as alarms."""
+    db = BackgroundConnection(url, purpose="hazardous-waste evaluation", logger=_LOGGER)
+
+    def work(conn: psycopg.Connection) -> None:
+        now = datetime.now(UTC)
+        with conn.transaction():
+            findings = compliance.evaluate(conn=conn, now=now, calendar=settings.calendar(), dwell=settings.dwell)
+            if findings:
+                service.apply_findings(conn=conn, findings=findings, now=now)
+
+    try:
+        while not stop.is_set():
+            try:
+                db.run(work)
+            except Exception:                    # a bug in one evaluation must not stop the next ones
+                _LOGGER.exception("hazardous-waste evaluation failed")
+            stop.wait(settings.evaluate_s)
+    finally:
+        db.close()
 
 
 def main() -> None:
@@ -58,6 +84,10 @@ def main() -> None:
                         settings.secret_key.get_secret_value(), worker.settings.public_url)
     scheduler = Scheduler(settings.database_url, clock=SystemClock(), delivery=delivery)
     scheduler.start()
+    hazwaste = HazwasteSettings()
+    if hazwaste.evaluate_s > 0:
+        threading.Thread(target=evaluate_hazwaste, args=(settings.database_url, hazwaste, stop),
+                         name="hazwaste-evaluation", daemon=True).start()
     _LOGGER.info("alerts worker: MQTT %s; acknowledgements, retries, timeouts, shelving, floods, alarm events; "
                  "notifications %s", worker.interlock.address.redacted(),
                  f"on ({worker.settings.notify_senders} senders)" if worker.notifier else "off")

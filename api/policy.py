@@ -63,6 +63,11 @@ class Permission(StrEnum):
     REPORTS_RUN = "reports.run"
     REPORTS_READ = "reports.read"
     REPORTS_VERIFY = "reports.verify"
+    # hazardous waste: the catalogue, containers, ledger and manifests (regulators read, never write)
+    HAZWASTE_READ = "hazwaste.read"
+    HAZWASTE_RECORD = "hazwaste.record"              # ledger entries, containers, manifests (from the phone)
+    HAZWASTE_MANAGE = "hazwaste.manage"              # catalogue, facilities, declarations filed
+    HAZWASTE_EXPORT = "hazwaste.export"
 
 
 _A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR,
@@ -98,6 +103,10 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.REPORTS_RUN: frozenset({_A, _M}),
     Permission.REPORTS_READ: frozenset({_A, _M, _R}),
     Permission.REPORTS_VERIFY: frozenset({_A, _M, _R}),
+    Permission.HAZWASTE_READ: frozenset({_A, _M, _O, _V, _R}),
+    Permission.HAZWASTE_RECORD: frozenset({_A, _M, _O}),
+    Permission.HAZWASTE_MANAGE: frozenset({_A, _M}),
+    Permission.HAZWASTE_EXPORT: frozenset({_A, _M, _R}),
 }
 
 #: Process areas whose data is compliance data (emissions, wastewater, hazardous waste): what regulators see.
@@ -107,7 +116,7 @@ COMPLIANCE_PROCESSES = frozenset({ProcessType.WASTEWATER.value, ProcessType.VOC_
 ROLE_PROCESSES: dict[Role, frozenset[str]] = {Role.REGULATOR: COMPLIANCE_PROCESSES}
 
 #: Audit actions (prefixes) that are compliance-relevant: what regulators and EHS managers may read.
-COMPLIANCE_ACTIONS = ("config.", "export.", "alarm.", "command.", "bypass.", "response_plan.", "rule.")
+COMPLIANCE_ACTIONS = ("config.", "export.", "alarm.", "command.", "bypass.", "response_plan.", "rule.", "hazwaste.")
 
 
 def allowed(role: Role, permission: Permission) -> bool:

@@ -20,6 +20,7 @@ from cli import (
     devices_cmd,
     eval_cmd,
     fuzz_cmd,
+    hazwaste_cmd,
     hj212_cmd,
     notify_cmd,
     reports_cmd,
@@ -48,6 +49,7 @@ app.add_typer(hj212_cmd.app, name="hj212")
 app.command("fuzz")(fuzz_cmd.fuzz)
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(reports_cmd.app, name="reports")
+app.add_typer(hazwaste_cmd.app, name="hazwaste")
 
 
 @app.command()

@@ -25,9 +25,10 @@ from core.plant import ApplySummary, PlantConfig, apply_plant, check_references,
 from core.yamlconf import ConfigError, load_model, raise_problems, read_yaml
 from detectors import service as rule_service
 from detectors.specs import RuleSection, check_rules
+from hazwaste.catalogue import HazwasteSection, apply_section, check_hazwaste
 
 
-class SafetySections(RuleSection, AlertSection, ComplianceSection):
+class SafetySections(RuleSection, AlertSection, ComplianceSection, HazwasteSection):
     """The sections of the plant file beside the registry."""
 
     model_config = ConfigDict(extra="forbid")
@@ -77,6 +78,7 @@ def load_full(path: str | Path) -> FullPlant:
     raise_problems(path, lines, check_references(plant))
     found = check_rules(safety, plant) + check_alerts(safety, plant, [r.id for r in safety.rules])
     found += check_compliance(ComplianceSection(outfalls=safety.outfalls), plant)
+    found += check_hazwaste(safety, plant)
     by_file: dict[Path, list] = {}
     for loc, message in found:
         by_file.setdefault(files.get(loc[0], path), []).append((loc, message))
@@ -112,6 +114,8 @@ def apply_full(*, conn: psycopg.Connection, full: FullPlant, source: str) -> Ful
         full.safety.model_dump(include=set(AlertSection.model_fields), by_alias=True)), source=source)
     compliance = compliance_service.apply_compliance(conn=conn, section=ComplianceSection(
         outfalls=full.safety.outfalls), source=source)
+    if full.safety.hazwaste:                 # optional: plant files without the section leave the catalogue alone
+        apply_section(conn=conn, section=HazwasteSection(hazwaste=full.safety.hazwaste))
     revision = registry.revision
     if revision is None and (rules or alarms or compliance):
         digest = hashlib.sha256(full.safety.model_dump_json(by_alias=True).encode()).hexdigest()

@@ -1,6 +1,6 @@
 // The PWA: sign-in, alarm inbox, alarm detail (timeline, chart, response plan, ack/shelve/comment), areas with
 // live values, settings (language, sound, notifications, Web Push). Hash routes: #/alarms, #/alarms/17,
-// #/areas, #/areas/3, #/settings, #/login.
+// #/areas, #/areas/3, #/settings, #/login; hazardous-waste containers #/waste, #/waste/containers/17 (waste.js).
 
 import { alarmTitle, isActive, needsAck, PRIORITY_CLASS, priorityName, sortAlarms, sounding, stateName } from "./alarms.js";
 import { api, ApiError, list, Offline, session, signIn, signOut, wsCredentials } from "./api.js";
@@ -12,6 +12,7 @@ import * as outbox from "./outbox.js";
 import * as push from "./push.js";
 import { renderReports } from "./reports.js";
 import * as sound from "./sound.js";
+import { renderContainer, renderScan } from "./waste.js";
 
 const view = document.getElementById("view");
 const state = { me: null, alarms: [], alarmsAt: null, live: null, liveStatus: "offline", pending: [], area: null,
@@ -70,6 +71,7 @@ async function render() {
   if (parts[0] === "areas") return renderAreas();
   if (parts[0] === "settings") return renderSettings();
   if (parts[0] === "reports") return renderReports(view);
+  if (parts[0] === "waste") return renderWaste(parts);
   return renderInbox();
 }
 
@@ -205,7 +207,7 @@ function conflictsBanner(alarmId = null) {
         ${p.alarm ? html`<br>${t("outbox.now", { state: stateName(p.alarm) })}` : ""}</p>
       ${p.status === "conflict" && p.kind === "ack" && p.alarm && needsAck(p.alarm)
         ? html`<button class="primary" data-retry="${p.id}">${t("outbox.ack_again")}</button>` : ""}
-      <a class="button" href="#/alarms/${p.alarm_id}">${t("outbox.open")}</a>
+      <a class="button" href="${p.container_id ? `#/waste/containers/${p.container_id}` : `#/alarms/${p.alarm_id}`}">${t("outbox.open")}</a>
       <button data-discard="${p.id}">${t("outbox.discard")}</button>
     </li>`)}</ul></section>`;
 }
@@ -540,6 +542,14 @@ async function renderLink(token) {
   });
 }
 
+// ---- hazardous waste ----------------------------------------------------------------------------------------
+
+function renderWaste(parts) {
+  const ctx = { view, me: state.me, pending: state.pending, refresh: async () => { await refreshPending(); render(); } };
+  if (parts[1] === "containers" && parts[2]) return renderContainer(ctx, Number(parts[2]));
+  return renderScan(ctx);
+}
+
 // ---- offline queue -------------------------------------------------------------------------------------------
 
 async function refreshPending() {
@@ -554,7 +564,7 @@ async function flushOutbox() {
   if (sent || state.pending.some((p) => p.status !== "pending")) {
     await loadAlarms();
     const { parts } = route();
-    if (parts[0] === "alarms") render();
+    if (parts[0] === "alarms" || parts[0] === "waste") render();
   }
 }
 

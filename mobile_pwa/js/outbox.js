@@ -34,6 +34,9 @@ export const remove = (id) => tx("readwrite", (s) => s.delete(id));
 export const add = (item) => tx("readwrite", (s) => s.add({ ...item, status: "pending", created_at: new Date().toISOString() }));
 
 function request(item) {
+  if (item.kind === "waste_entry") {
+    return api(`/api/v1/hazwaste/containers/${item.container_id}/entries`, { method: "POST", json: item.entry });
+  }
   const path = `/api/v1/alarms/${item.alarm_id}/${item.kind}`;
   if (item.kind === "comment") return api(path, { method: "POST", json: { text: item.text } });
   const json = { comment: item.comment || null };

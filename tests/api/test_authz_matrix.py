@@ -21,7 +21,7 @@ from api import auth, security, users
 from api.main import create_app, http_routes, websocket_paths
 from api.policy import Principal, Role, scope_for
 from core.settings import CoreSettings
-from tests.api import alarm_world
+from tests.api import alarm_world, hazwaste_world
 from tests.api.conftest import PASSWORD, SECRET, SITE, World
 
 PRINCIPALS = ("anon", "expired", "other_site", "device", "viewer", "regulator", "operator", "ehs_manager", "admin")
@@ -186,6 +186,27 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/reports/{report_id}/download"): reader(True, REPORT_READERS),
     ("POST", "/api/v1/reports/verify"): Expect(200, REPORT_READERS, 200),
     ("GET", "/api/v1/reports/links/{token}"): public(200),          # a signed link sent to a chat channel
+    # hazardous waste: everyone reads (regulators too: it is compliance data), operators record, managers keep
+    # the catalogue and file declarations, exports for administrators, EHS managers and regulators
+    ("GET", "/api/v1/hazwaste/waste-types"): reader(False, PEOPLE),
+    ("POST", "/api/v1/hazwaste/waste-types"): Expect(201, MANAGERS, 403),
+    ("GET", "/api/v1/hazwaste/facilities"): reader(False, PEOPLE),
+    ("POST", "/api/v1/hazwaste/facilities"): Expect(201, MANAGERS, 403),
+    ("GET", "/api/v1/hazwaste/containers"): reader(False, PEOPLE),
+    ("POST", "/api/v1/hazwaste/containers"): Expect(201, OPS, 403),
+    ("GET", "/api/v1/hazwaste/containers/{container_id}"): reader(True, PEOPLE),
+    ("GET", "/api/v1/hazwaste/containers/{container_id}/label.pdf"): reader(True, PEOPLE),
+    ("POST", "/api/v1/hazwaste/containers/{container_id}/entries"): Expect(201, OPS, 404),
+    ("GET", "/api/v1/hazwaste/ledger"): reader(False, PEOPLE),
+    ("POST", "/api/v1/hazwaste/ledger/{entry_id}/corrections"): Expect(201, OPS, 404),
+    ("GET", "/api/v1/hazwaste/ledger/export"): Expect(200, frozenset({"admin", "ehs_manager", "regulator"}), 403),
+    ("GET", "/api/v1/hazwaste/declaration"): Expect(200, PEOPLE, 403),
+    ("POST", "/api/v1/hazwaste/declarations"): Expect(201, MANAGERS, 403),
+    ("GET", "/api/v1/hazwaste/manifests"): reader(False, PEOPLE),
+    ("POST", "/api/v1/hazwaste/manifests"): Expect(201, OPS, 403),
+    ("GET", "/api/v1/hazwaste/manifests/{manifest_id}"): reader(True, PEOPLE),
+    ("GET", "/api/v1/hazwaste/manifests/{manifest_id}/manifest.pdf"): reader(True, PEOPLE),
+    ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): Expect(200, OPS, 404),
 }
 
 
@@ -329,6 +350,25 @@ BUILD: dict[tuple[str, str], Build] = {
     ("POST", "/api/v1/reports/runs"): lambda w, who: {"json": {
         "kind": "device_health", "site": SITE, "month": "2026-03", "areas": ["wastewater"], "formats": ["csv"]}},
     ("POST", "/api/v1/reports/verify"): lambda w, who: {"files": {"file": ("report.csv", _report_bytes(w))}},
+    ("POST", "/api/v1/hazwaste/waste-types"): lambda w, who: {"json": {
+        "site": SITE, "code": w.unique("wt-"), "name": "废包装桶", "waste_code": "900-041-49"}},
+    ("POST", "/api/v1/hazwaste/facilities"): lambda w, who: {"json": {
+        "site": SITE, "code": w.unique("WH-"), "name": "暂存点", "kind": "storage_point", "capacity_kg": 500}},
+    ("POST", "/api/v1/hazwaste/containers"): lambda w, who: {"json": {
+        "site": SITE, "code": w.unique("C-"), "waste_type": "carbon", "container_type": "bag", "volume_l": 60}},
+    ("POST", "/api/v1/hazwaste/containers/{container_id}/entries"): lambda w, who: {"json": {
+        "stage": "generation", "quantity_kg": 12.5, "handler": "张三"}},
+    ("POST", "/api/v1/hazwaste/ledger/{entry_id}/corrections"): lambda w, who: {"json": {
+        "quantity_kg": 39.5, "reason": "复磅"}},
+    ("GET", "/api/v1/hazwaste/ledger/export"): lambda w, who: {"params": {"site": SITE, "period": "2026-01"}},
+    ("GET", "/api/v1/hazwaste/declaration"): lambda w, who: {"params": {"site": SITE, "period": "2026-01"}},
+    ("POST", "/api/v1/hazwaste/declarations"): lambda w, who: {"json": {"site": SITE,
+                                                                        "period": hazwaste_world.period()}},
+    ("POST", "/api/v1/hazwaste/manifests"): lambda w, who: {"json": {
+        "site": SITE, "waste_type": "carbon", "trip": w.unique("trip-"), "carrier_name": "c", "vehicle_plate": "苏E1",
+        "carrier_permit": "p", "receiver_name": "r", "receiver_licence": "L", "receiver_scope": ["HW49"],
+        "method": "disposal", "container_ids": [w.ids["hw_container"]]}},
+    ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): lambda w, who: {"json": {"event": "cancel"}},
 }
 
 
@@ -423,6 +463,10 @@ PATH_BUILD: dict[tuple[str, str], Callable[[World, str], dict[str, Any]]] = {
         "name": w.ids.__setitem__("roster_name", w.unique("roster-")) or w.ids["roster_name"]},
     ("GET", "/api/v1/notifications/{notification_id}"): lambda w, who: {"notification_id": _notification(w)},
     ("GET", "/api/v1/reports/links/{token}"): lambda w, who: {"token": _report_link(w)},
+    ("POST", "/api/v1/hazwaste/containers/{container_id}/entries"): lambda w, who: {
+        "container_id": hazwaste_world.container(w.url)},
+    ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): lambda w, who: {
+        "manifest_id": hazwaste_world.manifest(w.url, w.ids["hw_container"])},
 }
 
 
@@ -435,7 +479,8 @@ def _report_link(world: World) -> str:
 PATH_IDS = {"site_id": "site", "area_id": "area", "device_id": "device", "point_id": "point", "meter_id": "meter",
             "dead_letter_id": "dead_letter", "user_id": "user:target", "key_id": "key", "alarm_id": "alarm",
             "command_id": "command", "flood_id": "flood", "revision": "alarm_config", "run_id": "report_run",
-            "report_id": "report"}
+            "report_id": "report", "container_id": "hw_container", "entry_id": "hw_entry",
+            "manifest_id": "hw_manifest"}
 #: Routes of the alarm engine: their world gets an alarm configuration, an alarm, a command and a flood.
 ALARM_ENGINE = ("/api/v1/alarms", "/api/v1/floods", "/api/v1/commands", "/api/v1/bypasses", "/api/v1/drills",
                 "/api/v1/alarm-config", "/api/v1/rules")
@@ -467,6 +512,8 @@ def test_authorization_matrix(world: World, method: str, path: str) -> None:
         world.ids.update(alarm_world.seed(world.url))
     if path.startswith("/api/v1/reports"):
         _report(world)
+    if path.startswith("/api/v1/hazwaste"):
+        world.ids.update(hazwaste_world.seed(world.url))
     expect = MATRIX[(method, path)]
     wrong = []
     for who in PRINCIPALS:                      # administrators last: their writes change the world

@@ -38,6 +38,8 @@ def _demo_copy(tmp: Path, site: str) -> Path:
         if rule["id"] == "health.flatline":
             rule["window_s"] = 20           # the stuck sensor is found in 20 s instead of 30 min
     (tmp / "demo-safety.yaml").write_text(yaml.safe_dump(safety, allow_unicode=True), encoding="utf-8")
+    (tmp / "demo-hazwaste.yaml").write_text((EXAMPLES / "demo-hazwaste.yaml").read_text(encoding="utf-8").replace(
+        "site: cz01", f"site: {site}"), encoding="utf-8")
     return tmp / "demo-plant.yaml"
 
 

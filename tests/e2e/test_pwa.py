@@ -59,6 +59,8 @@ def _demo_copy(tmp: Path, site: str) -> Path:
     (tmp / "demo-plant.yaml").write_text(plant.replace("code: cz01", f"code: {site}", 1), encoding="utf-8")
     safety = yaml.safe_load((REPO_ROOT / "examples" / "demo-safety.yaml").read_text(encoding="utf-8"))
     (tmp / "demo-safety.yaml").write_text(yaml.safe_dump(safety, allow_unicode=True), encoding="utf-8")
+    hazwaste = (REPO_ROOT / "examples" / "demo-hazwaste.yaml").read_text(encoding="utf-8")
+    (tmp / "demo-hazwaste.yaml").write_text(hazwaste.replace("site: cz01", f"site: {site}"), encoding="utf-8")
     return tmp / "demo-plant.yaml"
 
 
