@@ -38,7 +38,7 @@ from core import channels, db, identity, topics
 from core import mqtt as mq
 from core.clock import Clock, SystemClock
 from core.commands import new_command
-from core.db import BackgroundConnection, heartbeat
+from core.db import BackgroundConnection, heartbeat, last_heartbeat, sign_off
 from core.liveness import Liveness
 from core.text import describe, storable, storable_or_none
 
@@ -295,23 +295,13 @@ class AlertsWorker:
 
     def _sign_off(self) -> None:
         """A clean stop removes this worker's heartbeat: only a silent death leaves one to go stale."""
-        try:
-            with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
-                conn.execute("DELETE FROM service_heartbeat WHERE service = 'alerts' AND instance = %s",
-                             (self.instance,))
-        except psycopg.Error as exc:
-            _LOGGER.warning("could not sign off in the database: %s", exc)
+        sign_off(self.database_url, service="alerts", instance=self.instance)
 
     def report_failure(self, failures: list[str]) -> None:
         """Write a last heartbeat naming the stuck parts (best effort) before the process exits."""
-        try:
-            with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
-                conn.execute("SET statement_timeout = '5s'")
-                heartbeat(conn, service="alerts", instance=self.instance, started_at=self.started_at,
-                          counters={**self.counters, "liveness": self.liveness.report(),
-                                    "stuck": self.liveness.stuck(), "exiting": failures})
-        except psycopg.Error as exc:
-            _LOGGER.warning("could not report the failure in the database: %s", exc)
+        last_heartbeat(self.database_url, service="alerts", instance=self.instance, started_at=self.started_at,
+                       counters={**self.counters, "liveness": self.liveness.report(),
+                                 "stuck": self.liveness.stuck(), "exiting": failures})
 
 
 def _alarm_message(event: dict) -> dict:

@@ -43,6 +43,7 @@ def unit_of_work(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+_LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -90,6 +91,29 @@ def heartbeat(conn: psycopg.Connection, *, service: str, instance: str, started_
                  "VALUES (%s, %s, %s, now(), %s) ON CONFLICT (service, instance) DO UPDATE "
                  "SET updated_at = now(), counters = excluded.counters",
                  (service, instance, started_at, orjson.dumps(counters).decode()))
+
+
+def last_heartbeat(url: str, *, service: str, instance: str, started_at: datetime,
+                   counters: dict[str, Any]) -> None:
+    """Best effort, on a connection of its own: a process about to exit names why in its heartbeat."""
+    try:
+        with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
+            conn.execute("SET statement_timeout = '5s'")
+            heartbeat(conn, service=service, instance=instance, started_at=started_at, counters=counters)
+    except psycopg.Error as exc:
+        _LOGGER.warning("could not report the failure in the database: %s", exc)
+
+
+def sign_off(url: str, *, service: str, instance: str,
+             before: Callable[[psycopg.Connection], None] | None = None) -> None:
+    """Best effort: a clean stop removes the process's heartbeat (only a silent death leaves one to go stale)."""
+    try:
+        with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
+            if before is not None:
+                before(conn)
+            conn.execute("DELETE FROM service_heartbeat WHERE service = %s AND instance = %s", (service, instance))
+    except psycopg.Error as exc:
+        _LOGGER.warning("could not sign off in the database: %s", exc)
 
 
 def execute(conn: psycopg.Connection, query, params=None) -> psycopg.Cursor:

@@ -22,7 +22,7 @@ import psycopg
 from core import mqtt as mq
 from core import storage, topics
 from core.clock import Clock, SystemClock
-from core.db import BackgroundConnection, connect, heartbeat
+from core.db import BackgroundConnection, connect, heartbeat, last_heartbeat, sign_off
 from core.errors import StoreUnavailable
 from core.liveness import Liveness
 from core.registry import PlantIndex, current_revision, load_index, only_sites
@@ -240,24 +240,16 @@ class IngestRunner:
     def _sign_off(self) -> None:
         """A clean stop gives the sites back and removes this process's heartbeat (only a silent death leaves a
         heartbeat to go stale, which the alerts worker reports as an alarm)."""
-        try:
-            with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
-                if not self.settings.shared_group:
-                    leases.release(conn, owner=self.settings.client_id)
-                conn.execute("DELETE FROM service_heartbeat WHERE service = 'ingest' AND instance = %s",
-                             (self.instance,))
-        except psycopg.Error as exc:
-            _LOGGER.warning("could not sign off in the database: %s", exc)
+        def release(conn: psycopg.Connection) -> None:
+            if not self.settings.shared_group:
+                leases.release(conn, owner=self.settings.client_id)
+
+        sign_off(self.database_url, service="ingest", instance=self.instance, before=release)
 
     def report_failure(self, failures: list[str]) -> None:
         """Write a last heartbeat naming the stuck parts (best effort), so the other process says which part."""
-        try:
-            with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
-                conn.execute("SET statement_timeout = '5s'")
-                heartbeat(conn, service="ingest", instance=self.instance, started_at=self.started_at,
-                          counters={**self.counters(), "exiting": failures})
-        except psycopg.Error as exc:
-            _LOGGER.warning("could not report the failure in the database: %s", exc)
+        last_heartbeat(self.database_url, service="ingest", instance=self.instance, started_at=self.started_at,
+                       counters={**self.counters(), "exiting": failures})
 
     def run(self) -> bool:
         """Run until SIGTERM or Ctrl-C (True), or until a part is stuck or dead (False: exit non-zero)."""
