@@ -18,7 +18,7 @@ import psycopg
 
 from alerts import service as alert_service
 from compliance.job import ComplianceJob
-from core.db import heartbeat
+from core.db import heartbeat, sign_off
 from core.logging import setup_logging
 from core.model import Finding
 from core.settings import get_settings
@@ -47,7 +47,7 @@ def main() -> None:
     job = ComplianceJob()
     started = datetime.now(UTC)
     instance = f"{socket.gethostname()}:{os.getpid()}"
-    runs = found = 0
+    runs = found = errors = 0
     down = False
     next_run = 0.0
     while not stop.is_set():
@@ -59,7 +59,7 @@ def main() -> None:
                     next_run = time.monotonic() + interval
                 # heartbeat more often than the API's 30 s staleness, whatever the evaluation interval
                 heartbeat(conn, service="compliance", instance=instance, started_at=started,
-                          counters={"runs": runs, "findings": found})
+                          counters={"runs": runs, "findings": found, "errors": errors})
             if down:
                 _LOGGER.warning("compliance: database is back")
             down = False
@@ -67,7 +67,12 @@ def main() -> None:
             if not down:
                 _LOGGER.error("compliance: database unavailable: %s", exc)
             down = True
+        except Exception:  # noqa: BLE001 - one bad run (a bug, data the database refuses) must not end the job
+            errors += 1
+            next_run = time.monotonic() + interval
+            _LOGGER.exception("compliance: this run failed; the next one is in %.0f s", interval)
         stop.wait(min(interval, 10.0))
+    sign_off(settings.database_url, service="compliance", instance=instance)   # only a death leaves a stale row
 
 
 if __name__ == "__main__":
