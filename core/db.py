@@ -19,9 +19,17 @@ from psycopg_pool import ConnectionPool
 SESSION_OPTIONS = "-c TimeZone=UTC"
 
 
+def session_options(url: str) -> str:
+    """The URL's own ``options`` (such as ``-c role=...``) with the UTC session time zone added, not replaced."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    own = str(conninfo_to_dict(url).get("options") or "").strip()
+    return f"{own} {SESSION_OPTIONS}" if own else SESSION_OPTIONS
+
+
 def connect(url: str, *, autocommit: bool = False, **kwargs) -> psycopg.Connection:
     """Open one connection (for CLI commands, workers and tests), session time zone UTC."""
-    kwargs.setdefault("options", SESSION_OPTIONS)
+    kwargs.setdefault("options", session_options(url))
     return psycopg.connect(url, autocommit=autocommit, **kwargs)
 
 
@@ -30,7 +38,7 @@ def create_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "
     """Create a connection pool; rows are dicts so that services can return them as they are."""
     pool = ConnectionPool(
         url, min_size=min_size, max_size=max_size, name=name, open=False,
-        kwargs={"row_factory": dict_row, "options": SESSION_OPTIONS},
+        kwargs={"row_factory": dict_row, "options": session_options(url)},
     )
     pool.open(wait=open_wait, timeout=30)
     return pool
