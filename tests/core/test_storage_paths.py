@@ -252,7 +252,10 @@ def test_a_normal_role_migrates_where_an_administrator_created_the_extension(
             with psycopg.connect(admin_url, autocommit=True) as admin:
                 admin.execute("CREATE EXTENSION timescaledb")
         info = psycopg.conninfo.conninfo_to_dict(admin_url)
-        url = f"postgresql://{role}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{name}"
+        host, port = info.get("host") or "127.0.0.1", info.get("port") or 5432
+        # a URL (yoyo takes URLs); the embedded server listens on a socket directory, not a TCP host
+        url = (f"postgresql://{role}@/{name}?host={host}&port={port}" if str(host).startswith("/")
+               else f"postgresql://{role}@{host}:{port}/{name}")
         with connect(url) as conn:
             assert not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
         report = migrate(url, settings=CoreSettings(database_url=url, retention_days=30))
