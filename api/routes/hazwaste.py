@@ -86,11 +86,16 @@ class FacilityCreate(FacilitySpec):
     site: SiteCode
 
 
+def _site_ids(conn, principal, site: str | None) -> list[int] | None:
+    """The sites a list covers: the one asked for (checked against the caller's scope), else the caller's scope;
+    the catalogue filters in SQL."""
+    site_id = plant_read.site_filter(conn, principal.scope, site)
+    return [site_id] if site_id is not None else principal.scope.sites_param()
+
+
 @router.get("/waste-types")
 def list_waste_types(principal: Reader, conn: Conn, site: SiteFilter = None) -> list[dict[str, Any]]:
-    site_id = plant_read.site_filter(conn, principal.scope, site)
-    return [w for w in catalogue.list_waste_types(conn=conn, site_ids=principal.scope.sites_param())
-            if site_id is None or w["site_id"] == site_id]
+    return catalogue.list_waste_types(conn=conn, site_ids=_site_ids(conn, principal, site))
 
 
 @router.post("/waste-types", status_code=201)
@@ -106,9 +111,7 @@ def put_waste_type(body: WasteTypeCreate, principal: Manager, conn: Conn) -> dic
 @router.get("/facilities")
 def list_facilities(principal: Reader, conn: Conn, site: SiteFilter = None) -> list[dict[str, Any]]:
     """Storage and other facilities with their current fill (kg) and container count."""
-    site_id = plant_read.site_filter(conn, principal.scope, site)
-    return [f for f in catalogue.list_facilities(conn=conn, site_ids=principal.scope.sites_param())
-            if site_id is None or f["site_id"] == site_id]
+    return catalogue.list_facilities(conn=conn, site_ids=_site_ids(conn, principal, site))
 
 
 @router.post("/facilities", status_code=201)
