@@ -287,7 +287,7 @@ class Engine:
         """Score, then learn (unless protected while abnormal), then classify; emit on change."""
         score = b.detector.score_one(x, ts)
         previous = b.trigger.state_
-        if not (getattr(b.detector, "protect", False) and previous != Severity.NORMAL):
+        if not (b.detector.protect and previous != Severity.NORMAL):
             b.detector.learn_one(x, ts)
         changed = b.trigger.update(score, ts)
         if changed is None:
@@ -336,7 +336,7 @@ class Engine:
         points, span = set(), 0.0
         for point_id, entry in self._entries.items():
             for b in entry.bindings:
-                if getattr(b.detector, "warm", False):
+                if b.detector.warm:
                     points.add(point_id)
                     span = max([span, *(float(v) for k, v in b.detector.get_params().items()
                                          if k in ("window_s", "within_s", "max_span_s") and v)])
@@ -356,7 +356,7 @@ class Engine:
             if entry is None or not rows:
                 continue
             for b in entry.bindings:
-                if not getattr(b.detector, "warm", False):
+                if not b.detector.warm:
                     continue
                 cutoff = until.get(b.key)
                 for ts, value in rows:
