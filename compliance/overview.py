@@ -10,7 +10,7 @@ latest real-time value is shown beside it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,11 +33,12 @@ class Window:
     month_start: datetime
 
     @classmethod
-    def of(cls, now: datetime, timezone: str) -> Window:
+    def of(cls, now: datetime, timezone: str, day: date | None = None) -> Window:
+        """The window of ``now`` (up to which results count); ``day`` names "today" when looking back (its end,
+        midnight, belongs to the next day's calendar)."""
         tz = ZoneInfo(timezone)
-        local = now.astimezone(tz)
-        day = datetime.combine(local.date(), time(), tz)
-        return cls(now, day, day.replace(day=1))
+        start = datetime.combine(day or now.astimezone(tz).date(), time(), tz)
+        return cls(now, start, start.replace(day=1))
 
 
 def _rows(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -100,10 +101,11 @@ ORDER BY point_id, time DESC
 """
 
 
-def site_overview(conn: psycopg.Connection, *, site: str, timezone: str, now: datetime,
+def site_overview(conn: psycopg.Connection, *, site: str, timezone: str, now: datetime, day: date | None = None,
                   areas: set[str] | None = None) -> dict[str, Any]:
-    """Outfalls with each pollutant's limit, latest value, today and this month; this month's exceedances."""
-    window = Window.of(now, timezone)
+    """Outfalls with each pollutant's limit, latest value, today and this month; this month's exceedances.
+    Looking back, ``now`` is the end of ``day``."""
+    window = Window.of(now, timezone, day)
     outfalls = visible_outfalls(conn, site, areas)
     codes = [o.code for o, _ in outfalls]
     params = {"site": site, "outfalls": codes, "day": window.day_start, "month": window.month_start, "now": now}

@@ -8,7 +8,9 @@ alarms of those areas, and the reports their scope covers; a site named outside 
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 
@@ -31,8 +33,12 @@ _RULE_PREFIXES = ("compliance.%", "hazwaste.%")
 @router.get("/overview")
 def overview(principal: Reader, conn: Conn, clock: AppClock, site: SiteFilter = None,
              reports: Annotated[int, Query(ge=0, le=50, description="newest archived reports per site")] = 10,
+             day: Annotated[date | None, Query(
+                 ge=date(2000, 1, 1), description="Look back: the overview at the end of this day (each site's "
+                 "calendar; a day not over yet is shown as of now), its month to that day")] = None,
              ) -> dict[str, Any]:
-    """Emissions against limits today and this month, exceedances, open alarms, hazardous waste and reports."""
+    """Emissions against limits today (or ``day``) and this month, exceedances, open alarms, hazardous waste and
+    the newest reports."""
     site_filter(conn, principal.scope, site)
     now = clock.now()
     ascope = alarm_scope(conn, principal.scope)
@@ -43,7 +49,11 @@ def overview(principal: Reader, conn: Conn, clock: AppClock, site: SiteFilter = 
                       {"ids": principal.scope.sites_param(), "code": site})
     out = []
     for s in sites:
-        body = site_overview(conn, site=s["code"], timezone=s["timezone"], now=now, areas=areas)
+        # emissions as of the end of ``day`` in the site's calendar; alarms, waste and reports are always current
+        end = day and datetime.combine(day + timedelta(days=1), time(), ZoneInfo(s["timezone"]))
+        past = end is not None and end <= now
+        body = site_overview(conn, site=s["code"], timezone=s["timezone"], now=end if past else now,
+                             day=day if past else None, areas=areas)
         outfall_areas = sorted({a for o in body["outfalls"] for a in o["areas"]})
         alarms = [a for a in fetch_all(conn, """
             SELECT id, rule, title, title_en, site, area, device, point, state, severity, priority, value, message,

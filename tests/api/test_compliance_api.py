@@ -124,3 +124,16 @@ def test_a_regulator_does_not_see_an_outfall_outside_compliance_areas(overview: 
         apply_compliance(conn=conn, section=ComplianceSection.model_validate(section), source="test")
     assert [o["code"] for o in _get(overview, "regulator")["sites"][0]["outfalls"]] == ["ww-final"]
     assert [o["code"] for o in _get(overview, "ehs_manager")["sites"][0]["outfalls"]] == ["ww-final", "lab-vent"]
+
+
+def test_looking_back_to_a_day_of_the_month(overview: World) -> None:
+    [site] = _get(overview, "regulator", "?day=2026-06-10")["sites"]
+    assert site["window"]["day_start"] == "2026-06-10T00:00:00+08:00"
+    cod, ph = site["outfalls"][0]["pollutants"]
+    assert cod["today"] == {"periods": 1, "valid": 1, "exceeded": 1, "max": 180.0}     # the 10th's daily mean
+    assert (cod["month"]["periods"], cod["latest"]) == (10, None)                     # no reading by then
+    assert ph["today"]["periods"] == 0 and site["exceedances_total"] == 1
+    future = _get(overview, "regulator", "?day=2026-07-01")["sites"][0]               # not over yet: as of now
+    assert future["window"]["day_start"] == "2026-06-15T00:00:00+08:00"
+    r = overview.client.get("/api/v1/compliance/overview?day=15.6.2026", headers=overview.headers("regulator"))
+    assert r.status_code == 422
