@@ -90,12 +90,16 @@ ADSORBER = f"{SITE}/coating-voc/adsorber-01"
 IN, OUT = ("adsorber-01", "voc_in_mg_m3"), ("adsorber-01", "voc_out_mg_m3")
 
 
-def test_adsorber_breakthrough_under_load_and_saturation_creeping_up(plant: Plant) -> None:
+def test_adsorber_breakthrough_efficiency_below_80_percent_and_saturation_creeping_up(plant: Plant) -> None:
     assert plant.run({IN: 120.0, OUT: 4.0}, 3600, dt=60) == {}                 # an hour of normal operation
-    assert plant.run({IN: 30.0, OUT: 6.0}, 600, dt=60) == {}                   # light load: 6 is no breakthrough
+    assert plant.run({IN: 30.0, OUT: 5.0}, 600, dt=60) == {}                   # light load, 83 % removed: fine
     found = plant.run({IN: 120.0, OUT: 15.0}, 600, dt=60)
     assert found[("adsorber.breakthrough", ADSORBER)] == Severity.HIGH
     assert found[("adsorber.saturating", f"{ADSORBER}/voc_out_mg_m3")] == Severity.LOW
+    assert ("adsorber.efficiency_low", ADSORBER) not in found                  # 87.5 % removed: still >= 80 %
+    # a lighter load (below the breakthrough rule's 50) that the carbon removes only 70 % of
+    assert plant.run({IN: 40.0, OUT: 12.0}, 600, dt=60) == {("adsorber.efficiency_low", ADSORBER): Severity.HIGH,
+                                                           ("adsorber.breakthrough", ADSORBER): Severity.NORMAL}
     assert plant.run({IN: 120.0, OUT: 3.0}, 600, dt=60) == {
-        ("adsorber.breakthrough", ADSORBER): Severity.NORMAL,
+        ("adsorber.efficiency_low", ADSORBER): Severity.NORMAL,
         ("adsorber.saturating", f"{ADSORBER}/voc_out_mg_m3"): Severity.NORMAL}        # carbon replaced
