@@ -55,6 +55,7 @@ function renderStatus() {
 function route() {
   const [path, query] = location.hash.slice(1).split("?");
   const parts = path.split("/").filter(Boolean);
+  if (!parts.length) parts.push(isRegulator() ? "compliance" : "alarms");      // the home tab of the role
   return { parts, params: new URLSearchParams(query || "") };
 }
 
@@ -63,25 +64,29 @@ const isRegulator = () => state.me?.role === "regulator";
 
 function highlight(parts) {
   for (const a of document.querySelectorAll("nav.bottom a")) {
-    a.classList.toggle("current", a.dataset.tab === (parts[0] || (isRegulator() ? "compliance" : "alarms")));
+    a.classList.toggle("current", a.dataset.tab === parts[0]);
   }
 }
 
 function go(hash) { if (location.hash !== hash) location.hash = hash; else render(); }
 
 async function render() {
-  const { parts, params } = route();
+  let { parts, params } = route();
   highlight(parts);
   if (parts[0] === "alarms" && parts[1] && params.get("t") && !session.get()) return renderLink(params.get("t"));
   if (!session.get()) return renderLogin();
-  if (!state.me) { await loadMe(); await loadAreaNames(); renderStatus(); highlight(parts); }
+  if (!state.me) {
+    await loadMe(); await loadAreaNames(); renderStatus();
+    ({ parts, params } = route());                  // the home tab depends on the role
+    highlight(parts);
+  }
   if (!state.live) startLive();
   if (parts[0] === "alarms" && parts[1]) return renderDetail(Number(parts[1]));
   if (parts[0] === "areas" && parts[1]) return renderArea(Number(parts[1]));
   if (parts[0] === "areas") return renderAreas();
   if (parts[0] === "settings") return renderSettings();
   if (parts[0] === "reports") return renderReports(view);
-  if (parts[0] === "compliance" || (!parts[0] && isRegulator())) return renderCompliance(view, params);
+  if (parts[0] === "compliance") return renderCompliance(view, params);
   if (parts[0] === "waste") return renderWaste(parts);
   return renderInbox();
 }

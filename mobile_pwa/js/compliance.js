@@ -94,13 +94,13 @@ function hazwaste(h) {
     <a class="button" href="#/waste">${t("compliance.open_waste")}</a></section>`;
 }
 
-function reports(site) {
+function reports(site, titles) {
   const tz = site.timezone;
   if (site.reports === null) return "";
   return html`<section class="card"><h3>${t("compliance.reports")}</h3>
     ${site.reports.length ? "" : html`<p class="meta">${t("reports.none")}</p>`}
-    <ul class="reports">${site.reports.map((r) => html`<li class="report" data-report="${r.id}">
-      ${r.kind} · ${at(r.generated_at, tz)} · ${r.format.toUpperCase()}
+    <ul class="compliance-reports">${site.reports.map((r) => html`<li data-report="${r.id}">
+      ${titles.get(r.kind) || r.kind} · ${at(r.generated_at, tz)} · ${r.format.toUpperCase()}
       <button type="button" class="download" data-id="${r.id}" data-name="${r.filename}">${t("reports.download")}</button>
     </li>`)}</ul><a href="#/reports">${t("compliance.all_reports")}</a></section>`;
 }
@@ -108,7 +108,11 @@ function reports(site) {
 /** ``params``: the route's query; ``day=YYYY-MM-DD`` looks back to the end of that day (each site's calendar). */
 export async function renderCompliance(view, params) {
   const day = /^\d{4}-\d{2}-\d{2}$/.test(params?.get("day") || "") ? params.get("day") : "";
+  const hash = location.hash;
   const data = await api(`/api/v1/compliance/overview${day ? `?day=${day}` : ""}`);
+  const kinds = data.sites.some((s) => s.reports?.length) ? await api("/api/v1/reports/kinds") : [];
+  if (location.hash !== hash) return;               // the person moved on meanwhile: leave their new page alone
+  const titles = new Map(kinds.map((k) => [k.name, currentLang() === "en" ? k.title_en : k.title]));
   view.innerHTML = html`<div class="compliance-overview"><h2>${t("compliance.title")}</h2>
     <p class="meta">${t("compliance.as_of", { at: formatTime(data.generated_at, true) })}</p>
     <label class="meta">${t("compliance.day")} <input type="date" id="compliance-day" value="${day}"></label>
@@ -121,7 +125,7 @@ export async function renderCompliance(view, params) {
       <section class="card"><h3>${t("compliance.exceedances", { n: s.exceedances_total })}</h3>${exceedances(s)}</section>
       <section class="card"><h3>${t("compliance.alarms")}</h3>${alarms(s)}</section>
       ${hazwaste(s.hazwaste)}
-      ${reports(s)}
+      ${reports(s, titles)}
     </section>`)}</div>`.text;
   view.querySelector("#compliance-day").addEventListener("change", (ev) => {
     location.hash = ev.target.value ? `#/compliance?day=${ev.target.value}` : "#/compliance";
