@@ -34,8 +34,9 @@ _RULE_PREFIXES = ("compliance.%", "hazwaste.%")
 def overview(principal: Reader, conn: Conn, clock: AppClock, site: SiteFilter = None,
              reports: Annotated[int, Query(ge=0, le=50, description="newest archived reports per site")] = 10,
              day: Annotated[date | None, Query(
-                 ge=date(2000, 1, 1), description="Look back: the overview at the end of this day (each site's "
-                 "calendar; a day not over yet is shown as of now), its month to that day")] = None,
+                 ge=date(2000, 1, 1), le=date(2199, 12, 31),
+                 description="Look back: the overview at the end of this day (each site's calendar; a day not over "
+                             "yet is shown as of now), its month to that day")] = None,
              ) -> dict[str, Any]:
     """Emissions against limits today (or ``day``) and this month, exceedances, open alarms, hazardous waste and
     the newest reports."""

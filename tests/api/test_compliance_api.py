@@ -135,5 +135,6 @@ def test_looking_back_to_a_day_of_the_month(overview: World) -> None:
     assert ph["today"]["periods"] == 0 and site["exceedances_total"] == 1
     future = _get(overview, "regulator", "?day=2026-07-01")["sites"][0]               # not over yet: as of now
     assert future["window"]["day_start"] == "2026-06-15T00:00:00+08:00"
-    r = overview.client.get("/api/v1/compliance/overview?day=15.6.2026", headers=overview.headers("regulator"))
-    assert r.status_code == 422
+    for bad in ("15.6.2026", "9999-12-31", "1999-12-31"):
+        r = overview.client.get(f"/api/v1/compliance/overview?day={bad}", headers=overview.headers("regulator"))
+        assert r.status_code == 422, bad
