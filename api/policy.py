@@ -68,6 +68,8 @@ class Permission(StrEnum):
     HAZWASTE_RECORD = "hazwaste.record"              # ledger entries, containers, manifests (from the phone)
     HAZWASTE_MANAGE = "hazwaste.manage"              # catalogue, facilities, declarations filed
     HAZWASTE_EXPORT = "hazwaste.export"
+    # the compliance overview: emissions against limits, exceedances, treatment-plant alarms (the regulator's view)
+    COMPLIANCE_READ = "compliance.read"
 
 
 _A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR,
@@ -107,6 +109,7 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.HAZWASTE_RECORD: frozenset({_A, _M, _O}),
     Permission.HAZWASTE_MANAGE: frozenset({_A, _M}),
     Permission.HAZWASTE_EXPORT: frozenset({_A, _M, _R}),
+    Permission.COMPLIANCE_READ: frozenset({_A, _M, _O, _V, _R}),
 }
 
 #: Process areas whose data is compliance data (emissions, wastewater, hazardous waste): what regulators see.

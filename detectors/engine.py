@@ -81,6 +81,7 @@ class Leaf:
     expr: Expr
     members: list[Binding] = field(default_factory=list)
     points: list[int] = field(default_factory=list)
+    divisors: list[int] = field(default_factory=list)      # with ``per``: the divisor point of each of ``points``
 
 
 @dataclass(eq=False, slots=True)
@@ -167,8 +168,14 @@ class Engine:
                 else:
                     for row in members:
                         if row.key == expr.key and expr.device_kind in (None, row.device_kind):
+                            divisor = self._points.get((row.device_id, expr.per)) if expr.per else None
+                            if expr.per is not None and divisor is None:
+                                continue                     # a ratio needs both points on the device
                             leaf.points.append(row.point_id)
                             self._entry(row.point_id, row.device_id).votes.append(vote)
+                            if divisor is not None:
+                                leaf.divisors.append(divisor)
+                                self._entry(divisor, row.device_id).votes.append(vote)
                 vote.leaves.append(leaf)
             self._votes.append(vote)
             self.bindings[vote.key] = vote
@@ -274,6 +281,8 @@ class Engine:
                 continue
             fresh = [v for pid in leaf.points if (got := self._latest.get(pid)) and now - got[1] <= max_age
                      and (v := got[0]) is not None]
+            if leaf.divisors:
+                fresh = self._ratios(leaf, now, max_age)
             if not fresh:
                 x[f"leaf{i}"] = None
             elif leaf.expr.above is not None:
@@ -281,6 +290,16 @@ class Engine:
             else:
                 x[f"leaf{i}"] = float(sum(1 for v in fresh if v <= leaf.expr.below))   # type: ignore[operator]
         self._step(vote, x, now, out, {}, batch_id)
+
+    def _ratios(self, leaf: Leaf, now: datetime, max_age: timedelta) -> list[float]:
+        """Each point of a ``per`` leaf divided by its divisor, where both are fresh and the divisor positive."""
+        out = []
+        for pid, did in zip(leaf.points, leaf.divisors, strict=True):
+            top, bottom = self._latest.get(pid), self._latest.get(did)
+            if (top and bottom and top[0] is not None and bottom[0] is not None and bottom[0] > 0
+                    and now - top[1] <= max_age and now - bottom[1] <= max_age):
+                out.append(top[0] / bottom[0])
+        return out
 
     def _step(self, b: Binding, x: dict[str, Any], ts: datetime, out: list[Finding], dirty: dict[int, Binding],
               batch_id: str | None) -> None:

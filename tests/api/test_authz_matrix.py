@@ -188,6 +188,8 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/reports/links/{token}"): public(200),          # a signed link sent to a chat channel
     # hazardous waste: everyone reads (regulators too: it is compliance data), operators record, managers keep
     # the catalogue and file declarations, exports for administrators, EHS managers and regulators
+    # the compliance overview (the regulator's view): every person reads it within their scope
+    ("GET", "/api/v1/compliance/overview"): reader(False, PEOPLE),
     ("GET", "/api/v1/hazwaste/waste-types"): reader(False, PEOPLE),
     ("POST", "/api/v1/hazwaste/waste-types"): Expect(201, MANAGERS, 403),
     ("GET", "/api/v1/hazwaste/facilities"): reader(False, PEOPLE),
