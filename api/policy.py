@@ -24,7 +24,8 @@ COMPLIANCE_PROCESSES = frozenset({ProcessType.WASTEWATER.value, ProcessType.VOC_
 #: Roles limited to some process areas.
 ROLE_PROCESSES: dict[Role, frozenset[str]] = {Role.REGULATOR: COMPLIANCE_PROCESSES}
 
-#: Audit actions (prefixes) that are compliance-relevant: what regulators and EHS managers may read.
+#: Audit actions (prefixes) that are compliance-relevant: what regulators and EHS managers may read. (``rule.``:
+#: the API's safety-configuration entries written before they became ``config.apply``, api.safety.)
 COMPLIANCE_ACTIONS = ("config.", "export.", "alarm.", "command.", "bypass.", "response_plan.", "rule.", "hazwaste.")
 
 

@@ -16,10 +16,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from fastapi.routing import iter_route_contexts
 
 from api import auth, security, users
-from api.main import create_app, http_routes, websocket_paths
+from api.main import create_app, http_routes, iter_route_contexts, websocket_paths
 from api.policy import Principal, Role, scope_for
 from core.permissions import POLICY, Permission
 from core.settings import CoreSettings
