@@ -71,7 +71,7 @@ def commands(config: AlertConfig, started: list[Activation], *, source_device: s
              bypasses: list[Bypass] = (), drill: bool = False) -> list[dict]:
     """Command records for the started levels: one per (device, action, params), first level first.
 
-    Each record: ``id, site, area, device, action, params, plan, plan_level, drill, status`` (``new`` or
+    Each record: ``id, site, area, device, action, params, plan, plan_level, drill, status`` (``pending`` or
     ``skipped``), ``detail``, ``accept_within_s``, ``done_within_s``, ``retries``.
     """
     out: list[dict] = []
@@ -89,7 +89,7 @@ def commands(config: AlertConfig, started: list[Activation], *, source_device: s
                 if key in seen:
                     continue
                 seen.add(key)
-                status, detail = "new", ""
+                status, detail = "pending", ""
                 bypass = next((b for b in bypasses if b.covers(target.site, target.device, lock.action, now)), None)
                 if bypass is not None:
                     status = "skipped"

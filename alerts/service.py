@@ -12,10 +12,13 @@ calls, one function per route:
 ``remove_from_service``            out of service with a reason and a permit/MOC reference; ``return_to_service``
 ``comment``                        a note on the timeline
 ``kpis`` (``alerts.kpi``)          the ISA-18.2 KPI table
-commands, bypasses, drills         ``alerts.dispatch``: ``request_command``, ``request_bypass``,
-                                   ``approve_bypass``, ``revoke_bypass``, ``start_drill``, ``end_drill``,
-                                   ``list_commands``, ``get_command``
+``command_endings``                the ``interlock.failed`` system alarm of commands that ended badly (and
+                                   its return to normal when the device confirms a later command)
 =================================  ===========================================================================
+
+Where the rest lives (alerts/ has no import cycle, tests/alerts/test_import_graph.py): the configuration in
+``alerts.config_store``, the command machine in ``alerts.commands`` (below this module), manual commands,
+bypasses, drills and the worker's command steps in ``alerts.flows`` (above it).
 
 Errors are ``alerts.models.AlarmError`` subclasses with a ``status`` for the HTTP answer (404 not found, 403 not
 allowed for the role, 409 not allowed in the alarm's state). Human actions are also written to the audit record.
@@ -23,9 +26,8 @@ allowed for the role, 409 not allowed in the alarm's state). Human actions are a
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,38 +35,19 @@ from typing import Any
 import orjson
 import psycopg
 
+from alerts import commands as machine
 from alerts import management, plans, store
-from alerts.config import AlertConfig, AlertSection, NotifySpec, devices_from_index
+from alerts.config import AlertConfig, NotifySpec
+from alerts.config_store import load_config
 from alerts.models import Action, Actor, AlarmError, AlarmState, Event, NotFound, PermissionDenied, Priority, Role
-from core import audit, db
+from core import audit
 from core.model import Finding, Severity, SubjectRef
-from core.registry import PlantIndex, load_index
 from core.text import storable, storable_json
 
 _LOGGER = logging.getLogger(__name__)
 ENGINE = management.ENGINE
 SERVICE = "system:alerts"
-
-
-# --- configuration ----------------------------------------------------------------------------------------
-
-
-def apply_config(*, conn: psycopg.Connection, section: AlertSection, source: str) -> int | None:
-    """Store the alert section if it differs from the newest one; return the new revision or None."""
-    body = section.model_dump(mode="json", by_alias=True)
-    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    latest = store.fetch_one(conn, "SELECT sha256 FROM alarm_config ORDER BY id DESC LIMIT 1")
-    if latest and latest["sha256"] == digest:
-        return None
-    return db.execute(conn, "INSERT INTO alarm_config (source, sha256, body) VALUES (%s, %s, %s) RETURNING id",
-                        (source, digest, orjson.dumps(body).decode())).fetchone()[0]
-
-
-def load_config(*, conn: psycopg.Connection, index: PlantIndex | None = None) -> AlertConfig:
-    """The newest alert section, resolved against the registry (defaults when none was applied)."""
-    row = store.fetch_one(conn, "SELECT id, body FROM alarm_config ORDER BY id DESC LIMIT 1")
-    section = AlertSection.model_validate(row["body"]) if row else AlertSection()
-    return AlertConfig.build(section, devices_from_index(index or load_index(conn)), revision=row["id"] if row else 0)
+FAILED_RULE = "interlock.failed"
 
 
 # --- findings -> transitions --------------------------------------------------------------------------------
@@ -127,15 +110,13 @@ def _apply(conn: psycopg.Connection, config: AlertConfig, f: Finding, now: datet
 def _respond(conn: psycopg.Connection, config: AlertConfig, alarm: dict, f: Finding, event_id: int,
              actions: tuple[Action, ...], now: datetime, batch_id: str | None) -> None:
     """Notifications and interlock records of a finding: a started plan level, else the alarm itself."""
-    from alerts import dispatch  # dispatch imports this module
-
     if "plan" in f.details:                            # the ingest stage decided (and already sent the commands)
         started = [a for a in (_activation(config, d) for d in f.details["plan"]) if a is not None]
         commands = f.details.get("commands", [])
     else:                                              # no ingest stage: decide here, the worker sends them
         started = plans.activations(config, f)
         commands = plans.commands(config, started, source_device=f.subject.device, now=now,
-                                  bypasses=dispatch.active_bypasses(conn=conn, now=now), drill=alarm["drill"])
+                                  bypasses=machine.active_bypasses(conn=conn, now=now), drill=alarm["drill"])
     for act in started:
         alarm["plan_level"] = min(alarm["plan_level"] or act.level.level, act.level.level)
         store.outbox(conn, kind="plan", alarm=alarm, site=act.site, area=act.area, notify=act.level.notify,
@@ -151,8 +132,9 @@ def _respond(conn: psycopg.Connection, config: AlertConfig, alarm: dict, f: Find
     elif Action.ANNUNCIATE in actions:
         management.notify(conn, config, alarm, event_id)
     if commands:
-        dispatch.record_commands(conn=conn, commands=commands, alarm=alarm, event_id=event_id,
-                                 finding_id=f.details.get("finding_id"), batch_id=batch_id, now=now)
+        ended = machine.record_commands(conn=conn, commands=commands, alarm=alarm, event_id=event_id,
+                                        finding_id=f.details.get("finding_id"), batch_id=batch_id, now=now)
+        command_endings(conn=conn, ended=ended, now=now)
 
 
 def _activation(config: AlertConfig, data: dict) -> plans.Activation | None:
@@ -302,6 +284,31 @@ def raise_system_alarm(*, conn: psycopg.Connection, rule: str, subject: SubjectR
                       details={"finding_id": caused_by, "name": title, "name_en": title_en, "type": "system",
                                "plan": [], "drill": drill})
     return apply_findings(conn=conn, findings=[finding], now=at)
+
+
+def _command_subject(row: Mapping[str, Any]) -> SubjectRef:
+    return SubjectRef(row["site"], row["area"], row["device"])
+
+
+def command_endings(*, conn: psycopg.Connection, ended: Sequence[machine.Ending], now: datetime) -> None:
+    """Commands that ended badly raise the critical ``interlock.failed`` alarm of their device (and name it on
+    the command); a command the device confirmed returns that alarm to normal."""
+    for end in ended:
+        row, subject = end.command, _command_subject(end.command)
+        names = {"title": f"联锁未执行: {row['device']}", "title_en": f"Interlock not carried out: {row['device']}"}
+        if end.failed:
+            raise_system_alarm(conn=conn, rule=FAILED_RULE, subject=subject, severity=Severity.CRITICAL,
+                               message=end.message, caused_by=f"command:{row['id']}", at=now, drill=row["drill"],
+                               **names)
+            alarm = store.fetch_one(conn, "SELECT id FROM alarm WHERE rule = %s AND source = %s AND closed_at IS NULL",
+                                    (FAILED_RULE, subject.key))
+            if alarm and row.get("alarm_id") is None:
+                conn.execute("UPDATE interlock_command SET alarm_id = %s WHERE id = %s", (alarm["id"], row["id"]))
+        elif store.fetch_one(conn, "SELECT 1 FROM alarm WHERE rule = %s AND source = %s AND closed_at IS NULL "
+                             "AND condition_active", (FAILED_RULE, subject.key)):
+            raise_system_alarm(conn=conn, rule=FAILED_RULE, subject=subject, severity=Severity.NORMAL,
+                               message=end.message, caused_by=f"command:{row['id']}", at=now, drill=row["drill"],
+                               **names)
 
 
 # --- reading ----------------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ class AlertStage:
             commands = plans.commands(config, started, source_device=finding.subject.device, now=now,
                                       bypasses=bypasses)
             for command in commands:
-                if command["status"] == "new" and self.interlock is not None:
+                if command["status"] == "pending" and self.interlock is not None:
                     self._send(command, now, ttl)
             out.append(dataclasses.replace(finding, details={
                 **finding.details, "plan": [a.as_dict() for a in started], "commands": commands}))

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 from pydantic import ConfigDict
 
-from alerts import service as alert_service
+from alerts import config_store
 from alerts.config import AlertSection, check_alerts
 from compliance import service as compliance_service
 from compliance.config import ComplianceSection, check_compliance
@@ -110,7 +110,7 @@ def apply_full(*, conn: psycopg.Connection, full: FullPlant, source: str) -> Ful
     """Apply registry, rules and alarm configuration in the caller's transaction (idempotent)."""
     registry = apply_plant(conn=conn, plant=full.plant, source=source)
     rules = rule_service.apply_rules(conn=conn, section=RuleSection(rules=full.safety.rules), source=source)
-    alarms = alert_service.apply_config(conn=conn, section=AlertSection.model_validate(
+    alarms = config_store.apply_config(conn=conn, section=AlertSection.model_validate(
         full.safety.model_dump(include=set(AlertSection.model_fields), by_alias=True)), source=source)
     compliance = compliance_service.apply_compliance(conn=conn, section=ComplianceSection(
         outfalls=full.safety.outfalls), source=source)

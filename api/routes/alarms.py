@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import AwareDatetime
 
-from alerts import kpi, service, store
+from alerts import config_store, kpi, service, store
 from alerts.models import AlarmState
 from api.alarms import (
     act,
@@ -120,7 +120,7 @@ def get_alarm(alarm_id: PathId, principal: Reader, conn: Conn):
     started (evacuation instructions, interlocks), or ``plan: null``."""
     alarm = present(conn, get_visible(conn, alarm_scope(conn, principal.scope), alarm_id, events=True))
     with domain_errors():
-        alarm["plan"] = plan_for(service.load_config(conn=conn), alarm)
+        alarm["plan"] = plan_for(config_store.load_config(conn=conn), alarm)
     return alarm
 
 
@@ -139,7 +139,7 @@ def shelve_alarm(alarm_id: PathId, body: ShelveBody, principal: Shelver, conn: C
     """Shelve for some minutes (at most the engine's limit), with a reason; a critical alarm needs an EHS
     manager or an administrator."""
     with domain_errors():
-        limit_min = service.load_config(conn=conn).defaults.shelve_max_h * 60
+        limit_min = config_store.load_config(conn=conn).defaults.shelve_max_h * 60
     if body.minutes > limit_min:
         raise Invalid(f"at most {limit_min:g} minutes", field="body.minutes")
     who = actor(principal)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import APIRouter, Query
 
-from alerts import dispatch
+from alerts import flows
 from api.alarms import AlarmScope, actor, alarm_scope, check_site, domain_errors
 from api.deps import AppClock, Conn, PathId, SiteFilter, require
 from api.errors import Conflict, Forbidden, Invalid, NotFound
@@ -59,7 +59,7 @@ def list_bypasses(principal: Reader, conn: Conn, clock: AppClock, site: SiteFilt
     ascope = alarm_scope(conn, principal.scope)
     now = clock.now()
     with domain_errors():
-        rows = dispatch.list_bypasses(conn=conn, now=now, active_only=active)
+        rows = flows.list_bypasses(conn=conn, now=now, active_only=active)
     areas = {(r["site"], r["device"]): r["area"] for r in fetch_all(
         conn, "SELECT s.code AS site, d.code AS device, a.code AS area FROM device d "
               "JOIN site s ON s.id = d.site_id JOIN area a ON a.id = d.area_id "
@@ -78,7 +78,7 @@ def request_bypass(body: BypassCreate, principal: Requester, conn: Conn, clock: 
     now = clock.now()
     try:
         with domain_errors(field="body.action"):
-            row = dispatch.request_bypass(conn=conn, site=body.site, device=body.device, actor=actor(principal),
+            row = flows.request_bypass(conn=conn, site=body.site, device=body.device, actor=actor(principal),
                                           reason=body.reason, duration=timedelta(minutes=body.minutes), now=now,
                                           action=body.action)
     except NotFound as exc:                         # not a declared actuator: an input error of this body
@@ -94,7 +94,7 @@ def approve_bypass(bypass_id: PathId, principal: Approver, conn: Conn, clock: Ap
     if row["status"] != "requested":
         raise Conflict(f"bypass {bypass_id} is {row['status']}, not waiting for approval")
     with domain_errors():
-        approved = dispatch.approve_bypass(conn=conn, bypass_id=bypass_id, actor=actor(principal), now=now)
+        approved = flows.approve_bypass(conn=conn, bypass_id=bypass_id, actor=actor(principal), now=now)
     return _read(conn, approved, now)
 
 
@@ -106,5 +106,5 @@ def revoke_bypass(bypass_id: PathId, principal: Requester, conn: Conn, clock: Ap
     if row["status"] in ("revoked", "expired"):
         raise Conflict(f"bypass {bypass_id} is already {row['status']}")
     with domain_errors():
-        revoked = dispatch.revoke_bypass(conn=conn, bypass_id=bypass_id, actor=actor(principal), now=now)
+        revoked = flows.revoke_bypass(conn=conn, bypass_id=bypass_id, actor=actor(principal), now=now)
     return _read(conn, revoked, now)

@@ -9,7 +9,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
 
-from alerts import dispatch
+from alerts import commands as machine
+from alerts import flows
 from api.alarms import actor, alarm_scope, check_site, domain_errors, get_visible
 from api.deps import AppClock, Conn, SiteFilter, require
 from api.errors import Forbidden, Invalid, NotFound
@@ -32,7 +33,7 @@ def list_commands(principal: Reader, conn: Conn, site: SiteFilter = None,
     check_site(conn, principal.scope, site)
     ascope = alarm_scope(conn, principal.scope)
     with domain_errors():
-        return dispatch.list_commands(conn=conn, site=site, device=device, status=status, alarm_id=alarm_id,
+        return machine.list_commands(conn=conn, site=site, device=device, status=status, alarm_id=alarm_id,
                                       drill=drill, limit=limit, sites=ascope.sites, areas=ascope.areas)
 
 
@@ -40,7 +41,7 @@ def list_commands(principal: Reader, conn: Conn, site: SiteFilter = None,
 def get_command(command_id: Annotated[UUID, Path(description="Command id")], principal: Reader, conn: Conn):
     """One command with its events (sent, acknowledged, retried, timed out...)."""
     with domain_errors():
-        command = dispatch.get_command(conn=conn, command_id=str(command_id))
+        command = machine.get_command(conn=conn, command_id=str(command_id))
     if not alarm_scope(conn, principal.scope).sees(command["site"], command["area"]):
         raise NotFound(f"no command {command_id}")
     return command
@@ -59,7 +60,7 @@ def issue_command(body: CommandCreate, principal: Issuer, conn: Conn, clock: App
             raise Invalid(f"no alarm {body.alarm_id}", field="body.alarm_id") from None
     try:
         with domain_errors(field="body.action"):
-            return dispatch.request_command(conn=conn, site=body.site, device=body.device, action=body.action,
+            return flows.request_command(conn=conn, site=body.site, device=body.device, action=body.action,
                                             actor=actor(principal), reason=body.reason, now=clock.now(),
                                             params=body.params, alarm_id=body.alarm_id)
     except NotFound as exc:                         # not a declared actuator: an input error of this body

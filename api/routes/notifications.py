@@ -12,9 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 
-from alerts import notify_config
 from alerts.models import AlarmError
-from alerts.notify_config import ChannelSpec, PolicySpec, RosterSpec
+from alerts.notifications import notify_config
+from alerts.notifications.notify_config import ChannelSpec, PolicySpec, RosterSpec
 from api import config_scope
 from api.deps import After, Conn, Limit, PathId, QueryId, Settings, require
 from api.errors import Invalid

@@ -9,8 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
-from alerts import links, notify_config, service, store, webpush
+from alerts import service, store
 from alerts.models import Actor, AlarmError, AlarmState
+from alerts.notifications import links, notify_config, webpush
 from alerts.settings import AlertSettings
 from api.deps import AppClock, Conn, PathId, Settings, require_user
 from api.policy import Permission, Principal, Role, allowed, scope_for

@@ -20,7 +20,7 @@ import psycopg
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from alerts import service as alert_service
+from alerts import config_store
 from alerts.config import AlertSection, check_alerts
 from api import config_scope
 from api.alarms import domain_errors
@@ -120,7 +120,7 @@ def put_alarm_config(body: AlertSection, principal: Writer, conn: Conn):
                        for lv, level in enumerate(plan.levels)}, plan.site)]
         if problems:
             return _problems(problems)
-        revision = alert_service.apply_config(conn=conn, section=body, source=f"api:{principal.actor}")
+        revision = config_store.apply_config(conn=conn, section=body, source=f"api:{principal.actor}")
         if revision is None:
             return {"revision": _latest(conn, "alarm_config")["revision"], "changed": False}
         _announce(conn, principal, "alarm_config", revision, _latest(conn, "alarm_config")["sha256"])

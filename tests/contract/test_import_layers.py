@@ -26,7 +26,7 @@ COMPOSITION_ROOTS = {"ingest/__main__.py", "alerts/__main__.py", "api/main.py", 
 THIRD_PARTY_HOMES = {
     "fastapi": {"api/"},
     "paho": {"core/mqtt.py", "ingest/subscriber.py", "alerts/interlock.py", "simulator/", "benchmarks/", "tests/"},
-    "apprise": {"alerts/notify.py", "tests/"},
+    "apprise": {"alerts/notifications/notify.py", "tests/"},
     "sklearn": {"detectors/adapters.py", "detectors/artifacts.py", "tests/"},
     "pyod": {"detectors/adapters.py", "detectors/artifacts.py", "tests/"},
     "fpdf": {"reports/pdf.py"},

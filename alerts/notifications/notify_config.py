@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts import store
 from alerts.models import AlarmError, NotFound
-from alerts.notify import SCHEMES
-from alerts.outbox import DEFAULT_CHANNELS
+from alerts.notifications.notify import SCHEMES
+from alerts.notifications.outbox import DEFAULT_CHANNELS
 from alerts.seal import redact, seal
 from core import db
 
