@@ -21,9 +21,10 @@ from alerts import commands as machine
 from alerts import plans, service, store
 from alerts.config import AlertConfig
 from alerts.config_store import load_config
-from alerts.models import Actor, AlarmError, NotFound, PermissionDenied
+from alerts.models import Actor, AlarmError, Conflict, NotFound, PermissionDenied
 from core import audit
 from core.model import Finding, Severity, SubjectRef
+from core.scope import CodeScope
 
 MAX_BYPASS = timedelta(hours=24)
 
@@ -93,18 +94,50 @@ def cancel_stale(*, conn: psycopg.Connection, now: datetime, ttl: timedelta) -> 
 
 # --- bypasses ------------------------------------------------------------------------------------------------
 
+#: A bypass with the area of its device (what scopes it) in one query, never one look-up per row.
+_BYPASS = ("SELECT b.*, a.code AS area FROM interlock_bypass b LEFT JOIN site s ON s.code = b.site "
+           "LEFT JOIN device d ON d.site_id = s.id AND d.code = b.device LEFT JOIN area a ON a.id = d.area_id")
 
-def _device_area(conn: psycopg.Connection, site: str, device: str) -> str | None:
-    """The area code of a device (what the audit record is scoped by)."""
-    row = store.fetch_one(conn, "SELECT a.code FROM device d JOIN site s ON s.id = d.site_id "
-                          "JOIN area a ON a.id = d.area_id WHERE s.code = %s AND d.code = %s", (site, device))
-    return row["code"] if row else None
+
+def bypass_status(row: dict[str, Any], now: datetime) -> str:
+    """``requested`` (waiting for a second person), ``active``, ``expired`` or ``revoked``."""
+    if row["revoked_at"] is not None:
+        return "revoked"
+    if row["approved_at"] is None:
+        return "requested"
+    return "active" if row["expires_at"] > now else "expired"
+
+
+def _shown(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {**row, "status": bypass_status(row, now)}
+
+
+def get_bypass(*, conn: psycopg.Connection, bypass_id: int, now: datetime, scope: CodeScope | None = None,
+               lock: bool = False) -> dict[str, Any]:
+    """One bypass with its area and status; NotFound when there is none or the caller may not see it."""
+    row = store.fetch_one(conn, f"{_BYPASS} WHERE b.id = %s" + (" FOR UPDATE OF b" if lock else ""), (bypass_id,))
+    if row is None or (scope is not None and not scope.sees(row["site"], row["area"])):
+        raise NotFound(f"no bypass {bypass_id}")
+    return _shown(row, now)
+
+
+def list_bypasses(*, conn: psycopg.Connection, now: datetime, active_only: bool = True,
+                  scope: CodeScope | None = None, site: str | None = None) -> list[dict[str, Any]]:
+    """Bypasses (with area and status), newest first: requested and running ones unless ``active_only`` is
+    False, of ``site`` if given, within ``scope`` (filtered in SQL)."""
+    term, params = (scope or CodeScope()).sql("b.site", "a.code")
+    active = "b.revoked_by IS NULL AND (b.expires_at IS NULL OR b.expires_at > %(now)s)" if active_only else "true"
+    rows = store.fetch(conn, f"{_BYPASS} WHERE {active} AND (%(site)s::text IS NULL OR b.site = %(site)s) "  # noqa: S608
+                       f"AND {term} ORDER BY b.id DESC", {**params, "now": now, "site": site})
+    return [_shown(r, now) for r in rows]
 
 
 def request_bypass(*, conn: psycopg.Connection, site: str, device: str, actor: Actor, reason: str,
                    duration: timedelta, now: datetime, action: str | None = None,
-                   config: AlertConfig | None = None) -> dict[str, Any]:
+                   config: AlertConfig | None = None, scope: CodeScope | None = None) -> dict[str, Any]:
     """Ask to bypass automatic commands to an actuator; it takes effect only when someone else approves."""
+    if scope is not None and scope.sites is not None and site not in scope.sites:
+        raise PermissionDenied(f"site {site!r} is not in your scope")
     actor.require("bypass_request")
     if not reason or not reason.strip():
         raise AlarmError("a bypass needs a reason")
@@ -116,8 +149,9 @@ def request_bypass(*, conn: psycopg.Connection, site: str, device: str, actor: A
     if action is not None and action not in target.actions:
         raise AlarmError(f"{device} has no action {action}")
     row = store.fetch_one(conn, "INSERT INTO interlock_bypass (site, device, action, reason, duration_s, requested_by, "
-                          "requested_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
+                          "requested_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
                           (site, device, action, reason, int(duration.total_seconds()), actor.name, now))
+    row = get_bypass(conn=conn, bypass_id=row["id"], now=now)
     audit.append(conn, actor=actor.name, action="bypass.request", target=f"bypass:{row['id']}",
                  site=site, area=target.area,
                  detail={"site": site, "device": device, "action": action, "reason": reason,
@@ -125,44 +159,40 @@ def request_bypass(*, conn: psycopg.Connection, site: str, device: str, actor: A
     return row
 
 
-def approve_bypass(*, conn: psycopg.Connection, bypass_id: int, actor: Actor, now: datetime) -> dict[str, Any]:
-    """A second person approves: the bypass runs from now for its duration."""
+def approve_bypass(*, conn: psycopg.Connection, bypass_id: int, actor: Actor, now: datetime,
+                   scope: CodeScope | None = None) -> dict[str, Any]:
+    """A second person approves a requested bypass: it runs from now for its duration."""
     actor.require("bypass_approve")
-    row = store.fetch_one(conn, "SELECT * FROM interlock_bypass WHERE id = %s FOR UPDATE", (bypass_id,))
-    if row is None:
-        raise NotFound(f"no bypass {bypass_id}")
+    row = get_bypass(conn=conn, bypass_id=bypass_id, now=now, scope=scope, lock=True)
+    if row["status"] != "requested":
+        raise Conflict(f"bypass {bypass_id} is {row['status']}, not waiting for approval")
     if row["requested_by"] == actor.name:
         raise PermissionDenied("a bypass needs two different people: the requester cannot approve it")
-    if row["approved_by"] or row["revoked_by"]:
-        raise AlarmError("this bypass was already approved or revoked")
-    row = store.fetch_one(conn, "UPDATE interlock_bypass SET approved_by = %s, approved_at = %s, "
-                          "expires_at = %s + make_interval(secs => duration_s) WHERE id = %s RETURNING *",
-                          (actor.name, now, now, bypass_id))
+    conn.execute("UPDATE interlock_bypass SET approved_by = %s, approved_at = %s, "
+                 "expires_at = %s + make_interval(secs => duration_s) WHERE id = %s", (actor.name, now, now, bypass_id))
+    row = get_bypass(conn=conn, bypass_id=bypass_id, now=now)
     conn.execute("SELECT pg_notify('interlock_bypass', %s)", (str(bypass_id),))
     audit.append(conn, actor=actor.name, action="bypass.approve", target=f"bypass:{bypass_id}",
-                 site=row["site"], area=_device_area(conn, row["site"], row["device"]),
+                 site=row["site"], area=row["area"],
                  detail={"site": row["site"], "device": row["device"], "action": row["action"],
                          "requested_by": row["requested_by"], "expires_at": row["expires_at"].isoformat()})
     return row
 
 
-def revoke_bypass(*, conn: psycopg.Connection, bypass_id: int, actor: Actor, now: datetime) -> dict[str, Any]:
-    """End a bypass early (or withdraw a request)."""
+def revoke_bypass(*, conn: psycopg.Connection, bypass_id: int, actor: Actor, now: datetime,
+                  scope: CodeScope | None = None) -> dict[str, Any]:
+    """End a bypass early (or withdraw a request); one already revoked or expired is a conflict."""
     actor.require("bypass_request")
-    row = store.fetch_one(conn, "UPDATE interlock_bypass SET revoked_by = %s, revoked_at = %s WHERE id = %s AND "
-                          "revoked_by IS NULL RETURNING *", (actor.name, now, bypass_id))
-    if row is None:
-        raise NotFound(f"no bypass {bypass_id} in force")
+    row = get_bypass(conn=conn, bypass_id=bypass_id, now=now, scope=scope, lock=True)
+    if row["status"] in ("revoked", "expired"):
+        raise Conflict(f"bypass {bypass_id} is already {row['status']}")
+    conn.execute("UPDATE interlock_bypass SET revoked_by = %s, revoked_at = %s WHERE id = %s",
+                 (actor.name, now, bypass_id))
+    row = get_bypass(conn=conn, bypass_id=bypass_id, now=now)
     conn.execute("SELECT pg_notify('interlock_bypass', %s)", (str(bypass_id),))
     audit.append(conn, actor=actor.name, action="bypass.revoke", target=f"bypass:{bypass_id}",
-                 site=row["site"], area=_device_area(conn, row["site"], row["device"]),
-                 detail={"site": row["site"], "device": row["device"]})
+                 site=row["site"], area=row["area"], detail={"site": row["site"], "device": row["device"]})
     return row
-
-
-def list_bypasses(*, conn: psycopg.Connection, now: datetime, active_only: bool = True) -> list[dict[str, Any]]:
-    where = "revoked_by IS NULL AND (expires_at IS NULL OR expires_at > %(now)s)" if active_only else "true"
-    return store.fetch(conn, f"SELECT * FROM interlock_bypass WHERE {where} ORDER BY id DESC", {"now": now})  # noqa: S608
 
 
 # --- drills --------------------------------------------------------------------------------------------------

@@ -39,9 +39,21 @@ from alerts import commands as machine
 from alerts import management, plans, store
 from alerts.config import AlertConfig, NotifySpec
 from alerts.config_store import load_config
-from alerts.models import Action, Actor, AlarmError, AlarmState, Event, NotFound, PermissionDenied, Priority, Role
+from alerts.models import (
+    Action,
+    Actor,
+    AlarmChanged,
+    AlarmError,
+    AlarmState,
+    Event,
+    NotFound,
+    PermissionDenied,
+    Priority,
+    Role,
+)
 from core import audit
 from core.model import Finding, Severity, SubjectRef
+from core.scope import CodeScope
 from core.text import storable, storable_json
 
 _LOGGER = logging.getLogger(__name__)
@@ -147,10 +159,39 @@ def _activation(config: AlertConfig, data: dict) -> plans.Activation | None:
 # --- people --------------------------------------------------------------------------------------------------
 
 
-def _locked(conn: psycopg.Connection, alarm_id: int) -> dict[str, Any]:
+def _locked(conn: psycopg.Connection, alarm_id: int, scope: CodeScope | None = None) -> dict[str, Any]:
+    """The alarm, locked for this transaction; NotFound when there is none or the caller may not see it."""
     alarm = store.alarm_by_id(conn, alarm_id)
-    if alarm is None:
+    if alarm is None or (scope is not None and not scope.sees(alarm["site"], alarm["area"])):
         raise NotFound(f"no alarm {alarm_id}")
+    return alarm
+
+
+def versions(*, conn: psycopg.Connection, alarm_ids: Sequence[int]) -> dict[int, int]:
+    """The ``version`` of each alarm: the id of its latest event."""
+    if not alarm_ids:
+        return {}
+    return {r["alarm_id"]: r["version"] for r in store.fetch(
+        conn, "SELECT alarm_id, max(id) AS version FROM alarm_event WHERE alarm_id = ANY(%s) GROUP BY alarm_id",
+        (list(alarm_ids),))}
+
+
+def _seen(conn: psycopg.Connection, alarm_id: int, scope: CodeScope | None, expected_version: int | None) -> None:
+    """A person's action through the API: the alarm they may see, as they saw it (checked before anything)."""
+    if scope is not None or expected_version is not None:
+        check(conn=conn, alarm_id=alarm_id, scope=scope, expected_version=expected_version)
+
+
+def check(*, conn: psycopg.Connection, alarm_id: int, scope: CodeScope | None = None,
+          expected_version: int | None = None) -> dict[str, Any]:
+    """Lock the alarm a person acts on and check that they may see it (else NotFound) and that it is still the
+    version they saw (else AlarmChanged, carrying the alarm as it is now); nothing changes before both hold."""
+    alarm = _locked(conn, alarm_id, scope)
+    if expected_version is not None:
+        current = versions(conn=conn, alarm_ids=[alarm_id]).get(alarm_id, 0)
+        if expected_version != current:
+            raise AlarmChanged(alarm_id, seen=expected_version, current=current,
+                               alarm=get_alarm(conn=conn, alarm_id=alarm_id, events=False))
     return alarm
 
 
@@ -178,22 +219,28 @@ def _human(conn: psycopg.Connection, alarm_id: int, event: Event, actor: Actor, 
 
 
 def acknowledge(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, now: datetime,
-                comment: str | None = None) -> dict[str, Any]:
+                comment: str | None = None,
+                scope: CodeScope | None = None, expected_version: int | None = None) -> dict[str, Any]:
     """Acknowledge (B -> C, D -> normal, latched unacknowledged -> latched acknowledged)."""
+    _seen(conn, alarm_id, scope, expected_version)
+
     def prepare(alarm: dict) -> None:
         alarm["acked_at"], alarm["acked_by"] = now, actor.name
     return _human(conn, alarm_id, Event.ACK, actor, "ack", now, cause=comment, prepare=prepare)
 
 
 def reset(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, now: datetime,
-          comment: str | None = None) -> dict[str, Any]:
+          comment: str | None = None,
+          scope: CodeScope | None = None, expected_version: int | None = None) -> dict[str, Any]:
     """Reset a latched, acknowledged alarm whose condition is back to normal."""
+    _seen(conn, alarm_id, scope, expected_version)
     return _human(conn, alarm_id, Event.RESET, actor, "reset", now, cause=comment)
 
 
 def shelve(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, reason: str, now: datetime,
-           duration: timedelta) -> dict[str, Any]:
+           duration: timedelta, scope: CodeScope | None = None, expected_version: int | None = None) -> dict[str, Any]:
     """Shelve for ``duration`` (at most ``shelve_max_h``); a critical alarm needs an EHS manager."""
+    _seen(conn, alarm_id, scope, expected_version)
     if not reason or not reason.strip():
         raise AlarmError("shelving needs a reason")
     limit = load_config(conn=conn).defaults.shelve_max_h
@@ -210,13 +257,17 @@ def shelve(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, reason: str
 
 
 def unshelve(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, now: datetime,
-             reason: str | None = None) -> dict[str, Any]:
+             reason: str | None = None,
+             scope: CodeScope | None = None, expected_version: int | None = None) -> dict[str, Any]:
+    _seen(conn, alarm_id, scope, expected_version)
     return _human(conn, alarm_id, Event.UNSHELVE, actor, "shelve", now, cause=reason)
 
 
 def remove_from_service(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, reason: str, permit: str,
-                        now: datetime) -> dict[str, Any]:
+                        now: datetime,
+                        scope: CodeScope | None = None, expected_version: int | None = None) -> dict[str, Any]:
     """Out of service for maintenance; needs a reason and a work permit or MOC reference."""
+    _seen(conn, alarm_id, scope, expected_version)
     if not reason.strip() or not permit.strip():
         raise AlarmError("out of service needs a reason and a permit or MOC reference")
 
@@ -227,12 +278,16 @@ def remove_from_service(*, conn: psycopg.Connection, alarm_id: int, actor: Actor
 
 
 def return_to_service(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, now: datetime,
-                      reason: str | None = None) -> dict[str, Any]:
+                      reason: str | None = None,
+                      scope: CodeScope | None = None, expected_version: int | None = None) -> dict[str, Any]:
+    _seen(conn, alarm_id, scope, expected_version)
     return _human(conn, alarm_id, Event.RETURN_TO_SERVICE, actor, "out_of_service", now, cause=reason)
 
 
-def comment(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, text: str, now: datetime) -> int:
+def comment(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, text: str, now: datetime,
+            scope: CodeScope | None = None, expected_version: int | None = None) -> int:
     """Add a note to the alarm's timeline; return the event id."""
+    _seen(conn, alarm_id, scope, expected_version)
     actor.require("comment")
     if not text.strip():
         raise AlarmError("an empty comment")

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg.rows import dict_row
 
 from alerts.config import AlarmRuleSpec, NotifySpec
 from alerts.lifecycle import Outcome, next_state
@@ -32,15 +31,9 @@ _COLUMNS = ("rule", "source", "site", "area", "device", "point", "rule_type", "d
             "closed_at")
 
 
-def fetch(conn: psycopg.Connection, sql: str, params: Any = None) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description else []
-
-
-def fetch_one(conn: psycopg.Connection, sql: str, params: Any = None) -> dict[str, Any] | None:
-    found = fetch(conn, sql, params)
-    return found[0] if found else None
+#: Dict rows: the one row helper (core.db), under the names this package's modules use.
+fetch = db.fetch_all
+fetch_one = db.fetch_one
 
 
 def filters(equal: Mapping[str, Any], *, sites: Sequence[str] | None = None,

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from alerts import service
-from api.alarms import alarm_scope, check_site, domain_errors, with_versions
+from api.alarms import alarm_scope, check_site, with_versions
 from api.deps import Conn, PathId, SiteFilter, require
 from api.errors import NotFound
 from api.policy import Permission, Principal
@@ -46,8 +46,7 @@ def get_flood(flood_id: PathId, principal: Reader, conn: Conn):
     flood = fetch_one(conn, "SELECT * FROM alarm_flood WHERE id = %s", (flood_id,))
     if flood is None or not alarm_scope(conn, principal.scope).sees(flood["site"], flood["area"]):
         raise NotFound(f"no flood {flood_id}")
-    with domain_errors():
-        alarms = service.list_alarms(conn=conn, flood_id=flood_id, open_only=False, limit=1000)
+    alarms = service.list_alarms(conn=conn, flood_id=flood_id, open_only=False, limit=1000)
     flood["alarms"] = [{**a, "is_first_out": a["id"] == flood["first_alarm_id"]}
                        for a in with_versions(conn, alarms)]
     return flood
