@@ -424,6 +424,39 @@ def get_alarm(*, conn: psycopg.Connection, alarm_id: int, events: bool = True) -
     return out
 
 
+def get_event(*, conn: psycopg.Connection, event_id: int) -> dict[str, Any]:
+    """One event of an alarm's timeline."""
+    row = store.fetch_one(conn, "SELECT * FROM alarm_event WHERE id = %s", (event_id,))
+    if row is None:
+        raise NotFound(f"no alarm event {event_id}")
+    return row
+
+
+def list_floods(*, conn: psycopg.Connection, scope: CodeScope | None = None, site: str | None = None,
+                area: str | None = None, open_only: bool | None = None, drill: bool | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+    """Alarm floods within ``scope`` (filtered in SQL), newest first; ``open_only`` True: ongoing, False: ended."""
+    term, params = (scope or CodeScope()).sql()
+    return store.fetch(conn, f"""
+        SELECT * FROM alarm_flood WHERE {term}
+          AND (%(site)s::text IS NULL OR site = %(site)s) AND (%(area)s::text IS NULL OR area = %(area)s)
+          AND (%(open)s::boolean IS NULL OR (ended_at IS NULL) = %(open)s)
+          AND (%(drill)s::boolean IS NULL OR drill = %(drill)s)
+        ORDER BY started_at DESC, id DESC LIMIT %(limit)s""",  # noqa: S608
+                       {**params, "site": site, "area": area, "open": open_only, "drill": drill, "limit": limit})
+
+
+def get_flood(*, conn: psycopg.Connection, flood_id: int, scope: CodeScope | None = None) -> dict[str, Any]:
+    """One flood with its alarms (most urgent first), the first one marked ``is_first_out``; NotFound when the
+    caller may not see it."""
+    flood = store.fetch_one(conn, "SELECT * FROM alarm_flood WHERE id = %s", (flood_id,))
+    if flood is None or (scope is not None and not scope.sees(flood["site"], flood["area"])):
+        raise NotFound(f"no flood {flood_id}")
+    alarms = list_alarms(conn=conn, flood_id=flood_id, open_only=False, limit=1000)
+    flood["alarms"] = [{**a, "is_first_out": a["id"] == flood["first_alarm_id"]} for a in alarms]
+    return flood
+
+
 def open_alarm_conditions(*, conn: psycopg.Connection) -> list[tuple[str, str, Severity, datetime]]:
     """(rule, source, severity, raised at) of every open alarm whose condition is active: the engine restores
     them, and warms their detectors only with what came before them."""

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import AwareDatetime
 
-from alerts import config_store, kpi, service, store
+from alerts import config_store, kpi, service
 from alerts.models import AlarmState
 from api.alarms import (
     act,
@@ -160,7 +160,7 @@ def comment_alarm(alarm_id: PathId, body: CommentBody, principal: Commenter, con
     event_id = act(conn, alarm_id, lambda: service.comment(
         conn=conn, alarm_id=alarm_id, actor=actor(principal), text=body.text, now=clock.now(), **seen),
         field="body.text")
-    return store.fetch_one(conn, "SELECT * FROM alarm_event WHERE id = %s", (event_id,))
+    return service.get_event(conn=conn, event_id=event_id)
 
 
 @router.post("/{alarm_id}/reset", response_model=AlarmRead, responses=CONFLICT)
