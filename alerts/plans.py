@@ -60,7 +60,7 @@ def activations(config: AlertConfig, finding: Finding) -> list[Activation]:
     plan = config.plans.get((subject.site, subject.area or ""))
     if plan is None or finding.severity == Severity.NORMAL:
         return []
-    previous = Severity(int(finding.details.get("previous", 0)))
+    previous = Severity(int(finding.details.previous or 0))
     out = [Activation(subject.site, subject.area or "", plan, level) for level in plan.levels
            if previous < _severity(level.min_severity) <= finding.severity
            and any(fnmatch.fnmatchcase(finding.rule, pattern) for pattern in level.rules)]

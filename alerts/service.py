@@ -71,7 +71,7 @@ def apply_findings(*, conn: psycopg.Connection, findings: Sequence[Finding], now
 
     A finding above normal raises the alarm of (rule, source), or re-alarms it when more severe; a normal
     finding clears it. Suppression by design, chattering, floods, response plans and the commands the ingest
-    stage already sent (``details["commands"]``) are recorded in the same transaction.
+    stage already sent (``details.decision``) are recorded in the same transaction.
     """
     config = config or load_config(conn=conn)
     events: list[int] = []
@@ -86,7 +86,7 @@ def _apply(conn: psycopg.Connection, config: AlertConfig, f: Finding, now: datet
     if alarm is None:
         if f.severity == Severity.NORMAL:
             return []
-        alarm = store.new_alarm(f, config.attrs(f.rule), drill=bool(f.details.get("drill")))
+        alarm = store.new_alarm(f, config.attrs(f.rule), drill=bool(f.details.drill))
     if f.severity > Severity.NORMAL and not alarm["condition_active"]:
         event = Event.RAISE
     elif f.severity > Severity.NORMAL:
@@ -97,8 +97,8 @@ def _apply(conn: psycopg.Connection, config: AlertConfig, f: Finding, now: datet
         event = Event.CLEAR
     else:
         return []
-    alarm.update(value=f.value, message=f.message, level=f.details.get("level") or alarm["level"])
-    common = {"at": f.ts, "actor": ENGINE, "cause": f.message, "caused_by": f.details.get("finding_id"),
+    alarm.update(value=f.value, message=f.message, level=f.details.level or alarm["level"])
+    common = {"at": f.ts, "actor": ENGINE, "cause": f.message, "caused_by": f.details.finding_id,
               "batch_id": batch_id}
     ids: list[int] = []
     if event is Event.RAISE and (alarm["state"] == AlarmState.NORMAL or AlarmState(alarm["state"]).annunciated):
@@ -106,7 +106,7 @@ def _apply(conn: psycopg.Connection, config: AlertConfig, f: Finding, now: datet
         if cause is not None:
             ids.append(management.suppress(conn, alarm, cause, f.ts, batch_id))
     outcome, event_id = store.transition(conn, alarm, event, severity=f.severity,
-                                         detail={"score": f.score, "level": f.details.get("level")}, **common)
+                                         detail={"score": f.score, "level": f.details.level}, **common)
     ids.append(event_id)
     if event is Event.RAISE:
         management.chattering(conn, config, alarm, f.ts)
@@ -122,9 +122,10 @@ def _apply(conn: psycopg.Connection, config: AlertConfig, f: Finding, now: datet
 def _respond(conn: psycopg.Connection, config: AlertConfig, alarm: dict, f: Finding, event_id: int,
              actions: tuple[Action, ...], now: datetime, batch_id: str | None) -> None:
     """Notifications and interlock records of a finding: a started plan level, else the alarm itself."""
-    if "plan" in f.details:                            # the ingest stage decided (and already sent the commands)
-        started = [a for a in (_activation(config, d) for d in f.details["plan"]) if a is not None]
-        commands = f.details.get("commands", [])
+    decision = f.details.decision
+    if decision is not None:                           # the ingest stage decided (and already sent the commands)
+        started = [a for a in (_activation(config, d) for d in decision.plan) if a is not None]
+        commands = list(decision.commands)
     else:                                              # no ingest stage: decide here, the worker sends them
         started = plans.activations(config, f)
         commands = plans.commands(config, started, source_device=f.subject.device, now=now,
@@ -145,7 +146,7 @@ def _respond(conn: psycopg.Connection, config: AlertConfig, alarm: dict, f: Find
         management.notify(conn, config, alarm, event_id)
     if commands:
         ended = machine.record_commands(conn=conn, commands=commands, alarm=alarm, event_id=event_id,
-                                        finding_id=f.details.get("finding_id"), batch_id=batch_id, now=now)
+                                        finding_id=f.details.finding_id, batch_id=batch_id, now=now)
         command_endings(conn=conn, ended=ended, now=now)
 
 
@@ -466,6 +467,7 @@ def open_alarm_conditions(*, conn: psycopg.Connection) -> list[tuple[str, str, S
 
 def keep_failed_finding(*, conn: psycopg.Connection, finding: Finding, batch_id: str | None, error: str) -> None:
     """Keep a finding the alarm record could not take (never dropped silently)."""
-    body = {**asdict(finding), "subject": asdict(finding.subject), "severity": int(finding.severity)}
+    body = {**asdict(finding), "subject": asdict(finding.subject), "severity": int(finding.severity),
+            "details": finding.details.as_dict()}
     conn.execute("INSERT INTO finding_dead_letter (batch_id, finding, error) VALUES (%s, %s, %s)",
                  (batch_id, orjson.dumps(storable_json(body), default=str).decode(), storable(error)))

@@ -19,7 +19,7 @@ from alerts.config import AlertConfig
 from alerts.interlock import InterlockPort
 from core.clock import Clock, SystemClock
 from core.commands import new_command
-from core.model import Finding
+from core.model import Decision, Finding
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ class AlertStage:
             for command in commands:
                 if command["status"] == "pending" and self.interlock is not None:
                     self._send(command, now, ttl)
-            out.append(dataclasses.replace(finding, details={
-                **finding.details, "plan": [a.as_dict() for a in started], "commands": commands}))
+            decision = Decision(tuple(a.as_dict() for a in started), tuple(commands))
+            out.append(dataclasses.replace(finding, details=finding.details.decided(decision)))
         return out
 
     def _send(self, command: dict, now: datetime, ttl: timedelta) -> None:
