@@ -110,7 +110,7 @@ def _alarms(conn: psycopg.Connection, count: int) -> dict[str, int]:
                 "id": str(command["id"]), "expires_at": int((at + timedelta(minutes=1)).timestamp() * 1000)})
             for n, status in enumerate(("accepted", "done") if rng.random() > 0.05 else ("rejected",), 1):
                 flows.apply_ack(conn=conn, site=command["site"], device=command["device"],
-                                   ack={"id": str(command["id"]), "status": status}, now=at + timedelta(seconds=n))
+                                ack={"id": str(command["id"]), "status": status}, now=at + timedelta(seconds=n))
             made["commands"] += 1
         conn.execute("UPDATE notification_outbox SET created_at = %s WHERE alarm_id = %s", (at, alarm_id))
         if rng.random() < 0.9:

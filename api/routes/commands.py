@@ -34,7 +34,7 @@ def list_commands(principal: Reader, conn: Conn, site: SiteFilter = None,
     check_site(conn, principal.scope, site)
     ascope = alarm_scope(conn, principal.scope)
     return machine.list_commands(conn=conn, site=site, device=device, status=status, alarm_id=alarm_id,
-                                  drill=drill, limit=limit, sites=ascope.sites, areas=ascope.areas)
+                                 drill=drill, limit=limit, sites=ascope.sites, areas=ascope.areas)
 
 
 @router.get("/{command_id}", response_model=CommandDetail)
@@ -60,8 +60,8 @@ def issue_command(body: CommandCreate, principal: Issuer, conn: Conn, clock: App
     try:
         with input_field("body.action"):
             return flows.request_command(conn=conn, site=body.site, device=body.device, action=body.action,
-                                            actor=actor(principal), reason=body.reason, now=clock.now(),
-                                            params=body.params, alarm_id=body.alarm_id)
+                                         actor=actor(principal), reason=body.reason, now=clock.now(),
+                                         params=body.params, alarm_id=body.alarm_id)
     except errors.NotFound as exc:                  # not a declared actuator: an input error of this body
         raise Invalid(str(exc), field="body.device") from None
 

@@ -41,7 +41,7 @@ def worker(database_url: str, broker_url: str, site: str) -> Iterator[AlertsWork
 def _command(conn: psycopg.Connection, site: str, worker: AlertsWorker) -> str:
     """A command issued to fan-01 (sent by the worker's pass)."""
     command_id = flows.request_command(conn=conn, site=site, device="fan-01", action="exhaust_fan.on", actor=OP,
-                                          reason="test", now=datetime.now(UTC))["id"]
+                                       reason="test", now=datetime.now(UTC))["id"]
     worker.run_once(conn)
     return str(command_id)
 

@@ -49,7 +49,7 @@ def test_issued_accepted_done(conn: psycopg.Connection, site: str) -> None:
     ack = {"id": str(command["id"]), "status": "accepted", "detail": "", "state": {}}
     assert flows.apply_ack(conn=conn, site=site, device="fan-01", ack=ack, now=later(0.2))["status"] == "accepted"
     done = flows.apply_ack(conn=conn, site=site, device="fan-01", now=later(2),
-                              ack={**ack, "status": "done", "state": {"fan_running": True}})
+                           ack={**ack, "status": "done", "state": {"fan_running": True}})
     assert done["status"] == "done" and done["device_state"] == {"fan_running": True}
     # a repeated or out-of-order acknowledgement does not move it back
     assert flows.apply_ack(conn=conn, site=site, device="fan-01", ack=ack, now=later(3)) is None
@@ -63,15 +63,15 @@ def test_rejection_raises_a_critical_alarm_and_the_next_success_clears_it(conn: 
     _raise_h2(conn, site, config)
     command = _issue(conn, site, T0)
     flows.apply_ack(conn=conn, site=site, device="fan-01", now=later(1),
-                       ack={"id": str(command["id"]), "status": "rejected", "detail": "bad signature"})
+                    ack={"id": str(command["id"]), "status": "rejected", "detail": "bad signature"})
     assert _failed_alarm(conn, site) == ("active_unacked", 4, True)
     # an operator commands the fan by hand; this time it confirms: the failure alarm returns to normal
     manual = flows.request_command(conn=conn, site=site, device="fan-01", action="exhaust_fan.on", actor=OP,
-                                      reason="interlock refused, starting by hand", now=later(10), config=config)
+                                   reason="interlock refused, starting by hand", now=later(10), config=config)
     assert manual["status"] == "pending" and manual["origin"] == "manual"
     issued = _issue(conn, site, later(11))
     flows.apply_ack(conn=conn, site=site, device="fan-01", now=later(12),
-                       ack={"id": str(issued["id"]), "status": "done"})
+                    ack={"id": str(issued["id"]), "status": "done"})
     assert _failed_alarm(conn, site) == ("cleared_unacked", 4, False)
 
 
@@ -80,7 +80,7 @@ def test_an_ack_from_another_device_is_refused(conn: psycopg.Connection, site: s
     _raise_h2(conn, site, config)
     command = _issue(conn, site, T0)
     assert flows.apply_ack(conn=conn, site=site, device="spr-01", now=later(1),
-                              ack={"id": str(command["id"]), "status": "done"}) is None
+                           ack={"id": str(command["id"]), "status": "done"}) is None
     got = machine.get_command(conn=conn, command_id=command["id"])
     assert got["status"] == "issued" and got["events"][-1]["status"] == "foreign_ack"
     with pytest.raises(ValueError, match="status"):
@@ -92,12 +92,12 @@ def test_an_ack_that_arrives_before_its_command_is_recorded(conn: psycopg.Connec
     config = apply(conn, site)
     command_id = str(uuid.uuid4())
     assert flows.apply_ack(conn=conn, site=site, device="fan-01", now=T0,
-                              ack={"id": command_id, "status": "done", "state": {"fan_running": True}}) is None
+                           ack={"id": command_id, "status": "done", "state": {"fan_running": True}}) is None
     issued = {"id": command_id, "site": site, "area": "formation", "device": "fan-01", "action": "exhaust_fan.on",
               "params": {}, "status": "issued", "issued_at": T0.isoformat(), "accept_within_s": 5,
               "done_within_s": 30, "payload": {"id": command_id, "expires_at": int(later(60).timestamp() * 1000)}}
     machine.record_commands(conn=conn, commands=[issued], alarm=None, event_id=None, finding_id="f1",
-                             batch_id="b1", now=later(0.05))
+                            batch_id="b1", now=later(0.05))
     assert machine.get_command(conn=conn, command_id=command_id)["status"] == "done"
     assert config is not None
 
@@ -119,7 +119,7 @@ def test_unconfirmed_commands_are_retried_then_time_out_with_a_critical_alarm(co
     assert _failed_alarm(conn, site) == ("active_unacked", 4, True)
     # the device confirms late: recorded, and the failure alarm returns to normal (still to be acknowledged)
     flows.apply_ack(conn=conn, site=site, device="fan-01", now=later(20),
-                       ack={"id": str(command["id"]), "status": "done"})
+                    ack={"id": str(command["id"]), "status": "done"})
     assert machine.get_command(conn=conn, command_id=command["id"])["detail"].startswith("confirmed late")
     assert _failed_alarm(conn, site)[0] == "cleared_unacked"
 
@@ -129,7 +129,7 @@ def test_accepted_but_never_done_times_out(conn: psycopg.Connection, site: str) 
     _raise_h2(conn, site, config)
     command = _issue(conn, site, T0)
     flows.apply_ack(conn=conn, site=site, device="fan-01", now=later(1),
-                       ack={"id": str(command["id"]), "status": "accepted"})
+                    ack={"id": str(command["id"]), "status": "accepted"})
     assert flows.time_out(conn=conn, now=later(29)) == []
     [row] = flows.time_out(conn=conn, now=later(30))
     assert row["detail"] == "accepted but not done in time"
@@ -139,18 +139,18 @@ def test_manual_commands_need_a_role_a_reason_and_a_declared_actuator(conn: psyc
     config = apply(conn, site)
     with pytest.raises(PermissionDenied):
         flows.request_command(conn=conn, site=site, device="fan-01", action="exhaust_fan.on",
-                                 actor=Actor("guest", "viewer"), reason="x", now=T0, config=config)
+                              actor=Actor("guest", "viewer"), reason="x", now=T0, config=config)
     with pytest.raises(AlarmError, match="reason"):
         flows.request_command(conn=conn, site=site, device="fan-01", action="exhaust_fan.on", actor=OP,
-                                 reason="", now=T0, config=config)
+                              reason="", now=T0, config=config)
     with pytest.raises(AlarmError, match="cannot valve.close"):
         flows.request_command(conn=conn, site=site, device="fan-01", action="valve.close", actor=OP,
-                                 reason="x", now=T0, config=config)
+                              reason="x", now=T0, config=config)
     with pytest.raises(AlarmError, match="not a declared actuator"):
         flows.request_command(conn=conn, site=site, device="gas-01", action="exhaust_fan.on", actor=OP,
-                                 reason="x", now=T0, config=config)
+                              reason="x", now=T0, config=config)
     command = flows.request_command(conn=conn, site=site, device="fan-01", action="exhaust_fan.on", actor=OP,
-                                       reason="ventilate before maintenance", now=T0, config=config)
+                                    reason="ventilate before maintenance", now=T0, config=config)
     assert conn.execute("SELECT actor, action, detail->>'reason' FROM audit_entry WHERE target = %s",
                         (f"command:{command['id']}",)).fetchone() == (
         "zhang.wei", "command.issue", "ventilate before maintenance")
@@ -159,7 +159,7 @@ def test_manual_commands_need_a_role_a_reason_and_a_declared_actuator(conn: psyc
 def test_a_bypass_needs_two_people_and_expires(conn: psycopg.Connection, site: str) -> None:
     config = apply(conn, site)
     bypass = flows.request_bypass(conn=conn, site=site, device="fan-01", actor=OP, reason="fan motor replaced",
-                                     duration=timedelta(hours=2), now=T0, config=config)
+                                  duration=timedelta(hours=2), now=T0, config=config)
     assert machine.active_bypasses(conn=conn, now=T0) == []      # not before a second person approves
     with pytest.raises(PermissionDenied, match="two different people"):
         flows.approve_bypass(conn=conn, bypass_id=bypass["id"], actor=Actor("zhang.wei", "ehs_manager"), now=T0)
@@ -183,7 +183,7 @@ def test_a_bypass_needs_two_people_and_expires(conn: psycopg.Connection, site: s
 def test_a_drill_never_commands_a_real_device_and_marks_every_record(conn: psycopg.Connection, site: str) -> None:
     config = apply(conn, site)
     alarm = flows.start_drill(conn=conn, site=site, area="formation", level=1, actor=MGR,
-                                 reason="quarterly thermal-runaway drill", now=T0, config=config)
+                              reason="quarterly thermal-runaway drill", now=T0, config=config)
     assert alarm["drill"] and alarm["state"] == "active_unacked"
     commands = {c["device"]: c for c in alarm["commands"]}
     assert commands["spr-sim"]["status"] == "pending" and commands["spr-sim"]["drill"]

@@ -98,7 +98,7 @@ def _command(db: str, command_id) -> dict:
 def _request(db: str, site: str, device: str = "fan-01", action: str = "exhaust_fan.on") -> str:
     with psycopg.connect(db) as conn:
         return flows.request_command(conn=conn, site=site, device=device, action=action, actor=OP,
-                                        reason="test", now=datetime.now(UTC))["id"]
+                                     reason="test", now=datetime.now(UTC))["id"]
 
 
 def _failed_alarm(db: str, site: str, device: str) -> tuple | None:
@@ -142,7 +142,7 @@ def test_a_drill_commands_only_simulated_devices(system: dict, site: str) -> Non
     system["started"].append(_devices(system["broker"], site))
     with psycopg.connect(system["db"]) as conn:
         alarm = flows.start_drill(conn=conn, site=site, area="formation", level=1,
-                                     actor=Actor("li.na", "ehs_manager"), reason="drill", now=datetime.now(UTC))
+                                  actor=Actor("li.na", "ehs_manager"), reason="drill", now=datetime.now(UTC))
     sim_id = next(c["id"] for c in alarm["commands"] if c["device"] == "spr-sim")
     done = wait_for(lambda: (c := _command(system["db"], sim_id))["status"] == "done" and c, timeout=30,
                     message="the simulated sprinkler")

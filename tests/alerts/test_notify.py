@@ -187,7 +187,7 @@ def test_drills_are_marked_and_reach_only_the_named_recipients(conn: psycopg.Con
         bots(conn, p)
         add_channel(conn, "wecom-real-only", "wecom", "wecombot://otherkey", drills=False)
         flows.start_drill(conn=conn, site=site, area="formation", level=2, actor=Actor("li.na", "ehs_manager"),
-                             reason="季度演练", now=c.now())
+                          reason="季度演练", now=c.now())
         notifier(p, c).run_once(conn)
         wecom = [text_of(m) for m in p.messages("wecom")]
         sms = p.messages("webhook")

@@ -96,7 +96,7 @@ def test_two_workers_share_the_work_and_do_nothing_twice(database_url: str, brok
                                                                                      IGNORED)):
                     for _ in range(n):
                         flows.request_command(conn=conn, site=site, device=device_code, action=action, actor=OP,
-                                                 reason="two workers", now=c.now())
+                                              reason="two workers", now=c.now())
             wait_for(lambda: _rows(database_url, "SELECT count(*) FILTER (WHERE status = 'done'), count(*) FILTER "
                                                  "(WHERE status = 'timed_out') FROM interlock_command")[0]
                      == (DONE, IGNORED), timeout=60, message="every command confirmed or timed out")

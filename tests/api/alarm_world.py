@@ -98,8 +98,8 @@ def bypass_request(url: str, requested_by: str = "user:viewer") -> int:
     """A bypass of s1/gas-02 requested by someone who cannot approve it."""
     with psycopg.connect(url) as conn:
         row = flows.request_bypass(conn=conn, site=SITE, device="gas-02", actor=Actor(requested_by, "operator"),
-                                      reason="sensor replacement", duration=timedelta(hours=1),
-                                      now=datetime.now(UTC))
+                                   reason="sensor replacement", duration=timedelta(hours=1),
+                                   now=datetime.now(UTC))
         conn.commit()
     return row["id"]
 
@@ -108,8 +108,8 @@ def drill_alarm(url: str) -> int:
     """A drill of s1/formation level 2, started by an EHS manager; its alarm id."""
     with psycopg.connect(url) as conn:
         alarm = flows.start_drill(conn=conn, site=SITE, area="formation", level=2,
-                                     actor=Actor("user:seed", "ehs_manager"), reason="quarterly drill",
-                                     now=datetime.now(UTC))
+                                  actor=Actor("user:seed", "ehs_manager"), reason="quarterly drill",
+                                  now=datetime.now(UTC))
         conn.commit()
     return alarm["id"]
 

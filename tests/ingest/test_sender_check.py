@@ -75,7 +75,7 @@ def test_alerts_refuses_an_acknowledgement_from_another_sender(database_url: str
     try:
         with psycopg.connect(database_url) as conn:
             command_id = flows.request_command(conn=conn, site=site, device="fan-01", action="exhaust_fan.on",
-                                                  actor=OP, reason="test", now=datetime.now(UTC))["id"]
+                                               actor=OP, reason="test", now=datetime.now(UTC))["id"]
 
         def status() -> str:
             with psycopg.connect(database_url) as conn:

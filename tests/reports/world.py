@@ -64,7 +64,7 @@ def _device_answers(conn: psycopg.Connection, alarm_id: int, statuses: list[str]
     for i, status in enumerate(statuses, 1):
         flows.apply_ack(conn=conn, site=site, device=device, ack={"id": command_id, "status": status,
                                                                      "detail": f"horn {status}"},
-                           now=at + timedelta(seconds=i))
+                        now=at + timedelta(seconds=i))
     return command_id
 
 
@@ -106,9 +106,9 @@ def build(url: str) -> dict[str, int | str]:
         ids["a2_command"] = _device_answers(conn, ids["a2"], ["rejected"], T + timedelta(days=3, seconds=1))
         # a bypass of the horn: requested by the operator, approved by the EHS manager
         bypass = flows.request_bypass(conn=conn, site=SITE, device="gas-02", actor=OPERATOR, reason="更换喇叭",
-                                         duration=timedelta(hours=4), now=T + timedelta(days=4))
+                                      duration=timedelta(hours=4), now=T + timedelta(days=4))
         flows.approve_bypass(conn=conn, bypass_id=bypass["id"], actor=MANAGER,
-                                now=T + timedelta(days=4, minutes=10))
+                             now=T + timedelta(days=4, minutes=10))
         ids["bypass"] = bypass["id"]
         # S: gas-02 stops sending (a device-level health alarm), after going offline
         conn.execute("INSERT INTO device_status_event (device_id, time, status) SELECT d.id, %s, 'offline' FROM "
