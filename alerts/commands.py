@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import orjson
 import psycopg
 
 from alerts import plans, store
+from alerts.decisions import CommandStatus, InterlockCommand
 from alerts.models import NotFound
 from core.commands import ACK_STATUSES
 from core.text import storable, storable_json
@@ -33,35 +33,9 @@ from core.text import storable, storable_json
 _LOGGER = logging.getLogger(__name__)
 
 
-class CommandStatus(StrEnum):
-    PENDING = "pending"
-    ISSUED = "issued"
-    ACCEPTED = "accepted"
-    DONE = "done"
-    REJECTED = "rejected"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-
-    @property
-    def final(self) -> bool:
-        return self in FINAL
-
-    @property
-    def is_open(self) -> bool:
-        return self in OPEN
-
-    @classmethod
-    def decided(cls, value: str) -> CommandStatus:
-        """The status of a decided command as stored; ``new`` is the name batches spooled by earlier versions
-        use for ``pending``."""
-        return cls.PENDING if value == "new" else cls(value)
-
-
 C = CommandStatus
-OPEN = frozenset({C.PENDING, C.ISSUED, C.ACCEPTED})
-FINAL = frozenset({C.DONE, C.REJECTED, C.FAILED, C.TIMED_OUT, C.SKIPPED, C.CANCELLED})
+OPEN = C.open_statuses()
+FINAL = C.final_statuses()
 #: Statuses that end a command badly: each raises ``interlock.failed`` for its device.
 FAILING = frozenset({C.REJECTED, C.FAILED, C.TIMED_OUT, C.CANCELLED})
 
@@ -108,15 +82,18 @@ def _iso(value: Any) -> datetime | None:
     return datetime.fromisoformat(value)
 
 
-def record_commands(*, conn: psycopg.Connection, commands: list[dict], alarm: dict | None, event_id: int | None,
+def record_commands(*, conn: psycopg.Connection, commands: Sequence[InterlockCommand | Mapping[str, Any]],
+                    alarm: dict | None, event_id: int | None,
                     finding_id: str | None, batch_id: str | None, now: datetime, origin: str = "auto",
                     requested_by: str = "system:ingest", reason: str = "") -> list[Ending]:
     """Store commands decided for an alarm: ``issued`` ones were already published, ``pending`` ones wait for
     the worker, ``skipped`` ones are kept to show what was not done and why. Acknowledgements that came before
     the record are applied now; return the commands they ended."""
     ended: list[Ending] = []
-    for c in commands:
-        status = CommandStatus.decided(c["status"])
+    records = [InterlockCommand.of(c) for c in commands]
+    for command in records:
+        c = command.as_dict()
+        status = command.status
         issued = _iso(c.get("issued_at"))
         payload = c.get("payload")
         drill = bool(c.get("drill"))
@@ -142,7 +119,7 @@ def record_commands(*, conn: psycopg.Connection, commands: list[dict], alarm: di
                                     "plan_level": c.get("plan_level")})
         if status in (C.ISSUED, C.ACCEPTED):
             ended += _catch_up(conn, c["id"], now)[1]
-    if any(CommandStatus.decided(c["status"]) is C.PENDING for c in commands):
+    if any(command.status is C.PENDING for command in records):
         conn.execute("SELECT pg_notify(%s, %s)", (store.COMMAND_CHANNEL, "pending"))
     return ended
 

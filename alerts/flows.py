@@ -21,6 +21,7 @@ from alerts import commands as machine
 from alerts import plans, service, store
 from alerts.config import AlertConfig
 from alerts.config_store import load_config
+from alerts.decisions import InterlockCommand
 from alerts.models import Actor, AlarmError, Conflict, NotFound, PermissionDenied
 from core import audit
 from core.model import Finding, Severity, SubjectRef
@@ -46,18 +47,17 @@ def request_command(*, conn: psycopg.Connection, site: str, device: str, action:
     alarm = store.fetch_one(conn, "SELECT * FROM alarm WHERE id = %s", (alarm_id,)) if alarm_id else None
     if alarm_id and alarm is None:
         raise NotFound(f"no alarm {alarm_id}")
-    command = {"id": str(uuid.uuid4()), "site": site, "area": target.area, "device": device, "action": action,
-               "params": params or {}, "status": machine.CommandStatus.PENDING.value,
-               "accept_within_s": target.accept_within_s,
-               "done_within_s": target.done_within_s, "retries": config.defaults.command_retries}
+    command = InterlockCommand(id=str(uuid.uuid4()), site=site, area=target.area, device=device, action=action,
+                               params=params or {}, accept_within_s=target.accept_within_s,
+                               done_within_s=target.done_within_s, retries=config.defaults.command_retries)
     ended = machine.record_commands(conn=conn, commands=[command], alarm=alarm, event_id=None, finding_id=None,
                                     batch_id=None, now=now, origin="manual", requested_by=actor.name, reason=reason)
     service.command_endings(conn=conn, ended=ended, now=now)
-    audit.append(conn, actor=actor.name, action="command.issue", target=f"command:{command['id']}",
+    audit.append(conn, actor=actor.name, action="command.issue", target=f"command:{command.id}",
                  site=site, area=target.area,
                  detail={"site": site, "device": device, "action": action, "params": params or {}, "reason": reason,
                          "alarm_id": alarm_id})
-    return machine.get_command(conn=conn, command_id=command["id"])
+    return machine.get_command(conn=conn, command_id=command.id)
 
 
 # --- the worker's command steps -----------------------------------------------------------------------------
@@ -216,13 +216,13 @@ def start_drill(*, conn: psycopg.Connection, site: str, area: str, level: int, a
                                "name": f"应急演练: {plan.name} {chosen.name}",
                                "name_en": f"Drill: {plan.name_en or plan.name} {chosen.name_en or chosen.name}",
                                "type": "drill", "drill": True, "previous": 0, "plan": [act.as_dict()],
-                               "commands": commands})
+                               "commands": [c.as_dict() for c in commands]})
     service.apply_findings(conn=conn, findings=[finding], now=now, config=config)
     alarm = store.fetch_one(conn, "SELECT * FROM alarm WHERE rule = 'drill' AND source = %s AND closed_at IS NULL",
                             (SubjectRef(site, area).key,))
     audit.append(conn, actor=actor.name, action="drill.start", target=f"alarm:{alarm['id']}",
                  site=site, area=area, detail={"site": site, "area": area, "level": level, "reason": reason,
-                         "commands": {c["device"]: c["status"] for c in commands}})
+                         "commands": {c.device: c.status.value for c in commands}})
     return service.get_alarm(conn=conn, alarm_id=alarm["id"])
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from itertools import product
 
 from alerts.commands import FINAL, MOVES, OPEN, WORKER_MOVES, CommandStatus, device_may
+from alerts.decisions import InterlockCommand
 from core.commands import ACK_STATUSES
 
 #: The rule the table replaced (alerts/dispatch.py before issue 18): an acknowledgement moves a command when its
@@ -38,3 +39,14 @@ def test_a_device_can_only_acknowledge() -> None:
 def test_new_is_read_as_pending_for_spooled_batches() -> None:
     assert CommandStatus.decided("new") is CommandStatus.PENDING
     assert CommandStatus.decided("skipped") is CommandStatus.SKIPPED
+
+
+def test_a_command_record_reads_back_as_it_was_written() -> None:
+    spooled = {"id": "c1", "site": "s", "area": "a", "device": "fan-01", "action": "exhaust_fan.on", "params": {},
+               "plan": "s/a", "plan_level": 2, "drill": False, "status": "new", "detail": "",
+               "accept_within_s": 5, "done_within_s": 30, "retries": 2}
+    command = InterlockCommand.of(spooled)
+    assert command.status is CommandStatus.PENDING                      # written by an earlier version
+    assert command.as_dict() == {**spooled, "status": "pending"}
+    command.status, command.payload, command.issued_at = CommandStatus.ISSUED, {"id": "c1"}, "2026-01-01T00:00:00"
+    assert InterlockCommand.of(command.as_dict()) == command

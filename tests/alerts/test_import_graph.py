@@ -14,6 +14,7 @@ BELOW = {
     "alerts.config_store": {"alerts.commands", "alerts.service", "alerts.flows"},
     "alerts.commands": {"alerts.service", "alerts.flows", "alerts.config_store"},
     "alerts.service": {"alerts.flows", "alerts.notifications"},
+    "alerts.decisions": {"alerts.plans", "alerts.commands", "alerts.store", "alerts.service", "alerts.flows"},
     "alerts.store": {"alerts.commands", "alerts.service", "alerts.flows", "alerts.config_store"},
 }
 
