@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 
 from alerts import service
-from alerts.notify import AppriseNotifier
+from alerts.notifications.notify import AppriseNotifier
 from alerts.settings import AlertSettings
 from alerts.worker import AlertsWorker
 from core import audit

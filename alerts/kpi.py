@@ -14,6 +14,7 @@ import psycopg
 
 from alerts import store
 from alerts.config import AlertConfig
+from alerts.config_store import load_config
 from alerts.models import Priority
 from core import db
 
@@ -36,8 +37,6 @@ TARGETS = {
 def kpis(*, conn: psycopg.Connection, since: datetime, until: datetime, site: str | None = None,
          area: str | None = None, config: AlertConfig | None = None) -> dict[str, Any]:
     """The KPI table for ``[since, until)``, optionally for one site or area."""
-    from alerts.service import load_config
-
     config = config or load_config(conn=conn)
     span = max((until - since).total_seconds(), 1.0)
     p = {"since": since, "until": until, "site": site, "area": area}

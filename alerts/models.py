@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
+from core import errors
 from core.model import Severity
 from core.permissions import POLICY, Permission, Role, allowed
 
@@ -137,29 +138,38 @@ ACTIONS: dict[str, Permission] = {
 PERMISSIONS: dict[str, frozenset[Role]] = {action: POLICY[p] for action, p in ACTIONS.items()}
 
 
-class AlarmError(Exception):
-    """A request about an alarm that cannot be done; ``status`` suggests the HTTP status for the API."""
-
-    status = 400
+class AlarmError(errors.DomainError):
+    """A request about an alarm that cannot be done (422; the subclasses below say 404, 403, 409)."""
 
 
-class NotFound(AlarmError):
-    status = 404
+class NotFound(AlarmError, errors.NotFound):
+    pass
 
 
-class PermissionDenied(AlarmError):
-    status = 403
+class PermissionDenied(AlarmError, errors.Forbidden):
+    pass
 
 
-class IllegalTransition(AlarmError):
+class Conflict(AlarmError, errors.Conflict):
+    """Not allowed in the current state of a bypass, a command..."""
+
+
+class AlarmChanged(AlarmError, errors.Stale):
+    """The alarm changed since the version the caller saw; ``alarm`` is the alarm as it is now."""
+
+    def __init__(self, alarm_id: int, *, seen: int, current: int, alarm: dict) -> None:
+        super().__init__(f"alarm {alarm_id} changed since you saw it (version {seen}, now {current})", seen=seen,
+                         current=current, extra={"code": "alarm_changed"})
+        self.alarm = alarm
+
+
+class IllegalTransition(AlarmError, errors.Conflict):
     """The event is not allowed in the alarm's state (e.g. acknowledging an acknowledged alarm)."""
-
-    status = 409
 
     def __init__(self, state: AlarmState, event: Event, why: str = "") -> None:
         self.state, self.event = state, event
         super().__init__(f"cannot {event.value.replace('_', ' ')} an alarm that is {state.label_en.lower()}"
-                         + (f": {why}" if why else ""))
+                         + (f": {why}" if why else ""), extra={"code": "illegal_transition"})
 
 
 @dataclass(frozen=True, slots=True)

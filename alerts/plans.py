@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from alerts.config import SOURCE, AlertConfig, PlanLevel, ResponsePlan
+from alerts.decisions import CommandStatus, InterlockCommand
 from core.model import Finding, Severity
 
 
@@ -60,7 +61,7 @@ def activations(config: AlertConfig, finding: Finding) -> list[Activation]:
     plan = config.plans.get((subject.site, subject.area or ""))
     if plan is None or finding.severity == Severity.NORMAL:
         return []
-    previous = Severity(int(finding.details.get("previous", 0)))
+    previous = Severity(int(finding.details.previous or 0))
     out = [Activation(subject.site, subject.area or "", plan, level) for level in plan.levels
            if previous < _severity(level.min_severity) <= finding.severity
            and any(fnmatch.fnmatchcase(finding.rule, pattern) for pattern in level.rules)]
@@ -68,13 +69,10 @@ def activations(config: AlertConfig, finding: Finding) -> list[Activation]:
 
 
 def commands(config: AlertConfig, started: list[Activation], *, source_device: str | None, now: datetime,
-             bypasses: list[Bypass] = (), drill: bool = False) -> list[dict]:
-    """Command records for the started levels: one per (device, action, params), first level first.
-
-    Each record: ``id, site, area, device, action, params, plan, plan_level, drill, status`` (``new`` or
-    ``skipped``), ``detail``, ``accept_within_s``, ``done_within_s``, ``retries``.
-    """
-    out: list[dict] = []
+             bypasses: list[Bypass] = (), drill: bool = False) -> list[InterlockCommand]:
+    """Commands for the started levels: one per (device, action, params), first level first, ``pending`` or
+    ``skipped`` (with the reason in ``detail``)."""
+    out: list[InterlockCommand] = []
     seen: set[tuple] = set()
     for act in started:
         for lock in act.level.interlocks:
@@ -89,16 +87,17 @@ def commands(config: AlertConfig, started: list[Activation], *, source_device: s
                 if key in seen:
                     continue
                 seen.add(key)
-                status, detail = "new", ""
+                status, detail = CommandStatus.PENDING, ""
                 bypass = next((b for b in bypasses if b.covers(target.site, target.device, lock.action, now)), None)
                 if bypass is not None:
-                    status = "skipped"
+                    status = CommandStatus.SKIPPED
                     detail = f"bypassed (bypass {bypass.id} until {bypass.expires_at:%Y-%m-%d %H:%M})"
                 elif drill and not target.simulated:
-                    status, detail = "skipped", "drill: a real device is never commanded in a drill"
-                out.append({"id": str(uuid.uuid4()), "site": target.site, "area": target.area,
-                            "device": target.device, "action": lock.action, "params": dict(lock.params),
-                            "plan": f"{act.site}/{act.area}", "plan_level": act.level.level, "drill": drill,
-                            "status": status, "detail": detail, "accept_within_s": target.accept_within_s,
-                            "done_within_s": target.done_within_s, "retries": config.defaults.command_retries})
+                    status, detail = CommandStatus.SKIPPED, "drill: a real device is never commanded in a drill"
+                out.append(InterlockCommand(
+                    id=str(uuid.uuid4()), site=target.site, area=target.area, device=target.device,
+                    action=lock.action, params=dict(lock.params), plan=f"{act.site}/{act.area}",
+                    plan_level=act.level.level, drill=drill, status=status, detail=detail,
+                    accept_within_s=target.accept_within_s, done_within_s=target.done_within_s,
+                    retries=config.defaults.command_retries))
     return out

@@ -12,10 +12,13 @@ calls, one function per route:
 ``remove_from_service``            out of service with a reason and a permit/MOC reference; ``return_to_service``
 ``comment``                        a note on the timeline
 ``kpis`` (``alerts.kpi``)          the ISA-18.2 KPI table
-commands, bypasses, drills         ``alerts.dispatch``: ``request_command``, ``request_bypass``,
-                                   ``approve_bypass``, ``revoke_bypass``, ``start_drill``, ``end_drill``,
-                                   ``list_commands``, ``get_command``
+``command_endings``                the ``interlock.failed`` system alarm of commands that ended badly (and
+                                   its return to normal when the device confirms a later command)
 =================================  ===========================================================================
+
+Where the rest lives (alerts/ has no import cycle, tests/alerts/test_import_graph.py): the configuration in
+``alerts.config_store``, the command machine in ``alerts.commands`` (below this module), manual commands,
+bypasses, drills and the worker's command steps in ``alerts.flows`` (above it).
 
 Errors are ``alerts.models.AlarmError`` subclasses with a ``status`` for the HTTP answer (404 not found, 403 not
 allowed for the role, 409 not allowed in the alarm's state). Human actions are also written to the audit record.
@@ -23,9 +26,8 @@ allowed for the role, 409 not allowed in the alarm's state). Human actions are a
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,38 +35,31 @@ from typing import Any
 import orjson
 import psycopg
 
+from alerts import commands as machine
 from alerts import management, plans, store
-from alerts.config import AlertConfig, AlertSection, NotifySpec, devices_from_index
-from alerts.models import Action, Actor, AlarmError, AlarmState, Event, NotFound, PermissionDenied, Priority, Role
-from core import audit, db
+from alerts.config import AlertConfig, NotifySpec
+from alerts.config_store import load_config
+from alerts.models import (
+    Action,
+    Actor,
+    AlarmChanged,
+    AlarmError,
+    AlarmState,
+    Event,
+    NotFound,
+    PermissionDenied,
+    Priority,
+    Role,
+)
+from core import audit
 from core.model import Finding, Severity, SubjectRef
-from core.registry import PlantIndex, load_index
+from core.scope import CodeScope
 from core.text import storable, storable_json
 
 _LOGGER = logging.getLogger(__name__)
 ENGINE = management.ENGINE
 SERVICE = "system:alerts"
-
-
-# --- configuration ----------------------------------------------------------------------------------------
-
-
-def apply_config(*, conn: psycopg.Connection, section: AlertSection, source: str) -> int | None:
-    """Store the alert section if it differs from the newest one; return the new revision or None."""
-    body = section.model_dump(mode="json", by_alias=True)
-    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    latest = store.fetch_one(conn, "SELECT sha256 FROM alarm_config ORDER BY id DESC LIMIT 1")
-    if latest and latest["sha256"] == digest:
-        return None
-    return db.execute(conn, "INSERT INTO alarm_config (source, sha256, body) VALUES (%s, %s, %s) RETURNING id",
-                        (source, digest, orjson.dumps(body).decode())).fetchone()[0]
-
-
-def load_config(*, conn: psycopg.Connection, index: PlantIndex | None = None) -> AlertConfig:
-    """The newest alert section, resolved against the registry (defaults when none was applied)."""
-    row = store.fetch_one(conn, "SELECT id, body FROM alarm_config ORDER BY id DESC LIMIT 1")
-    section = AlertSection.model_validate(row["body"]) if row else AlertSection()
-    return AlertConfig.build(section, devices_from_index(index or load_index(conn)), revision=row["id"] if row else 0)
+FAILED_RULE = "interlock.failed"
 
 
 # --- findings -> transitions --------------------------------------------------------------------------------
@@ -76,7 +71,7 @@ def apply_findings(*, conn: psycopg.Connection, findings: Sequence[Finding], now
 
     A finding above normal raises the alarm of (rule, source), or re-alarms it when more severe; a normal
     finding clears it. Suppression by design, chattering, floods, response plans and the commands the ingest
-    stage already sent (``details["commands"]``) are recorded in the same transaction.
+    stage already sent (``details.decision``) are recorded in the same transaction.
     """
     config = config or load_config(conn=conn)
     events: list[int] = []
@@ -91,7 +86,7 @@ def _apply(conn: psycopg.Connection, config: AlertConfig, f: Finding, now: datet
     if alarm is None:
         if f.severity == Severity.NORMAL:
             return []
-        alarm = store.new_alarm(f, config.attrs(f.rule), drill=bool(f.details.get("drill")))
+        alarm = store.new_alarm(f, config.attrs(f.rule), drill=bool(f.details.drill))
     if f.severity > Severity.NORMAL and not alarm["condition_active"]:
         event = Event.RAISE
     elif f.severity > Severity.NORMAL:
@@ -102,8 +97,8 @@ def _apply(conn: psycopg.Connection, config: AlertConfig, f: Finding, now: datet
         event = Event.CLEAR
     else:
         return []
-    alarm.update(value=f.value, message=f.message, level=f.details.get("level") or alarm["level"])
-    common = {"at": f.ts, "actor": ENGINE, "cause": f.message, "caused_by": f.details.get("finding_id"),
+    alarm.update(value=f.value, message=f.message, level=f.details.level or alarm["level"])
+    common = {"at": f.ts, "actor": ENGINE, "cause": f.message, "caused_by": f.details.finding_id,
               "batch_id": batch_id}
     ids: list[int] = []
     if event is Event.RAISE and (alarm["state"] == AlarmState.NORMAL or AlarmState(alarm["state"]).annunciated):
@@ -111,7 +106,7 @@ def _apply(conn: psycopg.Connection, config: AlertConfig, f: Finding, now: datet
         if cause is not None:
             ids.append(management.suppress(conn, alarm, cause, f.ts, batch_id))
     outcome, event_id = store.transition(conn, alarm, event, severity=f.severity,
-                                         detail={"score": f.score, "level": f.details.get("level")}, **common)
+                                         detail={"score": f.score, "level": f.details.level}, **common)
     ids.append(event_id)
     if event is Event.RAISE:
         management.chattering(conn, config, alarm, f.ts)
@@ -127,15 +122,14 @@ def _apply(conn: psycopg.Connection, config: AlertConfig, f: Finding, now: datet
 def _respond(conn: psycopg.Connection, config: AlertConfig, alarm: dict, f: Finding, event_id: int,
              actions: tuple[Action, ...], now: datetime, batch_id: str | None) -> None:
     """Notifications and interlock records of a finding: a started plan level, else the alarm itself."""
-    from alerts import dispatch  # dispatch imports this module
-
-    if "plan" in f.details:                            # the ingest stage decided (and already sent the commands)
-        started = [a for a in (_activation(config, d) for d in f.details["plan"]) if a is not None]
-        commands = f.details.get("commands", [])
+    decision = f.details.decision
+    if decision is not None:                           # the ingest stage decided (and already sent the commands)
+        started = [a for a in (_activation(config, d) for d in decision.plan) if a is not None]
+        commands = list(decision.commands)
     else:                                              # no ingest stage: decide here, the worker sends them
         started = plans.activations(config, f)
         commands = plans.commands(config, started, source_device=f.subject.device, now=now,
-                                  bypasses=dispatch.active_bypasses(conn=conn, now=now), drill=alarm["drill"])
+                                  bypasses=machine.active_bypasses(conn=conn, now=now), drill=alarm["drill"])
     for act in started:
         alarm["plan_level"] = min(alarm["plan_level"] or act.level.level, act.level.level)
         store.outbox(conn, kind="plan", alarm=alarm, site=act.site, area=act.area, notify=act.level.notify,
@@ -151,8 +145,9 @@ def _respond(conn: psycopg.Connection, config: AlertConfig, alarm: dict, f: Find
     elif Action.ANNUNCIATE in actions:
         management.notify(conn, config, alarm, event_id)
     if commands:
-        dispatch.record_commands(conn=conn, commands=commands, alarm=alarm, event_id=event_id,
-                                 finding_id=f.details.get("finding_id"), batch_id=batch_id, now=now)
+        ended = machine.record_commands(conn=conn, commands=commands, alarm=alarm, event_id=event_id,
+                                        finding_id=f.details.finding_id, batch_id=batch_id, now=now)
+        command_endings(conn=conn, ended=ended, now=now)
 
 
 def _activation(config: AlertConfig, data: dict) -> plans.Activation | None:
@@ -165,10 +160,39 @@ def _activation(config: AlertConfig, data: dict) -> plans.Activation | None:
 # --- people --------------------------------------------------------------------------------------------------
 
 
-def _locked(conn: psycopg.Connection, alarm_id: int) -> dict[str, Any]:
+def _locked(conn: psycopg.Connection, alarm_id: int, scope: CodeScope | None = None) -> dict[str, Any]:
+    """The alarm, locked for this transaction; NotFound when there is none or the caller may not see it."""
     alarm = store.alarm_by_id(conn, alarm_id)
-    if alarm is None:
+    if alarm is None or (scope is not None and not scope.sees(alarm["site"], alarm["area"])):
         raise NotFound(f"no alarm {alarm_id}")
+    return alarm
+
+
+def versions(*, conn: psycopg.Connection, alarm_ids: Sequence[int]) -> dict[int, int]:
+    """The ``version`` of each alarm: the id of its latest event."""
+    if not alarm_ids:
+        return {}
+    return {r["alarm_id"]: r["version"] for r in store.fetch(
+        conn, "SELECT alarm_id, max(id) AS version FROM alarm_event WHERE alarm_id = ANY(%s) GROUP BY alarm_id",
+        (list(alarm_ids),))}
+
+
+def _seen(conn: psycopg.Connection, alarm_id: int, scope: CodeScope | None, expected_version: int | None) -> None:
+    """A person's action through the API: the alarm they may see, as they saw it (checked before anything)."""
+    if scope is not None or expected_version is not None:
+        check(conn=conn, alarm_id=alarm_id, scope=scope, expected_version=expected_version)
+
+
+def check(*, conn: psycopg.Connection, alarm_id: int, scope: CodeScope | None = None,
+          expected_version: int | None = None) -> dict[str, Any]:
+    """Lock the alarm a person acts on and check that they may see it (else NotFound) and that it is still the
+    version they saw (else AlarmChanged, carrying the alarm as it is now); nothing changes before both hold."""
+    alarm = _locked(conn, alarm_id, scope)
+    if expected_version is not None:
+        current = versions(conn=conn, alarm_ids=[alarm_id]).get(alarm_id, 0)
+        if expected_version != current:
+            raise AlarmChanged(alarm_id, seen=expected_version, current=current,
+                               alarm=get_alarm(conn=conn, alarm_id=alarm_id, events=False))
     return alarm
 
 
@@ -196,22 +220,28 @@ def _human(conn: psycopg.Connection, alarm_id: int, event: Event, actor: Actor, 
 
 
 def acknowledge(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, now: datetime,
-                comment: str | None = None) -> dict[str, Any]:
+                comment: str | None = None,
+                scope: CodeScope | None = None, expected_version: int | None = None) -> dict[str, Any]:
     """Acknowledge (B -> C, D -> normal, latched unacknowledged -> latched acknowledged)."""
+    _seen(conn, alarm_id, scope, expected_version)
+
     def prepare(alarm: dict) -> None:
         alarm["acked_at"], alarm["acked_by"] = now, actor.name
     return _human(conn, alarm_id, Event.ACK, actor, "ack", now, cause=comment, prepare=prepare)
 
 
 def reset(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, now: datetime,
-          comment: str | None = None) -> dict[str, Any]:
+          comment: str | None = None,
+          scope: CodeScope | None = None, expected_version: int | None = None) -> dict[str, Any]:
     """Reset a latched, acknowledged alarm whose condition is back to normal."""
+    _seen(conn, alarm_id, scope, expected_version)
     return _human(conn, alarm_id, Event.RESET, actor, "reset", now, cause=comment)
 
 
 def shelve(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, reason: str, now: datetime,
-           duration: timedelta) -> dict[str, Any]:
+           duration: timedelta, scope: CodeScope | None = None, expected_version: int | None = None) -> dict[str, Any]:
     """Shelve for ``duration`` (at most ``shelve_max_h``); a critical alarm needs an EHS manager."""
+    _seen(conn, alarm_id, scope, expected_version)
     if not reason or not reason.strip():
         raise AlarmError("shelving needs a reason")
     limit = load_config(conn=conn).defaults.shelve_max_h
@@ -228,13 +258,17 @@ def shelve(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, reason: str
 
 
 def unshelve(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, now: datetime,
-             reason: str | None = None) -> dict[str, Any]:
+             reason: str | None = None,
+             scope: CodeScope | None = None, expected_version: int | None = None) -> dict[str, Any]:
+    _seen(conn, alarm_id, scope, expected_version)
     return _human(conn, alarm_id, Event.UNSHELVE, actor, "shelve", now, cause=reason)
 
 
 def remove_from_service(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, reason: str, permit: str,
-                        now: datetime) -> dict[str, Any]:
+                        now: datetime,
+                        scope: CodeScope | None = None, expected_version: int | None = None) -> dict[str, Any]:
     """Out of service for maintenance; needs a reason and a work permit or MOC reference."""
+    _seen(conn, alarm_id, scope, expected_version)
     if not reason.strip() or not permit.strip():
         raise AlarmError("out of service needs a reason and a permit or MOC reference")
 
@@ -245,12 +279,16 @@ def remove_from_service(*, conn: psycopg.Connection, alarm_id: int, actor: Actor
 
 
 def return_to_service(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, now: datetime,
-                      reason: str | None = None) -> dict[str, Any]:
+                      reason: str | None = None,
+                      scope: CodeScope | None = None, expected_version: int | None = None) -> dict[str, Any]:
+    _seen(conn, alarm_id, scope, expected_version)
     return _human(conn, alarm_id, Event.RETURN_TO_SERVICE, actor, "out_of_service", now, cause=reason)
 
 
-def comment(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, text: str, now: datetime) -> int:
+def comment(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, text: str, now: datetime,
+            scope: CodeScope | None = None, expected_version: int | None = None) -> int:
     """Add a note to the alarm's timeline; return the event id."""
+    _seen(conn, alarm_id, scope, expected_version)
     actor.require("comment")
     if not text.strip():
         raise AlarmError("an empty comment")
@@ -302,6 +340,31 @@ def raise_system_alarm(*, conn: psycopg.Connection, rule: str, subject: SubjectR
                       details={"finding_id": caused_by, "name": title, "name_en": title_en, "type": "system",
                                "plan": [], "drill": drill})
     return apply_findings(conn=conn, findings=[finding], now=at)
+
+
+def _command_subject(row: Mapping[str, Any]) -> SubjectRef:
+    return SubjectRef(row["site"], row["area"], row["device"])
+
+
+def command_endings(*, conn: psycopg.Connection, ended: Sequence[machine.Ending], now: datetime) -> None:
+    """Commands that ended badly raise the critical ``interlock.failed`` alarm of their device (and name it on
+    the command); a command the device confirmed returns that alarm to normal."""
+    for end in ended:
+        row, subject = end.command, _command_subject(end.command)
+        names = {"title": f"联锁未执行: {row['device']}", "title_en": f"Interlock not carried out: {row['device']}"}
+        if end.failed:
+            raise_system_alarm(conn=conn, rule=FAILED_RULE, subject=subject, severity=Severity.CRITICAL,
+                               message=end.message, caused_by=f"command:{row['id']}", at=now, drill=row["drill"],
+                               **names)
+            alarm = store.fetch_one(conn, "SELECT id FROM alarm WHERE rule = %s AND source = %s AND closed_at IS NULL",
+                                    (FAILED_RULE, subject.key))
+            if alarm and row.get("alarm_id") is None:
+                conn.execute("UPDATE interlock_command SET alarm_id = %s WHERE id = %s", (alarm["id"], row["id"]))
+        elif store.fetch_one(conn, "SELECT 1 FROM alarm WHERE rule = %s AND source = %s AND closed_at IS NULL "
+                             "AND condition_active", (FAILED_RULE, subject.key)):
+            raise_system_alarm(conn=conn, rule=FAILED_RULE, subject=subject, severity=Severity.NORMAL,
+                               message=end.message, caused_by=f"command:{row['id']}", at=now, drill=row["drill"],
+                               **names)
 
 
 # --- reading ----------------------------------------------------------------------------------------------------
@@ -362,6 +425,39 @@ def get_alarm(*, conn: psycopg.Connection, alarm_id: int, events: bool = True) -
     return out
 
 
+def get_event(*, conn: psycopg.Connection, event_id: int) -> dict[str, Any]:
+    """One event of an alarm's timeline."""
+    row = store.fetch_one(conn, "SELECT * FROM alarm_event WHERE id = %s", (event_id,))
+    if row is None:
+        raise NotFound(f"no alarm event {event_id}")
+    return row
+
+
+def list_floods(*, conn: psycopg.Connection, scope: CodeScope | None = None, site: str | None = None,
+                area: str | None = None, open_only: bool | None = None, drill: bool | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+    """Alarm floods within ``scope`` (filtered in SQL), newest first; ``open_only`` True: ongoing, False: ended."""
+    term, params = (scope or CodeScope()).sql()
+    return store.fetch(conn, f"""
+        SELECT * FROM alarm_flood WHERE {term}
+          AND (%(site)s::text IS NULL OR site = %(site)s) AND (%(area)s::text IS NULL OR area = %(area)s)
+          AND (%(open)s::boolean IS NULL OR (ended_at IS NULL) = %(open)s)
+          AND (%(drill)s::boolean IS NULL OR drill = %(drill)s)
+        ORDER BY started_at DESC, id DESC LIMIT %(limit)s""",  # noqa: S608
+                       {**params, "site": site, "area": area, "open": open_only, "drill": drill, "limit": limit})
+
+
+def get_flood(*, conn: psycopg.Connection, flood_id: int, scope: CodeScope | None = None) -> dict[str, Any]:
+    """One flood with its alarms (most urgent first), the first one marked ``is_first_out``; NotFound when the
+    caller may not see it."""
+    flood = store.fetch_one(conn, "SELECT * FROM alarm_flood WHERE id = %s", (flood_id,))
+    if flood is None or (scope is not None and not scope.sees(flood["site"], flood["area"])):
+        raise NotFound(f"no flood {flood_id}")
+    alarms = list_alarms(conn=conn, flood_id=flood_id, open_only=False, limit=1000)
+    flood["alarms"] = [{**a, "is_first_out": a["id"] == flood["first_alarm_id"]} for a in alarms]
+    return flood
+
+
 def open_alarm_conditions(*, conn: psycopg.Connection) -> list[tuple[str, str, Severity, datetime]]:
     """(rule, source, severity, raised at) of every open alarm whose condition is active: the engine restores
     them, and warms their detectors only with what came before them."""
@@ -371,6 +467,7 @@ def open_alarm_conditions(*, conn: psycopg.Connection) -> list[tuple[str, str, S
 
 def keep_failed_finding(*, conn: psycopg.Connection, finding: Finding, batch_id: str | None, error: str) -> None:
     """Keep a finding the alarm record could not take (never dropped silently)."""
-    body = {**asdict(finding), "subject": asdict(finding.subject), "severity": int(finding.severity)}
+    body = {**asdict(finding), "subject": asdict(finding.subject), "severity": int(finding.severity),
+            "details": finding.details.as_dict()}
     conn.execute("INSERT INTO finding_dead_letter (batch_id, finding, error) VALUES (%s, %s, %s)",
                  (batch_id, orjson.dumps(storable_json(body), default=str).decode(), storable(error)))

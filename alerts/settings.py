@@ -26,7 +26,7 @@ class AlertSettings(BaseSettings):
     #: Write the signed head of the audit chain to the data directory this often (core.audit.anchor; 0: never).
     audit_anchor_s: float = Field(600.0, ge=0)
 
-    # --- notifications (alerts.notifier) ----------------------------------------------------------------------
+    # --- notifications (alerts.notifications.notifier) -----------------------------------------------------
     #: Send notifications from this worker (several workers may run: deliveries are claimed with SKIP LOCKED).
     notify: bool = True
     notify_senders: int = Field(4, ge=1, le=64)

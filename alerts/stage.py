@@ -16,10 +16,11 @@ import psycopg
 
 from alerts import plans, service
 from alerts.config import AlertConfig
+from alerts.decisions import CommandStatus, InterlockCommand
 from alerts.interlock import InterlockPort
 from core.clock import Clock, SystemClock
 from core.commands import new_command
-from core.model import Finding
+from core.model import Decision, Finding
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,22 +45,22 @@ class AlertStage:
             commands = plans.commands(config, started, source_device=finding.subject.device, now=now,
                                       bypasses=bypasses)
             for command in commands:
-                if command["status"] == "new" and self.interlock is not None:
+                if command.status is CommandStatus.PENDING and self.interlock is not None:
                     self._send(command, now, ttl)
-            out.append(dataclasses.replace(finding, details={
-                **finding.details, "plan": [a.as_dict() for a in started], "commands": commands}))
+            decision = Decision(tuple(a.as_dict() for a in started), tuple(c.as_dict() for c in commands))
+            out.append(dataclasses.replace(finding, details=finding.details.decided(decision)))
         return out
 
-    def _send(self, command: dict, now: datetime, ttl: timedelta) -> None:
-        payload = new_command(action=command["action"], params=command["params"], issued_at=now, ttl=ttl,
-                              command_id=command["id"])
+    def _send(self, command: InterlockCommand, now: datetime, ttl: timedelta) -> None:
+        payload = new_command(action=command.action, params=command.params, issued_at=now, ttl=ttl,
+                              command_id=command.id)
         try:
-            command["payload"] = self.interlock.send(command["site"], command["device"], payload)  # type: ignore[union-attr]
+            command.payload = self.interlock.send(command.site, command.device, payload)  # type: ignore[union-attr]
         except Exception:        # the worker sends it from the record instead: a broker hiccup must not lose it
-            _LOGGER.exception("publishing %s to %s/%s failed; the alerts worker will send it", command["action"],
-                              command["site"], command["device"])
+            _LOGGER.exception("publishing %s to %s/%s failed; the alerts worker will send it", command.action,
+                              command.site, command.device)
             return
-        command["status"], command["issued_at"] = "issued", now.isoformat()
+        command.status, command.issued_at = CommandStatus.ISSUED, now.isoformat()
 
     def record(self, conn: psycopg.Connection, findings: list[Finding], *, batch_id: str | None,
                now: datetime, config: AlertConfig | None = None) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg.rows import dict_row
 
 from alerts.config import AlarmRuleSpec, NotifySpec
 from alerts.lifecycle import Outcome, next_state
@@ -32,15 +31,9 @@ _COLUMNS = ("rule", "source", "site", "area", "device", "point", "rule_type", "d
             "closed_at")
 
 
-def fetch(conn: psycopg.Connection, sql: str, params: Any = None) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description else []
-
-
-def fetch_one(conn: psycopg.Connection, sql: str, params: Any = None) -> dict[str, Any] | None:
-    found = fetch(conn, sql, params)
-    return found[0] if found else None
+#: Dict rows: the one row helper (core.db), under the names this package's modules use.
+fetch = db.fetch_all
+fetch_one = db.fetch_one
 
 
 def filters(equal: Mapping[str, Any], *, sites: Sequence[str] | None = None,
@@ -86,15 +79,15 @@ def new_alarm(finding: Finding, attrs: AlarmRuleSpec, *, drill: bool = False) ->
     """An alarm not yet stored, in state normal: ``transition`` inserts it with its first event."""
     s, d = finding.subject, finding.details
     return {"id": None, "rule": finding.rule, "source": s.key, "site": s.site, "area": s.area, "device": s.device,
-            "point": s.point, "rule_type": d.get("type"), "detector": finding.detector,
-            "rule_revision": d.get("rule_revision"), "title": d.get("name") or finding.rule,
-            "title_en": d.get("name_en"), "state": AlarmState.NORMAL.value, "condition_active": False, "severity": 0,
+            "point": s.point, "rule_type": d.type, "detector": finding.detector,
+            "rule_revision": d.rule_revision, "title": d.name or finding.rule,
+            "title_en": d.name_en, "state": AlarmState.NORMAL.value, "condition_active": False, "severity": 0,
             "priority": 1, "latching": attrs.latching, "alarm_class": attrs.klass, "level": None, "value": None,
             "message": "", "raised_at": None, "last_raised_at": None, "cleared_at": None, "activations": 0,
             "acked_at": None, "acked_by": None, "shelved_until": None, "shelved_by": None, "shelve_reason": None,
             "oos_by": None, "oos_reason": None, "oos_permit": None, "suppressed_by": None, "first_out": False,
             "chattering": False, "flood_id": None, "plan_level": None, "drill": drill,
-            "first_finding_id": d.get("finding_id"), "updated_at": None, "closed_at": None}
+            "first_finding_id": d.finding_id, "updated_at": None, "closed_at": None}
 
 
 def save(conn: psycopg.Connection, alarm: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ One loop, woken by acknowledgements and by ``LISTEN`` notifications, at least ev
 * alarm events are published on ``ehs/v1/{site}/alarms`` in order, at least once (consumers de-duplicate by
   ``event_id``).
 
-* notifications: the outbox is delivered and alarms escalated by ``alerts.notifier`` (its own threads).
+* notifications: the outbox is delivered and alarms escalated by ``alerts.notifications.notifier`` (its own threads).
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from datetime import datetime, timedelta
 import orjson
 import psycopg
 
-from alerts import dispatch, management, service, store, watchdog
+from alerts import commands as machine
+from alerts import config_store, flows, management, service, store, watchdog
 from alerts.config import AlertConfig
 from alerts.interlock import MqttInterlock
-from alerts.notifier import Notifier
+from alerts.notifications.notifier import Notifier
 from alerts.settings import AlertSettings
 from core import channels, db, identity, topics
 from core import mqtt as mq
@@ -93,7 +94,7 @@ class AlertsWorker:
         key = db.execute(conn, "SELECT (SELECT max(id) FROM alarm_config), (SELECT max(id) FROM config_revision)"
                            ).fetchone()
         if self._config is None or key != self._config_key:
-            self._config, self._config_key = service.load_config(conn=conn), key
+            self._config, self._config_key = config_store.load_config(conn=conn), key
         return self._config
 
     def run_once(self, conn: psycopg.Connection) -> None:
@@ -101,13 +102,13 @@ class AlertsWorker:
         now = self.clock.now()
         config = self.config(conn)
         self._step("acknowledgements", lambda: self._take_acks(conn))
-        self._step("reconcile", lambda: self._in_transaction(conn, lambda: dispatch.reconcile(conn=conn, now=now)))
+        self._step("reconcile", lambda: self._in_transaction(conn, lambda: flows.reconcile(conn=conn, now=now)))
         self._step("send", lambda: self._send_pending(conn, config, now))
         self._step("retry", lambda: self._retry(conn, now))
 
         def time_out() -> None:
-            self.counters["timed_out"] += len(dispatch.time_out(conn=conn, now=now))
-            dispatch.cancel_stale(conn=conn, now=now, ttl=timedelta(seconds=config.defaults.command_ttl_s))
+            self.counters["timed_out"] += len(flows.time_out(conn=conn, now=now))
+            flows.cancel_stale(conn=conn, now=now, ttl=timedelta(seconds=config.defaults.command_ttl_s))
 
         self._step("time-outs", lambda: self._in_transaction(conn, time_out))
         self._step("shelving", lambda: self._in_transaction(conn, lambda: service.expire_shelving(conn=conn, now=now)))
@@ -160,7 +161,7 @@ class AlertsWorker:
             if not isinstance(body, dict):
                 raise ValueError("an acknowledgement is a JSON object")
             with conn.transaction():
-                dispatch.apply_ack(conn=conn, site=parsed.site, device=parsed.device, ack=body, now=at)
+                flows.apply_ack(conn=conn, site=parsed.site, device=parsed.device, ack=body, now=at)
             self.counters["acks"] += 1
             return
         except (psycopg.OperationalError, psycopg.InterfaceError):
@@ -188,7 +189,7 @@ class AlertsWorker:
     def _send_pending(self, conn: psycopg.Connection, config: AlertConfig, now: datetime) -> None:
         ttl = timedelta(seconds=config.defaults.command_ttl_s)
         with conn.transaction():
-            for command in dispatch.pending(conn=conn):
+            for command in machine.pending(conn=conn):
                 target = config.actuator(command["site"], command["device"])
                 if command["drill"] and (target is None or not target.simulated):
                     # second line of defence: a drill never reaches a real device, whoever queued it
@@ -200,14 +201,14 @@ class AlertsWorker:
                                       alarm_id=command["alarm_id"], drill=command["drill"],
                                       command_id=str(command["id"]))
                 body = self.interlock.send(command["site"], command["device"], payload)
-                dispatch.mark_issued(conn=conn, command=command, payload=body, now=now)
+                machine.mark_issued(conn=conn, command=command, payload=body, now=now)
                 self.counters["sent"] += 1
 
     def _retry(self, conn: psycopg.Connection, now: datetime) -> None:
         with conn.transaction():
-            for command in dispatch.retries_due(conn=conn, now=now):
+            for command in machine.retries_due(conn=conn, now=now):
                 self.interlock.resend(command["site"], command["device"], command["payload"])
-                dispatch.mark_issued(conn=conn, command=command, payload=command["payload"], now=now)
+                machine.mark_issued(conn=conn, command=command, payload=command["payload"], now=now)
                 self.counters["retries"] += 1
 
     def _publish_events(self, conn: psycopg.Connection, now: datetime) -> None:

@@ -3,51 +3,34 @@ plan, the actor of a person's action, and alerts' errors as API errors.
 
 Alarm records name their site and area by code (``alarm.site``, ``alarm.area``) while a caller's ``Scope``
 holds site ids and process types, so the scope is resolved once per request into site codes and, for callers
-limited to some processes (regulators), into the ``site/area`` keys they may see (api/policy.py).
+limited to some processes (regulators), into the ``site/area`` keys they may see (``core.scope``); the alarm
+engine's functions take that and check it (and the version a person saw) themselves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
-from alerts import models, service, store
+from alerts import models, service
 from alerts.config import AlertConfig
-from api.errors import Conflict, Forbidden, Invalid, NotFound
+from api.errors import NotFound
 from api.plant_read import site_filter
 from api.policy import Principal, Scope
-from api.queries import fetch_all
 from api.schemas.alarms import AlarmRead
+from core.errors import DomainError
+from core.scope import CodeScope, resolve
+
+#: What a caller may see of the alarm record (site codes, ``site/area`` keys); the domain functions take it.
+AlarmScope = CodeScope
 
 
-@dataclass(frozen=True, slots=True)
-class AlarmScope:
-    """What a caller may see of the alarm record: site codes and ``site/area`` keys (None: no limit)."""
-
-    sites: list[str] | None
-    areas: list[str] | None
-
-    def sees(self, site: str, area: str | None) -> bool:
-        return ((self.sites is None or site in self.sites)
-                and (self.areas is None or f"{site}/{area or ''}" in self.areas))
-
-
-def alarm_scope(conn: psycopg.Connection, scope: Scope) -> AlarmScope:
-    sites = None
-    if scope.site_ids is not None:
-        sites = [r["code"] for r in fetch_all(conn, "SELECT code FROM site WHERE id = ANY(%s) ORDER BY code",
-                                              (scope.sites_param(),))]
-    areas = None
-    if scope.processes is not None:
-        areas = [r["key"] for r in fetch_all(
-            conn, "SELECT s.code || '/' || a.code AS key FROM area a JOIN site s ON s.id = a.site_id "
-                  "WHERE a.process_type = ANY(%s) AND (%s::int[] IS NULL OR s.id = ANY(%s::int[]))",
-            (scope.processes_param(), scope.sites_param(), scope.sites_param()))]
-    return AlarmScope(sites, areas)
+def alarm_scope(conn: psycopg.Connection, scope: Scope) -> CodeScope:
+    """The caller's scope in codes (resolved once per request)."""
+    return resolve(conn, site_ids=scope.site_ids, processes=scope.processes)
 
 
 def check_site(conn: psycopg.Connection, scope: Scope, site: str | None) -> None:
@@ -60,17 +43,8 @@ def actor(principal: Principal) -> models.Actor:
     return models.Actor(principal.actor, models.Role(principal.role.value))
 
 
-def versions(conn: psycopg.Connection, alarm_ids: list[int]) -> dict[int, int]:
-    """The id of each alarm's latest event (its ``version``)."""
-    if not alarm_ids:
-        return {}
-    return {r["alarm_id"]: r["version"] for r in fetch_all(
-        conn, "SELECT alarm_id, max(id) AS version FROM alarm_event WHERE alarm_id = ANY(%s) GROUP BY alarm_id",
-        (alarm_ids,))}
-
-
 def with_versions(conn: psycopg.Connection, alarms: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = versions(conn, [a["id"] for a in alarms])
+    found = service.versions(conn=conn, alarm_ids=[a["id"] for a in alarms])
     return [{**a, "version": found.get(a["id"], 0)} for a in alarms]
 
 
@@ -113,40 +87,28 @@ def plan_for(config: AlertConfig, alarm: dict[str, Any]) -> dict[str, Any] | Non
 
 
 @contextmanager
-def domain_errors(*, field: str = "") -> Iterator[None]:
-    """Call the alarm engine, with its refusals as API errors: 404, 403, 409, and 422 for input the domain rules
-    refuse."""
+def input_field(field: str) -> Iterator[None]:
+    """Name the input a domain refusal is about when the domain did not (422 answers name a field)."""
     try:
         yield
-    except models.NotFound as exc:
-        raise NotFound(str(exc)) from None
-    except models.PermissionDenied as exc:
-        raise Forbidden(str(exc)) from None
-    except models.AlarmError as exc:
-        if exc.status == 409:
-            raise Conflict(str(exc)) from None
-        raise Invalid(str(exc), field=field) from None
+    except DomainError as exc:
+        if exc.field is None:
+            exc.field = field
+        raise
 
 
-def act(conn: psycopg.Connection, ascope: AlarmScope, alarm_id: int, seen_version: int | None,
-        action: Callable[[], Any], *, field: str = "") -> Any:
-    """Run a person's action on an alarm the caller sees, after checking the version they saw.
+def act(conn: psycopg.Connection, alarm_id: int, action: Callable[[], Any], *, field: str = "") -> Any:
+    """Run a person's action on an alarm; the domain checks the caller's scope and the version they saw.
 
-    The alarm is locked first (``store.alarm_by_id``), so nothing changes it between the check and the action.
     A stale ``seen_version`` answers 409 ``alarm_changed``, an action the alarm's state does not allow 409
     ``illegal_transition``; both carry the current alarm and change nothing.
     """
-    locked = store.alarm_by_id(conn, alarm_id)
-    if locked is None or not ascope.sees(locked["site"], locked["area"]):
-        raise NotFound(f"no alarm {alarm_id}")
-    current = versions(conn, [alarm_id]).get(alarm_id, 0)
-    if seen_version is not None and seen_version != current:
-        raise Conflict(f"alarm {alarm_id} changed since you saw it (version {seen_version}, now {current})",
-                       extra={"code": "alarm_changed", "alarm": as_json(conn, service.get_alarm(
-                           conn=conn, alarm_id=alarm_id, events=False))})
-    with domain_errors(field=field):
-        try:
+    try:
+        with input_field(field):
             return action()
-        except models.IllegalTransition as exc:
-            raise Conflict(str(exc), extra={"code": "illegal_transition", "alarm": as_json(conn, service.get_alarm(
-                conn=conn, alarm_id=alarm_id, events=False))}) from None
+    except models.AlarmChanged as exc:
+        exc.extra["alarm"] = as_json(conn, exc.alarm)
+        raise
+    except models.IllegalTransition as exc:
+        exc.extra["alarm"] = as_json(conn, service.get_alarm(conn=conn, alarm_id=alarm_id, events=False))
+        raise

@@ -1,6 +1,8 @@
 """API errors: exceptions that services raise, and the handlers that turn every error into clear JSON.
 
-Bodies are always ``{"detail": "...", ...}``; 422 names the field; a 500 never carries a stack trace.
+Bodies are always ``{"detail": "...", ...}``; 422 names the field; a 500 never carries a stack trace. The
+API's own errors are ``core.errors.DomainError``s like the domains' refusals, so one handler answers both
+with the error's ``status``.
 """
 
 from __future__ import annotations
@@ -13,30 +15,30 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from alerts.models import AlarmError
+from core import errors
+from core.errors import DomainError
 
 _LOGGER = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
+class ApiError(DomainError):
     status = 400
 
     def __init__(self, detail: str, *, field: str | None = None, extra: dict[str, Any] | None = None) -> None:
-        super().__init__(detail)
+        # ``extra``: more members of the JSON body, e.g. a conflict's ``code`` and object
+        super().__init__(detail, field=field, extra=extra)
         self.detail = detail
-        self.field = field
-        self.extra = extra or {}        # more members of the JSON body, e.g. a conflict's ``code`` and object
 
 
-class NotFound(ApiError):
+class NotFound(ApiError, errors.NotFound):
     status = 404
 
 
-class Forbidden(ApiError):
+class Forbidden(ApiError, errors.Forbidden):
     status = 403
 
 
-class Conflict(ApiError):
+class Conflict(ApiError, errors.Conflict):
     status = 409
 
 
@@ -59,19 +61,12 @@ def install(app: FastAPI) -> None:
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return field_errors([(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()])
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        # the API's own errors and every domain's refusals (core.errors): 422 names the field
         if exc.status == 422:
-            return field_errors([(exc.field or "", exc.detail)])
-        return JSONResponse(status_code=exc.status, content={"detail": exc.detail, **exc.extra})
-
-    @app.exception_handler(AlarmError)
-    async def _alarm_error(_request: Request, exc: AlarmError) -> JSONResponse:
-        # routes map the alarm engine's refusals themselves (api.alarms.domain_errors); this is the safety net
-        status = exc.status if exc.status in (403, 404, 409) else 422
-        if status == 422:
-            return field_errors([("", str(exc))])
-        return JSONResponse(status_code=status, content={"detail": str(exc)})
+            return field_errors([(exc.field or "", str(exc))])
+        return JSONResponse(status_code=exc.status, content={"detail": str(exc), **exc.extra})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -6,22 +6,18 @@ import base64
 from typing import Any, Generic, TypeVar
 
 import orjson
-import psycopg
-from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
 from api.errors import Invalid
 from api.policy import Scope
+from core import db
 
 T = TypeVar("T")
 
 
-def fetch_all(conn: psycopg.Connection, sql: str, params: Any = None) -> list[dict[str, Any]]:
-    return conn.cursor(row_factory=dict_row).execute(sql, params).fetchall()
-
-
-def fetch_one(conn: psycopg.Connection, sql: str, params: Any = None) -> dict[str, Any] | None:
-    return conn.cursor(row_factory=dict_row).execute(sql, params).fetchone()
+#: Dict rows: the one row helper (core.db), under the names the API's modules use.
+fetch_all = db.fetch_all
+fetch_one = db.fetch_one
 
 
 def scope_sql(site: str, process: str | None = None) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import orjson
 import psycopg
 
-from alerts import service as alert_service
+from alerts import config_store
 from alerts.config import AlertSection, check_alerts
 from core import audit
 from core.db import execute
@@ -75,7 +75,7 @@ def apply_safety(conn: psycopg.Connection, *, source: str, actor: str = "", rule
         return SafetyApplied(problems=problems)
     applied = SafetyApplied(
         rules_revision=None if rules is None else rule_service.apply_rules(conn=conn, section=rules, source=source),
-        alarms_revision=None if alarms is None else alert_service.apply_config(conn=conn, section=alarms,
+        alarms_revision=None if alarms is None else config_store.apply_config(conn=conn, section=alarms,
                                                                              source=source))
     if record and applied.changed:
         if not actor:

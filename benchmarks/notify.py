@@ -62,7 +62,7 @@ def _apply(url: str, flood_start: int) -> None:
 
 
 def _channel(conn: psycopg.Connection, name: str, kind: str, url: str, area: str, **extra) -> None:
-    from alerts.notify_config import ChannelSpec, put_channel
+    from alerts.notifications.notify_config import ChannelSpec, put_channel
 
     put_channel(conn=conn, secret=SECRET, spec=ChannelSpec(name=name, kind=kind, url=url, site=SITE, area=area,
                                                            **extra))

@@ -71,12 +71,13 @@ def _readings(conn: psycopg.Connection, interval_s: int) -> int:
 
 
 def _alarms(conn: psycopg.Connection, count: int) -> dict[str, int]:
-    from alerts import dispatch, service
+    from alerts import commands as machine
+    from alerts import config_store, flows, service, store
     from alerts.models import Actor
     from core.model import Finding, Severity, SubjectRef
 
     rng = random.Random(11)
-    plans = service.load_config(conn=conn).section.response_plans      # the rules that start response plans
+    plans = config_store.load_config(conn=conn).section.response_plans      # the rules that start response plans
     plan_rules = sorted({(p.site or SITE, p.area, rule) for p in plans for lv in p.levels for rule in lv.rules
                          if "*" not in rule})
     points = conn.execute("SELECT a.code, d.code, p.key FROM point p JOIN device d ON d.id = p.device_id JOIN "
@@ -102,14 +103,14 @@ def _alarms(conn: psycopg.Connection, count: int) -> dict[str, int]:
         alarm_id = conn.execute("SELECT id FROM alarm WHERE rule = %s AND source = %s ORDER BY id DESC LIMIT 1",
                                 (rule, f.subject.key)).fetchone()[0]
         made["alarms"] += 1
-        for command in dispatch.store.fetch(conn, "SELECT * FROM interlock_command WHERE alarm_id = %s AND "
-                                            "status = 'pending'", (alarm_id,)):
+        for command in store.fetch(conn, "SELECT * FROM interlock_command WHERE alarm_id = %s AND "
+                                   "status = 'pending'", (alarm_id,)):
             conn.execute("UPDATE interlock_command SET created_at = %s WHERE id = %s", (at, command["id"]))
-            dispatch.mark_issued(conn=conn, command=command, now=at, payload={
+            machine.mark_issued(conn=conn, command=command, now=at, payload={
                 "id": str(command["id"]), "expires_at": int((at + timedelta(minutes=1)).timestamp() * 1000)})
             for n, status in enumerate(("accepted", "done") if rng.random() > 0.05 else ("rejected",), 1):
-                dispatch.apply_ack(conn=conn, site=command["site"], device=command["device"],
-                                   ack={"id": str(command["id"]), "status": status}, now=at + timedelta(seconds=n))
+                flows.apply_ack(conn=conn, site=command["site"], device=command["device"],
+                                ack={"id": str(command["id"]), "status": status}, now=at + timedelta(seconds=n))
             made["commands"] += 1
         conn.execute("UPDATE notification_outbox SET created_at = %s WHERE alarm_id = %s", (at, alarm_id))
         if rng.random() < 0.9:

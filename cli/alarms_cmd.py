@@ -120,10 +120,10 @@ def kpi(hours: float = typer.Option(24.0, help="Period ending now"), site: str |
 def drill(area: str, level: int, reason: str = typer.Option(..., help="Why (the drill's record)"),
           site: str = "cz01", user: str = USER, role: str = typer.Option("ehs_manager", "--role")) -> None:
     """Run a response plan level as a drill (simulated devices only; every record marked drill)."""
-    from alerts import dispatch
+    from alerts import flows
     from alerts.models import Actor
 
-    a = _run(dispatch.start_drill, site=site, area=area, level=level, actor=Actor(user, role), reason=reason,
+    a = _run(flows.start_drill, site=site, area=area, level=level, actor=Actor(user, role), reason=reason,
              now=_now())
     typer.echo(f"drill alarm {a['id']}: {a['title']}")
     for c in a["commands"]:
@@ -134,10 +134,10 @@ def drill(area: str, level: int, reason: str = typer.Option(..., help="Why (the 
 def command(site: str, device: str, action: str, reason: str = typer.Option(..., help="Why"),
             user: str = USER, role: str = ROLE) -> None:
     """Send a manual interlock command (needs a role and a reason; audited)."""
-    from alerts import dispatch
+    from alerts import flows
     from alerts.models import Actor
 
-    c = _run(dispatch.request_command, site=site, device=device, action=action, actor=Actor(user, role),
+    c = _run(flows.request_command, site=site, device=device, action=action, actor=Actor(user, role),
              reason=reason, now=_now())
     typer.echo(f"command {c['id']}: {c['action']} -> {c['device']} ({c['status']})")
 

@@ -16,7 +16,7 @@ def channels() -> None:
     """List the channels; their URLs only redacted (the secrets never leave the database unsealed)."""
     import psycopg
 
-    from alerts import notify_config
+    from alerts.notifications import notify_config
 
     with database_url() as url, psycopg.connect(url) as conn:
         for c in notify_config.list_channels(conn=conn):
@@ -36,8 +36,8 @@ def add(name: str, kind: str = typer.Argument(..., help="wecom, dingtalk, feishu
     import psycopg
     from pydantic import ValidationError
 
-    from alerts import notify_config
     from alerts.models import AlarmError
+    from alerts.notifications import notify_config
     from core.settings import get_settings
 
     url = os.environ.get(url_env)
@@ -60,7 +60,7 @@ def test(name: str, to: str | None = typer.Option(None, help="Address for e-mail
     import psycopg
 
     from alerts import store
-    from alerts.notify import AppriseNotifier
+    from alerts.notifications.notify import AppriseNotifier
     from alerts.seal import SealError, unseal
     from alerts.settings import AlertSettings
     from core.settings import get_settings

@@ -220,7 +220,7 @@ def _demo_notifications(url: str, secret: str) -> None:
     without any external service, and no real token is ever shipped."""
     import psycopg
 
-    from alerts import notify_config
+    from alerts.notifications import notify_config
 
     with psycopg.connect(url) as conn, conn.transaction():
         notify_config.apply_section(conn=conn, secret=secret, section=notify_config.NotificationSection(

@@ -124,6 +124,19 @@ def sign_off(url: str, *, service: str, instance: str,
         _LOGGER.warning("could not sign off in the database: %s", exc)
 
 
+def fetch_all(conn: psycopg.Connection, sql: str, params: Any = None) -> list[dict[str, Any]]:
+    """Rows as dicts, whatever the connection's default row factory (the one row helper of every package)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else []
+
+
+def fetch_one(conn: psycopg.Connection, sql: str, params: Any = None) -> dict[str, Any] | None:
+    """The first row as a dict, or None."""
+    found = fetch_all(conn, sql, params)
+    return found[0] if found else None
+
+
 def execute(conn: psycopg.Connection, query, params=None) -> psycopg.Cursor:
     """Execute with tuple rows, whatever the connection's default row factory (pooled ones give dicts)."""
     return conn.cursor(row_factory=tuple_row).execute(query, params)

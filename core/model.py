@@ -6,6 +6,7 @@ nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
@@ -99,6 +100,85 @@ class SubjectRef:
         return "/".join(part for part in (self.site, self.area, self.device, self.point) if part)
 
 
+#: The keys of ``Finding.details`` that the alarm engine reads, each a field of ``FindingDetails``.
+DETAIL_KEYS = ("finding_id", "previous", "level", "type", "rule_revision", "name", "name_en", "detector_version",
+               "model_id", "contributors", "drill", "plan", "commands")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the ingest stage decided for a finding before any database work: the response plan levels it
+    started (``{"plan": "site/area", "level", "name", "name_en"}``) and their interlock commands (records of
+    alerts.plans, ``pending``, ``issued`` with their signed payload, or ``skipped``)."""
+
+    plan: tuple[Mapping[str, Any], ...] = ()
+    commands: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FindingDetails(Mapping[str, Any]):
+    """The details of a finding, typed: who wrote each key and what it means.
+
+    ``finding_id`` (every producer), ``previous`` (severity before this change: a plan level starts on an edge),
+    ``level`` (the label of the threshold held), ``type`` (rule type, ``system``, ``drill``...),
+    ``rule_revision``, ``name``/``name_en`` (the alarm's title), ``detector_version`` (detectors.engine);
+    ``model_id``/``contributors`` (ML scoring); ``drill``; ``plan``/``commands``: the ingest stage's
+    ``Decision`` (absent: no stage decided, the alarm engine decides). Keys of other domains (a pollutant, an
+    outfall...) are kept in ``extra``. It reads as the mapping it was made from (``given`` keeps which keys
+    were given, in order), so spool files and dead letters keep their JSON shape (``as_dict``).
+    """
+
+    finding_id: str | None = None
+    previous: int | None = None
+    level: str | None = None
+    type: str | None = None
+    rule_revision: int | None = None
+    name: str | None = None
+    name_en: str | None = None
+    detector_version: str | None = None
+    model_id: Any = None
+    contributors: Any = None
+    drill: bool | None = None
+    plan: list[Mapping[str, Any]] | None = None
+    commands: list[dict[str, Any]] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    given: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any] | None) -> FindingDetails:
+        if isinstance(data, FindingDetails):
+            return data
+        data = dict(data or {})
+        known = {k: v for k, v in data.items() if k in DETAIL_KEYS}
+        return cls(**known, extra={k: v for k, v in data.items() if k not in DETAIL_KEYS}, given=tuple(data))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The mapping this was made from (the JSON shape)."""
+        return {key: self[key] for key in self.given}
+
+    @property
+    def decision(self) -> Decision | None:
+        """The ingest stage's decision, or None when no stage decided (``plan`` absent)."""
+        if "plan" not in self.given:
+            return None
+        return Decision(tuple(self.plan or ()), tuple(self.commands or ()))
+
+    def decided(self, decision: Decision) -> FindingDetails:
+        """These details with the ingest stage's decision noted."""
+        return FindingDetails.of({**self.as_dict(), "plan": list(decision.plan), "commands": list(decision.commands)})
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.given:
+            raise KeyError(key)
+        return getattr(self, key) if key in DETAIL_KEYS else self.extra[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.given)
+
+    def __len__(self) -> int:
+        return len(self.given)
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """A change of a detector's classified severity for one subject (edge-triggered, STYLE.md B4)."""
@@ -112,4 +192,9 @@ class Finding:
     value: float | None = None
     message: str = ""
     caused_by: str | None = None   # id of the reading batch that caused it
-    details: dict[str, Any] = field(default_factory=dict)
+    #: Typed details; producers may pass a plain mapping, which is converted (FindingDetails.of).
+    details: FindingDetails = field(default_factory=FindingDetails)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.details, FindingDetails):
+            object.__setattr__(self, "details", FindingDetails.of(self.details))

@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from core.db import execute
+from core.errors import DomainError
 from hazwaste import codes
 
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
@@ -21,7 +22,7 @@ FacilityKind = Literal["warehouse", "yard", "pit", "tank_farm", "storage_point",
 STORAGE_KINDS = frozenset({"warehouse", "yard", "pit", "tank_farm", "storage_point"})
 
 
-class HazwasteError(Exception):
+class HazwasteError(DomainError):
     """A refused hazardous-waste operation; ``status`` is the HTTP answer (404, 409, 422)."""
 
     status = 409

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 import psycopg
 
-from alerts import dispatch, watchdog
+from alerts import commands as machine
+from alerts import config_store, watchdog
 from alerts import service as alert_service
 from alerts.config import AlertConfig
 from alerts.interlock import MqttInterlock
-from alerts.notifier import Notifier
+from alerts.notifications.notifier import Notifier
 from alerts.settings import AlertSettings
 from alerts.stage import AlertStage
 from core import mqtt as mq
@@ -102,9 +103,9 @@ class SafetyStages:
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 revision, rules = rule_service.load_rules(conn=conn)
                 engine = Engine(rules, index, clock=self.clock, revision=revision)
-                config = alert_service.load_config(conn=conn, index=index)
+                config = config_store.load_config(conn=conn, index=index)
                 open_alarms = alert_service.open_alarm_conditions(conn=conn)
-                self.stage.bypasses = dispatch.active_bypasses(conn=conn, now=self.clock.now())
+                self.stage.bypasses = machine.active_bypasses(conn=conn, now=self.clock.now())
                 points, span = engine.history_needed()
                 history = rule_service.recent_readings(conn=conn, point_ids=points, since=self.clock.now() - span)
             engine.warm_up(history, until={(rule, source): at for rule, source, _, at in open_alarms if at})
@@ -132,7 +133,7 @@ class SafetyStages:
         while not self._stop.wait(self._refresh_s):
             if self.liveness is not None:
                 self.liveness.beat("bypasses", progress=True)
-            bypasses = link.run(lambda conn: dispatch.active_bypasses(conn=conn, now=self.clock.now()))
+            bypasses = link.run(lambda conn: machine.active_bypasses(conn=conn, now=self.clock.now()))
             if bypasses is not None:
                 self.stage.bypasses = bypasses
         link.close()
@@ -198,7 +199,7 @@ class SafetyStages:
         if silent and self.standby is None and self.standby_notifier:
             _LOGGER.warning("no alerts worker is alive: this ingest process sends notifications until one is back")
             self.standby = Notifier(database_url=self.database_url, secret=self.notify_secret, settings=AlertSettings(),
-                                    clock=self.clock, config=lambda c: alert_service.load_config(conn=c))
+                                    clock=self.clock, config=lambda c: config_store.load_config(conn=c))
             self.standby.liveness = self.liveness
             self.standby.start()
         elif not silent and self.standby is not None:

@@ -39,7 +39,7 @@ class SpoolFileError(ValueError):
 def _finding_to_json(f: Finding) -> dict:
     return {"rule": f.rule, "detector": f.detector, "subject": [f.subject.site, f.subject.area, f.subject.device,
             f.subject.point], "severity": int(f.severity), "ts": f.ts, "score": f.score, "value": f.value,
-            "message": f.message, "caused_by": f.caused_by, "details": f.details}
+            "message": f.message, "caused_by": f.caused_by, "details": f.details.as_dict()}
 
 
 def _finding_from_json(d: dict) -> Finding:

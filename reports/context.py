@@ -11,10 +11,11 @@ import psycopg
 from psycopg.rows import dict_row
 
 from core.db import execute
+from core.errors import DomainError
 from reports.model import Document, Params, tr
 
 
-class ReportError(Exception):
+class ReportError(DomainError):
     """A report cannot be made as asked (unknown site, area, alarm...); ``status`` suggests the HTTP status."""
 
     status = 422

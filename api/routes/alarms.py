@@ -17,14 +17,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import AwareDatetime
 
-from alerts import kpi, service, store
+from alerts import config_store, kpi, service
 from alerts.models import AlarmState
 from api.alarms import (
     act,
     actor,
     alarm_scope,
     check_site,
-    domain_errors,
     get_visible,
     plan_for,
     present,
@@ -110,8 +109,7 @@ def alarm_kpis(request: Request, principal: Reader, conn: Conn, clock: AppClock,
         raise Invalid("since must be before until, at most 92 days before", field="query.since")
     if until - since > timedelta(days=api.kpi_long_days):
         limit_heavy(request, principal.actor, "long KPI")
-    with domain_errors():
-        return kpi.kpis(conn=conn, since=since, until=until, site=site, area=area)
+    return kpi.kpis(conn=conn, since=since, until=until, site=site, area=area)
 
 
 @router.get("/{alarm_id}", response_model=AlarmDetail)
@@ -119,8 +117,7 @@ def get_alarm(alarm_id: PathId, principal: Reader, conn: Conn):
     """One alarm with its timeline (events), interlock commands, notifications and the response plan level it
     started (evacuation instructions, interlocks), or ``plan: null``."""
     alarm = present(conn, get_visible(conn, alarm_scope(conn, principal.scope), alarm_id, events=True))
-    with domain_errors():
-        alarm["plan"] = plan_for(service.load_config(conn=conn), alarm)
+    alarm["plan"] = plan_for(config_store.load_config(conn=conn), alarm)
     return alarm
 
 
@@ -129,42 +126,41 @@ def ack_alarm(alarm_id: PathId, principal: Acker, conn: Conn, clock: AppClock,
               body: Annotated[AckBody | None, Body()] = None):
     """Acknowledge, with an optional comment."""
     body = body or AckBody()
-    who = actor(principal)
-    return present(conn, act(conn, alarm_scope(conn, principal.scope), alarm_id, body.seen_version, lambda: (
-        service.acknowledge(conn=conn, alarm_id=alarm_id, actor=who, now=clock.now(), comment=body.comment))))
+    seen = _seen(conn, principal, body.seen_version)
+    return present(conn, act(conn, alarm_id, lambda: service.acknowledge(
+        conn=conn, alarm_id=alarm_id, actor=actor(principal), now=clock.now(), comment=body.comment, **seen)))
 
 
 @router.post("/{alarm_id}/shelve", response_model=AlarmRead, responses=CONFLICT)
 def shelve_alarm(alarm_id: PathId, body: ShelveBody, principal: Shelver, conn: Conn, clock: AppClock):
     """Shelve for some minutes (at most the engine's limit), with a reason; a critical alarm needs an EHS
     manager or an administrator."""
-    with domain_errors():
-        limit_min = service.load_config(conn=conn).defaults.shelve_max_h * 60
+    limit_min = config_store.load_config(conn=conn).defaults.shelve_max_h * 60
     if body.minutes > limit_min:
         raise Invalid(f"at most {limit_min:g} minutes", field="body.minutes")
-    who = actor(principal)
-    return present(conn, act(conn, alarm_scope(conn, principal.scope), alarm_id, body.seen_version, lambda: (
-        service.shelve(conn=conn, alarm_id=alarm_id, actor=who, reason=body.reason, now=clock.now(),
-                       duration=timedelta(minutes=body.minutes))), field="body.reason"))
+    seen = _seen(conn, principal, body.seen_version)
+    return present(conn, act(conn, alarm_id, lambda: service.shelve(
+        conn=conn, alarm_id=alarm_id, actor=actor(principal), reason=body.reason, now=clock.now(),
+        duration=timedelta(minutes=body.minutes), **seen), field="body.reason"))
 
 
 @router.post("/{alarm_id}/unshelve", response_model=AlarmRead, responses=CONFLICT)
 def unshelve_alarm(alarm_id: PathId, principal: Shelver, conn: Conn, clock: AppClock,
                    body: Annotated[ActionBody | None, Body()] = None):
     body = body or ActionBody()
-    who = actor(principal)
-    return present(conn, act(conn, alarm_scope(conn, principal.scope), alarm_id, body.seen_version, lambda: (
-        service.unshelve(conn=conn, alarm_id=alarm_id, actor=who, now=clock.now(), reason=body.comment))))
+    seen = _seen(conn, principal, body.seen_version)
+    return present(conn, act(conn, alarm_id, lambda: service.unshelve(
+        conn=conn, alarm_id=alarm_id, actor=actor(principal), now=clock.now(), reason=body.comment, **seen)))
 
 
 @router.post("/{alarm_id}/comment", response_model=AlarmEventRead, status_code=201)
 def comment_alarm(alarm_id: PathId, body: CommentBody, principal: Commenter, conn: Conn, clock: AppClock):
     """Add a note to the alarm's timeline; answers the new event."""
-    who = actor(principal)
-    event_id = act(conn, alarm_scope(conn, principal.scope), alarm_id, None, lambda: (
-        service.comment(conn=conn, alarm_id=alarm_id, actor=who, text=body.text, now=clock.now())),
+    seen = _seen(conn, principal, None)
+    event_id = act(conn, alarm_id, lambda: service.comment(
+        conn=conn, alarm_id=alarm_id, actor=actor(principal), text=body.text, now=clock.now(), **seen),
         field="body.text")
-    return store.fetch_one(conn, "SELECT * FROM alarm_event WHERE id = %s", (event_id,))
+    return service.get_event(conn=conn, event_id=event_id)
 
 
 @router.post("/{alarm_id}/reset", response_model=AlarmRead, responses=CONFLICT)
@@ -172,25 +168,30 @@ def reset_alarm(alarm_id: PathId, principal: Resetter, conn: Conn, clock: AppClo
                 body: Annotated[ActionBody | None, Body()] = None):
     """Reset a latched, acknowledged alarm whose condition is back to normal."""
     body = body or ActionBody()
-    who = actor(principal)
-    return present(conn, act(conn, alarm_scope(conn, principal.scope), alarm_id, body.seen_version, lambda: (
-        service.reset(conn=conn, alarm_id=alarm_id, actor=who, now=clock.now(), comment=body.comment))))
+    seen = _seen(conn, principal, body.seen_version)
+    return present(conn, act(conn, alarm_id, lambda: service.reset(
+        conn=conn, alarm_id=alarm_id, actor=actor(principal), now=clock.now(), comment=body.comment, **seen)))
 
 
 @router.post("/{alarm_id}/out-of-service", response_model=AlarmRead, responses=CONFLICT)
 def remove_from_service(alarm_id: PathId, body: OutOfServiceBody, principal: Maintainer, conn: Conn,
                         clock: AppClock):
     """Take an alarm out of service for maintenance, with a reason and a permit or MOC reference."""
-    who = actor(principal)
-    return present(conn, act(conn, alarm_scope(conn, principal.scope), alarm_id, body.seen_version, lambda: (
-        service.remove_from_service(conn=conn, alarm_id=alarm_id, actor=who, reason=body.reason,
-                                    permit=body.permit, now=clock.now())), field="body.reason"))
+    seen = _seen(conn, principal, body.seen_version)
+    return present(conn, act(conn, alarm_id, lambda: service.remove_from_service(
+        conn=conn, alarm_id=alarm_id, actor=actor(principal), reason=body.reason, permit=body.permit,
+        now=clock.now(), **seen), field="body.reason"))
 
 
 @router.post("/{alarm_id}/return-to-service", response_model=AlarmRead, responses=CONFLICT)
 def return_to_service(alarm_id: PathId, principal: Maintainer, conn: Conn, clock: AppClock,
                       body: Annotated[ActionBody | None, Body()] = None):
     body = body or ActionBody()
-    who = actor(principal)
-    return present(conn, act(conn, alarm_scope(conn, principal.scope), alarm_id, body.seen_version, lambda: (
-        service.return_to_service(conn=conn, alarm_id=alarm_id, actor=who, now=clock.now(), reason=body.comment))))
+    seen = _seen(conn, principal, body.seen_version)
+    return present(conn, act(conn, alarm_id, lambda: service.return_to_service(
+        conn=conn, alarm_id=alarm_id, actor=actor(principal), now=clock.now(), reason=body.comment, **seen)))
+
+
+def _seen(conn: Conn, principal: Principal, version: int | None) -> dict[str, Any]:
+    """What the alarm engine checks before a person's action: the caller's scope and the version they saw."""
+    return {"scope": alarm_scope(conn, principal.scope), "expected_version": version}

@@ -14,6 +14,7 @@ from api.queries import Page, after_id, encode_cursor, fetch_all
 from api.ratelimit import limit_heavy
 from api.schemas import ErrorRead
 from core import audit
+from core.scope import site_codes
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 Verifier = Annotated[Principal, require(Permission.AUDIT_VERIFY)]
@@ -66,10 +67,7 @@ def list_entries(principal: Annotated[Principal, Depends(_reader)], conn: Conn,
     sites see the entries recorded for those sites; callers limited to some processes (regulators) see the
     entries of those processes' areas and the plant-wide ones (no site)."""
     everything = principal.can(Permission.AUDIT_READ)
-    sites = None
-    if principal.scope.site_ids is not None:
-        sites = [r["code"] for r in fetch_all(conn, "SELECT code FROM site WHERE id = ANY(%s)",
-                                              (sorted(principal.scope.site_ids),))]
+    sites = site_codes(conn, principal.scope.site_ids)
     prefix = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" if action else None
     rows = fetch_all(conn, """
         SELECT e.seq, e.at, e.actor, e.action, e.target, e.site, e.area, e.detail, e.hash FROM audit_entry e

@@ -9,12 +9,14 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
 
-from alerts import dispatch
-from api.alarms import actor, alarm_scope, check_site, domain_errors, get_visible
+from alerts import commands as machine
+from alerts import flows
+from api.alarms import actor, alarm_scope, check_site, get_visible, input_field
 from api.deps import AppClock, Conn, SiteFilter, require
 from api.errors import Forbidden, Invalid, NotFound
 from api.policy import Permission, Principal
 from api.schemas.alarms import CommandCreate, CommandDetail, CommandRead
+from core import errors
 
 router = APIRouter(prefix="/api/v1/commands", tags=["alarms"])
 Reader = Annotated[Principal, require(Permission.ALARMS_READ)]
@@ -31,16 +33,14 @@ def list_commands(principal: Reader, conn: Conn, site: SiteFilter = None,
     """Commands within your scope, newest first."""
     check_site(conn, principal.scope, site)
     ascope = alarm_scope(conn, principal.scope)
-    with domain_errors():
-        return dispatch.list_commands(conn=conn, site=site, device=device, status=status, alarm_id=alarm_id,
-                                      drill=drill, limit=limit, sites=ascope.sites, areas=ascope.areas)
+    return machine.list_commands(conn=conn, site=site, device=device, status=status, alarm_id=alarm_id,
+                                 drill=drill, limit=limit, sites=ascope.sites, areas=ascope.areas)
 
 
 @router.get("/{command_id}", response_model=CommandDetail)
 def get_command(command_id: Annotated[UUID, Path(description="Command id")], principal: Reader, conn: Conn):
     """One command with its events (sent, acknowledged, retried, timed out...)."""
-    with domain_errors():
-        command = dispatch.get_command(conn=conn, command_id=str(command_id))
+    command = machine.get_command(conn=conn, command_id=str(command_id))
     if not alarm_scope(conn, principal.scope).sees(command["site"], command["area"]):
         raise NotFound(f"no command {command_id}")
     return command
@@ -58,11 +58,11 @@ def issue_command(body: CommandCreate, principal: Issuer, conn: Conn, clock: App
         except NotFound:
             raise Invalid(f"no alarm {body.alarm_id}", field="body.alarm_id") from None
     try:
-        with domain_errors(field="body.action"):
-            return dispatch.request_command(conn=conn, site=body.site, device=body.device, action=body.action,
-                                            actor=actor(principal), reason=body.reason, now=clock.now(),
-                                            params=body.params, alarm_id=body.alarm_id)
-    except NotFound as exc:                         # not a declared actuator: an input error of this body
+        with input_field("body.action"):
+            return flows.request_command(conn=conn, site=body.site, device=body.device, action=body.action,
+                                         actor=actor(principal), reason=body.reason, now=clock.now(),
+                                         params=body.params, alarm_id=body.alarm_id)
+    except errors.NotFound as exc:                  # not a declared actuator: an input error of this body
         raise Invalid(str(exc), field="body.device") from None
 
 

@@ -9,12 +9,13 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
-from alerts import dispatch, service
-from api.alarms import actor, alarm_scope, domain_errors, get_visible, plan_for, present
+from alerts import config_store, flows
+from api.alarms import actor, alarm_scope, get_visible, plan_for, present
 from api.deps import AppClock, Conn, PathId, require
-from api.errors import Forbidden, Invalid, NotFound
+from api.errors import Forbidden, Invalid
 from api.policy import Permission, Principal
 from api.schemas.alarms import AlarmDetail, DrillCreate
+from core import errors
 
 router = APIRouter(prefix="/api/v1/drills", tags=["alarms"])
 Runner = Annotated[Principal, require(Permission.DRILLS_RUN)]
@@ -22,8 +23,7 @@ Runner = Annotated[Principal, require(Permission.DRILLS_RUN)]
 
 def _detail(conn, alarm: dict) -> dict:
     alarm = present(conn, alarm)
-    with domain_errors():
-        alarm["plan"] = plan_for(service.load_config(conn=conn), alarm)
+    alarm["plan"] = plan_for(config_store.load_config(conn=conn), alarm)
     return alarm
 
 
@@ -34,10 +34,9 @@ def start_drill(body: DrillCreate, principal: Runner, conn: Conn, clock: AppCloc
     if ascope.sites is not None and body.site not in ascope.sites:
         raise Forbidden(f"site {body.site!r} is not in your scope")
     try:
-        with domain_errors():
-            alarm = dispatch.start_drill(conn=conn, site=body.site, area=body.area, level=body.level,
-                                         actor=actor(principal), reason=body.reason, now=clock.now())
-    except NotFound as exc:                         # no such plan level: an input error of this body
+        alarm = flows.start_drill(conn=conn, site=body.site, area=body.area, level=body.level,
+                                  actor=actor(principal), reason=body.reason, now=clock.now())
+    except errors.NotFound as exc:                  # no such plan level: an input error of this body
         raise Invalid(str(exc), field="body.level") from None
     return _detail(conn, alarm)
 
@@ -46,6 +45,5 @@ def start_drill(body: DrillCreate, principal: Runner, conn: Conn, clock: AppCloc
 def end_drill(alarm_id: PathId, principal: Runner, conn: Conn, clock: AppClock):
     """End a drill: its alarm returns to normal, acknowledged by you."""
     get_visible(conn, alarm_scope(conn, principal.scope), alarm_id)
-    with domain_errors():
-        alarm = dispatch.end_drill(conn=conn, alarm_id=alarm_id, actor=actor(principal), now=clock.now())
+    alarm = flows.end_drill(conn=conn, alarm_id=alarm_id, actor=actor(principal), now=clock.now())
     return _detail(conn, alarm)

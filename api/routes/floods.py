@@ -9,11 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from alerts import service
-from api.alarms import alarm_scope, check_site, domain_errors, with_versions
+from api.alarms import alarm_scope, check_site, with_versions
 from api.deps import Conn, PathId, SiteFilter, require
-from api.errors import NotFound
 from api.policy import Permission, Principal
-from api.queries import fetch_all, fetch_one
 from api.schemas.alarms import FloodDetail, FloodRead
 
 router = APIRouter(prefix="/api/v1/floods", tags=["alarms"])
@@ -27,27 +25,13 @@ def list_floods(principal: Reader, conn: Conn, site: SiteFilter = None,
                 drill: bool | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100):
     """Floods within your scope, newest first."""
     check_site(conn, principal.scope, site)
-    ascope = alarm_scope(conn, principal.scope)
-    return fetch_all(conn, """
-        SELECT * FROM alarm_flood
-        WHERE (%(sites)s::text[] IS NULL OR site = ANY(%(sites)s))
-          AND (%(areas)s::text[] IS NULL OR site || '/' || area = ANY(%(areas)s))
-          AND (%(site)s::text IS NULL OR site = %(site)s) AND (%(area)s::text IS NULL OR area = %(area)s)
-          AND (%(open)s::boolean IS NULL OR (ended_at IS NULL) = %(open)s)
-          AND (%(drill)s::boolean IS NULL OR drill = %(drill)s)
-        ORDER BY started_at DESC, id DESC LIMIT %(limit)s""",
-                     {"sites": ascope.sites, "areas": ascope.areas, "site": site, "area": area, "open": open,
-                      "drill": drill, "limit": limit})
+    return service.list_floods(conn=conn, scope=alarm_scope(conn, principal.scope), site=site, area=area,
+                               open_only=open, drill=drill, limit=limit)
 
 
 @router.get("/{flood_id}", response_model=FloodDetail)
 def get_flood(flood_id: PathId, principal: Reader, conn: Conn):
     """One flood with its alarms (most urgent first); its first alarm is marked ``is_first_out``."""
-    flood = fetch_one(conn, "SELECT * FROM alarm_flood WHERE id = %s", (flood_id,))
-    if flood is None or not alarm_scope(conn, principal.scope).sees(flood["site"], flood["area"]):
-        raise NotFound(f"no flood {flood_id}")
-    with domain_errors():
-        alarms = service.list_alarms(conn=conn, flood_id=flood_id, open_only=False, limit=1000)
-    flood["alarms"] = [{**a, "is_first_out": a["id"] == flood["first_alarm_id"]}
-                       for a in with_versions(conn, alarms)]
+    flood = service.get_flood(conn=conn, flood_id=flood_id, scope=alarm_scope(conn, principal.scope))
+    flood["alarms"] = with_versions(conn, flood["alarms"])
     return flood

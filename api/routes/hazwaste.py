@@ -4,8 +4,6 @@ catalogue. Objects of a site outside the caller's scope answer 404; a site named
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -20,7 +18,7 @@ from api.policy import Permission, Principal
 from api.queries import after_id, encode_cursor, fetch_one
 from core import audit
 from hazwaste import catalogue, exports, ledger, manifests
-from hazwaste.catalogue import FacilitySpec, HazwasteError, WasteTypeSpec
+from hazwaste.catalogue import FacilitySpec, WasteTypeSpec
 from hazwaste.labels import LabelData, container_url, render_label
 from hazwaste.manifest_pdf import render_manifest
 
@@ -38,18 +36,6 @@ _EARLIEST, _LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzin
 PDF = {200: {"content": {"application/pdf": {}}, "description": "the label, one page"}}
 EXPORT = {200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}},
                 "description": "CSV or XLSX"}}
-
-
-@contextmanager
-def _domain() -> Iterator[None]:
-    try:
-        yield
-    except HazwasteError as exc:
-        if exc.status == 404:
-            raise NotFound(str(exc)) from None
-        if exc.status == 422:
-            raise Invalid(str(exc)) from None
-        raise Conflict(str(exc)) from None
 
 
 def _when(value: datetime | None, now: datetime, field: str) -> datetime:
@@ -195,9 +181,8 @@ def create_container(body: ContainerCreate, principal: Recorder, conn: Conn) -> 
                    (site["id"], body.waste_type))
     if wt is None:
         raise Invalid(f"no waste type {body.waste_type!r} at {body.site}", field="body.waste_type")
-    with _domain():
-        container_id = ledger.create_container(conn=conn, site_id=site["id"], code=body.code, waste_type_id=wt["id"],
-                                               container_type=body.container_type, volume_l=body.volume_l)
+    container_id = ledger.create_container(conn=conn, site_id=site["id"], code=body.code, waste_type_id=wt["id"],
+                                           container_type=body.container_type, volume_l=body.volume_l)
     return _container(conn, principal, container_id)
 
 
@@ -234,9 +219,8 @@ def record_entry(container_id: PathId, body: EntryCreate, principal: Recorder, c
     now = clock.now()
     values = body.model_dump(exclude={"at"})
     values["finished_at"] = body.finished_at and _when(body.finished_at, now, "body.finished_at")
-    with _domain():
-        return ledger.record(conn=conn, container_id=container_id, at=_when(body.at, now, "body.at"),
-                             recorded_by=principal.actor, **values)
+    return ledger.record(conn=conn, container_id=container_id, at=_when(body.at, now, "body.at"),
+                         recorded_by=principal.actor, **values)
 
 
 @router.get("/ledger")
@@ -262,9 +246,8 @@ def correct_entry(entry_id: PathId, body: CorrectionCreate, principal: Recorder,
             changes[name] = _when(changes[name], clock.now(), f"body.{name}")
     if not changes:
         raise Invalid("name at least one field to correct", field="body")
-    with _domain():
-        row = ledger.correct(conn=conn, entry_id=entry_id, changes=changes, reason=body.reason,
-                             recorded_by=principal.actor)
+    row = ledger.correct(conn=conn, entry_id=entry_id, changes=changes, reason=body.reason,
+                         recorded_by=principal.actor)
     audit.append(conn, actor=principal.actor, action="hazwaste.ledger.correct", target=row["batch_code"],
                  detail={"entry_id": entry_id, "reason": body.reason, "changes": body.model_dump(
                      mode="json", exclude_unset=True, exclude={"reason"})})
@@ -317,9 +300,8 @@ def create_manifest(body: ManifestCreate, principal: Recorder, conn: Conn, clock
     if wt is None:
         raise Invalid(f"no waste type {body.waste_type!r} at {body.site}", field="body.waste_type")
     values = body.model_dump(exclude={"site", "waste_type"})
-    with _domain():
-        manifest_id = manifests.create(conn=conn, site_id=site["id"], waste_type_id=wt["id"],
-                                       created_by=principal.actor, at=clock.now(), **values)
+    manifest_id = manifests.create(conn=conn, site_id=site["id"], waste_type_id=wt["id"],
+                                   created_by=principal.actor, at=clock.now(), **values)
     audit.append(conn, actor=principal.actor, action="hazwaste.manifest.create", target=str(manifest_id),
                  detail=body.model_dump(mode="json"))
     return manifests.get(conn=conn, manifest_id=manifest_id)  # type: ignore[return-value]
@@ -352,12 +334,11 @@ def manifest_event(manifest_id: PathId, body: ManifestEvent, principal: Recorder
     reject, resolve, backfill, dispose, close, cancel."""
     get_manifest(manifest_id, principal, conn)
     now = clock.now()
-    with _domain():
-        row = manifests.apply_event(conn=conn, manifest_id=manifest_id, event=body.event,
-                                    at=_when(body.at, now, "body.at"), actor=principal.actor, number=body.number,
-                                    received_kg=body.received_kg, note=body.note,
-                                    delivered_at=body.delivered_at and _when(body.delivered_at, now,
-                                                                             "body.delivered_at"))
+    row = manifests.apply_event(conn=conn, manifest_id=manifest_id, event=body.event,
+                                at=_when(body.at, now, "body.at"), actor=principal.actor, number=body.number,
+                                received_kg=body.received_kg, note=body.note,
+                                delivered_at=body.delivered_at and _when(body.delivered_at, now,
+                                                                         "body.delivered_at"))
     audit.append(conn, actor=principal.actor, action=f"hazwaste.manifest.{body.event}", target=str(manifest_id),
                  detail=body.model_dump(mode="json", exclude_none=True))
     return row

@@ -12,9 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 
-from alerts import notify_config
-from alerts.models import AlarmError
-from alerts.notify_config import ChannelSpec, PolicySpec, RosterSpec
+from alerts.notifications import notify_config
+from alerts.notifications.notify_config import ChannelSpec, PolicySpec, RosterSpec
 from api import config_scope
 from api.deps import After, Conn, Limit, PathId, QueryId, Settings, require
 from api.errors import Invalid
@@ -22,6 +21,7 @@ from api.policy import Permission, Principal
 from api.queries import Page, after_id, page
 from api.schemas.notifications import ChannelRead, NotificationDetail, NotificationRead, PolicyRead, RosterRead
 from core import audit, db
+from core.scope import site_codes
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 Manager = Annotated[Principal, require(Permission.NOTIFY_MANAGE)]
@@ -31,10 +31,7 @@ Name = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[\w.\- ]+$")
 
 def _sites(conn, who: Principal) -> list[str] | None:
     """The site codes of the caller's scope (None: every site)."""
-    ids = who.scope.sites_param()
-    if ids is None:
-        return None
-    return [r[0] for r in db.execute(conn, "SELECT code FROM site WHERE id = ANY(%s)", (ids,)).fetchall()]
+    return site_codes(conn, who.scope.site_ids)
 
 
 def _may_write(conn, who: Principal, site: str | None) -> None:
@@ -56,13 +53,6 @@ def _recipients(conn, names: dict[str, list[str]], site: str | None) -> None:
         raise Invalid(message, field=field)
 
 
-def _domain(call):
-    try:
-        return call()
-    except AlarmError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
-
-
 # --- channels -----------------------------------------------------------------------------------------------
 
 
@@ -78,8 +68,7 @@ def create_channel(body: ChannelSpec, who: Manager, conn: Conn, settings: Settin
     _may_write(conn, who, body.site)
     if db.execute(conn, "SELECT 1 FROM notification_channel WHERE name = %s", (body.name,)).fetchone():
         raise HTTPException(409, f"a channel named {body.name!r} exists")
-    out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.keyring,
-                                                    spec=body))
+    out = notify_config.put_channel(conn=conn, secret=settings.keyring, spec=body)
     audit.append(conn, actor=who.actor, action="notify.channel.create", target=f"channel:{out['id']}",
                  site=out["site"],
                  detail={"name": out["name"], "kind": out["kind"], "url": out["url"], "site": out["site"]})
@@ -87,7 +76,7 @@ def create_channel(body: ChannelSpec, who: Manager, conn: Conn, settings: Settin
 
 
 def _channel(conn, who: Principal, channel_id: int) -> dict:
-    found = _domain(lambda: notify_config.get_channel(conn=conn, channel_id=channel_id))
+    found = notify_config.get_channel(conn=conn, channel_id=channel_id)
     if not _visible(conn, who, found["site"]):
         raise HTTPException(404, f"no channel {channel_id}")
     return found
@@ -105,8 +94,8 @@ def replace_channel(channel_id: PathId, body: ChannelSpec, who: Manager, conn: C
     if db.execute(conn, "SELECT 1 FROM notification_channel WHERE name = %s AND id <> %s", (body.name, channel_id)
                     ).fetchone():
         raise HTTPException(409, f"a channel named {body.name!r} exists")
-    out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.keyring,
-                                                    spec=body, channel_id=channel_id))
+    out = notify_config.put_channel(conn=conn, secret=settings.keyring, spec=body,
+                                    channel_id=channel_id)
     audit.append(conn, actor=who.actor, action="notify.channel.update", target=f"channel:{channel_id}",
                  site=out["site"],
                  detail={"name": out["name"], "kind": out["kind"], "url": out["url"], "site": out["site"]})
@@ -117,7 +106,7 @@ def replace_channel(channel_id: PathId, body: ChannelSpec, who: Manager, conn: C
 def delete_channel(channel_id: PathId, who: Manager, conn: Conn) -> Response:
     found = _channel(conn, who, channel_id)
     _may_write(conn, who, found["site"])
-    _domain(lambda: notify_config.delete_channel(conn=conn, channel_id=channel_id))
+    notify_config.delete_channel(conn=conn, channel_id=channel_id)
     audit.append(conn, actor=who.actor, action="notify.channel.delete", target=f"channel:{channel_id}",
                  site=found["site"],
                  detail={"name": found["name"]})
@@ -184,5 +173,5 @@ def list_notifications(who: Reader, conn: Conn, alarm_id: QueryId = None,
 
 @router.get("/notifications/{notification_id}", response_model=NotificationDetail)
 def get_notification(notification_id: PathId, who: Reader, conn: Conn):
-    return _domain(lambda: notify_config.get_notification(conn=conn, notification_id=notification_id,
-                                                          sites=_sites(conn, who)))
+    return notify_config.get_notification(conn=conn, notification_id=notification_id,
+                                          sites=_sites(conn, who))

@@ -9,8 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
-from alerts import links, notify_config, service, store, webpush
-from alerts.models import Actor, AlarmError, AlarmState
+from alerts import service, store
+from alerts.models import Actor, AlarmState
+from alerts.notifications import links, notify_config, webpush
 from alerts.settings import AlertSettings
 from api.deps import AppClock, Conn, PathId, Settings, require_user
 from api.policy import Permission, Principal, Role, allowed, scope_for
@@ -49,10 +50,7 @@ def my_subscriptions(me: Person, conn: Conn):
 
 @router.delete("/push/subscriptions/{subscription_id}", status_code=204, response_class=Response)
 def unsubscribe(subscription_id: PathId, me: Person, conn: Conn) -> Response:
-    try:
-        notify_config.delete_subscription(conn=conn, user_id=me.id, subscription_id=subscription_id)
-    except AlarmError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    notify_config.delete_subscription(conn=conn, user_id=me.id, subscription_id=subscription_id)
     return Response(status_code=204)
 
 
@@ -123,8 +121,5 @@ def ack_link(token: Token, body: LinkAck, conn: Conn, settings: Settings, clock:
         raise HTTPException(403, "this link may open the alarm but not acknowledge it")
     if not AlarmState(alarm["state"]).needs_ack:
         raise HTTPException(409, "the alarm does not need an acknowledgement any more")
-    try:
-        return service.acknowledge(conn=conn, alarm_id=alarm["id"], actor=actor, now=clock.now(),
-                                   comment=body.comment or "确认 (通知链接) / acknowledged from a notification link")
-    except AlarmError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    return service.acknowledge(conn=conn, alarm_id=alarm["id"], actor=actor, now=clock.now(),
+                               comment=body.comment or "确认 (通知链接) / acknowledged from a notification link")

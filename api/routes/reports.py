@@ -19,7 +19,6 @@ from api.policy import Permission, Principal
 from api.queries import fetch_one
 from reports import archive, links, service
 from reports.context import NotFound as ReportNotFound
-from reports.context import ReportError
 from reports.registry import KINDS
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -100,10 +99,6 @@ class VerifyRead(BaseModel):
     differs: dict[str, Any] | None = None
 
 
-def _errors(exc: ReportError) -> Exception:
-    return NotFound(str(exc)) if isinstance(exc, ReportNotFound) else Invalid(str(exc))
-
-
 def _check_scope(ascope: AlarmScope, site: str, areas: list[str]) -> None:
     """A report may be asked for only about what the caller may see: their sites, and for callers limited to
     some areas, those areas named explicitly."""
@@ -125,21 +120,18 @@ def create_run(body: RunCreate, principal: Runner, conn: Conn, clock: AppClock, 
     """Queue a report; it is generated in the background (poll ``GET /reports/runs/{id}`` for its progress) and
     its files are archived and entered in the audit record."""
     check_site(conn, principal.scope, body.site)
-    try:
-        params = service.make_params(conn, kind=body.kind, site=body.site, month=body.month, since=body.since,
-                                     until=body.until, areas=body.areas, lang=body.lang, alarm_id=body.alarm_id,
-                                     flood_id=body.flood_id, now=clock.now())
-        ascope = alarm_scope(conn, principal.scope)
-        if params.alarm_id or params.flood_id:
-            table, key = ("alarm", params.alarm_id) if params.alarm_id else ("alarm_flood", params.flood_id)
-            row = fetch_one(conn, f"SELECT site, area FROM {table} WHERE id = %s", (key,))  # noqa: S608
-            if row is None or not ascope.sees(row["site"], row["area"]):
-                raise NotFound(f"no {'alarm' if params.alarm_id else 'flood'} {key}")
-        else:
-            _check_scope(ascope, params.site, list(params.areas or []))
-        run = service.create_run(conn, kind=body.kind, params=params, formats=body.formats, actor=principal.actor)
-    except ReportError as exc:
-        raise _errors(exc) from None
+    params = service.make_params(conn, kind=body.kind, site=body.site, month=body.month, since=body.since,
+                                 until=body.until, areas=body.areas, lang=body.lang, alarm_id=body.alarm_id,
+                                 flood_id=body.flood_id, now=clock.now())
+    ascope = alarm_scope(conn, principal.scope)
+    if params.alarm_id or params.flood_id:
+        table, key = ("alarm", params.alarm_id) if params.alarm_id else ("alarm_flood", params.flood_id)
+        row = fetch_one(conn, f"SELECT site, area FROM {table} WHERE id = %s", (key,))  # noqa: S608
+        if row is None or not ascope.sees(row["site"], row["area"]):
+            raise NotFound(f"no {'alarm' if params.alarm_id else 'flood'} {key}")
+    else:
+        _check_scope(ascope, params.site, list(params.areas or []))
+    run = service.create_run(conn, kind=body.kind, params=params, formats=body.formats, actor=principal.actor)
     pool = request.app.state.pool
     tasks.add_task(service.execute, pool.connection, run["id"], clock=clock)
     return {**run, "files": []}

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 
 from alerts.config import AlertSection
 from api import config_scope, safety
-from api.alarms import domain_errors
+from api.alarms import input_field
 from api.deps import Conn, PathId, require
 from api.errors import NotFound, field_errors
 from api.plant_read import site_filter
@@ -106,7 +106,7 @@ def alarm_config_version(revision: PathId, principal: Reader, conn: Conn):
 def put_alarm_config(body: AlertSection, principal: Writer, conn: Conn):
     """Store a new revision of the alarm configuration (unchanged bodies store nothing)."""
     _all_sites(principal)
-    with domain_errors():
+    with input_field(""):
         plant = export_plant(conn=conn)
         problems = _in_body(safety.check(conn, alarms=body, plant=plant))
         for p, plan in enumerate(body.response_plans):          # a plan's people must hold its site
@@ -157,7 +157,7 @@ def put_rules(body: RuleSection, principal: Writer, conn: Conn):
     """Store a new revision of the rule set (unchanged bodies store nothing). The alarm configuration must still
     name existing rules."""
     _all_sites(principal)
-    with domain_errors():
+    with input_field(""):
         plant = export_plant(conn=conn)
         problems = _in_body(safety.check(conn, rules=body, plant=plant))   # the alarm configuration in force must
         if problems:                                                       # still name real rules

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from alerts import service
+from alerts import config_store
 from alerts.config import AlertConfig
 from cli.plantfile import FullPlant, MainFile, SafetySections, apply_full
 from core.model import Finding, Severity, SubjectRef
@@ -79,7 +79,7 @@ def full_plant(site: str, safety: dict | None = None) -> FullPlant:
 
 def apply(conn: psycopg.Connection, site: str, safety: dict | None = None) -> AlertConfig:
     apply_full(conn=conn, full=full_plant(site, safety), source="test")
-    return service.load_config(conn=conn)
+    return config_store.load_config(conn=conn)
 
 
 def finding(site: str, rule: str, severity: Severity, *, device: str | None = "gas-01", point: str | None = "h2_ppm",

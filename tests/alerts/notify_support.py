@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from alerts import notify_config
-from alerts.notifier import Notifier
+from alerts.notifications import notify_config
+from alerts.notifications.notifier import Notifier
 from alerts.settings import AlertSettings
 from core.clock import FrozenClock
 from tests.alerts.providers import Providers

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts import dispatch
+from alerts import flows
 from alerts.models import Actor
 from alerts.settings import AlertSettings
 from alerts.worker import AlertsWorker
@@ -40,8 +40,8 @@ def worker(database_url: str, broker_url: str, site: str) -> Iterator[AlertsWork
 
 def _command(conn: psycopg.Connection, site: str, worker: AlertsWorker) -> str:
     """A command issued to fan-01 (sent by the worker's pass)."""
-    command_id = dispatch.request_command(conn=conn, site=site, device="fan-01", action="exhaust_fan.on", actor=OP,
-                                          reason="test", now=datetime.now(UTC))["id"]
+    command_id = flows.request_command(conn=conn, site=site, device="fan-01", action="exhaust_fan.on", actor=OP,
+                                       reason="test", now=datetime.now(UTC))["id"]
     worker.run_once(conn)
     return str(command_id)
 
@@ -106,15 +106,15 @@ def test_acks_taken_when_the_database_goes_away_are_applied_in_the_next_pass(
     with psycopg.connect(database_url, autocommit=True) as conn:
         command_id = _command(conn, site, worker)
         _ack(worker, site, "fan-01", {"id": command_id, "status": "done"})
-        real = dispatch.apply_ack
+        real = flows.apply_ack
 
         def gone(**_kw):
             raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-        monkeypatch.setattr(dispatch, "apply_ack", gone)
+        monkeypatch.setattr(flows, "apply_ack", gone)
         with pytest.raises(psycopg.OperationalError):
             worker.run_once(conn)
-        monkeypatch.setattr(dispatch, "apply_ack", real)
+        monkeypatch.setattr(flows, "apply_ack", real)
         assert _status(conn, command_id) == "issued" and conn.execute("SELECT count(*) FROM dead_letter").fetchone() \
             == (0,)
         worker.run_once(conn)

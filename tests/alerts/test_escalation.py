@@ -17,8 +17,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from alerts import notify_config, outbox, service
+from alerts import service
 from alerts.models import Actor
+from alerts.notifications import notify_config, outbox
 from core.model import Severity
 from tests.alerts.helpers import SAFETY, apply, finding
 from tests.alerts.notify_support import add_channel, add_user, clock, notifier, stand_ins

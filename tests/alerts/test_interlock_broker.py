@@ -15,7 +15,8 @@ import orjson
 import psycopg
 import pytest
 
-from alerts import dispatch
+from alerts import commands as machine
+from alerts import flows
 from alerts.models import Actor, NotFound
 from alerts.settings import AlertSettings
 from alerts.worker import AlertsWorker
@@ -89,15 +90,15 @@ def _command(db: str, command_id) -> dict:
     """The command as recorded (no status while ingest has published it but not yet recorded it)."""
     with psycopg.connect(db) as conn:
         try:
-            return dispatch.get_command(conn=conn, command_id=command_id)
+            return machine.get_command(conn=conn, command_id=command_id)
         except NotFound:
             return {"status": None}
 
 
 def _request(db: str, site: str, device: str = "fan-01", action: str = "exhaust_fan.on") -> str:
     with psycopg.connect(db) as conn:
-        return dispatch.request_command(conn=conn, site=site, device=device, action=action, actor=OP,
-                                        reason="test", now=datetime.now(UTC))["id"]
+        return flows.request_command(conn=conn, site=site, device=device, action=action, actor=OP,
+                                     reason="test", now=datetime.now(UTC))["id"]
 
 
 def _failed_alarm(db: str, site: str, device: str) -> tuple | None:
@@ -140,8 +141,8 @@ def test_a_silent_device_gets_bounded_retries_then_times_out(system: dict, site:
 def test_a_drill_commands_only_simulated_devices(system: dict, site: str) -> None:
     system["started"].append(_devices(system["broker"], site))
     with psycopg.connect(system["db"]) as conn:
-        alarm = dispatch.start_drill(conn=conn, site=site, area="formation", level=1,
-                                     actor=Actor("li.na", "ehs_manager"), reason="drill", now=datetime.now(UTC))
+        alarm = flows.start_drill(conn=conn, site=site, area="formation", level=1,
+                                  actor=Actor("li.na", "ehs_manager"), reason="drill", now=datetime.now(UTC))
     sim_id = next(c["id"] for c in alarm["commands"] if c["device"] == "spr-sim")
     done = wait_for(lambda: (c := _command(system["db"], sim_id))["status"] == "done" and c, timeout=30,
                     message="the simulated sprinkler")

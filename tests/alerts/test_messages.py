@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from alerts import messages
+from alerts.notifications import messages
 
 AT = datetime(2026, 3, 1, 0, 30, tzinfo=UTC)
 

@@ -11,8 +11,9 @@ import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 
-from alerts import dispatch, links, notify_config, service
+from alerts import flows, service
 from alerts.models import Actor
+from alerts.notifications import links, notify_config
 from core.model import Severity
 from tests.alerts.helpers import SAFETY, apply, finding
 from tests.alerts.notify_support import SECRET, add_channel, add_user, bots, clock, free_port, notifier, stand_ins
@@ -185,8 +186,8 @@ def test_drills_are_marked_and_reach_only_the_named_recipients(conn: psycopg.Con
     with stand_ins() as p:
         bots(conn, p)
         add_channel(conn, "wecom-real-only", "wecom", "wecombot://otherkey", drills=False)
-        dispatch.start_drill(conn=conn, site=site, area="formation", level=2, actor=Actor("li.na", "ehs_manager"),
-                             reason="季度演练", now=c.now())
+        flows.start_drill(conn=conn, site=site, area="formation", level=2, actor=Actor("li.na", "ehs_manager"),
+                          reason="季度演练", now=c.now())
         notifier(p, c).run_once(conn)
         wecom = [text_of(m) for m in p.messages("wecom")]
         sms = p.messages("webhook")

@@ -1,6 +1,6 @@
 """The worker killed mid-send (SIGKILL of a real ``python -m alerts`` while the DingTalk stand-in holds the
 request open) and started again: nothing is lost, nothing answered is sent again, and only the one message in
-flight is sent a second time (the at-least-once window documented in ``alerts.outbox``)."""
+flight is sent a second time (the at-least-once window documented in ``alerts.notifications.outbox``)."""
 
 from __future__ import annotations
 

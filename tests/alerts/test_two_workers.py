@@ -15,7 +15,7 @@ import orjson
 import psycopg
 import pytest
 
-from alerts import dispatch, service
+from alerts import flows, service
 from alerts.models import Actor
 from core import mqtt as mq
 from core import topics
@@ -95,8 +95,8 @@ def test_two_workers_share_the_work_and_do_nothing_twice(database_url: str, brok
                 for device_code, action, n in (("fan-01", "exhaust_fan.on", DONE), ("spr-01", "sprinkler.on",
                                                                                      IGNORED)):
                     for _ in range(n):
-                        dispatch.request_command(conn=conn, site=site, device=device_code, action=action, actor=OP,
-                                                 reason="two workers", now=c.now())
+                        flows.request_command(conn=conn, site=site, device=device_code, action=action, actor=OP,
+                                              reason="two workers", now=c.now())
             wait_for(lambda: _rows(database_url, "SELECT count(*) FILTER (WHERE status = 'done'), count(*) FILTER "
                                                  "(WHERE status = 'timed_out') FROM interlock_command")[0]
                      == (DONE, IGNORED), timeout=60, message="every command confirmed or timed out")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from alerts import dispatch, service
+from alerts import config_store, flows, service
 from alerts.config import AlertSection
 from alerts.models import Actor
 from core.model import Finding, Severity, SubjectRef
@@ -47,7 +47,7 @@ ALERTS = {
 def configure(conn: psycopg.Connection) -> None:
     """Apply the rule set and the alarm configuration (actuators, a graded plan for s1/formation)."""
     apply_rules(conn=conn, section=RuleSection.model_validate(RULES), source="test")
-    service.apply_config(conn=conn, section=AlertSection.model_validate(ALERTS), source="test")
+    config_store.apply_config(conn=conn, section=AlertSection.model_validate(ALERTS), source="test")
 
 
 def raise_alarm(conn: psycopg.Connection, *, site: str = SITE, area: str = "formation", device: str = "gas-01",
@@ -97,9 +97,9 @@ def alarm_in_state(url: str, state: str, *, point: str | None = None) -> int:
 def bypass_request(url: str, requested_by: str = "user:viewer") -> int:
     """A bypass of s1/gas-02 requested by someone who cannot approve it."""
     with psycopg.connect(url) as conn:
-        row = dispatch.request_bypass(conn=conn, site=SITE, device="gas-02", actor=Actor(requested_by, "operator"),
-                                      reason="sensor replacement", duration=timedelta(hours=1),
-                                      now=datetime.now(UTC))
+        row = flows.request_bypass(conn=conn, site=SITE, device="gas-02", actor=Actor(requested_by, "operator"),
+                                   reason="sensor replacement", duration=timedelta(hours=1),
+                                   now=datetime.now(UTC))
         conn.commit()
     return row["id"]
 
@@ -107,9 +107,9 @@ def bypass_request(url: str, requested_by: str = "user:viewer") -> int:
 def drill_alarm(url: str) -> int:
     """A drill of s1/formation level 2, started by an EHS manager; its alarm id."""
     with psycopg.connect(url) as conn:
-        alarm = dispatch.start_drill(conn=conn, site=SITE, area="formation", level=2,
-                                     actor=Actor("user:seed", "ehs_manager"), reason="quarterly drill",
-                                     now=datetime.now(UTC))
+        alarm = flows.start_drill(conn=conn, site=SITE, area="formation", level=2,
+                                  actor=Actor("user:seed", "ehs_manager"), reason="quarterly drill",
+                                  now=datetime.now(UTC))
         conn.commit()
     return alarm["id"]
 

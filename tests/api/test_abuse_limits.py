@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from alerts import links
+from alerts.notifications import links
 from api.main import create_app
 from tests.api.conftest import PASSWORD, SECRET, World, settings_for
 from tests.api.test_authz_matrix import _mfa

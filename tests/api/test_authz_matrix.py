@@ -444,7 +444,7 @@ def _channel_body(world: World) -> dict[str, Any]:
 
 
 def _new_channel(world: World, name: str | None = None) -> int:
-    from alerts import notify_config
+    from alerts.notifications import notify_config
 
     with world.db() as conn, conn.transaction():
         return notify_config.put_channel(conn=conn, secret=SECRET, spec=notify_config.ChannelSpec(
@@ -453,7 +453,8 @@ def _new_channel(world: World, name: str | None = None) -> int:
 
 def _link(world: World, who: str) -> str:
     """A signed link to a fresh alarm of this site, sent to the operator."""
-    from alerts import links, service
+    from alerts import service
+    from alerts.notifications import links
     from core.model import Severity, SubjectRef
 
     now = datetime.now(UTC)
@@ -470,7 +471,7 @@ def _subscription(world: World, who: str) -> int:
     me = _me(world, who)
     if me is None:
         return 1
-    from alerts import notify_config
+    from alerts.notifications import notify_config
 
     with world.db() as conn, conn.transaction():
         return notify_config.add_subscription(conn=conn, user_id=me.id, **{

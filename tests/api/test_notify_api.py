@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from alerts import links, service
+from alerts import service
+from alerts.notifications import links
 from core.model import Severity, SubjectRef
 from tests.api.conftest import SECRET, SITE, World
 

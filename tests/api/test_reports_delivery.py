@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 
-from alerts import notify_config
-from alerts.notify import AppriseNotifier
+from alerts.notifications import notify_config
+from alerts.notifications.notify import AppriseNotifier
 from core.clock import FrozenClock
 from reports import schedules
 from reports.delivery import Delivery

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from alerts import links, outbox
+from alerts.notifications import links, outbox
 from api import users
 from api.policy import Role, console
 from tests.api import alarm_world

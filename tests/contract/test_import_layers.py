@@ -58,7 +58,7 @@ KNOWN_CYCLES = {
 THIRD_PARTY_HOMES = {
     "fastapi": {"api/"},
     "paho": {"core/mqtt.py", "ingest/subscriber.py", "alerts/interlock.py", "simulator/", "benchmarks/", "tests/"},
-    "apprise": {"alerts/notify.py", "tests/"},
+    "apprise": {"alerts/notifications/notify.py", "tests/"},
     "sklearn": {"detectors/adapters.py", "detectors/artifacts.py", "tests/"},
     "pyod": {"detectors/adapters.py", "detectors/artifacts.py", "tests/"},
     # PDFs: the report renderer, hazardous-waste labels and manifests; the CJK font file itself comes from core/fonts.py

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts import links as alarm_links
+from alerts.notifications import links as alarm_links
 from core.links import LinkError
 from reports import links as report_links
 

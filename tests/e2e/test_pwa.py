@@ -22,7 +22,7 @@ import pyotp
 import pytest
 import yaml
 
-from alerts import links
+from alerts.notifications import links
 from api.apikeys import create_key
 from api.policy import Role, console
 from api.users import create_user

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from alerts import dispatch
+from alerts import commands as machine
+from alerts import flows
 from alerts.settings import AlertSettings
 from alerts.worker import AlertsWorker
 from core import mqtt as mq
@@ -73,12 +74,12 @@ def test_alerts_refuses_an_acknowledgement_from_another_sender(database_url: str
     worker.start()
     try:
         with psycopg.connect(database_url) as conn:
-            command_id = dispatch.request_command(conn=conn, site=site, device="fan-01", action="exhaust_fan.on",
-                                                  actor=OP, reason="test", now=datetime.now(UTC))["id"]
+            command_id = flows.request_command(conn=conn, site=site, device="fan-01", action="exhaust_fan.on",
+                                               actor=OP, reason="test", now=datetime.now(UTC))["id"]
 
         def status() -> str:
             with psycopg.connect(database_url) as conn:
-                return dispatch.get_command(conn=conn, command_id=command_id)["status"]
+                return machine.get_command(conn=conn, command_id=command_id)["status"]
 
         wait_for(lambda: status() == "issued", message="the command sent")
         topic = f"ehs/v1/{site}/fan-01/cmd/ack"

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from alerts import dispatch, service
+from alerts import commands as machine
+from alerts import flows, service, store
 from alerts.models import Actor
 from core.model import Finding, Severity, SubjectRef
 from detectors.service import apply_rules
@@ -57,13 +58,13 @@ def _device_answers(conn: psycopg.Connection, alarm_id: int, statuses: list[str]
     conn.execute("UPDATE notification_outbox SET created_at = %s WHERE alarm_id = %s", (at, alarm_id))
     command = conn.execute("SELECT * FROM interlock_command WHERE alarm_id = %s", (alarm_id,)).fetchone()
     command_id, site, device = str(command[0]), command[1], command[3]
-    row = dispatch.store.fetch_one(conn, "SELECT * FROM interlock_command WHERE id = %s", (command_id,))
-    dispatch.mark_issued(conn=conn, command=row, now=at, payload={
+    row = store.fetch_one(conn, "SELECT * FROM interlock_command WHERE id = %s", (command_id,))
+    machine.mark_issued(conn=conn, command=row, now=at, payload={
         "id": command_id, "expires_at": int((at + timedelta(minutes=1)).timestamp() * 1000)})
     for i, status in enumerate(statuses, 1):
-        dispatch.apply_ack(conn=conn, site=site, device=device, ack={"id": command_id, "status": status,
+        flows.apply_ack(conn=conn, site=site, device=device, ack={"id": command_id, "status": status,
                                                                      "detail": f"horn {status}"},
-                           now=at + timedelta(seconds=i))
+                        now=at + timedelta(seconds=i))
     return command_id
 
 
@@ -104,10 +105,10 @@ def build(url: str) -> dict[str, int | str]:
         ids["a2"] = _alarm(conn, a2)
         ids["a2_command"] = _device_answers(conn, ids["a2"], ["rejected"], T + timedelta(days=3, seconds=1))
         # a bypass of the horn: requested by the operator, approved by the EHS manager
-        bypass = dispatch.request_bypass(conn=conn, site=SITE, device="gas-02", actor=OPERATOR, reason="更换喇叭",
-                                         duration=timedelta(hours=4), now=T + timedelta(days=4))
-        dispatch.approve_bypass(conn=conn, bypass_id=bypass["id"], actor=MANAGER,
-                                now=T + timedelta(days=4, minutes=10))
+        bypass = flows.request_bypass(conn=conn, site=SITE, device="gas-02", actor=OPERATOR, reason="更换喇叭",
+                                      duration=timedelta(hours=4), now=T + timedelta(days=4))
+        flows.approve_bypass(conn=conn, bypass_id=bypass["id"], actor=MANAGER,
+                             now=T + timedelta(days=4, minutes=10))
         ids["bypass"] = bypass["id"]
         # S: gas-02 stops sending (a device-level health alarm), after going offline
         conn.execute("INSERT INTO device_status_event (device_id, time, status) SELECT d.id, %s, 'offline' FROM "

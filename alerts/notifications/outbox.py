@@ -1,7 +1,7 @@
 """Outbox to deliveries: who gets each notification, over which channel, when; claims, attempts, retries.
 
-Functions take the caller's connection and never commit; the notifier (``alerts.notifier``) runs each in its
-own short transaction.
+Functions take the caller's connection and never commit; the notifier (``alerts.notifications.notifier``) runs
+each in its own short transaction.
 
 1. ``expand`` claims pending outbox rows (``FOR UPDATE SKIP LOCKED``) and writes one ``notification_delivery``
    per (outbox row, recipient, channel) (unique: expanding twice adds nothing). Group bots (WeCom, DingTalk,
@@ -41,8 +41,9 @@ from zoneinfo import ZoneInfo
 import orjson
 import psycopg
 
-from alerts import messages, store
-from alerts.notify import SendResult
+from alerts import service, store
+from alerts.notifications import messages
+from alerts.notifications.notify import SendResult
 from core import db
 from core.model import Severity, SubjectRef
 
@@ -339,8 +340,6 @@ def _close_outbox(conn: psycopg.Connection, outbox_id: int, now: datetime) -> No
 
 def _channel_health(conn: psycopg.Connection, channel_id: int, *, ok: bool, now: datetime, policy: Policy) -> None:
     """Count consecutive failures; raise a system alarm at ``fail_alarm_after``, clear it on the next success."""
-    from alerts import service  # service -> management -> store; imported late to keep this module light
-
     ch = store.fetch_one(conn, "SELECT id, name, site, failures FROM notification_channel WHERE id = %s FOR UPDATE",
                          (channel_id,))
     subject = SubjectRef(ch["site"] or "_service", None, "notifier", f"channel_{ch['id']}")

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts import store
 from alerts.models import AlarmError, NotFound
-from alerts.notify import SCHEMES
-from alerts.outbox import DEFAULT_CHANNELS
+from alerts.notifications.notify import SCHEMES
+from alerts.notifications.outbox import DEFAULT_CHANNELS
 from alerts.seal import redact, seal
 from core import db
 from core.keys import Keyring
@@ -121,10 +121,17 @@ _CHANNEL_OUT = ("SELECT id, name, kind, url_redacted AS url, site, area, min_pri
                 "enabled, failures, failing_since, created_at, updated_at FROM notification_channel")
 
 
+class ChannelRefused(AlarmError):
+    """A channel URL of the wrong kind (400, as the API has always answered it)."""
+
+    status = 400
+
+
 def _check_scheme(spec: ChannelSpec) -> None:
     scheme = spec.url.split("://", 1)[0].lower() if "://" in spec.url else ""
     if scheme not in SCHEMES[spec.kind]:
-        raise AlarmError(f"a {spec.kind} channel URL starts with {' or '.join(s + '://' for s in SCHEMES[spec.kind])}")
+        starts = " or ".join(s + "://" for s in SCHEMES[spec.kind])
+        raise ChannelRefused(f"a {spec.kind} channel URL starts with {starts}")
 
 
 def put_channel(*, conn: psycopg.Connection, secret: str | Keyring, spec: ChannelSpec, channel_id: int | None = None

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush
 
-from alerts.notify import SendResult
+from alerts.notifications.notify import SendResult
 from alerts.seal import seal, unseal
 from core import db
 from core.keys import Keyring

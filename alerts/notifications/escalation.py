@@ -13,7 +13,7 @@ The first notification (tier 0, the area owner at once) is the alarm's own, queu
 kind ``reminder`` with the recipients of the alarm's notifications so far. Acknowledging stops both: only alarms
 that still need an acknowledgement are looked at, and a queued reminder of an acknowledged alarm is skipped at
 send time. Drills never escalate (they notify only the recipients the drill names). Quiet hours never hold
-priority 4 (``alerts.outbox``).
+priority 4 (``alerts.notifications.outbox``).
 
 Time comes in as ``now`` (the worker's clock), so tests drive escalation with a controllable clock.
 """
@@ -28,7 +28,7 @@ import psycopg
 
 from alerts import service, store
 from alerts.config import NotifySpec
-from alerts.outbox import NEEDS_ACK
+from alerts.notifications.outbox import NEEDS_ACK
 from core import db
 
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import psycopg
 
-from alerts import escalation, links, messages, outbox, webpush
 from alerts.config import AlertConfig
-from alerts.notify import AppriseNotifier, SendResult
+from alerts.notifications import escalation, links, messages, outbox, webpush
+from alerts.notifications.notify import AppriseNotifier, SendResult
 from alerts.seal import SealError, unseal
 from alerts.settings import AlertSettings
 from core import channels
