@@ -1,7 +1,8 @@
 """Signed, expiring link tokens (JWT, HS256, PyJWT), one key per purpose derived from the service secret.
 
-Alarm links (``alerts.links``) and report download links (``reports.links``) are both such tokens; each names its
-own purpose (the HKDF info and the JWT audience), so a token minted for one can never be read as the other.
+Alarm links (``alerts.notifications.links``) and report download links (``reports.links``) are both such tokens;
+each names its own purpose (the HKDF info and the JWT audience), so a token minted for one can never be read as the
+other.
 """
 
 from __future__ import annotations

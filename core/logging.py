@@ -11,7 +11,7 @@ _SECRET_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*
 #: Bearer secrets of the API: JSON Web Tokens, API keys (ehs_<prefix>_<secret>: the prefix stays, it names the
 #: key) and refresh tokens.
 _TOKENS = re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]+|\b(ehs_[a-z0-9]{8}_)[\w-]+|\behsr_[\w-]+")
-#: Signed notification links carry their credential in the path (``/api/v1/links/<token>``, alerts.links).
+#: Signed notification links carry their credential in the path (``/api/v1/links/<token>``, alerts.notifications.links).
 _LINK_PATH = re.compile(r"(/links/)[^/?#\s\"']+")
 
 

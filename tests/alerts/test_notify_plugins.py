@@ -1,5 +1,5 @@
-"""Our apprise plugins (alerts.notify): registered through apprise's plugin manager, each keeping the provider's
-answer on its own instance, so that nothing of ``requests`` or apprise is replaced for the whole process."""
+"""Our apprise plugins (alerts.notifications.notify): registered through apprise's plugin manager, each keeping the
+provider's answer on its own instance, so that nothing of ``requests`` or apprise is replaced for the whole process."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import apprise
 import requests
 from apprise.plugins.dingtalk import NotifyDingTalk
 
-from alerts import notify
-from alerts.notify import AppriseNotifier
+from alerts.notifications import notify
+from alerts.notifications.notify import AppriseNotifier
 from tests.alerts.notify_support import DING_SECRET, DING_TOKEN, FEISHU_TOKEN, WECOM_KEY, stand_ins
 
 URLS = {

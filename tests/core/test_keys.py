@@ -111,7 +111,7 @@ def _user(conn: psycopg.Connection, name: str, mfa: bytes | None, pending: bytes
 
 @pytest.mark.db
 def test_after_rotation_and_reseal_every_sealed_secret_opens_with_the_new_key(database_url: str) -> None:
-    from alerts import notify_config, webpush
+    from alerts.notifications import notify_config, webpush
     from api import auth
     from api.settings import ApiSettings
     from core.settings import CoreSettings
@@ -182,7 +182,7 @@ def test_console_rotation_keeps_secrets_links_and_audit_readable(database_url: s
 
     from typer.testing import CliRunner
 
-    from alerts import links, notify_config
+    from alerts.notifications import links, notify_config
     from cli.main import app
     from core import audit
     from core.links import LinkError
