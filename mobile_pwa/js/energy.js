@@ -86,6 +86,7 @@ export async function renderEnergy(ctx, params) {
     summary = await api(`/api/v1/energy/summary?site=${encodeURIComponent(chosen.code)}`);
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) return notAvailable(view);
+    if (err instanceof ApiError && err.status === 403) return notAvailable(view, "energy.forbidden");
     throw err;
   }
   view.innerHTML = html`<h2>${t("energy.title")} <a class="button small" href="#/energy/ledger?site=${chosen.code}"
@@ -151,6 +152,7 @@ export async function renderLedger(ctx, params) {
     rows = (await api(`/api/v1/energy/ledger?${q}`)).rows || [];
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) return notAvailable(view);
+    if (err instanceof ApiError && err.status === 403) return notAvailable(view, "energy.forbidden");
     if (err instanceof ApiError && err.status < 500) rows = { error: err.message };
     else throw err;
   }

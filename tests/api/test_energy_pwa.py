@@ -14,6 +14,8 @@ import os
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from api.main import create_app
 from tests.api.conftest import PASSWORD, SITE, settings_for
@@ -223,5 +225,63 @@ def test_screen_draws_the_sankey_of_the_meter_tree(browser, world_url: str, serv
         RESULTS.mkdir(exist_ok=True)
         page.screenshot(path=str(RESULTS / "screen-energy-1920x1080.png"))
         assert not errors, errors
+    finally:
+        context.close()
+
+
+# ---- any answer of the contract's shape renders (property test) ------------------------------------------------
+
+_TEXT = st.text(alphabet="化成烘烤abcXYZ019<>&\"'/=-_", min_size=1, max_size=12)
+_NUMBER = st.one_of(st.none(), st.floats(min_value=-1e12, max_value=1e12, allow_nan=False),
+                    st.integers(min_value=0, max_value=10**12))
+_AREA = st.fixed_dictionaries(
+    {"area": _TEXT, "name": _TEXT},
+    optional={"kgce": _NUMBER, "cost": _NUMBER, "output": _NUMBER, "per_unit_kgce": _NUMBER,
+              "by_medium": st.dictionaries(st.sampled_from(["electricity", "water", "steam", "x<y>"]), _NUMBER,
+                                           max_size=4)})
+_PERIOD = st.fixed_dictionaries({"by_area": st.lists(_AREA, max_size=6)}, optional={"kgce": _NUMBER, "cost": _NUMBER})
+_SUMMARY = st.fixed_dictionaries({}, optional={
+    "site": _TEXT, "today": _PERIOD, "month": _PERIOD,
+    "abnormal": st.lists(st.fixed_dictionaries({"meter": _TEXT}, optional={
+        "name": _TEXT, "area": _TEXT, "expected": _NUMBER, "actual": _NUMBER, "unit": _TEXT,
+        "since": st.one_of(st.none(), st.just("2026-03-05T01:15:00Z"), _TEXT)}), max_size=12),
+    "tou_share": st.fixed_dictionaries({}, optional={b: st.one_of(st.none(), st.floats(0, 1))
+                                                     for b in ("peak", "flat", "valley", "critical")})})
+
+
+def test_any_summary_of_the_contract_shape_renders_escaped(browser, world_url: str, serve) -> None:
+    """Whatever the energy API answers in the contract's shape (missing fields, nulls, huge numbers, names with
+    markup), the page renders it without a script error, one row per process, and names as text."""
+    base = f"http://{serve(create_app(*settings_for(world_url)))}"
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", base_url=base)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    current: dict = {}
+    page.route("**/api/v1/energy/summary**", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(current["body"], ensure_ascii=False)))
+    shown = [0]
+    try:
+        _sign_in(page)
+
+        @settings(max_examples=30, deadline=None, database=None,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+        @given(summary=_SUMMARY)
+        def renders(summary: dict) -> None:
+            current["body"] = summary
+            shown[0] += 1
+            # a new route on an empty view: what is waited for below is this answer's page, not the last one's
+            page.evaluate(f"document.getElementById('view').replaceChildren(); location.hash = '#/energy?n={shown[0]}'")
+            page.wait_for_selector("#energy-abnormal")
+            for card, key in (("#energy-today", "today"), ("#energy-month", "month")):
+                areas = summary.get(key, {}).get("by_area", [])
+                assert page.locator(f"{card} tbody tr").count() == len(areas)
+                text = page.inner_text(card)
+                assert all(a["name"] in text for a in areas)
+            # markup in names stays text: nothing but the page's own elements exist
+            assert page.locator("#view script, #view [onerror]").count() == 0
+            assert not errors, errors
+
+        renders()
     finally:
         context.close()
