@@ -104,7 +104,6 @@ export async function renderEnergy(ctx, params) {
   if (areas.length) {
     await draw(document.getElementById("energy-today-chart"), {
       grid: { left: 56, right: 12, top: 28, bottom: 64 },
-      legend: { data: ["kgce"], textStyle: { color: "#c9d1d9" } },
       xAxis: { type: "category", data: areas.map((a) => a.name || a.area), axisLabel: { rotate: 40 } },
       yAxis: { type: "value", name: "kgce" },
       tooltip: { trigger: "axis" },

@@ -156,7 +156,7 @@ function sankeyOption(flow) {
       data: flow.nodes.map((n) => ({ name: n.name, label_text: n.label || n.name, kind: n.kind,
                                      itemStyle: { color: NODE_COLOURS[n.kind] || "#8d9aa8" } })),
       links: flow.links.filter((l) => l.value > 0).map((l) => ({ source: l.source, target: l.target, value: l.value })),
-      label: { color: "#eef3f8", fontSize: 13, formatter: (p) => p.data.label_text || p.name },
+      label: { color: "#eef3f8", fontSize: 15, formatter: (p) => p.data.label_text || p.name },
       lineStyle: { color: "gradient", opacity: 0.45 },
     }],
   };
@@ -165,11 +165,11 @@ function sankeyOption(flow) {
 function barsOption(byArea) {
   const names = byArea.map((a) => a.name || a.area);
   return {
-    legend: { data: [t("energy.kgce"), t("energy.cost_cny")], textStyle: { color: "#eef3f8" }, top: 0 },
-    grid: { left: 56, right: 56, top: 32, bottom: 8, containLabel: true },
+    legend: { data: [t("energy.kgce"), t("energy.cost_cny")], textStyle: { color: "#eef3f8", fontSize: 15 }, top: 0 },
+    grid: { left: 8, right: 8, top: 40, bottom: 8, containLabel: true },
     tooltip: { trigger: "axis" },
-    xAxis: { type: "category", data: names, axisLabel: { rotate: 35, color: "#eef3f8" } },
-    yAxis: [{ type: "value", name: "kgce" }, { type: "value", name: "¥" }],
+    xAxis: { type: "category", data: names, axisLabel: { rotate: 35, color: "#eef3f8", fontSize: 15 } },
+    yAxis: [{ type: "value", axisLabel: { fontSize: 14 } }, { type: "value", axisLabel: { fontSize: 14 } }],
     series: [
       { name: t("energy.kgce"), type: "bar", data: byArea.map((a) => a.kgce ?? 0), itemStyle: { color: "#4ea1ff" } },
       { name: t("energy.cost_cny"), type: "bar", yAxisIndex: 1, data: byArea.map((a) => a.cost ?? 0),
