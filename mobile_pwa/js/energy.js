@@ -112,9 +112,25 @@ export async function renderEnergy(ctx, params) {
   }
 }
 
+/** Midnight starting the calendar day ``day`` (YYYY-MM-DD) in the time zone ``tz``, as an ISO instant: the
+ *  ledger's days are the site's days, whatever zone the phone is set to. */
+export function siteMidnight(day, tz) {
+  const [y, m, d] = day.split("-").map(Number);
+  const guess = Date.UTC(y, m - 1, d);
+  const wall = (at) => {
+    const p = Object.fromEntries(new Intl.DateTimeFormat("en-US", { timeZone: tz || undefined, hourCycle: "h23",
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" })
+      .formatToParts(at).map((x) => [x.type, x.value]));
+    return Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second));
+  };
+  let at = guess - (wall(guess) - guess);
+  at = guess - (wall(at) - at);             // once more across a daylight-saving change
+  return new Date(at).toISOString();
+}
+
 function ledgerQuery(site, form) {
-  const q = new URLSearchParams({ site, by: form.by, bucket: form.bucket,
-    start: new Date(`${form.start}T00:00:00`).toISOString(), end: new Date(`${form.end}T00:00:00`).toISOString() });
+  const q = new URLSearchParams({ site: site.code, by: form.by, bucket: form.bucket,
+    start: siteMidnight(form.start, site.timezone), end: siteMidnight(form.end, site.timezone) });
   if (form.medium) q.set("medium", form.medium);
   return q;
 }
@@ -145,7 +161,7 @@ export async function renderLedger(ctx, params) {
     start: params.get("start") || isoDay(new Date(now.getFullYear(), now.getMonth(), 1)),
     end: params.get("end") || isoDay(new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1)),
     medium: params.get("medium") || "" };
-  const q = ledgerQuery(chosen.code, form);
+  const q = ledgerQuery(chosen, form);
   let rows;
   try {
     rows = (await api(`/api/v1/energy/ledger?${q}`)).rows || [];

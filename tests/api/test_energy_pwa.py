@@ -147,6 +147,8 @@ def test_energy_page_shows_the_figures_per_process(browser, world_url: str, serv
         assert "7,105" in drying and "估算 4 个时段" in drying and "缺失 2 个时段" in drying and "—" in drying
         ledger_query = next(q for p, q in fake.requests if p.endswith("/ledger"))
         assert ledger_query["by"] == ["area"] and ledger_query["bucket"] == ["day"]
+        # this month's days in the site's time zone (Asia/Shanghai: a day starts at 16:00 UTC the day before)
+        assert ledger_query["start"][0].endswith("T16:00:00.000Z") and ledger_query["end"][0].endswith("T16:00:00.000Z")
         with page.expect_download() as info:
             page.click("button.download[data-format=csv]")
         saved = tmp_path / "ledger.csv"
@@ -222,6 +224,7 @@ def test_screen_draws_the_sankey_of_the_meter_tree(browser, world_url: str, serv
         flow_query = next(q for p, q in fake.requests if p.endswith("/flow"))
         assert flow_query["site"] == [SITE] and flow_query["medium"] == ["electricity"]
         assert flow_query["start"][0] < flow_query["end"][0]
+        assert flow_query["start"][0].endswith("T16:00:00.000Z")      # today began at midnight in Asia/Shanghai
         RESULTS.mkdir(exist_ok=True)
         page.screenshot(path=str(RESULTS / "screen-energy-1920x1080.png"))
         assert not errors, errors
