@@ -2,6 +2,8 @@
 
 Counter points follow the meter profiles of ``simulator.energy``; a parent meter of the site's meter tree counts
 its children's true consumption (even while a child is broken) plus a line loss and its own unmetered loads.
+What energy-waste incidents add to registers is kept in memory only: a simulator restarted after one reads the
+profile totals again, which a ledger sees as a counter reset (as it would a replaced meter).
 """
 
 from __future__ import annotations
