@@ -267,7 +267,7 @@ def test_any_summary_of_the_contract_shape_renders_escaped(browser, world_url: s
     try:
         _sign_in(page)
 
-        @settings(max_examples=30, deadline=None, database=None,
+        @settings(max_examples=20, deadline=None, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
         @given(summary=_SUMMARY)
         def renders(summary: dict) -> None:
@@ -286,5 +286,66 @@ def test_any_summary_of_the_contract_shape_renders_escaped(browser, world_url: s
             assert not errors, errors
 
         renders()
+    finally:
+        context.close()
+
+
+@st.composite
+def _flows(draw) -> dict:
+    """A meter tree's flow: nodes with unique names, links from earlier to later nodes (a DAG, as the contract's
+    tree is), values from zero to huge; sometimes no nodes at all."""
+    names = draw(st.lists(_TEXT, min_size=0, max_size=10, unique=True))
+    nodes = [{"name": n, "label": draw(_TEXT), "kind": draw(st.sampled_from(["meter", "area", "loss", "unmetered",
+                                                                              "other"]))} for n in names]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    links = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=12)) if pairs else []
+    return {"unit": draw(_TEXT), "nodes": nodes,
+            "links": [{"source": a, "target": b, "value": draw(st.floats(0, 1e9))} for a, b in links]}
+
+
+def test_screen_draws_any_flow_of_the_contract_shape(browser, world_url: str, serve) -> None:
+    """Whatever meter tree the flow endpoint describes (and whatever summary comes with it), the screen draws it
+    without a script error: a Sankey with every node when there are nodes, no panel when there is nothing."""
+    base = f"http://{serve(create_app(*settings_for(world_url)))}"
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN", base_url=base)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    current: dict = {}
+
+    def answer(route) -> None:
+        body = current["flow"] if "/flow" in route.request.url else current["summary"]
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body, ensure_ascii=False))
+
+    page.route("**/api/v1/energy/**", answer)
+    try:
+        _sign_in(page, "viewer")
+        current.update(flow=FLOW, summary=SUMMARY)
+        page.goto("/screen/")
+        page.wait_for_selector("#energy-box:not(.hidden) #energy-flow canvas")
+        load = page.evaluate("() => typeof echarts")
+        assert load == "object"
+
+        @settings(max_examples=15, deadline=None, database=None,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+        @given(flow=_flows(), summary=_SUMMARY)
+        def draws(flow: dict, summary: dict) -> None:
+            current.update(flow=flow, summary=summary)
+            page.reload()
+            page.wait_for_function("() => document.getElementById('energy-sub').textContent !== ''"
+                                   " || document.getElementById('energy-box').classList.contains('hidden')")
+            page.wait_for_load_state("networkidle")
+            areas = summary.get("today", {}).get("by_area", [])
+            if flow["nodes"]:
+                page.wait_for_selector("#energy-flow canvas")
+                drawn = page.evaluate("() => echarts.getInstanceByDom(document.getElementById('energy-flow'))"
+                                      ".getOption().series[0].data.map((n) => n.name)")
+                assert drawn == [n["name"] for n in flow["nodes"]]
+            elif not areas:
+                assert page.is_hidden("#energy-box")
+            assert page.is_hidden("#message"), page.inner_text("#message")
+            assert not errors, errors
+
+        draws()
     finally:
         context.close()
