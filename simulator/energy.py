@@ -134,6 +134,19 @@ class ProfileCounter:
         return round(self.offset + self.consumed(t), 3)
 
 
+@dataclass
+class OutdoorTemperature:
+    """The weather station's outdoor temperature: the curve the chillers follow, with a little sensor noise."""
+
+    seed: int
+    _state: float = field(default=0.0, init=False, repr=False)
+
+    def value(self, t: float) -> float:
+        rng = np.random.default_rng([self.seed, int(t)])
+        self._state = 0.9 * self._state + 0.1 * float(rng.normal())
+        return round(float(outdoor_temp_c(np.array([t]))[0]) + 0.3 * self._state, 2)
+
+
 def profile_for(process: str, device_kind: str, device_code: str, key: str, quantity: str) -> str:
     """The profile of a counter point of the demo plant, from its area's process and its device."""
     if quantity == "count":

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from core.model import PointKind
 from core.plant import PlantConfig
 from simulator.actuators import ActuatorBank
-from simulator.energy import ProfileCounter, profile_for
+from simulator.energy import OutdoorTemperature, ProfileCounter, profile_for
 from simulator.incidents import INCIDENTS, Effect
 from simulator.signals import GaugeSignal
 
@@ -36,7 +36,7 @@ class SimDevice:
     process: str
     kind: str
     interval_s: float
-    signals: dict[str, GaugeSignal | ProfileCounter]
+    signals: dict[str, GaugeSignal | ProfileCounter | OutdoorTemperature]
     seq: int = 0
     next_due: float = 0.0
     offline_until: float = 0.0
@@ -82,7 +82,7 @@ class SimPlant:
         for site in plant.sites:
             for area in site.areas:
                 for dev in area.devices:
-                    signals: dict[str, GaugeSignal | ProfileCounter] = {}
+                    signals: dict[str, GaugeSignal | ProfileCounter | OutdoorTemperature] = {}
                     for p in dev.points:
                         lo, hi = p.range
                         if p.kind == PointKind.COUNTER:
@@ -95,6 +95,8 @@ class SimPlant:
                                 nominal = max(nominal - metered, MIN_UNMETERED * nominal)
                             profile = profile_for(area.process.value, dev.kind, dev.code, p.key, p.quantity)
                             signals[p.key] = ProfileCounter(profile, nominal, float(crc % 100_000), crc)
+                        elif p.key == "outdoor_temp_c":    # the weather the chillers follow
+                            signals[p.key] = OutdoorTemperature(zlib.crc32(f"{dev.code}/{p.key}".encode()))
                         else:
                             nominal = p.nominal if p.nominal is not None else (lo + hi) / 2
                             signals[p.key] = GaugeSignal(nominal, p.quantity, lo, hi,

@@ -82,6 +82,10 @@ def test_chillers_follow_the_outdoor_temperature() -> None:
     assert temps[0] > 28 and temps[1] < 5
     chiller = energy.ProfileCounter("chiller", 1100.0, 0.0, seed=6)
     assert chiller.rate_per_h(july) > 3 * chiller.rate_per_h(january)
+    # the weather station reports the temperature the chillers follow (for degree-day baselines)
+    for t, expected in ((july, temps[0]), (january, temps[1])):
+        station = next(v for d, v in _plant().due(t) if d.code == "weather-01" and v is not None)
+        assert station["outdoor_temp_c"] == pytest.approx(expected, abs=1.0)
 
 
 def test_parent_meters_count_their_children_and_a_loss() -> None:
