@@ -66,4 +66,4 @@ def list_incidents() -> None:
     from simulator.incidents import INCIDENTS
 
     for spec in INCIDENTS.values():
-        typer.echo(f"{spec.name:18} {spec.title} / {spec.title_en}")
+        typer.echo(f"{spec.name:20} {spec.title} / {spec.title_en}")

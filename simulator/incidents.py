@@ -33,6 +33,9 @@ class Effect:
     overrides: Overrides = field(default_factory=dict)     # (device, key) -> value to publish
     silenced: frozenset[str] = frozenset()                 # devices that publish nothing
     frozen: frozenset[tuple[str, str]] = frozenset()       # points stuck at their value when it began
+    #: counters: (device, key) -> quantity consumed on top of the normal profile since the incident began
+    #: (never decreasing in time; the plant keeps it in the register when the incident ends)
+    added: dict[tuple[str, str], float] = field(default_factory=dict)
 
 
 def _ramp(t: float, t0: float, t1: float, v0: float, v1: float) -> float:
@@ -116,6 +119,51 @@ def sensor_flatline(t: float, dev: dict[str, str]) -> Effect:
     return Effect(frozen=frozenset({(dev["environment_monitor"], "temp_c")}))
 
 
+def _ramped_total(t: float, rate_per_h: float, ramp_s: float) -> float:
+    """Quantity consumed by ``t`` at ``rate_per_h`` that ramps up linearly over the first ``ramp_s`` seconds."""
+    if t <= 0:
+        return 0.0
+    if t <= ramp_s:
+        return rate_per_h * t * t / (2 * ramp_s) / 3600.0
+    return rate_per_h * (t - ramp_s / 2) / 3600.0
+
+
+# Energy waste (issue #13). The extra rates are engineering estimates for the demo plant: a 900 kW drying line,
+# a 4800 Nm3/h compressor station at about 0.156 kWh/Nm3 (its configured nominals).
+OVEN_DOOR_EXTRA_KW = 320.0            # heaters at full power against an open door
+OVEN_DOOR_EXTRA_STEAM_T_H = 0.9
+AIR_LEAK_NM3_H = 650.0                # a split hose on the header: flows day and night
+AIR_SPECIFIC_KWH_PER_NM3 = 0.156
+
+
+def oven_door_open(t: float, dev: dict[str, str]) -> Effect:
+    """A vacuum oven's door is left open: vacuum lost, the chamber cools, heaters and steam run flat out."""
+    oven, meter, steam = dev["vacuum_oven"], dev.get("energy_meter"), dev.get("steam_meter")
+    out: Overrides = {(oven, "temp_c"): round(_ramp(t, 0.0, 600.0, 95.0, 48.0), 1),
+                      (oven, "pressure_pa"): round(_ramp(t, 0.0, 30.0, 80.0, 101_000.0), 0)}
+    added: dict[tuple[str, str], float] = {}
+    if meter:
+        added[(meter, "energy_kwh")] = _ramped_total(t, OVEN_DOOR_EXTRA_KW, 120.0)
+    if steam:
+        added[(steam, "steam_t")] = _ramped_total(t, OVEN_DOOR_EXTRA_STEAM_T_H, 300.0)
+    return Effect(out, added=added)
+
+
+def compressed_air_leak(t: float, dev: dict[str, str]) -> Effect:
+    """A compressed-air leak upstream of the sub-meters: more air and compressor power around the clock (the
+    night-time base load rises), header pressure sags a little; the sub-meters see nothing."""
+    comp = dev["air_compressor"]
+    return Effect({(comp, "pressure_mpa"): round(_ramp(t, 0.0, 300.0, 0.68, 0.61), 3)},
+                  added={(comp, "air_nm3"): _ramped_total(t, AIR_LEAK_NM3_H, 60.0),
+                         (comp, "energy_kwh"): _ramped_total(t, AIR_LEAK_NM3_H * AIR_SPECIFIC_KWH_PER_NM3, 60.0)})
+
+
+def submeter_failure(t: float, dev: dict[str, str]) -> Effect:
+    """A sub-meter's register stops counting while it keeps reporting (a failed metering element): the process
+    still consumes, its parent meter counts it, and the balance shows it as loss."""
+    return Effect(frozen=frozenset({(dev["energy_meter"], "energy_kwh")}))
+
+
 INCIDENTS: dict[str, IncidentSpec] = {spec.name: spec for spec in (
     IncidentSpec("thermal_runaway", "化成热失控", "Thermal runaway in formation", "formation",
                  "formation_cabinet", None, thermal_runaway),
@@ -128,4 +176,10 @@ INCIDENTS: dict[str, IncidentSpec] = {spec.name: spec for spec in (
                  meter_stop),
     IncidentSpec("sensor_flatline", "传感器卡死", "A sensor flatlines", "warehouse", "environment_monitor",
                  None, sensor_flatline),
+    IncidentSpec("oven_door_open", "烘箱门未关", "An oven door left open", "drying", "vacuum_oven", None,
+                 oven_door_open),
+    IncidentSpec("compressed_air_leak", "压缩空气泄漏", "A compressed-air leak", "utilities", "air_compressor",
+                 None, compressed_air_leak),
+    IncidentSpec("submeter_failure", "分表故障", "A sub-meter stops counting", "formation", "energy_meter", None,
+                 submeter_failure),
 )}

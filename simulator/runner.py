@@ -91,7 +91,8 @@ class SimulatorRunner:
                                                    device=body.get("device"))
                     reply = {"ok": True, "action": "start", "incident": body["incident"], "area": area}
                 elif action == "clear":
-                    reply = {"ok": True, "action": "clear", "cleared": self.sim.clear_incident(body.get("incident"))}
+                    cleared = self.sim.clear_incident(body.get("incident"), time.time())
+                    reply = {"ok": True, "action": "clear", "cleared": cleared}
                 else:
                     reply = {"ok": False, "error": f"unknown action {action!r}"}
         except (ValueError, KeyError, TypeError) as exc:

@@ -1,13 +1,16 @@
 // The PWA: sign-in, alarm inbox, alarm detail (timeline, chart, response plan, ack/shelve/comment), areas with
 // live values, settings (language, sound, notifications, Web Push). Hash routes: #/alarms, #/alarms/17,
 // #/areas, #/areas/3, #/settings, #/login; hazardous-waste containers #/waste, #/waste/containers/17 (waste.js);
-// the compliance overview #/compliance (compliance.js), where regulators land after sign-in.
+// the compliance overview #/compliance (compliance.js), where regulators land after sign-in;
+// energy per process #/energy and its ledger #/energy/ledger (energy.js).
 
 import { alarmTitle, isActive, needsAck, PRIORITY_CLASS, priorityName, sortAlarms, sounding, stateName } from "./alarms.js";
 import { api, ApiError, list, Offline, session, signIn, signOut, wsCredentials } from "./api.js";
 import { lineChart } from "./chart.js";
 import { renderCompliance } from "./compliance.js";
 import { html, raw } from "./dom.js";
+import { resizeCharts } from "./echarts.js";
+import { renderEnergy, renderLedger } from "./energy.js";
 import { currentLang, formatTime, LANGS, loadLang, pick, setLang, t } from "./i18n.js";
 import { connectLive } from "./live.js";
 import * as outbox from "./outbox.js";
@@ -88,6 +91,8 @@ async function render() {
   if (parts[0] === "reports") return renderReports(view);
   if (parts[0] === "compliance") return renderCompliance(view, params);
   if (parts[0] === "waste") return renderWaste(parts);
+  if (parts[0] === "energy" && parts[1] === "ledger") return renderLedger({ view }, params);
+  if (parts[0] === "energy") return renderEnergy({ view }, params);
   return renderInbox();
 }
 
@@ -597,6 +602,7 @@ async function main() {
   window.addEventListener("hashchange", () => render().catch(showError));
   window.addEventListener("online", () => { renderStatus(); flushOutbox(); });
   window.addEventListener("offline", renderStatus);
+  window.addEventListener("resize", () => resizeCharts(view));
   window.addEventListener("ehs:signed-out", () => { if (!session.get()) { state.me = null; go("#/login"); } });
   setInterval(() => { if (navigator.onLine) flushOutbox(); }, 10_000);
   if ("serviceWorker" in navigator) {

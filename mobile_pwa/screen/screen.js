@@ -1,11 +1,14 @@
 // The control-room screen (/screen/): areas coloured by their worst alarm, the live alarm list with flood groups
 // and first-out, unacknowledged critical alarms with an audible signal, interlock states. Runs unattended with a
 // viewer API key (/screen/?token=KEY, kept in this browser) or the session of a user signed in at /app/, and
-// reconnects by itself. Energy and carbon per process are not shown until those ledgers exist.
+// reconnects by itself. The energy panel (a Sankey of the meter tree from GET /api/v1/energy/flow, today's standard
+// coal and cost per process from GET /api/v1/energy/summary, drawn with the vendored ECharts) refreshes every few
+// minutes and stays hidden while the server has no energy ledgers (404). ?site=CODE picks the site it shows.
 
 import { alarmTitle, needsAck, PRIORITY_CLASS, priorityName, sortAlarms, sounding, stateName, worst } from "/app/js/alarms.js";
 import { api, ApiError, list, Offline, session, wsCredentials } from "/app/js/api.js";
 import { html } from "/app/js/dom.js";
+import { draw, resizeCharts } from "/app/js/echarts.js";
 import { formatTime, loadLang, pick, t } from "/app/js/i18n.js";
 import { connectLive } from "/app/js/live.js";
 import * as sound from "/app/js/sound.js";
@@ -121,6 +124,86 @@ function render() {
   }
 }
 
+// ---- energy panel ----------------------------------------------------------------------------------------------
+
+const ENERGY_REFRESH_MS = 5 * 60_000;
+const NODE_COLOURS = { meter: "#4ea1ff", area: "#2e7d32", loss: "#e53935", unmetered: "#fb8c00" };
+
+/** Today so far in the site's time zone, as ISO instants. */
+function today(timezone) {
+  const now = new Date();
+  const local = new Intl.DateTimeFormat("sv-SE", { timeZone: timezone || undefined, hour12: false, hour: "2-digit",
+    minute: "2-digit", second: "2-digit" }).format(now).split(":").map(Number);
+  const start = new Date(now.getTime() - ((local[0] % 24) * 3600 + local[1] * 60 + local[2]) * 1000);
+  start.setMilliseconds(0);
+  return { start: start.toISOString(), end: now.toISOString() };
+}
+
+/** The energy JSON at ``path``, or null when the server has none (404) or refuses it. */
+async function energyJson(path) {
+  try { return await api(path); } catch (err) {
+    if (err instanceof ApiError && [401, 403, 404].includes(err.status)) return null;
+    throw err;
+  }
+}
+
+function sankeyOption(flow) {
+  return {
+    tooltip: { trigger: "item" },
+    series: [{
+      type: "sankey", left: 8, right: 120, top: 8, bottom: 8, nodeGap: 6, draggable: false, layoutIterations: 32,
+      emphasis: { focus: "adjacency" },
+      data: flow.nodes.map((n) => ({ name: n.name, label_text: n.label || n.name, kind: n.kind,
+                                     itemStyle: { color: NODE_COLOURS[n.kind] || "#8d9aa8" } })),
+      links: flow.links.filter((l) => l.value > 0).map((l) => ({ source: l.source, target: l.target, value: l.value })),
+      label: { color: "#eef3f8", fontSize: 15, formatter: (p) => p.data.label_text || p.name },
+      lineStyle: { color: "gradient", opacity: 0.45 },
+    }],
+  };
+}
+
+function barsOption(byArea) {
+  const names = byArea.map((a) => a.name || a.area);
+  return {
+    legend: { data: [t("energy.kgce"), t("energy.cost_cny")], textStyle: { color: "#eef3f8", fontSize: 15 }, top: 0 },
+    grid: { left: 8, right: 8, top: 40, bottom: 8, containLabel: true },
+    tooltip: { trigger: "axis" },
+    xAxis: { type: "category", data: names, axisLabel: { rotate: 35, color: "#eef3f8", fontSize: 15 } },
+    yAxis: [{ type: "value", axisLabel: { fontSize: 14 } }, { type: "value", axisLabel: { fontSize: 14 } }],
+    series: [
+      { name: t("energy.kgce"), type: "bar", data: byArea.map((a) => a.kgce ?? 0), itemStyle: { color: "#4ea1ff" } },
+      { name: t("energy.cost_cny"), type: "bar", yAxisIndex: 1, data: byArea.map((a) => a.cost ?? 0),
+        itemStyle: { color: "#fdd835" } },
+    ],
+  };
+}
+
+async function loadEnergy() {
+  const wanted = new URL(location.href).searchParams.get("site");
+  const sites = await fetchList("/api/v1/sites?limit=200", 200);
+  const site = (sites || []).find((s) => s.code === wanted) || (sites || [])[0];
+  if (!site) { $("energy-box").classList.add("hidden"); return; }
+  const { start, end } = today(site.timezone);
+  const q = `site=${encodeURIComponent(site.code)}`;
+  const [flow, summary] = await Promise.all([
+    energyJson(`/api/v1/energy/flow?${q}&start=${encodeURIComponent(start)}&end=${encodeURIComponent(end)}&medium=electricity`),
+    energyJson(`/api/v1/energy/summary?${q}`)]);
+  const showFlow = Boolean(flow && flow.nodes?.length);
+  const byArea = summary?.today?.by_area || [];
+  $("energy-box").classList.toggle("hidden", !showFlow && !byArea.length);
+  if (!showFlow && !byArea.length) return;
+  $("energy-sub").textContent = `${pick(site, "name")} · ${t("energy.today")}${flow?.unit ? ` · ${flow.unit}` : ""}`
+    + (summary?.today ? ` · ${Math.round(summary.today.kgce ?? 0)} kgce` : "");
+  $("energy-flow").classList.toggle("hidden", !showFlow);
+  if (showFlow) await draw($("energy-flow"), sankeyOption(flow));
+  $("energy-bars").classList.toggle("hidden", !byArea.length);
+  if (byArea.length) await draw($("energy-bars"), barsOption(byArea));
+}
+
+function refreshEnergy() {
+  loadEnergy().catch((err) => { $("message").textContent = err.message; $("message").classList.remove("hidden"); });
+}
+
 let timer = null;
 const reload = () => { clearTimeout(timer); timer = setTimeout(load, 250); };
 
@@ -132,6 +215,8 @@ async function main() {
   $("areas-title").textContent = t("screen.areas");
   $("alarms-title").textContent = t("screen.alarms");
   $("commands-title").textContent = t("screen.commands");
+  $("energy-title").textContent = t("screen.energy_flow");
+  window.addEventListener("resize", () => resizeCharts());
   $("sound").textContent = t("sound.enable");
   $("sound").addEventListener("click", () => { sound.unlock(); setTimeout(render, 100); });
   document.addEventListener("click", () => sound.unlock());
@@ -148,6 +233,8 @@ async function main() {
     onMessage: (msg) => { if (msg.type === "alarm" || msg.type === "gap" || msg.type === "welcome") reload(); },
   });
   setInterval(reload, 60_000);   // a safety net beside the live feed
+  refreshEnergy();
+  setInterval(refreshEnergy, ENERGY_REFRESH_MS);
 }
 
 main();
