@@ -120,7 +120,8 @@ SMALL = {"processes": [
     {"code": "b", "name": "anode", "area": "b", "yield": 1.0, "unit": "m"},
     {"code": "c", "name": "cell", "area": "c", "yield": 0.8, "unit": "cell",
      "inputs": [{"process": "a", "quantity": 1}, {"process": "b", "quantity": 1}]},
-    {"code": "p", "name": "pack", "area": "p", "yield": 0.5, "unit": "pack", "inputs": [{"process": "c", "quantity": 4}]},
+    {"code": "p", "name": "pack", "area": "p", "yield": 0.5, "unit": "pack",
+     "inputs": [{"process": "c", "quantity": 4}]},
 ], "product": {"name": "P", "cell_process": "c", "pack_process": "p", "cell_kwh": 0.5, "pack_kwh": 2.0}}
 
 
