@@ -68,6 +68,11 @@ class Permission(StrEnum):
     HAZWASTE_RECORD = "hazwaste.record"              # ledger entries, containers, manifests (from the phone)
     HAZWASTE_MANAGE = "hazwaste.manage"              # catalogue, facilities, declarations filed
     HAZWASTE_EXPORT = "hazwaste.export"
+    # carbon: ledgers, footprints, instruments and offsets (read by the plant's people, kept by managers);
+    # the factor library is reviewed data that administrators import
+    CARBON_READ = "carbon.read"
+    CARBON_MANAGE = "carbon.manage"
+    CARBON_FACTORS = "carbon.factors"
 
 
 _A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR,
@@ -107,6 +112,9 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.HAZWASTE_RECORD: frozenset({_A, _M, _O}),
     Permission.HAZWASTE_MANAGE: frozenset({_A, _M}),
     Permission.HAZWASTE_EXPORT: frozenset({_A, _M, _R}),
+    Permission.CARBON_READ: frozenset({_A, _M, _O, _V}),
+    Permission.CARBON_MANAGE: frozenset({_A, _M}),
+    Permission.CARBON_FACTORS: frozenset({_A}),
 }
 
 #: Process areas whose data is compliance data (emissions, wastewater, hazardous waste): what regulators see.
