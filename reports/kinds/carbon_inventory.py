@@ -43,7 +43,8 @@ def build(conn: psycopg.Connection, params: Params, now: datetime) -> Document:
     except (CarbonError, SourceUnavailable) as exc:
         raise ReportError(str(exc)) from None
     doc = new_document(conn, site, params, kind="carbon_inventory",
-                       title=tr(lang, "温室气体排放清单", "Greenhouse-gas inventory"), areas=sorted(site.areas), now=now)
+                       title=tr(lang, "温室气体排放清单", "Greenhouse-gas inventory"), areas=sorted(site.areas),
+                       now=now)
     t = led["totals"]
     status = (tr(lang, f"已关账，第 {led['revision']} 版", f"closed, revision {led['revision']}") if led["closed"]
               else tr(lang, "未关账（按当前因子计算）", "open (computed with the current factors)"))
