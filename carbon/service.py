@@ -138,18 +138,27 @@ def versions(*, conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 def set_site(*, conn: psycopg.Connection, site: str, actor: str, province: str | None = None,
              grid_region: str | None = None, factor_lag_years: int = 2, vintage_years: int = 1,
-             steam_gj_per_t: float = 2.8, gwp_basis: str = "AR6") -> None:
+             steam_gj_per_t: float = 2.8, gwp_basis: str = "AR6", pv_meters: tuple[str, ...] = ()) -> None:
+    """Set a site's factor regions (most specific first, ``CN`` appended), lag, certificate vintage window, steam
+    conversion, GWP report and on-site generation meters (audited)."""
     s = site_ref(conn=conn, code=site)
     execute(conn, """INSERT INTO carbon_site_setting (site_id, province, grid_region, factor_lag_years, vintage_years,
-                         steam_gj_per_t, gwp_basis) VALUES (%s, %s, %s, %s, %s, %s, %s)
+                         steam_gj_per_t, gwp_basis, pv_meters) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
                      ON CONFLICT (site_id) DO UPDATE SET province = EXCLUDED.province,
                          grid_region = EXCLUDED.grid_region, factor_lag_years = EXCLUDED.factor_lag_years,
                          vintage_years = EXCLUDED.vintage_years, steam_gj_per_t = EXCLUDED.steam_gj_per_t,
-                         gwp_basis = EXCLUDED.gwp_basis, updated_at = now()""",
-            (s.id, province, grid_region, factor_lag_years, vintage_years, steam_gj_per_t, gwp_basis))
+                         gwp_basis = EXCLUDED.gwp_basis, pv_meters = EXCLUDED.pv_meters, updated_at = now()""",
+            (s.id, province, grid_region, factor_lag_years, vintage_years, steam_gj_per_t, gwp_basis,
+             list(pv_meters)))
     audit.append(conn, actor=actor, action="carbon.site", target=site, site=site,
                  detail={"province": province, "grid_region": grid_region, "factor_lag_years": factor_lag_years,
-                         "vintage_years": vintage_years, "steam_gj_per_t": steam_gj_per_t, "gwp_basis": gwp_basis})
+                         "vintage_years": vintage_years, "steam_gj_per_t": steam_gj_per_t, "gwp_basis": gwp_basis,
+                         "pv_meters": list(pv_meters)})
+
+
+def pv_meters(*, conn: psycopg.Connection, site_id: int) -> list[str]:
+    row = execute(conn, "SELECT pv_meters FROM carbon_site_setting WHERE site_id = %s", (site_id,)).fetchone()
+    return list(row[0]) if row else []
 
 
 def site_settings(*, conn: psycopg.Connection, site_id: int) -> L.Settings:
@@ -466,9 +475,10 @@ def revisions(*, conn: psycopg.Connection, site_id: int, period: str) -> list[di
         "FROM carbon_period WHERE site_id = %s AND period = %s ORDER BY revision", (site_id, period)).fetchall()
 
 
-def hourly(*, conn: psycopg.Connection, site: str, start: datetime, end: datetime, source: ActivitySource,
-           onsite: ActivitySource | None = None) -> list[dict[str, Any]]:
-    """gCO2/kWh of the electricity used each hour (grid at the location-based factor, on-site generation)."""
+def hourly(*, conn: psycopg.Connection, site: str, start: datetime, end: datetime, source: ActivitySource
+           ) -> list[dict[str, Any]]:
+    """gCO2/kWh of the electricity used each hour: grid import (the site meter) at the location-based factor
+    mixed with on-site generation (the site's ``pv_meters``, read per meter)."""
     s = site_ref(conn=conn, code=site)
     lib = library(conn=conn)
     st = site_settings(conn=conn, site_id=s.id)
@@ -482,8 +492,10 @@ def hourly(*, conn: psycopg.Connection, site: str, start: datetime, end: datetim
         if a.medium == "electricity":
             grid[a.bucket_start] = grid.get(a.bucket_start, 0.0) + a.quantity * L._ELECTRICITY_KWH.get(a.unit, 1.0)
     pv: dict[datetime, float] = {}
-    for a in (onsite(conn, site=site, start=start, end=end, bucket="hour", by="onsite") if onsite else []):
-        pv[a.bucket_start] = pv.get(a.bucket_start, 0.0) + a.quantity * L._ELECTRICITY_KWH.get(a.unit, 1.0)
+    meters = set(pv_meters(conn=conn, site_id=s.id))
+    for a in (source(conn, site=site, start=start, end=end, bucket="hour", by="meter") if meters else []):
+        if a.key in meters and a.medium == "electricity":
+            pv[a.bucket_start] = pv.get(a.bucket_start, 0.0) + a.quantity * L._ELECTRICITY_KWH.get(a.unit, 1.0)
     rows = L.hourly_intensity(grid_kwh=grid, onsite_kwh=pv, grid_factor_kg_per_kwh=f.value)
     return [{**r, "hour": r["hour"].isoformat(), "factor_key": f.row_key, "factor_version": lib.version}
             for r in rows]

@@ -21,8 +21,9 @@ class SourceUnavailable(RuntimeError):
 class ActivitySource(Protocol):
     def __call__(self, conn: psycopg.Connection, *, site: str, start: datetime, end: datetime, bucket: str,
                  by: str) -> list[Activity]:
-        """Activity quantities per (area, medium, bucket) for ``by="area"``; the site meter's for ``by="site"``
-        (key ``SITE``). ``start``/``end`` are UTC instants, ``bucket`` one of the energy ledger's."""
+        """Activity quantities per (area, medium, bucket) for ``by="area"``, per meter code for ``by="meter"``;
+        the site meter's for ``by="site"`` (key ``SITE``). ``start``/``end`` are UTC instants, ``bucket`` one of
+        the energy ledger's."""
         ...
 
 
@@ -34,7 +35,7 @@ def energy_ledger_source(conn: psycopg.Connection, *, site: str, start: datetime
     except ModuleNotFoundError as exc:
         raise SourceUnavailable("the energy ledgers (energy.ledger) are not installed") from exc
     rows = module.ledger(conn, site=site, start=start, end=end, bucket=bucket, by=by)
-    return [Activity(r.key if by == "area" else SITE, r.medium, r.bucket_start, float(r.quantity), r.unit)
+    return [Activity(r.key if by in ("area", "meter") else SITE, r.medium, r.bucket_start, float(r.quantity), r.unit)
             for r in rows if r.quantity is not None]
 
 

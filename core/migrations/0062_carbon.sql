@@ -39,6 +39,8 @@ CREATE TABLE carbon_site_setting (
     vintage_years     smallint NOT NULL DEFAULT 1 CHECK (vintage_years BETWEEN 0 AND 5),
     steam_gj_per_t    double precision NOT NULL DEFAULT 2.8 CHECK (steam_gj_per_t > 0),
     gwp_basis         text NOT NULL DEFAULT 'AR6' CHECK (gwp_basis IN ('AR5', 'AR6')),
+    -- meter codes of on-site generation (PV); the site meter is taken to measure grid import only
+    pv_meters         text[] NOT NULL DEFAULT '{}',
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
 

@@ -3,7 +3,7 @@ claimed once, dual scope 2 with stored certificates, entries, offsets beside gro
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -147,3 +147,19 @@ def test_batch_footprint_from_stored_routing_and_batches(conn: psycopg.Connectio
     with pytest.raises(CarbonError, match="not in the routing"):
         service.add_batch(conn=conn, site=site, code="B2", product="P", started_at=start, ended_at=end,
                           output={"zz": 1}, actor="t")
+
+
+def test_hourly_intensity_mixes_the_grid_with_on_site_pv(conn: psycopg.Connection) -> None:
+    from carbon.ledger import SITE, Activity
+    from carbon.sources import RowsSource
+
+    site = seed(conn)
+    service.set_site(conn=conn, site=site, actor="t", province="jiangsu", pv_meters=("pv-roof",))
+    h0, h1 = datetime(2025, 6, 1, 2, tzinfo=UTC), datetime(2025, 6, 1, 3, tzinfo=UTC)
+    src = RowsSource([("site", Activity(SITE, "electricity", h0, 1000.0, "kWh")),
+                      ("site", Activity(SITE, "electricity", h1, 600.0, "kWh")),
+                      ("meter", Activity("pv-roof", "electricity", h1, 400.0, "kWh")),
+                      ("meter", Activity("incomer", "electricity", h1, 600.0, "kWh"))])
+    rows = service.hourly(conn=conn, site=site, start=h0, end=h1 + timedelta(hours=1), source=src)
+    assert [r["g_per_kwh"] for r in rows] == [pytest.approx(582.7), pytest.approx(600 * 582.7 / 1000)]
+    assert rows[1]["onsite_kwh"] == 400.0 and rows[0]["factor_key"] == "grid:jiangsu:2023:average"
