@@ -11,9 +11,10 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.deps import Conn, require
+from api.deps import AppClock, Conn, require
 from api.errors import ApiError, Conflict, Forbidden, Invalid, NotFound
 from api.policy import Permission, Principal
 from api.queries import fetch_one
@@ -381,6 +382,29 @@ def batch_footprint(code: Annotated[str, Field(max_length=64)], request: Request
     _site(conn, principal, site)
     with _domain():
         return service.batch_footprint(conn=conn, site=site, batch=code, source=_source(request), basis=basis)
+
+
+@router.get("/batches/{code}/declaration.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}, "description": "the declaration"}})
+def batch_declaration(code: Annotated[str, Field(max_length=64)], request: Request, principal: Reader, conn: Conn,
+                      clock: AppClock, site: SiteQuery,
+                      basis: Annotated[Literal["location", "market"], Query()] = "location",
+                      lang: Annotated[Literal["zh-CN", "en"], Query()] = "zh-CN") -> Response:
+    """The batch's footprint declaration as PDF (zh-CN or English)."""
+    from reports.context import ReportError
+    from reports.kinds import carbon_footprint
+    from reports.render import FORMATS
+
+    _site(conn, principal, site)
+    try:
+        doc, _ = carbon_footprint.build(conn, site=site, batch=code, basis=basis, lang=lang, now=clock.now(),
+                                        source=_source(request))
+    except ReportError as exc:
+        if "no batch" in str(exc):
+            raise NotFound(str(exc)) from None
+        raise Conflict(str(exc)) from None
+    return Response(FORMATS["pdf"].render(doc), media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="footprint-{site}-{code}.pdf"'})
 
 
 @router.get("/footprint")

@@ -229,6 +229,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("POST", "/api/v1/carbon/batches"): Expect(201, MANAGERS, 403),
     ("GET", "/api/v1/carbon/batches/{code}/footprint"): Expect(200, CARBON_READERS, 403),
     ("GET", "/api/v1/carbon/footprint"): Expect(200, CARBON_READERS, 403),
+    ("GET", "/api/v1/carbon/batches/{code}/declaration.pdf"): Expect(200, CARBON_READERS, 403),
 }
 
 
@@ -352,6 +353,7 @@ def _carbon_build() -> dict[tuple[str, str], Callable[[World, str], dict[str, An
             "site": SITE, "code": f"B-{carbon_world.n()}", "product": "pack", "started_at": "2025-07-01T00:00:00Z",
             "ended_at": "2025-07-02T00:00:00Z", "output": {"pack": 5}}},
         ("GET", f"{c}/batches/{{code}}/footprint"): lambda w, who: site,
+        ("GET", f"{c}/batches/{{code}}/declaration.pdf"): lambda w, who: site,
         ("GET", f"{c}/footprint"): lambda w, who: {"params": {"site": SITE, "period": "2025-06"}},
     }
 
@@ -548,6 +550,7 @@ PATH_BUILD: dict[tuple[str, str], Callable[[World, str], dict[str, Any]]] = {
         "manifest_id": hazwaste_world.manifest(w.url, w.ids["hw_container"])},
     ("GET", "/api/v1/carbon/factors/{version}"): lambda w, who: {"version": "2026.1"},
     ("GET", "/api/v1/carbon/batches/{code}/footprint"): lambda w, who: {"code": carbon_world.BATCH},
+    ("GET", "/api/v1/carbon/batches/{code}/declaration.pdf"): lambda w, who: {"code": carbon_world.BATCH},
 }
 
 

@@ -58,3 +58,26 @@ def test_annual_inventory_lists_offsets_beside_gross(conn: psycopg.Connection, m
     assert doc.table("summary").rows[2][1] == pytest.approx(365 * 24 * 440 * 0.5827 / 1000)   # not netted
     with pytest.raises(ReportError, match="whole month or a whole year"):
         carbon_inventory.build(conn, Params(site, since, since.replace(day=15)), NOW)
+
+
+def test_batch_footprint_declaration_pdf(conn: psycopg.Connection) -> None:
+    from carbon.footprint import Routing
+    from reports.kinds import carbon_footprint
+    from tests.carbon.test_formulas import SMALL
+
+    site = seed(conn)
+    service.set_routing(conn=conn, site=site, routing=Routing.model_validate(SMALL), actor="t")
+    service.add_batch(conn=conn, site=site, code="B9", product="P", started_at=datetime(2025, 6, 1, tzinfo=UTC),
+                      ended_at=datetime(2025, 6, 2, tzinfo=UTC), output={"a": 100, "b": 100, "c": 80, "p": 10},
+                      actor="t")
+    src = monthly_source(kwh={"a": 90 / 0.5827 / 24, "b": 50 / 0.5827 / 24, "c": 40 / 0.5827 / 24,
+                              "p": 10 / 0.5827 / 24}, site_kwh=0.0)
+    doc, fp = carbon_footprint.build(conn, site=site, batch="B9", basis="location", lang="zh-CN", now=NOW, source=src)
+    stages = doc.table("stages")
+    assert stages.rows[0][1] == pytest.approx(66.666667, rel=1e-5)            # material x per pack
+    assert stages.rows[1][1] == pytest.approx(19.0, rel=1e-5)                 # processes a, b, c, p per pack
+    assert stages.rows[1][2] == pytest.approx(9.5, rel=1e-5)                  # per kWh (2 kWh pack)
+    assert doc.table("hotspots").rows[0][1] == "material:x"
+    assert FORMATS["pdf"].render(doc).startswith(b"%PDF")
+    with pytest.raises(ReportError, match="no batch"):
+        carbon_footprint.build(conn, site=site, batch="nope", basis="location", lang="en", now=NOW, source=src)
