@@ -23,7 +23,7 @@ from carbon.factors import Factor, NoFactor, grid_factor, lookup
 SITE = ""          # the area key of site-level lines that no area meter covers (未分摊)
 #: units of the activity quantities that ``carbon`` understands, to GJ (steam) or themselves
 _ELECTRICITY_KWH = {"kWh": 1.0, "kwh": 1.0, "MWh": 1000.0, "mwh": 1000.0}
-_GAS_NM3 = {"Nm3": 1.0, "m3": 1.0, "nm3": 1.0}
+_GAS_NM3 = {"Nm3": 1.0, "m3": 1.0, "nm3": 1.0, "Nm³": 1.0, "m³": 1.0}
 _HEAT_GJ = {"GJ": 1.0, "MJ": 0.001}
 
 
@@ -140,10 +140,42 @@ class Inventory:
                 "factors": self.factors, "notes": self.notes}
 
 
-def _sum(activities: Iterable[Activity]) -> dict[tuple[str, str, str], float]:
-    out: dict[tuple[str, str, str], float] = defaultdict(float)
+def _normalised(activities: Iterable[Activity], settings: Settings) -> dict[tuple[str, str], float]:
+    """Sum per (key, medium) in carbon's units: electricity kWh, natural gas Nm3, steam GJ."""
+    out: dict[tuple[str, str], float] = defaultdict(float)
     for a in activities:
-        out[(a.key, a.medium, a.unit)] += a.quantity
+        where = a.key or "the site"
+        if a.medium == "electricity":
+            if a.unit not in _ELECTRICITY_KWH:
+                raise LedgerInputError(f"electricity of {where} in unknown unit {a.unit!r}")
+            out[(a.key, a.medium)] += a.quantity * _ELECTRICITY_KWH[a.unit]
+        elif a.medium == "natural_gas":
+            if a.unit not in _GAS_NM3:
+                raise LedgerInputError(f"natural gas of {where} in unknown unit {a.unit!r}")
+            out[(a.key, a.medium)] += a.quantity * _GAS_NM3[a.unit]
+        elif a.medium == "steam":
+            if a.unit == "t":
+                out[(a.key, a.medium)] += a.quantity * settings.steam_gj_per_t
+            elif a.unit in _HEAT_GJ:
+                out[(a.key, a.medium)] += a.quantity * _HEAT_GJ[a.unit]
+            else:
+                raise LedgerInputError(f"steam of {where} in unknown unit {a.unit!r}")
+    return out
+
+
+def _unallocated(per_key: dict[tuple[str, str], float], notes: list[str]) -> dict[tuple[str, str], float]:
+    """Replace each medium's site total (key ``SITE``) by what the area meters do not cover (losses, offices,
+    unmetered loads), so that nothing is counted twice."""
+    out = {k: v for k, v in per_key.items() if k[0] != SITE}
+    for (key, medium), site_total in per_key.items():
+        if key != SITE:
+            continue
+        areas = sum(v for (k, m), v in out.items() if m == medium)
+        if site_total > areas:
+            out[(SITE, medium)] = site_total - areas
+        elif site_total < areas * (1 - 1e-9):
+            notes.append(f"{medium}: area meters ({areas:.0f}) exceed the site meter ({site_total:.0f}): "
+                         "the areas are used")
     return out
 
 
@@ -165,39 +197,20 @@ def compute(*, period: str, year: int, factors: Sequence[Factor], factor_version
     except NoFactor:
         residual = location
         inv.notes.append("no residual factor: market-based uses the grid average")
-    totals = _sum(activities)
-    elec: dict[str, float] = defaultdict(float)
-    for (key, medium, unit), qty in sorted(totals.items()):
+    per_key = _unallocated(_normalised(activities, settings), inv.notes)
+    elec: dict[str, float] = {}
+    for (key, medium), qty in sorted(per_key.items()):
         if medium == "electricity":
-            if unit not in _ELECTRICITY_KWH:
-                raise LedgerInputError(f"electricity of {key or 'the site'} in unknown unit {unit!r}")
-            elec[key] += qty * _ELECTRICITY_KWH[unit]
+            elec[key] = qty
         elif medium == "natural_gas":
-            if unit not in _GAS_NM3:
-                raise LedgerInputError(f"natural gas of {key or 'the site'} in unknown unit {unit!r}")
             f = use(lookup(factors, "fuel:natural_gas"))
-            nm3 = qty * _GAS_NM3[unit]
-            inv.lines.append(Line(key, "1", "fuel", "natural_gas", nm3, "Nm3", f.row_key, f.value, f"kg/{f.unit}",
-                                  nm3 * f.value))
+            inv.lines.append(Line(key, "1", "fuel", "natural_gas", qty, "Nm3", f.row_key, f.value, f"kg/{f.unit}",
+                                  qty * f.value))
         elif medium == "steam":
-            if unit == "t":
-                gj = qty * settings.steam_gj_per_t
-            elif unit in _HEAT_GJ:
-                gj = qty * _HEAT_GJ[unit]
-            else:
-                raise LedgerInputError(f"steam of {key or 'the site'} in unknown unit {unit!r}")
             f = use(lookup(factors, "heat:steam"))
-            inv.lines.append(Line(key, "2", "steam", "steam", gj, "GJ", f.row_key, f.value, "kg/GJ", gj * f.value,
-                                  gj * f.value))
+            inv.lines.append(Line(key, "2", "steam", "steam", qty, "GJ", f.row_key, f.value, "kg/GJ", qty * f.value,
+                                  qty * f.value))
         # water, compressed air and nitrogen made on site carry their electricity, counted at the meters above
-    # the site meter minus the area meters: electricity no area meter covers (losses, offices, unmetered loads)
-    site_kwh = elec.pop(SITE, None)
-    area_kwh = sum(elec.values())
-    if site_kwh is not None and site_kwh > area_kwh:
-        elec[SITE] = site_kwh - area_kwh
-    elif site_kwh is not None and site_kwh < area_kwh * (1 - 1e-9):
-        inv.notes.append(f"area meters ({area_kwh:.0f} kWh) exceed the site meter ({site_kwh:.0f} kWh): "
-                         "the areas are used")
     grid_kwh = sum(elec.values())
     covered_kwh = 0.0
     for ins in instruments:

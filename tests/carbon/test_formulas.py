@@ -160,3 +160,14 @@ def test_demo_routing_orders_branches_before_assembly() -> None:
     order = demo_routing().order()
     assert order.index("cathode-slitting") < order.index("stacking") > order.index("anode-slitting")
     assert order[-1] == "pack"
+
+
+def test_site_meters_of_every_medium_add_only_what_the_areas_miss() -> None:
+    acts = [Activity("coating", "natural_gas", T, 80.0, "m³"), Activity(SITE, "natural_gas", T, 100.0, "Nm3"),
+            Activity("formation", "steam", T, 5.0, "GJ"), Activity(SITE, "steam", T, 5.0, "GJ")]
+    inv = compute(period="2025-03", year=2025, factors=LIB.factors, factor_version="t", activities=acts,
+                  settings=SETTINGS)
+    gas = {x.area: x.quantity for x in inv.lines if x.source == "natural_gas"}
+    assert gas == {"coating": 80.0, SITE: pytest.approx(20.0)}
+    assert [x.area for x in inv.lines if x.category == "steam"] == ["formation"]
+    assert inv.totals()["scope1_kg"] == pytest.approx(100 * 2.1621888, rel=1e-6)

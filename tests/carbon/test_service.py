@@ -163,3 +163,20 @@ def test_hourly_intensity_mixes_the_grid_with_on_site_pv(conn: psycopg.Connectio
     rows = service.hourly(conn=conn, site=site, start=h0, end=h1 + timedelta(hours=1), source=src)
     assert [r["g_per_kwh"] for r in rows] == [pytest.approx(582.7), pytest.approx(600 * 582.7 / 1000)]
     assert rows[1]["onsite_kwh"] == 400.0 and rows[0]["factor_key"] == "grid:jiangsu:2023:average"
+
+
+def test_intensity_per_unit_of_output_per_process(conn: psycopg.Connection) -> None:
+    site = seed(conn)
+    service.set_routing(conn=conn, site=site, routing=Routing.model_validate(SMALL), actor="t")
+    # March: area a uses 100 kWh an hour; two batches, one inside March, one half in it
+    service.add_batch(conn=conn, site=site, code="M1", product="P", started_at=datetime(2025, 3, 10, tzinfo=UTC),
+                      ended_at=datetime(2025, 3, 11, tzinfo=UTC), output={"a": 1000}, actor="t")
+    service.add_batch(conn=conn, site=site, code="M2", product="P", started_at=datetime(2025, 3, 31, 4, tzinfo=UTC),
+                      ended_at=datetime(2025, 4, 1, 4, tzinfo=UTC), output={"a": 1000}, actor="t")
+    led = service.compute_period(conn=conn, site=site, period="2025-03", source=monthly_source(kwh={"a": 100.0},
+                                                                                               site_kwh=0.0))
+    a = next(p for p in led["by_process"] if p["process"] == "a")
+    kg = 31 * 24 * 100 * 0.5827
+    assert a["co2e_kg"] == pytest.approx(kg)
+    assert a["output"] == pytest.approx(1500)          # March ends 2025-03-31 16:00 UTC: half of M2
+    assert a["kg_per_unit"] == pytest.approx(kg / 1500)
