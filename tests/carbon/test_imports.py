@@ -112,3 +112,42 @@ def test_certificate_errors_name_line_and_field() -> None:
         parse_certificates(text)
     assert err.value.problems == ["certificates.csv:2: serial_last: 3 is below serial_first 5"]
     assert parse_certificates(text.replace("5,3", "3,5"))[0].period_start == date(2025, 1, 1)
+
+
+proc_code = st.sampled_from(["a", "b", "c", "d", "Bad Code", ""])
+routing_spec = st.fixed_dictionaries({
+    "processes": st.lists(st.fixed_dictionaries({
+        "code": proc_code, "name": st.sampled_from(["涂布", "", "x"]), "yield": st.floats(-0.5, 1.5),
+        "unit": st.sampled_from(["cell", "m"]), "area": st.sampled_from([None, "coating"]),
+        "inputs": st.lists(st.fixed_dictionaries({"process": proc_code, "quantity": st.floats(-1, 20)}),
+                           max_size=2),
+        "materials": st.lists(st.fixed_dictionaries({
+            "code": st.sampled_from(["lfp", "cu"]), "name": st.just("m"), "quantity": st.floats(0, 5),
+            "unit": st.just("kg"), "factor_kg_per_unit": st.floats(-1, 50)}), max_size=2)}), max_size=4),
+    "product": st.fixed_dictionaries({"name": st.just("P"), "cell_process": proc_code, "pack_process": proc_code,
+                                      "cell_kwh": st.floats(-1, 2), "pack_kwh": st.floats(0, 20)})})
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=routing_spec)
+def test_any_routing_is_refused_with_its_field_or_stored_and_ordered(conn: psycopg.Connection, spec) -> None:
+    from pydantic import ValidationError
+
+    from carbon.footprint import Routing, burdens
+
+    try:
+        routing = Routing.model_validate(spec)
+    except ValidationError as exc:
+        assert all(e["msg"] for e in exc.errors())
+        return
+    order = routing.order()
+    for p in routing.processes:                        # every input comes before the process that uses it
+        assert all(order.index(i.process) < order.index(p.code) for i in p.inputs)
+    with conn.transaction(force_rollback=True):
+        site = seed(conn)
+        service.set_routing(conn=conn, site=site, routing=routing, actor="t")
+        back = service.get_routing(conn=conn, site_id=service.site_ref(conn=conn, code=site).id)
+        assert back == routing
+    # zero emissions: the burden is the materials alone, never negative
+    vec = burdens(routing, {}, {})
+    assert all(v >= 0 for b in vec.values() for v in b.values())
