@@ -5,8 +5,9 @@ Loads a fresh database with the factor library, the demo routing (cathode and an
 batches, monthly refrigerant and diesel entries and green certificates; activity data come from an in-memory
 source holding one year of hourly electricity per area and gas and steam where they are used, answering each
 window with its sums, as the energy ledger does for a bucket (the energy ledger's own query time is measured by
-``ehs bench energy``). Then times: every batch's footprint (each its own window, emissions and output), and the
-twelve monthly inventories plus the annual one, with closing them. The last line is one JSON object.
+``ehs bench energy``). Then times: every batch's footprint (each its own window, emissions and output; the
+database read once for the year), the twelve monthly inventories plus the annual one, closing the months, and
+rendering the twelve monthly inventory reports as XLSX and PDF. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -127,11 +128,9 @@ def load(conn: psycopg.Connection, batches: int) -> dict:
 def measure(url: str, source: HourlySource, batches: int) -> dict:
     with psycopg.connect(url) as conn:
         lib = service.library(conn=conn)
-        s = service.site_ref(conn=conn, code="demo")
-        rows = conn.execute("SELECT started_at, ended_at FROM carbon_batch ORDER BY started_at").fetchall()
         t = time.perf_counter()
-        results = [service.window_footprint(conn=conn, s=s, start=a, end=b, source=source, basis="market",
-                                            label="batch", lib=lib) for a, b in rows]
+        results = service.batch_footprints(conn=conn, site="demo", start=T0, end=T0 + timedelta(days=366),
+                                           source=source, basis="market")
         footprint_s = time.perf_counter() - t
         t = time.perf_counter()
         months = [service.compute_period(conn=conn, site="demo", period=f"{YEAR}-{m:02d}", source=source, lib=lib)
@@ -142,6 +141,7 @@ def measure(url: str, source: HourlySource, batches: int) -> dict:
         for m in range(1, 13):
             service.close_period(conn=conn, site="demo", period=f"{YEAR}-{m:02d}", source=source, actor="bench")
         close_s = time.perf_counter() - t
+        report_s, report_bytes = _reports(conn, source)
         conn.rollback()
     kwh = [r["kg_per_kwh"] for r in results]
     return {"footprint_batches": len(results), "footprint_s": round(footprint_s, 3),
@@ -150,7 +150,25 @@ def measure(url: str, source: HourlySource, batches: int) -> dict:
             "inventory_months": len(months), "inventory_s": round(inventory_s, 3),
             "annual_total_location_t": round(annual["totals"]["total_location_kg"] / 1000, 1),
             "annual_total_market_t": round(annual["totals"]["total_market_kg"] / 1000, 1),
-            "close_12_months_s": round(close_s, 3)}
+            "close_12_months_s": round(close_s, 3), "report_12_months_xlsx_pdf_s": round(report_s, 3),
+            "report_bytes": report_bytes}
+
+
+def _reports(conn: psycopg.Connection, source: HourlySource) -> tuple[float, int]:
+    """The twelve monthly inventory reports (closed months: their frozen ledgers), built and rendered to XLSX
+    and PDF."""
+    from reports.kinds import carbon_inventory
+    from reports.model import Params, month_period
+    from reports.render import FORMATS
+
+    carbon_inventory.SOURCE = source
+    size = 0
+    t = time.perf_counter()
+    for m in range(1, 13):
+        since, until = month_period(f"{YEAR}-{m:02d}", "Asia/Shanghai")
+        doc = carbon_inventory.build(conn, Params("demo", since, until), datetime(YEAR + 1, 2, 1, tzinfo=UTC))
+        size += len(FORMATS["xlsx"].render(doc)) + len(FORMATS["pdf"].render(doc))
+    return time.perf_counter() - t, size
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -178,6 +196,8 @@ def main(argv: list[str] | None = None) -> None:
         f"inventory  : 12 monthly + 1 annual inventories in {result['inventory_s']} s   (goal < 2 s); annual "
         f"{result['annual_total_location_t']} t location-based, {result['annual_total_market_t']} t market-based",
         f"close      : 12 months closed (computed and frozen) in {result['close_12_months_s']} s",
+        f"reports    : 12 monthly inventory reports as XLSX and PDF in {result['report_12_months_xlsx_pdf_s']} s "
+        f"({result['report_bytes']} bytes)",
     ):
         print(line)  # noqa: T201
     print(json.dumps(result))  # noqa: T201

@@ -201,17 +201,17 @@ def _refuse_closed(conn: psycopg.Connection, s: SiteRef, month: date) -> None:
         raise CarbonError(f"period {closed[0]} is closed: recalculate it after the change, explicitly")
 
 
-def entries(*, conn: psycopg.Connection, site_id: int, start: datetime, end: datetime, tz: str) -> list[L.Entry]:
-    """The entries of months overlapping ``[start, end)`` that no later entry corrects, each scaled by the share
-    of its month inside the window (a whole month or year counts whole)."""
-    zone = ZoneInfo(tz)
+def _entry_rows(conn: psycopg.Connection, site_id: int, start: datetime, end: datetime, zone: ZoneInfo) -> list:
     first = start.astimezone(zone).date().replace(day=1)
-    rows = execute(conn, """SELECT id, coalesce(area, ''), kind, code, quantity, unit, co2e_kg, period_start
+    return execute(conn, """SELECT id, coalesce(area, ''), kind, code, quantity, unit, co2e_kg, period_start
                             FROM carbon_entry e
                             WHERE site_id = %s AND period_start >= %s AND period_start < %s
                               AND NOT EXISTS (SELECT 1 FROM carbon_entry c WHERE c.corrects = e.id)
                             ORDER BY id""", (site_id, first, end.astimezone(zone).date() + timedelta(days=1))
                    ).fetchall()
+
+
+def _prorate_entries(rows: list, start: datetime, end: datetime, zone: ZoneInfo) -> list[L.Entry]:
     out = []
     for r in rows:
         ms = datetime.combine(r[7], datetime.min.time(), zone)
@@ -220,6 +220,13 @@ def entries(*, conn: psycopg.Connection, site_id: int, start: datetime, end: dat
         if share > 0:
             out.append(L.Entry(r[1], r[2], r[3], r[4] * share, r[5], None if r[6] is None else r[6] * share, r[0]))
     return out
+
+
+def entries(*, conn: psycopg.Connection, site_id: int, start: datetime, end: datetime, tz: str) -> list[L.Entry]:
+    """The entries of months overlapping ``[start, end)`` that no later entry corrects, each scaled by the share
+    of its month inside the window (a whole month or year counts whole)."""
+    zone = ZoneInfo(tz)
+    return _prorate_entries(_entry_rows(conn, site_id, start, end, zone), start, end, zone)
 
 
 # --- instruments and offsets: serial ranges claimed once ----------------------------------------------------
@@ -272,15 +279,18 @@ def add_contract(*, conn: psycopg.Connection, site: str, scheme: str, mwh: float
     return iid
 
 
-def instruments(*, conn: psycopg.Connection, site_id: int, start: datetime, end: datetime, tz: str
-                ) -> list[L.Instrument]:
-    """Instruments whose claimed period overlaps ``[start, end)``, with their MWh pro rata to the overlap."""
-    zone = ZoneInfo(tz)
+def _instrument_rows(conn: psycopg.Connection, site_id: int, start: datetime, end: datetime, zone: ZoneInfo
+                     ) -> list[dict[str, Any]]:
+    return conn.cursor(row_factory=dict_row).execute(
+        "SELECT * FROM carbon_instrument WHERE site_id = %s AND period_start < %s AND period_end > %s ORDER BY id",
+        (site_id, end.astimezone(zone).date() + timedelta(days=1),
+         start.astimezone(zone).date() - timedelta(days=1))).fetchall()
+
+
+def _prorate_instruments(rows: list[dict[str, Any]], start: datetime, end: datetime, zone: ZoneInfo
+                         ) -> list[L.Instrument]:
     out = []
-    for r in conn.cursor(row_factory=dict_row).execute(
-            "SELECT * FROM carbon_instrument WHERE site_id = %s AND period_start < %s AND period_end > %s "
-            "ORDER BY id", (site_id, end.astimezone(zone).date() + timedelta(days=1),
-                            start.astimezone(zone).date() - timedelta(days=1))):
+    for r in rows:
         ps = datetime.combine(r["period_start"], datetime.min.time(), zone)
         pe = datetime.combine(r["period_end"], datetime.min.time(), zone)
         overlap = (min(pe, end) - max(ps, start)).total_seconds()
@@ -292,6 +302,13 @@ def instruments(*, conn: psycopg.Connection, site_id: int, start: datetime, end:
         out.append(L.Instrument(r["id"], r["kind"], r["scheme"], r["reference"], r["mwh"] * share,
                                 r["vintage_year"], serials))
     return out
+
+
+def instruments(*, conn: psycopg.Connection, site_id: int, start: datetime, end: datetime, tz: str
+                ) -> list[L.Instrument]:
+    """Instruments whose claimed period overlaps ``[start, end)``, with their MWh pro rata to the overlap."""
+    zone = ZoneInfo(tz)
+    return _prorate_instruments(_instrument_rows(conn, site_id, start, end, zone), start, end, zone)
 
 
 def add_offset(*, conn: psycopg.Connection, site: str, scheme: str, project: str, serial_prefix: str,
@@ -366,17 +383,39 @@ def projects(*, conn: psycopg.Connection, site_id: int) -> list[dict[str, Any]]:
 # --- the ledger of a period: computed while open, frozen once closed ---------------------------------------
 
 
+@dataclass
+class Context:
+    """What the windows inside ``[lo, hi)`` need from the database, read once (a year of batch footprints)."""
+
+    s: SiteRef
+    lib: FactorLibrary
+    settings: L.Settings
+    routing: Routing | None
+    entry_rows: list
+    instrument_rows: list[dict[str, Any]]
+    batch_rows: list
+
+    @classmethod
+    def load(cls, conn: psycopg.Connection, s: SiteRef, lo: datetime, hi: datetime,
+             lib: FactorLibrary | None = None) -> Context:
+        zone = ZoneInfo(s.timezone)
+        return cls(s, lib or library(conn=conn), site_settings(conn=conn, site_id=s.id),
+                   get_routing(conn=conn, site_id=s.id), _entry_rows(conn, s.id, lo, hi, zone),
+                   _instrument_rows(conn, s.id, lo, hi, zone), _batch_rows(conn, s.id, lo, hi))
+
+
 def compute_window(*, conn: psycopg.Connection, s: SiteRef, start: datetime, end: datetime, year: int,
                    label: str, source: ActivitySource, lib: FactorLibrary | None = None,
-                   bucket: str = "month") -> L.Inventory:
-    lib = lib or library(conn=conn)
+                   bucket: str = "month", ctx: Context | None = None) -> L.Inventory:
+    ctx = ctx or Context.load(conn, s, start, end, lib)
+    zone = ZoneInfo(s.timezone)
     acts = source(conn, site=s.code, start=start, end=end, bucket=bucket, by="area") + \
         source(conn, site=s.code, start=start, end=end, bucket=bucket, by="site")
-    ents = entries(conn=conn, site_id=s.id, start=start, end=end, tz=s.timezone)
-    ins = instruments(conn=conn, site_id=s.id, start=start, end=end, tz=s.timezone)
     try:
-        return L.compute(period=label, year=year, factors=lib.factors, factor_version=lib.version, activities=acts,
-                         entries=ents, instruments=ins, settings=site_settings(conn=conn, site_id=s.id))
+        return L.compute(period=label, year=year, factors=ctx.lib.factors, factor_version=ctx.lib.version,
+                         activities=acts, entries=_prorate_entries(ctx.entry_rows, start, end, zone),
+                         instruments=_prorate_instruments(ctx.instrument_rows, start, end, zone),
+                         settings=ctx.settings)
     except (L.LedgerInputError, NoFactor) as exc:
         raise CarbonError(str(exc), 422) from None
 
@@ -542,16 +581,26 @@ def add_batch(*, conn: psycopg.Connection, site: str, code: str, product: str, s
     return bid
 
 
-def batch_output(*, conn: psycopg.Connection, site_id: int, start: datetime, end: datetime) -> dict[str, float]:
-    """Good output per process in ``[start, end)``: every batch's output pro rata to its time inside the window."""
+def _batch_rows(conn: psycopg.Connection, site_id: int, start: datetime, end: datetime) -> list:
+    return execute(conn, "SELECT started_at, ended_at, output, code, product FROM carbon_batch WHERE site_id = %s "
+                         "AND started_at < %s AND ended_at > %s ORDER BY started_at, code",
+                   (site_id, end, start)).fetchall()
+
+
+def _output(rows: list, start: datetime, end: datetime) -> dict[str, float]:
     out: dict[str, float] = {}
-    for b_start, b_end, output in execute(
-            conn, "SELECT started_at, ended_at, output FROM carbon_batch WHERE site_id = %s AND started_at < %s "
-                  "AND ended_at > %s", (site_id, end, start)):
+    for b_start, b_end, output, *_ in rows:
+        if b_start >= end or b_end <= start:
+            continue
         share = (min(b_end, end) - max(b_start, start)) / (b_end - b_start)
         for proc, units in output.items():
             out[proc] = out.get(proc, 0.0) + float(units) * share
     return out
+
+
+def batch_output(*, conn: psycopg.Connection, site_id: int, start: datetime, end: datetime) -> dict[str, float]:
+    """Good output per process in ``[start, end)``: every batch's output pro rata to its time inside the window."""
+    return _output(_batch_rows(conn, site_id, start, end), start, end)
 
 
 def batch_footprint(*, conn: psycopg.Connection, site: str, batch: str, source: ActivitySource,
@@ -570,20 +619,20 @@ def batch_footprint(*, conn: psycopg.Connection, site: str, batch: str, source: 
 
 def window_footprint(*, conn: psycopg.Connection, s: SiteRef, start: datetime, end: datetime,
                      source: ActivitySource, basis: str, label: str, lib: FactorLibrary | None = None,
-                     ) -> dict[str, Any]:
+                     ctx: Context | None = None) -> dict[str, Any]:
+    """The footprint of the product made in ``[start, end)``: each process's emissions and good output there."""
     if basis not in ("location", "market"):
         raise CarbonError("basis must be location or market", 422)
-    routing = get_routing(conn=conn, site_id=s.id)
-    if routing is None:
+    ctx = ctx or Context.load(conn, s, start, end, lib)
+    if ctx.routing is None:
         raise CarbonError("the site has no routing", 409)
     year = start.astimezone(ZoneInfo(s.timezone)).year
-    inv = compute_window(conn=conn, s=s, start=start, end=end, year=year, label=label, source=source, lib=lib,
-                         bucket="hour")
+    inv = compute_window(conn=conn, s=s, start=start, end=end, year=year, label=label, source=source,
+                         bucket="hour", ctx=ctx)
     key = "scope2_location_kg" if basis == "location" else "scope2_market_kg"
     area_kg = {a["area"] or "": a["scope1_kg"] + a[key] for a in inv.by_area()}
-    output = batch_output(conn=conn, site_id=s.id, start=start, end=end)
     try:
-        fp = footprint(routing, process_emissions(routing, area_kg), output)
+        fp = footprint(ctx.routing, process_emissions(ctx.routing, area_kg), _output(ctx.batch_rows, start, end))
     except ValueError as exc:
         raise CarbonError(str(exc), 422) from None
     return {"site": s.code, "basis": basis, "factor_version": inv.factor_version, "declared_unit": "kgCO2e/kWh",
@@ -591,3 +640,21 @@ def window_footprint(*, conn: psycopg.Connection, s: SiteRef, start: datetime, e
                                "((EU) 2023/1542 Annex II 4); distribution and end of life not included",
             "unallocated_kg": area_kg.get("", 0.0), **fp.as_dict()}
 
+
+def batch_footprints(*, conn: psycopg.Connection, site: str, start: datetime, end: datetime,
+                     source: ActivitySource, basis: str = "location") -> list[dict[str, Any]]:
+    """The footprint of every batch that starts in ``[start, end)``, reading the database once."""
+    s = site_ref(conn=conn, code=site)
+    rows = _batch_rows(conn, s.id, start, end)
+    if not rows:
+        return []
+    ctx = Context.load(conn, s, min(r[0] for r in rows), max(r[1] for r in rows))
+    out = []
+    for b_start, b_end, output, code, product in rows:
+        if b_start < start:
+            continue
+        fp = window_footprint(conn=conn, s=s, start=b_start, end=b_end, source=source, basis=basis,
+                              label=f"batch {code}", ctx=ctx)
+        out.append({**fp, "batch": code, "batch_product": product, "started_at": b_start.isoformat(),
+                    "ended_at": b_end.isoformat(), "batch_output": output})
+    return out

@@ -180,3 +180,26 @@ def test_intensity_per_unit_of_output_per_process(conn: psycopg.Connection) -> N
     assert a["co2e_kg"] == pytest.approx(kg)
     assert a["output"] == pytest.approx(1500)          # March ends 2025-03-31 16:00 UTC: half of M2
     assert a["kg_per_unit"] == pytest.approx(kg / 1500)
+
+
+def test_a_year_of_batch_footprints_equals_each_batch_alone(conn: psycopg.Connection) -> None:
+    site = seed(conn)
+    service.set_routing(conn=conn, site=site, routing=Routing.model_validate(SMALL), actor="t")
+    service.add_entry(conn=conn, site=site, month=date(2025, 6, 1), kind="fugitive", code="R-32", quantity=3,
+                      unit="kg", area="c", actor="t")
+    service.add_certificates(conn=conn, site=site, scheme="GEC", serial_prefix="Y", serial_first=1, serial_last=9,
+                             vintage_year=2025, period_start=date(2025, 6, 1), period_end=date(2025, 7, 1),
+                             reference="y", actor="t")
+    src = monthly_source(kwh={"a": 4.0, "b": 2.0, "c": 3.0, "p": 1.0}, site_kwh=0.0)
+    for d in range(3):
+        start = datetime(2025, 6, 1 + d, 2, tzinfo=UTC)
+        service.add_batch(conn=conn, site=site, code=f"D{d}", product="P", started_at=start,
+                          ended_at=start + timedelta(hours=30), output={"a": 100 + d, "b": 90, "c": 80, "p": 10},
+                          actor="t")
+    together = service.batch_footprints(conn=conn, site=site, start=datetime(2025, 6, 1, tzinfo=UTC),
+                                        end=datetime(2025, 7, 1, tzinfo=UTC), source=src, basis="market")
+    alone = [service.batch_footprint(conn=conn, site=site, batch=f"D{d}", source=src, basis="market")
+             for d in range(3)]
+    assert [f["batch"] for f in together] == ["D0", "D1", "D2"]
+    assert [f["kg_per_kwh"] for f in together] == pytest.approx([f["kg_per_kwh"] for f in alone], rel=1e-12)
+    assert together[0]["by_item_per_pack"] == pytest.approx(alone[0]["by_item_per_pack"], rel=1e-12)
