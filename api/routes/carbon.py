@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.deps import AppClock, Conn, require
-from api.errors import ApiError, Conflict, Forbidden, Invalid, NotFound
+from api.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, field_errors
 from api.policy import Permission, Principal
 from api.queries import fetch_one
 from carbon import service
@@ -95,7 +95,7 @@ def get_version(version: Annotated[str, Field(max_length=64)], _: Reader, conn: 
 
 
 @router.post("/factors", status_code=201)
-def import_factors(body: LibraryCreate, principal: FactorAdmin, conn: Conn) -> dict[str, Any]:
+def import_factors(body: LibraryCreate, principal: FactorAdmin, conn: Conn) -> Any:
     """Import a factor library version (the four CSV files' text); every problem names file, line and field.
     The library serves every site, so only an administrator of all sites imports one."""
     if principal.scope.site_ids is not None:
@@ -103,10 +103,47 @@ def import_factors(body: LibraryCreate, principal: FactorAdmin, conn: Conn) -> d
     try:
         lib = parse_library(body.version, body.files)
     except FactorFileError as exc:
-        raise Invalid("the factor files have problems", extra={"problems": exc.problems[:100]}) from None
+        return field_errors([("body.files", p) for p in exc.problems[:100]])
     with _domain():
         created = service.import_library(conn=conn, library=lib, actor=principal.actor, activate=body.activate)
     return {"version": lib.version, "sha256": lib.sha256, "rows": len(lib.factors), "created": created}
+
+
+# --- site settings -----------------------------------------------------------------------------------------
+
+
+class SiteSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    site: SiteCode
+    province: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", max_length=64)] = None
+    grid_region: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", max_length=64)] = None
+    factor_lag_years: int = Field(2, ge=0, le=10)
+    vintage_years: int = Field(1, ge=0, le=5)
+    steam_gj_per_t: float = Field(2.8, gt=0, le=10)
+    gwp_basis: Literal["AR5", "AR6"] = "AR6"
+    pv_meters: list[SiteCode] = Field(default_factory=list, max_length=200)
+
+
+@router.put("/settings")
+def put_settings(body: SiteSettings, principal: Manager, conn: Conn) -> dict[str, Any]:
+    """Set a site's factor regions (province, regional grid; national last), the factor-year lag, the
+    certificate vintage window, the steam conversion, the GWP report and the on-site generation meters."""
+    _site(conn, principal, body.site)
+    with _domain():
+        service.set_site(conn=conn, actor=principal.actor, **{**body.model_dump(), "pv_meters": tuple(body.pv_meters)})
+    return get_settings(principal, conn, body.site)
+
+
+@router.get("/settings")
+def get_settings(principal: Reader, conn: Conn, site: SiteQuery) -> dict[str, Any]:
+    _site(conn, principal, site)
+    with _domain():
+        s = service.site_ref(conn=conn, code=site)
+        st = service.site_settings(conn=conn, site_id=s.id)
+        pv = service.pv_meters(conn=conn, site_id=s.id)
+    return {"site": site, "regions": list(st.regions), "factor_lag_years": st.lag_years,
+            "vintage_years": st.vintage_years, "steam_gj_per_t": st.steam_gj_per_t, "gwp_basis": st.gwp_basis,
+            "pv_meters": pv}
 
 
 # --- ledgers and periods -----------------------------------------------------------------------------------
@@ -199,14 +236,14 @@ class CertificateImport(BaseModel):
 
 
 @router.post("/certificates", status_code=201)
-def import_certificates(body: CertificateImport, principal: Manager, conn: Conn) -> dict[str, Any]:
+def import_certificates(body: CertificateImport, principal: Manager, conn: Conn) -> Any:
     """Claim green certificates from a CSV (one row per serial block); all rows or none. A serial claimed before,
     by any site, is refused with the row's line."""
     _site(conn, principal, body.site)
     try:
         rows = parse_certificates(body.csv)
     except FactorFileError as exc:
-        raise Invalid("the certificate file has problems", extra={"problems": exc.problems[:100]}) from None
+        return field_errors([("body.csv", p) for p in exc.problems[:100]])
     ids = []
     for r in rows:
         try:

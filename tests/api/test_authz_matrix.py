@@ -212,6 +212,8 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/carbon/factors/{version}"): Expect(200, CARBON_READERS, 200),
     ("POST", "/api/v1/carbon/factors"): Expect(201, ADMIN, 403),
     ("GET", "/api/v1/carbon/ledger"): Expect(200, CARBON_READERS, 403),
+    ("GET", "/api/v1/carbon/settings"): Expect(200, CARBON_READERS, 403),
+    ("PUT", "/api/v1/carbon/settings"): Expect(200, MANAGERS, 403),
     ("POST", "/api/v1/carbon/periods"): Expect(201, MANAGERS, 403),
     ("POST", "/api/v1/carbon/periods/recalculate"): Expect(200, MANAGERS, 403),
     ("GET", "/api/v1/carbon/intensity"): Expect(200, CARBON_READERS, 403),
@@ -324,6 +326,9 @@ def _carbon_build() -> dict[tuple[str, str], Callable[[World, str], dict[str, An
     return {
         ("POST", f"{c}/factors"): lambda w, who: {"json": {"version": "2026.1", "files": files}},
         ("GET", f"{c}/ledger"): lambda w, who: {"params": {"site": SITE, "period": "2025-06"}},
+        ("GET", f"{c}/settings"): lambda w, who: site,
+        ("PUT", f"{c}/settings"): lambda w, who: {"json": {"site": SITE, "province": "jiangsu", "grid_region": "east",
+                                                           "pv_meters": ["pv-roof"]}},
         ("POST", f"{c}/periods"): lambda w, who: {"json": {"site": SITE, "period": carbon_world.period()}},
         ("POST", f"{c}/periods/recalculate"): lambda w, who: {"json": {"site": SITE, "period": "2025-06",
                                                                        "reason": "matrix"}},
