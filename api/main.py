@@ -44,9 +44,11 @@ from api.routes import (
     users,
 )
 from api.routes import auth as auth_routes
+from api.routes import carbon as carbon_routes
 from api.routes import hazwaste as hazwaste_routes
 from api.schemas import ERRORS
 from api.settings import ApiSettings
+from carbon.sources import energy_ledger_source
 from core.clock import Clock, SystemClock
 from core.db import create_pool
 from core.logging import redact_server_logs, setup_logging
@@ -121,6 +123,9 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
                    push, reports, compliance):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(hazwaste_routes.router, responses=ERRORS)
+    # carbon reads activity data through the energy ledgers (carbon.sources); tests put their own source here
+    app.state.carbon_source = energy_ledger_source
+    app.include_router(carbon_routes.router, responses=ERRORS)
     app.include_router(ws.router)
     frontend.mount(app)
     frontend.mount_docs(app)

@@ -14,6 +14,7 @@ from cli import (
     alarms_cmd,
     audit_cmd,
     bench,
+    carbon_cmd,
     config_cmd,
     db_cmd,
     detectors_cmd,
@@ -52,6 +53,7 @@ app.command("fuzz")(fuzz_cmd.fuzz)
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(reports_cmd.app, name="reports")
 app.add_typer(hazwaste_cmd.app, name="hazwaste")
+app.add_typer(carbon_cmd.app, name="carbon")
 
 
 @app.command()

@@ -66,6 +66,11 @@ class Permission(StrEnum):
     HAZWASTE_EXPORT = "hazwaste.export"
     # the compliance overview: emissions against limits, exceedances, treatment-plant alarms (the regulator's view)
     COMPLIANCE_READ = "compliance.read"
+    # carbon: ledgers, footprints, instruments and offsets (read by the plant's people, kept by managers);
+    # the factor library is reviewed data that administrators import
+    CARBON_READ = "carbon.read"
+    CARBON_MANAGE = "carbon.manage"
+    CARBON_FACTORS = "carbon.factors"
 
 
 _A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR,
@@ -106,6 +111,9 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.HAZWASTE_MANAGE: frozenset({_A, _M}),
     Permission.HAZWASTE_EXPORT: frozenset({_A, _M, _R}),
     Permission.COMPLIANCE_READ: frozenset({_A, _M, _O, _V, _R}),
+    Permission.CARBON_READ: frozenset({_A, _M, _O, _V}),
+    Permission.CARBON_MANAGE: frozenset({_A, _M}),
+    Permission.CARBON_FACTORS: frozenset({_A}),
 }
 
 

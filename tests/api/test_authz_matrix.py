@@ -22,7 +22,7 @@ from api.main import create_app, http_routes, iter_route_contexts, websocket_pat
 from api.policy import Principal, Role, scope_for
 from core.permissions import POLICY, Permission
 from core.settings import CoreSettings
-from tests.api import alarm_world, hazwaste_world
+from tests.api import alarm_world, carbon_world, hazwaste_world
 from tests.api.conftest import PASSWORD, SECRET, SITE, World
 
 PRINCIPALS = ("anon", "expired", "other_site", "device", "viewer", "regulator", "operator", "ehs_manager", "admin")
@@ -32,6 +32,7 @@ ADMIN = frozenset({"admin"})
 OPS = frozenset({"admin", "ehs_manager", "operator"})      # alarm actions of the control room
 MANAGERS = frozenset({"admin", "ehs_manager"})
 REPORT_READERS = frozenset({"admin", "ehs_manager", "regulator"})
+CARBON_READERS = frozenset({"admin", "ehs_manager", "operator", "viewer"})
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,30 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/hazwaste/manifests/{manifest_id}"): reader(True, PEOPLE),
     ("GET", "/api/v1/hazwaste/manifests/{manifest_id}/manifest.pdf"): reader(True, PEOPLE),
     ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): Expect(200, OPS, 404),
+    ("GET", "/api/v1/carbon/factors"): Expect(200, CARBON_READERS, 200),
+    ("GET", "/api/v1/carbon/factors/{version}"): Expect(200, CARBON_READERS, 200),
+    ("POST", "/api/v1/carbon/factors"): Expect(201, ADMIN, 403),
+    ("GET", "/api/v1/carbon/ledger"): Expect(200, CARBON_READERS, 403),
+    ("GET", "/api/v1/carbon/settings"): Expect(200, CARBON_READERS, 403),
+    ("PUT", "/api/v1/carbon/settings"): Expect(200, MANAGERS, 403),
+    ("POST", "/api/v1/carbon/periods"): Expect(201, MANAGERS, 403),
+    ("POST", "/api/v1/carbon/periods/recalculate"): Expect(200, MANAGERS, 403),
+    ("GET", "/api/v1/carbon/intensity"): Expect(200, CARBON_READERS, 403),
+    ("POST", "/api/v1/carbon/entries"): Expect(201, MANAGERS, 403),
+    ("POST", "/api/v1/carbon/certificates"): Expect(201, MANAGERS, 403),
+    ("POST", "/api/v1/carbon/contracts"): Expect(201, MANAGERS, 403),
+    ("GET", "/api/v1/carbon/instruments"): Expect(200, CARBON_READERS, 403),
+    ("POST", "/api/v1/carbon/offsets"): Expect(201, MANAGERS, 403),
+    ("GET", "/api/v1/carbon/offsets"): Expect(200, CARBON_READERS, 403),
+    ("POST", "/api/v1/carbon/projects"): Expect(201, MANAGERS, 403),
+    ("POST", "/api/v1/carbon/projects/savings"): Expect(200, MANAGERS, 403),
+    ("GET", "/api/v1/carbon/projects"): Expect(200, CARBON_READERS, 403),
+    ("PUT", "/api/v1/carbon/routing"): Expect(200, MANAGERS, 403),
+    ("GET", "/api/v1/carbon/routing"): Expect(200, CARBON_READERS, 403),
+    ("POST", "/api/v1/carbon/batches"): Expect(201, MANAGERS, 403),
+    ("GET", "/api/v1/carbon/batches/{code}/footprint"): Expect(200, CARBON_READERS, 403),
+    ("GET", "/api/v1/carbon/footprint"): Expect(200, CARBON_READERS, 403),
+    ("GET", "/api/v1/carbon/batches/{code}/declaration.pdf"): Expect(200, CARBON_READERS, 403),
 }
 
 
@@ -324,6 +349,66 @@ def _fresh(state: str, body: dict[str, Any] | None = None) -> Build:
                            **({"json": body} if body is not None else {})}
 
 
+def _carbon_build() -> dict[tuple[str, str], Callable[[World, str], dict[str, Any]]]:
+    """Bodies and queries of the carbon routes; writes that create something use a fresh serial, code or month."""
+    from carbon.factors import DATA_DIR
+
+    files = {n: (DATA_DIR / n).read_text(encoding="utf-8") for n in ("grid.csv", "fuel.csv", "heat.csv", "gwp.csv")}
+    site = {"params": {"site": SITE}}
+    c = "/api/v1/carbon"
+
+    def cert(w, who):
+        k = carbon_world.n()
+        return {"json": {"site": SITE, "csv": "scheme,serial_prefix,serial_first,serial_last,vintage_year,"
+                         f"period_start,period_end,reference\nGEC,M,{k * 10},{k * 10 + 9},2025,2025-01-01,"
+                         "2026-01-01,matrix\n"}}
+
+    return {
+        ("POST", f"{c}/factors"): lambda w, who: {"json": {"version": "2026.1", "files": files}},
+        ("GET", f"{c}/ledger"): lambda w, who: {"params": {"site": SITE, "period": "2025-06"}},
+        ("GET", f"{c}/settings"): lambda w, who: site,
+        ("PUT", f"{c}/settings"): lambda w, who: {"json": {"site": SITE, "province": "jiangsu", "grid_region": "east",
+                                                           "pv_meters": ["pv-roof"]}},
+        ("POST", f"{c}/periods"): lambda w, who: {"json": {"site": SITE, "period": carbon_world.period()}},
+        ("POST", f"{c}/periods/recalculate"): lambda w, who: {"json": {"site": SITE, "period": "2025-06",
+                                                                       "reason": "matrix"}},
+        ("GET", f"{c}/intensity"): lambda w, who: {"params": {"site": SITE, "start": "2025-06-01T00:00:00Z",
+                                                              "end": "2025-06-02T00:00:00Z"}},
+        ("POST", f"{c}/entries"): lambda w, who: {"json": {"site": SITE, "month": "2026-02-01", "kind": "fugitive",
+                                                           "code": "R-32", "quantity": 1.5, "unit": "kg"}},
+        ("POST", f"{c}/certificates"): cert,
+        ("POST", f"{c}/contracts"): lambda w, who: {"json": {
+            "site": SITE, "mwh": 10, "vintage_year": 2025, "period_start": "2025-01-01",
+            "period_end": "2026-01-01", "reference": f"PPA-{carbon_world.n()}"}},
+        ("GET", f"{c}/instruments"): lambda w, who: site,
+        ("POST", f"{c}/offsets"): lambda w, who: {"json": {
+            "site": SITE, "project": "森林碳汇", "serial_first": (k := carbon_world.n()) * 10,
+            "serial_last": k * 10 + 4, "tco2e": 5, "vintage_year": 2024, "retired_on": "2025-03-01",
+            "retirement_ref": f"R-{k}", "claim_year": 2025}},
+        ("GET", f"{c}/offsets"): lambda w, who: {"params": {"site": SITE, "year": 2025}},
+        ("POST", f"{c}/projects"): lambda w, who: {"json": {
+            "site": SITE, "code": f"p{carbon_world.n()}", "name": "余热回收", "baseline_tco2e_per_year": 50,
+            "started_on": "2025-01-01"}},
+        ("POST", f"{c}/projects/savings"): lambda w, who: {"json": {
+            "site": SITE, "project": "vfd", "month": "2025-05-01", "tco2e": 3.5, "method": "metered"}},
+        ("GET", f"{c}/projects"): lambda w, who: site,
+        ("PUT", f"{c}/routing"): lambda w, who: {"json": {"site": SITE, "routing": _demo_routing()}},
+        ("GET", f"{c}/routing"): lambda w, who: site,
+        ("POST", f"{c}/batches"): lambda w, who: {"json": {
+            "site": SITE, "code": f"B-{carbon_world.n()}", "product": "pack", "started_at": "2025-07-01T00:00:00Z",
+            "ended_at": "2025-07-02T00:00:00Z", "output": {"pack": 5}}},
+        ("GET", f"{c}/batches/{{code}}/footprint"): lambda w, who: site,
+        ("GET", f"{c}/batches/{{code}}/declaration.pdf"): lambda w, who: site,
+        ("GET", f"{c}/footprint"): lambda w, who: {"params": {"site": SITE, "period": "2025-06"}},
+    }
+
+
+def _demo_routing() -> dict[str, Any]:
+    from carbon.footprint import demo_routing
+
+    return demo_routing().model_dump(mode="json", by_alias=True)
+
+
 BUILD: dict[tuple[str, str], Build] = {
     ("GET", "/api/v1/alarms/kpi"): lambda w, who: {"params": {"area": "wastewater"}},
     ("POST", "/api/v1/alarms/{alarm_id}/ack"): _fresh("active_unacked", {"comment": "seen"}),
@@ -409,6 +494,7 @@ BUILD: dict[tuple[str, str], Build] = {
         "carrier_permit": "p", "receiver_name": "r", "receiver_licence": "L", "receiver_scope": ["HW49"],
         "method": "disposal", "container_ids": [w.ids["hw_container"]]}},
     ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): lambda w, who: {"json": {"event": "cancel"}},
+    **_carbon_build(),
 }
 
 
@@ -508,6 +594,9 @@ PATH_BUILD: dict[tuple[str, str], Callable[[World, str], dict[str, Any]]] = {
         "container_id": hazwaste_world.container(w.url)},
     ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): lambda w, who: {
         "manifest_id": hazwaste_world.manifest(w.url, w.ids["hw_container"])},
+    ("GET", "/api/v1/carbon/factors/{version}"): lambda w, who: {"version": "2026.1"},
+    ("GET", "/api/v1/carbon/batches/{code}/footprint"): lambda w, who: {"code": carbon_world.BATCH},
+    ("GET", "/api/v1/carbon/batches/{code}/declaration.pdf"): lambda w, who: {"code": carbon_world.BATCH},
 }
 
 
@@ -555,6 +644,9 @@ def test_authorization_matrix(world: World, method: str, path: str) -> None:
         _report(world)
     if path.startswith("/api/v1/hazwaste"):
         world.ids.update(hazwaste_world.seed(world.url))
+    if path.startswith("/api/v1/carbon"):
+        carbon_world.seed(world.url)
+        world.client.app.state.carbon_source = carbon_world.SOURCE
     expect = MATRIX[(method, path)]
     wrong = []
     for who in PRINCIPALS:                      # administrators last: their writes change the world
