@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from core.catalog import QUANTITIES, unit_of_key
 from core.db import execute
+from core.formula import FormulaError
+from core.formula import parse as parse_formula
 from core.model import Medium, PointKind, ProcessType
 from core.yamlconf import load_model, raise_problems, read_yaml
 
@@ -34,7 +36,7 @@ METER_QUANTITIES: dict[Medium, set[str]] = {
     Medium.WATER: {"volume", "mass"},
     Medium.COMPRESSED_AIR: {"volume"},
     Medium.NITROGEN: {"volume"},
-    Medium.STEAM: {"mass", "volume"},
+    Medium.STEAM: {"mass"},          # energy ledgers and GB/T 2589 coefficients count steam in t
     Medium.NATURAL_GAS: {"volume"},
 }
 
@@ -130,9 +132,25 @@ class MeterConfig(_Item):
     name: Name
     name_en: Name | None = None
     medium: Medium
-    point: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$", description="device/point_key")
+    point: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$", description="device/point_key")
+    formula: str | None = Field(None, max_length=2000, description="Virtual meter: sums and differences of meters "
+                                "of the site, e.g. 'e-main - e-coating - e-drying'")
     parent: Code | None = None
     area: Code | None = None
+
+    @model_validator(mode="after")
+    def _point_or_formula(self) -> MeterConfig:
+        if (self.point is None) == (self.formula is None):
+            raise ValueError("a meter reads a counter point or is virtual with a formula: give exactly one of "
+                             "point and formula")
+        if self.formula is not None:
+            try:
+                parse_formula(self.formula)
+            except FormulaError as exc:
+                raise ValueError(f"formula: {exc}") from None
+            if self.parent is not None:
+                raise ValueError("a virtual meter has no parent (it is not part of the metered tree)")
+        return self
 
 
 class SiteConfig(_Item):
@@ -189,6 +207,19 @@ def check_references(plant: PlantConfig) -> list[tuple[tuple, str]]:
             loc = (*where, "meters", m)
             if meter.code in _duplicates([x.code for x in site.meters]):
                 problems.append(((*loc, "code"), f"meter code {meter.code!r} appears twice"))
+            if meter.formula is not None:
+                for _factor, code in parse_formula(meter.formula):
+                    if code not in meters:
+                        problems.append(((*loc, "formula"), f"no meter {code!r} in site {site.code!r}"))
+                    elif meters[code].formula is not None:
+                        problems.append(((*loc, "formula"), f"{code!r} is virtual too; formulas name counter "
+                                         "meters only"))
+                    elif meters[code].medium != meter.medium:
+                        problems.append(((*loc, "formula"), f"{code!r} meters {meters[code].medium}, not "
+                                         f"{meter.medium}"))
+                if meter.area is not None and meter.area not in areas:
+                    problems.append(((*loc, "area"), f"no area {meter.area!r} in site {site.code!r}"))
+                continue
             device_code, key = meter.point.split("/")
             point = next((p for p in devices[device_code].points if p.key == key), None) \
                 if device_code in devices else None
@@ -203,6 +234,8 @@ def check_references(plant: PlantConfig) -> list[tuple[tuple, str]]:
             if meter.parent is not None:
                 if meter.parent not in meters:
                     problems.append(((*loc, "parent"), f"no meter {meter.parent!r} in site {site.code!r}"))
+                elif meters[meter.parent].formula is not None:
+                    problems.append(((*loc, "parent"), f"parent {meter.parent!r} is a virtual meter"))
                 elif meters[meter.parent].medium != meter.medium:
                     problems.append(((*loc, "parent"), f"parent {meter.parent!r} meters "
                                      f"{meters[meter.parent].medium}, not {meter.medium}"))
@@ -383,7 +416,8 @@ def apply_plant(*, conn: psycopg.Connection, plant: PlantConfig, source: str) ->
         new_meters: set[str] = set()
         meter_ids = _sync(conn, summary, "meter", {"site_id": site_id}, {
             m.code: {"name": m.name, "name_en": m.name_en, "medium": m.medium.value,
-                     "point_id": point_ids[m.point], "area_id": area_ids[m.area] if m.area else None}
+                     "point_id": point_ids[m.point] if m.point else None, "formula": m.formula,
+                     "area_id": area_ids[m.area] if m.area else None}
             for m in site.meters}, created=new_meters)
         for meter in site.meters:
             parent = meter_ids[meter.parent] if meter.parent else None
@@ -432,11 +466,11 @@ def export_plant(*, conn: psycopg.Connection, site: str | None = None) -> PlantC
             areas.append(AreaConfig(code=a["code"], name=a["name"], name_en=a["name_en"],
                                     process=a["process_type"], devices=devices))
         meters = [MeterConfig(code=m["code"], name=m["name"], name_en=m["name_en"], medium=m["medium"],
-                              point=m["point"], parent=m["parent"], area=m["area"])
+                              point=m["point"], formula=m["formula"], parent=m["parent"], area=m["area"])
                   for m in rows("""
-                      SELECT m.code, m.name, m.name_en, m.medium, d.code || '/' || p.key AS point,
+                      SELECT m.code, m.name, m.name_en, m.medium, d.code || '/' || p.key AS point, m.formula,
                              pm.code AS parent, a.code AS area
-                      FROM meter m JOIN point p ON p.id = m.point_id JOIN device d ON d.id = p.device_id
+                      FROM meter m LEFT JOIN point p ON p.id = m.point_id LEFT JOIN device d ON d.id = p.device_id
                       LEFT JOIN meter pm ON pm.id = m.parent_id LEFT JOIN area a ON a.id = m.area_id
                       WHERE m.site_id = %s AND m.retired_at IS NULL ORDER BY m.id""", s["id"])]
         sites.append(SiteConfig(code=s["code"], name=s["name"], name_en=s["name_en"], timezone=s["timezone"],
