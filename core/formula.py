@@ -1,7 +1,8 @@
 """Virtual-meter formulas: sums and differences of other meters of the same site, e.g. ``e-main - e-coating``.
 
-Grammar: ``term (('+' | '-') term)*`` where a term is an optional factor and a meter code (``0.5*e-a``). Codes may
-contain '-', so operators must stand between spaces. Pure; the plant validation (core.plant) and the energy ledgers use it.
+Grammar: ``term (('+' | '-') term)*`` where a term is an optional factor and a meter code (``0.5*e-a``).
+Codes may contain '-', so operators must stand between spaces. Pure; the plant validation (core.plant) and
+the energy ledgers use it.
 """
 
 from __future__ import annotations

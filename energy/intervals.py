@@ -40,7 +40,7 @@ SLOT = 900                          # seconds in an interval
 GAP = timedelta(minutes=30)         # readings further apart than this leave a gap (estimated intervals)
 JUMP_FACTOR = 20.0                  # a rise above this many times the nominal hourly rate is a jump
 GRACE = timedelta(minutes=2)        # an interval is closed this long after it ends
-TRAILING_MAX = timedelta(days=7)    # at most this many missing intervals are written after a silent meter's last reading
+TRAILING_MAX = timedelta(days=7)    # missing intervals written after a silent meter's last reading, at most
 HISTORY = timedelta(days=28)        # the meter's own past intervals handed to gap filling
 QUALITY = ("measured", "estimated", "missing")
 _MEASURED, _ESTIMATED, _MISSING = 0, 1, 2
