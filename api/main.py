@@ -43,6 +43,7 @@ from api.routes import (
     users,
 )
 from api.routes import auth as auth_routes
+from api.routes import energy as energy_routes
 from api.routes import hazwaste as hazwaste_routes
 from api.schemas import ERRORS
 from api.settings import ApiSettings
@@ -120,6 +121,7 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
                    push, reports):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(hazwaste_routes.router, responses=ERRORS)
+    app.include_router(energy_routes.router, responses=ERRORS)
     app.include_router(ws.router)
     frontend.mount(app)
     frontend.mount_docs(app)

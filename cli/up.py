@@ -33,6 +33,7 @@ SERVICES: list[tuple[str, list[str], bool]] = [
     ("simulator", ["simulator", "--config", "{config}", "--speed", "{speed}"], True),
     ("hj212", ["ingest.hj212"], False),         # only when EHS_HJ212_PORT is set (see below)
     ("compliance", ["compliance"], False),
+    ("energy", ["energy"], False),               # counters -> intervals, ledgers, energy findings
 ]
 
 

@@ -188,7 +188,7 @@ class Schedule:
         local = starts.tz_convert(self.timezone)
         days = local.date
         month = local.month.to_numpy()
-        weekday = local.dayofweek.to_numpy() + 1
+        weekday = local.day_of_week.to_numpy() + 1
         quarter = (local.hour.to_numpy() * 4 + local.minute.to_numpy() // 15)
         day_arr = np.array(days, dtype="datetime64[D]")
         for t in self.tariffs:       # later validity wins where two overlap
