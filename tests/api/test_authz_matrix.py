@@ -31,6 +31,7 @@ ADMIN = frozenset({"admin"})
 OPS = frozenset({"admin", "ehs_manager", "operator"})      # alarm actions of the control room
 MANAGERS = frozenset({"admin", "ehs_manager"})
 REPORT_READERS = frozenset({"admin", "ehs_manager", "regulator"})
+ENERGY_READERS = frozenset({"admin", "ehs_manager", "operator", "viewer"})    # energy is not compliance data
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,15 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/hazwaste/manifests/{manifest_id}"): reader(True, PEOPLE),
     ("GET", "/api/v1/hazwaste/manifests/{manifest_id}/manifest.pdf"): reader(True, PEOPLE),
     ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): Expect(200, OPS, 404),
+    ("GET", "/api/v1/energy/ledger"): Expect(200, ENERGY_READERS, 403),
+    ("GET", "/api/v1/energy/summary"): Expect(200, ENERGY_READERS, 403),
+    ("GET", "/api/v1/energy/flow"): Expect(200, ENERGY_READERS, 403),
+    ("GET", "/api/v1/energy/balance"): Expect(200, ENERGY_READERS, 403),
+    ("GET", "/api/v1/energy/tariffs"): Expect(200, ENERGY_READERS, 403),
+    ("POST", "/api/v1/energy/tariffs"): Expect(201, MANAGERS, 403),
+    ("GET", "/api/v1/energy/production"): Expect(200, ENERGY_READERS, 403),
+    ("POST", "/api/v1/energy/production"): Expect(201, MANAGERS, 403),
+    ("POST", "/api/v1/energy/offline"): Expect(201, MANAGERS, 403),
 }
 
 
@@ -369,7 +379,23 @@ BUILD: dict[tuple[str, str], Build] = {
         "carrier_permit": "p", "receiver_name": "r", "receiver_licence": "L", "receiver_scope": ["HW49"],
         "method": "disposal", "container_ids": [w.ids["hw_container"]]}},
     ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): lambda w, who: {"json": {"event": "cancel"}},
+    ("GET", "/api/v1/energy/ledger"): lambda w, who: {"params": {**_ENERGY_WINDOW, "by": "meter"}},
+    ("GET", "/api/v1/energy/summary"): lambda w, who: {"params": {"site": SITE}},
+    ("GET", "/api/v1/energy/flow"): lambda w, who: {"params": _ENERGY_WINDOW},
+    ("GET", "/api/v1/energy/balance"): lambda w, who: {"params": _ENERGY_WINDOW},
+    ("GET", "/api/v1/energy/tariffs"): lambda w, who: {"params": {"site": SITE}},
+    ("POST", "/api/v1/energy/tariffs"): lambda w, who: {"json": {
+        "site": SITE, "code": "flat", "name": "平价", "medium": "water", "valid_from": "2026-01-01",
+        "prices": {"flat": 4.2}}},
+    ("GET", "/api/v1/energy/production"): lambda w, who: {"params": _ENERGY_WINDOW},
+    ("POST", "/api/v1/energy/production"): lambda w, who: {"json": {"site": SITE, "rows": [{
+        "area": "formation", "start": "2026-03-01T00:00:00+08:00", "end": "2026-03-02T00:00:00+08:00",
+        "quantity": 12000, "unit": "cells"}]}},
+    ("POST", "/api/v1/energy/offline"): lambda w, who: {"params": {"site": SITE}, "files": {"file": (
+        "readings.csv", b"meter,time,value\ne-main,2026-03-01T08:00:00+08:00,100\n")}},
 }
+
+_ENERGY_WINDOW = {"site": SITE, "start": "2026-03-01T00:00:00+08:00", "end": "2026-03-02T00:00:00+08:00"}
 
 
 def _report(world: World) -> None:
