@@ -62,6 +62,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         if exc.status == 422:
+            problems = exc.extra.get("problems")      # several problems of one input (e.g. lines of a file)
+            if problems:
+                return field_errors([(exc.field or "", p) for p in problems])
             return field_errors([(exc.field or "", exc.detail)])
         return JSONResponse(status_code=exc.status, content={"detail": exc.detail, **exc.extra})
 

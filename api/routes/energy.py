@@ -171,8 +171,8 @@ def get_production(principal: Reader, conn: Conn, site: SiteCode, start: AwareDa
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
-def _refused(exc: ImportRefused) -> Invalid:
-    return Invalid(str(exc), extra={"problems": exc.problems})
+def _refused(exc: ImportRefused, field: str = "file") -> Invalid:
+    return Invalid(str(exc), field=field, extra={"problems": exc.problems})
 
 
 @router.post("/production", status_code=201)
@@ -183,7 +183,7 @@ def post_production(body: ProductionCreate, principal: Manager, conn: Conn) -> d
         n = offline.record_production(conn, site_id=s["id"], rows=[r.model_dump() for r in body.rows],
                                       source="api", actor=principal.actor)
     except ImportRefused as exc:
-        raise _refused(exc) from None
+        raise _refused(exc, "rows") from None
     return {"stored": n}
 
 
