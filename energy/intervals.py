@@ -30,7 +30,7 @@ import pandas as pd
 import psycopg
 
 from core.db import execute
-from energy import gapfill
+from energy import copybin, gapfill
 from energy.tariffs import BANDS, Schedule, schedule_for
 from energy.units import factor
 
@@ -245,15 +245,15 @@ def refresh_meter(conn: psycopg.Connection, meter: Meter, *, since: datetime | N
     anchor = None if base is None else _one(
         conn, "SELECT time FROM reading WHERE point_id = %s AND time < %s AND value IS NOT NULL "
               "ORDER BY time DESC LIMIT 1", (pid, _at(base)))
-    with conn.cursor(binary=True) as cur:
-        cur.execute("SELECT extract(epoch FROM time)::float8, value FROM reading WHERE point_id = %s "
-                    "AND value IS NOT NULL AND (%s::timestamptz IS NULL OR time >= %s) ORDER BY time",
-                    (pid, anchor, anchor))
-        rows = cur.fetchall()
-    if not rows:
+    chunks = []
+    with conn.cursor() as cur, cur.copy(
+            "COPY (SELECT extract(epoch FROM time)::float8, value FROM reading WHERE point_id = %s "
+            "AND value IS NOT NULL AND time >= %s ORDER BY time) TO STDOUT (FORMAT BINARY)",
+            (pid, anchor or datetime(1970, 1, 1, tzinfo=UTC))) as copy:
+        chunks.extend(bytes(chunk) for chunk in copy)
+    times, values = copybin.read_pairs(b"".join(chunks))
+    if len(times) == 0:
         return None
-    data = np.asarray(rows, dtype=float)
-    times, values = data[:, 0], data[:, 1]
     replacements = [(_epoch(t), b, a) for t, b, a in execute(conn, """
         SELECT time, before, after FROM meter_event WHERE meter_id = %s AND kind = 'replacement'
           AND time > %s ORDER BY time""", (meter.id, _at(times[0]))).fetchall()]
@@ -295,13 +295,11 @@ def _write(conn: psycopg.Connection, meter: Meter, index: pd.DatetimeIndex, qty:
         return
     first = index[0].to_pydatetime()
     execute(conn, "DELETE FROM energy_interval WHERE meter_id = %s AND start >= %s", (meter.id, first))
-    cost = qty * price
-    with conn.cursor() as cur, cur.copy(
-            "COPY energy_interval (meter_id, start, quantity, quality, band, cost_cny) FROM STDIN") as copy:
-        for at, q, k, b, c in zip(index.to_pydatetime(), qty.tolist(), quality.tolist(), band.tolist(),
-                                  cost.tolist(), strict=True):
-            copy.write_row((meter.id, at, q, QUALITY[k], BANDS[b] if b >= 0 else None,
-                            None if c != c else c))
+    body = copybin.interval_rows(meter.id, index.as_unit("s").asi8, qty, quality, QUALITY, band, BANDS,
+                                 qty * price)
+    with conn.cursor() as cur, cur.copy("COPY energy_interval (meter_id, start, quantity, quality, band, cost_cny) "
+                                        "FROM STDIN (FORMAT BINARY)") as copy:
+        copy.write(copybin.HEADER + body + copybin.TRAILER)
     refresh_days(conn, meter_id=meter.id, timezone=meter.timezone, since=first)
 
 

@@ -186,11 +186,10 @@ class Schedule:
         if not self.tariffs or len(starts) == 0:
             return band, price
         local = starts.tz_convert(self.timezone)
-        days = local.date
         month = local.month.to_numpy()
         weekday = local.day_of_week.to_numpy() + 1
         quarter = (local.hour.to_numpy() * 4 + local.minute.to_numpy() // 15)
-        day_arr = np.array(days, dtype="datetime64[D]")
+        day_arr = local.tz_localize(None).to_numpy().astype("datetime64[D]")
         for t in self.tariffs:       # later validity wins where two overlap
             mask = day_arr >= np.datetime64(t.valid_from)
             if t.valid_to is not None:
