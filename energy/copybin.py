@@ -59,12 +59,3 @@ def interval_rows(meter_id: int, starts_s: np.ndarray, quantity: np.ndarray, qua
     mask = np.hstack([np.ones_like(head, dtype=bool), q_mask[quality], b_mask[b_index], c_mask])
     return matrix[mask].tobytes()
 
-
-_PAIR = np.dtype([("nf", ">i2"), ("l1", ">i4"), ("t", ">f8"), ("l2", ">i4"), ("v", ">f8")])
-
-
-def read_pairs(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """(times, values) from a binary COPY of rows of two non-null float8 columns."""
-    body = memoryview(data)[len(HEADER):len(data) - len(TRAILER)]
-    rows = np.frombuffer(body, dtype=_PAIR)
-    return rows["t"].astype(float), rows["v"].astype(float)

@@ -245,13 +245,14 @@ def refresh_meter(conn: psycopg.Connection, meter: Meter, *, since: datetime | N
     anchor = None if base is None else _one(
         conn, "SELECT time FROM reading WHERE point_id = %s AND time < %s AND value IS NOT NULL "
               "ORDER BY time DESC LIMIT 1", (pid, _at(base)))
-    chunks = []
-    with conn.cursor() as cur, cur.copy(
-            "COPY (SELECT extract(epoch FROM time)::float8, value FROM reading WHERE point_id = %s "
-            "AND value IS NOT NULL AND time >= %s ORDER BY time) TO STDOUT (FORMAT BINARY)",
-            (pid, anchor or datetime(1970, 1, 1, tzinfo=UTC))) as copy:
-        chunks.extend(bytes(chunk) for chunk in copy)
-    times, values = copybin.read_pairs(b"".join(chunks))
+    # one row: the readings as two big-endian float8 arrays (float8send), read by numpy without Python per row
+    blob_t, blob_v = execute(conn, """
+        SELECT string_agg(float8send(extract(epoch FROM time)::float8), ''::bytea ORDER BY time),
+               string_agg(float8send(value), ''::bytea ORDER BY time)
+        FROM reading WHERE point_id = %s AND value IS NOT NULL AND time >= %s""",
+                             (pid, anchor or datetime(1970, 1, 1, tzinfo=UTC))).fetchone()
+    times = np.frombuffer(blob_t or b"", dtype=">f8").astype(float)
+    values = np.frombuffer(blob_v or b"", dtype=">f8").astype(float)
     if len(times) == 0:
         return None
     replacements = [(_epoch(t), b, a) for t, b, a in execute(conn, """
