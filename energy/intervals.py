@@ -305,7 +305,8 @@ def _write(conn: psycopg.Connection, meter: Meter, index: pd.DatetimeIndex, qty:
 
 
 def refresh_days(conn: psycopg.Connection, *, meter_id: int, timezone: str, since: datetime) -> None:
-    """Recompute ``energy_day`` of a meter from the local day holding ``since`` on."""
+    """Recompute ``energy_day`` of a meter from the local day holding ``since`` on, and ``energy_month`` from
+    that local month on."""
     execute(conn, """
         WITH d AS (SELECT (%(since)s::timestamptz AT TIME ZONE %(tz)s)::date AS day)
         DELETE FROM energy_day e USING d WHERE e.meter_id = %(m)s AND e.day >= d.day""",
@@ -324,6 +325,18 @@ def refresh_days(conn: psycopg.Connection, *, meter_id: int, timezone: str, sinc
         FROM energy_interval
         WHERE meter_id = %(m)s
           AND start >= ((%(since)s::timestamptz AT TIME ZONE %(tz)s)::date::timestamp AT TIME ZONE %(tz)s)
+        GROUP BY 1, 2""", {"since": since, "tz": timezone, "m": meter_id})
+    execute(conn, """
+        WITH d AS (SELECT date_trunc('month', (%(since)s::timestamptz AT TIME ZONE %(tz)s))::date AS month)
+        DELETE FROM energy_month e USING d WHERE e.meter_id = %(m)s AND e.day >= d.month""",
+            {"since": since, "tz": timezone, "m": meter_id})
+    execute(conn, """
+        INSERT INTO energy_month (meter_id, day, quantity, cost_cny, q_critical, q_peak, q_flat, q_valley,
+                                  max_15min, measured, estimated, missing)
+        SELECT meter_id, date_trunc('month', day)::date, sum(quantity), sum(cost_cny), sum(q_critical), sum(q_peak),
+               sum(q_flat), sum(q_valley), max(max_15min), sum(measured), sum(estimated), sum(missing)
+        FROM energy_day
+        WHERE meter_id = %(m)s AND day >= date_trunc('month', (%(since)s::timestamptz AT TIME ZONE %(tz)s))::date
         GROUP BY 1, 2""", {"since": since, "tz": timezone, "m": meter_id})
 
 

@@ -1,8 +1,8 @@
 """Energy ledgers per meter, area (process), medium and site: native units, kgce and cost, 15 minutes to a year.
 
 Buckets: ``15min`` and ``hour`` come from ``energy_interval``; ``day``, ``month`` and ``year`` follow the site's
-local calendar and come from ``energy_day`` (both are written by ``energy.intervals.refresh``). A window is
-widened to whole buckets, so every bucket returned holds all of its intervals.
+local calendar and come from ``energy_day`` and ``energy_month`` (all written by ``energy.intervals.refresh``).
+A window is widened to whole buckets, so every bucket returned holds all of its intervals.
 
 No double counting across the meter tree: by ``area`` every counter meter contributes its own energy minus its
 direct children's (a parent's remainder is its area's: losses and unmetered consumers), so the areas of a medium
@@ -142,14 +142,15 @@ def per_meter(conn: psycopg.Connection, *, meter_ids: list[int], start: datetime
             WHERE i.meter_id = ANY(%(ids)s) AND i.start >= %(lo)s AND i.start < %(hi)s
             GROUP BY 1, 2"""                                                       # noqa: S608 - fixed text
     else:
-        sql = """
+        table = "energy_day" if bucket == "day" else "energy_month"
+        sql = f"""
             SELECT d.meter_id, (date_trunc(%(unit)s, d.day::timestamp) AT TIME ZONE %(tz)s) AS b, sum(d.quantity),
                    sum(d.cost_cny), sum(d.measured), sum(d.estimated), sum(d.missing)
-            FROM energy_day d
+            FROM {table} d
             WHERE d.meter_id = ANY(%(ids)s)
               AND d.day >= (%(lo)s::timestamptz AT TIME ZONE %(tz)s)::date
               AND d.day < (%(hi)s::timestamptz AT TIME ZONE %(tz)s)::date
-            GROUP BY 1, 2"""
+            GROUP BY 1, 2"""                                                       # noqa: S608 - fixed text
     out: dict[tuple[int, datetime], list] = {}
     for mid, b, q, cost, m, e, x in execute(conn, sql, {"ids": meter_ids, "lo": start, "hi": end, "tz": timezone,
                                                         "unit": bucket}).fetchall():

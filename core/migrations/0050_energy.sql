@@ -38,6 +38,9 @@ CREATE TABLE energy_day (
     PRIMARY KEY (meter_id, day)
 );
 
+-- The same per site-local month (``day`` is the first of the month), for the month and year ledgers.
+CREATE TABLE energy_month (LIKE energy_day INCLUDING ALL);
+
 -- Counter events: detected (rollover past the instrument span, reset to zero, implausible jump) or recorded by
 -- the energy manager (replacement with the old meter's final and the new meter's first reading). Ledgers never
 -- show a negative or a giant spike: the delta across an event is computed from these.

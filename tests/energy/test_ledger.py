@@ -79,6 +79,15 @@ def test_buckets_agree_and_windows_widen_to_whole_buckets(conn) -> None:
             sum(r.quantity for r in quarters if r.key == code))
     month = ledger(conn, site=w.site, start=lo, end=hi, bucket="month", by="medium")
     assert [r.bucket_start for r in month if r.medium == "electricity"] == [datetime(2026, 3, 1, tzinfo=TZ)]
+    days = ledger(conn, site=w.site, start=datetime(2026, 3, 1, tzinfo=TZ), end=datetime(2026, 4, 1, tzinfo=TZ),
+                  bucket="day", by="medium")
+    year = ledger(conn, site=w.site, start=lo, end=hi, bucket="year", by="medium")
+    for medium in ("electricity", "water"):
+        total = sum(r.quantity for r in days if r.medium == medium)
+        assert sum(r.quantity for r in month if r.medium == medium) == pytest.approx(total)
+        assert sum(r.quantity for r in year if r.medium == medium) == pytest.approx(total)
+        assert sum(r.measured for r in month if r.medium == medium) == sum(r.measured for r in days
+                                                                            if r.medium == medium)
     with pytest.raises(LedgerError):
         ledger(conn, site=w.site, start=hi, end=lo, bucket="hour", by="meter")
     with pytest.raises(LedgerError):
