@@ -137,6 +137,10 @@ class MeterConfig(_Item):
                                 "of the site, e.g. 'e-main - e-coating - e-drying'")
     parent: Code | None = None
     area: Code | None = None
+    loss_limit_pct: float | None = Field(None, gt=0, le=100, description="Balance: a finding when this parent's "
+                                         "loss (parent - sum of its sub-meters) stays above this percentage")
+    loss_hold_minutes: int | None = Field(None, ge=15, le=7 * 24 * 60, description="... for this long "
+                                          "(default 60 minutes)")
 
     @model_validator(mode="after")
     def _point_or_formula(self) -> MeterConfig:
@@ -150,6 +154,10 @@ class MeterConfig(_Item):
                 raise ValueError(f"formula: {exc}") from None
             if self.parent is not None:
                 raise ValueError("a virtual meter has no parent (it is not part of the metered tree)")
+            if self.loss_limit_pct is not None:
+                raise ValueError("a virtual meter has no sub-meters to balance (loss_limit_pct)")
+        if self.loss_limit_pct is not None and self.loss_hold_minutes is None:
+            self.loss_hold_minutes = 60
         return self
 
 
@@ -203,8 +211,11 @@ def check_references(plant: PlantConfig) -> list[tuple[tuple, str]]:
                         problems.append(((*where, "areas", a, "devices", d, "points", p, "key"),
                                          f"point key {point.key!r} appears twice on device {device.code!r}"))
         meters = {m.code: m for m in site.meters}
+        parents = {m.parent for m in site.meters if m.parent}
         for m, meter in enumerate(site.meters):
             loc = (*where, "meters", m)
+            if meter.loss_limit_pct is not None and meter.formula is None and meter.code not in parents:
+                problems.append(((*loc, "loss_limit_pct"), f"meter {meter.code!r} has no sub-meters to balance"))
             if meter.code in _duplicates([x.code for x in site.meters]):
                 problems.append(((*loc, "code"), f"meter code {meter.code!r} appears twice"))
             if meter.formula is not None:
@@ -426,9 +437,27 @@ def apply_plant(*, conn: psycopg.Connection, plant: PlantConfig, source: str) ->
                                (parent, meter_ids[meter.code], parent))
             if cur.rowcount and meter.code not in new_meters:
                 summary.updated["meter"] += 1
+        _apply_balance_limits(conn, summary, site, meter_ids)
     if summary.changed:
         summary.revision = record_revision(conn, source=source, sha256=_digest(plant), summary=summary.as_dict())
     return summary
+
+
+def _apply_balance_limits(conn: psycopg.Connection, summary: ApplySummary, site: SiteConfig,
+                          meter_ids: dict[str, int]) -> None:
+    """Make the site's meter balance limits (energy_balance_limit, migration 0051) match the file."""
+    wanted = {meter_ids[m.code]: (m.loss_limit_pct, m.loss_hold_minutes) for m in site.meters
+              if m.loss_limit_pct is not None}
+    have = {r[0]: (r[1], r[2]) for r in execute(conn, "SELECT meter_id, loss_pct_max, hold_minutes "
+                                                      "FROM energy_balance_limit WHERE meter_id = ANY(%s)",
+                                                (list(meter_ids.values()),)).fetchall()}
+    if wanted == have:
+        return
+    execute(conn, "DELETE FROM energy_balance_limit WHERE meter_id = ANY(%s)", (list(meter_ids.values()),))
+    for meter_id, (pct, hold) in wanted.items():
+        execute(conn, "INSERT INTO energy_balance_limit (meter_id, loss_pct_max, hold_minutes) VALUES (%s, %s, %s)",
+                (meter_id, pct, hold))
+    summary.updated["energy_balance_limit"] += 1
 
 
 def record_revision(conn: psycopg.Connection, *, source: str, sha256: str, summary: dict[str, Any]) -> int:
@@ -466,11 +495,13 @@ def export_plant(*, conn: psycopg.Connection, site: str | None = None) -> PlantC
             areas.append(AreaConfig(code=a["code"], name=a["name"], name_en=a["name_en"],
                                     process=a["process_type"], devices=devices))
         meters = [MeterConfig(code=m["code"], name=m["name"], name_en=m["name_en"], medium=m["medium"],
-                              point=m["point"], formula=m["formula"], parent=m["parent"], area=m["area"])
+                              point=m["point"], formula=m["formula"], parent=m["parent"], area=m["area"],
+                              loss_limit_pct=m["loss_pct_max"], loss_hold_minutes=m["hold_minutes"])
                   for m in rows("""
                       SELECT m.code, m.name, m.name_en, m.medium, d.code || '/' || p.key AS point, m.formula,
-                             pm.code AS parent, a.code AS area
+                             pm.code AS parent, a.code AS area, bl.loss_pct_max, bl.hold_minutes
                       FROM meter m LEFT JOIN point p ON p.id = m.point_id LEFT JOIN device d ON d.id = p.device_id
+                      LEFT JOIN energy_balance_limit bl ON bl.meter_id = m.id
                       LEFT JOIN meter pm ON pm.id = m.parent_id LEFT JOIN area a ON a.id = m.area_id
                       WHERE m.site_id = %s AND m.retired_at IS NULL ORDER BY m.id""", s["id"])]
         sites.append(SiteConfig(code=s["code"], name=s["name"], name_en=s["name_en"], timezone=s["timezone"],
