@@ -125,6 +125,9 @@ class AreaConfig(_Item):
     name_en: Name | None = None
     process: ProcessType
     devices: list[DeviceConfig] = Field(default_factory=list)
+    production: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$")]] = Field(
+        default_factory=list, description="Output counters of this area (device/point_key of quantity output: "
+        "cells, packs, pcs, ah), for energy per unit of output")
 
 
 class MeterConfig(_Item):
@@ -210,6 +213,14 @@ def check_references(plant: PlantConfig) -> list[tuple[tuple, str]]:
                     if point.key in _duplicates(keys):
                         problems.append(((*where, "areas", a, "devices", d, "points", p, "key"),
                                          f"point key {point.key!r} appears twice on device {device.code!r}"))
+        for a, area in enumerate(site.areas):
+            for i, ref in enumerate(area.production):
+                device_code, key = ref.split("/")
+                point = next((p for p in devices[device_code].points if p.key == key), None) \
+                    if device_code in devices else None
+                if point is None or point.quantity != "output":
+                    problems.append(((*where, "areas", a, "production", i),
+                                     f"no output counter {ref!r} in site {site.code!r} (a point of quantity output)"))
         meters = {m.code: m for m in site.meters}
         parents = {m.parent for m in site.meters if m.parent}
         for m, meter in enumerate(site.meters):
@@ -438,6 +449,7 @@ def apply_plant(*, conn: psycopg.Connection, plant: PlantConfig, source: str) ->
             if cur.rowcount and meter.code not in new_meters:
                 summary.updated["meter"] += 1
         _apply_balance_limits(conn, summary, site, meter_ids)
+        _apply_production_points(conn, summary, site, area_ids, point_ids)
     if summary.changed:
         summary.revision = record_revision(conn, source=source, sha256=_digest(plant), summary=summary.as_dict())
     return summary
@@ -458,6 +470,20 @@ def _apply_balance_limits(conn: psycopg.Connection, summary: ApplySummary, site:
         execute(conn, "INSERT INTO energy_balance_limit (meter_id, loss_pct_max, hold_minutes) VALUES (%s, %s, %s)",
                 (meter_id, pct, hold))
     summary.updated["energy_balance_limit"] += 1
+
+
+def _apply_production_points(conn: psycopg.Connection, summary: ApplySummary, site: SiteConfig,
+                             area_ids: dict[str, int], point_ids: dict[str, int]) -> None:
+    """Make the site's output counters per area (energy_production_point, migration 0052) match the file."""
+    wanted = {(area_ids[a.code], point_ids[ref]) for a in site.areas for ref in a.production if ref in point_ids}
+    have = set(execute(conn, "SELECT area_id, point_id FROM energy_production_point WHERE area_id = ANY(%s)",
+                       (list(area_ids.values()),)).fetchall())
+    if wanted == have:
+        return
+    execute(conn, "DELETE FROM energy_production_point WHERE area_id = ANY(%s)", (list(area_ids.values()),))
+    for area_id, point_id in sorted(wanted):
+        execute(conn, "INSERT INTO energy_production_point (area_id, point_id) VALUES (%s, %s)", (area_id, point_id))
+    summary.updated["energy_production_point"] += 1
 
 
 def record_revision(conn: psycopg.Connection, *, source: str, sha256: str, summary: dict[str, Any]) -> int:
@@ -492,8 +518,11 @@ def export_plant(*, conn: psycopg.Connection, site: str | None = None) -> PlantC
                 devices.append(DeviceConfig(code=d["code"], name=d["name"], name_en=d["name_en"], kind=d["kind"],
                                             interval_s=d["interval_s"], points=points,
                                             hj212=_export_hj212(conn, d["id"])))
+            production = [r["ref"] for r in rows("""
+                SELECT d.code || '/' || p.key AS ref FROM energy_production_point pp JOIN point p ON p.id = pp.point_id
+                JOIN device d ON d.id = p.device_id WHERE pp.area_id = %s ORDER BY pp.point_id""", a["id"])]
             areas.append(AreaConfig(code=a["code"], name=a["name"], name_en=a["name_en"],
-                                    process=a["process_type"], devices=devices))
+                                    process=a["process_type"], devices=devices, production=production))
         meters = [MeterConfig(code=m["code"], name=m["name"], name_en=m["name_en"], medium=m["medium"],
                               point=m["point"], formula=m["formula"], parent=m["parent"], area=m["area"],
                               loss_limit_pct=m["loss_pct_max"], loss_hold_minutes=m["hold_minutes"])

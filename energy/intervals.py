@@ -192,6 +192,7 @@ class RefreshSummary:
     intervals: int = 0
     events: int = 0
     dirty: int = 0
+    production_days: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -220,6 +221,9 @@ def refresh(conn: psycopg.Connection, *, now: datetime, site: str | None = None,
             summary.readings += done[0]
             summary.intervals += done[1]
             summary.events += done[2]
+    from energy.production import refresh_production  # production imports this module
+
+    summary.production_days = refresh_production(conn, now=now, site=site, late=dirty)
     return summary
 
 

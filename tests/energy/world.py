@@ -28,7 +28,10 @@ def plant(site: str, *, span: float | None = None) -> PlantConfig:
         "areas": [
             {"code": "utilities", "name": "公用工程", "process": "utilities",
              "devices": [meter_point("em-main", span=span), meter_point("wm-main", "water_m3", "volume", 5.0)]},
-            {"code": "coating", "name": "涂布", "process": "coating", "devices": [meter_point("em-coat", span=span)]},
+            {"code": "coating", "name": "涂布", "process": "coating",
+             "devices": [meter_point("em-coat", span=span),
+                         meter_point("cnt-coat", "output_cells", "output", nominal=None)],
+             "production": ["cnt-coat/output_cells"]},
             {"code": "drying", "name": "烘烤", "process": "drying", "devices": [meter_point("em-dry", span=span)]},
         ],
         "meters": [
@@ -54,6 +57,9 @@ class World:
                                         "WHERE s.code = %s", (self.site,)).fetchall())
         self.point = dict(execute(conn, "SELECT m.code, m.point_id FROM meter m JOIN site s ON s.id = m.site_id "
                                         "WHERE s.code = %s AND m.point_id IS NOT NULL", (self.site,)).fetchall())
+        self.point["cells"] = execute(conn, "SELECT p.id FROM point p JOIN device d ON d.id = p.device_id "
+                                            "JOIN site s ON s.id = d.site_id WHERE s.code = %s AND d.code = 'cnt-coat'",
+                                      (self.site,)).fetchone()[0]
 
     def readings(self, meter: str, rows: list[tuple[datetime, float]]) -> int:
         return store_counter_readings(self.conn, [(t, self.point[meter], v) for t, v in rows])
