@@ -128,6 +128,57 @@ def window(start: datetime, end: datetime, bucket: str, timezone: str) -> tuple[
     return lo.replace(tzinfo=zone).astimezone(UTC), hi.replace(tzinfo=zone).astimezone(UTC)
 
 
+def _source(bucket: str) -> tuple[str, str, str, str]:
+    """(table alias d, bucket expression, time filter, quality count columns) of a bucket's source table."""
+    if bucket in ("15min", "hour"):
+        trunc = "d.start" if bucket == "15min" else "date_trunc('hour', d.start, %(tz)s)"
+        counts = ("(d.quality = 'measured')::int", "(d.quality = 'estimated')::int", "(d.quality = 'missing')::int")
+        return ("energy_interval d", trunc, "d.start >= %(lo)s AND d.start < %(hi)s",
+                ", ".join(counts))
+    table = "energy_day d" if bucket == "day" else "energy_month d"
+    return (table, "(date_trunc(%(unit)s, d.day::timestamp) AT TIME ZONE %(tz)s)",
+            "d.day >= (%(lo)s::timestamptz AT TIME ZONE %(tz)s)::date "
+            "AND d.day < (%(hi)s::timestamptz AT TIME ZONE %(tz)s)::date", "d.measured, d.estimated, d.missing")
+
+
+def grouped(conn: psycopg.Connection, *, site_id: int, site_code: str, by: str, start: datetime, end: datetime,
+            bucket: str, timezone: str, medium: str | None) -> dict[tuple[str, str, datetime], list]:
+    """(key, medium, bucket start UTC) -> [quantity, cost, measured, estimated, missing] by area, medium or site,
+    summed in the database: by area each counter meter adds its own and takes its direct children's energy from
+    its area; by medium and site only root meters count. Rows are summed on integer keys and raw days or interval
+    starts first; the calendar truncation and the area codes apply to the few sums."""
+    table, trunc, when, counts = _source(bucket)
+    raw = "d.start" if "interval" in table else "d.day"
+    meters = f"""FROM {table} JOIN meter m ON m.id = d.meter_id
+                WHERE m.site_id = %(site)s AND m.retired_at IS NULL AND m.point_id IS NOT NULL
+                  AND (%(medium)s::text IS NULL OR m.medium = %(medium)s) AND {when}"""
+    if by == "area":
+        rows = f"""
+            SELECT m.area_id, m.medium, {raw}, d.quantity, d.cost_cny, {counts} {meters}
+            UNION ALL
+            SELECT p.area_id, m.medium, {raw}, -d.quantity, -d.cost_cny, 0, 0, 0
+            {meters.replace("WHERE", "JOIN meter p ON p.id = m.parent_id AND p.retired_at IS NULL WHERE")}"""
+        key = f"coalesce(a.code, '{UNASSIGNED}')"
+    else:
+        rows = f"""SELECT NULL::integer, m.medium, {raw}, d.quantity, d.cost_cny, {counts}
+                   {meters} AND m.parent_id IS NULL"""
+        key = "g.medium" if by == "medium" else "%(code)s::text"
+    outer = trunc.replace("d.start", "g.k").replace("d.day", "g.k")
+    sql = f"""
+        WITH g AS (SELECT aid, medium, k, sum(q) AS q, sum(c) AS c, sum(measured) AS measured,
+                          sum(estimated) AS estimated, sum(missing) AS missing
+                   FROM ({rows}) r (aid, medium, k, q, c, measured, estimated, missing) GROUP BY 1, 2, 3)
+        SELECT {key}, g.medium, {outer}, sum(g.q), sum(g.c), sum(g.measured), sum(g.estimated), sum(g.missing)
+        FROM g LEFT JOIN area a ON a.id = g.aid GROUP BY 1, 2, 3"""
+    out: dict[tuple[str, str, datetime], list] = {}
+    for key_, med, b, q, cost, m, e, x in execute(conn, sql, {  # noqa: S608 - fixed text
+            "site": site_id, "medium": medium, "lo": start, "hi": end, "tz": timezone, "unit": bucket,
+            "code": site_code}).fetchall():
+        out[(key_, med, b.astimezone(UTC))] = [float(q or 0.0), None if cost is None else float(cost), int(m),
+                                               int(e), int(x)]
+    return out
+
+
 def per_meter(conn: psycopg.Connection, *, meter_ids: list[int], start: datetime, end: datetime, bucket: str,
               timezone: str) -> dict[tuple[int, datetime], list]:
     """(meter id, bucket start UTC) -> [quantity, cost or None, measured, estimated, missing] for a whole-bucket
@@ -191,46 +242,38 @@ def ledger(conn: psycopg.Connection, *, site: str, start: datetime, end: datetim
     lo, hi = window(start, end, bucket, s.timezone)
     meters = [m for m in meters_of(conn, s.id) if medium is None or m.medium == medium]
     counters = [m for m in meters if m.formula is None]
-    data = per_meter(conn, meter_ids=[m.id for m in counters], start=lo, end=hi, bucket=bucket,
-                     timezone=s.timezone)
     coef = coefficients(conn, basis)
     groups: dict[tuple[str, str, datetime], list] = defaultdict(lambda: [0.0, None, 0, 0, 0])
     names: dict[tuple[str, str], str] = {}
+    if by != "meter":
+        groups = grouped(conn, site_id=s.id, site_code=s.code, by=by, start=lo, end=hi, bucket=bucket,
+                         timezone=s.timezone, medium=medium)
+        area_names = {m.area: m.area_name for m in meters if m.area}
+        for key, med, _b in groups:
+            names[(key, med)] = (s.name if by == "site" else med if by == "medium"
+                                 else area_names.get(key) or "未分配区域 / unassigned")
+        return _rows(groups, names, coef)
+    data = per_meter(conn, meter_ids=[m.id for m in counters], start=lo, end=hi, bucket=bucket,
+                     timezone=s.timezone)
     by_id = {m.id: m for m in counters}
-    if by == "meter":
-        code_to_id = {m.code: m.id for m in counters}
-        for (mid, b), row in data.items():
-            m = by_id[mid]
-            _add(groups[(m.code, m.medium, b)], row)
-            names[(m.code, m.medium)] = m.name
-        buckets = {b for (_mid, b) in data}
-        for v in (m for m in meters if m.formula is not None):
-            names[(v.code, v.medium)] = v.name
-            for b in buckets:
-                acc = groups[(v.code, v.medium, b)]
-                for factor, code in parse_formula(v.formula):
-                    row = data.get((code_to_id.get(code, -1), b))
-                    if row is not None:
-                        _add(acc, row, factor, counts=factor > 0)
-    elif by == "area":
-        for (mid, b), row in data.items():
-            m = by_id[mid]
-            key = m.area or UNASSIGNED
-            names[(key, m.medium)] = m.area_name or "未分配区域 / unassigned"
-            _add(groups[(key, m.medium, b)], row)
-            if m.parent_id in by_id:             # the parent's remainder excludes this child
-                parent = by_id[m.parent_id]
-                pkey = parent.area or UNASSIGNED
-                names.setdefault((pkey, m.medium), parent.area_name or "未分配区域 / unassigned")
-                _add(groups[(pkey, m.medium, b)], row, -1.0, counts=False)
-    else:
-        for (mid, b), row in data.items():
-            m = by_id[mid]
-            if m.parent_id is not None and m.parent_id in by_id:
-                continue
-            key = m.medium if by == "medium" else s.code
-            names[(key, m.medium)] = s.name if by == "site" else m.medium
-            _add(groups[(key, m.medium, b)], row)
+    code_to_id = {m.code: m.id for m in counters}
+    for (mid, b), row in data.items():
+        m = by_id[mid]
+        _add(groups[(m.code, m.medium, b)], row)
+        names[(m.code, m.medium)] = m.name
+    buckets = {b for (_mid, b) in data}
+    for v in (m for m in meters if m.formula is not None):
+        names[(v.code, v.medium)] = v.name
+        for b in buckets:
+            acc = groups[(v.code, v.medium, b)]
+            for factor, code in parse_formula(v.formula):
+                row = data.get((code_to_id.get(code, -1), b))
+                if row is not None:
+                    _add(acc, row, factor, counts=factor > 0)
+    return _rows(groups, names, coef)
+
+
+def _rows(groups: dict, names: dict, coef: dict[str, float]) -> list[LedgerRow]:
     out = []
     for (key, med, b), (q, cost, mc, ec, xc) in groups.items():
         factor = coef.get(med)
