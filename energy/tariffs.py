@@ -106,7 +106,8 @@ def load_tariff_file(path: str | Path) -> TariffSpec:
 
 
 def save_tariff(*, conn: psycopg.Connection, site_id: int, spec: TariffSpec, actor: str) -> int:
-    """Create or replace the tariff ``spec.code`` of a site (its periods and prices with it); returns its id."""
+    """Create or replace the tariff ``spec.code`` of a site (its periods and prices with it); returns its id. The
+    intervals it prices are recomputed by the next ``energy.intervals.refresh``."""
     row = execute(conn, """
         INSERT INTO energy_tariff (site_id, code, name, medium, valid_from, valid_to, demand_cny_per_kw,
                                    capacity_cny_per_kva, capacity_kva, contracted_max_kw, created_by)
@@ -129,6 +130,11 @@ def save_tariff(*, conn: psycopg.Connection, site_id: int, spec: TariffSpec, act
                            end_min, band) VALUES (%s, %s, %s, %s, %s, %s, %s)""",
                         [(tariff_id, p.season, p.months, p.weekdays, _minutes(p.start), _minutes(p.end), p.band)
                          for p in spec.periods])
+    # re-price: the next refresh recomputes the site's meters of this medium from the tariff's first day
+    execute(conn, """
+        UPDATE energy_state e SET reading_to = least(e.reading_to, %s::date::timestamp AT TIME ZONE s.timezone)
+        FROM meter m JOIN site s ON s.id = m.site_id
+        WHERE m.id = e.meter_id AND m.site_id = %s AND m.medium = %s""", (spec.valid_from, site_id, spec.medium))
     return tariff_id
 
 

@@ -133,10 +133,6 @@ def post_tariff(body: TariffCreate, principal: Manager, conn: Conn) -> dict[str,
     s = _site(conn, principal, body.site)
     spec = TariffSpec.model_validate(body.model_dump(exclude={"site"}, by_alias=True))
     save_tariff(conn=conn, site_id=s["id"], spec=spec, actor=principal.actor)
-    # re-price: recompute the site's meters of this medium from the tariff's start
-    conn.execute("""UPDATE energy_state e SET reading_to = least(e.reading_to, %s::date::timestamp AT TIME ZONE %s)
-                    FROM meter m WHERE m.id = e.meter_id AND m.site_id = %s AND m.medium = %s""",
-                 (spec.valid_from, s["timezone"], s["id"], spec.medium))
     audit.append(conn, actor=principal.actor, action="energy.tariff.put", target=f"{body.site}/{body.code}",
                  detail=spec.model_dump(mode="json", by_alias=True), site=body.site)
     return spec.model_dump(mode="json", by_alias=True)

@@ -204,3 +204,19 @@ def test_demand_heading_past_the_contract_warns(conn) -> None:
     found = balance.evaluate(conn, site=w.site, now=T0 + timedelta(minutes=20))
     assert [(f.rule, f.severity) for f in found] == [("energy.demand", Severity.MEDIUM)]
     assert found[0].value == pytest.approx(390.0)
+
+
+def test_a_new_tariff_reprices_intervals_already_computed(conn) -> None:
+    w = World(conn)
+    _fill(w, hours=6)
+    before = ledger(conn, site=w.site, start=T0, end=T0 + timedelta(hours=6), bucket="hour", by="meter")
+    assert all(r.cost is None for r in before)
+    site_id = conn.execute("SELECT id FROM site WHERE code = %s", (w.site,)).fetchone()[0]
+    save_tariff(conn=conn, site_id=site_id, actor="test", spec=TariffSpec(
+        code="flat", name="平价", medium="electricity", valid_from=date(2026, 1, 1), prices={"flat": 0.5}))
+    intervals.refresh(conn, now=T0 + timedelta(hours=6, minutes=3), site=w.site)
+    after = ledger(conn, site=w.site, start=T0, end=T0 + timedelta(hours=6), bucket="hour", by="meter")
+    coat = [r for r in after if r.key == "e-coat"]
+    assert coat and all(r.cost == pytest.approx(0.5 * r.quantity) for r in coat)
+    water = [r for r in after if r.key == "w-main"]
+    assert all(r.cost is None for r in water)
