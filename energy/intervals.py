@@ -309,19 +309,56 @@ def _write(conn: psycopg.Connection, meter: Meter, index: pd.DatetimeIndex, qty:
     with conn.cursor() as cur, cur.copy("COPY energy_interval (meter_id, start, quantity, quality, band, cost_cny) "
                                         "FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(copybin.HEADER + body + copybin.TRAILER)
-    refresh_days(conn, meter_id=meter.id, timezone=meter.timezone, since=first)
+    _write_days(conn, meter, index, qty, quality, band, qty * price)
 
 
-def refresh_days(conn: psycopg.Connection, *, meter_id: int, timezone: str, since: datetime) -> None:
-    """Recompute ``energy_day`` of a meter from the local day holding ``since`` on, and ``energy_month`` from
-    that local month on."""
-    execute(conn, """
+_DAY_COLUMNS = ("meter_id, day, quantity, cost_cny, q_critical, q_peak, q_flat, q_valley, max_15min, measured, "
+                "estimated, missing")
+
+
+def _write_days(conn: psycopg.Connection, meter: Meter, index: pd.DatetimeIndex, qty: np.ndarray,
+                quality: np.ndarray, band: np.ndarray, cost: np.ndarray) -> None:
+    """The days of freshly written intervals: the first local day (which may hold older intervals too) from the
+    table, the following ones summed here (numpy, no second pass over the intervals), then the months."""
+    day = index.tz_convert(meter.timezone).tz_localize(None).to_numpy().astype("datetime64[D]")
+    first_day = day[0]
+    refresh_days(conn, meter_id=meter.id, timezone=meter.timezone, since=index[0].to_pydatetime(),
+                 only_day=True)
+    execute(conn, "DELETE FROM energy_day WHERE meter_id = %s AND day > %s", (meter.id, first_day.item()))
+    rest = day > first_day
+    if rest.any():
+        d, q, k, b, c = day[rest], qty[rest], quality[rest], band[rest], cost[rest]
+        days, inv = np.unique(d, return_inverse=True)
+        n = len(days)
+        starts = np.r_[0, np.flatnonzero(np.diff(inv)) + 1]
+        priced = ~np.isnan(c)
+        sums = [np.bincount(inv, q, n), np.bincount(inv, np.where(priced, c, 0.0), n)]
+        has_cost = np.bincount(inv, priced, n) > 0
+        by_band = [np.bincount(inv, np.where(b == i, q, 0.0), n) for i in range(len(BANDS))]
+        peak = np.maximum.reduceat(q, starts)
+        counts = [np.bincount(inv, k == i, n).astype(int) for i in range(len(QUALITY))]
+        with conn.cursor() as cur, cur.copy(f"COPY energy_day ({_DAY_COLUMNS}) FROM STDIN") as copy:
+            for i in range(n):
+                copy.write_row((meter.id, days[i].item(), float(sums[0][i]),
+                                float(sums[1][i]) if has_cost[i] else None,
+                                *(float(x[i]) for x in by_band), float(peak[i]),
+                                *(int(x[i]) for x in counts)))
+    _refresh_months(conn, meter_id=meter.id, timezone=meter.timezone, since=index[0].to_pydatetime())
+
+
+def refresh_days(conn: psycopg.Connection, *, meter_id: int, timezone: str, since: datetime,
+                 only_day: bool = False) -> None:
+    """Recompute ``energy_day`` of a meter from the local day holding ``since`` on (only that day with
+    ``only_day``; the months are then the caller's), else also ``energy_month`` from that local month on."""
+    params = {"since": since, "tz": timezone, "m": meter_id}
+    bound = "AND e.day = d.day" if only_day else "AND e.day >= d.day"
+    execute(conn, f"""
         WITH d AS (SELECT (%(since)s::timestamptz AT TIME ZONE %(tz)s)::date AS day)
-        DELETE FROM energy_day e USING d WHERE e.meter_id = %(m)s AND e.day >= d.day""",
-            {"since": since, "tz": timezone, "m": meter_id})
-    execute(conn, """
-        INSERT INTO energy_day (meter_id, day, quantity, cost_cny, q_critical, q_peak, q_flat, q_valley, max_15min,
-                                measured, estimated, missing)
+        DELETE FROM energy_day e USING d WHERE e.meter_id = %(m)s {bound}""", params)  # noqa: S608 - fixed text
+    until = ("AND start < (((%(since)s::timestamptz AT TIME ZONE %(tz)s)::date + 1)::timestamp AT TIME ZONE %(tz)s)"
+             if only_day else "")
+    execute(conn, f"""
+        INSERT INTO energy_day ({_DAY_COLUMNS})
         SELECT meter_id, (start AT TIME ZONE %(tz)s)::date, sum(quantity), sum(cost_cny),
                coalesce(sum(quantity) FILTER (WHERE band = 'critical'), 0),
                coalesce(sum(quantity) FILTER (WHERE band = 'peak'), 0),
@@ -332,20 +369,25 @@ def refresh_days(conn: psycopg.Connection, *, meter_id: int, timezone: str, sinc
                count(*) FILTER (WHERE quality = 'missing')
         FROM energy_interval
         WHERE meter_id = %(m)s
-          AND start >= ((%(since)s::timestamptz AT TIME ZONE %(tz)s)::date::timestamp AT TIME ZONE %(tz)s)
-        GROUP BY 1, 2""", {"since": since, "tz": timezone, "m": meter_id})
+          AND start >= ((%(since)s::timestamptz AT TIME ZONE %(tz)s)::date::timestamp AT TIME ZONE %(tz)s) {until}
+        GROUP BY 1, 2""", params)  # noqa: S608 - fixed text
+    if not only_day:
+        _refresh_months(conn, meter_id=meter_id, timezone=timezone, since=since)
+
+
+def _refresh_months(conn: psycopg.Connection, *, meter_id: int, timezone: str, since: datetime) -> None:
+    """Recompute ``energy_month`` of a meter from the local month holding ``since`` on (from its days)."""
+    params = {"since": since, "tz": timezone, "m": meter_id}
     execute(conn, """
         WITH d AS (SELECT date_trunc('month', (%(since)s::timestamptz AT TIME ZONE %(tz)s))::date AS month)
-        DELETE FROM energy_month e USING d WHERE e.meter_id = %(m)s AND e.day >= d.month""",
-            {"since": since, "tz": timezone, "m": meter_id})
-    execute(conn, """
-        INSERT INTO energy_month (meter_id, day, quantity, cost_cny, q_critical, q_peak, q_flat, q_valley,
-                                  max_15min, measured, estimated, missing)
+        DELETE FROM energy_month e USING d WHERE e.meter_id = %(m)s AND e.day >= d.month""", params)
+    execute(conn, f"""
+        INSERT INTO energy_month ({_DAY_COLUMNS})
         SELECT meter_id, date_trunc('month', day)::date, sum(quantity), sum(cost_cny), sum(q_critical), sum(q_peak),
                sum(q_flat), sum(q_valley), max(max_15min), sum(measured), sum(estimated), sum(missing)
         FROM energy_day
         WHERE meter_id = %(m)s AND day >= date_trunc('month', (%(since)s::timestamptz AT TIME ZONE %(tz)s))::date
-        GROUP BY 1, 2""", {"since": since, "tz": timezone, "m": meter_id})
+        GROUP BY 1, 2""", params)  # noqa: S608 - fixed text
 
 
 def _extend_missing(conn: psycopg.Connection, meter: Meter, *, since: datetime, horizon: datetime) -> None:

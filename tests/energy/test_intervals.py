@@ -150,3 +150,29 @@ def test_recorded_replacement_recomputes_without_a_reset(conn) -> None:
     w.readings("e-dry", [(T0 + timedelta(minutes=20), 11.0)])
     intervals.refresh(conn, now=T0 + timedelta(minutes=22), site=w.site)
     assert w.intervals("e-dry")[0][1] == pytest.approx(5.0 + 2.0 + 1.0 + 5.0)
+
+
+def test_days_and_months_after_a_late_reading_equal_a_full_recompute(conn) -> None:
+    w = World(conn)
+    rows = [(T0 + timedelta(minutes=m), 2.0 * m + (m // 45) % 3) for m in range(0, 3 * 24 * 60 + 1, 15)]
+    late = rows[40:44]                                         # on the first local day
+    w.readings("e-coat", [r for r in rows if r not in late])
+    intervals.refresh(conn, now=rows[-1][0] + timedelta(minutes=3), site=w.site)
+    w.readings("e-coat", late)
+    intervals.refresh(conn, now=rows[-1][0] + timedelta(minutes=4), site=w.site)
+
+    def rollups() -> list:
+        return conn.execute("SELECT 'd', day, quantity, measured, estimated, missing FROM energy_day WHERE "
+                            "meter_id = %(m)s UNION ALL SELECT 'm', day, quantity, measured, estimated, missing "
+                            "FROM energy_month WHERE meter_id = %(m)s ORDER BY 1, 2",
+                            {"m": w.meter["e-coat"]}).fetchall()
+
+    incremental = rollups()
+    assert len([r for r in incremental if r[0] == "d"]) == 4 and incremental[0][4] == 0      # no estimates left
+    conn.execute("DELETE FROM energy_interval; DELETE FROM energy_state; DELETE FROM energy_day; "
+                 "DELETE FROM energy_month")
+    intervals.refresh(conn, now=rows[-1][0] + timedelta(minutes=4), site=w.site)
+    again = rollups()
+    assert [r[:2] + r[3:] for r in incremental] == [r[:2] + r[3:] for r in again]
+    assert [r[2] for r in incremental] == pytest.approx([r[2] for r in again])
+    assert sum(r[2] for r in again if r[0] == "d") == pytest.approx(rows[-1][1] - rows[0][1])
