@@ -203,7 +203,10 @@ def refresh(conn: psycopg.Connection, *, now: datetime, site: str | None = None,
     """Bring the intervals and days of every meter (of ``site``, or ``meter_ids``) up to ``now``, late readings
     included; runs in the caller's transaction."""
     summary = RefreshSummary()
-    dirty = execute(conn, "DELETE FROM energy_dirty RETURNING from_time, point_ids").fetchall()
+    # a partial refresh (one site or some meters) reads the late ranges and leaves them for the full one
+    full = site is None and meter_ids is None
+    dirty = execute(conn, "DELETE FROM energy_dirty RETURNING from_time, point_ids" if full
+                    else "SELECT from_time, point_ids FROM energy_dirty").fetchall()
     summary.dirty = len(dirty)
     schedules: dict[tuple[int, str], Schedule] = {}
     for meter in load_meters(conn, site=site, meter_ids=meter_ids):
