@@ -252,14 +252,15 @@ def refresh_meter(conn: psycopg.Connection, meter: Meter, *, since: datetime | N
     anchor = None if base is None else _one(
         conn, "SELECT time FROM reading WHERE point_id = %s AND time < %s AND value IS NOT NULL "
               "ORDER BY time DESC LIMIT 1", (pid, _at(base)))
-    # one row: the readings as two big-endian float8 arrays (float8send), read by numpy without Python per row;
+    # one row: times and values as two big-endian binary arrays (*_send), read by numpy without Python per row;
     # the rows come in index order from the subquery (PostgreSQL keeps it; checked below, sorted if not)
     blob_t, blob_v = execute(conn, """
-        SELECT string_agg(float8send(t), ''::bytea), string_agg(float8send(v), ''::bytea)
-        FROM (SELECT extract(epoch FROM time)::float8 AS t, value AS v FROM reading
+        SELECT string_agg(timestamptz_send(time), ''::bytea), string_agg(float8send(value), ''::bytea)
+        FROM (SELECT time, value FROM reading
               WHERE point_id = %s AND value IS NOT NULL AND time >= %s ORDER BY time) r""",
                              (pid, anchor or datetime(1970, 1, 1, tzinfo=UTC))).fetchone()
-    times = np.frombuffer(blob_t or b"", dtype=">f8").astype(float)
+    # timestamptz_send: int64 microseconds since 2000-01-01 UTC
+    times = np.frombuffer(blob_t or b"", dtype=">i8") / 1e6 + 946_684_800.0
     values = np.frombuffer(blob_v or b"", dtype=">f8").astype(float)
     if len(times) > 1 and np.any(np.diff(times) <= 0):
         order = np.argsort(times, kind="stable")
