@@ -69,7 +69,7 @@ def main() -> None:
     if not settings.database_url or not settings.mqtt_url:
         raise SystemExit("python -m alerts needs EHS_DATABASE_URL and EHS_MQTT_URL (`ehs up` sets them)")
     worker = AlertsWorker(database_url=settings.database_url, mqtt_url=settings.mqtt_url,
-                          secret=settings.secret_key.get_secret_value(), settings=AlertSettings(),
+                          secret=settings.keyring, settings=AlertSettings(),
                           interlock_secret=settings.interlock_root)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -81,7 +81,7 @@ def main() -> None:
                                stop)).start()
     # report schedules: a thread of its own; finished reports go out through the same channel sender
     delivery = Delivery(AppriseNotifier(endpoints=worker.settings.notify_endpoints),
-                        settings.secret_key.get_secret_value(), worker.settings.public_url)
+                        settings.keyring, worker.settings.public_url)
     scheduler = Scheduler(settings.database_url, clock=SystemClock(), delivery=delivery)
     scheduler.start()
     hazwaste = HazwasteSettings()

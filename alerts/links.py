@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core.keys import Keyring
 from core.links import LinkError, sign, verify
 
 __all__ = ["Link", "LinkError", "make", "path", "read"]
@@ -27,12 +28,12 @@ class Link:
     expires_at: datetime
 
 
-def make(secret: str, *, alarm_id: int, user_id: int | None, now: datetime, ttl: timedelta) -> str:
+def make(secret: str | Keyring, *, alarm_id: int, user_id: int | None, now: datetime, ttl: timedelta) -> str:
     return sign(secret, purpose=_PURPOSE, audience=_AUDIENCE, claims={"a": alarm_id, "u": user_id}, now=now,
                 ttl=ttl)
 
 
-def read(secret: str, token: str, *, now: datetime) -> Link:
+def read(secret: str | Keyring, token: str, *, now: datetime) -> Link:
     """Check the signature and the expiry at ``now``; raise LinkError (404 / 410)."""
     claims, expires = verify(secret, token, purpose=_PURPOSE, audience=_AUDIENCE, required=["a"], now=now)
     if not isinstance(claims.get("a"), int) or not isinstance(claims.get("u"), int | None):

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
 from core.model import Severity
+from core.permissions import POLICY, Permission, Role, allowed
+
+__all__ = ["ACTIONS", "PERMISSIONS", "Action", "Actor", "AlarmError", "AlarmState", "Event", "IllegalTransition",
+           "NotFound", "PermissionDenied", "Priority", "Role"]
 
 
 class AlarmState(StrEnum):
@@ -116,29 +120,21 @@ class Priority(IntEnum):
         return {1: "低", 2: "中", 3: "高", 4: "紧急"}[int(self)]
 
 
-class Role(StrEnum):
-    """Roles of ARCHITECTURE.md (HTTP API section)."""
-
-    ADMIN = "admin"
-    EHS_MANAGER = "ehs_manager"
-    OPERATOR = "operator"
-    VIEWER = "viewer"
-    REGULATOR = "regulator"
-    DEVICE = "device"
-
-
-#: Who may do what with alarms and interlocks (enforced here, so the API, the CLI and any future caller agree).
-PERMISSIONS: dict[str, frozenset[Role]] = {
-    "ack": frozenset({Role.OPERATOR, Role.EHS_MANAGER, Role.ADMIN}),
-    "comment": frozenset({Role.OPERATOR, Role.EHS_MANAGER, Role.ADMIN}),
-    "reset": frozenset({Role.OPERATOR, Role.EHS_MANAGER, Role.ADMIN}),
-    "shelve": frozenset({Role.OPERATOR, Role.EHS_MANAGER, Role.ADMIN}),
-    "out_of_service": frozenset({Role.EHS_MANAGER, Role.ADMIN}),
-    "command": frozenset({Role.OPERATOR, Role.EHS_MANAGER, Role.ADMIN}),
-    "bypass_request": frozenset({Role.OPERATOR, Role.EHS_MANAGER, Role.ADMIN}),
-    "bypass_approve": frozenset({Role.EHS_MANAGER, Role.ADMIN}),
-    "drill": frozenset({Role.EHS_MANAGER, Role.ADMIN}),
+#: The alarm engine's actions and the permission of the one table (``core.permissions``) each needs: the API, the
+#: console and any future caller are checked against the same rows.
+ACTIONS: dict[str, Permission] = {
+    "ack": Permission.ALARMS_ACK,
+    "comment": Permission.ALARMS_COMMENT,
+    "reset": Permission.ALARMS_RESET,
+    "shelve": Permission.ALARMS_SHELVE,
+    "out_of_service": Permission.ALARMS_OUT_OF_SERVICE,
+    "command": Permission.COMMANDS_ISSUE,
+    "bypass_request": Permission.BYPASS_REQUEST,
+    "bypass_approve": Permission.BYPASS_APPROVE,
+    "drill": Permission.DRILLS_RUN,
 }
+#: Roles per action: a read-only view of ``core.permissions.POLICY`` kept for callers of the old name.
+PERMISSIONS: dict[str, frozenset[Role]] = {action: POLICY[p] for action, p in ACTIONS.items()}
 
 
 class AlarmError(Exception):
@@ -177,9 +173,11 @@ class Actor:
     def system(cls, service: str) -> Actor:
         return cls(f"system:{service}", "system")
 
-    def require(self, permission: str) -> None:
-        """Raise PermissionDenied unless this actor's role allows ``permission``."""
-        if self.role not in PERMISSIONS[permission]:
-            allowed = ", ".join(sorted(PERMISSIONS[permission]))
-            raise PermissionDenied(f"{self.name} ({self.role}) may not {permission.replace('_', ' ')}; "
-                                   f"allowed roles: {allowed}")
+    def require(self, permission: str | Permission) -> None:
+        """Raise PermissionDenied unless this actor's role holds ``permission`` (an action name of ``ACTIONS``
+        or a ``core.permissions.Permission``)."""
+        needed = permission if isinstance(permission, Permission) else ACTIONS[permission]
+        if not allowed(self.role, needed):
+            roles = ", ".join(sorted(POLICY[needed]))
+            raise PermissionDenied(f"{self.name} ({self.role}) may not {str(permission).replace('_', ' ')}; "
+                                   f"allowed roles: {roles}")

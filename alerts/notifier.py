@@ -31,6 +31,7 @@ from alerts.settings import AlertSettings
 from core import channels
 from core.clock import Clock, SystemClock
 from core.db import BackgroundConnection
+from core.keys import Keyring
 from core.liveness import Liveness
 
 _LOGGER = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ _URGENCY = {1: "low", 2: "normal", 3: "high", 4: "high"}
 
 
 class Notifier:
-    def __init__(self, *, database_url: str, secret: str, settings: AlertSettings | None = None,
+    def __init__(self, *, database_url: str, secret: str | Keyring, settings: AlertSettings | None = None,
                  clock: Clock | None = None, config: Callable[[psycopg.Connection], AlertConfig] | None = None,
                  apprise_notifier: AppriseNotifier | None = None) -> None:
         self.database_url = database_url

@@ -6,15 +6,19 @@ added here, each for a reason found by reading apprise 2.2.0's plugins (``appris
 * **The provider's answer.** DingTalk, WeCom and Feishu answer HTTP 200 with an error code in the JSON body
   (DingTalk ``errcode`` 130101 "send too fast", 310000 bad signature, 300001 bad token; WeCom ``errcode`` 45009
   rate limit, 93000 invalid webhook URL; Feishu ``code`` 9499 / 11232 rate limit). apprise checks only the HTTP
-  status, so it reports success for a message the provider refused. ``_ResponseTap`` keeps, per thread, the
-  last response of the ``requests`` call apprise made, and ``classify`` reads the provider's code from it.
-* **WeCom application messages** (企业微信应用消息, to named people) have no apprise plugin in 2.2:
-  ``_WeComApp`` is one, in apprise's own plugin shape (``wecomapp://CORPID:SECRET@AGENTID/USERID``): it gets an
-  access token (``/cgi-bin/gettoken``, cached until its ``expires_in``) and posts to ``/cgi-bin/message/send``.
+  status, so it reports success for a message the provider refused. Our plugins (below) make the provider's
+  request themselves and keep its answer on the plugin instance (``answer``), and ``classify`` reads the
+  provider's code from it: nothing of ``requests`` or apprise is replaced for the process.
+* **Our plugins**, in apprise's plugin shape and registered through apprise's plugin manager (``N_MGR.add``, which
+  lets a subclass take over a built-in's scheme): ``_DingTalk``, ``_WeComBot``, ``_Feishu``, ``_Lark`` and
+  ``_Json`` subclass apprise's plugins (its URL parsing and options) and only send; ``_WeComApp`` is WeCom
+  application messages (企业微信应用消息, to named people), which have no apprise plugin in 2.2
+  (``wecomapp://CORPID:SECRET@AGENTID/USERID``): it gets an access token (``/cgi-bin/gettoken``, cached until its
+  ``expires_in``) and posts to ``/cgi-bin/message/send``.
 * **DingTalk's signature.** apprise URL-quotes the base64 signature and then passes it in ``params``, which
   ``requests`` encodes again, so the server, which decodes once, sees ``%2B``/``%3D`` and answers 310000 "sign
   not match" (the double-encoding mistake other DingTalk clients made, e.g. wowiwj/ding-notice#11).
-  ``_SignedDingTalk`` returns the plain base64 value and lets ``requests`` encode it once.
+  ``_DingTalk`` passes the plain base64 value and lets ``requests`` encode it once.
 
 ``endpoints`` (setting ``EHS_ALERTS_NOTIFY_ENDPOINTS``) replaces the scheme and host of the providers' fixed
 API URLs, for a private relay or the local stand-ins of the tests and the benchmark; the request itself is
@@ -34,15 +38,23 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from json import dumps
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import apprise
 import orjson
 import requests
+from apprise.apprise import N_MGR
 from apprise.attachment.memory import AttachMemory
+from apprise.common import NotifyFormat, NotifyType
+from apprise.exception import AppriseException
 from apprise.plugins.base import NotifyBase
+from apprise.plugins.custom_json import JSONPayloadField, NotifyJSON
 from apprise.plugins.dingtalk import NotifyDingTalk
+from apprise.plugins.feishu import NotifyFeishu
+from apprise.plugins.lark import NotifyLark
+from apprise.plugins.wecombot import NotifyWeComBot
 
 from alerts.seal import scrub
 
@@ -70,51 +82,108 @@ class SendResult:
         return self.result == "ok"
 
 
-class _ResponseTap:
-    """Remember, per thread, the last HTTP response of ``requests`` while a send is being made."""
+class _KeepsAnswer:
+    """Our plugins' request: made with the plugin's own options, its answer kept on the instance (``answer``)."""
 
-    _local = threading.local()
-    _installed = False
-    _lock = threading.Lock()
+    answer: requests.Response | None = None
 
-    @classmethod
-    def install(cls) -> None:
-        with cls._lock:
-            if cls._installed:
-                return
-            original = requests.Session.send
-
-            def send(session: requests.Session, request: Any, **kwargs: Any) -> requests.Response:
-                response = original(session, request, **kwargs)
-                if getattr(cls._local, "active", False):
-                    cls._local.response = response
-                return response
-
-            requests.Session.send = send  # type: ignore[method-assign]
-            cls._installed = True
-
-    @classmethod
-    def start(cls) -> None:
-        cls._local.active, cls._local.response = True, None
-
-    @classmethod
-    def stop(cls) -> requests.Response | None:
-        cls._local.active = False
-        response, cls._local.response = getattr(cls._local, "response", None), None
-        return response
+    def _call(self, method: str, url: str, *, ok: Sequence[int] = (200,), **kwargs: Any) -> bool:
+        plugin: Any = self
+        plugin.throttle()          # apprise's pacing (we set it to 0: our token buckets pace the sends)
+        try:
+            self.answer = requests.request(method, url, verify=plugin.verify_certificate,
+                                           timeout=plugin.request_timeout, allow_redirects=plugin.redirects, **kwargs)
+        except requests.RequestException as exc:
+            plugin.logger.warning("%s: no answer (%s)", plugin.service_name, type(exc).__name__)
+            return False
+        return self.answer.status_code in ok
 
 
-class _SignedDingTalk(NotifyDingTalk):
-    """apprise's DingTalk plugin with the signature encoded once (see the module docstring)."""
-
-    def get_signature(self) -> tuple[str, str]:
-        timestamp = str(round(time.time() * 1000))
-        digest = hmac.new(self.secret.encode(), f"{timestamp}\n{self.secret}".encode(), hashlib.sha256).digest()
-        return timestamp, base64.b64encode(digest).decode()
+def _json_headers(plugin: Any, content_type: str = "application/json") -> dict[str, str]:
+    return {"User-Agent": plugin.app_id, "Content-Type": content_type}
 
 
-class _WeComApp(NotifyBase):
-    """WeCom application messages to named people (apprise plugin shape; see the module docstring)."""
+class _DingTalk(_KeepsAnswer, NotifyDingTalk):
+    """apprise's DingTalk robot, with the signature encoded once (see the module docstring)."""
+
+    def send(self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO,
+             body_format: NotifyFormat | None = None, **kwargs: Any) -> bool:
+        payload: dict[str, Any] = {"msgtype": "text", "at": {"atMobiles": self.targets, "isAtAll": False}}
+        if body_format == NotifyFormat.MARKDOWN:          # as apprise: the title repeated as a heading
+            title = " ".join(title.split()).lstrip("#- ")
+            payload["markdown"] = {"title": title or self.app_desc, "text": f"# {title}\n{body}" if title else body}
+            payload["msgtype"] = "markdown"
+        else:
+            payload["text"] = {"content": f"{title}\r\n{body}" if title else body}
+        params = None
+        if self.secret:
+            timestamp = str(round(time.time() * 1000))
+            digest = hmac.new(self.secret.encode(), f"{timestamp}\n{self.secret}".encode(), hashlib.sha256).digest()
+            params = {"timestamp": timestamp, "sign": base64.b64encode(digest).decode()}
+        return self._call("POST", self.notify_url.format(token=self.token), data=dumps(payload), params=params,
+                          headers=_json_headers(self))
+
+
+class _WeComBot(_KeepsAnswer, NotifyWeComBot):
+    """apprise's WeCom group bot, keeping the answer."""
+
+    def send(self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any) -> bool:
+        payload = {"msgtype": "text", "text": {"content": body}}
+        return self._call("POST", self.api_url, data=dumps(payload).encode("utf-8"),
+                          headers=_json_headers(self, "application/json; charset=utf-8"))
+
+
+class _Feishu(_KeepsAnswer, NotifyFeishu):
+    """apprise's Feishu bot, keeping the answer."""
+
+    def send(self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any) -> bool:
+        payload = {"msg_type": "text", "content": {"text": body}}
+        return self._call("POST", self.notify_url.format(token=self.token), data=dumps(payload).encode("utf-8"),
+                          headers=_json_headers(self))
+
+
+class _Lark(_KeepsAnswer, NotifyLark):
+    """apprise's Lark bot (Feishu outside China), keeping the answer."""
+
+    def send(self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any) -> bool:
+        payload = {"msg_type": "text", "content": {"text": f"{title}\n{body}" if title else body}}
+        return self._call("POST", self.webhook_url, data=dumps(payload), headers=_json_headers(self))
+
+
+class _Json(_KeepsAnswer, NotifyJSON):
+    """apprise's JSON webhook (SMS gateways, webhooks), keeping the answer (a 429 says when to retry)."""
+
+    def send(self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, attach: Any = None,
+             **kwargs: Any) -> bool:
+        attachments = []
+        for no, attachment in enumerate((attach or []) if self.attachment_support else [], start=1):
+            try:
+                if not attachment:
+                    return False
+                attachments.append({"filename": attachment.name or f"file{no:03}.dat",
+                                    "base64": attachment.base64(), "mimetype": attachment.mimetype})
+            except AppriseException:
+                return False
+        payload: dict[str, Any] = {JSONPayloadField.VERSION: self.json_version, JSONPayloadField.TITLE: title,
+                                   JSONPayloadField.MESSAGE: body, JSONPayloadField.ATTACHMENTS: attachments,
+                                   JSONPayloadField.MESSAGETYPE: notify_type.value}
+        for key, value in self.payload_extras.items():     # as apprise: ":key=" drops, ":key=new" renames, adds
+            if key in payload:
+                if value:
+                    payload[value] = payload[key]
+                del payload[key]
+            else:
+                payload[key] = value
+        url = f"{'https' if self.secure else 'http'}://{self.host}"
+        if isinstance(self.port, int):
+            url += f":{self.port}"
+        return self._call(self.method, url + self.fullpath, ok=range(200, 300), data=dumps(payload),
+                          params=self.params, headers={**_json_headers(self), **self.headers},
+                          auth=(self.user, self.password) if self.user else None)
+
+
+class _WeComApp(_KeepsAnswer, NotifyBase):
+    """WeCom application messages to named people (see the module docstring)."""
 
     service_name = "WeCom application"
     secure_protocol = "wecomapp"
@@ -147,11 +216,12 @@ class _WeComApp(NotifyBase):
             token, until = self._tokens.get(key, ("", 0.0))
         if token and time.monotonic() < until:
             return token
-        r = requests.get(self.token_url, params={"corpid": self.corpid, "corpsecret": self.corpsecret},
-                         timeout=self.request_timeout)
-        body = r.json() if r.headers.get("Content-Type", "").startswith("application/json") else {}
-        if r.status_code != 200 or body.get("errcode") or not body.get("access_token"):
+        if not self._call("GET", self.token_url, params={"corpid": self.corpid, "corpsecret": self.corpsecret}):
             return None
+        r = self.answer
+        body = r.json() if r is not None and r.headers.get("Content-Type", "").startswith("application/json") else {}
+        if body.get("errcode") or not body.get("access_token"):
+            return None            # the answer (e.g. 40013 invalid corpid) stays for classify
         with self._lock:     # refresh a little early: a token used at its very end may be refused
             self._tokens[key] = (body["access_token"], time.monotonic() + float(body.get("expires_in", 7200)) - 300)
         return body["access_token"]
@@ -162,11 +232,27 @@ class _WeComApp(NotifyBase):
         token = self._access_token()
         if token is None:
             return False
-        r = requests.post(self.notify_url, params={"access_token": token}, timeout=self.request_timeout,
+        return self._call("POST", self.notify_url, params={"access_token": token},
                           data=orjson.dumps({"touser": "|".join(self.targets), "msgtype": "text",
                                              "agentid": int(self.agentid), "text": {"content": body}}),
                           headers={"Content-Type": "application/json"})
-        return r.status_code == 200
+
+
+#: Our plugins, registered with apprise's plugin manager (a subclass takes over its parent's schemes).
+_PLUGINS = (_DingTalk, _WeComBot, _Feishu, _Lark, _Json, _WeComApp)
+_registered = False
+_register_lock = threading.Lock()
+
+
+def register_plugins() -> None:
+    """Register our plugins with apprise (once per process; ``AppriseNotifier`` calls it)."""
+    global _registered
+    with _register_lock:
+        if not _registered:
+            for plugin in _PLUGINS:
+                if not N_MGR.add(plugin, force=True):
+                    raise RuntimeError(f"apprise refused the plugin {plugin.__name__}")
+            _registered = True
 
 
 def _redirect(url: str, base: str | None) -> str:
@@ -215,7 +301,7 @@ class AppriseNotifier:
         self.endpoints = dict(endpoints or {})
         self.timeout_s = timeout_s
         self.asset = apprise.AppriseAsset(storage_mode="memory")
-        _ResponseTap.install()
+        register_plugins()
         # apprise (at DEBUG: "DingTalk URL: ...access_token=...") and urllib3 (at DEBUG: the request line with its
         # query) would write the providers' tokens to the log: never below INFO, whatever EHS_LOG_LEVEL says
         for name in ("apprise", "urllib3"):
@@ -223,12 +309,7 @@ class AppriseNotifier:
             logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
 
     def _plugin(self, kind: str, url: str) -> Any:
-        if url.startswith("dingtalk://"):
-            plugin = _SignedDingTalk(**NotifyDingTalk.parse_url(url), asset=self.asset)
-        elif url.startswith("wecomapp://"):
-            plugin = _WeComApp(**_WeComApp.parse_url(url), asset=self.asset)
-        else:
-            plugin = apprise.Apprise.instantiate(url, asset=self.asset, suppress_exceptions=False)
+        plugin = apprise.Apprise.instantiate(url, asset=self.asset, suppress_exceptions=False)
         if plugin is None:
             raise ValueError("apprise does not understand this channel URL")
         plugin.request_rate_per_sec = 0          # our own per-channel token bucket paces the sends
@@ -253,7 +334,6 @@ class AppriseNotifier:
             return SendResult("error", scrub(f"bad channel URL: {exc}", url), bad_channel=True)
         # chat bots show no separate title: put it on the first line (e-mail keeps it as the subject)
         text_title, text = (title, body) if kind in ("email", "sms", "webhook") else ("", f"{title}\n{body}")
-        _ResponseTap.start()
         try:
             files = None
             if attach:
@@ -264,9 +344,7 @@ class AppriseNotifier:
         except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the notifier
             ok = False
             _LOGGER.warning("%s channel raised %s", kind, type(exc).__name__)
-        finally:
-            response = _ResponseTap.stop()
-        result = classify(kind, bool(ok), response)
+        result = classify(kind, bool(ok), getattr(plugin, "answer", None))
         return SendResult(result.result, scrub(result.error, url), result.retry_after_s, result.bad_channel) \
             if result.error else result
 

@@ -19,6 +19,7 @@ from alerts.notify import SCHEMES
 from alerts.outbox import DEFAULT_CHANNELS
 from alerts.seal import redact, seal
 from core import db
+from core.keys import Keyring
 
 ChannelKind = Literal["wecom", "wecom_app", "dingtalk", "feishu", "email", "sms", "webhook", "log"]
 
@@ -126,7 +127,7 @@ def _check_scheme(spec: ChannelSpec) -> None:
         raise AlarmError(f"a {spec.kind} channel URL starts with {' or '.join(s + '://' for s in SCHEMES[spec.kind])}")
 
 
-def put_channel(*, conn: psycopg.Connection, secret: str, spec: ChannelSpec, channel_id: int | None = None
+def put_channel(*, conn: psycopg.Connection, secret: str | Keyring, spec: ChannelSpec, channel_id: int | None = None
                 ) -> dict[str, Any]:
     """Create (or replace, by id or else by name) a channel; the URL is sealed, the answer redacted."""
     _check_scheme(spec)
@@ -201,7 +202,7 @@ def put_roster(*, conn: psycopg.Connection, spec: RosterSpec) -> dict[str, Any]:
     return store.fetch_one(conn, "SELECT * FROM duty_roster WHERE id = %s", (roster_id,))
 
 
-def apply_section(*, conn: psycopg.Connection, secret: str, section: NotificationSection) -> dict[str, int]:
+def apply_section(*, conn: psycopg.Connection, secret: str | Keyring, section: NotificationSection) -> dict[str, int]:
     """Apply the plant file's ``notifications:`` section idempotently (by name)."""
     for channel in section.channels:
         put_channel(conn=conn, secret=secret, spec=channel)

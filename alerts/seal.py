@@ -1,43 +1,30 @@
 """Secrets at rest of the notifier: channel URLs (they carry bot tokens, signing secrets, SMTP passwords) and
-the VAPID private key, sealed with Fernet (AES-128-CBC + HMAC-SHA256) under a key derived from ``EHS_SECRET_KEY``
-with HKDF-SHA256 (RFC 5869), the derivation the interlock signing keys use (``core.commands``).
+the VAPID private key, sealed by ``core.keys`` (Fernet under a key derived from ``EHS_SECRET_KEY``; a keyring with
+the previous secrets still reads what they sealed).
 
 ``redact`` is the only form of a channel URL that may be logged or returned by the API.
 """
 
 from __future__ import annotations
 
-import base64
 import re
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet, InvalidToken
+from core import keys
+from core.keys import Keyring, SealError
 
-from core.commands import hkdf_sha256
+__all__ = ["SealError", "redact", "scrub", "seal", "unseal"]
 
-_SALT = b"ehs-monitor/notify"
 _SCHEMES = {"mailto", "mailtos", "https", "localhost", "dingtalk", "wecombot", "wecomapp", "feishu", "json", "jsons",
             "lark"}
 
 
-class SealError(Exception):
-    """The sealed value was not made with this EHS_SECRET_KEY (or was altered)."""
+def seal(secret: str | Keyring, value: str, *, purpose: str = "channel-url") -> bytes:
+    return keys.seal(secret, value, purpose=purpose)
 
 
-def _fernet(secret: str, purpose: str) -> Fernet:
-    key = hkdf_sha256(secret.encode(), salt=_SALT, info=f"seal:{purpose}:v1".encode())
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
-def seal(secret: str, value: str, *, purpose: str = "channel-url") -> bytes:
-    return _fernet(secret, purpose).encrypt(value.encode())
-
-
-def unseal(secret: str, token: bytes, *, purpose: str = "channel-url") -> str:
-    try:
-        return _fernet(secret, purpose).decrypt(bytes(token)).decode()
-    except InvalidToken as exc:
-        raise SealError(f"cannot unseal the {purpose}: was EHS_SECRET_KEY changed?") from exc
+def unseal(secret: str | Keyring, token: bytes, *, purpose: str = "channel-url") -> str:
+    return keys.unseal(secret, bytes(token), purpose=purpose)
 
 
 def redact(url: str) -> str:

@@ -30,6 +30,7 @@ from pywebpush import WebPushException, webpush
 from alerts.notify import SendResult
 from alerts.seal import seal, unseal
 from core import db
+from core.keys import Keyring
 
 _PURPOSE = "vapid-private-key"
 
@@ -50,7 +51,7 @@ def keys_from_private(private_b64: str) -> tuple[str, str]:
     return _public_of(private), private_b64
 
 
-def vapid_keys(*, conn: psycopg.Connection, secret: str, configured: str | None = None) -> tuple[str, str]:
+def vapid_keys(*, conn: psycopg.Connection, secret: str | Keyring, configured: str | None = None) -> tuple[str, str]:
     """(public, private) VAPID keys: the configured private key, else the stored pair, else a new stored pair."""
     if configured:
         return keys_from_private(configured)

@@ -39,6 +39,7 @@ from core import mqtt as mq
 from core.clock import Clock, SystemClock
 from core.commands import new_command
 from core.db import BackgroundConnection, heartbeat, last_heartbeat, sign_off
+from core.keys import Keyring, current
 from core.liveness import Liveness
 from core.text import describe, storable, storable_or_none
 
@@ -49,15 +50,16 @@ _GAP_WAIT = timedelta(seconds=5)
 
 
 class AlertsWorker:
-    def __init__(self, *, database_url: str, mqtt_url: str, secret: str, settings: AlertSettings | None = None,
-                 clock: Clock | None = None, protocol: int | None = None, interlock_secret: str | None = None) -> None:
+    def __init__(self, *, database_url: str, mqtt_url: str, secret: str | Keyring,
+                 settings: AlertSettings | None = None, clock: Clock | None = None, protocol: int | None = None,
+                 interlock_secret: str | None = None) -> None:
         self.database_url = database_url
         self.settings = settings or AlertSettings()
         self.clock = clock or SystemClock()
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.started_at = self.clock.now()
         self.acks: queue.Queue[tuple[str, bytes, datetime, object]] = queue.Queue(maxsize=50_000)
-        self.interlock = MqttInterlock(mq.BrokerAddress.parse(mqtt_url), secret=interlock_secret or secret,
+        self.interlock = MqttInterlock(mq.BrokerAddress.parse(mqtt_url), secret=interlock_secret or current(secret),
                                        protocol=protocol, client_id=self.settings.client_id, on_ack=self._on_ack)
         self.counters = {"acks": 0, "acks_dropped": 0, "bad_acks": 0, "sent": 0, "retries": 0, "timed_out": 0,
                          "published_events": 0, "loops": 0, "step_errors": 0}

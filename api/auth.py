@@ -18,8 +18,9 @@ import psycopg
 from api import security
 from api.policy import Principal, Role, scope_for
 from api.settings import ApiSettings
-from core import audit
+from core import audit, keys
 from core.db import execute
+from core.keys import Keyring
 from core.settings import CoreSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class AuthConfig:
     """What the auth service needs from settings, with the derived keys."""
 
     jwt_key: bytes
-    seal_key: bytes
+    keyring: Keyring                  # seals the TOTP seeds (core.keys)
     access_lifetime: timedelta
     refresh_lifetime: timedelta
     lockout_threshold: int
@@ -43,18 +44,31 @@ class AuthConfig:
 
     @classmethod
     def from_settings(cls, core: CoreSettings, api: ApiSettings) -> AuthConfig:
-        secret = core.secret_key.get_secret_value()
         if api.jwt_secret:
             jwt_key = api.jwt_secret.get_secret_value().encode()
         else:
-            jwt_key = security.derive_key(secret, "jwt")
+            jwt_key = keys.label_key(core.secret_key.get_secret_value(), "jwt")
         return cls(
             jwt_key=jwt_key,
-            seal_key=security.derive_key(secret, "totp-seal"),
+            keyring=core.keyring,
             access_lifetime=timedelta(minutes=api.access_token_minutes),
             refresh_lifetime=timedelta(days=api.refresh_token_days),
             lockout_threshold=api.lockout_threshold,
             lockout_duration=timedelta(minutes=api.lockout_minutes))
+
+
+def seal_totp(cfg: AuthConfig, seed: str, *, user_id: int) -> bytes:
+    """A TOTP seed sealed for one user's row (core.keys; it does not unseal in another row)."""
+    return keys.seal(cfg.keyring, seed, purpose="totp", context=f"totp:{user_id}")
+
+
+def unseal_totp(cfg: AuthConfig, sealed: bytes, *, user_id: int) -> str | None:
+    """The seed sealed by ``seal_totp`` (or by the former AES-GCM scheme); None if altered, moved, or sealed
+    under a secret not in the keyring."""
+    try:
+        return keys.unseal(cfg.keyring, bytes(sealed), purpose="totp", context=f"totp:{user_id}")
+    except keys.SealError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -143,7 +157,7 @@ def login(*, conn: psycopg.Connection, cfg: AuthConfig, username: str, password:
     if user["mfa_enabled"]:
         if not totp:
             return LoginResult(None, "mfa_required")
-        secret = security.unseal(cfg.seal_key, user["mfa_secret"], context=f"totp:{user['id']}")
+        secret = unseal_totp(cfg, user["mfa_secret"], user_id=user["id"])
         step = security.verify_totp(secret, totp, now=now, last_step=user["mfa_last_step"]) if secret else None
         if step is None:
             return _count_failure(conn, cfg, user, now=now, reason="bad_totp", client=client)

@@ -1,4 +1,4 @@
-"""The one place that decides who may do what: roles, permissions, and the data scope of a caller.
+"""Who is calling and what data they may see: principals and scopes (the permission table is ``core.permissions``).
 
 Routes declare the permission they need (``api.deps.require``); queries apply the caller's ``Scope``.
 Site scope: an object of a site outside the caller's scope answers 404, as if it did not exist; a list
@@ -10,110 +10,13 @@ compliance-relevant audit actions.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from core.model import ProcessType
+from core.permissions import KEY_ROLES, POLICY, USER_ROLES, Permission, Role, allowed
 
+__all__ = ["COMPLIANCE_ACTIONS", "COMPLIANCE_PROCESSES", "KEY_ROLES", "POLICY", "ROLE_PROCESSES", "USER_ROLES",
+           "Permission", "Principal", "Role", "Scope", "allowed", "console", "scope_for"]
 
-class Role(StrEnum):
-    ADMIN = "admin"
-    EHS_MANAGER = "ehs_manager"
-    OPERATOR = "operator"
-    VIEWER = "viewer"            # the control room: big screens, read only
-    REGULATOR = "regulator"      # read only, compliance data only
-    DEVICE = "device"            # API keys of devices and gateways
-
-
-#: Roles a person may have; ``device`` is for API keys only, and API keys are never admins.
-USER_ROLES = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR)
-KEY_ROLES = (Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR, Role.DEVICE)
-
-
-class Permission(StrEnum):
-    PLANT_READ = "plant.read"
-    PLANT_WRITE = "plant.write"
-    READINGS_READ = "readings.read"
-    READINGS_EXPORT = "readings.export"
-    DEAD_LETTERS_READ = "dead_letters.read"
-    SYSTEM_READ = "system.read"
-    LIVE_SUBSCRIBE = "live.subscribe"
-    USERS_MANAGE = "users.manage"
-    API_KEYS_MANAGE = "api_keys.manage"
-    AUDIT_READ = "audit.read"                        # the whole record
-    AUDIT_READ_COMPLIANCE = "audit.read_compliance"  # compliance-relevant actions only
-    AUDIT_VERIFY = "audit.verify"
-    # alarm engine (routes follow it; alerts.models.PERMISSIONS holds the same table as a domain-level guard):
-    # ISA-18.2 / IEC 62682 operator actions and management of change
-    ALARMS_READ = "alarms.read"
-    ALARMS_ACK = "alarms.ack"
-    ALARMS_COMMENT = "alarms.comment"
-    ALARMS_RESET = "alarms.reset"
-    ALARMS_SHELVE = "alarms.shelve"
-    ALARMS_OUT_OF_SERVICE = "alarms.out_of_service"
-    COMMANDS_ISSUE = "commands.issue"
-    BYPASS_REQUEST = "bypass.request"
-    BYPASS_APPROVE = "bypass.approve"
-    DRILLS_RUN = "drills.run"
-    SAFETY_CONFIG_WRITE = "safety_config.write"      # rule sets and alarm configuration (management of change)
-    # notifications: channels, escalation policies, rosters; the record of notifications and attempts
-    NOTIFY_MANAGE = "notify.manage"
-    NOTIFY_READ = "notify.read"
-    # reports: run them (a background job), read and download the archive (within the caller's scope; every
-    # download audited), check a file against the archive
-    REPORTS_RUN = "reports.run"
-    REPORTS_READ = "reports.read"
-    REPORTS_VERIFY = "reports.verify"
-    # hazardous waste: the catalogue, containers, ledger and manifests (regulators read, never write)
-    HAZWASTE_READ = "hazwaste.read"
-    HAZWASTE_RECORD = "hazwaste.record"              # ledger entries, containers, manifests (from the phone)
-    HAZWASTE_MANAGE = "hazwaste.manage"              # catalogue, facilities, declarations filed
-    HAZWASTE_EXPORT = "hazwaste.export"
-    # energy: ledgers, balance, flow, tariffs and production (read); tariffs, production figures and offline
-    # meter imports (manage: the EHS manager acts as the energy manager; no separate role)
-    ENERGY_READ = "energy.read"
-    ENERGY_MANAGE = "energy.manage"
-
-
-_A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR,
-                          Role.DEVICE)
-
-#: permission -> roles that hold it. Reviewed like safety limits: change it here and in the matrix test.
-POLICY: dict[Permission, frozenset[Role]] = {
-    Permission.PLANT_READ: frozenset({_A, _M, _O, _V, _R, _D}),
-    Permission.PLANT_WRITE: frozenset({_A}),
-    Permission.READINGS_READ: frozenset({_A, _M, _O, _V, _R}),
-    Permission.READINGS_EXPORT: frozenset({_A, _M, _R}),
-    Permission.DEAD_LETTERS_READ: frozenset({_A, _M}),
-    Permission.SYSTEM_READ: frozenset({_A, _M, _O, _V}),
-    Permission.LIVE_SUBSCRIBE: frozenset({_A, _M, _O, _V, _R}),
-    Permission.USERS_MANAGE: frozenset({_A}),
-    Permission.API_KEYS_MANAGE: frozenset({_A}),
-    Permission.AUDIT_READ: frozenset({_A}),
-    Permission.AUDIT_READ_COMPLIANCE: frozenset({_A, _M, _R}),
-    Permission.AUDIT_VERIFY: frozenset({_A, _M, _R}),
-    Permission.ALARMS_READ: frozenset({_A, _M, _O, _V, _R}),
-    Permission.ALARMS_ACK: frozenset({_A, _M, _O}),
-    Permission.ALARMS_COMMENT: frozenset({_A, _M, _O}),
-    Permission.ALARMS_RESET: frozenset({_A, _M, _O}),
-    Permission.ALARMS_SHELVE: frozenset({_A, _M, _O}),
-    Permission.ALARMS_OUT_OF_SERVICE: frozenset({_A, _M}),
-    Permission.COMMANDS_ISSUE: frozenset({_A, _M, _O}),
-    Permission.BYPASS_REQUEST: frozenset({_A, _M, _O}),
-    Permission.BYPASS_APPROVE: frozenset({_A, _M}),
-    Permission.DRILLS_RUN: frozenset({_A, _M}),
-    Permission.SAFETY_CONFIG_WRITE: frozenset({_A}),
-    Permission.NOTIFY_MANAGE: frozenset({_A, _M}),
-    Permission.NOTIFY_READ: frozenset({_A, _M}),
-    Permission.REPORTS_RUN: frozenset({_A, _M}),
-    Permission.REPORTS_READ: frozenset({_A, _M, _R}),
-    Permission.REPORTS_VERIFY: frozenset({_A, _M, _R}),
-    Permission.HAZWASTE_READ: frozenset({_A, _M, _O, _V, _R}),
-    Permission.HAZWASTE_RECORD: frozenset({_A, _M, _O}),
-    Permission.HAZWASTE_MANAGE: frozenset({_A, _M}),
-    Permission.HAZWASTE_EXPORT: frozenset({_A, _M, _R}),
-    Permission.ENERGY_READ: frozenset({_A, _M, _O, _V}),       # not regulators: energy is not compliance data
-    Permission.ENERGY_MANAGE: frozenset({_A, _M}),
-}
 
 #: Process areas whose data is compliance data (emissions, wastewater, hazardous waste): what regulators see.
 COMPLIANCE_PROCESSES = frozenset({ProcessType.WASTEWATER.value, ProcessType.VOC_INCINERATOR.value,
@@ -121,12 +24,9 @@ COMPLIANCE_PROCESSES = frozenset({ProcessType.WASTEWATER.value, ProcessType.VOC_
 #: Roles limited to some process areas.
 ROLE_PROCESSES: dict[Role, frozenset[str]] = {Role.REGULATOR: COMPLIANCE_PROCESSES}
 
-#: Audit actions (prefixes) that are compliance-relevant: what regulators and EHS managers may read.
+#: Audit actions (prefixes) that are compliance-relevant: what regulators and EHS managers may read. (``rule.``:
+#: the API's safety-configuration entries written before they became ``config.apply``, api.safety.)
 COMPLIANCE_ACTIONS = ("config.", "export.", "alarm.", "command.", "bypass.", "response_plan.", "rule.", "hazwaste.")
-
-
-def allowed(role: Role, permission: Permission) -> bool:
-    return role in POLICY[permission]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
-"""Security primitives: argon2 password hashes, JWT access tokens, random secrets, TOTP, sealed secrets.
+"""Security primitives: argon2 password hashes, JWT access tokens, random secrets, TOTP.
 
-Pure functions over well-kept libraries (argon2-cffi, PyJWT, pyotp, cryptography); no database here.
+Pure functions over well-kept libraries (argon2-cffi, PyJWT, pyotp); no database here. Keys derived from the
+service secret and sealing of secrets at rest: ``core.keys``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import jwt
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 ISSUER = "ehs-monitor"
 AUDIENCE = "ehs-api"
@@ -115,14 +114,6 @@ def same_digest(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
-# --- keys derived from EHS_SECRET_KEY -----------------------------------------------------------------------
-
-
-def derive_key(secret: str, purpose: str) -> bytes:
-    """A 256-bit key for one purpose, so that one leaked derived key does not reveal the others."""
-    return hmac.new(secret.encode(), f"ehs-monitor/{purpose}/v1".encode(), hashlib.sha256).digest()
-
-
 # --- access tokens ----------------------------------------------------------------------------------------
 
 
@@ -191,22 +182,3 @@ def verify_totp(secret: str, code: str, *, now: datetime, last_step: int | None)
 def totp_now(secret: str, now: datetime) -> str:
     """The code an authenticator shows at ``now`` (tests and the CLI)."""
     return pyotp.TOTP(secret).at(now)
-
-
-# --- sealed secrets (AES-256-GCM) ------------------------------------------------------------------------------
-
-
-def seal(key: bytes, plaintext: str, *, context: str) -> bytes:
-    """Encrypt with AES-256-GCM; ``context`` binds the ciphertext to its row (it cannot be moved)."""
-    nonce = secrets.token_bytes(12)
-    return b"\x01" + nonce + AESGCM(key).encrypt(nonce, plaintext.encode(), context.encode())
-
-
-def unseal(key: bytes, sealed: bytes, *, context: str) -> str | None:
-    """Decrypt what ``seal`` produced; None if it was altered, moved, or sealed under another key."""
-    if len(sealed) < 14 or sealed[:1] != b"\x01":
-        return None
-    try:
-        return AESGCM(key).decrypt(sealed[1:13], sealed[13:], context.encode()).decode()
-    except InvalidTag:
-        return None

@@ -213,7 +213,7 @@ def mfa_setup(*, conn: psycopg.Connection, cfg: auth.AuthConfig, me: Principal) 
         raise Conflict("two-factor authentication is already on; turn it off first to enrol a new device")
     secret = security.new_totp_secret()
     execute(conn, "UPDATE app_user SET mfa_pending_secret = %s WHERE id = %s",
-            (security.seal(cfg.seal_key, secret, context=f"totp:{me.id}"), me.id))
+            (auth.seal_totp(cfg, secret, user_id=me.id), me.id))
     return secret, security.provisioning_uri(secret, me.name, cfg.issuer)
 
 
@@ -222,7 +222,7 @@ def mfa_enable(*, conn: psycopg.Connection, cfg: auth.AuthConfig, me: Principal,
     row = fetch_one(conn, "SELECT mfa_pending_secret FROM app_user WHERE id = %s FOR UPDATE", (me.id,))
     if row["mfa_pending_secret"] is None:
         raise Conflict("start with POST /api/v1/auth/mfa/setup")
-    secret = security.unseal(cfg.seal_key, bytes(row["mfa_pending_secret"]), context=f"totp:{me.id}")
+    secret = auth.unseal_totp(cfg, row["mfa_pending_secret"], user_id=me.id)
     step = security.verify_totp(secret, code, now=now, last_step=None) if secret else None
     if step is None:
         raise Invalid("the code does not match; check the authenticator's clock", field="body.code")
@@ -241,7 +241,7 @@ def mfa_disable(*, conn: psycopg.Connection, cfg: auth.AuthConfig, me: Principal
     _not_locked(row, now)
     if not security.verify_password(row["password_hash"], password)[0]:
         raise WrongSecret("the password is wrong", field="body.password", reason="bad_password")
-    secret = security.unseal(cfg.seal_key, bytes(row["mfa_secret"]), context=f"totp:{me.id}")
+    secret = auth.unseal_totp(cfg, row["mfa_secret"], user_id=me.id)
     if secret is None or security.verify_totp(secret, code, now=now, last_step=row["mfa_last_step"]) is None:
         raise WrongSecret("the code does not match", field="body.code", reason="bad_totp")
     execute(conn, "UPDATE app_user SET mfa_enabled = false, mfa_secret = NULL, mfa_last_step = NULL "

@@ -29,8 +29,18 @@ import psycopg
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2025, 1, 1, tzinfo=TZ).astimezone(UTC)
-AREAS = ["coating", "drying", "rolling", "slitting", "winding_stacking", "injection", "formation", "grading",
-         "aging", "pack"]
+AREAS = [
+    "coating",
+    "drying",
+    "rolling",
+    "slitting",
+    "winding_stacking",
+    "injection",
+    "formation",
+    "grading",
+    "aging",
+    "pack",
+]
 
 
 def _database(args: argparse.Namespace, work: Path):
@@ -45,6 +55,7 @@ def _database(args: argparse.Namespace, work: Path):
         def stop() -> None:
             with psycopg.connect(args.database_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
         url, where = with_dbname(args.database_url, name), "configured server, fresh database"
     else:
         service = start_pgserver(work / "pgdata")
@@ -62,15 +73,38 @@ def plant(meters: int) -> dict:
         area = "utilities" if i == 0 else AREAS[(i - 1) % len(AREAS)]
         code = f"em-{i:04d}"
         parent = None if i == 0 else "m-0000" if i <= feeders else f"m-{1 + (i - feeders - 1) % feeders:04d}"
-        devices.setdefault(area, []).append({"code": code, "name": f"电表 {i}", "kind": "energy_meter",
-                                             "interval_s": 900, "points": [{"key": "energy_kwh", "name": "电能",
-                                                                            "quantity": "energy"}]})
-        entries.append({"code": f"m-{i:04d}", "name": f"电表 {i}", "medium": "electricity",
-                        "point": f"{code}/energy_kwh", "area": area, **({"parent": parent} if parent else {})})
-    return {"sites": [{"code": "big", "name": "基准工厂", "timezone": "Asia/Shanghai",
-                       "areas": [{"code": a, "name": a, "process": a, "devices": devices.get(a, [])}
-                                 for a in [*AREAS, "utilities"]],
-                       "meters": entries}]}
+        devices.setdefault(area, []).append(
+            {
+                "code": code,
+                "name": f"电表 {i}",
+                "kind": "energy_meter",
+                "interval_s": 900,
+                "points": [{"key": "energy_kwh", "name": "电能", "quantity": "energy"}],
+            }
+        )
+        entries.append(
+            {
+                "code": f"m-{i:04d}",
+                "name": f"电表 {i}",
+                "medium": "electricity",
+                "point": f"{code}/energy_kwh",
+                "area": area,
+                **({"parent": parent} if parent else {}),
+            }
+        )
+    return {
+        "sites": [
+            {
+                "code": "big",
+                "name": "基准工厂",
+                "timezone": "Asia/Shanghai",
+                "areas": [
+                    {"code": a, "name": a, "process": a, "devices": devices.get(a, [])} for a in [*AREAS, "utilities"]
+                ],
+                "meters": entries,
+            }
+        ]
+    }
 
 
 def _series(rng: np.random.Generator, n: int, kw: float) -> np.ndarray:
@@ -86,8 +120,13 @@ def _copy(conn: psycopg.Connection, table: str, point_ids: list[int], n: int, se
     rng = np.random.default_rng(seed)
     times = [START + timedelta(minutes=15 * k) for k in range(n)]
     began = time.perf_counter()
-    with conn.cursor() as cur, cur.copy(f"COPY {table} (time, point_id, value, quality) FROM STDIN "  # noqa: S608
-                                        "(FORMAT BINARY)") as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            f"COPY {table} (time, point_id, value, quality) FROM STDIN "  # noqa: S608
+            "(FORMAT BINARY)"
+        ) as copy,
+    ):
         copy.set_types(["timestamptz", "int4", "float8", "int2"])
         for pid in point_ids:
             values = _series(rng, n, 50.0).tolist()
@@ -108,8 +147,10 @@ def load(url: str, meters: int, days: int) -> dict:
         site_id = conn.execute("SELECT id FROM site WHERE code = 'big'").fetchone()[0]
         spec = load_tariff_file(DEFAULT_TARIFF).model_copy(update={"valid_from": START.date() - timedelta(days=1)})
         save_tariff(conn=conn, site_id=site_id, spec=spec, actor="bench")
-        point_ids = [r[0] for r in conn.execute("SELECT point_id FROM meter WHERE site_id = %s ORDER BY id",
-                                                (site_id,)).fetchall()]
+        point_ids = [
+            r[0]
+            for r in conn.execute("SELECT point_id FROM meter WHERE site_id = %s ORDER BY id", (site_id,)).fetchall()
+        ]
         storage.ensure_partitions(conn, [START + timedelta(days=d) for d in range(days + 1)])
         conn.execute("CREATE TABLE reading_copy_ceiling (LIKE reading INCLUDING DEFAULTS)")
         conn.execute("ALTER TABLE reading_copy_ceiling ADD PRIMARY KEY (point_id, time)")
@@ -122,8 +163,14 @@ def load(url: str, meters: int, days: int) -> dict:
         conn.execute("ANALYZE meter")
         conn.execute("ANALYZE area")
         conn.commit()
-    return {"meters": meters, "days": days, "readings": meters * n, "copy_ceiling_s": round(ceiling_s, 2),
-            "copy_ceiling_per_s": round(meters * n / ceiling_s), "load_s": round(load_s, 2)}
+    return {
+        "meters": meters,
+        "days": days,
+        "readings": meters * n,
+        "copy_ceiling_s": round(ceiling_s, 2),
+        "copy_ceiling_per_s": round(meters * n / ceiling_s),
+        "load_s": round(load_s, 2),
+    }
 
 
 def backfill(url: str, readings: int, days: int) -> dict:
@@ -137,8 +184,11 @@ def backfill(url: str, readings: int, days: int) -> dict:
         conn.execute("ANALYZE energy_interval")
         conn.execute("ANALYZE energy_day")
         conn.commit()
-    return {"backfill_s": round(seconds, 2), "backfill_readings_per_s": round(readings / seconds),
-            "intervals": done.intervals}
+    return {
+        "backfill_s": round(seconds, 2),
+        "backfill_readings_per_s": round(readings / seconds),
+        "intervals": done.intervals,
+    }
 
 
 def _p(values: list[float], q: float) -> float:
@@ -162,12 +212,26 @@ def measure(url: str, days: int, seconds: float) -> dict:
             rows_month = len(ledger(conn, site="big", start=start, end=end, bucket="day", by="area"))
             month_ms.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            rows_year = len(ledger(conn, site="big", start=datetime(2025, 1, 1, tzinfo=TZ),
-                                   end=datetime(2026, 1, 1, tzinfo=TZ), bucket="month", by="area"))
+            rows_year = len(
+                ledger(
+                    conn,
+                    site="big",
+                    start=datetime(2025, 1, 1, tzinfo=TZ),
+                    end=datetime(2026, 1, 1, tzinfo=TZ),
+                    bucket="month",
+                    by="area",
+                )
+            )
             year_ms.append((time.perf_counter() - t) * 1000)
-    return {"month_by_process_p50_ms": _p(month_ms, 50), "month_by_process_p95_ms": _p(month_ms, 95),
-            "year_by_month_p50_ms": _p(year_ms, 50), "year_by_month_p95_ms": _p(year_ms, 95),
-            "queries": len(month_ms), "month_rows": rows_month, "year_rows": rows_year}
+    return {
+        "month_by_process_p50_ms": _p(month_ms, 50),
+        "month_by_process_p95_ms": _p(month_ms, 95),
+        "year_by_month_p50_ms": _p(year_ms, 50),
+        "year_by_month_p95_ms": _p(year_ms, 95),
+        "queries": len(month_ms),
+        "month_rows": rows_month,
+        "year_rows": rows_year,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -175,8 +239,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring time of the ledger queries")
     parser.add_argument("--meters", type=int, default=500, help="meters of the site")
     parser.add_argument("--days", type=int, default=365, help="days of 15-minute readings")
-    parser.add_argument("--database-url", default=os.environ.get("EHS_BENCH_DATABASE_URL"),
-                        help="server on which to create a fresh database (default: embedded pgserver)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("EHS_BENCH_DATABASE_URL"),
+        help="server on which to create a fresh database (default: embedded pgserver)",
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="ehs-bench-energy-"))
     url, where, stop = _database(args, work)

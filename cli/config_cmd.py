@@ -41,6 +41,7 @@ def apply(file: Path) -> None:
 
     import psycopg
 
+    from api.safety import ACTION
     from cli.plantfile import apply_full
     from core import audit
     from core.migrate import migrate
@@ -51,7 +52,7 @@ def apply(file: Path) -> None:
         with psycopg.connect(url) as conn:
             summary = apply_full(conn=conn, full=full, source=str(file))
             if summary.changed:             # in the same transaction: the audit record names who changed what
-                audit.append(conn, actor=f"cli:{getpass.getuser()}", action="config.apply", target=str(file),
+                audit.append(conn, actor=f"cli:{getpass.getuser()}", action=ACTION, target=str(file),
                              detail={"revision": summary.revision, "sites": [site.code for site in full.plant.sites],
                                      "changes": summary.registry.as_dict(), "rules_revision": summary.rules_revision,
                                      "alarms_revision": summary.alarms_revision})

@@ -11,6 +11,7 @@ from typing import Annotated
 import pandas as pd
 import psycopg
 import typer
+from pydantic import BaseModel
 
 from cli.common import database_url
 from detectors import registry, service
@@ -28,7 +29,14 @@ def list_command() -> None:
     for key, cls in sorted(registry.all().items()):
         example = next(iter(cls.example_params()), {})
         typer.echo(f"{key:<18} v{cls.version}  {(cls.__doc__ or '').strip().splitlines()[0]}")
-        typer.echo(f"{'':<22}e.g. {json.dumps(example, default=list)}")
+        typer.echo(f"{'':<22}e.g. {json.dumps(example, default=_plain)}")
+
+
+def _plain(value: object) -> object:
+    """JSON for example parameters: a rule's expression as it is written in the plant file, tuples as lists."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_defaults=True)
+    return list(value)  # type: ignore[call-overload]
 
 
 @app.command("artifacts")

@@ -25,7 +25,7 @@ app = typer.Typer(no_args_is_help=True, help="MQTT credentials of devices (one p
 
 DEVICES_TXT = REPO_ROOT / "deploy" / "mosquitto" / "devices" / "devices.txt"
 SERVICE_ACCOUNTS = {"ehs-ingest": "MQTT_INGEST_PASSWORD", "ehs-alerts": "MQTT_ALERTS_PASSWORD",
-                    "ehs-scada": "MQTT_SCADA_PASSWORD"}
+                    "ehs-scada": "MQTT_SCADA_PASSWORD", "ehs-hj212": "MQTT_HJ212_PASSWORD"}
 #: PBKDF2 rounds; the passwords are random (about 190 bits), so the work factor guards nothing and would only slow
 #: every device's login (mosquitto_passwd's own default is 101).
 _ITERATIONS = 1000

@@ -12,7 +12,7 @@ import typer
 
 from cli.common import database_url
 from core.yamlconf import ConfigError
-from energy import exports, intervals, offline
+from energy import exports, jobs, offline
 from energy.ledger import BUCKETS, BYS, LedgerError, ledger
 from energy.tariffs import DEFAULT_TARIFF, load_tariff_file, save_tariff
 
@@ -40,24 +40,26 @@ def _when(text: str, name: str) -> datetime:
 def refresh_cmd(site: str | None = typer.Option(None, help="Only this site")) -> None:
     """Turn new and late counter readings into 15-minute intervals and days (what `python -m energy` does)."""
     with database_url() as url, psycopg.connect(url) as conn, conn.transaction():
-        done = intervals.refresh(conn, now=datetime.now(UTC), site=site)
+        done = jobs.refresh(conn, now=datetime.now(UTC), site=site)
     typer.echo(json.dumps(done.as_dict()))
 
 
 @app.command("ledger")
-def ledger_cmd(site: str = typer.Argument(..., help="Site code"),
-               start: str = typer.Option(..., help="ISO 8601 start (UTC if no offset)"),
-               end: str = typer.Option(..., help="ISO 8601 end (UTC if no offset)"),
-               by: str = typer.Option("area", help=" | ".join(BYS)),
-               bucket: str = typer.Option("day", help=" | ".join(BUCKETS)),
-               medium: str | None = typer.Option(None, help="Only this medium"),
-               output: Path | None = typer.Option(None, help="Write CSV (.csv) or XLSX (.xlsx) instead of JSON lines")
-               ) -> None:
+def ledger_cmd(
+    site: str = typer.Argument(..., help="Site code"),
+    start: str = typer.Option(..., help="ISO 8601 start (UTC if no offset)"),
+    end: str = typer.Option(..., help="ISO 8601 end (UTC if no offset)"),
+    by: str = typer.Option("area", help=" | ".join(BYS)),
+    bucket: str = typer.Option("day", help=" | ".join(BUCKETS)),
+    medium: str | None = typer.Option(None, help="Only this medium"),
+    output: Path | None = typer.Option(None, help="Write CSV (.csv) or XLSX (.xlsx) instead of JSON lines"),
+) -> None:
     """Print a ledger (one JSON object a row) or write it as CSV/XLSX."""
     with database_url() as url, psycopg.connect(url) as conn:
         try:
-            rows = ledger(conn, site=site, start=_when(start, "start"), end=_when(end, "end"), bucket=bucket, by=by,
-                          medium=medium)
+            rows = ledger(
+                conn, site=site, start=_when(start, "start"), end=_when(end, "end"), bucket=bucket, by=by, medium=medium
+            )
         except LedgerError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(2) from None
@@ -72,23 +74,29 @@ def ledger_cmd(site: str = typer.Argument(..., help="Site code"),
 
 
 @app.command("import-offline")
-def import_offline_cmd(site: str = typer.Argument(..., help="Site code"),
-                       file: Path = typer.Argument(..., exists=True, dir_okay=False,
-                                                   help="CSV or XLSX with columns meter, time, value"),
-                       production: bool = typer.Option(False, help="The file holds production (area, start, end, "
-                                                                   "quantity, unit)"),
-                       actor: str = typer.Option("console", help="Who imports (audit)")) -> None:
+def import_offline_cmd(
+    site: str = typer.Argument(..., help="Site code"),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or XLSX with columns meter, time, value"),
+    production: bool = typer.Option(False, help="The file holds production (area, start, end, quantity, unit)"),
+    actor: str = typer.Option("console", help="Who imports (audit)"),
+) -> None:
     """Import offline meter readings (or production figures); refused whole, naming line and field."""
     data = file.read_bytes()
     with database_url() as url, psycopg.connect(url) as conn, conn.transaction():
         site_id = _site_id(conn, site)
         try:
             if production:
-                typer.echo(json.dumps({"stored": offline.import_production(
-                    conn, site_id=site_id, data=data, filename=file.name, actor=f"cli:{actor}")}))
+                typer.echo(
+                    json.dumps(
+                        {
+                            "stored": offline.import_production(
+                                conn, site_id=site_id, data=data, filename=file.name, actor=f"cli:{actor}"
+                            )
+                        }
+                    )
+                )
                 return
-            result = offline.import_offline(conn, site_id=site_id, data=data, filename=file.name,
-                                            actor=f"cli:{actor}")
+            result = offline.import_offline(conn, site_id=site_id, data=data, filename=file.name, actor=f"cli:{actor}")
         except offline.ImportRefused as exc:
             for problem in exc.problems:
                 typer.echo(problem, err=True)
@@ -97,10 +105,11 @@ def import_offline_cmd(site: str = typer.Argument(..., help="Site code"),
 
 
 @app.command("tariff-load")
-def tariff_load_cmd(site: str = typer.Argument(..., help="Site code"),
-                    file: Path = typer.Argument(DEFAULT_TARIFF, help="Tariff YAML (default: the Jiangsu 2024 "
-                                                                     "time-of-use demo tariff)"),
-                    actor: str = typer.Option("console", help="Who loads it")) -> None:
+def tariff_load_cmd(
+    site: str = typer.Argument(..., help="Site code"),
+    file: Path = typer.Argument(DEFAULT_TARIFF, help="Tariff YAML (default: the Jiangsu 2024 time-of-use demo tariff)"),
+    actor: str = typer.Option("console", help="Who loads it"),
+) -> None:
     """Create or replace a tariff of a site from a YAML file."""
     try:
         spec = load_tariff_file(file)

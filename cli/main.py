@@ -23,6 +23,7 @@ from cli import (
     fuzz_cmd,
     hazwaste_cmd,
     hj212_cmd,
+    keys_cmd,
     notify_cmd,
     reports_cmd,
     simulate_cmd,
@@ -45,6 +46,7 @@ app.add_typer(detectors_cmd.app, name="detectors")
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(alarms_cmd.app, name="alarms")
 app.add_typer(notify_cmd.app, name="notify")
+app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(devices_cmd.app, name="devices")
 app.add_typer(hj212_cmd.app, name="hj212")
 app.command("fuzz")(fuzz_cmd.fuzz)

@@ -47,7 +47,7 @@ def add(name: str, kind: str = typer.Argument(..., help="wecom, dingtalk, feishu
     try:
         spec = notify_config.ChannelSpec(name=name, kind=kind, url=url, site=site, area=area, drills=drills)
         with database_url() as db, psycopg.connect(db) as conn, conn.transaction():
-            out = notify_config.put_channel(conn=conn, secret=get_settings().secret_key.get_secret_value(), spec=spec)
+            out = notify_config.put_channel(conn=conn, secret=get_settings().keyring, spec=spec)
     except (ValidationError, AlarmError) as exc:
         typer.echo(f"refused: {exc}".splitlines()[0], err=True)
         raise typer.Exit(1) from None
@@ -71,7 +71,7 @@ def test(name: str, to: str | None = typer.Option(None, help="Address for e-mail
         typer.echo(f"no channel {name!r}", err=True)
         raise typer.Exit(1)
     try:
-        url = unseal(get_settings().secret_key.get_secret_value(), channel["url_sealed"])
+        url = unseal(get_settings().keyring, channel["url_sealed"])
     except SealError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None

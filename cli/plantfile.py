@@ -17,13 +17,12 @@ from pathlib import Path
 import psycopg
 from pydantic import ConfigDict
 
-from alerts import service as alert_service
 from alerts.config import AlertSection, check_alerts
+from api.safety import apply_safety
 from compliance import service as compliance_service
 from compliance.config import ComplianceSection, check_compliance
 from core.plant import ApplySummary, PlantConfig, apply_plant, check_references, record_revision
 from core.yamlconf import ConfigError, load_model, raise_problems, read_yaml
-from detectors import service as rule_service
 from detectors.specs import RuleSection, check_rules
 from hazwaste.catalogue import HazwasteSection, apply_section, check_hazwaste
 
@@ -109,9 +108,13 @@ class FullSummary:
 def apply_full(*, conn: psycopg.Connection, full: FullPlant, source: str) -> FullSummary:
     """Apply registry, rules and alarm configuration in the caller's transaction (idempotent)."""
     registry = apply_plant(conn=conn, plant=full.plant, source=source)
-    rules = rule_service.apply_rules(conn=conn, section=RuleSection(rules=full.safety.rules), source=source)
-    alarms = alert_service.apply_config(conn=conn, section=AlertSection.model_validate(
-        full.safety.model_dump(include=set(AlertSection.model_fields), by_alias=True)), source=source)
+    # the one application of the safety sections (shared with the API); load_full checked them against the file's
+    # plant with file and line, and ``ehs config apply`` audits the whole file as one ``config.apply`` entry
+    safety = apply_safety(conn, source=source, rules=RuleSection(rules=full.safety.rules),
+                          alarms=AlertSection.model_validate(full.safety.model_dump(
+                              include=set(AlertSection.model_fields), by_alias=True)),
+                          plant=full.plant, checked=True, record=False)
+    rules, alarms = safety.rules_revision, safety.alarms_revision
     compliance = compliance_service.apply_compliance(conn=conn, section=ComplianceSection(
         outfalls=full.safety.outfalls), source=source)
     if full.safety.hazwaste:                 # optional: plant files without the section leave the catalogue alone

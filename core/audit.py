@@ -39,8 +39,8 @@ import orjson
 import psycopg
 from psycopg.rows import tuple_row
 
-from core.commands import hkdf_sha256
 from core.db import execute
+from core.keys import Keyring, hkdf_sha256
 
 GENESIS = "0" * 64
 VERSION = 2
@@ -50,6 +50,8 @@ _LOCK_KEY = 0x45485341  # "EHSA"
 _OFFSETS = [timezone(timedelta(minutes=m)) for m in range(-12 * 60, 14 * 60 + 1, 15)]
 
 _key: bytes | None = None
+#: Chain keys of the previous secrets (EHS_SECRET_KEY_PREVIOUS): entries written before a rotation still verify.
+_previous: tuple[bytes, ...] = ()
 
 
 def chain_key(secret: str) -> bytes:
@@ -61,21 +63,27 @@ def anchor_key(secret: str) -> bytes:
     return hkdf_sha256(secret.encode(), salt=b"ehs-monitor/audit", info=b"audit-anchor:v1")
 
 
-def configure(secret: str) -> None:
-    """Set the process's chain key (composition roots that build settings by hand); default: EHS_SECRET_KEY."""
-    global _key
-    _key = chain_key(secret)
+def configure(secret: str | Keyring) -> None:
+    """Set the process's chain key (composition roots that build settings by hand); default: EHS_SECRET_KEY, with
+    the keys of EHS_SECRET_KEY_PREVIOUS accepted when verifying."""
+    global _key, _previous
+    ring = Keyring.of(secret)
+    _key, _previous = chain_key(ring.current), tuple(chain_key(s) for s in ring.previous)
+
+
+def _ring() -> Keyring:
+    from core.settings import get_settings
+
+    return get_settings().keyring
 
 
 def _secret() -> str:
-    from core.settings import get_settings
-
-    return get_settings().secret_key.get_secret_value()
+    return _ring().current
 
 
 def current_key() -> bytes:
     if _key is None:
-        configure(_secret())
+        configure(_ring())
     return _key  # type: ignore[return-value]
 
 
@@ -131,8 +139,11 @@ def _v1_matches(stored: str, prev_hash: str, seq: int, at: datetime, *rest: Any)
 
 
 def verify(conn: psycopg.Connection, *, batch: int = 10000, key: bytes | None = None) -> tuple[int, list[Problem]]:
-    """Check the whole chain; return the number of entries and the problems found (empty when intact)."""
-    key = key or current_key()
+    """Check the whole chain; return the number of entries and the problems found (empty when intact).
+
+    Without ``key``: the current chain key or, for entries written before a rotation, a previous one.
+    """
+    candidates = (key,) if key else (current_key(), *_previous)
     problems: list[Problem] = []
     expected_seq, prev, keyed = 1, GENESIS, False
     checked = 0
@@ -155,8 +166,8 @@ def verify(conn: psycopg.Connection, *, batch: int = 10000, key: bytes | None = 
             elif hv == 1:
                 if not _v1_matches(stored, prev_hash, seq, at, actor, action, target, detail):
                     problems.append(Problem(seq, "edited", f"entry {seq} ({action} by {actor}) was changed"))
-            elif hv != VERSION or entry_hash(prev_hash, seq, at, actor, action, target, detail, site=site,
-                                             area=area, version=hv, key=key) != stored:
+            elif hv != VERSION or all(entry_hash(prev_hash, seq, at, actor, action, target, detail, site=site,
+                                                 area=area, version=hv, key=k) != stored for k in candidates):
                 problems.append(Problem(seq, "edited", f"entry {seq} ({action} by {actor}) was changed"))
             keyed = keyed or hv != 1
             expected_seq, prev = seq + 1, stored
@@ -205,8 +216,11 @@ def read_anchor(path: Path, *, secret: str | None = None) -> dict[str, Any] | No
     """A signed head from a file; None when its signature does not verify."""
     body = orjson.loads(path.read_bytes())
     sig = body.pop("sig", None)
-    expected = _signed(body, anchor_key(secret or _secret()))["sig"]
-    return body if isinstance(sig, str) and hmac.compare_digest(sig, expected) else None
+    for candidate in ((secret,) if secret else _ring().secrets):     # anchors signed before a rotation still count
+        expected = _signed(body, anchor_key(candidate))["sig"]
+        if isinstance(sig, str) and hmac.compare_digest(sig, expected):
+            return body
+    return None
 
 
 def daily_head(directory: Path, day: date, *, secret: str | None = None) -> dict[str, Any] | None:

@@ -6,12 +6,12 @@ JSON of the other fields (keys sorted at every level, no whitespace, UTF-8), key
 may publish on the broker still cannot forge or redirect an interlock: a command signed for one device does not
 verify on another.
 
-Per-device keys are derived from the one service secret (``EHS_SECRET_KEY``) with HKDF-SHA256 (RFC 5869),
-``info = "{site}/{device}"``. Why derived rather than stored: there is no key table to back up, leak or keep in
-step with the registry; a device is provisioned once with its own key (``ehs alarms key SITE DEVICE``), and a
-device that is opened up reveals neither the secret nor any other device's key. Rotating the secret re-keys
-every device at once; ``KEY_EPOCH`` is part of the derivation so that a future per-device rotation can change
-it without a new scheme.
+Per-device keys are derived from the one service secret (``EHS_SECRET_KEY``) with HKDF-SHA256 (RFC 5869,
+``core.keys``), ``info = "{site}/{device}"``. Why derived rather than stored: there is no key table to back up,
+leak or keep in step with the registry; a device is provisioned once with its own key (``ehs alarms key SITE
+DEVICE``), and a device that is opened up reveals neither the secret nor any other device's key. Rotating the
+secret re-keys every device at once; ``KEY_EPOCH`` is part of the derivation so that a future per-device
+rotation can change it without a new scheme.
 
 Acknowledgements (``.../cmd/ack``) are ``{"id", "status", "detail", "state"}`` with status ``accepted``,
 ``done``, ``rejected`` or ``failed``. This module is pure; devices (the simulator) and the service both use it.
@@ -55,6 +55,8 @@ from typing import Any, Literal
 
 import orjson
 
+from core.keys import hkdf_sha256
+
 KEY_EPOCH = 1
 _SALT = b"ehs-monitor/v1/interlock-command"
 FIELDS = ("id", "action", "params", "issued_at", "expires_at", "alarm_id", "drill")
@@ -72,17 +74,6 @@ KIND_ACTIONS: dict[str, tuple[str, ...]] = {
     "grading_cabinet": ("charge.stop", "charge.resume"),
     "aging_rack": ("charge.stop", "charge.resume"),
 }
-
-
-def hkdf_sha256(ikm: bytes, *, salt: bytes, info: bytes, length: int = 32) -> bytes:
-    """HKDF extract-and-expand with SHA-256 (RFC 5869 section 2)."""
-    prk = hmac.new(salt or bytes(32), ikm, hashlib.sha256).digest()
-    out, block, counter = b"", b"", 1
-    while len(out) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        out += block
-        counter += 1
-    return out[:length]
 
 
 def device_key(secret: str | bytes, site: str, device: str) -> bytes:

@@ -23,10 +23,12 @@ def device_username(site: str, device: str) -> str:
     return f"{site}{SEPARATOR}{device}"
 
 
-def sender_refusal(site: str, device: str, properties: object, property_name: str | None) -> str | None:
+def sender_refusal(site: str, device: str, properties: object, property_name: str | None, *,
+                   relays: frozenset[str] = frozenset()) -> str | None:
     """Why a message on ``ehs/v1/{site}/{device}/...`` is not from that device, or None (also when unchecked).
 
-    ``properties`` is the paho message's ``properties`` (MQTT 5), or None.
+    ``properties`` is the paho message's ``properties`` (MQTT 5), or None. ``relays``: service accounts accepted
+    for any device (the HJ 212 listener relaying its loggers' readings as telemetry).
     """
     if not property_name:
         return None
@@ -34,6 +36,8 @@ def sender_refusal(site: str, device: str, properties: object, property_name: st
     if len(senders) != 1:
         return (f"the broker did not say who sent it (user property {property_name!r} "
                 f"{'missing' if not senders else 'given more than once'})")
+    if senders[0] in relays and SEPARATOR not in senders[0]:
+        return None
     if senders[0] != device_username(site, device):
         return f"sent by {senders[0][:100]!r}, not by {device_username(site, device)!r}"
     return None

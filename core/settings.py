@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core import secrets
+from core.keys import Keyring
 
 
 class CoreSettings(BaseSettings):
@@ -36,6 +37,9 @@ class CoreSettings(BaseSettings):
     #: Root of every key (command signatures, links, sealed secrets); required in production (>= 32 random bytes);
     #: unset in development: ``{data_dir}/secret.key``, generated once (core.secrets).
     secret_key: SecretStr = SecretStr("")
+    #: Former values of ``secret_key`` after a rotation (comma-separated, newest first): what they sealed or signed
+    #: is still read until ``ehs keys reseal`` has sealed everything again under ``secret_key`` (core.keys).
+    secret_key_previous: SecretStr | None = None
     db_pool_min: int = 1
     db_pool_max: int = 8
 
@@ -55,6 +59,12 @@ class CoreSettings(BaseSettings):
         if self.interlock_secret is not None:
             secrets.check(self.interlock_secret.get_secret_value(), name="EHS_INTERLOCK_SECRET", production=production)
         return self
+
+    @property
+    def keyring(self) -> Keyring:
+        """The current secret and the previous ones (sealing and links; core.keys)."""
+        previous = self.secret_key_previous.get_secret_value() if self.secret_key_previous else None
+        return Keyring.parse_previous(self.secret_key.get_secret_value(), previous)
 
     @property
     def interlock_root(self) -> str:

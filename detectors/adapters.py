@@ -60,6 +60,7 @@ class ModelDetector(Detector):
     """
 
     key: ClassVar[str] = "model"
+    needs_fit: ClassVar[bool] = True
     #: pyod's ECOD and COPOD re-estimate their distributions on training + scored data together, so a
     #: batch's scores depend on the batch; such models are scored one row at a time.
     transductive: ClassVar[bool] = False
@@ -92,6 +93,9 @@ class ModelDetector(Detector):
             "drift_tau": 50.0,
             "random_state": 7,
         }
+
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(self.features)
 
     # -- fitting -------------------------------------------------------------------------------------
 

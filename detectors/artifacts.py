@@ -130,7 +130,7 @@ class ArtifactStore:
             raise ArtifactError(f"artifact {name!r} exists; store a new version under a new name")
         target.mkdir(parents=True, exist_ok=True)
         payload = pickle.dumps(detector, protocol=pickle.HIGHEST_PROTOCOL)
-        features = list(getattr(detector, "features", ()) or [getattr(detector, "tag", "")])
+        features = list(detector.inputs())
         envelope = Envelope(
             name=name,
             detector=detector.key,

@@ -81,6 +81,7 @@ class Leaf:
     expr: Expr
     members: list[Binding] = field(default_factory=list)
     points: list[int] = field(default_factory=list)
+    divisors: list[int] = field(default_factory=list)      # with ``per``: the divisor point of each of ``points``
 
 
 @dataclass(eq=False, slots=True)
@@ -167,8 +168,14 @@ class Engine:
                 else:
                     for row in members:
                         if row.key == expr.key and expr.device_kind in (None, row.device_kind):
+                            divisor = self._points.get((row.device_id, expr.per)) if expr.per else None
+                            if expr.per is not None and divisor is None:
+                                continue                     # a ratio needs both points on the device
                             leaf.points.append(row.point_id)
                             self._entry(row.point_id, row.device_id).votes.append(vote)
+                            if divisor is not None:
+                                leaf.divisors.append(divisor)
+                                self._entry(divisor, row.device_id).votes.append(vote)
                 vote.leaves.append(leaf)
             self._votes.append(vote)
             self.bindings[vote.key] = vote
@@ -274,6 +281,8 @@ class Engine:
                 continue
             fresh = [v for pid in leaf.points if (got := self._latest.get(pid)) and now - got[1] <= max_age
                      and (v := got[0]) is not None]
+            if leaf.divisors:
+                fresh = self._ratios(leaf, now, max_age)
             if not fresh:
                 x[f"leaf{i}"] = None
             elif leaf.expr.above is not None:
@@ -282,12 +291,22 @@ class Engine:
                 x[f"leaf{i}"] = float(sum(1 for v in fresh if v <= leaf.expr.below))   # type: ignore[operator]
         self._step(vote, x, now, out, {}, batch_id)
 
+    def _ratios(self, leaf: Leaf, now: datetime, max_age: timedelta) -> list[float]:
+        """Each point of a ``per`` leaf divided by its divisor, where both are fresh and the divisor positive."""
+        out = []
+        for pid, did in zip(leaf.points, leaf.divisors, strict=True):
+            top, bottom = self._latest.get(pid), self._latest.get(did)
+            if (top and bottom and top[0] is not None and bottom[0] is not None and bottom[0] > 0
+                    and now - top[1] <= max_age and now - bottom[1] <= max_age):
+                out.append(top[0] / bottom[0])
+        return out
+
     def _step(self, b: Binding, x: dict[str, Any], ts: datetime, out: list[Finding], dirty: dict[int, Binding],
               batch_id: str | None) -> None:
         """Score, then learn (unless protected while abnormal), then classify; emit on change."""
         score = b.detector.score_one(x, ts)
         previous = b.trigger.state_
-        if not (getattr(b.detector, "protect", False) and previous != Severity.NORMAL):
+        if not (b.detector.protect and previous != Severity.NORMAL):
             b.detector.learn_one(x, ts)
         changed = b.trigger.update(score, ts)
         if changed is None:
@@ -336,7 +355,7 @@ class Engine:
         points, span = set(), 0.0
         for point_id, entry in self._entries.items():
             for b in entry.bindings:
-                if getattr(b.detector, "warm", False):
+                if b.detector.warm:
                     points.add(point_id)
                     span = max([span, *(float(v) for k, v in b.detector.get_params().items()
                                          if k in ("window_s", "within_s", "max_span_s") and v)])
@@ -356,7 +375,7 @@ class Engine:
             if entry is None or not rows:
                 continue
             for b in entry.bindings:
-                if not getattr(b.detector, "warm", False):
+                if not b.detector.warm:
                     continue
                 cutoff = until.get(b.key)
                 for ts, value in rows:

@@ -1,12 +1,14 @@
-"""Key -> class for every detector, so that configuration, artifacts and the conformance tests find them."""
+"""Key -> class for every detector, rules and models alike, so that configuration, artifacts, the console and the
+conformance tests find them in one place."""
 
 from __future__ import annotations
 
 from detectors.adapters import MODEL_DETECTORS
 from detectors.base import Detector
+from detectors.rules import RULE_DETECTORS
 from detectors.univariate import NeighbourNovelty
 
-_CLASSES: tuple[type[Detector], ...] = (*MODEL_DETECTORS, NeighbourNovelty)
+_CLASSES: tuple[type[Detector], ...] = (*RULE_DETECTORS, *MODEL_DETECTORS, NeighbourNovelty)
 
 
 def all() -> dict[str, type[Detector]]:  # noqa: A001 - the registry's public verb (STYLE.md B4)

@@ -9,20 +9,31 @@ reading to score.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from detectors.base import Detector
+from detectors.base import Detector, finite
 from detectors.specs import Expr
 
 Obs = Mapping[str, float | None]
 
 
-class Limit(Detector):
+class _PointDetector(Detector):
+    """A detector of one point's value ``x[tag]``; a missing or non-finite value is not judged."""
+
+    tag: str
+
+    def inputs(self) -> tuple[str, ...]:
+        return (self.tag,)
+
+    def _value(self, x: Obs) -> float | None:
+        return finite(x.get(self.tag))
+
+
+class Limit(_PointDetector):
     """Distance beyond a limit: ``1 + (value - limit) / scale`` on the high side (mirrored on the low side).
 
     ``scale`` only converts engineering units to the score; the trigger's thresholds and deadband are
@@ -30,6 +41,7 @@ class Limit(Detector):
     """
 
     key = "limit"
+    immediate: ClassVar[bool] = True
 
     def __init__(self, *, tag: str, limit: float, side: str = "high", scale: float = 1.0) -> None:
         self.tag = tag
@@ -43,7 +55,7 @@ class Limit(Detector):
         return 1.0 + beyond / self.scale
 
     def score_one(self, x: Obs, ts: datetime) -> float | None:
-        value = x.get(self.tag)
+        value = self._value(x)
         return None if value is None else self.score_of(value)
 
     @classmethod
@@ -51,8 +63,13 @@ class Limit(Detector):
         yield {"tag": "temp_c", "limit": 60.0, "scale": 60.0}
         yield {"tag": "dew_point_c", "limit": -35.0, "side": "low", "scale": 35.0}
 
+    @classmethod
+    def example_anomaly(cls, params: dict[str, Any], typical: Obs) -> list[Obs]:
+        tag, step = params["tag"], (50.0 if params.get("side", "high") == "high" else -50.0)
+        return [{**typical, tag: (typical[tag] or 0.0) + step}]
 
-class RateOfRise(Detector):
+
+class RateOfRise(_PointDetector):
     """Rate of change per second over about ``window_s``, divided by the first level's rate.
 
     The reference is the newest sample at least ``window_s`` old (else the oldest one at least half the window
@@ -75,7 +92,7 @@ class RateOfRise(Detector):
         return self.max_span_s or 4 * self.window_s
 
     def score_one(self, x: Obs, ts: datetime) -> float | None:
-        value = x.get(self.tag)
+        value = self._value(x)
         if value is None or not self._samples:
             return None
         now = ts.timestamp()
@@ -93,7 +110,7 @@ class RateOfRise(Detector):
         return (rate if self.direction == "rise" else -rate) / self.per_s
 
     def learn_one(self, x: Obs, ts: datetime) -> None:
-        value = x.get(self.tag)
+        value = self._value(x)
         if value is None:
             return
         now = ts.timestamp()
@@ -107,7 +124,7 @@ class RateOfRise(Detector):
         yield {"tag": "cell_temp_c", "window_s": 3.0, "per_s": 1.0}
 
 
-class Deviation(Detector):
+class Deviation(_PointDetector):
     """Departure from the median of the last ``window_s`` (units, or percent of the baseline).
 
     ``protect``: the engine stops teaching the baseline while the subject is not normal, so a slow leak is not
@@ -134,7 +151,7 @@ class Deviation(Detector):
         return statistics.median(v for _, v in self._samples)
 
     def score_one(self, x: Obs, ts: datetime) -> float | None:
-        value = x.get(self.tag)
+        value = self._value(x)
         base = self.baseline()
         if value is None or base is None:
             return None
@@ -146,7 +163,7 @@ class Deviation(Detector):
         return diff / self.level
 
     def learn_one(self, x: Obs, ts: datetime) -> None:
-        value = x.get(self.tag)
+        value = self._value(x)
         if value is None:
             return
         now = ts.timestamp()
@@ -166,13 +183,27 @@ class Vote(Detector):
     """
 
     key = "vote"
+    immediate: ClassVar[bool] = True
+    partial: ClassVar[bool] = True
 
     def __init__(self, *, expr: Expr) -> None:
         self.expr = expr
 
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(f"leaf{i}" for i, _ in enumerate(self.expr.leaves()))
+
+    def explain(self, x: Obs, top: int = 3) -> list[tuple[str, float]]:
+        """The leaves that voted, most votes first."""
+        votes = [(name, n) for name in self.inputs() if (n := finite(x.get(name))) is not None and n >= 1]
+        return sorted(votes, key=lambda item: -item[1])[:top]
+
     @classmethod
     def example_params(cls) -> Iterator[dict[str, Any]]:
         yield {"expr": Expr(k_of=1, of=[Expr(key="smoke_bool", above=0.5), Expr(rule="co_high")])}
+
+    @classmethod
+    def example_normal(cls, params: dict[str, Any], rows: Sequence[Obs]) -> list[Obs]:
+        return [dict.fromkeys(row, 0.0) for row in rows]           # no leaf holds
 
     def _leaf_index(self) -> dict[int, int]:
         return {id(leaf): i for i, leaf in enumerate(self.expr.leaves())}
@@ -183,7 +214,7 @@ class Vote(Detector):
         def count(node: Expr) -> tuple[float, bool]:
             """(votes, known): votes of a leaf are its true members; a composite casts one vote if it holds."""
             if node.rule is not None or node.key is not None:
-                n = x.get(f"leaf{index[id(node)]}")
+                n = finite(x.get(f"leaf{index[id(node)]}"))
                 return (0.0, False) if n is None else (float(n), True)
             parts = [count(p) for p in (node.all or node.any or node.of or [])]
             known = any(k for _, k in parts)
@@ -211,10 +242,14 @@ class Stale(Detector):
 
     key = "stale"
     ticks: ClassVar[bool] = True
+    immediate: ClassVar[bool] = True
 
     def __init__(self, *, limit_s: float) -> None:
         self.limit_s = limit_s
         self._last: datetime | None = None
+
+    def inputs(self) -> tuple[str, ...]:
+        return ("seen",)
 
     def score_one(self, x: Obs, ts: datetime) -> float | None:
         last = ts if x.get("seen") else self._last
@@ -228,15 +263,35 @@ class Stale(Detector):
     def example_params(cls) -> Iterator[dict[str, Any]]:
         yield {"limit_s": 30.0}
 
+    @classmethod
+    def example_normal(cls, params: dict[str, Any], rows: Sequence[Obs]) -> list[Obs]:
+        return [{"seen": 1.0} for _ in rows]
+
+    @classmethod
+    def example_anomaly(cls, params: dict[str, Any], typical: Obs) -> list[Obs]:
+        return [{} for _ in range(5)]                                # silence
+
 
 class Offline(Detector):
     """1.0 while the device's status says offline, 0.0 while online (telemetry also counts as online)."""
 
     key = "offline"
     ticks: ClassVar[bool] = True
+    immediate: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._online: float | None = None
+
+    def inputs(self) -> tuple[str, ...]:
+        return ("online",)
+
+    @classmethod
+    def example_normal(cls, params: dict[str, Any], rows: Sequence[Obs]) -> list[Obs]:
+        return [{"online": 1.0} for _ in rows]
+
+    @classmethod
+    def example_anomaly(cls, params: dict[str, Any], typical: Obs) -> list[Obs]:
+        return [{"online": 0.0}]
 
     def score_one(self, x: Obs, ts: datetime) -> float | None:
         online = x.get("online", self._online)
@@ -252,11 +307,15 @@ class Invalid(Detector):
 
     key = "invalid"
     ticks: ClassVar[bool] = True
+    immediate: ClassVar[bool] = True
 
     def __init__(self, *, count: int, within_s: float) -> None:
         self.count = count
         self.within_s = within_s
         self._events: deque[tuple[datetime, float]] = deque()
+
+    def inputs(self) -> tuple[str, ...]:
+        return ("invalid",)
 
     def score_one(self, x: Obs, ts: datetime) -> float | None:
         recent = sum(n for t, n in self._events if (ts - t).total_seconds() <= self.within_s)
@@ -272,8 +331,12 @@ class Invalid(Detector):
     def example_params(cls) -> Iterator[dict[str, Any]]:
         yield {"count": 3, "within_s": 300.0}
 
+    @classmethod
+    def example_normal(cls, params: dict[str, Any], rows: Sequence[Obs]) -> list[Obs]:
+        return [{"invalid": 0.0} for _ in rows]
 
-class Flatline(Detector):
+
+class Flatline(_PointDetector):
     """How long the value has stayed within ``tolerance``, divided by ``window_s`` (a stuck transmitter)."""
 
     key = "flatline"
@@ -287,7 +350,7 @@ class Flatline(Detector):
         self._run: tuple[datetime, float, float, int] | None = None     # since, low, high, samples
 
     def score_one(self, x: Obs, ts: datetime) -> float | None:
-        value = x.get(self.tag)
+        value = self._value(x)
         if value is None or self._run is None:
             return None
         since, low, high, n = self._run
@@ -298,7 +361,7 @@ class Flatline(Detector):
         return max(0.0, (ts - since).total_seconds()) / self.window_s
 
     def learn_one(self, x: Obs, ts: datetime) -> None:
-        value = x.get(self.tag)
+        value = self._value(x)
         if value is None:
             return
         if self._run is not None:
@@ -313,8 +376,12 @@ class Flatline(Detector):
     def example_params(cls) -> Iterator[dict[str, Any]]:
         yield {"tag": "temp_c", "window_s": 600.0}
 
+    @classmethod
+    def example_anomaly(cls, params: dict[str, Any], typical: Obs) -> list[Obs]:
+        return [dict(typical) for _ in range(10)]                    # the value stops moving
 
-class Spike(Detector):
+
+class Spike(_PointDetector):
     """Confirmed spikes in the last ``within_s``, divided by ``count``.
 
     A sample whose robust z-score (median and MAD of the recent history) exceeds ``z`` is a candidate; it is a
@@ -349,7 +416,7 @@ class Spike(Detector):
         return sum(1 for t in self._spikes if (ts - t).total_seconds() <= self.within_s)
 
     def score_one(self, x: Obs, ts: datetime) -> float | None:
-        value = x.get(self.tag)
+        value = self._value(x)
         if value is None:
             return None
         outlier = self._outlier(value)
@@ -359,8 +426,8 @@ class Spike(Detector):
         return (self._recent(ts) + confirmed) / self.count
 
     def learn_one(self, x: Obs, ts: datetime) -> None:
-        value = x.get(self.tag)
-        if value is None or not math.isfinite(value):
+        value = self._value(x)
+        if value is None:
             return
         outlier = self._outlier(value)
         if self._candidate is not None:
@@ -382,6 +449,12 @@ class Spike(Detector):
     def example_params(cls) -> Iterator[dict[str, Any]]:
         yield {"tag": "temp_c", "samples": 10}
 
+    @classmethod
+    def example_anomaly(cls, params: dict[str, Any], typical: Obs) -> list[Obs]:
+        tag = params["tag"]
+        return [{**typical, tag: (typical[tag] or 0.0) + 50.0}, dict(typical)]     # out, then back: a spike
 
-DETECTORS: dict[str, type[Detector]] = {cls.key: cls for cls in (Limit, RateOfRise, Deviation, Vote, Stale,
-                                                                 Offline, Invalid, Flatline, Spike)}
+
+#: The rule detectors, registered with the models in ``detectors.registry`` (one registry for all).
+RULE_DETECTORS: tuple[type[Detector], ...] = (Limit, RateOfRise, Deviation, Vote, Stale, Offline, Invalid, Flatline,
+                                              Spike)

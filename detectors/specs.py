@@ -171,6 +171,9 @@ class Expr(_Spec):
     Leaves are another rule's state (``rule`` at ``min_severity`` or worse) or a point condition (``key`` with
     ``above``/``below``). Within ``k_of`` each matching point or rule subject is one vote, so
     ``{k_of: 2, of: [{key: cell_temp_c, above: 60}]}`` is two-out-of-n across an area's cabinets.
+    A point condition with ``per`` compares the ratio of the point to another point of the same device: an
+    adsorber's ``{key: voc_out_mg_m3, per: voc_in_mg_m3, above: 0.2}`` is a removal efficiency below 80 %
+    (a divisor at or below zero gives no ratio, so no vote).
     """
 
     all: list[Expr] | None = None
@@ -183,6 +186,7 @@ class Expr(_Spec):
     device_kind: str | None = None
     above: float | None = None
     below: float | None = None
+    per: str | None = Field(None, description="point key of the divisor, on the same device as ``key``")
 
     @model_validator(mode="after")
     def _one_form(self) -> Expr:
@@ -194,6 +198,8 @@ class Expr(_Spec):
             raise ValueError("k_of needs of, and of needs k_of")
         if self.key is not None and (self.above is None) == (self.below is None):
             raise ValueError("a point condition needs exactly one of above or below")
+        if self.per is not None and self.key is None:
+            raise ValueError("per divides a point condition's key: give key as well")
         if self.k_of is not None and self.of is not None and not self.of:
             raise ValueError("of must not be empty")
         return self
@@ -364,4 +370,9 @@ def check_rules(section: RuleSection, plant: PlantConfig) -> list[tuple[tuple, s
                 elif not any(_matches(r.key, leaf.key) and _matches(r.device_kind, leaf.device_kind)
                              for r in chosen):
                     problems.append(((*loc, "expr"), f"vote {rule.id!r}: no point {leaf.key!r} among its selection"))
+                elif leaf.per is not None and not any(
+                        _matches(r.key, leaf.key) and any(o.device_id == r.device_id and o.key == leaf.per
+                                                          for o in chosen) for r in chosen):
+                    problems.append(((*loc, "expr"), f"vote {rule.id!r}: no device with both {leaf.key!r} and "
+                                     f"{leaf.per!r} among its selection"))
     return problems

@@ -105,6 +105,9 @@ class NeighbourNovelty(Detector):
         yield {"tag": "temp_c", "history": 200, "warmup": 30}
         yield {"tag": "temp_c", "history": 50, "context_s": 0.0, "shape": 3, "warmup": 10, "limit": 0.3}
 
+    def inputs(self) -> tuple[str, ...]:
+        return (self.tag,)
+
     def _value(self, x: Mapping[str, float | None]) -> float | None:
         value = x.get(self.tag)
         if value is None or not math.isfinite(value):

@@ -22,7 +22,7 @@ from core.db import execute, heartbeat, sign_off
 from core.logging import setup_logging
 from core.model import Finding
 from core.settings import get_settings
-from energy import balance, intervals
+from energy import balance, intervals, jobs
 
 _LOGGER = logging.getLogger("energy")
 
@@ -30,7 +30,7 @@ _LOGGER = logging.getLogger("energy")
 def run_once(conn: psycopg.Connection, *, now: datetime) -> tuple[intervals.RefreshSummary, list[Finding]]:
     """One run in one transaction: intervals, days, findings and their alarms."""
     with conn.transaction():
-        done = intervals.refresh(conn, now=now)
+        done = jobs.refresh(conn, now=now)
         findings: list[Finding] = []
         for (site,) in execute(conn, "SELECT code FROM site ORDER BY id").fetchall():
             findings += balance.evaluate(conn, site=site, now=now)
@@ -60,8 +60,13 @@ def main() -> None:
                     done, findings = run_once(conn, now=datetime.now(UTC))
                     runs, readings, found = runs + 1, readings + done.readings, found + len(findings)
                     next_run = time.monotonic() + interval
-                heartbeat(conn, service="energy", instance=instance, started_at=started,
-                          counters={"runs": runs, "readings": readings, "findings": found, "errors": errors})
+                heartbeat(
+                    conn,
+                    service="energy",
+                    instance=instance,
+                    started_at=started,
+                    counters={"runs": runs, "readings": readings, "findings": found, "errors": errors},
+                )
             if down:
                 _LOGGER.warning("energy: database is back")
             down = False

@@ -24,14 +24,21 @@ def _texts(words: list[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
     mask = np.zeros((len(words), width), dtype=bool)
     for i, w in enumerate(words):
         field = struct.pack(">i", -1) if w is None else struct.pack(">i", len(w)) + w
-        pad[i, :len(field)] = np.frombuffer(field, dtype=np.uint8)
-        mask[i, :len(field)] = True
+        pad[i, : len(field)] = np.frombuffer(field, dtype=np.uint8)
+        mask[i, : len(field)] = True
     return pad, mask
 
 
-def interval_rows(meter_id: int, starts_s: np.ndarray, quantity: np.ndarray, quality: np.ndarray,
-                  quality_words: tuple[str, ...], band: np.ndarray, band_words: tuple[str, ...],
-                  cost: np.ndarray) -> bytes:
+def interval_rows(
+    meter_id: int,
+    starts_s: np.ndarray,
+    quantity: np.ndarray,
+    quality: np.ndarray,
+    quality_words: tuple[str, ...],
+    band: np.ndarray,
+    band_words: tuple[str, ...],
+    cost: np.ndarray,
+) -> bytes:
     """Binary COPY body (no header) of rows (meter_id, start, quantity, quality, band, cost_cny).
 
     ``quality`` indexes ``quality_words``; ``band`` indexes ``band_words`` or is -1 (NULL); NaN cost is NULL.
@@ -39,8 +46,18 @@ def interval_rows(meter_id: int, starts_s: np.ndarray, quantity: np.ndarray, qua
     n = len(starts_s)
     if n == 0:
         return b""
-    fixed = np.zeros(n, dtype=[("nf", ">i2"), ("l1", ">i4"), ("meter", ">i4"), ("l2", ">i4"), ("ts", ">i8"),
-                               ("l3", ">i4"), ("qty", ">f8")])
+    fixed = np.zeros(
+        n,
+        dtype=[
+            ("nf", ">i2"),
+            ("l1", ">i4"),
+            ("meter", ">i4"),
+            ("l2", ">i4"),
+            ("ts", ">i8"),
+            ("l3", ">i4"),
+            ("qty", ">f8"),
+        ],
+    )
     fixed["nf"], fixed["l1"], fixed["meter"], fixed["l2"], fixed["l3"] = 6, 4, meter_id, 8, 8
     fixed["ts"] = starts_s.astype(np.int64) * 1_000_000 - _PG_EPOCH_US
     fixed["qty"] = quantity
@@ -58,4 +75,3 @@ def interval_rows(meter_id: int, starts_s: np.ndarray, quantity: np.ndarray, qua
     matrix = np.hstack([head, q_pad[quality], b_pad[b_index], c_bytes])
     mask = np.hstack([np.ones_like(head, dtype=bool), q_mask[quality], b_mask[b_index], c_mask])
     return matrix[mask].tobytes()
-

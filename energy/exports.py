@@ -11,19 +11,40 @@ from typing import Any
 
 from energy.ledger import LedgerRow
 
-HEADERS = [("键 key", "key"), ("名称 name", "name"), ("介质 medium", "medium"), ("时段开始 bucket", "bucket"),
-           ("用量 quantity", "quantity"), ("单位 unit", "unit"), ("标准煤 kgce", "kgce"), ("费用 cost (CNY)", "cost"),
-           ("实测 measured", "measured"), ("估算 estimated", "estimated"), ("缺失 missing", "missing")]
+HEADERS = [
+    ("键 key", "key"),
+    ("名称 name", "name"),
+    ("介质 medium", "medium"),
+    ("时段开始 bucket", "bucket"),
+    ("用量 quantity", "quantity"),
+    ("单位 unit", "unit"),
+    ("标准煤 kgce", "kgce"),
+    ("费用 cost (CNY)", "cost"),
+    ("实测 measured", "measured"),
+    ("估算 estimated", "estimated"),
+    ("缺失 missing", "missing"),
+]
 
 
 def _cells(row: LedgerRow, timezone: str | None) -> list[Any]:
     bucket = row.bucket_start
     if timezone:
         from zoneinfo import ZoneInfo
+
         bucket = bucket.astimezone(ZoneInfo(timezone))
-    values = {"key": row.key, "name": row.name, "medium": row.medium, "bucket": bucket.isoformat(),
-              "quantity": row.quantity, "unit": row.unit, "kgce": row.kgce, "cost": row.cost,
-              "measured": row.measured, "estimated": row.estimated, "missing": row.missing}
+    values = {
+        "key": row.key,
+        "name": row.name,
+        "medium": row.medium,
+        "bucket": bucket.isoformat(),
+        "quantity": row.quantity,
+        "unit": row.unit,
+        "kgce": row.kgce,
+        "cost": row.cost,
+        "measured": row.measured,
+        "estimated": row.estimated,
+        "missing": row.missing,
+    }
     return [values[field] for _h, field in HEADERS]
 
 
@@ -91,8 +112,9 @@ def parse_time(value: Any, field: str) -> datetime:
     """An ISO 8601 time with an offset (or an XLSX datetime, which must carry none: refused)."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise ValueError(f"{field}: a time needs its UTC offset (write it as ISO 8601 text, e.g. "
-                             "2026-03-01T08:00:00+08:00)")
+            raise ValueError(
+                f"{field}: a time needs its UTC offset (write it as ISO 8601 text, e.g. 2026-03-01T08:00:00+08:00)"
+            )
         return value
     try:
         when = datetime.fromisoformat(str(value).strip())

@@ -12,8 +12,12 @@ import numpy as np
 import pandas as pd
 
 
-def distribute(delta: float, slots: pd.DatetimeIndex, history: pd.Series | None = None,
-               siblings: Mapping[str, pd.Series] | None = None) -> pd.Series:
+def distribute(
+    delta: float,
+    slots: pd.DatetimeIndex,
+    history: pd.Series | None = None,
+    siblings: Mapping[str, pd.Series] | None = None,
+) -> pd.Series:
     """Energy per slot (index == ``slots``), every value >= 0, summing to ``delta`` (counter units).
 
     ``history`` and ``siblings`` are accepted for the interface and ignored by this linear placeholder.
@@ -24,5 +28,5 @@ def distribute(delta: float, slots: pd.DatetimeIndex, history: pd.Series | None 
     if n == 0:
         raise ValueError("a gap needs at least one slot")
     values = np.full(n, delta / n)
-    values[-1] = max(0.0, delta - float(values[:-1].sum()))   # the last slot absorbs the rounding residual
+    values[-1] = max(0.0, delta - float(values[:-1].sum()))  # the last slot absorbs the rounding residual
     return pd.Series(values, index=slots)

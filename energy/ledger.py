@@ -53,9 +53,17 @@ class LedgerRow:
     missing: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "name": self.name, "medium": self.medium, "bucket": self.bucket_start.isoformat(),
-                "quantity": self.quantity, "unit": self.unit, "kgce": self.kgce, "cost": self.cost,
-                "quality": {"measured": self.measured, "estimated": self.estimated, "missing": self.missing}}
+        return {
+            "key": self.key,
+            "name": self.name,
+            "medium": self.medium,
+            "bucket": self.bucket_start.isoformat(),
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "kgce": self.kgce,
+            "cost": self.cost,
+            "quality": {"measured": self.measured, "estimated": self.estimated, "missing": self.missing},
+        }
 
 
 @dataclass(frozen=True)
@@ -87,10 +95,17 @@ def site_of(conn: psycopg.Connection, code: str) -> Site:
 
 
 def meters_of(conn: psycopg.Connection, site_id: int) -> list[MeterRow]:
-    return [MeterRow(*r) for r in execute(conn, """
+    return [
+        MeterRow(*r)
+        for r in execute(
+            conn,
+            """
         SELECT m.id, m.code, m.name, m.name_en, m.medium, m.parent_id, a.code, a.name, m.formula
         FROM meter m LEFT JOIN area a ON a.id = m.area_id
-        WHERE m.site_id = %s AND m.retired_at IS NULL ORDER BY m.id""", (site_id,)).fetchall()]
+        WHERE m.site_id = %s AND m.retired_at IS NULL ORDER BY m.id""",
+            (site_id,),
+        ).fetchall()
+    ]
 
 
 def window(start: datetime, end: datetime, bucket: str, timezone: str) -> tuple[datetime, datetime]:
@@ -133,16 +148,29 @@ def _source(bucket: str) -> tuple[str, str, str, str]:
     if bucket in ("15min", "hour"):
         trunc = "d.start" if bucket == "15min" else "date_trunc('hour', d.start, %(tz)s)"
         counts = ("(d.quality = 'measured')::int", "(d.quality = 'estimated')::int", "(d.quality = 'missing')::int")
-        return ("energy_interval d", trunc, "d.start >= %(lo)s AND d.start < %(hi)s",
-                ", ".join(counts))
+        return ("energy_interval d", trunc, "d.start >= %(lo)s AND d.start < %(hi)s", ", ".join(counts))
     table = "energy_day d" if bucket == "day" else "energy_month d"
-    return (table, "(date_trunc(%(unit)s, d.day::timestamp) AT TIME ZONE %(tz)s)",
-            "d.day >= (%(lo)s::timestamptz AT TIME ZONE %(tz)s)::date "
-            "AND d.day < (%(hi)s::timestamptz AT TIME ZONE %(tz)s)::date", "d.measured, d.estimated, d.missing")
+    return (
+        table,
+        "(date_trunc(%(unit)s, d.day::timestamp) AT TIME ZONE %(tz)s)",
+        "d.day >= (%(lo)s::timestamptz AT TIME ZONE %(tz)s)::date "
+        "AND d.day < (%(hi)s::timestamptz AT TIME ZONE %(tz)s)::date",
+        "d.measured, d.estimated, d.missing",
+    )
 
 
-def grouped(conn: psycopg.Connection, *, site_id: int, site_code: str, by: str, start: datetime, end: datetime,
-            bucket: str, timezone: str, medium: str | None) -> dict[tuple[str, str, datetime], list]:
+def grouped(
+    conn: psycopg.Connection,
+    *,
+    site_id: int,
+    site_code: str,
+    by: str,
+    start: datetime,
+    end: datetime,
+    bucket: str,
+    timezone: str,
+    medium: str | None,
+) -> dict[tuple[str, str, datetime], list]:
     """(key, medium, bucket start UTC) -> [quantity, cost, measured, estimated, missing] by area, medium or site,
     summed in the database: by area each counter meter adds its own and takes its direct children's energy from
     its area; by medium and site only root meters count. Rows are summed on integer keys and raw days or interval
@@ -171,16 +199,32 @@ def grouped(conn: psycopg.Connection, *, site_id: int, site_code: str, by: str, 
         SELECT {key}, g.medium, {outer}, sum(g.q), sum(g.c), sum(g.measured), sum(g.estimated), sum(g.missing)
         FROM g LEFT JOIN area a ON a.id = g.aid GROUP BY 1, 2, 3"""
     out: dict[tuple[str, str, datetime], list] = {}
-    for key_, med, b, q, cost, m, e, x in execute(conn, sql, {  # noqa: S608 - fixed text
-            "site": site_id, "medium": medium, "lo": start, "hi": end, "tz": timezone, "unit": bucket,
-            "code": site_code}).fetchall():
-        out[(key_, med, b.astimezone(UTC))] = [float(q or 0.0), None if cost is None else float(cost), int(m),
-                                               int(e), int(x)]
+    for key_, med, b, q, cost, m, e, x in execute(
+        conn,
+        sql,
+        {  # noqa: S608 - fixed text
+            "site": site_id,
+            "medium": medium,
+            "lo": start,
+            "hi": end,
+            "tz": timezone,
+            "unit": bucket,
+            "code": site_code,
+        },
+    ).fetchall():
+        out[(key_, med, b.astimezone(UTC))] = [
+            float(q or 0.0),
+            None if cost is None else float(cost),
+            int(m),
+            int(e),
+            int(x),
+        ]
     return out
 
 
-def per_meter(conn: psycopg.Connection, *, meter_ids: list[int], start: datetime, end: datetime, bucket: str,
-              timezone: str) -> dict[tuple[int, datetime], list]:
+def per_meter(
+    conn: psycopg.Connection, *, meter_ids: list[int], start: datetime, end: datetime, bucket: str, timezone: str
+) -> dict[tuple[int, datetime], list]:
     """(meter id, bucket start UTC) -> [quantity, cost or None, measured, estimated, missing] for a whole-bucket
     window (see ``window``)."""
     if bucket in ("15min", "hour"):
@@ -191,7 +235,7 @@ def per_meter(conn: psycopg.Connection, *, meter_ids: list[int], start: datetime
                    count(*) FILTER (WHERE i.quality = 'missing')
             FROM energy_interval i
             WHERE i.meter_id = ANY(%(ids)s) AND i.start >= %(lo)s AND i.start < %(hi)s
-            GROUP BY 1, 2"""                                                       # noqa: S608 - fixed text
+            GROUP BY 1, 2"""  # noqa: S608 - fixed text
     else:
         table = "energy_day" if bucket == "day" else "energy_month"
         sql = f"""
@@ -201,21 +245,25 @@ def per_meter(conn: psycopg.Connection, *, meter_ids: list[int], start: datetime
             WHERE d.meter_id = ANY(%(ids)s)
               AND d.day >= (%(lo)s::timestamptz AT TIME ZONE %(tz)s)::date
               AND d.day < (%(hi)s::timestamptz AT TIME ZONE %(tz)s)::date
-            GROUP BY 1, 2"""                                                       # noqa: S608 - fixed text
+            GROUP BY 1, 2"""  # noqa: S608 - fixed text
     out: dict[tuple[int, datetime], list] = {}
-    for mid, b, q, cost, m, e, x in execute(conn, sql, {"ids": meter_ids, "lo": start, "hi": end, "tz": timezone,
-                                                        "unit": bucket}).fetchall():
-        out[(mid, b.astimezone(UTC))] = [float(q or 0.0), None if cost is None else float(cost), int(m), int(e),
-                                         int(x)]
+    for mid, b, q, cost, m, e, x in execute(
+        conn, sql, {"ids": meter_ids, "lo": start, "hi": end, "tz": timezone, "unit": bucket}
+    ).fetchall():
+        out[(mid, b.astimezone(UTC))] = [float(q or 0.0), None if cost is None else float(cost), int(m), int(e), int(x)]
     return out
 
 
 def coefficients(conn: psycopg.Connection, basis: str = "calorific") -> dict[str, float]:
     """kgce per ledger unit of each medium (the newest version in force; electricity on ``basis``)."""
-    rows = execute(conn, """
+    rows = execute(
+        conn,
+        """
         SELECT DISTINCT ON (medium) medium, kgce_per_unit FROM energy_coefficient
         WHERE basis = %s OR (medium <> 'electricity' AND basis = 'calorific')
-        ORDER BY medium, (basis = %s) DESC, valid_from DESC""", (basis, basis)).fetchall()
+        ORDER BY medium, (basis = %s) DESC, valid_from DESC""",
+        (basis, basis),
+    ).fetchall()
     return {medium: float(k) for medium, k in rows}
 
 
@@ -229,8 +277,17 @@ def _add(into: list, row: list, sign: float = 1.0, counts: bool = True) -> None:
         into[4] += row[4]
 
 
-def ledger(conn: psycopg.Connection, *, site: str, start: datetime, end: datetime, bucket: str, by: str,
-           medium: str | None = None, basis: str = "calorific") -> list[LedgerRow]:
+def ledger(
+    conn: psycopg.Connection,
+    *,
+    site: str,
+    start: datetime,
+    end: datetime,
+    bucket: str,
+    by: str,
+    medium: str | None = None,
+    basis: str = "calorific",
+) -> list[LedgerRow]:
     """Energy per ``by`` (meter, area, medium, site) and ``bucket`` in [start, end) widened to whole buckets."""
     if bucket not in BUCKETS:
         raise LedgerError(f"bucket must be one of {', '.join(BUCKETS)}")
@@ -246,15 +303,24 @@ def ledger(conn: psycopg.Connection, *, site: str, start: datetime, end: datetim
     groups: dict[tuple[str, str, datetime], list] = defaultdict(lambda: [0.0, None, 0, 0, 0])
     names: dict[tuple[str, str], str] = {}
     if by != "meter":
-        groups = grouped(conn, site_id=s.id, site_code=s.code, by=by, start=lo, end=hi, bucket=bucket,
-                         timezone=s.timezone, medium=medium)
+        groups = grouped(
+            conn,
+            site_id=s.id,
+            site_code=s.code,
+            by=by,
+            start=lo,
+            end=hi,
+            bucket=bucket,
+            timezone=s.timezone,
+            medium=medium,
+        )
         area_names = {m.area: m.area_name for m in meters if m.area}
         for key, med, _b in groups:
-            names[(key, med)] = (s.name if by == "site" else med if by == "medium"
-                                 else area_names.get(key) or "未分配区域 / unassigned")
+            names[(key, med)] = (
+                s.name if by == "site" else med if by == "medium" else area_names.get(key) or "未分配区域 / unassigned"
+            )
         return _rows(groups, names, coef)
-    data = per_meter(conn, meter_ids=[m.id for m in counters], start=lo, end=hi, bucket=bucket,
-                     timezone=s.timezone)
+    data = per_meter(conn, meter_ids=[m.id for m in counters], start=lo, end=hi, bucket=bucket, timezone=s.timezone)
     by_id = {m.id: m for m in counters}
     code_to_id = {m.code: m.id for m in counters}
     for (mid, b), row in data.items():
@@ -277,8 +343,20 @@ def _rows(groups: dict, names: dict, coef: dict[str, float]) -> list[LedgerRow]:
     out = []
     for (key, med, b), (q, cost, mc, ec, xc) in groups.items():
         factor = coef.get(med)
-        out.append(LedgerRow(key=key, name=names.get((key, med), key), medium=med, bucket_start=b, quantity=q,
-                             unit=MEDIUM_UNIT[med], kgce=None if factor is None else q * factor, cost=cost,
-                             measured=mc, estimated=ec, missing=xc))
+        out.append(
+            LedgerRow(
+                key=key,
+                name=names.get((key, med), key),
+                medium=med,
+                bucket_start=b,
+                quantity=q,
+                unit=MEDIUM_UNIT[med],
+                kgce=None if factor is None else q * factor,
+                cost=cost,
+                measured=mc,
+                estimated=ec,
+                missing=xc,
+            )
+        )
     out.sort(key=lambda r: (r.key, r.medium, r.bucket_start))
     return out

@@ -64,9 +64,15 @@ def _rows(data: bytes, filename: str, needed: tuple[str, ...]) -> list[tuple[int
 
 def import_offline(conn: psycopg.Connection, *, site_id: int, data: bytes, filename: str, actor: str) -> ImportResult:
     """Import manually read counter values of the site's meters (all or nothing), with an audit record."""
-    meters = {code: (mid, pid) for code, mid, pid in execute(conn, """
+    meters = {
+        code: (mid, pid)
+        for code, mid, pid in execute(
+            conn,
+            """
         SELECT code, id, point_id FROM meter WHERE site_id = %s AND retired_at IS NULL AND point_id IS NOT NULL""",
-                                                        (site_id,)).fetchall()}
+            (site_id,),
+        ).fetchall()
+    }
     problems: list[str] = []
     parsed: list[tuple[datetime, int, float]] = []
     used: set[str] = set()
@@ -86,22 +92,39 @@ def import_offline(conn: psycopg.Connection, *, site_id: int, data: bytes, filen
         raise ImportRefused(problems)
     stored = store_counter_readings(conn, parsed)
     times = [p[0] for p in parsed]
-    import_id = execute(conn, """
+    import_id = execute(
+        conn,
+        """
         INSERT INTO energy_offline_import (site_id, filename, sha256, rows, meters, first_time, last_time, imported_by)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-                        (site_id, filename[:200], hashlib.sha256(data).hexdigest(), len(parsed), sorted(used),
-                         min(times), max(times), actor)).fetchone()[0]
-    audit.append(conn, actor=actor, action="energy.offline_import", target=f"energy_offline_import:{import_id}",
-                 detail={"filename": filename[:200], "rows": len(parsed), "stored": stored, "meters": sorted(used)},
-                 site=_site_code(conn, site_id))
+        (
+            site_id,
+            filename[:200],
+            hashlib.sha256(data).hexdigest(),
+            len(parsed),
+            sorted(used),
+            min(times),
+            max(times),
+            actor,
+        ),
+    ).fetchone()[0]
+    audit.append(
+        conn,
+        actor=actor,
+        action="energy.offline_import",
+        target=f"energy_offline_import:{import_id}",
+        detail={"filename": filename[:200], "rows": len(parsed), "stored": stored, "meters": sorted(used)},
+        site=_site_code(conn, site_id),
+    )
     return ImportResult(rows=len(parsed), stored=stored, meters=sorted(used), import_id=import_id)
 
 
 def record_production(conn: psycopg.Connection, *, site_id: int, rows: list[dict], source: str, actor: str) -> int:
     """Store production rows ({area, start, end, quantity, unit}); a row for the same area, period and unit is
     replaced. Returns the number stored; ImportRefused names the row and field of each problem."""
-    areas = dict(execute(conn, "SELECT code, id FROM area WHERE site_id = %s AND retired_at IS NULL",
-                         (site_id,)).fetchall())
+    areas = dict(
+        execute(conn, "SELECT code, id FROM area WHERE site_id = %s AND retired_at IS NULL", (site_id,)).fetchall()
+    )
     problems, clean = [], []
     for n, row in enumerate(rows, start=1):
         where = f"line {row.get('_line', n)}"
@@ -123,14 +146,23 @@ def record_production(conn: psycopg.Connection, *, site_id: int, rows: list[dict
     if problems:
         raise ImportRefused(problems)
     for area_id, start, end, quantity, unit in clean:
-        execute(conn, """
+        execute(
+            conn,
+            """
             INSERT INTO energy_production (area_id, start, "end", quantity, unit, source, recorded_by)
             VALUES (%s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (area_id, start, "end", unit) DO UPDATE SET quantity = excluded.quantity,
                 source = excluded.source, recorded_by = excluded.recorded_by, recorded_at = now()""",
-                (area_id, start, end, quantity, unit, source, actor))
-    audit.append(conn, actor=actor, action="energy.production", target=f"site:{site_id}",
-                 detail={"rows": len(clean), "source": source}, site=_site_code(conn, site_id))
+            (area_id, start, end, quantity, unit, source, actor),
+        )
+    audit.append(
+        conn,
+        actor=actor,
+        action="energy.production",
+        target=f"site:{site_id}",
+        detail={"rows": len(clean), "source": source},
+        site=_site_code(conn, site_id),
+    )
     return len(clean)
 
 

@@ -37,8 +37,9 @@ class PeriodSpec(BaseModel):
 
     season: Annotated[str, StringConstraints(min_length=1, max_length=40)]
     months: list[Annotated[int, Field(ge=1, le=12)]] = Field(min_length=1)
-    weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(default=[1, 2, 3, 4, 5, 6, 7], min_length=1,
-                                                              description="ISO weekdays, 1 = Monday")
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        default=[1, 2, 3, 4, 5, 6, 7], min_length=1, description="ISO weekdays, 1 = Monday"
+    )
     start: str = Field(alias="from", pattern=_HHMM, description="local time HH:MM")
     end: str = Field(alias="to", pattern=_HHMM, description="local time HH:MM, 24:00 = midnight")
     band: Band
@@ -46,8 +47,10 @@ class PeriodSpec(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> PeriodSpec:
         if _minutes(self.end) <= _minutes(self.start):
-            raise ValueError(f"'to' {self.end} must come after 'from' {self.start} (split a band that crosses "
-                             "midnight into two periods)")
+            raise ValueError(
+                f"'to' {self.end} must come after 'from' {self.start} (split a band that crosses "
+                "midnight into two periods)"
+            )
         if _minutes(self.start) % 15 or _minutes(self.end) % 15:
             raise ValueError("band boundaries must fall on quarter hours (the intervals are 15 minutes)")
         return self
@@ -84,9 +87,11 @@ class TariffSpec(BaseModel):
                 for weekday in period.weekdays:
                     for q in range(_minutes(period.start) // 15, _minutes(period.end) // 15):
                         if (month, weekday, q) in seen:
-                            raise ValueError(f"periods overlap: month {month}, weekday {weekday}, "
-                                             f"{q // 4:02d}:{q % 4 * 15:02d} is in '{seen[(month, weekday, q)]}' "
-                                             f"and '{period.season}'")
+                            raise ValueError(
+                                f"periods overlap: month {month}, weekday {weekday}, "
+                                f"{q // 4:02d}:{q % 4 * 15:02d} is in '{seen[(month, weekday, q)]}' "
+                                f"and '{period.season}'"
+                            )
                         seen[(month, weekday, q)] = period.season
         used = {p.band for p in self.periods} or {"flat"}
         if len(seen) < 12 * 7 * 96:
@@ -108,7 +113,9 @@ def load_tariff_file(path: str | Path) -> TariffSpec:
 def save_tariff(*, conn: psycopg.Connection, site_id: int, spec: TariffSpec, actor: str) -> int:
     """Create or replace the tariff ``spec.code`` of a site (its periods and prices with it); returns its id. The
     intervals it prices are recomputed by the next ``energy.intervals.refresh``."""
-    row = execute(conn, """
+    row = execute(
+        conn,
+        """
         INSERT INTO energy_tariff (site_id, code, name, medium, valid_from, valid_to, demand_cny_per_kw,
                                    capacity_cny_per_kva, capacity_kva, contracted_max_kw, created_by)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
@@ -117,45 +124,95 @@ def save_tariff(*, conn: psycopg.Connection, site_id: int, spec: TariffSpec, act
             demand_cny_per_kw = excluded.demand_cny_per_kw, capacity_cny_per_kva = excluded.capacity_cny_per_kva,
             capacity_kva = excluded.capacity_kva, contracted_max_kw = excluded.contracted_max_kw,
             created_by = excluded.created_by, created_at = now()
-        RETURNING id""", (site_id, spec.code, spec.name, spec.medium, spec.valid_from, spec.valid_to,
-                          spec.demand_cny_per_kw, spec.capacity_cny_per_kva, spec.capacity_kva,
-                          spec.contracted_max_kw, actor)).fetchone()
+        RETURNING id""",
+        (
+            site_id,
+            spec.code,
+            spec.name,
+            spec.medium,
+            spec.valid_from,
+            spec.valid_to,
+            spec.demand_cny_per_kw,
+            spec.capacity_cny_per_kva,
+            spec.capacity_kva,
+            spec.contracted_max_kw,
+            actor,
+        ),
+    ).fetchone()
     tariff_id = row[0]
     execute(conn, "DELETE FROM energy_tariff_period WHERE tariff_id = %s", (tariff_id,))
     execute(conn, "DELETE FROM energy_tariff_price WHERE tariff_id = %s", (tariff_id,))
     with conn.cursor() as cur:
-        cur.executemany("INSERT INTO energy_tariff_price (tariff_id, band, price_cny) VALUES (%s, %s, %s)",
-                        [(tariff_id, band, price) for band, price in spec.prices.items()])
-        cur.executemany("""INSERT INTO energy_tariff_period (tariff_id, season, months, weekdays, start_min,
+        cur.executemany(
+            "INSERT INTO energy_tariff_price (tariff_id, band, price_cny) VALUES (%s, %s, %s)",
+            [(tariff_id, band, price) for band, price in spec.prices.items()],
+        )
+        cur.executemany(
+            """INSERT INTO energy_tariff_period (tariff_id, season, months, weekdays, start_min,
                            end_min, band) VALUES (%s, %s, %s, %s, %s, %s, %s)""",
-                        [(tariff_id, p.season, p.months, p.weekdays, _minutes(p.start), _minutes(p.end), p.band)
-                         for p in spec.periods])
+            [
+                (tariff_id, p.season, p.months, p.weekdays, _minutes(p.start), _minutes(p.end), p.band)
+                for p in spec.periods
+            ],
+        )
     # re-price: the next refresh recomputes the site's meters of this medium from the tariff's first day
-    execute(conn, """
+    execute(
+        conn,
+        """
         UPDATE energy_state e SET reading_to = least(e.reading_to, %s::date::timestamp AT TIME ZONE s.timezone)
         FROM meter m JOIN site s ON s.id = m.site_id
-        WHERE m.id = e.meter_id AND m.site_id = %s AND m.medium = %s""", (spec.valid_from, site_id, spec.medium))
+        WHERE m.id = e.meter_id AND m.site_id = %s AND m.medium = %s""",
+        (spec.valid_from, site_id, spec.medium),
+    )
     return tariff_id
 
 
 def list_tariffs(*, conn: psycopg.Connection, site_id: int, medium: str | None = None) -> list[TariffSpec]:
     """The tariffs of a site (optionally one medium), oldest validity first."""
     out = []
-    for tid, code, name, med, vf, vt, dem, cap, kva, cmax in execute(conn, """
+    for tid, code, name, med, vf, vt, dem, cap, kva, cmax in execute(
+        conn,
+        """
             SELECT id, code, name, medium, valid_from, valid_to, demand_cny_per_kw, capacity_cny_per_kva,
                    capacity_kva, contracted_max_kw FROM energy_tariff
             WHERE site_id = %s AND (%s::text IS NULL OR medium = %s) ORDER BY valid_from, id""",
-            (site_id, medium, medium)).fetchall():
-        prices = dict(execute(conn, "SELECT band, price_cny FROM energy_tariff_price WHERE tariff_id = %s",
-                              (tid,)).fetchall())
-        periods = [PeriodSpec(season=s, months=m, weekdays=w, start=f"{a // 60:02d}:{a % 60:02d}",
-                              end=f"{b // 60:02d}:{b % 60:02d}", band=band)
-                   for s, m, w, a, b, band in execute(conn, """
+        (site_id, medium, medium),
+    ).fetchall():
+        prices = dict(
+            execute(conn, "SELECT band, price_cny FROM energy_tariff_price WHERE tariff_id = %s", (tid,)).fetchall()
+        )
+        periods = [
+            PeriodSpec(
+                season=s,
+                months=m,
+                weekdays=w,
+                start=f"{a // 60:02d}:{a % 60:02d}",
+                end=f"{b // 60:02d}:{b % 60:02d}",
+                band=band,
+            )
+            for s, m, w, a, b, band in execute(
+                conn,
+                """
                        SELECT season, months, weekdays, start_min, end_min, band FROM energy_tariff_period
-                       WHERE tariff_id = %s ORDER BY id""", (tid,)).fetchall()]
-        out.append(TariffSpec(code=code, name=name, medium=med, valid_from=vf, valid_to=vt, prices=prices,
-                              periods=periods, demand_cny_per_kw=dem, capacity_cny_per_kva=cap,
-                              capacity_kva=kva, contracted_max_kw=cmax))
+                       WHERE tariff_id = %s ORDER BY id""",
+                (tid,),
+            ).fetchall()
+        ]
+        out.append(
+            TariffSpec(
+                code=code,
+                name=name,
+                medium=med,
+                valid_from=vf,
+                valid_to=vt,
+                prices=prices,
+                periods=periods,
+                demand_cny_per_kw=dem,
+                capacity_cny_per_kva=cap,
+                capacity_kva=kva,
+                contracted_max_kw=cmax,
+            )
+        )
     return out
 
 
@@ -163,8 +220,8 @@ def list_tariffs(*, conn: psycopg.Connection, site_id: int, medium: str | None =
 class _Compiled:
     valid_from: date
     valid_to: date | None
-    bands: np.ndarray          # [13, 8, 96] band index into BANDS (month 1..12, ISO weekday 1..7, quarter hour)
-    prices: np.ndarray         # [4] CNY per unit by band index (NaN: no price)
+    bands: np.ndarray  # [13, 8, 96] band index into BANDS (month 1..12, ISO weekday 1..7, quarter hour)
+    prices: np.ndarray  # [4] CNY per unit by band index (NaN: no price)
 
 
 def _compile(spec: TariffSpec) -> _Compiled:
@@ -194,9 +251,9 @@ class Schedule:
         local = starts.tz_convert(self.timezone)
         month = local.month.to_numpy()
         weekday = local.day_of_week.to_numpy() + 1
-        quarter = (local.hour.to_numpy() * 4 + local.minute.to_numpy() // 15)
+        quarter = local.hour.to_numpy() * 4 + local.minute.to_numpy() // 15
         day_arr = local.tz_localize(None).to_numpy().astype("datetime64[D]")
-        for t in self.tariffs:       # later validity wins where two overlap
+        for t in self.tariffs:  # later validity wins where two overlap
             mask = day_arr >= np.datetime64(t.valid_from)
             if t.valid_to is not None:
                 mask &= day_arr < np.datetime64(t.valid_to)

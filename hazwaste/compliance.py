@@ -222,3 +222,28 @@ def _finding(c: Condition, now: datetime) -> Finding:
                    value=c.value, message=c.message, caused_by=c.caused_by,
                    details={"name": name, "name_en": name_en, "type": "hazwaste", "plan": [],
                             "finding_id": f"{c.rule}:{c.subject.key}:{now.isoformat()}"})
+
+
+def status(*, conn: psycopg.Connection, site_id: int, now: datetime) -> dict[str, Any]:
+    """The site's hazardous waste at a glance (the regulator's overview): what is in storage and for how long
+    against the site's limit, and the manifests not closed yet, by state."""
+    setting = conn.cursor(row_factory=dict_row).execute(
+        """SELECT coalesce(h.storage_limit_days, 365) AS limit_days, coalesce(h.warn_days, '{270,330}') AS warn_days
+           FROM site s LEFT JOIN hw_site_setting h ON h.site_id = s.id WHERE s.id = %s""", (site_id,)).fetchone()
+    limit_days = setting["limit_days"] if setting else 365
+    warn = sorted(setting["warn_days"]) if setting and setting["warn_days"] else [limit_days]
+    stored = conn.cursor(row_factory=dict_row).execute(
+        """SELECT count(*) AS containers, coalesce(sum(weight_kg), 0) AS kg, min(first_stored_at) AS oldest,
+                  count(*) FILTER (WHERE first_stored_at <= %(warn)s) AS warned,
+                  count(*) FILTER (WHERE first_stored_at <= %(limit)s) AS over_limit
+           FROM hw_container WHERE site_id = %(site)s AND stage = 'storage_in'""",
+        {"site": site_id, "warn": now - timedelta(days=warn[0]), "limit": now - timedelta(days=limit_days)}).fetchone()
+    manifests = conn.cursor(row_factory=dict_row).execute(
+        """SELECT state, count(*) AS n FROM hw_manifest WHERE site_id = %s AND closed_at IS NULL
+             AND state NOT IN ('closed', 'cancelled') GROUP BY state ORDER BY state""", (site_id,)).fetchall()
+    oldest = stored["oldest"]
+    return {"limit_days": limit_days, "warn_days": warn, "containers_in_storage": stored["containers"],
+            "kg_in_storage": float(stored["kg"]), "containers_warned": stored["warned"],
+            "containers_over_limit": stored["over_limit"],
+            "oldest_days": round((now - oldest).total_seconds() / 86400, 1) if oldest else None,
+            "open_manifests": {r["state"]: r["n"] for r in manifests}}

@@ -4,29 +4,26 @@ code that opens the container in the PWA.
 Sizes (standards.md 4.3): up to 50 L 100x100 mm with text at least 3 mm high, 50-450 L 150x150 mm / 5 mm, from
 450 L 200x200 mm / 6 mm (containers above 450 L carry a label on two opposite sides: print two). The label shows
 the waste name, code, category, hazard characteristics (pictograms), constituents, form, precautions, producer
-and contact, date, weight, and the digital id as a QR code. Chinese is set in reportlab's built-in CID font
-``STSong-Light`` (no font file; PDF viewers supply the Adobe-GB1 glyphs). The hazard pictograms are simplified
-drawings (a framed diamond with the characteristic's letter and name), not the standard's artwork.
-Kept small and free of the database so that it can move onto the shared report renderer later.
+and contact, date, weight, and the digital id as a QR code. Drawn with fpdf2 in the Noto Sans CJK font that
+``core.fonts`` provides, embedded as a subset, so the label prints the same on a machine with no CJK fonts. The
+QR code (segno) is drawn as vector squares. The hazard pictograms are simplified drawings (a framed diamond with
+the characteristic's letter and name), not the standard's artwork.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import date
 
 import segno
-from reportlab.lib.colors import Color, black, white
-from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.pdfgen.canvas import Canvas
+from fpdf import FPDF
 
+from core.fonts import FAMILY, cjk_font
 from hazwaste.codes import HAZARD_NAMES
 
-FONT = "STSong-Light"
-BACKGROUND = Color(1.0, 0.85, 0.0)          # yellow-orange ground (colour value not checked against the text)
+BACKGROUND = (255, 217, 0)                 # yellow-orange ground (colour value not checked against the text)
+RED = (217, 0, 0)
+PT_PER_MM = 72 / 25.4
 
 
 @dataclass(frozen=True)
@@ -69,27 +66,47 @@ class LabelData:
 
 
 FORMS = {"solid": "固态", "semi_solid": "半固态", "liquid": "液态", "gas": "气态"}
+TITLE = "危险废物"
+HAZARD_TITLE = "危险特性："
 
 
-def _qr(canvas: Canvas, data: str, x: float, y: float, side: float) -> None:
-    qr = segno.make(data, error="m")
-    matrix = [list(row) for row in qr.matrix]
-    n = len(matrix) + 8                                   # four modules of quiet zone on each side
-    cell = side / n
-    canvas.setFillColor(white)
-    canvas.rect(x, y, side, side, stroke=0, fill=1)
-    canvas.setFillColor(black)
+def new_pdf(width_mm: float, height_mm: float, characters: set[str]) -> FPDF:
+    """An fpdf2 document of one page size in mm, with the CJK font registered as ``FAMILY`` (the common cut of the
+    font when it holds every character the document will show, else the full font). Shared with the manifest."""
+    pdf = FPDF(orientation="P", unit="mm", format=(width_mm, height_mm))
+    pdf.set_auto_page_break(False)
+    pdf.set_margins(0, 0, 0)
+    pdf.set_creator("ehs-monitor")
+    pdf.set_lang("zh-CN")
+    pdf.add_font(FAMILY, "", str(cjk_font(characters)))
+    return pdf
+
+
+def _qr(pdf: FPDF, data: str, x: float, y: float, side: float) -> None:
+    """The QR code with four modules of quiet zone, its top-left corner at (x, y); dark runs drawn as one box."""
+    matrix = [list(row) for row in segno.make(data, error="m").matrix]
+    cell = side / (len(matrix) + 8)
+    pdf.set_fill_color(255, 255, 255)
+    pdf.rect(x, y, side, side, style="F")
+    pdf.set_fill_color(0, 0, 0)
     for r, row in enumerate(matrix):
-        for c, dark in enumerate(row):
-            if dark:
-                canvas.rect(x + (c + 4) * cell, y + side - (r + 5) * cell, cell, cell, stroke=0, fill=1)
+        c = 0
+        while c < len(row):
+            if not row[c]:
+                c += 1
+                continue
+            start = c
+            while c < len(row) and row[c]:
+                c += 1
+            pdf.rect(x + (start + 4) * cell, y + (r + 4) * cell, (c - start) * cell, cell, style="F")
 
 
-def _wrap(text: str, pt: float, width: float) -> list[str]:
-    """Split text into lines no wider than ``width`` (character by character: Chinese has no spaces)."""
+def _wrap(pdf: FPDF, text: str, width: float) -> list[str]:
+    """Split text into lines no wider than ``width`` mm in the current font (character by character: Chinese has
+    no spaces)."""
     lines, line = [], ""
     for char in text:
-        if line and pdfmetrics.stringWidth(line + char, FONT, pt) > width:
+        if line and pdf.get_string_width(line + char) > width:
             lines.append(line)
             line = char
         else:
@@ -97,47 +114,24 @@ def _wrap(text: str, pt: float, width: float) -> list[str]:
     return [*lines, line] if line else lines
 
 
-def _pictogram(canvas: Canvas, hazard: str, cx: float, cy: float, half: float, font_pt: float) -> None:
-    path = canvas.beginPath()
-    path.moveTo(cx, cy + half)
-    path.lineTo(cx + half, cy)
-    path.lineTo(cx, cy - half)
-    path.lineTo(cx - half, cy)
-    path.close()
-    canvas.setFillColor(white)
-    canvas.setStrokeColor(Color(0.85, 0, 0))
-    canvas.setLineWidth(max(1.0, half / 12))
-    canvas.drawPath(path, stroke=1, fill=1)
-    canvas.setFillColor(black)
-    canvas.setFont(FONT, font_pt * 1.2)
-    canvas.drawCentredString(cx, cy + font_pt * 0.1, hazard)
-    canvas.setFont(FONT, font_pt * 0.8)
-    canvas.drawCentredString(cx, cy - font_pt * 0.9, HAZARD_NAMES.get(hazard, hazard))
+def _centred(pdf: FPDF, text: str, cx: float, baseline: float) -> None:
+    pdf.text(cx - pdf.get_string_width(text) / 2, baseline, text)
 
 
-def render_label(data: LabelData) -> bytes:
-    """The label as a one-page PDF of the standard's size for the container's volume."""
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    size = label_size(data.volume_l)
-    side = size.side_mm * mm
-    pt = size.text_mm * mm * 1.15                         # a CJK glyph fills about 0.87 of the em: >= text_mm
-    margin = side * 0.04
-    buf = io.BytesIO()
-    canvas = Canvas(buf, pagesize=(side, side), pageCompression=1)
-    canvas.setTitle(f"危险废物标签 {data.container_code}")
-    canvas.setFillColor(BACKGROUND)
-    canvas.rect(0, 0, side, side, stroke=0, fill=1)
-    canvas.setStrokeColor(black)
-    canvas.setLineWidth(side / 150)
-    canvas.rect(margin / 2, margin / 2, side - margin, side - margin, stroke=1, fill=0)
-    canvas.setFillColor(black)
-    canvas.setFont(FONT, pt * 1.8)
-    canvas.drawCentredString(side / 2, side - margin - pt * 1.8, "危险废物")
-    qr_side = side * 0.34
-    qr_x, qr_y = side - margin - qr_side, side - margin - pt * 2.6 - qr_side
-    _qr(canvas, data.url, qr_x, qr_y, qr_side)
-    lines = [
+def _pictogram(pdf: FPDF, hazard: str, cx: float, cy: float, half: float, font_pt: float) -> None:
+    pdf.set_fill_color(255, 255, 255)
+    pdf.set_draw_color(*RED)
+    pdf.set_line_width(max(0.35, half / 12))
+    pdf.polygon([(cx, cy - half), (cx + half, cy), (cx, cy + half), (cx - half, cy)], style="DF")
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_font(FAMILY, size=font_pt * 1.2)
+    _centred(pdf, hazard, cx, cy - font_pt * 0.1 / PT_PER_MM)
+    pdf.set_font(FAMILY, size=font_pt * 0.8)
+    _centred(pdf, HAZARD_NAMES.get(hazard, hazard), cx, cy + font_pt * 0.9 / PT_PER_MM)
+
+
+def _lines(data: LabelData) -> list[str]:
+    return [
         f"废物名称：{data.name}", f"废物代码：{data.waste_code}", f"废物类别：{data.category}",
         f"废物形态：{FORMS.get(data.form, data.form)}", f"主要成分：{data.constituents or '—'}",
         f"注意事项：{data.precautions or '—'}", f"产生单位：{data.producer}", f"联系方式：{data.contact}",
@@ -145,19 +139,42 @@ def render_label(data: LabelData) -> bytes:
         f"废物重量：{f'{data.weight_kg:g} kg' if data.weight_kg is not None else '—'}",
         f"数字识别码：{data.container_code}",
     ]
-    canvas.setFont(FONT, pt)
-    y = side - margin - pt * 3.2
+
+
+def render_label(data: LabelData) -> bytes:
+    """The label as a one-page PDF of the standard's size for the container's volume."""
+    size = label_size(data.volume_l)
+    side = size.side_mm
+    lines = _lines(data)
+    shown = "".join([TITLE, HAZARD_TITLE, *lines, *data.hazards, *(HAZARD_NAMES.get(h, h) for h in data.hazards)])
+    pdf = new_pdf(side, side, set(shown))
+    pdf.set_title(f"危险废物标签 {data.container_code}")
+    pdf.add_page()
+    pt = size.text_mm * 1.15 * PT_PER_MM                  # a CJK glyph fills about 0.87 of the em: >= text_mm
+    em = pt / PT_PER_MM                                   # the font size in mm, for the layout below
+    margin = side * 0.04
+    pdf.set_fill_color(*BACKGROUND)
+    pdf.rect(0, 0, side, side, style="F")
+    pdf.set_draw_color(0, 0, 0)
+    pdf.set_line_width(side / 150)
+    pdf.rect(margin / 2, margin / 2, side - margin, side - margin, style="D")
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_font(FAMILY, size=pt * 1.8)
+    _centred(pdf, TITLE, side / 2, margin + em * 1.8)
+    qr_side = side * 0.34
+    qr_x, qr_top = side - margin - qr_side, margin + em * 2.6
+    _qr(pdf, data.url, qr_x, qr_top, qr_side)
+    pdf.set_font(FAMILY, size=pt)
+    y = margin + em * 3.2                                  # baseline of the first line
     for i, line in enumerate(lines):
-        width = (qr_x - margin * 2) if y > qr_y - pt else side - margin * 2.5
-        for part in _wrap(line, pt, width)[:2 if i in (4, 5) else 1]:
-            canvas.drawString(margin * 1.2, y, part)
-            y -= pt * 1.3
+        width = (qr_x - margin * 2) if y < qr_top + qr_side + em else side - margin * 2.5
+        for part in _wrap(pdf, line, width)[:2 if i in (4, 5) else 1]:
+            pdf.text(margin * 1.2, y, part)
+            y += em * 1.3
     half = min(side * 0.065, (side - margin * 4) / (2.3 * max(len(data.hazards), 1)))
-    cy = margin + half * 1.1
-    canvas.setFont(FONT, pt)
-    canvas.drawString(margin * 1.2, cy - pt / 3, "危险特性：")
+    cy = side - margin - half * 1.1
+    pdf.set_font(FAMILY, size=pt)
+    pdf.text(margin * 1.2, cy + em / 3, HAZARD_TITLE)
     for i, hazard in enumerate(reversed(data.hazards)):    # along the bottom edge, from the right
-        _pictogram(canvas, hazard, side - margin * 1.5 - half - i * half * 2.3, cy, half, pt * 0.9)
-    canvas.showPage()
-    canvas.save()
-    return buf.getvalue()
+        _pictogram(pdf, hazard, side - margin * 1.5 - half - i * half * 2.3, cy, half, pt * 0.9)
+    return bytes(pdf.output())

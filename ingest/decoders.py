@@ -110,6 +110,8 @@ class Limits:
     max_age: timedelta = timedelta(days=30)
     #: The MQTT 5 user property in which the broker names the sender (core.identity); None: not checked.
     sender_property: str | None = None
+    #: Service accounts that may relay telemetry for any device (core.identity, ``relays``).
+    relay_senders: frozenset[str] = frozenset()
 
 
 def parse_time(value: object, now: datetime, limits: Limits) -> datetime | str:
@@ -184,7 +186,9 @@ class Decoder:
             return reject(Reason.BAD_TOPIC, "topic is not ehs/v1/{site}/{device}/telemetry|status")
         if size > self.limits.max_payload_bytes:
             return reject(Reason.OVERSIZED, f"payload of {size} bytes exceeds {self.limits.max_payload_bytes}")
-        if (why := identity.sender_refusal(parsed.site, parsed.device, msg.properties, self.limits.sender_property)):
+        relays = self.limits.relay_senders if parsed.channel == topics.TELEMETRY else frozenset()
+        if (why := identity.sender_refusal(parsed.site, parsed.device, msg.properties, self.limits.sender_property,
+                                           relays=relays)):
             return reject(Reason.WRONG_SENDER, why)
         device = self.index.devices.get((parsed.site, parsed.device))
         if device is None:

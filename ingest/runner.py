@@ -81,7 +81,8 @@ class IngestRunner:
             on_index(self.index)
         self.decoder = Decoder(self.index, Limits(
             max_payload_bytes=settings.max_payload_bytes, max_future=timedelta(seconds=settings.max_future_s),
-            max_age=timedelta(days=settings.max_age_days), sender_property=settings.sender_property))
+            max_age=timedelta(days=settings.max_age_days), sender_property=settings.sender_property,
+            relay_senders=frozenset(settings.relay_senders)))
         self.queue: queue.Queue[RawMessage] = queue.Queue(maxsize=max(settings.queue_size,
                                                                       settings.receive_maximum))
         self.subscriber = Subscriber(

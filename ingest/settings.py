@@ -48,6 +48,9 @@ class IngestSettings(BaseSettings):
     db_retry_max_s: float = 30.0
     #: MQTT 5 user property in which the broker names each message's sender (core.identity); unset: not checked.
     sender_property: str | None = None
+    #: Service accounts the sender check accepts on any device's telemetry topic: relays that carry readings that
+    #: arrived another way (the HJ 212 listener, ``ingest.hj212.relay``). JSON list in the environment.
+    relay_senders: tuple[str, ...] = ("ehs-hj212",)
     #: Dead letters: kept this many days, at most this many per topic and day (made-up topics cannot fill the
     #: disk), at most this many rows in all; pruned by the housekeeping at most every ``dead_letter_prune_s``.
     dead_letter_days: int = Field(30, ge=1)

@@ -1,14 +1,14 @@
 // Service worker of the PWA (scope /app/): the app shell and the recent alarms stay available offline,
 // and Web Push notifications are shown with an "Acknowledge" action.
 
-const VERSION = "ehs-pwa-2";
+const VERSION = "ehs-pwa-3";
 const SHELL = `${VERSION}-shell`;
 const DATA = `${VERSION}-data`;
 const SHELL_FILES = [
   "/app/", "/app/manifest.webmanifest", "/app/css/app.css",
   "/app/js/app.js", "/app/js/api.js", "/app/js/alarms.js", "/app/js/chart.js", "/app/js/dom.js", "/app/js/i18n.js",
   "/app/js/live.js", "/app/js/outbox.js", "/app/js/push.js", "/app/js/sound.js", "/app/js/reports.js",
-  "/app/js/waste.js",
+  "/app/js/waste.js", "/app/js/compliance.js",
   "/app/i18n/zh-CN.json", "/app/i18n/en.json",
   "/app/icons/icon-192.png", "/app/icons/icon-512.png", "/app/icons/maskable-512.png",
 ];

@@ -14,7 +14,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
-from reports.fonts import cjk_font
+from core.fonts import cjk_font
 from reports.model import Chart, ColType, Document
 
 #: Colours of the series (colour-blind safe, Okabe-Ito).
@@ -24,7 +24,7 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 def render_png(doc: Document, chart: Chart, *, width_mm: float = 170, height_mm: float = 70,
                dpi: int = 200) -> bytes:
     """The chart as a PNG image of the given size."""
-    # ASCII minus signs in tick labels: U+2212 is not in the font's common cut (reports.fonts); local to this call
+    # ASCII minus signs in tick labels: U+2212 is not in the font's common cut (core.fonts); local to this call
     with rc_context({"axes.unicode_minus": False}):
         return _render(doc, chart, width_mm, height_mm, dpi)
 
@@ -34,7 +34,7 @@ def _render(doc: Document, chart: Chart, width_mm: float, height_mm: float, dpi:
     xcol = table.columns[table.column(chart.x)]
     xs = table.values(chart.x)
     shown = "".join([chart.title, *(c.header() for c in table.columns), *(str(x) for x in xs), "0123456789.-:"])
-    path = str(cjk_font(set(shown)))             # the small cut when it has every character (reports.fonts)
+    path = str(cjk_font(set(shown)))             # the small cut when it has every character (core.fonts)
     font = FontProperties(fname=path, size=8)
     title_font = FontProperties(fname=path, size=10)
     if xcol.type is ColType.DATETIME:

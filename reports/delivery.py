@@ -14,6 +14,7 @@ import psycopg
 
 from alerts.seal import SealError, unseal
 from core import audit
+from core.keys import Keyring
 from reports import archive, links
 from reports.context import one
 from reports.registry import KINDS
@@ -29,7 +30,7 @@ class Delivery:
     """What delivery needs from the process: the channel sender, the secret, the public URL of the API."""
 
     sender: Sender
-    secret: str
+    secret: str | Keyring
     public_url: str
 
 

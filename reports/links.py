@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core.keys import Keyring
 from core.links import LinkError, sign, verify
 
 __all__ = ["TTL", "Link", "LinkError", "make", "read", "url"]
@@ -23,11 +24,11 @@ class Link:
     expires_at: datetime
 
 
-def make(secret: str, *, report_id: int, to: str, now: datetime, ttl: timedelta = TTL) -> str:
+def make(secret: str | Keyring, *, report_id: int, to: str, now: datetime, ttl: timedelta = TTL) -> str:
     return sign(secret, purpose=_PURPOSE, audience=_AUDIENCE, claims={"r": report_id, "to": to}, now=now, ttl=ttl)
 
 
-def read(secret: str, token: str, *, now: datetime) -> Link:
+def read(secret: str | Keyring, token: str, *, now: datetime) -> Link:
     """Check the signature and the expiry at ``now``; raise LinkError (404 / 410)."""
     claims, expires = verify(secret, token, purpose=_PURPOSE, audience=_AUDIENCE, required=["r"], now=now)
     if not isinstance(claims.get("r"), int):

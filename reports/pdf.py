@@ -14,8 +14,8 @@ import unicodedata
 
 from fpdf import FPDF, FontFace, XPos, YPos
 
+from core.fonts import FAMILY, cjk_font
 from reports import charts
-from reports.fonts import FAMILY, cjk_font
 from reports.model import ColType, Document, Table, fmt_cell, tr
 
 MARGIN = 15.0

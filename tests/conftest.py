@@ -26,7 +26,37 @@ from core import storage
 from core.embedded import start_broker, start_pgserver, with_dbname
 from core.migrate import migrate
 from core.plant import apply_plant
+from tests import leaks
 from tests.support import seal_template, small_plant, unique_code
+
+# --- nothing left running (tests/leaks.py) -------------------------------------------------------------------
+
+_SESSION_OWNED = [leaks.Snapshot()]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
+    """Threads and processes a session fixture starts (embedded servers) belong to the session."""
+    if fixturedef.scope != "session":
+        yield
+        return
+    before = leaks.snapshot()
+    yield
+    after = leaks.snapshot()
+    _SESSION_OWNED[0] = _SESSION_OWNED[0] | leaks.Snapshot(after.threads - before.threads,
+                                                           after.processes - before.processes)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _nothing_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a module that leaves threads or child processes running after its fixtures are torn down."""
+    before = leaks.snapshot()
+    yield
+    found = leaks.leftovers(before, _SESSION_OWNED[0])
+    if found:
+        pytest.fail(f"{request.node.nodeid} left running after its tests and fixtures ended:\n  "
+                    + "\n  ".join(found), pytrace=False)
+
 
 
 @pytest.fixture(scope="session")

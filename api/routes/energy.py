@@ -33,8 +33,12 @@ Medium = Literal["electricity", "water", "compressed_air", "nitrogen", "steam", 
 Bucket = Literal["15min", "hour", "day", "month", "year"]
 _MAX_UPLOAD = 20 * 1024 * 1024
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-EXPORT = {200: {"content": {"application/json": {}, "text/csv": {}, _XLSX: {}},
-                "description": "JSON, or CSV/XLSX with format=csv|xlsx"}}
+EXPORT = {
+    200: {
+        "content": {"application/json": {}, "text/csv": {}, _XLSX: {}},
+        "description": "JSON, or CSV/XLSX with format=csv|xlsx",
+    }
+}
 #: most 15-minute rows one ledger request may span per meter (a year of 15-minute buckets is 35,040)
 _MAX_BUCKETS = {"15min": 96 * 93, "hour": 24 * 400, "day": 366 * 5, "month": 12 * 50, "year": 100}
 
@@ -63,15 +67,24 @@ def _span(start: datetime, end: datetime, bucket: str) -> None:
         raise Invalid("end must come after start", field="end")
     width = {"15min": 900, "hour": 3600, "day": 86400, "month": 86400 * 31, "year": 86400 * 366}[bucket]
     if (end - start).total_seconds() / width > _MAX_BUCKETS[bucket]:
-        raise Invalid(f"too many {bucket} buckets in one request; use a coarser bucket or a shorter window",
-                      field="start")
+        raise Invalid(
+            f"too many {bucket} buckets in one request; use a coarser bucket or a shorter window", field="start"
+        )
 
 
 @router.get("/ledger", responses=EXPORT)
-def get_ledger(principal: Reader, conn: Conn, site: SiteCode, start: AwareDatetime, end: AwareDatetime,
-               by: Literal["meter", "area", "medium", "site"] = "area", bucket: Bucket = "day",
-               medium: Medium | None = None, basis: Literal["calorific", "equivalent"] = "calorific",
-               format: Literal["json", "csv", "xlsx"] = "json") -> Any:  # noqa: A002 - the query parameter's name
+def get_ledger(
+    principal: Reader,
+    conn: Conn,
+    site: SiteCode,
+    start: AwareDatetime,
+    end: AwareDatetime,
+    by: Literal["meter", "area", "medium", "site"] = "area",
+    bucket: Bucket = "day",
+    medium: Medium | None = None,
+    basis: Literal["calorific", "equivalent"] = "calorific",
+    format: Literal["json", "csv", "xlsx"] = "json",
+) -> Any:  # noqa: A002 - the query parameter's name
     """Energy per meter, area (process), medium or site and bucket (site-local calendar for day/month/year): native
     unit, kgce (GB/T 2589-2020, calorific or equivalent value), cost (CNY) and the quality counts."""
     s = _site(conn, principal, site)
@@ -82,10 +95,16 @@ def get_ledger(principal: Reader, conn: Conn, site: SiteCode, start: AwareDateti
         return {"rows": [r.as_dict() for r in rows]}
     name = f"energy-{site}-{by}-{bucket}-{start.date()}"
     if format == "csv":
-        return Response(exports.ledger_csv(rows, s["timezone"]), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
-    return Response(exports.ledger_xlsx(rows, s["timezone"]), media_type=_XLSX,
-                    headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+        return Response(
+            exports.ledger_csv(rows, s["timezone"]),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    return Response(
+        exports.ledger_xlsx(rows, s["timezone"]),
+        media_type=_XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+    )
 
 
 @router.get("/summary")
@@ -98,8 +117,14 @@ def get_summary(principal: Reader, conn: Conn, clock: AppClock, site: SiteCode) 
 
 
 @router.get("/flow")
-def get_flow(principal: Reader, conn: Conn, site: SiteCode, start: AwareDatetime, end: AwareDatetime,
-             medium: Medium = "electricity") -> dict[str, Any]:
+def get_flow(
+    principal: Reader,
+    conn: Conn,
+    site: SiteCode,
+    start: AwareDatetime,
+    end: AwareDatetime,
+    medium: Medium = "electricity",
+) -> dict[str, Any]:
     """Sankey of the meter tree: parent -> children, leaf -> area, parent - sum of children -> loss/unmetered."""
     _site(conn, principal, site)
     _span(start, end, "hour")
@@ -108,8 +133,9 @@ def get_flow(principal: Reader, conn: Conn, site: SiteCode, start: AwareDatetime
 
 
 @router.get("/balance")
-def get_balance(principal: Reader, conn: Conn, site: SiteCode, start: AwareDatetime, end: AwareDatetime,
-                bucket: Bucket = "hour") -> dict[str, Any]:
+def get_balance(
+    principal: Reader, conn: Conn, site: SiteCode, start: AwareDatetime, end: AwareDatetime, bucket: Bucket = "hour"
+) -> dict[str, Any]:
     """Parent meter vs the sum of its children per bucket: loss and loss % of the parent."""
     _site(conn, principal, site)
     _span(start, end, bucket)
@@ -133,8 +159,14 @@ def post_tariff(body: TariffCreate, principal: Manager, conn: Conn) -> dict[str,
     s = _site(conn, principal, body.site)
     spec = TariffSpec.model_validate(body.model_dump(exclude={"site"}, by_alias=True))
     save_tariff(conn=conn, site_id=s["id"], spec=spec, actor=principal.actor)
-    audit.append(conn, actor=principal.actor, action="energy.tariff.put", target=f"{body.site}/{body.code}",
-                 detail=spec.model_dump(mode="json", by_alias=True), site=body.site)
+    audit.append(
+        conn,
+        actor=principal.actor,
+        action="energy.tariff.put",
+        target=f"{body.site}/{body.code}",
+        detail=spec.model_dump(mode="json", by_alias=True),
+        site=body.site,
+    )
     return spec.model_dump(mode="json", by_alias=True)
 
 
@@ -156,13 +188,17 @@ class ProductionCreate(BaseModel):
 
 
 @router.get("/production")
-def get_production(principal: Reader, conn: Conn, site: SiteCode, start: AwareDatetime,
-                   end: AwareDatetime) -> list[dict[str, Any]]:
+def get_production(
+    principal: Reader, conn: Conn, site: SiteCode, start: AwareDatetime, end: AwareDatetime
+) -> list[dict[str, Any]]:
     s = _site(conn, principal, site)
-    cur = conn.execute("""
+    cur = conn.execute(
+        """
         SELECT a.code AS area, p.start, p."end", p.quantity, p.unit, p.source FROM energy_production p
         JOIN area a ON a.id = p.area_id WHERE a.site_id = %s AND p.start < %s AND p."end" > %s
-        ORDER BY p.start, a.code LIMIT 10000""", (s["id"], end, start))
+        ORDER BY p.start, a.code LIMIT 10000""",
+        (s["id"], end, start),
+    )
     cols = [d.name for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
@@ -176,8 +212,9 @@ def post_production(body: ProductionCreate, principal: Manager, conn: Conn) -> d
     """Record production output per area and period (replaces a row for the same area, period and unit)."""
     s = _site(conn, principal, body.site)
     try:
-        n = offline.record_production(conn, site_id=s["id"], rows=[r.model_dump() for r in body.rows],
-                                      source="api", actor=principal.actor)
+        n = offline.record_production(
+            conn, site_id=s["id"], rows=[r.model_dump() for r in body.rows], source="api", actor=principal.actor
+        )
     except ImportRefused as exc:
         raise _refused(exc, "rows") from None
     return {"stored": n}
@@ -191,9 +228,13 @@ def _read(file: UploadFile) -> bytes:
 
 
 @router.post("/offline", status_code=201)
-def post_offline(principal: Manager, conn: Conn, site: SiteCode,
-                       file: Annotated[UploadFile, File(description="CSV or XLSX: meter, time, value")],
-                       kind: Literal["readings", "production"] = "readings") -> dict[str, Any]:
+def post_offline(
+    principal: Manager,
+    conn: Conn,
+    site: SiteCode,
+    file: Annotated[UploadFile, File(description="CSV or XLSX: meter, time, value")],
+    kind: Literal["readings", "production"] = "readings",
+) -> dict[str, Any]:
     """Import offline meter readings (columns meter, time, value) or production (area, start, end, quantity,
     unit) from CSV or XLSX; the whole file is refused with the line and field of each problem."""
     data = _read(file)
@@ -201,10 +242,12 @@ def post_offline(principal: Manager, conn: Conn, site: SiteCode,
     name = file.filename or "upload.csv"
     try:
         if kind == "production":
-            return {"stored": offline.import_production(conn, site_id=s["id"], data=data, filename=name,
-                                                        actor=principal.actor)}
+            return {
+                "stored": offline.import_production(
+                    conn, site_id=s["id"], data=data, filename=name, actor=principal.actor
+                )
+            }
         result = offline.import_offline(conn, site_id=s["id"], data=data, filename=name, actor=principal.actor)
     except ImportRefused as exc:
         raise _refused(exc) from None
     return {"rows": result.rows, "stored": result.stored, "meters": result.meters, "import_id": result.import_id}
-

@@ -78,7 +78,7 @@ def create_channel(body: ChannelSpec, who: Manager, conn: Conn, settings: Settin
     _may_write(conn, who, body.site)
     if db.execute(conn, "SELECT 1 FROM notification_channel WHERE name = %s", (body.name,)).fetchone():
         raise HTTPException(409, f"a channel named {body.name!r} exists")
-    out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.secret_key.get_secret_value(),
+    out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.keyring,
                                                     spec=body))
     audit.append(conn, actor=who.actor, action="notify.channel.create", target=f"channel:{out['id']}",
                  site=out["site"],
@@ -105,7 +105,7 @@ def replace_channel(channel_id: PathId, body: ChannelSpec, who: Manager, conn: C
     if db.execute(conn, "SELECT 1 FROM notification_channel WHERE name = %s AND id <> %s", (body.name, channel_id)
                     ).fetchone():
         raise HTTPException(409, f"a channel named {body.name!r} exists")
-    out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.secret_key.get_secret_value(),
+    out = _domain(lambda: notify_config.put_channel(conn=conn, secret=settings.keyring,
                                                     spec=body, channel_id=channel_id))
     audit.append(conn, actor=who.actor, action="notify.channel.update", target=f"channel:{channel_id}",
                  site=out["site"],

@@ -31,7 +31,7 @@ Token = Annotated[str, "signed link token"]
 @router.get("/push/vapid-public-key", response_model=VapidKeyRead)
 def vapid_public_key(_me: Person, conn: Conn, settings: Settings):
     """The VAPID public key (``applicationServerKey`` of ``pushManager.subscribe``)."""
-    public, _ = webpush.vapid_keys(conn=conn, secret=settings.secret_key.get_secret_value(),
+    public, _ = webpush.vapid_keys(conn=conn, secret=settings.keyring,
                                    configured=AlertSettings().vapid_private_key)
     return {"public_key": public}
 
@@ -78,7 +78,7 @@ def _link(token: str, conn, settings, clock) -> tuple[links.Link, dict]:
     if len(token) > 1000:
         raise HTTPException(404, "unknown link")
     try:
-        link = links.read(settings.secret_key.get_secret_value(), token, now=clock.now())
+        link = links.read(settings.keyring, token, now=clock.now())
     except links.LinkError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     alarm = store.fetch_one(conn, "SELECT * FROM alarm WHERE id = %s", (link.alarm_id,))

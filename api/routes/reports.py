@@ -151,7 +151,7 @@ def create_run(body: RunCreate, principal: Runner, conn: Conn, clock: AppClock, 
 def download_by_link(token: Annotated[str, Path(max_length=2000)], conn: Conn, settings: Settings, clock: AppClock):
     """A report sent to a chat channel: the signed link is the credential (no sign-in); audited."""
     try:
-        link = links.read(settings.secret_key.get_secret_value(), token, now=clock.now())
+        link = links.read(settings.keyring, token, now=clock.now())
         found = archive.download(conn, link.report_id, actor=f"link:{link.to or 'report'}")
     except links.LinkError as exc:
         if exc.status == 410:

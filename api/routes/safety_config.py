@@ -7,7 +7,8 @@ history, ``PUT`` a new revision from JSON (administrators of every site). A body
 models as the YAML (``detectors.specs.RuleSection``, ``alerts.config.AlertSection``) and then checked against
 the registry and each other (a plan naming a device that is not an actuator, an alarm attribute for no rule);
 every problem answers 422 naming its field. A stored revision is announced as a configuration revision, so the
-running processes reload, and audited as ``rule.rule_set`` / ``rule.alarm_config``. Response plans live in the
+running processes reload, and audited as ``config.apply`` like a plant file (``api.safety``, the one application
+of the safety configuration shared with ``ehs config apply``). Response plans live in the
 alarm configuration (``response_plans``), so there is no separate plan document.
 """
 
@@ -20,9 +21,8 @@ import psycopg
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from alerts import service as alert_service
-from alerts.config import AlertSection, check_alerts
-from api import config_scope
+from alerts.config import AlertSection
+from api import config_scope, safety
 from api.alarms import domain_errors
 from api.deps import Conn, PathId, require
 from api.errors import NotFound, field_errors
@@ -30,10 +30,8 @@ from api.plant_read import site_filter
 from api.policy import Permission, Principal
 from api.queries import fetch_all, fetch_one
 from api.schemas.alarm_config import AlarmConfigRead, AppliedRead, RevisionRead, RuleSetRead
-from core import audit
-from core.plant import export_plant, record_revision
-from detectors import service as rule_service
-from detectors.specs import RuleSection, check_rules
+from core.plant import export_plant
+from detectors.specs import RuleSection
 
 router = APIRouter(prefix="/api/v1", tags=["safety configuration"])
 Reader = Annotated[Principal, require(Permission.ALARMS_READ)]
@@ -64,11 +62,9 @@ def _versions(conn: psycopg.Connection, table: str, limit: int) -> list[dict[str
     return fetch_all(conn, f"SELECT {_REVISION} FROM {table} ORDER BY id DESC LIMIT %s", (limit,))  # noqa: S608
 
 
-def _announce(conn: psycopg.Connection, principal: Principal, what: str, revision: int, sha: str) -> None:
-    source = f"api:{principal.actor}"
-    record_revision(conn, source=source, sha256=sha, summary={f"{what}_revision": revision})
-    audit.append(conn, actor=principal.actor, action=f"rule.{what}", target=f"{what}:{revision}",
-                 detail={"revision": revision, "sha256": sha})
+def _in_body(problems: list[tuple[tuple, str]]) -> list[tuple[tuple, str]]:
+    """Problems of the request's section located under ``body`` (those of the configuration in force keep theirs)."""
+    return [(("body", *loc[1:]) if loc[0] in ("rules", "alarms") else loc, m) for loc, m in problems]
 
 
 def _problems(problems: list[tuple[tuple, str]]) -> JSONResponse:
@@ -112,19 +108,18 @@ def put_alarm_config(body: AlertSection, principal: Writer, conn: Conn):
     _all_sites(principal)
     with domain_errors():
         plant = export_plant(conn=conn)
-        _, rules = rule_service.load_rules(conn=conn)
-        problems = [(("body", *loc), m) for loc, m in check_alerts(body, plant, [r.id for r in rules.rules])]
+        problems = _in_body(safety.check(conn, alarms=body, plant=plant))
         for p, plan in enumerate(body.response_plans):          # a plan's people must hold its site
             problems += [(tuple(field.split(".")), m) for field, m in config_scope.recipient_problems(
                 conn, {f"body.response_plans.{p}.levels.{lv}.notify.users": level.notify.users
                        for lv, level in enumerate(plan.levels)}, plan.site)]
         if problems:
             return _problems(problems)
-        revision = alert_service.apply_config(conn=conn, section=body, source=f"api:{principal.actor}")
-        if revision is None:
+        applied = safety.apply_safety(conn, actor=principal.actor, source=f"api:{principal.actor}", alarms=body,
+                                      plant=plant, checked=True)
+        if not applied.changed:
             return {"revision": _latest(conn, "alarm_config")["revision"], "changed": False}
-        _announce(conn, principal, "alarm_config", revision, _latest(conn, "alarm_config")["sha256"])
-    return {"revision": revision, "changed": True}
+    return {"revision": applied.alarms_revision, "changed": True}
 
 
 # --- rule set ----------------------------------------------------------------------------------------------
@@ -164,15 +159,11 @@ def put_rules(body: RuleSection, principal: Writer, conn: Conn):
     _all_sites(principal)
     with domain_errors():
         plant = export_plant(conn=conn)
-        problems = [(("body", *loc), m) for loc, m in check_rules(body, plant)]
-        row = fetch_one(conn, "SELECT body FROM alarm_config ORDER BY id DESC LIMIT 1")
-        if row is not None:                         # the alarm configuration in force must still name real rules
-            problems += [(("alarm_config", *loc), m) for loc, m in
-                         check_alerts(AlertSection.model_validate(row["body"]), plant, [r.id for r in body.rules])]
-        if problems:
+        problems = _in_body(safety.check(conn, rules=body, plant=plant))   # the alarm configuration in force must
+        if problems:                                                       # still name real rules
             return _problems(problems)
-        revision = rule_service.apply_rules(conn=conn, section=body, source=f"api:{principal.actor}")
-        if revision is None:
+        applied = safety.apply_safety(conn, actor=principal.actor, source=f"api:{principal.actor}", rules=body,
+                                      plant=plant, checked=True)
+        if not applied.changed:
             return {"revision": _latest(conn, "rule_set")["revision"], "changed": False}
-        _announce(conn, principal, "rule_set", revision, _latest(conn, "rule_set")["sha256"])
-    return {"revision": revision, "changed": True}
+    return {"revision": applied.rules_revision, "changed": True}

@@ -10,6 +10,7 @@ import signal
 from core.logging import setup_logging
 from core.settings import get_settings
 from ingest.hj212.listener import Hj212Listener
+from ingest.hj212.relay import MqttRelay
 from ingest.hj212.settings import Hj212Settings
 
 _LOGGER = logging.getLogger("ingest.hj212")
@@ -23,8 +24,19 @@ async def _run() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    listener = Hj212Listener(database_url=settings.database_url, settings=Hj212Settings())
-    await listener.serve_forever(stop)
+    hj212 = Hj212Settings()
+    relay = None
+    if hj212.relay and settings.mqtt_url:
+        relay = MqttRelay(settings.mqtt_url)
+        await asyncio.to_thread(relay.start)
+    elif hj212.relay:
+        _LOGGER.warning("EHS_MQTT_URL is unset: HJ 212 readings are stored but reach no rule or detector")
+    listener = Hj212Listener(database_url=settings.database_url, settings=hj212, relay=relay)
+    try:
+        await listener.serve_forever(stop)
+    finally:
+        if relay is not None:
+            relay.stop()
 
 
 def main() -> None:

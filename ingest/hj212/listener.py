@@ -21,6 +21,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import psycopg
 
@@ -42,6 +43,7 @@ from ingest.hj212.interpret import (
     set_time,
 )
 from ingest.hj212.registry import LoggerIndex, LoggerInfo, load_loggers
+from ingest.hj212.relay import telemetry_of
 from ingest.hj212.segment import Message, build_frame, parse_frame
 from ingest.hj212.settings import Hj212Settings
 from ingest.hj212.split import Reassembler
@@ -71,12 +73,20 @@ class _Connection:
     refused_in_a_row: int = 0
 
 
-class Hj212Listener:
-    """Serve loggers until ``stop``; ``counters`` for the heartbeat, ``commands`` for the audit and tests."""
+class Relay(Protocol):
+    def publish(self, messages: list[tuple[str, bytes]], timeout_s: float) -> int: ...
 
-    def __init__(self, *, database_url: str, settings: Hj212Settings, clock=None) -> None:
+
+class Hj212Listener:
+    """Serve loggers until ``stop``; ``counters`` for the heartbeat, ``commands`` for the audit and tests.
+
+    ``relay`` (``ingest.hj212.relay.MqttRelay``), when given, carries the committed readings to ingest's rules
+    and detectors before the 9014 answers go out."""
+
+    def __init__(self, *, database_url: str, settings: Hj212Settings, clock=None, relay: Relay | None = None) -> None:
         self.database_url = database_url
         self.settings = settings
+        self.relay = relay
         self.now = clock or (lambda: datetime.now(UTC))
         self.counters: Counter[str] = Counter()
         self.commands: dict[str, Command] = {}
@@ -294,6 +304,9 @@ class Hj212Listener:
                                 max_future=timedelta(seconds=self.settings.max_future_s),
                                 max_age=timedelta(days=self.settings.max_age_days))
             work.rows, work.flags = found.rows, found.flags
+            if self.relay is not None:
+                work.relay = telemetry_of(found.rows, found.flags, logger, now=self.now(),
+                                          max_age=timedelta(hours=self.settings.relay_max_age_h))
             work.dead += [self._dead(connection, raw, p.value, d, message=message, logger=logger)
                           for p, d in found.problems]
             if message.needs_ack:
@@ -385,12 +398,30 @@ class Hj212Listener:
                     _LOGGER.warning("HJ 212: database is back")
                 self._db_up, delay = True, 1.0
                 break
+            await self._relay(items)
             for item in items:
                 writer = item.answer_to
                 for reply in item.replies:
                     if writer is not None and not writer.is_closing():
                         writer.write(reply)
                         self.counters["replies"] += 1
+
+    async def _relay(self, items: list[Work]) -> None:
+        """Hand the committed readings to ingest (``ingest.hj212.relay``) before the loggers are answered."""
+        messages = [m for item in items for m in item.relay]
+        if self.relay is None or not messages:
+            return
+        try:
+            unconfirmed = await asyncio.to_thread(self.relay.publish, messages, self.settings.relay_timeout_s)
+        except Exception:  # a relay bug must not stop storage and answers: the readings are committed
+            _LOGGER.exception("HJ 212 relay of %d message(s) failed", len(messages))
+            unconfirmed = len(messages)
+        self.counters["relayed"] += len(messages) - unconfirmed
+        if unconfirmed:
+            self.counters["relay_unconfirmed"] += unconfirmed
+            _LOGGER.warning("HJ 212 relay: the broker did not confirm %d of %d message(s) within %.0f s; the "
+                            "readings are stored, their rules may judge them late or not at all", unconfirmed,
+                            len(messages), self.settings.relay_timeout_s)
 
     def _commit(self, items: list[Work]) -> None:
         started = time.perf_counter()
@@ -414,6 +445,7 @@ class Hj212Listener:
                     except psycopg.OperationalError:
                         raise
                     except psycopg.Error as one:
+                        item.relay = []                   # not stored: not judged either
                         with conn.transaction():
                             write_dead(conn, [DeadFrame(self.now(), "hj212", item.raw, Problem.STORE_ERROR.value,
                                                         f"{type(one).__name__}: {str(one)[:300]}", "")])

@@ -36,3 +36,10 @@ class Hj212Settings(BaseSettings):
     max_refusals_in_a_row: int = Field(200, ge=1)
     #: Answer a logger's time-calibration request (1013) with a set-time command (1012).
     time_calibration: bool = True
+    #: Relay the readings to ingest's rules and detectors over the broker (``ingest.hj212.relay``); needs
+    #: EHS_MQTT_URL. Off: HJ 212 readings are stored and evaluated for compliance only, no alarms.
+    relay: bool = True
+    #: Seconds to wait for the broker to confirm a relayed frame before its 9014 answer is sent anyway.
+    relay_timeout_s: float = Field(5.0, gt=0)
+    #: Readings older than this (hours) are stored but not relayed (history re-sent after an outage).
+    relay_max_age_h: float = Field(24.0, gt=0)

@@ -40,6 +40,8 @@ class Work:
     answer_to: object | None = None
     #: the frame as received, for a dead letter if the database refuses what it asks to store
     raw: bytes = b""
+    #: telemetry messages (topic, payload) that carry the readings to ingest once stored (``relay``)
+    relay: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def storable(text: str) -> str:

@@ -1,10 +1,12 @@
 // The PWA: sign-in, alarm inbox, alarm detail (timeline, chart, response plan, ack/shelve/comment), areas with
 // live values, settings (language, sound, notifications, Web Push). Hash routes: #/alarms, #/alarms/17,
-// #/areas, #/areas/3, #/settings, #/login; hazardous-waste containers #/waste, #/waste/containers/17 (waste.js).
+// #/areas, #/areas/3, #/settings, #/login; hazardous-waste containers #/waste, #/waste/containers/17 (waste.js);
+// the compliance overview #/compliance (compliance.js), where regulators land after sign-in.
 
 import { alarmTitle, isActive, needsAck, PRIORITY_CLASS, priorityName, sortAlarms, sounding, stateName } from "./alarms.js";
 import { api, ApiError, list, Offline, session, signIn, signOut, wsCredentials } from "./api.js";
 import { lineChart } from "./chart.js";
+import { renderCompliance } from "./compliance.js";
 import { html, raw } from "./dom.js";
 import { currentLang, formatTime, LANGS, loadLang, pick, setLang, t } from "./i18n.js";
 import { connectLive } from "./live.js";
@@ -47,30 +49,44 @@ function renderStatus() {
   el.textContent = (online ? t(`net.${state.liveStatus}`) : t("net.offline")) + (queued ? ` · ${t("outbox.queued", { n: queued })}` : "");
   document.body.classList.toggle("signed-in", Boolean(state.me));
   document.getElementById("nav-reports").hidden = !state.me?.permissions?.includes("reports.read");
+  document.getElementById("nav-compliance").hidden = !state.me?.permissions?.includes("compliance.read");
 }
 
 function route() {
-  const [path, query] = (location.hash.slice(1) || "/alarms").split("?");
+  const [path, query] = location.hash.slice(1).split("?");
   const parts = path.split("/").filter(Boolean);
+  if (!parts.length) parts.push(isRegulator() ? "compliance" : "alarms");      // the home tab of the role
   return { parts, params: new URLSearchParams(query || "") };
+}
+
+// A regulator's home is the compliance overview; everyone else's the alarm inbox.
+const isRegulator = () => state.me?.role === "regulator";
+
+function highlight(parts) {
+  for (const a of document.querySelectorAll("nav.bottom a")) {
+    a.classList.toggle("current", a.dataset.tab === parts[0]);
+  }
 }
 
 function go(hash) { if (location.hash !== hash) location.hash = hash; else render(); }
 
 async function render() {
-  const { parts, params } = route();
-  for (const a of document.querySelectorAll("nav.bottom a")) {
-    a.classList.toggle("current", a.dataset.tab === (parts[0] || "alarms"));
-  }
+  let { parts, params } = route();
+  highlight(parts);
   if (parts[0] === "alarms" && parts[1] && params.get("t") && !session.get()) return renderLink(params.get("t"));
   if (!session.get()) return renderLogin();
-  if (!state.me) { await loadMe(); await loadAreaNames(); renderStatus(); }
+  if (!state.me) {
+    await loadMe(); await loadAreaNames(); renderStatus();
+    ({ parts, params } = route());                  // the home tab depends on the role
+    highlight(parts);
+  }
   if (!state.live) startLive();
   if (parts[0] === "alarms" && parts[1]) return renderDetail(Number(parts[1]));
   if (parts[0] === "areas" && parts[1]) return renderArea(Number(parts[1]));
   if (parts[0] === "areas") return renderAreas();
   if (parts[0] === "settings") return renderSettings();
   if (parts[0] === "reports") return renderReports(view);
+  if (parts[0] === "compliance") return renderCompliance(view, params);
   if (parts[0] === "waste") return renderWaste(parts);
   return renderInbox();
 }
@@ -95,7 +111,8 @@ function renderLogin(needTotp = false, error = "") {
     try {
       await signIn(data.get("username"), data.get("password"), data.get("totp"));
       state.me = null;
-      go("#/alarms");
+      localStorage.removeItem("ehs.me");
+      go("#/");
     } catch (err) {
       if (err instanceof ApiError && err.data?.mfa_required) {
         renderLogin(true, data.get("totp") ? t("login.failed") : "");

@@ -14,7 +14,7 @@ function period(r) {
   return `${fmt.format(new Date(r.period_start))} — ${fmt.format(new Date(r.period_end))}${r.timezone ? ` (${r.timezone})` : ""}`;
 }
 
-async function download(id, filename) {
+export async function download(id, filename) {
   const resp = await fetch(`/api/v1/reports/${id}/download`, { headers: { Authorization: `Bearer ${await accessToken()}` } });
   if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
   const url = URL.createObjectURL(await resp.blob());

@@ -145,7 +145,8 @@ def test_the_alarm_configuration_is_validated_versioned_and_audited(configured: 
     versions = w.client.get(f"{API}/alarm-config/versions", headers=w.headers("viewer")).json()
     assert [v["revision"] for v in versions] == [applied["revision"], current["revision"]]
     assert versions[0]["source"] == "api:user:admin"
-    assert _audit(w, "rule.alarm_config") == [("user:admin", f"alarm_config:{applied['revision']}")]
+    # one audit action for every application of the configuration (issue 18 item 5; was rule.alarm_config)
+    assert _audit(w, "config.apply") == [("user:admin", f"alarm_config:{applied['revision']}")]
     with w.db() as conn:
         assert conn.execute("SELECT summary FROM config_revision ORDER BY id DESC LIMIT 1").fetchone()[0] == {
             "alarm_config_revision": applied["revision"]}
@@ -175,4 +176,37 @@ def test_the_rule_set_is_versioned_and_keeps_the_alarm_configuration_valid(confi
     # the filter names a site: only one of the caller's own (issue 12: it was not checked)
     assert w.client.get(f"{API}/rules", params={"site": OTHER}, headers=w.headers("viewer")).status_code == 403
     assert len(w.client.get(f"{API}/rules/versions", headers=w.headers("viewer")).json()) == 2
-    assert _audit(w, "rule.rule_set") == [("user:admin", f"rule_set:{applied['revision']}")]
+    assert _audit(w, "config.apply") == [("user:admin", f"rule_set:{applied['revision']}")]   # was rule.rule_set
+
+
+def test_console_and_api_share_one_application_of_the_safety_configuration(configured: World) -> None:
+    """``ehs config apply`` (cli.plantfile.apply_full) and ``PUT /alarm-config`` store the safety sections through
+    one function (api.safety.apply_safety): the same documents give the same revisions, refusals say the same."""
+    from alerts.config import AlertSection
+    from api import safety
+    from cli.plantfile import FullPlant, SafetySections, apply_full
+    from core.plant import export_plant
+    from detectors.specs import RuleSection
+
+    w = configured
+    changed = copy.deepcopy(alarm_world.ALERTS)
+    changed["alarms"]["defaults"] = {"shelve_max_h": 3}
+    applied = w.client.put(f"{API}/alarm-config", json=changed, headers=w.headers("admin")).json()
+    assert applied["changed"]
+    with psycopg.connect(w.url) as conn:
+        full = FullPlant(export_plant(conn=conn), SafetySections.model_validate({**alarm_world.RULES, **changed}))
+        summary = apply_full(conn=conn, full=full, source="plant.yaml")
+        assert summary.rules_revision is None and summary.alarms_revision is None    # what the API stored
+        fewer = RuleSection(rules=[r for r in RuleSection.model_validate(alarm_world.RULES).rules
+                                   if r.id != "gas.latch"])
+        refused = safety.apply_safety(conn, actor="cli:test", source="test", rules=fewer)
+        assert not refused.changed
+        assert [loc for loc, _ in refused.problems] == [("alarm_config", "alarms", "rules", "gas.latch")]
+        more = copy.deepcopy(changed)
+        more["alarms"]["defaults"] = {"shelve_max_h": 4}
+        console = safety.apply_safety(conn, actor="cli:test", source="plant.yaml",
+                                      alarms=AlertSection.model_validate(more))
+        assert console.alarms_revision is not None and console.alarms_revision > applied["revision"]
+        conn.commit()
+    assert _audit(w, "config.apply") == [("user:admin", f"alarm_config:{applied['revision']}"),
+                                         ("cli:test", f"alarm_config:{console.alarms_revision}")]

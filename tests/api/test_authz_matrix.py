@@ -18,8 +18,9 @@ import psycopg
 import pytest
 
 from api import auth, security, users
-from api.main import create_app, http_routes, websocket_paths
+from api.main import create_app, http_routes, iter_route_contexts, websocket_paths
 from api.policy import Principal, Role, scope_for
+from core.permissions import POLICY, Permission
 from core.settings import CoreSettings
 from tests.api import alarm_world, hazwaste_world
 from tests.api.conftest import PASSWORD, SECRET, SITE, World
@@ -189,6 +190,8 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/reports/links/{token}"): public(200),          # a signed link sent to a chat channel
     # hazardous waste: everyone reads (regulators too: it is compliance data), operators record, managers keep
     # the catalogue and file declarations, exports for administrators, EHS managers and regulators
+    # the compliance overview (the regulator's view): every person reads it within their scope
+    ("GET", "/api/v1/compliance/overview"): reader(False, PEOPLE),
     ("GET", "/api/v1/hazwaste/waste-types"): reader(False, PEOPLE),
     ("POST", "/api/v1/hazwaste/waste-types"): Expect(201, MANAGERS, 403),
     ("GET", "/api/v1/hazwaste/facilities"): reader(False, PEOPLE),
@@ -231,6 +234,43 @@ def test_every_route_has_a_matrix_entry() -> None:
     stale = sorted(MATRIX.keys() - routes)
     assert not missing, f"routes without an authorization matrix entry: {missing}"
     assert not stale, f"matrix entries for routes that no longer exist: {stale}"
+
+
+def _permissions(dependant: Any) -> set[Permission]:
+    """The permissions an endpoint's dependency tree requires (``api.deps.require`` marks its checks)."""
+    found = set()
+    for dependency in dependant.dependencies:
+        if (permission := getattr(dependency.call, "permission", None)) is not None:
+            found.add(permission)
+        found |= _permissions(dependency)
+    return found
+
+
+def test_matrix_agrees_with_the_permission_table() -> None:
+    """The hand-written expectations and the one table (core.permissions.POLICY) name the same roles for every
+    route guarded by a permission; a route without one is public or open to every signed-in person."""
+    app = create_app(CoreSettings(database_url="postgresql://unused@127.0.0.1/unused"))
+    problems, checked = [], 0
+    for ctx in iter_route_contexts(app.routes):
+        if not ctx.methods or getattr(ctx.route, "dependant", None) is None:
+            continue
+        needed = _permissions(ctx.route.dependant)
+        for method in ctx.methods - {"HEAD"}:
+            expect = MATRIX[(method, ctx.path)]
+            if not needed:
+                if not (expect.public or expect.roles in (ROLES, PEOPLE)):
+                    problems.append(f"{method} {ctx.path}: no permission but limited to {sorted(expect.roles)}")
+                continue
+            if len(needed) > 1:
+                problems.append(f"{method} {ctx.path}: several permissions {sorted(needed)}")
+                continue
+            checked += 1
+            (permission,) = needed
+            if {str(r) for r in POLICY[permission]} != set(expect.roles):
+                problems.append(f"{method} {ctx.path} ({permission}): table {sorted(POLICY[permission])}, "
+                                f"matrix {sorted(expect.roles)}")
+    assert not problems, "\n".join(problems)
+    assert checked > 100      # the walk found the guarded routes
 
 
 #: WebSocket paths, each with its own authorization test (tests/api/test_ws.py::test_websocket_principals).

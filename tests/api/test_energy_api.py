@@ -20,8 +20,12 @@ def _csv(rows: list[tuple[str, datetime, float]]) -> bytes:
 
 
 def _import(world: World, body: bytes, name: str = "r.csv", who: str = H, kind: str = "readings"):
-    return world.client.post("/api/v1/energy/offline", params={"site": SITE, "kind": kind},
-                             files={"file": (name, body)}, headers=world.headers(who))
+    return world.client.post(
+        "/api/v1/energy/offline",
+        params={"site": SITE, "kind": kind},
+        files={"file": (name, body)},
+        headers=world.headers(who),
+    )
 
 
 def test_offline_readings_become_a_ledger_in_json_csv_and_xlsx(world: World) -> None:
@@ -31,8 +35,13 @@ def test_offline_readings_become_a_ledger_in_json_csv_and_xlsx(world: World) -> 
     assert r.json()["rows"] == 97 and r.json()["meters"] == ["e-main"]
     with world.db() as conn, conn.transaction():
         intervals.refresh(conn, now=T0 + timedelta(days=1, minutes=5))
-    params = {"site": SITE, "start": T0.isoformat(), "end": (T0 + timedelta(days=1)).isoformat(), "by": "meter",
-              "bucket": "hour"}
+    params = {
+        "site": SITE,
+        "start": T0.isoformat(),
+        "end": (T0 + timedelta(days=1)).isoformat(),
+        "by": "meter",
+        "bucket": "hour",
+    }
     body = world.client.get("/api/v1/energy/ledger", params=params, headers=world.headers(H)).json()
     main = [x for x in body["rows"] if x["key"] == "e-main"]
     assert len(main) == 24 and all(x["quantity"] == 100.0 for x in main)
@@ -49,8 +58,9 @@ def test_offline_readings_become_a_ledger_in_json_csv_and_xlsx(world: World) -> 
 
 
 def test_a_bad_offline_file_is_refused_whole_naming_line_and_field(world: World) -> None:
-    body = _csv([("e-main", T0, 1.0)]) + (b"nope,2026-03-01T00:15:00+08:00,2\ne-main,yesterday,3\n"
-                                          b"e-main,2026-03-01T01:00:00,4\n")
+    body = _csv([("e-main", T0, 1.0)]) + (
+        b"nope,2026-03-01T00:15:00+08:00,2\ne-main,yesterday,3\ne-main,2026-03-01T01:00:00,4\n"
+    )
     r = _import(world, body)
     assert r.status_code == 422
     problems = [e["message"] for e in r.json()["errors"]]
@@ -63,24 +73,44 @@ def test_a_bad_offline_file_is_refused_whole_naming_line_and_field(world: World)
 
 
 def test_tariffs_and_production_round_trip_and_refuse_bad_input(world: World) -> None:
-    tariff = {"site": SITE, "code": "tou", "name": "分时", "medium": "electricity", "valid_from": "2026-01-01",
-              "prices": {"peak": 1.0, "flat": 0.7, "valley": 0.4},
-              "periods": [{"season": "all", "months": list(range(1, 13)), "from": "00:00", "to": "08:00",
-                           "band": "valley"},
-                          {"season": "all", "months": list(range(1, 13)), "from": "08:00", "to": "12:00",
-                           "band": "peak"}]}
+    tariff = {
+        "site": SITE,
+        "code": "tou",
+        "name": "分时",
+        "medium": "electricity",
+        "valid_from": "2026-01-01",
+        "prices": {"peak": 1.0, "flat": 0.7, "valley": 0.4},
+        "periods": [
+            {"season": "all", "months": list(range(1, 13)), "from": "00:00", "to": "08:00", "band": "valley"},
+            {"season": "all", "months": list(range(1, 13)), "from": "08:00", "to": "12:00", "band": "peak"},
+        ],
+    }
     assert world.client.post("/api/v1/energy/tariffs", json=tariff, headers=world.headers(H)).status_code == 201
     got = world.client.get("/api/v1/energy/tariffs", params={"site": SITE}, headers=world.headers(H)).json()
     assert got[0]["periods"][1]["from"] == "08:00" and got[0]["prices"]["valley"] == 0.4
     bad = {**tariff, "periods": [{**tariff["periods"][0], "to": "09:00"}, tariff["periods"][1]]}
     r = world.client.post("/api/v1/energy/tariffs", json=bad, headers=world.headers(H))
     assert r.status_code == 422 and "overlap" in r.text
-    rows = [{"area": "formation", "start": "2026-03-01T00:00:00+08:00", "end": "2026-03-02T00:00:00+08:00",
-             "quantity": 5000, "unit": "cells"}]
-    assert world.client.post("/api/v1/energy/production", json={"site": SITE, "rows": rows},
-                             headers=world.headers(H)).status_code == 201
-    r = world.client.post("/api/v1/energy/production", json={"site": SITE, "rows": [{**rows[0], "area": "nope"}]},
-                          headers=world.headers(H))
+    rows = [
+        {
+            "area": "formation",
+            "start": "2026-03-01T00:00:00+08:00",
+            "end": "2026-03-02T00:00:00+08:00",
+            "quantity": 5000,
+            "unit": "cells",
+        }
+    ]
+    assert (
+        world.client.post(
+            "/api/v1/energy/production", json={"site": SITE, "rows": rows}, headers=world.headers(H)
+        ).status_code
+        == 201
+    )
+    r = world.client.post(
+        "/api/v1/energy/production",
+        json={"site": SITE, "rows": [{**rows[0], "area": "nope"}]},
+        headers=world.headers(H),
+    )
     assert r.status_code == 422 and "line 1: area" in r.json()["errors"][0]["message"]
 
 

@@ -25,7 +25,8 @@ from tests.support import REPO_ROOT
 ACL = REPO_ROOT / "deploy" / "mosquitto" / "acl"
 DEMO = REPO_ROOT / "examples" / "demo-plant.yaml"
 SERVICES = {var: f"{var.lower()}-{uuid.uuid4().hex}"
-            for var in ("MQTT_INGEST_PASSWORD", "MQTT_ALERTS_PASSWORD", "MQTT_SCADA_PASSWORD")}
+            for var in ("MQTT_INGEST_PASSWORD", "MQTT_ALERTS_PASSWORD", "MQTT_SCADA_PASSWORD",
+                        "MQTT_HJ212_PASSWORD")}
 pytestmark = pytest.mark.broker
 A, B, DEV = "cz01", "cz02", "form-fan-01"          # the same device code on two sites
 
@@ -188,3 +189,16 @@ def test_credentials_are_kept_when_regenerated_and_removed_devices_dropped(tmp_p
     again = device_credentials([f"{A}/{DEV}", f"{B}/{DEV}"], read_credentials(tmp_path / "devices.txt"))
     assert again[f"{A}/{DEV}"] == first[f"{A}/{DEV}"] and f"{A}/gone-01" not in again
     assert len(again[f"{B}/{DEV}"]) >= 32 and again[f"{B}/{DEV}"] != again[f"{A}/{DEV}"]
+
+
+def test_the_hj212_relay_publishes_telemetry_of_any_device_and_nothing_else(clients) -> None:
+    ingest = clients("ehs-ingest", SERVICES["MQTT_INGEST_PASSWORD"])
+    relay = clients("ehs-hj212", SERVICES["MQTT_HJ212_PASSWORD"])
+    assert relay.code == 0
+    assert ingest.subscribe("ehs/v1/+/+/telemetry") == [1]
+    for channel in ("status", "cmd", "cmd/ack"):                    # no device's state, no commands
+        assert relay.publish(_topic(A, channel)) == NOT_AUTHORIZED, channel
+    assert relay.publish(f"ehs/v1/{A}/alarms") == NOT_AUTHORIZED
+    for site in (A, B):                                              # the loggers' readings, on any site
+        assert relay.publish(_topic(site, "telemetry")) == 0
+    assert ingest.received_until(_topic(B, "telemetry")) == [_topic(A, "telemetry"), _topic(B, "telemetry")]

@@ -55,8 +55,14 @@ def test_detectors_list_names_every_registered_key():
         "sklearn_ocsvm",
         "sklearn_lof",
         "nn_novelty",
+        "limit",
+        "rate_of_rise",
+        "vote",
+        "stale",
     ):
         assert key in result.output
+    # a rule's expression is shown as the plant file writes it
+    assert '{"expr": {"k_of": 1, "of": [{"key": "smoke_bool", "above": 0.5}, {"rule": "co_high"}]}}' in result.output
 
 
 def test_fit_csv_stores_an_artifact_that_lists(tmp_path, monkeypatch):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from pydantic import ValidationError
+
 from core.clock import FrozenClock
 from core.model import Severity
 from detectors.engine import Engine
@@ -119,3 +122,28 @@ def test_a_silent_device_stays_silent_across_a_restart() -> None:
     assert eng.tick() == []                       # not "heard at start": the alarm does not clear by itself
     [heard] = eng.evaluate([(T0, 1, 20.0, 0)])
     assert heard.severity == Severity.NORMAL
+
+
+def test_a_ratio_leaf_votes_on_each_device_own_divisor() -> None:
+    """An adsorber's removal efficiency below 80 % while it is loaded: outlet / inlet of the same device."""
+    idx = index({"voc_in_mg_m3": (0, 5000), "voc_out_mg_m3": (0, 5000)}, devices=2)
+    pid = _points(idx)
+    rule = {"id": "adsorber.efficiency", "name": "去除效率低", "type": "vote", "per": "device", "severity": "high",
+            "select": {}, "expr": {"all": [{"key": "voc_in_mg_m3", "above": 20},
+                                           {"key": "voc_out_mg_m3", "per": "voc_in_mg_m3", "above": 0.2}]}}
+    clock = FrozenClock(T0)
+    eng = engine([rule], idx, clock)
+
+    def step(**values: float) -> dict:
+        clock.advance(1)
+        now = T0 + timedelta(seconds=clock.monotonic())
+        rows = [(now, pid[(dev, key)], v, 0) for name, v in values.items()
+                for dev, key in [(f"dev-{name[1]}", "voc_in_mg_m3" if name[0] == "i" else "voc_out_mg_m3")]]
+        return {(f.subject.device, f.severity) for f in eng.evaluate(rows)}
+
+    assert step(i0=100.0, o0=10.0, i1=100.0, o1=10.0) == set()            # 90 %: fine
+    assert step(o0=30.0) == {("dev-0", Severity.HIGH)}                    # 70 % on dev-0 only
+    assert step(o1=19.0) == set()                                        # dev-1 81 %: its own inlet divides
+    assert step(i0=0.0) == {("dev-0", Severity.NORMAL)}                   # no load, no ratio: no vote
+    with pytest.raises(ValidationError, match="per divides"):
+        RuleSection.model_validate({"rules": [{**rule, "expr": {"rule": "x", "per": "voc_in_mg_m3"}}]})

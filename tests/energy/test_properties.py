@@ -21,22 +21,44 @@ from energy.tariffs import TariffSpec
 from tests.energy.world import T0, World
 from tests.fuzzing import budget, odd_text
 
-CELL = st.one_of(odd_text, st.sampled_from(["e-main", "e-coat", "w-main", "coating", "cells", "kwh", "-1", "1e400",
-                                            "nan", "2026-03-01T08:00:00+08:00", "2026-03-01T08:00:00", "12.5",
-                                            "9999-01-01T00:00:00Z"]),
-                 st.floats(allow_nan=True).map(str), st.integers(-10, 10**13).map(str))
+CELL = st.one_of(
+    odd_text,
+    st.sampled_from(
+        [
+            "e-main",
+            "e-coat",
+            "w-main",
+            "coating",
+            "cells",
+            "kwh",
+            "-1",
+            "1e400",
+            "nan",
+            "2026-03-01T08:00:00+08:00",
+            "2026-03-01T08:00:00",
+            "12.5",
+            "9999-01-01T00:00:00Z",
+        ]
+    ),
+    st.floats(allow_nan=True).map(str),
+    st.integers(-10, 10**13).map(str),
+)
 
 
 def _csv(header: list[str], rows: list[list[str]]) -> bytes:
     def q(v: str) -> str:
         return '"' + v.replace('"', '""') + '"'
-    return "\n".join([",".join(header), *[",".join(q(v) for v in row) for row in rows]]).encode("utf-8",
-                                                                                             "surrogatepass")
+
+    return "\n".join([",".join(header), *[",".join(q(v) for v in row) for row in rows]]).encode(
+        "utf-8", "surrogatepass"
+    )
 
 
 @budget(40)
-@given(rows=st.lists(st.lists(CELL, min_size=0, max_size=4), max_size=6),
-       header=st.sampled_from([["meter", "time", "value"], ["time", "meter", "value"], ["meter", "value"]]))
+@given(
+    rows=st.lists(st.lists(CELL, min_size=0, max_size=4), max_size=6),
+    header=st.sampled_from([["meter", "time", "value"], ["time", "meter", "value"], ["meter", "value"]]),
+)
 def test_offline_import_stores_or_refuses_with_a_line(database_url: str, rows, header) -> None:
     with psycopg.connect(database_url) as conn, conn.transaction(force_rollback=True):
         w = World(conn)
@@ -45,8 +67,9 @@ def test_offline_import_stores_or_refuses_with_a_line(database_url: str, rows, h
         try:
             result = import_offline(conn, site_id=site_id, data=_csv(header, rows), filename="f.csv", actor="t")
         except ImportRefused as exc:
-            assert exc.problems and all(p.startswith("line ") or "rows" in p or "file" in p or "UTF-8" in p
-                                        for p in exc.problems)
+            assert exc.problems and all(
+                p.startswith("line ") or "rows" in p or "file" in p or "UTF-8" in p for p in exc.problems
+            )
             assert conn.execute("SELECT count(*) FROM reading").fetchone()[0] == before
             return
         assert result.rows == len([r for r in rows if any(v.strip() for v in r)])
@@ -60,8 +83,13 @@ def test_production_import_stores_or_refuses_with_a_line(database_url: str, rows
         w = World(conn)
         site_id = conn.execute("SELECT id FROM site WHERE code = %s", (w.site,)).fetchone()[0]
         try:
-            n = import_production(conn, site_id=site_id, filename="p.csv", actor="t",
-                                  data=_csv(["area", "start", "end", "quantity", "unit"], rows))
+            n = import_production(
+                conn,
+                site_id=site_id,
+                filename="p.csv",
+                actor="t",
+                data=_csv(["area", "start", "end", "quantity", "unit"], rows),
+            )
         except ImportRefused as exc:
             assert all(p.startswith("line ") or "rows" in p or "UTF-8" in p for p in exc.problems)
             return
@@ -70,16 +98,31 @@ def test_production_import_stores_or_refuses_with_a_line(database_url: str, rows
 
 
 @budget(60)
-@given(spec=st.fixed_dictionaries({
-    "code": st.sampled_from(["t", "T", "", "a b"]), "name": odd_text, "medium": st.sampled_from(["electricity", "x"]),
-    "valid_from": st.sampled_from(["2024-01-01", "2024-13-01", "x"]),
-    "prices": st.dictionaries(st.sampled_from(["peak", "flat", "valley", "critical", "x"]),
-                              st.floats(allow_nan=True), max_size=4),
-    "periods": st.lists(st.fixed_dictionaries({
-        "season": odd_text, "months": st.lists(st.integers(-1, 14), max_size=3),
-        "from": st.sampled_from(["00:00", "08:00", "08:07", "24:00", "x"]),
-        "to": st.sampled_from(["08:00", "12:00", "24:00", "25:00"]),
-        "band": st.sampled_from(["peak", "flat", "valley", "critical", "x"])}), max_size=3)}))
+@given(
+    spec=st.fixed_dictionaries(
+        {
+            "code": st.sampled_from(["t", "T", "", "a b"]),
+            "name": odd_text,
+            "medium": st.sampled_from(["electricity", "x"]),
+            "valid_from": st.sampled_from(["2024-01-01", "2024-13-01", "x"]),
+            "prices": st.dictionaries(
+                st.sampled_from(["peak", "flat", "valley", "critical", "x"]), st.floats(allow_nan=True), max_size=4
+            ),
+            "periods": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "season": odd_text,
+                        "months": st.lists(st.integers(-1, 14), max_size=3),
+                        "from": st.sampled_from(["00:00", "08:00", "08:07", "24:00", "x"]),
+                        "to": st.sampled_from(["08:00", "12:00", "24:00", "25:00"]),
+                        "band": st.sampled_from(["peak", "flat", "valley", "critical", "x"]),
+                    }
+                ),
+                max_size=3,
+            ),
+        }
+    )
+)
 def test_tariff_parser_accepts_or_refuses_with_a_field(spec) -> None:
     try:
         t = TariffSpec.model_validate(spec)
@@ -112,7 +155,7 @@ def test_intervals_conserve_the_counter_rise(steps, span) -> None:
 def test_late_batches_give_the_same_intervals_as_in_order(conn, late_at: int) -> None:
     w = World(conn)
     rows = [(T0 + timedelta(minutes=7 * i), 11.0 * i + (i % 4)) for i in range(30)]
-    late = rows[late_at:late_at + 5]
+    late = rows[late_at : late_at + 5]
     w.readings("e-main", [r for r in rows if r not in late])
     intervals.refresh(conn, now=rows[-1][0] + timedelta(minutes=3), site=w.site)
     w.readings("e-main", late)

@@ -1,17 +1,22 @@
-"""Label PDFs: the HJ 1276-2022 size for the volume, Chinese text, and a QR code that decodes to the container."""
+"""Label and manifest PDFs: the HJ 1276-2022 size for the volume, Chinese text in an embedded font (so it prints
+on a machine without CJK fonts), and a QR code that decodes to the container."""
 
 from __future__ import annotations
 
 import re
 import subprocess
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import zxingcpp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from hazwaste.labels import LabelData, container_url, label_size, render_label
+from hazwaste.manifest_pdf import render_manifest
+from tests.reports import pdftools
 
 
 def _data(volume_l: float, hazards=("T", "I", "R")) -> LabelData:
@@ -45,3 +50,65 @@ def test_label_renders_at_size_with_chinese_and_a_readable_qr_code(tmp_path: Pat
     codes = zxingcpp.read_barcodes(Image.open(tmp_path / "page.png"))
     assert [c.text for c in codes] == ["https://ehs.example.cn/app/#/waste/containers/4711"]
     assert codes[0].format == zxingcpp.BarcodeFormat.QRCode
+
+
+def test_label_embeds_its_font_and_uses_no_reader_font(tmp_path: Path) -> None:
+    pdf = render_label(_data(30))
+    fonts = pdftools.fonts(pdf, tmp_path)
+    assert fonts and all(f["emb"] == "yes" for f in fonts), fonts
+    assert not any("STSong" in f["name"] for f in fonts), fonts
+    assert any("NotoSansCJK" in f["name"] for f in fonts), fonts
+
+
+def test_label_with_a_rare_character_takes_the_full_font(tmp_path: Path) -> None:
+    data = _data(200)
+    rare = LabelData(**{**data.__dict__, "producer": "堃能电池有限公司"})      # 堃 is not in GB 2312
+    text = pdftools.text(render_label(rare), tmp_path)
+    assert "堃能电池有限公司" in text.replace(" ", "")
+
+
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=60)
+
+
+@settings(max_examples=15, deadline=None)
+@given(name=_TEXT, constituents=_TEXT, producer=_TEXT, weight=st.none() | st.floats(0, 1e6), volume=st.floats(1, 2000))
+def test_any_text_in_a_label_renders_one_page(name, constituents, producer, weight, volume) -> None:
+    data = LabelData(**{**_data(volume).__dict__, "name": name, "constituents": constituents, "producer": producer,
+                        "weight_kg": weight})
+    info = subprocess.run(["pdfinfo", "-"], input=render_label(data), capture_output=True, check=True).stdout.decode()
+    assert re.search(r"^Pages:\s+1$", info, re.M), info
+
+
+def _manifest(events: int = 3, containers: int = 4) -> tuple[dict, list[dict]]:
+    at = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+    m = {"id": 9, "number": "20263205000777", "state": "received", "paper": False, "trip": "T-1",
+         "carrier_name": "示例危废运输有限公司", "vehicle_plate": "苏E·A1234",
+         "carrier_permit": "苏交运管许可危字320500000001号", "receiver_name": "示例环保处置有限公司",
+         "receiver_licence": "JS3205OOD999-1", "receiver_scope": ["HW06", "HW49"],
+         "method": "disposal", "waste_name": "废电解液", "waste_code": "900-404-06", "shipped_kg": 365.0,
+         "received_kg": 360.0, "discrepancy": True, "shipped_at": at, "delivered_at": at + timedelta(hours=3),
+         "received_at": at + timedelta(hours=5), "disposed_at": None, "timezone": "Asia/Shanghai",
+         "events": [{"at": at + timedelta(minutes=i), "event": "submit", "from_state": "draft",
+                     "to_state": "submitted", "actor": f"操作员{i}"} for i in range(events)]}
+    return m, [{"code": f"C-2026-{i:04d}", "weight_kg": 91.25 if i else None} for i in range(containers)]
+
+
+def test_manifest_pdf_shows_chinese_in_an_embedded_font(tmp_path: Path) -> None:
+    m, containers = _manifest()
+    pdf = render_manifest(m, containers, "示例电池有限公司")
+    fonts = pdftools.fonts(pdf, tmp_path)
+    assert fonts and all(f["emb"] == "yes" for f in fonts), fonts
+    text = pdftools.text(pdf, tmp_path).replace(" ", "")
+    for expected in ("危险废物转移联单（打印件）", "20263205000777", "已接收", "示例电池有限公司", "苏E·A1234",
+                     "数量存在差异", "C-2026-0001", "91.25kg", "2026-06-0110:00", "操作员2"):
+        assert expected in text, expected
+
+
+def test_long_manifest_runs_onto_more_pages_and_long_lines_wrap(tmp_path: Path) -> None:
+    m, containers = _manifest(events=80, containers=40)
+    m["receiver_scope"] = [f"HW{i:02d}" for i in range(1, 50)]          # a line far wider than A4
+    pdf = render_manifest(m, containers, "示例电池有限公司")
+    info = subprocess.run(["pdfinfo", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    assert int(re.search(r"^Pages:\s+(\d+)$", info, re.M).group(1)) >= 3
+    text = pdftools.text(pdf, tmp_path)
+    assert "HW49" in text and "操作员79" in text                       # the end of the wrapped line and the last event

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
-from reports import fonts
+from core import fonts
 from reports.model import (
     Chart,
     ColType,

@@ -1,12 +1,16 @@
-"""The one font of every report: Noto Sans CJK (SIL Open Font License), shipped as a PyPI package, so that Chinese
-renders on a fresh machine with only Python. It covers Latin as well, so PDF and charts use it for everything.
+"""The one font of every PDF the service makes (reports, hazardous-waste labels and manifests): Noto Sans CJK
+(SIL Open Font License), shipped as a PyPI package, so that Chinese renders on a fresh machine with only Python. It
+covers Latin as well, so PDFs and charts use it for everything.
+
+Only the font file lives here (its path, and a cut of it): every package that draws PDFs may import ``core``, while
+the PDF library itself (fpdf2) stays in the modules that draw (see tests/contract/test_import_layers.py).
 
 The package (``cvttf-NotoSansCJK-Regular``) ships the TC-region build of Noto Sans CJK; every simplified
 character is in it, and a few shared characters take their Traditional-Chinese glyph shape. The font has CFF
 (PostScript) outlines, which is why the PDF library is fpdf2 (it embeds CFF subsets; reportlab embeds only
 TrueType outlines).
 
-The full font has 65,000 glyphs and takes seconds to parse for every PDF. So the PDF renderer uses, when it
+The full font has 65,000 glyphs and takes seconds to parse for every PDF. So the PDF renderers use, when it
 holds every character of the document, a cut of it made once per machine and kept in a cache folder: GB 2312
 (the 6,763 common simplified characters and its symbols), ASCII and Latin-1. A document with any other
 character (a rare name, say) uses the full font.
@@ -32,7 +36,7 @@ def full_font() -> Path:
     try:
         import cvttf_NotoSansCJK_Regular as package
     except ModuleNotFoundError as exc:  # pragma: no cover - the dependency is pinned
-        raise RuntimeError("reports need the package cvttf-NotoSansCJK-Regular (pyproject.toml)") from exc
+        raise RuntimeError("PDFs need the package cvttf-NotoSansCJK-Regular (pyproject.toml)") from exc
     path = Path(package.get_TTF_path())
     if not path.is_file():  # pragma: no cover
         raise RuntimeError(f"the CJK font is missing at {path}; reinstall cvttf-NotoSansCJK-Regular")
