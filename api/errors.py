@@ -65,6 +65,9 @@ def install(app: FastAPI) -> None:
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         # the API's own errors and every domain's refusals (core.errors): 422 names the field
         if exc.status == 422:
+            problems = exc.extra.get("problems")      # several problems of one input (e.g. lines of a file)
+            if problems:
+                return field_errors([(exc.field or "", p) for p in problems])
             return field_errors([(exc.field or "", str(exc))])
         return JSONResponse(status_code=exc.status, content={"detail": str(exc), **exc.extra})
 

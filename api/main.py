@@ -45,6 +45,7 @@ from api.routes import (
 )
 from api.routes import auth as auth_routes
 from api.routes import carbon as carbon_routes
+from api.routes import energy as energy_routes
 from api.routes import hazwaste as hazwaste_routes
 from api.schemas import ERRORS
 from api.settings import ApiSettings
@@ -126,6 +127,7 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
     # carbon reads activity data through the energy ledgers (carbon.sources); tests put their own source here
     app.state.carbon_source = energy_ledger_source
     app.include_router(carbon_routes.router, responses=ERRORS)
+    app.include_router(energy_routes.router, responses=ERRORS)
     app.include_router(ws.router)
     frontend.mount(app)
     frontend.mount_docs(app)

@@ -27,10 +27,11 @@ _POINT = """SELECT p.id, p.device_id, d.code AS device, d.site_id, s.code AS sit
                    coalesce(p.retired_at, d.retired_at) AS retired_at
             FROM point p JOIN device d ON d.id = p.device_id JOIN site s ON s.id = d.site_id
             JOIN area a ON a.id = d.area_id"""
+# virtual meters (a formula, no point) are scoped by their own area
 _METER = """SELECT m.id, m.site_id, s.code AS site, m.code, m.name, m.name_en, m.medium, m.point_id, m.parent_id,
-                   m.area_id, m.retired_at
-            FROM meter m JOIN site s ON s.id = m.site_id JOIN point p ON p.id = m.point_id
-            JOIN device d ON d.id = p.device_id JOIN area a ON a.id = d.area_id"""
+                   m.area_id, m.formula, m.retired_at
+            FROM meter m JOIN site s ON s.id = m.site_id LEFT JOIN point p ON p.id = m.point_id
+            LEFT JOIN device d ON d.id = p.device_id JOIN area a ON a.id = coalesce(d.area_id, m.area_id)"""
 
 
 def site_filter(conn: psycopg.Connection, scope: Scope, code: str | None) -> int | None:

@@ -11,7 +11,7 @@ app = typer.Typer(no_args_is_help=True, help="Load and latency benchmarks (see A
 BENCHMARKS = {"ingest": "benchmarks.ingest", "alarm-latency": "benchmarks.alarm_latency",
               "notify": "benchmarks.notify", "api": "benchmarks.api", "hj212": "benchmarks.hj212",
               "reports": "benchmarks.reports", "hazwaste": "benchmarks.hazwaste",
-              "carbon": "benchmarks.carbon"}
+              "carbon": "benchmarks.carbon", "energy": "benchmarks.energy"}
 
 
 def _run(name: str, seconds: float, extra: list[str]) -> None:

@@ -19,6 +19,7 @@ from cli import (
     db_cmd,
     detectors_cmd,
     devices_cmd,
+    energy_cmd,
     eval_cmd,
     fuzz_cmd,
     hazwaste_cmd,
@@ -54,6 +55,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(reports_cmd.app, name="reports")
 app.add_typer(hazwaste_cmd.app, name="hazwaste")
 app.add_typer(carbon_cmd.app, name="carbon")
+app.add_typer(energy_cmd.app, name="energy")
 
 
 @app.command()

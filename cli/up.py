@@ -33,6 +33,7 @@ SERVICES: list[tuple[str, list[str], bool]] = [
     ("simulator", ["simulator", "--config", "{config}", "--speed", "{speed}"], True),
     ("hj212", ["ingest.hj212"], False),         # only when EHS_HJ212_PORT is set (see below)
     ("compliance", ["compliance"], False),
+    ("energy", ["energy"], False),               # counters -> intervals, ledgers, energy findings
 ]
 
 
@@ -138,6 +139,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
         demo_password = _demo_admin(db.url) if demo else None
         if demo:
             _demo_notifications(db.url, settings.secret_key.get_secret_value())
+            _demo_tariffs(db.url)
         if port == 0 or not _port_free(host, port):
             port = free_port(host)
         api_url = f"http://{host}:{port}"
@@ -229,6 +231,20 @@ def _demo_notifications(url: str, secret: str) -> None:
                 name="demo", min_priority=3, reminder_s=300, max_reminders=3,
                 tiers=[notify_config.TierSpec(after_s=300, roles=["ehs_manager"], channels=["webpush"]),
                        notify_config.TierSpec(after_s=900, roles=["admin"], channels=["webpush", "sms"])])]))
+
+
+def _demo_tariffs(url: str) -> None:
+    """The Jiangsu time-of-use tariff (demo data, standards.md 6.3) for every site that has no electricity tariff,
+    so that the demo's ledgers show cost and peak/valley shares."""
+    import psycopg
+
+    from energy.tariffs import DEFAULT_TARIFF, load_tariff_file, save_tariff
+
+    spec = load_tariff_file(DEFAULT_TARIFF)
+    with psycopg.connect(url) as conn, conn.transaction():
+        for (site_id,) in conn.execute("""SELECT s.id FROM site s WHERE NOT EXISTS (SELECT 1 FROM energy_tariff t
+                                          WHERE t.site_id = s.id AND t.medium = 'electricity')""").fetchall():
+            save_tariff(conn=conn, site_id=site_id, spec=spec, actor="demo")
 
 
 #: A child that exits this many times in a row, each time within ``HEALTHY_AFTER_S`` of its start, is in a crash

@@ -59,8 +59,8 @@ QUANTITIES: dict[str, QuantitySpec] = {
     "energy": QuantitySpec(("kwh", "mwh"), 0.0, 1e12, PointKind.COUNTER),
     "volume": QuantitySpec(("m3", "nm3"), 0.0, 1e12, PointKind.COUNTER),
     "mass": QuantitySpec(("t", "kg"), 0.0, 1e12, PointKind.COUNTER),
-    # production output counters (cells, packs) for energy per unit (issue #13)
-    "count": QuantitySpec(("pcs",), 0.0, 1e12, PointKind.COUNTER),
+    # production counters of a process (energy per unit of output): cells, packs, pieces, Ah of capacity
+    "output": QuantitySpec(("cells", "packs", "pcs", "ah"), 0.0, 1e12, PointKind.COUNTER),
 }
 
 

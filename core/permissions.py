@@ -71,6 +71,10 @@ class Permission(StrEnum):
     CARBON_READ = "carbon.read"
     CARBON_MANAGE = "carbon.manage"
     CARBON_FACTORS = "carbon.factors"
+    # energy: ledgers, balance, flow, tariffs and production (read); tariffs, production figures and offline
+    # meter imports (manage: the EHS manager acts as the energy manager; no separate role)
+    ENERGY_READ = "energy.read"
+    ENERGY_MANAGE = "energy.manage"
 
 
 _A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR,
@@ -114,6 +118,8 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.CARBON_READ: frozenset({_A, _M, _O, _V}),
     Permission.CARBON_MANAGE: frozenset({_A, _M}),
     Permission.CARBON_FACTORS: frozenset({_A}),
+    Permission.ENERGY_READ: frozenset({_A, _M, _O, _V}),       # not regulators: energy is not compliance data
+    Permission.ENERGY_MANAGE: frozenset({_A, _M}),
 }
 
 

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from core.catalog import QUANTITIES, unit_of_key
 from core.db import execute
+from core.formula import FormulaError
+from core.formula import parse as parse_formula
 from core.model import Medium, PointKind, ProcessType
 from core.yamlconf import load_model, raise_problems, read_yaml
 
@@ -34,7 +36,7 @@ METER_QUANTITIES: dict[Medium, set[str]] = {
     Medium.WATER: {"volume", "mass"},
     Medium.COMPRESSED_AIR: {"volume"},
     Medium.NITROGEN: {"volume"},
-    Medium.STEAM: {"mass", "volume"},
+    Medium.STEAM: {"mass"},          # energy ledgers and GB/T 2589 coefficients count steam in t
     Medium.NATURAL_GAS: {"volume"},
 }
 
@@ -123,6 +125,9 @@ class AreaConfig(_Item):
     name_en: Name | None = None
     process: ProcessType
     devices: list[DeviceConfig] = Field(default_factory=list)
+    production: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$")]] = Field(
+        default_factory=list, description="Output counters of this area (device/point_key of quantity output: "
+        "cells, packs, pcs, ah), for energy per unit of output")
 
 
 class MeterConfig(_Item):
@@ -130,9 +135,33 @@ class MeterConfig(_Item):
     name: Name
     name_en: Name | None = None
     medium: Medium
-    point: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$", description="device/point_key")
+    point: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$", description="device/point_key")
+    formula: str | None = Field(None, max_length=2000, description="Virtual meter: sums and differences of meters "
+                                "of the site, e.g. 'e-main - e-coating - e-drying'")
     parent: Code | None = None
     area: Code | None = None
+    loss_limit_pct: float | None = Field(None, gt=0, le=100, description="Balance: a finding when this parent's "
+                                         "loss (parent - sum of its sub-meters) stays above this percentage")
+    loss_hold_minutes: int | None = Field(None, ge=15, le=7 * 24 * 60, description="... for this long "
+                                          "(default 60 minutes)")
+
+    @model_validator(mode="after")
+    def _point_or_formula(self) -> MeterConfig:
+        if (self.point is None) == (self.formula is None):
+            raise ValueError("a meter reads a counter point or is virtual with a formula: give exactly one of "
+                             "point and formula")
+        if self.formula is not None:
+            try:
+                parse_formula(self.formula)
+            except FormulaError as exc:
+                raise ValueError(f"formula: {exc}") from None
+            if self.parent is not None:
+                raise ValueError("a virtual meter has no parent (it is not part of the metered tree)")
+            if self.loss_limit_pct is not None:
+                raise ValueError("a virtual meter has no sub-meters to balance (loss_limit_pct)")
+        if self.loss_limit_pct is not None and self.loss_hold_minutes is None:
+            self.loss_hold_minutes = 60
+        return self
 
 
 class SiteConfig(_Item):
@@ -184,11 +213,35 @@ def check_references(plant: PlantConfig) -> list[tuple[tuple, str]]:
                     if point.key in _duplicates(keys):
                         problems.append(((*where, "areas", a, "devices", d, "points", p, "key"),
                                          f"point key {point.key!r} appears twice on device {device.code!r}"))
+        for a, area in enumerate(site.areas):
+            for i, ref in enumerate(area.production):
+                device_code, key = ref.split("/")
+                point = next((p for p in devices[device_code].points if p.key == key), None) \
+                    if device_code in devices else None
+                if point is None or point.quantity != "output":
+                    problems.append(((*where, "areas", a, "production", i),
+                                     f"no output counter {ref!r} in site {site.code!r} (a point of quantity output)"))
         meters = {m.code: m for m in site.meters}
+        parents = {m.parent for m in site.meters if m.parent}
         for m, meter in enumerate(site.meters):
             loc = (*where, "meters", m)
+            if meter.loss_limit_pct is not None and meter.formula is None and meter.code not in parents:
+                problems.append(((*loc, "loss_limit_pct"), f"meter {meter.code!r} has no sub-meters to balance"))
             if meter.code in _duplicates([x.code for x in site.meters]):
                 problems.append(((*loc, "code"), f"meter code {meter.code!r} appears twice"))
+            if meter.formula is not None:
+                for _factor, code in parse_formula(meter.formula):
+                    if code not in meters:
+                        problems.append(((*loc, "formula"), f"no meter {code!r} in site {site.code!r}"))
+                    elif meters[code].formula is not None:
+                        problems.append(((*loc, "formula"), f"{code!r} is virtual too; formulas name counter "
+                                         "meters only"))
+                    elif meters[code].medium != meter.medium:
+                        problems.append(((*loc, "formula"), f"{code!r} meters {meters[code].medium}, not "
+                                         f"{meter.medium}"))
+                if meter.area is not None and meter.area not in areas:
+                    problems.append(((*loc, "area"), f"no area {meter.area!r} in site {site.code!r}"))
+                continue
             device_code, key = meter.point.split("/")
             point = next((p for p in devices[device_code].points if p.key == key), None) \
                 if device_code in devices else None
@@ -203,6 +256,8 @@ def check_references(plant: PlantConfig) -> list[tuple[tuple, str]]:
             if meter.parent is not None:
                 if meter.parent not in meters:
                     problems.append(((*loc, "parent"), f"no meter {meter.parent!r} in site {site.code!r}"))
+                elif meters[meter.parent].formula is not None:
+                    problems.append(((*loc, "parent"), f"parent {meter.parent!r} is a virtual meter"))
                 elif meters[meter.parent].medium != meter.medium:
                     problems.append(((*loc, "parent"), f"parent {meter.parent!r} meters "
                                      f"{meters[meter.parent].medium}, not {meter.medium}"))
@@ -383,7 +438,8 @@ def apply_plant(*, conn: psycopg.Connection, plant: PlantConfig, source: str) ->
         new_meters: set[str] = set()
         meter_ids = _sync(conn, summary, "meter", {"site_id": site_id}, {
             m.code: {"name": m.name, "name_en": m.name_en, "medium": m.medium.value,
-                     "point_id": point_ids[m.point], "area_id": area_ids[m.area] if m.area else None}
+                     "point_id": point_ids[m.point] if m.point else None, "formula": m.formula,
+                     "area_id": area_ids[m.area] if m.area else None}
             for m in site.meters}, created=new_meters)
         for meter in site.meters:
             parent = meter_ids[meter.parent] if meter.parent else None
@@ -392,9 +448,42 @@ def apply_plant(*, conn: psycopg.Connection, plant: PlantConfig, source: str) ->
                                (parent, meter_ids[meter.code], parent))
             if cur.rowcount and meter.code not in new_meters:
                 summary.updated["meter"] += 1
+        _apply_balance_limits(conn, summary, site, meter_ids)
+        _apply_production_points(conn, summary, site, area_ids, point_ids)
     if summary.changed:
         summary.revision = record_revision(conn, source=source, sha256=_digest(plant), summary=summary.as_dict())
     return summary
+
+
+def _apply_balance_limits(conn: psycopg.Connection, summary: ApplySummary, site: SiteConfig,
+                          meter_ids: dict[str, int]) -> None:
+    """Make the site's meter balance limits (energy_balance_limit, migration 0051) match the file."""
+    wanted = {meter_ids[m.code]: (m.loss_limit_pct, m.loss_hold_minutes) for m in site.meters
+              if m.loss_limit_pct is not None}
+    have = {r[0]: (r[1], r[2]) for r in execute(conn, "SELECT meter_id, loss_pct_max, hold_minutes "
+                                                      "FROM energy_balance_limit WHERE meter_id = ANY(%s)",
+                                                (list(meter_ids.values()),)).fetchall()}
+    if wanted == have:
+        return
+    execute(conn, "DELETE FROM energy_balance_limit WHERE meter_id = ANY(%s)", (list(meter_ids.values()),))
+    for meter_id, (pct, hold) in wanted.items():
+        execute(conn, "INSERT INTO energy_balance_limit (meter_id, loss_pct_max, hold_minutes) VALUES (%s, %s, %s)",
+                (meter_id, pct, hold))
+    summary.updated["energy_balance_limit"] += 1
+
+
+def _apply_production_points(conn: psycopg.Connection, summary: ApplySummary, site: SiteConfig,
+                             area_ids: dict[str, int], point_ids: dict[str, int]) -> None:
+    """Make the site's output counters per area (energy_production_point, migration 0052) match the file."""
+    wanted = {(area_ids[a.code], point_ids[ref]) for a in site.areas for ref in a.production if ref in point_ids}
+    have = set(execute(conn, "SELECT area_id, point_id FROM energy_production_point WHERE area_id = ANY(%s)",
+                       (list(area_ids.values()),)).fetchall())
+    if wanted == have:
+        return
+    execute(conn, "DELETE FROM energy_production_point WHERE area_id = ANY(%s)", (list(area_ids.values()),))
+    for area_id, point_id in sorted(wanted):
+        execute(conn, "INSERT INTO energy_production_point (area_id, point_id) VALUES (%s, %s)", (area_id, point_id))
+    summary.updated["energy_production_point"] += 1
 
 
 def record_revision(conn: psycopg.Connection, *, source: str, sha256: str, summary: dict[str, Any]) -> int:
@@ -429,14 +518,19 @@ def export_plant(*, conn: psycopg.Connection, site: str | None = None) -> PlantC
                 devices.append(DeviceConfig(code=d["code"], name=d["name"], name_en=d["name_en"], kind=d["kind"],
                                             interval_s=d["interval_s"], points=points,
                                             hj212=_export_hj212(conn, d["id"])))
+            production = [r["ref"] for r in rows("""
+                SELECT d.code || '/' || p.key AS ref FROM energy_production_point pp JOIN point p ON p.id = pp.point_id
+                JOIN device d ON d.id = p.device_id WHERE pp.area_id = %s ORDER BY pp.point_id""", a["id"])]
             areas.append(AreaConfig(code=a["code"], name=a["name"], name_en=a["name_en"],
-                                    process=a["process_type"], devices=devices))
+                                    process=a["process_type"], devices=devices, production=production))
         meters = [MeterConfig(code=m["code"], name=m["name"], name_en=m["name_en"], medium=m["medium"],
-                              point=m["point"], parent=m["parent"], area=m["area"])
+                              point=m["point"], formula=m["formula"], parent=m["parent"], area=m["area"],
+                              loss_limit_pct=m["loss_pct_max"], loss_hold_minutes=m["hold_minutes"])
                   for m in rows("""
-                      SELECT m.code, m.name, m.name_en, m.medium, d.code || '/' || p.key AS point,
-                             pm.code AS parent, a.code AS area
-                      FROM meter m JOIN point p ON p.id = m.point_id JOIN device d ON d.id = p.device_id
+                      SELECT m.code, m.name, m.name_en, m.medium, d.code || '/' || p.key AS point, m.formula,
+                             pm.code AS parent, a.code AS area, bl.loss_pct_max, bl.hold_minutes
+                      FROM meter m LEFT JOIN point p ON p.id = m.point_id LEFT JOIN device d ON d.id = p.device_id
+                      LEFT JOIN energy_balance_limit bl ON bl.meter_id = m.id
                       LEFT JOIN meter pm ON pm.id = m.parent_id LEFT JOIN area a ON a.id = m.area_id
                       WHERE m.site_id = %s AND m.retired_at IS NULL ORDER BY m.id""", s["id"])]
         sites.append(SiteConfig(code=s["code"], name=s["name"], name_en=s["name_en"], timezone=s["timezone"],

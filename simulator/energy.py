@@ -149,7 +149,7 @@ class OutdoorTemperature:
 
 def profile_for(process: str, device_kind: str, device_code: str, key: str, quantity: str) -> str:
     """The profile of a counter point of the demo plant, from its area's process and its device."""
-    if quantity == "count":
+    if quantity == "output":
         return "production"
     if device_kind in ("air_compressor", "air_meter") or key.startswith("air_"):
         return "compressed_air"

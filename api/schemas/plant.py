@@ -147,9 +147,10 @@ class MeterRead(BaseModel):
     name: str
     name_en: str | None
     medium: Medium
-    point_id: int
+    point_id: int | None = Field(None, description="null for a virtual meter")
     parent_id: int | None
     area_id: int | None
+    formula: str | None = Field(None, description="virtual meter: sums and differences of meters")
     retired_at: datetime | None
 
 

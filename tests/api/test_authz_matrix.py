@@ -33,6 +33,7 @@ OPS = frozenset({"admin", "ehs_manager", "operator"})      # alarm actions of th
 MANAGERS = frozenset({"admin", "ehs_manager"})
 REPORT_READERS = frozenset({"admin", "ehs_manager", "regulator"})
 CARBON_READERS = frozenset({"admin", "ehs_manager", "operator", "viewer"})
+ENERGY_READERS = frozenset({"admin", "ehs_manager", "operator", "viewer"})    # energy is not compliance data
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,15 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/carbon/batches/{code}/footprint"): Expect(200, CARBON_READERS, 403),
     ("GET", "/api/v1/carbon/footprint"): Expect(200, CARBON_READERS, 403),
     ("GET", "/api/v1/carbon/batches/{code}/declaration.pdf"): Expect(200, CARBON_READERS, 403),
+    ("GET", "/api/v1/energy/ledger"): Expect(200, ENERGY_READERS, 403),
+    ("GET", "/api/v1/energy/summary"): Expect(200, ENERGY_READERS, 403),
+    ("GET", "/api/v1/energy/flow"): Expect(200, ENERGY_READERS, 403),
+    ("GET", "/api/v1/energy/balance"): Expect(200, ENERGY_READERS, 403),
+    ("GET", "/api/v1/energy/tariffs"): Expect(200, ENERGY_READERS, 403),
+    ("POST", "/api/v1/energy/tariffs"): Expect(201, MANAGERS, 403),
+    ("GET", "/api/v1/energy/production"): Expect(200, ENERGY_READERS, 403),
+    ("POST", "/api/v1/energy/production"): Expect(201, MANAGERS, 403),
+    ("POST", "/api/v1/energy/offline"): Expect(201, MANAGERS, 403),
 }
 
 
@@ -495,7 +505,23 @@ BUILD: dict[tuple[str, str], Build] = {
         "method": "disposal", "container_ids": [w.ids["hw_container"]]}},
     ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): lambda w, who: {"json": {"event": "cancel"}},
     **_carbon_build(),
+    ("GET", "/api/v1/energy/ledger"): lambda w, who: {"params": {**_ENERGY_WINDOW, "by": "meter"}},
+    ("GET", "/api/v1/energy/summary"): lambda w, who: {"params": {"site": SITE}},
+    ("GET", "/api/v1/energy/flow"): lambda w, who: {"params": _ENERGY_WINDOW},
+    ("GET", "/api/v1/energy/balance"): lambda w, who: {"params": _ENERGY_WINDOW},
+    ("GET", "/api/v1/energy/tariffs"): lambda w, who: {"params": {"site": SITE}},
+    ("POST", "/api/v1/energy/tariffs"): lambda w, who: {"json": {
+        "site": SITE, "code": "flat", "name": "平价", "medium": "water", "valid_from": "2026-01-01",
+        "prices": {"flat": 4.2}}},
+    ("GET", "/api/v1/energy/production"): lambda w, who: {"params": _ENERGY_WINDOW},
+    ("POST", "/api/v1/energy/production"): lambda w, who: {"json": {"site": SITE, "rows": [{
+        "area": "formation", "start": "2026-03-01T00:00:00+08:00", "end": "2026-03-02T00:00:00+08:00",
+        "quantity": 12000, "unit": "cells"}]}},
+    ("POST", "/api/v1/energy/offline"): lambda w, who: {"params": {"site": SITE}, "files": {"file": (
+        "readings.csv", b"meter,time,value\ne-main,2026-03-01T08:00:00+08:00,100\n")}},
 }
+
+_ENERGY_WINDOW = {"site": SITE, "start": "2026-03-01T00:00:00+08:00", "end": "2026-03-02T00:00:00+08:00"}
 
 
 def _report(world: World) -> None:

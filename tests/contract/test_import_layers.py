@@ -61,7 +61,7 @@ THIRD_PARTY_HOMES = {
     # PDFs: the report renderer, hazardous-waste labels and manifests; the CJK font file itself comes from core/fonts.py
     "fpdf": {"reports/pdf.py", "hazwaste/labels.py", "hazwaste/manifest_pdf.py"},
     # one spreadsheet module per package that exports (the national system's field order lives with its domain)
-    "openpyxl": {"reports/xlsx.py", "hazwaste/exports.py", "tests/"},
+    "openpyxl": {"reports/xlsx.py", "hazwaste/exports.py", "energy/exports.py", "tests/"},
     # no module may use reportlab any more: its CID fonts (STSong-Light) are not embedded, so Chinese needs the
     # reader's fonts; it is no longer a dependency
     "reportlab": set(),
