@@ -1,0 +1,143 @@
+"""The periodic abnormal-consumption evaluation over ``energy_interval``: decisions → edge-triggered findings.
+
+Wired today: the night-time base load of every compressed-air meter (``energy.abnormal.night_base_load``), its
+level learned from the meter's own previous complete nights (site-local 01:00-05:00) over ``learn_days``. The
+production-stopped and baseline-band decisions need the production and relevant-variable tables, which arrive
+with the energy core (issue #13); they are pure functions in ``energy.abnormal`` until then.
+
+``evaluate`` keeps the last severity per (rule, subject) in ``energy_finding_state`` (migration 0057) and returns
+only changes, including the return to normal, like ``hazwaste.compliance``; a composition root passes them to
+``alerts.service.apply_findings`` in the same transaction. ``current_abnormal`` lists what is abnormal now, with
+the expected value, for the energy summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import psycopg
+from psycopg.rows import dict_row
+
+from core.db import execute
+from core.model import Finding, Severity, SubjectRef
+from energy.abnormal import Abnormal, learn_night_base, night_base_load, night_means, to_finding
+
+NIGHT_HOURS = (1, 5)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterRef:
+    site: str
+    timezone: str
+    meter_id: int
+    meter: str
+    name: str
+    medium: str
+    unit: str
+    device: str
+    area: str | None
+
+
+def meters(conn: psycopg.Connection, *, medium: str | None = None) -> list[MeterRef]:
+    """Active meters (optionally of one medium) with their site, time zone, device, area and unit."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            """SELECT s.code AS site, s.timezone, m.id AS meter_id, m.code AS meter, m.name, m.medium, p.unit,
+                      d.code AS device, a.code AS area
+               FROM meter m JOIN site s ON s.id = m.site_id JOIN point p ON p.id = m.point_id
+               JOIN device d ON d.id = p.device_id LEFT JOIN area a ON a.id = m.area_id
+               WHERE m.retired_at IS NULL AND (%(medium)s::text IS NULL OR m.medium = %(medium)s)
+               ORDER BY s.code, m.code""", {"medium": medium}).fetchall()
+    return [MeterRef(**r) for r in rows]
+
+
+def interval_energy(conn: psycopg.Connection, *, meter_id: int, start: datetime, end: datetime) -> pd.Series:
+    """Measured and estimated interval energy of one meter in [start, end), indexed by interval start (UTC)."""
+    rows = execute(conn,
+        """SELECT start, quantity FROM energy_interval WHERE meter_id = %s AND start >= %s AND start < %s
+           AND quality <> 'missing' ORDER BY start""", (meter_id, start, end)).fetchall()
+    if not rows:
+        return pd.Series([], dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
+    index = pd.DatetimeIndex([r[0] for r in rows]).tz_convert("UTC")
+    return pd.Series([float(r[1]) for r in rows], index=index)
+
+
+def night_leak(conn: psycopg.Connection, ref: MeterRef, now: datetime, *, learn_days: int = 28,
+               factor: float = 1.3, min_nights: int = 7) -> Abnormal | None:
+    """The night-base-load decision for one compressed-air meter at ``now``."""
+    series = interval_energy(conn, meter_id=ref.meter_id, start=now - timedelta(days=learn_days + 1), end=now)
+    nights = night_means(series, tz=ref.timezone, hours=NIGHT_HOURS)
+    if len(nights) < 2:
+        return None
+    last_night = pd.Timestamp(nights.index[-1]).tz_localize(ref.timezone).tz_convert("UTC")
+    learned = learn_night_base(series[series.index < last_night], tz=ref.timezone, hours=NIGHT_HOURS,
+                               min_nights=min_nights)
+    if learned is None:
+        return None
+    return night_base_load(series, learned=learned, tz=ref.timezone, meter=ref.meter, unit=ref.unit,
+                           hours=NIGHT_HOURS, factor=factor, device=ref.device, area=ref.area)
+
+
+def decisions(conn: psycopg.Connection, now: datetime) -> list[tuple[MeterRef, Abnormal]]:
+    """Every abnormal decision at ``now`` (what the job would raise)."""
+    out = []
+    for ref in meters(conn, medium="compressed_air"):
+        found = night_leak(conn, ref, now)
+        if found is not None:
+            out.append((ref, found))
+    return out
+
+
+def evaluate(*, conn: psycopg.Connection, now: datetime) -> list[Finding]:
+    """The findings that changed since the last evaluation (raised, changed severity, or back to normal)."""
+    execute(conn, "SELECT pg_advisory_xact_lock(hashtext('energy.abnormal'))")
+    current: dict[tuple[str, str], tuple[MeterRef, Abnormal, Finding]] = {}
+    for ref, found in decisions(conn, now):
+        finding = to_finding(found, site=ref.site, now=now)
+        current[(finding.rule, finding.subject.key)] = (ref, found, finding)
+    previous = {(r[0], r[1]): r[2:] for r in execute(conn,
+        "SELECT rule, subject, severity, message, site, area, device, meter FROM energy_finding_state")}
+    out: list[Finding] = []
+    for key, (_ref, found, finding) in current.items():
+        if key not in previous or previous[key][0] != int(finding.severity):
+            out.append(finding)
+        _save(conn, finding, found, now)
+    for key, (severity, message, site, area, device, meter) in previous.items():
+        if key not in current and severity > 0:
+            cleared = Finding(rule=key[0], detector="energy", subject=SubjectRef(site, area, device, meter),
+                              severity=Severity.NORMAL, ts=now, message=f"恢复正常 / back to normal: {message}",
+                              details={"type": "energy", "plan": [],
+                                       "finding_id": f"{key[0]}:{key[1]}:{now.isoformat()}"})
+            out.append(cleared)
+            execute(conn, """UPDATE energy_finding_state SET severity = 0, expected = NULL, actual = NULL,
+                             since = NULL, updated_at = %s WHERE rule = %s AND subject = %s""", (now, *key))
+    return out
+
+
+def _save(conn: psycopg.Connection, f: Finding, found: Abnormal, now: datetime) -> None:
+    execute(conn,
+        """INSERT INTO energy_finding_state (rule, subject, site, area, device, meter, severity, message, expected,
+               actual, unit, since, updated_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (rule, subject) DO UPDATE SET severity = excluded.severity, message = excluded.message,
+               expected = excluded.expected, actual = excluded.actual, unit = excluded.unit,
+               since = excluded.since, updated_at = excluded.updated_at""",
+        (f.rule, f.subject.key, f.subject.site, f.subject.area, f.subject.device, found.meter, int(f.severity),
+         f.message, found.expected, found.actual, found.unit, found.since, now))
+
+
+def current_abnormal(*, conn: psycopg.Connection, site: str) -> list[dict[str, Any]]:
+    """What is abnormal now at ``site`` (meter, name, area, device, expected, actual, unit, since, rule), the
+    largest excess first: the energy summary's ``abnormal`` list."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """SELECT f.meter, m.name, f.area, f.device, f.expected, f.actual, f.unit, f.since, f.rule
+               FROM energy_finding_state f
+               JOIN site s ON s.code = f.site
+               LEFT JOIN meter m ON m.site_id = s.id AND m.code = f.meter
+               WHERE f.site = %s AND f.severity > 0 ORDER BY f.actual - f.expected DESC NULLS LAST""",
+            (site,)).fetchall()
+

@@ -1,0 +1,151 @@
+"""Stored baselines and the abnormal-consumption job against the real PostgreSQL.
+
+``energy_interval`` comes from the energy core's migration 0050 (issue #13, another branch); until that is merged
+the fixture creates it exactly as the shared interface specifies, only if it is absent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+
+from alerts import service as alert_service
+from core import audit
+from core.model import Severity
+from core.plant import PlantConfig, apply_plant
+from energy import abnormal_job
+from energy.baseline import fit_baseline
+from energy.baseline_store import NotFound, baseline_history, current_baseline, set_baseline
+
+pytestmark = pytest.mark.db
+TZ = "Asia/Shanghai"
+
+INTERVAL_DDL = """
+CREATE TABLE IF NOT EXISTS energy_interval (
+    meter_id integer REFERENCES meter (id),
+    start timestamptz NOT NULL,
+    quantity double precision NOT NULL CHECK (quantity >= 0),
+    quality text NOT NULL CHECK (quality IN ('measured', 'estimated', 'missing')),
+    PRIMARY KEY (meter_id, start)
+)"""
+
+
+def _plant(site: str) -> PlantConfig:
+    return PlantConfig.model_validate({"sites": [{
+        "code": site, "name": f"测试厂 {site}", "areas": [
+            {"code": "pack", "name": "PACK", "process": "pack", "devices": [
+                {"code": "pack-air-01", "name": "PACK 压缩空气表", "kind": "flow_meter",
+                 "points": [{"key": "air_nm3", "name": "压缩空气累计量", "quantity": "volume"}]},
+                {"code": "pack-em-01", "name": "PACK 电表", "kind": "power_meter",
+                 "points": [{"key": "energy_kwh", "name": "电能", "quantity": "energy"}]}]}],
+        "meters": [
+            {"code": "air-pack", "name": "PACK 压缩空气", "medium": "compressed_air", "point": "pack-air-01/air_nm3",
+             "area": "pack"},
+            {"code": "e-pack", "name": "PACK 用电", "medium": "electricity", "point": "pack-em-01/energy_kwh",
+             "area": "pack"}],
+    }]})
+
+
+@pytest.fixture
+def plant(conn: psycopg.Connection, site: str) -> str:
+    apply_plant(conn=conn, plant=_plant(site), source="test")
+    conn.execute(INTERVAL_DDL)
+    return site
+
+
+def _meter_id(conn: psycopg.Connection, code: str) -> int:
+    return conn.execute("SELECT id FROM meter WHERE code = %s", (code,)).fetchone()[0]
+
+
+def _model(scale: float = 1.0):
+    months = pd.date_range("2024-01-01", periods=12, freq="MS", tz=TZ)
+    x = np.arange(1.0, 13.0)
+    energy = pd.Series(scale * (100 + 5 * x) + 2 * np.array([1, -1, -1, 1] * 3), index=months)
+    return fit_baseline(energy, pd.DataFrame({"production": x}, index=months), granularity="monthly")
+
+
+def test_rebaselining_supersedes_and_is_audited(conn: psycopg.Connection, plant: str) -> None:
+    first = set_baseline(conn=conn, site=plant, meter="e-pack", model=_model(), reason="2024 基线", actor="alice")
+    second = set_baseline(conn=conn, site=plant, meter="e-pack", model=_model(1.2), reason="新增第二条产线",
+                          actor="bob")
+    now = current_baseline(conn=conn, site=plant, meter="e-pack", granularity="monthly")
+    assert now is not None and now.id == second and now.reason == "新增第二条产线" and now.created_by == "bob"
+    assert now.model.coefficients["production"] == pytest.approx(6.0)
+    history = baseline_history(conn=conn, site=plant, meter="e-pack")
+    assert [h.id for h in history] == [second, first]
+    assert history[1].superseded_by == second and history[1].superseded_at is not None
+    entries = conn.execute("SELECT action, actor, detail->>'reason', detail->>'replaces' FROM audit_entry "
+                           "WHERE target LIKE 'energy_baseline:%%' ORDER BY seq").fetchall()
+    assert entries == [("energy.baseline", "alice", "2024 基线", None),
+                       ("energy.rebaseline", "bob", "新增第二条产线", str(first))]
+    assert audit.verify(conn)[1] == []
+    assert current_baseline(conn=conn, site=plant, area="pack", granularity="monthly") is None
+    # one current baseline per (meter, granularity), enforced by the database too
+    with pytest.raises(psycopg.errors.UniqueViolation), conn.transaction():
+        conn.execute("UPDATE energy_baseline SET superseded_at = NULL, superseded_by = NULL WHERE id = %s",
+                      (first,))
+
+
+def test_bad_targets_and_reasons_are_refused(conn: psycopg.Connection, plant: str) -> None:
+    with pytest.raises(NotFound, match="no meter 'nope'"):
+        set_baseline(conn=conn, site=plant, meter="nope", model=_model(), reason="x", actor="a")
+    with pytest.raises(ValueError, match="reason"):
+        set_baseline(conn=conn, site=plant, meter="e-pack", model=_model(), reason="  ", actor="a")
+    with pytest.raises(ValueError, match="exactly one"):
+        set_baseline(conn=conn, site=plant, meter="e-pack", area="pack", model=_model(), reason="x", actor="a")
+
+
+def _write_air(conn: psycopg.Connection, meter_id: int, start: datetime, days: int, night: float,
+               last_night: float | None = None) -> datetime:
+    index = pd.date_range(start, periods=days * 96, freq="15min", tz="UTC")
+    local = index.tz_convert(TZ)
+    busy = (local.hour >= 8) & (local.hour < 20)
+    values = np.where(busy, 80.0, night)
+    if last_night is not None:
+        values = np.where((local.date == local.date[-1]) & ~busy, last_night, values)
+    with conn.cursor().copy("COPY energy_interval (meter_id, start, quantity, quality) FROM STDIN") as copy:
+        for ts, v in zip(index, values, strict=True):
+            copy.write_row((meter_id, ts.to_pydatetime(), float(v), "measured"))
+    return index[-1].to_pydatetime() + timedelta(minutes=15)
+
+
+def test_a_night_time_air_leak_raises_an_alarm_once_and_clears(conn: psycopg.Connection, plant: str) -> None:
+    air = _meter_id(conn, "air-pack")
+    start = datetime(2024, 5, 31, 16, tzinfo=UTC)            # 2024-06-01 00:00 local
+    end = _write_air(conn, air, start, 15, night=6.0)
+    assert abnormal_job.evaluate(conn=conn, now=end) == []
+    # the next night draws 10 m³ per interval instead of 6: a leak
+    conn.execute("DELETE FROM energy_interval WHERE meter_id = %s AND start >= %s", (air, end - timedelta(days=1)))
+    end = _write_air(conn, air, end - timedelta(days=1), 1, night=6.0, last_night=10.0)
+    raised = abnormal_job.evaluate(conn=conn, now=end)
+    assert len(raised) == 1
+    f = raised[0]
+    assert f.rule == "energy.night_base_load" and f.severity is Severity.MEDIUM
+    assert f.subject.device == "pack-air-01" and f.subject.point == "air-pack" and f.subject.area == "pack"
+    assert f.details["expected"] == pytest.approx(16 * 6.0) and f.details["actual"] == pytest.approx(16 * 10.0)
+    assert f.details["unit"] == "nm3"
+    events = alert_service.apply_findings(conn=conn, findings=raised, now=end)
+    assert events
+    alarm = conn.execute("SELECT state, rule FROM alarm WHERE rule = 'energy.night_base_load'").fetchone()
+    assert alarm is not None and alarm[0] == "active_unacked"
+    listed = abnormal_job.current_abnormal(conn=conn, site=plant)
+    assert [(r["meter"], r["name"], r["expected"], r["actual"]) for r in listed] == [
+        ("air-pack", "PACK 压缩空气", pytest.approx(96.0), pytest.approx(160.0))]
+    assert abnormal_job.evaluate(conn=conn, now=end + timedelta(hours=1)) == []   # no repeat while unchanged
+    # a normal night follows: the finding returns to normal and the list empties
+    end2 = _write_air(conn, air, end, 1, night=6.0)
+    cleared = abnormal_job.evaluate(conn=conn, now=end2)
+    assert [(c.rule, c.severity) for c in cleared] == [("energy.night_base_load", Severity.NORMAL)]
+    assert abnormal_job.current_abnormal(conn=conn, site=plant) == []
+
+
+def test_missing_intervals_and_short_history_decide_nothing(conn: psycopg.Connection, plant: str) -> None:
+    air = _meter_id(conn, "air-pack")
+    end = _write_air(conn, air, datetime(2024, 5, 31, 16, tzinfo=UTC), 4, night=6.0, last_night=30.0)
+    assert abnormal_job.evaluate(conn=conn, now=end) == []     # 3 earlier nights: too few to learn from
+    conn.execute("UPDATE energy_interval SET quality = 'missing' WHERE meter_id = %s", (air,))
+    assert abnormal_job.decisions(conn, end) == []
