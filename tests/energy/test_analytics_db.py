@@ -12,14 +12,17 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alerts import service as alert_service
 from core import audit
 from core.model import Severity
 from core.plant import PlantConfig, apply_plant
 from energy import abnormal_job
-from energy.baseline import fit_baseline
+from energy.baseline import BaselineRefused, fit_baseline
 from energy.baseline_store import NotFound, baseline_history, current_baseline, set_baseline
+from tests.fuzzing import budget
 
 pytestmark = pytest.mark.db
 TZ = "Asia/Shanghai"
@@ -149,3 +152,26 @@ def test_missing_intervals_and_short_history_decide_nothing(conn: psycopg.Connec
     assert abnormal_job.evaluate(conn=conn, now=end) == []     # 3 earlier nights: too few to learn from
     conn.execute("UPDATE energy_interval SET quality = 'missing' WHERE meter_id = %s", (air,))
     assert abnormal_job.decisions(conn, end) == []
+
+
+@budget(25)
+@given(coefs=st.lists(st.floats(-50, 50, allow_subnormal=False), min_size=1, max_size=3),
+       noise=st.floats(0, 3), seed=st.integers(0, 2**16))
+def test_any_accepted_baseline_round_trips_through_the_database_exactly(conn: psycopg.Connection, plant: str,
+                                                                        coefs, noise, seed) -> None:
+    rng = np.random.default_rng(seed)
+    months = pd.date_range("2023-01-01", periods=24, freq="MS", tz=TZ)
+    variables = pd.DataFrame({f"v{i}": rng.uniform(0, 10, 24) for i in range(len(coefs))}, index=months)
+    energy = 1000 + variables.to_numpy() @ np.array(coefs) + rng.normal(0, noise, 24) if noise else \
+        1000 + variables.to_numpy() @ np.array(coefs)
+    try:
+        model = fit_baseline(pd.Series(energy, index=months), variables, granularity="monthly")
+    except BaselineRefused:
+        return
+    with conn.transaction(force_rollback=True):
+        set_baseline(conn=conn, site=plant, area="pack", model=model, reason="property", actor="hypothesis")
+        stored = current_baseline(conn=conn, site=plant, area="pack", granularity="monthly")
+        assert stored is not None and stored.model == model
+        probe = variables.iloc[:3]
+        pd.testing.assert_frame_equal(stored.model.band(probe), model.band(probe))
+        assert audit.verify(conn)[1] == []
