@@ -18,6 +18,7 @@ from cli import (
     db_cmd,
     detectors_cmd,
     devices_cmd,
+    energy_abnormal_cmd,
     eval_cmd,
     fuzz_cmd,
     hazwaste_cmd,
@@ -50,6 +51,7 @@ app.command("fuzz")(fuzz_cmd.fuzz)
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(reports_cmd.app, name="reports")
 app.add_typer(hazwaste_cmd.app, name="hazwaste")
+app.add_typer(energy_abnormal_cmd.app, name="energy-abnormal")
 
 
 @app.command()

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts import service as alert_service
+from cli.energy_abnormal_cmd import evaluate_once
 from core import audit
 from core.model import Severity
 from core.plant import PlantConfig, apply_plant
@@ -124,15 +124,13 @@ def test_a_night_time_air_leak_raises_an_alarm_once_and_clears(conn: psycopg.Con
     # the next night draws 10 m³ per interval instead of 6: a leak
     conn.execute("DELETE FROM energy_interval WHERE meter_id = %s AND start >= %s", (air, end - timedelta(days=1)))
     end = _write_air(conn, air, end - timedelta(days=1), 1, night=6.0, last_night=10.0)
-    raised = abnormal_job.evaluate(conn=conn, now=end)
+    raised = evaluate_once(conn=conn, now=end)
     assert len(raised) == 1
     f = raised[0]
     assert f.rule == "energy.night_base_load" and f.severity is Severity.MEDIUM
     assert f.subject.device == "pack-air-01" and f.subject.point == "air-pack" and f.subject.area == "pack"
     assert f.details["expected"] == pytest.approx(16 * 6.0) and f.details["actual"] == pytest.approx(16 * 10.0)
     assert f.details["unit"] == "nm3"
-    events = alert_service.apply_findings(conn=conn, findings=raised, now=end)
-    assert events
     alarm = conn.execute("SELECT state, rule FROM alarm WHERE rule = 'energy.night_base_load'").fetchone()
     assert alarm is not None and alarm[0] == "active_unacked"
     listed = abnormal_job.current_abnormal(conn=conn, site=plant)
@@ -141,8 +139,10 @@ def test_a_night_time_air_leak_raises_an_alarm_once_and_clears(conn: psycopg.Con
     assert abnormal_job.evaluate(conn=conn, now=end + timedelta(hours=1)) == []   # no repeat while unchanged
     # a normal night follows: the finding returns to normal and the list empties
     end2 = _write_air(conn, air, end, 1, night=6.0)
-    cleared = abnormal_job.evaluate(conn=conn, now=end2)
+    cleared = evaluate_once(conn=conn, now=end2)
     assert [(c.rule, c.severity) for c in cleared] == [("energy.night_base_load", Severity.NORMAL)]
+    state = conn.execute("SELECT state FROM alarm WHERE rule = 'energy.night_base_load'").fetchone()[0]
+    assert state == "cleared_unacked"    # returned to normal, still to be acknowledged (ISA-18.2)
     assert abnormal_job.current_abnormal(conn=conn, site=plant) == []
 
 
