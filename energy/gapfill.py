@@ -6,7 +6,9 @@ A meter that was silent for a while still tells us, by its counter at both ends,
 
 1. **The meter's own typical profile.** For every missing slot, the same time of week in the nearest weeks of
    ``history`` (before and after the gap, whatever is known; nearer weeks weigh more), falling back to the same
-   time of day on the nearest days, and finally to a flat shape. Time of week in UTC equals time of week in any
+   time of day on the nearest days, and finally to a flat shape. The intervals bordering the gap correct it: if
+   today ran 20 % above the typical week just before the gap, the slots near that edge are scaled up (the
+   correction fades with the gap's length). Time of week in UTC equals time of week in any
    fixed-offset zone (China, Korea), so shifts and weekends line up without knowing the site's time zone.
 2. **Siblings** (other meters of the same medium or area, or of another medium on the same process: the
    "cross-device, cross-medium" modelling the plant asks for). A sibling that covers the gap and tracked this meter
@@ -27,7 +29,11 @@ import pandas as pd
 
 SLOT = pd.Timedelta(minutes=15)
 #: Same time of week, this many weeks away on either side of the gap; weight 1/k for k weeks away.
-WEEKS = 4
+WEEKS = 8
+#: Edge correction: the intervals right before and after the gap tell how far today runs above or below the
+#: typical week; that ratio, interpolated across the gap, scales the profile with weight EDGE / (n + EDGE), so it
+#: matters for short gaps and fades for long ones.
+EDGE = 4
 #: Fallback: same time of day, this many days away on either side; weight 1/(2k).
 DAYS = 7
 #: A sibling counts only if a straight-line fit of this meter on it explained this much of the variance.
@@ -87,6 +93,8 @@ def _clean(series: pd.Series | None) -> pd.Series | None:
 def _shape(slots: pd.DatetimeIndex, history: pd.Series | None, siblings: Mapping[str, pd.Series | None]) -> np.ndarray:
     """Non-negative weights per slot (any scale); all ones when nothing is known."""
     profile = _profile(slots, history)
+    if profile is not None:
+        profile = profile * _edge_factor(slots, history)
     sibling = _sibling_estimate(slots, history, siblings)
     if sibling is not None:
         estimate, r2 = sibling
@@ -136,6 +144,26 @@ def _profile(slots: pd.DatetimeIndex, history: pd.Series | None) -> np.ndarray |
         return None
     # Slots with neither a weekly nor a daily match take the mean of the others (neutral weight).
     return np.where(np.isnan(estimate), np.nanmean(estimate), estimate)
+
+
+def _edge_factor(slots: pd.DatetimeIndex, history: pd.Series | None) -> np.ndarray | float:
+    """Per-slot factor from the actual/typical ratio at the two intervals bordering the gap (1 if unknown)."""
+    if history is None:
+        return 1.0
+    ratios = []
+    for edge in (slots[0] - SLOT, slots[-1] + SLOT):
+        actual = history.get(edge)
+        if actual is None or not np.isfinite(actual):
+            return 1.0
+        typical = _profile(pd.DatetimeIndex([edge]), history)   # _profile leaves the edge itself out
+        if typical is None or typical[0] <= 0:
+            return 1.0
+        ratios.append(min(float(actual) / float(typical[0]), 10.0))
+    n = len(slots)
+    position = (np.arange(n) + 1) / (n + 1)
+    ratio = (1 - position) * ratios[0] + position * ratios[1]
+    weight = EDGE / (n + EDGE)
+    return (1 - weight) + weight * ratio
 
 
 def _sibling_estimate(slots: pd.DatetimeIndex, history: pd.Series | None,

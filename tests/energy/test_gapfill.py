@@ -111,3 +111,15 @@ def test_an_unrelated_or_incomplete_sibling_is_ignored() -> None:
     holey[gap[5]] = np.nan
     out = distribute(float(truth.sum()), gap, series.drop(gap), {"noise": noise, "holey": holey * 3})
     np.testing.assert_allclose(out.to_numpy(), truth.to_numpy(), rtol=1e-9)
+
+
+def test_the_intervals_bordering_a_short_gap_tilt_it() -> None:
+    series = _weekly(35)
+    gap = _slots(pd.Timestamp("2024-03-20 02:00", tz="UTC"), 4)       # night: typical 4 kWh per interval
+    series[gap[0] - pd.Timedelta(minutes=15)] = 4.0
+    series[gap] = [5.0, 6.0, 7.0, 8.0]                                 # the load ramps up across the gap
+    series[gap[-1] + pd.Timedelta(minutes=15)] = 9.0
+    truth = series.reindex(gap)
+    out = distribute(float(truth.sum()), gap, series.drop(gap))
+    assert (np.diff(out.to_numpy()) > 0).all()
+    assert np.abs(out - truth).sum() < np.abs(truth.mean() - truth).sum()
