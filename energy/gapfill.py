@@ -86,6 +86,7 @@ def _clean(series: pd.Series | None) -> pd.Series | None:
     if values.empty:
         return None
     values.index = _utc(values.index)
+    values = values[values.index.notna()]
     values = values[~values.index.duplicated(keep="last")].sort_index()
     return values
 

@@ -34,8 +34,10 @@ history_values = st.lists(st.one_of(st.floats(0, 1e6), st.just(float("nan")), st
 @budget(300)
 @given(delta=st.one_of(st.just(0.0), st.floats(0, 1e9), st.floats(0, 1e-300)),
        n=st.integers(1, 200), offset=st.integers(0, 1000), values=history_values,
-       tz=st.sampled_from([None, "UTC", "Asia/Shanghai"]))
-def test_conserves_the_delta_never_negative_and_keeps_the_index(delta, n, offset, values, tz) -> None:
+       tz=st.sampled_from([None, "UTC", "Asia/Shanghai"]), sibling=history_values,
+       sibling_shift=st.integers(-400, 400), sibling_naive=st.booleans())
+def test_conserves_the_delta_never_negative_and_keeps_the_index(delta, n, offset, values, tz, sibling,
+                                                                sibling_shift, sibling_naive) -> None:
     start = T0 + pd.Timedelta(minutes=15 * offset)
     slots = _slots(start, n)
     if tz is None:
@@ -44,7 +46,10 @@ def test_conserves_the_delta_never_negative_and_keeps_the_index(delta, n, offset
         slots = slots.tz_convert(tz)
     history = pd.Series(values, index=_slots(T0 - pd.Timedelta(minutes=15 * len(values)), len(values)),
                         dtype=float)
-    out = distribute(delta, slots, history)
+    sib_index = _slots(T0 + pd.Timedelta(minutes=15 * sibling_shift), len(sibling))
+    siblings = {"s": pd.Series(sibling, index=sib_index.tz_localize(None) if sibling_naive else sib_index,
+                               dtype=float), "copy": history * 2}
+    out = distribute(delta, slots, history, siblings)
     assert out.index.equals(slots)
     assert (out.to_numpy() >= 0).all()
     assert np.isfinite(out.to_numpy()).all()
