@@ -20,12 +20,28 @@ from typing import Any
 import pandas as pd
 import psycopg
 from psycopg.rows import dict_row
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.db import execute
 from core.model import Finding, Severity, SubjectRef
 from energy.abnormal import Abnormal, learn_night_base, night_base_load, night_means, to_finding
 
 NIGHT_HOURS = (1, 5)
+
+
+class AbnormalSettings(BaseSettings):
+    """Settings of the abnormal-consumption evaluation (prefix ``EHS_ENERGY_ABNORMAL_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="EHS_ENERGY_ABNORMAL_", env_file=".env", extra="ignore")
+
+    #: How often the alerts worker evaluates (seconds; 0 turns it off there, ``ehs energy-abnormal evaluate``
+    #: still runs it by hand).
+    evaluate_s: float = Field(900.0, ge=0)
+    #: Nights of history the night base load is learned from.
+    learn_days: int = Field(28, ge=8, le=366)
+    #: A night counts as abnormal above this multiple of the learned base load.
+    night_factor: float = Field(1.3, ge=1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,21 +97,26 @@ def night_leak(conn: psycopg.Connection, ref: MeterRef, now: datetime, *, learn_
                            hours=NIGHT_HOURS, factor=factor, device=ref.device, area=ref.area)
 
 
-def decisions(conn: psycopg.Connection, now: datetime) -> list[tuple[MeterRef, Abnormal]]:
-    """Every abnormal decision at ``now`` (what the job would raise)."""
+def decisions(conn: psycopg.Connection, now: datetime, settings: AbnormalSettings | None = None
+              ) -> list[tuple[MeterRef, Abnormal]]:
+    """Every abnormal decision at ``now`` (what the job would raise); none before ``energy_interval`` exists
+    (the energy core's migration)."""
+    settings = settings or AbnormalSettings()
+    if execute(conn, "SELECT to_regclass('energy_interval')").fetchone()[0] is None:
+        return []
     out = []
     for ref in meters(conn, medium="compressed_air"):
-        found = night_leak(conn, ref, now)
+        found = night_leak(conn, ref, now, learn_days=settings.learn_days, factor=settings.night_factor)
         if found is not None:
             out.append((ref, found))
     return out
 
 
-def evaluate(*, conn: psycopg.Connection, now: datetime) -> list[Finding]:
+def evaluate(*, conn: psycopg.Connection, now: datetime, settings: AbnormalSettings | None = None) -> list[Finding]:
     """The findings that changed since the last evaluation (raised, changed severity, or back to normal)."""
     execute(conn, "SELECT pg_advisory_xact_lock(hashtext('energy.abnormal'))")
     current: dict[tuple[str, str], tuple[MeterRef, Abnormal, Finding]] = {}
-    for ref, found in decisions(conn, now):
+    for ref, found in decisions(conn, now, settings):
         finding = to_finding(found, site=ref.site, now=now)
         current[(finding.rule, finding.subject.key)] = (ref, found, finding)
     previous = {(r[0], r[1]): r[2:] for r in execute(conn,

@@ -175,3 +175,41 @@ def test_any_accepted_baseline_round_trips_through_the_database_exactly(conn: ps
         probe = variables.iloc[:3]
         pd.testing.assert_frame_equal(stored.model.band(probe), model.band(probe))
         assert audit.verify(conn)[1] == []
+
+
+def test_no_interval_table_yet_means_no_decision(conn: psycopg.Connection, plant: str) -> None:
+    air = _meter_id(conn, "air-pack")
+    end = _write_air(conn, air, datetime(2024, 5, 31, 16, tzinfo=UTC), 15, night=6.0, last_night=12.0)
+    assert len(abnormal_job.decisions(conn, end)) == 1
+    with conn.transaction(force_rollback=True):
+        conn.execute("ALTER TABLE energy_interval RENAME TO energy_interval_hidden")
+        assert abnormal_job.decisions(conn, end) == []
+
+
+def test_the_alerts_worker_evaluates_periodically(database_url: str, site: str) -> None:
+    """The loop the alerts worker runs (alerts/__main__.py) records a leak as an alarm by itself."""
+    import threading
+
+    from alerts.__main__ import evaluate_energy
+    from energy.abnormal_job import AbnormalSettings
+    from tests.support import wait_for
+
+    with psycopg.connect(database_url) as conn:
+        apply_plant(conn=conn, plant=_plant(site), source="test")
+        conn.execute(INTERVAL_DDL)
+        last_midnight = pd.Timestamp.now(tz=TZ).normalize().tz_convert("UTC").to_pydatetime()
+        _write_air(conn, _meter_id(conn, "air-pack"), last_midnight - timedelta(days=15), 15, night=6.0,
+                   last_night=12.0)
+    stop = threading.Event()
+    thread = threading.Thread(target=evaluate_energy, args=(database_url, AbnormalSettings(evaluate_s=0.2), stop))
+    thread.start()
+    try:
+        def alarm():
+            with psycopg.connect(database_url) as conn:
+                return conn.execute("SELECT severity FROM alarm WHERE rule = 'energy.night_base_load'").fetchone()
+        wait_for(lambda: alarm() is not None, timeout=60, message="the night-base-load alarm")
+        assert alarm() == (int(Severity.HIGH),)      # twice the learned base load
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
