@@ -25,9 +25,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.db import execute
 from core.model import Finding, Severity, SubjectRef
-from energy.abnormal import Abnormal, learn_night_base, night_base_load, night_means, to_finding
+from energy.abnormal import Abnormal, Kind, learn_night_base, night_base_load, night_means, to_finding
 
 NIGHT_HOURS = (1, 5)
+#: The rules this job evaluates (and may therefore return to normal).
+RULES = (Kind.NIGHT_BASE_LOAD,)
 
 
 class AbnormalSettings(BaseSettings):
@@ -119,8 +121,10 @@ def evaluate(*, conn: psycopg.Connection, now: datetime, settings: AbnormalSetti
     for ref, found in decisions(conn, now, settings):
         finding = to_finding(found, site=ref.site, now=now)
         current[(finding.rule, finding.subject.key)] = (ref, found, finding)
+    # only the rules this job decides: the table also holds the energy core's balance and demand findings
     previous = {(r[0], r[1]): r[2:] for r in execute(conn,
-        "SELECT rule, subject, severity, message, site, area, device, meter FROM energy_finding_state")}
+        "SELECT rule, subject, severity, message, site, area, device, meter FROM energy_finding_state "
+        "WHERE rule = ANY(%s)", ([k.value for k in RULES],))}
     out: list[Finding] = []
     for key, (_ref, found, finding) in current.items():
         if key not in previous or previous[key][0] != int(finding.severity):

@@ -213,3 +213,11 @@ def test_the_alerts_worker_evaluates_periodically(database_url: str, site: str) 
         stop.set()
         thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+def test_other_energy_findings_in_the_state_table_are_left_alone(conn: psycopg.Connection, plant: str) -> None:
+    """The energy core's balance findings share energy_finding_state; this job must not clear them."""
+    conn.execute("INSERT INTO energy_finding_state (rule, subject, site, severity, message, updated_at) "
+                 "VALUES ('energy.balance', %s, %s, 2, 'loss 12 %%', now())", (f"{plant}/e-main", plant))
+    assert abnormal_job.evaluate(conn=conn, now=datetime(2024, 6, 1, tzinfo=UTC)) == []
+    assert conn.execute("SELECT severity FROM energy_finding_state WHERE rule = 'energy.balance'").fetchone() == (2,)
