@@ -68,6 +68,10 @@ class Permission(StrEnum):
     HAZWASTE_RECORD = "hazwaste.record"              # ledger entries, containers, manifests (from the phone)
     HAZWASTE_MANAGE = "hazwaste.manage"              # catalogue, facilities, declarations filed
     HAZWASTE_EXPORT = "hazwaste.export"
+    # energy: ledgers, balance, flow, tariffs and production (read); tariffs, production figures and offline
+    # meter imports (manage: the EHS manager acts as the energy manager; no separate role)
+    ENERGY_READ = "energy.read"
+    ENERGY_MANAGE = "energy.manage"
 
 
 _A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR,
@@ -107,6 +111,8 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.HAZWASTE_RECORD: frozenset({_A, _M, _O}),
     Permission.HAZWASTE_MANAGE: frozenset({_A, _M}),
     Permission.HAZWASTE_EXPORT: frozenset({_A, _M, _R}),
+    Permission.ENERGY_READ: frozenset({_A, _M, _O, _V}),       # not regulators: energy is not compliance data
+    Permission.ENERGY_MANAGE: frozenset({_A, _M}),
 }
 
 #: Process areas whose data is compliance data (emissions, wastewater, hazardous waste): what regulators see.

@@ -31,6 +31,7 @@ ADMIN = frozenset({"admin"})
 OPS = frozenset({"admin", "ehs_manager", "operator"})      # alarm actions of the control room
 MANAGERS = frozenset({"admin", "ehs_manager"})
 REPORT_READERS = frozenset({"admin", "ehs_manager", "regulator"})
+ENERGY_READERS = frozenset({"admin", "ehs_manager", "operator", "viewer"})    # energy is not compliance data
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,9 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/hazwaste/manifests/{manifest_id}"): reader(True, PEOPLE),
     ("GET", "/api/v1/hazwaste/manifests/{manifest_id}/manifest.pdf"): reader(True, PEOPLE),
     ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): Expect(200, OPS, 404),
+    # energy baselines: energy readers see the re-baselining record, managers (re-)baseline
+    ("GET", "/api/v1/energy/baselines"): Expect(200, ENERGY_READERS, 403),
+    ("POST", "/api/v1/energy/baselines"): Expect(201, MANAGERS, 403),
 }
 
 
@@ -369,6 +373,11 @@ BUILD: dict[tuple[str, str], Build] = {
         "carrier_permit": "p", "receiver_name": "r", "receiver_licence": "L", "receiver_scope": ["HW49"],
         "method": "disposal", "container_ids": [w.ids["hw_container"]]}},
     ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): lambda w, who: {"json": {"event": "cancel"}},
+    ("GET", "/api/v1/energy/baselines"): lambda w, who: {"params": {"site": SITE, "meter": "e-main"}},
+    ("POST", "/api/v1/energy/baselines"): lambda w, who: {"json": {
+        "site": SITE, "meter": "e-main", "granularity": "monthly", "reason": "2025 基线",
+        "periods": [{"start": f"2025-{m:02d}-01T00:00:00+08:00", "energy": 100 + 5 * m + 2 * (1, -1, -1, 1)[m % 4],
+                     "variables": {"production": m}} for m in range(1, 13)]}},
 }
 
 
