@@ -1,9 +1,11 @@
 """The periodic abnormal-consumption evaluation over ``energy_interval``: decisions → edge-triggered findings.
 
-Wired today: the night-time base load of every compressed-air meter (``energy.abnormal.night_base_load``), its
-level learned from the meter's own previous complete nights (site-local 01:00-05:00) over ``learn_days``. The
-production-stopped and baseline-band decisions need the production and relevant-variable tables, which arrive
-with the energy core (issue #13); they are pure functions in ``energy.abnormal`` until then.
+Wired: the night-time base load of every compressed-air meter (``energy.abnormal.night_base_load``), its level
+learned from the meter's own previous complete nights (site-local 01:00-05:00) over ``learn_days``; and, for
+every meter of an area with production records (``energy_production``, the energy core's table), consumption
+while the area's output is zero, against the standby level learned from its earlier stopped intervals. The
+baseline-band decision (``energy.abnormal.above_band``) needs the relevant variables per period, which no table
+holds yet; it is a pure function until then.
 
 ``evaluate`` keeps the last severity per (rule, subject) in ``energy_finding_state`` (migration 0057) and returns
 only changes, including the return to normal, like ``hazwaste.compliance``; a composition root passes them to
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import psycopg
 from psycopg.rows import dict_row
@@ -25,11 +28,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.db import execute
 from core.model import Finding, Severity, SubjectRef
-from energy.abnormal import Abnormal, Kind, learn_night_base, night_base_load, night_means, to_finding
+from energy.abnormal import (
+    Abnormal,
+    Kind,
+    learn_night_base,
+    learn_standby,
+    night_base_load,
+    night_means,
+    running_while_stopped,
+    to_finding,
+)
 
 NIGHT_HOURS = (1, 5)
 #: The rules this job evaluates (and may therefore return to normal).
-RULES = (Kind.NIGHT_BASE_LOAD,)
+RULES = (Kind.NIGHT_BASE_LOAD, Kind.RUNNING_WHILE_STOPPED)
 
 
 class AbnormalSettings(BaseSettings):
@@ -44,6 +56,10 @@ class AbnormalSettings(BaseSettings):
     learn_days: int = Field(28, ge=8, le=366)
     #: A night counts as abnormal above this multiple of the learned base load.
     night_factor: float = Field(1.3, ge=1.0)
+    #: Consumption while production is stopped: this many 15-minute intervals in a row above
+    #: ``stopped_factor`` × the standby level learned from the area's earlier stopped intervals.
+    stopped_intervals: int = Field(4, ge=1, le=96)
+    stopped_factor: float = Field(1.5, ge=1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +115,48 @@ def night_leak(conn: psycopg.Connection, ref: MeterRef, now: datetime, *, learn_
                            hours=NIGHT_HOURS, factor=factor, device=ref.device, area=ref.area)
 
 
+def area_output(conn: psycopg.Connection, *, site: str, area: str, slots: pd.DatetimeIndex) -> pd.Series:
+    """Production output of an area per 15-minute slot, from ``energy_production`` records (spread evenly over
+    each record's period); NaN where no record covers the slot (unknown is not "stopped")."""
+    end = slots[-1] + pd.Timedelta(minutes=15)
+    rows = execute(conn,
+        """SELECT p.start, p."end", p.quantity FROM energy_production p JOIN area a ON a.id = p.area_id
+           JOIN site s ON s.id = a.site_id WHERE s.code = %s AND a.code = %s AND p.start < %s AND p."end" > %s""",
+        (site, area, end.to_pydatetime(), slots[0].to_pydatetime())).fetchall()
+    total = np.zeros(len(slots))
+    covered = np.zeros(len(slots))
+    starts = slots.as_unit("s").asi8.astype(float)
+    for start, stop, quantity in rows:
+        a, b = start.timestamp(), stop.timestamp()
+        overlap = np.clip(np.minimum(starts + 900, b) - np.maximum(starts, a), 0, None)
+        total += quantity * overlap / (b - a)
+        covered += overlap
+    return pd.Series(np.where(covered >= 900 - 1e-6, total, np.nan), index=slots)
+
+
+def stopped_but_running(conn: psycopg.Connection, ref: MeterRef, now: datetime, *, learn_days: int = 28,
+                        persist: int = 4, factor: float = 1.5) -> Abnormal | None:
+    """The production-stopped decision for one meter of an area with production records, at ``now``."""
+    if ref.area is None:
+        return None
+    end = pd.Timestamp(now).tz_convert("UTC").floor("15min")
+    slots = pd.date_range(end - pd.Timedelta(days=learn_days), end, freq="15min", inclusive="left")
+    output = area_output(conn, site=ref.site, area=ref.area, slots=slots)
+    if not np.isfinite(output.to_numpy()[-persist:]).all():
+        return None
+    energy = interval_energy(conn, meter_id=ref.meter_id, start=slots[0].to_pydatetime(), end=end.to_pydatetime())
+    recent = slots[-persist:]
+    standby = learn_standby(energy[energy.index < recent[0]], output[output.index < recent[0]])
+    if standby is None:
+        return None
+    return running_while_stopped(energy, output, standby=standby, meter=ref.meter, unit=ref.unit, persist=persist,
+                                 factor=factor, device=ref.device, area=ref.area)
+
+
 def decisions(conn: psycopg.Connection, now: datetime, settings: AbnormalSettings | None = None
               ) -> list[tuple[MeterRef, Abnormal]]:
-    """Every abnormal decision at ``now`` (what the job would raise); none before ``energy_interval`` exists
-    (the energy core's migration)."""
+    """Every abnormal decision at ``now`` (what the job would raise); none before ``energy_interval`` exists,
+    and no production-stopped decision before ``energy_production`` exists (the energy core's migration)."""
     settings = settings or AbnormalSettings()
     if execute(conn, "SELECT to_regclass('energy_interval')").fetchone()[0] is None:
         return []
@@ -111,6 +165,12 @@ def decisions(conn: psycopg.Connection, now: datetime, settings: AbnormalSetting
         found = night_leak(conn, ref, now, learn_days=settings.learn_days, factor=settings.night_factor)
         if found is not None:
             out.append((ref, found))
+    if execute(conn, "SELECT to_regclass('energy_production')").fetchone()[0] is not None:
+        for ref in meters(conn):
+            found = stopped_but_running(conn, ref, now, learn_days=settings.learn_days,
+                                        persist=settings.stopped_intervals, factor=settings.stopped_factor)
+            if found is not None:
+                out.append((ref, found))
     return out
 
 

@@ -221,3 +221,64 @@ def test_other_energy_findings_in_the_state_table_are_left_alone(conn: psycopg.C
                  "VALUES ('energy.balance', %s, %s, 2, 'loss 12 %%', now())", (f"{plant}/e-main", plant))
     assert abnormal_job.evaluate(conn=conn, now=datetime(2024, 6, 1, tzinfo=UTC)) == []
     assert conn.execute("SELECT severity FROM energy_finding_state WHERE rule = 'energy.balance'").fetchone() == (2,)
+
+
+PRODUCTION_DDL = """
+CREATE TABLE IF NOT EXISTS energy_production (
+    id           bigserial PRIMARY KEY,
+    area_id      integer NOT NULL REFERENCES area (id),
+    start        timestamptz NOT NULL,
+    "end"        timestamptz NOT NULL,
+    quantity     double precision NOT NULL CHECK (quantity >= 0),
+    unit         text NOT NULL CHECK (unit IN ('cells', 'packs', 'ah', 'kwh', 'pcs', 't')),
+    source       text NOT NULL CHECK (source IN ('api', 'csv', 'counter')),
+    recorded_by  text NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK ("end" > start),
+    UNIQUE (area_id, start, "end", unit)
+)"""
+
+
+def _pack_line(conn: psycopg.Connection, start: datetime, days: int, *, hot_tail: int = 0,
+               unknown_tail: bool = False) -> datetime:
+    """PACK produces 08:00-20:00 local (400 cells an hour, 50 kWh per interval) and idles at 2 kWh otherwise; the
+    last ``hot_tail`` intervals of the (stopped) evening draw 20 kWh: the line was left running empty."""
+    conn.execute(PRODUCTION_DDL)
+    area = conn.execute("SELECT id FROM area WHERE code = 'pack'").fetchone()[0]
+    meter = _meter_id(conn, "e-pack")
+    slots = pd.date_range(start, periods=days * 96, freq="15min", tz="UTC")
+    busy = (slots.tz_convert(TZ).hour >= 8) & (slots.tz_convert(TZ).hour < 20)
+    energy = np.where(busy, 50.0, 2.0)
+    if hot_tail:
+        assert not busy[-hot_tail:].any()
+        energy[-hot_tail:] = 20.0
+    hours = slots[::4] if not unknown_tail else slots[:-8][::4]
+    with conn.cursor() as cur:
+        cur.executemany('INSERT INTO energy_production (area_id, start, "end", quantity, unit, source, '
+                        "recorded_by) VALUES (%s, %s, %s, %s, 'cells', 'api', 't')",
+                        [(area, h.to_pydatetime(), (h + pd.Timedelta(hours=1)).to_pydatetime(),
+                          400.0 if busy[i * 4] else 0.0) for i, h in enumerate(hours)])
+        with cur.copy("COPY energy_interval (meter_id, start, quantity, quality) FROM STDIN") as copy:
+            for ts, v in zip(slots, energy, strict=True):
+                copy.write_row((meter, ts.to_pydatetime(), float(v), "measured"))
+    return slots[-1].to_pydatetime() + timedelta(minutes=15)
+
+
+def test_a_line_running_while_production_is_stopped_is_caught(conn: psycopg.Connection, plant: str) -> None:
+    start = datetime(2024, 6, 1, 14, tzinfo=UTC)      # 22:00 local: the data ends at 22:00 local, line stopped
+    end = _pack_line(conn, start, 8, hot_tail=6)
+    found = [(ref.meter, a) for ref, a in abnormal_job.decisions(conn, end)]
+    assert len(found) == 1
+    meter, abnormal = found[0]
+    assert meter == "e-pack" and abnormal.kind.value == "energy.running_while_stopped"
+    assert abnormal.periods == 6 and abnormal.expected == pytest.approx(12.0) and abnormal.actual == 120.0
+    assert abnormal.device == "pack-em-01" and abnormal.unit == "kwh"
+    findings = evaluate_once(conn=conn, now=end)
+    assert [(f.rule, f.subject.point) for f in findings] == [("energy.running_while_stopped", "e-pack")]
+
+
+def test_no_production_record_is_not_a_stop(conn: psycopg.Connection, plant: str) -> None:
+    end = _pack_line(conn, datetime(2024, 6, 1, 14, tzinfo=UTC), 8, hot_tail=6, unknown_tail=True)
+    assert abnormal_job.decisions(conn, end) == []
+    normal_end = _pack_line(conn, datetime(2024, 6, 10, 14, tzinfo=UTC), 8)
+    assert abnormal_job.decisions(conn, normal_end) == []
