@@ -20,6 +20,7 @@ from core.clock import SystemClock
 from core.db import BackgroundConnection
 from core.logging import setup_logging
 from core.settings import get_settings
+from energy import abnormal_job
 from hazwaste import compliance
 from hazwaste.settings import HazwasteSettings
 from reports.delivery import Delivery
@@ -63,6 +64,28 @@ def evaluate_hazwaste(url: str, settings: HazwasteSettings, stop: threading.Even
         db.close()
 
 
+def evaluate_energy(url: str, settings: abnormal_job.AbnormalSettings, stop: threading.Event) -> None:
+    """Every ``evaluate_s``: the abnormal-energy-consumption checks, their changed findings recorded as alarms."""
+    db = BackgroundConnection(url, purpose="abnormal-energy evaluation", logger=_LOGGER)
+
+    def work(conn: psycopg.Connection) -> None:
+        now = datetime.now(UTC)
+        with conn.transaction():
+            findings = abnormal_job.evaluate(conn=conn, now=now, settings=settings)
+            if findings:
+                service.apply_findings(conn=conn, findings=findings, now=now)
+
+    try:
+        while not stop.is_set():
+            try:
+                db.run(work)
+            except Exception:                    # a bug in one evaluation must not stop the next ones
+                _LOGGER.exception("abnormal-energy evaluation failed")
+            stop.wait(settings.evaluate_s)
+    finally:
+        db.close()
+
+
 def main() -> None:
     settings = get_settings()
     setup_logging(settings.log_level)
@@ -88,6 +111,10 @@ def main() -> None:
     if hazwaste.evaluate_s > 0:
         threading.Thread(target=evaluate_hazwaste, args=(settings.database_url, hazwaste, stop),
                          name="hazwaste-evaluation", daemon=True).start()
+    energy = abnormal_job.AbnormalSettings()
+    if energy.evaluate_s > 0:
+        threading.Thread(target=evaluate_energy, args=(settings.database_url, energy, stop),
+                         name="energy-abnormal-evaluation", daemon=True).start()
     _LOGGER.info("alerts worker: MQTT %s; acknowledgements, retries, timeouts, shelving, floods, alarm events; "
                  "notifications %s", worker.interlock.address.redacted(),
                  f"on ({worker.settings.notify_senders} senders)" if worker.notifier else "off")

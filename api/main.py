@@ -30,6 +30,7 @@ from api.routes import (
     deadletters,
     devices,
     drills,
+    energy_baselines,
     floods,
     health,
     meters,
@@ -121,7 +122,7 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
     app.include_router(health.router)
     for module in (auth_routes, sites, areas, devices, points, meters, readings, deadletters, system, users,
                    apikeys, audit, alarms, floods, commands, bypasses, drills, safety_config, notifications,
-                   push, reports, compliance):
+                   push, reports, compliance, energy_baselines):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(hazwaste_routes.router, responses=ERRORS)
     # carbon reads activity data through the energy ledgers (carbon.sources); tests put their own source here

@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import typer
 
+from cli import energy_abnormal_cmd
 from cli.common import database_url
 from core.yamlconf import ConfigError
 from energy import exports, jobs, offline
@@ -17,6 +18,7 @@ from energy.ledger import BUCKETS, BYS, LedgerError, ledger
 from energy.tariffs import DEFAULT_TARIFF, load_tariff_file, save_tariff
 
 app = typer.Typer(help="Energy: intervals, ledgers, tariffs, offline meters.", no_args_is_help=True)
+app.add_typer(energy_abnormal_cmd.app, name="abnormal")
 
 
 def _site_id(conn: psycopg.Connection, site: str) -> int:

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 import typer
 
 from detectors.evaluation import nab, skab
+from energy import gapfill_eval
 
 _SKAB = skab.SkabConfig()
 _NAB = nab.NabConfig()
 
-app = typer.Typer(help="Evaluate detectors on public benchmarks (SKAB, NAB).", no_args_is_help=True)
+app = typer.Typer(help="Evaluate detectors (SKAB, NAB) and energy gap filling on public data.", no_args_is_help=True)
 
 
 def _params(items: list[str]) -> dict[str, Any]:
@@ -205,3 +206,39 @@ def nab_command(
         "seconds": round(elapsed, 1),
     }
     typer.echo(json.dumps(summary))
+
+
+@app.command("energy-gapfill")
+def energy_gapfill_command(
+    file: Annotated[Path, typer.Argument(help="15-minute kWh series in the steel-industry CSV format.")],
+    test_from: Annotated[
+        str, typer.Option(help="First day of the test period (gaps are placed from here on).")
+    ] = gapfill_eval.DEFAULT_TEST_FROM,
+    seed: Annotated[int, typer.Option(help="Seed of the gap positions.")] = 0,
+    gaps: Annotated[int, typer.Option(help="Gaps per length (1 h, 4 h, 24 h).", min=1)] = 200,
+) -> None:
+    """Gap filling vs linear distribution: RMSE per 15-minute interval over seeded random gaps."""
+    started = time.monotonic()
+    try:
+        series = gapfill_eval.read_steel_csv(file)
+        result = gapfill_eval.evaluate(series, test_from=test_from, seed=seed, gaps_per_length=gaps)
+    except ValueError as exc:
+        typer.echo(f"error: {file}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    elapsed = time.monotonic() - started
+    typer.echo(
+        f"energy gap filling: {len(series)} intervals {series.index[0]:%Y-%m-%d} .. {series.index[-1]:%Y-%m-%d}; "
+        f"{gaps} gaps each of {', '.join(gapfill_eval.GAP_LENGTHS)} from {result.test_from} (seed {seed}); "
+        f"each filled with everything before and after it known"
+    )
+    widths = [8, 12, 12, 8]
+    typer.echo(_row(["gap", "RMSE linear", "RMSE method", "ratio"], widths))
+    for name, score in [*result.by_gap.items(), ("overall", result.overall)]:
+        typer.echo(_row([name, f"{score.rmse_linear:.3f}", f"{score.rmse_method:.3f}", f"{score.ratio:.3f}"],
+                        widths))
+    typer.echo(
+        f"energy conserved in every gap: {'yes' if result.energy_conserved else 'NO'} (largest error "
+        f"{result.max_conservation_error:.2e} kWh); target ratio <= 0.6: "
+        f"{'met' if result.overall.ratio <= 0.6 else 'not met'}; {elapsed:.0f} s"
+    )
+    typer.echo(json.dumps({**result.summary(), "seconds": round(elapsed, 1)}))

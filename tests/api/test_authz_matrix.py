@@ -245,6 +245,9 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/energy/production"): Expect(200, ENERGY_READERS, 403),
     ("POST", "/api/v1/energy/production"): Expect(201, MANAGERS, 403),
     ("POST", "/api/v1/energy/offline"): Expect(201, MANAGERS, 403),
+    # energy baselines: energy readers see the re-baselining record, managers (re-)baseline
+    ("GET", "/api/v1/energy/baselines"): Expect(200, ENERGY_READERS, 403),
+    ("POST", "/api/v1/energy/baselines"): Expect(201, MANAGERS, 403),
 }
 
 
@@ -519,6 +522,11 @@ BUILD: dict[tuple[str, str], Build] = {
         "quantity": 12000, "unit": "cells"}]}},
     ("POST", "/api/v1/energy/offline"): lambda w, who: {"params": {"site": SITE}, "files": {"file": (
         "readings.csv", b"meter,time,value\ne-main,2026-03-01T08:00:00+08:00,100\n")}},
+    ("GET", "/api/v1/energy/baselines"): lambda w, who: {"params": {"site": SITE, "meter": "e-main"}},
+    ("POST", "/api/v1/energy/baselines"): lambda w, who: {"json": {
+        "site": SITE, "meter": "e-main", "granularity": "monthly", "reason": "2025 基线",
+        "periods": [{"start": f"2025-{m:02d}-01T00:00:00+08:00", "energy": 100 + 5 * m + 2 * (1, -1, -1, 1)[m % 4],
+                     "variables": {"production": m}} for m in range(1, 13)]}},
 }
 
 _ENERGY_WINDOW = {"site": SITE, "start": "2026-03-01T00:00:00+08:00", "end": "2026-03-02T00:00:00+08:00"}

@@ -1,0 +1,228 @@
+"""The periodic abnormal-consumption evaluation over ``energy_interval``: decisions → edge-triggered findings.
+
+Wired: the night-time base load of every compressed-air meter (``energy.abnormal.night_base_load``), its level
+learned from the meter's own previous complete nights (site-local 01:00-05:00) over ``learn_days``; and, for
+every meter of an area with production records (``energy_production``, the energy core's table), consumption
+while the area's output is zero, against the standby level learned from its earlier stopped intervals. The
+baseline-band decision (``energy.abnormal.above_band``) needs the relevant variables per period, which no table
+holds yet; it is a pure function until then.
+
+``evaluate`` keeps the last severity per (rule, subject) in ``energy_finding_state`` (migration 0057) and returns
+only changes, including the return to normal, like ``hazwaste.compliance``; a composition root passes them to
+``alerts.service.apply_findings`` in the same transaction. ``current_abnormal`` lists what is abnormal now, with
+the expected value, for the energy summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg.rows import dict_row
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.db import execute
+from core.model import Finding, Severity, SubjectRef
+from energy.abnormal import (
+    Abnormal,
+    Kind,
+    learn_night_base,
+    learn_standby,
+    night_base_load,
+    night_means,
+    running_while_stopped,
+    to_finding,
+)
+
+NIGHT_HOURS = (1, 5)
+#: The rules this job evaluates (and may therefore return to normal).
+RULES = (Kind.NIGHT_BASE_LOAD, Kind.RUNNING_WHILE_STOPPED)
+
+
+class AbnormalSettings(BaseSettings):
+    """Settings of the abnormal-consumption evaluation (prefix ``EHS_ENERGY_ABNORMAL_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="EHS_ENERGY_ABNORMAL_", env_file=".env", extra="ignore")
+
+    #: How often the alerts worker evaluates (seconds; 0 turns it off there, ``ehs energy abnormal evaluate``
+    #: still runs it by hand).
+    evaluate_s: float = Field(900.0, ge=0)
+    #: Nights of history the night base load is learned from.
+    learn_days: int = Field(28, ge=8, le=366)
+    #: A night counts as abnormal above this multiple of the learned base load.
+    night_factor: float = Field(1.3, ge=1.0)
+    #: Consumption while production is stopped: this many 15-minute intervals in a row above
+    #: ``stopped_factor`` × the standby level learned from the area's earlier stopped intervals.
+    stopped_intervals: int = Field(4, ge=1, le=96)
+    stopped_factor: float = Field(1.5, ge=1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterRef:
+    site: str
+    timezone: str
+    meter_id: int
+    meter: str
+    name: str
+    medium: str
+    unit: str
+    device: str
+    area: str | None
+
+
+def meters(conn: psycopg.Connection, *, medium: str | None = None) -> list[MeterRef]:
+    """Active meters (optionally of one medium) with their site, time zone, device, area and unit."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            """SELECT s.code AS site, s.timezone, m.id AS meter_id, m.code AS meter, m.name, m.medium, p.unit,
+                      d.code AS device, a.code AS area
+               FROM meter m JOIN site s ON s.id = m.site_id JOIN point p ON p.id = m.point_id
+               JOIN device d ON d.id = p.device_id LEFT JOIN area a ON a.id = m.area_id
+               WHERE m.retired_at IS NULL AND (%(medium)s::text IS NULL OR m.medium = %(medium)s)
+               ORDER BY s.code, m.code""", {"medium": medium}).fetchall()
+    return [MeterRef(**r) for r in rows]
+
+
+def interval_energy(conn: psycopg.Connection, *, meter_id: int, start: datetime, end: datetime) -> pd.Series:
+    """Measured and estimated interval energy of one meter in [start, end), indexed by interval start (UTC)."""
+    rows = execute(conn,
+        """SELECT start, quantity FROM energy_interval WHERE meter_id = %s AND start >= %s AND start < %s
+           AND quality <> 'missing' ORDER BY start""", (meter_id, start, end)).fetchall()
+    if not rows:
+        return pd.Series([], dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
+    index = pd.DatetimeIndex([r[0] for r in rows]).tz_convert("UTC")
+    return pd.Series([float(r[1]) for r in rows], index=index)
+
+
+def night_leak(conn: psycopg.Connection, ref: MeterRef, now: datetime, *, learn_days: int = 28,
+               factor: float = 1.3, min_nights: int = 7) -> Abnormal | None:
+    """The night-base-load decision for one compressed-air meter at ``now``."""
+    series = interval_energy(conn, meter_id=ref.meter_id, start=now - timedelta(days=learn_days + 1), end=now)
+    nights = night_means(series, tz=ref.timezone, hours=NIGHT_HOURS)
+    if len(nights) < 2:
+        return None
+    last_night = pd.Timestamp(nights.index[-1]).tz_localize(ref.timezone).tz_convert("UTC")
+    learned = learn_night_base(series[series.index < last_night], tz=ref.timezone, hours=NIGHT_HOURS,
+                               min_nights=min_nights)
+    if learned is None:
+        return None
+    return night_base_load(series, learned=learned, tz=ref.timezone, meter=ref.meter, unit=ref.unit,
+                           hours=NIGHT_HOURS, factor=factor, device=ref.device, area=ref.area)
+
+
+def area_output(conn: psycopg.Connection, *, site: str, area: str, slots: pd.DatetimeIndex) -> pd.Series:
+    """Production output of an area per 15-minute slot, from ``energy_production`` records (spread evenly over
+    each record's period); NaN where no record covers the slot (unknown is not "stopped")."""
+    end = slots[-1] + pd.Timedelta(minutes=15)
+    rows = execute(conn,
+        """SELECT p.start, p."end", p.quantity FROM energy_production p JOIN area a ON a.id = p.area_id
+           JOIN site s ON s.id = a.site_id WHERE s.code = %s AND a.code = %s AND p.start < %s AND p."end" > %s""",
+        (site, area, end.to_pydatetime(), slots[0].to_pydatetime())).fetchall()
+    total = np.zeros(len(slots))
+    covered = np.zeros(len(slots))
+    starts = slots.as_unit("s").asi8.astype(float)
+    for start, stop, quantity in rows:
+        a, b = start.timestamp(), stop.timestamp()
+        overlap = np.clip(np.minimum(starts + 900, b) - np.maximum(starts, a), 0, None)
+        total += quantity * overlap / (b - a)
+        covered += overlap
+    return pd.Series(np.where(covered >= 900 - 1e-6, total, np.nan), index=slots)
+
+
+def stopped_but_running(conn: psycopg.Connection, ref: MeterRef, now: datetime, *, learn_days: int = 28,
+                        persist: int = 4, factor: float = 1.5) -> Abnormal | None:
+    """The production-stopped decision for one meter of an area with production records, at ``now``."""
+    if ref.area is None:
+        return None
+    end = pd.Timestamp(now).tz_convert("UTC").floor("15min")
+    slots = pd.date_range(end - pd.Timedelta(days=learn_days), end, freq="15min", inclusive="left")
+    output = area_output(conn, site=ref.site, area=ref.area, slots=slots)
+    if not np.isfinite(output.to_numpy()[-persist:]).all():
+        return None
+    energy = interval_energy(conn, meter_id=ref.meter_id, start=slots[0].to_pydatetime(), end=end.to_pydatetime())
+    recent = slots[-persist:]
+    standby = learn_standby(energy[energy.index < recent[0]], output[output.index < recent[0]])
+    if standby is None:
+        return None
+    return running_while_stopped(energy, output, standby=standby, meter=ref.meter, unit=ref.unit, persist=persist,
+                                 factor=factor, device=ref.device, area=ref.area)
+
+
+def decisions(conn: psycopg.Connection, now: datetime, settings: AbnormalSettings | None = None
+              ) -> list[tuple[MeterRef, Abnormal]]:
+    """Every abnormal decision at ``now`` (what the job would raise); none before ``energy_interval`` exists,
+    and no production-stopped decision before ``energy_production`` exists (the energy core's migration)."""
+    settings = settings or AbnormalSettings()
+    if execute(conn, "SELECT to_regclass('energy_interval')").fetchone()[0] is None:
+        return []
+    out = []
+    for ref in meters(conn, medium="compressed_air"):
+        found = night_leak(conn, ref, now, learn_days=settings.learn_days, factor=settings.night_factor)
+        if found is not None:
+            out.append((ref, found))
+    if execute(conn, "SELECT to_regclass('energy_production')").fetchone()[0] is not None:
+        for ref in meters(conn):
+            found = stopped_but_running(conn, ref, now, learn_days=settings.learn_days,
+                                        persist=settings.stopped_intervals, factor=settings.stopped_factor)
+            if found is not None:
+                out.append((ref, found))
+    return out
+
+
+def evaluate(*, conn: psycopg.Connection, now: datetime, settings: AbnormalSettings | None = None) -> list[Finding]:
+    """The findings that changed since the last evaluation (raised, changed severity, or back to normal)."""
+    execute(conn, "SELECT pg_advisory_xact_lock(hashtext('energy.abnormal'))")
+    current: dict[tuple[str, str], tuple[MeterRef, Abnormal, Finding]] = {}
+    for ref, found in decisions(conn, now, settings):
+        finding = to_finding(found, site=ref.site, now=now)
+        current[(finding.rule, finding.subject.key)] = (ref, found, finding)
+    # only the rules this job decides: the table also holds the energy core's balance and demand findings
+    previous = {(r[0], r[1]): r[2:] for r in execute(conn,
+        "SELECT rule, subject, severity, message, site, area, device, meter FROM energy_finding_state "
+        "WHERE rule = ANY(%s)", ([k.value for k in RULES],))}
+    out: list[Finding] = []
+    for key, (_ref, found, finding) in current.items():
+        if key not in previous or previous[key][0] != int(finding.severity):
+            out.append(finding)
+        _save(conn, finding, found, now)
+    for key, (severity, message, site, area, device, meter) in previous.items():
+        if key not in current and severity > 0:
+            cleared = Finding(rule=key[0], detector="energy", subject=SubjectRef(site, area, device, meter),
+                              severity=Severity.NORMAL, ts=now, message=f"恢复正常 / back to normal: {message}",
+                              details={"type": "energy", "plan": [],
+                                       "finding_id": f"{key[0]}:{key[1]}:{now.isoformat()}"})
+            out.append(cleared)
+            execute(conn, """UPDATE energy_finding_state SET severity = 0, expected = NULL, actual = NULL,
+                             since = NULL, updated_at = %s WHERE rule = %s AND subject = %s""", (now, *key))
+    return out
+
+
+def _save(conn: psycopg.Connection, f: Finding, found: Abnormal, now: datetime) -> None:
+    execute(conn,
+        """INSERT INTO energy_finding_state (rule, subject, site, area, device, meter, severity, message, expected,
+               actual, unit, since, updated_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (rule, subject) DO UPDATE SET severity = excluded.severity, message = excluded.message,
+               expected = excluded.expected, actual = excluded.actual, unit = excluded.unit,
+               since = excluded.since, updated_at = excluded.updated_at""",
+        (f.rule, f.subject.key, f.subject.site, f.subject.area, f.subject.device, found.meter, int(f.severity),
+         f.message, found.expected, found.actual, found.unit, found.since, now))
+
+
+def current_abnormal(*, conn: psycopg.Connection, site: str) -> list[dict[str, Any]]:
+    """What is abnormal now at ``site`` (meter, name, area, device, expected, actual, unit, since, rule), the
+    largest excess first: the energy summary's ``abnormal`` list."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """SELECT f.meter, m.name, f.area, f.device, f.expected, f.actual, f.unit, f.since, f.rule
+               FROM energy_finding_state f
+               JOIN site s ON s.code = f.site
+               LEFT JOIN meter m ON m.site_id = s.id AND m.code = f.meter
+               WHERE f.site = %s AND f.severity > 0 ORDER BY f.actual - f.expected DESC NULLS LAST""",
+            (site,)).fetchall()
+
