@@ -57,7 +57,7 @@ def evaluate_hazwaste(url: str, settings: HazwasteSettings, stop: threading.Even
         while not stop.is_set():
             try:
                 db.run(work)
-            except Exception:                    # a bug in one evaluation must not stop the next ones
+            except Exception:  # a bug in one evaluation must not stop the next ones
                 _LOGGER.exception("hazardous-waste evaluation failed")
             stop.wait(settings.evaluate_s)
     finally:
@@ -79,7 +79,7 @@ def evaluate_energy(url: str, settings: abnormal_job.AbnormalSettings, stop: thr
         while not stop.is_set():
             try:
                 db.run(work)
-            except Exception:                    # a bug in one evaluation must not stop the next ones
+            except Exception:  # a bug in one evaluation must not stop the next ones
                 _LOGGER.exception("abnormal-energy evaluation failed")
             stop.wait(settings.evaluate_s)
     finally:
@@ -91,33 +91,51 @@ def main() -> None:
     setup_logging(settings.log_level)
     if not settings.database_url or not settings.mqtt_url:
         raise SystemExit("python -m alerts needs EHS_DATABASE_URL and EHS_MQTT_URL (`ehs up` sets them)")
-    worker = AlertsWorker(database_url=settings.database_url, mqtt_url=settings.mqtt_url,
-                          secret=settings.keyring, settings=AlertSettings(),
-                          interlock_secret=settings.interlock_root)
+    worker = AlertsWorker(
+        database_url=settings.database_url,
+        mqtt_url=settings.mqtt_url,
+        secret=settings.keyring,
+        settings=AlertSettings(),
+        interlock_secret=settings.interlock_root,
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
     if worker.settings.audit_anchor_s > 0:
-        threading.Thread(target=_anchor_audit, name="audit-anchor", daemon=True,
-                         args=(settings.database_url, settings.data_dir / "audit", worker.settings.audit_anchor_s,
-                               stop)).start()
+        threading.Thread(
+            target=_anchor_audit,
+            name="audit-anchor",
+            daemon=True,
+            args=(settings.database_url, settings.data_dir / "audit", worker.settings.audit_anchor_s, stop),
+        ).start()
     # report schedules: a thread of its own; finished reports go out through the same channel sender
-    delivery = Delivery(AppriseNotifier(endpoints=worker.settings.notify_endpoints),
-                        settings.keyring, worker.settings.public_url)
+    delivery = Delivery(
+        AppriseNotifier(endpoints=worker.settings.notify_endpoints), settings.keyring, worker.settings.public_url
+    )
     scheduler = Scheduler(settings.database_url, clock=SystemClock(), delivery=delivery)
     scheduler.start()
     hazwaste = HazwasteSettings()
     if hazwaste.evaluate_s > 0:
-        threading.Thread(target=evaluate_hazwaste, args=(settings.database_url, hazwaste, stop),
-                         name="hazwaste-evaluation", daemon=True).start()
+        threading.Thread(
+            target=evaluate_hazwaste,
+            args=(settings.database_url, hazwaste, stop),
+            name="hazwaste-evaluation",
+            daemon=True,
+        ).start()
     energy = abnormal_job.AbnormalSettings()
     if energy.evaluate_s > 0:
-        threading.Thread(target=evaluate_energy, args=(settings.database_url, energy, stop),
-                         name="energy-abnormal-evaluation", daemon=True).start()
-    _LOGGER.info("alerts worker: MQTT %s; acknowledgements, retries, timeouts, shelving, floods, alarm events; "
-                 "notifications %s", worker.interlock.address.redacted(),
-                 f"on ({worker.settings.notify_senders} senders)" if worker.notifier else "off")
+        threading.Thread(
+            target=evaluate_energy,
+            args=(settings.database_url, energy, stop),
+            name="energy-abnormal-evaluation",
+            daemon=True,
+        ).start()
+    _LOGGER.info(
+        "alerts worker: MQTT %s; acknowledgements, retries, timeouts, shelving, floods, alarm events; notifications %s",
+        worker.interlock.address.redacted(),
+        f"on ({worker.settings.notify_senders} senders)" if worker.notifier else "off",
+    )
     while not stop.wait(1.0):
         if failures := worker.liveness.failures():
             # a stuck thread may never return: report, then leave at once so that the supervisor starts a fresh

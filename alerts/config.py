@@ -28,7 +28,7 @@ from core.plant import PlantConfig
 from core.registry import PlantIndex
 
 SeverityName = Literal["low", "medium", "high", "critical"]
-SOURCE = "$source"          # in a plan: the device whose finding started the plan
+SOURCE = "$source"  # in a plan: the device whose finding started the plan
 
 
 class _Spec(BaseModel):
@@ -60,11 +60,12 @@ class AlarmRuleSpec(_Spec):
 
 
 def _notify_defaults() -> dict[str, NotifySpec]:
-    return {"low": NotifySpec(roles=["operator"], channels=["webpush"]),
-            "medium": NotifySpec(roles=["operator"], channels=["webpush", "wecom"]),
-            "high": NotifySpec(roles=["operator", "shift_leader"], channels=["webpush", "wecom"]),
-            "critical": NotifySpec(roles=["operator", "shift_leader", "ehs_manager"],
-                                   channels=["webpush", "wecom", "sms"])}
+    return {
+        "low": NotifySpec(roles=["operator"], channels=["webpush"]),
+        "medium": NotifySpec(roles=["operator"], channels=["webpush", "wecom"]),
+        "high": NotifySpec(roles=["operator", "shift_leader"], channels=["webpush", "wecom"]),
+        "critical": NotifySpec(roles=["operator", "shift_leader", "ehs_manager"], channels=["webpush", "wecom", "sms"]),
+    }
 
 
 class AlarmDefaults(_Spec):
@@ -208,11 +209,18 @@ class AlertConfig:
                 if _glob(dev.code, spec.device) and spec.site in (None, dev.site):
                     actions = tuple(spec.actions) if spec.actions is not None else KIND_ACTIONS.get(dev.kind, ())
                     actuators[(dev.site, dev.code)] = Actuator(
-                        dev.site, dev.area, dev.code, dev.kind, actions, spec.simulated,
-                        spec.accept_within_s or d.accept_within_s, spec.done_within_s or d.done_within_s)
+                        dev.site,
+                        dev.area,
+                        dev.code,
+                        dev.kind,
+                        actions,
+                        spec.simulated,
+                        spec.accept_within_s or d.accept_within_s,
+                        spec.done_within_s or d.done_within_s,
+                    )
         plans = {}
         for plan in section.response_plans:
-            for site in ([plan.site] if plan.site else sites):
+            for site in [plan.site] if plan.site else sites:
                 plans[(site, plan.area)] = plan
         return cls(section, actuators, plans, revision)
 
@@ -264,8 +272,12 @@ def check_alerts(section: AlertSection, plant: PlantConfig, rule_ids: Iterable[s
             problems.append((("actuators", i, "device"), f"no device {spec.device!r} in the plant"))
         for dev in matched:
             if spec.actions is None and dev.kind not in KIND_ACTIONS:
-                problems.append((("actuators", i, "actions"), f"device {dev.code!r} is a {dev.kind}, which has no "
-                                 "standard actions: list its actions"))
+                problems.append(
+                    (
+                        ("actuators", i, "actions"),
+                        f"device {dev.code!r} is a {dev.kind}, which has no standard actions: list its actions",
+                    )
+                )
                 break
     seen: set[tuple[str, str]] = set()
     for p, plan in enumerate(section.response_plans):
@@ -288,12 +300,18 @@ def check_alerts(section: AlertSection, plant: PlantConfig, rule_ids: Iterable[s
                     if not in_area:
                         problems.append(((*where, "action"), f"no actuator in area {plan.area!r} can {lock.action}"))
                     continue
-                targets = [a for a in config.actuators.values()
-                           if a.site in plan_sites and _glob(a.device, lock.device)]
+                targets = [
+                    a for a in config.actuators.values() if a.site in plan_sites and _glob(a.device, lock.device)
+                ]
                 if not targets:
                     problems.append(((*where, "device"), f"{lock.device!r} is not a declared actuator"))
                 for target in targets:
                     if lock.action not in target.actions:
-                        problems.append(((*where, "action"), f"{target.device} ({target.kind}) cannot "
-                                         f"{lock.action}; it can {', '.join(target.actions) or 'nothing'}"))
+                        problems.append(
+                            (
+                                (*where, "action"),
+                                f"{target.device} ({target.kind}) cannot "
+                                f"{lock.action}; it can {', '.join(target.actions) or 'nothing'}",
+                            )
+                        )
     return problems

@@ -25,8 +25,11 @@ def apply_config(*, conn: psycopg.Connection, section: AlertSection, source: str
     latest = store.fetch_one(conn, "SELECT sha256 FROM alarm_config ORDER BY id DESC LIMIT 1")
     if latest and latest["sha256"] == digest:
         return None
-    return db.execute(conn, "INSERT INTO alarm_config (source, sha256, body) VALUES (%s, %s, %s) RETURNING id",
-                        (source, digest, orjson.dumps(body).decode())).fetchone()[0]
+    return db.execute(
+        conn,
+        "INSERT INTO alarm_config (source, sha256, body) VALUES (%s, %s, %s) RETURNING id",
+        (source, digest, orjson.dumps(body).decode()),
+    ).fetchone()[0]
 
 
 def load_config(*, conn: psycopg.Connection, index: PlantIndex | None = None) -> AlertConfig:

@@ -65,8 +65,8 @@ class InterlockCommand:
     plan: str | None = None
     plan_level: int | None = None
     drill: bool = False
-    payload: dict[str, Any] | None = None        # the signed command, once published
-    issued_at: str | None = None                 # ISO time it was published (by the ingest stage)
+    payload: dict[str, Any] | None = None  # the signed command, once published
+    issued_at: str | None = None  # ISO time it was published (by the ingest stage)
 
     @classmethod
     def of(cls, data: InterlockCommand | Mapping[str, Any]) -> InterlockCommand:

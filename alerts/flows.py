@@ -31,9 +31,19 @@ MAX_BYPASS = timedelta(hours=24)
 
 
 # --- manual commands ---------------------------------------------------------------------------------------
-def request_command(*, conn: psycopg.Connection, site: str, device: str, action: str, actor: Actor, reason: str,
-                    now: datetime, params: dict | None = None, alarm_id: int | None = None,
-                    config: AlertConfig | None = None) -> dict[str, Any]:
+def request_command(
+    *,
+    conn: psycopg.Connection,
+    site: str,
+    device: str,
+    action: str,
+    actor: Actor,
+    reason: str,
+    now: datetime,
+    params: dict | None = None,
+    alarm_id: int | None = None,
+    config: AlertConfig | None = None,
+) -> dict[str, Any]:
     """A person commands an actuator (the worker sends it); needs the command role and a reason."""
     actor.require("command")
     if not reason or not reason.strip():
@@ -47,16 +57,46 @@ def request_command(*, conn: psycopg.Connection, site: str, device: str, action:
     alarm = store.fetch_one(conn, "SELECT * FROM alarm WHERE id = %s", (alarm_id,)) if alarm_id else None
     if alarm_id and alarm is None:
         raise NotFound(f"no alarm {alarm_id}")
-    command = InterlockCommand(id=str(uuid.uuid4()), site=site, area=target.area, device=device, action=action,
-                               params=params or {}, accept_within_s=target.accept_within_s,
-                               done_within_s=target.done_within_s, retries=config.defaults.command_retries)
-    ended = machine.record_commands(conn=conn, commands=[command], alarm=alarm, event_id=None, finding_id=None,
-                                    batch_id=None, now=now, origin="manual", requested_by=actor.name, reason=reason)
+    command = InterlockCommand(
+        id=str(uuid.uuid4()),
+        site=site,
+        area=target.area,
+        device=device,
+        action=action,
+        params=params or {},
+        accept_within_s=target.accept_within_s,
+        done_within_s=target.done_within_s,
+        retries=config.defaults.command_retries,
+    )
+    ended = machine.record_commands(
+        conn=conn,
+        commands=[command],
+        alarm=alarm,
+        event_id=None,
+        finding_id=None,
+        batch_id=None,
+        now=now,
+        origin="manual",
+        requested_by=actor.name,
+        reason=reason,
+    )
     service.command_endings(conn=conn, ended=ended, now=now)
-    audit.append(conn, actor=actor.name, action="command.issue", target=f"command:{command.id}",
-                 site=site, area=target.area,
-                 detail={"site": site, "device": device, "action": action, "params": params or {}, "reason": reason,
-                         "alarm_id": alarm_id})
+    audit.append(
+        conn,
+        actor=actor.name,
+        action="command.issue",
+        target=f"command:{command.id}",
+        site=site,
+        area=target.area,
+        detail={
+            "site": site,
+            "device": device,
+            "action": action,
+            "params": params or {},
+            "reason": reason,
+            "alarm_id": alarm_id,
+        },
+    )
     return machine.get_command(conn=conn, command_id=command.id)
 
 
@@ -95,8 +135,10 @@ def cancel_stale(*, conn: psycopg.Connection, now: datetime, ttl: timedelta) -> 
 # --- bypasses ------------------------------------------------------------------------------------------------
 
 #: A bypass with the area of its device (what scopes it) in one query, never one look-up per row.
-_BYPASS = ("SELECT b.*, a.code AS area FROM interlock_bypass b LEFT JOIN site s ON s.code = b.site "
-           "LEFT JOIN device d ON d.site_id = s.id AND d.code = b.device LEFT JOIN area a ON a.id = d.area_id")
+_BYPASS = (
+    "SELECT b.*, a.code AS area FROM interlock_bypass b LEFT JOIN site s ON s.code = b.site "
+    "LEFT JOIN device d ON d.site_id = s.id AND d.code = b.device LEFT JOIN area a ON a.id = d.area_id"
+)
 
 
 def bypass_status(row: dict[str, Any], now: datetime) -> str:
@@ -112,8 +154,9 @@ def _shown(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {**row, "status": bypass_status(row, now)}
 
 
-def get_bypass(*, conn: psycopg.Connection, bypass_id: int, now: datetime, scope: CodeScope | None = None,
-               lock: bool = False) -> dict[str, Any]:
+def get_bypass(
+    *, conn: psycopg.Connection, bypass_id: int, now: datetime, scope: CodeScope | None = None, lock: bool = False
+) -> dict[str, Any]:
     """One bypass with its area and status; NotFound when there is none or the caller may not see it."""
     row = store.fetch_one(conn, f"{_BYPASS} WHERE b.id = %s" + (" FOR UPDATE OF b" if lock else ""), (bypass_id,))
     if row is None or (scope is not None and not scope.sees(row["site"], row["area"])):
@@ -121,20 +164,40 @@ def get_bypass(*, conn: psycopg.Connection, bypass_id: int, now: datetime, scope
     return _shown(row, now)
 
 
-def list_bypasses(*, conn: psycopg.Connection, now: datetime, active_only: bool = True,
-                  scope: CodeScope | None = None, site: str | None = None) -> list[dict[str, Any]]:
+def list_bypasses(
+    *,
+    conn: psycopg.Connection,
+    now: datetime,
+    active_only: bool = True,
+    scope: CodeScope | None = None,
+    site: str | None = None,
+) -> list[dict[str, Any]]:
     """Bypasses (with area and status), newest first: requested and running ones unless ``active_only`` is
     False, of ``site`` if given, within ``scope`` (filtered in SQL)."""
     term, params = (scope or CodeScope()).sql("b.site", "a.code")
     active = "b.revoked_by IS NULL AND (b.expires_at IS NULL OR b.expires_at > %(now)s)" if active_only else "true"
-    rows = store.fetch(conn, f"{_BYPASS} WHERE {active} AND (%(site)s::text IS NULL OR b.site = %(site)s) "  # noqa: S608
-                       f"AND {term} ORDER BY b.id DESC", {**params, "now": now, "site": site})
+    rows = store.fetch(
+        conn,
+        f"{_BYPASS} WHERE {active} AND (%(site)s::text IS NULL OR b.site = %(site)s) "  # noqa: S608
+        f"AND {term} ORDER BY b.id DESC",
+        {**params, "now": now, "site": site},
+    )
     return [_shown(r, now) for r in rows]
 
 
-def request_bypass(*, conn: psycopg.Connection, site: str, device: str, actor: Actor, reason: str,
-                   duration: timedelta, now: datetime, action: str | None = None,
-                   config: AlertConfig | None = None, scope: CodeScope | None = None) -> dict[str, Any]:
+def request_bypass(
+    *,
+    conn: psycopg.Connection,
+    site: str,
+    device: str,
+    actor: Actor,
+    reason: str,
+    duration: timedelta,
+    now: datetime,
+    action: str | None = None,
+    config: AlertConfig | None = None,
+    scope: CodeScope | None = None,
+) -> dict[str, Any]:
     """Ask to bypass automatic commands to an actuator; it takes effect only when someone else approves."""
     if scope is not None and scope.sites is not None and site not in scope.sites:
         raise PermissionDenied(f"site {site!r} is not in your scope")
@@ -148,19 +211,28 @@ def request_bypass(*, conn: psycopg.Connection, site: str, device: str, actor: A
         raise NotFound(f"{site}/{device} is not a declared actuator")
     if action is not None and action not in target.actions:
         raise AlarmError(f"{device} has no action {action}")
-    row = store.fetch_one(conn, "INSERT INTO interlock_bypass (site, device, action, reason, duration_s, requested_by, "
-                          "requested_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                          (site, device, action, reason, int(duration.total_seconds()), actor.name, now))
+    row = store.fetch_one(
+        conn,
+        "INSERT INTO interlock_bypass (site, device, action, reason, duration_s, requested_by, "
+        "requested_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (site, device, action, reason, int(duration.total_seconds()), actor.name, now),
+    )
     row = get_bypass(conn=conn, bypass_id=row["id"], now=now)
-    audit.append(conn, actor=actor.name, action="bypass.request", target=f"bypass:{row['id']}",
-                 site=site, area=target.area,
-                 detail={"site": site, "device": device, "action": action, "reason": reason,
-                         "duration_s": row["duration_s"]})
+    audit.append(
+        conn,
+        actor=actor.name,
+        action="bypass.request",
+        target=f"bypass:{row['id']}",
+        site=site,
+        area=target.area,
+        detail={"site": site, "device": device, "action": action, "reason": reason, "duration_s": row["duration_s"]},
+    )
     return row
 
 
-def approve_bypass(*, conn: psycopg.Connection, bypass_id: int, actor: Actor, now: datetime,
-                   scope: CodeScope | None = None) -> dict[str, Any]:
+def approve_bypass(
+    *, conn: psycopg.Connection, bypass_id: int, actor: Actor, now: datetime, scope: CodeScope | None = None
+) -> dict[str, Any]:
     """A second person approves a requested bypass: it runs from now for its duration."""
     actor.require("bypass_approve")
     row = get_bypass(conn=conn, bypass_id=bypass_id, now=now, scope=scope, lock=True)
@@ -168,38 +240,70 @@ def approve_bypass(*, conn: psycopg.Connection, bypass_id: int, actor: Actor, no
         raise Conflict(f"bypass {bypass_id} is {row['status']}, not waiting for approval")
     if row["requested_by"] == actor.name:
         raise PermissionDenied("a bypass needs two different people: the requester cannot approve it")
-    conn.execute("UPDATE interlock_bypass SET approved_by = %s, approved_at = %s, "
-                 "expires_at = %s + make_interval(secs => duration_s) WHERE id = %s", (actor.name, now, now, bypass_id))
+    conn.execute(
+        "UPDATE interlock_bypass SET approved_by = %s, approved_at = %s, "
+        "expires_at = %s + make_interval(secs => duration_s) WHERE id = %s",
+        (actor.name, now, now, bypass_id),
+    )
     row = get_bypass(conn=conn, bypass_id=bypass_id, now=now)
     conn.execute("SELECT pg_notify('interlock_bypass', %s)", (str(bypass_id),))
-    audit.append(conn, actor=actor.name, action="bypass.approve", target=f"bypass:{bypass_id}",
-                 site=row["site"], area=row["area"],
-                 detail={"site": row["site"], "device": row["device"], "action": row["action"],
-                         "requested_by": row["requested_by"], "expires_at": row["expires_at"].isoformat()})
+    audit.append(
+        conn,
+        actor=actor.name,
+        action="bypass.approve",
+        target=f"bypass:{bypass_id}",
+        site=row["site"],
+        area=row["area"],
+        detail={
+            "site": row["site"],
+            "device": row["device"],
+            "action": row["action"],
+            "requested_by": row["requested_by"],
+            "expires_at": row["expires_at"].isoformat(),
+        },
+    )
     return row
 
 
-def revoke_bypass(*, conn: psycopg.Connection, bypass_id: int, actor: Actor, now: datetime,
-                  scope: CodeScope | None = None) -> dict[str, Any]:
+def revoke_bypass(
+    *, conn: psycopg.Connection, bypass_id: int, actor: Actor, now: datetime, scope: CodeScope | None = None
+) -> dict[str, Any]:
     """End a bypass early (or withdraw a request); one already revoked or expired is a conflict."""
     actor.require("bypass_request")
     row = get_bypass(conn=conn, bypass_id=bypass_id, now=now, scope=scope, lock=True)
     if row["status"] in ("revoked", "expired"):
         raise Conflict(f"bypass {bypass_id} is already {row['status']}")
-    conn.execute("UPDATE interlock_bypass SET revoked_by = %s, revoked_at = %s WHERE id = %s",
-                 (actor.name, now, bypass_id))
+    conn.execute(
+        "UPDATE interlock_bypass SET revoked_by = %s, revoked_at = %s WHERE id = %s", (actor.name, now, bypass_id)
+    )
     row = get_bypass(conn=conn, bypass_id=bypass_id, now=now)
     conn.execute("SELECT pg_notify('interlock_bypass', %s)", (str(bypass_id),))
-    audit.append(conn, actor=actor.name, action="bypass.revoke", target=f"bypass:{bypass_id}",
-                 site=row["site"], area=row["area"], detail={"site": row["site"], "device": row["device"]})
+    audit.append(
+        conn,
+        actor=actor.name,
+        action="bypass.revoke",
+        target=f"bypass:{bypass_id}",
+        site=row["site"],
+        area=row["area"],
+        detail={"site": row["site"], "device": row["device"]},
+    )
     return row
 
 
 # --- drills --------------------------------------------------------------------------------------------------
 
 
-def start_drill(*, conn: psycopg.Connection, site: str, area: str, level: int, actor: Actor, reason: str,
-                now: datetime, config: AlertConfig | None = None) -> dict[str, Any]:
+def start_drill(
+    *,
+    conn: psycopg.Connection,
+    site: str,
+    area: str,
+    level: int,
+    actor: Actor,
+    reason: str,
+    now: datetime,
+    config: AlertConfig | None = None,
+) -> dict[str, Any]:
     """Run a response plan level as a drill: a drill alarm, notifications and evacuation marked as drill, and
     commands to simulated actuators only (real ones are kept as skipped)."""
     actor.require("drill")
@@ -210,19 +314,45 @@ def start_drill(*, conn: psycopg.Connection, site: str, area: str, level: int, a
         raise NotFound(f"no response plan level {level} for {site}/{area}")
     act = plans.Activation(site, area, plan, chosen)
     commands = plans.commands(config, [act], source_device=None, now=now, drill=True)
-    finding = Finding(rule="drill", detector="drill", subject=SubjectRef(site, area),
-                      severity=Severity[chosen.min_severity.upper()], ts=now, message=f"演练 drill: {reason}",
-                      details={"finding_id": f"drill:{uuid.uuid4().hex}",
-                               "name": f"应急演练: {plan.name} {chosen.name}",
-                               "name_en": f"Drill: {plan.name_en or plan.name} {chosen.name_en or chosen.name}",
-                               "type": "drill", "drill": True, "previous": 0, "plan": [act.as_dict()],
-                               "commands": [c.as_dict() for c in commands]})
+    finding = Finding(
+        rule="drill",
+        detector="drill",
+        subject=SubjectRef(site, area),
+        severity=Severity[chosen.min_severity.upper()],
+        ts=now,
+        message=f"演练 drill: {reason}",
+        details={
+            "finding_id": f"drill:{uuid.uuid4().hex}",
+            "name": f"应急演练: {plan.name} {chosen.name}",
+            "name_en": f"Drill: {plan.name_en or plan.name} {chosen.name_en or chosen.name}",
+            "type": "drill",
+            "drill": True,
+            "previous": 0,
+            "plan": [act.as_dict()],
+            "commands": [c.as_dict() for c in commands],
+        },
+    )
     service.apply_findings(conn=conn, findings=[finding], now=now, config=config)
-    alarm = store.fetch_one(conn, "SELECT * FROM alarm WHERE rule = 'drill' AND source = %s AND closed_at IS NULL",
-                            (SubjectRef(site, area).key,))
-    audit.append(conn, actor=actor.name, action="drill.start", target=f"alarm:{alarm['id']}",
-                 site=site, area=area, detail={"site": site, "area": area, "level": level, "reason": reason,
-                         "commands": {c.device: c.status.value for c in commands}})
+    alarm = store.fetch_one(
+        conn,
+        "SELECT * FROM alarm WHERE rule = 'drill' AND source = %s AND closed_at IS NULL",
+        (SubjectRef(site, area).key,),
+    )
+    audit.append(
+        conn,
+        actor=actor.name,
+        action="drill.start",
+        target=f"alarm:{alarm['id']}",
+        site=site,
+        area=area,
+        detail={
+            "site": site,
+            "area": area,
+            "level": level,
+            "reason": reason,
+            "commands": {c.device: c.status.value for c in commands},
+        },
+    )
     return service.get_alarm(conn=conn, alarm_id=alarm["id"])
 
 
@@ -233,12 +363,31 @@ def end_drill(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, now: dat
     if alarm is None:
         raise NotFound(f"no drill alarm {alarm_id}")
     subject = SubjectRef(alarm["site"], alarm["area"])
-    service.apply_findings(conn=conn, findings=[Finding(
-        rule="drill", detector="drill", subject=subject, severity=Severity.NORMAL, ts=now, message="drill ended",
-        details={"finding_id": f"drill-end:{uuid.uuid4().hex}", "plan": [], "drill": True})], now=now)
+    service.apply_findings(
+        conn=conn,
+        findings=[
+            Finding(
+                rule="drill",
+                detector="drill",
+                subject=subject,
+                severity=Severity.NORMAL,
+                ts=now,
+                message="drill ended",
+                details={"finding_id": f"drill-end:{uuid.uuid4().hex}", "plan": [], "drill": True},
+            )
+        ],
+        now=now,
+    )
     current = store.fetch_one(conn, "SELECT state FROM alarm WHERE id = %s", (alarm_id,))
     if current["state"] != "normal":
         service.acknowledge(conn=conn, alarm_id=alarm_id, actor=actor, now=now, comment="drill ended")
-    audit.append(conn, actor=actor.name, action="drill.end", target=f"alarm:{alarm_id}", detail={},
-                 site=alarm["site"], area=alarm["area"])
+    audit.append(
+        conn,
+        actor=actor.name,
+        action="drill.end",
+        target=f"alarm:{alarm_id}",
+        detail={},
+        site=alarm["site"],
+        area=alarm["area"],
+    )
     return service.get_alarm(conn=conn, alarm_id=alarm_id)

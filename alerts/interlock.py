@@ -35,8 +35,15 @@ class InterlockPort(Protocol):
 class MqttInterlock:
     """One paho client: publishes commands and alarm events; with ``on_ack``, subscribes to acknowledgements."""
 
-    def __init__(self, address: mq.BrokerAddress, *, secret: str | bytes, client_id: str,
-                 protocol: int | None = None, on_ack: AckHandler | None = None) -> None:
+    def __init__(
+        self,
+        address: mq.BrokerAddress,
+        *,
+        secret: str | bytes,
+        client_id: str,
+        protocol: int | None = None,
+        on_ack: AckHandler | None = None,
+    ) -> None:
         self.address = address
         self.secret = secret
         self.on_ack = on_ack
@@ -72,7 +79,7 @@ class MqttInterlock:
         if self.on_ack is not None:
             try:
                 topic = msg.topic
-            except UnicodeDecodeError:              # not UTF-8: kept (escaped) for the dead letters
+            except UnicodeDecodeError:  # not UTF-8: kept (escaped) for the dead letters
                 topic = msg._topic.decode("utf-8", "backslashreplace")
             self.on_ack(topic, msg.payload, getattr(msg, "properties", None))
 
@@ -104,8 +111,11 @@ class MqttInterlock:
             last = self._last_issued.get((site, device))
             if last is not None and payload["issued_at"] <= last:
                 shift = last + 1 - payload["issued_at"]
-                payload = {**payload, "issued_at": payload["issued_at"] + shift,
-                           "expires_at": payload["expires_at"] + shift}
+                payload = {
+                    **payload,
+                    "issued_at": payload["issued_at"] + shift,
+                    "expires_at": payload["expires_at"] + shift,
+                }
             self._last_issued[(site, device)] = payload["issued_at"]
         body = signed(payload, self.key(site, device))
         self.client.publish(topics.device_topic(site, device, topics.CMD), orjson.dumps(body), qos=1)

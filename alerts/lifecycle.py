@@ -40,58 +40,53 @@ class Outcome:
 
 
 _RETURN = Transition(Choice.BY_CONDITION, (A.ANNUNCIATE, A.CHECK_SUPPRESSION))
-_STAY_HIDDEN = (E.RAISE, E.CLEAR, E.SEVERITY_UP, E.SEVERITY_DOWN)      # evaluated, recorded, not annunciated
+_STAY_HIDDEN = (E.RAISE, E.CLEAR, E.SEVERITY_UP, E.SEVERITY_DOWN)  # evaluated, recorded, not annunciated
 
 
 def _hiding_moves() -> dict[Event, Transition]:
     """Shelving, design suppression and removal from service are possible from every state (standards.md 1.2)."""
-    return {E.SHELVE: Transition(S.SHELVED), E.SUPPRESS: Transition(S.SUPPRESSED),
-            E.REMOVE_FROM_SERVICE: Transition(S.OUT_OF_SERVICE)}
+    return {
+        E.SHELVE: Transition(S.SHELVED),
+        E.SUPPRESS: Transition(S.SUPPRESSED),
+        E.REMOVE_FROM_SERVICE: Transition(S.OUT_OF_SERVICE),
+    }
 
 
 TABLE: dict[tuple[AlarmState, Event], Transition] = {
     **{(S.NORMAL, e): t for e, t in _hiding_moves().items()},
     (S.NORMAL, E.RAISE): Transition(S.ACTIVE_UNACKED, (A.ANNUNCIATE,)),
-
     **{(S.ACTIVE_UNACKED, e): t for e, t in _hiding_moves().items()},
     (S.ACTIVE_UNACKED, E.CLEAR): Transition(Choice.CLEAR_FROM_UNACKED),
     (S.ACTIVE_UNACKED, E.SEVERITY_UP): Transition(S.ACTIVE_UNACKED, (A.ANNUNCIATE,)),
     (S.ACTIVE_UNACKED, E.SEVERITY_DOWN): Transition(S.ACTIVE_UNACKED),
     (S.ACTIVE_UNACKED, E.ACK): Transition(S.ACTIVE_ACKED),
     (S.ACTIVE_UNACKED, E.ESCALATE): Transition(S.ACTIVE_UNACKED, (A.ESCALATE,)),
-
     **{(S.ACTIVE_ACKED, e): t for e, t in _hiding_moves().items()},
     (S.ACTIVE_ACKED, E.CLEAR): Transition(Choice.CLEAR_FROM_ACKED),
-    (S.ACTIVE_ACKED, E.SEVERITY_UP): Transition(S.ACTIVE_UNACKED, (A.ANNUNCIATE,)),     # re-alarm
+    (S.ACTIVE_ACKED, E.SEVERITY_UP): Transition(S.ACTIVE_UNACKED, (A.ANNUNCIATE,)),  # re-alarm
     (S.ACTIVE_ACKED, E.SEVERITY_DOWN): Transition(S.ACTIVE_ACKED),
-
     **{(S.CLEARED_UNACKED, e): t for e, t in _hiding_moves().items()},
-    (S.CLEARED_UNACKED, E.RAISE): Transition(S.ACTIVE_UNACKED, (A.ANNUNCIATE,)),       # re-occurs
+    (S.CLEARED_UNACKED, E.RAISE): Transition(S.ACTIVE_UNACKED, (A.ANNUNCIATE,)),  # re-occurs
     (S.CLEARED_UNACKED, E.ACK): Transition(S.NORMAL),
     (S.CLEARED_UNACKED, E.ESCALATE): Transition(S.CLEARED_UNACKED, (A.ESCALATE,)),
-
     **{(S.LATCHED_UNACKED, e): t for e, t in _hiding_moves().items()},
     (S.LATCHED_UNACKED, E.RAISE): Transition(S.ACTIVE_UNACKED, (A.ANNUNCIATE,)),
     (S.LATCHED_UNACKED, E.ACK): Transition(S.LATCHED_ACKED),
     (S.LATCHED_UNACKED, E.ESCALATE): Transition(S.LATCHED_UNACKED, (A.ESCALATE,)),
-
     **{(S.LATCHED_ACKED, e): t for e, t in _hiding_moves().items()},
     (S.LATCHED_ACKED, E.RAISE): Transition(S.ACTIVE_UNACKED, (A.ANNUNCIATE,)),
     (S.LATCHED_ACKED, E.RESET): Transition(S.NORMAL),
-
     **{(S.SHELVED, e): Transition(S.SHELVED) for e in _STAY_HIDDEN},
-    (S.SHELVED, E.SHELVE): Transition(S.SHELVED),                         # a new expiry and reason
+    (S.SHELVED, E.SHELVE): Transition(S.SHELVED),  # a new expiry and reason
     (S.SHELVED, E.UNSHELVE): _RETURN,
-    (S.SHELVED, E.SUPPRESS): Transition(S.SHELVED),                       # shelving stays; checked on unshelve
+    (S.SHELVED, E.SUPPRESS): Transition(S.SHELVED),  # shelving stays; checked on unshelve
     (S.SHELVED, E.UNSUPPRESS): Transition(S.SHELVED),
     (S.SHELVED, E.REMOVE_FROM_SERVICE): Transition(S.OUT_OF_SERVICE),
-
     **{(S.SUPPRESSED, e): Transition(S.SUPPRESSED) for e in _STAY_HIDDEN},
-    (S.SUPPRESSED, E.SUPPRESS): Transition(S.SUPPRESSED),                 # another cause
+    (S.SUPPRESSED, E.SUPPRESS): Transition(S.SUPPRESSED),  # another cause
     (S.SUPPRESSED, E.UNSUPPRESS): _RETURN,
     (S.SUPPRESSED, E.SHELVE): Transition(S.SHELVED),
     (S.SUPPRESSED, E.REMOVE_FROM_SERVICE): Transition(S.OUT_OF_SERVICE),
-
     **{(S.OUT_OF_SERVICE, e): Transition(S.OUT_OF_SERVICE) for e in _STAY_HIDDEN},
     (S.OUT_OF_SERVICE, E.SUPPRESS): Transition(S.OUT_OF_SERVICE),
     (S.OUT_OF_SERVICE, E.UNSUPPRESS): Transition(S.OUT_OF_SERVICE),
@@ -101,7 +96,8 @@ TABLE: dict[tuple[AlarmState, Event], Transition] = {
 #: Every pair the table does not allow, named explicitly (acknowledging twice, resetting an alarm that is not
 #: latched, shelving an alarm that is out of service, a clear with no active condition...).
 ILLEGAL: frozenset[tuple[AlarmState, Event]] = frozenset(
-    pair for pair in product(AlarmState, Event) if pair not in TABLE)
+    pair for pair in product(AlarmState, Event) if pair not in TABLE
+)
 
 
 def why_illegal(state: AlarmState, event: Event) -> str:
@@ -142,5 +138,5 @@ def next_state(state: AlarmState, event: Event, *, condition_active: bool, latch
         target = S.LATCHED_ACKED if latching else S.NORMAL
     actions = transition.actions
     if target is not S.ACTIVE_UNACKED:
-        actions = tuple(a for a in actions if a is not A.ANNUNCIATE)      # returning to normal announces nothing
+        actions = tuple(a for a in actions if a is not A.ANNUNCIATE)  # returning to normal announces nothing
     return Outcome(target, actions)

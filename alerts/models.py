@@ -14,20 +14,32 @@ from core import errors
 from core.model import Severity
 from core.permissions import POLICY, Permission, Role, allowed
 
-__all__ = ["ACTIONS", "PERMISSIONS", "Action", "Actor", "AlarmError", "AlarmState", "Event", "IllegalTransition",
-           "NotFound", "PermissionDenied", "Priority", "Role"]
+__all__ = [
+    "ACTIONS",
+    "PERMISSIONS",
+    "Action",
+    "Actor",
+    "AlarmError",
+    "AlarmState",
+    "Event",
+    "IllegalTransition",
+    "NotFound",
+    "PermissionDenied",
+    "Priority",
+    "Role",
+]
 
 
 class AlarmState(StrEnum):
-    NORMAL = "normal"                      # A  NORM
-    ACTIVE_UNACKED = "active_unacked"      # B  UNACK
-    ACTIVE_ACKED = "active_acked"          # C  ACKED
-    CLEARED_UNACKED = "cleared_unacked"    # D  RTNUN: returned to normal before acknowledgement
-    LATCHED_UNACKED = "latched_unacked"    # returned to normal, latched, not acknowledged
-    LATCHED_ACKED = "latched_acked"        # returned to normal, latched, acknowledged: waits for reset
-    SHELVED = "shelved"                    # E  SHLVD: operator, time-limited, with a reason
-    SUPPRESSED = "suppressed"              # F  DSUPR: by design, while a configured cause is active
-    OUT_OF_SERVICE = "out_of_service"      # G  OOSRV: maintenance, with a permit or MOC reference
+    NORMAL = "normal"  # A  NORM
+    ACTIVE_UNACKED = "active_unacked"  # B  UNACK
+    ACTIVE_ACKED = "active_acked"  # C  ACKED
+    CLEARED_UNACKED = "cleared_unacked"  # D  RTNUN: returned to normal before acknowledgement
+    LATCHED_UNACKED = "latched_unacked"  # returned to normal, latched, not acknowledged
+    LATCHED_ACKED = "latched_acked"  # returned to normal, latched, acknowledged: waits for reset
+    SHELVED = "shelved"  # E  SHLVD: operator, time-limited, with a reason
+    SUPPRESSED = "suppressed"  # F  DSUPR: by design, while a configured cause is active
+    OUT_OF_SERVICE = "out_of_service"  # G  OOSRV: maintenance, with a permit or MOC reference
 
     @property
     def code(self) -> str:
@@ -65,43 +77,54 @@ class AlarmState(StrEnum):
         return _LABELS[self][1]
 
 
-_CODES = {AlarmState.NORMAL: "NORM", AlarmState.ACTIVE_UNACKED: "UNACK", AlarmState.ACTIVE_ACKED: "ACKED",
-          AlarmState.CLEARED_UNACKED: "RTNUN", AlarmState.LATCHED_UNACKED: "LTCHU",
-          AlarmState.LATCHED_ACKED: "LTCHA", AlarmState.SHELVED: "SHLVD", AlarmState.SUPPRESSED: "DSUPR",
-          AlarmState.OUT_OF_SERVICE: "OOSRV"}
-_LABELS = {AlarmState.NORMAL: ("正常", "Normal"), AlarmState.ACTIVE_UNACKED: ("报警未确认", "Active, unacknowledged"),
-           AlarmState.ACTIVE_ACKED: ("报警已确认", "Active, acknowledged"),
-           AlarmState.CLEARED_UNACKED: ("已恢复未确认", "Returned to normal, unacknowledged"),
-           AlarmState.LATCHED_UNACKED: ("锁存未确认", "Latched, unacknowledged"),
-           AlarmState.LATCHED_ACKED: ("锁存待复位", "Latched, waiting for reset"),
-           AlarmState.SHELVED: ("已搁置", "Shelved"), AlarmState.SUPPRESSED: ("设计抑制", "Suppressed by design"),
-           AlarmState.OUT_OF_SERVICE: ("停用检修", "Out of service")}
+_CODES = {
+    AlarmState.NORMAL: "NORM",
+    AlarmState.ACTIVE_UNACKED: "UNACK",
+    AlarmState.ACTIVE_ACKED: "ACKED",
+    AlarmState.CLEARED_UNACKED: "RTNUN",
+    AlarmState.LATCHED_UNACKED: "LTCHU",
+    AlarmState.LATCHED_ACKED: "LTCHA",
+    AlarmState.SHELVED: "SHLVD",
+    AlarmState.SUPPRESSED: "DSUPR",
+    AlarmState.OUT_OF_SERVICE: "OOSRV",
+}
+_LABELS = {
+    AlarmState.NORMAL: ("正常", "Normal"),
+    AlarmState.ACTIVE_UNACKED: ("报警未确认", "Active, unacknowledged"),
+    AlarmState.ACTIVE_ACKED: ("报警已确认", "Active, acknowledged"),
+    AlarmState.CLEARED_UNACKED: ("已恢复未确认", "Returned to normal, unacknowledged"),
+    AlarmState.LATCHED_UNACKED: ("锁存未确认", "Latched, unacknowledged"),
+    AlarmState.LATCHED_ACKED: ("锁存待复位", "Latched, waiting for reset"),
+    AlarmState.SHELVED: ("已搁置", "Shelved"),
+    AlarmState.SUPPRESSED: ("设计抑制", "Suppressed by design"),
+    AlarmState.OUT_OF_SERVICE: ("停用检修", "Out of service"),
+}
 
 
 class Event(StrEnum):
     """What can happen to an alarm: process events, operator actions, design logic."""
 
-    RAISE = "raise"                              # the condition became active
-    CLEAR = "clear"                              # the condition returned to normal
-    SEVERITY_UP = "severity_up"                  # more severe while active: re-alarm (standards.md 1.2, C -> B)
-    SEVERITY_DOWN = "severity_down"              # less severe while still active
+    RAISE = "raise"  # the condition became active
+    CLEAR = "clear"  # the condition returned to normal
+    SEVERITY_UP = "severity_up"  # more severe while active: re-alarm (standards.md 1.2, C -> B)
+    SEVERITY_DOWN = "severity_down"  # less severe while still active
     ACK = "ack"
-    RESET = "reset"                              # of a latched alarm
+    RESET = "reset"  # of a latched alarm
     SHELVE = "shelve"
-    UNSHELVE = "unshelve"                        # by an operator, or when the shelving expires
-    SUPPRESS = "suppress"                        # a configured cause became active
-    UNSUPPRESS = "unsuppress"                    # no configured cause is active any more
+    UNSHELVE = "unshelve"  # by an operator, or when the shelving expires
+    SUPPRESS = "suppress"  # a configured cause became active
+    UNSUPPRESS = "unsuppress"  # no configured cause is active any more
     REMOVE_FROM_SERVICE = "remove_from_service"
     RETURN_TO_SERVICE = "return_to_service"
-    ESCALATE = "escalate"                        # unacknowledged past a deadline: notify the next tier
+    ESCALATE = "escalate"  # unacknowledged past a deadline: notify the next tier
 
 
 class Action(StrEnum):
     """Side effects of a transition beyond the event row and the change notification."""
 
-    ANNUNCIATE = "annunciate"                    # present to operators now: notification outbox, response plan
-    ESCALATE = "escalate"                        # notify the next escalation tier (the notifier's policies)
-    CHECK_SUPPRESSION = "check_suppression"      # back in view: is a configured cause still active?
+    ANNUNCIATE = "annunciate"  # present to operators now: notification outbox, response plan
+    ESCALATE = "escalate"  # notify the next escalation tier (the notifier's policies)
+    CHECK_SUPPRESSION = "check_suppression"  # back in view: is a configured cause still active?
 
 
 class Priority(IntEnum):
@@ -158,8 +181,12 @@ class AlarmChanged(AlarmError, errors.Stale):
     """The alarm changed since the version the caller saw; ``alarm`` is the alarm as it is now."""
 
     def __init__(self, alarm_id: int, *, seen: int, current: int, alarm: dict) -> None:
-        super().__init__(f"alarm {alarm_id} changed since you saw it (version {seen}, now {current})", seen=seen,
-                         current=current, extra={"code": "alarm_changed"})
+        super().__init__(
+            f"alarm {alarm_id} changed since you saw it (version {seen}, now {current})",
+            seen=seen,
+            current=current,
+            extra={"code": "alarm_changed"},
+        )
         self.alarm = alarm
 
 
@@ -168,8 +195,11 @@ class IllegalTransition(AlarmError, errors.Conflict):
 
     def __init__(self, state: AlarmState, event: Event, why: str = "") -> None:
         self.state, self.event = state, event
-        super().__init__(f"cannot {event.value.replace('_', ' ')} an alarm that is {state.label_en.lower()}"
-                         + (f": {why}" if why else ""), extra={"code": "illegal_transition"})
+        super().__init__(
+            f"cannot {event.value.replace('_', ' ')} an alarm that is {state.label_en.lower()}"
+            + (f": {why}" if why else ""),
+            extra={"code": "illegal_transition"},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,5 +219,6 @@ class Actor:
         needed = permission if isinstance(permission, Permission) else ACTIONS[permission]
         if not allowed(self.role, needed):
             roles = ", ".join(sorted(POLICY[needed]))
-            raise PermissionDenied(f"{self.name} ({self.role}) may not {str(permission).replace('_', ' ')}; "
-                                   f"allowed roles: {roles}")
+            raise PermissionDenied(
+                f"{self.name} ({self.role}) may not {str(permission).replace('_', ' ')}; allowed roles: {roles}"
+            )

@@ -34,8 +34,12 @@ class Activation:
         return f"{self.site}/{self.area}/{self.level.level}"
 
     def as_dict(self) -> dict:
-        return {"plan": f"{self.site}/{self.area}", "level": self.level.level, "name": self.level.name,
-                "name_en": self.level.name_en}
+        return {
+            "plan": f"{self.site}/{self.area}",
+            "level": self.level.level,
+            "name": self.level.name,
+            "name_en": self.level.name_en,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +51,7 @@ class Bypass:
     expires_at: datetime
 
     def covers(self, site: str, device: str, action: str, now: datetime) -> bool:
-        return (self.site == site and self.device == device and self.action in (None, action)
-                and now < self.expires_at)
+        return self.site == site and self.device == device and self.action in (None, action) and now < self.expires_at
 
 
 def _severity(name: str) -> Severity:
@@ -62,14 +65,24 @@ def activations(config: AlertConfig, finding: Finding) -> list[Activation]:
     if plan is None or finding.severity == Severity.NORMAL:
         return []
     previous = Severity(int(finding.details.previous or 0))
-    out = [Activation(subject.site, subject.area or "", plan, level) for level in plan.levels
-           if previous < _severity(level.min_severity) <= finding.severity
-           and any(fnmatch.fnmatchcase(finding.rule, pattern) for pattern in level.rules)]
+    out = [
+        Activation(subject.site, subject.area or "", plan, level)
+        for level in plan.levels
+        if previous < _severity(level.min_severity) <= finding.severity
+        and any(fnmatch.fnmatchcase(finding.rule, pattern) for pattern in level.rules)
+    ]
     return sorted(out, key=lambda a: a.level.level)
 
 
-def commands(config: AlertConfig, started: list[Activation], *, source_device: str | None, now: datetime,
-             bypasses: list[Bypass] = (), drill: bool = False) -> list[InterlockCommand]:
+def commands(
+    config: AlertConfig,
+    started: list[Activation],
+    *,
+    source_device: str | None,
+    now: datetime,
+    bypasses: list[Bypass] = (),
+    drill: bool = False,
+) -> list[InterlockCommand]:
     """Commands for the started levels: one per (device, action, params), first level first, ``pending`` or
     ``skipped`` (with the reason in ``detail``)."""
     out: list[InterlockCommand] = []
@@ -80,8 +93,11 @@ def commands(config: AlertConfig, started: list[Activation], *, source_device: s
                 targets = [config.actuator(act.site, source_device)] if source_device else []
                 targets = [t for t in targets if t is not None and lock.action in t.actions]
             else:
-                targets = [a for a in config.actuators.values()
-                           if a.site == act.site and fnmatch.fnmatchcase(a.device, lock.device)]
+                targets = [
+                    a
+                    for a in config.actuators.values()
+                    if a.site == act.site and fnmatch.fnmatchcase(a.device, lock.device)
+                ]
             for target in sorted(targets, key=lambda t: t.device):
                 key = (target.site, target.device, lock.action, tuple(sorted(lock.params.items())))
                 if key in seen:
@@ -94,10 +110,22 @@ def commands(config: AlertConfig, started: list[Activation], *, source_device: s
                     detail = f"bypassed (bypass {bypass.id} until {bypass.expires_at:%Y-%m-%d %H:%M})"
                 elif drill and not target.simulated:
                     status, detail = CommandStatus.SKIPPED, "drill: a real device is never commanded in a drill"
-                out.append(InterlockCommand(
-                    id=str(uuid.uuid4()), site=target.site, area=target.area, device=target.device,
-                    action=lock.action, params=dict(lock.params), plan=f"{act.site}/{act.area}",
-                    plan_level=act.level.level, drill=drill, status=status, detail=detail,
-                    accept_within_s=target.accept_within_s, done_within_s=target.done_within_s,
-                    retries=config.defaults.command_retries))
+                out.append(
+                    InterlockCommand(
+                        id=str(uuid.uuid4()),
+                        site=target.site,
+                        area=target.area,
+                        device=target.device,
+                        action=lock.action,
+                        params=dict(lock.params),
+                        plan=f"{act.site}/{act.area}",
+                        plan_level=act.level.level,
+                        drill=drill,
+                        status=status,
+                        detail=detail,
+                        accept_within_s=target.accept_within_s,
+                        done_within_s=target.done_within_s,
+                        retries=config.defaults.command_retries,
+                    )
+                )
     return out

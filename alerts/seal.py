@@ -15,8 +15,19 @@ from core.keys import Keyring, SealError
 
 __all__ = ["SealError", "redact", "scrub", "seal", "unseal"]
 
-_SCHEMES = {"mailto", "mailtos", "https", "localhost", "dingtalk", "wecombot", "wecomapp", "feishu", "json", "jsons",
-            "lark"}
+_SCHEMES = {
+    "mailto",
+    "mailtos",
+    "https",
+    "localhost",
+    "dingtalk",
+    "wecombot",
+    "wecomapp",
+    "feishu",
+    "json",
+    "jsons",
+    "lark",
+}
 
 
 def seal(secret: str | Keyring, value: str, *, purpose: str = "channel-url") -> bytes:

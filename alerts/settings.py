@@ -47,7 +47,8 @@ class AlertSettings(BaseSettings):
     #: Lifetime of the signed links in messages.
     link_ttl_s: float = Field(1800.0, gt=0)
     #: Web Push: VAPID private key (raw P-256, URL-safe base64); unset: generated once and kept in the database.
-    vapid_private_key: str | None = Field(None, validation_alias=AliasChoices("EHS_VAPID_PRIVATE_KEY",
-                                                                               "EHS_ALERTS_VAPID_PRIVATE_KEY"))
+    vapid_private_key: str | None = Field(
+        None, validation_alias=AliasChoices("EHS_VAPID_PRIVATE_KEY", "EHS_ALERTS_VAPID_PRIVATE_KEY")
+    )
     vapid_subject: str = "mailto:ehs@localhost"
     push_ttl_s: int = Field(3600, ge=0)

@@ -26,8 +26,9 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class AlertStage:
-    def __init__(self, *, config: AlertConfig | None = None, interlock: InterlockPort | None = None,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, *, config: AlertConfig | None = None, interlock: InterlockPort | None = None, clock: Clock | None = None
+    ) -> None:
         self.config = config or AlertConfig()
         self.interlock = interlock
         self.clock = clock or SystemClock()
@@ -42,8 +43,7 @@ class AlertStage:
         out = []
         for finding in findings:
             started = plans.activations(config, finding)
-            commands = plans.commands(config, started, source_device=finding.subject.device, now=now,
-                                      bypasses=bypasses)
+            commands = plans.commands(config, started, source_device=finding.subject.device, now=now, bypasses=bypasses)
             for command in commands:
                 if command.status is CommandStatus.PENDING and self.interlock is not None:
                     self._send(command, now, ttl)
@@ -52,18 +52,30 @@ class AlertStage:
         return out
 
     def _send(self, command: InterlockCommand, now: datetime, ttl: timedelta) -> None:
-        payload = new_command(action=command.action, params=command.params, issued_at=now, ttl=ttl,
-                              command_id=command.id)
+        payload = new_command(
+            action=command.action, params=command.params, issued_at=now, ttl=ttl, command_id=command.id
+        )
         try:
             command.payload = self.interlock.send(command.site, command.device, payload)  # type: ignore[union-attr]
-        except Exception:        # the worker sends it from the record instead: a broker hiccup must not lose it
-            _LOGGER.exception("publishing %s to %s/%s failed; the alerts worker will send it", command.action,
-                              command.site, command.device)
+        except Exception:  # the worker sends it from the record instead: a broker hiccup must not lose it
+            _LOGGER.exception(
+                "publishing %s to %s/%s failed; the alerts worker will send it",
+                command.action,
+                command.site,
+                command.device,
+            )
             return
         command.status, command.issued_at = CommandStatus.ISSUED, now.isoformat()
 
-    def record(self, conn: psycopg.Connection, findings: list[Finding], *, batch_id: str | None,
-               now: datetime, config: AlertConfig | None = None) -> None:
+    def record(
+        self,
+        conn: psycopg.Connection,
+        findings: list[Finding],
+        *,
+        batch_id: str | None,
+        now: datetime,
+        config: AlertConfig | None = None,
+    ) -> None:
         """Write the findings' alarm transitions inside the batch transaction (a savepoint of their own).
 
         ``config`` is the alarm configuration the findings were acted on with (default: the current one).
@@ -74,10 +86,11 @@ class AlertStage:
             return
         try:
             with conn.transaction():
-                service.apply_findings(conn=conn, findings=findings, now=now, config=config or self.config,
-                                       batch_id=batch_id)
+                service.apply_findings(
+                    conn=conn, findings=findings, now=now, config=config or self.config, batch_id=batch_id
+                )
         except psycopg.OperationalError:
-            raise                                   # the database is down: ingest spools the whole batch
+            raise  # the database is down: ingest spools the whole batch
         except Exception as exc:
             _LOGGER.exception("alarm record refused %d finding(s) of batch %s", len(findings), batch_id)
             for finding in findings:

@@ -37,14 +37,19 @@ class GroupHealth:
 
     @property
     def subjects(self) -> list[SubjectRef]:
-        return [SubjectRef(site, None, self.service) for site in self.sites] or [SubjectRef("_service", None,
-                                                                                            self.service)]
+        return [SubjectRef(site, None, self.service) for site in self.sites] or [
+            SubjectRef("_service", None, self.service)
+        ]
 
 
 def assess(conn: psycopg.Connection, *, service_name: str, stale_s: float) -> list[GroupHealth]:
     """The health of each group of ``service_name`` processes, from their heartbeats."""
-    rows = execute(conn, "SELECT instance, counters, extract(epoch FROM now() - updated_at)::float8 "
-                         "FROM service_heartbeat WHERE service = %s ORDER BY instance", (service_name,)).fetchall()
+    rows = execute(
+        conn,
+        "SELECT instance, counters, extract(epoch FROM now() - updated_at)::float8 "
+        "FROM service_heartbeat WHERE service = %s ORDER BY instance",
+        (service_name,),
+    ).fetchall()
     groups: dict[str, list[tuple[str, dict, float]]] = defaultdict(list)
     for instance, counters, age in rows:
         counters = counters if isinstance(counters, dict) else orjson.loads(counters)
@@ -55,8 +60,9 @@ def assess(conn: psycopg.Connection, *, service_name: str, stale_s: float) -> li
         for instance, counters, age in members:
             stuck = list(counters.get("stuck") or [])
             if age > stale_s:
-                problems.append(f"{instance}: no heartbeat for {age:.0f} s"
-                                + (f" (stuck: {', '.join(stuck)})" if stuck else ""))
+                problems.append(
+                    f"{instance}: no heartbeat for {age:.0f} s" + (f" (stuck: {', '.join(stuck)})" if stuck else "")
+                )
             elif stuck or counters.get("exiting"):
                 problems.append(f"{instance}: stuck: {', '.join(stuck or counters['exiting'])}")
             elif float(counters.get("mqtt_disconnected_s") or 0) > stale_s:
@@ -69,46 +75,79 @@ def assess(conn: psycopg.Connection, *, service_name: str, stale_s: float) -> li
     return out
 
 
-def watch(*, conn: psycopg.Connection, service_name: str, stale_s: float, now: datetime,
-          watcher: str) -> list[GroupHealth]:
+def watch(
+    *, conn: psycopg.Connection, service_name: str, stale_s: float, now: datetime, watcher: str
+) -> list[GroupHealth]:
     """Raise ``service.silent`` for each unhealthy group of ``service_name``, clear it for healthy ones."""
     groups = assess(conn, service_name=service_name, stale_s=stale_s)
     zh, en = _NAMES.get(service_name, (service_name, service_name))
     # a site is served if a healthy group owns it (e.g. the restart of a crashed process with other sites)
     covered = {site for g in groups if g.healthy for site in g.sites}
     everything = any(g.healthy and not g.sites for g in groups)
-    judged = [(g, subject, g.healthy or (bool(g.sites) and (everything or subject.site in covered)))
-              for g in groups for subject in g.subjects]
+    judged = [
+        (g, subject, g.healthy or (bool(g.sites) and (everything or subject.site in covered)))
+        for g in groups
+        for subject in g.subjects
+    ]
     # an open alarm whose group is gone (stopped cleanly, or now split into other sites): judged by what runs now
     keys = {subject.key for _, subject, _ in judged}
-    for (source,) in execute(conn, "SELECT source FROM alarm WHERE rule = %s AND closed_at IS NULL AND "
-                             "condition_active AND device = %s", (SILENT_RULE, service_name)).fetchall():
+    for (source,) in execute(
+        conn,
+        "SELECT source FROM alarm WHERE rule = %s AND closed_at IS NULL AND condition_active AND device = %s",
+        (SILENT_RULE, service_name),
+    ).fetchall():
         if source in keys or not groups:
             continue
         site = source.split("/", 1)[0]
         healthy = (everything or site in covered) if site != "_service" else all(g.healthy for g in groups)
-        judged.append((GroupHealth(service_name, "*", () if site == "_service" else (site,), healthy, ""),
-                       SubjectRef(site, None, service_name), healthy))
+        judged.append(
+            (
+                GroupHealth(service_name, "*", () if site == "_service" else (site,), healthy, ""),
+                SubjectRef(site, None, service_name),
+                healthy,
+            )
+        )
     for g, subject, healthy in judged:
         try:
             _judge(conn, g, subject, healthy, now=now, watcher=watcher, names=(zh, en))
         except psycopg.errors.IntegrityError:
-            pass            # another watcher (a second alerts worker) raised or cleared it at the same moment
+            pass  # another watcher (a second alerts worker) raised or cleared it at the same moment
     return groups
 
 
-def _judge(conn: psycopg.Connection, g: GroupHealth, subject: SubjectRef, healthy: bool, *, now: datetime,
-           watcher: str, names: tuple[str, str]) -> None:
+def _judge(
+    conn: psycopg.Connection,
+    g: GroupHealth,
+    subject: SubjectRef,
+    healthy: bool,
+    *,
+    now: datetime,
+    watcher: str,
+    names: tuple[str, str],
+) -> None:
     zh, en = names
     with conn.transaction():
-        open_alarm = store.fetch_one(conn, "SELECT id FROM alarm WHERE rule = %s AND source = %s AND "
-                                     "closed_at IS NULL AND condition_active", (SILENT_RULE, subject.key))
+        open_alarm = store.fetch_one(
+            conn,
+            "SELECT id FROM alarm WHERE rule = %s AND source = %s AND closed_at IS NULL AND condition_active",
+            (SILENT_RULE, subject.key),
+        )
         if healthy == (open_alarm is None):
             return
         where = "every site" if not g.sites else subject.site
-        message = (f"{en} for {where} is back (heartbeat fresh)" if healthy
-                   else f"{en} for {where} is silent or stuck: {g.reason}")
+        message = (
+            f"{en} for {where} is back (heartbeat fresh)"
+            if healthy
+            else f"{en} for {where} is silent or stuck: {g.reason}"
+        )
         service.raise_system_alarm(
-            conn=conn, rule=SILENT_RULE, subject=subject, severity=Severity.NORMAL if healthy else Severity.CRITICAL,
-            message=message, at=now, caused_by=f"watch:{watcher}", title=f"安全服务无响应: {zh}",
-            title_en=f"Safety service silent: {en}")
+            conn=conn,
+            rule=SILENT_RULE,
+            subject=subject,
+            severity=Severity.NORMAL if healthy else Severity.CRITICAL,
+            message=message,
+            at=now,
+            caused_by=f"watch:{watcher}",
+            title=f"安全服务无响应: {zh}",
+            title_en=f"Safety service silent: {en}",
+        )

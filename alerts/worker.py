@@ -51,19 +51,41 @@ _GAP_WAIT = timedelta(seconds=5)
 
 
 class AlertsWorker:
-    def __init__(self, *, database_url: str, mqtt_url: str, secret: str | Keyring,
-                 settings: AlertSettings | None = None, clock: Clock | None = None, protocol: int | None = None,
-                 interlock_secret: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        mqtt_url: str,
+        secret: str | Keyring,
+        settings: AlertSettings | None = None,
+        clock: Clock | None = None,
+        protocol: int | None = None,
+        interlock_secret: str | None = None,
+    ) -> None:
         self.database_url = database_url
         self.settings = settings or AlertSettings()
         self.clock = clock or SystemClock()
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.started_at = self.clock.now()
         self.acks: queue.Queue[tuple[str, bytes, datetime, object]] = queue.Queue(maxsize=50_000)
-        self.interlock = MqttInterlock(mq.BrokerAddress.parse(mqtt_url), secret=interlock_secret or current(secret),
-                                       protocol=protocol, client_id=self.settings.client_id, on_ack=self._on_ack)
-        self.counters = {"acks": 0, "acks_dropped": 0, "bad_acks": 0, "sent": 0, "retries": 0, "timed_out": 0,
-                         "published_events": 0, "loops": 0, "step_errors": 0}
+        self.interlock = MqttInterlock(
+            mq.BrokerAddress.parse(mqtt_url),
+            secret=interlock_secret or current(secret),
+            protocol=protocol,
+            client_id=self.settings.client_id,
+            on_ack=self._on_ack,
+        )
+        self.counters = {
+            "acks": 0,
+            "acks_dropped": 0,
+            "bad_acks": 0,
+            "sent": 0,
+            "retries": 0,
+            "timed_out": 0,
+            "published_events": 0,
+            "loops": 0,
+            "step_errors": 0,
+        }
         #: Acknowledgements taken when the database went away: applied first in the next pass.
         self._unapplied: list[tuple[str, bytes, datetime, object]] = []
         self._config: AlertConfig | None = None
@@ -74,8 +96,13 @@ class AlertsWorker:
         self._next_heartbeat = 0.0
         self.liveness = Liveness(stuck_after=self.settings.stuck_s)
         self._born = time.monotonic()
-        self.notifier = Notifier(database_url=database_url, secret=secret, settings=self.settings, clock=self.clock,
-                                 config=self.config) if self.settings.notify else None
+        self.notifier = (
+            Notifier(
+                database_url=database_url, secret=secret, settings=self.settings, clock=self.clock, config=self.config
+            )
+            if self.settings.notify
+            else None
+        )
         if self.notifier is not None:
             self.notifier.liveness = self.liveness
 
@@ -85,14 +112,15 @@ class AlertsWorker:
         try:
             self.acks.put_nowait((topic, payload, self.clock.now(), properties))
         except queue.Full:
-            self.counters["acks_dropped"] += 1     # the command then times out and raises its alarm
+            self.counters["acks_dropped"] += 1  # the command then times out and raises its alarm
         self._wake.set()
 
     # --- one pass ----------------------------------------------------------------------------------------------
 
     def config(self, conn: psycopg.Connection) -> AlertConfig:
-        key = db.execute(conn, "SELECT (SELECT max(id) FROM alarm_config), (SELECT max(id) FROM config_revision)"
-                           ).fetchone()
+        key = db.execute(
+            conn, "SELECT (SELECT max(id) FROM alarm_config), (SELECT max(id) FROM config_revision)"
+        ).fetchone()
         if self._config is None or key != self._config_key:
             self._config, self._config_key = config_store.load_config(conn=conn), key
         return self._config
@@ -112,8 +140,10 @@ class AlertsWorker:
 
         self._step("time-outs", lambda: self._in_transaction(conn, time_out))
         self._step("shelving", lambda: self._in_transaction(conn, lambda: service.expire_shelving(conn=conn, now=now)))
-        self._step("floods", lambda: self._in_transaction(
-            conn, lambda: management.end_floods(conn=conn, now=now, config=config)))
+        self._step(
+            "floods",
+            lambda: self._in_transaction(conn, lambda: management.end_floods(conn=conn, now=now, config=config)),
+        )
         if self.settings.publish_alarms:
             self._step("publish", lambda: self._publish_events(conn, now))
         self.counters["loops"] += 1
@@ -128,7 +158,7 @@ class AlertsWorker:
         try:
             work()
         except (psycopg.OperationalError, psycopg.InterfaceError):
-            raise                                   # the database is unreachable: the whole pass waits
+            raise  # the database is unreachable: the whole pass waits
         except Exception:  # noqa: BLE001 - one step's bad data must not skip time-outs, retries, shelving...
             self.counters["step_errors"] += 1
             _LOGGER.exception("alerts worker step %r failed; the other steps go on", name)
@@ -144,11 +174,12 @@ class AlertsWorker:
             try:
                 self._apply_ack(conn, topic, payload, at, properties)
             except (psycopg.OperationalError, psycopg.InterfaceError):
-                self._unapplied = taken[i:]         # the database went away: keep them for the next pass
+                self._unapplied = taken[i:]  # the database went away: keep them for the next pass
                 raise
 
-    def _apply_ack(self, conn: psycopg.Connection, topic: str, payload: bytes, at: datetime,
-                   properties: object = None) -> None:
+    def _apply_ack(
+        self, conn: psycopg.Connection, topic: str, payload: bytes, at: datetime, properties: object = None
+    ) -> None:
         """Apply one acknowledgement, or keep it in ``dead_letter`` with the reason it was not applied."""
         parsed = topics.parse(topic) if isinstance(topic, str) else None
         try:
@@ -168,23 +199,34 @@ class AlertsWorker:
             raise
         except (ValueError, orjson.JSONDecodeError) as exc:
             detail = str(exc)
-        except psycopg.Error as exc:                # its data refused: this acknowledgement only
+        except psycopg.Error as exc:  # its data refused: this acknowledgement only
             detail = f"refused by the database: {describe(exc)}"
         except Exception as exc:  # noqa: BLE001 - a bug on one acknowledgement must not drop the others
             _LOGGER.exception("applying an acknowledgement on %s failed", storable(topic, 200))
             detail = f"not applied: {describe(exc)}"
         self.counters["bad_acks"] += 1
         try:
-            conn.execute("INSERT INTO dead_letter (received_at, topic, payload, payload_size, reason, detail, "
-                         "site_code, device_code) VALUES (%s, %s, %s, %s, 'bad_ack', %s, %s, %s)",
-                         (at, storable(topic, 1000), bytes(payload[:65536]), len(payload), storable(detail, 500),
-                          storable_or_none(parsed.site if parsed else None, 200),
-                          storable_or_none(parsed.device if parsed else None, 200)))
+            conn.execute(
+                "INSERT INTO dead_letter (received_at, topic, payload, payload_size, reason, detail, "
+                "site_code, device_code) VALUES (%s, %s, %s, %s, 'bad_ack', %s, %s, %s)",
+                (
+                    at,
+                    storable(topic, 1000),
+                    bytes(payload[:65536]),
+                    len(payload),
+                    storable(detail, 500),
+                    storable_or_none(parsed.site if parsed else None, 200),
+                    storable_or_none(parsed.device if parsed else None, 200),
+                ),
+            )
         except (psycopg.OperationalError, psycopg.InterfaceError):
             raise
         except psycopg.Error:
-            _LOGGER.exception("a bad acknowledgement on %s could not even be dead-lettered (%s)",
-                              storable(topic, 200), storable(detail, 300))
+            _LOGGER.exception(
+                "a bad acknowledgement on %s could not even be dead-lettered (%s)",
+                storable(topic, 200),
+                storable(detail, 300),
+            )
 
     def _send_pending(self, conn: psycopg.Connection, config: AlertConfig, now: datetime) -> None:
         ttl = timedelta(seconds=config.defaults.command_ttl_s)
@@ -193,13 +235,21 @@ class AlertsWorker:
                 target = config.actuator(command["site"], command["device"])
                 if command["drill"] and (target is None or not target.simulated):
                     # second line of defence: a drill never reaches a real device, whoever queued it
-                    conn.execute("UPDATE interlock_command SET status = 'skipped', finished_at = %s, detail = "
-                                 "'drill: a real device is never commanded in a drill' WHERE id = %s",
-                                 (now, command["id"]))
+                    conn.execute(
+                        "UPDATE interlock_command SET status = 'skipped', finished_at = %s, detail = "
+                        "'drill: a real device is never commanded in a drill' WHERE id = %s",
+                        (now, command["id"]),
+                    )
                     continue
-                payload = new_command(action=command["action"], params=command["params"], issued_at=now, ttl=ttl,
-                                      alarm_id=command["alarm_id"], drill=command["drill"],
-                                      command_id=str(command["id"]))
+                payload = new_command(
+                    action=command["action"],
+                    params=command["params"],
+                    issued_at=now,
+                    ttl=ttl,
+                    alarm_id=command["alarm_id"],
+                    drill=command["drill"],
+                    command_id=str(command["id"]),
+                )
                 body = self.interlock.send(command["site"], command["device"], payload)
                 machine.mark_issued(conn=conn, command=command, payload=body, now=now)
                 self.counters["sent"] += 1
@@ -213,19 +263,24 @@ class AlertsWorker:
 
     def _publish_events(self, conn: psycopg.Connection, now: datetime) -> None:
         with conn.transaction():
-            row = db.execute(conn, "SELECT last_event_id FROM alarm_publish_cursor WHERE name = 'mqtt' FOR UPDATE"
-                               ).fetchone()
-            if row is None:       # first start: from now on, not the whole history
+            row = db.execute(
+                conn, "SELECT last_event_id FROM alarm_publish_cursor WHERE name = 'mqtt' FOR UPDATE"
+            ).fetchone()
+            if row is None:  # first start: from now on, not the whole history
                 start = db.execute(conn, "SELECT coalesce(max(id), 0) FROM alarm_event").fetchone()[0]
                 conn.execute("INSERT INTO alarm_publish_cursor (name, last_event_id) VALUES ('mqtt', %s)", (start,))
                 return
             last = row[0]
-            events = store.fetch(conn, "SELECT e.*, a.title, a.title_en, a.device, a.point, a.state AS alarm_state, "
-                                 "a.level FROM alarm_event e JOIN alarm a ON a.id = e.alarm_id WHERE e.id > %s "
-                                 "ORDER BY e.id LIMIT 500", (last,))
+            events = store.fetch(
+                conn,
+                "SELECT e.*, a.title, a.title_en, a.device, a.point, a.state AS alarm_state, "
+                "a.level FROM alarm_event e JOIN alarm a ON a.id = e.alarm_id WHERE e.id > %s "
+                "ORDER BY e.id LIMIT 500",
+                (last,),
+            )
             for event in events:
                 if event["id"] != last + 1 and now - event["recorded_at"] < _GAP_WAIT:
-                    break             # an earlier event may still be committing: keep the order
+                    break  # an earlier event may still be committing: keep the order
                 self.interlock.publish_alarm(event["site"], orjson.dumps(_alarm_message(event)))
                 last = event["id"]
                 self.counters["published_events"] += 1
@@ -235,16 +290,31 @@ class AlertsWorker:
         self.run_once(conn)
         if self.clock.monotonic() >= self._next_heartbeat:
             notify = {f"notify_{k}": v for k, v in self.notifier.counters.items()} if self.notifier else {}
-            heartbeat(conn, service="alerts", instance=self.instance, started_at=self.started_at,
-                      counters={**self.counters, **notify, "mqtt_connected": self.interlock.connected.is_set(),
-                                "ack_queue": self.acks.qsize(), "liveness": self.liveness.report(),
-                                "stuck": self.liveness.stuck()})
+            heartbeat(
+                conn,
+                service="alerts",
+                instance=self.instance,
+                started_at=self.started_at,
+                counters={
+                    **self.counters,
+                    **notify,
+                    "mqtt_connected": self.interlock.connected.is_set(),
+                    "ack_queue": self.acks.qsize(),
+                    "liveness": self.liveness.report(),
+                    "stuck": self.liveness.stuck(),
+                },
+            )
             self._next_heartbeat = self.clock.monotonic() + self.settings.heartbeat_s
             # ingest's silence is an alarm raised from here, the other process (after a grace period at start:
             # both may have been started together)
             if time.monotonic() - self._born >= self.settings.watch_stale_s:
-                watchdog.watch(conn=conn, service_name="ingest", stale_s=self.settings.watch_stale_s,
-                               now=self.clock.now(), watcher=self.instance)
+                watchdog.watch(
+                    conn=conn,
+                    service_name="ingest",
+                    stale_s=self.settings.watch_stale_s,
+                    now=self.clock.now(),
+                    watcher=self.instance,
+                )
 
     # --- threads ---------------------------------------------------------------------------------------------
 
@@ -278,15 +348,17 @@ class AlertsWorker:
     def start(self) -> None:
         self.interlock.start()
         self.liveness.watch("interlock", mq.network_probe(self.interlock.client))
-        self._threads = [threading.Thread(target=self._loop, name="alerts-loop", daemon=True),
-                         threading.Thread(target=self._listen, name="alerts-listen", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._loop, name="alerts-loop", daemon=True),
+            threading.Thread(target=self._listen, name="alerts-listen", daemon=True),
+        ]
         for thread in self._threads:
             thread.start()
         if self.notifier is not None:
             self.notifier.start()
 
     def stop(self) -> None:
-        self.liveness.forget_all()     # the threads end now on purpose
+        self.liveness.forget_all()  # the threads end now on purpose
         self._stop.set()
         self._wake.set()
         if self.notifier is not None:
@@ -302,17 +374,44 @@ class AlertsWorker:
 
     def report_failure(self, failures: list[str]) -> None:
         """Write a last heartbeat naming the stuck parts (best effort) before the process exits."""
-        last_heartbeat(self.database_url, service="alerts", instance=self.instance, started_at=self.started_at,
-                       counters={**self.counters, "liveness": self.liveness.report(),
-                                 "stuck": self.liveness.stuck(), "exiting": failures})
+        last_heartbeat(
+            self.database_url,
+            service="alerts",
+            instance=self.instance,
+            started_at=self.started_at,
+            counters={
+                **self.counters,
+                "liveness": self.liveness.report(),
+                "stuck": self.liveness.stuck(),
+                "exiting": failures,
+            },
+        )
 
 
 def _alarm_message(event: dict) -> dict:
     """An alarm event as published on ``ehs/v1/{site}/alarms``."""
-    return {"event_id": event["id"], "alarm_id": event["alarm_id"], "at": event["at"], "kind": event["kind"],
-            "from": event["from_state"], "to": event["to_state"], "state": event["alarm_state"],
-            "priority": event["priority"], "severity": event["severity"], "rule": event["rule"],
-            "source": event["source"], "site": event["site"], "area": event["area"], "device": event["device"],
-            "point": event["point"], "title": event["title"], "title_en": event["title_en"], "level": event["level"],
-            "value": event["value"], "actor": event["actor"], "cause": event["cause"],
-            "caused_by": event["caused_by"], "drill": event["drill"]}
+    return {
+        "event_id": event["id"],
+        "alarm_id": event["alarm_id"],
+        "at": event["at"],
+        "kind": event["kind"],
+        "from": event["from_state"],
+        "to": event["to_state"],
+        "state": event["alarm_state"],
+        "priority": event["priority"],
+        "severity": event["severity"],
+        "rule": event["rule"],
+        "source": event["source"],
+        "site": event["site"],
+        "area": event["area"],
+        "device": event["device"],
+        "point": event["point"],
+        "title": event["title"],
+        "title_en": event["title_en"],
+        "level": event["level"],
+        "value": event["value"],
+        "actor": event["actor"],
+        "cause": event["cause"],
+        "caused_by": event["caused_by"],
+        "drill": event["drill"],
+    }

@@ -57,8 +57,7 @@ def as_json(conn: psycopg.Connection, alarm: dict[str, Any]) -> dict[str, Any]:
     return AlarmRead.model_validate(present(conn, alarm)).model_dump(mode="json")
 
 
-def get_visible(conn: psycopg.Connection, ascope: AlarmScope, alarm_id: int, *,
-                events: bool = False) -> dict[str, Any]:
+def get_visible(conn: psycopg.Connection, ascope: AlarmScope, alarm_id: int, *, events: bool = False) -> dict[str, Any]:
     """One alarm the caller may see, else 404 (as if it did not exist)."""
     try:
         alarm = service.get_alarm(conn=conn, alarm_id=alarm_id, events=events)
@@ -78,12 +77,20 @@ def plan_for(config: AlertConfig, alarm: dict[str, Any]) -> dict[str, Any] | Non
     if level is None:
         return None
     attrs = config.attrs(alarm["rule"])
-    return {"site": alarm["site"], "area": alarm["area"], "name": plan.name, "name_en": plan.name_en,
-            "level": level.level, "level_name": level.name, "level_name_en": level.name_en,
-            "evacuation": level.evacuation.model_dump() if level.evacuation else None,
-            "interlocks": [lock.model_dump() for lock in level.interlocks],
-            "notify_roles": list(level.notify.roles),
-            "operator_action": attrs.action, "operator_action_en": attrs.action_en}
+    return {
+        "site": alarm["site"],
+        "area": alarm["area"],
+        "name": plan.name,
+        "name_en": plan.name_en,
+        "level": level.level,
+        "level_name": level.name,
+        "level_name_en": level.name_en,
+        "evacuation": level.evacuation.model_dump() if level.evacuation else None,
+        "interlocks": [lock.model_dump() for lock in level.interlocks],
+        "notify_roles": list(level.notify.roles),
+        "operator_action": attrs.action,
+        "operator_action_en": attrs.action_en,
+    }
 
 
 @contextmanager

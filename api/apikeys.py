@@ -22,8 +22,17 @@ _COLUMNS = """k.id, k.prefix, k.name, k.role, k.all_sites, k.created_by, k.creat
 _VISIBLE = "(%(sites)s::int[] IS NULL OR (NOT k.all_sites AND k.site_ids <@ %(sites)s::int[]))"
 
 
-def create_key(*, conn: psycopg.Connection, actor: Principal, name: str, role: Role, sites: list[str],
-               all_sites: bool, expires_at: datetime | None, now: datetime) -> tuple[int, str]:
+def create_key(
+    *,
+    conn: psycopg.Connection,
+    actor: Principal,
+    name: str,
+    role: Role,
+    sites: list[str],
+    all_sites: bool,
+    expires_at: datetime | None,
+    now: datetime,
+) -> tuple[int, str]:
     """Create a key; return its id and the full key (stored only as a hash: it cannot be shown again)."""
     if role not in KEY_ROLES:
         raise Invalid(f"an API key cannot have the role {role}", field="body.role")
@@ -34,30 +43,44 @@ def create_key(*, conn: psycopg.Connection, actor: Principal, name: str, role: R
         raise Invalid("a key needs at least one site, or all_sites", field="body.sites")
     check_grant(actor, scope_for(role, site_ids, all_sites))
     new = security.new_api_key()
-    key_id = execute(conn, "INSERT INTO api_key (prefix, key_hash, name, role, site_ids, all_sites, created_by, "
-                           "created_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                     (new.prefix, new.key_hash, name, role.value, site_ids, all_sites, actor.actor, now,
-                      expires_at)).fetchone()[0]
-    audit.append(conn, actor=actor.actor, action="api_key.create", target=f"api_key/{new.prefix}",
-                 detail={"name": name, "role": role.value, "sites": sites if not all_sites else "*"})
+    key_id = execute(
+        conn,
+        "INSERT INTO api_key (prefix, key_hash, name, role, site_ids, all_sites, created_by, "
+        "created_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (new.prefix, new.key_hash, name, role.value, site_ids, all_sites, actor.actor, now, expires_at),
+    ).fetchone()[0]
+    audit.append(
+        conn,
+        actor=actor.actor,
+        action="api_key.create",
+        target=f"api_key/{new.prefix}",
+        detail={"name": name, "role": role.value, "sites": sites if not all_sites else "*"},
+    )
     return key_id, new.key
 
 
 def get_key(*, conn: psycopg.Connection, actor: Principal, key_id: int) -> dict[str, Any]:
-    row = fetch_one(conn, f"SELECT {_COLUMNS} FROM api_key k WHERE k.id = %(id)s AND {_VISIBLE}",
-                    {"id": key_id, "sites": actor.scope.sites_param()})
+    row = fetch_one(
+        conn,
+        f"SELECT {_COLUMNS} FROM api_key k WHERE k.id = %(id)s AND {_VISIBLE}",
+        {"id": key_id, "sites": actor.scope.sites_param()},
+    )
     if row is None:
         raise NotFound(f"no API key {key_id}")
     return row
 
 
-def list_keys(*, conn: psycopg.Connection, actor: Principal, include_revoked: bool, after: int | None,
-              limit: int) -> dict[str, Any]:
-    rows = fetch_all(conn, f"""
+def list_keys(
+    *, conn: psycopg.Connection, actor: Principal, include_revoked: bool, after: int | None, limit: int
+) -> dict[str, Any]:
+    rows = fetch_all(
+        conn,
+        f"""
         SELECT {_COLUMNS} FROM api_key k
         WHERE k.id > %(after)s AND {_VISIBLE} AND (%(revoked)s OR k.revoked_at IS NULL)
-        ORDER BY k.id LIMIT %(limit)s""", {"after": after or 0, "sites": actor.scope.sites_param(),
-                                          "revoked": include_revoked, "limit": limit + 1})
+        ORDER BY k.id LIMIT %(limit)s""",
+        {"after": after or 0, "sites": actor.scope.sites_param(), "revoked": include_revoked, "limit": limit + 1},
+    )
     return page(rows, limit, lambda r: (r["id"],))
 
 
@@ -65,5 +88,10 @@ def revoke_key(*, conn: psycopg.Connection, actor: Principal, key_id: int, now: 
     row = get_key(conn=conn, actor=actor, key_id=key_id)
     execute(conn, "UPDATE api_key SET revoked_at = coalesce(revoked_at, %s) WHERE id = %s", (now, key_id))
     auth.announce_revocation(conn, kind="api_key", principal_id=key_id)
-    audit.append(conn, actor=actor.actor, action="api_key.revoke", target=f"api_key/{row['prefix']}",
-                 detail={"name": row["name"]})
+    audit.append(
+        conn,
+        actor=actor.actor,
+        action="api_key.revoke",
+        target=f"api_key/{row['prefix']}",
+        detail={"name": row["name"]},
+    )

@@ -35,7 +35,7 @@ class AuthConfig:
     """What the auth service needs from settings, with the derived keys."""
 
     jwt_key: bytes
-    keyring: Keyring                  # seals the TOTP seeds (core.keys)
+    keyring: Keyring  # seals the TOTP seeds (core.keys)
     access_lifetime: timedelta
     refresh_lifetime: timedelta
     lockout_threshold: int
@@ -54,7 +54,8 @@ class AuthConfig:
             access_lifetime=timedelta(minutes=api.access_token_minutes),
             refresh_lifetime=timedelta(days=api.refresh_token_days),
             lockout_threshold=api.lockout_threshold,
-            lockout_duration=timedelta(minutes=api.lockout_minutes))
+            lockout_duration=timedelta(minutes=api.lockout_minutes),
+        )
 
 
 def seal_totp(cfg: AuthConfig, seed: str, *, user_id: int) -> bytes:
@@ -96,56 +97,99 @@ def _printable_username(username: str) -> str:
 
 
 def _fail(conn: psycopg.Connection, *, username: str, reason: str, client: str) -> LoginResult:
-    audit.append(conn, actor=f"user:{_printable_username(username)}", action="auth.login_failed",
-                 target=f"user/{_printable_username(username)}", detail={"reason": reason, "client": client})
+    audit.append(
+        conn,
+        actor=f"user:{_printable_username(username)}",
+        action="auth.login_failed",
+        target=f"user/{_printable_username(username)}",
+        detail={"reason": reason, "client": client},
+    )
     return LoginResult(None, "invalid")
 
 
-def _count_failure(conn: psycopg.Connection, cfg: AuthConfig, user: dict, *, now: datetime, reason: str,
-                   client: str) -> LoginResult:
+def _count_failure(
+    conn: psycopg.Connection, cfg: AuthConfig, user: dict, *, now: datetime, reason: str, client: str
+) -> LoginResult:
     failures = user["failed_logins"] + 1
     if failures >= cfg.lockout_threshold:
         until = now + cfg.lockout_duration
         execute(conn, "UPDATE app_user SET failed_logins = 0, locked_until = %s WHERE id = %s", (until, user["id"]))
-        audit.append(conn, actor="system", action="auth.lockout", target=f"user/{user['username']}",
-                     detail={"failures": failures, "until": until.isoformat(), "client": client})
+        audit.append(
+            conn,
+            actor="system",
+            action="auth.lockout",
+            target=f"user/{user['username']}",
+            detail={"failures": failures, "until": until.isoformat(), "client": client},
+        )
         _LOGGER.warning("account %s locked after %d failed logins", user["username"], failures)
     else:
         execute(conn, "UPDATE app_user SET failed_logins = %s WHERE id = %s", (failures, user["id"]))
     return _fail(conn, username=user["username"], reason=reason, client=client)
 
 
-def record_wrong_secret(*, conn: psycopg.Connection, cfg: AuthConfig, user_id: int, username: str, action: str,
-                        reason: str, now: datetime, client: str) -> None:
+def record_wrong_secret(
+    *,
+    conn: psycopg.Connection,
+    cfg: AuthConfig,
+    user_id: int,
+    username: str,
+    action: str,
+    reason: str,
+    now: datetime,
+    client: str,
+) -> None:
     """A signed-in user got their password (or code) wrong when confirming a sensitive change: audit it and count
     it toward the lockout like a failed login, so that a stolen session cannot guess the password."""
-    failures = execute(conn, "UPDATE app_user SET failed_logins = failed_logins + 1 WHERE id = %s "
-                             "RETURNING failed_logins", (user_id,)).fetchone()[0]
-    audit.append(conn, actor=f"user:{username}", action=action, target=f"user/{username}",
-                 detail={"reason": reason, "client": client})
+    failures = execute(
+        conn, "UPDATE app_user SET failed_logins = failed_logins + 1 WHERE id = %s RETURNING failed_logins", (user_id,)
+    ).fetchone()[0]
+    audit.append(
+        conn,
+        actor=f"user:{username}",
+        action=action,
+        target=f"user/{username}",
+        detail={"reason": reason, "client": client},
+    )
     if failures >= cfg.lockout_threshold:
         until = now + cfg.lockout_duration
         execute(conn, "UPDATE app_user SET failed_logins = 0, locked_until = %s WHERE id = %s", (until, user_id))
-        audit.append(conn, actor="system", action="auth.lockout", target=f"user/{username}",
-                     detail={"failures": failures, "until": until.isoformat(), "client": client})
+        audit.append(
+            conn,
+            actor="system",
+            action="auth.lockout",
+            target=f"user/{username}",
+            detail={"failures": failures, "until": until.isoformat(), "client": client},
+        )
         _LOGGER.warning("account %s locked after %d wrong passwords or codes", username, failures)
 
 
 def _user_for_login(conn: psycopg.Connection, username: str) -> dict | None:
-    cur = execute(conn, "SELECT id, username, password_hash, role, disabled_at, locked_until, failed_logins, "
-                        "mfa_enabled, mfa_secret, mfa_last_step, token_version FROM app_user "
-                        "WHERE username = %s FOR UPDATE", (username,))
+    cur = execute(
+        conn,
+        "SELECT id, username, password_hash, role, disabled_at, locked_until, failed_logins, "
+        "mfa_enabled, mfa_secret, mfa_last_step, token_version FROM app_user "
+        "WHERE username = %s FOR UPDATE",
+        (username,),
+    )
     row = cur.fetchone()
     return None if row is None else dict(zip([d.name for d in cur.description], row, strict=True))
 
 
-def login(*, conn: psycopg.Connection, cfg: AuthConfig, username: str, password: str, totp: str | None,
-          now: datetime, client: str) -> LoginResult:
+def login(
+    *,
+    conn: psycopg.Connection,
+    cfg: AuthConfig,
+    username: str,
+    password: str,
+    totp: str | None,
+    now: datetime,
+    client: str,
+) -> LoginResult:
     """Check password (and TOTP when enabled); on success issue a token pair. Every outcome is audited."""
     username = normalise_username(username)
     user = _user_for_login(conn, username) if _USERNAME.match(username) else None
     if user is None:
-        security.verify_password(None, password)          # same cost as a real check: no user enumeration
+        security.verify_password(None, password)  # same cost as a real check: no user enumeration
         return _fail(conn, username=username, reason="unknown_user", client=client)
     if user["locked_until"] is not None and user["locked_until"] > now:
         return _fail(conn, username=username, reason="locked", client=client)
@@ -163,46 +207,74 @@ def login(*, conn: psycopg.Connection, cfg: AuthConfig, username: str, password:
             return _count_failure(conn, cfg, user, now=now, reason="bad_totp", client=client)
         execute(conn, "UPDATE app_user SET mfa_last_step = %s WHERE id = %s", (step, user["id"]))
     if rehash:
-        execute(conn, "UPDATE app_user SET password_hash = %s WHERE id = %s",
-                (security.hash_password(password), user["id"]))
-    execute(conn, "UPDATE app_user SET failed_logins = 0, locked_until = NULL, last_login_at = %s WHERE id = %s",
-            (now, user["id"]))
-    audit.append(conn, actor=f"user:{username}", action="auth.login", target=f"user/{username}",
-                 detail={"client": client, "mfa": user["mfa_enabled"]})
-    return LoginResult(issue_tokens(conn=conn, cfg=cfg, user_id=user["id"], token_version=user["token_version"],
-                                    now=now))
+        execute(
+            conn, "UPDATE app_user SET password_hash = %s WHERE id = %s", (security.hash_password(password), user["id"])
+        )
+    execute(
+        conn,
+        "UPDATE app_user SET failed_logins = 0, locked_until = NULL, last_login_at = %s WHERE id = %s",
+        (now, user["id"]),
+    )
+    audit.append(
+        conn,
+        actor=f"user:{username}",
+        action="auth.login",
+        target=f"user/{username}",
+        detail={"client": client, "mfa": user["mfa_enabled"]},
+    )
+    return LoginResult(
+        issue_tokens(conn=conn, cfg=cfg, user_id=user["id"], token_version=user["token_version"], now=now)
+    )
 
 
-def issue_tokens(*, conn: psycopg.Connection, cfg: AuthConfig, user_id: int, token_version: int,
-                 now: datetime, family: uuid.UUID | None = None) -> TokenPair:
+def issue_tokens(
+    *,
+    conn: psycopg.Connection,
+    cfg: AuthConfig,
+    user_id: int,
+    token_version: int,
+    now: datetime,
+    family: uuid.UUID | None = None,
+) -> TokenPair:
     """A new access token and the next refresh token of ``family`` (a new family when None)."""
-    access, access_exp = security.encode_access_token(key=cfg.jwt_key, user_id=user_id,
-                                                      token_version=token_version, now=now,
-                                                      lifetime=cfg.access_lifetime)
+    access, access_exp = security.encode_access_token(
+        key=cfg.jwt_key, user_id=user_id, token_version=token_version, now=now, lifetime=cfg.access_lifetime
+    )
     refresh = security.new_refresh_token()
     refresh_exp = now + cfg.refresh_lifetime
-    execute(conn, "INSERT INTO refresh_token (user_id, family, token_hash, issued_at, expires_at) "
-                  "VALUES (%s, %s, %s, %s, %s)", (user_id, family or uuid.uuid4(), security.digest(refresh),
-                                                  now, refresh_exp))
+    execute(
+        conn,
+        "INSERT INTO refresh_token (user_id, family, token_hash, issued_at, expires_at) VALUES (%s, %s, %s, %s, %s)",
+        (user_id, family or uuid.uuid4(), security.digest(refresh), now, refresh_exp),
+    )
     return TokenPair(access, access_exp, refresh, refresh_exp)
 
 
-def refresh(*, conn: psycopg.Connection, cfg: AuthConfig, token: str, now: datetime,
-            client: str) -> TokenPair | None:
+def refresh(*, conn: psycopg.Connection, cfg: AuthConfig, token: str, now: datetime, client: str) -> TokenPair | None:
     """Rotate a refresh token; a reused (already rotated) token revokes its whole family."""
-    row = execute(conn, """
+    row = execute(
+        conn,
+        """
         SELECT r.id, r.family, r.expires_at, r.used_at, r.revoked_at, u.id, u.username, u.token_version,
                u.disabled_at
         FROM refresh_token r JOIN app_user u ON u.id = r.user_id
-        WHERE r.token_hash = %s FOR UPDATE OF r""", (security.digest(token),)).fetchone()
+        WHERE r.token_hash = %s FOR UPDATE OF r""",
+        (security.digest(token),),
+    ).fetchone()
     if row is None:
         return None
     rid, family, expires, used, revoked, user_id, username, version, disabled = row
     if used is not None and revoked is None:
-        execute(conn, "UPDATE refresh_token SET revoked_at = %s WHERE family = %s AND revoked_at IS NULL",
-                (now, family))
-        audit.append(conn, actor="system", action="auth.refresh_reuse", target=f"user/{username}",
-                     detail={"family": str(family), "client": client})
+        execute(
+            conn, "UPDATE refresh_token SET revoked_at = %s WHERE family = %s AND revoked_at IS NULL", (now, family)
+        )
+        audit.append(
+            conn,
+            actor="system",
+            action="auth.refresh_reuse",
+            target=f"user/{username}",
+            detail={"family": str(family), "client": client},
+        )
         _LOGGER.warning("refresh token of %s used twice: session family revoked", username)
         return None
     if revoked is not None or used is not None or expires <= now or disabled is not None:
@@ -213,22 +285,24 @@ def refresh(*, conn: psycopg.Connection, cfg: AuthConfig, token: str, now: datet
 
 def logout(*, conn: psycopg.Connection, token: str, now: datetime) -> None:
     """Revoke the session (refresh-token family) that ``token`` belongs to; unknown tokens are ignored."""
-    row = execute(conn, "SELECT r.family, u.username FROM refresh_token r JOIN app_user u ON u.id = r.user_id "
-                        "WHERE r.token_hash = %s", (security.digest(token),)).fetchone()
+    row = execute(
+        conn,
+        "SELECT r.family, u.username FROM refresh_token r JOIN app_user u ON u.id = r.user_id WHERE r.token_hash = %s",
+        (security.digest(token),),
+    ).fetchone()
     if row is None:
         return
-    execute(conn, "UPDATE refresh_token SET revoked_at = %s WHERE family = %s AND revoked_at IS NULL",
-            (now, row[0]))
+    execute(conn, "UPDATE refresh_token SET revoked_at = %s WHERE family = %s AND revoked_at IS NULL", (now, row[0]))
     audit.append(conn, actor=f"user:{row[1]}", action="auth.logout", target=f"user/{row[1]}")
 
 
 def end_sessions(*, conn: psycopg.Connection, user_id: int, now: datetime) -> None:
     """Invalidate every access token (version bump) and refresh token of a user, and tell the API processes so
     that open WebSocket sessions close at once (on commit)."""
-    execute(conn, "UPDATE app_user SET token_version = token_version + 1, updated_at = %s WHERE id = %s",
-            (now, user_id))
-    execute(conn, "UPDATE refresh_token SET revoked_at = %s WHERE user_id = %s AND revoked_at IS NULL",
-            (now, user_id))
+    execute(
+        conn, "UPDATE app_user SET token_version = token_version + 1, updated_at = %s WHERE id = %s", (now, user_id)
+    )
+    execute(conn, "UPDATE refresh_token SET revoked_at = %s WHERE user_id = %s AND revoked_at IS NULL", (now, user_id))
     announce_revocation(conn, kind="user", principal_id=user_id)
 
 
@@ -247,8 +321,11 @@ def announce_revocation(conn: psycopg.Connection, *, kind: str, principal_id: in
 def principal_from_access_token(*, conn: psycopg.Connection, cfg: AuthConfig, token: str) -> Principal:
     """Verify the JWT, then check the user is still enabled and the token not superseded (one indexed read)."""
     claims = security.decode_access_token(token, key=cfg.jwt_key)
-    row = execute(conn, "SELECT username, role, site_ids, all_sites, token_version, disabled_at "
-                        "FROM app_user WHERE id = %s", (claims.user_id,)).fetchone()
+    row = execute(
+        conn,
+        "SELECT username, role, site_ids, all_sites, token_version, disabled_at FROM app_user WHERE id = %s",
+        (claims.user_id,),
+    ).fetchone()
     if row is None or row[5] is not None or row[4] != claims.token_version:
         raise security.TokenError("token revoked")
     role = Role(row[1])
@@ -259,8 +336,12 @@ def principal_from_api_key(*, conn: psycopg.Connection, key: str, now: datetime)
     prefix = security.split_api_key(key)
     if prefix is None:
         raise security.TokenError("invalid API key")
-    row = execute(conn, "SELECT id, name, role, site_ids, all_sites, key_hash, expires_at, revoked_at, "
-                        "last_used_at FROM api_key WHERE prefix = %s", (prefix,)).fetchone()
+    row = execute(
+        conn,
+        "SELECT id, name, role, site_ids, all_sites, key_hash, expires_at, revoked_at, "
+        "last_used_at FROM api_key WHERE prefix = %s",
+        (prefix,),
+    ).fetchone()
     if row is None or not security.same_digest(bytes(row[5]), security.digest(key)):
         raise security.TokenError("invalid API key")
     key_id, name, role, sites, all_sites, _, expires, revoked, last_used = row

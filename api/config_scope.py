@@ -48,10 +48,17 @@ class Visible:
     @classmethod
     def load(cls, conn: psycopg.Connection, scope: Scope) -> Visible:
         params = {"sites": scope.sites_param(), "processes": scope.processes_param()}
-        points = [PointRow(r["site"], r["area"], r["device"], r["device_kind"], r["key"], r["quantity"], "",
-                           PointKind.GAUGE, 0.0) for r in fetch_all(conn, _ROWS, params)]
-        return cls(points, {(r["site"], r["area"]) for r in fetch_all(conn, _AREAS, params)},
-                   {(r["site"], r["device"]) for r in fetch_all(conn, _DEVICES, params)})
+        points = [
+            PointRow(
+                r["site"], r["area"], r["device"], r["device_kind"], r["key"], r["quantity"], "", PointKind.GAUGE, 0.0
+            )
+            for r in fetch_all(conn, _ROWS, params)
+        ]
+        return cls(
+            points,
+            {(r["site"], r["area"]) for r in fetch_all(conn, _AREAS, params)},
+            {(r["site"], r["device"]) for r in fetch_all(conn, _DEVICES, params)},
+        )
 
     def sees_rule(self, rule: dict[str, Any]) -> bool:
         try:
@@ -61,8 +68,10 @@ class Visible:
         return bool(selected(select, self.points))
 
     def sees_actuator(self, spec: dict[str, Any]) -> bool:
-        return any(spec.get("site") in (None, site) and fnmatch.fnmatchcase(device, str(spec.get("device", "")))
-                   for site, device in self.devices)
+        return any(
+            spec.get("site") in (None, site) and fnmatch.fnmatchcase(device, str(spec.get("device", "")))
+            for site, device in self.devices
+        )
 
     def sees_plan(self, plan: dict[str, Any]) -> bool:
         return any(plan.get("site") in (None, site) and area == plan.get("area") for site, area in self.areas)
@@ -80,8 +89,9 @@ def rules(conn: psycopg.Connection, scope: Scope, items: list[dict[str, Any]]) -
     return [r for r in items if visible.sees_rule(r)]
 
 
-def alarm_config(conn: psycopg.Connection, scope: Scope, body: dict[str, Any],
-                 rule_set: list[dict[str, Any]]) -> dict[str, Any]:
+def alarm_config(
+    conn: psycopg.Connection, scope: Scope, body: dict[str, Any], rule_set: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The alarm configuration cut down to ``scope``: its actuators, plans, and attributes of the rules it sees."""
     if scope.site_ids is None and scope.processes is None:
         return body
@@ -89,15 +99,20 @@ def alarm_config(conn: psycopg.Connection, scope: Scope, body: dict[str, Any],
     rule_ids = [r.get("id", "") for r in rule_set if visible.sees_rule(r)]
     alarms = dict(body.get("alarms") or {})
     if isinstance(alarms.get("rules"), dict):
-        alarms["rules"] = {key: spec for key, spec in alarms["rules"].items()
-                           if any(_rule_matches(rid, key) for rid in rule_ids)}
-    return {**body, "alarms": alarms,
-            "actuators": [a for a in body.get("actuators") or [] if visible.sees_actuator(a)],
-            "response_plans": [p for p in body.get("response_plans") or [] if visible.sees_plan(p)]}
+        alarms["rules"] = {
+            key: spec for key, spec in alarms["rules"].items() if any(_rule_matches(rid, key) for rid in rule_ids)
+        }
+    return {
+        **body,
+        "alarms": alarms,
+        "actuators": [a for a in body.get("actuators") or [] if visible.sees_actuator(a)],
+        "response_plans": [p for p in body.get("response_plans") or [] if visible.sees_plan(p)],
+    }
 
 
-def recipient_problems(conn: psycopg.Connection, names: dict[str, list[str]], site: str | None
-                       ) -> list[tuple[str, str]]:
+def recipient_problems(
+    conn: psycopg.Connection, names: dict[str, list[str]], site: str | None
+) -> list[tuple[str, str]]:
     """(field, message) for each named recipient who cannot receive for ``site`` (None: every site).
 
     A user who does not exist, is disabled, or lacks the site gets the same message, so that these endpoints do
@@ -106,11 +121,21 @@ def recipient_problems(conn: psycopg.Connection, names: dict[str, list[str]], si
     wanted = sorted({n for values in names.values() for n in values})
     if not wanted:
         return []
-    fit = {r["username"] for r in fetch_all(conn, """
+    fit = {
+        r["username"]
+        for r in fetch_all(
+            conn,
+            """
         SELECT u.username FROM app_user u
         WHERE u.username = ANY(%(names)s) AND u.disabled_at IS NULL
           AND (u.all_sites OR EXISTS (SELECT 1 FROM site s WHERE s.code = %(site)s AND s.id = ANY(u.site_ids)))""",
-        {"names": wanted, "site": site})}
+            {"names": wanted, "site": site},
+        )
+    }
     where = f"site {site}" if site else "every site"
-    return [(field, f"no user {name!r} who can receive notifications for {where}")
-            for field, values in names.items() for name in values if name not in fit]
+    return [
+        (field, f"no user {name!r} who can receive notifications for {where}")
+        for field, values in names.items()
+        for name in values
+        if name not in fit
+    ]

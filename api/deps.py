@@ -55,18 +55,21 @@ AuthConf = Annotated[auth.AuthConfig, Depends(get_auth_config)]
 AppClock = Annotated[Clock, Depends(get_clock)]
 ClientAddress = Annotated[str, Depends(client_address)]
 
-_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False,
-                               description="Access token from POST /api/v1/auth/token")
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
-                        description="API key of a device or integration (ehs_<prefix>_<secret>)")
+_bearer = OAuth2PasswordBearer(
+    tokenUrl="/api/v1/auth/token", auto_error=False, description="Access token from POST /api/v1/auth/token"
+)
+_api_key = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="API key of a device or integration (ehs_<prefix>_<secret>)"
+)
 
 
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
-def get_credential(cfg: AuthConf, token: Annotated[str | None, Depends(_bearer)],
-                   key: Annotated[str | None, Depends(_api_key)]) -> tuple[str, str]:
+def get_credential(
+    cfg: AuthConf, token: Annotated[str | None, Depends(_bearer)], key: Annotated[str | None, Depends(_api_key)]
+) -> tuple[str, str]:
     """("api_key" or "token", the credential), checked as far as possible without the database: an access
     token's signature and expiry, an API key's form. A request without a credential, or with junk, is answered
     401 here, before it takes a pooled connection (resolved ahead of ``Conn`` in ``get_principal``)."""
@@ -85,8 +88,9 @@ def get_credential(cfg: AuthConf, token: Annotated[str | None, Depends(_bearer)]
     raise HTTPException(401, "not authenticated", headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_principal(credential: Annotated[tuple[str, str], Depends(get_credential)], conn: Conn, cfg: AuthConf,
-                  clock: AppClock) -> Principal:
+def get_principal(
+    credential: Annotated[tuple[str, str], Depends(get_credential)], conn: Conn, cfg: AuthConf, clock: AppClock
+) -> Principal:
     """The caller, from an access token (Authorization: Bearer) or an API key (X-API-Key, or as bearer); the
     user or key is read on every request, so a disabled user, a changed password, role or sites (token version)
     or a revoked key is refused at once."""

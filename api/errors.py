@@ -65,7 +65,7 @@ def install(app: FastAPI) -> None:
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         # the API's own errors and every domain's refusals (core.errors): 422 names the field
         if exc.status == 422:
-            problems = exc.extra.get("problems")      # several problems of one input (e.g. lines of a file)
+            problems = exc.extra.get("problems")  # several problems of one input (e.g. lines of a file)
             if problems:
                 return field_errors([(exc.field or "", p) for p in problems])
             return field_errors([(exc.field or "", str(exc))])
@@ -73,8 +73,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail},
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            status_code=exc.status_code, content={"detail": exc.detail}, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 PWA_DIR = Path(__file__).resolve().parents[1] / "mobile_pwa"
 SWAGGER_DIR = Path(__file__).resolve().parent / "static" / "swagger-ui"
 
+
 class _Static(StaticFiles):
     """Static files that browsers revalidate (the service worker keeps its own copy for offline use)."""
 
@@ -51,11 +52,14 @@ def mount_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
-                                   oauth2_redirect_url="/docs/oauth2-redirect",
-                                   swagger_js_url="/docs/assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs/assets/swagger-ui.css",
-                                   swagger_favicon_url="/docs/assets/favicon-32x32.png")
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     async def swagger_ui_redirect() -> HTMLResponse:

@@ -67,8 +67,10 @@ class Hub:
     async def start(self) -> None:
         self._pool = AsyncConnectionPool(self.database_url, min_size=1, max_size=2, open=False, name="api-live")
         await self._pool.open(wait=False)
-        self._tasks = [asyncio.create_task(self._listen(), name="live-listen"),
-                       asyncio.create_task(self._flush(), name="live-flush")]
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="live-listen"),
+            asyncio.create_task(self._flush(), name="live-flush"),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -116,8 +118,11 @@ class Hub:
 
         def items(key: str, kind: type) -> list:
             value = message.get(key) or []
-            if not isinstance(value, list) or len(value) > 10000 or \
-                    not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+            if (
+                not isinstance(value, list)
+                or len(value) > 10000
+                or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
+            ):
                 errors.append(f"{key}: a list of {'site codes' if kind is str else 'ids'} expected")
                 return []
             return value
@@ -146,8 +151,12 @@ class Hub:
                 session.alarm_sites = set()
         elif message.get("alarms") is not None:
             alarm_sites = pick("alarms", str, site_id)
-        for mine, new in ((session.sites, sites), (session.areas, areas), (session.explicit_points, points),
-                          (session.alarm_sites, alarm_sites)):
+        for mine, new in (
+            (session.sites, sites),
+            (session.areas, areas),
+            (session.explicit_points, points),
+            (session.alarm_sites, alarm_sites),
+        ):
             if add:
                 mine |= new
             else:
@@ -160,7 +169,7 @@ class Hub:
             return
         try:
             session.offer_readings(await self._latest(point_ids))
-        except psycopg.Error as exc:           # the values follow with the next flush
+        except psycopg.Error as exc:  # the values follow with the next flush
             _LOGGER.warning("live feed: cannot read current values: %s", str(exc).strip())
             self._mark_dirty(point_ids)
 
@@ -175,16 +184,25 @@ class Hub:
     async def load_registry(self) -> None:
         """Reload the registry, then every latest value (a renamed device must not linger in the cache)."""
         async with self._pool.connection() as conn:
-            points = await (await conn.execute(
-                "SELECT p.id, d.site_id, d.area_id, a.process_type, s.code, d.code, p.key, p.unit FROM point p "
-                "JOIN device d ON d.id = p.device_id JOIN area a ON a.id = d.area_id JOIN site s ON s.id = d.site_id "
-                "WHERE p.retired_at IS NULL AND d.retired_at IS NULL")).fetchall()
-            areas = await (await conn.execute(
-                "SELECT id, site_id, code, process_type FROM area WHERE retired_at IS NULL")).fetchall()
+            points = await (
+                await conn.execute(
+                    "SELECT p.id, d.site_id, d.area_id, a.process_type, s.code, d.code, p.key, p.unit FROM point p "
+                    "JOIN device d ON d.id = p.device_id JOIN area a ON a.id = d.area_id "
+                    "JOIN site s ON s.id = d.site_id "
+                    "WHERE p.retired_at IS NULL AND d.retired_at IS NULL"
+                )
+            ).fetchall()
+            areas = await (
+                await conn.execute("SELECT id, site_id, code, process_type FROM area WHERE retired_at IS NULL")
+            ).fetchall()
             sites = await (await conn.execute("SELECT id, code FROM site")).fetchall()
-        self.registry = Registry({p[0]: (p[1], p[2], p[3]) for p in points},
-                                 {a: (s, proc) for a, s, _, proc in areas}, {code: i for i, code in sites},
-                                 {(s, code): a for a, s, code, _ in areas}, {p[0]: p[4:8] for p in points})
+        self.registry = Registry(
+            {p[0]: (p[1], p[2], p[3]) for p in points},
+            {a: (s, proc) for a, s, _, proc in areas},
+            {code: i for i, code in sites},
+            {(s, code): a for a, s, code, _ in areas},
+            {p[0]: p[4:8] for p in points},
+        )
         for session in list(self.sessions):
             self.update_subscription(session)
         async with self._cache_lock:
@@ -203,9 +221,18 @@ class Hub:
         cache = {} if replace else dict(self._latest_json)
         for row in rows:
             if (info := meta.get(row["point_id"])) is not None:
-                cache[row["point_id"]] = orjson.dumps({
-                    "point_id": row["point_id"], "site": info[0], "device": info[1], "key": info[2],
-                    "unit": info[3], "time": row["time"], "value": row["value"], "quality": row["quality"]})
+                cache[row["point_id"]] = orjson.dumps(
+                    {
+                        "point_id": row["point_id"],
+                        "site": info[0],
+                        "device": info[1],
+                        "key": info[2],
+                        "unit": info[3],
+                        "time": row["time"],
+                        "value": row["value"],
+                        "quality": row["quality"],
+                    }
+                )
         self._latest_json = cache
 
     def latest_json(self, principal: Principal, *, point_ids: list[int] | None, site: str | None) -> bytes | None:
@@ -288,8 +315,10 @@ class Hub:
         kind, principal_id = note["kind"], note["id"]
         for session in list(self.sessions):
             if (session.principal.kind, session.principal.id) == (kind, principal_id):
-                session.revoke("your session was ended (signed out, disabled, password or scope changed, or the "
-                               "key revoked); sign in again")
+                session.revoke(
+                    "your session was ended (signed out, disabled, password or scope changed, or the "
+                    "key revoked); sign in again"
+                )
                 self.counters["revoked_sessions"] += 1
 
     def _mark_dirty(self, point_ids: set[int] | None) -> None:

@@ -66,8 +66,9 @@ pass `next` back as `after`. Errors are JSON: `{"detail": ...}`, and 422 names t
 Live readings and alarm events: WebSocket `/api/v1/ws` (protocol in `api/ws.py`)."""
 
 
-def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings | None = None,
-               clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: CoreSettings | None = None, api_settings: ApiSettings | None = None, clock: Clock | None = None
+) -> FastAPI:
     """Build the app; the pool and the live feed start with the app, never at import time."""
     settings = settings or get_settings()
     api_settings = api_settings or ApiSettings()
@@ -80,8 +81,9 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.pool = create_pool(settings.database_url, min_size=settings.db_pool_min,
-                                     max_size=settings.db_pool_max, name="api")
+        app.state.pool = create_pool(
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, name="api"
+        )
         app.state.hub = Hub(settings.database_url, api_settings)
         await app.state.hub.start()
         # start live when the database answers; otherwise serve anyway (the feed keeps retrying)
@@ -93,8 +95,9 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
             await app.state.hub.stop()
             app.state.pool.close()
 
-    app = FastAPI(title="ehs-monitor", version="0.1.0", lifespan=lifespan, description=DESCRIPTION,
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="ehs-monitor", version="0.1.0", lifespan=lifespan, description=DESCRIPTION, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.api_settings = api_settings
     app.state.auth = AuthConfig.from_settings(settings, api_settings)
@@ -114,15 +117,41 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
 
     app.add_middleware(BodyLimit, limit=api_settings.max_body_bytes)
     if api_settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=api_settings.cors_origins, allow_credentials=False,
-                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type", "X-API-Key"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=api_settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+        )
     app.add_middleware(SecurityHeaders, hsts=api_settings.hsts)
 
     app.include_router(health.router)
-    for module in (auth_routes, sites, areas, devices, points, meters, readings, deadletters, system, users,
-                   apikeys, audit, alarms, floods, commands, bypasses, drills, safety_config, notifications,
-                   push, reports, compliance, energy_baselines):
+    for module in (
+        auth_routes,
+        sites,
+        areas,
+        devices,
+        points,
+        meters,
+        readings,
+        deadletters,
+        system,
+        users,
+        apikeys,
+        audit,
+        alarms,
+        floods,
+        commands,
+        bypasses,
+        drills,
+        safety_config,
+        notifications,
+        push,
+        reports,
+        compliance,
+        energy_baselines,
+    ):
         app.include_router(module.router, responses=ERRORS)
     app.include_router(hazwaste_routes.router, responses=ERRORS)
     # carbon reads activity data through the energy ledgers (carbon.sources); tests put their own source here
@@ -137,11 +166,18 @@ def create_app(settings: CoreSettings | None = None, api_settings: ApiSettings |
 
 def http_routes(app: FastAPI) -> set[tuple[str, str]]:
     """Every (method, path) the app serves over HTTP, across included routers (the authorization matrix)."""
-    return {(method, ctx.path) for ctx in iter_route_contexts(app.routes) for method in ctx.methods or ()
-            if method != "HEAD"}
+    return {
+        (method, ctx.path)
+        for ctx in iter_route_contexts(app.routes)
+        for method in ctx.methods or ()
+        if method != "HEAD"
+    }
 
 
 def websocket_paths(app: FastAPI) -> set[str]:
     """Every WebSocket path the app serves (their authorization is tested apart from the HTTP matrix)."""
-    return {ctx.path for ctx in iter_route_contexts(app.routes)
-            if not ctx.methods and ctx.path and not isinstance(ctx.route, Mount)}
+    return {
+        ctx.path
+        for ctx in iter_route_contexts(app.routes)
+        if not ctx.methods and ctx.path and not isinstance(ctx.route, Mount)
+    }

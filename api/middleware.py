@@ -9,13 +9,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # The JSON API needs nothing from a browser's point of view; the docs page is Swagger UI from our own files
 # (api/static/swagger-ui) with FastAPI's inline start-up script
 _CSP_API = "default-src 'none'; frame-ancestors 'none'"
-_CSP_DOCS = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-             "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+_CSP_DOCS = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+)
 # The PWA and the control-room screen (api.frontend): our own scripts, styles, workers and WebSocket only, no CDN,
 # no inline script ('self' covers ws:/wss: to the same host in CSP level 3)
-_CSP_APP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-            "connect-src 'self'; worker-src 'self'; manifest-src 'self'; media-src 'self'; font-src 'self'; "
-            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+_CSP_APP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; worker-src 'self'; manifest-src 'self'; media-src 'self'; font-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 _FRONT_ENDS = ("/app/", "/screen/")
 
 
@@ -80,13 +84,18 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise BodyTooLarge(self.limit)   # FastAPI re-raises HTTPExceptions from body reading
+                    raise BodyTooLarge(self.limit)  # FastAPI re-raises HTTPExceptions from body reading
             return message
 
         await self.app(scope, limited, send)
 
 
 async def _json(send: Send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

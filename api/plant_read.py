@@ -46,16 +46,24 @@ def site_filter(conn: psycopg.Connection, scope: Scope, code: str | None) -> int
     return row["id"]
 
 
-def _list(conn: psycopg.Connection, base: str, where: list[str], params: dict[str, Any], id_col: str,
-          after: int | None, limit: int) -> dict[str, Any]:
+def _list(
+    conn: psycopg.Connection,
+    base: str,
+    where: list[str],
+    params: dict[str, Any],
+    id_col: str,
+    after: int | None,
+    limit: int,
+) -> dict[str, Any]:
     where = [*where, f"{id_col} > %(after)s"]
     sql = f"{base} WHERE {' AND '.join(where)} ORDER BY {id_col} LIMIT %(limit)s"
     rows = fetch_all(conn, sql, {**params, "after": after or 0, "limit": limit + 1})
     return page(rows, limit, lambda r: (r["id"],))
 
 
-def _get(conn: psycopg.Connection, base: str, where: str, id_col: str, scope: Scope, obj_id: int,
-         what: str) -> dict[str, Any]:
+def _get(
+    conn: psycopg.Connection, base: str, where: str, id_col: str, scope: Scope, obj_id: int, what: str
+) -> dict[str, Any]:
     row = fetch_one(conn, f"{base} WHERE {id_col} = %(id)s AND {where}", {"id": obj_id, **scope_params(scope)})
     if row is None:
         raise NotFound(f"no {what} {obj_id}")
@@ -78,8 +86,16 @@ def get_site(conn: psycopg.Connection, scope: Scope, site_id: int) -> dict[str, 
 _AREA_SCOPE = scope_sql("a.site_id", "a.process_type")
 
 
-def list_areas(conn: psycopg.Connection, scope: Scope, *, site: str | None, process: str | None,
-               include_retired: bool, after: int | None, limit: int) -> dict[str, Any]:
+def list_areas(
+    conn: psycopg.Connection,
+    scope: Scope,
+    *,
+    site: str | None,
+    process: str | None,
+    include_retired: bool,
+    after: int | None,
+    limit: int,
+) -> dict[str, Any]:
     where = [_AREA_SCOPE]
     params = {**scope_params(scope), "site": site_filter(conn, scope, site), "process": process}
     where.append("(%(site)s::int IS NULL OR a.site_id = %(site)s)")
@@ -96,14 +112,32 @@ def get_area(conn: psycopg.Connection, scope: Scope, area_id: int) -> dict[str, 
 # --- devices ------------------------------------------------------------------------------------------------
 
 
-def list_devices(conn: psycopg.Connection, scope: Scope, *, site: str | None, area_id: int | None,
-                 kind: str | None, status: str | None, include_retired: bool, after: int | None,
-                 limit: int) -> dict[str, Any]:
-    params = {**scope_params(scope), "site": site_filter(conn, scope, site), "area": area_id, "kind": kind,
-              "status": status}
-    where = [_AREA_SCOPE, "(%(site)s::int IS NULL OR d.site_id = %(site)s)",
-             "(%(area)s::int IS NULL OR d.area_id = %(area)s)", "(%(kind)s::text IS NULL OR d.kind = %(kind)s)",
-             "(%(status)s::text IS NULL OR d.status = %(status)s)"]
+def list_devices(
+    conn: psycopg.Connection,
+    scope: Scope,
+    *,
+    site: str | None,
+    area_id: int | None,
+    kind: str | None,
+    status: str | None,
+    include_retired: bool,
+    after: int | None,
+    limit: int,
+) -> dict[str, Any]:
+    params = {
+        **scope_params(scope),
+        "site": site_filter(conn, scope, site),
+        "area": area_id,
+        "kind": kind,
+        "status": status,
+    }
+    where = [
+        _AREA_SCOPE,
+        "(%(site)s::int IS NULL OR d.site_id = %(site)s)",
+        "(%(area)s::int IS NULL OR d.area_id = %(area)s)",
+        "(%(kind)s::text IS NULL OR d.kind = %(kind)s)",
+        "(%(status)s::text IS NULL OR d.status = %(status)s)",
+    ]
     if not include_retired:
         where.append("d.retired_at IS NULL")
     return _list(conn, _DEVICE, where, params, "d.id", after, limit)
@@ -116,15 +150,32 @@ def get_device(conn: psycopg.Connection, scope: Scope, device_id: int) -> dict[s
 # --- points -------------------------------------------------------------------------------------------------
 
 
-def list_points(conn: psycopg.Connection, scope: Scope, *, site: str | None, area_id: int | None,
-                device_id: int | None, quantity: str | None, include_retired: bool, after: int | None,
-                limit: int) -> dict[str, Any]:
-    params = {**scope_params(scope), "site": site_filter(conn, scope, site), "area": area_id,
-              "device": device_id, "quantity": quantity}
-    where = [_AREA_SCOPE, "(%(site)s::int IS NULL OR d.site_id = %(site)s)",
-             "(%(area)s::int IS NULL OR d.area_id = %(area)s)",
-             "(%(device)s::int IS NULL OR p.device_id = %(device)s)",
-             "(%(quantity)s::text IS NULL OR p.quantity = %(quantity)s)"]
+def list_points(
+    conn: psycopg.Connection,
+    scope: Scope,
+    *,
+    site: str | None,
+    area_id: int | None,
+    device_id: int | None,
+    quantity: str | None,
+    include_retired: bool,
+    after: int | None,
+    limit: int,
+) -> dict[str, Any]:
+    params = {
+        **scope_params(scope),
+        "site": site_filter(conn, scope, site),
+        "area": area_id,
+        "device": device_id,
+        "quantity": quantity,
+    }
+    where = [
+        _AREA_SCOPE,
+        "(%(site)s::int IS NULL OR d.site_id = %(site)s)",
+        "(%(area)s::int IS NULL OR d.area_id = %(area)s)",
+        "(%(device)s::int IS NULL OR p.device_id = %(device)s)",
+        "(%(quantity)s::text IS NULL OR p.quantity = %(quantity)s)",
+    ]
     if not include_retired:
         where.append("p.retired_at IS NULL AND d.retired_at IS NULL")
     return _list(conn, _POINT, where, params, "p.id", after, limit)
@@ -137,11 +188,22 @@ def get_point(conn: psycopg.Connection, scope: Scope, point_id: int) -> dict[str
 # --- meters -------------------------------------------------------------------------------------------------
 
 
-def list_meters(conn: psycopg.Connection, scope: Scope, *, site: str | None, medium: str | None,
-                include_retired: bool, after: int | None, limit: int) -> dict[str, Any]:
+def list_meters(
+    conn: psycopg.Connection,
+    scope: Scope,
+    *,
+    site: str | None,
+    medium: str | None,
+    include_retired: bool,
+    after: int | None,
+    limit: int,
+) -> dict[str, Any]:
     params = {**scope_params(scope), "site": site_filter(conn, scope, site), "medium": medium}
-    where = [_AREA_SCOPE, "(%(site)s::int IS NULL OR m.site_id = %(site)s)",
-             "(%(medium)s::text IS NULL OR m.medium = %(medium)s)"]
+    where = [
+        _AREA_SCOPE,
+        "(%(site)s::int IS NULL OR m.site_id = %(site)s)",
+        "(%(medium)s::text IS NULL OR m.medium = %(medium)s)",
+    ]
     if not include_retired:
         where.append("m.retired_at IS NULL")
     return _list(conn, _METER, where, params, "m.id", after, limit)

@@ -33,8 +33,15 @@ def _lock_site(conn: psycopg.Connection, principal: Principal, site_id: int) -> 
     return row["code"]
 
 
-def _apply(conn: psycopg.Connection, principal: Principal, data: dict[str, Any], *, action: str, target: str,
-           detail: dict[str, Any]) -> None:
+def _apply(
+    conn: psycopg.Connection,
+    principal: Principal,
+    data: dict[str, Any],
+    *,
+    action: str,
+    target: str,
+    detail: dict[str, Any],
+) -> None:
     try:
         plant = PlantConfig.model_validate(data)
     except ValidationError as exc:
@@ -44,13 +51,26 @@ def _apply(conn: psycopg.Connection, principal: Principal, data: dict[str, Any],
     if problems:
         raise Conflict("; ".join(message for _, message in problems))
     summary = apply_plant(conn=conn, plant=plant, source=f"api ({principal.actor})")
-    audit.append(conn, actor=principal.actor, action=action, target=target, site=plant.sites[0].code,
-                 detail={**detail, "site": plant.sites[0].code, "revision": summary.revision,
-                         "changes": summary.as_dict()})
+    audit.append(
+        conn,
+        actor=principal.actor,
+        action=action,
+        target=target,
+        site=plant.sites[0].code,
+        detail={**detail, "site": plant.sites[0].code, "revision": summary.revision, "changes": summary.as_dict()},
+    )
 
 
-def _edit(conn: psycopg.Connection, principal: Principal, site_id: int, edit: Edit, *, action: str, target: str,
-          detail: dict[str, Any]) -> None:
+def _edit(
+    conn: psycopg.Connection,
+    principal: Principal,
+    site_id: int,
+    edit: Edit,
+    *,
+    action: str,
+    target: str,
+    detail: dict[str, Any],
+) -> None:
     code = _lock_site(conn, principal, site_id)
     data = export_plant(conn=conn, site=code).model_dump(mode="json")
     edit(data["sites"][0])
@@ -77,11 +97,15 @@ def _ref(conn: psycopg.Connection, sql: str, obj_id: int, what: str) -> dict[str
 
 
 _AREA_REF = "SELECT a.site_id, a.code AS area FROM area a WHERE a.id = %s AND a.retired_at IS NULL"
-_DEVICE_REF = ("SELECT d.site_id, a.code AS area, d.code AS device FROM device d JOIN area a ON a.id = d.area_id "
-               "WHERE d.id = %s AND d.retired_at IS NULL")
-_POINT_REF = ("SELECT d.site_id, a.code AS area, d.code AS device, p.key FROM point p "
-              "JOIN device d ON d.id = p.device_id JOIN area a ON a.id = d.area_id "
-              "WHERE p.id = %s AND p.retired_at IS NULL AND d.retired_at IS NULL")
+_DEVICE_REF = (
+    "SELECT d.site_id, a.code AS area, d.code AS device FROM device d JOIN area a ON a.id = d.area_id "
+    "WHERE d.id = %s AND d.retired_at IS NULL"
+)
+_POINT_REF = (
+    "SELECT d.site_id, a.code AS area, d.code AS device, p.key FROM point p "
+    "JOIN device d ON d.id = p.device_id JOIN area a ON a.id = d.area_id "
+    "WHERE p.id = %s AND p.retired_at IS NULL AND d.retired_at IS NULL"
+)
 _METER_REF = "SELECT site_id, code AS meter FROM meter WHERE id = %s AND retired_at IS NULL"
 
 
@@ -106,8 +130,15 @@ def update_site(*, conn: psycopg.Connection, principal: Principal, site_id: int,
     changes = _changes(body)
     if "name" in changes and changes["name"] is None:
         raise Invalid("a site must have a name", field="body.name")
-    _edit(conn, principal, site_id, lambda site: site.update(changes), action="config.site.update",
-          target=f"site/{site_id}", detail={"set": changes})
+    _edit(
+        conn,
+        principal,
+        site_id,
+        lambda site: site.update(changes),
+        action="config.site.update",
+        target=f"site/{site_id}",
+        detail={"set": changes},
+    )
 
 
 # --- areas --------------------------------------------------------------------------------------------------
@@ -117,11 +148,25 @@ def create_area(*, conn: psycopg.Connection, principal: Principal, body: s.AreaC
     def edit(site: dict[str, Any]) -> None:
         if any(a["code"] == body.code for a in site["areas"]):
             raise Conflict(f"area {body.code!r} exists in this site")
-        site["areas"].append({"code": body.code, "name": body.name, "name_en": body.name_en,
-                              "process": body.process.value, "devices": []})
+        site["areas"].append(
+            {
+                "code": body.code,
+                "name": body.name,
+                "name_en": body.name_en,
+                "process": body.process.value,
+                "devices": [],
+            }
+        )
 
-    _edit(conn, principal, body.site_id, edit, action="config.area.create", target=f"area/{body.code}",
-          detail={"code": body.code})
+    _edit(
+        conn,
+        principal,
+        body.site_id,
+        edit,
+        action="config.area.create",
+        target=f"area/{body.code}",
+        detail={"code": body.code},
+    )
     return _new_id(conn, "SELECT id FROM area WHERE site_id = %s AND code = %s", (body.site_id, body.code))
 
 
@@ -135,8 +180,15 @@ def update_area(*, conn: psycopg.Connection, principal: Principal, area_id: int,
     def edit(site: dict[str, Any]) -> None:
         _find(site["areas"], "code", ref["area"], "area").update(changes)
 
-    _edit(conn, principal, ref["site_id"], edit, action="config.area.update", target=f"area/{area_id}",
-          detail={"set": changes})
+    _edit(
+        conn,
+        principal,
+        ref["site_id"],
+        edit,
+        action="config.area.update",
+        target=f"area/{area_id}",
+        detail={"set": changes},
+    )
 
 
 def retire_area(*, conn: psycopg.Connection, principal: Principal, area_id: int) -> None:
@@ -145,8 +197,9 @@ def retire_area(*, conn: psycopg.Connection, principal: Principal, area_id: int)
     def edit(site: dict[str, Any]) -> None:
         area = _find(site["areas"], "code", ref["area"], "area")
         if area["devices"]:
-            raise Conflict(f"area {ref['area']!r} still has {len(area['devices'])} device(s); "
-                           "move or retire them first")
+            raise Conflict(
+                f"area {ref['area']!r} still has {len(area['devices'])} device(s); move or retire them first"
+            )
         site["areas"].remove(area)
 
     _edit(conn, principal, ref["site_id"], edit, action="config.area.retire", target=f"area/{area_id}", detail={})
@@ -160,8 +213,11 @@ def _all_devices(site: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _meters_reading(site: dict[str, Any], device: str, key: str | None = None) -> list[str]:
-    return [m["code"] for m in site["meters"]
-            if m["point"].split("/")[0] == device and (key is None or m["point"].split("/")[1] == key)]
+    return [
+        m["code"]
+        for m in site["meters"]
+        if m["point"].split("/")[0] == device and (key is None or m["point"].split("/")[1] == key)
+    ]
 
 
 def create_device(*, conn: psycopg.Connection, principal: Principal, body: s.DeviceCreate) -> int:
@@ -173,8 +229,15 @@ def create_device(*, conn: psycopg.Connection, principal: Principal, body: s.Dev
         device = body.model_dump(mode="json", exclude={"area_id"})
         _find(site["areas"], "code", ref["area"], "area")["devices"].append(device)
 
-    _edit(conn, principal, ref["site_id"], edit, action="config.device.create", target=f"device/{body.code}",
-          detail={"code": body.code, "points": len(body.points)})
+    _edit(
+        conn,
+        principal,
+        ref["site_id"],
+        edit,
+        action="config.device.create",
+        target=f"device/{body.code}",
+        detail={"code": body.code, "points": len(body.points)},
+    )
     return _new_id(conn, "SELECT id FROM device WHERE site_id = %s AND code = %s", (ref["site_id"], body.code))
 
 
@@ -197,8 +260,15 @@ def update_device(*, conn: psycopg.Connection, principal: Principal, device_id: 
             area["devices"].remove(device)
             _find(site["areas"], "code", target_area["area"], "area")["devices"].append(device)
 
-    _edit(conn, principal, ref["site_id"], edit, action="config.device.update", target=f"device/{device_id}",
-          detail={"set": changes, "area_id": move_to})
+    _edit(
+        conn,
+        principal,
+        ref["site_id"],
+        edit,
+        action="config.device.update",
+        target=f"device/{device_id}",
+        detail={"set": changes, "area_id": move_to},
+    )
 
 
 def retire_device(*, conn: psycopg.Connection, principal: Principal, device_id: int) -> None:
@@ -210,11 +280,12 @@ def retire_device(*, conn: psycopg.Connection, principal: Principal, device_id: 
         area = _find(site["areas"], "code", ref["area"], "area")
         area["devices"].remove(_find(area["devices"], "code", ref["device"], "device"))
 
-    _edit(conn, principal, ref["site_id"], edit, action="config.device.retire", target=f"device/{device_id}",
-          detail={})
+    _edit(conn, principal, ref["site_id"], edit, action="config.device.retire", target=f"device/{device_id}", detail={})
     # apply_plant retires the device; its points go with it (they are no longer listed under any device)
-    conn.execute("UPDATE point SET retired_at = now(), updated_at = now() WHERE device_id = %s "
-                 "AND retired_at IS NULL", (device_id,))
+    conn.execute(
+        "UPDATE point SET retired_at = now(), updated_at = now() WHERE device_id = %s AND retired_at IS NULL",
+        (device_id,),
+    )
 
 
 # --- points -------------------------------------------------------------------------------------------------
@@ -229,8 +300,15 @@ def create_point(*, conn: psycopg.Connection, principal: Principal, body: s.Poin
             raise Conflict(f"point {body.key!r} exists on device {ref['device']!r}")
         device["points"].append(body.model_dump(mode="json", exclude={"device_id"}))
 
-    _edit(conn, principal, ref["site_id"], edit, action="config.point.create",
-          target=f"point/{ref['device']}/{body.key}", detail={"device_id": body.device_id, "key": body.key})
+    _edit(
+        conn,
+        principal,
+        ref["site_id"],
+        edit,
+        action="config.point.create",
+        target=f"point/{ref['device']}/{body.key}",
+        detail={"device_id": body.device_id, "key": body.key},
+    )
     return _new_id(conn, "SELECT id FROM point WHERE device_id = %s AND key = %s", (body.device_id, body.key))
 
 
@@ -245,10 +323,17 @@ def update_point(*, conn: psycopg.Connection, principal: Principal, point_id: in
         point = _find(device["points"], "key", ref["key"], "point")
         point.update(changes)
         if "range" in changes and changes["range"] is None:
-            point.pop("range")                      # back to the quantity's default range
+            point.pop("range")  # back to the quantity's default range
 
-    _edit(conn, principal, ref["site_id"], edit, action="config.point.update", target=f"point/{point_id}",
-          detail={"set": changes})
+    _edit(
+        conn,
+        principal,
+        ref["site_id"],
+        edit,
+        action="config.point.update",
+        target=f"point/{point_id}",
+        detail={"set": changes},
+    )
 
 
 def retire_point(*, conn: psycopg.Connection, principal: Principal, point_id: int) -> None:
@@ -291,16 +376,28 @@ def _meter_refs(conn: psycopg.Connection, site_id: int, changes: dict[str, Any])
 
 def create_meter(*, conn: psycopg.Connection, principal: Principal, body: s.MeterCreate) -> int:
     _lock_site(conn, principal, body.site_id)
-    meter = {"code": body.code, "name": body.name, "name_en": body.name_en, "medium": body.medium.value,
-             **_meter_refs(conn, body.site_id, body.model_dump(include={"point_id", "parent_id", "area_id"}))}
+    meter = {
+        "code": body.code,
+        "name": body.name,
+        "name_en": body.name_en,
+        "medium": body.medium.value,
+        **_meter_refs(conn, body.site_id, body.model_dump(include={"point_id", "parent_id", "area_id"})),
+    }
 
     def edit(site: dict[str, Any]) -> None:
         if any(m["code"] == body.code for m in site["meters"]):
             raise Conflict(f"meter {body.code!r} exists in this site")
         site["meters"].append(meter)
 
-    _edit(conn, principal, body.site_id, edit, action="config.meter.create", target=f"meter/{body.code}",
-          detail={"code": body.code})
+    _edit(
+        conn,
+        principal,
+        body.site_id,
+        edit,
+        action="config.meter.create",
+        target=f"meter/{body.code}",
+        detail={"code": body.code},
+    )
     return _new_id(conn, "SELECT id FROM meter WHERE site_id = %s AND code = %s", (body.site_id, body.code))
 
 
@@ -316,8 +413,15 @@ def update_meter(*, conn: psycopg.Connection, principal: Principal, meter_id: in
     def edit(site: dict[str, Any]) -> None:
         _find(site["meters"], "code", ref["meter"], "meter").update({**plain, **refs})
 
-    _edit(conn, principal, ref["site_id"], edit, action="config.meter.update", target=f"meter/{meter_id}",
-          detail={"set": changes})
+    _edit(
+        conn,
+        principal,
+        ref["site_id"],
+        edit,
+        action="config.meter.update",
+        target=f"meter/{meter_id}",
+        detail={"set": changes},
+    )
 
 
 def retire_meter(*, conn: psycopg.Connection, principal: Principal, meter_id: int) -> None:
@@ -328,5 +432,4 @@ def retire_meter(*, conn: psycopg.Connection, principal: Principal, meter_id: in
             raise Conflict(f"meter(s) {', '.join(children)} hang below this meter; move them first")
         site["meters"].remove(_find(site["meters"], "code", ref["meter"], "meter"))
 
-    _edit(conn, principal, ref["site_id"], edit, action="config.meter.retire", target=f"meter/{meter_id}",
-          detail={})
+    _edit(conn, principal, ref["site_id"], edit, action="config.meter.retire", target=f"meter/{meter_id}", detail={})

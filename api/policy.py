@@ -14,13 +14,27 @@ from dataclasses import dataclass
 from core.model import ProcessType
 from core.permissions import KEY_ROLES, POLICY, USER_ROLES, Permission, Role, allowed
 
-__all__ = ["COMPLIANCE_ACTIONS", "COMPLIANCE_PROCESSES", "KEY_ROLES", "POLICY", "ROLE_PROCESSES", "USER_ROLES",
-           "Permission", "Principal", "Role", "Scope", "allowed", "console", "scope_for"]
+__all__ = [
+    "COMPLIANCE_ACTIONS",
+    "COMPLIANCE_PROCESSES",
+    "KEY_ROLES",
+    "POLICY",
+    "ROLE_PROCESSES",
+    "USER_ROLES",
+    "Permission",
+    "Principal",
+    "Role",
+    "Scope",
+    "allowed",
+    "console",
+    "scope_for",
+]
 
 
 #: Process areas whose data is compliance data (emissions, wastewater, hazardous waste): what regulators see.
-COMPLIANCE_PROCESSES = frozenset({ProcessType.WASTEWATER.value, ProcessType.VOC_INCINERATOR.value,
-                                  ProcessType.HAZWASTE_STORE.value})
+COMPLIANCE_PROCESSES = frozenset(
+    {ProcessType.WASTEWATER.value, ProcessType.VOC_INCINERATOR.value, ProcessType.HAZWASTE_STORE.value}
+)
 #: Roles limited to some process areas.
 ROLE_PROCESSES: dict[Role, frozenset[str]] = {Role.REGULATOR: COMPLIANCE_PROCESSES}
 
@@ -59,12 +73,12 @@ class Scope:
 class Principal:
     """Who is calling: a signed-in user or an API key, with role and scope."""
 
-    kind: str              # "user", "api_key", or "cli" (an operator at the server's console: ehs users ...)
+    kind: str  # "user", "api_key", or "cli" (an operator at the server's console: ehs users ...)
     id: int
-    name: str              # username, or the key's name
+    name: str  # username, or the key's name
     role: Role
     scope: Scope
-    label: str = ""        # the key prefix for API keys
+    label: str = ""  # the key prefix for API keys
 
     @property
     def actor(self) -> str:

@@ -34,13 +34,17 @@ def limit_auth(request: Request) -> None:
     address = request.client.host if request.client else "unknown"
     wait = request.app.state.auth_limiter.hit("auth", address)
     if wait is not None:
-        raise HTTPException(429, "too many authentication requests from this address; try again later",
-                            headers={"Retry-After": str(math.ceil(wait))})
+        raise HTTPException(
+            429,
+            "too many authentication requests from this address; try again later",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
 
 
 def limit_heavy(request: Request, caller: str, what: str) -> None:
     """Count one expensive request of ``caller`` (e.g. ``user:ann``); 429 with Retry-After beyond the rate."""
     wait = request.app.state.heavy_limiter.hit(what, caller)
     if wait is not None:
-        raise HTTPException(429, f"too many {what} requests; try again later",
-                            headers={"Retry-After": str(math.ceil(wait))})
+        raise HTTPException(
+            429, f"too many {what} requests; try again later", headers={"Retry-After": str(math.ceil(wait))}
+        )

@@ -46,8 +46,13 @@ class SafetyApplied:
         return self.rules_revision is not None or self.alarms_revision is not None
 
 
-def check(conn: psycopg.Connection, *, rules: RuleSection | None = None, alarms: AlertSection | None = None,
-          plant: PlantConfig | None = None) -> list[tuple[tuple, str]]:
+def check(
+    conn: psycopg.Connection,
+    *,
+    rules: RuleSection | None = None,
+    alarms: AlertSection | None = None,
+    plant: PlantConfig | None = None,
+) -> list[tuple[tuple, str]]:
     """Cross-reference problems of the given sections, each located under ``rules``/``alarms`` (the given
     sections) or ``alarm_config`` (the alarm configuration in force, which a new rule set must keep valid)."""
     plant = plant if plant is not None else export_plant(conn=conn)
@@ -60,14 +65,25 @@ def check(conn: psycopg.Connection, *, rules: RuleSection | None = None, alarms:
     elif rules is not None:
         row = execute(conn, "SELECT body FROM alarm_config ORDER BY id DESC LIMIT 1").fetchone()
         if row is not None:
-            problems += [(("alarm_config", *loc), m)
-                         for loc, m in check_alerts(AlertSection.model_validate(row[0]), plant, rule_ids)]
+            problems += [
+                (("alarm_config", *loc), m)
+                for loc, m in check_alerts(AlertSection.model_validate(row[0]), plant, rule_ids)
+            ]
     return problems
 
 
-def apply_safety(conn: psycopg.Connection, *, source: str, actor: str = "", rules: RuleSection | None = None,
-                 alarms: AlertSection | None = None, plant: PlantConfig | None = None, checked: bool = False,
-                 record: bool = True, target: str = "") -> SafetyApplied:
+def apply_safety(
+    conn: psycopg.Connection,
+    *,
+    source: str,
+    actor: str = "",
+    rules: RuleSection | None = None,
+    alarms: AlertSection | None = None,
+    plant: PlantConfig | None = None,
+    checked: bool = False,
+    record: bool = True,
+    target: str = "",
+) -> SafetyApplied:
     """Check (unless ``checked``: the caller validated them against ``plant``), then store the given sections in the
     caller's transaction; with ``record``, a configuration revision and one ``config.apply`` audit entry naming
     ``actor`` when anything changed. Problems are returned and nothing is stored."""
@@ -75,26 +91,38 @@ def apply_safety(conn: psycopg.Connection, *, source: str, actor: str = "", rule
         return SafetyApplied(problems=problems)
     applied = SafetyApplied(
         rules_revision=None if rules is None else rule_service.apply_rules(conn=conn, section=rules, source=source),
-        alarms_revision=None if alarms is None else config_store.apply_config(conn=conn, section=alarms,
-                                                                             source=source))
+        alarms_revision=None if alarms is None else config_store.apply_config(conn=conn, section=alarms, source=source),
+    )
     if record and applied.changed:
         if not actor:
             raise ValueError("an audited application names its actor")
-        revisions = {name: rev for name, rev in (("rule_set", applied.rules_revision),
-                                                 ("alarm_config", applied.alarms_revision)) if rev is not None}
+        revisions = {
+            name: rev
+            for name, rev in (("rule_set", applied.rules_revision), ("alarm_config", applied.alarms_revision))
+            if rev is not None
+        }
         digest = _digest(conn, revisions)
-        record_revision(conn, source=source, sha256=digest,
-                        summary={f"{name}_revision": rev for name, rev in revisions.items()})
-        audit.append(conn, actor=actor, action=ACTION,
-                     target=target or ",".join(f"{name}:{rev}" for name, rev in revisions.items()),
-                     detail={"rules_revision": applied.rules_revision, "alarms_revision": applied.alarms_revision,
-                             "sha256": digest})
+        record_revision(
+            conn, source=source, sha256=digest, summary={f"{name}_revision": rev for name, rev in revisions.items()}
+        )
+        audit.append(
+            conn,
+            actor=actor,
+            action=ACTION,
+            target=target or ",".join(f"{name}:{rev}" for name, rev in revisions.items()),
+            detail={
+                "rules_revision": applied.rules_revision,
+                "alarms_revision": applied.alarms_revision,
+                "sha256": digest,
+            },
+        )
     return applied
 
 
 def _digest(conn: psycopg.Connection, revisions: dict[str, int]) -> str:
     """The stored digest of the one section changed, else a digest over the stored digests."""
-    shas = [execute(conn, f"SELECT sha256 FROM {name} WHERE id = %s", (rev,)).fetchone()[0]  # noqa: S608
-            for name, rev in revisions.items()]
+    shas = [
+        execute(conn, f"SELECT sha256 FROM {name} WHERE id = %s", (rev,)).fetchone()[0]  # noqa: S608
+        for name, rev in revisions.items()
+    ]
     return shas[0] if len(shas) == 1 else hashlib.sha256(orjson.dumps(shas)).hexdigest()
-

@@ -90,7 +90,7 @@ def new_refresh_token() -> str:
 @dataclass(frozen=True, slots=True)
 class NewApiKey:
     prefix: str
-    key: str          # shown once
+    key: str  # shown once
     key_hash: bytes
 
 
@@ -104,7 +104,7 @@ def split_api_key(key: str) -> str | None:
     """Return the prefix of a well-formed API key, else None."""
     if not key.startswith(API_KEY_PREFIX):
         return None
-    prefix, sep, rest = key[len(API_KEY_PREFIX):].partition("_")
+    prefix, sep, rest = key[len(API_KEY_PREFIX) :].partition("_")
     if not sep or len(prefix) != 8 or not rest or any(c not in _ALPHANUM for c in prefix):
         return None
     return prefix
@@ -128,19 +128,34 @@ class TokenError(Exception):
     """The token is missing, malformed, forged or expired (the message says which, for the client)."""
 
 
-def encode_access_token(*, key: bytes, user_id: int, token_version: int, now: datetime,
-                        lifetime: timedelta) -> tuple[str, datetime]:
+def encode_access_token(
+    *, key: bytes, user_id: int, token_version: int, now: datetime, lifetime: timedelta
+) -> tuple[str, datetime]:
     expires = now + lifetime
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": str(user_id), "sv": token_version, "typ": "access",
-              "iat": int(now.timestamp()), "exp": int(expires.timestamp()), "jti": uuid.uuid4().hex}
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": str(user_id),
+        "sv": token_version,
+        "typ": "access",
+        "iat": int(now.timestamp()),
+        "exp": int(expires.timestamp()),
+        "jti": uuid.uuid4().hex,
+    }
     return jwt.encode(claims, key, algorithm=_ALGORITHM), expires
 
 
 def decode_access_token(token: str, *, key: bytes) -> AccessClaims:
     """Verify signature, issuer, audience and expiry (PyJWT, RFC 7519 section 7.2)."""
     try:
-        claims = jwt.decode(token, key, algorithms=[_ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
-                            options={"require": ["exp", "iat", "sub", "sv", "typ"]})
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[_ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "sv", "typ"]},
+        )
     except jwt.ExpiredSignatureError:
         raise TokenError("token expired") from None
     except jwt.InvalidTokenError:

@@ -17,10 +17,10 @@ CHUNK = 1000
 class Registry:
     """What the hub needs of the plant registry to route and scope: points, areas, sites."""
 
-    points: dict[int, tuple[int, int, str]] = field(default_factory=dict)   # id -> (site, area, process)
-    areas: dict[int, tuple[int, str]] = field(default_factory=dict)         # id -> (site, process)
-    sites: dict[str, int] = field(default_factory=dict)                     # code -> id
-    area_codes: dict[tuple[int, str], int] = field(default_factory=dict)    # (site, code) -> id
+    points: dict[int, tuple[int, int, str]] = field(default_factory=dict)  # id -> (site, area, process)
+    areas: dict[int, tuple[int, str]] = field(default_factory=dict)  # id -> (site, process)
+    sites: dict[str, int] = field(default_factory=dict)  # code -> id
+    area_codes: dict[tuple[int, str], int] = field(default_factory=dict)  # (site, code) -> id
     meta: dict[int, tuple[str, str, str, str]] = field(default_factory=dict)  # id -> site, device, key, unit
     by_site: dict[int, set[int]] = field(default_factory=dict, init=False)
     by_area: dict[int, set[int]] = field(default_factory=dict, init=False)
@@ -84,7 +84,7 @@ class Session:
             pid = row["point_id"]
             if pid in self.points:
                 if pid in self._readings:
-                    self.coalesced += 1       # an older value this client had not received yet: dropped
+                    self.coalesced += 1  # an older value this client had not received yet: dropped
                 self._readings[pid] = row
                 offered = True
         if offered:
@@ -94,8 +94,7 @@ class Session:
         if self.overflow:
             return
         if len(self._alarms) >= self._capacity:
-            self.overflow = (f"too slow: {len(self._alarms)} alarm events were waiting; reconnect and "
-                             "reload the alarms")
+            self.overflow = f"too slow: {len(self._alarms)} alarm events were waiting; reconnect and reload the alarms"
             self._alarms.clear()
             self.gone.set()
         else:
@@ -117,7 +116,7 @@ class Session:
         if self._readings:
             items = list(self._readings.values())
             self._readings.clear()
-            out += [{"type": "readings", "items": items[i:i + CHUNK]} for i in range(0, len(items), CHUNK)]
+            out += [{"type": "readings", "items": items[i : i + CHUNK]} for i in range(0, len(items), CHUNK)]
         return out
 
     def wants_alarm(self, registry: Registry, event: dict[str, Any]) -> bool:

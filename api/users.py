@@ -59,16 +59,23 @@ def get_user(*, conn: psycopg.Connection, actor: Principal, user_id: int) -> dic
 
 def list_users(*, conn: psycopg.Connection, actor: Principal, after: int | None, limit: int) -> dict[str, Any]:
     sites = actor.scope.sites_param()
-    rows = fetch_all(conn, f"""
+    rows = fetch_all(
+        conn,
+        f"""
         SELECT {_COLUMNS} FROM app_user u
         WHERE u.id > %(after)s AND (%(sites)s::int[] IS NULL OR (NOT u.all_sites AND u.site_ids <@ %(sites)s::int[]))
-        ORDER BY u.id LIMIT %(limit)s""", {"after": after or 0, "sites": sites, "limit": limit + 1})
+        ORDER BY u.id LIMIT %(limit)s""",
+        {"after": after or 0, "sites": sites, "limit": limit + 1},
+    )
     return page(rows, limit, lambda r: (r["id"],))
 
 
 def _enabled_global_admins(conn: psycopg.Connection, excluding: int) -> int:
-    return execute(conn, "SELECT count(*) FROM app_user WHERE role = 'admin' AND all_sites "
-                         "AND disabled_at IS NULL AND id <> %s", (excluding,)).fetchone()[0]
+    return execute(
+        conn,
+        "SELECT count(*) FROM app_user WHERE role = 'admin' AND all_sites AND disabled_at IS NULL AND id <> %s",
+        (excluding,),
+    ).fetchone()[0]
 
 
 @dataclass(frozen=True)
@@ -77,8 +84,17 @@ class NewUser:
     one_time_password: str | None
 
 
-def create_user(*, conn: psycopg.Connection, actor: Principal, username: str, role: Role, sites: list[str],
-                all_sites: bool, display_name: str = "", password: str | None = None) -> NewUser:
+def create_user(
+    *,
+    conn: psycopg.Connection,
+    actor: Principal,
+    username: str,
+    role: Role,
+    sites: list[str],
+    all_sites: bool,
+    display_name: str = "",
+    password: str | None = None,
+) -> NewUser:
     """Create a user; without ``password`` a one-time password is generated and returned (shown once)."""
     username = auth.normalise_username(username)
     if role not in USER_ROLES:
@@ -94,20 +110,36 @@ def create_user(*, conn: psycopg.Connection, actor: Principal, username: str, ro
         raise Conflict(f"user {username!r} exists")
     try:
         with conn.transaction():
-            user_id = execute(conn, "INSERT INTO app_user (username, display_name, role, site_ids, all_sites, "
-                                    "password_hash) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                              (username, display_name, role.value, site_ids, all_sites,
-                               security.hash_password(password or generated))).fetchone()[0]
+            user_id = execute(
+                conn,
+                "INSERT INTO app_user (username, display_name, role, site_ids, all_sites, "
+                "password_hash) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                (
+                    username,
+                    display_name,
+                    role.value,
+                    site_ids,
+                    all_sites,
+                    security.hash_password(password or generated),
+                ),
+            ).fetchone()[0]
     except psycopg.errors.CheckViolation:
-        raise Invalid("a username is 2 to 64 characters: lower-case letters, digits and . _ @ -",
-                      field="body.username") from None
-    audit.append(conn, actor=actor.actor, action="user.create", target=f"user/{username}",
-                 detail={"role": role.value, "sites": sites if not all_sites else "*"})
+        raise Invalid(
+            "a username is 2 to 64 characters: lower-case letters, digits and . _ @ -", field="body.username"
+        ) from None
+    audit.append(
+        conn,
+        actor=actor.actor,
+        action="user.create",
+        target=f"user/{username}",
+        detail={"role": role.value, "sites": sites if not all_sites else "*"},
+    )
     return NewUser(user_id, generated)
 
 
-def update_user(*, conn: psycopg.Connection, actor: Principal, user_id: int, changes: dict[str, Any],
-                now: datetime) -> None:
+def update_user(
+    *, conn: psycopg.Connection, actor: Principal, user_id: int, changes: dict[str, Any], now: datetime
+) -> None:
     """Change display name, role, sites or the disabled flag; security-relevant changes end the user's sessions."""
     row = _load(conn, actor, user_id, lock=True)
     role = Role(changes.get("role") or row["role"])
@@ -124,30 +156,50 @@ def update_user(*, conn: psycopg.Connection, actor: Principal, user_id: int, cha
     check_grant(actor, scope_for(role, site_ids, all_sites))
     disabled = row["disabled_at"] is not None if changes.get("disabled") is None else changes["disabled"]
     was_global_admin = row["role"] == "admin" and row["all_sites"] and row["disabled_at"] is None
-    if was_global_admin and (disabled or role != Role.ADMIN or not all_sites) \
-            and _enabled_global_admins(conn, user_id) == 0:
+    if (
+        was_global_admin
+        and (disabled or role != Role.ADMIN or not all_sites)
+        and _enabled_global_admins(conn, user_id) == 0
+    ):
         raise Conflict("this is the last enabled administrator of all sites")
-    execute(conn, "UPDATE app_user SET display_name = coalesce(%s, display_name), role = %s, site_ids = %s, "
-                  "all_sites = %s, disabled_at = CASE WHEN %s THEN coalesce(disabled_at, %s) END, updated_at = %s "
-                  "WHERE id = %s", (changes.get("display_name"), role.value, site_ids, all_sites, disabled, now,
-                                     now, user_id))
-    security_change = (role.value != row["role"] or site_ids != row["site_ids"] or all_sites != row["all_sites"]
-                       or disabled != (row["disabled_at"] is not None))
+    execute(
+        conn,
+        "UPDATE app_user SET display_name = coalesce(%s, display_name), role = %s, site_ids = %s, "
+        "all_sites = %s, disabled_at = CASE WHEN %s THEN coalesce(disabled_at, %s) END, updated_at = %s "
+        "WHERE id = %s",
+        (changes.get("display_name"), role.value, site_ids, all_sites, disabled, now, now, user_id),
+    )
+    security_change = (
+        role.value != row["role"]
+        or site_ids != row["site_ids"]
+        or all_sites != row["all_sites"]
+        or disabled != (row["disabled_at"] is not None)
+    )
     if security_change:
         auth.end_sessions(conn=conn, user_id=user_id, now=now)
-    audit.append(conn, actor=actor.actor, action="user.update", target=f"user/{row['username']}",
-                 detail={"set": {k: v for k, v in changes.items() if v is not None}})
+    audit.append(
+        conn,
+        actor=actor.actor,
+        action="user.update",
+        target=f"user/{row['username']}",
+        detail={"set": {k: v for k, v in changes.items() if v is not None}},
+    )
 
 
-def reset_password(*, conn: psycopg.Connection, actor: Principal, user_id: int, password: str | None,
-                   now: datetime) -> str | None:
+def reset_password(
+    *, conn: psycopg.Connection, actor: Principal, user_id: int, password: str | None, now: datetime
+) -> str | None:
     """Set a new password (or a generated one-time password, returned) and end the user's sessions."""
     row = _load(conn, actor, user_id, lock=True)
     generated = None if password else security.one_time_password()
     if problem := security.check_password_policy(password or generated):
         raise Invalid(f"the password {problem}", field="body.password")
-    execute(conn, "UPDATE app_user SET password_hash = %s, password_changed_at = %s, failed_logins = 0, "
-                  "locked_until = NULL WHERE id = %s", (security.hash_password(password or generated), now, user_id))
+    execute(
+        conn,
+        "UPDATE app_user SET password_hash = %s, password_changed_at = %s, failed_logins = 0, "
+        "locked_until = NULL WHERE id = %s",
+        (security.hash_password(password or generated), now, user_id),
+    )
     auth.end_sessions(conn=conn, user_id=user_id, now=now)
     audit.append(conn, actor=actor.actor, action="user.password_reset", target=f"user/{row['username']}")
     return generated
@@ -155,8 +207,12 @@ def reset_password(*, conn: psycopg.Connection, actor: Principal, user_id: int, 
 
 def reset_mfa(*, conn: psycopg.Connection, actor: Principal, user_id: int, now: datetime) -> None:
     row = _load(conn, actor, user_id, lock=True)
-    execute(conn, "UPDATE app_user SET mfa_enabled = false, mfa_secret = NULL, mfa_pending_secret = NULL, "
-                  "mfa_last_step = NULL WHERE id = %s", (user_id,))
+    execute(
+        conn,
+        "UPDATE app_user SET mfa_enabled = false, mfa_secret = NULL, mfa_pending_secret = NULL, "
+        "mfa_last_step = NULL WHERE id = %s",
+        (user_id,),
+    )
     auth.end_sessions(conn=conn, user_id=user_id, now=now)
     audit.append(conn, actor=actor.actor, action="user.mfa_reset", target=f"user/{row['username']}")
 
@@ -189,18 +245,23 @@ def _not_locked(row: dict[str, Any], now: datetime) -> None:
         raise Forbidden("the account is locked after repeated wrong passwords; try again later")
 
 
-def change_own_password(*, conn: psycopg.Connection, cfg: auth.AuthConfig, me: Principal, current: str, new: str,
-                        now: datetime) -> auth.TokenPair:
+def change_own_password(
+    *, conn: psycopg.Connection, cfg: auth.AuthConfig, me: Principal, current: str, new: str, now: datetime
+) -> auth.TokenPair:
     """Change one's password; other sessions end, and a fresh token pair is returned for this one."""
-    row = fetch_one(conn, "SELECT password_hash, token_version, locked_until FROM app_user WHERE id = %s FOR UPDATE",
-                    (me.id,))
+    row = fetch_one(
+        conn, "SELECT password_hash, token_version, locked_until FROM app_user WHERE id = %s FOR UPDATE", (me.id,)
+    )
     _not_locked(row, now)
     if not security.verify_password(row["password_hash"], current)[0]:
         raise WrongSecret("the current password is wrong", field="body.current_password", reason="bad_password")
     if problem := security.check_password_policy(new):
         raise Invalid(f"the new password {problem}", field="body.new_password")
-    execute(conn, "UPDATE app_user SET password_hash = %s, password_changed_at = %s WHERE id = %s",
-            (security.hash_password(new), now, me.id))
+    execute(
+        conn,
+        "UPDATE app_user SET password_hash = %s, password_changed_at = %s WHERE id = %s",
+        (security.hash_password(new), now, me.id),
+    )
     auth.end_sessions(conn=conn, user_id=me.id, now=now)
     audit.append(conn, actor=me.actor, action="auth.password_change", target=f"user/{me.name}")
     return auth.issue_tokens(conn=conn, cfg=cfg, user_id=me.id, token_version=row["token_version"] + 1, now=now)
@@ -212,8 +273,11 @@ def mfa_setup(*, conn: psycopg.Connection, cfg: auth.AuthConfig, me: Principal) 
     if row["mfa_enabled"]:
         raise Conflict("two-factor authentication is already on; turn it off first to enrol a new device")
     secret = security.new_totp_secret()
-    execute(conn, "UPDATE app_user SET mfa_pending_secret = %s WHERE id = %s",
-            (auth.seal_totp(cfg, secret, user_id=me.id), me.id))
+    execute(
+        conn,
+        "UPDATE app_user SET mfa_pending_secret = %s WHERE id = %s",
+        (auth.seal_totp(cfg, secret, user_id=me.id), me.id),
+    )
     return secret, security.provisioning_uri(secret, me.name, cfg.issuer)
 
 
@@ -226,16 +290,25 @@ def mfa_enable(*, conn: psycopg.Connection, cfg: auth.AuthConfig, me: Principal,
     step = security.verify_totp(secret, code, now=now, last_step=None) if secret else None
     if step is None:
         raise Invalid("the code does not match; check the authenticator's clock", field="body.code")
-    execute(conn, "UPDATE app_user SET mfa_secret = mfa_pending_secret, mfa_pending_secret = NULL, "
-                  "mfa_enabled = true, mfa_last_step = %s WHERE id = %s", (step, me.id))
+    execute(
+        conn,
+        "UPDATE app_user SET mfa_secret = mfa_pending_secret, mfa_pending_secret = NULL, "
+        "mfa_enabled = true, mfa_last_step = %s WHERE id = %s",
+        (step, me.id),
+    )
     audit.append(conn, actor=me.actor, action="auth.mfa_enable", target=f"user/{me.name}")
 
 
-def mfa_disable(*, conn: psycopg.Connection, cfg: auth.AuthConfig, me: Principal, password: str, code: str,
-                now: datetime) -> None:
+def mfa_disable(
+    *, conn: psycopg.Connection, cfg: auth.AuthConfig, me: Principal, password: str, code: str, now: datetime
+) -> None:
     """Turn TOTP off; needs both the password and a current code."""
-    row = fetch_one(conn, "SELECT password_hash, mfa_enabled, mfa_secret, mfa_last_step, locked_until FROM app_user "
-                          "WHERE id = %s FOR UPDATE", (me.id,))
+    row = fetch_one(
+        conn,
+        "SELECT password_hash, mfa_enabled, mfa_secret, mfa_last_step, locked_until FROM app_user "
+        "WHERE id = %s FOR UPDATE",
+        (me.id,),
+    )
     if not row["mfa_enabled"]:
         raise Conflict("two-factor authentication is not on")
     _not_locked(row, now)
@@ -244,6 +317,7 @@ def mfa_disable(*, conn: psycopg.Connection, cfg: auth.AuthConfig, me: Principal
     secret = auth.unseal_totp(cfg, row["mfa_secret"], user_id=me.id)
     if secret is None or security.verify_totp(secret, code, now=now, last_step=row["mfa_last_step"]) is None:
         raise WrongSecret("the code does not match", field="body.code", reason="bad_totp")
-    execute(conn, "UPDATE app_user SET mfa_enabled = false, mfa_secret = NULL, mfa_last_step = NULL "
-                  "WHERE id = %s", (me.id,))
+    execute(
+        conn, "UPDATE app_user SET mfa_enabled = false, mfa_secret = NULL, mfa_last_step = NULL WHERE id = %s", (me.id,)
+    )
     audit.append(conn, actor=me.actor, action="auth.mfa_disable", target=f"user/{me.name}")

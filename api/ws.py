@@ -71,7 +71,7 @@ def _authenticate(app: Any, message: dict[str, Any]) -> tuple[Principal, float |
             expires = execute(conn, "SELECT expires_at FROM api_key WHERE id = %s", (principal.id,)).fetchone()[0]
         return principal, None if expires is None else expires.timestamp()
     if not isinstance(token, str):
-        raise TokenError("send {\"type\": \"auth\", \"token\": \"...\"} first")
+        raise TokenError('send {"type": "auth", "token": "..."} first')
     expires_at = decode_access_token(token, key=app.state.auth.jwt_key).expires_at.timestamp()
     with app.state.pool.connection() as conn, conn.transaction():
         principal = auth.principal_from_access_token(conn=conn, cfg=app.state.auth, token=token)
@@ -122,22 +122,29 @@ async def _recheck(app: Any, session: Session, credential: list[dict[str, Any]],
         except TokenError as exc:
             raise _Closed(NOT_AUTHENTICATED, f"{exc}; sign in again") from None
         except psycopg.Error:
-            continue                      # the database is away: the next check decides
+            continue  # the database is away: the next check decides
         if principal.scope != session.principal.scope or principal.role != session.principal.role:
             raise _Closed(NOT_AUTHENTICATED, "your role or sites changed; sign in again")
 
 
-async def _receive(ws: WebSocket, hub: Hub, session: Session, expiry: list[float | None],
-                   credential: list[dict[str, Any]]) -> None:
+async def _receive(
+    ws: WebSocket, hub: Hub, session: Session, expiry: list[float | None], credential: list[dict[str, Any]]
+) -> None:
     while True:
         message = _parse(await ws.receive())
         kind = message.get("type")
         if kind in ("subscribe", "unsubscribe"):
             new, errors = hub.subscribe(session, message, add=kind == "subscribe")
-            session.offer_control({"type": "subscribed", "points": len(session.points),
-                                   "sites": sorted(session.sites), "areas": sorted(session.areas),
-                                   "alarms": "*" if session.alarm_all else sorted(session.alarm_sites),
-                                   "errors": errors})
+            session.offer_control(
+                {
+                    "type": "subscribed",
+                    "points": len(session.points),
+                    "sites": sorted(session.sites),
+                    "areas": sorted(session.areas),
+                    "alarms": "*" if session.alarm_all else sorted(session.alarm_sites),
+                    "errors": errors,
+                }
+            )
             await hub.snapshot(session, new)
         elif kind == "auth":
             try:
@@ -190,7 +197,7 @@ async def live(ws: WebSocket) -> None:
     try:
         first = _parse(await asyncio.wait_for(ws.receive(), settings.ws_auth_timeout_s))
         if first.get("type") != "auth":
-            raise _Closed(NOT_AUTHENTICATED, "authenticate first: {\"type\": \"auth\", \"token\": \"...\"}")
+            raise _Closed(NOT_AUTHENTICATED, 'authenticate first: {"type": "auth", "token": "..."}')
         try:
             principal, expires = await _checked(app, first)
         except TokenError as exc:
@@ -210,19 +217,29 @@ async def live(ws: WebSocket) -> None:
     session = Session(principal, alarm_capacity=settings.ws_alarm_queue)
     expiry, credential = [expires], [first]
     hub.add(session)
-    session.offer_control({"type": "welcome", "name": principal.name, "role": principal.role.value,
-                           "reading_interval_s": settings.ws_reading_interval_s, "expires_at": expires})
-    tasks = [asyncio.create_task(_send(ws, session)),
-             asyncio.create_task(_receive(ws, hub, session, expiry, credential)),
-             asyncio.create_task(_expire(expiry)), asyncio.create_task(_watch(session)),
-             asyncio.create_task(_recheck(app, session, credential, settings.ws_recheck_s))]
+    session.offer_control(
+        {
+            "type": "welcome",
+            "name": principal.name,
+            "role": principal.role.value,
+            "reading_interval_s": settings.ws_reading_interval_s,
+            "expires_at": expires,
+        }
+    )
+    tasks = [
+        asyncio.create_task(_send(ws, session)),
+        asyncio.create_task(_receive(ws, hub, session, expiry, credential)),
+        asyncio.create_task(_expire(expiry)),
+        asyncio.create_task(_watch(session)),
+        asyncio.create_task(_recheck(app, session, credential, settings.ws_recheck_s)),
+    ]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         error = next(iter(done)).exception()
         if isinstance(error, _Closed):
             if error.code == TOO_SLOW:
                 _LOGGER.warning("live client %s disconnected: %s", principal.actor, error.reason)
-            tasks[0].cancel()                 # a blocked send must not delay the close
+            tasks[0].cancel()  # a blocked send must not delay the close
             # a client that reads nothing cannot even take the close frame: give up after a while
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_close(ws, error.code, error.reason), settings.ws_auth_timeout_s)

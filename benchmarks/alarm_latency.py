@@ -45,25 +45,96 @@ TRIGGERS = 20
 
 def _plant(devices: int, points: int) -> dict:
     gas = [{"key": "h2_ppm", "name": "氢气", "quantity": "h2", "range": [0, 40000]}]
-    return {"sites": [{"code": SITE, "name": "报警延迟基准", "areas": [
-        {"code": "hall", "name": "背景负载", "process": "formation", "devices": [
-            {"code": f"dev-{d:04d}", "name": f"设备 {d}", "kind": "formation_cabinet", "interval_s": 1,
-             "points": [{"key": f"t{p}_temp_c", "name": f"温度 {p}", "quantity": "temperature", "range": [-50, 1200]}
-                        for p in range(points)]} for d in range(devices)]},
-        {"code": "cell", "name": "触发区", "process": "formation", "devices": [
-            *({"code": f"trig-{t:02d}", "name": f"氢气 {t}", "kind": "gas_detector", "interval_s": 1, "points": gas}
-              for t in range(TRIGGERS)),
-            {"code": "fan-01", "name": "排风机", "kind": "exhaust_fan", "interval_s": 5,
-             "points": [{"key": "fan_running_bool", "name": "运行", "quantity": "state"}]}]}]}],
+    return {
+        "sites": [
+            {
+                "code": SITE,
+                "name": "报警延迟基准",
+                "areas": [
+                    {
+                        "code": "hall",
+                        "name": "背景负载",
+                        "process": "formation",
+                        "devices": [
+                            {
+                                "code": f"dev-{d:04d}",
+                                "name": f"设备 {d}",
+                                "kind": "formation_cabinet",
+                                "interval_s": 1,
+                                "points": [
+                                    {
+                                        "key": f"t{p}_temp_c",
+                                        "name": f"温度 {p}",
+                                        "quantity": "temperature",
+                                        "range": [-50, 1200],
+                                    }
+                                    for p in range(points)
+                                ],
+                            }
+                            for d in range(devices)
+                        ],
+                    },
+                    {
+                        "code": "cell",
+                        "name": "触发区",
+                        "process": "formation",
+                        "devices": [
+                            *(
+                                {
+                                    "code": f"trig-{t:02d}",
+                                    "name": f"氢气 {t}",
+                                    "kind": "gas_detector",
+                                    "interval_s": 1,
+                                    "points": gas,
+                                }
+                                for t in range(TRIGGERS)
+                            ),
+                            {
+                                "code": "fan-01",
+                                "name": "排风机",
+                                "kind": "exhaust_fan",
+                                "interval_s": 5,
+                                "points": [{"key": "fan_running_bool", "name": "运行", "quantity": "state"}],
+                            },
+                        ],
+                    },
+                ],
+            }
+        ],
         "rules": [
-            {"id": "bench.background", "name": "背景规则", "type": "limit",
-             "select": {"area": "hall", "key": "t0_temp_c"}, "high": [{"at": 1100, "severity": "high"}]},
-            {"id": "bench.h2", "name": "氢气", "type": "gas", "gas": "h2", "select": {"area": "cell"},
-             "levels": [{"at": 400, "severity": "high"}]}],
+            {
+                "id": "bench.background",
+                "name": "背景规则",
+                "type": "limit",
+                "select": {"area": "hall", "key": "t0_temp_c"},
+                "high": [{"at": 1100, "severity": "high"}],
+            },
+            {
+                "id": "bench.h2",
+                "name": "氢气",
+                "type": "gas",
+                "gas": "h2",
+                "select": {"area": "cell"},
+                "levels": [{"at": 400, "severity": "high"}],
+            },
+        ],
         "actuators": [{"device": "fan-01"}],
-        "response_plans": [{"area": "cell", "name": "基准预案", "levels": [
-            {"level": 2, "name": "二级", "min_severity": "high", "rules": ["bench.h2"],
-             "interlocks": [{"device": "fan-01", "action": "exhaust_fan.on"}]}]}]}
+        "response_plans": [
+            {
+                "area": "cell",
+                "name": "基准预案",
+                "levels": [
+                    {
+                        "level": 2,
+                        "name": "二级",
+                        "min_severity": "high",
+                        "rules": ["bench.h2"],
+                        "interlocks": [{"device": "fan-01", "action": "exhaust_fan.on"}],
+                    }
+                ],
+            }
+        ],
+    }
 
 
 # --- background publisher (its own process) ------------------------------------------------------------------
@@ -73,8 +144,7 @@ def publisher(args: argparse.Namespace) -> None:
     """Publish ``rate`` readings/s, paced evenly, until ``seconds`` pass; print what the broker acknowledged."""
     client, acked = publishing_client(args.mqtt_url, queued=20000)
     per_ts = args.readings_per_message // args.points
-    topics, templates = zip(*payload_templates(SITE, args.devices, args.points, args.readings_per_message),
-                            strict=True)
+    topics, templates = zip(*payload_templates(SITE, args.devices, args.points, args.readings_per_message), strict=True)
     per_s = args.rate / args.readings_per_message
     sent, started = 0, time.time()
     last_ts = 0
@@ -85,7 +155,7 @@ def publisher(args: argparse.Namespace) -> None:
         if (ahead := due - time.monotonic()) > 0:
             time.sleep(ahead)
         d = sent % args.devices
-        if d == 0:           # a new round: live timestamps, later than the last round's
+        if d == 0:  # a new round: live timestamps, later than the last round's
             last_ts = max(int(time.time() * 1000) - per_ts, last_ts + per_ts)
         client.publish(topics[d], (templates[d] % tuple(range(last_ts, last_ts + per_ts))).encode(), qos=1)
         sent += 1
@@ -94,8 +164,16 @@ def publisher(args: argparse.Namespace) -> None:
         time.sleep(0.01)
     client.disconnect()
     client.loop_stop()
-    print(json.dumps({"messages": sent, "acked": acked[0], "readings": acked[0] * args.readings_per_message,  # noqa: T201
-                      "seconds": elapsed}))
+    print(
+        json.dumps(
+            {
+                "messages": sent,
+                "acked": acked[0],
+                "readings": acked[0] * args.readings_per_message,  # noqa: T201
+                "seconds": elapsed,
+            }
+        )
+    )
 
 
 # --- the measurement ----------------------------------------------------------------------------------------
@@ -161,17 +239,15 @@ def engine_throughput(devices: int, points: int, readings: int = 1_000_000) -> f
     for d in range(devices):
         info = DeviceInfo(d + 1, SITE, f"dev-{d:04d}", "hall", "formation_cabinet", 1.0)
         for p in range(points):
-            info.points[f"t{p}_temp_c"] = PointInfo(pid, f"t{p}_temp_c", PointKind.GAUGE, -50, 1200, "temperature",
-                                                    "c")
+            info.points[f"t{p}_temp_c"] = PointInfo(pid, f"t{p}_temp_c", PointKind.GAUGE, -50, 1200, "temperature", "c")
             pid += 1
         index[(SITE, info.code)] = info
-    engine = Engine(RuleSection.model_validate({"rules": _plant(devices, points)["rules"][:1]}),
-                    PlantIndex(index, 1))
+    engine = Engine(RuleSection.model_validate({"rules": _plant(devices, points)["rules"][:1]}), PlantIndex(index, 1))
     t0, n = datetime.now(UTC), pid - 1
     rows = [(t0 + timedelta(milliseconds=i // n), i % n + 1, 25.0, 0) for i in range(readings)]
     started = time.perf_counter()
     for i in range(0, len(rows), 60_000):
-        engine.evaluate(rows[i:i + 60_000])
+        engine.evaluate(rows[i : i + 60_000])
     return len(rows) / (time.perf_counter() - started)
 
 
@@ -189,7 +265,7 @@ def _measure(args: argparse.Namespace, mqtt_url: str, db_url: str) -> dict:
     mq.connect_blocking(trigger, address)
     commands, commits, missed = [], [], 0
     try:
-        time.sleep(args.warmup)                      # the background load settles
+        time.sleep(args.warmup)  # the background load settles
         before = ingest_counters(db_url)
         t_begin = time.time()
         deadline = time.monotonic() + args.seconds
@@ -222,8 +298,13 @@ def _measure(args: argparse.Namespace, mqtt_url: str, db_url: str) -> dict:
         trigger.loop_stop()
         watch.close()
     written = after.get("readings_written", 0) - before.get("readings_written", 0)
-    return {"commands": commands, "commits": commits, "missed": missed, "triggers": n,
-            "ingested_per_s": written / span if span else 0.0}
+    return {
+        "commands": commands,
+        "commits": commits,
+        "missed": missed,
+        "triggers": n,
+        "ingested_per_s": written / span if span else 0.0,
+    }
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -232,20 +313,42 @@ def run(args: argparse.Namespace) -> dict:
 
     with servers(args, prefix="ehs-bench-alarm-") as s:
         main = MainFile.model_validate(_plant(args.devices, args.points))
-        full = FullPlant(PlantConfig.model_validate(main.model_dump(include=set(PlantConfig.model_fields))),
-                         SafetySections.model_validate(main.model_dump(include=set(SafetySections.model_fields),
-                                                                       by_alias=True)))
+        full = FullPlant(
+            PlantConfig.model_validate(main.model_dump(include=set(PlantConfig.model_fields))),
+            SafetySections.model_validate(main.model_dump(include=set(SafetySections.model_fields), by_alias=True)),
+        )
         with psycopg.connect(s.database_url) as conn:
             apply_full(conn=conn, full=full, source="benchmark")
         env = ingest_env(s, EHS_INGEST_HEARTBEAT_S="0.5")
         procs = [start_ingest(env)]
         try:
             pub_seconds = args.warmup + args.seconds + 15
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.alarm_latency", "--publisher", "--mqtt-url", s.mqtt_url,
-                 "--seconds", str(pub_seconds), "--devices", str(args.devices), "--points", str(args.points),
-                 "--readings-per-message", str(args.readings_per_message), "--rate", str(args.rate)],
-                env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.alarm_latency",
+                        "--publisher",
+                        "--mqtt-url",
+                        s.mqtt_url,
+                        "--seconds",
+                        str(pub_seconds),
+                        "--devices",
+                        str(args.devices),
+                        "--points",
+                        str(args.points),
+                        "--readings-per-message",
+                        str(args.readings_per_message),
+                        "--rate",
+                        str(args.rate),
+                    ],
+                    env=env,
+                    cwd=REPO_ROOT,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
             measured = _measure(args, s.mqtt_url, s.database_url)
             out, _ = procs[1].communicate(timeout=pub_seconds + 60)
         finally:
@@ -259,15 +362,23 @@ def run(args: argparse.Namespace) -> dict:
         return {
             "background_readings_per_s": round(published["readings"] / published["seconds"]),
             "background_ingested_per_s": round(measured["ingested_per_s"]),
-            "command_p50_ms": round(_percentile(c, 0.50), 1), "command_p95_ms": round(_percentile(c, 0.95), 1),
-            "command_p99_ms": round(_percentile(c, 0.99), 1), "command_max_ms": round(max(c, default=0), 1),
+            "command_p50_ms": round(_percentile(c, 0.50), 1),
+            "command_p95_ms": round(_percentile(c, 0.95), 1),
+            "command_p99_ms": round(_percentile(c, 0.99), 1),
+            "command_max_ms": round(max(c, default=0), 1),
             "alarm_commit_p50_ms": round(_percentile(a, 0.50), 1),
             "alarm_commit_p95_ms": round(_percentile(a, 0.95), 1),
-            "alarm_commit_p99_ms": round(_percentile(a, 0.99), 1), "alarm_commit_max_ms": round(max(a, default=0), 1),
-            "samples": len(c), "missed": measured["missed"], "triggers": measured["triggers"],
-            "readings_per_message": args.readings_per_message, "broker": s.broker, "database": s.database,
+            "alarm_commit_p99_ms": round(_percentile(a, 0.99), 1),
+            "alarm_commit_max_ms": round(max(a, default=0), 1),
+            "samples": len(c),
+            "missed": measured["missed"],
+            "triggers": measured["triggers"],
+            "readings_per_message": args.readings_per_message,
+            "broker": s.broker,
+            "database": s.database,
             "mean_command_ms": round(statistics.fmean(c), 1) if c else None,
-            "engine_readings_per_s": round(engine_rate), "bound_share": round(1 / args.points, 3),
+            "engine_readings_per_s": round(engine_rate),
+            "bound_share": round(1 / args.points, 3),
         }
 
 

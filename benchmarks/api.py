@@ -59,7 +59,7 @@ async def _client(url: str, token: str, points: list[int], stop_at: float, out: 
     async with connect(url, compression=None, max_size=None, open_timeout=60) as ws:
         await ws.send(json.dumps({"type": "auth", "token": token}))
         await ws.send(json.dumps({"type": "subscribe", "points": points, "alarms": "*"}))
-        snapshot = True                               # the first readings are the current values: not deliveries
+        snapshot = True  # the first readings are the current values: not deliveries
         while (left := stop_at - time.time()) > 0:
             try:
                 raw = await asyncio.wait_for(ws.recv(), left)
@@ -89,15 +89,24 @@ def ws_clients(args: argparse.Namespace) -> None:
     async def main() -> None:
         tasks = []
         for i in range(args.clients):
-            mine = points[(i * POINTS_PER_CLIENT) % len(points):][:POINTS_PER_CLIENT]
+            mine = points[(i * POINTS_PER_CLIENT) % len(points) :][:POINTS_PER_CLIENT]
             tasks.append(asyncio.create_task(_client(args.ws_url, args.token, mine, stop_at, out)))
-            await asyncio.sleep(0.005)                # do not open 200 connections in one burst
+            await asyncio.sleep(0.005)  # do not open 200 connections in one burst
         results = await asyncio.gather(*tasks, return_exceptions=True)
         out["failed"] = [repr(r) for r in results if isinstance(r, BaseException)]
 
     asyncio.run(main())
-    print(json.dumps({"connected": out["connected"], "failed": out["failed"][:5], "problems": out["problems"][:5],  # noqa: T201
-                      "readings": out["readings"], "alarms": out["alarms"]}))
+    print(
+        json.dumps(
+            {
+                "connected": out["connected"],
+                "failed": out["failed"][:5],
+                "problems": out["problems"][:5],  # noqa: T201
+                "readings": out["readings"],
+                "alarms": out["alarms"],
+            }
+        )
+    )
 
 
 # --- the benchmark -------------------------------------------------------------------------------------------
@@ -126,10 +135,16 @@ def _admin_token(url: str, base: str) -> str:
 
     password = secrets.token_urlsafe(18)
     with psycopg.connect(url) as conn, conn.transaction():
-        create_user(conn=conn, actor=console("benchmark"), username="bench-admin", role=Role.ADMIN, sites=[],
-                    all_sites=True, password=password)
-    reply = httpx.post(f"{base}/api/v1/auth/token", data={"username": "bench-admin", "password": password},
-                       timeout=30)
+        create_user(
+            conn=conn,
+            actor=console("benchmark"),
+            username="bench-admin",
+            role=Role.ADMIN,
+            sites=[],
+            all_sites=True,
+            password=password,
+        )
+    reply = httpx.post(f"{base}/api/v1/auth/token", data={"username": "bench-admin", "password": password}, timeout=30)
     reply.raise_for_status()
     return reply.json()["access_token"]
 
@@ -142,7 +157,7 @@ def _measure_latest(base: str, token: str, seconds: float, expected: int) -> tup
         rows = len(first.json())
         if rows != expected:
             raise RuntimeError(f"/api/v1/latest returned {rows} rows, expected {expected}")
-        for _ in range(20):                            # warm-up: pool connections, plans, caches
+        for _ in range(20):  # warm-up: pool connections, plans, caches
             client.get("/api/v1/latest")
         latencies = []
         deadline = time.monotonic() + seconds
@@ -166,7 +181,7 @@ def _feed(url: str, ids: list[int], stop: threading.Event, counts: dict) -> None
         n = 0
         next_at = time.monotonic()
         while not stop.is_set():
-            chunk = ids[(n % batches_per_s) * per_batch:][:per_batch]
+            chunk = ids[(n % batches_per_s) * per_batch :][:per_batch]
             with conn.transaction():
                 now = datetime.now(UTC)
                 rows = [(now, pid, 20.0 + (n % 50), 0) for pid in chunk]
@@ -174,9 +189,18 @@ def _feed(url: str, ids: list[int], stop: threading.Event, counts: dict) -> None
                 announce(conn, f"bench-{n}", rows)
             counts["readings"] += len(rows)
             if n % 5 == 0:
-                event = {"alarm_id": n, "event_id": n, "site": SITE, "area": "formation", "kind": "raise",
-                         "state": "active_unacked", "priority": "high", "at": datetime.now(UTC).isoformat(),
-                         "actor": "benchmark", "drill": True}
+                event = {
+                    "alarm_id": n,
+                    "event_id": n,
+                    "site": SITE,
+                    "area": "formation",
+                    "kind": "raise",
+                    "state": "active_unacked",
+                    "priority": "high",
+                    "at": datetime.now(UTC).isoformat(),
+                    "actor": "benchmark",
+                    "drill": True,
+                }
                 conn.execute("SELECT pg_notify(%s, %s)", (channels.ALARMS, json.dumps(event)))
                 counts["alarms"] += 1
             n += 1
@@ -185,9 +209,24 @@ def _feed(url: str, ids: list[int], stop: threading.Event, counts: dict) -> None
 
 
 def _serve(port: int, env: dict[str, str]) -> subprocess.Popen:
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
-                               "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"],
-                              env=env, cwd=REPO_ROOT)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=REPO_ROOT,
+    )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -229,10 +268,16 @@ def run(args: argparse.Namespace) -> dict:
         ids = _seed(url, args.devices, args.points)
         port = free_port("127.0.0.1")
         base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "EHS_DATABASE_URL": url, "EHS_SECRET_KEY": secrets.token_urlsafe(32),
-               "EHS_API_AUTH_RATE_LIMIT": "1000/minute", "EHS_API_WS_MAX_CLIENTS": str(args.clients + 10),
-               "EHS_API_WS_READING_INTERVAL_S": str(args.interval), "EHS_LOG_LEVEL": "WARNING",
-               "PYTHONPATH": str(REPO_ROOT)}
+        env = {
+            **os.environ,
+            "EHS_DATABASE_URL": url,
+            "EHS_SECRET_KEY": secrets.token_urlsafe(32),
+            "EHS_API_AUTH_RATE_LIMIT": "1000/minute",
+            "EHS_API_WS_MAX_CLIENTS": str(args.clients + 10),
+            "EHS_API_WS_READING_INTERVAL_S": str(args.interval),
+            "EHS_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(REPO_ROOT),
+        }
         # the database path first (EHS_API_LATEST_FROM_CACHE=false), then the default server
         server = _serve(port, {**env, "EHS_API_LATEST_FROM_CACHE": "false"})
         token = _admin_token(url, base)
@@ -244,32 +289,60 @@ def run(args: argparse.Namespace) -> dict:
         points_file = work / "points.json"
         points_file.write_text(json.dumps(ids))
         stop, counts = threading.Event(), {"readings": 0, "alarms": 0}
-        clients = subprocess.Popen([sys.executable, "-m", "benchmarks.api", "--ws-clients", "--ws-url",
-                                    f"ws://127.0.0.1:{port}/api/v1/ws", "--token", token, "--points-file",
-                                    str(points_file), "--clients", str(args.clients), "--seconds",
-                                    str(SETTLE_S + args.seconds + DRAIN_S)], env=env, cwd=REPO_ROOT,
-                                   stdout=subprocess.PIPE, text=True)
-        time.sleep(SETTLE_S)                            # connections and snapshots before measuring
+        clients = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.api",
+                "--ws-clients",
+                "--ws-url",
+                f"ws://127.0.0.1:{port}/api/v1/ws",
+                "--token",
+                token,
+                "--points-file",
+                str(points_file),
+                "--clients",
+                str(args.clients),
+                "--seconds",
+                str(SETTLE_S + args.seconds + DRAIN_S),
+            ],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(SETTLE_S)  # connections and snapshots before measuring
         feeder = threading.Thread(target=_feed, args=(url, ids, stop, counts), daemon=True)
         feeder.start()
         time.sleep(args.seconds)
-        stop.set()                                      # the clients keep listening for DRAIN_S more
+        stop.set()  # the clients keep listening for DRAIN_S more
         feeder.join(10)
         out, _ = clients.communicate(timeout=DRAIN_S + 120)
         live = json.loads(out.strip().splitlines()[-1])
         latest, from_db = _percentiles(latencies), _percentiles(db_latencies)
         delivery, alarms = _percentiles(live["readings"]), _percentiles(live["alarms"])
         return {
-            "latest_p50_ms": round(latest["p50"], 1), "latest_p95_ms": round(latest["p95"], 1),
-            "latest_p99_ms": round(latest["p99"], 1), "latest_rows": rows, "latest_requests": len(latencies),
-            "latest_db_p50_ms": round(from_db["p50"], 1), "latest_db_p95_ms": round(from_db["p95"], 1),
+            "latest_p50_ms": round(latest["p50"], 1),
+            "latest_p95_ms": round(latest["p95"], 1),
+            "latest_p99_ms": round(latest["p99"], 1),
+            "latest_rows": rows,
+            "latest_requests": len(latencies),
+            "latest_db_p50_ms": round(from_db["p50"], 1),
+            "latest_db_p95_ms": round(from_db["p95"], 1),
             "latest_db_p99_ms": round(from_db["p99"], 1),
-            "ws_clients": live["connected"], "ws_delivery_p50_ms": round(delivery["p50"], 1),
-            "ws_delivery_p99_ms": round(delivery["p99"], 1), "ws_alarm_p50_ms": round(alarms["p50"], 1),
-            "ws_alarm_p99_ms": round(alarms["p99"], 1), "ws_readings_received": len(live["readings"]),
-            "ws_alarms_received": len(live["alarms"]), "alarms_sent": counts["alarms"],
-            "readings_committed": counts["readings"], "reading_interval_s": args.interval,
-            "ws_failed": live["failed"], "ws_problems": live["problems"], "database": db_kind,
+            "ws_clients": live["connected"],
+            "ws_delivery_p50_ms": round(delivery["p50"], 1),
+            "ws_delivery_p99_ms": round(delivery["p99"], 1),
+            "ws_alarm_p50_ms": round(alarms["p50"], 1),
+            "ws_alarm_p99_ms": round(alarms["p99"], 1),
+            "ws_readings_received": len(live["readings"]),
+            "ws_alarms_received": len(live["alarms"]),
+            "alarms_sent": counts["alarms"],
+            "readings_committed": counts["readings"],
+            "reading_interval_s": args.interval,
+            "ws_failed": live["failed"],
+            "ws_problems": live["problems"],
+            "database": db_kind,
         }
     finally:
         if server is not None:
@@ -289,8 +362,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--points", type=int, default=10, help="points per device")
     parser.add_argument("--clients", type=int, default=200, help="WebSocket clients")
     parser.add_argument("--interval", type=float, default=0.5, help="EHS_API_WS_READING_INTERVAL_S")
-    parser.add_argument("--database-url", default=os.environ.get("EHS_BENCH_DATABASE_URL"),
-                        help="server on which to create a fresh database (default: embedded pgserver)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("EHS_BENCH_DATABASE_URL"),
+        help="server on which to create a fresh database (default: embedded pgserver)",
+    )
     parser.add_argument("--ws-clients", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ws-url", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)

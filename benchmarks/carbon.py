@@ -30,12 +30,21 @@ from carbon.factors import load_library
 from carbon.footprint import Routing, demo_routing
 from carbon.ledger import SITE, Activity
 
-AREAS = {"coating": 900.0, "rolling": 250.0, "slitting": 120.0, "stacking": 300.0, "welding": 260.0,
-         "injection": 150.0, "formation": 1400.0, "aging": 200.0, "pack": 180.0}     # mean kW per area
-GAS = {"coating": ("natural_gas", 60.0, "Nm3")}                                      # NMP dryers, Nm3/h
-STEAM = {"formation": ("steam", 0.4, "t")}                                           # t/h
+AREAS = {
+    "coating": 900.0,
+    "rolling": 250.0,
+    "slitting": 120.0,
+    "stacking": 300.0,
+    "welding": 260.0,
+    "injection": 150.0,
+    "formation": 1400.0,
+    "aging": 200.0,
+    "pack": 180.0,
+}  # mean kW per area
+GAS = {"coating": ("natural_gas", 60.0, "Nm3")}  # NMP dryers, Nm3/h
+STEAM = {"formation": ("steam", 0.4, "t")}  # t/h
 YEAR = 2025
-T0 = datetime(YEAR, 1, 1, tzinfo=UTC) - timedelta(hours=8)                           # Asia/Shanghai midnight
+T0 = datetime(YEAR, 1, 1, tzinfo=UTC) - timedelta(hours=8)  # Asia/Shanghai midnight
 
 
 class HourlySource:
@@ -53,9 +62,10 @@ class HourlySource:
             self._add("area", area, "electricity", "kWh", load)
             for extra in (GAS.get(area), STEAM.get(area)):
                 if extra:
-                    self._add("area", area, extra[0], extra[2], [extra[1] * (0.8 + 0.4 * rng.random())
-                                                                 for _ in range(hours)])
-        self._add("site", SITE, "electricity", "kWh", [t * 1.08 for t in total])   # offices, lighting, losses
+                    self._add(
+                        "area", area, extra[0], extra[2], [extra[1] * (0.8 + 0.4 * rng.random()) for _ in range(hours)]
+                    )
+        self._add("site", SITE, "electricity", "kWh", [t * 1.08 for t in total])  # offices, lighting, losses
         self.rows_held = sum(len(v) for v in self.series.values())
 
     def _add(self, by: str, key: str, medium: str, unit: str, values: list[float]) -> None:
@@ -66,8 +76,11 @@ class HourlySource:
 
     def __call__(self, conn, *, site: str, start: datetime, end: datetime, bucket: str, by: str) -> list[Activity]:
         i, j = bisect.bisect_left(self.times, start), bisect.bisect_left(self.times, end)
-        return [Activity(key, medium, start, prefix[j] - prefix[i], unit)
-                for (b, key, medium, unit), prefix in self.series.items() if b == by]
+        return [
+            Activity(key, medium, start, prefix[j] - prefix[i], unit)
+            for (b, key, medium, unit), prefix in self.series.items()
+            if b == by
+        ]
 
 
 def demand(routing: Routing, packs: float) -> dict[str, float]:
@@ -94,6 +107,7 @@ def _database(args: argparse.Namespace, work: Path):
         def stop() -> None:
             with psycopg.connect(args.database_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
         url, where = with_dbname(args.database_url, name), "configured server, fresh database"
     else:
         service_ = start_pgserver(work / "pgdata")
@@ -111,16 +125,51 @@ def load(conn: psycopg.Connection, batches: int) -> dict:
     per_day = demand(routing, 200)
     for d in range(batches):
         start = T0 + timedelta(days=d % 365)
-        service.add_batch(conn=conn, site="demo", code=f"B{YEAR}{d:04d}", product="pack", started_at=start,
-                          ended_at=start + timedelta(days=1), output=per_day, actor="bench")
+        service.add_batch(
+            conn=conn,
+            site="demo",
+            code=f"B{YEAR}{d:04d}",
+            product="pack",
+            started_at=start,
+            ended_at=start + timedelta(days=1),
+            output=per_day,
+            actor="bench",
+        )
     for m in range(1, 13):
-        service.add_entry(conn=conn, site="demo", month=date(YEAR, m, 1), kind="fugitive", code="R-410A",
-                          quantity=1.5, unit="kg", area="formation", actor="bench")
-        service.add_entry(conn=conn, site="demo", month=date(YEAR, m, 1), kind="fuel", code="diesel", quantity=0.8,
-                          unit="t", actor="bench")
-    service.add_certificates(conn=conn, site="demo", scheme="GEC", serial_prefix="B", serial_first=1,
-                             serial_last=20000, vintage_year=YEAR, period_start=date(YEAR, 1, 1),
-                             period_end=date(YEAR + 1, 1, 1), reference="bench", actor="bench")
+        service.add_entry(
+            conn=conn,
+            site="demo",
+            month=date(YEAR, m, 1),
+            kind="fugitive",
+            code="R-410A",
+            quantity=1.5,
+            unit="kg",
+            area="formation",
+            actor="bench",
+        )
+        service.add_entry(
+            conn=conn,
+            site="demo",
+            month=date(YEAR, m, 1),
+            kind="fuel",
+            code="diesel",
+            quantity=0.8,
+            unit="t",
+            actor="bench",
+        )
+    service.add_certificates(
+        conn=conn,
+        site="demo",
+        scheme="GEC",
+        serial_prefix="B",
+        serial_first=1,
+        serial_last=20000,
+        vintage_year=YEAR,
+        period_start=date(YEAR, 1, 1),
+        period_end=date(YEAR + 1, 1, 1),
+        reference="bench",
+        actor="bench",
+    )
     conn.commit()
     return {"batches": batches}
 
@@ -129,12 +178,15 @@ def measure(url: str, source: HourlySource, batches: int) -> dict:
     with psycopg.connect(url) as conn:
         lib = service.library(conn=conn)
         t = time.perf_counter()
-        results = service.batch_footprints(conn=conn, site="demo", start=T0, end=T0 + timedelta(days=366),
-                                           source=source, basis="market")
+        results = service.batch_footprints(
+            conn=conn, site="demo", start=T0, end=T0 + timedelta(days=366), source=source, basis="market"
+        )
         footprint_s = time.perf_counter() - t
         t = time.perf_counter()
-        months = [service.compute_period(conn=conn, site="demo", period=f"{YEAR}-{m:02d}", source=source, lib=lib)
-                  for m in range(1, 13)]
+        months = [
+            service.compute_period(conn=conn, site="demo", period=f"{YEAR}-{m:02d}", source=source, lib=lib)
+            for m in range(1, 13)
+        ]
         annual = service.compute_period(conn=conn, site="demo", period=str(YEAR), source=source, lib=lib)
         inventory_s = time.perf_counter() - t
         t = time.perf_counter()
@@ -144,14 +196,19 @@ def measure(url: str, source: HourlySource, batches: int) -> dict:
         report_s, report_bytes = _reports(conn, source)
         conn.rollback()
     kwh = [r["kg_per_kwh"] for r in results]
-    return {"footprint_batches": len(results), "footprint_s": round(footprint_s, 3),
-            "footprint_ms_per_batch": round(1000 * footprint_s / max(len(results), 1), 2),
-            "kg_per_kwh_median": round(sorted(kwh)[len(kwh) // 2], 2),
-            "inventory_months": len(months), "inventory_s": round(inventory_s, 3),
-            "annual_total_location_t": round(annual["totals"]["total_location_kg"] / 1000, 1),
-            "annual_total_market_t": round(annual["totals"]["total_market_kg"] / 1000, 1),
-            "close_12_months_s": round(close_s, 3), "report_12_months_xlsx_pdf_s": round(report_s, 3),
-            "report_bytes": report_bytes}
+    return {
+        "footprint_batches": len(results),
+        "footprint_s": round(footprint_s, 3),
+        "footprint_ms_per_batch": round(1000 * footprint_s / max(len(results), 1), 2),
+        "kg_per_kwh_median": round(sorted(kwh)[len(kwh) // 2], 2),
+        "inventory_months": len(months),
+        "inventory_s": round(inventory_s, 3),
+        "annual_total_location_t": round(annual["totals"]["total_location_kg"] / 1000, 1),
+        "annual_total_market_t": round(annual["totals"]["total_market_kg"] / 1000, 1),
+        "close_12_months_s": round(close_s, 3),
+        "report_12_months_xlsx_pdf_s": round(report_s, 3),
+        "report_bytes": report_bytes,
+    }
 
 
 def _reports(conn: psycopg.Connection, source: HourlySource) -> tuple[float, int]:
@@ -175,8 +232,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="benchmarks/carbon.py", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="unused: the benchmark runs its fixed work once")
     parser.add_argument("--batches", type=int, default=365, help="daily batches of the year")
-    parser.add_argument("--database-url", default=os.environ.get("EHS_BENCH_DATABASE_URL"),
-                        help="server on which to create a fresh database (default: embedded pgserver)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("EHS_BENCH_DATABASE_URL"),
+        help="server on which to create a fresh database (default: embedded pgserver)",
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="ehs-bench-carbon-"))
     url, where, stop = _database(args, work)
@@ -184,8 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         source = HourlySource()
         with psycopg.connect(url) as conn:
             loaded = load(conn, args.batches)
-        result = {"database": where, **loaded, "activity_rows": source.rows_held, **measure(url, source,
-                                                                                             args.batches)}
+        result = {"database": where, **loaded, "activity_rows": source.rows_held, **measure(url, source, args.batches)}
     finally:
         stop()
     for line in (

@@ -21,16 +21,22 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mqtt-url", default=os.environ.get("EHS_BENCH_MQTT_URL"),
-                        help="use this broker instead of an embedded Mosquitto")
-    parser.add_argument("--database-url", default=os.environ.get("EHS_BENCH_DATABASE_URL"),
-                        help="server on which to create a fresh database (default: embedded pgserver)")
+    parser.add_argument(
+        "--mqtt-url",
+        default=os.environ.get("EHS_BENCH_MQTT_URL"),
+        help="use this broker instead of an embedded Mosquitto",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("EHS_BENCH_DATABASE_URL"),
+        help="server on which to create a fresh database (default: embedded pgserver)",
+    )
 
 
 @dataclass(frozen=True)
 class Servers:
     mqtt_url: str
-    broker: str            # how it was found, for the printed figures
+    broker: str  # how it was found, for the printed figures
     database_url: str
     database: str
     work: Path
@@ -71,16 +77,25 @@ def servers(args: argparse.Namespace, *, prefix: str) -> Iterator[Servers]:
 
 
 def ingest_env(s: Servers, **extra: str) -> dict[str, str]:
-    return {**os.environ, "EHS_DATABASE_URL": s.database_url, "EHS_MQTT_URL": s.mqtt_url, "EHS_DATA_DIR": str(s.work),
-            "EHS_INGEST_CLIENT_ID": f"bench-{uuid.uuid4().hex[:8]}", "EHS_INGEST_SESSION_EXPIRY_S": "60",
-            "EHS_LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO_ROOT), **extra}
+    return {
+        **os.environ,
+        "EHS_DATABASE_URL": s.database_url,
+        "EHS_MQTT_URL": s.mqtt_url,
+        "EHS_DATA_DIR": str(s.work),
+        "EHS_INGEST_CLIENT_ID": f"bench-{uuid.uuid4().hex[:8]}",
+        "EHS_INGEST_SESSION_EXPIRY_S": "60",
+        "EHS_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(REPO_ROOT),
+        **extra,
+    }
 
 
 def ingest_counters(url: str) -> dict:
     """The newest heartbeat counters of ingest."""
     with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT counters FROM service_heartbeat WHERE service = 'ingest' "
-                           "ORDER BY updated_at DESC LIMIT 1").fetchone()
+        row = conn.execute(
+            "SELECT counters FROM service_heartbeat WHERE service = 'ingest' ORDER BY updated_at DESC LIMIT 1"
+        ).fetchone()
     return row[0] if row else {}
 
 
@@ -104,8 +119,12 @@ def payload_templates(site: str, devices: int, points: int, readings_per_message
     per_ts = readings_per_message // points
     out = []
     for d in range(devices):
-        body = orjson.dumps([{"ts": -(j + 1), "values": {k: 20.0 + (d + j + i) % 50 for i, k in enumerate(keys)}}
-                             for j in range(per_ts)]).decode()
+        body = orjson.dumps(
+            [
+                {"ts": -(j + 1), "values": {k: 20.0 + (d + j + i) % 50 for i, k in enumerate(keys)}}
+                for j in range(per_ts)
+            ]
+        ).decode()
         for j in range(per_ts):
             body = body.replace(f'"ts":-{j + 1},', '"ts":%d,', 1)
         out.append((f"ehs/v1/{site}/dev-{d:04d}/telemetry", body))
@@ -121,7 +140,7 @@ def publishing_client(mqtt_url: str, *, queued: int):
     client.max_inflight_messages_set(2000)
     client.max_queued_messages_set(queued)
     acked = [0]
-    client.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)   # paho calls it from one thread
+    client.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)  # paho calls it from one thread
     mq.connect_blocking(client, address)
     return client, acked
 
@@ -146,8 +165,9 @@ def server_pids(s: Servers) -> dict[str, list[int]]:
     """The embedded broker's and database's process ids (empty lists for configured servers)."""
     import psutil
 
-    broker = [p.pid for p in psutil.process_iter(["cmdline"])
-              if str(s.work / "broker") in " ".join(p.info["cmdline"] or [])]
+    broker = [
+        p.pid for p in psutil.process_iter(["cmdline"]) if str(s.work / "broker") in " ".join(p.info["cmdline"] or [])
+    ]
     pid_file = s.work / "pgdata" / "postmaster.pid"
     postgres = [int(pid_file.read_text().split()[0])] if pid_file.exists() else []
     return {"broker": broker, "postgres": postgres}

@@ -25,9 +25,16 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-TYPES = [("electrolyte", "900-404-06", 40), ("nmp", "900-404-06", 20), ("carbon", "900-039-49", 90),
-         ("packaging", "900-041-49", 30), ("test-liquid", "900-047-49", 60), ("adhesive", "900-014-13", 50),
-         ("oil", "900-249-08", 120), ("boards", "900-045-49", 150)]
+TYPES = [
+    ("electrolyte", "900-404-06", 40),
+    ("nmp", "900-404-06", 20),
+    ("carbon", "900-039-49", 90),
+    ("packaging", "900-041-49", 30),
+    ("test-liquid", "900-047-49", 60),
+    ("adhesive", "900-014-13", 50),
+    ("oil", "900-249-08", 120),
+    ("boards", "900-045-49", 150),
+]
 STAGES = ("generation", "storage_in", "storage_out", "sent_disposal")
 PREFIX = {"generation": "HWCS", "storage_in": "HWRK", "storage_out": "HWCK", "sent_disposal": "HWWWCZ"}
 TZ = ZoneInfo("Asia/Shanghai")
@@ -46,6 +53,7 @@ def _database(args: argparse.Namespace, work: Path):
         def stop() -> None:
             with psycopg.connect(args.database_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
         url, where = with_dbname(args.database_url, name), "configured server, fresh database"
     else:
         service = start_pgserver(work / "pgdata")
@@ -58,12 +66,26 @@ def _catalogue(conn: psycopg.Connection) -> tuple[int, dict[str, int], list[int]
     from core.plant import PlantConfig, apply_plant
     from hazwaste.catalogue import HazwasteSection, apply_section
 
-    apply_plant(conn=conn, plant=PlantConfig.model_validate({"sites": [{"code": "big", "name": "大型电池厂"}]}),
-                source="bench")
-    apply_section(conn=conn, section=HazwasteSection.model_validate({"hazwaste": [{
-        "site": "big", "waste_types": [{"code": c, "name": c, "waste_code": w} for c, w, _ in TYPES],
-        "facilities": [{"code": f"WH-{i}", "name": f"危废库 {i}", "kind": "warehouse", "capacity_kg": 500000}
-                       for i in range(1, 5)]}]}))
+    apply_plant(
+        conn=conn, plant=PlantConfig.model_validate({"sites": [{"code": "big", "name": "大型电池厂"}]}), source="bench"
+    )
+    apply_section(
+        conn=conn,
+        section=HazwasteSection.model_validate(
+            {
+                "hazwaste": [
+                    {
+                        "site": "big",
+                        "waste_types": [{"code": c, "name": c, "waste_code": w} for c, w, _ in TYPES],
+                        "facilities": [
+                            {"code": f"WH-{i}", "name": f"危废库 {i}", "kind": "warehouse", "capacity_kg": 500000}
+                            for i in range(1, 5)
+                        ],
+                    }
+                ]
+            }
+        ),
+    )
     site = conn.execute("SELECT id FROM site WHERE code = 'big'").fetchone()[0]
     types = dict(conn.execute("SELECT code, id FROM hw_waste_type WHERE site_id = %s", (site,)).fetchall())
     stores = [r[0] for r in conn.execute("SELECT id FROM hw_facility WHERE site_id = %s ORDER BY id", (site,))]
@@ -74,7 +96,7 @@ def load(conn: psycopg.Connection, records: int, now: datetime, seed: int = 1) -
     """COPY ``records`` ledger rows (and their containers) spread over the five years before ``now``."""
     rng = random.Random(seed)
     site, types, stores = _catalogue(conn)
-    n = round(records / (len(STAGES) - 0.08))        # the newest containers have not gone through every stage
+    n = round(records / (len(STAGES) - 0.08))  # the newest containers have not gone through every stage
     span = timedelta(days=5 * 365)
     seq: dict[tuple[str, str], int] = {}
     containers, rows = [], []
@@ -99,17 +121,34 @@ def load(conn: psycopg.Connection, records: int, now: datetime, seed: int = 1) -
             last_batch = batch
             first_stored = first_stored or (at if stage == "storage_in" else None)
         stage = done[-1]
-        containers.append((cid, site, f"C{cid:07d}", types[code], "drum", 200.0, stage,
-                           store if stage == "storage_in" else None, kg, last_batch, times[len(done) - 1],
-                           first_stored))
+        containers.append(
+            (
+                cid,
+                site,
+                f"C{cid:07d}",
+                types[code],
+                "drum",
+                200.0,
+                stage,
+                store if stage == "storage_in" else None,
+                kg,
+                last_batch,
+                times[len(done) - 1],
+                first_stored,
+            )
+        )
     started = time.perf_counter()
     with conn.cursor() as cur:
-        with cur.copy("COPY hw_container (id, site_id, code, waste_type_id, container_type, volume_l, stage, "
-                      "facility_id, weight_kg, last_batch, last_at, first_stored_at) FROM STDIN") as copy:
+        with cur.copy(
+            "COPY hw_container (id, site_id, code, waste_type_id, container_type, volume_l, stage, "
+            "facility_id, weight_kg, last_batch, last_at, first_stored_at) FROM STDIN"
+        ) as copy:
             for row in containers:
                 copy.write_row(row)
-        with cur.copy("COPY hw_ledger (site_id, container_id, stage, batch_code, at, waste_type_id, quantity_kg, "
-                      "facility_id, handler, source_batch, recorded_by) FROM STDIN") as copy:
+        with cur.copy(
+            "COPY hw_ledger (site_id, container_id, stage, batch_code, at, waste_type_id, quantity_kg, "
+            "facility_id, handler, source_batch, recorded_by) FROM STDIN"
+        ) as copy:
             for row in rows:
                 copy.write_row(row)
         cur.execute("SELECT setval('hw_container_id_seq', %s)", (cid,))
@@ -118,8 +157,13 @@ def load(conn: psycopg.Connection, records: int, now: datetime, seed: int = 1) -
     conn.execute("ANALYZE hw_container")
     conn.execute("ANALYZE hw_ledger")
     conn.commit()
-    return {"site": site, "containers": cid, "records": len(rows), "copy_s": round(copy_s, 1),
-            "copy_rows_per_s": round((len(rows) + n) / copy_s)}
+    return {
+        "site": site,
+        "containers": cid,
+        "records": len(rows),
+        "copy_s": round(copy_s, 1),
+        "copy_rows_per_s": round((len(rows) + n) / copy_s),
+    }
 
 
 def _p(values: list[float], q: float) -> float:
@@ -158,19 +202,29 @@ def measure(url: str, site: int, containers: int, seconds: float, now: datetime,
         with conn.transaction(force_rollback=True):
             found = compliance.conditions(conn=conn, now=now)
         evaluation_s = round(time.perf_counter() - t, 2)
-    return {"evaluation_s": evaluation_s, "evaluation_conditions": len(found),
-            "lookups": len(lookups), "lookup_p50_ms": _p(lookups, 0.5), "lookup_p95_ms": _p(lookups, 0.95),
-            "lookup_p99_ms": _p(lookups, 0.99), "declarations": len(declarations),
-            "declaration_p50_ms": _p(declarations, 0.5), "declaration_p95_ms": _p(declarations, 0.95),
-            "declaration_mean_ms": round(statistics.fmean(declarations), 1)}
+    return {
+        "evaluation_s": evaluation_s,
+        "evaluation_conditions": len(found),
+        "lookups": len(lookups),
+        "lookup_p50_ms": _p(lookups, 0.5),
+        "lookup_p95_ms": _p(lookups, 0.95),
+        "lookup_p99_ms": _p(lookups, 0.99),
+        "declarations": len(declarations),
+        "declaration_p50_ms": _p(declarations, 0.5),
+        "declaration_p95_ms": _p(declarations, 0.95),
+        "declaration_mean_ms": round(statistics.fmean(declarations), 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="benchmarks/hazwaste.py", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring time (half lookups, half declarations)")
     parser.add_argument("--records", type=int, default=1_000_000, help="ledger records to load")
-    parser.add_argument("--database-url", default=os.environ.get("EHS_BENCH_DATABASE_URL"),
-                        help="server on which to create a fresh database (default: embedded pgserver)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("EHS_BENCH_DATABASE_URL"),
+        help="server on which to create a fresh database (default: embedded pgserver)",
+    )
     args = parser.parse_args(argv)
     now = datetime(2026, 6, 1, tzinfo=UTC)
     work = Path(tempfile.mkdtemp(prefix="ehs-bench-hazwaste-"))

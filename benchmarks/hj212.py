@@ -31,8 +31,15 @@ from benchmarks.common import REPO_ROOT, process_tree_cpu
 
 TZ = ZoneInfo("Asia/Shanghai")
 PW = "123456"
-FACTORS = [("w01018", 42.5), ("w21003", 3.21), ("w21011", 0.32), ("w21001", 11.4), ("w21017", 2.05),
-           ("w01001", 7.31), ("w00000", 12.75)]
+FACTORS = [
+    ("w01018", 42.5),
+    ("w21003", 3.21),
+    ("w21011", 0.32),
+    ("w21001", 11.4),
+    ("w21017", 2.05),
+    ("w01001", 7.31),
+    ("w00000", 12.75),
+]
 KEYS = ["cod_mg_l", "ammonia_mg_l", "tp_mg_l", "tn_mg_l", "fluoride_mg_l", "ph_ph", "flow_l_s"]
 QUANTITIES = ["cod", "ammonia", "total_phosphorus", "total_nitrogen", "fluoride", "ph", "flow"]
 
@@ -44,23 +51,55 @@ def mn_of(i: int) -> str:
 def _plant(loggers: int):
     from core.plant import PlantConfig
 
-    return PlantConfig.model_validate({"sites": [{"code": "bench", "name": "基准测试", "areas": [{
-        "code": "wastewater", "name": "污水站", "process": "wastewater", "devices": [{
-            "code": f"logger-{i:04d}", "name": f"数采仪 {i}", "kind": "data_logger", "interval_s": 60,
-            "points": [{"key": k, "name": k, "quantity": q} for k, q in zip(KEYS, QUANTITIES, strict=True)],
-            "hj212": {"mn": mn_of(i), "password": PW, "st": "32", "fields": [
-                {"field": f"{code}-Rtd", "point": key} for (code, _), key in zip(FACTORS, KEYS, strict=True)]},
-        } for i in range(loggers)]}]}]})
+    return PlantConfig.model_validate(
+        {
+            "sites": [
+                {
+                    "code": "bench",
+                    "name": "基准测试",
+                    "areas": [
+                        {
+                            "code": "wastewater",
+                            "name": "污水站",
+                            "process": "wastewater",
+                            "devices": [
+                                {
+                                    "code": f"logger-{i:04d}",
+                                    "name": f"数采仪 {i}",
+                                    "kind": "data_logger",
+                                    "interval_s": 60,
+                                    "points": [
+                                        {"key": k, "name": k, "quantity": q}
+                                        for k, q in zip(KEYS, QUANTITIES, strict=True)
+                                    ],
+                                    "hj212": {
+                                        "mn": mn_of(i),
+                                        "password": PW,
+                                        "st": "32",
+                                        "fields": [
+                                            {"field": f"{code}-Rtd", "point": key}
+                                            for (code, _), key in zip(FACTORS, KEYS, strict=True)
+                                        ],
+                                    },
+                                }
+                                for i in range(loggers)
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
 
 def _realtime(i: int, when: datetime, k: int):
     from ingest.hj212 import Message, build_frame, cp_groups
     from ingest.hj212.segment import new_qn
 
-    items = [{"DataTime": when}] + [{f"{code}-Rtd": round(value + (k % 7) / 10, 2), f"{code}-Flag": "N"}
-                                    for code, value in FACTORS]
-    return build_frame(Message(st="32", cn="2011", mn=mn_of(i), pw=PW, qn=new_qn(when), flag=5,
-                               cp=cp_groups(items)))
+    items = [{"DataTime": when}] + [
+        {f"{code}-Rtd": round(value + (k % 7) / 10, 2), f"{code}-Flag": "N"} for code, value in FACTORS
+    ]
+    return build_frame(Message(st="32", cn="2011", mn=mn_of(i), pw=PW, qn=new_qn(when), flag=5, cp=cp_groups(items)))
 
 
 def parse_rate(seconds: float) -> tuple[float, float, float]:
@@ -69,10 +108,12 @@ def parse_rate(seconds: float) -> tuple[float, float, float]:
 
     base = datetime(2026, 1, 1, 8, 0)
     frames = [_realtime(i % 50, base + timedelta(seconds=i), i) for i in range(500)]
-    frames += [b"##0325QN=20160801090000001;ST=32;CN=2061;PW=123456;MN=010000A8900016F000169DC0;Flag=5;CP=&&"
-               b"DataTime=20160801080000;w00000-Cou=63.0,w00000-Min=16.4,w00000-Avg=17.5,w00000-Max=20.1,"
-               b"w00000-Flag=N;w01001-Min=7.1,w01001-Avg=7.5,w01001-Max=7.8,w01001-Flag=N;w01018-Cou=63.0,"
-               b"w01018-Min=40.1,w01018-Avg=40.1,w01018-Max=40.1,w01018-Flag=N&&B7C1\r\n"] * 500
+    frames += [
+        b"##0325QN=20160801090000001;ST=32;CN=2061;PW=123456;MN=010000A8900016F000169DC0;Flag=5;CP=&&"
+        b"DataTime=20160801080000;w00000-Cou=63.0,w00000-Min=16.4,w00000-Avg=17.5,w00000-Max=20.1,"
+        b"w00000-Flag=N;w01001-Min=7.1,w01001-Avg=7.5,w01001-Max=7.8,w01001-Flag=N;w01018-Cou=63.0,"
+        b"w01018-Min=40.1,w01018-Avg=40.1,w01018-Max=40.1,w01018-Flag=N&&B7C1\r\n"
+    ] * 500
     size = sum(len(f) for f in frames) / len(frames)
     count = 0
     started = time.perf_counter()
@@ -97,8 +138,9 @@ def _fast_realtime(mn: str, when: datetime, k: int) -> bytes:
     return wrap(f"QN={stamp}000;ST=32;CN=2011;PW={PW};MN={mn};Flag=5;CP=&&DataTime={stamp};{items}&&")
 
 
-async def _logger(i: int, port: int, stop_at: float, start: datetime, latencies: list[float],
-                  counts: list[int]) -> None:
+async def _logger(
+    i: int, port: int, stop_at: float, start: datetime, latencies: list[float], counts: list[int]
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     mn = mn_of(i)
     k = 0
@@ -107,7 +149,7 @@ async def _logger(i: int, port: int, stop_at: float, start: datetime, latencies:
             frame = _fast_realtime(mn, start + timedelta(seconds=k), k)
             sent = time.perf_counter()
             writer.write(frame)
-            answer = await reader.readuntil(b"\r\n")        # the run as a whole has a time-out
+            answer = await reader.readuntil(b"\r\n")  # the run as a whole has a time-out
             if b"CN=9014" not in answer:
                 raise RuntimeError(f"logger {i}: unexpected answer {answer[:80]!r}")
             latencies.append(time.perf_counter() - sent)
@@ -124,14 +166,18 @@ async def _load(loggers: int, port: int, seconds: float) -> dict:
     cpu = time.process_time()
     began = time.monotonic()
     stop_at = began + seconds
-    await asyncio.wait_for(asyncio.gather(*(_logger(i, port, stop_at, start, latencies, counts)
-                                            for i in range(loggers))), seconds + 120)
+    await asyncio.wait_for(
+        asyncio.gather(*(_logger(i, port, stop_at, start, latencies, counts) for i in range(loggers))), seconds + 120
+    )
     elapsed = time.monotonic() - began
     latencies.sort()
-    return {"frames": counts[0], "seconds": elapsed,
-            "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else None,
-            "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else None,
-            "cpu_s": time.process_time() - cpu}
+    return {
+        "frames": counts[0],
+        "seconds": elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else None,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else None,
+        "cpu_s": time.process_time() - cpu,
+    }
 
 
 def _free_port() -> int:
@@ -165,6 +211,7 @@ def _database(args: argparse.Namespace):
         def drop() -> None:
             with psycopg.connect(args.database_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
         migrate(url)
         return url, "configured server, fresh database", drop
     import tempfile
@@ -185,8 +232,15 @@ def run(args: argparse.Namespace) -> dict:
         with psycopg.connect(url) as conn:
             apply_plant(conn=conn, plant=_plant(args.loggers), source="benchmark")
         port = _free_port()
-        env = {**os.environ, "EHS_DATABASE_URL": url, "EHS_HJ212_PORT": str(port), "EHS_HJ212_HOST": "127.0.0.1",
-               "EHS_HJ212_HEARTBEAT_S": "0.5", "EHS_LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO_ROOT)}
+        env = {
+            **os.environ,
+            "EHS_DATABASE_URL": url,
+            "EHS_HJ212_PORT": str(port),
+            "EHS_HJ212_HOST": "127.0.0.1",
+            "EHS_HJ212_HEARTBEAT_S": "0.5",
+            "EHS_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(REPO_ROOT),
+        }
         listener = subprocess.Popen([sys.executable, "-m", "ingest.hj212"], env=env, cwd=REPO_ROOT)
         try:
             deadline = time.monotonic() + 60
@@ -202,7 +256,7 @@ def run(args: argparse.Namespace) -> dict:
             load = asyncio.run(_load(args.loggers, port, args.seconds))
             listener_cpu = process_tree_cpu([listener.pid]) - cpu_before
             peak = _peak_rss_mb(listener.pid)
-            time.sleep(1.0)                                   # one more heartbeat with the final counters
+            time.sleep(1.0)  # one more heartbeat with the final counters
             with psycopg.connect(url) as conn:
                 row = conn.execute("SELECT counters FROM service_heartbeat WHERE service = 'hj212'").fetchone()
             counters = row[0] if row else {}
@@ -217,17 +271,29 @@ def run(args: argparse.Namespace) -> dict:
         cleanup()
     per_frame = len(FACTORS)
     return {
-        "parse_frames_per_s": round(parsed), "parse_mb_per_s": round(mb_s, 1), "frame_bytes": round(frame_bytes),
-        "loggers": args.loggers, "e2e_frames_per_s": round(load["frames"] / load["seconds"]),
-        "e2e_readings_per_s": round(load["frames"] * per_frame / load["seconds"]), "readings_per_frame": per_frame,
-        "frame_to_commit_p50_ms": round(load["p50_ms"], 1), "frame_to_commit_p99_ms": round(load["p99_ms"], 1),
-        "frames_answered": load["frames"], "readings_stored": stored, "flags_stored": flags, "dead_letters": dead,
-        "listener_peak_rss_mb": round(peak, 1), "listener_cpu_s": round(listener_cpu, 1),
-        "load_cpu_s": round(load["cpu_s"], 1), "seconds": round(load["seconds"], 2), "database": database,
+        "parse_frames_per_s": round(parsed),
+        "parse_mb_per_s": round(mb_s, 1),
+        "frame_bytes": round(frame_bytes),
+        "loggers": args.loggers,
+        "e2e_frames_per_s": round(load["frames"] / load["seconds"]),
+        "e2e_readings_per_s": round(load["frames"] * per_frame / load["seconds"]),
+        "readings_per_frame": per_frame,
+        "frame_to_commit_p50_ms": round(load["p50_ms"], 1),
+        "frame_to_commit_p99_ms": round(load["p99_ms"], 1),
+        "frames_answered": load["frames"],
+        "readings_stored": stored,
+        "flags_stored": flags,
+        "dead_letters": dead,
+        "listener_peak_rss_mb": round(peak, 1),
+        "listener_cpu_s": round(listener_cpu, 1),
+        "load_cpu_s": round(load["cpu_s"], 1),
+        "seconds": round(load["seconds"], 2),
+        "database": database,
         "transactions": counters.get("transactions"),
         "commit_ms_mean": round(counters.get("commit_ms_total", 0) / max(counters.get("transactions", 0), 1), 1),
-        "frames_per_transaction": round(counters.get("committed_frames", 0) / max(counters.get("transactions", 0), 1),
-                                        1),
+        "frames_per_transaction": round(
+            counters.get("committed_frames", 0) / max(counters.get("transactions", 0), 1), 1
+        ),
     }
 
 
@@ -235,8 +301,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="benchmarks/hj212.py", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring time of the end-to-end part")
     parser.add_argument("--loggers", type=int, default=500, help="concurrent loggers, one TCP connection each")
-    parser.add_argument("--database-url", default=os.environ.get("EHS_BENCH_DATABASE_URL"),
-                        help="server on which to create a fresh database (default: embedded pgserver)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("EHS_BENCH_DATABASE_URL"),
+        help="server on which to create a fresh database (default: embedded pgserver)",
+    )
     args = parser.parse_args(argv)
     result = run(args)
     lines = [

@@ -42,12 +42,41 @@ SITE = "bench"
 def _plant(devices: int, points: int):
     from core.plant import PlantConfig
 
-    return PlantConfig.model_validate({"sites": [{"code": SITE, "name": "基准测试", "areas": [{
-        "code": "formation", "name": "化成", "process": "formation",
-        "devices": [{"code": f"dev-{d:04d}", "name": f"设备 {d}", "kind": "formation_cabinet", "interval_s": 1,
-                     "points": [{"key": f"t{p}_temp_c", "name": f"温度 {p}", "quantity": "temperature",
-                                 "range": [-50, 1200]} for p in range(points)]}
-                    for d in range(devices)]}]}]})
+    return PlantConfig.model_validate(
+        {
+            "sites": [
+                {
+                    "code": SITE,
+                    "name": "基准测试",
+                    "areas": [
+                        {
+                            "code": "formation",
+                            "name": "化成",
+                            "process": "formation",
+                            "devices": [
+                                {
+                                    "code": f"dev-{d:04d}",
+                                    "name": f"设备 {d}",
+                                    "kind": "formation_cabinet",
+                                    "interval_s": 1,
+                                    "points": [
+                                        {
+                                            "key": f"t{p}_temp_c",
+                                            "name": f"温度 {p}",
+                                            "quantity": "temperature",
+                                            "range": [-50, 1200],
+                                        }
+                                        for p in range(points)
+                                    ],
+                                }
+                                for d in range(devices)
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
 
 # --- publisher process ------------------------------------------------------------------------------------
@@ -57,8 +86,7 @@ def publisher(args: argparse.Namespace) -> None:
     """Publish for ``seconds``; print one JSON line with what the broker acknowledged."""
     client, acked = publishing_client(args.mqtt_url, queued=5000)
     per_ts = args.readings_per_message // args.points
-    topics, templates = zip(*payload_templates(SITE, args.devices, args.points, args.readings_per_message),
-                            strict=True)
+    topics, templates = zip(*payload_templates(SITE, args.devices, args.points, args.readings_per_message), strict=True)
     sent = 0
     round_no = 0
     stamps: list[int] = []
@@ -74,15 +102,25 @@ def publisher(args: argparse.Namespace) -> None:
                 info = client.publish(topic, payload, qos=args.qos)
                 if info.rc == 0:
                     break
-                time.sleep(0.001)                          # paho's queue is full: let the network catch up
+                time.sleep(0.001)  # paho's queue is full: let the network catch up
             sent += 1
         round_no += 1
     while acked[0] < sent and args.qos > 0:
         time.sleep(0.01)
     client.disconnect()
     client.loop_stop()
-    print(json.dumps({"started": started, "messages": sent, "readings": sent * per_ts * args.points,  # noqa: T201
-                      "stamps": stamps, "rounds": round_no, "cpu_s": time.process_time()}))
+    print(
+        json.dumps(
+            {
+                "started": started,
+                "messages": sent,
+                "readings": sent * per_ts * args.points,  # noqa: T201
+                "stamps": stamps,
+                "rounds": round_no,
+                "cpu_s": time.process_time(),
+            }
+        )
+    )
 
 
 # --- the benchmark ------------------------------------------------------------------------------------------
@@ -103,8 +141,10 @@ def _copy_ceiling(url: str, pub: dict, args: argparse.Namespace) -> float:
     with psycopg.connect(url, autocommit=True) as conn:
         index = load_index(conn)
         conn.execute("TRUNCATE reading")
-        points = [[index.devices[(SITE, f"dev-{d:04d}")].points[f"t{p}_temp_c"].id for p in range(args.points)]
-                  for d in range(args.devices)]
+        points = [
+            [index.devices[(SITE, f"dev-{d:04d}")].points[f"t{p}_temp_c"].id for p in range(args.points)]
+            for d in range(args.devices)
+        ]
         per_ts = args.readings_per_message // args.points
         epoch = datetime(1970, 1, 1, tzinfo=UTC)
         rows = []
@@ -113,11 +153,11 @@ def _copy_ceiling(url: str, pub: dict, args: argparse.Namespace) -> float:
                 for j in range(per_ts):
                     ts = epoch + timedelta(milliseconds=pub["stamps"][r] + j)
                     rows += [(ts, points[d][i], 20.0 + (d + j + i) % 50, 0) for i in range(args.points)]
-        rows = rows[:pub["readings"]]
+        rows = rows[: pub["readings"]]
         started = time.perf_counter()
         for i in range(0, len(rows), args.batch):
             with conn.transaction():
-                write_readings(conn, rows[i:i + args.batch])
+                write_readings(conn, rows[i : i + args.batch])
         elapsed = time.perf_counter() - started
     return len(rows) / elapsed
 
@@ -141,10 +181,24 @@ def run(args: argparse.Namespace) -> dict:
         cpu_before = {name: process_tree_cpu(p) for name, p in pids.items()}
         wall_before = time.monotonic()
         try:
-            pub_args = [sys.executable, "-m", "benchmarks.ingest", "--publisher", "--mqtt-url", s.mqtt_url,
-                        "--seconds", str(args.seconds), "--devices", str(args.devices), "--points",
-                        str(args.points), "--readings-per-message", str(args.readings_per_message), "--qos",
-                        str(args.qos)]
+            pub_args = [
+                sys.executable,
+                "-m",
+                "benchmarks.ingest",
+                "--publisher",
+                "--mqtt-url",
+                s.mqtt_url,
+                "--seconds",
+                str(args.seconds),
+                "--devices",
+                str(args.devices),
+                "--points",
+                str(args.points),
+                "--readings-per-message",
+                str(args.readings_per_message),
+                "--qos",
+                str(args.qos),
+            ]
             out = subprocess.run(pub_args, env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=True)
             pub = json.loads(out.stdout.strip().splitlines()[-1])
             deadline = time.monotonic() + 300
@@ -171,13 +225,23 @@ def run(args: argparse.Namespace) -> dict:
         ceiling = _copy_ceiling(s.database_url, pub, args)
         compressed = _compressed_bytes(s.database_url) if features.compression else None
         return {
-            "readings_per_s": round(e2e), "messages_per_s": round(pub["messages"] / elapsed),
-            "readings_per_message": args.readings_per_message, "qos": args.qos,
-            "copy_ceiling_per_s": round(ceiling), "ratio_to_copy": round(e2e / ceiling, 3),
-            "peak_rss_mb": round(peak_rss, 1), "readings": pub["readings"], "stored": stored,
-            "devices": args.devices, "points": args.devices * args.points, "seconds": round(elapsed, 2),
-            "transactions": counters.get("transactions"), "broker": s.broker, "database": s.database,
-            "cpu_seconds": cpu, "storage": features.describe(),
+            "readings_per_s": round(e2e),
+            "messages_per_s": round(pub["messages"] / elapsed),
+            "readings_per_message": args.readings_per_message,
+            "qos": args.qos,
+            "copy_ceiling_per_s": round(ceiling),
+            "ratio_to_copy": round(e2e / ceiling, 3),
+            "peak_rss_mb": round(peak_rss, 1),
+            "readings": pub["readings"],
+            "stored": stored,
+            "devices": args.devices,
+            "points": args.devices * args.points,
+            "seconds": round(elapsed, 2),
+            "transactions": counters.get("transactions"),
+            "broker": s.broker,
+            "database": s.database,
+            "cpu_seconds": cpu,
+            "storage": features.describe(),
             "bytes_per_reading": round(size / stored, 1) if stored else None,
             "bytes_per_reading_compressed": round(compressed / stored, 1) if compressed and stored else None,
         }
@@ -208,8 +272,9 @@ def main(argv: list[str] | None = None) -> None:
         f"ratio      : {result['ratio_to_copy']:.0%} of the ceiling (target >= 60%; target >= 100,000 readings/s)",
         f"ingest peak RSS: {result['peak_rss_mb']} MB",
         f"storage    : {result['bytes_per_reading']} bytes per reading as ingested (table, indexes, all partitions "
-        f"or chunks)" + (f", {result['bytes_per_reading_compressed']} compressed" if
-                         result["bytes_per_reading_compressed"] else "") + f"; {result['storage']}",
+        f"or chunks)"
+        + (f", {result['bytes_per_reading_compressed']} compressed" if result["bytes_per_reading_compressed"] else "")
+        + f"; {result['storage']}",
         "CPU seconds during the run: " + ", ".join(f"{k} {v}" for k, v in result["cpu_seconds"].items()),
     ]
     for line in lines:

@@ -41,12 +41,28 @@ CHANNELS = ("dingtalk", "wecom", "feishu", "webhook")
 
 
 def _plant(flood_start: int) -> dict:
-    return {"sites": [{"code": SITE, "name": "通知基准厂", "areas": [
-        {"code": "cell", "name": "延迟测试区", "process": "formation", "devices": []},
-        {"code": "hall", "name": "泛滥测试区", "process": "formation", "devices": []},
-        {"code": "burst", "name": "突发测试区", "process": "formation", "devices": []}]}],
-        "alarms": {"defaults": {"flood_start": flood_start, "flood_end": 5, "notify": {
-            lv: {"roles": [], "channels": list(CHANNELS)} for lv in ("low", "medium", "high", "critical")}}}}
+    return {
+        "sites": [
+            {
+                "code": SITE,
+                "name": "通知基准厂",
+                "areas": [
+                    {"code": "cell", "name": "延迟测试区", "process": "formation", "devices": []},
+                    {"code": "hall", "name": "泛滥测试区", "process": "formation", "devices": []},
+                    {"code": "burst", "name": "突发测试区", "process": "formation", "devices": []},
+                ],
+            }
+        ],
+        "alarms": {
+            "defaults": {
+                "flood_start": flood_start,
+                "flood_end": 5,
+                "notify": {
+                    lv: {"roles": [], "channels": list(CHANNELS)} for lv in ("low", "medium", "high", "critical")
+                },
+            }
+        },
+    }
 
 
 def _apply(url: str, flood_start: int) -> None:
@@ -54,9 +70,10 @@ def _apply(url: str, flood_start: int) -> None:
     from core.plant import PlantConfig
 
     main = MainFile.model_validate(_plant(flood_start))
-    full = FullPlant(PlantConfig.model_validate(main.model_dump(include=set(PlantConfig.model_fields))),
-                     SafetySections.model_validate(main.model_dump(include=set(SafetySections.model_fields),
-                                                                   by_alias=True)))
+    full = FullPlant(
+        PlantConfig.model_validate(main.model_dump(include=set(PlantConfig.model_fields))),
+        SafetySections.model_validate(main.model_dump(include=set(SafetySections.model_fields), by_alias=True)),
+    )
     with psycopg.connect(url) as conn:
         apply_full(conn=conn, full=full, source="benchmark")
 
@@ -64,8 +81,9 @@ def _apply(url: str, flood_start: int) -> None:
 def _channel(conn: psycopg.Connection, name: str, kind: str, url: str, area: str, **extra) -> None:
     from alerts.notifications.notify_config import ChannelSpec, put_channel
 
-    put_channel(conn=conn, secret=SECRET, spec=ChannelSpec(name=name, kind=kind, url=url, site=SITE, area=area,
-                                                           **extra))
+    put_channel(
+        conn=conn, secret=SECRET, spec=ChannelSpec(name=name, kind=kind, url=url, site=SITE, area=area, **extra)
+    )
 
 
 def _raise(conn: psycopg.Connection, rules: list[str], area: str) -> list[int]:
@@ -75,9 +93,22 @@ def _raise(conn: psycopg.Connection, rules: list[str], area: str) -> list[int]:
     ids = []
     for rule in rules:
         now = _now()
-        ids += service.apply_findings(conn=conn, now=now, findings=[Finding(
-            rule=rule, detector="bench", subject=SubjectRef(SITE, area), severity=Severity.HIGH, ts=now, value=1.0,
-            message=f"{rule} high", details={"finding_id": f"{rule}-{uuid.uuid4().hex}", "name": rule})])
+        ids += service.apply_findings(
+            conn=conn,
+            now=now,
+            findings=[
+                Finding(
+                    rule=rule,
+                    detector="bench",
+                    subject=SubjectRef(SITE, area),
+                    severity=Severity.HIGH,
+                    ts=now,
+                    value=1.0,
+                    message=f"{rule} high",
+                    details={"finding_id": f"{rule}-{uuid.uuid4().hex}", "name": rule},
+                )
+            ],
+        )
     return ids
 
 
@@ -99,14 +130,20 @@ def run(args: argparse.Namespace) -> dict:
     from tests.alerts.providers import Providers, text_of
 
     result: dict = {}
-    with servers(args, prefix="ehs-bench-notify-") as s, Providers(
-            dingtalk={"benchding": "SECbench0123", "burstding": "SECbench0123"}, wecom={"benchwecom", "burstwecom"},
-            feishu={"benchfeishu", "burstfeishu"}) as p:
+    with (
+        servers(args, prefix="ehs-bench-notify-") as s,
+        Providers(
+            dingtalk={"benchding": "SECbench0123", "burstding": "SECbench0123"},
+            wecom={"benchwecom", "burstwecom"},
+            feishu={"benchfeishu", "burstfeishu"},
+        ) as p,
+    ):
         _apply(s.database_url, flood_start=1_000_000)
         port = p.server.server_address[1]
         with psycopg.connect(s.database_url) as conn:
-            _channel(conn, "latency-hook", "webhook", f"json://127.0.0.1:{port}/latency", "cell", rate_per_s=1000,
-                     burst=1000)
+            _channel(
+                conn, "latency-hook", "webhook", f"json://127.0.0.1:{port}/latency", "cell", rate_per_s=1000, burst=1000
+            )
             _channel(conn, "flood-ding", "dingtalk", "dingtalk://SECbench0123@benchding/", "hall")
             _channel(conn, "flood-wecom", "wecom", "wecombot://benchwecom", "hall")
             _channel(conn, "flood-feishu", "feishu", "feishu://benchfeishu", "hall")
@@ -114,14 +151,20 @@ def run(args: argparse.Namespace) -> dict:
             _channel(conn, "burst-ding", "dingtalk", "dingtalk://SECbench0123@burstding/", "burst")
             _channel(conn, "burst-wecom", "wecom", "wecombot://burstwecom", "burst")
             _channel(conn, "burst-feishu", "feishu", "feishu://burstfeishu", "burst")
-        env = {"EHS_DATABASE_URL": s.database_url, "EHS_MQTT_URL": s.mqtt_url, "EHS_SECRET_KEY": SECRET,
-               "EHS_ALERTS_CLIENT_ID": f"bench-notify-{uuid.uuid4().hex[:8]}", "EHS_LOG_LEVEL": "WARNING",
-               "EHS_ALERTS_NOTIFY_ENDPOINTS": json.dumps({k: p.base for k in ("dingtalk", "wecom", "feishu")}),
-               "EHS_ALERTS_NOTIFY_GROUP_INTERVAL_S": str(args.group_interval), "EHS_ALERTS_PUBLISH_ALARMS": "false",
-               "PYTHONPATH": str(REPO_ROOT)}
+        env = {
+            "EHS_DATABASE_URL": s.database_url,
+            "EHS_MQTT_URL": s.mqtt_url,
+            "EHS_SECRET_KEY": SECRET,
+            "EHS_ALERTS_CLIENT_ID": f"bench-notify-{uuid.uuid4().hex[:8]}",
+            "EHS_LOG_LEVEL": "WARNING",
+            "EHS_ALERTS_NOTIFY_ENDPOINTS": json.dumps({k: p.base for k in ("dingtalk", "wecom", "feishu")}),
+            "EHS_ALERTS_NOTIFY_GROUP_INTERVAL_S": str(args.group_interval),
+            "EHS_ALERTS_PUBLISH_ALARMS": "false",
+            "PYTHONPATH": str(REPO_ROOT),
+        }
         worker = subprocess.Popen([sys.executable, "-m", "alerts"], env={**os.environ, **env}, cwd=REPO_ROOT)
         try:
-            time.sleep(2.0)                       # the worker connects and LISTENs
+            time.sleep(2.0)  # the worker connects and LISTENs
             result.update(_latency(s.database_url, p, args))
             _apply(s.database_url, flood_start=10)
             result.update(_flood(s.database_url, p, args, text_of))
@@ -154,10 +197,15 @@ def _latency(url: str, p, args: argparse.Namespace) -> dict:
                 arrived.setdefault(int(found.group(1)), m["at"])
         time.sleep(0.05)
     ms = [(arrived[a] - committed[a]) * 1000 for a in committed if a in arrived]
-    return {"alarms": len(committed), "delivered": len(ms), "delivered_p50_ms": _pct(ms, 0.5),
-            "delivered_p95_ms": _pct(ms, 0.95), "delivered_p99_ms": _pct(ms, 0.99),
-            "delivered_max_ms": round(max(ms), 1) if ms else None,
-            "delivered_mean_ms": round(statistics.fmean(ms), 1) if ms else None}
+    return {
+        "alarms": len(committed),
+        "delivered": len(ms),
+        "delivered_p50_ms": _pct(ms, 0.5),
+        "delivered_p95_ms": _pct(ms, 0.95),
+        "delivered_p99_ms": _pct(ms, 0.99),
+        "delivered_max_ms": round(max(ms), 1) if ms else None,
+        "delivered_mean_ms": round(statistics.fmean(ms), 1) if ms else None,
+    }
 
 
 def _flood(url: str, p, args: argparse.Namespace, text_of) -> dict:
@@ -173,7 +221,8 @@ def _flood(url: str, p, args: argparse.Namespace, text_of) -> dict:
             return conn.execute(
                 "SELECT (SELECT count(*) FROM notification_outbox WHERE status IN ('pending', 'sending') OR "
                 "(status = 'grouped' AND group_id IS NULL)) + (SELECT count(*) FROM notification_delivery WHERE "
-                "status IN ('pending', 'sending'))").fetchone()[0]
+                "status IN ('pending', 'sending'))"
+            ).fetchone()[0]
 
     deadline = time.monotonic() + args.flood_timeout
     time.sleep(1.0)
@@ -190,14 +239,19 @@ def _flood(url: str, p, args: argparse.Namespace, text_of) -> dict:
             if (found := re.search(r"本期 (\d+) 条报警", text)) is not None:
                 n += int(found.group(1))
             elif "报警泛滥" not in text:
-                n += 1                                   # an alarm sent on its own
+                n += 1  # an alarm sent on its own
         covered[channel] = n
     refused = {c: sum(1 for m in p.refused if m["provider"] == c) for c in CHANNELS}
     with psycopg.connect(url) as conn:
         floods = conn.execute("SELECT count(*) FROM alarm_flood").fetchone()[0]
-    out = {"flood_alarms": FLOOD, "flood_lost": max(FLOOD - n for n in covered.values()),
-           "flood_commit_s": round(committed_s, 2), "flood_drained_s": round(drained_s, 1), "floods": floods,
-           "flood_unfinished": open_work()}
+    out = {
+        "flood_alarms": FLOOD,
+        "flood_lost": max(FLOOD - n for n in covered.values()),
+        "flood_commit_s": round(committed_s, 2),
+        "flood_drained_s": round(drained_s, 1),
+        "floods": floods,
+        "flood_unfinished": open_work(),
+    }
     out.update({f"sent_{c}": sent[c] for c in CHANNELS})
     out.update({f"refused_{c}": refused[c] for c in CHANNELS})
     return out
@@ -210,11 +264,17 @@ def _burst(url: str, p, args: argparse.Namespace) -> dict:
     time.sleep(args.burst_window)
     out: dict = {"burst_alarms": args.burst, "burst_window_s": args.burst_window}
     with psycopg.connect(url) as conn:
-        waiting = dict(conn.execute(
-            "SELECT c.kind, count(*) FROM notification_delivery d JOIN notification_channel c ON c.id = d.channel_id "
-            "WHERE c.name LIKE 'burst-%' AND d.status = 'pending' GROUP BY c.kind").fetchall())
-        failed = conn.execute("SELECT count(*) FROM notification_delivery d JOIN notification_channel c ON c.id = "
-                              "d.channel_id WHERE c.name LIKE 'burst-%' AND d.status = 'failed'").fetchone()[0]
+        waiting = dict(
+            conn.execute(
+                "SELECT c.kind, count(*) FROM notification_delivery d "
+                "JOIN notification_channel c ON c.id = d.channel_id "
+                "WHERE c.name LIKE 'burst-%' AND d.status = 'pending' GROUP BY c.kind"
+            ).fetchall()
+        )
+        failed = conn.execute(
+            "SELECT count(*) FROM notification_delivery d JOIN notification_channel c ON c.id = "
+            "d.channel_id WHERE c.name LIKE 'burst-%' AND d.status = 'failed'"
+        ).fetchone()[0]
     for kind, token in tokens.items():
         times = sorted(m["at"] for m in p.messages(kind) if m["token"] == token)
         out[f"burst_sent_{kind}"] = len(times)
@@ -253,12 +313,15 @@ def main(argv: list[str] | None = None) -> None:
         f"{r['delivered_p50_ms']} ms, p95 {r['delivered_p95_ms']} ms, p99 {r['delivered_p99_ms']} ms, max "
         f"{r['delivered_max_ms']} ms   (target p99 <= 1000 ms)",
         f"flood    : {r['flood_alarms']} alarms committed in {r['flood_commit_s']} s, drained in "
-        f"{r['flood_drained_s']} s; lost {r['flood_lost']}; messages " + ", ".join(
-            f"{c} {r[f'sent_{c}']} (refused {r[f'refused_{c}']})" for c in CHANNELS),
-        f"burst    : {r['burst_alarms']} alarms at once, watched {r['burst_window_s']:g} s; " + ", ".join(
+        f"{r['flood_drained_s']} s; lost {r['flood_lost']}; messages "
+        + ", ".join(f"{c} {r[f'sent_{c}']} (refused {r[f'refused_{c}']})" for c in CHANNELS),
+        f"burst    : {r['burst_alarms']} alarms at once, watched {r['burst_window_s']:g} s; "
+        + ", ".join(
             f"{c} sent {r[f'burst_sent_{c}']} (most {r[f'burst_max_per_60s_{c}']}/60 s, "
             f"{r[f'burst_max_per_1s_{c}']}/1 s), queued {r[f'burst_queued_{c}']}, refused {r[f'burst_refused_{c}']}"
-            for c in ("dingtalk", "wecom", "feishu")) + f"; failed {r['burst_failed']}",
+            for c in ("dingtalk", "wecom", "feishu")
+        )
+        + f"; failed {r['burst_failed']}",
     ):
         print(line)  # noqa: T201
     print(json.dumps(r))  # noqa: T201

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 DATA_DIR = Path(__file__).parent / "data"
-REGION_LEVELS = ("province", "regional", "national")        # most specific first
+REGION_LEVELS = ("province", "regional", "national")  # most specific first
 GRID_BASES = ("average", "excl_market_nonfossil", "fossil")
 GWP_BASES = ("AR5", "AR6")
 #: CO2 per carbon by mass (GB/T 32150: the 44/12 of the fuel formula)
@@ -49,7 +49,7 @@ class Factor:
     """One factor row: ``value`` in kgCO2e per ``unit`` (a GWP is dimensionless)."""
 
     row_key: str
-    kind: str                       # grid | fuel | heat | gwp
+    kind: str  # grid | fuel | heat | gwp
     code: str
     value: float
     unit: str
@@ -80,8 +80,9 @@ def fuel_factor(ncv_gj_per_unit: float, cc_tc_per_tj: float, oxidation: float) -
     return ncv_gj_per_unit * cc_tc_per_tj * oxidation * CO2_PER_C
 
 
-def _num(raw: str, where: str, problems: list[str], *, lo: float = 0.0, hi: float = math.inf,
-         integer: bool = False) -> float | None:
+def _num(
+    raw: str, where: str, problems: list[str], *, lo: float = 0.0, hi: float = math.inf, integer: bool = False
+) -> float | None:
     try:
         value = int(raw) if integer else float(raw)
     except (TypeError, ValueError):
@@ -93,8 +94,15 @@ def _num(raw: str, where: str, problems: list[str], *, lo: float = 0.0, hi: floa
     return value
 
 
-def _text(raw: str | None, where: str, problems: list[str], *, pattern: re.Pattern | None = None,
-          choices: Iterable[str] | None = None, max_len: int = 300) -> str | None:
+def _text(
+    raw: str | None,
+    where: str,
+    problems: list[str],
+    *,
+    pattern: re.Pattern | None = None,
+    choices: Iterable[str] | None = None,
+    max_len: int = 300,
+) -> str | None:
     value = (raw or "").strip()
     if not value:
         problems.append(f"{where}: empty")
@@ -140,8 +148,7 @@ def _rows(name: str, text: str, columns: tuple[str, ...], problems: list[str]) -
 
 
 def _grid(text: str, problems: list[str]) -> list[Factor]:
-    cols = ("region_level", "region_code", "data_year", "basis", "value_kg_per_kwh", "publication_ref",
-            "published_on")
+    cols = ("region_level", "region_code", "data_year", "basis", "value_kg_per_kwh", "publication_ref", "published_on")
     out = []
     for line, r in _rows("grid.csv", text, cols, problems):
         w = f"grid.csv:{line}"
@@ -159,8 +166,20 @@ def _grid(text: str, problems: list[str]) -> list[Factor]:
                 problems.append(f"{w}: published_on: not a date (YYYY-MM-DD): {r['published_on']!r}")
         if None in (level, region, year, basis, value, ref):
             continue
-        out.append(Factor(f"grid:{region}:{int(year)}:{basis}", "grid", region, value, "kWh", ref,
-                          region_level=level, data_year=int(year), basis=basis, published_on=published))
+        out.append(
+            Factor(
+                f"grid:{region}:{int(year)}:{basis}",
+                "grid",
+                region,
+                value,
+                "kWh",
+                ref,
+                region_level=level,
+                data_year=int(year),
+                basis=basis,
+                published_on=published,
+            )
+        )
     return out
 
 
@@ -178,15 +197,23 @@ def _fuel(text: str, problems: list[str]) -> list[Factor]:
         ref = _text(r["publication_ref"], f"{w}: publication_ref", problems)
         if None in (code, unit, ncv, cc, of, ref):
             continue
-        out.append(Factor(f"fuel:{code}", "fuel", code, fuel_factor(ncv, cc, of), unit, ref,
-                          detail={"ncv_gj_per_unit": ncv, "cc_tc_per_tj": cc, "oxidation": of}))
+        out.append(
+            Factor(
+                f"fuel:{code}",
+                "fuel",
+                code,
+                fuel_factor(ncv, cc, of),
+                unit,
+                ref,
+                detail={"ncv_gj_per_unit": ncv, "cc_tc_per_tj": cc, "oxidation": of},
+            )
+        )
     return out
 
 
 def _heat(text: str, problems: list[str]) -> list[Factor]:
     out = []
-    for line, r in _rows("heat.csv", text, ("code", "name", "unit", "value_kg_per_unit", "publication_ref"),
-                         problems):
+    for line, r in _rows("heat.csv", text, ("code", "name", "unit", "value_kg_per_unit", "publication_ref"), problems):
         w = f"heat.csv:{line}"
         code = _text(r["code"], f"{w}: code", problems, pattern=_CODE)
         _text(r["name"], f"{w}: name", problems)
@@ -256,8 +283,9 @@ class NoFactor(LookupError):
     """No factor in the library fits the request."""
 
 
-def grid_factor(factors: Iterable[Factor], *, year: int, regions: Iterable[str], basis: str = "average",
-                lag_years: int = 2) -> Factor:
+def grid_factor(
+    factors: Iterable[Factor], *, year: int, regions: Iterable[str], basis: str = "average", lag_years: int = 2
+) -> Factor:
     """The grid factor for accounting ``year``: the latest data year at most ``year - lag_years`` (MEE publishes
     about two years behind, standards.md 5.2), at the first of ``regions`` (most specific first: province,
     regional grid, ``CN``) that has one of that basis; a more specific region wins over a newer year elsewhere."""
@@ -278,7 +306,16 @@ def lookup(factors: Iterable[Factor], row_key: str) -> Factor:
 
 
 def as_dict(f: Factor) -> dict[str, Any]:
-    return {"row_key": f.row_key, "kind": f.kind, "code": f.code, "value": f.value, "unit": f.unit,
-            "publication_ref": f.publication_ref, "region_level": f.region_level, "data_year": f.data_year,
-            "basis": f.basis, "published_on": f.published_on.isoformat() if f.published_on else None,
-            "detail": dict(f.detail)}
+    return {
+        "row_key": f.row_key,
+        "kind": f.kind,
+        "code": f.code,
+        "value": f.value,
+        "unit": f.unit,
+        "publication_ref": f.publication_ref,
+        "region_level": f.region_level,
+        "data_year": f.data_year,
+        "basis": f.basis,
+        "published_on": f.published_on.isoformat() if f.published_on else None,
+        "detail": dict(f.detail),
+    }

@@ -35,7 +35,7 @@ class Material(BaseModel):
     quantity: float = Field(gt=0, le=1e9, description="units of material per started unit of the process")
     unit: str = Field(min_length=1, max_length=20)
     factor_kg_per_unit: float = Field(ge=0, le=1e9, description="cradle-to-gate kgCO2e per material unit")
-    source: str = Field(default="user", max_length=200)       # supplier declaration, database, default
+    source: str = Field(default="user", max_length=200)  # supplier declaration, database, default
 
 
 class Input(BaseModel):
@@ -48,8 +48,8 @@ class Process(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Code
     name: str = Field(min_length=1, max_length=200)
-    area: str | None = Field(default=None, max_length=64)     # the area whose emissions are this process's
-    area_share: float = Field(default=1.0, gt=0, le=1)        # when several processes share one area
+    area: str | None = Field(default=None, max_length=64)  # the area whose emissions are this process's
+    area_share: float = Field(default=1.0, gt=0, le=1)  # when several processes share one area
     yield_: float = Field(alias="yield", gt=0, le=1)
     unit: str = Field(min_length=1, max_length=20)
     inputs: list[Input] = []
@@ -104,7 +104,7 @@ class FootprintError(ValueError):
 @dataclass(frozen=True)
 class Footprint:
     product: str
-    per_cell: dict[str, float]        # "process:coating" / "material:nmp" -> kgCO2e per cell
+    per_cell: dict[str, float]  # "process:coating" / "material:nmp" -> kgCO2e per cell
     per_pack: dict[str, float]
     pack_kwh: float
     cell_kwh: float
@@ -124,18 +124,29 @@ class Footprint:
     def hotspots(self, n: int = 10) -> list[dict[str, Any]]:
         total = self.kg_per_pack or 1.0
         ranked = sorted(self.per_pack.items(), key=lambda kv: -kv[1])[:n]
-        return [{"item": k, "kind": k.split(":", 1)[0], "code": k.split(":", 1)[1], "kg_per_pack": v,
-                 "share": v / total} for k, v in ranked]
+        return [
+            {"item": k, "kind": k.split(":", 1)[0], "code": k.split(":", 1)[1], "kg_per_pack": v, "share": v / total}
+            for k, v in ranked
+        ]
 
     def as_dict(self) -> dict[str, Any]:
-        stages = {"raw_material_acquisition": sum(v for k, v in self.per_pack.items() if k.startswith("material:")),
-                  "main_product_production": sum(v for k, v in self.per_pack.items() if k.startswith("process:"))}
-        return {"product": self.product, "kg_per_cell": self.kg_per_cell, "kg_per_pack": self.kg_per_pack,
-                "kg_per_kwh": self.kg_per_kwh, "cell_kwh": self.cell_kwh, "pack_kwh": self.pack_kwh,
-                "kg_per_cell_kwh": self.kg_per_cell / self.cell_kwh,
-                "by_item_per_pack": dict(sorted(self.per_pack.items())),
-                "by_item_per_cell": dict(sorted(self.per_cell.items())),
-                "life_cycle_stages_per_pack": stages, "hotspots": self.hotspots()}
+        stages = {
+            "raw_material_acquisition": sum(v for k, v in self.per_pack.items() if k.startswith("material:")),
+            "main_product_production": sum(v for k, v in self.per_pack.items() if k.startswith("process:")),
+        }
+        return {
+            "product": self.product,
+            "kg_per_cell": self.kg_per_cell,
+            "kg_per_pack": self.kg_per_pack,
+            "kg_per_kwh": self.kg_per_kwh,
+            "cell_kwh": self.cell_kwh,
+            "pack_kwh": self.pack_kwh,
+            "kg_per_cell_kwh": self.kg_per_cell / self.cell_kwh,
+            "by_item_per_pack": dict(sorted(self.per_pack.items())),
+            "by_item_per_cell": dict(sorted(self.per_cell.items())),
+            "life_cycle_stages_per_pack": stages,
+            "hotspots": self.hotspots(),
+        }
 
 
 def process_emissions(routing: Routing, area_kg: Mapping[str, float]) -> dict[str, float]:
@@ -143,8 +154,9 @@ def process_emissions(routing: Routing, area_kg: Mapping[str, float]) -> dict[st
     return {p.code: area_kg.get(p.area, 0.0) * p.area_share if p.area else 0.0 for p in routing.processes}
 
 
-def burdens(routing: Routing, emissions_kg: Mapping[str, float], good_output: Mapping[str, float]
-            ) -> dict[str, dict[str, float]]:
+def burdens(
+    routing: Routing, emissions_kg: Mapping[str, float], good_output: Mapping[str, float]
+) -> dict[str, dict[str, float]]:
     """Burden vectors (kgCO2e per good unit, by ``process:``/``material:`` item) of every process."""
     procs = routing.by_code()
     out: dict[str, dict[str, float]] = {}
@@ -175,45 +187,111 @@ def footprint(routing: Routing, emissions_kg: Mapping[str, float], good_output: 
 def demo_routing() -> Routing:
     """The demo plant's LFP routing (cathode and anode branches → cell assembly → formation → PACK) with typical
     yields; material factors are placeholders a plant replaces with its suppliers' cradle-to-gate figures."""
+
     def proc(code, name, area, y, unit, inputs=(), materials=()):
-        return {"code": code, "name": name, "area": area, "yield": y, "unit": unit,
-                "inputs": [{"process": c, "quantity": q} for c, q in inputs], "materials": list(materials)}
+        return {
+            "code": code,
+            "name": name,
+            "area": area,
+            "yield": y,
+            "unit": unit,
+            "inputs": [{"process": c, "quantity": q} for c, q in inputs],
+            "materials": list(materials),
+        }
 
     def mat(code, name, qty, unit, f):
-        return {"code": code, "name": name, "quantity": qty, "unit": unit, "factor_kg_per_unit": f,
-                "source": "demo default"}
+        return {
+            "code": code,
+            "name": name,
+            "quantity": qty,
+            "unit": unit,
+            "factor_kg_per_unit": f,
+            "source": "demo default",
+        }
 
-    spec = {"processes": [
-        proc("cathode-coating", "正极涂布 cathode coating", "coating", 0.97, "m",
-             materials=[mat("lfp", "磷酸铁锂 LFP", 0.12, "kg", 9.0), mat("al-foil", "铝箔 Al foil", 0.02, "kg", 18.0),
-                        mat("nmp", "NMP", 0.01, "kg", 6.0)]),
-        proc("anode-coating", "负极涂布 anode coating", "coating", 0.97, "m",
-             materials=[mat("graphite", "石墨 graphite", 0.06, "kg", 5.0),
-                        mat("cu-foil", "铜箔 Cu foil", 0.04, "kg", 9.0)]),
-        proc("cathode-rolling", "正极辊压", "rolling", 0.99, "m", [("cathode-coating", 1.0)]),
-        proc("anode-rolling", "负极辊压", "rolling", 0.99, "m", [("anode-coating", 1.0)]),
-        proc("cathode-slitting", "正极分切", "slitting", 0.98, "m", [("cathode-rolling", 1.0)]),
-        proc("anode-slitting", "负极分切", "slitting", 0.98, "m", [("anode-rolling", 1.0)]),
-        proc("stacking", "叠片/卷绕 stacking", "stacking", 0.985, "cell",
-             [("cathode-slitting", 5.0), ("anode-slitting", 5.2)],
-             [mat("separator", "隔膜 separator", 0.8, "m2", 1.2)]),
-        proc("welding", "焊接 welding", "welding", 0.995, "cell", [("stacking", 1.0)],
-             [mat("case", "铝壳 Al case", 0.3, "kg", 16.0)]),
-        proc("injection", "注液 injection", "injection", 0.995, "cell", [("welding", 1.0)],
-             [mat("electrolyte", "电解液 electrolyte", 0.4, "kg", 7.0)]),
-        proc("formation", "化成 formation", "formation", 0.98, "cell", [("injection", 1.0)]),
-        proc("grading", "分容 grading", "formation", 0.985, "cell", [("formation", 1.0)]),
-        proc("aging", "老化 aging", "aging", 0.995, "cell", [("grading", 1.0)]),
-        proc("pack", "PACK 组装", "pack", 0.998, "pack", [("aging", 16.0)],
-             [mat("pack-enclosure", "箱体与BMS enclosure and BMS", 1.0, "set", 120.0)]),
-    ], "product": {"name": "LFP 280Ah 16S pack", "cell_process": "aging", "pack_process": "pack",
-                   "cell_kwh": 0.896, "pack_kwh": 14.336}}
-    spec["processes"][0]["area_share"] = 0.6          # the coating area serves both electrodes
+    spec = {
+        "processes": [
+            proc(
+                "cathode-coating",
+                "正极涂布 cathode coating",
+                "coating",
+                0.97,
+                "m",
+                materials=[
+                    mat("lfp", "磷酸铁锂 LFP", 0.12, "kg", 9.0),
+                    mat("al-foil", "铝箔 Al foil", 0.02, "kg", 18.0),
+                    mat("nmp", "NMP", 0.01, "kg", 6.0),
+                ],
+            ),
+            proc(
+                "anode-coating",
+                "负极涂布 anode coating",
+                "coating",
+                0.97,
+                "m",
+                materials=[
+                    mat("graphite", "石墨 graphite", 0.06, "kg", 5.0),
+                    mat("cu-foil", "铜箔 Cu foil", 0.04, "kg", 9.0),
+                ],
+            ),
+            proc("cathode-rolling", "正极辊压", "rolling", 0.99, "m", [("cathode-coating", 1.0)]),
+            proc("anode-rolling", "负极辊压", "rolling", 0.99, "m", [("anode-coating", 1.0)]),
+            proc("cathode-slitting", "正极分切", "slitting", 0.98, "m", [("cathode-rolling", 1.0)]),
+            proc("anode-slitting", "负极分切", "slitting", 0.98, "m", [("anode-rolling", 1.0)]),
+            proc(
+                "stacking",
+                "叠片/卷绕 stacking",
+                "stacking",
+                0.985,
+                "cell",
+                [("cathode-slitting", 5.0), ("anode-slitting", 5.2)],
+                [mat("separator", "隔膜 separator", 0.8, "m2", 1.2)],
+            ),
+            proc(
+                "welding",
+                "焊接 welding",
+                "welding",
+                0.995,
+                "cell",
+                [("stacking", 1.0)],
+                [mat("case", "铝壳 Al case", 0.3, "kg", 16.0)],
+            ),
+            proc(
+                "injection",
+                "注液 injection",
+                "injection",
+                0.995,
+                "cell",
+                [("welding", 1.0)],
+                [mat("electrolyte", "电解液 electrolyte", 0.4, "kg", 7.0)],
+            ),
+            proc("formation", "化成 formation", "formation", 0.98, "cell", [("injection", 1.0)]),
+            proc("grading", "分容 grading", "formation", 0.985, "cell", [("formation", 1.0)]),
+            proc("aging", "老化 aging", "aging", 0.995, "cell", [("grading", 1.0)]),
+            proc(
+                "pack",
+                "PACK 组装",
+                "pack",
+                0.998,
+                "pack",
+                [("aging", 16.0)],
+                [mat("pack-enclosure", "箱体与BMS enclosure and BMS", 1.0, "set", 120.0)],
+            ),
+        ],
+        "product": {
+            "name": "LFP 280Ah 16S pack",
+            "cell_process": "aging",
+            "pack_process": "pack",
+            "cell_kwh": 0.896,
+            "pack_kwh": 14.336,
+        },
+    }
+    spec["processes"][0]["area_share"] = 0.6  # the coating area serves both electrodes
     spec["processes"][1]["area_share"] = 0.4
     for i in (2, 3):
         spec["processes"][i]["area_share"] = 0.5
     for i in (4, 5):
         spec["processes"][i]["area_share"] = 0.5
-    spec["processes"][9]["area_share"] = 0.7          # formation and grading share the formation area
+    spec["processes"][9]["area_share"] = 0.7  # formation and grading share the formation area
     spec["processes"][10]["area_share"] = 0.3
     return Routing.model_validate(spec)

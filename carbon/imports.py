@@ -9,11 +9,19 @@ from datetime import date
 
 from carbon.factors import FactorFileError, _rows
 
-COLUMNS = ("scheme", "serial_prefix", "serial_first", "serial_last", "vintage_year", "period_start", "period_end",
-           "reference")
+COLUMNS = (
+    "scheme",
+    "serial_prefix",
+    "serial_first",
+    "serial_last",
+    "vintage_year",
+    "period_start",
+    "period_end",
+    "reference",
+)
 _SCHEME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_-]{0,32}$")
-MAX_BLOCK = 10**9          # serials in one row: a registry block, not a typo of a few extra digits
+MAX_BLOCK = 10**9  # serials in one row: a registry block, not a typo of a few extra digits
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,24 +19,29 @@ class SourceUnavailable(RuntimeError):
 
 
 class ActivitySource(Protocol):
-    def __call__(self, conn: psycopg.Connection, *, site: str, start: datetime, end: datetime, bucket: str,
-                 by: str) -> list[Activity]:
+    def __call__(
+        self, conn: psycopg.Connection, *, site: str, start: datetime, end: datetime, bucket: str, by: str
+    ) -> list[Activity]:
         """Activity quantities per (area, medium, bucket) for ``by="area"``, per meter code for ``by="meter"``;
         the site meter's for ``by="site"`` (key ``SITE``). ``start``/``end`` are UTC instants, ``bucket`` one of
         the energy ledger's."""
         ...
 
 
-def energy_ledger_source(conn: psycopg.Connection, *, site: str, start: datetime, end: datetime, bucket: str,
-                         by: str) -> list[Activity]:
+def energy_ledger_source(
+    conn: psycopg.Connection, *, site: str, start: datetime, end: datetime, bucket: str, by: str
+) -> list[Activity]:
     """Activity data from ``energy.ledger.ledger`` (the shared interface of the energy work)."""
     try:
         module = importlib.import_module("energy.ledger")
     except ModuleNotFoundError as exc:
         raise SourceUnavailable("the energy ledgers (energy.ledger) are not installed") from exc
     rows = module.ledger(conn, site=site, start=start, end=end, bucket=bucket, by=by)
-    return [Activity(r.key if by in ("area", "meter") else SITE, r.medium, r.bucket_start, float(r.quantity), r.unit)
-            for r in rows if r.quantity is not None]
+    return [
+        Activity(r.key if by in ("area", "meter") else SITE, r.medium, r.bucket_start, float(r.quantity), r.unit)
+        for r in rows
+        if r.quantity is not None
+    ]
 
 
 class RowsSource:
@@ -45,6 +50,7 @@ class RowsSource:
     def __init__(self, rows: Iterable[tuple[str, Activity]]) -> None:
         self.rows = list(rows)
 
-    def __call__(self, conn: psycopg.Connection | None, *, site: str, start: datetime, end: datetime,
-                 bucket: str, by: str) -> list[Activity]:
+    def __call__(
+        self, conn: psycopg.Connection | None, *, site: str, start: datetime, end: datetime, bucket: str, by: str
+    ) -> list[Activity]:
         return [a for b, a in self.rows if b == by and start <= a.bucket_start < end]

@@ -9,8 +9,10 @@ import typer
 from cli.common import database_url
 from core.yamlconf import ConfigError
 
-app = typer.Typer(no_args_is_help=True, help="Plant configuration (sites, areas, devices, points, meters, rules, "
-                                             "alarms, actuators, response plans).")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Plant configuration (sites, areas, devices, points, meters, rules, alarms, actuators, response plans).",
+)
 
 
 def _load(path: Path):
@@ -30,8 +32,10 @@ def check(file: Path) -> None:
     """Validate a configuration file (and the files it includes) without touching the database."""
     full = _load(file)
     points = sum(len(d.points) for s in full.plant.sites for a in s.areas for d in a.devices)
-    typer.echo(f"{file}: valid ({len(full.plant.sites)} site(s), {points} points, {len(full.safety.rules)} rules, "
-               f"{len(full.safety.actuators)} actuator entries, {len(full.safety.response_plans)} response plans)")
+    typer.echo(
+        f"{file}: valid ({len(full.plant.sites)} site(s), {points} points, {len(full.safety.rules)} rules, "
+        f"{len(full.safety.actuators)} actuator entries, {len(full.safety.response_plans)} response plans)"
+    )
 
 
 @app.command()
@@ -51,16 +55,28 @@ def apply(file: Path) -> None:
         migrate(url)
         with psycopg.connect(url) as conn:
             summary = apply_full(conn=conn, full=full, source=str(file))
-            if summary.changed:             # in the same transaction: the audit record names who changed what
-                audit.append(conn, actor=f"cli:{getpass.getuser()}", action=ACTION, target=str(file),
-                             detail={"revision": summary.revision, "sites": [site.code for site in full.plant.sites],
-                                     "changes": summary.registry.as_dict(), "rules_revision": summary.rules_revision,
-                                     "alarms_revision": summary.alarms_revision})
+            if summary.changed:  # in the same transaction: the audit record names who changed what
+                audit.append(
+                    conn,
+                    actor=f"cli:{getpass.getuser()}",
+                    action=ACTION,
+                    target=str(file),
+                    detail={
+                        "revision": summary.revision,
+                        "sites": [site.code for site in full.plant.sites],
+                        "changes": summary.registry.as_dict(),
+                        "rules_revision": summary.rules_revision,
+                        "alarms_revision": summary.alarms_revision,
+                    },
+                )
     if not summary.changed:
         typer.echo(f"{file}: no changes")
         return
-    parts = [f"{verb} {', '.join(f'{n} {table}' for table, n in counts.items())}"
-             for verb, counts in summary.registry.as_dict().items() if counts]
+    parts = [
+        f"{verb} {', '.join(f'{n} {table}' for table, n in counts.items())}"
+        for verb, counts in summary.registry.as_dict().items()
+        if counts
+    ]
     if summary.rules_revision:
         parts.append(f"rule set {summary.rules_revision}")
     if summary.alarms_revision:
@@ -71,8 +87,10 @@ def apply(file: Path) -> None:
 
 
 @app.command()
-def export(site: str | None = typer.Option(None, help="Only this site"),
-           output: Path | None = typer.Option(None, "-o", "--output", help="Write here instead of stdout")) -> None:
+def export(
+    site: str | None = typer.Option(None, help="Only this site"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write here instead of stdout"),
+) -> None:
     """Export the active registry as a configuration file."""
     import psycopg
 

@@ -12,9 +12,10 @@ app = typer.Typer(no_args_is_help=True, help="Database roles.")
 
 
 @app.command()
-def roles(service_role: str = typer.Option("ehs_app", help="The role the services connect as"),
-          password_env: str = typer.Option("", help="Environment variable holding its password (new role)"),
-          ) -> None:
+def roles(
+    service_role: str = typer.Option("ehs_app", help="The role the services connect as"),
+    password_env: str = typer.Option("", help="Environment variable holding its password (new role)"),
+) -> None:
     """As the owner that runs migrations: create the services' role (when allowed) and grant it least privilege:
     read/write on the plant tables, SELECT and INSERT only on the audit record."""
     import psycopg

@@ -127,15 +127,36 @@ def train_command(
     quantile: Annotated[float, typer.Option(help="Training-score quantile anchoring the limit.")] = 1.0,
 ) -> None:
     """Fit an area model on the reading history; it starts in shadow mode (scored, recorded, no alarms)."""
-    request = TrainRequest(site=site, area=area, start=_when(from_), end=_when(to), detector=detector, freq=freq,
-                           windows=tuple(window), points=tuple(point), threshold_quantile=quantile, margin=margin)
+    request = TrainRequest(
+        site=site,
+        area=area,
+        start=_when(from_),
+        end=_when(to),
+        detector=detector,
+        freq=freq,
+        windows=tuple(window),
+        points=tuple(point),
+        threshold_quantile=quantile,
+        margin=margin,
+    )
     with database_url() as url, psycopg.connect(url) as conn, conn.transaction():
         result = train_area(conn=conn, store=default_store(), request=request, actor=_actor())
-    typer.echo(f"model {result.model_id} ({detector}) for {site}/{area} in shadow mode: "
-               f"{result.envelope.n_rows} rows, {len(result.spec.names)} features, artifact {result.envelope.name}")
-    typer.echo(json.dumps({"model_id": result.model_id, "artifact": result.envelope.name,
-                           "rows": result.envelope.n_rows, "features": result.envelope.features,
-                           "data_hash": result.envelope.data_hash, "mode": service.SHADOW}))
+    typer.echo(
+        f"model {result.model_id} ({detector}) for {site}/{area} in shadow mode: "
+        f"{result.envelope.n_rows} rows, {len(result.spec.names)} features, artifact {result.envelope.name}"
+    )
+    typer.echo(
+        json.dumps(
+            {
+                "model_id": result.model_id,
+                "artifact": result.envelope.name,
+                "rows": result.envelope.n_rows,
+                "features": result.envelope.features,
+                "data_hash": result.envelope.data_hash,
+                "mode": service.SHADOW,
+            }
+        )
+    )
 
 
 @app.command("models")
@@ -147,8 +168,10 @@ def models_command(
     with database_url() as url, psycopg.connect(url) as conn:
         rows = service.list_models(conn=conn, site=site, area=area)
     for m in rows:
-        typer.echo(f"{m.id:>5}  {m.site}/{m.area:<16} {m.mode:<8} {m.detector:<16} {m.n_rows:>7} rows  "
-                   f"{m.window_start:%Y-%m-%d %H:%M} .. {m.window_end:%Y-%m-%d %H:%M}  {m.artifact}")
+        typer.echo(
+            f"{m.id:>5}  {m.site}/{m.area:<16} {m.mode:<8} {m.detector:<16} {m.n_rows:>7} rows  "
+            f"{m.window_start:%Y-%m-%d %H:%M} .. {m.window_end:%Y-%m-%d %H:%M}  {m.artifact}"
+        )
     if not rows:
         typer.echo("no models")
 

@@ -24,8 +24,12 @@ from core.identity import device_username
 app = typer.Typer(no_args_is_help=True, help="MQTT credentials of devices (one per site and device).")
 
 DEVICES_TXT = REPO_ROOT / "deploy" / "mosquitto" / "devices" / "devices.txt"
-SERVICE_ACCOUNTS = {"ehs-ingest": "MQTT_INGEST_PASSWORD", "ehs-alerts": "MQTT_ALERTS_PASSWORD",
-                    "ehs-scada": "MQTT_SCADA_PASSWORD", "ehs-hj212": "MQTT_HJ212_PASSWORD"}
+SERVICE_ACCOUNTS = {
+    "ehs-ingest": "MQTT_INGEST_PASSWORD",
+    "ehs-alerts": "MQTT_ALERTS_PASSWORD",
+    "ehs-scada": "MQTT_SCADA_PASSWORD",
+    "ehs-hj212": "MQTT_HJ212_PASSWORD",
+}
 #: PBKDF2 rounds; the passwords are random (about 190 bits), so the work factor guards nothing and would only slow
 #: every device's login (mosquitto_passwd's own default is 101).
 _ITERATIONS = 1000
@@ -33,8 +37,12 @@ _ITERATIONS = 1000
 
 def plant_usernames(plant) -> list[str]:
     """``site/device`` of every device in a plant configuration (``core.plant.PlantConfig``)."""
-    return [device_username(site.code, device.code) for site in plant.sites for area in site.areas
-            for device in area.devices]
+    return [
+        device_username(site.code, device.code)
+        for site in plant.sites
+        for area in site.areas
+        for device in area.devices
+    ]
 
 
 def read_credentials(path: Path) -> dict[str, str]:
@@ -82,10 +90,11 @@ def write_password_file(path: Path, credentials: dict[str, str]) -> None:
 
 
 @app.command()
-def credentials(plant_file: Path = typer.Argument(..., help="Plant configuration (sites, areas, devices)"),
-                out: Path = typer.Option(DEVICES_TXT, help="devices.txt to write (kept passwords stay)"),
-                password_file: Path | None = typer.Option(None, help="Also write a Mosquitto password file here")
-                ) -> None:
+def credentials(
+    plant_file: Path = typer.Argument(..., help="Plant configuration (sites, areas, devices)"),
+    out: Path = typer.Option(DEVICES_TXT, help="devices.txt to write (kept passwords stay)"),
+    password_file: Path | None = typer.Option(None, help="Also write a Mosquitto password file here"),
+) -> None:
     """Write one MQTT credential per site and device (user name ``site/device``) from the plant configuration."""
     from core.plant import load_plant
     from core.yamlconf import ConfigError
@@ -100,10 +109,14 @@ def credentials(plant_file: Path = typer.Argument(..., help="Plant configuration
     write_credentials(out, creds)
     added = sorted(set(creds) - set(existing))
     dropped = sorted(set(existing) - set(creds))
-    typer.echo(f"{out}: {len(creds)} device(s), {len(added)} new, {len(dropped)} removed"
-               + (f" ({', '.join(dropped)})" if dropped else ""))
+    typer.echo(
+        f"{out}: {len(creds)} device(s), {len(added)} new, {len(dropped)} removed"
+        + (f" ({', '.join(dropped)})" if dropped else "")
+    )
     if password_file is not None:
         services = {user: os.environ[var] for user, var in SERVICE_ACCOUNTS.items() if os.environ.get(var)}
         write_password_file(password_file, {**creds, **services})
-        typer.echo(f"{password_file}: {len(creds)} device(s) and {len(services)} service account(s) "
-                   f"({', '.join(sorted(services)) or 'set MQTT_INGEST_PASSWORD... to add them'})")
+        typer.echo(
+            f"{password_file}: {len(creds)} device(s) and {len(services)} service account(s) "
+            f"({', '.join(sorted(services)) or 'set MQTT_INGEST_PASSWORD... to add them'})"
+        )

@@ -36,18 +36,14 @@ def _params(items: list[str]) -> dict[str, Any]:
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
-    return "  ".join(
-        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-    )
+    return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
 
 
 @app.command("skab")
 def skab_command(
     path: Annotated[Path, typer.Argument(help="SKAB folder (with data/), its data/ folder, or one CSV.")],
     detector: Annotated[str, typer.Option(help="Registered multivariate detector key.")] = _SKAB.detector,
-    window: Annotated[
-        int, typer.Option(help="Trailing mean window in rows (1 = raw values).")
-    ] = _SKAB.window,
+    window: Annotated[int, typer.Option(help="Trailing mean window in rows (1 = raw values).")] = _SKAB.window,
     quantile: Annotated[
         float, typer.Option(help="Training-score quantile anchoring the limit.")
     ] = _SKAB.threshold_quantile,
@@ -58,9 +54,7 @@ def skab_command(
         float | None, typer.Option(help="Protected drift-following time constant in rows.")
     ] = _SKAB.drift_tau,
     param: Annotated[list[str], typer.Option(help="Extra detector parameter KEY=VALUE (JSON value).")] = [],  # noqa: B006
-    anomaly_free: Annotated[
-        bool, typer.Option(help="Also measure FAR on the anomaly-free recording.")
-    ] = True,
+    anomaly_free: Annotated[bool, typer.Option(help="Also measure FAR on the anomaly-free recording.")] = True,
 ) -> None:
     """SKAB outlier detection: F1, FAR, MAR on the test part of every labelled file."""
     config = skab.SkabConfig(
@@ -138,14 +132,10 @@ def skab_command(
 @app.command("nab")
 def nab_command(
     path: Annotated[Path, typer.Argument(help="NAB folder (with data/, labels/, config/).")],
-    detector: Annotated[
-        str, typer.Option(help="Registered univariate streaming detector key.")
-    ] = _NAB.detector,
+    detector: Annotated[str, typer.Option(help="Registered univariate streaming detector key.")] = _NAB.detector,
     hold: Annotated[int, typer.Option(help="Rows an excursion must beat to be reported again.")] = _NAB.hold,
     param: Annotated[list[str], typer.Option(help="Detector parameter KEY=VALUE (JSON value).")] = [],  # noqa: B006
-    file: Annotated[
-        list[str], typer.Option(help="Only these files (e.g. realKnownCause/nyc_taxi.csv).")
-    ] = [],  # noqa: B006
+    file: Annotated[list[str], typer.Option(help="Only these files (e.g. realKnownCause/nyc_taxi.csv).")] = [],  # noqa: B006
 ) -> None:
     """NAB: normalised standard, reward-low-FP and reward-low-FN scores over the corpus."""
     config = nab.NabConfig(detector=detector, params=_params(param), hold=hold)
@@ -170,9 +160,7 @@ def nab_command(
             widths,
         )
     )
-    typer.echo(
-        _row(["  same, fixed threshold 1.0", *(f"{result.fixed[k].normalised:.2f}" for k in keys)], widths)
-    )
+    typer.echo(_row(["  same, fixed threshold 1.0", *(f"{result.fixed[k].normalised:.2f}" for k in keys)], widths))
     published = nab.load_published(path)
     for name, scores in sorted(published.items(), key=lambda kv: -kv[1]["standard"]):
         typer.echo(
@@ -191,13 +179,9 @@ def nab_command(
     summary = {
         **{nab.PROFILE_KEYS[k]: round(result.optimised[k].normalised, 2) for k in keys},
         "fixed_threshold": {nab.PROFILE_KEYS[k]: round(result.fixed[k].normalised, 2) for k in keys},
-        "thresholds": {
-            nab.PROFILE_KEYS[k]: round(nab.unsquash(result.optimised[k].threshold), 4) for k in keys
-        },
+        "thresholds": {nab.PROFILE_KEYS[k]: round(nab.unsquash(result.optimised[k].threshold), 4) for k in keys},
         "raw": {nab.PROFILE_KEYS[k]: round(result.optimised[k].raw, 3) for k in keys},
-        "detections": {
-            nab.PROFILE_KEYS[k]: {"tp": result.optimised[k].tp, "fp": result.optimised[k].fp} for k in keys
-        },
+        "detections": {nab.PROFILE_KEYS[k]: {"tp": result.optimised[k].tp, "fp": result.optimised[k].fp} for k in keys},
         "files": result.files,
         "windows": result.windows,
         "detector": config.detector,
@@ -234,8 +218,7 @@ def energy_gapfill_command(
     widths = [8, 12, 12, 8]
     typer.echo(_row(["gap", "RMSE linear", "RMSE method", "ratio"], widths))
     for name, score in [*result.by_gap.items(), ("overall", result.overall)]:
-        typer.echo(_row([name, f"{score.rmse_linear:.3f}", f"{score.rmse_method:.3f}", f"{score.ratio:.3f}"],
-                        widths))
+        typer.echo(_row([name, f"{score.rmse_linear:.3f}", f"{score.rmse_method:.3f}", f"{score.ratio:.3f}"], widths))
     typer.echo(
         f"energy conserved in every gap: {'yes' if result.energy_conserved else 'NO'} (largest error "
         f"{result.max_conservation_error:.2e} kWh); target ratio <= 0.6: "

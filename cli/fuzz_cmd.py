@@ -25,13 +25,24 @@ FUZZ_TESTS = [
 ]
 
 
-def fuzz(minutes: float = typer.Option(10.0, help="Keep fuzzing this long (at least one round)"),
-         scale: float = typer.Option(10.0, help="Examples per round, as a multiple of the suite's budget"),
-         only: str = typer.Option("", help="Only the properties matching this pytest -k expression")) -> None:
+def fuzz(
+    minutes: float = typer.Option(10.0, help="Keep fuzzing this long (at least one round)"),
+    scale: float = typer.Option(10.0, help="Examples per round, as a multiple of the suite's budget"),
+    only: str = typer.Option("", help="Only the properties matching this pytest -k expression"),
+) -> None:
     """Fuzz ingest, the spool and the alerts worker with hostile input (random seeds) for N minutes."""
     env = {**os.environ, "EHS_FUZZ_PROFILE": "long", "EHS_FUZZ_SCALE": str(scale)}
-    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--hypothesis-show-statistics",
-            *FUZZ_TESTS, *(["-k", only] if only else [])]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--hypothesis-show-statistics",
+        *FUZZ_TESTS,
+        *(["-k", only] if only else []),
+    ]
     deadline = time.monotonic() + minutes * 60
     rounds = 0
     started = time.monotonic()
@@ -40,12 +51,19 @@ def fuzz(minutes: float = typer.Option(10.0, help="Keep fuzzing this long (at le
         typer.echo(f"--- fuzz round {rounds} (scale {scale:g})")
         code = subprocess.call(args, cwd=REPO_ROOT, env=env)
         if code != 0:
-            typer.echo(f"fuzzing found a fault in round {rounds}: the falsifying example is printed above "
-                       "(give it its own regression test)", err=True)
-            typer.echo(orjson.dumps({"rounds": rounds, "faults": 1, "minutes": round((time.monotonic() - started)
-                                                                                    / 60, 2)}).decode())
+            typer.echo(
+                f"fuzzing found a fault in round {rounds}: the falsifying example is printed above "
+                "(give it its own regression test)",
+                err=True,
+            )
+            typer.echo(
+                orjson.dumps(
+                    {"rounds": rounds, "faults": 1, "minutes": round((time.monotonic() - started) / 60, 2)}
+                ).decode()
+            )
             raise typer.Exit(code)
         if time.monotonic() >= deadline:
             break
-    typer.echo(orjson.dumps({"rounds": rounds, "faults": 0,
-                             "minutes": round((time.monotonic() - started) / 60, 2)}).decode())
+    typer.echo(
+        orjson.dumps({"rounds": rounds, "faults": 0, "minutes": round((time.monotonic() - started) / 60, 2)}).decode()
+    )

@@ -15,8 +15,10 @@ app = typer.Typer(help="HJ 212 (pollutant online monitoring) frames.", no_args_i
 
 
 @app.command()
-def check(path: Annotated[Path, typer.Argument(help="File with one frame per line; '-' reads stdin")],
-          tz: Annotated[str, typer.Option(help="Time zone of the loggers' clocks")] = "Asia/Shanghai") -> None:
+def check(
+    path: Annotated[Path, typer.Argument(help="File with one frame per line; '-' reads stdin")],
+    tz: Annotated[str, typer.Option(help="Time zone of the loggers' clocks")] = "Asia/Shanghai",
+) -> None:
     """Print one JSON object per frame (valid, reason, cn, st, mn, data_time, fields), then a summary line."""
     stream = sys.stdin.buffer if str(path) == "-" else path.open("rb")
     invalid = 0

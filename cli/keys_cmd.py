@@ -26,8 +26,13 @@ def reseal() -> None:
     try:
         with database_url() as url, psycopg.connect(url) as conn, conn.transaction():
             done = keys.reseal_all(conn, ring)
-            audit.append(conn, actor=f"cli:{getpass.getuser()}", action="keys.reseal", target="sealed-secrets",
-                         detail={"resealed": done, "previous_secrets": len(ring.previous)})
+            audit.append(
+                conn,
+                actor=f"cli:{getpass.getuser()}",
+                action="keys.reseal",
+                target="sealed-secrets",
+                detail={"resealed": done, "previous_secrets": len(ring.previous)},
+            )
     except keys.SealError as exc:
         typer.echo(f"refused, nothing changed: {exc}", err=True)
         raise typer.Exit(1) from None

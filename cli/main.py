@@ -35,8 +35,11 @@ from cli.common import REPO_ROOT, database_url
 
 warnings.filterwarnings("ignore", module="platformdirs")
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="ehs-monitor: safety, environment and energy monitoring for battery factories.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="ehs-monitor: safety, environment and energy monitoring for battery factories.",
+)
 app.command("up")(up.up)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(simulate_cmd.app, name="simulate")
@@ -66,8 +69,10 @@ def migrate() -> None:
 
     with database_url() as url:
         report = run(url, settings=get_settings())
-    typer.echo(f"{len(report.applied)} migration(s) applied ({', '.join(report.applied) or 'none'}), "
-               f"{report.already} already applied; TimescaleDB {report.features}")
+    typer.echo(
+        f"{len(report.applied)} migration(s) applied ({', '.join(report.applied) or 'none'}), "
+        f"{report.already} already applied; TimescaleDB {report.features}"
+    )
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -22,16 +22,25 @@ def channels() -> None:
         for c in notify_config.list_channels(conn=conn):
             state = "on" if c["enabled"] else "off"
             failing = f", failing x{c['failures']}" if c["failures"] else ""
-            typer.echo(f"{c['id']:>4}  {c['name']:<24} {c['kind']:<9} {state:<3} {c['url']}  site={c['site'] or '*'} "
-                       f"area={c['area'] or '*'}  {c['rate_per_s'] * 60:g}/min burst {c['burst']:g}{failing}")
+            typer.echo(
+                f"{c['id']:>4}  {c['name']:<24} {c['kind']:<9} {state:<3} {c['url']}  site={c['site'] or '*'} "
+                f"area={c['area'] or '*'}  {c['rate_per_s'] * 60:g}/min burst {c['burst']:g}{failing}"
+            )
 
 
 @app.command("add")
-def add(name: str, kind: str = typer.Argument(..., help="wecom, dingtalk, feishu, email, sms, webhook, log"),
-        url_env: str = typer.Option(..., help="Name of the environment variable holding the apprise URL (a URL "
-                                              "on the command line would stay in the shell history)"),
-        site: str | None = typer.Option(None), area: str | None = typer.Option(None),
-        drills: bool = typer.Option(True, help="May receive drill messages")) -> None:
+def add(
+    name: str,
+    kind: str = typer.Argument(..., help="wecom, dingtalk, feishu, email, sms, webhook, log"),
+    url_env: str = typer.Option(
+        ...,
+        help="Name of the environment variable holding the apprise URL (a URL "
+        "on the command line would stay in the shell history)",
+    ),
+    site: str | None = typer.Option(None),
+    area: str | None = typer.Option(None),
+    drills: bool = typer.Option(True, help="May receive drill messages"),
+) -> None:
     """Add (or replace, by name) a channel; the URL is sealed with a key derived from EHS_SECRET_KEY."""
     import psycopg
     from pydantic import ValidationError
@@ -77,8 +86,13 @@ def test(name: str, to: str | None = typer.Option(None, help="Address for e-mail
         raise typer.Exit(1) from None
     settings = AlertSettings()
     result = AppriseNotifier(endpoints=settings.notify_endpoints, timeout_s=settings.notify_timeout_s).send(
-        kind=channel["kind"], url=url, title="【测试】EHS 通知通道测试 / test", to=to, key="ehs-test",
-        body=f"通道 {name} 工作正常。This channel works.")
+        kind=channel["kind"],
+        url=url,
+        title="【测试】EHS 通知通道测试 / test",
+        to=to,
+        key="ehs-test",
+        body=f"通道 {name} 工作正常。This channel works.",
+    )
     typer.echo(f"{name}: {result.result}" + (f" ({result.error})" if result.error else ""))
     if not result.ok:
         raise typer.Exit(1)

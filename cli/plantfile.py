@@ -46,7 +46,7 @@ SECTIONS = tuple(SafetySections.model_fields)
 class FullPlant:
     plant: PlantConfig
     safety: SafetySections
-    files: dict[str, Path] = field(default_factory=dict)      # section -> the file it came from
+    files: dict[str, Path] = field(default_factory=dict)  # section -> the file it came from
 
 
 def load_full(path: str | Path) -> FullPlant:
@@ -63,10 +63,12 @@ def load_full(path: str | Path) -> FullPlant:
         sub_data, sub_lines = read_yaml(sub)
         part = load_model(sub, SafetySections, sub_data, sub_lines)
         line_maps[sub] = sub_lines
-        for section in (sub_data or {}):
+        for section in sub_data or {}:
             if section in merged:
-                problems.append(f"{sub}:{sub_lines.get((section,), '?')}: {section}: also given in "
-                                f"{files[section]}; give each section once")
+                problems.append(
+                    f"{sub}:{sub_lines.get((section,), '?')}: {section}: also given in "
+                    f"{files[section]}; give each section once"
+                )
                 continue
             merged[section] = getattr(part, section)
             files[section] = sub
@@ -110,18 +112,30 @@ def apply_full(*, conn: psycopg.Connection, full: FullPlant, source: str) -> Ful
     registry = apply_plant(conn=conn, plant=full.plant, source=source)
     # the one application of the safety sections (shared with the API); load_full checked them against the file's
     # plant with file and line, and ``ehs config apply`` audits the whole file as one ``config.apply`` entry
-    safety = apply_safety(conn, source=source, rules=RuleSection(rules=full.safety.rules),
-                          alarms=AlertSection.model_validate(full.safety.model_dump(
-                              include=set(AlertSection.model_fields), by_alias=True)),
-                          plant=full.plant, checked=True, record=False)
+    safety = apply_safety(
+        conn,
+        source=source,
+        rules=RuleSection(rules=full.safety.rules),
+        alarms=AlertSection.model_validate(
+            full.safety.model_dump(include=set(AlertSection.model_fields), by_alias=True)
+        ),
+        plant=full.plant,
+        checked=True,
+        record=False,
+    )
     rules, alarms = safety.rules_revision, safety.alarms_revision
-    compliance = compliance_service.apply_compliance(conn=conn, section=ComplianceSection(
-        outfalls=full.safety.outfalls), source=source)
-    if full.safety.hazwaste:                 # optional: plant files without the section leave the catalogue alone
+    compliance = compliance_service.apply_compliance(
+        conn=conn, section=ComplianceSection(outfalls=full.safety.outfalls), source=source
+    )
+    if full.safety.hazwaste:  # optional: plant files without the section leave the catalogue alone
         apply_section(conn=conn, section=HazwasteSection(hazwaste=full.safety.hazwaste))
     revision = registry.revision
     if revision is None and (rules or alarms or compliance):
         digest = hashlib.sha256(full.safety.model_dump_json(by_alias=True).encode()).hexdigest()
-        revision = record_revision(conn, source=source, sha256=digest, summary={
-            "rules_revision": rules, "alarms_revision": alarms, "compliance_revision": compliance})
+        revision = record_revision(
+            conn,
+            source=source,
+            sha256=digest,
+            summary={"rules_revision": rules, "alarms_revision": alarms, "compliance_revision": compliance},
+        )
     return FullSummary(registry, rules, alarms, revision, compliance)

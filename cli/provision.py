@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Requirement:
-    package: str                  # Debian package
+    package: str  # Debian package
     why: str
     present: Callable[[], bool]
 
@@ -31,19 +31,27 @@ def _has_cjk_font() -> bool:
 
 
 REQUIREMENTS = (
-    Requirement("chromium", "browser tests (Playwright drives /usr/bin/chromium)",
-                lambda: os.access("/usr/bin/chromium", os.X_OK)),
+    Requirement(
+        "chromium",
+        "browser tests (Playwright drives /usr/bin/chromium)",
+        lambda: os.access("/usr/bin/chromium", os.X_OK),
+    ),
     Requirement("fonts-wqy-microhei", "Chinese text in the browser tests' screenshots", _has_cjk_font),
-    Requirement("poppler-utils", "PDF reports read back (pdftoppm, pdftotext, pdffonts)",
-                lambda: all(shutil.which(tool) for tool in ("pdftoppm", "pdftotext", "pdffonts"))),
+    Requirement(
+        "poppler-utils",
+        "PDF reports read back (pdftoppm, pdftotext, pdffonts)",
+        lambda: all(shutil.which(tool) for tool in ("pdftoppm", "pdftotext", "pdffonts")),
+    ),
 )
 
 
 def _sudo() -> list[str] | None:
     if os.geteuid() == 0:
         return []
-    if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True,
-                                               check=False).returncode == 0:
+    if (
+        shutil.which("sudo")
+        and subprocess.run(["sudo", "-n", "true"], capture_output=True, check=False).returncode == 0
+    ):
         return ["sudo", "-n"]
     return None
 
@@ -72,8 +80,7 @@ def provision(echo: Callable[[str], None] = print) -> list[Requirement]:
     echo(f"ehs test: installing Debian packages {' '.join(names)} for the tests ...")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, check=False, stdout=subprocess.DEVNULL)
-    subprocess.run([*sudo, "apt-get", "install", "-y", "-q", *names], env=env, check=False,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-q", *names], env=env, check=False, stdout=subprocess.DEVNULL)
     still = missing()
     for req in still:
         echo(f"ehs test: could not install {req.package} ({req.why})")

@@ -20,8 +20,12 @@ def _connect(url: str):
 
 
 @app.command("list")
-def list_(archive_: bool = typer.Option(False, "--archive", help="List archived reports instead of the kinds"),
-          site: str | None = None, kind: str | None = None, limit: int = 50) -> None:
+def list_(
+    archive_: bool = typer.Option(False, "--archive", help="List archived reports instead of the kinds"),
+    site: str | None = None,
+    kind: str | None = None,
+    limit: int = 50,
+) -> None:
     """The report kinds, or (--archive) the archived reports, newest first."""
     from reports.registry import KINDS
 
@@ -39,23 +43,27 @@ def list_(archive_: bool = typer.Option(False, "--archive", help="List archived 
     if not found:
         typer.echo("no archived reports")
     for r in found:
-        typer.echo(f"{r['id']:>6}  {r['generated_at']:%Y-%m-%d %H:%M}  {r['kind']:13} {r['site']:8} "
-                   f"{r['format']:4} {r['size_bytes']:>9} B  {r['sha256'][:16]}  {r['filename']}")
+        typer.echo(
+            f"{r['id']:>6}  {r['generated_at']:%Y-%m-%d %H:%M}  {r['kind']:13} {r['site']:8} "
+            f"{r['format']:4} {r['size_bytes']:>9} B  {r['sha256'][:16]}  {r['filename']}"
+        )
 
 
 @app.command()
-def run(kind: str = typer.Argument(..., help="incident, alarm_month, interlocks, device_health"),
-        site: str | None = typer.Option(None, help="Site code (period reports)"),
-        month: str | None = typer.Option(None, help="YYYY-MM in the site's time zone"),
-        since: datetime | None = typer.Option(None, help="Start (ISO 8601; with until, instead of a month)"),
-        until: datetime | None = typer.Option(None),
-        area: list[str] = typer.Option([], "--area", help="Only these areas (repeatable)"),
-        lang: str = typer.Option("zh-CN", help="zh-CN or en"),
-        alarm: int | None = typer.Option(None, help="Incident report: the alarm"),
-        flood: int | None = typer.Option(None, help="Incident report: the flood"),
-        fmt: list[str] = typer.Option(["pdf", "xlsx", "csv"], "--format", help="pdf, xlsx, csv (repeatable)"),
-        out: Path | None = typer.Option(None, help="Also write the files into this folder"),
-        user: str = typer.Option(..., "--user", help="Who asks for it (recorded in the audit record)")) -> None:
+def run(
+    kind: str = typer.Argument(..., help="incident, alarm_month, interlocks, device_health"),
+    site: str | None = typer.Option(None, help="Site code (period reports)"),
+    month: str | None = typer.Option(None, help="YYYY-MM in the site's time zone"),
+    since: datetime | None = typer.Option(None, help="Start (ISO 8601; with until, instead of a month)"),
+    until: datetime | None = typer.Option(None),
+    area: list[str] = typer.Option([], "--area", help="Only these areas (repeatable)"),
+    lang: str = typer.Option("zh-CN", help="zh-CN or en"),
+    alarm: int | None = typer.Option(None, help="Incident report: the alarm"),
+    flood: int | None = typer.Option(None, help="Incident report: the flood"),
+    fmt: list[str] = typer.Option(["pdf", "xlsx", "csv"], "--format", help="pdf, xlsx, csv (repeatable)"),
+    out: Path | None = typer.Option(None, help="Also write the files into this folder"),
+    user: str = typer.Option(..., "--user", help="Who asks for it (recorded in the audit record)"),
+) -> None:
     """Generate a report now: archived with its SHA-256 and entered in the audit record."""
     import psycopg
 
@@ -70,9 +78,19 @@ def run(kind: str = typer.Argument(..., help="incident, alarm_month, interlocks,
     with database_url() as url:
         try:
             with psycopg.connect(url) as conn:
-                params = service.make_params(conn, kind=kind, site=site, month=month, since=aware(since),
-                                             until=aware(until), areas=area, lang=lang, alarm_id=alarm,
-                                             flood_id=flood, now=clock.now())
+                params = service.make_params(
+                    conn,
+                    kind=kind,
+                    site=site,
+                    month=month,
+                    since=aware(since),
+                    until=aware(until),
+                    areas=area,
+                    lang=lang,
+                    alarm_id=alarm,
+                    flood_id=flood,
+                    now=clock.now(),
+                )
                 queued = service.create_run(conn, kind=kind, params=params, formats=fmt, actor=f"cli:{user}")
                 conn.commit()
         except ReportError as exc:
@@ -95,8 +113,11 @@ def run(kind: str = typer.Argument(..., help="incident, alarm_month, interlocks,
 
 
 @app.command()
-def download(report_id: int, out: Path = typer.Option(Path("."), help="Folder to write the file into"),
-             user: str = typer.Option(..., "--user", help="Who downloads it (audited)")) -> None:
+def download(
+    report_id: int,
+    out: Path = typer.Option(Path("."), help="Folder to write the file into"),
+    user: str = typer.Option(..., "--user", help="Who downloads it (audited)"),
+) -> None:
     """Write an archived report, byte for byte as it was generated (audited)."""
     import psycopg
 
@@ -116,8 +137,10 @@ def download(report_id: int, out: Path = typer.Option(Path("."), help="Folder to
 
 
 @app.command()
-def verify(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
-           report_id: int | None = typer.Option(None, "--id", help="The archived report it claims to be")) -> None:
+def verify(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    report_id: int | None = typer.Option(None, "--id", help="The archived report it claims to be"),
+) -> None:
     """Check a report file against the archive: exit 0 if it is, byte for byte, a report generated here."""
     import psycopg
 
@@ -127,9 +150,11 @@ def verify(file: Path = typer.Argument(..., exists=True, dir_okay=False, readabl
         result = archive.verify(conn, file.read_bytes(), file_id=report_id)
     report = result["report"]
     if result["valid"]:
-        typer.echo(f"VALID: {file.name} is archived report {report['id']} ({report['kind']}, site {report['site']}, "
-                   f"generated {report['generated_at']:%Y-%m-%d %H:%M:%S %Z} by {report['generated_by']}, audit entry "
-                   f"{report['audit_seq']}); sha256 {result['sha256']}")
+        typer.echo(
+            f"VALID: {file.name} is archived report {report['id']} ({report['kind']}, site {report['site']}, "
+            f"generated {report['generated_at']:%Y-%m-%d %H:%M:%S %Z} by {report['generated_by']}, audit entry "
+            f"{report['audit_seq']}); sha256 {result['sha256']}"
+        )
         return
     typer.echo(f"NOT VALID: {file.name}: {result['reason']} (sha256 {result['sha256']})", err=True)
     raise typer.Exit(1)
@@ -140,14 +165,19 @@ app.add_typer(schedule_app, name="schedule")
 
 
 @schedule_app.command("add")
-def schedule_add(name: str, kind: str, site: str = typer.Option(..., help="Site code"),
-                 every: str = typer.Option(..., help="daily, weekly, monthly, or incident (after each incident)"),
-                 area: list[str] = typer.Option([], "--area", help="Only these areas (repeatable)"),
-                 fmt: list[str] = typer.Option(["pdf", "xlsx"], "--format", help="pdf, xlsx, csv (repeatable)"),
-                 lang: str = typer.Option("zh-CN", help="zh-CN or en"),
-                 deliver: list[str] = typer.Option([], "--deliver", help="A notification channel's name, or "
-                                                   "CHANNEL:ADDRESS for an e-mail channel (repeatable)"),
-                 user: str = typer.Option(..., "--user", help="Who sets it (audited)")) -> None:
+def schedule_add(
+    name: str,
+    kind: str,
+    site: str = typer.Option(..., help="Site code"),
+    every: str = typer.Option(..., help="daily, weekly, monthly, or incident (after each incident)"),
+    area: list[str] = typer.Option([], "--area", help="Only these areas (repeatable)"),
+    fmt: list[str] = typer.Option(["pdf", "xlsx"], "--format", help="pdf, xlsx, csv (repeatable)"),
+    lang: str = typer.Option("zh-CN", help="zh-CN or en"),
+    deliver: list[str] = typer.Option(
+        [], "--deliver", help="A notification channel's name, or CHANNEL:ADDRESS for an e-mail channel (repeatable)"
+    ),
+    user: str = typer.Option(..., "--user", help="Who sets it (audited)"),
+) -> None:
     """Create or replace a schedule: the report of the period that just ended, or of each closed incident;
     e-mail channels get the files attached, chat channels a signed download link (7 days)."""
     import psycopg
@@ -155,8 +185,16 @@ def schedule_add(name: str, kind: str, site: str = typer.Option(..., help="Site 
     from reports import schedules
     from reports.context import ReportError
 
-    spec = schedules.ScheduleSpec(name=name, kind=kind, site=site, every=every, formats=tuple(fmt),
-                                  areas=tuple(area) or None, lang=lang, deliver_to=tuple(deliver))
+    spec = schedules.ScheduleSpec(
+        name=name,
+        kind=kind,
+        site=site,
+        every=every,
+        formats=tuple(fmt),
+        areas=tuple(area) or None,
+        lang=lang,
+        deliver_to=tuple(deliver),
+    )
     with database_url() as url, psycopg.connect(url) as conn:
         try:
             schedules.put_schedule(conn, spec=spec, actor=f"cli:{user}")
@@ -179,9 +217,11 @@ def schedule_list() -> None:
     if not found:
         typer.echo("no schedules")
     for s in found:
-        typer.echo(f"{s['name']:20} {s['kind']:14} {s['site']:8} {s['every']:8} {','.join(s['formats']):13} "
-                   f"{','.join(s['areas'] or []) or 'all areas'}  {'on' if s['enabled'] else 'off'}  "
-                   f"-> {', '.join(s['deliver_to']) or 'archive only'}")
+        typer.echo(
+            f"{s['name']:20} {s['kind']:14} {s['site']:8} {s['every']:8} {','.join(s['formats']):13} "
+            f"{','.join(s['areas'] or []) or 'all areas'}  {'on' if s['enabled'] else 'off'}  "
+            f"-> {', '.join(s['deliver_to']) or 'archive only'}"
+        )
 
 
 @schedule_app.command("remove")

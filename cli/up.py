@@ -28,12 +28,26 @@ SERVICES: list[tuple[str, list[str], bool]] = [
     # (name, arguments after `python -m`, demo only)
     ("ingest", ["ingest"], False),
     ("alerts", ["alerts"], False),
-    ("api", ["uvicorn", "api.main:create_app", "--factory", "--host", "{host}", "--port", "{port}",
-             "--no-access-log", "--log-level", "warning"], False),
+    (
+        "api",
+        [
+            "uvicorn",
+            "api.main:create_app",
+            "--factory",
+            "--host",
+            "{host}",
+            "--port",
+            "{port}",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        False,
+    ),
     ("simulator", ["simulator", "--config", "{config}", "--speed", "{speed}"], True),
-    ("hj212", ["ingest.hj212"], False),         # only when EHS_HJ212_PORT is set (see below)
+    ("hj212", ["ingest.hj212"], False),  # only when EHS_HJ212_PORT is set (see below)
     ("compliance", ["compliance"], False),
-    ("energy", ["energy"], False),               # counters -> intervals, ledgers, energy findings
+    ("energy", ["energy"], False),  # counters -> intervals, ledgers, energy findings
 ]
 
 
@@ -53,8 +67,9 @@ class Child:
     def start(self) -> None:
         if self._fh is None:
             self._fh = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=REPO_ROOT, stdout=self._fh,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, cwd=REPO_ROOT, stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.started_at = time.monotonic()
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -94,11 +109,13 @@ def _wait_http(url: str, child: Child, timeout: float = 60.0) -> bool:
     return False
 
 
-def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and run the simulator"),
-       config: Path | None = typer.Option(None, help="Plant configuration to apply at start"),
-       host: str = typer.Option("127.0.0.1", help="API address"),
-       port: int = typer.Option(8000, help="API port (0, or a port that is taken: a free one is chosen)"),
-       speed: float = typer.Option(1.0, help="With --demo: play incidents this many times faster")) -> None:
+def up(
+    demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and run the simulator"),
+    config: Path | None = typer.Option(None, help="Plant configuration to apply at start"),
+    host: str = typer.Option("127.0.0.1", help="API address"),
+    port: int = typer.Option(8000, help="API port (0, or a port that is taken: a free one is chosen)"),
+    speed: float = typer.Option(1.0, help="With --demo: play incidents this many times faster"),
+) -> None:
     """Run the whole system: database, broker, migrations, configuration, ingest, API (and the simulator)."""
     import psycopg
 
@@ -152,11 +169,18 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
         typer.echo(f"  TimescaleDB features: {timescale}")
         if plant is not None:
             revision = f"revision {summary.revision}" if summary.changed else "unchanged"
-            typer.echo(f"  plant    : {config} ({revision}; {len(plant.safety.rules)} rules, "
-                       f"{len(plant.safety.response_plans)} response plans)")
+            typer.echo(
+                f"  plant    : {config} ({revision}; {len(plant.safety.rules)} rules, "
+                f"{len(plant.safety.response_plans)} response plans)"
+            )
 
-        env = {**os.environ, "EHS_DATABASE_URL": db.url, "EHS_MQTT_URL": broker.url,
-               "EHS_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "EHS_DATABASE_URL": db.url,
+            "EHS_MQTT_URL": broker.url,
+            "EHS_DATA_DIR": str(data_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
         logs = data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         values = {"host": host, "port": str(port), "config": str(config), "speed": str(speed)}
@@ -176,12 +200,18 @@ def up(demo: bool = typer.Option(False, "--demo", help="Apply the demo plant and
         typer.echo(f"  app      : {api_url}/app/  (phones)   control room: {api_url}/screen/")
         typer.echo(f"  logs     : {logs}")
         if demo:
-            typer.echo("  demo     : simulator running; try `ehs simulate incident thermal_runaway` "
-                       "in another terminal, then `ehs alarms list`")
-            typer.echo(f"  sign in  : user {DEMO_USER}, password {demo_password} (demo only: a new one-time "
-                       "password at every start)")
-            typer.echo(f"  notify   : demo channel writes every notification to {logs / 'alerts.log'} "
-                       "(no external service; add real channels with the API)")
+            typer.echo(
+                "  demo     : simulator running; try `ehs simulate incident thermal_runaway` "
+                "in another terminal, then `ehs alarms list`"
+            )
+            typer.echo(
+                f"  sign in  : user {DEMO_USER}, password {demo_password} (demo only: a new one-time "
+                "password at every start)"
+            )
+            typer.echo(
+                f"  notify   : demo channel writes every notification to {logs / 'alerts.log'} "
+                "(no external service; add real channels with the API)"
+            )
         typer.echo("Running. Press Ctrl-C to stop.")
         _supervise(children, stop)
     finally:
@@ -212,8 +242,15 @@ def _demo_admin(url: str) -> str:
     with psycopg.connect(url) as conn, conn.transaction():
         user_id = find_user_id(conn, DEMO_USER)
         if user_id is None:
-            return create_user(conn=conn, actor=actor, username=DEMO_USER, role=Role.ADMIN, sites=[],
-                               all_sites=True, display_name="Demo administrator").one_time_password
+            return create_user(
+                conn=conn,
+                actor=actor,
+                username=DEMO_USER,
+                role=Role.ADMIN,
+                sites=[],
+                all_sites=True,
+                display_name="Demo administrator",
+            ).one_time_password
         return reset_password(conn=conn, actor=actor, user_id=user_id, password=None, now=datetime.now(UTC))
 
 
@@ -225,12 +262,25 @@ def _demo_notifications(url: str, secret: str) -> None:
     from alerts.notifications import notify_config
 
     with psycopg.connect(url) as conn, conn.transaction():
-        notify_config.apply_section(conn=conn, secret=secret, section=notify_config.NotificationSection(
-            channels=[notify_config.ChannelSpec(name="demo-log", kind="log", url="log://demo")],
-            escalation=[notify_config.PolicySpec(
-                name="demo", min_priority=3, reminder_s=300, max_reminders=3,
-                tiers=[notify_config.TierSpec(after_s=300, roles=["ehs_manager"], channels=["webpush"]),
-                       notify_config.TierSpec(after_s=900, roles=["admin"], channels=["webpush", "sms"])])]))
+        notify_config.apply_section(
+            conn=conn,
+            secret=secret,
+            section=notify_config.NotificationSection(
+                channels=[notify_config.ChannelSpec(name="demo-log", kind="log", url="log://demo")],
+                escalation=[
+                    notify_config.PolicySpec(
+                        name="demo",
+                        min_priority=3,
+                        reminder_s=300,
+                        max_reminders=3,
+                        tiers=[
+                            notify_config.TierSpec(after_s=300, roles=["ehs_manager"], channels=["webpush"]),
+                            notify_config.TierSpec(after_s=900, roles=["admin"], channels=["webpush", "sms"]),
+                        ],
+                    )
+                ],
+            ),
+        )
 
 
 def _demo_tariffs(url: str) -> None:
@@ -254,9 +304,16 @@ CRASH_LOOP_RESTARTS = 5
 HEALTHY_AFTER_S = 300.0
 
 
-def _supervise(children: list[Child], stop: threading.Event, *, base_delay: float = 1.0, max_delay: float = 60.0,
-               give_up_after: int = CRASH_LOOP_RESTARTS, healthy_after: float = HEALTHY_AFTER_S,
-               poll_s: float = 0.5) -> None:
+def _supervise(
+    children: list[Child],
+    stop: threading.Event,
+    *,
+    base_delay: float = 1.0,
+    max_delay: float = 60.0,
+    give_up_after: int = CRASH_LOOP_RESTARTS,
+    healthy_after: float = HEALTHY_AFTER_S,
+    poll_s: float = 0.5,
+) -> None:
     """Restart a child that exits, with exponential backoff (``base_delay`` doubling to ``max_delay``); give up
     on a child in a crash loop."""
     while not stop.wait(poll_s):
@@ -265,19 +322,25 @@ def _supervise(children: list[Child], stop: threading.Event, *, base_delay: floa
             if child.proc is None or child.proc.poll() is None or child.given_up:
                 continue
             if child.next_start == 0.0:
-                if now - child.started_at > healthy_after:   # it ran fine for a while: start the backoff afresh
+                if now - child.started_at > healthy_after:  # it ran fine for a while: start the backoff afresh
                     child.restarts = 0
                 if child.restarts >= give_up_after:
                     child.given_up = True
-                    typer.echo(f"  {child.name} exited with code {child.proc.returncode} again: it failed "
-                               f"{child.restarts + 1} times in a row, each within {healthy_after:.0f} s of its start. "
-                               f"Not restarting it; fix the cause (see {child.log}) and run `ehs up` again. "
-                               f"{SAFETY_NOTE.get(child.name, '')}".rstrip(), err=True)
+                    typer.echo(
+                        f"  {child.name} exited with code {child.proc.returncode} again: it failed "
+                        f"{child.restarts + 1} times in a row, each within {healthy_after:.0f} s of its start. "
+                        f"Not restarting it; fix the cause (see {child.log}) and run `ehs up` again. "
+                        f"{SAFETY_NOTE.get(child.name, '')}".rstrip(),
+                        err=True,
+                    )
                     continue
-                delay = min(max_delay, base_delay * 2.0 ** child.restarts)
-                typer.echo(f"  {child.name} exited with code {child.proc.returncode}; restarting it in "
-                           f"{delay:.0f} s (restart {child.restarts + 1} of at most {give_up_after} in a row; "
-                           f"log: {child.log})", err=True)
+                delay = min(max_delay, base_delay * 2.0**child.restarts)
+                typer.echo(
+                    f"  {child.name} exited with code {child.proc.returncode}; restarting it in "
+                    f"{delay:.0f} s (restart {child.restarts + 1} of at most {give_up_after} in a row; "
+                    f"log: {child.log})",
+                    err=True,
+                )
                 child.next_start = now + delay
             elif now >= child.next_start:
                 child.restarts += 1
@@ -286,5 +349,7 @@ def _supervise(children: list[Child], stop: threading.Event, *, base_delay: floa
                 typer.echo(f"  {child.name} restarted (pid {child.proc.pid})", err=True)
 
 
-SAFETY_NOTE = {"ingest": "WARNING: without ingest no reading is stored, no rule runs and no interlock fires.",
-               "alerts": "WARNING: without the alerts worker no notification is sent and no command is retried."}
+SAFETY_NOTE = {
+    "ingest": "WARNING: without ingest no reading is stored, no rule runs and no interlock fires.",
+    "alerts": "WARNING: without the alerts worker no notification is sent and no command is retried.",
+}

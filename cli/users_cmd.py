@@ -53,12 +53,14 @@ def _new_password(generate: bool) -> str | None:
 
 
 @app.command()
-def add(username: str,
-        role: str = typer.Option(..., help="admin, ehs_manager, operator, viewer or regulator"),
-        site: list[str] = typer.Option([], "--site", help="Site code (repeat for several)"),
-        all_sites: bool = typer.Option(False, "--all-sites", help="Every site, present and future"),
-        display_name: str = typer.Option("", help="Name shown in the app"),
-        generate: bool = typer.Option(False, "--generate", help="Generate a one-time password and print it")) -> None:
+def add(
+    username: str,
+    role: str = typer.Option(..., help="admin, ehs_manager, operator, viewer or regulator"),
+    site: list[str] = typer.Option([], "--site", help="Site code (repeat for several)"),
+    all_sites: bool = typer.Option(False, "--all-sites", help="Every site, present and future"),
+    display_name: str = typer.Option("", help="Name shown in the app"),
+    generate: bool = typer.Option(False, "--generate", help="Generate a one-time password and print it"),
+) -> None:
     """Create a user (prompts for the password, reads it from stdin, or generates one with --generate)."""
     from api.policy import Role
     from api.users import create_user
@@ -69,9 +71,18 @@ def add(username: str,
         typer.echo(f"unknown role {role!r}", err=True)
         raise typer.Exit(2) from None
     password = _new_password(generate)
-    new = _run(lambda conn: create_user(conn=conn, actor=_console(), username=username, role=role_value,
-                                        sites=site, all_sites=all_sites, display_name=display_name,
-                                        password=password))
+    new = _run(
+        lambda conn: create_user(
+            conn=conn,
+            actor=_console(),
+            username=username,
+            role=role_value,
+            sites=site,
+            all_sites=all_sites,
+            display_name=display_name,
+            password=password,
+        )
+    )
     typer.echo(f"user {username.lower()} created ({role}, {'all sites' if all_sites else ', '.join(site)})")
     if new.one_time_password:
         typer.echo(f"one-time password: {new.one_time_password}")
@@ -85,8 +96,11 @@ def list_users() -> None:
     rows = _run(lambda conn: query(conn=conn, actor=_console(), after=None, limit=1000))["items"]
     table = []
     for r in rows:
-        status = "disabled" if r["disabled_at"] else ("locked" if r["locked_until"] and
-                                                      r["locked_until"] > datetime.now(UTC) else "active")
+        status = (
+            "disabled"
+            if r["disabled_at"]
+            else ("locked" if r["locked_until"] and r["locked_until"] > datetime.now(UTC) else "active")
+        )
         sites = "*" if r["all_sites"] else ",".join(r["sites"])
         table.append([r["username"], r["role"], status, "on" if r["mfa_enabled"] else "off", sites])
     print_table(["user", "role", "status", "mfa", "sites"], table)
@@ -95,8 +109,15 @@ def list_users() -> None:
 def _set_disabled(username: str, disabled: bool) -> None:
     from api.users import update_user
 
-    _run(lambda conn: update_user(conn=conn, actor=_console(), user_id=_user_id(conn, username),
-                                  changes={"disabled": disabled}, now=datetime.now(UTC)))
+    _run(
+        lambda conn: update_user(
+            conn=conn,
+            actor=_console(),
+            user_id=_user_id(conn, username),
+            changes={"disabled": disabled},
+            now=datetime.now(UTC),
+        )
+    )
     typer.echo(f"user {username} {'disabled' if disabled else 'enabled'}")
 
 
@@ -127,8 +148,11 @@ def reset_password(username: str, generate: bool = typer.Option(False, "--genera
     from api.users import reset_password as reset
 
     password = _new_password(generate)
-    generated = _run(lambda conn: reset(conn=conn, actor=_console(), user_id=_user_id(conn, username),
-                                        password=password, now=datetime.now(UTC)))
+    generated = _run(
+        lambda conn: reset(
+            conn=conn, actor=_console(), user_id=_user_id(conn, username), password=password, now=datetime.now(UTC)
+        )
+    )
     typer.echo(f"password of {username} reset")
     if generated:
         typer.echo(f"one-time password: {generated}")

@@ -58,8 +58,13 @@ def main() -> None:
                     runs += 1
                     next_run = time.monotonic() + interval
                 # heartbeat more often than the API's 30 s staleness, whatever the evaluation interval
-                heartbeat(conn, service="compliance", instance=instance, started_at=started,
-                          counters={"runs": runs, "findings": found, "errors": errors})
+                heartbeat(
+                    conn,
+                    service="compliance",
+                    instance=instance,
+                    started_at=started,
+                    counters={"runs": runs, "findings": found, "errors": errors},
+                )
             if down:
                 _LOGGER.warning("compliance: database is back")
             down = False
@@ -72,7 +77,7 @@ def main() -> None:
             next_run = time.monotonic() + interval
             _LOGGER.exception("compliance: this run failed; the next one is in %.0f s", interval)
         stop.wait(min(interval, 10.0))
-    sign_off(settings.database_url, service="compliance", instance=instance)   # only a death leaves a stale row
+    sign_off(settings.database_url, service="compliance", instance=instance)  # only a death leaves a stale row
 
 
 if __name__ == "__main__":

@@ -23,18 +23,18 @@ VALID_FLAGS = frozenset({"N"})
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    ts: datetime               # aware
+    ts: datetime  # aware
     value: float | None
     flag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PeriodMean:
-    start: datetime            # local start of the hour or day (aware, in the site's zone)
-    mean: float | None         # None when there is no valid value
+    start: datetime  # local start of the hour or day (aware, in the site's zone)
+    mean: float | None  # None when there is no valid value
     n_valid: int
     n_total: int
-    valid: bool                # enough valid values for the period to count
+    valid: bool  # enough valid values for the period to count
 
     @property
     def invalid(self) -> int:
@@ -52,8 +52,9 @@ def o2_corrected(value: float, o2_pct: float, reference_pct: float) -> float | N
     return value * (21.0 - reference_pct) / (21.0 - o2_pct)
 
 
-def correct_series(samples: Sequence[Sample], o2: Sequence[Sample], reference_pct: float,
-                   valid_flags: frozenset[str] = VALID_FLAGS) -> list[Sample]:
+def correct_series(
+    samples: Sequence[Sample], o2: Sequence[Sample], reference_pct: float, valid_flags: frozenset[str] = VALID_FLAGS
+) -> list[Sample]:
     """Correct each sample with the O2 sample of the same time; no valid O2 -> the sample is invalid ('D')."""
     by_time = {s.ts: s for s in o2}
     out = []
@@ -76,8 +77,15 @@ def _bucket(ts: datetime, tz: ZoneInfo, period: str) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def means(samples: Iterable[Sample], *, period: str, tz: ZoneInfo, min_valid: int = 1,
-          flow: Sequence[Sample] = (), valid_flags: frozenset[str] = VALID_FLAGS) -> list[PeriodMean]:
+def means(
+    samples: Iterable[Sample],
+    *,
+    period: str,
+    tz: ZoneInfo,
+    min_valid: int = 1,
+    flow: Sequence[Sample] = (),
+    valid_flags: frozenset[str] = VALID_FLAGS,
+) -> list[PeriodMean]:
     """Mean of the valid samples per local hour or day (``period``), flow-weighted when ``flow`` is given.
 
     A sample whose flow is unknown or invalid at a flow-weighted outfall is left out (its volume is unknown).
@@ -91,8 +99,7 @@ def means(samples: Iterable[Sample], *, period: str, tz: ZoneInfo, min_valid: in
         group = buckets[start]
         good = [s for s in group if is_valid(s, valid_flags)]
         if flows:
-            pairs = [(s.value, flows[s.ts].value) for s in good
-                     if s.ts in flows and is_valid(flows[s.ts], valid_flags)]
+            pairs = [(s.value, flows[s.ts].value) for s in good if s.ts in flows and is_valid(flows[s.ts], valid_flags)]
             volume = sum(q for _, q in pairs)
             mean = sum(c * q for c, q in pairs) / volume if volume > 0 else None
             n_valid = len(pairs)
@@ -116,16 +123,21 @@ def daily_from_hourly(hourly: Sequence[PeriodMean], *, min_hours: int = 20) -> l
     return out
 
 
-def invalid_seconds(samples: Sequence[Sample], *, start: datetime, end: datetime, interval_s: float,
-                    valid_flags: frozenset[str] = VALID_FLAGS) -> float:
+def invalid_seconds(
+    samples: Sequence[Sample],
+    *,
+    start: datetime,
+    end: datetime,
+    interval_s: float,
+    valid_flags: frozenset[str] = VALID_FLAGS,
+) -> float:
     """Time in [start, end) without valid data: flagged or missing samples, each standing for ``interval_s``."""
     expected = (end - start).total_seconds() / interval_s
     valid = sum(1 for s in samples if start <= s.ts < end and is_valid(s, valid_flags))
     return max(expected - valid, 0.0) * interval_s
 
 
-def benchmark_concentration(measured: float, *, drainage_m3: float,
-                            production: Sequence[tuple[float, float]]) -> float:
+def benchmark_concentration(measured: float, *, drainage_m3: float, production: Sequence[tuple[float, float]]) -> float:
     """Concentration on the benchmark drainage basis (GB 30484-2013, 环函〔2014〕170号).
 
     ``production``: (output in 10^4 Ah, benchmark m3 per 10^4 Ah) per product. Below the benchmark volume the
@@ -139,16 +151,17 @@ def benchmark_concentration(measured: float, *, drainage_m3: float,
 
 @dataclass(frozen=True, slots=True)
 class TotalCheck:
-    total: float               # year to date, in the -Cou unit (kg, m3)
-    permitted: float           # per year
-    used: float                # total / permitted
-    projected: float           # the year's total at the pace so far
+    total: float  # year to date, in the -Cou unit (kg, m3)
+    permitted: float  # per year
+    used: float  # total / permitted
+    projected: float  # the year's total at the pace so far
     exceeded: bool
     on_pace_to_exceed: bool
 
 
-def totals_by(samples: Iterable[Sample], *, tz: ZoneInfo, period: str,
-              valid_flags: frozenset[str] = VALID_FLAGS) -> dict[date, float]:
+def totals_by(
+    samples: Iterable[Sample], *, tz: ZoneInfo, period: str, valid_flags: frozenset[str] = VALID_FLAGS
+) -> dict[date, float]:
     """Sum of interval totals (-Cou) per local day (``period='day'``) or month (first day of the month)."""
     out: dict[date, float] = {}
     for sample in samples:
@@ -166,6 +179,6 @@ def annual_check(year_to_date: float, permitted: float, *, through: date) -> Tot
     days_in_year = (date(through.year + 1, 1, 1) - first).days
     elapsed = (through - first).days + 1
     projected = year_to_date * days_in_year / elapsed
-    return TotalCheck(year_to_date, permitted, year_to_date / permitted, projected, year_to_date > permitted,
-                      projected > permitted)
-
+    return TotalCheck(
+        year_to_date, permitted, year_to_date / permitted, projected, year_to_date > permitted, projected > permitted
+    )

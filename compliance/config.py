@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from compliance.limits import Averaging, Limit
 from core.plant import PlantConfig
 
-PointRef = str      # "device/point_key" within the outfall's site
+PointRef = str  # "device/point_key" within the outfall's site
 
 
 class _Item(BaseModel):
@@ -19,24 +19,29 @@ class _Item(BaseModel):
 
 class PollutantConfig(_Item):
     pollutant: str = Field(pattern=r"^[a-zA-Z0-9]{2,7}$", description="HJ 212 factor code, e.g. w01018")
-    point: PointRef = Field(pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$",
-                            description="device/point holding the values to judge (real-time or minute data)")
+    point: PointRef = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$",
+        description="device/point holding the values to judge (real-time or minute data)",
+    )
     interval_s: float = Field(60.0, gt=0, description="The point's sampling interval (invalid-data time, trend)")
 
 
 class TotalConfig(_Item):
     pollutant: str = Field(pattern=r"^[a-zA-Z0-9]{2,7}$")
-    point: PointRef = Field(pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$",
-                            description="device/point holding the interval totals (-Cou)")
+    point: PointRef = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$", description="device/point holding the interval totals (-Cou)"
+    )
 
 
 class EquipmentConfig(_Item):
     """Treatment equipment whose running state (HJ 212 ``SBxxx-RS``) must keep up with production."""
 
     name: str
-    point: PointRef = Field(pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$",
-                            description="device/point holding the SBxxx-RS state (0 off, 1 running, 2 calibrating, "
-                                        "3 maintenance, 4 alarm, 5 back-flush)")
+    point: PointRef = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$",
+        description="device/point holding the SBxxx-RS state (0 off, 1 running, 2 calibrating, "
+        "3 maintenance, 4 alarm, 5 back-flush)",
+    )
 
 
 class PermitConfig(_Item):
@@ -90,8 +95,7 @@ class ComplianceSection(BaseModel):
 
 def check_compliance(section: ComplianceSection, plant: PlantConfig) -> list[tuple[tuple, str]]:
     """Every point an outfall names exists in its site; codes are unique per site."""
-    points = {(s.code, f"{d.code}/{p.key}") for s in plant.sites for a in s.areas for d in a.devices
-              for p in d.points}
+    points = {(s.code, f"{d.code}/{p.key}") for s in plant.sites for a in s.areas for d in a.devices for p in d.points}
     sites = {s.code for s in plant.sites}
     problems: list[tuple[tuple, str]] = []
     seen: set[tuple[str, str]] = set()

@@ -57,8 +57,15 @@ class PeriodLimit(_Interface):
 
     key = "compliance_period_limit"
 
-    def __init__(self, *, limit_min: float | None = None, limit_max: float | None = None,
-                 averaging: str = "hour", tz: str = "Asia/Shanghai", min_valid: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        limit_min: float | None = None,
+        limit_max: float | None = None,
+        averaging: str = "hour",
+        tz: str = "Asia/Shanghai",
+        min_valid: int = 1,
+    ) -> None:
         self.limit_min = limit_min
         self.limit_max = limit_max
         self.averaging = averaging
@@ -100,7 +107,7 @@ class PeriodLimit(_Interface):
         if self._start is None or start > self._start:
             self._start, self._sum, self._weights, self._valid, self._count = start, 0.0, 0.0, 0, 0
         elif start < self._start:
-            return None                                   # late data belongs to a period already judged
+            return None  # late data belongs to a period already judged
         self._count += 1
         weight = x.get("weight", 1.0)
         if valid and weight is not None and weight >= 0:
@@ -120,8 +127,15 @@ class TrendProjection(_Interface):
 
     key = "compliance_trend"
 
-    def __init__(self, *, limit_max: float = 1.0, averaging: str = "hour", tz: str = "Asia/Shanghai",
-                 interval_s: float = 60.0, min_points: int = 5) -> None:
+    def __init__(
+        self,
+        *,
+        limit_max: float = 1.0,
+        averaging: str = "hour",
+        tz: str = "Asia/Shanghai",
+        interval_s: float = 60.0,
+        min_points: int = 5,
+    ) -> None:
         self.limit_max = limit_max
         self.averaging = averaging
         self.tz = tz
@@ -135,12 +149,13 @@ class TrendProjection(_Interface):
         if value is None or not valid or self.limit_max <= 0:
             return None
         start = period_start(ts, Averaging(self.averaging), ZoneInfo(self.tz))
-        points = ([] if self._start is None or start != self._start else list(self._points))
+        points = [] if self._start is None or start != self._start else list(self._points)
         points.append(((ts - start).total_seconds(), value))
         if len(points) < self.min_points:
             return None
-        return projected_mean(points, _PERIOD[Averaging(self.averaging)].total_seconds(),
-                              self.interval_s) / self.limit_max
+        return (
+            projected_mean(points, _PERIOD[Averaging(self.averaging)].total_seconds(), self.interval_s) / self.limit_max
+        )
 
     def learn_one(self, x: Mapping[str, float | None], ts: datetime) -> None:
         value, valid = x.get("value"), x.get("valid")
@@ -209,7 +224,7 @@ class Evaluator:
     tz: str = "Asia/Shanghai"
     interval_s: float = 60.0
     min_valid: int = 1
-    warn_at: float = 1.0            # projected mean / limit at which the warning starts
+    warn_at: float = 1.0  # projected mean / limit at which the warning starts
     _period: PeriodLimit = field(init=False)
     _trend: TrendProjection | None = field(init=False)
     _states: dict[str, _State] = field(default_factory=dict, init=False)
@@ -218,11 +233,20 @@ class Evaluator:
     results: list[PeriodResult] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
-        self._period = PeriodLimit(limit_min=self.limit.min, limit_max=self.limit.max,
-                                   averaging=self.limit.averaging.value, tz=self.tz, min_valid=self.min_valid)
-        self._trend = None if self.limit.averaging is Averaging.SINGLE or self.limit.max is None else \
-            TrendProjection(limit_max=self.limit.max, averaging=self.limit.averaging.value, tz=self.tz,
-                            interval_s=self.interval_s)
+        self._period = PeriodLimit(
+            limit_min=self.limit.min,
+            limit_max=self.limit.max,
+            averaging=self.limit.averaging.value,
+            tz=self.tz,
+            min_valid=self.min_valid,
+        )
+        self._trend = (
+            None
+            if self.limit.averaging is Averaging.SINGLE or self.limit.max is None
+            else TrendProjection(
+                limit_max=self.limit.max, averaging=self.limit.averaging.value, tz=self.tz, interval_s=self.interval_s
+            )
+        )
 
     def rule(self, kind: str) -> str:
         return f"compliance.{kind}.{self.pollutant}.{self.limit.averaging.value}"
@@ -239,51 +263,104 @@ class Evaluator:
         if self.limit.averaging is Averaging.SINGLE:
             if score is not None:
                 if self.limit.exceeded(value):
-                    self.results.append(PeriodResult(self.pollutant, "single", ts, value, 1, 1, True, True,
-                                                     self.limit, self.source))
-                out += self._edge("exceedance", Severity.HIGH if self.limit.exceeded(value) else Severity.NORMAL,
-                                  ts, score, value, f"{self.pollutant} reading {value:g} against {self._bounds()} "
-                                  f"({self.source})")
+                    self.results.append(
+                        PeriodResult(self.pollutant, "single", ts, value, 1, 1, True, True, self.limit, self.source)
+                    )
+                out += self._edge(
+                    "exceedance",
+                    Severity.HIGH if self.limit.exceeded(value) else Severity.NORMAL,
+                    ts,
+                    score,
+                    value,
+                    f"{self.pollutant} reading {value:g} against {self._bounds()} ({self.source})",
+                )
         elif self._period.last_ is not None and self._period.last_[0] != self._judged:
             start, mean, n_valid, count = self._period.last_
             self._judged = start
             what = f"{self.pollutant} {self.limit.averaging.value} from {start:%Y-%m-%d %H:%M}"
-            out += self._edge("invalid", Severity.NORMAL if score is not None else Severity.LOW, ts, None, mean,
-                              f"{what}: {n_valid} valid of {count} values (at least {self.min_valid} needed)")
-            self.results.append(PeriodResult(self.pollutant, self.limit.averaging.value, start, mean, n_valid, count,
-                                             score is not None, score is not None and self.limit.exceeded(mean),
-                                             self.limit, self.source))
+            out += self._edge(
+                "invalid",
+                Severity.NORMAL if score is not None else Severity.LOW,
+                ts,
+                None,
+                mean,
+                f"{what}: {n_valid} valid of {count} values (at least {self.min_valid} needed)",
+            )
+            self.results.append(
+                PeriodResult(
+                    self.pollutant,
+                    self.limit.averaging.value,
+                    start,
+                    mean,
+                    n_valid,
+                    count,
+                    score is not None,
+                    score is not None and self.limit.exceeded(mean),
+                    self.limit,
+                    self.source,
+                )
+            )
             if score is not None:
                 exceeded = self.limit.exceeded(mean)
-                out += self._edge("exceedance", Severity.HIGH if exceeded else Severity.NORMAL, ts, score, mean,
-                                  f"{what}: mean {mean:.4g} against {self._bounds()} ({self.source})")
+                out += self._edge(
+                    "exceedance",
+                    Severity.HIGH if exceeded else Severity.NORMAL,
+                    ts,
+                    score,
+                    mean,
+                    f"{what}: mean {mean:.4g} against {self._bounds()} ({self.source})",
+                )
             out += self._edge("warning", Severity.NORMAL, ts, None, mean, f"{what}: period closed")
         if self._trend is not None:
             projected = self._trend.score_one(x, ts)
             exceeding = self._states.get(self.rule("exceedance"), _State()).severity > Severity.NORMAL
             if projected is not None and not exceeding:
                 mean = projected * (self.limit.max or 0)
-                out += self._edge("warning", Severity.MEDIUM if projected >= self.warn_at else Severity.NORMAL,
-                                  ts, projected, mean, f"{self.pollutant} {self.limit.averaging.value} mean "
-                                  f"projected at {mean:.4g} against {self._bounds()} ({self.source})")
+                out += self._edge(
+                    "warning",
+                    Severity.MEDIUM if projected >= self.warn_at else Severity.NORMAL,
+                    ts,
+                    projected,
+                    mean,
+                    f"{self.pollutant} {self.limit.averaging.value} mean "
+                    f"projected at {mean:.4g} against {self._bounds()} ({self.source})",
+                )
             self._trend.learn_one(x, ts)
         self._period.learn_one(x, ts)
         return out
 
     def _bounds(self) -> str:
         lo, hi = self.limit.min, self.limit.max
-        return f"{lo:g}-{hi:g}" if lo is not None and hi is not None else (f"<= {hi:g}" if hi is not None
-                                                                            else f">= {lo:g}")
+        return (
+            f"{lo:g}-{hi:g}"
+            if lo is not None and hi is not None
+            else (f"<= {hi:g}" if hi is not None else f">= {lo:g}")
+        )
 
-    def _edge(self, kind: str, severity: Severity, ts: datetime, score: float | None, value: float | None,
-              message: str) -> list[Finding]:
+    def _edge(
+        self, kind: str, severity: Severity, ts: datetime, score: float | None, value: float | None, message: str
+    ) -> list[Finding]:
         rule = self.rule(kind)
         state = self._states.setdefault(rule, _State())
         if state.severity == severity:
             return []
         state.severity = severity
-        return [Finding(rule=rule, detector=f"compliance_{kind}", subject=self.subject, severity=severity, ts=ts,
-                        score=score, value=value, message=message,
-                        details={"pollutant": self.pollutant, "limit_min": self.limit.min,
-                                 "limit_max": self.limit.max, "averaging": self.limit.averaging.value,
-                                 "source": self.source})]
+        return [
+            Finding(
+                rule=rule,
+                detector=f"compliance_{kind}",
+                subject=self.subject,
+                severity=severity,
+                ts=ts,
+                score=score,
+                value=value,
+                message=message,
+                details={
+                    "pollutant": self.pollutant,
+                    "limit_min": self.limit.min,
+                    "limit_max": self.limit.max,
+                    "averaging": self.limit.averaging.value,
+                    "source": self.source,
+                },
+            )
+        ]

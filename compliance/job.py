@@ -34,8 +34,14 @@ from core.model import Finding, Severity, SubjectRef
 
 #: HJ 212-2017 Table 4, SBxxx-RS: the running state of treatment equipment.
 EQUIPMENT_STATES = {0: "stopped", 1: "running", 2: "calibrating", 3: "maintenance", 4: "alarm", 5: "back-flushing"}
-EQUIPMENT_SEVERITY = {0: Severity.HIGH, 1: Severity.NORMAL, 2: Severity.LOW, 3: Severity.LOW, 4: Severity.HIGH,
-                      5: Severity.LOW}
+EQUIPMENT_SEVERITY = {
+    0: Severity.HIGH,
+    1: Severity.NORMAL,
+    2: Severity.LOW,
+    3: Severity.LOW,
+    4: Severity.HIGH,
+    5: Severity.LOW,
+}
 
 #: How far back a first run looks when an outfall has no watermark yet.
 FIRST_LOOK_BACK = timedelta(days=2)
@@ -63,20 +69,25 @@ class ComplianceJob:
         mark = watermark(conn=conn, site=outfall.site, outfall=outfall.code)
         fresh = not any(key[:2] == (outfall.site, outfall.code) for key in self._evaluators)
         start = mark or (end - FIRST_LOOK_BACK)
-        if fresh:                        # start at a day boundary so no period is judged on part of its data
-            start = start.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
-                microseconds=1)
+        if fresh:  # start at a day boundary so no period is judged on part of its data
+            start = start.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(microseconds=1)
         if start >= end:
             return []
         wanted = [points.get(p.point) for p in outfall.pollutants] + [points.get(e.point) for e in outfall.equipment]
         extra = [points.get(ref) for ref in (outfall.flow_point, outfall.o2_point) if ref]
-        samples = fetch_samples(conn=conn, point_ids=[p for p in wanted + extra if p is not None], since=start,
-                                until=end)
+        samples = fetch_samples(
+            conn=conn, point_ids=[p for p in wanted + extra if p is not None], since=start, until=end
+        )
         flows = {s.ts: s for s in samples.get(points.get(outfall.flow_point or ""), [])}
         o2 = samples.get(points.get(outfall.o2_point or ""), [])
-        limits = effective_limits(self.standards, standards=outfall.standards, medium=outfall.medium,
-                                  regime=outfall.regime, at=end.astimezone(tz).date(),
-                                  permit=outfall.permit_limits(end.astimezone(tz).date()))
+        limits = effective_limits(
+            self.standards,
+            standards=outfall.standards,
+            medium=outfall.medium,
+            regime=outfall.regime,
+            at=end.astimezone(tz).date(),
+            permit=outfall.permit_limits(end.astimezone(tz).date()),
+        )
         findings: list[Finding] = []
         for cfg in outfall.pollutants:
             point_id = points.get(cfg.point)
@@ -94,20 +105,27 @@ class ComplianceJob:
                 evaluator = self._evaluators.get(ident)
                 if evaluator is None:
                     evaluator = self._evaluators[ident] = Evaluator(
-                        subject=subject, pollutant=pollutant, limit=limit, source=source, tz=tz_name,
-                        interval_s=cfg.interval_s, min_valid=outfall.min_valid.get(averaging, 1))
+                        subject=subject,
+                        pollutant=pollutant,
+                        limit=limit,
+                        source=source,
+                        tz=tz_name,
+                        interval_s=cfg.interval_s,
+                        min_valid=outfall.min_valid.get(averaging, 1),
+                    )
                 for sample in series:
-                    findings += evaluator.feed(sample.ts, sample.value, is_valid(sample),
-                                               _weight(sample, flows) if flows else 1.0)
-                store_results(conn=conn, site=outfall.site, outfall=outfall.code,
-                              results=evaluator.take_results())
+                    findings += evaluator.feed(
+                        sample.ts, sample.value, is_valid(sample), _weight(sample, flows) if flows else 1.0
+                    )
+                store_results(conn=conn, site=outfall.site, outfall=outfall.code, results=evaluator.take_results())
         findings += self._check_equipment(outfall, points, areas, samples)
         findings += self._check_totals(conn, outfall, points, areas, tz, end)
         set_watermark(conn=conn, site=outfall.site, outfall=outfall.code, to=end)
         return findings
 
-    def _check_equipment(self, outfall: OutfallConfig, points: dict[str, int], areas: dict[str, str],
-                         samples: dict[int, list[Sample]]) -> list[Finding]:
+    def _check_equipment(
+        self, outfall: OutfallConfig, points: dict[str, int], areas: dict[str, str], samples: dict[int, list[Sample]]
+    ) -> list[Finding]:
         """Treatment equipment stopped or in alarm is HIGH (GB 37822-2019: VOC collection and treatment must run in
         step with production; whether production runs is for the response plan to weigh); calibrating,
         maintenance or back-flush is LOW; running is normal."""
@@ -126,16 +144,29 @@ class ComplianceJob:
                 if self._equipment.get(ident, Severity.NORMAL) == severity:
                     continue
                 self._equipment[ident] = severity
-                out.append(Finding(
-                    rule="compliance.equipment.state", detector="compliance_equipment",
-                    subject=SubjectRef(outfall.site, areas.get(device), device, key), severity=severity,
-                    ts=sample.ts, value=sample.value,
-                    message=f"{item.name}: {EQUIPMENT_STATES.get(state, f'state {state}')} ({outfall.name})",
-                    details={"state": state, "outfall": outfall.code}))
+                out.append(
+                    Finding(
+                        rule="compliance.equipment.state",
+                        detector="compliance_equipment",
+                        subject=SubjectRef(outfall.site, areas.get(device), device, key),
+                        severity=severity,
+                        ts=sample.ts,
+                        value=sample.value,
+                        message=f"{item.name}: {EQUIPMENT_STATES.get(state, f'state {state}')} ({outfall.name})",
+                        details={"state": state, "outfall": outfall.code},
+                    )
+                )
         return out
 
-    def _check_totals(self, conn: psycopg.Connection, outfall: OutfallConfig, points: dict[str, int],
-                      areas: dict[str, str], tz: ZoneInfo, end: datetime) -> list[Finding]:
+    def _check_totals(
+        self,
+        conn: psycopg.Connection,
+        outfall: OutfallConfig,
+        points: dict[str, int],
+        areas: dict[str, str],
+        tz: ZoneInfo,
+        end: datetime,
+    ) -> list[Finding]:
         """Year-to-date -Cou totals against the permitted annual totals: on pace to exceed, exceeded."""
         if outfall.permit is None:
             return []
@@ -147,23 +178,30 @@ class ComplianceJob:
             point_id = points.get(cfg.point)
             if not permitted or point_id is None:
                 continue
-            total = total_since(conn=conn, point_id=point_id, since=year_start - timedelta(microseconds=1),
-                                until=end)
+            total = total_since(conn=conn, point_id=point_id, since=year_start - timedelta(microseconds=1), until=end)
             check = annual_check(total, permitted, through=local_end.date())
-            severity = Severity.HIGH if check.exceeded else Severity.MEDIUM if check.on_pace_to_exceed \
-                else Severity.NORMAL
+            severity = (
+                Severity.HIGH if check.exceeded else Severity.MEDIUM if check.on_pace_to_exceed else Severity.NORMAL
+            )
             key = (outfall.site, outfall.code, cfg.pollutant)
             if self._totals.get(key, Severity.NORMAL) == severity:
                 continue
             self._totals[key] = severity
             device, point = cfg.point.split("/")
-            out.append(Finding(
-                rule=f"compliance.total.{cfg.pollutant}.year", detector="compliance_total",
-                subject=SubjectRef(outfall.site, areas.get(device), device, point), severity=severity, ts=end,
-                score=check.projected / permitted, value=total,
-                message=f"{cfg.pollutant} {local_end.year} total {total:.6g} of {permitted:.6g} permitted "
-                        f"({check.used:.0%}); at this pace {check.projected:.6g} (permit {outfall.permit.number})",
-                details={"pollutant": cfg.pollutant, "permitted": permitted, "projected": check.projected}))
+            out.append(
+                Finding(
+                    rule=f"compliance.total.{cfg.pollutant}.year",
+                    detector="compliance_total",
+                    subject=SubjectRef(outfall.site, areas.get(device), device, point),
+                    severity=severity,
+                    ts=end,
+                    score=check.projected / permitted,
+                    value=total,
+                    message=f"{cfg.pollutant} {local_end.year} total {total:.6g} of {permitted:.6g} permitted "
+                    f"({check.used:.0%}); at this pace {check.projected:.6g} (permit {outfall.permit.number})",
+                    details={"pollutant": cfg.pollutant, "permitted": permitted, "projected": check.projected},
+                )
+            )
         return out
 
 

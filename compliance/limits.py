@@ -19,9 +19,9 @@ STANDARDS_DIR = Path(__file__).parent / "standards"
 
 
 class Averaging(StrEnum):
-    SINGLE = "single"       # every valid reading
-    HOUR = "hour"           # hourly mean of valid data
-    DAY = "day"             # daily mean of valid data
+    SINGLE = "single"  # every valid reading
+    HOUR = "hour"  # hourly mean of valid data
+    DAY = "day"  # daily mean of valid data
 
 
 class _Model(BaseModel):
@@ -76,8 +76,10 @@ class LimitSet(_Model):
 
 
 def load_standards(directory: Path = STANDARDS_DIR) -> list[LimitSet]:
-    return [LimitSet.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-            for path in sorted(directory.glob("*.yaml"))]
+    return [
+        LimitSet.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        for path in sorted(directory.glob("*.yaml"))
+    ]
 
 
 def current(sets: list[LimitSet], standard: str, at: date) -> LimitSet | None:
@@ -86,8 +88,9 @@ def current(sets: list[LimitSet], standard: str, at: date) -> LimitSet | None:
     return max(candidates, key=lambda s: (s.valid_from, s.version), default=None)
 
 
-def effective_limits(sets: list[LimitSet], *, standards: list[str], medium: str, regime: str, at: date,
-                     permit: list[Limit] = ()) -> dict[tuple[str, Averaging], tuple[Limit, str]]:
+def effective_limits(
+    sets: list[LimitSet], *, standards: list[str], medium: str, regime: str, at: date, permit: list[Limit] = ()
+) -> dict[tuple[str, Averaging], tuple[Limit, str]]:
     """(pollutant, averaging) -> (limit, where it comes from) for an outfall at ``at``; the permit wins."""
     out: dict[tuple[str, Averaging], tuple[Limit, str]] = {}
     for name in standards:

@@ -47,16 +47,20 @@ def _rows(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> list[
 
 def _point_areas(conn: psycopg.Connection, site: str) -> dict[str, tuple[int, str]]:
     """``device/key`` -> (point id, area code) of a site's current points."""
-    rows = _rows(conn, """SELECT d.code || '/' || p.key AS ref, p.id, a.code AS area FROM point p
+    rows = _rows(
+        conn,
+        """SELECT d.code || '/' || p.key AS ref, p.id, a.code AS area FROM point p
                           JOIN device d ON d.id = p.device_id JOIN area a ON a.id = d.area_id
                           JOIN site s ON s.id = d.site_id
                           WHERE s.code = %(site)s AND p.retired_at IS NULL AND d.retired_at IS NULL""",
-                 {"site": site})
+        {"site": site},
+    )
     return {r["ref"]: (r["id"], r["area"]) for r in rows}
 
 
-def visible_outfalls(conn: psycopg.Connection, site: str, areas: set[str] | None) -> list[tuple[OutfallConfig,
-                                                                                              list[str]]]:
+def visible_outfalls(
+    conn: psycopg.Connection, site: str, areas: set[str] | None
+) -> list[tuple[OutfallConfig, list[str]]]:
     """The site's outfalls with their areas; with ``areas`` (``site/area`` keys), only those wholly inside it."""
     _revision, section = load_compliance(conn=conn)
     points = _point_areas(conn, site)
@@ -101,8 +105,15 @@ ORDER BY point_id, time DESC
 """
 
 
-def site_overview(conn: psycopg.Connection, *, site: str, timezone: str, now: datetime, day: date | None = None,
-                  areas: set[str] | None = None) -> dict[str, Any]:
+def site_overview(
+    conn: psycopg.Connection,
+    *,
+    site: str,
+    timezone: str,
+    now: datetime,
+    day: date | None = None,
+    areas: set[str] | None = None,
+) -> dict[str, Any]:
     """Outfalls with each pollutant's limit, latest value, today and this month; this month's exceedances.
     Looking back, ``now`` is the end of ``day``."""
     window = Window.of(now, timezone, day)
@@ -112,8 +123,11 @@ def site_overview(conn: psycopg.Connection, *, site: str, timezone: str, now: da
     summary = {(r["outfall"], r["pollutant"]): r for r in _rows(conn, _SUMMARY, params)} if codes else {}
     points = _point_areas(conn, site)
     wanted = [points[p.point][0] for o, _ in outfalls for p in o.pollutants if p.point in points]
-    latest = {r["point_id"]: r for r in _rows(conn, _LATEST, {"points": wanted, "since": window.month_start,
-                                                              "now": now})} if wanted else {}
+    latest = (
+        {r["point_id"]: r for r in _rows(conn, _LATEST, {"points": wanted, "since": window.month_start, "now": now})}
+        if wanted
+        else {}
+    )
     shown = []
     for outfall, outfall_areas in outfalls:
         pollutants = []
@@ -121,27 +135,63 @@ def site_overview(conn: psycopg.Connection, *, site: str, timezone: str, now: da
             row = summary.get((outfall.code, p.pollutant)) or {}
             point = points.get(p.point, (None, None))[0]
             last = latest.get(point)
-            pollutants.append({
-                "pollutant": p.pollutant, "point": p.point,
-                "averaging": row.get("averaging"), "limit_min": row.get("limit_min"),
-                "limit_max": row.get("limit_max"), "source": row.get("source"),
-                "latest": {"time": last["time"], "value": last["value"]} if last else None,
-                "last_period": ({"start": row["last_period"], "value": row["last_value"], "valid": row["last_valid"],
-                                 "exceeded": row["last_exceeded"]} if row else None),
-                "today": {k: row.get(f"today_{k}", 0 if k != "max" else None)
-                          for k in ("periods", "valid", "exceeded", "max")},
-                "month": {k: row.get(f"month_{k}", 0 if k not in ("max", "mean") else None)
-                          for k in ("periods", "valid", "exceeded", "max", "mean")},
-            })
-        shown.append({"code": outfall.code, "name": outfall.name, "medium": outfall.medium, "regime": outfall.regime,
-                      "standards": outfall.standards, "areas": outfall_areas,
-                      "permit": outfall.permit.number if outfall.permit else None, "pollutants": pollutants})
-    exceedances = _rows(conn, """
+            pollutants.append(
+                {
+                    "pollutant": p.pollutant,
+                    "point": p.point,
+                    "averaging": row.get("averaging"),
+                    "limit_min": row.get("limit_min"),
+                    "limit_max": row.get("limit_max"),
+                    "source": row.get("source"),
+                    "latest": {"time": last["time"], "value": last["value"]} if last else None,
+                    "last_period": (
+                        {
+                            "start": row["last_period"],
+                            "value": row["last_value"],
+                            "valid": row["last_valid"],
+                            "exceeded": row["last_exceeded"],
+                        }
+                        if row
+                        else None
+                    ),
+                    "today": {
+                        k: row.get(f"today_{k}", 0 if k != "max" else None)
+                        for k in ("periods", "valid", "exceeded", "max")
+                    },
+                    "month": {
+                        k: row.get(f"month_{k}", 0 if k not in ("max", "mean") else None)
+                        for k in ("periods", "valid", "exceeded", "max", "mean")
+                    },
+                }
+            )
+        shown.append(
+            {
+                "code": outfall.code,
+                "name": outfall.name,
+                "medium": outfall.medium,
+                "regime": outfall.regime,
+                "standards": outfall.standards,
+                "areas": outfall_areas,
+                "permit": outfall.permit.number if outfall.permit else None,
+                "pollutants": pollutants,
+            }
+        )
+    exceedances = (
+        _rows(
+            conn,
+            """
         SELECT outfall, pollutant, averaging, period_start, value, limit_min, limit_max, source
         FROM compliance_result WHERE site_code = %(site)s AND outfall = ANY(%(outfalls)s) AND exceeded
           AND period_start >= %(month)s AND period_start < %(now)s
         ORDER BY period_start DESC, outfall, pollutant LIMIT %(limit)s""",
-                        {**params, "limit": MAX_EXCEEDANCES}) if codes else []
-    return {"window": {"day_start": window.day_start, "month_start": window.month_start, "now": now},
-            "outfalls": shown, "exceedances": exceedances,
-            "exceedances_total": sum(r["month_exceeded"] for r in summary.values())}
+            {**params, "limit": MAX_EXCEEDANCES},
+        )
+        if codes
+        else []
+    )
+    return {
+        "window": {"day_start": window.day_start, "month_start": window.month_start, "now": now},
+        "outfalls": shown,
+        "exceedances": exceedances,
+        "exceedances_total": sum(r["month_exceeded"] for r in summary.values()),
+    }

@@ -92,43 +92,78 @@ def canonical_time(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def entry_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str, target: str,
-               detail: dict[str, Any], *, site: str | None = None, area: str | None = None,
-               version: int = VERSION, key: bytes | None = None) -> str:
+def entry_hash(
+    prev_hash: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    target: str,
+    detail: dict[str, Any],
+    *,
+    site: str | None = None,
+    area: str | None = None,
+    version: int = VERSION,
+    key: bytes | None = None,
+) -> str:
     """The hash of one entry: v2 keyed and zone-independent, v1 as written before migration 0021."""
     if version == 1:
-        body = orjson.dumps({"seq": seq, "at": at.isoformat(), "actor": actor, "action": action, "target": target,
-                             "detail": detail}, option=orjson.OPT_SORT_KEYS)
+        body = orjson.dumps(
+            {"seq": seq, "at": at.isoformat(), "actor": actor, "action": action, "target": target, "detail": detail},
+            option=orjson.OPT_SORT_KEYS,
+        )
         return hashlib.sha256(prev_hash.encode() + body).hexdigest()
-    body = orjson.dumps({"v": version, "seq": seq, "at": canonical_time(at), "actor": actor, "action": action,
-                         "target": target, "site": site, "area": area, "detail": detail},
-                        option=orjson.OPT_SORT_KEYS)
+    body = orjson.dumps(
+        {
+            "v": version,
+            "seq": seq,
+            "at": canonical_time(at),
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "site": site,
+            "area": area,
+            "detail": detail,
+        },
+        option=orjson.OPT_SORT_KEYS,
+    )
     return hmac.new(key or current_key(), prev_hash.encode() + body, hashlib.sha256).hexdigest()
 
 
-def append(conn: psycopg.Connection, *, actor: str, action: str, target: str = "",
-           detail: dict[str, Any] | None = None, site: str | None = None, area: str | None = None) -> int:
+def append(
+    conn: psycopg.Connection,
+    *,
+    actor: str,
+    action: str,
+    target: str = "",
+    detail: dict[str, Any] | None = None,
+    site: str | None = None,
+    area: str | None = None,
+) -> int:
     """Append one entry inside the caller's transaction; return its sequence number.
 
     ``site`` and ``area`` (codes) name what the action concerns; readers limited to some sites or processes
     see only such entries (None: a plant-wide action, such as a user or a configuration change).
     """
-    detail = orjson.loads(orjson.dumps(detail or {}))       # what JSONB will give back, so hashes verify
+    detail = orjson.loads(orjson.dumps(detail or {}))  # what JSONB will give back, so hashes verify
     execute(conn, "SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
     last = execute(conn, "SELECT seq, hash FROM audit_entry ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     at = execute(conn, "SELECT date_trunc('milliseconds', clock_timestamp())").fetchone()[0]
     digest = entry_hash(prev, seq, at, actor, action, target, detail, site=site, area=area)
-    execute(conn, "INSERT INTO audit_entry (seq, at, actor, action, target, detail, prev_hash, hash, site, area, hv) "
-                  "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (seq, at, actor, action, target, orjson.dumps(detail).decode(), prev, digest, site, area, VERSION))
+    execute(
+        conn,
+        "INSERT INTO audit_entry (seq, at, actor, action, target, detail, prev_hash, hash, site, area, hv) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (seq, at, actor, action, target, orjson.dumps(detail).decode(), prev, digest, site, area, VERSION),
+    )
     return seq
 
 
 @dataclass(frozen=True)
 class Problem:
     seq: int
-    kind: str          # "edited", "deleted", "reordered", "downgraded", "anchor"
+    kind: str  # "edited", "deleted", "reordered", "downgraded", "anchor"
     message: str
 
 
@@ -148,26 +183,37 @@ def verify(conn: psycopg.Connection, *, batch: int = 10000, key: bytes | None = 
     expected_seq, prev, keyed = 1, GENESIS, False
     checked = 0
     # tuple rows whatever the connection's row factory (pooled API connections give dicts)
-    cur = conn.cursor(name="audit_verify", row_factory=tuple_row) if not conn.autocommit \
+    cur = (
+        conn.cursor(name="audit_verify", row_factory=tuple_row)
+        if not conn.autocommit
         else conn.cursor(row_factory=tuple_row)
-    cur.execute("SELECT seq, at, actor, action, target, detail, prev_hash, hash, site, area, hv FROM audit_entry "
-                "ORDER BY seq")
+    )
+    cur.execute(
+        "SELECT seq, at, actor, action, target, detail, prev_hash, hash, site, area, hv FROM audit_entry ORDER BY seq"
+    )
     while rows := cur.fetchmany(batch):
         for seq, at, actor, action, target, detail, prev_hash, stored, site, area, hv in rows:
             checked += 1
             if seq != expected_seq:
-                problems.append(Problem(expected_seq, "deleted",
-                                        f"entries {expected_seq}..{seq - 1} are missing"))
+                problems.append(Problem(expected_seq, "deleted", f"entries {expected_seq}..{seq - 1} are missing"))
             if prev_hash != prev:
                 problems.append(Problem(seq, "reordered", f"entry {seq} does not follow the entry before it"))
             if hv == 1 and keyed:
-                problems.append(Problem(seq, "downgraded", f"entry {seq} ({action} by {actor}) is unkeyed after "
-                                                           "keyed entries: the chain was rewritten"))
+                problems.append(
+                    Problem(
+                        seq,
+                        "downgraded",
+                        f"entry {seq} ({action} by {actor}) is unkeyed after keyed entries: the chain was rewritten",
+                    )
+                )
             elif hv == 1:
                 if not _v1_matches(stored, prev_hash, seq, at, actor, action, target, detail):
                     problems.append(Problem(seq, "edited", f"entry {seq} ({action} by {actor}) was changed"))
-            elif hv != VERSION or all(entry_hash(prev_hash, seq, at, actor, action, target, detail, site=site,
-                                                 area=area, version=hv, key=k) != stored for k in candidates):
+            elif hv != VERSION or all(
+                entry_hash(prev_hash, seq, at, actor, action, target, detail, site=site, area=area, version=hv, key=k)
+                != stored
+                for k in candidates
+            ):
                 problems.append(Problem(seq, "edited", f"entry {seq} ({action} by {actor}) was changed"))
             keyed = keyed or hv != 1
             expected_seq, prev = seq + 1, stored
@@ -216,7 +262,7 @@ def read_anchor(path: Path, *, secret: str | None = None) -> dict[str, Any] | No
     """A signed head from a file; None when its signature does not verify."""
     body = orjson.loads(path.read_bytes())
     sig = body.pop("sig", None)
-    for candidate in ((secret,) if secret else _ring().secrets):     # anchors signed before a rotation still count
+    for candidate in (secret,) if secret else _ring().secrets:  # anchors signed before a rotation still count
         expected = _signed(body, anchor_key(candidate))["sig"]
         if isinstance(sig, str) and hmac.compare_digest(sig, expected):
             return body
@@ -231,8 +277,9 @@ def daily_head(directory: Path, day: date, *, secret: str | None = None) -> dict
 
 def check_anchors(conn: psycopg.Connection, directory: Path, *, secret: str | None = None) -> list[Problem]:
     """Compare every anchor file with the chain: an anchored entry must still be there with the same hash."""
-    files = ([directory / "head.json"] if (directory / "head.json").exists() else []) + \
-        sorted((directory / "daily").glob("*.json"))
+    files = ([directory / "head.json"] if (directory / "head.json").exists() else []) + sorted(
+        (directory / "daily").glob("*.json")
+    )
     problems = []
     for path in files:
         found = read_anchor(path, secret=secret)
@@ -243,9 +290,20 @@ def check_anchors(conn: psycopg.Connection, directory: Path, *, secret: str | No
             continue
         row = execute(conn, "SELECT hash FROM audit_entry WHERE seq = %s", (found["seq"],)).fetchone()
         if row is None:
-            problems.append(Problem(found["seq"], "anchor", f"entry {found['seq']} anchored in {path.name} at "
-                                                            f"{found['at']} is gone: the record was cut"))
+            problems.append(
+                Problem(
+                    found["seq"],
+                    "anchor",
+                    f"entry {found['seq']} anchored in {path.name} at {found['at']} is gone: the record was cut",
+                )
+            )
         elif row[0] != found["hash"]:
-            problems.append(Problem(found["seq"], "anchor", f"entry {found['seq']} differs from its anchor in "
-                                                            f"{path.name} ({found['at']}): history was rewritten"))
+            problems.append(
+                Problem(
+                    found["seq"],
+                    "anchor",
+                    f"entry {found['seq']} differs from its anchor in "
+                    f"{path.name} ({found['at']}): history was rewritten",
+                )
+            )
     return problems

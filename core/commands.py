@@ -95,12 +95,26 @@ def to_ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
 
 
-def new_command(*, action: str, params: Mapping[str, Any] | None, issued_at: datetime, ttl: timedelta,
-                alarm_id: int | None = None, drill: bool = False, command_id: str | None = None) -> dict[str, Any]:
+def new_command(
+    *,
+    action: str,
+    params: Mapping[str, Any] | None,
+    issued_at: datetime,
+    ttl: timedelta,
+    alarm_id: int | None = None,
+    drill: bool = False,
+    command_id: str | None = None,
+) -> dict[str, Any]:
     """An unsigned command payload (``signed`` adds ``sig``)."""
-    return {"id": command_id or str(uuid.uuid4()), "action": action, "params": dict(params or {}),
-            "issued_at": to_ms(issued_at), "expires_at": to_ms(issued_at + ttl), "alarm_id": alarm_id,
-            "drill": bool(drill)}
+    return {
+        "id": command_id or str(uuid.uuid4()),
+        "action": action,
+        "params": dict(params or {}),
+        "issued_at": to_ms(issued_at),
+        "expires_at": to_ms(issued_at + ttl),
+        "alarm_id": alarm_id,
+        "drill": bool(drill),
+    }
 
 
 def signed(payload: Mapping[str, Any], key: bytes) -> dict[str, Any]:
@@ -169,8 +183,14 @@ class Verdict:
     previous: bytes | None = None
 
 
-def check_command(raw: bytes | str | Mapping[str, Any], key: bytes, state: DeviceCommandState, *, now_ms: int,
-                  max_skew_ms: int = MAX_SKEW_MS) -> Verdict:
+def check_command(
+    raw: bytes | str | Mapping[str, Any],
+    key: bytes,
+    state: DeviceCommandState,
+    *,
+    now_ms: int,
+    max_skew_ms: int = MAX_SKEW_MS,
+) -> Verdict:
     """The device-side check of one command on ``.../cmd`` (the contract in the module docstring)."""
     if isinstance(raw, bytes | str):
         try:
@@ -182,26 +202,29 @@ def check_command(raw: bytes | str | Mapping[str, Any], key: bytes, state: Devic
     command_id = payload.get("id") if isinstance(payload, dict) else None
     command_id = command_id if isinstance(command_id, str) else None
     why = _verify(payload, key)
-    if why is not None:                                   # 1: never remember what does not verify
+    if why is not None:  # 1: never remember what does not verify
         if command_id in state.seen or (command_id is not None and command_id == state.last_id):
             # a forgery reusing the id of a real command: answering "rejected" would mark the real one failed
             return Verdict("ignore", why, command_id)
         return Verdict("refuse", why, command_id)
-    assert command_id is not None                         # a verified payload has a string id (checked in _verify)
+    assert command_id is not None  # a verified payload has a string id (checked in _verify)
     for old in [i for i, (expires, _) in state.seen.items() if expires < now_ms]:
         del state.seen[old]
-    if command_id in state.seen:                          # 2: a retry of what was accepted
+    if command_id in state.seen:  # 2: a retry of what was accepted
         return Verdict("duplicate", "already accepted", command_id, payload, state.seen[command_id][1])
-    if command_id == state.last_id:                       # the last one, after a reboot emptied the memory
+    if command_id == state.last_id:  # the last one, after a reboot emptied the memory
         return Verdict("duplicate", "already accepted (before a restart)", command_id, payload, None)
     issued, expires = payload["issued_at"], payload["expires_at"]
-    if now_ms > expires:                                  # 3
+    if now_ms > expires:  # 3
         return Verdict("refuse", f"expired {now_ms - expires} ms ago", command_id)
     if issued > now_ms + max_skew_ms:
         return Verdict("refuse", "issued in the future (clock skew)", command_id)
-    if state.last_issued_at is not None and issued <= state.last_issued_at:   # 4
-        return Verdict("refuse", f"replayed or stale: issued_at {issued} is not after the last accepted "
-                                 f"command's {state.last_issued_at}", command_id)
+    if state.last_issued_at is not None and issued <= state.last_issued_at:  # 4
+        return Verdict(
+            "refuse",
+            f"replayed or stale: issued_at {issued} is not after the last accepted command's {state.last_issued_at}",
+            command_id,
+        )
     if state.persist is not None:
         try:
             state.persist(issued, command_id)

@@ -33,11 +33,16 @@ def connect(url: str, *, autocommit: bool = False, **kwargs) -> psycopg.Connecti
     return psycopg.connect(url, autocommit=autocommit, **kwargs)
 
 
-def create_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "ehs",
-                open_wait: bool = True) -> ConnectionPool:
+def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 8, name: str = "ehs", open_wait: bool = True
+) -> ConnectionPool:
     """Create a connection pool; rows are dicts so that services can return them as they are."""
     pool = ConnectionPool(
-        url, min_size=min_size, max_size=max_size, name=name, open=False,
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        name=name,
+        open=False,
         kwargs={"row_factory": dict_row, "options": session_options(url)},
     )
     pool.open(wait=open_wait, timeout=30)
@@ -92,17 +97,19 @@ class BackgroundConnection:
             self._conn.close()
 
 
-def heartbeat(conn: psycopg.Connection, *, service: str, instance: str, started_at: datetime,
-              counters: dict[str, Any]) -> None:
+def heartbeat(
+    conn: psycopg.Connection, *, service: str, instance: str, started_at: datetime, counters: dict[str, Any]
+) -> None:
     """Report a process's counters in ``service_heartbeat`` (read by /readyz and the API)."""
-    conn.execute("INSERT INTO service_heartbeat (service, instance, started_at, updated_at, counters) "
-                 "VALUES (%s, %s, %s, now(), %s) ON CONFLICT (service, instance) DO UPDATE "
-                 "SET updated_at = now(), counters = excluded.counters",
-                 (service, instance, started_at, orjson.dumps(counters).decode()))
+    conn.execute(
+        "INSERT INTO service_heartbeat (service, instance, started_at, updated_at, counters) "
+        "VALUES (%s, %s, %s, now(), %s) ON CONFLICT (service, instance) DO UPDATE "
+        "SET updated_at = now(), counters = excluded.counters",
+        (service, instance, started_at, orjson.dumps(counters).decode()),
+    )
 
 
-def last_heartbeat(url: str, *, service: str, instance: str, started_at: datetime,
-                   counters: dict[str, Any]) -> None:
+def last_heartbeat(url: str, *, service: str, instance: str, started_at: datetime, counters: dict[str, Any]) -> None:
     """Best effort, on a connection of its own: a process about to exit names why in its heartbeat."""
     try:
         with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
@@ -112,8 +119,9 @@ def last_heartbeat(url: str, *, service: str, instance: str, started_at: datetim
         _LOGGER.warning("could not report the failure in the database: %s", exc)
 
 
-def sign_off(url: str, *, service: str, instance: str,
-             before: Callable[[psycopg.Connection], None] | None = None) -> None:
+def sign_off(
+    url: str, *, service: str, instance: str, before: Callable[[psycopg.Connection], None] | None = None
+) -> None:
     """Best effort: a clean stop removes the process's heartbeat (only a silent death leaves one to go stale)."""
     try:
         with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:

@@ -29,7 +29,7 @@ class Service:
     """A server the process uses, and how to stop it if we started it."""
 
     url: str
-    kind: str                      # "external", "pgserver", "mosquitto", "amqtt"
+    kind: str  # "external", "pgserver", "mosquitto", "amqtt"
     _stop: list = field(default_factory=list, repr=False)
 
     @property

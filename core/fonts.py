@@ -78,8 +78,8 @@ def common_font() -> Path:
     from fontTools import subset
 
     options = subset.Options()
-    options.layout_features = []                # fpdf2 does not shape text (no HarfBuzz): the tables would idle
-    options.hinting = False                     # PDF viewers do not use CFF hints at report sizes
+    options.layout_features = []  # fpdf2 does not shape text (no HarfBuzz): the tables would idle
+    options.hinting = False  # PDF viewers do not use CFF hints at report sizes
     options.name_IDs = ["*"]
     options.notdef_outline = True
     font = subset.load_font(str(source), options)
@@ -88,7 +88,7 @@ def common_font() -> Path:
     subsetter.subset(font)
     partial = target.with_suffix(f".{os.getpid()}.tmp")
     subset.save_font(font, str(partial), options)
-    partial.replace(target)                     # atomic: a concurrent run never reads half a file
+    partial.replace(target)  # atomic: a concurrent run never reads half a file
     _LOGGER.info("made the common cut of the CJK font: %s", target)
     return target
 

@@ -23,8 +23,9 @@ def device_username(site: str, device: str) -> str:
     return f"{site}{SEPARATOR}{device}"
 
 
-def sender_refusal(site: str, device: str, properties: object, property_name: str | None, *,
-                   relays: frozenset[str] = frozenset()) -> str | None:
+def sender_refusal(
+    site: str, device: str, properties: object, property_name: str | None, *, relays: frozenset[str] = frozenset()
+) -> str | None:
     """Why a message on ``ehs/v1/{site}/{device}/...`` is not from that device, or None (also when unchecked).
 
     ``properties`` is the paho message's ``properties`` (MQTT 5), or None. ``relays``: service accounts accepted
@@ -34,8 +35,10 @@ def sender_refusal(site: str, device: str, properties: object, property_name: st
         return None
     senders = [value for name, value in (getattr(properties, "UserProperty", None) or []) if name == property_name]
     if len(senders) != 1:
-        return (f"the broker did not say who sent it (user property {property_name!r} "
-                f"{'missing' if not senders else 'given more than once'})")
+        return (
+            f"the broker did not say who sent it (user property {property_name!r} "
+            f"{'missing' if not senders else 'given more than once'})"
+        )
     if senders[0] in relays and SEPARATOR not in senders[0]:
         return None
     if senders[0] != device_username(site, device):

@@ -125,8 +125,9 @@ def unseal(secret: str | Keyring, token: bytes, *, purpose: str, context: str = 
     try:
         plain = _multi(ring, purpose).decrypt(token)
     except InvalidToken as exc:
-        raise SealError(f"cannot unseal the {purpose}: was EHS_SECRET_KEY changed without "
-                        "EHS_SECRET_KEY_PREVIOUS?") from exc
+        raise SealError(
+            f"cannot unseal the {purpose}: was EHS_SECRET_KEY changed without EHS_SECRET_KEY_PREVIOUS?"
+        ) from exc
     return _unbind(plain, context, purpose).decode()
 
 
@@ -158,7 +159,6 @@ def reseal(secret: str | Keyring, token: bytes, *, purpose: str, context: str = 
     return seal(secret, unseal(secret, token, purpose=purpose, context=context), purpose=purpose, context=context)
 
 
-
 @dataclass(frozen=True, slots=True)
 class SealedColumn:
     """Where sealed values live: a ``bytea`` column of a table with an ``id``, its purpose and context format."""
@@ -166,7 +166,7 @@ class SealedColumn:
     table: str
     column: str
     purpose: str
-    context: str = ""          # a format of the row's id, e.g. "totp:{id}"; empty: not bound to the row
+    context: str = ""  # a format of the row's id, e.g. "totp:{id}"; empty: not bound to the row
 
 
 #: Every column that holds sealed values (a test compares it with the migrated schema): ``reseal_all`` walks them.
@@ -178,8 +178,9 @@ SEALED_COLUMNS = (
 )
 
 
-def reseal_all(conn: psycopg.Connection, secret: str | Keyring, *,
-               columns: tuple[SealedColumn, ...] = SEALED_COLUMNS) -> dict[str, int]:
+def reseal_all(
+    conn: psycopg.Connection, secret: str | Keyring, *, columns: tuple[SealedColumn, ...] = SEALED_COLUMNS
+) -> dict[str, int]:
     """Seal every sealed value again under the current secret, in the caller's transaction; return how many
     values of each column changed. SealError (naming the row) if one is readable by no secret of the keyring:
     the caller rolls back, nothing is half done."""
@@ -187,9 +188,11 @@ def reseal_all(conn: psycopg.Connection, secret: str | Keyring, *,
     for col in columns:
         name = f"{col.table}.{col.column}"
         done[name] = 0
-        rows = conn.execute(sql.SQL("SELECT id, {c} FROM {t} WHERE {c} IS NOT NULL AND length({c}) > 0 "
-                                    "ORDER BY id FOR UPDATE").format(c=sql.Identifier(col.column),
-                                                                     t=sql.Identifier(col.table))).fetchall()
+        rows = conn.execute(
+            sql.SQL("SELECT id, {c} FROM {t} WHERE {c} IS NOT NULL AND length({c}) > 0 ORDER BY id FOR UPDATE").format(
+                c=sql.Identifier(col.column), t=sql.Identifier(col.table)
+            )
+        ).fetchall()
         for row in rows:
             row_id, token = (row["id"], row[col.column]) if isinstance(row, dict) else row
             if not needs_reseal(secret, token, purpose=col.purpose):
@@ -198,7 +201,11 @@ def reseal_all(conn: psycopg.Connection, secret: str | Keyring, *,
                 fresh = reseal(secret, token, purpose=col.purpose, context=col.context.format(id=row_id))
             except SealError as exc:
                 raise SealError(f"{name} of row {row_id}: {exc}") from None
-            conn.execute(sql.SQL("UPDATE {t} SET {c} = %s WHERE id = %s").format(
-                c=sql.Identifier(col.column), t=sql.Identifier(col.table)), (fresh, row_id))
+            conn.execute(
+                sql.SQL("UPDATE {t} SET {c} = %s WHERE id = %s").format(
+                    c=sql.Identifier(col.column), t=sql.Identifier(col.table)
+                ),
+                (fresh, row_id),
+            )
             done[name] += 1
     return done

@@ -27,15 +27,17 @@ def _key(secret: str, purpose: str) -> bytes:
     return hkdf_sha256(secret.encode(), salt=b"ehs-monitor/links", info=purpose.encode())
 
 
-def sign(secret: str | Keyring, *, purpose: str, audience: str, claims: dict[str, Any], now: datetime,
-         ttl: timedelta) -> str:
+def sign(
+    secret: str | Keyring, *, purpose: str, audience: str, claims: dict[str, Any], now: datetime, ttl: timedelta
+) -> str:
     """A token carrying ``claims`` for ``purpose``, valid from ``now`` for ``ttl``."""
     body = {**claims, "aud": audience, "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp())}
     return jwt.encode(body, _key(current(secret), purpose), algorithm="HS256")
 
 
-def verify(secret: str | Keyring, token: str, *, purpose: str, audience: str, required: list[str],
-           now: datetime) -> tuple[dict[str, Any], datetime]:
+def verify(
+    secret: str | Keyring, token: str, *, purpose: str, audience: str, required: list[str], now: datetime
+) -> tuple[dict[str, Any], datetime]:
     """The claims and expiry of a genuine token; LinkError 404 if forged or malformed, 410 if expired at ``now``.
 
     A link signed under a previous secret of the keyring (before a rotation) is still genuine.
@@ -43,8 +45,13 @@ def verify(secret: str | Keyring, token: str, *, purpose: str, audience: str, re
     claims: dict[str, Any] | None = None
     for candidate in Keyring.of(secret).secrets:
         try:
-            claims = jwt.decode(token, _key(candidate, purpose), algorithms=["HS256"], audience=audience,
-                                options={"verify_exp": False, "require": [*required, "exp", "aud"]})
+            claims = jwt.decode(
+                token,
+                _key(candidate, purpose),
+                algorithms=["HS256"],
+                audience=audience,
+                options={"verify_exp": False, "require": [*required, "exp", "aud"]},
+            )
             break
         except jwt.InvalidSignatureError:
             continue

@@ -47,8 +47,9 @@ class Liveness:
         part = self._parts.get(name)
         if part is None or part.thread is not threading.current_thread():
             with self._lock:
-                part = self._parts[name] = _Part(name, stuck_after or self.stuck_after, threading.current_thread(),
-                                                 now, now)
+                part = self._parts[name] = _Part(
+                    name, stuck_after or self.stuck_after, threading.current_thread(), now, now
+                )
         part.last = now
         part.beats += 1
         if progress:
@@ -84,8 +85,9 @@ class Liveness:
         with self._lock:
             parts = list(self._parts.values())
             probes = list(self._probes.items())
-        out: dict[str, dict[str, float | str]] = {name: {"state": "ok" if alive() else "dead"}
-                                                   for name, alive in probes}
+        out: dict[str, dict[str, float | str]] = {
+            name: {"state": "ok" if alive() else "dead"} for name, alive in probes
+        }
         for p in parts:
             silent, idle = now - p.last, now - p.progress_at
             if not p.thread.is_alive():
@@ -101,8 +103,13 @@ class Liveness:
 
     def failures(self) -> list[str]:
         """The parts that are stuck or dead, each as ``name (state, N s)``; empty when all is well."""
-        return [f"{name} ({r['state']}, {r['silent_s']:.0f} s without a sign of life)" if r["state"] == "stuck"
-                else f"{name} (thread ended)" for name, r in self.report().items() if r["state"] in ("stuck", "dead")]
+        return [
+            f"{name} ({r['state']}, {r['silent_s']:.0f} s without a sign of life)"
+            if r["state"] == "stuck"
+            else f"{name} (thread ended)"
+            for name, r in self.report().items()
+            if r["state"] in ("stuck", "dead")
+        ]
 
     def stuck(self) -> list[str]:
         """The names of the parts that are stuck or dead (the heartbeat's ``stuck`` list)."""

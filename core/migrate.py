@@ -57,14 +57,18 @@ def migrate(url: str, *, settings=None) -> MigrationReport:
     with connect(url, autocommit=True) as conn:
         features = storage.detect(conn)
         if settings is not None:
-            for change in storage.apply_policies(conn, retention_days=settings.retention_days,
-                                                 compress_after_days=settings.compress_after_days,
-                                                 features=features):
+            for change in storage.apply_policies(
+                conn,
+                retention_days=settings.retention_days,
+                compress_after_days=settings.compress_after_days,
+                features=features,
+            ):
                 _LOGGER.info("TimescaleDB policy set: %s", change)
         if features.partitions:
             storage.maintain(conn, now=datetime.now(UTC), retention_days=None, features=features)
-    return MigrationReport(applied, len(migrations) - len(applied), features.timescaledb is not None,
-                           features.describe())
+    return MigrationReport(
+        applied, len(migrations) - len(applied), features.timescaledb is not None, features.describe()
+    )
 
 
 def apply_timescale_policies(conn: psycopg.Connection, *, retention_days: int, compress_after_days: int) -> None:

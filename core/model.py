@@ -23,7 +23,7 @@ class Quality(IntEnum):
 
 
 class PointKind(StrEnum):
-    GAUGE = "gauge"      # an instantaneous value (temperature, concentration)
+    GAUGE = "gauge"  # an instantaneous value (temperature, concentration)
     COUNTER = "counter"  # a register that only increases, except on reset/rollover (energy, volume)
 
 
@@ -101,8 +101,21 @@ class SubjectRef:
 
 
 #: The keys of ``Finding.details`` that the alarm engine reads, each a field of ``FindingDetails``.
-DETAIL_KEYS = ("finding_id", "previous", "level", "type", "rule_revision", "name", "name_en", "detector_version",
-               "model_id", "contributors", "drill", "plan", "commands")
+DETAIL_KEYS = (
+    "finding_id",
+    "previous",
+    "level",
+    "type",
+    "rule_revision",
+    "name",
+    "name_en",
+    "detector_version",
+    "model_id",
+    "contributors",
+    "drill",
+    "plan",
+    "commands",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,15 +196,15 @@ class FindingDetails(Mapping[str, Any]):
 class Finding:
     """A change of a detector's classified severity for one subject (edge-triggered, STYLE.md B4)."""
 
-    rule: str                 # id of the configured rule or model
-    detector: str             # detector key, e.g. ``high_limit``
+    rule: str  # id of the configured rule or model
+    detector: str  # detector key, e.g. ``high_limit``
     subject: SubjectRef
     severity: Severity
     ts: datetime
     score: float | None = None
     value: float | None = None
     message: str = ""
-    caused_by: str | None = None   # id of the reading batch that caused it
+    caused_by: str | None = None  # id of the reading batch that caused it
     #: Typed details; producers may pass a plain mapping, which is converted (FindingDetails.of).
     details: FindingDetails = field(default_factory=FindingDetails)
 

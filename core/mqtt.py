@@ -41,21 +41,36 @@ class BrokerAddress:
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
             raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {parts.scheme!r}")
         tls = parts.scheme in ("mqtts", "ssl")
-        return cls(parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883),
-                   unquote(parts.username) if parts.username else None,
-                   unquote(parts.password) if parts.password else None, tls)
+        return cls(
+            parts.hostname or "127.0.0.1",
+            parts.port or (8883 if tls else 1883),
+            unquote(parts.username) if parts.username else None,
+            unquote(parts.password) if parts.password else None,
+            tls,
+        )
 
     def redacted(self) -> str:
         user = f"{self.username}:***@" if self.username else ""
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
 
-def new_client(address: BrokerAddress, client_id: str | None = None, *, protocol: int = MQTTv5,
-               manual_ack: bool = False, clean: bool = True) -> mqtt.Client:
+def new_client(
+    address: BrokerAddress,
+    client_id: str | None = None,
+    *,
+    protocol: int = MQTTv5,
+    manual_ack: bool = False,
+    clean: bool = True,
+) -> mqtt.Client:
     """Create a configured (not yet connected) paho client."""
     kwargs = {} if protocol == MQTTv5 else {"clean_session": clean}
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"ehs-{uuid.uuid4().hex[:12]}",
-                         protocol=protocol, manual_ack=manual_ack, **kwargs)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id or f"ehs-{uuid.uuid4().hex[:12]}",
+        protocol=protocol,
+        manual_ack=manual_ack,
+        **kwargs,
+    )
     if address.username:
         client.username_pw_set(address.username, address.password)
     if address.tls:
@@ -108,8 +123,7 @@ def detect_protocol(address: BrokerAddress, *, timeout: float = 5.0) -> int:
     return MQTTv5
 
 
-def connect_blocking(client: mqtt.Client, address: BrokerAddress, *, timeout: float = 10.0,
-                     **kwargs) -> None:
+def connect_blocking(client: mqtt.Client, address: BrokerAddress, *, timeout: float = 10.0, **kwargs) -> None:
     """Connect and start the network loop; return once the broker has answered CONNACK successfully."""
     ready = threading.Event()
     failure: list[object] = []
@@ -137,5 +151,5 @@ def connect_blocking(client: mqtt.Client, address: BrokerAddress, *, timeout: fl
 def network_probe(client: mqtt.Client) -> Callable[[], bool]:
     """After ``loop_start``: a check that is False once that network thread has ended (an exception in a callback,
     or a stop nobody asked for): nothing is sent or received any more."""
-    thread = getattr(client, "_thread", None)      # paho 2 keeps its loop thread there
+    thread = getattr(client, "_thread", None)  # paho 2 keeps its loop thread there
     return thread.is_alive if thread is not None else lambda: True

@@ -15,9 +15,9 @@ class Role(StrEnum):
     ADMIN = "admin"
     EHS_MANAGER = "ehs_manager"
     OPERATOR = "operator"
-    VIEWER = "viewer"            # the control room: big screens, read only
-    REGULATOR = "regulator"      # read only, compliance data only
-    DEVICE = "device"            # API keys of devices and gateways
+    VIEWER = "viewer"  # the control room: big screens, read only
+    REGULATOR = "regulator"  # read only, compliance data only
+    DEVICE = "device"  # API keys of devices and gateways
 
 
 #: Roles a person may have; ``device`` is for API keys only, and API keys are never admins.
@@ -35,7 +35,7 @@ class Permission(StrEnum):
     LIVE_SUBSCRIBE = "live.subscribe"
     USERS_MANAGE = "users.manage"
     API_KEYS_MANAGE = "api_keys.manage"
-    AUDIT_READ = "audit.read"                        # the whole record
+    AUDIT_READ = "audit.read"  # the whole record
     AUDIT_READ_COMPLIANCE = "audit.read_compliance"  # compliance-relevant actions only
     AUDIT_VERIFY = "audit.verify"
     # alarm engine (the routes and the domain guard alerts.models.Actor.require both read this table):
@@ -50,7 +50,7 @@ class Permission(StrEnum):
     BYPASS_REQUEST = "bypass.request"
     BYPASS_APPROVE = "bypass.approve"
     DRILLS_RUN = "drills.run"
-    SAFETY_CONFIG_WRITE = "safety_config.write"      # rule sets and alarm configuration (management of change)
+    SAFETY_CONFIG_WRITE = "safety_config.write"  # rule sets and alarm configuration (management of change)
     # notifications: channels, escalation policies, rosters; the record of notifications and attempts
     NOTIFY_MANAGE = "notify.manage"
     NOTIFY_READ = "notify.read"
@@ -61,8 +61,8 @@ class Permission(StrEnum):
     REPORTS_VERIFY = "reports.verify"
     # hazardous waste: the catalogue, containers, ledger and manifests (regulators read, never write)
     HAZWASTE_READ = "hazwaste.read"
-    HAZWASTE_RECORD = "hazwaste.record"              # ledger entries, containers, manifests (from the phone)
-    HAZWASTE_MANAGE = "hazwaste.manage"              # catalogue, facilities, declarations filed
+    HAZWASTE_RECORD = "hazwaste.record"  # ledger entries, containers, manifests (from the phone)
+    HAZWASTE_MANAGE = "hazwaste.manage"  # catalogue, facilities, declarations filed
     HAZWASTE_EXPORT = "hazwaste.export"
     # the compliance overview: emissions against limits, exceedances, treatment-plant alarms (the regulator's view)
     COMPLIANCE_READ = "compliance.read"
@@ -77,8 +77,7 @@ class Permission(StrEnum):
     ENERGY_MANAGE = "energy.manage"
 
 
-_A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR,
-                          Role.DEVICE)
+_A, _M, _O, _V, _R, _D = (Role.ADMIN, Role.EHS_MANAGER, Role.OPERATOR, Role.VIEWER, Role.REGULATOR, Role.DEVICE)
 
 #: permission -> roles that hold it. Reviewed like safety limits: change it here and in the matrix test.
 POLICY: dict[Permission, frozenset[Role]] = {
@@ -118,7 +117,7 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.CARBON_READ: frozenset({_A, _M, _O, _V}),
     Permission.CARBON_MANAGE: frozenset({_A, _M}),
     Permission.CARBON_FACTORS: frozenset({_A}),
-    Permission.ENERGY_READ: frozenset({_A, _M, _O, _V}),       # not regulators: energy is not compliance data
+    Permission.ENERGY_READ: frozenset({_A, _M, _O, _V}),  # not regulators: energy is not compliance data
     Permission.ENERGY_MANAGE: frozenset({_A, _M}),
 }
 

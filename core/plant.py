@@ -36,7 +36,7 @@ METER_QUANTITIES: dict[Medium, set[str]] = {
     Medium.WATER: {"volume", "mass"},
     Medium.COMPRESSED_AIR: {"volume"},
     Medium.NITROGEN: {"volume"},
-    Medium.STEAM: {"mass"},          # energy ledgers and GB/T 2589 coefficients count steam in t
+    Medium.STEAM: {"mass"},  # energy ledgers and GB/T 2589 coefficients count steam in t
     Medium.NATURAL_GAS: {"volume"},
 }
 
@@ -63,9 +63,11 @@ class PointConfig(_Item):
         suffix = unit_of_key(self.key)
         unit = self.unit or suffix
         if unit not in spec.units:
-            raise ValueError(f"unit {unit!r} does not fit quantity {self.quantity!r} (allowed: "
-                             f"{', '.join(spec.units)}); end the key with the unit, e.g. {self.quantity}_"
-                             f"{spec.units[0]}")
+            raise ValueError(
+                f"unit {unit!r} does not fit quantity {self.quantity!r} (allowed: "
+                f"{', '.join(spec.units)}); end the key with the unit, e.g. {self.quantity}_"
+                f"{spec.units[0]}"
+            )
         if suffix != unit:
             raise ValueError(f"key {self.key!r} must end with its unit '_{unit}' (STYLE.md B7)")
         self.unit = unit
@@ -86,8 +88,11 @@ _HJ212_CN_OF_SUFFIX = {"Rtd": "2011", "ZsRtd": "2011", "RS": "2021", "RT": "2041
 
 class Hj212FieldConfig(_Item):
     field: str = Field(pattern=r"^[A-Za-z0-9_]+-[A-Za-z]+$", description="CP item, e.g. w01018-Avg or SB1-RS")
-    cn: str | None = Field(None, description="Data command (2011 real-time, 2051 minute, 2061 hour, 2031 day, "
-                           "2021 equipment state, 2041 run time); implied by -Rtd, -RS and -RT")
+    cn: str | None = Field(
+        None,
+        description="Data command (2011 real-time, 2051 minute, 2061 hour, 2031 day, "
+        "2021 equipment state, 2041 run time); implied by -Rtd, -RS and -RT",
+    )
     point: Key = Field(description="Point key of this device that stores the item")
 
     @model_validator(mode="after")
@@ -126,8 +131,10 @@ class AreaConfig(_Item):
     process: ProcessType
     devices: list[DeviceConfig] = Field(default_factory=list)
     production: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$")]] = Field(
-        default_factory=list, description="Output counters of this area (device/point_key of quantity output: "
-        "cells, packs, pcs, ah), for energy per unit of output")
+        default_factory=list,
+        description="Output counters of this area (device/point_key of quantity output: "
+        "cells, packs, pcs, ah), for energy per unit of output",
+    )
 
 
 class MeterConfig(_Item):
@@ -136,20 +143,30 @@ class MeterConfig(_Item):
     name_en: Name | None = None
     medium: Medium
     point: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$", description="device/point_key")
-    formula: str | None = Field(None, max_length=2000, description="Virtual meter: sums and differences of meters "
-                                "of the site, e.g. 'e-main - e-coating - e-drying'")
+    formula: str | None = Field(
+        None,
+        max_length=2000,
+        description="Virtual meter: sums and differences of meters of the site, e.g. 'e-main - e-coating - e-drying'",
+    )
     parent: Code | None = None
     area: Code | None = None
-    loss_limit_pct: float | None = Field(None, gt=0, le=100, description="Balance: a finding when this parent's "
-                                         "loss (parent - sum of its sub-meters) stays above this percentage")
-    loss_hold_minutes: int | None = Field(None, ge=15, le=7 * 24 * 60, description="... for this long "
-                                          "(default 60 minutes)")
+    loss_limit_pct: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="Balance: a finding when this parent's "
+        "loss (parent - sum of its sub-meters) stays above this percentage",
+    )
+    loss_hold_minutes: int | None = Field(
+        None, ge=15, le=7 * 24 * 60, description="... for this long (default 60 minutes)"
+    )
 
     @model_validator(mode="after")
     def _point_or_formula(self) -> MeterConfig:
         if (self.point is None) == (self.formula is None):
-            raise ValueError("a meter reads a counter point or is virtual with a formula: give exactly one of "
-                             "point and formula")
+            raise ValueError(
+                "a meter reads a counter point or is virtual with a formula: give exactly one of point and formula"
+            )
         if self.formula is not None:
             try:
                 parse_formula(self.formula)
@@ -202,25 +219,39 @@ def check_references(plant: PlantConfig) -> list[tuple[tuple, str]]:
                 problems.append(((*where, "areas", a, "code"), f"area code {area.code!r} appears twice"))
             for d, device in enumerate(area.devices):
                 if device.code in devices:
-                    problems.append(((*where, "areas", a, "devices", d, "code"),
-                                     f"device code {device.code!r} appears twice in site {site.code!r}"))
+                    problems.append(
+                        (
+                            (*where, "areas", a, "devices", d, "code"),
+                            f"device code {device.code!r} appears twice in site {site.code!r}",
+                        )
+                    )
                 devices[device.code] = device
                 keys = [p.key for p in device.points]
                 if device.hj212 is not None:
-                    problems += _check_hj212((*where, "areas", a, "devices", d, "hj212"), device, set(keys),
-                                             loggers)
+                    problems += _check_hj212((*where, "areas", a, "devices", d, "hj212"), device, set(keys), loggers)
                 for p, point in enumerate(device.points):
                     if point.key in _duplicates(keys):
-                        problems.append(((*where, "areas", a, "devices", d, "points", p, "key"),
-                                         f"point key {point.key!r} appears twice on device {device.code!r}"))
+                        problems.append(
+                            (
+                                (*where, "areas", a, "devices", d, "points", p, "key"),
+                                f"point key {point.key!r} appears twice on device {device.code!r}",
+                            )
+                        )
         for a, area in enumerate(site.areas):
             for i, ref in enumerate(area.production):
                 device_code, key = ref.split("/")
-                point = next((p for p in devices[device_code].points if p.key == key), None) \
-                    if device_code in devices else None
+                point = (
+                    next((p for p in devices[device_code].points if p.key == key), None)
+                    if device_code in devices
+                    else None
+                )
                 if point is None or point.quantity != "output":
-                    problems.append(((*where, "areas", a, "production", i),
-                                     f"no output counter {ref!r} in site {site.code!r} (a point of quantity output)"))
+                    problems.append(
+                        (
+                            (*where, "areas", a, "production", i),
+                            f"no output counter {ref!r} in site {site.code!r} (a point of quantity output)",
+                        )
+                    )
         meters = {m.code: m for m in site.meters}
         parents = {m.parent for m in site.meters if m.parent}
         for m, meter in enumerate(site.meters):
@@ -234,23 +265,31 @@ def check_references(plant: PlantConfig) -> list[tuple[tuple, str]]:
                     if code not in meters:
                         problems.append(((*loc, "formula"), f"no meter {code!r} in site {site.code!r}"))
                     elif meters[code].formula is not None:
-                        problems.append(((*loc, "formula"), f"{code!r} is virtual too; formulas name counter "
-                                         "meters only"))
+                        problems.append(
+                            ((*loc, "formula"), f"{code!r} is virtual too; formulas name counter meters only")
+                        )
                     elif meters[code].medium != meter.medium:
-                        problems.append(((*loc, "formula"), f"{code!r} meters {meters[code].medium}, not "
-                                         f"{meter.medium}"))
+                        problems.append(
+                            ((*loc, "formula"), f"{code!r} meters {meters[code].medium}, not {meter.medium}")
+                        )
                 if meter.area is not None and meter.area not in areas:
                     problems.append(((*loc, "area"), f"no area {meter.area!r} in site {site.code!r}"))
                 continue
             device_code, key = meter.point.split("/")
-            point = next((p for p in devices[device_code].points if p.key == key), None) \
-                if device_code in devices else None
+            point = (
+                next((p for p in devices[device_code].points if p.key == key), None) if device_code in devices else None
+            )
             if point is None:
                 problems.append(((*loc, "point"), f"no point {meter.point!r} in site {site.code!r}"))
             elif point.kind != PointKind.COUNTER or point.quantity not in METER_QUANTITIES[meter.medium]:
-                problems.append(((*loc, "point"), f"a {meter.medium} meter must read a counter of "
-                                 f"{' or '.join(sorted(METER_QUANTITIES[meter.medium]))}, "
-                                 f"not {point.kind} {point.quantity}"))
+                problems.append(
+                    (
+                        (*loc, "point"),
+                        f"a {meter.medium} meter must read a counter of "
+                        f"{' or '.join(sorted(METER_QUANTITIES[meter.medium]))}, "
+                        f"not {point.kind} {point.quantity}",
+                    )
+                )
             if meter.area is not None and meter.area not in areas:
                 problems.append(((*loc, "area"), f"no area {meter.area!r} in site {site.code!r}"))
             if meter.parent is not None:
@@ -259,8 +298,12 @@ def check_references(plant: PlantConfig) -> list[tuple[tuple, str]]:
                 elif meters[meter.parent].formula is not None:
                     problems.append(((*loc, "parent"), f"parent {meter.parent!r} is a virtual meter"))
                 elif meters[meter.parent].medium != meter.medium:
-                    problems.append(((*loc, "parent"), f"parent {meter.parent!r} meters "
-                                     f"{meters[meter.parent].medium}, not {meter.medium}"))
+                    problems.append(
+                        (
+                            (*loc, "parent"),
+                            f"parent {meter.parent!r} meters {meters[meter.parent].medium}, not {meter.medium}",
+                        )
+                    )
                 seen, cursor = {meter.code}, meters.get(meter.parent)
                 while cursor is not None:
                     if cursor.code in seen:
@@ -313,9 +356,17 @@ class ApplySummary:
         return {"created": dict(self.created), "updated": dict(self.updated), "retired": dict(self.retired)}
 
 
-def _sync(conn: psycopg.Connection, summary: ApplySummary, table: str, scope: dict[str, Any],
-          wanted: dict[str, dict[str, Any]], *, key_col: str = "code", retire: bool = True,
-          created: set[str] | None = None) -> dict[str, int]:
+def _sync(
+    conn: psycopg.Connection,
+    summary: ApplySummary,
+    table: str,
+    scope: dict[str, Any],
+    wanted: dict[str, dict[str, Any]],
+    *,
+    key_col: str = "code",
+    retire: bool = True,
+    created: set[str] | None = None,
+) -> dict[str, int]:
     """Make the rows of ``table`` within ``scope`` equal ``wanted`` (keyed by ``key_col``).
 
     Returns the id of every wanted row; adds the keys of new rows to ``created``. Unchanged rows are not
@@ -332,8 +383,11 @@ def _sync(conn: psycopg.Connection, summary: ApplySummary, table: str, scope: di
             params = {**scope, key_col: key, **values}
             names = ", ".join(params)
             placeholders = ", ".join(f"%({n})s" for n in params)
-            ids[key] = execute(conn, f"INSERT INTO {table} ({names}) VALUES ({placeholders}) RETURNING id",  # noqa: S608
-                                    params).fetchone()[0]
+            ids[key] = execute(
+                conn,
+                f"INSERT INTO {table} ({names}) VALUES ({placeholders}) RETURNING id",  # noqa: S608
+                params,
+            ).fetchone()[0]
             summary.created[table] += 1
             if created is not None:
                 created.add(key)
@@ -344,64 +398,107 @@ def _sync(conn: psycopg.Connection, summary: ApplySummary, table: str, scope: di
             changes["retired_at"] = None
         if changes:
             sets = ", ".join(f"{col} = %({col})s" for col in changes)
-            execute(conn, f"UPDATE {table} SET {sets}, updated_at = now() WHERE id = %(id)s",  # noqa: S608
-                         {**changes, "id": row["id"]})
+            execute(
+                conn,
+                f"UPDATE {table} SET {sets}, updated_at = now() WHERE id = %(id)s",  # noqa: S608
+                {**changes, "id": row["id"]},
+            )
             summary.updated[table] += 1
     if retire:
         for key, row in existing.items():
             if key not in wanted and row["retired_at"] is None:
-                execute(conn, f"UPDATE {table} SET retired_at = now(), updated_at = now() WHERE id = %s",  # noqa: S608
-                             (row["id"],))
+                execute(
+                    conn,
+                    f"UPDATE {table} SET retired_at = now(), updated_at = now() WHERE id = %s",  # noqa: S608
+                    (row["id"],),
+                )
                 summary.retired[table] += 1
     return ids
 
 
-def _apply_hj212(conn: psycopg.Connection, summary: ApplySummary, site: SiteConfig, device_ids: dict[str, int],
-                 point_ids: dict[str, int]) -> None:
+def _apply_hj212(
+    conn: psycopg.Connection,
+    summary: ApplySummary,
+    site: SiteConfig,
+    device_ids: dict[str, int],
+    point_ids: dict[str, int],
+) -> None:
     """Make the HJ 212 loggers of this site's devices match the file (retire those no longer listed first)."""
     wanted = {device_ids[d.code]: d for a in site.areas for d in a.devices if d.hj212 is not None}
-    existing = {row[0]: row[1:] for row in execute(conn, """
+    existing = {
+        row[0]: row[1:]
+        for row in execute(
+            conn,
+            """
         SELECT l.device_id, l.mn, l.password, l.st, l.retired_at FROM hj212_logger l
-        WHERE l.device_id = ANY(%s)""", (list(device_ids.values()),)).fetchall()}
+        WHERE l.device_id = ANY(%s)""",
+            (list(device_ids.values()),),
+        ).fetchall()
+    }
     for device_id, (_mn, _pw, _st, retired_at) in existing.items():
         if device_id not in wanted and retired_at is None:
-            execute(conn, "UPDATE hj212_logger SET retired_at = now(), updated_at = now() WHERE device_id = %s",
-                    (device_id,))
+            execute(
+                conn,
+                "UPDATE hj212_logger SET retired_at = now(), updated_at = now() WHERE device_id = %s",
+                (device_id,),
+            )
             summary.retired["hj212_logger"] += 1
     for device_id, device in wanted.items():
         cfg = device.hj212
         assert cfg is not None
         row = existing.get(device_id)
         if row is None:
-            execute(conn, "INSERT INTO hj212_logger (device_id, mn, password, st) VALUES (%s, %s, %s, %s)",
-                    (device_id, cfg.mn, cfg.password, cfg.st))
+            execute(
+                conn,
+                "INSERT INTO hj212_logger (device_id, mn, password, st) VALUES (%s, %s, %s, %s)",
+                (device_id, cfg.mn, cfg.password, cfg.st),
+            )
             summary.created["hj212_logger"] += 1
         elif row != (cfg.mn, cfg.password, cfg.st, None):
-            execute(conn, "UPDATE hj212_logger SET mn = %s, password = %s, st = %s, retired_at = NULL, "
-                    "updated_at = now() WHERE device_id = %s", (cfg.mn, cfg.password, cfg.st, device_id))
+            execute(
+                conn,
+                "UPDATE hj212_logger SET mn = %s, password = %s, st = %s, retired_at = NULL, "
+                "updated_at = now() WHERE device_id = %s",
+                (cfg.mn, cfg.password, cfg.st, device_id),
+            )
             summary.updated["hj212_logger"] += 1
         fields = {(f.cn, f.field): point_ids[f"{device.code}/{f.point}"] for f in cfg.fields}
-        have = {(cn, field): pid for cn, field, pid in execute(
-            conn, "SELECT cn, field, point_id FROM hj212_field WHERE device_id = %s", (device_id,)).fetchall()}
+        have = {
+            (cn, field): pid
+            for cn, field, pid in execute(
+                conn, "SELECT cn, field, point_id FROM hj212_field WHERE device_id = %s", (device_id,)
+            ).fetchall()
+        }
         if have != fields:
             execute(conn, "DELETE FROM hj212_field WHERE device_id = %s", (device_id,))
             with conn.cursor() as cur:
-                cur.executemany("INSERT INTO hj212_field (device_id, cn, field, point_id) VALUES (%s, %s, %s, %s)",
-                                [(device_id, cn, field, pid) for (cn, field), pid in fields.items()])
+                cur.executemany(
+                    "INSERT INTO hj212_field (device_id, cn, field, point_id) VALUES (%s, %s, %s, %s)",
+                    [(device_id, cn, field, pid) for (cn, field), pid in fields.items()],
+                )
             if row is not None:
                 summary.updated["hj212_field"] += 1
 
 
 def _export_hj212(conn: psycopg.Connection, device_id: int) -> Hj212Config | None:
-    row = execute(conn, "SELECT mn, password, st FROM hj212_logger WHERE device_id = %s AND retired_at IS NULL",
-                  (device_id,)).fetchone()
+    row = execute(
+        conn, "SELECT mn, password, st FROM hj212_logger WHERE device_id = %s AND retired_at IS NULL", (device_id,)
+    ).fetchone()
     if row is None:
         return None
-    fields = execute(conn, """
+    fields = execute(
+        conn,
+        """
         SELECT f.field, f.cn, p.key FROM hj212_field f JOIN point p ON p.id = f.point_id
-        WHERE f.device_id = %s ORDER BY f.cn, f.field""", (device_id,)).fetchall()
-    return Hj212Config(mn=row[0], password=row[1], st=row[2],
-                       fields=[Hj212FieldConfig(field=f, cn=cn, point=key) for f, cn, key in fields])
+        WHERE f.device_id = %s ORDER BY f.cn, f.field""",
+        (device_id,),
+    ).fetchall()
+    return Hj212Config(
+        mn=row[0],
+        password=row[1],
+        st=row[2],
+        fields=[Hj212FieldConfig(field=f, cn=cn, point=key) for f, cn, key in fields],
+    )
 
 
 def _digest(plant: PlantConfig) -> str:
@@ -416,36 +513,90 @@ def apply_plant(*, conn: psycopg.Connection, plant: PlantConfig, source: str) ->
     """
     summary = ApplySummary()
     for site in plant.sites:
-        site_id = _sync(conn, summary, "site", {"code": site.code}, {site.code: {
-            "name": site.name, "name_en": site.name_en, "timezone": site.timezone}}, retire=False)[site.code]
-        area_ids = _sync(conn, summary, "area", {"site_id": site_id}, {
-            a.code: {"name": a.name, "name_en": a.name_en, "process_type": a.process.value} for a in site.areas})
-        device_ids = _sync(conn, summary, "device", {"site_id": site_id}, {
-            d.code: {"area_id": area_ids[a.code], "name": d.name, "name_en": d.name_en, "kind": d.kind,
-                     "interval_s": d.interval_s}
-            for a in site.areas for d in a.devices})
+        site_id = _sync(
+            conn,
+            summary,
+            "site",
+            {"code": site.code},
+            {site.code: {"name": site.name, "name_en": site.name_en, "timezone": site.timezone}},
+            retire=False,
+        )[site.code]
+        area_ids = _sync(
+            conn,
+            summary,
+            "area",
+            {"site_id": site_id},
+            {a.code: {"name": a.name, "name_en": a.name_en, "process_type": a.process.value} for a in site.areas},
+        )
+        device_ids = _sync(
+            conn,
+            summary,
+            "device",
+            {"site_id": site_id},
+            {
+                d.code: {
+                    "area_id": area_ids[a.code],
+                    "name": d.name,
+                    "name_en": d.name_en,
+                    "kind": d.kind,
+                    "interval_s": d.interval_s,
+                }
+                for a in site.areas
+                for d in a.devices
+            },
+        )
         point_ids: dict[str, int] = {}
         for area in site.areas:
             for device in area.devices:
-                ids = _sync(conn, summary, "point", {"device_id": device_ids[device.code]}, {
-                    p.key: {"name": p.name, "name_en": p.name_en, "quantity": p.quantity, "unit": p.unit,
-                            "kind": p.kind.value, "valid_min": p.range[0], "valid_max": p.range[1],
-                            "nominal": p.nominal}
-                    for p in device.points}, key_col="key")
+                ids = _sync(
+                    conn,
+                    summary,
+                    "point",
+                    {"device_id": device_ids[device.code]},
+                    {
+                        p.key: {
+                            "name": p.name,
+                            "name_en": p.name_en,
+                            "quantity": p.quantity,
+                            "unit": p.unit,
+                            "kind": p.kind.value,
+                            "valid_min": p.range[0],
+                            "valid_max": p.range[1],
+                            "nominal": p.nominal,
+                        }
+                        for p in device.points
+                    },
+                    key_col="key",
+                )
                 point_ids.update({f"{device.code}/{key}": pid for key, pid in ids.items()})
         _apply_hj212(conn, summary, site, device_ids, point_ids)
         # Meters in two passes: rows first, then parents (a parent may come later in the file).
         new_meters: set[str] = set()
-        meter_ids = _sync(conn, summary, "meter", {"site_id": site_id}, {
-            m.code: {"name": m.name, "name_en": m.name_en, "medium": m.medium.value,
-                     "point_id": point_ids[m.point] if m.point else None, "formula": m.formula,
-                     "area_id": area_ids[m.area] if m.area else None}
-            for m in site.meters}, created=new_meters)
+        meter_ids = _sync(
+            conn,
+            summary,
+            "meter",
+            {"site_id": site_id},
+            {
+                m.code: {
+                    "name": m.name,
+                    "name_en": m.name_en,
+                    "medium": m.medium.value,
+                    "point_id": point_ids[m.point] if m.point else None,
+                    "formula": m.formula,
+                    "area_id": area_ids[m.area] if m.area else None,
+                }
+                for m in site.meters
+            },
+            created=new_meters,
+        )
         for meter in site.meters:
             parent = meter_ids[meter.parent] if meter.parent else None
-            cur = execute(conn, "UPDATE meter SET parent_id = %s, updated_at = now() "
-                               "WHERE id = %s AND parent_id IS DISTINCT FROM %s",
-                               (parent, meter_ids[meter.code], parent))
+            cur = execute(
+                conn,
+                "UPDATE meter SET parent_id = %s, updated_at = now() WHERE id = %s AND parent_id IS DISTINCT FROM %s",
+                (parent, meter_ids[meter.code], parent),
+            )
             if cur.rowcount and meter.code not in new_meters:
                 summary.updated["meter"] += 1
         _apply_balance_limits(conn, summary, site, meter_ids)
@@ -455,29 +606,49 @@ def apply_plant(*, conn: psycopg.Connection, plant: PlantConfig, source: str) ->
     return summary
 
 
-def _apply_balance_limits(conn: psycopg.Connection, summary: ApplySummary, site: SiteConfig,
-                          meter_ids: dict[str, int]) -> None:
+def _apply_balance_limits(
+    conn: psycopg.Connection, summary: ApplySummary, site: SiteConfig, meter_ids: dict[str, int]
+) -> None:
     """Make the site's meter balance limits (energy_balance_limit, migration 0051) match the file."""
-    wanted = {meter_ids[m.code]: (m.loss_limit_pct, m.loss_hold_minutes) for m in site.meters
-              if m.loss_limit_pct is not None}
-    have = {r[0]: (r[1], r[2]) for r in execute(conn, "SELECT meter_id, loss_pct_max, hold_minutes "
-                                                      "FROM energy_balance_limit WHERE meter_id = ANY(%s)",
-                                                (list(meter_ids.values()),)).fetchall()}
+    wanted = {
+        meter_ids[m.code]: (m.loss_limit_pct, m.loss_hold_minutes) for m in site.meters if m.loss_limit_pct is not None
+    }
+    have = {
+        r[0]: (r[1], r[2])
+        for r in execute(
+            conn,
+            "SELECT meter_id, loss_pct_max, hold_minutes FROM energy_balance_limit WHERE meter_id = ANY(%s)",
+            (list(meter_ids.values()),),
+        ).fetchall()
+    }
     if wanted == have:
         return
     execute(conn, "DELETE FROM energy_balance_limit WHERE meter_id = ANY(%s)", (list(meter_ids.values()),))
     for meter_id, (pct, hold) in wanted.items():
-        execute(conn, "INSERT INTO energy_balance_limit (meter_id, loss_pct_max, hold_minutes) VALUES (%s, %s, %s)",
-                (meter_id, pct, hold))
+        execute(
+            conn,
+            "INSERT INTO energy_balance_limit (meter_id, loss_pct_max, hold_minutes) VALUES (%s, %s, %s)",
+            (meter_id, pct, hold),
+        )
     summary.updated["energy_balance_limit"] += 1
 
 
-def _apply_production_points(conn: psycopg.Connection, summary: ApplySummary, site: SiteConfig,
-                             area_ids: dict[str, int], point_ids: dict[str, int]) -> None:
+def _apply_production_points(
+    conn: psycopg.Connection,
+    summary: ApplySummary,
+    site: SiteConfig,
+    area_ids: dict[str, int],
+    point_ids: dict[str, int],
+) -> None:
     """Make the site's output counters per area (energy_production_point, migration 0052) match the file."""
     wanted = {(area_ids[a.code], point_ids[ref]) for a in site.areas for ref in a.production if ref in point_ids}
-    have = set(execute(conn, "SELECT area_id, point_id FROM energy_production_point WHERE area_id = ANY(%s)",
-                       (list(area_ids.values()),)).fetchall())
+    have = set(
+        execute(
+            conn,
+            "SELECT area_id, point_id FROM energy_production_point WHERE area_id = ANY(%s)",
+            (list(area_ids.values()),),
+        ).fetchall()
+    )
     if wanted == have:
         return
     execute(conn, "DELETE FROM energy_production_point WHERE area_id = ANY(%s)", (list(area_ids.values()),))
@@ -488,8 +659,11 @@ def _apply_production_points(conn: psycopg.Connection, summary: ApplySummary, si
 
 def record_revision(conn: psycopg.Connection, *, source: str, sha256: str, summary: dict[str, Any]) -> int:
     """Record a configuration change (running processes reload on a new revision) and announce it."""
-    revision = execute(conn, "INSERT INTO config_revision (source, sha256, summary) VALUES (%s, %s, %s) RETURNING id",
-                       (source, sha256, json.dumps(summary))).fetchone()[0]
+    revision = execute(
+        conn,
+        "INSERT INTO config_revision (source, sha256, summary) VALUES (%s, %s, %s) RETURNING id",
+        (source, sha256, json.dumps(summary)),
+    ).fetchone()[0]
     execute(conn, "SELECT pg_notify('config_changed', %s)", (str(revision),))
     return revision
 
@@ -499,6 +673,7 @@ def record_revision(conn: psycopg.Connection, *, source: str, sha256: str, summa
 
 def export_plant(*, conn: psycopg.Connection, site: str | None = None) -> PlantConfig:
     """Read the active registry back into a ``PlantConfig`` (the inverse of ``apply_plant``)."""
+
     def rows(sql: str, *params: Any) -> list[dict[str, Any]]:
         cur = execute(conn, sql, params)
         cols = [d.name for d in cur.description]
@@ -510,31 +685,80 @@ def export_plant(*, conn: psycopg.Connection, site: str | None = None) -> PlantC
         for a in rows("SELECT * FROM area WHERE site_id = %s AND retired_at IS NULL ORDER BY id", s["id"]):
             devices = []
             for d in rows("SELECT * FROM device WHERE area_id = %s AND retired_at IS NULL ORDER BY id", a["id"]):
-                points = [PointConfig(key=p["key"], name=p["name"], name_en=p["name_en"], quantity=p["quantity"],
-                                      unit=p["unit"], kind=p["kind"], range=(p["valid_min"], p["valid_max"]),
-                                      nominal=p["nominal"])
-                          for p in rows("SELECT * FROM point WHERE device_id = %s AND retired_at IS NULL "
-                                        "ORDER BY id", d["id"])]
-                devices.append(DeviceConfig(code=d["code"], name=d["name"], name_en=d["name_en"], kind=d["kind"],
-                                            interval_s=d["interval_s"], points=points,
-                                            hj212=_export_hj212(conn, d["id"])))
-            production = [r["ref"] for r in rows("""
+                points = [
+                    PointConfig(
+                        key=p["key"],
+                        name=p["name"],
+                        name_en=p["name_en"],
+                        quantity=p["quantity"],
+                        unit=p["unit"],
+                        kind=p["kind"],
+                        range=(p["valid_min"], p["valid_max"]),
+                        nominal=p["nominal"],
+                    )
+                    for p in rows(
+                        "SELECT * FROM point WHERE device_id = %s AND retired_at IS NULL ORDER BY id", d["id"]
+                    )
+                ]
+                devices.append(
+                    DeviceConfig(
+                        code=d["code"],
+                        name=d["name"],
+                        name_en=d["name_en"],
+                        kind=d["kind"],
+                        interval_s=d["interval_s"],
+                        points=points,
+                        hj212=_export_hj212(conn, d["id"]),
+                    )
+                )
+            production = [
+                r["ref"]
+                for r in rows(
+                    """
                 SELECT d.code || '/' || p.key AS ref FROM energy_production_point pp JOIN point p ON p.id = pp.point_id
-                JOIN device d ON d.id = p.device_id WHERE pp.area_id = %s ORDER BY pp.point_id""", a["id"])]
-            areas.append(AreaConfig(code=a["code"], name=a["name"], name_en=a["name_en"],
-                                    process=a["process_type"], devices=devices, production=production))
-        meters = [MeterConfig(code=m["code"], name=m["name"], name_en=m["name_en"], medium=m["medium"],
-                              point=m["point"], formula=m["formula"], parent=m["parent"], area=m["area"],
-                              loss_limit_pct=m["loss_pct_max"], loss_hold_minutes=m["hold_minutes"])
-                  for m in rows("""
+                JOIN device d ON d.id = p.device_id WHERE pp.area_id = %s ORDER BY pp.point_id""",
+                    a["id"],
+                )
+            ]
+            areas.append(
+                AreaConfig(
+                    code=a["code"],
+                    name=a["name"],
+                    name_en=a["name_en"],
+                    process=a["process_type"],
+                    devices=devices,
+                    production=production,
+                )
+            )
+        meters = [
+            MeterConfig(
+                code=m["code"],
+                name=m["name"],
+                name_en=m["name_en"],
+                medium=m["medium"],
+                point=m["point"],
+                formula=m["formula"],
+                parent=m["parent"],
+                area=m["area"],
+                loss_limit_pct=m["loss_pct_max"],
+                loss_hold_minutes=m["hold_minutes"],
+            )
+            for m in rows(
+                """
                       SELECT m.code, m.name, m.name_en, m.medium, d.code || '/' || p.key AS point, m.formula,
                              pm.code AS parent, a.code AS area, bl.loss_pct_max, bl.hold_minutes
                       FROM meter m LEFT JOIN point p ON p.id = m.point_id LEFT JOIN device d ON d.id = p.device_id
                       LEFT JOIN energy_balance_limit bl ON bl.meter_id = m.id
                       LEFT JOIN meter pm ON pm.id = m.parent_id LEFT JOIN area a ON a.id = m.area_id
-                      WHERE m.site_id = %s AND m.retired_at IS NULL ORDER BY m.id""", s["id"])]
-        sites.append(SiteConfig(code=s["code"], name=s["name"], name_en=s["name_en"], timezone=s["timezone"],
-                                areas=areas, meters=meters))
+                      WHERE m.site_id = %s AND m.retired_at IS NULL ORDER BY m.id""",
+                s["id"],
+            )
+        ]
+        sites.append(
+            SiteConfig(
+                code=s["code"], name=s["name"], name_en=s["name_en"], timezone=s["timezone"], areas=areas, meters=meters
+            )
+        )
     return PlantConfig(sites=sites)
 
 

@@ -63,19 +63,28 @@ def load_index(conn: psycopg.Connection) -> PlantIndex:
     """Build the index of every active device and point."""
     revision = current_revision(conn)
     devices: dict[tuple[str, str], DeviceInfo] = {}
-    rows = execute(conn, """
+    rows = execute(
+        conn,
+        """
         SELECT s.code, d.id, d.code, a.code, d.kind, d.interval_s,
                p.id, p.key, p.kind, p.valid_min, p.valid_max, p.quantity, p.unit
         FROM device d JOIN site s ON s.id = d.site_id JOIN area a ON a.id = d.area_id
         LEFT JOIN point p ON p.device_id = d.id AND p.retired_at IS NULL
         WHERE d.retired_at IS NULL
-        ORDER BY d.id, p.id""").fetchall()
+        ORDER BY d.id, p.id""",
+    ).fetchall()
     for site, dev_id, dev_code, area, kind, interval, pid, key, pkind, vmin, vmax, qty, unit in rows:
         device = devices.get((site, dev_code))
         if device is None:
             device = devices[(site, dev_code)] = DeviceInfo(dev_id, site, dev_code, area, kind, interval)
         if pid is not None:
             device.points[key] = PointInfo(
-                pid, key, PointKind(pkind),
-                float("-inf") if vmin is None else vmin, float("inf") if vmax is None else vmax, qty, unit)
+                pid,
+                key,
+                PointKind(pkind),
+                float("-inf") if vmin is None else vmin,
+                float("inf") if vmax is None else vmax,
+                qty,
+                unit,
+            )
     return PlantIndex(devices, revision)

@@ -42,8 +42,10 @@ def setup_service_role(conn: psycopg.Connection, *, role: str, password: str | N
     if not _exists(conn, role):
         can = conn.execute("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user").fetchone()[0]
         if not can:
-            raise PermissionError(f"role {role} does not exist and {owner} may not create roles: have a DBA run "
-                                  f"CREATE ROLE {role} LOGIN PASSWORD '...'; then run this again")
+            raise PermissionError(
+                f"role {role} does not exist and {owner} may not create roles: have a DBA run "
+                f"CREATE ROLE {role} LOGIN PASSWORD '...'; then run this again"
+            )
         statement = sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS").format(ident)
         if password:
             statement = sql.SQL("{} PASSWORD {}").format(statement, sql.Literal(password))
@@ -52,20 +54,26 @@ def setup_service_role(conn: psycopg.Connection, *, role: str, password: str | N
     if conn.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = %s", (role,)).fetchone()[0]:
         raise ValueError(f"{role} is a superuser: it could rewrite anything; use a plain role")
     database = sql.Identifier(conn.info.dbname)
-    tables = [r[0] for r in conn.execute(
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm') AND c.relname NOT LIKE '\\_yoyo%' "
-        "AND c.relname NOT LIKE 'yoyo%'").fetchall()]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm') AND c.relname NOT LIKE '\\_yoyo%' "
+            "AND c.relname NOT LIKE 'yoyo%'"
+        ).fetchall()
+    ]
     for statement in (
         sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(database, ident),
         sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(ident),
         sql.SQL("REVOKE CREATE ON SCHEMA public FROM {}").format(ident),
         sql.SQL("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {}").format(ident),
         sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(ident),
-        sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}"
-                ).format(ident),
-        sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {}"
-                ).format(ident),
+        sql.SQL(
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}"
+        ).format(ident),
+        sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {}").format(
+            ident
+        ),
     ):
         conn.execute(statement)
     for table in tables:
@@ -76,11 +84,18 @@ def setup_service_role(conn: psycopg.Connection, *, role: str, password: str | N
         else:
             conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE {} TO {}").format(name, ident))
     # the migrations' bookkeeping is the owner's alone
-    for table in [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                                             "AND (tablename LIKE '\\_yoyo%' OR tablename LIKE 'yoyo%')")]:
+    for table in [
+        r[0]
+        for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND (tablename LIKE '\\_yoyo%' OR tablename LIKE 'yoyo%')"
+        )
+    ]:
         conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(sql.Identifier(table), ident))
-    done.append(f"granted {role} read/write on {len(tables) - len(APPEND_ONLY)} tables, "
-                f"SELECT and INSERT only on {', '.join(APPEND_ONLY)}")
+    done.append(
+        f"granted {role} read/write on {len(tables) - len(APPEND_ONLY)} tables, "
+        f"SELECT and INSERT only on {', '.join(APPEND_ONLY)}"
+    )
     return done
 
 
@@ -93,10 +108,12 @@ def check_service_role(conn: psycopg.Connection, *, role: str) -> list[str]:
     if row[0]:
         wrong.append(f"{role} is a superuser")
     for table in APPEND_ONLY:
-        owner = conn.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'public' AND tablename = %s",
-                             (table,)).fetchone()
-        if owner and (owner[0] == role or conn.execute("SELECT pg_has_role(%s, %s, 'MEMBER')",
-                                                       (role, owner[0])).fetchone()[0]):
+        owner = conn.execute(
+            "SELECT tableowner FROM pg_tables WHERE schemaname = 'public' AND tablename = %s", (table,)
+        ).fetchone()
+        if owner and (
+            owner[0] == role or conn.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", (role, owner[0])).fetchone()[0]
+        ):
             wrong.append(f"{role} owns {table} (or is a member of its owner)")
         for privilege in ("UPDATE", "DELETE", "TRUNCATE"):
             if conn.execute("SELECT has_table_privilege(%s, %s, %s)", (role, table, privilege)).fetchone()[0]:

@@ -29,33 +29,43 @@ class CodeScope:
         return cls(None, None)
 
     def sees(self, site: str, area: str | None) -> bool:
-        return ((self.sites is None or site in self.sites)
-                and (self.areas is None or f"{site}/{area or ''}" in self.areas))
+        return (self.sites is None or site in self.sites) and (
+            self.areas is None or f"{site}/{area or ''}" in self.areas
+        )
 
     def sql(self, site: str = "site", area: str = "area") -> tuple[str, dict[str, Any]]:
         """A WHERE term on the columns ``site`` and ``area`` and its parameters (``scope_sites``, ``scope_areas``)."""
-        return (f"(%(scope_sites)s::text[] IS NULL OR {site} = ANY(%(scope_sites)s::text[])) AND "
-                f"(%(scope_areas)s::text[] IS NULL OR {site} || '/' || coalesce({area}, '') = "
-                "ANY(%(scope_areas)s::text[]))", {"scope_sites": self.sites, "scope_areas": self.areas})
+        return (
+            f"(%(scope_sites)s::text[] IS NULL OR {site} = ANY(%(scope_sites)s::text[])) AND "
+            f"(%(scope_areas)s::text[] IS NULL OR {site} || '/' || coalesce({area}, '') = "
+            "ANY(%(scope_areas)s::text[]))",
+            {"scope_sites": self.sites, "scope_areas": self.areas},
+        )
 
 
 def site_codes(conn: psycopg.Connection, site_ids: Iterable[int] | None) -> list[str] | None:
     """The codes of these sites, sorted (None stays None: every site)."""
     if site_ids is None:
         return None
-    return [r["code"] for r in db.fetch_all(conn, "SELECT code FROM site WHERE id = ANY(%s) ORDER BY code",
-                                            (sorted(site_ids),))]
+    return [
+        r["code"]
+        for r in db.fetch_all(conn, "SELECT code FROM site WHERE id = ANY(%s) ORDER BY code", (sorted(site_ids),))
+    ]
 
 
-def resolve(conn: psycopg.Connection, *, site_ids: Iterable[int] | None,
-            processes: Iterable[str] | None) -> CodeScope:
+def resolve(conn: psycopg.Connection, *, site_ids: Iterable[int] | None, processes: Iterable[str] | None) -> CodeScope:
     """The code scope of site ids and process types (None: no limit)."""
     sites = site_codes(conn, site_ids)
     areas = None
     if processes is not None:
         ids = None if site_ids is None else sorted(site_ids)
-        areas = [r["key"] for r in db.fetch_all(
-            conn, "SELECT s.code || '/' || a.code AS key FROM area a JOIN site s ON s.id = a.site_id "
-                  "WHERE a.process_type = ANY(%s) AND (%s::int[] IS NULL OR s.id = ANY(%s::int[]))",
-            (sorted(processes), ids, ids))]
+        areas = [
+            r["key"]
+            for r in db.fetch_all(
+                conn,
+                "SELECT s.code || '/' || a.code AS key FROM area a JOIN site s ON s.id = a.site_id "
+                "WHERE a.process_type = ANY(%s) AND (%s::int[] IS NULL OR s.id = ANY(%s::int[]))",
+                (sorted(processes), ids, ids),
+            )
+        ]
     return CodeScope(sites, areas)

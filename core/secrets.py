@@ -44,13 +44,13 @@ def weakness(value: str) -> str | None:
     if len(value) < MIN_BYTES:
         return f"is {len(value)} characters long; at least {MIN_BYTES} random bytes are needed"
     for period in range(1, len(value) // 2 + 1):
-        if value == (value[:period] * (len(value) // period + 1))[:len(value)]:
+        if value == (value[:period] * (len(value) // period + 1))[: len(value)]:
             return "is a repeated pattern"
     steps = Counter(ord(b) - ord(a) for a, b in zip(value, value[1:], strict=False))
     if steps.most_common(1)[0][1] > len(value) // 3:
         return "is a sequence (abcd..., 1234...)"
     counts = Counter(value)
-    bits = -sum(n * math.log2(n / len(value)) for n in counts.values())    # Shannon estimate of the whole value
+    bits = -sum(n * math.log2(n / len(value)) for n in counts.values())  # Shannon estimate of the whole value
     if bits < 8 * MIN_BYTES * 0.5 or len(counts) < 12:
         return f"looks low in entropy (about {bits:.0f} bits estimated; random text of 32 bytes or more is needed)"
     return None
@@ -59,11 +59,15 @@ def weakness(value: str) -> str | None:
 def check(value: str, *, name: str, production: bool) -> None:
     """Refuse a placeholder anywhere and a weak value in production (``SecretError`` naming the variable)."""
     if is_placeholder(value):
-        raise SecretError(f"{name} is a placeholder: set a random value "
-                          "(python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+        raise SecretError(
+            f"{name} is a placeholder: set a random value "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
     if production and (why := weakness(value)) is not None:
-        raise SecretError(f"{name} {why} (production needs at least {MIN_BYTES} random bytes, e.g. "
-                          "python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+        raise SecretError(
+            f"{name} {why} (production needs at least {MIN_BYTES} random bytes, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
 
 
 def load_or_create(data_dir: Path) -> str:
@@ -78,7 +82,7 @@ def load_or_create(data_dir: Path) -> str:
                 fh.write(secrets.token_urlsafe(48) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
-            with contextlib.suppress(FileExistsError):     # another process made it first: use theirs
+            with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
                 os.link(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -87,6 +91,8 @@ def load_or_create(data_dir: Path) -> str:
         raise SecretError(f"{path} is readable by other users (mode {stat.filemode(mode)}): chmod 600 it")
     value = path.read_text().strip()
     if (why := weakness(value)) is not None:
-        raise SecretError(f"{path} {why}: delete it to have a new one made (sealed channel URLs and TOTP seeds, "
-                          "and provisioned device keys, then need setting again)")
+        raise SecretError(
+            f"{path} {why}: delete it to have a new one made (sealed channel URLs and TOTP seeds, "
+            "and provisioned device keys, then need setting again)"
+        )
     return value

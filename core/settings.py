@@ -16,9 +16,7 @@ from core.keys import Keyring
 class CoreSettings(BaseSettings):
     """Settings shared by every process; packages add their own sections (``EHS_INGEST_`` ...)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="EHS_", env_nested_delimiter="__", env_file=".env", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="EHS_", env_nested_delimiter="__", env_file=".env", extra="ignore")
 
     environment: Literal["development", "production"] = "development"
     #: PostgreSQL URL; unset means the embedded server (pgserver) with its data under ``data_dir``.
@@ -52,8 +50,10 @@ class CoreSettings(BaseSettings):
         production = self.environment == "production"
         if not self.secret_key.get_secret_value():
             if production:
-                raise ValueError("EHS_SECRET_KEY must be set in production (at least 32 random bytes, e.g. "
-                                 "python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+                raise ValueError(
+                    "EHS_SECRET_KEY must be set in production (at least 32 random bytes, e.g. "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
             self.secret_key = SecretStr(secrets.load_or_create(self.data_dir))
         secrets.check(self.secret_key.get_secret_value(), name="EHS_SECRET_KEY", production=production)
         if self.interlock_secret is not None:

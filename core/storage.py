@@ -32,19 +32,19 @@ HOURLY_REFRESH_WINDOW = timedelta(days=3)
 #: Partitions are created and dropped under this lock timeout, so that a long query delays maintenance
 #: instead of queueing every reader behind the DDL; maintenance tries again at its next run.
 _LOCK_TIMEOUT = "3s"
-_PARTITION_LOCK = 7_419_001           # advisory lock key: one partition maintainer at a time
+_PARTITION_LOCK = 7_419_001  # advisory lock key: one partition maintainer at a time
 
 
 @dataclass(frozen=True)
 class Features:
     """What the database under ``reading`` offers, read from the catalog."""
 
-    timescaledb: str | None             # extension version, None without it
-    license: str | None                 # 'timescale' (community) or 'apache'
+    timescaledb: str | None  # extension version, None without it
+    license: str | None  # 'timescale' (community) or 'apache'
     hypertable: bool
     compression: bool
     continuous_aggregates: bool
-    partitions: bool                    # plain PostgreSQL with daily partitions
+    partitions: bool  # plain PostgreSQL with daily partitions
 
     @property
     def policies(self) -> bool:
@@ -56,8 +56,11 @@ class Features:
         if self.timescaledb is None:
             retention = "daily partitions dropped by age" if self.partitions else "none (reading is not partitioned)"
             return f"off (plain PostgreSQL: BRIN index, rollup tables; retention: {retention})"
-        flags = {"hypertable": self.hypertable, "compression": self.compression,
-                 "continuous aggregates": self.continuous_aggregates}
+        flags = {
+            "hypertable": self.hypertable,
+            "compression": self.compression,
+            "continuous aggregates": self.continuous_aggregates,
+        }
         on = ", ".join(name for name, flag in flags.items() if flag) or "nothing"
         off = ", ".join(name for name, flag in flags.items() if not flag)
         text = f"on ({self.timescaledb}, {self.license} license): {on}"
@@ -74,12 +77,22 @@ def detect(conn: psycopg.Connection) -> Features:
     if row is None:
         return Features(None, None, False, False, False, partitions)
     license_ = execute(conn, "SELECT coalesce(current_setting('timescaledb.license', true), 'timescale')").fetchone()[0]
-    hyper = execute(conn, "SELECT compression_enabled FROM timescaledb_information.hypertables "
-                          "WHERE hypertable_name = 'reading'").fetchone()
-    caggs = execute(conn, "SELECT count(*) FROM timescaledb_information.continuous_aggregates "
-                          "WHERE view_name IN ('reading_1m', 'reading_1h')").fetchone()[0]
-    return Features(row[0], license_, hyper is not None, bool(hyper and hyper[0]),
-                    caggs == 2 and license_ == "timescale", partitions)
+    hyper = execute(
+        conn, "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'reading'"
+    ).fetchone()
+    caggs = execute(
+        conn,
+        "SELECT count(*) FROM timescaledb_information.continuous_aggregates "
+        "WHERE view_name IN ('reading_1m', 'reading_1h')",
+    ).fetchone()[0]
+    return Features(
+        row[0],
+        license_,
+        hyper is not None,
+        bool(hyper and hyper[0]),
+        caggs == 2 and license_ == "timescale",
+        partitions,
+    )
 
 
 # --- plain PostgreSQL: daily partitions -----------------------------------------------------------------------
@@ -95,12 +108,15 @@ def _midnight(day: date) -> datetime:
 
 def partitions(conn: psycopg.Connection) -> list[tuple[str, datetime | None, datetime]]:
     """The partitions of ``reading`` as (name, lower bound or None for MINVALUE, upper bound), oldest first."""
-    rows = execute(conn, r"""
+    rows = execute(
+        conn,
+        r"""
         SELECT c.relname,
                (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz,
                (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz
         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'reading'::regclass ORDER BY 3""").fetchall()
+        WHERE i.inhparent = 'reading'::regclass ORDER BY 3""",
+    ).fetchall()
     return [(name, lower, upper) for name, lower, upper in rows]
 
 
@@ -108,16 +124,21 @@ def _create_day(conn: psycopg.Connection, day: date) -> str:
     """Create and attach one day's partition (ATTACH takes a lighter lock on ``reading`` than PARTITION OF)."""
     name = f"reading_p{day:%Y%m%d}"
     execute(conn, sql.SQL("CREATE TABLE {} (LIKE reading INCLUDING DEFAULTS)").format(sql.Identifier(name)))
-    execute(conn, sql.SQL("ALTER TABLE reading ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
-        sql.Identifier(name), sql.Literal(_midnight(day)), sql.Literal(_midnight(day + timedelta(days=1)))))
+    execute(
+        conn,
+        sql.SQL("ALTER TABLE reading ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+            sql.Identifier(name), sql.Literal(_midnight(day)), sql.Literal(_midnight(day + timedelta(days=1)))
+        ),
+    )
     return name
 
 
 def ensure_partitions(conn: psycopg.Connection, times: Iterable[datetime]) -> list[str]:
     """Create the missing daily partitions for readings at ``times`` (each UTC day once); run in a transaction."""
     execute(conn, "SELECT pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
-    before = execute(conn, "SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)",
-                     (_LOCK_TIMEOUT,)).fetchone()[0]
+    before = execute(
+        conn, "SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)", (_LOCK_TIMEOUT,)
+    ).fetchone()[0]
     try:
         return _ensure(conn, sorted({_day(t) for t in times}))
     finally:
@@ -145,8 +166,9 @@ def is_missing_partition(exc: psycopg.Error) -> bool:
 # --- retention on every path ----------------------------------------------------------------------------------
 
 
-def maintain(conn: psycopg.Connection, *, now: datetime, retention_days: int | None,
-             features: Features | None = None) -> dict[str, Any]:
+def maintain(
+    conn: psycopg.Connection, *, now: datetime, retention_days: int | None, features: Features | None = None
+) -> dict[str, Any]:
     """Create partitions ahead and drop what aged out of the retention; run on an autocommit connection.
 
     Plain PostgreSQL: daily partitions from yesterday to ``AHEAD_DAYS`` ahead; a partition whose upper bound is
@@ -185,12 +207,15 @@ def check_retention(retention_days: int) -> None:
     """
     least = HOURLY_REFRESH_WINDOW + timedelta(days=1)
     if timedelta(days=retention_days) <= least:
-        raise ValueError(f"EHS_RETENTION_DAYS={retention_days} must be more than {least.days} days: the hourly "
-                         f"rollup refreshes the last {HOURLY_REFRESH_WINDOW.days} days from raw readings")
+        raise ValueError(
+            f"EHS_RETENTION_DAYS={retention_days} must be more than {least.days} days: the hourly "
+            f"rollup refreshes the last {HOURLY_REFRESH_WINDOW.days} days from raw readings"
+        )
 
 
-def apply_policies(conn: psycopg.Connection, *, retention_days: int, compress_after_days: int,
-                   features: Features | None = None) -> list[str]:
+def apply_policies(
+    conn: psycopg.Connection, *, retention_days: int, compress_after_days: int, features: Features | None = None
+) -> list[str]:
     """Set the TimescaleDB retention and compression policies from the settings, each replaced atomically.
 
     Only the community build has policies; a policy that already has the wanted interval is left alone.
@@ -205,12 +230,16 @@ def apply_policies(conn: psycopg.Connection, *, retention_days: int, compress_af
         wanted.append(("policy_compression", "compress_after", compress_after_days, "compression"))
     changed = []
     for proc, key, days, kind in wanted:
-        current = execute(conn, "SELECT config ->> %s FROM timescaledb_information.jobs WHERE proc_name = %s "
-                                "AND hypertable_name = 'reading'", (key, proc)).fetchone()
+        current = execute(
+            conn,
+            "SELECT config ->> %s FROM timescaledb_information.jobs WHERE proc_name = %s "
+            "AND hypertable_name = 'reading'",
+            (key, proc),
+        ).fetchone()
         interval = execute(conn, "SELECT make_interval(days => %s)::text", (days,)).fetchone()[0]
         if current is not None and current[0] == interval:
             continue
-        with conn.transaction():          # remove and add in one transaction: never a moment without a policy
+        with conn.transaction():  # remove and add in one transaction: never a moment without a policy
             execute(conn, f"SELECT remove_{kind}_policy('reading', if_exists => true)")
             execute(conn, f"SELECT add_{kind}_policy('reading', make_interval(days => %s))", (days,))
         changed.append(f"{kind} {interval}")
@@ -222,5 +251,6 @@ def storage_bytes(conn: psycopg.Connection) -> int:
     features = detect(conn)
     if features.hypertable:
         return execute(conn, "SELECT hypertable_size('reading')").fetchone()[0] or 0
-    return execute(conn, "SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint "
-                         "FROM pg_partition_tree('reading')").fetchone()[0]
+    return execute(
+        conn, "SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint FROM pg_partition_tree('reading')"
+    ).fetchone()[0]

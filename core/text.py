@@ -24,7 +24,7 @@ def storable(value: object, limit: int = TEXT_LIMIT) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    if len(text) > limit:                       # escapes made it longer
+    if len(text) > limit:  # escapes made it longer
         text = text[: max(limit - 1, 0)] + "…"
     return text
 
@@ -44,9 +44,9 @@ def storable_json(value: Any, limit: int = TEXT_LIMIT, _depth: int = 0) -> Any:
     if isinstance(value, list | tuple):
         return [storable_json(v, limit, _depth + 1) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
-        return None                             # JSON has no NaN or infinity
+        return None  # JSON has no NaN or infinity
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
-        return float(value) if abs(value) < 2**1023 else None   # beyond what JSON encoders take as integers
+        return float(value) if abs(value) < 2**1023 else None  # beyond what JSON encoders take as integers
     return value
 
 

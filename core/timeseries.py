@@ -71,8 +71,9 @@ def continuous_aggregates(conn: psycopg.Connection) -> bool:
 
 def mark_dirty(conn: psycopg.Connection, start: datetime, end: datetime, point_ids: list[int] | None) -> None:
     """Record that readings in [start, end] arrived late, for ``refresh_rollups`` (any writer may call it)."""
-    execute(conn, "INSERT INTO rollup_dirty (from_time, to_time, point_ids) VALUES (%s, %s, %s)",
-            (start, end, point_ids))
+    execute(
+        conn, "INSERT INTO rollup_dirty (from_time, to_time, point_ids) VALUES (%s, %s, %s)", (start, end, point_ids)
+    )
 
 
 def _watermark(conn: psycopg.Connection, rollup: str) -> datetime | None:
@@ -81,20 +82,26 @@ def _watermark(conn: psycopg.Connection, rollup: str) -> datetime | None:
 
 
 def _set_watermark(conn: psycopg.Connection, rollup: str, when: datetime) -> None:
-    execute(conn, "INSERT INTO rollup_state (rollup, watermark) VALUES (%s, %s) ON CONFLICT (rollup) "
-                 "DO UPDATE SET watermark = excluded.watermark", (rollup, when))
+    execute(
+        conn,
+        "INSERT INTO rollup_state (rollup, watermark) VALUES (%s, %s) ON CONFLICT (rollup) "
+        "DO UPDATE SET watermark = excluded.watermark",
+        (rollup, when),
+    )
 
 
-def _fill(conn: psycopg.Connection, name: str, start: datetime, end: datetime,
-          point_ids: list[int] | None = None) -> None:
+def _fill(
+    conn: psycopg.Connection, name: str, start: datetime, end: datetime, point_ids: list[int] | None = None
+) -> None:
     """Recompute the buckets of [start, end), for every point or only ``point_ids``."""
     table, unit, _ = _ROLLUPS[name]
     if name == "1m":
         select = _AGG_RAW.format(points="AND point_id = ANY(%(pids)s)" if point_ids else "")
     else:
         select = _AGG_1M.replace("GROUP BY", "AND point_id = ANY(%(pids)s) GROUP BY") if point_ids else _AGG_1M
-    execute(conn, _UPSERT.format(table=table, select=select),
-            {"unit": unit, "start": start, "end": end, "pids": point_ids})
+    execute(
+        conn, _UPSERT.format(table=table, select=select), {"unit": unit, "start": start, "end": end, "pids": point_ids}
+    )
 
 
 def refresh_rollups(conn: psycopg.Connection, *, now: datetime, retention_days: int | None = None) -> dict[str, Any]:
@@ -119,8 +126,11 @@ def _refresh_tables(conn: psycopg.Connection, *, now: datetime) -> dict[str, Any
         upto = floor(now - GRACE, width)
         mark = _watermark(conn, name)
         if mark is None:
-            first = execute(conn, "SELECT min(time) FROM reading").fetchone()[0] if name == "1m" else \
-                execute(conn, "SELECT min(bucket) FROM reading_1m").fetchone()[0]
+            first = (
+                execute(conn, "SELECT min(time) FROM reading").fetchone()[0]
+                if name == "1m"
+                else execute(conn, "SELECT min(bucket) FROM reading_1m").fetchone()[0]
+            )
             mark = floor(first or upto, width)
         if name == "1h":
             upto = min(upto, floor(_watermark(conn, "1m") or upto, width))
@@ -172,28 +182,42 @@ def _refresh_continuous(conn: psycopg.Connection, *, now: datetime, retention_da
             if oldest is not None:
                 lo = max(lo, oldest)
             if lo < min(hi, cap):
-                execute(conn, "CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)",
-                        (table, lo, min(hi, cap)))
+                execute(
+                    conn,
+                    "CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, %s::timestamptz)",
+                    (table, lo, min(hi, cap)),
+                )
                 done.setdefault(name, []).append((lo, min(hi, cap)))
-            if hi > cap:                # the open bucket: again once it is closed
+            if hi > cap:  # the open bucket: again once it is closed
                 start, end = rest.get(name, (max(lo, cap), hi))
                 rest[name] = (min(start, max(lo, cap)), max(end, hi))
     with conn.transaction():
         execute(conn, "DELETE FROM rollup_dirty WHERE id = ANY(%s)", ([d[0] for d in dirty],))
         for name, (start, end) in rest.items():
-            execute(conn, "INSERT INTO rollup_dirty (from_time, to_time, rollup) VALUES (%s, %s, %s)",
-                    (start, end - _MICRO, name))
+            execute(
+                conn,
+                "INSERT INTO rollup_dirty (from_time, to_time, rollup) VALUES (%s, %s, %s)",
+                (start, end - _MICRO, name),
+            )
     done["kept"] = sorted(rest)
     return done
 
 
-def latest(conn: psycopg.Connection, *, point_ids: list[int] | None = None, site: str | None = None,
-           site_ids: list[int] | None = None, processes: list[str] | None = None) -> list[dict[str, Any]]:
+def latest(
+    conn: psycopg.Connection,
+    *,
+    point_ids: list[int] | None = None,
+    site: str | None = None,
+    site_ids: list[int] | None = None,
+    processes: list[str] | None = None,
+) -> list[dict[str, Any]]:
     """The newest reading of every (or the given) active point: one index probe per point.
 
     ``site_ids`` and ``processes`` (area process types) narrow the points further (a caller's data scope).
     """
-    cur = execute(conn, """
+    cur = execute(
+        conn,
+        """
         SELECT p.id AS point_id, s.code AS site, d.code AS device, p.key, p.unit,
                r.time, r.value, r.quality
         FROM point p JOIN device d ON d.id = p.device_id JOIN site s ON s.id = d.site_id
@@ -205,31 +229,43 @@ def latest(conn: psycopg.Connection, *, point_ids: list[int] | None = None, site
           AND (%(site)s::text IS NULL OR s.code = %(site)s)
           AND (%(site_ids)s::int[] IS NULL OR s.id = ANY(%(site_ids)s))
           AND (%(procs)s::text[] IS NULL OR a.process_type = ANY(%(procs)s))
-        ORDER BY p.id""", {"ids": point_ids, "site": site, "site_ids": site_ids, "procs": processes})
+        ORDER BY p.id""",
+        {"ids": point_ids, "site": site, "site_ids": site_ids, "procs": processes},
+    )
     cols = [d.name for d in cur.description]
     return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
 
-def raw(conn: psycopg.Connection, *, point_id: int, start: datetime, end: datetime,
-        limit: int = 10000) -> list[tuple[datetime, float | None, int]]:
+def raw(
+    conn: psycopg.Connection, *, point_id: int, start: datetime, end: datetime, limit: int = 10000
+) -> list[tuple[datetime, float | None, int]]:
     """Raw readings of one point in [start, end), oldest first."""
-    return execute(conn, "SELECT time, value, quality FROM reading WHERE point_id = %s AND time >= %s "
-                        "AND time < %s ORDER BY time LIMIT %s", (point_id, start, end, limit)).fetchall()
+    return execute(
+        conn,
+        "SELECT time, value, quality FROM reading WHERE point_id = %s AND time >= %s "
+        "AND time < %s ORDER BY time LIMIT %s",
+        (point_id, start, end, limit),
+    ).fetchall()
 
 
 def _fine(conn: psycopg.Connection, rollup: str, continuous: bool) -> tuple[str, dict[str, Any]]:
     """SQL of one point's rollup rows in [%(first)s, %(stop)s) (columns bucket, value_min ... value_count)."""
     table, unit, _ = _ROLLUPS[rollup]
     columns = "bucket, value_min, value_max, value_avg, value_last, value_count"
-    if continuous:                      # real-time: TimescaleDB adds the not yet materialized buckets
-        return (f"SELECT {columns} FROM {table} WHERE point_id = %(pid)s "  # noqa: S608 - fixed names
-                "AND bucket >= %(first)s AND bucket < %(stop)s"), {}
-    recent = _AGG_RAW.format(points="AND point_id = %(pid)s").replace(
-        "time >= %(start)s AND time < %(end)s", "time >= greatest(%(first)s, %(mark)s) AND time < %(stop)s"
-    ).replace("%(unit)s", f"'{unit}'")
-    return (f"SELECT {columns} FROM {table} WHERE point_id = %(pid)s AND bucket >= %(first)s "  # noqa: S608
-            f"AND bucket < least(%(stop)s, %(mark)s) UNION ALL SELECT {columns} FROM ({recent}) r"), \
-        {"mark": _watermark(conn, rollup)}
+    if continuous:  # real-time: TimescaleDB adds the not yet materialized buckets
+        return (
+            f"SELECT {columns} FROM {table} WHERE point_id = %(pid)s "  # noqa: S608 - fixed names
+            "AND bucket >= %(first)s AND bucket < %(stop)s"
+        ), {}
+    recent = (
+        _AGG_RAW.format(points="AND point_id = %(pid)s")
+        .replace("time >= %(start)s AND time < %(end)s", "time >= greatest(%(first)s, %(mark)s) AND time < %(stop)s")
+        .replace("%(unit)s", f"'{unit}'")
+    )
+    return (
+        f"SELECT {columns} FROM {table} WHERE point_id = %(pid)s AND bucket >= %(first)s "  # noqa: S608
+        f"AND bucket < least(%(stop)s, %(mark)s) UNION ALL SELECT {columns} FROM ({recent}) r"
+    ), {"mark": _watermark(conn, rollup)}
 
 
 def _period_start(at: datetime, unit: str, zone: ZoneInfo) -> datetime:
@@ -260,15 +296,26 @@ def _calendar(start: datetime, end: datetime, unit: str, zone: ZoneInfo) -> tupl
 
 def site_timezone(conn: psycopg.Connection, point_id: int) -> str:
     """The time zone of the site a point belongs to."""
-    row = execute(conn, "SELECT s.timezone FROM point p JOIN device d ON d.id = p.device_id "
-                        "JOIN site s ON s.id = d.site_id WHERE p.id = %s", (point_id,)).fetchone()
+    row = execute(
+        conn,
+        "SELECT s.timezone FROM point p JOIN device d ON d.id = p.device_id "
+        "JOIN site s ON s.id = d.site_id WHERE p.id = %s",
+        (point_id,),
+    ).fetchone()
     if row is None:
         raise LookupError(f"no point {point_id}")
     return row[0]
 
 
-def bucketed(conn: psycopg.Connection, *, point_id: int, start: datetime, end: datetime,
-             bucket: str = "1m", tz: str | None = None) -> list[dict[str, Any]]:
+def bucketed(
+    conn: psycopg.Connection,
+    *,
+    point_id: int,
+    start: datetime,
+    end: datetime,
+    bucket: str = "1m",
+    tz: str | None = None,
+) -> list[dict[str, Any]]:
     """Aggregates of one point per bucket, for every bucket that overlaps [start, end), oldest first.
 
     Each bucket aggregates all of its readings, also the first and last bucket when ``start``/``end`` fall inside
@@ -291,8 +338,11 @@ def bucketed(conn: psycopg.Connection, *, point_id: int, start: datetime, end: d
         first = starts[0]
         rollup = "1h" if all(s.minute == 0 and s.second == 0 for s in [*starts, stop]) else "1m"
         fine, extra = _fine(conn, rollup, continuous)
-        local = ("time_bucket(%(interval)s::interval, f.bucket, timezone => %(tz)s)" if continuous
-                 else "date_trunc(%(unit)s, f.bucket, %(tz)s)")
+        local = (
+            "time_bucket(%(interval)s::interval, f.bucket, timezone => %(tz)s)"
+            if continuous
+            else "date_trunc(%(unit)s, f.bucket, %(tz)s)"
+        )
         query = f"""
             SELECT {local} AS bucket, min(f.value_min) AS value_min, max(f.value_max) AS value_max,
                    sum(f.value_avg * f.value_count) / nullif(sum(f.value_count), 0) AS value_avg,
@@ -304,13 +354,20 @@ def bucketed(conn: psycopg.Connection, *, point_id: int, start: datetime, end: d
         raise ValueError(f"unknown bucket {bucket!r}")
     params.update(first=first, stop=stop, **extra)
     if "mark" in params and params["mark"] is None:
-        params["mark"] = first          # nothing rolled up yet: everything from raw rows
+        params["mark"] = first  # nothing rolled up yet: everything from raw rows
     cols = "bucket, value_min, value_max, value_avg, value_last, value_count"
-    found = {row[0]: row[1:] for row in execute(
-        conn, f"SELECT {cols} FROM ({query}) q", params).fetchall()}  # noqa: S608 - fixed SQL
+    found = {row[0]: row[1:] for row in execute(conn, f"SELECT {cols} FROM ({query}) q", params).fetchall()}  # noqa: S608 - fixed SQL
     out = []
     for at in starts:
         vmin, vmax, vavg, vlast, n = found.get(at, (None, None, None, None, 0))
-        out.append({"bucket": at, "value_min": vmin, "value_max": vmax, "value_avg": vavg, "value_last": vlast,
-                    "n": int(n or 0)})
+        out.append(
+            {
+                "bucket": at,
+                "value_min": vmin,
+                "value_max": vmax,
+                "value_avg": vavg,
+                "value_last": vlast,
+                "n": int(n or 0),
+            }
+        )
     return out

@@ -48,5 +48,6 @@ def subscriptions(sites: list[str] | None) -> tuple[tuple[str, int], ...]:
     """``SUBSCRIPTIONS`` narrowed to the given sites (an ingest process that owns some sites); all when None."""
     if not sites:
         return SUBSCRIPTIONS
-    return tuple((f"{PREFIX}/{site}/+/{channel}", qos) for site in sites
-                 for channel, qos in ((TELEMETRY, 1), (STATUS, 0)))
+    return tuple(
+        (f"{PREFIX}/{site}/+/{channel}", qos) for site in sites for channel, qos in ((TELEMETRY, 1), (STATUS, 0))
+    )

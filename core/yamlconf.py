@@ -74,8 +74,7 @@ def format_loc(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def load_model(path: str | Path, model: type[M], data: Any = None,
-               lines: dict[tuple, int] | None = None) -> M:
+def load_model(path: str | Path, model: type[M], data: Any = None, lines: dict[tuple, int] | None = None) -> M:
     """Validate a YAML file against ``model``; raise ConfigError naming file, line and field."""
     if data is None:
         data, lines = read_yaml(path)
@@ -97,6 +96,6 @@ def load_model(path: str | Path, model: type[M], data: Any = None,
 def raise_problems(path: str | Path, lines: dict[tuple, int], problems: list[tuple[tuple, str]]) -> None:
     """Raise ConfigError for cross-reference problems found after validation, each at its own line."""
     if problems:
-        raise ConfigError(path, [
-            f"{path}:{_line_for(loc, lines) or '?'}: {format_loc(loc)}: {msg}" for loc, msg in problems
-        ])
+        raise ConfigError(
+            path, [f"{path}:{_line_for(loc, lines) or '?'}: {format_loc(loc)}: {msg}" for loc, msg in problems]
+        )

@@ -155,8 +155,7 @@ class ModelDetector(Detector):
         loaded = default_store().load(self.artifact)
         if type(loaded) is not type(self) or tuple(loaded.features) != tuple(self.features):
             raise ValueError(
-                f"artifact {self.artifact!r} holds {loaded.key} on {loaded.features}, "
-                f"not {self.key} on {self.features}"
+                f"artifact {self.artifact!r} holds {loaded.key} on {loaded.features}, not {self.key} on {self.features}"
             )
         for name, value in vars(loaded).items():
             if name.endswith("_"):

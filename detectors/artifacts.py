@@ -171,9 +171,7 @@ class ArtifactStore:
         ours = library_versions()
         changed = {lib: (v, ours.get(lib)) for lib, v in envelope.libraries.items() if ours.get(lib) != v}
         if changed:
-            _LOGGER.warning(
-                "artifact %s was fitted with other library versions %s; refit when possible", name, changed
-            )
+            _LOGGER.warning("artifact %s was fitted with other library versions %s; refit when possible", name, changed)
         detector = pickle.loads(payload)  # noqa: S301 - our own store, hash checked above
         if not isinstance(detector, Detector) or detector.key != envelope.detector:
             raise ArtifactError(f"artifact {name!r} does not hold a {envelope.detector} detector")

@@ -28,7 +28,7 @@ class Detector(abc.ABC):
     ``learn_one`` for the same observation.
     """
 
-    key: ClassVar[str]          # stable id stored with findings; never rename, bump ``version`` instead
+    key: ClassVar[str]  # stable id stored with findings; never rename, bump ``version`` instead
     version: ClassVar[int] = 1
 
     # -- capabilities (read by the engine and the conformance suite) ----------------------------------------
@@ -75,8 +75,9 @@ class Detector(abc.ABC):
 
     def get_params(self) -> dict[str, Any]:
         """Return the constructor parameters (stored unchanged, scikit-learn style)."""
-        return {name: value for name, value in vars(self).items() if not name.startswith("_")
-                and not name.endswith("_")}
+        return {
+            name: value for name, value in vars(self).items() if not name.startswith("_") and not name.endswith("_")
+        }
 
     # -- examples for the conformance suite (tests/contract/test_detector_conformance.py) -------------------
 

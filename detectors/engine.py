@@ -61,13 +61,13 @@ class Binding:
     subject: SubjectRef
     detector: Detector
     trigger: Trigger
-    labels: tuple[str, ...]                 # a label per trigger level, e.g. ("H 55", "HH 60")
-    tag: str | None = None                  # the point key a point rule reads; None for device and vote rules
+    labels: tuple[str, ...]  # a label per trigger level, e.g. ("H 55", "HH 60")
+    tag: str | None = None  # the point key a point rule reads; None for device and vote rules
     device_id: int = 0
     last_ts: datetime | None = None
     value: float | None = None
-    votes: list[Binding] = field(default_factory=list)     # votes that read this binding's state
-    leaves: list[Leaf] = field(default_factory=list)       # a vote's leaves
+    votes: list[Binding] = field(default_factory=list)  # votes that read this binding's state
+    leaves: list[Leaf] = field(default_factory=list)  # a vote's leaves
 
     @property
     def key(self) -> tuple[str, str]:
@@ -81,7 +81,7 @@ class Leaf:
     expr: Expr
     members: list[Binding] = field(default_factory=list)
     points: list[int] = field(default_factory=list)
-    divisors: list[int] = field(default_factory=list)      # with ``per``: the divisor point of each of ``points``
+    divisors: list[int] = field(default_factory=list)  # with ``per``: the divisor point of each of ``points``
 
 
 @dataclass(eq=False, slots=True)
@@ -97,15 +97,22 @@ class _Entry:
 class Engine:
     """Build bindings from a rule section and a plant index; evaluate batches; tick on the clock."""
 
-    def __init__(self, rules: RuleSection, index: PlantIndex, *, clock: Clock | None = None, revision: int = 0,
-                 tick_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        rules: RuleSection,
+        index: PlantIndex,
+        *,
+        clock: Clock | None = None,
+        revision: int = 0,
+        tick_s: float = 1.0,
+    ) -> None:
         self.clock = clock or SystemClock()
         self.revision = revision
         self.tick_s = tick_s
         self._anchor = (self.clock.now(), self.clock.monotonic())
         self._next_tick = self.clock.monotonic() + tick_s
         self._entries: dict[int, _Entry] = {}
-        self._health: dict[int, list[Binding]] = defaultdict(list)      # device id -> health bindings
+        self._health: dict[int, list[Binding]] = defaultdict(list)  # device id -> health bindings
         self._devices = {(d.site, d.code): d.id for d in index.devices.values()}
         self._votes: list[Binding] = []
         self._latest: dict[int, tuple[float | None, datetime]] = {}
@@ -136,33 +143,57 @@ class Engine:
 
     @staticmethod
     def _trigger(rule: _Rule, levels: list[Level], deadband: float = 0.0) -> Trigger:
-        return Trigger(levels=levels, deadband=deadband, on_delay=timedelta(seconds=rule.on_delay_s),
-                       off_delay=timedelta(seconds=rule.off_delay_s))
+        return Trigger(
+            levels=levels,
+            deadband=deadband,
+            on_delay=timedelta(seconds=rule.on_delay_s),
+            off_delay=timedelta(seconds=rule.off_delay_s),
+        )
 
     def _build(self, rule: _Rule, rows: list[PointRow]) -> Iterable[Binding]:
         if rule.per == "device":
             for row in {r.device_id: r for r in rows}.values():
-                yield Binding(rule, SubjectRef(row.site, row.area, row.device), _health_detector(rule, row),
-                              self._trigger(rule, [Level(1.0, severity(rule.severity))]),  # type: ignore[attr-defined]
-                              (rule.type,), device_id=row.device_id)
+                yield Binding(
+                    rule,
+                    SubjectRef(row.site, row.area, row.device),
+                    _health_detector(rule, row),
+                    self._trigger(rule, [Level(1.0, severity(rule.severity))]),  # type: ignore[attr-defined]
+                    (rule.type,),
+                    device_id=row.device_id,
+                )
             return
         for row in rows:
             detector, levels, labels, deadband = _point_detector(rule, row)
-            yield Binding(rule, SubjectRef(row.site, row.area, row.device, row.key), detector,
-                          self._trigger(rule, levels, deadband), labels, tag=row.key, device_id=row.device_id)
+            yield Binding(
+                rule,
+                SubjectRef(row.site, row.area, row.device, row.key),
+                detector,
+                self._trigger(rule, levels, deadband),
+                labels,
+                tag=row.key,
+                device_id=row.device_id,
+            )
 
     def _build_votes(self, rule: VoteRule, chosen: list[PointRow], by_rule: dict[str, list[Binding]]) -> None:
         scopes: dict[tuple[str, ...], list[PointRow]] = defaultdict(list)
         for row in chosen:
             scopes[(row.site, row.area) if rule.per == "area" else (row.site, row.area, row.device)].append(row)
         for scope, members in scopes.items():
-            vote = Binding(rule, SubjectRef(*scope), Vote(expr=rule.expr),
-                           self._trigger(rule, [Level(1.0, severity(rule.severity))]), ("vote",))
+            vote = Binding(
+                rule,
+                SubjectRef(*scope),
+                Vote(expr=rule.expr),
+                self._trigger(rule, [Level(1.0, severity(rule.severity))]),
+                ("vote",),
+            )
             for expr in rule.expr.leaves():
                 leaf = Leaf(expr)
                 if expr.rule is not None:
-                    leaf.members = [b for b in by_rule.get(expr.rule, [])
-                                    if (b.subject.site, b.subject.area, b.subject.device)[:len(scope)] == scope]
+                    leaf.members = [
+                        b
+                        for b in by_rule.get(expr.rule, [])
+                        if (b.subject.site, b.subject.area, b.subject.device)[: len(scope)] == scope
+                    ]
                     for member in leaf.members:
                         member.votes.append(vote)
                 else:
@@ -170,7 +201,7 @@ class Engine:
                         if row.key == expr.key and expr.device_kind in (None, row.device_kind):
                             divisor = self._points.get((row.device_id, expr.per)) if expr.per else None
                             if expr.per is not None and divisor is None:
-                                continue                     # a ratio needs both points on the device
+                                continue  # a ratio needs both points on the device
                             leaf.points.append(row.point_id)
                             self._entry(row.point_id, row.device_id).votes.append(vote)
                             if divisor is not None:
@@ -205,14 +236,20 @@ class Engine:
 
     # --- evaluation -----------------------------------------------------------------------------------------
 
-    def evaluate(self, rows: Sequence[tuple], *, rejects: Sequence[Any] = (), statuses: Sequence[Any] = (),
-                 batch_id: str | None = None) -> list[Finding]:
+    def evaluate(
+        self,
+        rows: Sequence[tuple],
+        *,
+        rejects: Sequence[Any] = (),
+        statuses: Sequence[Any] = (),
+        batch_id: str | None = None,
+    ) -> list[Finding]:
         """Feed a decoded batch (rows ``(time, point_id, value, quality)``, rejects, status changes)."""
         out: list[Finding] = []
         entries = self._entries
         now = self.now()
-        heard: Counter[int] = Counter()          # device id -> invalid samples (a key means "heard")
-        dirty: dict[int, Binding] = {}           # votes to re-evaluate
+        heard: Counter[int] = Counter()  # device id -> invalid samples (a key means "heard")
+        dirty: dict[int, Binding] = {}  # votes to re-evaluate
         for row in rows if entries else ():
             entry = entries.get(row[1])
             if entry is None:
@@ -230,12 +267,14 @@ class Engine:
             if device_id in self._health:
                 heard[device_id] += getattr(reject.reason, "value", reject.reason) == _OUT_OF_RANGE
         for device_id, invalid in heard.items():
-            self._feed_health(device_id, {"seen": 1.0, "online": 1.0, "invalid": float(invalid)}, now, out, dirty,
-                              batch_id)
+            self._feed_health(
+                device_id, {"seen": 1.0, "online": 1.0, "invalid": float(invalid)}, now, out, dirty, batch_id
+            )
         for change in statuses:
             if change.device_id in self._health:
-                self._feed_health(change.device_id, {"online": 1.0 if change.status == "online" else 0.0}, now,
-                                  out, dirty, batch_id)
+                self._feed_health(
+                    change.device_id, {"online": 1.0 if change.status == "online" else 0.0}, now, out, dirty, batch_id
+                )
         for vote in dirty.values():
             self._feed_vote(vote, now, out, batch_id)
         if self.clock.monotonic() >= self._next_tick:
@@ -250,37 +289,55 @@ class Engine:
         for bindings in self._health.values():
             for binding in bindings:
                 self._step(binding, {}, now, out, {}, batch_id)
-        for vote in self._votes:                # after health, so that votes see this tick's states
+        for vote in self._votes:  # after health, so that votes see this tick's states
             self._feed_vote(vote, now, out, batch_id)
         return out
 
-    def _feed_point(self, b: Binding, ts: datetime, value: float | None, out: list[Finding],
-                    dirty: dict[int, Binding], batch_id: str | None) -> None:
+    def _feed_point(
+        self,
+        b: Binding,
+        ts: datetime,
+        value: float | None,
+        out: list[Finding],
+        dirty: dict[int, Binding],
+        batch_id: str | None,
+    ) -> None:
         if b.last_ts is not None and ts <= b.last_ts:
             if b.last_ts - ts <= CLOCK_JUMP:
-                return                          # late or repeated: stored, but not judged
-            _LOGGER.warning("clock of %s jumped back by %s; restarting rule %s", b.subject.key, b.last_ts - ts,
-                            b.rule.id)
+                return  # late or repeated: stored, but not judged
+            _LOGGER.warning(
+                "clock of %s jumped back by %s; restarting rule %s", b.subject.key, b.last_ts - ts, b.rule.id
+            )
             b.detector = type(b.detector)(**b.detector.get_params())
         b.last_ts = ts
         b.value = value
         self._step(b, {b.tag: value} if b.tag else {}, ts, out, dirty, batch_id)
 
-    def _feed_health(self, device_id: int, x: dict[str, float], now: datetime, out: list[Finding],
-                     dirty: dict[int, Binding], batch_id: str | None) -> None:
+    def _feed_health(
+        self,
+        device_id: int,
+        x: dict[str, float],
+        now: datetime,
+        out: list[Finding],
+        dirty: dict[int, Binding],
+        batch_id: str | None,
+    ) -> None:
         for binding in self._health[device_id]:
             self._step(binding, x, now, out, dirty, batch_id)
 
     def _feed_vote(self, vote: Binding, now: datetime, out: list[Finding], batch_id: str | None) -> None:
         x: dict[str, float | None] = {}
-        max_age = timedelta(seconds=vote.rule.max_age_s)       # type: ignore[attr-defined]
+        max_age = timedelta(seconds=vote.rule.max_age_s)  # type: ignore[attr-defined]
         for i, leaf in enumerate(vote.leaves):
             if leaf.members:
                 floor = severity(leaf.expr.min_severity)
                 x[f"leaf{i}"] = float(sum(1 for m in leaf.members if m.trigger.state_ >= floor))
                 continue
-            fresh = [v for pid in leaf.points if (got := self._latest.get(pid)) and now - got[1] <= max_age
-                     and (v := got[0]) is not None]
+            fresh = [
+                v
+                for pid in leaf.points
+                if (got := self._latest.get(pid)) and now - got[1] <= max_age and (v := got[0]) is not None
+            ]
             if leaf.divisors:
                 fresh = self._ratios(leaf, now, max_age)
             if not fresh:
@@ -288,7 +345,7 @@ class Engine:
             elif leaf.expr.above is not None:
                 x[f"leaf{i}"] = float(sum(1 for v in fresh if v >= leaf.expr.above))
             else:
-                x[f"leaf{i}"] = float(sum(1 for v in fresh if v <= leaf.expr.below))   # type: ignore[operator]
+                x[f"leaf{i}"] = float(sum(1 for v in fresh if v <= leaf.expr.below))  # type: ignore[operator]
         self._step(vote, x, now, out, {}, batch_id)
 
     def _ratios(self, leaf: Leaf, now: datetime, max_age: timedelta) -> list[float]:
@@ -296,13 +353,27 @@ class Engine:
         out = []
         for pid, did in zip(leaf.points, leaf.divisors, strict=True):
             top, bottom = self._latest.get(pid), self._latest.get(did)
-            if (top and bottom and top[0] is not None and bottom[0] is not None and bottom[0] > 0
-                    and now - top[1] <= max_age and now - bottom[1] <= max_age):
+            if (
+                top
+                and bottom
+                and top[0] is not None
+                and bottom[0] is not None
+                and bottom[0] > 0
+                and now - top[1] <= max_age
+                and now - bottom[1] <= max_age
+            ):
                 out.append(top[0] / bottom[0])
         return out
 
-    def _step(self, b: Binding, x: dict[str, Any], ts: datetime, out: list[Finding], dirty: dict[int, Binding],
-              batch_id: str | None) -> None:
+    def _step(
+        self,
+        b: Binding,
+        x: dict[str, Any],
+        ts: datetime,
+        out: list[Finding],
+        dirty: dict[int, Binding],
+        batch_id: str | None,
+    ) -> None:
         """Score, then learn (unless protected while abnormal), then classify; emit on change."""
         score = b.detector.score_one(x, ts)
         previous = b.trigger.state_
@@ -314,19 +385,43 @@ class Engine:
         out.append(self._finding(b, changed, previous, ts, score, batch_id))
         dirty.update((id(v), v) for v in b.votes)
 
-    def _finding(self, b: Binding, new: Severity, previous: Severity, ts: datetime, score: float | None,
-                 batch_id: str | None, message: str | None = None) -> Finding:
+    def _finding(
+        self,
+        b: Binding,
+        new: Severity,
+        previous: Severity,
+        ts: datetime,
+        score: float | None,
+        batch_id: str | None,
+        message: str | None = None,
+    ) -> Finding:
         held = [label for level, label in zip(b.trigger.levels, b.labels, strict=False) if level.severity <= new]
         level = held[-1] if held and new > Severity.NORMAL else ""
         if message is None:
             what = f"{b.tag} = {b.value:g}" if b.tag and b.value is not None else (b.rule.name_en or b.rule.name)
             message = f"{what} ({level})" if level else f"{what}: back to normal"
-        when = ts if b.tag else self.clock.now()        # device time for point rules, wall time otherwise
-        return Finding(rule=b.rule.id, detector=b.detector.key, subject=b.subject, severity=new, ts=when,
-                       score=score, value=b.value if b.tag else None, message=message, caused_by=batch_id,
-                       details={"finding_id": uuid.uuid4().hex, "previous": int(previous), "level": level,
-                                "type": b.rule.type, "rule_revision": self.revision, "name": b.rule.name,
-                                "name_en": b.rule.name_en, "detector_version": b.detector.version})
+        when = ts if b.tag else self.clock.now()  # device time for point rules, wall time otherwise
+        return Finding(
+            rule=b.rule.id,
+            detector=b.detector.key,
+            subject=b.subject,
+            severity=new,
+            ts=when,
+            score=score,
+            value=b.value if b.tag else None,
+            message=message,
+            caused_by=batch_id,
+            details={
+                "finding_id": uuid.uuid4().hex,
+                "previous": int(previous),
+                "level": level,
+                "type": b.rule.type,
+                "rule_revision": self.revision,
+                "name": b.rule.name,
+                "name_en": b.rule.name_en,
+                "detector_version": b.detector.version,
+            },
+        )
 
     # --- state across restarts and configuration changes ----------------------------------------------------
 
@@ -357,12 +452,21 @@ class Engine:
             for b in entry.bindings:
                 if b.detector.warm:
                     points.add(point_id)
-                    span = max([span, *(float(v) for k, v in b.detector.get_params().items()
-                                         if k in ("window_s", "within_s", "max_span_s") and v)])
+                    span = max(
+                        [
+                            span,
+                            *(
+                                float(v)
+                                for k, v in b.detector.get_params().items()
+                                if k in ("window_s", "within_s", "max_span_s") and v
+                            ),
+                        ]
+                    )
         return sorted(points), timedelta(seconds=min(span, 3600.0))
 
-    def warm_up(self, history: dict[int, list[tuple[datetime, float]]],
-                until: dict[tuple[str, str], datetime] | None = None) -> int:
+    def warm_up(
+        self, history: dict[int, list[tuple[datetime, float]]], until: dict[tuple[str, str], datetime] | None = None
+    ) -> int:
         """Teach the stateful point detectors their recent readings (STYLE.md B4: baselines, runs, spreads).
 
         For a subject whose alarm was open at the restart, only readings before the alarm was raised are
@@ -399,8 +503,17 @@ class Engine:
             now_binding = self.bindings.get(key)
             if now_binding is None:
                 if before.trigger.state_ > Severity.NORMAL:
-                    out.append(self._finding(before, Severity.NORMAL, before.trigger.state_, old.now(), None, None,
-                                             message="rule removed or changed scope: closed by configuration"))
+                    out.append(
+                        self._finding(
+                            before,
+                            Severity.NORMAL,
+                            before.trigger.state_,
+                            old.now(),
+                            None,
+                            None,
+                            message="rule removed or changed scope: closed by configuration",
+                        )
+                    )
                 continue
             if now_binding.rule == before.rule and type(now_binding.detector) is type(before.detector):
                 now_binding.detector, now_binding.trigger = before.detector, before.trigger
@@ -421,8 +534,10 @@ def _health_detector(rule: _Rule, row: PointRow) -> Detector:
 
 
 def _levels(specs: Sequence[Any], score_of) -> list[Level]:
-    return [Level(score_of(s.at), severity(s.severity), None if s.on_delay_s is None else
-                  timedelta(seconds=s.on_delay_s)) for s in specs]
+    return [
+        Level(score_of(s.at), severity(s.severity), None if s.on_delay_s is None else timedelta(seconds=s.on_delay_s))
+        for s in specs
+    ]
 
 
 def _limit(rule: LimitRule | GasRule, row: PointRow) -> tuple[Detector, list[Level], tuple[str, ...], float]:
@@ -451,21 +566,47 @@ def _point_detector(rule: _Rule, row: PointRow) -> tuple[Detector, list[Level], 
     if isinstance(rule, RateRule | DeviationRule):
         first = rule.levels[0].at
         if isinstance(rule, RateRule):
-            det: Detector = RateOfRise(tag=row.key, window_s=rule.window_s, per_s=first, direction=rule.direction,
-                                       max_span_s=max(4 * rule.window_s, 2.5 * row.interval_s))
+            det: Detector = RateOfRise(
+                tag=row.key,
+                window_s=rule.window_s,
+                per_s=first,
+                direction=rule.direction,
+                max_span_s=max(4 * rule.window_s, 2.5 * row.interval_s),
+            )
             unit = "/s"
         else:
-            det = Deviation(tag=row.key, window_s=rule.window_s, level=first, direction=rule.direction,
-                            relative=rule.relative, min_samples=rule.min_samples)
+            det = Deviation(
+                tag=row.key,
+                window_s=rule.window_s,
+                level=first,
+                direction=rule.direction,
+                relative=rule.relative,
+                min_samples=rule.min_samples,
+            )
             unit = "%" if rule.relative else ""
         sign = "-" if rule.direction == "fall" else "+"
         labels = tuple(f"{sign}{s.at:g}{unit}" for s in rule.levels)
         return det, _levels(rule.levels, lambda at: at / first), labels, rule.deadband / first
-    one = [Level(1.0, severity(rule.severity))]                # type: ignore[attr-defined]
+    one = [Level(1.0, severity(rule.severity))]  # type: ignore[attr-defined]
     if isinstance(rule, FlatlineRule):
-        return (Flatline(tag=row.key, window_s=rule.window_s, tolerance=rule.tolerance,
-                         min_samples=rule.min_samples), one, (f"unchanged {rule.window_s:g} s",), 0.0)
+        return (
+            Flatline(tag=row.key, window_s=rule.window_s, tolerance=rule.tolerance, min_samples=rule.min_samples),
+            one,
+            (f"unchanged {rule.window_s:g} s",),
+            0.0,
+        )
     if isinstance(rule, SpikeRule):
-        return (Spike(tag=row.key, z=rule.z, samples=rule.samples, count=rule.count, within_s=rule.within_s,
-                      min_scale=rule.min_scale), one, (f"{rule.count} spikes",), 0.0)
+        return (
+            Spike(
+                tag=row.key,
+                z=rule.z,
+                samples=rule.samples,
+                count=rule.count,
+                within_s=rule.within_s,
+                min_scale=rule.min_scale,
+            ),
+            one,
+            (f"{rule.count} spikes",),
+            0.0,
+        )
     raise ValueError(f"rule type {rule.type} is not a point rule")

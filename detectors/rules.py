@@ -77,10 +77,11 @@ class RateOfRise(_PointDetector):
     """
 
     key = "rate_of_rise"
-    warm: ClassVar[bool] = True           # the engine teaches it recent readings at start (``Engine.warm_up``)
+    warm: ClassVar[bool] = True  # the engine teaches it recent readings at start (``Engine.warm_up``)
 
-    def __init__(self, *, tag: str, window_s: float, per_s: float, direction: str = "rise",
-                 max_span_s: float | None = None) -> None:
+    def __init__(
+        self, *, tag: str, window_s: float, per_s: float, direction: str = "rise", max_span_s: float | None = None
+    ) -> None:
         self.tag = tag
         self.window_s = window_s
         self.per_s = per_s
@@ -135,8 +136,16 @@ class Deviation(_PointDetector):
     protect: ClassVar[bool] = True
     warm: ClassVar[bool] = True
 
-    def __init__(self, *, tag: str, window_s: float, level: float, direction: str = "rise",
-                 relative: bool = False, min_samples: int = 10) -> None:
+    def __init__(
+        self,
+        *,
+        tag: str,
+        window_s: float,
+        level: float,
+        direction: str = "rise",
+        relative: bool = False,
+        min_samples: int = 10,
+    ) -> None:
         self.tag = tag
         self.window_s = window_s
         self.level = level
@@ -203,7 +212,7 @@ class Vote(Detector):
 
     @classmethod
     def example_normal(cls, params: dict[str, Any], rows: Sequence[Obs]) -> list[Obs]:
-        return [dict.fromkeys(row, 0.0) for row in rows]           # no leaf holds
+        return [dict.fromkeys(row, 0.0) for row in rows]  # no leaf holds
 
     def _leaf_index(self) -> dict[int, int]:
         return {id(leaf): i for i, leaf in enumerate(self.expr.leaves())}
@@ -269,7 +278,7 @@ class Stale(Detector):
 
     @classmethod
     def example_anomaly(cls, params: dict[str, Any], typical: Obs) -> list[Obs]:
-        return [{} for _ in range(5)]                                # silence
+        return [{} for _ in range(5)]  # silence
 
 
 class Offline(Detector):
@@ -347,7 +356,7 @@ class Flatline(_PointDetector):
         self.window_s = window_s
         self.tolerance = tolerance
         self.min_samples = min_samples
-        self._run: tuple[datetime, float, float, int] | None = None     # since, low, high, samples
+        self._run: tuple[datetime, float, float, int] | None = None  # since, low, high, samples
 
     def score_one(self, x: Obs, ts: datetime) -> float | None:
         value = self._value(x)
@@ -378,7 +387,7 @@ class Flatline(_PointDetector):
 
     @classmethod
     def example_anomaly(cls, params: dict[str, Any], typical: Obs) -> list[Obs]:
-        return [dict(typical) for _ in range(10)]                    # the value stops moving
+        return [dict(typical) for _ in range(10)]  # the value stops moving
 
 
 class Spike(_PointDetector):
@@ -392,8 +401,16 @@ class Spike(_PointDetector):
     key = "spike"
     warm: ClassVar[bool] = True
 
-    def __init__(self, *, tag: str, z: float = 8.0, samples: int = 30, count: int = 3, within_s: float = 600.0,
-                 min_scale: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        tag: str,
+        z: float = 8.0,
+        samples: int = 30,
+        count: int = 3,
+        within_s: float = 600.0,
+        min_scale: float = 0.0,
+    ) -> None:
         self.tag = tag
         self.z = z
         self.samples = samples
@@ -452,9 +469,18 @@ class Spike(_PointDetector):
     @classmethod
     def example_anomaly(cls, params: dict[str, Any], typical: Obs) -> list[Obs]:
         tag = params["tag"]
-        return [{**typical, tag: (typical[tag] or 0.0) + 50.0}, dict(typical)]     # out, then back: a spike
+        return [{**typical, tag: (typical[tag] or 0.0) + 50.0}, dict(typical)]  # out, then back: a spike
 
 
 #: The rule detectors, registered with the models in ``detectors.registry`` (one registry for all).
-RULE_DETECTORS: tuple[type[Detector], ...] = (Limit, RateOfRise, Deviation, Vote, Stale, Offline, Invalid, Flatline,
-                                              Spike)
+RULE_DETECTORS: tuple[type[Detector], ...] = (
+    Limit,
+    RateOfRise,
+    Deviation,
+    Vote,
+    Stale,
+    Offline,
+    Invalid,
+    Flatline,
+    Spike,
+)

@@ -46,7 +46,7 @@ class BatchLike(Protocol):
     """What the stage needs of an ingest batch (``ingest.pipeline.Batch``; detectors never import ingest)."""
 
     id: str
-    decoded: Any          # .rows: list of (time, point_id, value, quality)
+    decoded: Any  # .rows: list of (time, point_id, value, quality)
     findings: list[Any]
 
 
@@ -63,23 +63,24 @@ class GridAccumulator:
         self.spec = spec
         self.step = pd.Timedelta(spec.freq).to_pytimedelta()
         self.lateness = lateness
-        self._open: dict[datetime, dict[str, list[float]]] = {}    # step -> label -> [sum, count]
-        self._next: datetime | None = None                          # first step not emitted yet
+        self._open: dict[datetime, dict[str, list[float]]] = {}  # step -> label -> [sum, count]
+        self._next: datetime | None = None  # first step not emitted yet
         self._newest: datetime | None = None
         self._arrived: datetime | None = None
-        self._last: dict[str, tuple[float, int]] = {}               # label -> (value, steps held)
+        self._last: dict[str, tuple[float, int]] = {}  # label -> (value, steps held)
         self.late = 0
 
     def _floor(self, ts: datetime) -> datetime:
         epoch = datetime(1970, 1, 1, tzinfo=UTC)
         return epoch + ((ts - epoch) // self.step) * self.step
 
-    def add(self, label: str, ts: datetime, value: float,
-            arrived: datetime | None = None) -> list[tuple[datetime, dict[str, float | None]]]:
+    def add(
+        self, label: str, ts: datetime, value: float, arrived: datetime | None = None
+    ) -> list[tuple[datetime, dict[str, float | None]]]:
         """Add one reading; return the steps this closed (oldest first), each as (step start, row)."""
         step = self._floor(ts)
         if self._next is not None and step < self._next:
-            self.late += 1              # its step was already judged; a late value cannot change that
+            self.late += 1  # its step was already judged; a late value cannot change that
             return []
         if self._next is None:
             self._next = step
@@ -175,9 +176,16 @@ class ModelFinding:
 class ScoringStage:
     """The detectors' stage of the ingest pipeline (``evaluate``) and its recorder (``record``)."""
 
-    def __init__(self, bindings: Iterable[Binding] = (), *, store: ArtifactStore | None = None,
-                 grace: timedelta = timedelta(seconds=2), reload_s: float = 10.0, top: int = 3,
-                 now: Any = None) -> None:
+    def __init__(
+        self,
+        bindings: Iterable[Binding] = (),
+        *,
+        store: ArtifactStore | None = None,
+        grace: timedelta = timedelta(seconds=2),
+        reload_s: float = 10.0,
+        top: int = 3,
+        now: Any = None,
+    ) -> None:
         self.store = store
         self.grace = grace
         self.reload_s = reload_s
@@ -221,21 +229,24 @@ class ScoringStage:
                 continue
             try:
                 fresh.append(self._bind(row, kept))
-            except Exception:   # a broken artifact must not stop the other models, nor ingest
+            except Exception:  # a broken artifact must not stop the other models, nor ingest
                 _LOGGER.exception("model %d (%s) cannot be loaded; it is not scored", row.id, row.artifact)
         self.set_bindings(fresh)
         self._version = service.modes_version(conn=conn)
-        _LOGGER.info("scoring %d model(s): %s", len(fresh),
-                     ", ".join(f"{b.model_id} {b.site}/{b.area} {'shadow' if b.shadow else 'enabled'}"
-                               for b in fresh) or "none")
+        _LOGGER.info(
+            "scoring %d model(s): %s",
+            len(fresh),
+            ", ".join(f"{b.model_id} {b.site}/{b.area} {'shadow' if b.shadow else 'enabled'}" for b in fresh) or "none",
+        )
 
     def _bind(self, row: service.ModelRow, kept: Binding | None) -> Binding:
         spec = FeatureSpec.from_dict(row.feature_spec)
         if kept is not None:
             # Only the mode changed: keep the feature state, restart the trigger so that an anomaly in
             # progress is reported at once under the new mode.
-            binding = Binding(row.id, row.site, row.area, row.shadow, row.mode_changed_at, kept.detector, spec,
-                              kept.point_labels)
+            binding = Binding(
+                row.id, row.site, row.area, row.shadow, row.mode_changed_at, kept.detector, spec, kept.point_labels
+            )
             binding.accumulator, binding.features = kept.accumulator, kept.features
             return binding
         assert self.store is not None
@@ -267,7 +278,7 @@ class ScoringStage:
 
     def _score(self, binding: Binding, step: datetime, row: dict[str, float | None], batch: BatchLike) -> None:
         vector = binding.features.push(row)
-        ts = step + binding.accumulator.step      # a step is judged when it ends
+        ts = step + binding.accumulator.step  # a step is judged when it ends
         score = binding.detector.score_one(vector, ts)
         binding.detector.learn_one(vector, ts)
         if score is not None:
@@ -276,8 +287,9 @@ class ScoringStage:
         if severity is None:
             return
         contributors = self._contributors(binding, vector) if severity > Severity.NORMAL else []
-        self._findings.append(ModelFinding(binding.model_id, ts, severity, score, binding.shadow, contributors,
-                                           batch.id))
+        self._findings.append(
+            ModelFinding(binding.model_id, ts, severity, score, binding.shadow, contributors, batch.id)
+        )
         if not binding.shadow:
             batch.findings.append(self._finding(binding, ts, severity, score, contributors, batch.id))
 
@@ -292,15 +304,29 @@ class ScoringStage:
         return [{**e, "contribution": round(e["contribution"], 4)} for e in ranked]
 
     @staticmethod
-    def _finding(binding: Binding, ts: datetime, severity: Severity, score: float | None,
-                 contributors: list[dict[str, Any]], batch_id: str) -> Finding:
+    def _finding(
+        binding: Binding,
+        ts: datetime,
+        severity: Severity,
+        score: float | None,
+        contributors: list[dict[str, Any]],
+        batch_id: str,
+    ) -> Finding:
         names = ", ".join(c["point"] for c in contributors) or "-"
         return Finding(
-            rule=f"detector_model:{binding.model_id}", detector=binding.detector.key,
-            subject=SubjectRef(site=binding.site, area=binding.area), severity=severity, ts=ts, score=score,
+            rule=f"detector_model:{binding.model_id}",
+            detector=binding.detector.key,
+            subject=SubjectRef(site=binding.site, area=binding.area),
+            severity=severity,
+            ts=ts,
+            score=score,
             message=f"anomaly model {binding.model_id} of {binding.site}/{binding.area}: {severity} "
-                    f"(score {score:.2f}); most unusual: {names}" if score is not None else "",
-            caused_by=batch_id, details={"model_id": binding.model_id, "contributors": contributors})
+            f"(score {score:.2f}); most unusual: {names}"
+            if score is not None
+            else "",
+            caused_by=batch_id,
+            details={"model_id": binding.model_id, "contributors": contributors},
+        )
 
     # -- record thread -------------------------------------------------------------------------------
 
@@ -312,14 +338,19 @@ class ScoringStage:
             # A savepoint: a failure here costs the model telemetry, never the readings of the batch.
             with conn.transaction():
                 service.record_scores(conn=conn, rows=scores)
-                service.record_findings(conn=conn, rows=[(f.model_id, f.ts, int(f.severity), f.score, f.shadow,
-                                                          f.contributors, f.batch_id) for f in findings])
+                service.record_findings(
+                    conn=conn,
+                    rows=[
+                        (f.model_id, f.ts, int(f.severity), f.score, f.shadow, f.contributors, f.batch_id)
+                        for f in findings
+                    ],
+                )
                 if self.store is not None and time.monotonic() - self._checked_at >= self.reload_s:
                     self._checked_at = time.monotonic()
                     if service.modes_version(conn=conn) != self._version:
                         self.load(conn=conn)
         except psycopg.OperationalError:
-            raise                      # the database is down: the runner spools the batch
+            raise  # the database is down: the runner spools the batch
         except Exception:
             _LOGGER.exception("recording %d scores and %d findings failed; dropped", len(scores), len(findings))
 

@@ -76,8 +76,12 @@ class ModelRow:
 
 def area_id(*, conn: psycopg.Connection, site: str, area: str) -> int:
     """Return the id of an active area, or raise LookupError."""
-    row = execute(conn, "SELECT a.id FROM area a JOIN site s ON s.id = a.site_id "
-                        "WHERE s.code = %s AND a.code = %s AND a.retired_at IS NULL", (site, area)).fetchone()
+    row = execute(
+        conn,
+        "SELECT a.id FROM area a JOIN site s ON s.id = a.site_id "
+        "WHERE s.code = %s AND a.code = %s AND a.retired_at IS NULL",
+        (site, area),
+    ).fetchone()
     if row is None:
         raise LookupError(f"no active area {site}/{area}")
     return row[0]
@@ -85,18 +89,23 @@ def area_id(*, conn: psycopg.Connection, site: str, area: str) -> int:
 
 def area_points(*, conn: psycopg.Connection, site: str, area: str) -> list[AreaPoint]:
     """Active gauge points of an area's active devices, in a stable order (device code, point key)."""
-    rows = execute(conn, """
+    rows = execute(
+        conn,
+        """
         SELECT p.id, d.code, p.key
         FROM point p JOIN device d ON d.id = p.device_id JOIN area a ON a.id = d.area_id
         JOIN site s ON s.id = a.site_id
         WHERE s.code = %s AND a.code = %s AND p.kind = 'gauge'
           AND p.retired_at IS NULL AND d.retired_at IS NULL
-        ORDER BY d.code, p.key""", (site, area)).fetchall()
+        ORDER BY d.code, p.key""",
+        (site, area),
+    ).fetchall()
     return [AreaPoint(*row) for row in rows]
 
 
-def history(*, conn: psycopg.Connection, points: Sequence[AreaPoint], start: datetime, end: datetime,
-            freq: str) -> pd.DataFrame:
+def history(
+    *, conn: psycopg.Connection, points: Sequence[AreaPoint], start: datetime, end: datetime, freq: str
+) -> pd.DataFrame:
     """Readings of the points in [start, end) as long-format rows (``ts``, ``point`` label, ``value``).
 
     Grids of a minute or coarser read the one-minute rollups (TimescaleDB continuous aggregates or their
@@ -112,73 +121,145 @@ def history(*, conn: psycopg.Connection, points: Sequence[AreaPoint], start: dat
         ]
     else:
         labels = {point.point_id: point.label for point in points}
-        found = execute(conn, """
+        found = execute(
+            conn,
+            """
             SELECT time, point_id, value FROM reading
             WHERE point_id = ANY(%s) AND time >= %s AND time < %s AND value IS NOT NULL AND quality < 2
-            ORDER BY time""", (list(labels), start, end)).fetchall()
+            ORDER BY time""",
+            (list(labels), start, end),
+        ).fetchall()
         rows = [(ts, labels[pid], value) for ts, pid, value in found]
     return pd.DataFrame(rows, columns=["ts", "point", "value"])
 
 
-def register_model(*, conn: psycopg.Connection, area_id: int, detector: str, artifact: str,
-                   feature_spec: dict[str, Any], point_ids: Sequence[int], window_start: datetime,
-                   window_end: datetime, data_hash: str, n_rows: int, params: dict[str, Any],
-                   actor: str) -> int:
+def register_model(
+    *,
+    conn: psycopg.Connection,
+    area_id: int,
+    detector: str,
+    artifact: str,
+    feature_spec: dict[str, Any],
+    point_ids: Sequence[int],
+    window_start: datetime,
+    window_end: datetime,
+    data_hash: str,
+    n_rows: int,
+    params: dict[str, Any],
+    actor: str,
+) -> int:
     """Insert a trained model in shadow mode; return its id."""
-    model_id = execute(conn, """
+    model_id = execute(
+        conn,
+        """
         INSERT INTO detector_model (area_id, detector, artifact, feature_spec, point_ids, window_start,
                                     window_end, data_hash, n_rows, params, created_by)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-        (area_id, detector, artifact, orjson.dumps(feature_spec).decode(), list(point_ids), window_start,
-         window_end, data_hash, n_rows, orjson.dumps(params).decode(), actor)).fetchone()[0]
-    _event(conn, model_id=model_id, actor=actor, action="register", from_mode=None, to_mode=SHADOW,
-           reason=f"trained on {n_rows} rows {window_start.isoformat()} .. {window_end.isoformat()}",
-           detail={"artifact": artifact, "detector": detector, "data_hash": data_hash})
+        (
+            area_id,
+            detector,
+            artifact,
+            orjson.dumps(feature_spec).decode(),
+            list(point_ids),
+            window_start,
+            window_end,
+            data_hash,
+            n_rows,
+            orjson.dumps(params).decode(),
+            actor,
+        ),
+    ).fetchone()[0]
+    _event(
+        conn,
+        model_id=model_id,
+        actor=actor,
+        action="register",
+        from_mode=None,
+        to_mode=SHADOW,
+        reason=f"trained on {n_rows} rows {window_start.isoformat()} .. {window_end.isoformat()}",
+        detail={"artifact": artifact, "detector": detector, "data_hash": data_hash},
+    )
     return model_id
 
 
 def get_model(*, conn: psycopg.Connection, model_id: int, lock: bool = False) -> ModelRow:
     """Return one model (``lock`` takes a row lock for a mode change)."""
-    cur = execute(conn, f"SELECT {_MODEL_COLUMNS} FROM {_MODEL_FROM} WHERE m.id = %s"  # noqa: S608
-                        + (" FOR UPDATE OF m" if lock else ""), (model_id,))
+    cur = execute(
+        conn,
+        f"SELECT {_MODEL_COLUMNS} FROM {_MODEL_FROM} WHERE m.id = %s"  # noqa: S608
+        + (" FOR UPDATE OF m" if lock else ""),
+        (model_id,),
+    )
     row = cur.fetchone()
     if row is None:
         raise LookupError(f"no detector model {model_id}")
     return ModelRow(*row)
 
 
-def list_models(*, conn: psycopg.Connection, site: str | None = None, area: str | None = None,
-                modes: Iterable[str] | None = None) -> list[ModelRow]:
+def list_models(
+    *, conn: psycopg.Connection, site: str | None = None, area: str | None = None, modes: Iterable[str] | None = None
+) -> list[ModelRow]:
     """Models, newest first, optionally of one site/area and in the given modes."""
-    rows = execute(conn, f"""
+    rows = execute(
+        conn,
+        f"""
         SELECT {_MODEL_COLUMNS} FROM {_MODEL_FROM}
         WHERE (%(site)s::text IS NULL OR s.code = %(site)s) AND (%(area)s::text IS NULL OR a.code = %(area)s)
           AND (%(modes)s::text[] IS NULL OR m.mode = ANY(%(modes)s))
         ORDER BY m.id DESC""",  # noqa: S608 - fixed SQL fragments
-        {"site": site, "area": area, "modes": None if modes is None else list(modes)}).fetchall()
+        {"site": site, "area": area, "modes": None if modes is None else list(modes)},
+    ).fetchall()
     return [ModelRow(*row) for row in rows]
 
 
 def _enabled_in_area(conn: psycopg.Connection, area_id: int) -> ModelRow | None:
-    row = execute(conn, "SELECT id FROM detector_model WHERE area_id = %s AND mode = 'enabled' FOR UPDATE",
-                  (area_id,)).fetchone()
+    row = execute(
+        conn, "SELECT id FROM detector_model WHERE area_id = %s AND mode = 'enabled' FOR UPDATE", (area_id,)
+    ).fetchone()
     return None if row is None else get_model(conn=conn, model_id=row[0])
 
 
-def _set_mode(conn: psycopg.Connection, model: ModelRow, mode: str, *, actor: str, action: str,
-              reason: str) -> ModelRow:
+def _set_mode(
+    conn: psycopg.Connection, model: ModelRow, mode: str, *, actor: str, action: str, reason: str
+) -> ModelRow:
     execute(conn, "UPDATE detector_model SET mode = %s, mode_changed_at = now() WHERE id = %s", (mode, model.id))
-    _event(conn, model_id=model.id, actor=actor, action=action, from_mode=model.mode, to_mode=mode, reason=reason,
-           detail={"area": f"{model.site}/{model.area}", "artifact": model.artifact})
+    _event(
+        conn,
+        model_id=model.id,
+        actor=actor,
+        action=action,
+        from_mode=model.mode,
+        to_mode=mode,
+        reason=reason,
+        detail={"area": f"{model.site}/{model.area}", "artifact": model.artifact},
+    )
     return get_model(conn=conn, model_id=model.id)
 
 
-def _event(conn: psycopg.Connection, *, model_id: int, actor: str, action: str, from_mode: str | None,
-           to_mode: str, reason: str, detail: dict[str, Any]) -> None:
-    execute(conn, "INSERT INTO detector_model_event (model_id, actor, action, from_mode, to_mode, reason) "
-                  "VALUES (%s, %s, %s, %s, %s, %s)", (model_id, actor, action, from_mode, to_mode, reason))
-    audit.append(conn, actor=actor, action=f"detector_model.{action}", target=f"detector_model/{model_id}",
-                 detail={**detail, "from": from_mode, "to": to_mode, "reason": reason})
+def _event(
+    conn: psycopg.Connection,
+    *,
+    model_id: int,
+    actor: str,
+    action: str,
+    from_mode: str | None,
+    to_mode: str,
+    reason: str,
+    detail: dict[str, Any],
+) -> None:
+    execute(
+        conn,
+        "INSERT INTO detector_model_event (model_id, actor, action, from_mode, to_mode, reason) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        (model_id, actor, action, from_mode, to_mode, reason),
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action=f"detector_model.{action}",
+        target=f"detector_model/{model_id}",
+        detail={**detail, "from": from_mode, "to": to_mode, "reason": reason},
+    )
 
 
 def promote(*, conn: psycopg.Connection, model_id: int, actor: str, reason: str) -> ModelRow:
@@ -204,10 +285,14 @@ def rollback(*, conn: psycopg.Connection, site: str, area: str, actor: str, reas
     """Return the area to the model that was enabled before the current one; return it (None if none)."""
     area_key = area_id(conn=conn, site=site, area=area)
     current = _enabled_in_area(conn, area_key)
-    row = execute(conn, """
+    row = execute(
+        conn,
+        """
         SELECT e.model_id FROM detector_model_event e JOIN detector_model m ON m.id = e.model_id
         WHERE m.area_id = %s AND e.to_mode = 'enabled' AND m.mode = 'shadow' AND m.id <> %s
-        ORDER BY e.id DESC LIMIT 1 FOR UPDATE OF m""", (area_key, current.id if current else -1)).fetchone()
+        ORDER BY e.id DESC LIMIT 1 FOR UPDATE OF m""",
+        (area_key, current.id if current else -1),
+    ).fetchone()
     if current is None and row is None:
         raise ModelStateError(f"area {site}/{area} has no enabled model and no earlier one to return to")
     if current is not None:
@@ -228,8 +313,12 @@ def retire(*, conn: psycopg.Connection, model_id: int, actor: str, reason: str) 
 
 def model_events(*, conn: psycopg.Connection, model_id: int) -> list[dict[str, Any]]:
     """Mode changes of one model, oldest first."""
-    cur = execute(conn, "SELECT at, actor, action, from_mode, to_mode, reason FROM detector_model_event "
-                        "WHERE model_id = %s ORDER BY id", (model_id,))
+    cur = execute(
+        conn,
+        "SELECT at, actor, action, from_mode, to_mode, reason FROM detector_model_event "
+        "WHERE model_id = %s ORDER BY id",
+        (model_id,),
+    )
     columns = [d.name for d in cur.description]
     return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
 
@@ -243,19 +332,26 @@ def record_scores(*, conn: psycopg.Connection, rows: Sequence[tuple[int, datetim
     """Store (model id, time, score, shadow) rows; a step scored twice (replay) keeps its first score."""
     if rows:
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO detector_score (model_id, time, score, shadow) VALUES (%s, %s, %s, %s) "
-                            "ON CONFLICT (model_id, time) DO NOTHING", rows)
+            cur.executemany(
+                "INSERT INTO detector_score (model_id, time, score, shadow) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (model_id, time) DO NOTHING",
+                rows,
+            )
 
 
-def record_findings(*, conn: psycopg.Connection,
-                    rows: Sequence[tuple[int, datetime, int, float | None, bool, list[dict[str, Any]], str]]) -> None:
+def record_findings(
+    *,
+    conn: psycopg.Connection,
+    rows: Sequence[tuple[int, datetime, int, float | None, bool, list[dict[str, Any]], str]],
+) -> None:
     """Store (model id, time, severity, score, shadow, contributors, batch id) findings."""
     if rows:
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO detector_finding (model_id, time, severity, score, shadow, contributors, batch_id) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [(m, t, s, sc, sh, orjson.dumps(c).decode(), b) for m, t, s, sc, sh, c, b in rows])
+                [(m, t, s, sc, sh, orjson.dumps(c).decode(), b) for m, t, s, sc, sh, c, b in rows],
+            )
 
 
 # --- rule sets ------------------------------------------------------------------------------------------------
@@ -268,8 +364,11 @@ def apply_rules(*, conn: psycopg.Connection, section: RuleSection, source: str) 
     latest = execute(conn, "SELECT sha256 FROM rule_set ORDER BY id DESC LIMIT 1").fetchone()
     if latest and latest[0] == digest:
         return None
-    return execute(conn, "INSERT INTO rule_set (source, sha256, body) VALUES (%s, %s, %s) RETURNING id",
-                   (source, digest, orjson.dumps(body).decode())).fetchone()[0]
+    return execute(
+        conn,
+        "INSERT INTO rule_set (source, sha256, body) VALUES (%s, %s, %s) RETURNING id",
+        (source, digest, orjson.dumps(body).decode()),
+    ).fetchone()[0]
 
 
 def load_rules(*, conn: psycopg.Connection) -> tuple[int, RuleSection]:
@@ -280,14 +379,18 @@ def load_rules(*, conn: psycopg.Connection) -> tuple[int, RuleSection]:
     return row[0], RuleSection.model_validate(row[1])
 
 
-def recent_readings(*, conn: psycopg.Connection, point_ids: Sequence[int],
-                    since: datetime) -> dict[int, list[tuple[datetime, float]]]:
+def recent_readings(
+    *, conn: psycopg.Connection, point_ids: Sequence[int], since: datetime
+) -> dict[int, list[tuple[datetime, float]]]:
     """Good readings of the points since ``since``, oldest first, by point (to warm detectors up at start)."""
     out: dict[int, list[tuple[datetime, float]]] = {}
     if not point_ids:
         return out
-    for point_id, ts, value in execute(conn, "SELECT point_id, time, value FROM reading WHERE point_id = ANY(%s) "
-                                             "AND time > %s AND value IS NOT NULL ORDER BY point_id, time",
-                                       (list(point_ids), since)):
+    for point_id, ts, value in execute(
+        conn,
+        "SELECT point_id, time, value FROM reading WHERE point_id = ANY(%s) "
+        "AND time > %s AND value IS NOT NULL ORDER BY point_id, time",
+        (list(point_ids), since),
+    ):
         out.setdefault(point_id, []).append((ts, value))
     return out

@@ -119,8 +119,10 @@ class GasRule(_Rule):
                 if self.gas not in LEL_PPM:
                     raise ValueError(f"{self.gas} has no LEL here; give its levels in ppm")
                 if level.at > MAX_PCT_LEL:
-                    raise ValueError(f"{level.at:g} %LEL is above {MAX_PCT_LEL:g} %LEL (NFPA 855/69: alarm at or "
-                                     "below 25 % of the lower flammable limit)")
+                    raise ValueError(
+                        f"{level.at:g} %LEL is above {MAX_PCT_LEL:g} %LEL (NFPA 855/69: alarm at or "
+                        "below 25 % of the lower flammable limit)"
+                    )
         return self
 
     def ppm(self, value: float) -> float:
@@ -190,8 +192,13 @@ class Expr(_Spec):
 
     @model_validator(mode="after")
     def _one_form(self) -> Expr:
-        forms = [self.all is not None, self.any is not None, self.k_of is not None, self.rule is not None,
-                 self.key is not None]
+        forms = [
+            self.all is not None,
+            self.any is not None,
+            self.k_of is not None,
+            self.rule is not None,
+            self.key is not None,
+        ]
         if sum(forms) != 1:
             raise ValueError("an expression is exactly one of: all, any, k_of (with of), rule, key")
         if (self.k_of is None) != (self.of is None):
@@ -271,8 +278,19 @@ class SpikeRule(_Rule):
     severity: SeverityName
 
 
-RuleSpec = Annotated[LimitRule | GasRule | RateRule | DeviationRule | VoteRule | StaleRule | OfflineRule
-                     | InvalidRule | FlatlineRule | SpikeRule, Field(discriminator="type")]
+RuleSpec = Annotated[
+    LimitRule
+    | GasRule
+    | RateRule
+    | DeviationRule
+    | VoteRule
+    | StaleRule
+    | OfflineRule
+    | InvalidRule
+    | FlatlineRule
+    | SpikeRule,
+    Field(discriminator="type"),
+]
 
 
 class RuleSection(BaseModel):
@@ -304,14 +322,23 @@ class PointRow:
 
 
 def rows_from_plant(plant: PlantConfig) -> list[PointRow]:
-    return [PointRow(s.code, a.code, d.code, d.kind, p.key, p.quantity, p.unit or "", p.kind or PointKind.GAUGE,
-                     d.interval_s)
-            for s in plant.sites for a in s.areas for d in a.devices for p in d.points]
+    return [
+        PointRow(
+            s.code, a.code, d.code, d.kind, p.key, p.quantity, p.unit or "", p.kind or PointKind.GAUGE, d.interval_s
+        )
+        for s in plant.sites
+        for a in s.areas
+        for d in a.devices
+        for p in d.points
+    ]
 
 
 def rows_from_index(index: PlantIndex) -> list[PointRow]:
-    return [PointRow(d.site, d.area, d.code, d.kind, p.key, p.quantity, p.unit, p.kind, d.interval_s, p.id, d.id)
-            for d in index.devices.values() for p in d.points.values()]
+    return [
+        PointRow(d.site, d.area, d.code, d.kind, p.key, p.quantity, p.unit, p.kind, d.interval_s, p.id, d.id)
+        for d in index.devices.values()
+        for p in d.points.values()
+    ]
 
 
 def _matches(value: str, wanted: Names) -> bool:
@@ -322,9 +349,16 @@ def _matches(value: str, wanted: Names) -> bool:
 
 
 def selected(select: Select, rows: Iterable[PointRow]) -> list[PointRow]:
-    return [r for r in rows if _matches(r.site, select.site) and _matches(r.area, select.area)
-            and _matches(r.device, select.device) and _matches(r.device_kind, select.device_kind)
-            and _matches(r.key, select.key) and _matches(r.quantity, select.quantity)]
+    return [
+        r
+        for r in rows
+        if _matches(r.site, select.site)
+        and _matches(r.area, select.area)
+        and _matches(r.device, select.device)
+        and _matches(r.device_kind, select.device_kind)
+        and _matches(r.key, select.key)
+        and _matches(r.quantity, select.quantity)
+    ]
 
 
 # --- checks against the registry ------------------------------------------------------------------------
@@ -343,20 +377,38 @@ def check_rules(section: RuleSection, plant: PlantConfig) -> list[tuple[tuple, s
             problems.append(((*loc, "id"), f"rule id {rule.id!r} appears twice"))
         chosen = selected(rule.select, rows)
         if not chosen:
-            problems.append(((*loc, "select"), f"rule {rule.id!r} selects no point of the plant (a typo here would "
-                             "leave a hazard unwatched)"))
+            problems.append(
+                (
+                    (*loc, "select"),
+                    f"rule {rule.id!r} selects no point of the plant (a typo here would leave a hazard unwatched)",
+                )
+            )
             continue
         if rule.per == "point":
             counters = sorted({f"{r.device}/{r.key}" for r in chosen if r.kind == PointKind.COUNTER})
             if counters:
-                problems.append(((*loc, "select"), f"rule {rule.id!r} selects counters ({', '.join(counters[:3])}); "
-                                 "limits apply to gauges"))
+                problems.append(
+                    (
+                        (*loc, "select"),
+                        f"rule {rule.id!r} selects counters ({', '.join(counters[:3])}); limits apply to gauges",
+                    )
+                )
         if isinstance(rule, GasRule):
-            wrong = sorted({f"{r.device}/{r.key} ({r.quantity}, {r.unit})" for r in chosen
-                            if r.quantity != rule.gas or r.unit not in ("ppm", "pct_lel")})
+            wrong = sorted(
+                {
+                    f"{r.device}/{r.key} ({r.quantity}, {r.unit})"
+                    for r in chosen
+                    if r.quantity != rule.gas or r.unit not in ("ppm", "pct_lel")
+                }
+            )
             if wrong:
-                problems.append(((*loc, "select"), f"gas rule {rule.id!r} ({rule.gas}) selects points that are "
-                                 f"not {rule.gas} in ppm or %LEL: {', '.join(wrong[:3])}"))
+                problems.append(
+                    (
+                        (*loc, "select"),
+                        f"gas rule {rule.id!r} ({rule.gas}) selects points that are "
+                        f"not {rule.gas} in ppm or %LEL: {', '.join(wrong[:3])}",
+                    )
+                )
             if any(r.unit == "pct_lel" for r in chosen) and rule.gas not in LEL_PPM:
                 problems.append(((*loc, "gas"), f"{rule.gas} has no LEL here to convert %LEL readings"))
         if isinstance(rule, VoteRule):
@@ -365,14 +417,19 @@ def check_rules(section: RuleSection, plant: PlantConfig) -> list[tuple[tuple, s
                     if leaf.rule not in by_id:
                         problems.append(((*loc, "expr"), f"vote {rule.id!r} refers to unknown rule {leaf.rule!r}"))
                     elif leaf.rule == rule.id or isinstance(by_id[leaf.rule], VoteRule):
-                        problems.append(((*loc, "expr"), f"vote {rule.id!r} may refer only to non-vote rules, "
-                                         f"not {leaf.rule!r}"))
-                elif not any(_matches(r.key, leaf.key) and _matches(r.device_kind, leaf.device_kind)
-                             for r in chosen):
+                        problems.append(
+                            ((*loc, "expr"), f"vote {rule.id!r} may refer only to non-vote rules, not {leaf.rule!r}")
+                        )
+                elif not any(_matches(r.key, leaf.key) and _matches(r.device_kind, leaf.device_kind) for r in chosen):
                     problems.append(((*loc, "expr"), f"vote {rule.id!r}: no point {leaf.key!r} among its selection"))
                 elif leaf.per is not None and not any(
-                        _matches(r.key, leaf.key) and any(o.device_id == r.device_id and o.key == leaf.per
-                                                          for o in chosen) for r in chosen):
-                    problems.append(((*loc, "expr"), f"vote {rule.id!r}: no device with both {leaf.key!r} and "
-                                     f"{leaf.per!r} among its selection"))
+                    _matches(r.key, leaf.key) and any(o.device_id == r.device_id and o.key == leaf.per for o in chosen)
+                    for r in chosen
+                ):
+                    problems.append(
+                        (
+                            (*loc, "expr"),
+                            f"vote {rule.id!r}: no device with both {leaf.key!r} and {leaf.per!r} among its selection",
+                        )
+                    )
     return problems

@@ -55,8 +55,7 @@ def _select(points: list[service.AreaPoint], wanted: tuple[str, ...]) -> list[se
     return chosen
 
 
-def train_area(*, conn: psycopg.Connection, store: ArtifactStore, request: TrainRequest,
-               actor: str) -> TrainResult:
+def train_area(*, conn: psycopg.Connection, store: ArtifactStore, request: TrainRequest, actor: str) -> TrainResult:
     """Fit on [start, end), calibrate on the training scores, save the artifact, register it in shadow.
 
     The artifact is written before the caller commits; if the transaction then fails, an unregistered
@@ -69,25 +68,54 @@ def train_area(*, conn: psycopg.Connection, store: ArtifactStore, request: Train
     points = _select(service.area_points(conn=conn, site=request.site, area=request.area), request.points)
     if not points:
         raise LookupError(f"area {request.site}/{request.area} has no gauge points")
-    spec = FeatureSpec(points=tuple(p.label for p in points), freq=request.freq, fill_limit=request.fill_limit,
-                       windows=request.windows, stats=("mean",), include_raw=not request.windows)
+    spec = FeatureSpec(
+        points=tuple(p.label for p in points),
+        freq=request.freq,
+        fill_limit=request.fill_limit,
+        windows=request.windows,
+        stats=("mean",),
+        include_raw=not request.windows,
+    )
     readings = service.history(conn=conn, points=points, start=request.start, end=request.end, freq=request.freq)
     if readings.empty:
         raise ValueError(f"no readings of {request.site}/{request.area} in {request.start} .. {request.end}")
     features = build_features(align(readings, spec, start=request.start, end=request.end), spec).dropna()
-    model = cls(features=spec.names, threshold_quantile=request.threshold_quantile, margin=request.margin,
-                **request.params).fit(features)
+    model = cls(
+        features=spec.names, threshold_quantile=request.threshold_quantile, margin=request.margin, **request.params
+    ).fit(features)
     digest = data_hash(features)
-    name = (f"{request.site}/{request.area}/{request.detector}-{request.start:%Y%m%dT%H%M}-"
-            f"{request.end:%Y%m%dT%H%M}-{digest[:8]}")
-    envelope = store.save(model, name=name, data=features, window=(request.start, request.end),
-                          extra={"feature_spec": spec.to_dict(), "point_ids": [p.point_id for p in points]})
+    name = (
+        f"{request.site}/{request.area}/{request.detector}-{request.start:%Y%m%dT%H%M}-"
+        f"{request.end:%Y%m%dT%H%M}-{digest[:8]}"
+    )
+    envelope = store.save(
+        model,
+        name=name,
+        data=features,
+        window=(request.start, request.end),
+        extra={"feature_spec": spec.to_dict(), "point_ids": [p.point_id for p in points]},
+    )
     model_id = service.register_model(
-        conn=conn, area_id=area_key, detector=request.detector, artifact=name, feature_spec=spec.to_dict(),
-        point_ids=[p.point_id for p in points], window_start=request.start, window_end=request.end,
-        data_hash=digest, n_rows=len(features),
+        conn=conn,
+        area_id=area_key,
+        detector=request.detector,
+        artifact=name,
+        feature_spec=spec.to_dict(),
+        point_ids=[p.point_id for p in points],
+        window_start=request.start,
+        window_end=request.end,
+        data_hash=digest,
+        n_rows=len(features),
         params={"threshold_quantile": request.threshold_quantile, "margin": request.margin, **request.params},
-        actor=actor)
-    _LOGGER.info("trained %s for %s/%s on %d rows: model %d, artifact %s", request.detector, request.site,
-                 request.area, len(features), model_id, name)
+        actor=actor,
+    )
+    _LOGGER.info(
+        "trained %s for %s/%s on %d rows: model %d, artifact %s",
+        request.detector,
+        request.site,
+        request.area,
+        len(features),
+        model_id,
+        name,
+    )
     return TrainResult(model_id, envelope, spec)

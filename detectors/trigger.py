@@ -85,8 +85,9 @@ class Trigger:
                 delay = self.on_delay if level.on_delay is None else level.on_delay
                 if ts - self._above_since[i] >= delay:
                     self._held[i], self._above_since[i] = True, None
-        state = max((lv.severity for lv, held in zip(self.levels, self._held, strict=True) if held),
-                    default=Severity.NORMAL)
+        state = max(
+            (lv.severity for lv, held in zip(self.levels, self._held, strict=True) if held), default=Severity.NORMAL
+        )
         if state == self.state_:
             return None
         self.state_ = state
@@ -101,8 +102,9 @@ class Trigger:
         self._held = [lv.severity <= severity and severity > Severity.NORMAL for lv in self.levels]
         self._above_since = [None] * len(self.levels)
         self._below_since = [None] * len(self.levels)
-        self.state_ = max((lv.severity for lv, h in zip(self.levels, self._held, strict=True) if h),
-                          default=Severity.NORMAL)
+        self.state_ = max(
+            (lv.severity for lv, h in zip(self.levels, self._held, strict=True) if h), default=Severity.NORMAL
+        )
 
     def reset(self) -> None:
         """Return to normal without emitting (after a restart with no knowledge of the state)."""

@@ -40,7 +40,7 @@ class _Values:
     __slots__ = ("arrivals", "ordered")
 
     def __init__(self) -> None:
-        self.arrivals: deque[tuple[float, float]] = deque()   # (epoch seconds, value), oldest first
+        self.arrivals: deque[tuple[float, float]] = deque()  # (epoch seconds, value), oldest first
         self.ordered: list[float] = []
 
     def nearest(self, value: float) -> float | None:
@@ -84,8 +84,17 @@ class NeighbourNovelty(Detector):
 
     key = "nn_novelty"
 
-    def __init__(self, *, tag: str, history: int = 20000, context_s: float = 1800.0, context_days: float = 14.0,
-                 shape: int = 0, warmup: int = 100, limit: float = 0.06) -> None:
+    def __init__(
+        self,
+        *,
+        tag: str,
+        history: int = 20000,
+        context_s: float = 1800.0,
+        context_days: float = 14.0,
+        shape: int = 0,
+        warmup: int = 100,
+        limit: float = 0.06,
+    ) -> None:
         self.tag = tag
         self.history = history
         self.context_s = context_s
@@ -123,8 +132,11 @@ class NeighbourNovelty(Detector):
         """Distance of the value (and newest subsequence) to the nearest neighbour of each kind."""
         out: dict[str, float | None] = {"level": self.level_.nearest(value)}
         if self.context_s > 0:
-            near = [d for b in self._bins(epoch) if b in self.context_ and
-                    (d := self.context_[b].nearest(value)) is not None]
+            near = [
+                d
+                for b in self._bins(epoch)
+                if b in self.context_ and (d := self.context_[b].nearest(value)) is not None
+            ]
             out["context"] = min(near) if near else None
         if self.shape >= 2:
             m, past = self.shape, self.recent_

@@ -69,8 +69,10 @@ class Abnormal:
     def message(self) -> str:
         zh, en = TITLES[self.kind]
         where = self.device or self.meter
-        return (f"{zh}：{where} 实际 {self.actual:.1f} {self.unit}，预期 {self.expected:.1f} {self.unit} / "
-                f"{en}: {where} actual {self.actual:.1f} {self.unit}, expected {self.expected:.1f} {self.unit}")
+        return (
+            f"{zh}：{where} 实际 {self.actual:.1f} {self.unit}，预期 {self.expected:.1f} {self.unit} / "
+            f"{en}: {where} actual {self.actual:.1f} {self.unit}, expected {self.expected:.1f} {self.unit}"
+        )
 
 
 def _trailing_run(flags: np.ndarray) -> int:
@@ -88,7 +90,7 @@ def _contiguous_tail(index: pd.Index, run: int) -> int:
         return run
     steps = pd.Series(index).diff().iloc[1:]
     step = steps.min()
-    tail = steps.iloc[-(run - 1):].to_numpy()
+    tail = steps.iloc[-(run - 1) :].to_numpy()
     holes = np.flatnonzero(tail != step)
     return run if len(holes) == 0 else run - 1 - int(holes[-1])
 
@@ -98,8 +100,16 @@ def _finite(series: pd.Series) -> pd.Series:
     return values[np.isfinite(values.to_numpy())]
 
 
-def above_band(actual: pd.Series, band: pd.DataFrame, *, meter: str, unit: str, persist: int = 2,
-               device: str | None = None, area: str | None = None) -> Abnormal | None:
+def above_band(
+    actual: pd.Series,
+    band: pd.DataFrame,
+    *,
+    meter: str,
+    unit: str,
+    persist: int = 2,
+    device: str | None = None,
+    area: str | None = None,
+) -> Abnormal | None:
     """Actual energy above ``band["upper"]`` in each of the last ``persist`` periods (both on the same index).
 
     ``band`` comes from ``Baseline.band(variables)`` and defines the periods; a period without an actual value
@@ -113,13 +123,23 @@ def above_band(actual: pd.Series, band: pd.DataFrame, *, meter: str, unit: str, 
     if run < persist:
         return None
     stretch = data.iloc[-run:]
-    return Abnormal(Kind.ABOVE_BAND, meter, stretch.index[0], stretch.index[-1],
-                    expected=math.fsum(stretch["expected"]), actual=math.fsum(stretch["actual"]), unit=unit,
-                    device=device, area=area, periods=run)
+    return Abnormal(
+        Kind.ABOVE_BAND,
+        meter,
+        stretch.index[0],
+        stretch.index[-1],
+        expected=math.fsum(stretch["expected"]),
+        actual=math.fsum(stretch["actual"]),
+        unit=unit,
+        device=device,
+        area=area,
+        periods=run,
+    )
 
 
-def learn_standby(energy: pd.Series, output: pd.Series, *, quantile: float = 0.9, min_intervals: int = 16
-                  ) -> float | None:
+def learn_standby(
+    energy: pd.Series, output: pd.Series, *, quantile: float = 0.9, min_intervals: int = 16
+) -> float | None:
     """Standby energy per interval: the ``quantile`` of energy in past intervals with zero output.
 
     ``None`` when the history holds fewer than ``min_intervals`` stopped intervals (too little to learn from).
@@ -131,9 +151,19 @@ def learn_standby(energy: pd.Series, output: pd.Series, *, quantile: float = 0.9
     return float(np.quantile(idle.to_numpy(), quantile))
 
 
-def running_while_stopped(energy: pd.Series, output: pd.Series, *, standby: float, meter: str, unit: str,
-                          persist: int = 4, factor: float = 1.5, min_excess: float = 0.0,
-                          device: str | None = None, area: str | None = None) -> Abnormal | None:
+def running_while_stopped(
+    energy: pd.Series,
+    output: pd.Series,
+    *,
+    standby: float,
+    meter: str,
+    unit: str,
+    persist: int = 4,
+    factor: float = 1.5,
+    min_excess: float = 0.0,
+    device: str | None = None,
+    area: str | None = None,
+) -> Abnormal | None:
     """Zero output and energy above ``factor × standby`` (and ``standby + min_excess``) in the last ``persist``
     intervals (same index for ``energy`` and ``output``; missing intervals break the run)."""
     if persist < 1 or factor < 1 or standby < 0:
@@ -145,9 +175,18 @@ def running_while_stopped(energy: pd.Series, output: pd.Series, *, standby: floa
     if run < persist:
         return None
     stretch = data.iloc[-run:]
-    return Abnormal(Kind.RUNNING_WHILE_STOPPED, meter, stretch.index[0], stretch.index[-1],
-                    expected=standby * run, actual=math.fsum(stretch["e"]), unit=unit, device=device, area=area,
-                    periods=run)
+    return Abnormal(
+        Kind.RUNNING_WHILE_STOPPED,
+        meter,
+        stretch.index[0],
+        stretch.index[-1],
+        expected=standby * run,
+        actual=math.fsum(stretch["e"]),
+        unit=unit,
+        device=device,
+        area=area,
+        periods=run,
+    )
 
 
 def night_means(energy: pd.Series, *, tz: str, hours: tuple[int, int] = (1, 5)) -> pd.Series:
@@ -175,8 +214,9 @@ def night_means(energy: pd.Series, *, tz: str, hours: tuple[int, int] = (1, 5)) 
     return means[counts >= expected]
 
 
-def learn_night_base(energy: pd.Series, *, tz: str, hours: tuple[int, int] = (1, 5), min_nights: int = 7
-                     ) -> float | None:
+def learn_night_base(
+    energy: pd.Series, *, tz: str, hours: tuple[int, int] = (1, 5), min_nights: int = 7
+) -> float | None:
     """Learned night base load per interval: the median of past complete nights' means (robust to a few nights
     with a leak or overtime); ``None`` with fewer than ``min_nights`` nights."""
     nights = night_means(energy, tz=tz, hours=hours)
@@ -185,9 +225,19 @@ def learn_night_base(energy: pd.Series, *, tz: str, hours: tuple[int, int] = (1,
     return float(nights.median())
 
 
-def night_base_load(energy: pd.Series, *, learned: float, tz: str, meter: str, unit: str,
-                    hours: tuple[int, int] = (1, 5), factor: float = 1.3, min_excess: float = 0.0,
-                    device: str | None = None, area: str | None = None) -> Abnormal | None:
+def night_base_load(
+    energy: pd.Series,
+    *,
+    learned: float,
+    tz: str,
+    meter: str,
+    unit: str,
+    hours: tuple[int, int] = (1, 5),
+    factor: float = 1.3,
+    min_excess: float = 0.0,
+    device: str | None = None,
+    area: str | None = None,
+) -> Abnormal | None:
     """The latest complete night's mean base load above ``factor × learned`` (and ``learned + min_excess``).
 
     Meant for compressed-air meters (flow or the compressors' electricity): at night the plant is idle and what
@@ -206,9 +256,18 @@ def night_base_load(energy: pd.Series, *, learned: float, tz: str, meter: str, u
     since = zone + pd.Timedelta(hours=hours[0])
     local = energy.index.tz_convert(tz) if energy.index.tz is not None else energy.index.tz_localize(tz)
     intervals = int(((local >= since) & (local < since + window)).sum())
-    return Abnormal(Kind.NIGHT_BASE_LOAD, meter, since.to_pydatetime(), (since + window).to_pydatetime(),
-                    expected=learned * intervals, actual=mean * intervals, unit=unit, device=device, area=area,
-                    periods=intervals)
+    return Abnormal(
+        Kind.NIGHT_BASE_LOAD,
+        meter,
+        since.to_pydatetime(),
+        (since + window).to_pydatetime(),
+        expected=learned * intervals,
+        actual=mean * intervals,
+        unit=unit,
+        device=device,
+        area=area,
+        periods=intervals,
+    )
 
 
 def severity(result: Abnormal, *, high_ratio: float = 2.0) -> Severity:
@@ -221,12 +280,28 @@ def to_finding(result: Abnormal, *, site: str, now: datetime, caused_by: str | N
     name, name_en = TITLES[result.kind]
     subject = SubjectRef(site=site, area=result.area, device=result.device, point=result.meter)
     return Finding(
-        rule=result.kind.value, detector="energy", subject=subject, severity=severity(result), ts=now,
-        score=result.ratio if math.isfinite(result.ratio) else None, value=result.actual, message=result.message(),
+        rule=result.kind.value,
+        detector="energy",
+        subject=subject,
+        severity=severity(result),
+        ts=now,
+        score=result.ratio if math.isfinite(result.ratio) else None,
+        value=result.actual,
+        message=result.message(),
         caused_by=caused_by,
-        details={"name": name, "name_en": name_en, "type": "energy", "plan": [],
-                 "meter": result.meter, "device": result.device, "expected": result.expected,
-                 "actual": result.actual, "unit": result.unit, "since": result.since.isoformat(),
-                 "until": result.until.isoformat(), "periods": result.periods,
-                 "finding_id": f"{result.kind.value}:{subject.key}:{now.isoformat()}"},
+        details={
+            "name": name,
+            "name_en": name_en,
+            "type": "energy",
+            "plan": [],
+            "meter": result.meter,
+            "device": result.device,
+            "expected": result.expected,
+            "actual": result.actual,
+            "unit": result.unit,
+            "since": result.since.isoformat(),
+            "until": result.until.isoformat(),
+            "periods": result.periods,
+            "finding_id": f"{result.kind.value}:{subject.key}:{now.isoformat()}",
+        },
     )

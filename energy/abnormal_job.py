@@ -84,45 +84,69 @@ def meters(conn: psycopg.Connection, *, medium: str | None = None) -> list[Meter
                FROM meter m JOIN site s ON s.id = m.site_id JOIN point p ON p.id = m.point_id
                JOIN device d ON d.id = p.device_id LEFT JOIN area a ON a.id = m.area_id
                WHERE m.retired_at IS NULL AND (%(medium)s::text IS NULL OR m.medium = %(medium)s)
-               ORDER BY s.code, m.code""", {"medium": medium}).fetchall()
+               ORDER BY s.code, m.code""",
+            {"medium": medium},
+        ).fetchall()
     return [MeterRef(**r) for r in rows]
 
 
 def interval_energy(conn: psycopg.Connection, *, meter_id: int, start: datetime, end: datetime) -> pd.Series:
     """Measured and estimated interval energy of one meter in [start, end), indexed by interval start (UTC)."""
-    rows = execute(conn,
+    rows = execute(
+        conn,
         """SELECT start, quantity FROM energy_interval WHERE meter_id = %s AND start >= %s AND start < %s
-           AND quality <> 'missing' ORDER BY start""", (meter_id, start, end)).fetchall()
+           AND quality <> 'missing' ORDER BY start""",
+        (meter_id, start, end),
+    ).fetchall()
     if not rows:
         return pd.Series([], dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
     index = pd.DatetimeIndex([r[0] for r in rows]).tz_convert("UTC")
     return pd.Series([float(r[1]) for r in rows], index=index)
 
 
-def night_leak(conn: psycopg.Connection, ref: MeterRef, now: datetime, *, learn_days: int = 28,
-               factor: float = 1.3, min_nights: int = 7) -> Abnormal | None:
+def night_leak(
+    conn: psycopg.Connection,
+    ref: MeterRef,
+    now: datetime,
+    *,
+    learn_days: int = 28,
+    factor: float = 1.3,
+    min_nights: int = 7,
+) -> Abnormal | None:
     """The night-base-load decision for one compressed-air meter at ``now``."""
     series = interval_energy(conn, meter_id=ref.meter_id, start=now - timedelta(days=learn_days + 1), end=now)
     nights = night_means(series, tz=ref.timezone, hours=NIGHT_HOURS)
     if len(nights) < 2:
         return None
     last_night = pd.Timestamp(nights.index[-1]).tz_localize(ref.timezone).tz_convert("UTC")
-    learned = learn_night_base(series[series.index < last_night], tz=ref.timezone, hours=NIGHT_HOURS,
-                               min_nights=min_nights)
+    learned = learn_night_base(
+        series[series.index < last_night], tz=ref.timezone, hours=NIGHT_HOURS, min_nights=min_nights
+    )
     if learned is None:
         return None
-    return night_base_load(series, learned=learned, tz=ref.timezone, meter=ref.meter, unit=ref.unit,
-                           hours=NIGHT_HOURS, factor=factor, device=ref.device, area=ref.area)
+    return night_base_load(
+        series,
+        learned=learned,
+        tz=ref.timezone,
+        meter=ref.meter,
+        unit=ref.unit,
+        hours=NIGHT_HOURS,
+        factor=factor,
+        device=ref.device,
+        area=ref.area,
+    )
 
 
 def area_output(conn: psycopg.Connection, *, site: str, area: str, slots: pd.DatetimeIndex) -> pd.Series:
     """Production output of an area per 15-minute slot, from ``energy_production`` records (spread evenly over
     each record's period); NaN where no record covers the slot (unknown is not "stopped")."""
     end = slots[-1] + pd.Timedelta(minutes=15)
-    rows = execute(conn,
+    rows = execute(
+        conn,
         """SELECT p.start, p."end", p.quantity FROM energy_production p JOIN area a ON a.id = p.area_id
            JOIN site s ON s.id = a.site_id WHERE s.code = %s AND a.code = %s AND p.start < %s AND p."end" > %s""",
-        (site, area, end.to_pydatetime(), slots[0].to_pydatetime())).fetchall()
+        (site, area, end.to_pydatetime(), slots[0].to_pydatetime()),
+    ).fetchall()
     total = np.zeros(len(slots))
     covered = np.zeros(len(slots))
     starts = slots.as_unit("s").asi8.astype(float)
@@ -134,8 +158,15 @@ def area_output(conn: psycopg.Connection, *, site: str, area: str, slots: pd.Dat
     return pd.Series(np.where(covered >= 900 - 1e-6, total, np.nan), index=slots)
 
 
-def stopped_but_running(conn: psycopg.Connection, ref: MeterRef, now: datetime, *, learn_days: int = 28,
-                        persist: int = 4, factor: float = 1.5) -> Abnormal | None:
+def stopped_but_running(
+    conn: psycopg.Connection,
+    ref: MeterRef,
+    now: datetime,
+    *,
+    learn_days: int = 28,
+    persist: int = 4,
+    factor: float = 1.5,
+) -> Abnormal | None:
     """The production-stopped decision for one meter of an area with production records, at ``now``."""
     if ref.area is None:
         return None
@@ -149,12 +180,22 @@ def stopped_but_running(conn: psycopg.Connection, ref: MeterRef, now: datetime, 
     standby = learn_standby(energy[energy.index < recent[0]], output[output.index < recent[0]])
     if standby is None:
         return None
-    return running_while_stopped(energy, output, standby=standby, meter=ref.meter, unit=ref.unit, persist=persist,
-                                 factor=factor, device=ref.device, area=ref.area)
+    return running_while_stopped(
+        energy,
+        output,
+        standby=standby,
+        meter=ref.meter,
+        unit=ref.unit,
+        persist=persist,
+        factor=factor,
+        device=ref.device,
+        area=ref.area,
+    )
 
 
-def decisions(conn: psycopg.Connection, now: datetime, settings: AbnormalSettings | None = None
-              ) -> list[tuple[MeterRef, Abnormal]]:
+def decisions(
+    conn: psycopg.Connection, now: datetime, settings: AbnormalSettings | None = None
+) -> list[tuple[MeterRef, Abnormal]]:
     """Every abnormal decision at ``now`` (what the job would raise); none before ``energy_interval`` exists,
     and no production-stopped decision before ``energy_production`` exists (the energy core's migration)."""
     settings = settings or AbnormalSettings()
@@ -167,8 +208,14 @@ def decisions(conn: psycopg.Connection, now: datetime, settings: AbnormalSetting
             out.append((ref, found))
     if execute(conn, "SELECT to_regclass('energy_production')").fetchone()[0] is not None:
         for ref in meters(conn):
-            found = stopped_but_running(conn, ref, now, learn_days=settings.learn_days,
-                                        persist=settings.stopped_intervals, factor=settings.stopped_factor)
+            found = stopped_but_running(
+                conn,
+                ref,
+                now,
+                learn_days=settings.learn_days,
+                persist=settings.stopped_intervals,
+                factor=settings.stopped_factor,
+            )
             if found is not None:
                 out.append((ref, found))
     return out
@@ -182,9 +229,15 @@ def evaluate(*, conn: psycopg.Connection, now: datetime, settings: AbnormalSetti
         finding = to_finding(found, site=ref.site, now=now)
         current[(finding.rule, finding.subject.key)] = (ref, found, finding)
     # only the rules this job decides: the table also holds the energy core's balance and demand findings
-    previous = {(r[0], r[1]): r[2:] for r in execute(conn,
-        "SELECT rule, subject, severity, message, site, area, device, meter FROM energy_finding_state "
-        "WHERE rule = ANY(%s)", ([k.value for k in RULES],))}
+    previous = {
+        (r[0], r[1]): r[2:]
+        for r in execute(
+            conn,
+            "SELECT rule, subject, severity, message, site, area, device, meter FROM energy_finding_state "
+            "WHERE rule = ANY(%s)",
+            ([k.value for k in RULES],),
+        )
+    }
     out: list[Finding] = []
     for key, (_ref, found, finding) in current.items():
         if key not in previous or previous[key][0] != int(finding.severity):
@@ -192,26 +245,50 @@ def evaluate(*, conn: psycopg.Connection, now: datetime, settings: AbnormalSetti
         _save(conn, finding, found, now)
     for key, (severity, message, site, area, device, meter) in previous.items():
         if key not in current and severity > 0:
-            cleared = Finding(rule=key[0], detector="energy", subject=SubjectRef(site, area, device, meter),
-                              severity=Severity.NORMAL, ts=now, message=f"恢复正常 / back to normal: {message}",
-                              details={"type": "energy", "plan": [],
-                                       "finding_id": f"{key[0]}:{key[1]}:{now.isoformat()}"})
+            cleared = Finding(
+                rule=key[0],
+                detector="energy",
+                subject=SubjectRef(site, area, device, meter),
+                severity=Severity.NORMAL,
+                ts=now,
+                message=f"恢复正常 / back to normal: {message}",
+                details={"type": "energy", "plan": [], "finding_id": f"{key[0]}:{key[1]}:{now.isoformat()}"},
+            )
             out.append(cleared)
-            execute(conn, """UPDATE energy_finding_state SET severity = 0, expected = NULL, actual = NULL,
-                             since = NULL, updated_at = %s WHERE rule = %s AND subject = %s""", (now, *key))
+            execute(
+                conn,
+                """UPDATE energy_finding_state SET severity = 0, expected = NULL, actual = NULL,
+                             since = NULL, updated_at = %s WHERE rule = %s AND subject = %s""",
+                (now, *key),
+            )
     return out
 
 
 def _save(conn: psycopg.Connection, f: Finding, found: Abnormal, now: datetime) -> None:
-    execute(conn,
+    execute(
+        conn,
         """INSERT INTO energy_finding_state (rule, subject, site, area, device, meter, severity, message, expected,
                actual, unit, since, updated_at)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (rule, subject) DO UPDATE SET severity = excluded.severity, message = excluded.message,
                expected = excluded.expected, actual = excluded.actual, unit = excluded.unit,
                since = excluded.since, updated_at = excluded.updated_at""",
-        (f.rule, f.subject.key, f.subject.site, f.subject.area, f.subject.device, found.meter, int(f.severity),
-         f.message, found.expected, found.actual, found.unit, found.since, now))
+        (
+            f.rule,
+            f.subject.key,
+            f.subject.site,
+            f.subject.area,
+            f.subject.device,
+            found.meter,
+            int(f.severity),
+            f.message,
+            found.expected,
+            found.actual,
+            found.unit,
+            found.since,
+            now,
+        ),
+    )
 
 
 def current_abnormal(*, conn: psycopg.Connection, site: str) -> list[dict[str, Any]]:
@@ -224,5 +301,5 @@ def current_abnormal(*, conn: psycopg.Connection, site: str) -> list[dict[str, A
                JOIN site s ON s.code = f.site
                LEFT JOIN meter m ON m.site_id = s.id AND m.code = f.meter
                WHERE f.site = %s AND f.severity > 0 ORDER BY f.actual - f.expected DESC NULLS LAST""",
-            (site,)).fetchall()
-
+            (site,),
+        ).fetchall()

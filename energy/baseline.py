@@ -149,17 +149,26 @@ class Baseline:
         leverage = np.einsum("ij,jk,ik->i", x, inv, x)
         half = float(stats.t.ppf(0.5 + confidence / 2, self.n - self.p)) * self.residual_std * np.sqrt(1 + leverage)
         expected = self.predict(variables).to_numpy()
-        return pd.DataFrame({"expected": expected, "lower": expected - half, "upper": expected + half},
-                            index=variables.index)
+        return pd.DataFrame(
+            {"expected": expected, "lower": expected - half, "upper": expected + half}, index=variables.index
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (for storing and for the API)."""
         return {
-            "variables": list(self.variables), "intercept": self.intercept, "coefficients": self.coefficients,
-            "granularity": self.granularity.value, "n": self.n, "cv_rmse_pct": self.cv_rmse_pct,
-            "nmbe_pct": self.nmbe_pct, "r2": self.r2, "residual_std": self.residual_std,
-            "xtx_inv": [list(r) for r in self.xtx_inv], "mean_energy": self.mean_energy,
-            "period_start": self.period_start, "period_end": self.period_end,
+            "variables": list(self.variables),
+            "intercept": self.intercept,
+            "coefficients": self.coefficients,
+            "granularity": self.granularity.value,
+            "n": self.n,
+            "cv_rmse_pct": self.cv_rmse_pct,
+            "nmbe_pct": self.nmbe_pct,
+            "r2": self.r2,
+            "residual_std": self.residual_std,
+            "xtx_inv": [list(r) for r in self.xtx_inv],
+            "mean_energy": self.mean_energy,
+            "period_start": self.period_start,
+            "period_end": self.period_end,
             "limits": {"nmbe_pct": self.limits.nmbe_pct, "cv_rmse_pct": self.limits.cv_rmse_pct},
         }
 
@@ -173,17 +182,32 @@ class Baseline:
         if len(inv) != len(variables) + 1 or any(len(r) != len(variables) + 1 for r in inv):
             raise ValueError("xtx_inv has the wrong shape")
         return cls(
-            variables=variables, intercept=float(data["intercept"]), coefficients=coefficients,
-            granularity=Granularity(data["granularity"]), n=int(data["n"]), cv_rmse_pct=float(data["cv_rmse_pct"]),
-            nmbe_pct=float(data["nmbe_pct"]), r2=float(data["r2"]), residual_std=float(data["residual_std"]),
-            xtx_inv=inv, mean_energy=float(data["mean_energy"]), period_start=data.get("period_start"),
-            period_end=data.get("period_end"), limits=Limits(**data["limits"]),
+            variables=variables,
+            intercept=float(data["intercept"]),
+            coefficients=coefficients,
+            granularity=Granularity(data["granularity"]),
+            n=int(data["n"]),
+            cv_rmse_pct=float(data["cv_rmse_pct"]),
+            nmbe_pct=float(data["nmbe_pct"]),
+            r2=float(data["r2"]),
+            residual_std=float(data["residual_std"]),
+            xtx_inv=inv,
+            mean_energy=float(data["mean_energy"]),
+            period_start=data.get("period_start"),
+            period_end=data.get("period_end"),
+            limits=Limits(**data["limits"]),
         )
 
 
-def fit_baseline(energy: pd.Series, variables: pd.DataFrame, *, granularity: Granularity | str,
-                 limits: Limits | None = None, min_points: int | None = None,
-                 min_r2: float | None = None) -> Baseline:
+def fit_baseline(
+    energy: pd.Series,
+    variables: pd.DataFrame,
+    *,
+    granularity: Granularity | str,
+    limits: Limits | None = None,
+    min_points: int | None = None,
+    min_r2: float | None = None,
+) -> Baseline:
     """Fit energy per period on the relevant variables (columns of ``variables``, same index as ``energy``).
 
     Raises ``BaselineRefused`` with every reason when the data are unusable or the fit fails Guideline 14.
@@ -199,8 +223,9 @@ def fit_baseline(energy: pd.Series, variables: pd.DataFrame, *, granularity: Gra
     x = data.loc[:, list(names)].to_numpy(dtype=float)
     reasons: list[str] = []
     if not (np.isfinite(y).all() and np.isfinite(x).all()):
-        bad = [str(i) for i, ok in zip(data.index, np.isfinite(np.column_stack([y, x])).all(axis=1), strict=True)
-               if not ok]
+        bad = [
+            str(i) for i, ok in zip(data.index, np.isfinite(np.column_stack([y, x])).all(axis=1), strict=True) if not ok
+        ]
         reasons.append(f"missing or non-finite values in periods {', '.join(bad[:5])}")
     if (y < 0).any():
         reasons.append("negative energy")
@@ -227,29 +252,49 @@ def fit_baseline(energy: pd.Series, variables: pd.DataFrame, *, granularity: Gra
         "n": float(n),
     }
     if metrics["cv_rmse_pct"] > limits.cv_rmse_pct:
-        reasons.append(f"CV(RMSE) {metrics['cv_rmse_pct']:.1f} % above {limits.cv_rmse_pct:g} % "
-                       f"(ASHRAE Guideline 14, {granularity.value})")
+        reasons.append(
+            f"CV(RMSE) {metrics['cv_rmse_pct']:.1f} % above {limits.cv_rmse_pct:g} % "
+            f"(ASHRAE Guideline 14, {granularity.value})"
+        )
     if abs(metrics["nmbe_pct"]) > limits.nmbe_pct:
-        reasons.append(f"NMBE {metrics['nmbe_pct']:.2f} % outside ±{limits.nmbe_pct:g} % "
-                       f"(ASHRAE Guideline 14, {granularity.value})")
+        reasons.append(
+            f"NMBE {metrics['nmbe_pct']:.2f} % outside ±{limits.nmbe_pct:g} % "
+            f"(ASHRAE Guideline 14, {granularity.value})"
+        )
     if min_r2 is not None and metrics["r2"] < min_r2:
         reasons.append(f"R² {metrics['r2']:.3f} below {min_r2:g}")
     if reasons:
         raise BaselineRefused(reasons, metrics)
     inv = np.linalg.pinv(design.T @ design)
     return Baseline(
-        variables=names, intercept=float(beta[0]), coefficients={v: float(b) for v, b in zip(names, beta[1:],
-                                                                                             strict=True)},
-        granularity=granularity, n=n, cv_rmse_pct=metrics["cv_rmse_pct"], nmbe_pct=metrics["nmbe_pct"],
-        r2=metrics["r2"], residual_std=math.sqrt(sse / (n - p)), xtx_inv=tuple(tuple(map(float, r)) for r in inv),
-        mean_energy=float(y.mean()), period_start=str(data.index[0]), period_end=str(data.index[-1]), limits=limits,
+        variables=names,
+        intercept=float(beta[0]),
+        coefficients={v: float(b) for v, b in zip(names, beta[1:], strict=True)},
+        granularity=granularity,
+        n=n,
+        cv_rmse_pct=metrics["cv_rmse_pct"],
+        nmbe_pct=metrics["nmbe_pct"],
+        r2=metrics["r2"],
+        residual_std=math.sqrt(sse / (n - p)),
+        xtx_inv=tuple(tuple(map(float, r)) for r in inv),
+        mean_energy=float(y.mean()),
+        period_start=str(data.index[0]),
+        period_end=str(data.index[-1]),
+        limits=limits,
     )
 
 
 # --- relevant variables ----------------------------------------------------------------------------------------
 
-def degree_days(outdoor_c: pd.Series, *, freq: str = "D", heating_base_c: float = 18.0,
-                cooling_base_c: float = 18.0, tz: str | None = None) -> pd.DataFrame:
+
+def degree_days(
+    outdoor_c: pd.Series,
+    *,
+    freq: str = "D",
+    heating_base_c: float = 18.0,
+    cooling_base_c: float = 18.0,
+    tz: str | None = None,
+) -> pd.DataFrame:
     """Heating and cooling degree-days (``hdd``, ``cdd``) per period from outdoor temperatures.
 
     Daily mean method: each calendar day's mean temperature T gives ``max(0, base − T)`` heating and
@@ -266,22 +311,29 @@ def degree_days(outdoor_c: pd.Series, *, freq: str = "D", heating_base_c: float 
     return out if freq == "D" else out.resample(freq).sum()
 
 
-def working_days(index: pd.DatetimeIndex, holidays: Sequence[str] = (), workdays: Sequence[str] = (),
-                 freq: str = "MS") -> pd.Series:
+def working_days(
+    index: pd.DatetimeIndex, holidays: Sequence[str] = (), workdays: Sequence[str] = (), freq: str = "MS"
+) -> pd.Series:
     """Working days per period: Monday to Friday, minus ``holidays``, plus make-up ``workdays`` (调休)."""
     if len(index) == 0:
         return pd.Series([], dtype=float)
     tz = index.tz
-    days = pd.date_range(index.min().normalize(), (index.max() + pd.tseries.frequencies.to_offset(freq))
-                         .normalize() - pd.Timedelta(days=1), freq="D", tz=tz)
+    days = pd.date_range(
+        index.min().normalize(),
+        (index.max() + pd.tseries.frequencies.to_offset(freq)).normalize() - pd.Timedelta(days=1),
+        freq="D",
+        tz=tz,
+    )
     off = {pd.Timestamp(h).date() for h in holidays}
     on = {pd.Timestamp(w).date() for w in workdays}
-    flags = pd.Series([(d.date() in on) or (d.day_of_week < 5 and d.date() not in off) for d in days], index=days,
-                      dtype=float)
+    flags = pd.Series(
+        [(d.date() in on) or (d.day_of_week < 5 and d.date() not in off) for d in days], index=days, dtype=float
+    )
     return flags.resample(freq).sum().reindex(index, fill_value=0.0).rename("working_days")
 
 
 # --- performance -----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Savings:

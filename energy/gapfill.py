@@ -111,8 +111,9 @@ def _shape(slots: pd.DatetimeIndex, history: pd.Series | None, siblings: Mapping
     return profile
 
 
-def _weighted_lookup(slots: pd.DatetimeIndex, history: pd.Series, step: pd.Timedelta, count: int,
-                     weight: float) -> tuple[np.ndarray, np.ndarray]:
+def _weighted_lookup(
+    slots: pd.DatetimeIndex, history: pd.Series, step: pd.Timedelta, count: int, weight: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Σ weight·value and Σ weight over history at slots ± k·step, k = 1..count (known values only)."""
     total = np.zeros(len(slots))
     weights = np.zeros(len(slots))
@@ -139,8 +140,11 @@ def _profile(slots: pd.DatetimeIndex, history: pd.Series | None) -> np.ndarray |
     week_sum, week_w = _weighted_lookup(slots, history, pd.Timedelta(weeks=1), WEEKS, 1.0)
     day_sum, day_w = _weighted_lookup(slots, history, pd.Timedelta(days=1), DAYS, 0.5)
     with np.errstate(invalid="ignore", divide="ignore"):
-        estimate = np.where(week_w > 0, week_sum / np.where(week_w > 0, week_w, 1.0),
-                            np.where(day_w > 0, day_sum / np.where(day_w > 0, day_w, 1.0), np.nan))
+        estimate = np.where(
+            week_w > 0,
+            week_sum / np.where(week_w > 0, week_w, 1.0),
+            np.where(day_w > 0, day_sum / np.where(day_w > 0, day_w, 1.0), np.nan),
+        )
     if np.isnan(estimate).all():
         return None
     # Slots with neither a weekly nor a daily match take the mean of the others (neutral weight).
@@ -156,7 +160,7 @@ def _edge_factor(slots: pd.DatetimeIndex, history: pd.Series | None) -> np.ndarr
         actual = history.get(edge)
         if actual is None or not np.isfinite(actual):
             return 1.0
-        typical = _profile(pd.DatetimeIndex([edge]), history)   # _profile leaves the edge itself out
+        typical = _profile(pd.DatetimeIndex([edge]), history)  # _profile leaves the edge itself out
         if typical is None or typical[0] <= 0:
             return 1.0
         ratios.append(min(float(actual) / float(typical[0]), 10.0))
@@ -167,8 +171,9 @@ def _edge_factor(slots: pd.DatetimeIndex, history: pd.Series | None) -> np.ndarr
     return (1 - weight) + weight * ratio
 
 
-def _sibling_estimate(slots: pd.DatetimeIndex, history: pd.Series | None,
-                      siblings: Mapping[str, pd.Series | None]) -> tuple[np.ndarray, float] | None:
+def _sibling_estimate(
+    slots: pd.DatetimeIndex, history: pd.Series | None, siblings: Mapping[str, pd.Series | None]
+) -> tuple[np.ndarray, float] | None:
     """Fitted values during the gap from the best-fitting sibling, with its R²; None if none qualifies."""
     if history is None or not siblings:
         return None

@@ -87,8 +87,9 @@ def read_steel_csv(source: Path | str | bytes) -> pd.Series:
             value = _parse_kwh(row[i_kwh].strip(), line)
             if previous is not None and start != previous + _STEP:
                 what = "out of order or duplicated" if start <= previous else "missing intervals before it"
-                raise SeriesFileError(line, "date", f"{row[i_date].strip()!r} is not 15 minutes after the previous "
-                                      f"row ({what})")
+                raise SeriesFileError(
+                    line, "date", f"{row[i_date].strip()!r} is not 15 minutes after the previous row ({what})"
+                )
             previous = start
             starts.append(start)
             values.append(value)
@@ -146,8 +147,13 @@ class GapfillResult:
 
     def summary(self) -> dict[str, object]:
         def score(s: GapScore) -> dict[str, object]:
-            return {"rmse_linear": round(s.rmse_linear, 4), "rmse_method": round(s.rmse_method, 4),
-                    "ratio": round(s.ratio, 4), "gaps": s.gaps, "intervals": s.intervals}
+            return {
+                "rmse_linear": round(s.rmse_linear, 4),
+                "rmse_method": round(s.rmse_method, 4),
+                "ratio": round(s.ratio, 4),
+                "gaps": s.gaps,
+                "intervals": s.intervals,
+            }
 
         out: dict[str, object] = score(self.overall)
         out["by_gap"] = {name: score(s) for name, s in self.by_gap.items()}
@@ -157,8 +163,9 @@ class GapfillResult:
         return out
 
 
-def evaluate(series: pd.Series, *, test_from: str = DEFAULT_TEST_FROM, seed: int = 0,
-             gaps_per_length: int = 200) -> GapfillResult:
+def evaluate(
+    series: pd.Series, *, test_from: str = DEFAULT_TEST_FROM, seed: int = 0, gaps_per_length: int = 200
+) -> GapfillResult:
     """Run the protocol of the module docstring on ``series`` (kWh per 15-minute interval start)."""
     try:
         boundary = pd.Timestamp(test_from)
@@ -176,13 +183,15 @@ def evaluate(series: pd.Series, *, test_from: str = DEFAULT_TEST_FROM, seed: int
     conserved = True
     for name, length in GAP_LENGTHS.items():
         if len(series) - first < length:
-            raise ValueError(f"the test period from {boundary.date()} holds fewer than {length} intervals "
-                             f"(the file ends {index[-1].date()}); pass an earlier --test-from")
+            raise ValueError(
+                f"the test period from {boundary.date()} holds fewer than {length} intervals "
+                f"(the file ends {index[-1].date()}); pass an earlier --test-from"
+            )
         sq_lin[name], sq_met[name] = [], []
         for _ in range(gaps_per_length):
             i0 = int(rng.integers(first, len(series) - length + 1))
-            slots = index[i0:i0 + length]
-            true = series.to_numpy()[i0:i0 + length]
+            slots = index[i0 : i0 + length]
+            true = series.to_numpy()[i0 : i0 + length]
             delta = float(counter[i0 + length] - counter[i0])
             history = series.drop(slots)
             filled = distribute(delta, slots, history)
@@ -195,11 +204,22 @@ def evaluate(series: pd.Series, *, test_from: str = DEFAULT_TEST_FROM, seed: int
 
     def score(lin: list[np.ndarray], met: list[np.ndarray], gaps: int) -> GapScore:
         a, b = np.concatenate(lin), np.concatenate(met)
-        return GapScore(gaps=gaps, intervals=len(a), rmse_linear=float(np.sqrt(a.mean())),
-                        rmse_method=float(np.sqrt(b.mean())))
+        return GapScore(
+            gaps=gaps, intervals=len(a), rmse_linear=float(np.sqrt(a.mean())), rmse_method=float(np.sqrt(b.mean()))
+        )
 
     by_gap = {name: score(sq_lin[name], sq_met[name], gaps_per_length) for name in GAP_LENGTHS}
-    overall = score([x for v in sq_lin.values() for x in v], [x for v in sq_met.values() for x in v],
-                    gaps_per_length * len(GAP_LENGTHS))
-    return GapfillResult(overall=overall, by_gap=by_gap, energy_conserved=conserved, max_conservation_error=worst,
-                         test_from=str(boundary.date()), seed=seed, gaps_per_length=gaps_per_length)
+    overall = score(
+        [x for v in sq_lin.values() for x in v],
+        [x for v in sq_met.values() for x in v],
+        gaps_per_length * len(GAP_LENGTHS),
+    )
+    return GapfillResult(
+        overall=overall,
+        by_gap=by_gap,
+        energy_conserved=conserved,
+        max_conservation_error=worst,
+        test_from=str(boundary.date()),
+        seed=seed,
+        gaps_per_length=gaps_per_length,
+    )

@@ -52,8 +52,10 @@ class WasteTypeSpec(BaseModel):
     def _listed(self) -> WasteTypeSpec:
         entry = codes.lookup(self.waste_code, self.edition)
         if entry is None:
-            raise ValueError(f"{self.waste_code} is not in the {self.edition} list (as far as this catalogue "
-                             f"knows it: hazwaste/codes.py)")
+            raise ValueError(
+                f"{self.waste_code} is not in the {self.edition} list (as far as this catalogue "
+                f"knows it: hazwaste/codes.py)"
+            )
         self.list_name = self.list_name or entry.description
         self.hazards = self.hazards or list(entry.hazards)
         return self
@@ -107,8 +109,9 @@ def check_hazwaste(section: HazwasteSection, plant: Any) -> list[tuple[tuple, st
             continue
         for j, fac in enumerate(item.facilities):
             if fac.area is not None and fac.area not in areas[item.site]:
-                problems.append((("hazwaste", i, "facilities", j, "area"),
-                                 f"no area {fac.area!r} in site {item.site!r}"))
+                problems.append(
+                    (("hazwaste", i, "facilities", j, "area"), f"no area {fac.area!r} in site {item.site!r}")
+                )
     return problems
 
 
@@ -122,8 +125,9 @@ def _site_id(conn: psycopg.Connection, site: str) -> int:
 def put_waste_type(*, conn: psycopg.Connection, site_id: int, spec: WasteTypeSpec) -> int:
     """Create or update a waste type of a site; return its id."""
     entry = codes.lookup(spec.waste_code, spec.edition)
-    assert entry is not None                      # the spec validated it
-    return execute(conn, 
+    assert entry is not None  # the spec validated it
+    return execute(
+        conn,
         """INSERT INTO hw_waste_type (site_id, code, name, list_name, list_edition, waste_code, category, hazards,
                                       form, constituents, precautions, incompatible_with, processes)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
@@ -133,19 +137,34 @@ def put_waste_type(*, conn: psycopg.Connection, site_id: int, spec: WasteTypeSpe
                precautions = excluded.precautions, incompatible_with = excluded.incompatible_with,
                processes = excluded.processes, retired_at = NULL, updated_at = now()
            RETURNING id""",
-        (site_id, spec.code, spec.name, spec.list_name, spec.edition, spec.waste_code, entry.category,
-         spec.hazards, spec.form, spec.constituents, spec.precautions, spec.incompatible_with,
-         spec.processes)).fetchone()[0]
+        (
+            site_id,
+            spec.code,
+            spec.name,
+            spec.list_name,
+            spec.edition,
+            spec.waste_code,
+            entry.category,
+            spec.hazards,
+            spec.form,
+            spec.constituents,
+            spec.precautions,
+            spec.incompatible_with,
+            spec.processes,
+        ),
+    ).fetchone()[0]
 
 
 def put_facility(*, conn: psycopg.Connection, site_id: int, spec: FacilitySpec) -> int:
     """Create or update a facility of a site; return its id."""
-    return execute(conn, 
+    return execute(
+        conn,
         """INSERT INTO hw_facility (site_id, code, name, kind, capacity_kg, area) VALUES (%s, %s, %s, %s, %s, %s)
            ON CONFLICT (site_id, code) DO UPDATE SET name = excluded.name, kind = excluded.kind,
                capacity_kg = excluded.capacity_kg, area = excluded.area, retired_at = NULL, updated_at = now()
            RETURNING id""",
-        (site_id, spec.code, spec.name, spec.kind, spec.capacity_kg, spec.area)).fetchone()[0]
+        (site_id, spec.code, spec.name, spec.kind, spec.capacity_kg, spec.area),
+    ).fetchone()[0]
 
 
 def apply_section(*, conn: psycopg.Connection, section: HazwasteSection) -> dict[str, int]:
@@ -153,48 +172,84 @@ def apply_section(*, conn: psycopg.Connection, section: HazwasteSection) -> dict
     counts = {"waste_types": 0, "facilities": 0}
     for item in section.hazwaste:
         site_id = _site_id(conn, item.site)
-        execute(conn, 
+        execute(
+            conn,
             """INSERT INTO hw_site_setting (site_id, storage_limit_days, warn_days, unit_class, producer_name,
                                             producer_contact) VALUES (%s, %s, %s, %s, %s, %s)
                ON CONFLICT (site_id) DO UPDATE SET storage_limit_days = excluded.storage_limit_days,
                    warn_days = excluded.warn_days, unit_class = excluded.unit_class,
                    producer_name = excluded.producer_name, producer_contact = excluded.producer_contact,
                    updated_at = now()""",
-            (site_id, item.storage_limit_days, item.warn_days, item.unit_class, item.producer_name,
-             item.producer_contact))
+            (
+                site_id,
+                item.storage_limit_days,
+                item.warn_days,
+                item.unit_class,
+                item.producer_name,
+                item.producer_contact,
+            ),
+        )
         for spec in item.waste_types:
             put_waste_type(conn=conn, site_id=site_id, spec=spec)
             counts["waste_types"] += 1
         for fac in item.facilities:
             put_facility(conn=conn, site_id=site_id, spec=fac)
             counts["facilities"] += 1
-        execute(conn, "UPDATE hw_waste_type SET retired_at = now() WHERE site_id = %s AND retired_at IS NULL "
-                     "AND NOT code = ANY(%s)", (site_id, [w.code for w in item.waste_types]))
-        execute(conn, "UPDATE hw_facility SET retired_at = now() WHERE site_id = %s AND retired_at IS NULL "
-                     "AND NOT code = ANY(%s)", (site_id, [f.code for f in item.facilities]))
+        execute(
+            conn,
+            "UPDATE hw_waste_type SET retired_at = now() WHERE site_id = %s AND retired_at IS NULL "
+            "AND NOT code = ANY(%s)",
+            (site_id, [w.code for w in item.waste_types]),
+        )
+        execute(
+            conn,
+            "UPDATE hw_facility SET retired_at = now() WHERE site_id = %s AND retired_at IS NULL "
+            "AND NOT code = ANY(%s)",
+            (site_id, [f.code for f in item.facilities]),
+        )
     return counts
 
 
 def site_setting(*, conn: psycopg.Connection, site_id: int) -> dict[str, Any]:
     """The site's hazardous-waste settings (the defaults when none were applied)."""
-    row = conn.cursor(row_factory=dict_row).execute(
-        "SELECT * FROM hw_site_setting WHERE site_id = %s", (site_id,)).fetchone()
-    return row or {"site_id": site_id, "storage_limit_days": 365, "warn_days": [270, 330], "unit_class": "key",
-                   "producer_name": None, "producer_contact": None}
+    row = (
+        conn.cursor(row_factory=dict_row)
+        .execute("SELECT * FROM hw_site_setting WHERE site_id = %s", (site_id,))
+        .fetchone()
+    )
+    return row or {
+        "site_id": site_id,
+        "storage_limit_days": 365,
+        "warn_days": [270, 330],
+        "unit_class": "key",
+        "producer_name": None,
+        "producer_contact": None,
+    }
 
 
 def list_waste_types(*, conn: psycopg.Connection, site_ids: list[int] | None) -> list[dict[str, Any]]:
-    return conn.cursor(row_factory=dict_row).execute(
-        """SELECT w.*, s.code AS site FROM hw_waste_type w JOIN site s ON s.id = w.site_id
+    return (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            """SELECT w.*, s.code AS site FROM hw_waste_type w JOIN site s ON s.id = w.site_id
            WHERE w.retired_at IS NULL AND (%(sites)s::int[] IS NULL OR w.site_id = ANY(%(sites)s)) ORDER BY w.id""",
-        {"sites": site_ids}).fetchall()
+            {"sites": site_ids},
+        )
+        .fetchall()
+    )
 
 
 def list_facilities(*, conn: psycopg.Connection, site_ids: list[int] | None) -> list[dict[str, Any]]:
     """Facilities with their current fill (the weight of the containers in them) in kg."""
-    return conn.cursor(row_factory=dict_row).execute(
-        """SELECT f.*, s.code AS site, coalesce(sum(c.weight_kg), 0) AS fill_kg, count(c.id) AS containers
+    return (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            """SELECT f.*, s.code AS site, coalesce(sum(c.weight_kg), 0) AS fill_kg, count(c.id) AS containers
            FROM hw_facility f JOIN site s ON s.id = f.site_id
            LEFT JOIN hw_container c ON c.facility_id = f.id AND c.stage = 'storage_in'
            WHERE f.retired_at IS NULL AND (%(sites)s::int[] IS NULL OR f.site_id = ANY(%(sites)s))
-           GROUP BY f.id, s.code ORDER BY f.id""", {"sites": site_ids}).fetchall()
+           GROUP BY f.id, s.code ORDER BY f.id""",
+            {"sites": site_ids},
+        )
+        .fetchall()
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-HAZARDS = ("T", "C", "I", "R", "In")   # toxicity, corrosivity, ignitability, reactivity, infectivity
+HAZARDS = ("T", "C", "I", "R", "In")  # toxicity, corrosivity, ignitability, reactivity, infectivity
 HAZARD_NAMES = {"T": "毒性", "C": "腐蚀性", "I": "易燃性", "R": "反应性", "In": "感染性"}
 CODE_RE = re.compile(r"^(\d{3})-(\d{3})-(\d{2})$")
 EDITIONS = (2021, 2025)

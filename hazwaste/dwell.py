@@ -44,11 +44,11 @@ class Event(NamedTuple):
 class Anomaly:
     container: int
     waste_type: str
-    kind: str                    # "late" or "missing"
-    stage: str                   # the stage the container is in (late) or came from (missing)
-    missing: tuple[str, ...]     # the step(s) that most likely were not recorded
+    kind: str  # "late" or "missing"
+    stage: str  # the stage the container is in (late) or came from (missing)
+    missing: tuple[str, ...]  # the step(s) that most likely were not recorded
     detail: str
-    p: float                     # predictive probability of what was seen (small = surprising)
+    p: float  # predictive probability of what was seen (small = surprising)
 
 
 @dataclass
@@ -88,8 +88,10 @@ def _cf(a: float, b: float, x: float) -> float:
     d = 1 / (d if abs(d) > tiny else tiny)
     h = d
     for m in range(1, 200):
-        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+        for num in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
             d = 1 + num * d
             d = 1 / (d if abs(d) > tiny else tiny)
             c = 1 + num / c
@@ -111,12 +113,12 @@ def _histories(events: Iterable[Event]) -> dict[int, list[Event]]:
 
 @dataclass
 class StageModel:
-    alpha: float = 1.0          # Dirichlet pseudo-counts towards the pooled chain
-    kappa0: float = 2.0         # pseudo-observations of the pooled mean log-dwell
-    nu0: float = 4.0            # pseudo-observations of the pooled variance
+    alpha: float = 1.0  # Dirichlet pseudo-counts towards the pooled chain
+    kappa0: float = 2.0  # pseudo-observations of the pooled mean log-dwell
+    nu0: float = 4.0  # pseudo-observations of the pooled variance
     p_late: float = 0.005
-    p_skip: float = 0.1         # above the rate of unrecorded steps: the gaps are in the history it learns from
-    min_history: int = 5        # stages with fewer pooled observations are not judged
+    p_skip: float = 0.1  # above the rate of unrecorded steps: the gaps are in the history it learns from
+    min_history: int = 5  # stages with fewer pooled observations are not judged
     trans_: dict[tuple[str, str], Counter] = field(default_factory=dict)
     pooled_trans_: dict[str, Counter] = field(default_factory=dict)
     dwell_: dict[tuple[str, str], _LogNormal] = field(default_factory=dict)
@@ -131,7 +133,7 @@ class StageModel:
             for a, b in zip(hist, hist[1:], strict=False):
                 self.trans_[(a.waste_type, a.stage)][b.stage] += 1
                 self.pooled_trans_[a.stage][b.stage] += 1
-                x = math.log(max((b.at - a.at).total_seconds() / 3600, 1 / 60))      # hours, at least a minute
+                x = math.log(max((b.at - a.at).total_seconds() / 3600, 1 / 60))  # hours, at least a minute
                 self.dwell_[(a.waste_type, a.stage)].add(x)
                 self.pooled_dwell_[a.stage].add(x)
         return self
@@ -194,9 +196,18 @@ class StageModel:
                 if p_direct < self.p_skip:
                     path, p_path = self._likely_path(wt, a.stage, b.stage)
                     if path and p_path > p_direct:
-                        out.append(Anomaly(container, wt, "missing", a.stage, path,
-                                           f"{a.stage} -> {b.stage} directly is rare (p={p_direct:.3f}); "
-                                           f"usually via {' -> '.join(path)}", p_direct))
+                        out.append(
+                            Anomaly(
+                                container,
+                                wt,
+                                "missing",
+                                a.stage,
+                                path,
+                                f"{a.stage} -> {b.stage} directly is rare (p={p_direct:.3f}); "
+                                f"usually via {' -> '.join(path)}",
+                                p_direct,
+                            )
+                        )
                         flagged = True
                         break
             last = hist[-1]
@@ -207,27 +218,46 @@ class StageModel:
             if p is not None and p < self.p_late:
                 nxt = self.p_next(wt, last.stage)
                 step = max(nxt, key=nxt.get) if nxt else "next step"
-                out.append(Anomaly(container, wt, "late", last.stage, (step,),
-                                   f"{hours / 24:.0f} days in {last.stage} (p={p:.2g} of staying that long); "
-                                   f"{step} not recorded?", p))
+                out.append(
+                    Anomaly(
+                        container,
+                        wt,
+                        "late",
+                        last.stage,
+                        (step,),
+                        f"{hours / 24:.0f} days in {last.stage} (p={p:.2g} of staying that long); {step} not recorded?",
+                        p,
+                    )
+                )
         return out
 
 
 def load_events(*, conn: psycopg.Connection, site_id: int, since: datetime | None = None) -> list[Event]:
     """The site's ledger as it stands, as events: containers still on site, and those with a step since ``since``
     (the container table says which, so that the query stays a hash join at millions of rows)."""
-    return [Event(*row) for row in execute(conn,
-        """SELECT l.container_id, w.code, l.stage, l.at FROM hw_ledger_current l
+    return [
+        Event(*row)
+        for row in execute(
+            conn,
+            """SELECT l.container_id, w.code, l.stage, l.at FROM hw_ledger_current l
            JOIN hw_waste_type w ON w.id = l.waste_type_id
            WHERE l.site_id = %(site)s AND l.container_id IN (
                SELECT id FROM hw_container WHERE site_id = %(site)s
                  AND (%(since)s::timestamptz IS NULL OR last_at >= %(since)s OR NOT stage = ANY(%(final)s)))
            ORDER BY l.container_id, l.at, l.entry_id""",
-        {"site": site_id, "since": since, "final": sorted(TERMINAL)}).fetchall()]
+            {"site": site_id, "since": since, "final": sorted(TERMINAL)},
+        ).fetchall()
+    ]
 
 
-def generated_history(n: int, now: datetime, *, seed: int = 7, gaps: float = 0.1, late_factor: float = 3.0,
-                      ) -> tuple[list[Event], dict[int, tuple[str, tuple[str, ...]]]]:
+def generated_history(
+    n: int,
+    now: datetime,
+    *,
+    seed: int = 7,
+    gaps: float = 0.1,
+    late_factor: float = 3.0,
+) -> tuple[list[Event], dict[int, tuple[str, tuple[str, ...]]]]:
     """A synthetic history of ``n`` containers with planted gaps; returns events and the truth
     ``{container: (kind, missing steps)}`` (for the evaluation, tests and benchmark).
 
@@ -241,16 +271,29 @@ def generated_history(n: int, now: datetime, *, seed: int = 7, gaps: float = 0.1
     rng = random.Random(seed)
     # per waste type: (paths with weights, median hours per stage, log-sd)
     types: dict[str, tuple[list[tuple[tuple[str, ...], float]], dict[str, float], float]] = {
-        "electrolyte": ([(("generation", "storage_in", "storage_out", "sent_disposal"), 1.0)],
-                        {"generation": 6, "storage_in": 24 * 40, "storage_out": 3}, 0.5),
-        "carbon": ([(("generation", "storage_in", "storage_out", "sent_disposal"), 0.8),
-                    (("generation", "storage_in", "storage_out", "sent_use"), 0.2)],
-                   {"generation": 24, "storage_in": 24 * 90, "storage_out": 4}, 0.45),
-        "packaging": ([(("generation", "storage_in", "storage_out", "sent_use"), 0.7),
-                       (("generation", "own_use"), 0.3)],
-                      {"generation": 12, "storage_in": 24 * 30, "storage_out": 2}, 0.6),
-        "lab": ([(("generation", "storage_in", "storage_out", "sent_disposal"), 1.0)],
-                {"generation": 2, "storage_in": 24 * 60, "storage_out": 2}, 0.5),
+        "electrolyte": (
+            [(("generation", "storage_in", "storage_out", "sent_disposal"), 1.0)],
+            {"generation": 6, "storage_in": 24 * 40, "storage_out": 3},
+            0.5,
+        ),
+        "carbon": (
+            [
+                (("generation", "storage_in", "storage_out", "sent_disposal"), 0.8),
+                (("generation", "storage_in", "storage_out", "sent_use"), 0.2),
+            ],
+            {"generation": 24, "storage_in": 24 * 90, "storage_out": 4},
+            0.45,
+        ),
+        "packaging": (
+            [(("generation", "storage_in", "storage_out", "sent_use"), 0.7), (("generation", "own_use"), 0.3)],
+            {"generation": 12, "storage_in": 24 * 30, "storage_out": 2},
+            0.6,
+        ),
+        "lab": (
+            [(("generation", "storage_in", "storage_out", "sent_disposal"), 1.0)],
+            {"generation": 2, "storage_in": 24 * 60, "storage_out": 2},
+            0.5,
+        ),
     }
     events: list[Event] = []
     truth: dict[int, tuple[str, tuple[str, ...]]] = {}
@@ -266,14 +309,14 @@ def generated_history(n: int, now: datetime, *, seed: int = 7, gaps: float = 0.1
                 break
             hist.append(Event(cid, wt, stage, t))
             if i + 1 < len(path):
-                slow = rng.uniform(1.5, 4) if rng.random() < 0.05 else 1.0     # ordinary delays: a heavier tail
+                slow = rng.uniform(1.5, 4) if rng.random() < 0.05 else 1.0  # ordinary delays: a heavier tail
                 t += timedelta(hours=medians[stage] * math.exp(rng.gauss(0, sd)) * slow)
         if rng.random() < gaps and len(hist) == len(path) and len(path) == 4:
-            if rng.random() < 0.5:                       # the storage steps were never recorded
+            if rng.random() < 0.5:  # the storage steps were never recorded
                 hist = [hist[0], hist[3]]
                 truth[cid] = ("missing", ("storage_in", "storage_out"))
-            else:                                        # it left long ago, but nobody recorded it
-                keep = rng.choice([1, 2])                # stuck in generation or in storage
+            else:  # it left long ago, but nobody recorded it
+                keep = rng.choice([1, 2])  # stuck in generation or in storage
                 stage = hist[keep - 1].stage
                 if now - hist[keep - 1].at > timedelta(hours=medians[stage] * late_factor):
                     hist = hist[:keep]
@@ -287,7 +330,11 @@ def score(found: Sequence[Anomaly], truth: dict[int, tuple[str, tuple[str, ...]]
     flagged = {a.container: a for a in found}
     tp = [c for c in flagged if c in truth]
     named = sum(1 for c in tp if flagged[c].missing[:1] == truth[c][1][:1])
-    return {"planted": len(truth), "flagged": len(flagged), "true_positives": len(tp),
-            "precision": round(len(tp) / len(flagged), 3) if flagged else 0.0,
-            "recall": round(len(tp) / len(truth), 3) if truth else 0.0,
-            "step_named_right": round(named / len(tp), 3) if tp else 0.0}
+    return {
+        "planted": len(truth),
+        "flagged": len(flagged),
+        "true_positives": len(tp),
+        "precision": round(len(tp) / len(flagged), 3) if flagged else 0.0,
+        "recall": round(len(tp) / len(truth), 3) if truth else 0.0,
+        "step_named_right": round(named / len(tp), 3) if tp else 0.0,
+    }

@@ -21,7 +21,7 @@ from fpdf import FPDF
 from core.fonts import FAMILY, cjk_font
 from hazwaste.codes import HAZARD_NAMES
 
-BACKGROUND = (255, 217, 0)                 # yellow-orange ground (colour value not checked against the text)
+BACKGROUND = (255, 217, 0)  # yellow-orange ground (colour value not checked against the text)
 RED = (217, 0, 0)
 PT_PER_MM = 72 / 25.4
 
@@ -132,9 +132,14 @@ def _pictogram(pdf: FPDF, hazard: str, cx: float, cy: float, half: float, font_p
 
 def _lines(data: LabelData) -> list[str]:
     return [
-        f"废物名称：{data.name}", f"废物代码：{data.waste_code}", f"废物类别：{data.category}",
-        f"废物形态：{FORMS.get(data.form, data.form)}", f"主要成分：{data.constituents or '—'}",
-        f"注意事项：{data.precautions or '—'}", f"产生单位：{data.producer}", f"联系方式：{data.contact}",
+        f"废物名称：{data.name}",
+        f"废物代码：{data.waste_code}",
+        f"废物类别：{data.category}",
+        f"废物形态：{FORMS.get(data.form, data.form)}",
+        f"主要成分：{data.constituents or '—'}",
+        f"注意事项：{data.precautions or '—'}",
+        f"产生单位：{data.producer}",
+        f"联系方式：{data.contact}",
         f"产生日期：{data.produced_on.isoformat() if data.produced_on else '—'}",
         f"废物重量：{f'{data.weight_kg:g} kg' if data.weight_kg is not None else '—'}",
         f"数字识别码：{data.container_code}",
@@ -150,8 +155,8 @@ def render_label(data: LabelData) -> bytes:
     pdf = new_pdf(side, side, set(shown))
     pdf.set_title(f"危险废物标签 {data.container_code}")
     pdf.add_page()
-    pt = size.text_mm * 1.15 * PT_PER_MM                  # a CJK glyph fills about 0.87 of the em: >= text_mm
-    em = pt / PT_PER_MM                                   # the font size in mm, for the layout below
+    pt = size.text_mm * 1.15 * PT_PER_MM  # a CJK glyph fills about 0.87 of the em: >= text_mm
+    em = pt / PT_PER_MM  # the font size in mm, for the layout below
     margin = side * 0.04
     pdf.set_fill_color(*BACKGROUND)
     pdf.rect(0, 0, side, side, style="F")
@@ -165,16 +170,16 @@ def render_label(data: LabelData) -> bytes:
     qr_x, qr_top = side - margin - qr_side, margin + em * 2.6
     _qr(pdf, data.url, qr_x, qr_top, qr_side)
     pdf.set_font(FAMILY, size=pt)
-    y = margin + em * 3.2                                  # baseline of the first line
+    y = margin + em * 3.2  # baseline of the first line
     for i, line in enumerate(lines):
         width = (qr_x - margin * 2) if y < qr_top + qr_side + em else side - margin * 2.5
-        for part in _wrap(pdf, line, width)[:2 if i in (4, 5) else 1]:
+        for part in _wrap(pdf, line, width)[: 2 if i in (4, 5) else 1]:
             pdf.text(margin * 1.2, y, part)
             y += em * 1.3
     half = min(side * 0.065, (side - margin * 4) / (2.3 * max(len(data.hazards), 1)))
     cy = side - margin - half * 1.1
     pdf.set_font(FAMILY, size=pt)
     pdf.text(margin * 1.2, cy + em / 3, HAZARD_TITLE)
-    for i, hazard in enumerate(reversed(data.hazards)):    # along the bottom edge, from the right
+    for i, hazard in enumerate(reversed(data.hazards)):  # along the bottom edge, from the right
         _pictogram(pdf, hazard, side - margin * 1.5 - half - i * half * 2.3, cy, half, pt * 0.9)
     return bytes(pdf.output())

@@ -58,13 +58,26 @@ class Generation:
 class SafetyStages:
     """The detector and alarm stages of one ingest process."""
 
-    def __init__(self, *, database_url: str, mqtt_url: str, secret: str, clock: Clock | None = None,
-                 client_id: str = "ehs-ingest", protocol: int | None = None, bypass_refresh_s: float = 1.0,
-                 notify_secret: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        mqtt_url: str,
+        secret: str,
+        clock: Clock | None = None,
+        client_id: str = "ehs-ingest",
+        protocol: int | None = None,
+        bypass_refresh_s: float = 1.0,
+        notify_secret: str | None = None,
+    ) -> None:
         self.database_url = database_url
         self.clock = clock or SystemClock()
-        self.interlock = MqttInterlock(mq.BrokerAddress.parse(mqtt_url), secret=secret, protocol=protocol,
-                                       client_id=f"{client_id}-interlock-{os.getpid()}")
+        self.interlock = MqttInterlock(
+            mq.BrokerAddress.parse(mqtt_url),
+            secret=secret,
+            protocol=protocol,
+            client_id=f"{client_id}-interlock-{os.getpid()}",
+        )
         self.stage = AlertStage(interlock=self.interlock, clock=self.clock)
         #: What the stage thread uses now; ``_next`` is what a reload built, adopted between two batches. Both
         #: are read and written under ``_swap``, so a reload is never half-applied (plans of revision N+1 on
@@ -97,7 +110,7 @@ class SafetyStages:
 
     def on_index(self, index: PlantIndex) -> None:
         """Build the engine and the alarm configuration for this plant revision; both take over together."""
-        with self._building:          # one build at a time, so that the revision read last is offered last
+        with self._building:  # one build at a time, so that the revision read last is offered last
             with psycopg.connect(self.database_url, connect_timeout=5) as conn:
                 # one snapshot: the rules and the alarm configuration of the same committed revision
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -110,8 +123,14 @@ class SafetyStages:
                 history = rule_service.recent_readings(conn=conn, point_ids=points, since=self.clock.now() - span)
             engine.warm_up(history, until={(rule, source): at for rule, source, _, at in open_alarms if at})
             self.offer(Generation(index.revision, engine, config), open_alarms=open_alarms)
-            _LOGGER.info("plant revision %d, rules revision %d: %d bindings on %d points, %d warmed from history",
-                         index.revision, revision, len(engine.bindings), engine.bound_points, len(history))
+            _LOGGER.info(
+                "plant revision %d, rules revision %d: %d bindings on %d points, %d warmed from history",
+                index.revision,
+                revision,
+                len(engine.bindings),
+                engine.bound_points,
+                len(history),
+            )
 
     def offer(self, generation: Generation, *, open_alarms: list | None = None) -> None:
         """Make ``generation`` the next one (the first one at once); an older revision never replaces a newer."""
@@ -125,7 +144,7 @@ class SafetyStages:
                 self.stage.config = generation.config
                 _LOGGER.info("%d open alarm(s) taken up", restored)
             else:
-                self._next = generation             # the stage thread adopts it between batches
+                self._next = generation  # the stage thread adopts it between batches
 
     def _refresh_bypasses(self) -> None:
         """Keep the bypass list fresh even when no finding arrives (a revoked bypass must end at once)."""
@@ -153,15 +172,16 @@ class SafetyStages:
             if generation is not None:
                 self.stage.config = generation.config
                 self._used[batch.id] = generation
-                while len(self._used) > 256:          # batches merged into another one are never looked up
+                while len(self._used) > 256:  # batches merged into another one are never looked up
                     self._used.popitem(last=False)
         return generation
 
     def evaluate(self, batch: Batch) -> None:
         if (generation := self._adopt(batch)) is not None:
             d = batch.decoded
-            batch.findings += generation.engine.evaluate(d.rows, rejects=d.rejects, statuses=d.statuses,
-                                                         batch_id=batch.id)
+            batch.findings += generation.engine.evaluate(
+                d.rows, rejects=d.rejects, statuses=d.statuses, batch_id=batch.id
+            )
 
     def tick(self, batch: Batch) -> None:
         """Nothing arrived: judge silence, offline devices and votes on the clock."""
@@ -176,14 +196,19 @@ class SafetyStages:
     def act(self, batch: Batch) -> None:
         generation = self.generation_of(batch)
         if generation is not None:
-            self.stage.config = generation.config   # same thread as evaluate: already this one
+            self.stage.config = generation.config  # same thread as evaluate: already this one
         batch.findings = self.stage.act(batch.findings)
 
     def record(self, conn: psycopg.Connection, batch: Batch) -> None:
         with self._swap:
             generation = self._used.pop(batch.id, None) or self.current
-        self.stage.record(conn, batch.findings, batch_id=batch.id, now=self.clock.now(),
-                          config=generation.config if generation else None)
+        self.stage.record(
+            conn,
+            batch.findings,
+            batch_id=batch.id,
+            now=self.clock.now(),
+            config=generation.config if generation else None,
+        )
 
     def watch(self, conn: psycopg.Connection) -> None:
         """Housekeeping: the alerts workers' silence is an alarm raised from here (the other process).
@@ -192,14 +217,20 @@ class SafetyStages:
         notifier: the silence alarm, and every other one, still reaches people. Deliveries are claimed with
         ``SKIP LOCKED`` and leases, so the standby and a returning worker never send one twice."""
         if time.monotonic() - self._born < self.watch_stale_s:
-            return      # at start, the other process may not have beaten yet (e.g. both started together)
-        groups = watchdog.watch(conn=conn, service_name="alerts", stale_s=self.watch_stale_s, now=self.clock.now(),
-                                watcher="ingest")
+            return  # at start, the other process may not have beaten yet (e.g. both started together)
+        groups = watchdog.watch(
+            conn=conn, service_name="alerts", stale_s=self.watch_stale_s, now=self.clock.now(), watcher="ingest"
+        )
         silent = bool(groups) and not any(g.healthy for g in groups)
         if silent and self.standby is None and self.standby_notifier:
             _LOGGER.warning("no alerts worker is alive: this ingest process sends notifications until one is back")
-            self.standby = Notifier(database_url=self.database_url, secret=self.notify_secret, settings=AlertSettings(),
-                                    clock=self.clock, config=lambda c: config_store.load_config(conn=c))
+            self.standby = Notifier(
+                database_url=self.database_url,
+                secret=self.notify_secret,
+                settings=AlertSettings(),
+                clock=self.clock,
+                config=lambda c: config_store.load_config(conn=c),
+            )
             self.standby.liveness = self.liveness
             self.standby.start()
         elif not silent and self.standby is not None:
@@ -209,7 +240,7 @@ class SafetyStages:
 
     def start(self) -> None:
         self.interlock.start()
-        if self.liveness is not None:       # without its network thread no interlock leaves this process
+        if self.liveness is not None:  # without its network thread no interlock leaves this process
             self.liveness.watch("interlock", mq.network_probe(self.interlock.client))
         self._refresher.start()
 
@@ -240,27 +271,40 @@ def main() -> None:
     ingest_settings = IngestSettings()
     scoring = _scoring_stage(settings.database_url)
     liveness = Liveness(stuck_after=ingest_settings.stuck_s)
-    safety = SafetyStages(database_url=settings.database_url, mqtt_url=settings.mqtt_url,
-                          secret=settings.interlock_root, client_id=ingest_settings.client_id,
-                          notify_secret=settings.secret_key.get_secret_value())
+    safety = SafetyStages(
+        database_url=settings.database_url,
+        mqtt_url=settings.mqtt_url,
+        secret=settings.interlock_root,
+        client_id=ingest_settings.client_id,
+        notify_secret=settings.secret_key.get_secret_value(),
+    )
     safety.liveness = liveness
     safety.watch_stale_s = ingest_settings.watch_stale_s
 
     def evaluate(batch: Batch) -> None:
-        safety.evaluate(batch)                  # the rules first: they carry the interlocks
+        safety.evaluate(batch)  # the rules first: they carry the interlocks
         if scoring is not None:
-            scoring.evaluate(batch)             # enabled anomaly models add their findings for the alarms
+            scoring.evaluate(batch)  # enabled anomaly models add their findings for the alarms
 
     def record(conn: psycopg.Connection, batch: Batch) -> None:
         if scoring is not None:
             scoring.record(conn, batch)
         safety.record(conn, batch)
 
-    runner = IngestRunner(database_url=settings.database_url, mqtt_url=settings.mqtt_url,
-                          spool_dir=settings.spool_dir, settings=ingest_settings, evaluate=evaluate,
-                          act=safety.act, tick=safety.tick, record_extra=record, on_index=safety.on_index,
-                          liveness=liveness, housekeep_extra=safety.watch,
-                          retention_days=settings.retention_days)
+    runner = IngestRunner(
+        database_url=settings.database_url,
+        mqtt_url=settings.mqtt_url,
+        spool_dir=settings.spool_dir,
+        settings=ingest_settings,
+        evaluate=evaluate,
+        act=safety.act,
+        tick=safety.tick,
+        record_extra=record,
+        on_index=safety.on_index,
+        liveness=liveness,
+        housekeep_extra=safety.watch,
+        retention_days=settings.retention_days,
+    )
     if ingest_settings.shared_group:
         refuse_stateful_shared_group(ingest_settings, safety)
     try:
@@ -268,10 +312,14 @@ def main() -> None:
     except SiteLeaseRefused as exc:
         raise SystemExit(f"ingest refused to start: {exc}") from None
     safety.start()
-    _LOGGER.info("ingest: MQTT %s, %s, %d devices, TimescaleDB %s, %d anomaly model(s)",
-                 runner.address.redacted(), f"sites {', '.join(runner.sites)}" if runner.sites else "every site",
-                 len(runner.index.devices), runner.features.describe(),
-                 len(scoring.bindings) if scoring else 0)
+    _LOGGER.info(
+        "ingest: MQTT %s, %s, %d devices, TimescaleDB %s, %d anomaly model(s)",
+        runner.address.redacted(),
+        f"sites {', '.join(runner.sites)}" if runner.sites else "every site",
+        len(runner.index.devices),
+        runner.features.describe(),
+        len(scoring.bindings) if scoring else 0,
+    )
     ok = False
     try:
         ok = runner.run()
@@ -295,7 +343,8 @@ def refuse_stateful_shared_group(ingest_settings: IngestSettings, safety: Safety
             f"ingest refused to start: EHS_INGEST_SHARED_GROUP={ingest_settings.shared_group} would spread each "
             f"device's readings over several processes, and this process evaluates {bound} rule binding(s) that "
             "need all of them (rates, votes, silence, on/off delays). Give each ingest process its own sites with "
-            "EHS_INGEST_SITES=site1,site2 (one process per site), and unset EHS_INGEST_SHARED_GROUP.")
+            "EHS_INGEST_SITES=site1,site2 (one process per site), and unset EHS_INGEST_SHARED_GROUP."
+        )
 
 
 if __name__ == "__main__":

@@ -32,26 +32,35 @@ class Pruned:
 def _delete_counted(conn: psycopg.Connection, delete: str, params: dict, cause: str) -> int:
     """Run ``delete`` (RETURNING received_at, reason, topic), count what it removed into ``dead_letter_pruned``."""
     return execute(
-        conn, f"WITH gone AS ({delete} RETURNING received_at, reason, topic), counted AS ("
+        conn,
+        f"WITH gone AS ({delete} RETURNING received_at, reason, topic), counted AS ("
         "INSERT INTO dead_letter_pruned (day, reason, cause, rows, example_topic) "
         "SELECT (received_at AT TIME ZONE 'UTC')::date, reason, %(cause)s, count(*), min(left(topic, 200)) FROM gone "
         "GROUP BY 1, 2 ON CONFLICT (day, reason, cause) DO UPDATE SET rows = dead_letter_pruned.rows + EXCLUDED.rows "
-        "RETURNING 1) SELECT count(*) FROM gone", {**params, "cause": cause}).fetchone()[0]
+        "RETURNING 1) SELECT count(*) FROM gone",
+        {**params, "cause": cause},
+    ).fetchone()[0]
 
 
-def prune_dead_letters(conn: psycopg.Connection, *, now: datetime, keep_days: int, per_topic_day: int,
-                       max_rows: int) -> Pruned:
+def prune_dead_letters(
+    conn: psycopg.Connection, *, now: datetime, keep_days: int, per_topic_day: int, max_rows: int
+) -> Pruned:
     """Apply the retention policy once; return how many rows each rule removed."""
     now = now.astimezone(UTC)
     aged = execute(conn, "DELETE FROM dead_letter WHERE received_at < %s", (now - timedelta(days=keep_days),)).rowcount
     topic_cap = _delete_counted(
-        conn, "DELETE FROM dead_letter d USING (SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY topic, "
+        conn,
+        "DELETE FROM dead_letter d USING (SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY topic, "
         "(received_at AT TIME ZONE 'UTC')::date ORDER BY received_at, id) AS n FROM dead_letter "
         "WHERE received_at >= %(since)s) ranked WHERE n > %(cap)s) extra WHERE d.id = extra.id",
         {"since": (now - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0), "cap": per_topic_day},
-        "topic_cap")
+        "topic_cap",
+    )
     # the newest max_rows stay: find the first row beyond them along the primary key's index
     edge = execute(conn, "SELECT id FROM dead_letter ORDER BY id DESC OFFSET %s LIMIT 1", (max_rows,)).fetchone()
-    total_cap = 0 if edge is None else _delete_counted(conn, "DELETE FROM dead_letter WHERE id <= %(edge)s",
-                                                       {"edge": edge[0]}, "total_cap")
+    total_cap = (
+        0
+        if edge is None
+        else _delete_counted(conn, "DELETE FROM dead_letter WHERE id <= %(edge)s", {"edge": edge[0]}, "total_cap")
+    )
     return Pruned(aged, topic_cap, total_cap)

@@ -60,7 +60,7 @@ class RawMessage:
     received_at: datetime
     mid: int = 0
     generation: int = 0
-    properties: object = None          # MQTT 5 properties as paho gives them (the sender check reads them)
+    properties: object = None  # MQTT 5 properties as paho gives them (the sender check reads them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +97,7 @@ class Decoded:
 
     def part(self, start: tuple[int, int, int], end: tuple[int, int, int]) -> Decoded:
         """The rows, rejects and statuses between two ``ends`` marks."""
-        return Decoded(self.rows[start[0]:end[0]], self.rejects[start[1]:end[1]],
-                       self.statuses[start[2]:end[2]])
+        return Decoded(self.rows[start[0] : end[0]], self.rejects[start[1] : end[1]], self.statuses[start[2] : end[2]])
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +125,7 @@ def parse_time(value: object, now: datetime, limits: Limits) -> datetime | str:
         if when.tzinfo is None:
             return f"ts {value[:40]!r} has no UTC offset"
         try:
-            when = when.astimezone(UTC)     # year 1 at +08:00 is before the first representable instant
+            when = when.astimezone(UTC)  # year 1 at +08:00 is before the first representable instant
         except (OverflowError, ValueError):
             return f"ts {value[:40]!r} is out of range"
     else:
@@ -167,7 +166,7 @@ class Decoder:
             try:
                 self.decode_one(msg, out)
             except Exception as exc:  # noqa: BLE001 - a decoder bug costs this message only
-                del out.rows[marks[0]:], out.rejects[marks[1]:], out.statuses[marks[2]:]
+                del out.rows[marks[0] :], out.rejects[marks[1] :], out.statuses[marks[2] :]
                 out.rejects.append(error_reject(msg, Reason.DECODE_ERROR, exc, self.limits.max_payload_bytes))
             ends.append((len(out.rows), len(out.rejects), len(out.statuses)))
         return out
@@ -178,17 +177,27 @@ class Decoder:
         parsed = self._topic(msg.topic)
 
         def reject(reason: Reason, detail: str) -> None:
-            out.rejects.append(Reject(msg.topic, msg.payload[: self.limits.max_payload_bytes], size,
-                                      msg.received_at, reason, detail, parsed and parsed.site,
-                                      parsed and parsed.device))
+            out.rejects.append(
+                Reject(
+                    msg.topic,
+                    msg.payload[: self.limits.max_payload_bytes],
+                    size,
+                    msg.received_at,
+                    reason,
+                    detail,
+                    parsed and parsed.site,
+                    parsed and parsed.device,
+                )
+            )
 
         if parsed is None or parsed.channel not in (topics.TELEMETRY, topics.STATUS):
             return reject(Reason.BAD_TOPIC, "topic is not ehs/v1/{site}/{device}/telemetry|status")
         if size > self.limits.max_payload_bytes:
             return reject(Reason.OVERSIZED, f"payload of {size} bytes exceeds {self.limits.max_payload_bytes}")
         relays = self.limits.relay_senders if parsed.channel == topics.TELEMETRY else frozenset()
-        if (why := identity.sender_refusal(parsed.site, parsed.device, msg.properties, self.limits.sender_property,
-                                           relays=relays)):
+        if why := identity.sender_refusal(
+            parsed.site, parsed.device, msg.properties, self.limits.sender_property, relays=relays
+        ):
             return reject(Reason.WRONG_SENDER, why)
         device = self.index.devices.get((parsed.site, parsed.device))
         if device is None:
@@ -214,8 +223,9 @@ class Decoder:
             reject(reason, shown)
         return None
 
-    def _decode_item(self, item: object, msg: RawMessage, device: DeviceInfo, rows: list[Row],
-                     problems: dict[Reason, list[str]]) -> None:
+    def _decode_item(
+        self, item: object, msg: RawMessage, device: DeviceInfo, rows: list[Row], problems: dict[Reason, list[str]]
+    ) -> None:
         if not isinstance(item, dict):
             problems.setdefault(Reason.BAD_SHAPE, []).append(f"expected an object, got {type(item).__name__}")
             return
@@ -227,7 +237,8 @@ class Decoder:
             extra = set(item) - _RESERVED
             if extra:
                 problems.setdefault(Reason.BAD_SHAPE, []).append(
-                    f"unexpected keys beside 'values': {', '.join(sorted(extra))}")
+                    f"unexpected keys beside 'values': {', '.join(sorted(extra))}"
+                )
                 return
         else:
             values = {k: v for k, v in item.items() if k not in _RESERVED}
@@ -256,18 +267,28 @@ class Decoder:
                 value = float(value)
                 if value < point.valid_min or value > point.valid_max:
                     problems.setdefault(Reason.OUT_OF_RANGE, []).append(
-                        f"{key}={value:g} outside [{point.valid_min:g}, {point.valid_max:g}]")
+                        f"{key}={value:g} outside [{point.valid_min:g}, {point.valid_max:g}]"
+                    )
                     continue
                 append((when, point.id, value, _GOOD))
             elif value is None:
                 append((when, point.id, None, _BAD))
             else:
                 problems.setdefault(Reason.BAD_VALUE_TYPE, []).append(
-                    f"{key} is {kind.__name__}, expected a number, boolean or null")
+                    f"{key} is {kind.__name__}, expected a number, boolean or null"
+                )
 
 
 def error_reject(msg: RawMessage, reason: Reason, exc: BaseException, max_payload_bytes: int = 256 * 1024) -> Reject:
     """A dead letter for a message some stage raised on: the exception's class and a bounded excerpt."""
     parsed = topics.parse(msg.topic) if isinstance(msg.topic, str) else None
-    return Reject(msg.topic, bytes(msg.payload[:max_payload_bytes]), len(msg.payload), msg.received_at, reason,
-                  f"{type(exc).__name__}: {str(exc)[:400]}", parsed and parsed.site, parsed and parsed.device)
+    return Reject(
+        msg.topic,
+        bytes(msg.payload[:max_payload_bytes]),
+        len(msg.payload),
+        msg.received_at,
+        reason,
+        f"{type(exc).__name__}: {str(exc)[:400]}",
+        parsed and parsed.site,
+        parsed and parsed.device,
+    )

@@ -27,28 +27,41 @@ def claim(conn: psycopg.Connection, *, owner: str, instance: str, sites: list[st
         # one claim at a time: two processes starting together cannot both see the other's sites as free
         conn.execute("LOCK TABLE ingest_site_lease IN SHARE ROW EXCLUSIVE MODE")
         conn.execute("DELETE FROM ingest_site_lease WHERE expires_at < now()")
-        taken = execute(conn, "SELECT site, owner, instance, expires_at FROM ingest_site_lease WHERE owner <> %s "
-                        "AND (site = ANY(%s) OR site = %s OR %s) ORDER BY site",
-                        (owner, wanted, ALL, wanted == [ALL])).fetchall()
+        taken = execute(
+            conn,
+            "SELECT site, owner, instance, expires_at FROM ingest_site_lease WHERE owner <> %s "
+            "AND (site = ANY(%s) OR site = %s OR %s) ORDER BY site",
+            (owner, wanted, ALL, wanted == [ALL]),
+        ).fetchall()
         if taken:
-            held = "; ".join(f"{'every site' if site == ALL else 'site ' + site} by {o} ({inst}, lease until "
-                             f"{until:%Y-%m-%d %H:%M:%S %Z})" for site, o, inst, until in taken)
+            held = "; ".join(
+                f"{'every site' if site == ALL else 'site ' + site} by {o} ({inst}, lease until "
+                f"{until:%Y-%m-%d %H:%M:%S %Z})"
+                for site, o, inst, until in taken
+            )
             mine = "every site" if wanted == [ALL] else "sites " + ", ".join(wanted)
             raise SiteLeaseRefused(
                 f"ingest {owner} cannot own {mine}: already owned: {held}. Each site must be evaluated by one "
                 "ingest process (stateful rules need all of its readings): give the processes disjoint "
-                "EHS_INGEST_SITES, or stop the other process (a crashed one's lease ends after EHS_INGEST_LEASE_S)")
+                "EHS_INGEST_SITES, or stop the other process (a crashed one's lease ends after EHS_INGEST_LEASE_S)"
+            )
         conn.execute("DELETE FROM ingest_site_lease WHERE owner = %s", (owner,))
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO ingest_site_lease (site, owner, instance, expires_at) "
-                            "VALUES (%s, %s, %s, now() + %s)", [(site, owner, instance, ttl) for site in wanted])
+            cur.executemany(
+                "INSERT INTO ingest_site_lease (site, owner, instance, expires_at) VALUES (%s, %s, %s, now() + %s)",
+                [(site, owner, instance, ttl) for site in wanted],
+            )
 
 
 def renew(conn: psycopg.Connection, *, owner: str, instance: str, sites: list[str] | None, ttl: timedelta) -> bool:
     """Extend this owner's leases; False if one of them was lost (it ran out and another process took it)."""
     wanted = sorted(sites) if sites else [ALL]
-    rows = execute(conn, "UPDATE ingest_site_lease SET expires_at = now() + %s, instance = %s WHERE owner = %s "
-                   "AND site = ANY(%s) RETURNING site", (ttl, instance, owner, wanted)).fetchall()
+    rows = execute(
+        conn,
+        "UPDATE ingest_site_lease SET expires_at = now() + %s, instance = %s WHERE owner = %s "
+        "AND site = ANY(%s) RETURNING site",
+        (ttl, instance, owner, wanted),
+    ).fetchall()
     return len(rows) == len(wanted)
 
 

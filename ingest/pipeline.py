@@ -60,9 +60,14 @@ class Batch:
         findings: list[Any] = []
         messages: list[RawMessage] = []
         late: list[Reject] = []
-        aligned = all(len(b.decoded.ends) == len(b.messages) and (
-            not b.decoded.ends or b.decoded.ends[-1] == (len(b.decoded.rows), len(b.decoded.rejects),
-                                                         len(b.decoded.statuses))) for b in batches)
+        aligned = all(
+            len(b.decoded.ends) == len(b.messages)
+            and (
+                not b.decoded.ends
+                or b.decoded.ends[-1] == (len(b.decoded.rows), len(b.decoded.rejects), len(b.decoded.statuses))
+            )
+            for b in batches
+        )
         for b in batches:
             if aligned:
                 base = (len(merged.rows), len(merged.rejects), len(merged.statuses))
@@ -170,8 +175,10 @@ class Pipeline:
     # --- lifecycle ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._threads = [threading.Thread(target=self._stage_loop, name="ingest-stages", daemon=True),
-                         threading.Thread(target=self._record_loop, name="ingest-record", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._stage_loop, name="ingest-stages", daemon=True),
+            threading.Thread(target=self._record_loop, name="ingest-record", daemon=True),
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -225,8 +232,7 @@ class Pipeline:
                     try:
                         stage(batch)
                     except Exception:  # an interlock bug must not stop ingest
-                        _LOGGER.exception("stage %s failed on batch %s", getattr(stage, "__name__", stage),
-                                          batch.id)
+                        _LOGGER.exception("stage %s failed on batch %s", getattr(stage, "__name__", stage), batch.id)
             if messages or batch.findings or batch.late_rejects:
                 self._handoff.put(batch)
         self._handoff.put(None)
@@ -264,8 +270,12 @@ class Pipeline:
             if len(batch.messages) == 1:
                 self._detector_error(batch, batch.messages[0], exc)
                 return
-            _LOGGER.warning("a detector raised on batch %s (%s); judging its %d messages one by one", batch.id,
-                            describe(exc), len(batch.messages))
+            _LOGGER.warning(
+                "a detector raised on batch %s (%s); judging its %d messages one by one",
+                batch.id,
+                describe(exc),
+                len(batch.messages),
+            )
         for msg, part in self._message_parts(batch):
             one = Batch(batch.id, [msg], part)
             try:
@@ -282,8 +292,13 @@ class Pipeline:
         return [(m, self._decode([m])) for m in batch.messages]
 
     def _detector_error(self, batch: Batch, msg: RawMessage, exc: Exception) -> None:
-        _LOGGER.error("a detector raised on a message of %s in batch %s: %s", msg.topic[:200], batch.id,
-                      describe(exc), exc_info=exc)
+        _LOGGER.error(
+            "a detector raised on a message of %s in batch %s: %s",
+            msg.topic[:200],
+            batch.id,
+            describe(exc),
+            exc_info=exc,
+        )
         self.counters.detector_errors += 1
         batch.late_rejects.append(error_reject(msg, Reason.DETECTOR_ERROR, exc))
 
@@ -316,8 +331,12 @@ class Pipeline:
                 # the last batch could be neither committed nor spooled: it stays unacknowledged (the broker
                 # keeps its messages) and nothing new is taken until it is (back-pressure to the broker)
                 if self._stop.is_set():
-                    _LOGGER.warning("stopping with batch %s neither committed nor spooled; the broker will "
-                                    "deliver its %d messages again", self._held.id, len(self._held.messages))
+                    _LOGGER.warning(
+                        "stopping with batch %s neither committed nor spooled; the broker will "
+                        "deliver its %d messages again",
+                        self._held.id,
+                        len(self._held.messages),
+                    )
                     return
                 if not self.counters.db_up:
                     self._try_recover()
@@ -355,8 +374,9 @@ class Pipeline:
                 try:
                     self._isolate(batch, exc)
                 except _Interrupted as stop:
-                    _LOGGER.error("database unavailable while isolating batch %s, spooling the rest: %s",
-                                  batch.id, stop.cause)
+                    _LOGGER.error(
+                        "database unavailable while isolating batch %s, spooling the rest: %s", batch.id, stop.cause
+                    )
                     self._enter_down()
                     batch = Batch(batch.id, batch.messages, stop.rest, stop.findings)
                 else:
@@ -370,8 +390,12 @@ class Pipeline:
             self.spool.append(batch.decoded, batch.findings)
         except Exception as exc:  # noqa: BLE001 - disk full: keep the messages unacknowledged and try again
             self.counters.spool_append_failures += 1
-            _LOGGER.error("cannot spool batch %s (%s); its %d messages stay unacknowledged and it is tried again",
-                          batch.id, describe(exc), len(batch.messages))
+            _LOGGER.error(
+                "cannot spool batch %s (%s); its %d messages stay unacknowledged and it is tried again",
+                batch.id,
+                describe(exc),
+                len(batch.messages),
+            )
             return batch
         self.counters.spooled_batches += 1
         self.counters.spooled_readings += len(batch.decoded.rows)
@@ -397,8 +421,9 @@ class Pipeline:
         committed yet if the database goes away meanwhile.
         """
         self.counters.isolated_batches += 1
-        _LOGGER.error("the database refused batch %s (%s); looking for the messages it refuses", batch.id,
-                      describe(first))
+        _LOGGER.error(
+            "the database refused batch %s (%s); looking for the messages it refuses", batch.id, describe(first)
+        )
         refused: list[tuple[_Unit, BaseException]] = []
         stack: list[list[_Unit]] = [_units(batch)]
         while stack:
@@ -407,9 +432,12 @@ class Pipeline:
                 self._count(self.record(_compose(batch.id, part)), 0.0)
             except StoreUnavailable as exc:
                 rest = [u for p in (part, *stack) for u in p]
-                raise _Interrupted(exc, _compose(batch.id, rest).decoded,
-                                   [f for u in rest for f in u.findings],
-                                   [_refused_reject(u, e) for u, e in refused]) from exc
+                raise _Interrupted(
+                    exc,
+                    _compose(batch.id, rest).decoded,
+                    [f for u in rest for f in u.findings],
+                    [_refused_reject(u, e) for u, e in refused],
+                ) from exc
             except Exception as exc:  # noqa: BLE001
                 if len(part) > 1:
                     mid = len(part) // 2
@@ -444,15 +472,36 @@ class Pipeline:
         self.counters.spool_quarantined += 1
         now = datetime.now(UTC)
         subject = SubjectRef("_service", None, "ingest", "spool")
-        details = {"finding_id": f"spool:{path.name}", "name": "采集缓存文件无法回放", "type": "system",
-                   "name_en": "Ingest spool file cannot be replayed", "plan": [], "drill": False}
+        details = {
+            "finding_id": f"spool:{path.name}",
+            "name": "采集缓存文件无法回放",
+            "type": "system",
+            "name_en": "Ingest spool file cannot be replayed",
+            "plan": [],
+            "drill": False,
+        }
         message = f"spool file {path.name} cannot be replayed ({reason[:300]}); set aside as {path}"
         with self._alarms_lock:
             self._alarms += [
-                Finding(rule=SPOOL_RULE, detector="system", subject=subject, severity=Severity.HIGH, ts=now,
-                        message=message, details=details),
-                Finding(rule=SPOOL_RULE, detector="system", subject=subject, severity=Severity.NORMAL,
-                        ts=now + timedelta(milliseconds=1), message=message, details=details)]
+                Finding(
+                    rule=SPOOL_RULE,
+                    detector="system",
+                    subject=subject,
+                    severity=Severity.HIGH,
+                    ts=now,
+                    message=message,
+                    details=details,
+                ),
+                Finding(
+                    rule=SPOOL_RULE,
+                    detector="system",
+                    subject=subject,
+                    severity=Severity.NORMAL,
+                    ts=now + timedelta(milliseconds=1),
+                    message=message,
+                    details=details,
+                ),
+            ]
 
     def _record_alarms(self) -> None:
         with self._alarms_lock:
@@ -474,7 +523,7 @@ class Pipeline:
             if self.probe is not None:
                 self.probe()
             for path, decoded, findings in self.spool.replay():
-                self.liveness.beat("record", progress=True)      # a long replay is progress, not a hang
+                self.liveness.beat("record", progress=True)  # a long replay is progress, not a hang
                 batch = Batch(path.stem, [], decoded, findings)
                 try:
                     self._count(self.record(batch), 0.0)
@@ -539,18 +588,27 @@ def _units(batch: Batch) -> list[_Unit]:
             units.append(_Unit(msg, d.part(start, end), [], "the message"))
             start = end
     units += _atoms(_Unit(None, d.part(start, (len(d.rows), len(d.rejects), len(d.statuses))), [], ""))
-    units += [_Unit(None, Decoded(), [f], f"finding {getattr(f, 'rule', '?')} of "
-                    f"{getattr(getattr(f, 'subject', None), 'key', '?')}") for f in batch.findings]
+    units += [
+        _Unit(
+            None,
+            Decoded(),
+            [f],
+            f"finding {getattr(f, 'rule', '?')} of {getattr(getattr(f, 'subject', None), 'key', '?')}",
+        )
+        for f in batch.findings
+    ]
     return units
 
 
 def _atoms(unit: _Unit) -> list[_Unit]:
     """The single rows, dead letters and status changes of a unit (a message's parts keep their message)."""
     d, msg = unit.decoded, unit.msg
-    return ([_Unit(msg, Decoded(rows=[r]), [], f"reading of point {r[1]} at {_iso(r[0])}") for r in d.rows]
-            + [_Unit(msg, Decoded(rejects=[j]), [], f"dead letter {j.reason.value}") for j in d.rejects]
-            + [_Unit(msg, Decoded(statuses=[s]), [], f"status of device {s.device_id}") for s in d.statuses]
-            + [_Unit(msg, Decoded(), [f], "a finding") for f in unit.findings])
+    return (
+        [_Unit(msg, Decoded(rows=[r]), [], f"reading of point {r[1]} at {_iso(r[0])}") for r in d.rows]
+        + [_Unit(msg, Decoded(rejects=[j]), [], f"dead letter {j.reason.value}") for j in d.rejects]
+        + [_Unit(msg, Decoded(statuses=[s]), [], f"status of device {s.device_id}") for s in d.statuses]
+        + [_Unit(msg, Decoded(), [f], "a finding") for f in unit.findings]
+    )
 
 
 def _iso(value: object) -> str:
@@ -571,8 +629,7 @@ def _compose(batch_id: str, units: list[_Unit]) -> Batch:
 def _data_error(exc: BaseException) -> bool:
     """The database (or the driver) refused the data itself: a data exception or an integrity violation."""
     sqlstate = getattr(exc, "sqlstate", None) or ""
-    return sqlstate[:2] in ("22", "23") or any(c.__name__ in ("DataError", "IntegrityError")
-                                                for c in type(exc).__mro__)
+    return sqlstate[:2] in ("22", "23") or any(c.__name__ in ("DataError", "IntegrityError") for c in type(exc).__mro__)
 
 
 def _refused_reject(unit: _Unit, exc: BaseException) -> Reject:
@@ -581,15 +638,37 @@ def _refused_reject(unit: _Unit, exc: BaseException) -> Reject:
     if unit.msg is not None:
         msg = unit.msg
         parsed = topics.parse(msg.topic) if isinstance(msg.topic, str) else None
-        return Reject(msg.topic, bytes(msg.payload[:_MAX_KEPT]), len(msg.payload), msg.received_at,
-                      Reason.DB_REFUSED, detail, parsed and parsed.site, parsed and parsed.device)
+        return Reject(
+            msg.topic,
+            bytes(msg.payload[:_MAX_KEPT]),
+            len(msg.payload),
+            msg.received_at,
+            Reason.DB_REFUSED,
+            detail,
+            parsed and parsed.site,
+            parsed and parsed.device,
+        )
     if len(unit.decoded.rejects) == 1 and not unit.decoded.rows:
         r = unit.decoded.rejects[0]
-        return Reject(r.topic, r.payload, r.payload_size, r.received_at, Reason.DB_REFUSED,
-                      f"{detail} ({r.reason.value}: {r.detail[:300]})", r.site, r.device)
+        return Reject(
+            r.topic,
+            r.payload,
+            r.payload_size,
+            r.received_at,
+            Reason.DB_REFUSED,
+            f"{detail} ({r.reason.value}: {r.detail[:300]})",
+            r.site,
+            r.device,
+        )
     shown = repr((unit.decoded.rows, unit.decoded.statuses, unit.findings)).encode("utf-8", "backslashreplace")
-    return Reject("(spool)" if not unit.findings else "(finding)", shown[:_MAX_KEPT], len(shown), datetime.now(UTC),
-                  Reason.DB_REFUSED, detail)
+    return Reject(
+        "(spool)" if not unit.findings else "(finding)",
+        shown[:_MAX_KEPT],
+        len(shown),
+        datetime.now(UTC),
+        Reason.DB_REFUSED,
+        detail,
+    )
 
 
 _MAX_KEPT = 256 * 1024

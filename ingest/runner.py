@@ -49,13 +49,25 @@ HousekeepExtra = Callable[[psycopg.Connection], None]
 class IngestRunner:
     """Everything one ingest process runs; ``start``/``stop`` for tests, ``run`` for ``python -m ingest``."""
 
-    def __init__(self, *, database_url: str, mqtt_url: str, spool_dir: Path, settings: IngestSettings,
-                 protocol: int | None = None, evaluate: Callable[[Batch], None] | None = None,
-                 act: Callable[[Batch], None] | None = None, tick: Callable[[Batch], None] | None = None,
-                 record_extra: RecordExtra | None = None,
-                 on_index: Callable[[PlantIndex], None] | None = None, clock: Clock | None = None,
-                 rollups: bool = True, liveness: Liveness | None = None,
-                 housekeep_extra: HousekeepExtra | None = None, retention_days: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        mqtt_url: str,
+        spool_dir: Path,
+        settings: IngestSettings,
+        protocol: int | None = None,
+        evaluate: Callable[[Batch], None] | None = None,
+        act: Callable[[Batch], None] | None = None,
+        tick: Callable[[Batch], None] | None = None,
+        record_extra: RecordExtra | None = None,
+        on_index: Callable[[PlantIndex], None] | None = None,
+        clock: Clock | None = None,
+        rollups: bool = True,
+        liveness: Liveness | None = None,
+        housekeep_extra: HousekeepExtra | None = None,
+        retention_days: int | None = None,
+    ) -> None:
         self.database_url = database_url
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -79,21 +91,44 @@ class IngestRunner:
         self.timescale = self.features.timescaledb is not None
         if on_index:
             on_index(self.index)
-        self.decoder = Decoder(self.index, Limits(
-            max_payload_bytes=settings.max_payload_bytes, max_future=timedelta(seconds=settings.max_future_s),
-            max_age=timedelta(days=settings.max_age_days), sender_property=settings.sender_property,
-            relay_senders=frozenset(settings.relay_senders)))
-        self.queue: queue.Queue[RawMessage] = queue.Queue(maxsize=max(settings.queue_size,
-                                                                      settings.receive_maximum))
+        self.decoder = Decoder(
+            self.index,
+            Limits(
+                max_payload_bytes=settings.max_payload_bytes,
+                max_future=timedelta(seconds=settings.max_future_s),
+                max_age=timedelta(days=settings.max_age_days),
+                sender_property=settings.sender_property,
+                relay_senders=frozenset(settings.relay_senders),
+            ),
+        )
+        self.queue: queue.Queue[RawMessage] = queue.Queue(maxsize=max(settings.queue_size, settings.receive_maximum))
         self.subscriber = Subscriber(
-            self.address, self.queue, subscriptions=topics.subscriptions(self.sites), client_id=settings.client_id,
-            protocol=self.protocol, receive_maximum=settings.receive_maximum,
-            session_expiry_s=settings.session_expiry_s, shared_group=settings.shared_group, clock=self.clock)
+            self.address,
+            self.queue,
+            subscriptions=topics.subscriptions(self.sites),
+            client_id=settings.client_id,
+            protocol=self.protocol,
+            receive_maximum=settings.receive_maximum,
+            session_expiry_s=settings.session_expiry_s,
+            shared_group=settings.shared_group,
+            clock=self.clock,
+        )
         self.pipeline = Pipeline(
-            source=self.queue, decode=self.decoder.decode_batch, record=self._record, ack=self.subscriber.ack,
-            spool=Spool(spool_dir), evaluate=evaluate, act=act, probe=self._probe,
-            batch_max_messages=settings.batch_max_messages, batch_max_readings=settings.batch_max_readings,
-            retry_max_s=settings.db_retry_max_s, tick=tick, tick_s=settings.tick_s, liveness=self.liveness)
+            source=self.queue,
+            decode=self.decoder.decode_batch,
+            record=self._record,
+            ack=self.subscriber.ack,
+            spool=Spool(spool_dir),
+            evaluate=evaluate,
+            act=act,
+            probe=self._probe,
+            batch_max_messages=settings.batch_max_messages,
+            batch_max_readings=settings.batch_max_readings,
+            retry_max_s=settings.db_retry_max_s,
+            tick=tick,
+            tick_s=settings.tick_s,
+            liveness=self.liveness,
+        )
         self._stop = threading.Event()
         self._next_prune = 0.0
         self._housekeeper = threading.Thread(target=self._housekeeping, name="ingest-housekeeping", daemon=True)
@@ -108,7 +143,7 @@ class IngestRunner:
         return self._conn
 
     def _record(self, batch: Batch) -> WriteResult:
-        late_before = self.clock.now() - LATE_AFTER      # both paths: late readings are refreshed explicitly
+        late_before = self.clock.now() - LATE_AFTER  # both paths: late readings are refreshed explicitly
         try:
             conn = self._connection()
             with conn.transaction():
@@ -134,13 +169,17 @@ class IngestRunner:
     # --- housekeeping: heartbeat, configuration reload, rollups -------------------------------------------------
 
     def counters(self) -> dict[str, Any]:
-        return self.pipeline.counters.snapshot(queue_depth=self.pipeline.queue_depth(),
-                                               spool_pending=len(self.pipeline.spool),
-                                               mqtt_connected=self.subscriber.connected.is_set(),
-                                               mqtt_disconnected_s=self.subscriber.disconnected_s(),
-                                               config_revision=self.index.revision,
-                                               sites=self.sites, group=",".join(self.sites or ["*"]),
-                                               liveness=self.liveness.report(), stuck=self.failing())
+        return self.pipeline.counters.snapshot(
+            queue_depth=self.pipeline.queue_depth(),
+            spool_pending=len(self.pipeline.spool),
+            mqtt_connected=self.subscriber.connected.is_set(),
+            mqtt_disconnected_s=self.subscriber.disconnected_s(),
+            config_revision=self.index.revision,
+            sites=self.sites,
+            group=",".join(self.sites or ["*"]),
+            liveness=self.liveness.report(),
+            stuck=self.failing(),
+        )
 
     def failing(self) -> list[str]:
         """The parts that are stuck or dead (``lease``: another process took this one's sites)."""
@@ -173,12 +212,12 @@ class IngestRunner:
                 self.on_index(self.index)
             _LOGGER.info("plant configuration revision %d loaded", self.index.revision)
         if not self.settings.shared_group and not leases.renew(
-                conn, owner=self.settings.client_id, instance=self.instance, sites=self.sites, ttl=self._lease_ttl):
+            conn, owner=self.settings.client_id, instance=self.instance, sites=self.sites, ttl=self._lease_ttl
+        ):
             if not self._lease_lost:
                 _LOGGER.error("ingest %s lost its site lease to another process", self.settings.client_id)
             self._lease_lost = True
-        heartbeat(conn, service="ingest", instance=self.instance, started_at=self.started_at,
-                  counters=self.counters())
+        heartbeat(conn, service="ingest", instance=self.instance, started_at=self.started_at, counters=self.counters())
         if self.housekeep_extra is not None:
             try:
                 self.housekeep_extra(conn)
@@ -192,18 +231,27 @@ class IngestRunner:
         if self._maintained_at is None or now - self._maintained_at >= MAINTAIN_EVERY:
             done = storage.maintain(conn, now=now, retention_days=self.retention_days, features=self.features)
             if done["created"] or done["dropped"]:
-                _LOGGER.info("readings storage: created %s, dropped %s", done["created"] or "none",
-                             done["dropped"] or "none")
+                _LOGGER.info(
+                    "readings storage: created %s, dropped %s", done["created"] or "none", done["dropped"] or "none"
+                )
             self._maintained_at = now
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + self.settings.dead_letter_prune_s
             with conn.transaction():
-                pruned = prune_dead_letters(conn, now=self.clock.now(), keep_days=self.settings.dead_letter_days,
-                                            per_topic_day=self.settings.dead_letter_per_topic_day,
-                                            max_rows=self.settings.dead_letter_max_rows)
+                pruned = prune_dead_letters(
+                    conn,
+                    now=self.clock.now(),
+                    keep_days=self.settings.dead_letter_days,
+                    per_topic_day=self.settings.dead_letter_per_topic_day,
+                    max_rows=self.settings.dead_letter_max_rows,
+                )
             if pruned.topic_cap or pruned.total_cap:
-                _LOGGER.warning("dead letters over their caps removed: %d (per topic and day), %d (in all); "
-                                "counted in dead_letter_pruned", pruned.topic_cap, pruned.total_cap)
+                _LOGGER.warning(
+                    "dead letters over their caps removed: %d (per topic and day), %d (in all); "
+                    "counted in dead_letter_pruned",
+                    pruned.topic_cap,
+                    pruned.total_cap,
+                )
 
     # --- lifecycle --------------------------------------------------------------------------------------------
 
@@ -214,10 +262,11 @@ class IngestRunner:
     def claim_sites(self) -> None:
         """Register the sites this process owns; ``leases.SiteLeaseRefused`` if another process owns one."""
         if self.settings.shared_group:
-            return          # members of a shared group share their sites (allowed only without rules: __main__)
+            return  # members of a shared group share their sites (allowed only without rules: __main__)
         with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
-            leases.claim(conn, owner=self.settings.client_id, instance=self.instance, sites=self.sites,
-                         ttl=self._lease_ttl)
+            leases.claim(
+                conn, owner=self.settings.client_id, instance=self.instance, sites=self.sites, ttl=self._lease_ttl
+            )
 
     def start(self) -> None:
         self.claim_sites()
@@ -229,7 +278,7 @@ class IngestRunner:
 
     def stop(self) -> None:
         """Finish and acknowledge the batches in hand, then disconnect (what is still queued is redelivered)."""
-        self.liveness.forget_all()     # the threads end now on purpose
+        self.liveness.forget_all()  # the threads end now on purpose
         self._stop.set()
         self.pipeline.stop()
         self.subscriber.stop()
@@ -241,6 +290,7 @@ class IngestRunner:
     def _sign_off(self) -> None:
         """A clean stop gives the sites back and removes this process's heartbeat (only a silent death leaves a
         heartbeat to go stale, which the alerts worker reports as an alarm)."""
+
         def release(conn: psycopg.Connection) -> None:
             if not self.settings.shared_group:
                 leases.release(conn, owner=self.settings.client_id)
@@ -249,8 +299,13 @@ class IngestRunner:
 
     def report_failure(self, failures: list[str]) -> None:
         """Write a last heartbeat naming the stuck parts (best effort), so the other process says which part."""
-        last_heartbeat(self.database_url, service="ingest", instance=self.instance, started_at=self.started_at,
-                       counters={**self.counters(), "exiting": failures})
+        last_heartbeat(
+            self.database_url,
+            service="ingest",
+            instance=self.instance,
+            started_at=self.started_at,
+            counters={**self.counters(), "exiting": failures},
+        )
 
     def run(self) -> bool:
         """Run until SIGTERM or Ctrl-C (True), or until a part is stuck or dead (False: exit non-zero)."""
@@ -262,8 +317,9 @@ class IngestRunner:
         self.start()
         while not stop.wait(1.0):
             if failures := self.failures():
-                _LOGGER.critical("ingest is stuck: %s; exiting so that the supervisor starts it again",
-                                 ", ".join(failures))
+                _LOGGER.critical(
+                    "ingest is stuck: %s; exiting so that the supervisor starts it again", ", ".join(failures)
+                )
                 self.report_failure(failures)
                 return False
         self.stop()

@@ -37,28 +37,58 @@ class SpoolFileError(ValueError):
 
 
 def _finding_to_json(f: Finding) -> dict:
-    return {"rule": f.rule, "detector": f.detector, "subject": [f.subject.site, f.subject.area, f.subject.device,
-            f.subject.point], "severity": int(f.severity), "ts": f.ts, "score": f.score, "value": f.value,
-            "message": f.message, "caused_by": f.caused_by, "details": f.details.as_dict()}
+    return {
+        "rule": f.rule,
+        "detector": f.detector,
+        "subject": [f.subject.site, f.subject.area, f.subject.device, f.subject.point],
+        "severity": int(f.severity),
+        "ts": f.ts,
+        "score": f.score,
+        "value": f.value,
+        "message": f.message,
+        "caused_by": f.caused_by,
+        "details": f.details.as_dict(),
+    }
 
 
 def _finding_from_json(d: dict) -> Finding:
-    return Finding(rule=d["rule"], detector=d["detector"], subject=SubjectRef(*d["subject"]),
-                   severity=Severity(d["severity"]), ts=datetime.fromisoformat(d["ts"]), score=d["score"],
-                   value=d["value"], message=d["message"], caused_by=d["caused_by"], details=d["details"])
+    return Finding(
+        rule=d["rule"],
+        detector=d["detector"],
+        subject=SubjectRef(*d["subject"]),
+        severity=Severity(d["severity"]),
+        ts=datetime.fromisoformat(d["ts"]),
+        score=d["score"],
+        value=d["value"],
+        message=d["message"],
+        caused_by=d["caused_by"],
+        details=d["details"],
+    )
 
 
 def encode(decoded: Decoded, findings: list[Finding]) -> bytes:
     """A batch as the bytes of a version 2 spool file."""
-    body = orjson.dumps({
-        "version": VERSION,
-        "findings": [storable_json(_finding_to_json(f), 100_000) for f in findings],
-        "rows": decoded.rows,
-        "rejects": [[storable(r.topic, 100_000), r.payload.hex(), r.payload_size, r.received_at, r.reason.value,
-                     storable(r.detail, 100_000), storable_or_none(r.site, 1000), storable_or_none(r.device, 1000)]
-                    for r in decoded.rejects],
-        "statuses": [[s.device_id, s.status, s.at] for s in decoded.statuses],
-    })
+    body = orjson.dumps(
+        {
+            "version": VERSION,
+            "findings": [storable_json(_finding_to_json(f), 100_000) for f in findings],
+            "rows": decoded.rows,
+            "rejects": [
+                [
+                    storable(r.topic, 100_000),
+                    r.payload.hex(),
+                    r.payload_size,
+                    r.received_at,
+                    r.reason.value,
+                    storable(r.detail, 100_000),
+                    storable_or_none(r.site, 1000),
+                    storable_or_none(r.device, 1000),
+                ]
+                for r in decoded.rejects
+            ],
+            "statuses": [[s.device_id, s.status, s.at] for s in decoded.statuses],
+        }
+    )
     return _MAGIC + f"{VERSION} {hashlib.sha256(body).hexdigest()}\n".encode() + body
 
 
@@ -69,8 +99,7 @@ def _body(data: bytes) -> dict:
         if not sep or len(fields) != 3:
             raise SpoolFileError("damaged header")
         if fields[1] != str(VERSION).encode():
-            raise SpoolFileError(f"spool format version {fields[1][:10].decode('ascii', 'replace')!r} "
-                                 f"is not {VERSION}")
+            raise SpoolFileError(f"spool format version {fields[1][:10].decode('ascii', 'replace')!r} is not {VERSION}")
         if hashlib.sha256(body).hexdigest().encode() != fields[2]:
             raise SpoolFileError("checksum does not match (damaged or truncated)")
         parsed = orjson.loads(body)
@@ -78,10 +107,13 @@ def _body(data: bytes) -> dict:
             raise SpoolFileError("body does not carry the header's version")
         return parsed
     if data[:1] == b"{":
-        parsed = orjson.loads(data)              # version 1: no header, no checksum
+        parsed = orjson.loads(data)  # version 1: no header, no checksum
         if not isinstance(parsed, dict) or parsed.get("version", 1) != 1:
-            raise SpoolFileError(f"unknown spool format version {str(parsed.get('version'))[:10]!r}"
-                                 if isinstance(parsed, dict) else "not a spool batch")
+            raise SpoolFileError(
+                f"unknown spool format version {str(parsed.get('version'))[:10]!r}"
+                if isinstance(parsed, dict)
+                else "not a spool batch"
+            )
         return parsed
     raise SpoolFileError("not a spool file")
 
@@ -94,17 +126,22 @@ def decode(data: bytes) -> tuple[Decoded, list[Finding]]:
         findings = [_finding_from_json(f) for f in body.get("findings", [])]
         rows = []
         for t, pid, value, quality in body["rows"]:
-            if not (isinstance(pid, int) and isinstance(quality, int)
-                    and (value is None or isinstance(value, int | float))):
+            if not (
+                isinstance(pid, int) and isinstance(quality, int) and (value is None or isinstance(value, int | float))
+            ):
                 raise SpoolFileError("a reading row of the wrong types")
             rows.append((parse(t), pid, None if value is None else float(value), quality))
         decoded = Decoded(
             rows=rows,
-            rejects=[Reject(str(topic), bytes.fromhex(payload), int(size), parse(at), Reason(reason), str(detail),
-                            site, device)
-                     for topic, payload, size, at, reason, detail, site, device in body["rejects"]],
-            statuses=[StatusChange(int(device_id), str(status), parse(at))
-                      for device_id, status, at in body["statuses"]],
+            rejects=[
+                Reject(
+                    str(topic), bytes.fromhex(payload), int(size), parse(at), Reason(reason), str(detail), site, device
+                )
+                for topic, payload, size, at, reason, detail, site, device in body["rejects"]
+            ],
+            statuses=[
+                StatusChange(int(device_id), str(status), parse(at)) for device_id, status, at in body["statuses"]
+            ],
         )
     except SpoolFileError:
         raise
@@ -194,8 +231,9 @@ class Spool:
                 target = failed / f"{path.stem}.{n}{path.suffix}"
                 n += 1
             os.replace(path, target)
-            target.with_name(target.name + ".reason").write_text(reason + "\n", encoding="utf-8",
-                                                                  errors="backslashreplace")
+            target.with_name(target.name + ".reason").write_text(
+                reason + "\n", encoding="utf-8", errors="backslashreplace"
+            )
         except OSError as exc:
             self._stuck.add(path)
             _LOGGER.error("spool file %s cannot be replayed (%s) nor moved away (%s); skipped", path, reason, exc)

@@ -41,8 +41,9 @@ class Subscriber:
     ) -> None:
         self.address = address
         self.sink = sink
-        self.subscriptions = tuple((f"$share/{shared_group}/{t}", qos) for t, qos in subscriptions) \
-            if shared_group else subscriptions
+        self.subscriptions = (
+            tuple((f"$share/{shared_group}/{t}", qos) for t, qos in subscriptions) if shared_group else subscriptions
+        )
         self.protocol = protocol
         self.receive_maximum = receive_maximum
         self.session_expiry_s = session_expiry_s
@@ -67,8 +68,7 @@ class Subscriber:
             return
         self._generation += 1
         client.subscribe(list(self.subscriptions))
-        _LOGGER.info("ingest connected to %s (session present: %s)", self.address.redacted(),
-                     flags.session_present)
+        _LOGGER.info("ingest connected to %s (session present: %s)", self.address.redacted(), flags.session_present)
         self.disconnected_since = None
         self.connected.set()
 
@@ -82,10 +82,18 @@ class Subscriber:
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
         try:
             topic = msg.topic
-        except UnicodeDecodeError:                  # not UTF-8: kept (escaped) for the dead letters
+        except UnicodeDecodeError:  # not UTF-8: kept (escaped) for the dead letters
             topic = msg._topic.decode("utf-8", "backslashreplace")
-        raw = RawMessage(topic, msg.payload, msg.qos, msg.retain, self.clock.now(), msg.mid,
-                         self._generation, getattr(msg, "properties", None))
+        raw = RawMessage(
+            topic,
+            msg.payload,
+            msg.qos,
+            msg.retain,
+            self.clock.now(),
+            msg.mid,
+            self._generation,
+            getattr(msg, "properties", None),
+        )
         while True:
             try:
                 self.sink.put(raw, timeout=1.0)
@@ -98,8 +106,12 @@ class Subscriber:
         """Connect (retrying in the background until the broker answers) and start the network loop."""
         kwargs = {}
         if self.protocol == mq.MQTTv5:
-            kwargs = {"clean_start": False, "properties": mq.connect_properties(
-                session_expiry_s=self.session_expiry_s, receive_maximum=self.receive_maximum)}
+            kwargs = {
+                "clean_start": False,
+                "properties": mq.connect_properties(
+                    session_expiry_s=self.session_expiry_s, receive_maximum=self.receive_maximum
+                ),
+            }
         self.client.connect_async(self.address.host, self.address.port, keepalive=30, **kwargs)
         self.client.loop_start()
         self._network = mq.network_probe(self.client)

@@ -44,18 +44,21 @@ def copy_rows(conn: psycopg.Connection, table: str, rows: list[Row]) -> None:
 
 
 def _insert_deduplicated(conn: psycopg.Connection, rows: list[Row]) -> int:
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS reading_stage "
-                 "(LIKE reading INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS reading_stage (LIKE reading INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
     copy_rows(conn, "reading_stage", rows)
-    cur = conn.execute(f"INSERT INTO reading {_COLUMNS} SELECT {_COLUMNS[1:-1]} FROM reading_stage "  # noqa: S608
-                       "ON CONFLICT (point_id, time) DO NOTHING")
+    cur = conn.execute(
+        f"INSERT INTO reading {_COLUMNS} SELECT {_COLUMNS[1:-1]} FROM reading_stage "  # noqa: S608
+        "ON CONFLICT (point_id, time) DO NOTHING"
+    )
     conn.execute("TRUNCATE reading_stage")
     return cur.rowcount
 
 
 def _write(conn: psycopg.Connection, rows: list[Row]) -> int:
     try:
-        with conn.transaction():          # a savepoint: a collision undoes only the COPY
+        with conn.transaction():  # a savepoint: a collision undoes only the COPY
             copy_rows(conn, "reading", rows)
         return len(rows)
     except errors.UniqueViolation:
@@ -64,8 +67,18 @@ def _write(conn: psycopg.Connection, rows: list[Row]) -> int:
 
 def dead_letter_row(r: Reject) -> tuple:
     """A reject as a ``dead_letter`` row; the device's text made storable (NUL, lone surrogates, length)."""
-    return (r.received_at, storable(r.topic, 1000), bytes(r.payload), r.payload_size, r.reason.value,
-            storable(r.detail), storable_or_none(r.site, 200), storable_or_none(r.device, 200))
+    return (
+        r.received_at,
+        storable(r.topic, 1000),
+        bytes(r.payload),
+        r.payload_size,
+        r.reason.value,
+        storable(r.detail),
+        storable_or_none(r.site, 200),
+        storable_or_none(r.device, 200),
+    )
+
+
 def write_readings(conn: psycopg.Connection, rows: list[Row]) -> int:
     """Store rows inside the caller's transaction; return how many were new (duplicates are dropped)."""
     if not rows:
@@ -87,18 +100,22 @@ def write_rejects(conn: psycopg.Connection, decoded: Decoded) -> None:
         cur.executemany(
             "INSERT INTO dead_letter (received_at, topic, payload, payload_size, reason, detail, site_code, "
             "device_code) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [dead_letter_row(r) for r in decoded.rejects])
+            [dead_letter_row(r) for r in decoded.rejects],
+        )
 
 
 def write_statuses(conn: psycopg.Connection, decoded: Decoded) -> None:
     """Record device status changes (a repeated retained status is not a change)."""
     for change in decoded.statuses:
-        cur = conn.execute("UPDATE device SET status = %s, status_at = %s WHERE id = %s "
-                           "AND status IS DISTINCT FROM %s", (change.status, change.at, change.device_id,
-                                                              change.status))
+        cur = conn.execute(
+            "UPDATE device SET status = %s, status_at = %s WHERE id = %s AND status IS DISTINCT FROM %s",
+            (change.status, change.at, change.device_id, change.status),
+        )
         if cur.rowcount:
-            conn.execute("INSERT INTO device_status_event (device_id, time, status) VALUES (%s, %s, %s) "
-                         "ON CONFLICT DO NOTHING", (change.device_id, change.at, change.status))
+            conn.execute(
+                "INSERT INTO device_status_event (device_id, time, status) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                (change.device_id, change.at, change.status),
+            )
 
 
 def mark_late(conn: psycopg.Connection, rows: list[Row], late_before: datetime | None) -> None:
@@ -109,8 +126,7 @@ def mark_late(conn: psycopg.Connection, rows: list[Row], late_before: datetime |
     mark_dirty(conn, min(r[0] for r in late), max(r[0] for r in late), sorted({r[1] for r in late}))
 
 
-def write_batch(conn: psycopg.Connection, decoded: Decoded, *,
-                late_before: datetime | None = None) -> WriteResult:
+def write_batch(conn: psycopg.Connection, decoded: Decoded, *, late_before: datetime | None = None) -> WriteResult:
     """Write a decoded batch inside the caller's transaction (``late_before``: see ``mark_late``)."""
     written = write_readings(conn, decoded.rows)
     write_rejects(conn, decoded)

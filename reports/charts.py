@@ -21,8 +21,7 @@ from reports.model import Chart, ColType, Document
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 
 
-def render_png(doc: Document, chart: Chart, *, width_mm: float = 170, height_mm: float = 70,
-               dpi: int = 200) -> bytes:
+def render_png(doc: Document, chart: Chart, *, width_mm: float = 170, height_mm: float = 70, dpi: int = 200) -> bytes:
     """The chart as a PNG image of the given size."""
     # ASCII minus signs in tick labels: U+2212 is not in the font's common cut (core.fonts); local to this call
     with rc_context({"axes.unicode_minus": False}):
@@ -34,7 +33,7 @@ def _render(doc: Document, chart: Chart, width_mm: float, height_mm: float, dpi:
     xcol = table.columns[table.column(chart.x)]
     xs = table.values(chart.x)
     shown = "".join([chart.title, *(c.header() for c in table.columns), *(str(x) for x in xs), "0123456789.-:"])
-    path = str(cjk_font(set(shown)))             # the small cut when it has every character (core.fonts)
+    path = str(cjk_font(set(shown)))  # the small cut when it has every character (core.fonts)
     font = FontProperties(fname=path, size=8)
     title_font = FontProperties(fname=path, size=10)
     if xcol.type is ColType.DATETIME:
@@ -49,17 +48,26 @@ def _render(doc: Document, chart: Chart, width_mm: float, height_mm: float, dpi:
         ys = [float("nan") if v is None else float(v) for v in table.values(key)]
         colour = PALETTE[i % len(PALETTE)]
         if chart.kind == "bar":
-            ax.bar([p + (i - (len(chart.y) - 1) / 2) * width for p in positions], ys, width=width, color=colour,
-                   label=col.header())
+            ax.bar(
+                [p + (i - (len(chart.y) - 1) / 2) * width for p in positions],
+                ys,
+                width=width,
+                color=colour,
+                label=col.header(),
+            )
         elif chart.kind == "step":
             ax.step(xs, ys, where="post", color=colour, label=col.header(), linewidth=1)
         else:
             ax.plot(xs, ys, color=colour, label=col.header(), linewidth=1, marker="." if len(xs) < 60 else None)
     if chart.kind == "bar":
-        step = max(1, -(-len(xs) // 12))                   # at most 12 labels
+        step = max(1, -(-len(xs) // 12))  # at most 12 labels
         ax.set_xticks(list(positions)[::step])
-        ax.set_xticklabels([str(x) for x in xs][::step], fontproperties=font, rotation=30 if len(xs) > 8 else 0,
-                           ha="right" if len(xs) > 8 else "center")
+        ax.set_xticklabels(
+            [str(x) for x in xs][::step],
+            fontproperties=font,
+            rotation=30 if len(xs) > 8 else 0,
+            ha="right" if len(xs) > 8 else "center",
+        )
     elif xcol.type is ColType.DATETIME:
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)

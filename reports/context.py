@@ -43,7 +43,7 @@ class Site:
     name: str
     name_en: str | None
     timezone: str
-    areas: dict[str, dict[str, Any]]        # code -> {name, name_en, process_type}
+    areas: dict[str, dict[str, Any]]  # code -> {name, name_en, process_type}
 
     def plant(self, lang: str) -> str:
         return (self.name_en or self.name) if lang == "en" else self.name
@@ -59,8 +59,12 @@ def load_site(conn: psycopg.Connection, code: str) -> Site:
     site = one(conn, "SELECT id, code, name, name_en, timezone FROM site WHERE code = %s", (code,))
     if site is None:
         raise NotFound(f"no site {code!r}")
-    areas = {a["code"]: a for a in rows(conn, "SELECT code, name, name_en, process_type FROM area "
-                                              "WHERE site_id = %s ORDER BY code", (site["id"],))}
+    areas = {
+        a["code"]: a
+        for a in rows(
+            conn, "SELECT code, name, name_en, process_type FROM area WHERE site_id = %s ORDER BY code", (site["id"],)
+        )
+    }
     return Site(site["id"], site["code"], site["name"], site["name_en"], site["timezone"], areas)
 
 
@@ -77,18 +81,24 @@ def areas_of(site: Site, params: Params) -> list[str]:
 def revision(conn: psycopg.Connection) -> dict[str, Any]:
     """The configuration and data a report was made from: the latest plant configuration, rule set and alarm
     configuration revisions, and the newest alarm event and audit entry."""
-    row = execute(conn, "SELECT (SELECT max(id) FROM config_revision), (SELECT max(id) FROM rule_set), "
-                       "(SELECT max(id) FROM alarm_config), (SELECT max(id) FROM alarm_event), "
-                       "(SELECT max(seq) FROM audit_entry)").fetchone()
+    row = execute(
+        conn,
+        "SELECT (SELECT max(id) FROM config_revision), (SELECT max(id) FROM rule_set), "
+        "(SELECT max(id) FROM alarm_config), (SELECT max(id) FROM alarm_event), "
+        "(SELECT max(seq) FROM audit_entry)",
+    ).fetchone()
     return dict(zip(("plant_config", "rule_set", "alarm_config", "alarm_event", "audit_seq"), row, strict=True))
 
 
 def data_as_of(conn: psycopg.Connection, site: Site, until: datetime) -> datetime | None:
     """The newest reading of the site's points before ``until`` (one index probe per point), or None."""
     return execute(
-        conn, "SELECT max(r.time) FROM point p JOIN device d ON d.id = p.device_id "
+        conn,
+        "SELECT max(r.time) FROM point p JOIN device d ON d.id = p.device_id "
         "CROSS JOIN LATERAL (SELECT time FROM reading WHERE point_id = p.id AND time < %s "
-        "ORDER BY time DESC LIMIT 1) r WHERE d.site_id = %s", (until, site.id)).fetchone()[0]
+        "ORDER BY time DESC LIMIT 1) r WHERE d.site_id = %s",
+        (until, site.id),
+    ).fetchone()[0]
 
 
 def period_text(site: Site, params: Params) -> str:
@@ -96,18 +106,32 @@ def period_text(site: Site, params: Params) -> str:
 
     tz = ZoneInfo(site.timezone)
     since, until = params.since.astimezone(tz), params.until.astimezone(tz)
-    if since.day == 1 and until.day == 1 and since.time() == until.time() == datetime.min.time() and \
-            (until.year * 12 + until.month) - (since.year * 12 + since.month) == 1:
+    if (
+        since.day == 1
+        and until.day == 1
+        and since.time() == until.time() == datetime.min.time()
+        and (until.year * 12 + until.month) - (since.year * 12 + since.month) == 1
+    ):
         return since.strftime("%Y-%m")
     return f"{since:%Y-%m-%d %H:%M} — {until:%Y-%m-%d %H:%M}"
 
 
-def new_document(conn: psycopg.Connection, site: Site, params: Params, *, kind: str, title: str,
-                 areas: list[str], now: datetime) -> Document:
+def new_document(
+    conn: psycopg.Connection, site: Site, params: Params, *, kind: str, title: str, areas: list[str], now: datetime
+) -> Document:
     """A document with the parts every report has: plant, period, times, revision, scope."""
-    return Document(kind=kind, title=title, lang=params.lang, plant=site.plant(params.lang), site=site.code,
-                    timezone=site.timezone, period=period_text(site, params), generated_at=now,
-                    data_as_of=data_as_of(conn, site, min(params.until, now)), params=params.as_json(),
-                    revision=revision(conn), areas=areas,
-                    notes=[tr(params.lang, f"时间均为 {site.timezone} 当地时间。",
-                              f"Times are local times of {site.timezone}.")])
+    return Document(
+        kind=kind,
+        title=title,
+        lang=params.lang,
+        plant=site.plant(params.lang),
+        site=site.code,
+        timezone=site.timezone,
+        period=period_text(site, params),
+        generated_at=now,
+        data_as_of=data_as_of(conn, site, min(params.until, now)),
+        params=params.as_json(),
+        revision=revision(conn),
+        areas=areas,
+        notes=[tr(params.lang, f"时间均为 {site.timezone} 当地时间。", f"Times are local times of {site.timezone}.")],
+    )

@@ -19,7 +19,16 @@ def render_csv(doc: Document) -> bytes:
         writer.writerow([f"# {table.key}: {table.title}"])
         writer.writerow([c.header() for c in table.columns])
         for values in table.rows:
-            writer.writerow(["" if v is None else doc.local(v).isoformat() if c.type is ColType.DATETIME
-                             else (1 if v else 0) if c.type is ColType.BOOL else v
-                             for c, v in zip(table.columns, values, strict=True)])
+            writer.writerow(
+                [
+                    ""
+                    if v is None
+                    else doc.local(v).isoformat()
+                    if c.type is ColType.DATETIME
+                    else (1 if v else 0)
+                    if c.type is ColType.BOOL
+                    else v
+                    for c, v in zip(table.columns, values, strict=True)
+                ]
+            )
     return ("\ufeff" + out.getvalue()).encode("utf-8")

@@ -21,8 +21,17 @@ from reports.registry import KINDS
 
 
 class Sender(Protocol):
-    def send(self, *, kind: str, url: str, title: str, body: str, to: str | None = None, key: str | None = None,
-             attach: Sequence[tuple[str, bytes, str]] = ()) -> Any: ...
+    def send(
+        self,
+        *,
+        kind: str,
+        url: str,
+        title: str,
+        body: str,
+        to: str | None = None,
+        key: str | None = None,
+        attach: Sequence[tuple[str, bytes, str]] = (),
+    ) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +50,17 @@ def _message(run: dict[str, Any], files: list[dict[str, Any]]) -> tuple[str, str
     since, until = files[0]["period_start"], files[0]["period_end"]
     title = f"{name} · {run['site']}"
     period = f"{since:%Y-%m-%d %H:%M} — {until:%Y-%m-%d %H:%M} UTC"
-    intro = (f"Report {name} of site {run['site']}, {period}." if lang == "en"
-             else f"{run['site']} 厂区{name}，报告期 {period}。")
+    intro = (
+        f"Report {name} of site {run['site']}, {period}."
+        if lang == "en"
+        else f"{run['site']} 厂区{name}，报告期 {period}。"
+    )
     return title, intro
 
 
-def deliver(conn: psycopg.Connection, *, run: dict[str, Any], targets: Sequence[str], delivery: Delivery,
-            now: datetime) -> list[dict[str, Any]]:
+def deliver(
+    conn: psycopg.Connection, *, run: dict[str, Any], targets: Sequence[str], delivery: Delivery, now: datetime
+) -> list[dict[str, Any]]:
     """Send a done run to each target (``channel`` or ``channel:address``); return one outcome per target."""
     files = [archive.get(conn, f["id"], content=True) for f in run["files"]]
     if not files:
@@ -76,14 +89,27 @@ def deliver(conn: psycopg.Connection, *, run: dict[str, Any], targets: Sequence[
                     else:
                         token = links.make(delivery.secret, report_id=f["id"], to=target, now=now)
                         lines.append(links.url(delivery.public_url, token))
-                result = delivery.sender.send(kind=kind, url=url, title=title, body="\n".join(lines),
-                                              to=address or None, key=f"report-run-{run['id']}-{target}",
-                                              attach=attach)
+                result = delivery.sender.send(
+                    kind=kind,
+                    url=url,
+                    title=title,
+                    body="\n".join(lines),
+                    to=address or None,
+                    key=f"report-run-{run['id']}-{target}",
+                    attach=attach,
+                )
                 status = "sent" if result.result == "ok" else "failed"
                 error = None if status == "sent" else (result.error or result.result)
-        conn.execute("INSERT INTO report_delivery (run_id, target, kind, status, error, at) VALUES "
-                     "(%s, %s, %s, %s, %s, %s)", (run["id"], target, kind, status, error, now))
-        audit.append(conn, actor="system:reports", action="export.report.deliver", target=f"report_run:{run['id']}",
-                     detail={"to": target, "status": status, "files": [f["sha256"] for f in files]})
+        conn.execute(
+            "INSERT INTO report_delivery (run_id, target, kind, status, error, at) VALUES (%s, %s, %s, %s, %s, %s)",
+            (run["id"], target, kind, status, error, now),
+        )
+        audit.append(
+            conn,
+            actor="system:reports",
+            action="export.report.deliver",
+            target=f"report_run:{run['id']}",
+            detail={"to": target, "status": status, "files": [f["sha256"] for f in files]},
+        )
         outcomes.append({"target": target, "kind": kind, "status": status, "error": error})
     return outcomes

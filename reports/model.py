@@ -21,7 +21,7 @@ class ColType(StrEnum):
     TEXT = "text"
     INT = "int"
     FLOAT = "float"
-    DATETIME = "datetime"     # aware datetimes; shown in the site's time zone
+    DATETIME = "datetime"  # aware datetimes; shown in the site's time zone
     BOOL = "bool"
 
 
@@ -31,7 +31,7 @@ class Column:
     label: str
     type: ColType = ColType.TEXT
     unit: str | None = None
-    digits: int = 2           # decimals shown for FLOAT
+    digits: int = 2  # decimals shown for FLOAT
 
     def header(self) -> str:
         """The label with its unit, as every renderer writes it: ``浓度 [ppm]``."""
@@ -40,7 +40,7 @@ class Column:
 
 @dataclass(slots=True)
 class Table:
-    key: str                  # ascii, unique in the document: the XLSX sheet name and the CSV block name
+    key: str  # ascii, unique in the document: the XLSX sheet name and the CSV block name
     title: str
     columns: list[Column]
     rows: list[tuple[Any, ...]] = field(default_factory=list)
@@ -59,10 +59,10 @@ class Chart:
     """A chart drawn from a table of the same document (the numbers in the PDF's chart are the table's)."""
 
     title: str
-    table: str                # Table.key
-    x: str                    # column key
-    y: tuple[str, ...]        # column keys, one series each
-    kind: str = "line"        # line, step, bar
+    table: str  # Table.key
+    x: str  # column key
+    y: tuple[str, ...]  # column keys, one series each
+    kind: str = "line"  # line, step, bar
 
 
 @dataclass(slots=True)
@@ -78,10 +78,10 @@ class Document:
     kind: str
     title: str
     lang: str
-    plant: str                # the site's name as the plant knows it
-    site: str                 # site code
+    plant: str  # the site's name as the plant knows it
+    site: str  # site code
     timezone: str
-    period: str               # human text of the period
+    period: str  # human text of the period
     generated_at: datetime
     data_as_of: datetime | None
     sections: list[Section] = field(default_factory=list)
@@ -89,7 +89,7 @@ class Document:
     sources: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     revision: dict[str, Any] = field(default_factory=dict)
-    areas: list[str] = field(default_factory=list)    # area codes the document covers (the archive's scope)
+    areas: list[str] = field(default_factory=list)  # area codes the document covers (the archive's scope)
 
     def tables(self) -> list[Table]:
         return [t for s in self.sections for t in s.tables]
@@ -142,16 +142,27 @@ class Params:
         object.__setattr__(self, "until", self.until.astimezone(UTC))
 
     def as_json(self) -> dict[str, Any]:
-        return {"site": self.site, "since": self.since.astimezone(UTC).isoformat(),
-                "until": self.until.astimezone(UTC).isoformat(), "areas": list(self.areas) if self.areas else None,
-                "lang": self.lang, "alarm_id": self.alarm_id, "flood_id": self.flood_id}
+        return {
+            "site": self.site,
+            "since": self.since.astimezone(UTC).isoformat(),
+            "until": self.until.astimezone(UTC).isoformat(),
+            "areas": list(self.areas) if self.areas else None,
+            "lang": self.lang,
+            "alarm_id": self.alarm_id,
+            "flood_id": self.flood_id,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Params:
-        return cls(site=data["site"], since=datetime.fromisoformat(data["since"]),
-                   until=datetime.fromisoformat(data["until"]),
-                   areas=tuple(data["areas"]) if data.get("areas") else None, lang=data.get("lang") or "zh-CN",
-                   alarm_id=data.get("alarm_id"), flood_id=data.get("flood_id"))
+        return cls(
+            site=data["site"],
+            since=datetime.fromisoformat(data["since"]),
+            until=datetime.fromisoformat(data["until"]),
+            areas=tuple(data["areas"]) if data.get("areas") else None,
+            lang=data.get("lang") or "zh-CN",
+            alarm_id=data.get("alarm_id"),
+            flood_id=data.get("flood_id"),
+        )
 
 
 def month_period(month: str, timezone: str) -> tuple[datetime, datetime]:

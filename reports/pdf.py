@@ -34,8 +34,17 @@ def _width(text: str) -> int:
 
 def _characters(doc: Document) -> set[str]:
     """Every character the PDF will show (to choose the smallest font file that has them all)."""
-    texts = [doc.title, doc.plant, doc.period, doc.timezone, *doc.notes, *doc.sources, *doc.areas,
-             "0123456789 .:-—·/()[]%", "第页共生成时间数据截至厂区报告期区域配置版本说明来源与依据全部（无记录）"]
+    texts = [
+        doc.title,
+        doc.plant,
+        doc.period,
+        doc.timezone,
+        *doc.notes,
+        *doc.sources,
+        *doc.areas,
+        "0123456789 .:-—·/()[]%",
+        "第页共生成时间数据截至厂区报告期区域配置版本说明来源与依据全部（无记录）",
+    ]
     for section in doc.sections:
         texts += [section.title, *section.paragraphs]
         for table in section.tables:
@@ -53,7 +62,7 @@ class _Pdf(FPDF):
     def __init__(self, doc: Document) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self.doc = doc
-        self.add_font(FAMILY, "", str(cjk_font(_characters(doc))))   # one weight: headings are larger, not bolder
+        self.add_font(FAMILY, "", str(cjk_font(_characters(doc))))  # one weight: headings are larger, not bolder
         self.set_margins(MARGIN, MARGIN + 6, MARGIN)
         self.set_auto_page_break(True, margin=MARGIN + 4)
         self.set_title(doc.title)
@@ -78,13 +87,16 @@ class _Pdf(FPDF):
         self.set_y(-MARGIN + 2)
         self.set_font(FAMILY, size=SMALL)
         self.set_text_color(90, 90, 90)
-        stamp = (f"{tr(lang, '生成时间', 'Generated')} {self.doc.fmt_time(self.doc.generated_at)} · "
-                 f"{tr(lang, '数据截至', 'Data as of')} {self.doc.fmt_time(self.doc.data_as_of)} "
-                 f"({self.doc.timezone})")
+        stamp = (
+            f"{tr(lang, '生成时间', 'Generated')} {self.doc.fmt_time(self.doc.generated_at)} · "
+            f"{tr(lang, '数据截至', 'Data as of')} {self.doc.fmt_time(self.doc.data_as_of)} "
+            f"({self.doc.timezone})"
+        )
         self.cell(0, 4, stamp, align="L")
         self.set_x(MARGIN)
-        self.cell(0, 4, tr(lang, f"第 {self.page_no()} 页 / 共 {{nb}} 页", f"Page {self.page_no()} of {{nb}}"),
-                  align="R")
+        self.cell(
+            0, 4, tr(lang, f"第 {self.page_no()} 页 / 共 {{nb}} 页", f"Page {self.page_no()} of {{nb}}"), align="R"
+        )
         self.set_text_color(0, 0, 0)
 
 
@@ -101,7 +113,7 @@ def _col_widths(doc: Document, table: Table, total: float) -> list[float]:
     for i, col in enumerate(table.columns):
         cells = [fmt_cell(doc, col, r[i]) for r in sample]
         head, content = _width(col.header()), max([_width(c) for c in cells] + [1])
-        word = max([_word(c) for c in cells] + [1])           # the longest unbreakable piece
+        word = max([_word(c) for c in cells] + [1])  # the longest unbreakable piece
         want.append(float(min(max(head, content, 3), 48)))
         floor.append(float(min(max(min(_word(col.header()), 8), word, 3), 12)))
     want = [w * MM_PER_UNIT + PAD_MM for w in want]
@@ -128,9 +140,16 @@ def _table(pdf: _Pdf, doc: Document, table: Table) -> None:
     pdf.set_font(FAMILY, size=SMALL + 0.5)
     widths = _col_widths(doc, table, pdf.epw)
     aligns = ["RIGHT" if c.type in (ColType.INT, ColType.FLOAT) else "LEFT" for c in table.columns]
-    with pdf.table(col_widths=widths, line_height=4.2, repeat_headings=1, first_row_as_headings=True,
-                   headings_style=FontFace(emphasis="", fill_color=HEAD_FILL), text_align=aligns,
-                   borders_layout="HORIZONTAL_LINES", padding=0.8) as grid:
+    with pdf.table(
+        col_widths=widths,
+        line_height=4.2,
+        repeat_headings=1,
+        first_row_as_headings=True,
+        headings_style=FontFace(emphasis="", fill_color=HEAD_FILL),
+        text_align=aligns,
+        borders_layout="HORIZONTAL_LINES",
+        padding=0.8,
+    ) as grid:
         head = grid.row()
         for col in table.columns:
             head.cell(col.header())
@@ -146,13 +165,17 @@ def _cover(pdf: _Pdf, doc: Document) -> None:
     _text(pdf, doc.plant, size=12, height=7)
     _text(pdf, doc.title, size=18, height=10)
     pdf.ln(2)
-    facts = [(tr(lang, "厂区", "Site"), f"{doc.plant} ({doc.site})"),
-             (tr(lang, "报告期", "Period"), doc.period),
-             (tr(lang, "区域", "Areas"), ", ".join(doc.areas) or tr(lang, "全部", "all")),
-             (tr(lang, "生成时间", "Generated at"), f"{doc.fmt_time(doc.generated_at)} ({doc.timezone})"),
-             (tr(lang, "数据截至", "Data as of"), f"{doc.fmt_time(doc.data_as_of)} ({doc.timezone})"),
-             (tr(lang, "配置版本", "Configuration revision"),
-              ", ".join(f"{k} {v}" for k, v in doc.revision.items() if v is not None) or "—")]
+    facts = [
+        (tr(lang, "厂区", "Site"), f"{doc.plant} ({doc.site})"),
+        (tr(lang, "报告期", "Period"), doc.period),
+        (tr(lang, "区域", "Areas"), ", ".join(doc.areas) or tr(lang, "全部", "all")),
+        (tr(lang, "生成时间", "Generated at"), f"{doc.fmt_time(doc.generated_at)} ({doc.timezone})"),
+        (tr(lang, "数据截至", "Data as of"), f"{doc.fmt_time(doc.data_as_of)} ({doc.timezone})"),
+        (
+            tr(lang, "配置版本", "Configuration revision"),
+            ", ".join(f"{k} {v}" for k, v in doc.revision.items() if v is not None) or "—",
+        ),
+    ]
     pdf.set_font(FAMILY, size=BODY)
     for label, value in facts:
         pdf.cell(38, 5.5, label)

@@ -17,14 +17,19 @@ class ReportKind:
     name: str
     title: str
     title_en: str
-    subject: str                                     # "period", or "incident" (an alarm or a flood)
+    subject: str  # "period", or "incident" (an alarm or a flood)
     build: Callable[[psycopg.Connection, Params, datetime], Document]
 
 
-KINDS: dict[str, ReportKind] = {k.name: k for k in (
-    ReportKind("incident", "报警事件报告", "Incident report", "incident", incident.build),
-    ReportKind("alarm_month", "报警管理月报", "Alarm management report", "period", alarm_month.build),
-    ReportKind("interlocks", "联锁与旁路月报", "Interlock and bypass report", "period", interlocks.build),
-    ReportKind("device_health", "设备健康月报", "Device health report", "period", device_health.build),
-    ReportKind("carbon_inventory", "温室气体排放清单", "Greenhouse-gas inventory", "period", carbon_inventory.build),
-)}
+KINDS: dict[str, ReportKind] = {
+    k.name: k
+    for k in (
+        ReportKind("incident", "报警事件报告", "Incident report", "incident", incident.build),
+        ReportKind("alarm_month", "报警管理月报", "Alarm management report", "period", alarm_month.build),
+        ReportKind("interlocks", "联锁与旁路月报", "Interlock and bypass report", "period", interlocks.build),
+        ReportKind("device_health", "设备健康月报", "Device health report", "period", device_health.build),
+        ReportKind(
+            "carbon_inventory", "温室气体排放清单", "Greenhouse-gas inventory", "period", carbon_inventory.build
+        ),
+    )
+}

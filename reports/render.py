@@ -21,7 +21,6 @@ class Format:
 
 FORMATS = {
     "pdf": Format("pdf", "application/pdf", ".pdf", render_pdf),
-    "xlsx": Format("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx",
-                   render_xlsx),
+    "xlsx": Format("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx", render_xlsx),
     "csv": Format("csv", "text/csv; charset=utf-8", ".csv", render_csv),
 }

@@ -71,7 +71,7 @@ class ScheduleSpec:
     formats: tuple[str, ...] = ("pdf", "xlsx")
     areas: tuple[str, ...] | None = None
     lang: str = "zh-CN"
-    deliver_to: tuple[str, ...] = ()          # notification channel names, or "channel:address" for e-mail
+    deliver_to: tuple[str, ...] = ()  # notification channel names, or "channel:address" for e-mail
 
 
 def put_schedule(conn: psycopg.Connection, *, spec: ScheduleSpec, actor: str) -> dict[str, Any]:
@@ -86,15 +86,32 @@ def put_schedule(conn: psycopg.Connection, *, spec: ScheduleSpec, actor: str) ->
         raise ReportError(f"formats must be some of {', '.join(FORMATS)}")
     if one(conn, "SELECT 1 AS x FROM site WHERE code = %s", (spec.site,)) is None:
         raise NotFound(f"no site {spec.site!r}")
-    row = one(conn, "INSERT INTO report_schedule (name, kind, site, areas, every, formats, lang, deliver_to, "
-                    "created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
-                    "kind = excluded.kind, site = excluded.site, areas = excluded.areas, every = excluded.every, "
-                    "formats = excluded.formats, lang = excluded.lang, deliver_to = excluded.deliver_to, "
-                    "enabled = true RETURNING *",
-              (spec.name, spec.kind, spec.site, list(spec.areas) if spec.areas else None, spec.every,
-               list(spec.formats), spec.lang, list(spec.deliver_to), actor))
-    audit.append(conn, actor=actor, action="config.report_schedule.put", target=f"report_schedule:{spec.name}",
-                 detail={k: row[k] for k in ("kind", "site", "areas", "every", "formats", "lang", "deliver_to")})
+    row = one(
+        conn,
+        "INSERT INTO report_schedule (name, kind, site, areas, every, formats, lang, deliver_to, "
+        "created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
+        "kind = excluded.kind, site = excluded.site, areas = excluded.areas, every = excluded.every, "
+        "formats = excluded.formats, lang = excluded.lang, deliver_to = excluded.deliver_to, "
+        "enabled = true RETURNING *",
+        (
+            spec.name,
+            spec.kind,
+            spec.site,
+            list(spec.areas) if spec.areas else None,
+            spec.every,
+            list(spec.formats),
+            spec.lang,
+            list(spec.deliver_to),
+            actor,
+        ),
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="config.report_schedule.put",
+        target=f"report_schedule:{spec.name}",
+        detail={k: row[k] for k in ("kind", "site", "areas", "every", "formats", "lang", "deliver_to")},
+    )
     return row
 
 
@@ -113,11 +130,22 @@ def _due(conn: psycopg.Connection, schedule: dict[str, Any], now: datetime) -> l
     if schedule["every"] != "incident":
         tz = one(conn, "SELECT timezone FROM site WHERE code = %s", (schedule["site"],))["timezone"]
         since, until = last_period(schedule["every"], now, tz)
-        return [(since.isoformat(), Params(site=schedule["site"], since=since, until=until,
-                                           areas=tuple(schedule["areas"]) if schedule["areas"] else None,
-                                           lang=schedule["lang"]))]
+        return [
+            (
+                since.isoformat(),
+                Params(
+                    site=schedule["site"],
+                    since=since,
+                    until=until,
+                    areas=tuple(schedule["areas"]) if schedule["areas"] else None,
+                    lang=schedule["lang"],
+                ),
+            )
+        ]
     # incidents whose slot is settled (reported, or out of attempts) are left out, so a pass stays short
-    found = rows(conn, """
+    found = rows(
+        conn,
+        """
         SELECT key, alarm_id, flood_id FROM (
             SELECT 'alarm:' || id AS key, id AS alarm_id, NULL::bigint AS flood_id FROM alarm
             WHERE site = %(site)s AND closed_at IS NOT NULL AND plan_level IS NOT NULL AND NOT drill
@@ -128,32 +156,54 @@ def _due(conn: psycopg.Connection, schedule: dict[str, Any], now: datetime) -> l
         WHERE NOT EXISTS (SELECT 1 FROM report_schedule_slot s LEFT JOIN report_run r ON r.id = s.run_id
                           WHERE s.schedule_id = %(id)s AND s.key = i.key
                             AND (r.status = 'done' OR s.attempts >= %(max)s))
-        ORDER BY key""", {"site": schedule["site"], "after": schedule["created_at"] - INCIDENT_LOOKBACK,
-                          "id": schedule["id"], "max": MAX_ATTEMPTS})
+        ORDER BY key""",
+        {
+            "site": schedule["site"],
+            "after": schedule["created_at"] - INCIDENT_LOOKBACK,
+            "id": schedule["id"],
+            "max": MAX_ATTEMPTS,
+        },
+    )
     out = []
     for f in found:
-        params = service.make_params(conn, kind=schedule["kind"], site=schedule["site"], lang=schedule["lang"],
-                                     alarm_id=f["alarm_id"], flood_id=f["flood_id"], now=now)
+        params = service.make_params(
+            conn,
+            kind=schedule["kind"],
+            site=schedule["site"],
+            lang=schedule["lang"],
+            alarm_id=f["alarm_id"],
+            flood_id=f["flood_id"],
+            now=now,
+        )
         out.append((f["key"], params))
     return out
 
 
 def _claim(conn: psycopg.Connection, schedule: dict[str, Any], key: str, now: datetime) -> bool:
     """Take the slot if nobody has, or if its run failed or stalled (and attempts remain)."""
-    taken = one(conn, "INSERT INTO report_schedule_slot (schedule_id, key, attempts) VALUES (%s, %s, 1) "
-                      "ON CONFLICT DO NOTHING RETURNING key", (schedule["id"], key))
+    taken = one(
+        conn,
+        "INSERT INTO report_schedule_slot (schedule_id, key, attempts) VALUES (%s, %s, 1) "
+        "ON CONFLICT DO NOTHING RETURNING key",
+        (schedule["id"], key),
+    )
     if taken:
         return True
-    slot = one(conn, "SELECT s.attempts, r.status, r.started_at, r.created_at FROM report_schedule_slot s LEFT JOIN "
-                     "report_run r ON r.id = s.run_id WHERE s.schedule_id = %s AND s.key = %s FOR UPDATE OF s SKIP "
-                     "LOCKED", (schedule["id"], key))
+    slot = one(
+        conn,
+        "SELECT s.attempts, r.status, r.started_at, r.created_at FROM report_schedule_slot s LEFT JOIN "
+        "report_run r ON r.id = s.run_id WHERE s.schedule_id = %s AND s.key = %s FOR UPDATE OF s SKIP "
+        "LOCKED",
+        (schedule["id"], key),
+    )
     if slot is None or slot["attempts"] >= MAX_ATTEMPTS:
         return False
-    stalled = slot["status"] in ("queued", "running") and \
-        (slot["started_at"] or slot["created_at"]) < now - LEASE
+    stalled = slot["status"] in ("queued", "running") and (slot["started_at"] or slot["created_at"]) < now - LEASE
     if slot["status"] == "failed" or stalled:
-        conn.execute("UPDATE report_schedule_slot SET attempts = attempts + 1 WHERE schedule_id = %s AND key = %s",
-                     (schedule["id"], key))
+        conn.execute(
+            "UPDATE report_schedule_slot SET attempts = attempts + 1 WHERE schedule_id = %s AND key = %s",
+            (schedule["id"], key),
+        )
         return True
     return False
 
@@ -175,10 +225,18 @@ def tick(connect: service.Connect, *, clock: Clock, delivery: Delivery | None = 
             with connect() as conn, conn.transaction():
                 if not _claim(conn, schedule, key, now):
                     continue
-                run = service.create_run(conn, kind=schedule["kind"], params=params, formats=schedule["formats"],
-                                         actor=f"system:reports:{schedule['name']}", schedule=schedule["name"])
-                conn.execute("UPDATE report_schedule_slot SET run_id = %s WHERE schedule_id = %s AND key = %s",
-                             (run["id"], schedule["id"], key))
+                run = service.create_run(
+                    conn,
+                    kind=schedule["kind"],
+                    params=params,
+                    formats=schedule["formats"],
+                    actor=f"system:reports:{schedule['name']}",
+                    schedule=schedule["name"],
+                )
+                conn.execute(
+                    "UPDATE report_schedule_slot SET run_id = %s WHERE schedule_id = %s AND key = %s",
+                    (run["id"], schedule["id"], key),
+                )
             done = service.execute(connect, run["id"], clock=clock)
             _alarm(connect, schedule, done, clock.now())
             if done["status"] == "done" and schedule["deliver_to"] and delivery is not None:
@@ -197,24 +255,37 @@ def _alarm(connect: service.Connect, schedule: dict[str, Any], run: dict[str, An
     failed = run["status"] != "done"
     with connect() as conn, conn.transaction():
         alarms.raise_system_alarm(
-            conn=conn, rule=f"report.failed.{schedule['name']}", subject=_subject(schedule),
-            severity=Severity.MEDIUM if failed else Severity.NORMAL, caused_by=f"report_run:{run['id']}", at=now,
+            conn=conn,
+            rule=f"report.failed.{schedule['name']}",
+            subject=_subject(schedule),
+            severity=Severity.MEDIUM if failed else Severity.NORMAL,
+            caused_by=f"report_run:{run['id']}",
+            at=now,
             message=(run["error"] or "")[:500] if failed else "report made",
-            title=f"报表生成失败: {schedule['name']}", title_en=f"Report failed: {schedule['name']}")
+            title=f"报表生成失败: {schedule['name']}",
+            title_en=f"Report failed: {schedule['name']}",
+        )
 
 
-def _deliver(connect: service.Connect, schedule: dict[str, Any], run: dict[str, Any], delivery: Delivery,
-             now: datetime) -> None:
+def _deliver(
+    connect: service.Connect, schedule: dict[str, Any], run: dict[str, Any], delivery: Delivery, now: datetime
+) -> None:
     """Send the run to the schedule's targets; a target that fails raises ``report.delivery.NAME``."""
     with connect() as conn, conn.transaction():
         outcomes = deliver(conn, run=run, targets=schedule["deliver_to"], delivery=delivery, now=now)
     failed = [o for o in outcomes if o["status"] != "sent"]
     with connect() as conn, conn.transaction():
         alarms.raise_system_alarm(
-            conn=conn, rule=f"report.delivery.{schedule['name']}", subject=_subject(schedule),
-            severity=Severity.MEDIUM if failed else Severity.NORMAL, caused_by=f"report_run:{run['id']}", at=now,
+            conn=conn,
+            rule=f"report.delivery.{schedule['name']}",
+            subject=_subject(schedule),
+            severity=Severity.MEDIUM if failed else Severity.NORMAL,
+            caused_by=f"report_run:{run['id']}",
+            at=now,
             message="; ".join(f"{o['target']}: {o['error']}" for o in failed)[:500] if failed else "delivered",
-            title=f"报表发送失败: {schedule['name']}", title_en=f"Report not delivered: {schedule['name']}")
+            title=f"报表发送失败: {schedule['name']}",
+            title_en=f"Report not delivered: {schedule['name']}",
+        )
 
 
 def _late(connect: service.Connect, schedule: dict[str, Any], due: list[tuple[str, Params]], now: datetime) -> None:
@@ -223,21 +294,32 @@ def _late(connect: service.Connect, schedule: dict[str, Any], due: list[tuple[st
         return
     key, params = due[-1]
     with connect() as conn, conn.transaction():
-        done = one(conn, "SELECT r.status FROM report_schedule_slot s JOIN report_run r ON r.id = s.run_id "
-                         "WHERE s.schedule_id = %s AND s.key = %s", (schedule["id"], key))
+        done = one(
+            conn,
+            "SELECT r.status FROM report_schedule_slot s JOIN report_run r ON r.id = s.run_id "
+            "WHERE s.schedule_id = %s AND s.key = %s",
+            (schedule["id"], key),
+        )
         late = (done is None or done["status"] != "done") and now - params.until > LATE_AFTER
         alarms.raise_system_alarm(
-            conn=conn, rule=f"report.late.{schedule['name']}", subject=_subject(schedule),
-            severity=Severity.MEDIUM if late else Severity.NORMAL, caused_by=f"report_schedule:{schedule['name']}",
-            at=now, message=f"no report for the period from {params.since.isoformat()}" if late else "on time",
-            title=f"报表迟到: {schedule['name']}", title_en=f"Report late: {schedule['name']}")
+            conn=conn,
+            rule=f"report.late.{schedule['name']}",
+            subject=_subject(schedule),
+            severity=Severity.MEDIUM if late else Severity.NORMAL,
+            caused_by=f"report_schedule:{schedule['name']}",
+            at=now,
+            message=f"no report for the period from {params.since.isoformat()}" if late else "on time",
+            title=f"报表迟到: {schedule['name']}",
+            title_en=f"Report late: {schedule['name']}",
+        )
 
 
 class Scheduler:
     """Runs ``tick`` every ``interval_s`` in a thread of its own (started by the alerts worker's process)."""
 
-    def __init__(self, database_url: str, *, clock: Clock, delivery: Delivery | None = None,
-                 interval_s: float = 60.0) -> None:
+    def __init__(
+        self, database_url: str, *, clock: Clock, delivery: Delivery | None = None, interval_s: float = 60.0
+    ) -> None:
         self.url, self.clock, self.delivery, self.interval_s = database_url, clock, delivery, interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="report-scheduler", daemon=True)

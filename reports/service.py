@@ -30,10 +30,20 @@ MAX_PERIOD = timedelta(days=366)
 Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
 
 
-def make_params(conn: psycopg.Connection, *, kind: str, site: str | None = None, month: str | None = None,
-                since: datetime | None = None, until: datetime | None = None, areas: Sequence[str] | None = None,
-                lang: str = "zh-CN", alarm_id: int | None = None, flood_id: int | None = None,
-                now: datetime) -> Params:
+def make_params(
+    conn: psycopg.Connection,
+    *,
+    kind: str,
+    site: str | None = None,
+    month: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    areas: Sequence[str] | None = None,
+    lang: str = "zh-CN",
+    alarm_id: int | None = None,
+    flood_id: int | None = None,
+    now: datetime,
+) -> Params:
     """The parameters of a report from what a person or a schedule asked: a month (in the site's time zone) or
     ``since``/``until`` for period reports, an alarm or a flood for incident reports."""
     spec = KINDS.get(kind)
@@ -46,8 +56,9 @@ def make_params(conn: psycopg.Connection, *, kind: str, site: str | None = None,
             found, start, stop = window(conn, alarm_id=alarm_id, flood_id=flood_id, now=now)
             if site is not None and site != found:
                 raise NotFound(f"no {'alarm' if alarm_id else 'flood'} {alarm_id or flood_id} at site {site}")
-            return Params(site=found, since=start, until=stop, lang=lang, alarm_id=alarm_id, flood_id=flood_id,
-                          areas=None)
+            return Params(
+                site=found, since=start, until=stop, lang=lang, alarm_id=alarm_id, flood_id=flood_id, areas=None
+            )
         if site is None:
             raise ReportError("a period report needs a site")
         found_site = load_site(conn, site)
@@ -61,30 +72,42 @@ def make_params(conn: psycopg.Connection, *, kind: str, site: str | None = None,
         params = Params(site=site, since=since, until=until, areas=tuple(areas) if areas else None, lang=lang)
         if params.until - params.since > MAX_PERIOD:
             raise ReportError(f"a report covers at most {MAX_PERIOD.days} days")
-        areas_of(found_site, params)                 # unknown areas are refused now, not in the background
+        areas_of(found_site, params)  # unknown areas are refused now, not in the background
         return params
     except ValueError as exc:
         raise ReportError(str(exc)) from None
 
 
-def create_run(conn: psycopg.Connection, *, kind: str, params: Params, formats: Sequence[str], actor: str,
-               schedule: str | None = None) -> dict[str, Any]:
+def create_run(
+    conn: psycopg.Connection,
+    *,
+    kind: str,
+    params: Params,
+    formats: Sequence[str],
+    actor: str,
+    schedule: str | None = None,
+) -> dict[str, Any]:
     """Queue a run (in the caller's transaction)."""
     unknown = sorted(set(formats) - set(FORMATS))
     if not formats or unknown:
         raise ReportError(f"formats must be some of {', '.join(FORMATS)}")
-    return one(conn, "INSERT INTO report_run (kind, site, params, formats, requested_by, schedule) VALUES "
-                     "(%s, %s, %s, %s, %s, %s) RETURNING *",
-               (kind, params.site, orjson.dumps(params.as_json()).decode(), list(dict.fromkeys(formats)), actor,
-                schedule))
+    return one(
+        conn,
+        "INSERT INTO report_run (kind, site, params, formats, requested_by, schedule) VALUES "
+        "(%s, %s, %s, %s, %s, %s) RETURNING *",
+        (kind, params.site, orjson.dumps(params.as_json()).decode(), list(dict.fromkeys(formats)), actor, schedule),
+    )
 
 
 def get_run(conn: psycopg.Connection, run_id: int) -> dict[str, Any]:
     run = one(conn, "SELECT * FROM report_run WHERE id = %s", (run_id,))
     if run is None:
         raise NotFound(f"no report run {run_id}")
-    run["files"] = rows(conn, f"SELECT {archive._SELECT} FROM report_file WHERE run_id = %s ORDER BY id",  # noqa: S608
-                        (run_id,))
+    run["files"] = rows(
+        conn,
+        f"SELECT {archive._SELECT} FROM report_file WHERE run_id = %s ORDER BY id",  # noqa: S608
+        (run_id,),
+    )
     return run
 
 
@@ -100,8 +123,12 @@ def execute(connect: Connect, run_id: int, *, clock: Clock) -> dict[str, Any]:
     A run that fails is marked failed with its error (and logged); nothing of it is archived.
     """
     with connect() as conn:
-        run = one(conn, "UPDATE report_run SET status = 'running', started_at = %s, step = 'query' "
-                        "WHERE id = %s AND status = 'queued' RETURNING *", (clock.now(), run_id))
+        run = one(
+            conn,
+            "UPDATE report_run SET status = 'running', started_at = %s, step = 'query' "
+            "WHERE id = %s AND status = 'queued' RETURNING *",
+            (clock.now(), run_id),
+        )
         conn.commit()
     if run is None:
         with connect() as conn:
@@ -120,8 +147,10 @@ def execute(connect: Connect, run_id: int, *, clock: Clock) -> dict[str, Any]:
         with connect() as conn, conn.transaction():
             for fmt, content in rendered:
                 archive.store(conn, doc=doc, fmt=fmt, content=content, actor=run["requested_by"], run_id=run_id)
-            conn.execute("UPDATE report_run SET status = 'done', progress = 1, step = 'done', finished_at = %s "
-                         "WHERE id = %s", (clock.now(), run_id))
+            conn.execute(
+                "UPDATE report_run SET status = 'done', progress = 1, step = 'done', finished_at = %s WHERE id = %s",
+                (clock.now(), run_id),
+            )
     except Exception as exc:  # noqa: BLE001 - a run records why it failed, whatever it was
         if isinstance(exc, ReportError):
             _LOGGER.warning("report run %s (%s) refused: %s", run_id, run["kind"], exc)
@@ -129,8 +158,10 @@ def execute(connect: Connect, run_id: int, *, clock: Clock) -> dict[str, Any]:
             _LOGGER.exception("report run %s (%s) failed", run_id, run["kind"])
         message = str(exc) if isinstance(exc, ReportError) else f"{type(exc).__name__}: {exc}"
         with connect() as conn:
-            conn.execute("UPDATE report_run SET status = 'failed', error = %s, step = 'failed', finished_at = %s "
-                         "WHERE id = %s", (message[:2000], clock.now(), run_id))
+            conn.execute(
+                "UPDATE report_run SET status = 'failed', error = %s, step = 'failed', finished_at = %s WHERE id = %s",
+                (message[:2000], clock.now(), run_id),
+            )
             conn.commit()
     with connect() as conn:
         return get_run(conn, run_id)

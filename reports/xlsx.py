@@ -33,7 +33,7 @@ def _cell_value(doc: Document, ctype: ColType, value):
     if value is None:
         return None
     if ctype is ColType.DATETIME:
-        return doc.local(value).replace(tzinfo=None)     # Excel has no time zones: local time, zone in the header
+        return doc.local(value).replace(tzinfo=None)  # Excel has no time zones: local time, zone in the header
     if ctype is ColType.FLOAT:
         return float(value)
     if ctype is ColType.INT:
@@ -67,13 +67,18 @@ def render_xlsx(doc: Document) -> bytes:
         sheet.freeze_panes = "A2"
     info = book.create_sheet(INFO_SHEET)
     lang = doc.lang
-    rows = [(tr(lang, "报告", "Report"), doc.title), (tr(lang, "厂区", "Plant"), f"{doc.plant} ({doc.site})"),
-            (tr(lang, "报告期", "Period"), doc.period),
-            (tr(lang, "区域", "Areas"), ", ".join(doc.areas) or tr(lang, "全部", "all")),
-            (tr(lang, "生成时间", "Generated at"), doc.local(doc.generated_at).replace(tzinfo=None)),
-            (tr(lang, "数据截至", "Data as of"),
-             doc.local(doc.data_as_of).replace(tzinfo=None) if doc.data_as_of else None),
-            (tr(lang, "时区", "Time zone"), doc.timezone)]
+    rows = [
+        (tr(lang, "报告", "Report"), doc.title),
+        (tr(lang, "厂区", "Plant"), f"{doc.plant} ({doc.site})"),
+        (tr(lang, "报告期", "Period"), doc.period),
+        (tr(lang, "区域", "Areas"), ", ".join(doc.areas) or tr(lang, "全部", "all")),
+        (tr(lang, "生成时间", "Generated at"), doc.local(doc.generated_at).replace(tzinfo=None)),
+        (
+            tr(lang, "数据截至", "Data as of"),
+            doc.local(doc.data_as_of).replace(tzinfo=None) if doc.data_as_of else None,
+        ),
+        (tr(lang, "时区", "Time zone"), doc.timezone),
+    ]
     rows += [(tr(lang, "配置版本", "Revision") + f" {k}", v) for k, v in doc.revision.items()]
     rows += [(tr(lang, "说明", "Note"), note) for note in doc.notes]
     rows += [(tr(lang, "来源", "Source"), source) for source in doc.sources]

@@ -18,8 +18,12 @@ _LOGGER = logging.getLogger("simulator")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     parser.add_argument("--config", default="examples/demo-plant.yaml")
-    parser.add_argument("--rate-scale", type=float, default=1.0,
-                        help="multiply every device's publishing interval (0.5 = twice as often)")
+    parser.add_argument(
+        "--rate-scale",
+        type=float,
+        default=1.0,
+        help="multiply every device's publishing interval (0.5 = twice as often)",
+    )
     parser.add_argument("--speed", type=float, default=1.0, help="play incidents this many times faster")
     parser.add_argument("--dropout", type=float, default=0.002, help="probability that a sample is lost")
     parser.add_argument("--seed", type=int, default=7)
@@ -28,9 +32,15 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging(settings.log_level)
     if not settings.mqtt_url:
         raise SystemExit("python -m simulator needs EHS_MQTT_URL (`ehs up --demo` sets it)")
-    runner = SimulatorRunner(load_plant(args.config), settings.mqtt_url, seed=args.seed,
-                             rate_scale=args.rate_scale, speed=args.speed, dropout=args.dropout,
-                             secret=settings.interlock_root)
+    runner = SimulatorRunner(
+        load_plant(args.config),
+        settings.mqtt_url,
+        seed=args.seed,
+        rate_scale=args.rate_scale,
+        speed=args.speed,
+        dropout=args.dropout,
+        secret=settings.interlock_root,
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -24,18 +24,45 @@ from core.commands import KIND_ACTIONS, DeviceCommandState, ack, check_command, 
 _LOGGER = logging.getLogger(__name__)
 
 #: What each action sets the actuator to (True = running / on / open / charging).
-SETS = {"exhaust_fan.on": True, "exhaust_fan.off": False, "sprinkler.on": True, "sprinkler.off": False,
-        "valve.open": True, "valve.close": False, "line.start": True, "line.stop": False,
-        "charge.resume": True, "charge.stop": False}
+SETS = {
+    "exhaust_fan.on": True,
+    "exhaust_fan.off": False,
+    "sprinkler.on": True,
+    "sprinkler.off": False,
+    "valve.open": True,
+    "valve.close": False,
+    "line.start": True,
+    "line.stop": False,
+    "charge.resume": True,
+    "charge.stop": False,
+}
 #: The state at start: fans and sprinklers off, valves open, lines running, cabinets charging.
-INITIAL = {"exhaust_fan": False, "sprinkler": False, "supply_valve": True, "line_controller": True,
-           "formation_cabinet": True, "grading_cabinet": True, "aging_rack": True}
+INITIAL = {
+    "exhaust_fan": False,
+    "sprinkler": False,
+    "supply_valve": True,
+    "line_controller": True,
+    "formation_cabinet": True,
+    "grading_cabinet": True,
+    "aging_rack": True,
+}
 #: The point that reports the actuator's state, if it has one.
-STATE_POINT = {"exhaust_fan": "fan_running_bool", "sprinkler": "sprinkler_on_bool", "supply_valve": "valve_open_bool",
-               "line_controller": "line_running_bool"}
+STATE_POINT = {
+    "exhaust_fan": "fan_running_bool",
+    "sprinkler": "sprinkler_on_bool",
+    "supply_valve": "valve_open_bool",
+    "line_controller": "line_running_bool",
+}
 #: Seconds from accepting a command to having done it (fan spin-up, valve travel).
-ACTUATION_S = {"exhaust_fan": 2.0, "sprinkler": 1.0, "supply_valve": 5.0, "line_controller": 2.0,
-               "formation_cabinet": 0.5, "grading_cabinet": 0.5, "aging_rack": 0.5}
+ACTUATION_S = {
+    "exhaust_fan": 2.0,
+    "sprinkler": 1.0,
+    "supply_valve": 5.0,
+    "line_controller": 2.0,
+    "formation_cabinet": 0.5,
+    "grading_cabinet": 0.5,
+    "aging_rack": 0.5,
+}
 #: Time constants (incident seconds) of the physics: how fast a response pulls a value back to normal.
 TAU_FAN_S, TAU_VALVE_S, TAU_SPRINKLER_S, TAU_LINE_S = 30.0, 20.0, 25.0, 40.0
 GASES = ("voc", "h2", "co", "hf")
@@ -50,8 +77,8 @@ class Actuator:
     area: str
     process: str
     on: bool
-    since: float = 0.0                                   # when the state last changed (epoch s)
-    commands: DeviceCommandState = field(default_factory=DeviceCommandState)   # replay memory (core.commands)
+    since: float = 0.0  # when the state last changed (epoch s)
+    commands: DeviceCommandState = field(default_factory=DeviceCommandState)  # replay memory (core.commands)
 
     def state(self) -> dict[str, object]:
         return {"on": self.on, "since": round(self.since, 3), "kind": self.kind}
@@ -65,9 +92,11 @@ class ActuatorBank:
         self.secret = secret
         self.actuators: dict[tuple[str, str], Actuator] = {
             (d.site, d.code): Actuator(d.site, d.code, d.kind, d.area, d.process, INITIAL[d.kind])
-            for d in devices if d.kind in KIND_ACTIONS}
+            for d in devices
+            if d.kind in KIND_ACTIONS
+        }
         self._keys: dict[tuple[str, str], bytes] = {}
-        self._doing: list[tuple[float, Actuator, str, bool]] = []     # (due, actuator, command id, new state)
+        self._doing: list[tuple[float, Actuator, str, bool]] = []  # (due, actuator, command id, new state)
 
     def _key(self, site: str, device: str) -> bytes:
         if (site, device) not in self._keys:
@@ -93,18 +122,21 @@ class ActuatorBank:
             return []
         if verdict.outcome == "duplicate":
             return [verdict.previous or ack(command_id, "accepted", "already accepted", actuator.state())]
-        if verdict.outcome == "refuse":                    # not remembered: it may not even be ours
+        if verdict.outcome == "refuse":  # not remembered: it may not even be ours
             _LOGGER.warning("%s/%s refused command %s: %s", site, device, command_id, verdict.reason)
             return [ack(command_id, "rejected", verdict.reason, actuator.state())]
         body = verdict.command or {}
-        if body["action"] not in KIND_ACTIONS[actuator.kind]:   # a real command we cannot do: answer retries alike
+        if body["action"] not in KIND_ACTIONS[actuator.kind]:  # a real command we cannot do: answer retries alike
             why = f"a {actuator.kind} cannot {body['action']}"
             _LOGGER.warning("%s/%s refused command %s: %s", site, device, command_id, why)
             return [self._remember(actuator, command_id, ack(command_id, "rejected", why, actuator.state()))]
         self._doing.append((now + ACTUATION_S[actuator.kind], actuator, command_id, SETS[body["action"]]))
         drill = " (drill)" if body.get("drill") else ""
-        return [self._remember(actuator, command_id, ack(command_id, "accepted", f"{body['action']}{drill}",
-                                                          actuator.state()))]
+        return [
+            self._remember(
+                actuator, command_id, ack(command_id, "accepted", f"{body['action']}{drill}", actuator.state())
+            )
+        ]
 
     def _remember(self, actuator: Actuator, command_id: str, reply: bytes) -> bytes:
         actuator.commands.answered(command_id, reply)
@@ -119,8 +151,7 @@ class ActuatorBank:
                 continue
             if actuator.on != new_state:
                 actuator.on, actuator.since = new_state, now
-            out.append((actuator, self._remember(actuator, command_id,
-                                                 ack(command_id, "done", "", actuator.state()))))
+            out.append((actuator, self._remember(actuator, command_id, ack(command_id, "done", "", actuator.state()))))
         self._doing = waiting
         return out
 
@@ -128,8 +159,14 @@ class ActuatorBank:
 
     def _since(self, area: str | None, kind: str, on: bool, process: str | None = None) -> float | None:
         """Since when an actuator of ``kind`` in the area (or process) has been in state ``on``; None if none is."""
-        times = [a.since for a in self.actuators.values() if a.kind == kind and a.on == on
-                 and (area is None or a.area == area) and (process is None or a.process == process)]
+        times = [
+            a.since
+            for a in self.actuators.values()
+            if a.kind == kind
+            and a.on == on
+            and (area is None or a.area == area)
+            and (process is None or a.process == process)
+        ]
         return min(times) if times else None
 
     def adjust(self, device, values: dict[str, float], raw: dict[str, float], now: float) -> None:
@@ -145,7 +182,7 @@ class ActuatorBank:
             key = STATE_POINT.get(actuator.kind)
             if key in values:
                 values[key] = 1.0 if actuator.on else 0.0
-            if not actuator.on and "current_a" in values:          # charging stopped
+            if not actuator.on and "current_a" in values:  # charging stopped
                 values["current_a"] = 0.0
         responses = []
         if (t := self._since(device.area, "exhaust_fan", True)) is not None:
@@ -154,9 +191,11 @@ class ActuatorBank:
             responses.append((("voc", "hf"), TAU_VALVE_S, t, None))
         if (t := self._since(device.area, "sprinkler", True)) is not None:
             responses.append((("temperature", "smoke"), TAU_SPRINKLER_S, t, COOLED_TO_C))
-        if device.process == "voc_incinerator" and (t := self._since(None, "line_controller", False,
-                                                                     process="coating")) is not None:
-            responses.append((("voc", "nmhc"), TAU_LINE_S, t, None))    # the coating line is the RTO's solvent load
+        if (
+            device.process == "voc_incinerator"
+            and (t := self._since(None, "line_controller", False, process="coating")) is not None
+        ):
+            responses.append((("voc", "nmhc"), TAU_LINE_S, t, None))  # the coating line is the RTO's solvent load
         for quantities, tau, since, target in responses:
             fade = math.exp(-max(0.0, now - since) * self.speed / tau)
             for key, value in values.items():

@@ -35,16 +35,24 @@ import numpy as np
 from simulator.signals import COUNTER_EPOCH_S
 
 HOUR_S = 3600.0
-_LOCAL_OFFSET_S = 8 * 3600.0          # China Standard Time
-_CHUNK_H = 24 * 30                    # hourly rates computed 30 days at a time
-_NOISE = 0.04                         # hour-to-hour variation of a meter (± relative)
+_LOCAL_OFFSET_S = 8 * 3600.0  # China Standard Time
+_CHUNK_H = 24 * 30  # hourly rates computed 30 days at a time
+_NOISE = 0.04  # hour-to-hour variation of a meter (± relative)
 _YEAR_H = 24 * 365
 
 #: Production load per shift, by the weekday the shift starts on (Monday = 0): (day shift, night shift).
 SHIFT_LOAD = ((1.0, 0.72), (1.0, 0.72), (1.0, 0.72), (1.0, 0.72), (1.0, 0.72), (0.85, 0.3), (0.15, 0.15))
 #: Base load (share of the shape that does not follow production) per profile.
-BASE = {"line": 0.2, "oven": 0.6, "formation": 0.15, "compressed_air": 0.3, "continuous": 0.75, "utility": 0.4,
-        "chiller": 0.0, "production": 0.0}
+BASE = {
+    "line": 0.2,
+    "oven": 0.6,
+    "formation": 0.15,
+    "compressed_air": 0.3,
+    "continuous": 0.75,
+    "utility": 0.4,
+    "chiller": 0.0,
+    "production": 0.0,
+}
 PROFILES = tuple(BASE)
 #: Formation cabinets: relative net import in each hour of a 3-hour cycle (charge, charge, discharge with feedback).
 FORMATION_CYCLE = (1.3, 1.3, 0.4)
@@ -56,14 +64,14 @@ def shift_load(t: np.ndarray) -> np.ndarray:
     hour = (local % 86_400.0) // HOUR_S
     day_shift = (hour >= 8) & (hour < 20)
     # the weekday the running shift started on (a night shift after midnight belongs to the day before)
-    shift_day = ((((local - 8 * HOUR_S) // 86_400.0) + 3) % 7).astype(int)   # 1970-01-01 was a Thursday
+    shift_day = ((((local - 8 * HOUR_S) // 86_400.0) + 3) % 7).astype(int)  # 1970-01-01 was a Thursday
     table = np.array(SHIFT_LOAD)
     return np.where(day_shift, table[shift_day, 0], table[shift_day, 1])
 
 
 def outdoor_temp_c(t: np.ndarray) -> np.ndarray:
     """Outdoor air temperature in Changzhou (°C): about 4 °C in mid-January, 29 °C in late July, ±4 °C a day."""
-    days = (t - 1_735_689_600.0) / 86_400.0           # days since 2025-01-01
+    days = (t - 1_735_689_600.0) / 86_400.0  # days since 2025-01-01
     seasonal = 16.5 - 12.5 * np.cos(2 * math.pi * (days - 18.0) / 365.25)
     local_h = ((t + _LOCAL_OFFSET_S) % 86_400.0) / HOUR_S
     return seasonal + 4.0 * np.cos(2 * math.pi * (local_h - 14.0) / 24.0)
@@ -97,8 +105,8 @@ class ProfileCounter:
     """A counter register driven by a profile; ``value(t)`` is its reading at epoch second ``t``."""
 
     profile: str
-    nominal: float                          # mean increase per hour
-    offset: float                           # the register at the counter epoch
+    nominal: float  # mean increase per hour
+    offset: float  # the register at the counter epoch
     seed: int
     _cum: np.ndarray = field(default_factory=lambda: np.zeros(1), init=False, repr=False)
 
@@ -113,7 +121,7 @@ class ProfileCounter:
 
     def _grow(self, hours: int) -> None:
         while len(self._cum) <= hours + 1:
-            first = len(self._cum) - 1                  # always a multiple of the chunk
+            first = len(self._cum) - 1  # always a multiple of the chunk
             chunk = self.hourly(first, _CHUNK_H)
             self._cum = np.concatenate([self._cum, self._cum[-1] + np.cumsum(chunk)])
 

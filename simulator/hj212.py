@@ -96,9 +96,17 @@ class SimLogger:
 
     def _frame(self, cn: str, groups: list[dict], when: datetime) -> tuple[str, bytes]:
         qn = new_qn(when)
-        return qn, build_frame(Message(st=self.cfg.st or "32", cn=cn, mn=self.cfg.mn, pw=self.cfg.password, qn=qn,
-                                       flag=flag_of(Version.HJ212_2017, ack=True),
-                                       cp=cp_groups([{"DataTime": when.replace(microsecond=0)}, *groups])))
+        return qn, build_frame(
+            Message(
+                st=self.cfg.st or "32",
+                cn=cn,
+                mn=self.cfg.mn,
+                pw=self.cfg.password,
+                qn=qn,
+                flag=flag_of(Version.HJ212_2017, ack=True),
+                cp=cp_groups([{"DataTime": when.replace(microsecond=0)}, *groups]),
+            )
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -145,8 +153,14 @@ class SimLogger:
         for factor in self.factors:
             if factor.code in self.hourly and factor.hour:
                 values, factor.hour = factor.hour, []
-                groups.append({f"{factor.code}-Min": min(values), f"{factor.code}-Avg": round(
-                    sum(values) / len(values), 3), f"{factor.code}-Max": max(values), f"{factor.code}-Flag": "N"})
+                groups.append(
+                    {
+                        f"{factor.code}-Min": min(values),
+                        f"{factor.code}-Avg": round(sum(values) / len(values), 3),
+                        f"{factor.code}-Max": max(values),
+                        f"{factor.code}-Flag": "N",
+                    }
+                )
         return groups
 
     async def _send(self, writer: asyncio.StreamWriter, qn: str, frame: bytes) -> None:
@@ -173,11 +187,21 @@ class SimLogger:
                 future = self._answers.get(message.qn or "")
                 if future is not None and not future.done():
                     future.set_result(message)
-            elif message.cn == "1012":              # set time: ready (9011), done (9012)
+            elif message.cn == "1012":  # set time: ready (9011), done (9012)
                 for cn, item in (("9011", {"QnRtn": 1}), ("9012", {"ExeRtn": 1})):
-                    writer.write(build_frame(Message(st="91", cn=cn, mn=self.cfg.mn, pw=self.cfg.password,
-                                                     qn=message.qn, flag=flag_of(Version.HJ212_2017),
-                                                     cp=cp_groups(item))))
+                    writer.write(
+                        build_frame(
+                            Message(
+                                st="91",
+                                cn=cn,
+                                mn=self.cfg.mn,
+                                pw=self.cfg.password,
+                                qn=message.qn,
+                                flag=flag_of(Version.HJ212_2017),
+                                cp=cp_groups(item),
+                            )
+                        )
+                    )
                 self.commands_done += 1
                 await writer.drain()
 
@@ -191,8 +215,9 @@ def loggers_of(plant: PlantConfig, *, host: str, port: int, speed: float = 1.0, 
     for site in plant.sites:
         for area in site.areas:
             for i, device in enumerate(d for d in area.devices if d.hj212 is not None):
-                out.append(SimLogger(device, host=host, port=port, tz=ZoneInfo(site.timezone), speed=speed,
-                                     seed=seed + i))
+                out.append(
+                    SimLogger(device, host=host, port=port, tz=ZoneInfo(site.timezone), speed=speed, seed=seed + i)
+                )
     return out
 
 
@@ -208,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--incident-after", type=float, default=60.0, help="seconds before the incident starts")
     args = parser.parse_args(argv)
     setup_logging("INFO")
-    data, _ = read_yaml(args.config)             # the registry part only: the file may carry other sections
+    data, _ = read_yaml(args.config)  # the registry part only: the file may carry other sections
     plant = PlantConfig.model_validate({k: v for k, v in (data or {}).items() if k in PlantConfig.model_fields})
     loggers = loggers_of(plant, host=args.host, port=args.port, speed=args.speed)
 

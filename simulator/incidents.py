@@ -30,9 +30,9 @@ Overrides = dict[tuple[str, str], float | None]
 class Effect:
     """What an incident does at one instant."""
 
-    overrides: Overrides = field(default_factory=dict)     # (device, key) -> value to publish
-    silenced: frozenset[str] = frozenset()                 # devices that publish nothing
-    frozen: frozenset[tuple[str, str]] = frozenset()       # points stuck at their value when it began
+    overrides: Overrides = field(default_factory=dict)  # (device, key) -> value to publish
+    silenced: frozenset[str] = frozenset()  # devices that publish nothing
+    frozen: frozenset[tuple[str, str]] = frozenset()  # points stuck at their value when it began
     #: counters: (device, key) -> quantity consumed on top of the normal profile since the incident began
     #: (never decreasing in time; the plant keeps it in the register when the incident ends)
     added: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -56,25 +56,27 @@ class IncidentSpec:
     name: str
     title: str
     title_en: str
-    process: str                          # the process type it happens in (picks the area)
-    device_kind: str                      # which device of that area is the source
-    duration_s: float | None              # None: lasts until cleared
+    process: str  # the process type it happens in (picks the area)
+    device_kind: str  # which device of that area is the source
+    duration_s: float | None  # None: lasts until cleared
     timeline: Callable[[float, dict[str, str]], Effect] = field(repr=False)
 
 
 def thermal_runaway(t: float, dev: dict[str, str]) -> Effect:
     """A cell in a formation cabinet runs away: self-heating, vent (VOC), H2, CO, runaway, smoke."""
     cab, gas, smoke = dev["formation_cabinet"], dev.get("gas_detector"), dev.get("fire_detector")
-    onset_t = 60.0 + HEATING_TO_ONSET_S * 2      # a slow precursor first, then heating to onset
-    if t < 60.0:                                 # precursor: about 0.1 degC/s above the formation setpoint
+    onset_t = 60.0 + HEATING_TO_ONSET_S * 2  # a slow precursor first, then heating to onset
+    if t < 60.0:  # precursor: about 0.1 degC/s above the formation setpoint
         temp = 38.0 + 0.1 * t
-    elif t < onset_t:                            # accelerating self-heating to the onset temperature
+    elif t < onset_t:  # accelerating self-heating to the onset temperature
         frac = (t - 60.0) / (onset_t - 60.0)
-        temp = 44.0 + (RUNAWAY_ONSET_C - 44.0) * frac ** 2
-    else:                                        # runaway: the event lasts about 2 s, then the cell burns
+        temp = 44.0 + (RUNAWAY_ONSET_C - 44.0) * frac**2
+    else:  # runaway: the event lasts about 2 s, then the cell burns
         temp = _ramp(t, onset_t, onset_t + RUNAWAY_EVENT_S, RUNAWAY_ONSET_C, RUNAWAY_PEAK_C)
-    out: Overrides = {(cab, "cell_temp_c"): round(temp, 2),
-                      (cab, "cell_voltage_v"): round(_ramp(t, onset_t - 20, onset_t + 5, 3.4, 0.4), 3)}
+    out: Overrides = {
+        (cab, "cell_temp_c"): round(temp, 2),
+        (cab, "cell_voltage_v"): round(_ramp(t, onset_t - 20, onset_t + 5, 3.4, 0.4), 3),
+    }
     if gas:
         out[(gas, "voc_ppm")] = round(_sigmoid(t, 70.0, 8.0, 1.0, 180.0), 2)
         out[(gas, "h2_ppm")] = round(_sigmoid(t, onset_t - 90.0, 15.0, 0.5, 2500.0), 2)
@@ -87,8 +89,12 @@ def thermal_runaway(t: float, dev: dict[str, str]) -> Effect:
 def electrolyte_leak(t: float, dev: dict[str, str]) -> Effect:
     """Electrolyte leaks at the injection machine: solvent vapour rises, then HF from LiPF6 hydrolysis."""
     gas = dev["gas_detector"]
-    return Effect({(gas, "voc_ppm"): round(_sigmoid(t, 40.0, 10.0, 1.5, 160.0), 2),
-                   (gas, "hf_ppm"): round(_sigmoid(t, 90.0, 15.0, 0.05, 2.5), 3)})
+    return Effect(
+        {
+            (gas, "voc_ppm"): round(_sigmoid(t, 40.0, 10.0, 1.5, 160.0), 2),
+            (gas, "hf_ppm"): round(_sigmoid(t, 90.0, 15.0, 0.05, 2.5), 3),
+        }
+    )
 
 
 def rto_failure(t: float, dev: dict[str, str]) -> Effect:
@@ -130,17 +136,19 @@ def _ramped_total(t: float, rate_per_h: float, ramp_s: float) -> float:
 
 # Energy waste (issue #13). The extra rates are engineering estimates for the demo plant: a 900 kW drying line,
 # a 4800 Nm3/h compressor station at about 0.156 kWh/Nm3 (its configured nominals).
-OVEN_DOOR_EXTRA_KW = 320.0            # heaters at full power against an open door
+OVEN_DOOR_EXTRA_KW = 320.0  # heaters at full power against an open door
 OVEN_DOOR_EXTRA_STEAM_T_H = 0.9
-AIR_LEAK_NM3_H = 650.0                # a split hose on the header: flows day and night
+AIR_LEAK_NM3_H = 650.0  # a split hose on the header: flows day and night
 AIR_SPECIFIC_KWH_PER_NM3 = 0.156
 
 
 def oven_door_open(t: float, dev: dict[str, str]) -> Effect:
     """A vacuum oven's door is left open: vacuum lost, the chamber cools, heaters and steam run flat out."""
     oven, meter, steam = dev["vacuum_oven"], dev.get("energy_meter"), dev.get("steam_meter")
-    out: Overrides = {(oven, "temp_c"): round(_ramp(t, 0.0, 600.0, 95.0, 48.0), 1),
-                      (oven, "pressure_pa"): round(_ramp(t, 0.0, 30.0, 80.0, 101_000.0), 0)}
+    out: Overrides = {
+        (oven, "temp_c"): round(_ramp(t, 0.0, 600.0, 95.0, 48.0), 1),
+        (oven, "pressure_pa"): round(_ramp(t, 0.0, 30.0, 80.0, 101_000.0), 0),
+    }
     added: dict[tuple[str, str], float] = {}
     if meter:
         added[(meter, "energy_kwh")] = _ramped_total(t, OVEN_DOOR_EXTRA_KW, 120.0)
@@ -153,9 +161,13 @@ def compressed_air_leak(t: float, dev: dict[str, str]) -> Effect:
     """A compressed-air leak upstream of the sub-meters: more air and compressor power around the clock (the
     night-time base load rises), header pressure sags a little; the sub-meters see nothing."""
     comp = dev["air_compressor"]
-    return Effect({(comp, "pressure_mpa"): round(_ramp(t, 0.0, 300.0, 0.68, 0.61), 3)},
-                  added={(comp, "air_nm3"): _ramped_total(t, AIR_LEAK_NM3_H, 60.0),
-                         (comp, "energy_kwh"): _ramped_total(t, AIR_LEAK_NM3_H * AIR_SPECIFIC_KWH_PER_NM3, 60.0)})
+    return Effect(
+        {(comp, "pressure_mpa"): round(_ramp(t, 0.0, 300.0, 0.68, 0.61), 3)},
+        added={
+            (comp, "air_nm3"): _ramped_total(t, AIR_LEAK_NM3_H, 60.0),
+            (comp, "energy_kwh"): _ramped_total(t, AIR_LEAK_NM3_H * AIR_SPECIFIC_KWH_PER_NM3, 60.0),
+        },
+    )
 
 
 def submeter_failure(t: float, dev: dict[str, str]) -> Effect:
@@ -164,22 +176,69 @@ def submeter_failure(t: float, dev: dict[str, str]) -> Effect:
     return Effect(frozen=frozenset({(dev["energy_meter"], "energy_kwh")}))
 
 
-INCIDENTS: dict[str, IncidentSpec] = {spec.name: spec for spec in (
-    IncidentSpec("thermal_runaway", "化成热失控", "Thermal runaway in formation", "formation",
-                 "formation_cabinet", None, thermal_runaway),
-    IncidentSpec("electrolyte_leak", "注液电解液泄漏", "Electrolyte leak in injection", "injection",
-                 "gas_detector", None, electrolyte_leak),
-    IncidentSpec("rto_failure", "RTO 故障", "RTO failure", "voc_incinerator", "rto", None, rto_failure),
-    IncidentSpec("ph_excursion", "废水 pH 超标", "Wastewater pH excursion", "wastewater", "water_analyzer",
-                 480.0, ph_excursion),
-    IncidentSpec("meter_stop", "电表停报", "A meter stops reporting", "formation", "energy_meter", None,
-                 meter_stop),
-    IncidentSpec("sensor_flatline", "传感器卡死", "A sensor flatlines", "warehouse", "environment_monitor",
-                 None, sensor_flatline),
-    IncidentSpec("oven_door_open", "烘箱门未关", "An oven door left open", "drying", "vacuum_oven", None,
-                 oven_door_open),
-    IncidentSpec("compressed_air_leak", "压缩空气泄漏", "A compressed-air leak", "utilities", "air_compressor",
-                 None, compressed_air_leak),
-    IncidentSpec("submeter_failure", "分表故障", "A sub-meter stops counting", "formation", "energy_meter", None,
-                 submeter_failure),
-)}
+INCIDENTS: dict[str, IncidentSpec] = {
+    spec.name: spec
+    for spec in (
+        IncidentSpec(
+            "thermal_runaway",
+            "化成热失控",
+            "Thermal runaway in formation",
+            "formation",
+            "formation_cabinet",
+            None,
+            thermal_runaway,
+        ),
+        IncidentSpec(
+            "electrolyte_leak",
+            "注液电解液泄漏",
+            "Electrolyte leak in injection",
+            "injection",
+            "gas_detector",
+            None,
+            electrolyte_leak,
+        ),
+        IncidentSpec("rto_failure", "RTO 故障", "RTO failure", "voc_incinerator", "rto", None, rto_failure),
+        IncidentSpec(
+            "ph_excursion",
+            "废水 pH 超标",
+            "Wastewater pH excursion",
+            "wastewater",
+            "water_analyzer",
+            480.0,
+            ph_excursion,
+        ),
+        IncidentSpec(
+            "meter_stop", "电表停报", "A meter stops reporting", "formation", "energy_meter", None, meter_stop
+        ),
+        IncidentSpec(
+            "sensor_flatline",
+            "传感器卡死",
+            "A sensor flatlines",
+            "warehouse",
+            "environment_monitor",
+            None,
+            sensor_flatline,
+        ),
+        IncidentSpec(
+            "oven_door_open", "烘箱门未关", "An oven door left open", "drying", "vacuum_oven", None, oven_door_open
+        ),
+        IncidentSpec(
+            "compressed_air_leak",
+            "压缩空气泄漏",
+            "A compressed-air leak",
+            "utilities",
+            "air_compressor",
+            None,
+            compressed_air_leak,
+        ),
+        IncidentSpec(
+            "submeter_failure",
+            "分表故障",
+            "A sub-meter stops counting",
+            "formation",
+            "energy_meter",
+            None,
+            submeter_failure,
+        ),
+    )
+}

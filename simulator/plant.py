@@ -25,7 +25,7 @@ LINE_LOSS = 0.02
 #: A parent's own unmetered loads are at least this share of its nominal (lighting, offices, small users).
 MIN_UNMETERED = 0.01
 
-PointRef = tuple[str, str, str]        # (site, device, key)
+PointRef = tuple[str, str, str]  # (site, device, key)
 
 
 @dataclass
@@ -46,7 +46,7 @@ class SimDevice:
 class ActiveIncident:
     name: str
     started: float
-    devices: dict[str, str]            # device kind -> device code in the chosen area
+    devices: dict[str, str]  # device kind -> device code in the chosen area
     frozen: dict[tuple[str, str], float] = field(default_factory=dict)
     site: str = ""
 
@@ -54,9 +54,17 @@ class ActiveIncident:
 class SimPlant:
     """Compute what every device reports at a given time."""
 
-    def __init__(self, plant: PlantConfig, *, seed: int = 7, dropout: float = 0.002,
-                 outage_per_hour: float = 0.05, rate_scale: float = 1.0, speed: float = 1.0,
-                 secret: str | bytes = b"") -> None:
+    def __init__(
+        self,
+        plant: PlantConfig,
+        *,
+        seed: int = 7,
+        dropout: float = 0.002,
+        outage_per_hour: float = 0.05,
+        rate_scale: float = 1.0,
+        speed: float = 1.0,
+        secret: str | bytes = b"",
+    ) -> None:
         self.rng = random.Random(seed)
         self.dropout = dropout
         self.outage_per_hour = outage_per_hour
@@ -90,20 +98,25 @@ class SimPlant:
                             crc = zlib.crc32(f"{dev.code}/{p.key}".encode())
                             nominal = nominals[(site.code, dev.code, p.key)]
                             kids = self.children.get((site.code, dev.code, p.key), [])
-                            if kids:   # a parent meter: only its own unmetered loads have a profile of their own
+                            if kids:  # a parent meter: only its own unmetered loads have a profile of their own
                                 metered = (1 + LINE_LOSS) * sum(nominals.get(k, 0.0) for k in kids)
                                 nominal = max(nominal - metered, MIN_UNMETERED * nominal)
                             profile = profile_for(area.process.value, dev.kind, dev.code, p.key, p.quantity)
                             signals[p.key] = ProfileCounter(profile, nominal, float(crc % 100_000), crc)
-                        elif p.key == "outdoor_temp_c":    # the weather the chillers follow
+                        elif p.key == "outdoor_temp_c":  # the weather the chillers follow
                             signals[p.key] = OutdoorTemperature(zlib.crc32(f"{dev.code}/{p.key}".encode()))
                         else:
                             nominal = p.nominal if p.nominal is not None else (lo + hi) / 2
-                            signals[p.key] = GaugeSignal(nominal, p.quantity, lo, hi,
-                                                         random.Random(self.rng.random()))
+                            signals[p.key] = GaugeSignal(nominal, p.quantity, lo, hi, random.Random(self.rng.random()))
                     self.devices[(site.code, dev.code)] = SimDevice(
-                        site.code, dev.code, area.code, area.process.value, dev.kind,
-                        dev.interval_s * rate_scale, signals)
+                        site.code,
+                        dev.code,
+                        area.code,
+                        area.process.value,
+                        dev.kind,
+                        dev.interval_s * rate_scale,
+                        signals,
+                    )
         #: the actuators answer signed commands with the secret's per-device keys (``core.commands``)
         self.actuators = ActuatorBank(self.devices.values(), secret=secret, speed=speed)
 
@@ -129,7 +142,7 @@ class SimPlant:
             by_kind[match.kind] = match.code
         if spec.device_kind not in by_kind:
             raise ValueError(f"area {chosen_area!r} has no {spec.device_kind} for incident {name!r}")
-        if name in self.incidents:       # started again: what the running one added stays in the registers
+        if name in self.incidents:  # started again: what the running one added stays in the registers
             self.clear_incident(name, now)
         incident = ActiveIncident(name, now, by_kind, site=in_area[0].site)
         effect = spec.timeline(0.0, by_kind)
@@ -223,7 +236,7 @@ class SimPlant:
                 continue
             if any(device.code in effect.silenced for _, effect in effects):
                 continue
-            if self.rng.random() < self.dropout:       # an occasional lost sample
+            if self.rng.random() < self.dropout:  # an occasional lost sample
                 continue
             values = {key: self._point_value(device, key, now, added) for key in device.signals}
             raw = dict(values)

@@ -35,13 +35,31 @@ def events_topic(site: str) -> str:
 
 
 class SimulatorRunner:
-    def __init__(self, plant: PlantConfig, mqtt_url: str, *, protocol: int | None = None, seed: int = 7,
-                 rate_scale: float = 1.0, speed: float = 1.0, dropout: float = 0.002,
-                 outage_per_hour: float = 0.05, qos: int = 1, secret: str | bytes = b"") -> None:
+    def __init__(
+        self,
+        plant: PlantConfig,
+        mqtt_url: str,
+        *,
+        protocol: int | None = None,
+        seed: int = 7,
+        rate_scale: float = 1.0,
+        speed: float = 1.0,
+        dropout: float = 0.002,
+        outage_per_hour: float = 0.05,
+        qos: int = 1,
+        secret: str | bytes = b"",
+    ) -> None:
         self.address = mq.BrokerAddress.parse(mqtt_url)
         self.protocol = protocol or mq.detect_protocol(self.address)
-        self.sim = SimPlant(plant, seed=seed, rate_scale=rate_scale, speed=speed, dropout=dropout,
-                            outage_per_hour=outage_per_hour, secret=secret)
+        self.sim = SimPlant(
+            plant,
+            seed=seed,
+            rate_scale=rate_scale,
+            speed=speed,
+            dropout=dropout,
+            outage_per_hour=outage_per_hour,
+            secret=secret,
+        )
         self.commands: queue.Queue[tuple[str, str, bytes]] = queue.Queue(maxsize=10_000)
         self.qos = qos
         self.sites = sorted({site.code for site in plant.sites})
@@ -54,8 +72,7 @@ class SimulatorRunner:
 
     def _device_client(self, device: SimDevice) -> mqtt.Client:
         client = mq.new_client(self.address, f"sim-{device.site}-{device.code}", protocol=self.protocol)
-        client.will_set(topics.device_topic(device.site, device.code, topics.STATUS), b"offline", qos=1,
-                        retain=True)
+        client.will_set(topics.device_topic(device.site, device.code, topics.STATUS), b"offline", qos=1, retain=True)
         status_topic = topics.device_topic(device.site, device.code, topics.STATUS)
         cmd_topic = topics.device_topic(device.site, device.code, topics.CMD)
         actuator = (device.site, device.code) in self.sim.actuators.actuators
@@ -87,8 +104,9 @@ class SimulatorRunner:
             action = body.get("action")
             with self._lock:
                 if action == "start":
-                    area = self.sim.start_incident(body["incident"], time.time(), area=body.get("area"),
-                                                   device=body.get("device"))
+                    area = self.sim.start_incident(
+                        body["incident"], time.time(), area=body.get("area"), device=body.get("device")
+                    )
                     reply = {"ok": True, "action": "start", "incident": body["incident"], "area": area}
                 elif action == "clear":
                     cleared = self.sim.clear_incident(body.get("incident"), time.time())
@@ -123,7 +141,7 @@ class SimulatorRunner:
         with self._lock:
             for actuator, reply in self.sim.actuators.finish(now):
                 replies.append((actuator.site, actuator.device, reply))
-                self.sim.devices[(actuator.site, actuator.device)].next_due = now      # report the new state now
+                self.sim.devices[(actuator.site, actuator.device)].next_due = now  # report the new state now
         for site, code, reply in replies:
             self.clients[(site, code)].publish(topics.device_topic(site, code, topics.CMD_ACK), reply, qos=1)
 
@@ -136,16 +154,17 @@ class SimulatorRunner:
                 back = self.sim.back_online(now)
             for device in back:
                 self.clients[(device.site, device.code)].publish(
-                    topics.device_topic(device.site, device.code, topics.STATUS), b"online", qos=1, retain=True)
+                    topics.device_topic(device.site, device.code, topics.STATUS), b"online", qos=1, retain=True
+                )
             for device, values in due:
                 client = self.clients[(device.site, device.code)]
                 if values is None:
-                    client.publish(topics.device_topic(device.site, device.code, topics.STATUS), b"offline",
-                                   qos=1, retain=True)
+                    client.publish(
+                        topics.device_topic(device.site, device.code, topics.STATUS), b"offline", qos=1, retain=True
+                    )
                     continue
                 payload = orjson.dumps({"ts": int(now * 1000), "seq": device.seq, "values": values})
-                client.publish(topics.device_topic(device.site, device.code, topics.TELEMETRY), payload,
-                               qos=self.qos)
+                client.publish(topics.device_topic(device.site, device.code, topics.TELEMETRY), payload, qos=self.qos)
                 self.published += len(values)
 
     def stop(self) -> None:
@@ -199,12 +218,15 @@ def send_control(mqtt_url: str, site: str, body: dict, *, timeout: float = 10.0)
     mq.connect_blocking(client, address)
     try:
         if not subscribed.wait(timeout):
-            raise TimeoutError(f"the broker at {address.host}:{address.port} did not confirm the subscription to "
-                               f"{events_topic(site)} within {timeout:g} s")
+            raise TimeoutError(
+                f"the broker at {address.host}:{address.port} did not confirm the subscription to "
+                f"{events_topic(site)} within {timeout:g} s"
+            )
         client.publish(control_topic(site), orjson.dumps({**body, "request_id": request_id}), qos=1)
         if not got.wait(timeout):
-            raise TimeoutError(f"no simulator answered on {control_topic(site)} within {timeout:g} s; "
-                               f"is `ehs up --demo` running?")
+            raise TimeoutError(
+                f"no simulator answered on {control_topic(site)} within {timeout:g} s; is `ehs up --demo` running?"
+            )
     finally:
         client.disconnect()
         client.loop_stop()

@@ -43,8 +43,9 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureR
     before = leaks.snapshot()
     yield
     after = leaks.snapshot()
-    _SESSION_OWNED[0] = _SESSION_OWNED[0] | leaks.Snapshot(after.threads - before.threads,
-                                                           after.processes - before.processes)
+    _SESSION_OWNED[0] = _SESSION_OWNED[0] | leaks.Snapshot(
+        after.threads - before.threads, after.processes - before.processes
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -54,9 +55,10 @@ def _nothing_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     found = leaks.leftovers(before, _SESSION_OWNED[0])
     if found:
-        pytest.fail(f"{request.node.nodeid} left running after its tests and fixtures ended:\n  "
-                    + "\n  ".join(found), pytrace=False)
-
+        pytest.fail(
+            f"{request.node.nodeid} left running after its tests and fixtures ended:\n  " + "\n  ".join(found),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -124,8 +126,10 @@ def _only_on_its_path(request: pytest.FixtureRequest) -> None:
     features: storage.Features = request.getfixturevalue("storage_features")
     here = storage_path(features)
     if here not in marker.args:
-        pytest.skip(f"concerns the {' and '.join(marker.args)} path only; this server gives the {here} path "
-                    f"(TimescaleDB {features.describe()})")
+        pytest.skip(
+            f"concerns the {' and '.join(marker.args)} path only; this server gives the {here} path "
+            f"(TimescaleDB {features.describe()})"
+        )
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pathlib import Path
 
 try:
     import psutil
-except ImportError:             # pragma: no cover - psutil comes with the test environment today
+except ImportError:  # pragma: no cover - psutil comes with the test environment today
     psutil = None
 
 #: Seconds a module's leftovers get to end on their own (a thread finishing its last loop, a process exiting).
@@ -99,9 +99,14 @@ def leftovers(before: Snapshot, owned: Snapshot, grace_s: float = GRACE_S) -> li
             threads[0].join(min(remaining, 0.1))
         else:
             time.sleep(min(remaining, 0.05))
-    return [*(f"thread {t.name!r} ({'daemon' if t.daemon else 'non-daemon'}, target "
-              f"{getattr(getattr(t, '_target', None), '__qualname__', type(t).__qualname__)})" for t in threads),
-            *(f"process {pid} ({_describe(pid)})" for pid, _ in processes)]
+    return [
+        *(
+            f"thread {t.name!r} ({'daemon' if t.daemon else 'non-daemon'}, target "
+            f"{getattr(getattr(t, '_target', None), '__qualname__', type(t).__qualname__)})"
+            for t in threads
+        ),
+        *(f"process {pid} ({_describe(pid)})" for pid, _ in processes),
+    ]
 
 
 def _describe(pid: int) -> str:

@@ -29,8 +29,9 @@ def shared_data_dir() -> Path:
     return REPO_ROOT.parent / "shared" / "data"
 
 
-def wait_for(condition: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.05,
-             message: str = "condition") -> Any:
+def wait_for(
+    condition: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"
+) -> Any:
     """Poll until ``condition()`` is truthy and return it; fail after ``timeout`` (readiness, not a sleep)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -48,20 +49,41 @@ def unique_code(prefix: str = "t") -> str:
 
 def small_plant(site: str, *, devices: int = 2, extra_points: int = 0) -> PlantConfig:
     """A one-area plant: gas detectors with h2/co/voc points (and ``extra_points`` more gauges each)."""
-    return PlantConfig.model_validate({"sites": [{
-        "code": site, "name": f"测试厂 {site}", "areas": [{
-            "code": "formation", "name": "化成", "process": "formation",
-            "devices": [{
-                "code": f"gas-{i:02d}", "name": f"气体探测器 {i}", "kind": "gas_detector", "interval_s": 1,
-                "points": [
-                    {"key": "h2_ppm", "name": "氢气", "quantity": "h2", "range": [0, 40000]},
-                    {"key": "co_ppm", "name": "一氧化碳", "quantity": "co", "range": [0, 1000]},
-                    {"key": "voc_ppm", "name": "VOC", "quantity": "voc", "range": [0, 2000]},
-                    *({"key": f"t{j}_temp_c", "name": f"温度 {j}", "quantity": "temperature"}
-                      for j in range(extra_points)),
-                ]} for i in range(devices)],
-        }],
-    }]})
+    return PlantConfig.model_validate(
+        {
+            "sites": [
+                {
+                    "code": site,
+                    "name": f"测试厂 {site}",
+                    "areas": [
+                        {
+                            "code": "formation",
+                            "name": "化成",
+                            "process": "formation",
+                            "devices": [
+                                {
+                                    "code": f"gas-{i:02d}",
+                                    "name": f"气体探测器 {i}",
+                                    "kind": "gas_detector",
+                                    "interval_s": 1,
+                                    "points": [
+                                        {"key": "h2_ppm", "name": "氢气", "quantity": "h2", "range": [0, 40000]},
+                                        {"key": "co_ppm", "name": "一氧化碳", "quantity": "co", "range": [0, 1000]},
+                                        {"key": "voc_ppm", "name": "VOC", "quantity": "voc", "range": [0, 2000]},
+                                        *(
+                                            {"key": f"t{j}_temp_c", "name": f"温度 {j}", "quantity": "temperature"}
+                                            for j in range(extra_points)
+                                        ),
+                                    ],
+                                }
+                                for i in range(devices)
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
 
 def count(url: str, sql: str, params: tuple = ()) -> int:
@@ -98,8 +120,13 @@ class Publisher:
 def spawn(module: str, env: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
     """Run ``python -m module`` with the repository on the path, output to ``log``."""
     full_env = {**os.environ, **env, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", module, *args], env=full_env, cwd=REPO_ROOT,
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        env=full_env,
+        cwd=REPO_ROOT,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+    )  # noqa: SIM115
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> int:
@@ -151,8 +178,11 @@ def seal_template(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
         for _ in range(200):
-            left = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                "WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchone()[0]
+            left = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            ).fetchone()[0]
             if not left:
                 return
             time.sleep(0.05)

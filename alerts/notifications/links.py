@@ -29,8 +29,7 @@ class Link:
 
 
 def make(secret: str | Keyring, *, alarm_id: int, user_id: int | None, now: datetime, ttl: timedelta) -> str:
-    return sign(secret, purpose=_PURPOSE, audience=_AUDIENCE, claims={"a": alarm_id, "u": user_id}, now=now,
-                ttl=ttl)
+    return sign(secret, purpose=_PURPOSE, audience=_AUDIENCE, claims={"a": alarm_id, "u": user_id}, now=now, ttl=ttl)
 
 
 def read(secret: str | Keyring, token: str, *, now: datetime) -> Link:

@@ -45,8 +45,9 @@ def compose(ctx: Mapping[str, Any], *, lang: str, link: str | None, tz: str = "A
     if place:
         lines.append(("Plant: " if en else "厂区: ") + place)
     if ctx.get("point_name") or alarm.get("point"):
-        lines.append(("Point: " if en else "测点: ") + f"{ctx.get('point_name') or alarm.get('point')}"
-                     f" ({alarm.get('device')})")
+        lines.append(
+            ("Point: " if en else "测点: ") + f"{ctx.get('point_name') or alarm.get('point')} ({alarm.get('device')})"
+        )
     value = _fmt_value(alarm.get("value"), ctx.get("unit"))
     if value is not None:
         lines.append(("Value: " if en else "数值: ") + value)
@@ -85,5 +86,9 @@ def summary(flood: Mapping[str, Any], alarms: list[Mapping[str, Any]], *, limit:
     en = [f"{a.get('title_en') or a['title']} ({a['source']})" for a in shown]
     more_zh = f"\n…另有 {n - limit} 条" if n > limit else ""
     more_en = f"\n… and {n - limit} more" if n > limit else ""
-    return {"title": f"报警泛滥 {flood['area']}: 本期 {n} 条报警", "title_en": f"Alarm flood in {flood['area']}: {n} "
-            "alarms this interval", "body": "\n".join(zh) + more_zh, "body_en": "\n".join(en) + more_en}
+    return {
+        "title": f"报警泛滥 {flood['area']}: 本期 {n} 条报警",
+        "title_en": f"Alarm flood in {flood['area']}: {n} alarms this interval",
+        "body": "\n".join(zh) + more_zh,
+        "body_en": "\n".join(en) + more_en,
+    }

@@ -40,21 +40,41 @@ _URGENCY = {1: "low", 2: "normal", 3: "high", 4: "high"}
 
 
 class Notifier:
-    def __init__(self, *, database_url: str, secret: str | Keyring, settings: AlertSettings | None = None,
-                 clock: Clock | None = None, config: Callable[[psycopg.Connection], AlertConfig] | None = None,
-                 apprise_notifier: AppriseNotifier | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        secret: str | Keyring,
+        settings: AlertSettings | None = None,
+        clock: Clock | None = None,
+        config: Callable[[psycopg.Connection], AlertConfig] | None = None,
+        apprise_notifier: AppriseNotifier | None = None,
+    ) -> None:
         self.database_url = database_url
         self.secret = secret
         self.settings = s = settings or AlertSettings()
         self.clock = clock or SystemClock()
         self.config = config
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
-        self.policy = outbox.Policy(lease=timedelta(seconds=s.notify_lease_s), max_attempts=s.notify_max_attempts,
-                                    backoff_s=s.notify_backoff_s, fail_alarm_after=s.notify_fail_alarm_after,
-                                    group_interval=timedelta(seconds=s.notify_group_interval_s), tz=s.notify_tz)
+        self.policy = outbox.Policy(
+            lease=timedelta(seconds=s.notify_lease_s),
+            max_attempts=s.notify_max_attempts,
+            backoff_s=s.notify_backoff_s,
+            fail_alarm_after=s.notify_fail_alarm_after,
+            group_interval=timedelta(seconds=s.notify_group_interval_s),
+            tz=s.notify_tz,
+        )
         self.apprise = apprise_notifier or AppriseNotifier(endpoints=s.notify_endpoints, timeout_s=s.notify_timeout_s)
-        self.counters = {"expanded": 0, "sent": 0, "failed_attempts": 0, "rate_limited": 0, "lost": 0,
-                         "escalations": 0, "reminders": 0, "summaries": 0}
+        self.counters = {
+            "expanded": 0,
+            "sent": 0,
+            "failed_attempts": 0,
+            "rate_limited": 0,
+            "lost": 0,
+            "escalations": 0,
+            "reminders": 0,
+            "summaries": 0,
+        }
         self._vapid: tuple[str, str] | None = None
         self._config_cache: AlertConfig | None = None
         self._plan_wake = threading.Event()
@@ -107,42 +127,77 @@ class Notifier:
             ctx = outbox.context(conn, delivery["outbox_id"])
             target = outbox.delivery_target(conn, delivery)
             if delivery["kind"] == "webpush" and self._vapid is None:
-                self._vapid = webpush.vapid_keys(conn=conn, secret=self.secret,
-                                                 configured=self.settings.vapid_private_key)
+                self._vapid = webpush.vapid_keys(
+                    conn=conn, secret=self.secret, configured=self.settings.vapid_private_key
+                )
         started = self.clock.now()
         result, shown = self._deliver(delivery, ctx, target, started)
         with conn.transaction():
-            status = outbox.finish(conn=conn, delivery=delivery, result=result, target=shown, started=started,
-                                   now=self.clock.now(), policy=self.policy)
+            status = outbox.finish(
+                conn=conn,
+                delivery=delivery,
+                result=result,
+                target=shown,
+                started=started,
+                now=self.clock.now(),
+                policy=self.policy,
+            )
         with self._lock:
-            self.counters["sent" if status == "sent" else
-                          "rate_limited" if result.result == "rate_limited" else "failed_attempts"] += 1
+            self.counters[
+                "sent" if status == "sent" else "rate_limited" if result.result == "rate_limited" else "failed_attempts"
+            ] += 1
         return True
 
-    def _deliver(self, delivery: dict[str, Any], ctx: dict[str, Any], target: dict[str, Any],
-                 now: datetime) -> tuple[SendResult, str]:
+    def _deliver(
+        self, delivery: dict[str, Any], ctx: dict[str, Any], target: dict[str, Any], now: datetime
+    ) -> tuple[SendResult, str]:
         row = ctx["outbox"]
         token = None
         if row["alarm_id"] is not None:
-            token = links.make(self.secret, alarm_id=row["alarm_id"], user_id=delivery["user_id"], now=now,
-                               ttl=timedelta(seconds=self.settings.link_ttl_s))
+            token = links.make(
+                self.secret,
+                alarm_id=row["alarm_id"],
+                user_id=delivery["user_id"],
+                now=now,
+                ttl=timedelta(seconds=self.settings.link_ttl_s),
+            )
         path = links.path(row["alarm_id"], token) if token else None
         if ctx.get("alarm") is not None and self._config_cache is not None:
             spec = self._config_cache.attrs(ctx["alarm"]["rule"])
             ctx = {**ctx, "action": spec.action, "action_en": spec.action_en}
-        msg = messages.compose(ctx, lang=delivery["lang"], link=self.settings.public_url.rstrip("/") + path
-                               if path else None, tz=self.settings.notify_tz)
+        msg = messages.compose(
+            ctx,
+            lang=delivery["lang"],
+            link=self.settings.public_url.rstrip("/") + path if path else None,
+            tz=self.settings.notify_tz,
+        )
         key = f"ehs-{delivery['id']}"
         if delivery["kind"] == "webpush":
             sub = target["subscription"]
             if sub is None or sub["gone_at"] is not None:
                 return SendResult("gone", "subscription removed"), "webpush:-"
-            data = webpush.payload(kind=row["kind"], alarm_id=row["alarm_id"], event_id=row["alarm_event_id"],
-                                   title=msg.title, body=msg.body, priority=int(row["priority"] or 1),
-                                   drill=row["drill"], url=path, link_token=token, at=row["created_at"])
-            return webpush.send(sub, data, private_key=self._vapid[1], subject=self.settings.vapid_subject, key=key,
-                                ttl_s=self.settings.push_ttl_s, urgency=_URGENCY[int(row["priority"] or 1)],
-                                timeout_s=self.settings.notify_timeout_s), f"webpush:{sub['id']}"
+            data = webpush.payload(
+                kind=row["kind"],
+                alarm_id=row["alarm_id"],
+                event_id=row["alarm_event_id"],
+                title=msg.title,
+                body=msg.body,
+                priority=int(row["priority"] or 1),
+                drill=row["drill"],
+                url=path,
+                link_token=token,
+                at=row["created_at"],
+            )
+            return webpush.send(
+                sub,
+                data,
+                private_key=self._vapid[1],
+                subject=self.settings.vapid_subject,
+                key=key,
+                ttl_s=self.settings.push_ttl_s,
+                urgency=_URGENCY[int(row["priority"] or 1)],
+                timeout_s=self.settings.notify_timeout_s,
+            ), f"webpush:{sub['id']}"
         channel = target["channel"]
         if channel is None or not channel["enabled"]:
             return SendResult("error", "channel removed or disabled"), "-"
@@ -151,8 +206,9 @@ class Notifier:
             url = unseal(self.secret, channel["url_sealed"])
         except SealError as exc:
             return SendResult("error", str(exc), bad_channel=True), shown
-        return self.apprise.send(kind=channel["kind"], url=url, title=msg.title, body=msg.body, to=target["to"],
-                                 key=key), shown
+        return self.apprise.send(
+            kind=channel["kind"], url=url, title=msg.title, body=msg.body, to=target["to"], key=key
+        ), shown
 
     def run_once(self, conn: psycopg.Connection, *, max_sends: int = 10_000) -> int:
         """One planner pass, then send what is due now (tests, ``ehs notify``); return the number of sends."""
@@ -182,8 +238,9 @@ class Notifier:
         link.close()
 
     def _sender(self) -> None:
-        link = BackgroundConnection(self.database_url, purpose="notification sender", logger=_LOGGER,
-                                    level=logging.ERROR)
+        link = BackgroundConnection(
+            self.database_url, purpose="notification sender", logger=_LOGGER, level=logging.ERROR
+        )
         while not self._stop.is_set():
             try:
                 busy = link.run(self.send_one)
@@ -192,7 +249,7 @@ class Notifier:
                 busy = False
             self._beat(threading.current_thread().name, bool(busy))
             if busy:
-                self._send_wake.set()          # more may be due: let the other senders look too
+                self._send_wake.set()  # more may be due: let the other senders look too
                 continue
             self._send_wake.wait(self.settings.tick_s)
             self._send_wake.clear()
@@ -213,15 +270,19 @@ class Notifier:
                 self._stop.wait(2.0)
 
     def start(self) -> None:
-        self._threads = [threading.Thread(target=self._planner, name="notify-plan", daemon=True),
-                         threading.Thread(target=self._listen, name="notify-listen", daemon=True)]
-        self._threads += [threading.Thread(target=self._sender, name=f"notify-send-{i}", daemon=True)
-                          for i in range(self.settings.notify_senders)]
+        self._threads = [
+            threading.Thread(target=self._planner, name="notify-plan", daemon=True),
+            threading.Thread(target=self._listen, name="notify-listen", daemon=True),
+        ]
+        self._threads += [
+            threading.Thread(target=self._sender, name=f"notify-send-{i}", daemon=True)
+            for i in range(self.settings.notify_senders)
+        ]
         for thread in self._threads:
             thread.start()
 
     def stop(self) -> None:
-        if self.liveness is not None:          # they end on purpose: no longer watched
+        if self.liveness is not None:  # they end on purpose: no longer watched
             self.liveness.retire(self._threads)
         self._stop.set()
         self._plan_wake.set()

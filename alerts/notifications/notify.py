@@ -63,16 +63,28 @@ _LOGGER = logging.getLogger(__name__)
 #: Provider codes (in the JSON body of an HTTP 200 answer) that mean "too many messages: wait".
 RATE_LIMIT_CODES = {"dingtalk": {130101}, "wecom": {45009}, "wecom_app": {45009, 45033}, "feishu": {9499, 11232}}
 #: Codes that mean the channel itself is wrong (token, signature, URL): retrying will not help until fixed.
-BAD_CHANNEL_CODES = {"dingtalk": {300001, 310000}, "wecom": {93000}, "wecom_app": {40001, 40013, 40056, 60020},
-                     "feishu": {19001, 19021, 19024}}
+BAD_CHANNEL_CODES = {
+    "dingtalk": {300001, 310000},
+    "wecom": {93000},
+    "wecom_app": {40001, 40013, 40056, 60020},
+    "feishu": {19001, 19021, 19024},
+}
 #: URL schemes per channel kind (what an admin may configure).
-SCHEMES = {"wecom": ("wecombot",), "wecom_app": ("wecomapp",), "dingtalk": ("dingtalk",), "feishu": ("feishu", "lark"),
-           "email": ("mailto", "mailtos"), "sms": ("json", "jsons"), "webhook": ("json", "jsons"), "log": ("log",)}
+SCHEMES = {
+    "wecom": ("wecombot",),
+    "wecom_app": ("wecomapp",),
+    "dingtalk": ("dingtalk",),
+    "feishu": ("feishu", "lark"),
+    "email": ("mailto", "mailtos"),
+    "sms": ("json", "jsons"),
+    "webhook": ("json", "jsons"),
+    "log": ("log",),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
-    result: str                     # ok | error | rate_limited | gone
+    result: str  # ok | error | rate_limited | gone
     error: str | None = None
     retry_after_s: float | None = None
     bad_channel: bool = False
@@ -89,10 +101,16 @@ class _KeepsAnswer:
 
     def _call(self, method: str, url: str, *, ok: Sequence[int] = (200,), **kwargs: Any) -> bool:
         plugin: Any = self
-        plugin.throttle()          # apprise's pacing (we set it to 0: our token buckets pace the sends)
+        plugin.throttle()  # apprise's pacing (we set it to 0: our token buckets pace the sends)
         try:
-            self.answer = requests.request(method, url, verify=plugin.verify_certificate,
-                                           timeout=plugin.request_timeout, allow_redirects=plugin.redirects, **kwargs)
+            self.answer = requests.request(
+                method,
+                url,
+                verify=plugin.verify_certificate,
+                timeout=plugin.request_timeout,
+                allow_redirects=plugin.redirects,
+                **kwargs,
+            )
         except requests.RequestException as exc:
             plugin.logger.warning("%s: no answer (%s)", plugin.service_name, type(exc).__name__)
             return False
@@ -106,10 +124,16 @@ def _json_headers(plugin: Any, content_type: str = "application/json") -> dict[s
 class _DingTalk(_KeepsAnswer, NotifyDingTalk):
     """apprise's DingTalk robot, with the signature encoded once (see the module docstring)."""
 
-    def send(self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO,
-             body_format: NotifyFormat | None = None, **kwargs: Any) -> bool:
+    def send(
+        self,
+        body: str,
+        title: str = "",
+        notify_type: NotifyType = NotifyType.INFO,
+        body_format: NotifyFormat | None = None,
+        **kwargs: Any,
+    ) -> bool:
         payload: dict[str, Any] = {"msgtype": "text", "at": {"atMobiles": self.targets, "isAtAll": False}}
-        if body_format == NotifyFormat.MARKDOWN:          # as apprise: the title repeated as a heading
+        if body_format == NotifyFormat.MARKDOWN:  # as apprise: the title repeated as a heading
             title = " ".join(title.split()).lstrip("#- ")
             payload["markdown"] = {"title": title or self.app_desc, "text": f"# {title}\n{body}" if title else body}
             payload["msgtype"] = "markdown"
@@ -120,8 +144,13 @@ class _DingTalk(_KeepsAnswer, NotifyDingTalk):
             timestamp = str(round(time.time() * 1000))
             digest = hmac.new(self.secret.encode(), f"{timestamp}\n{self.secret}".encode(), hashlib.sha256).digest()
             params = {"timestamp": timestamp, "sign": base64.b64encode(digest).decode()}
-        return self._call("POST", self.notify_url.format(token=self.token), data=dumps(payload), params=params,
-                          headers=_json_headers(self))
+        return self._call(
+            "POST",
+            self.notify_url.format(token=self.token),
+            data=dumps(payload),
+            params=params,
+            headers=_json_headers(self),
+        )
 
 
 class _WeComBot(_KeepsAnswer, NotifyWeComBot):
@@ -129,8 +158,12 @@ class _WeComBot(_KeepsAnswer, NotifyWeComBot):
 
     def send(self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any) -> bool:
         payload = {"msgtype": "text", "text": {"content": body}}
-        return self._call("POST", self.api_url, data=dumps(payload).encode("utf-8"),
-                          headers=_json_headers(self, "application/json; charset=utf-8"))
+        return self._call(
+            "POST",
+            self.api_url,
+            data=dumps(payload).encode("utf-8"),
+            headers=_json_headers(self, "application/json; charset=utf-8"),
+        )
 
 
 class _Feishu(_KeepsAnswer, NotifyFeishu):
@@ -138,8 +171,12 @@ class _Feishu(_KeepsAnswer, NotifyFeishu):
 
     def send(self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, **kwargs: Any) -> bool:
         payload = {"msg_type": "text", "content": {"text": body}}
-        return self._call("POST", self.notify_url.format(token=self.token), data=dumps(payload).encode("utf-8"),
-                          headers=_json_headers(self))
+        return self._call(
+            "POST",
+            self.notify_url.format(token=self.token),
+            data=dumps(payload).encode("utf-8"),
+            headers=_json_headers(self),
+        )
 
 
 class _Lark(_KeepsAnswer, NotifyLark):
@@ -153,21 +190,31 @@ class _Lark(_KeepsAnswer, NotifyLark):
 class _Json(_KeepsAnswer, NotifyJSON):
     """apprise's JSON webhook (SMS gateways, webhooks), keeping the answer (a 429 says when to retry)."""
 
-    def send(self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, attach: Any = None,
-             **kwargs: Any) -> bool:
+    def send(
+        self, body: str, title: str = "", notify_type: NotifyType = NotifyType.INFO, attach: Any = None, **kwargs: Any
+    ) -> bool:
         attachments = []
         for no, attachment in enumerate((attach or []) if self.attachment_support else [], start=1):
             try:
                 if not attachment:
                     return False
-                attachments.append({"filename": attachment.name or f"file{no:03}.dat",
-                                    "base64": attachment.base64(), "mimetype": attachment.mimetype})
+                attachments.append(
+                    {
+                        "filename": attachment.name or f"file{no:03}.dat",
+                        "base64": attachment.base64(),
+                        "mimetype": attachment.mimetype,
+                    }
+                )
             except AppriseException:
                 return False
-        payload: dict[str, Any] = {JSONPayloadField.VERSION: self.json_version, JSONPayloadField.TITLE: title,
-                                   JSONPayloadField.MESSAGE: body, JSONPayloadField.ATTACHMENTS: attachments,
-                                   JSONPayloadField.MESSAGETYPE: notify_type.value}
-        for key, value in self.payload_extras.items():     # as apprise: ":key=" drops, ":key=new" renames, adds
+        payload: dict[str, Any] = {
+            JSONPayloadField.VERSION: self.json_version,
+            JSONPayloadField.TITLE: title,
+            JSONPayloadField.MESSAGE: body,
+            JSONPayloadField.ATTACHMENTS: attachments,
+            JSONPayloadField.MESSAGETYPE: notify_type.value,
+        }
+        for key, value in self.payload_extras.items():  # as apprise: ":key=" drops, ":key=new" renames, adds
             if key in payload:
                 if value:
                     payload[value] = payload[key]
@@ -177,9 +224,15 @@ class _Json(_KeepsAnswer, NotifyJSON):
         url = f"{'https' if self.secure else 'http'}://{self.host}"
         if isinstance(self.port, int):
             url += f":{self.port}"
-        return self._call(self.method, url + self.fullpath, ok=range(200, 300), data=dumps(payload),
-                          params=self.params, headers={**_json_headers(self), **self.headers},
-                          auth=(self.user, self.password) if self.user else None)
+        return self._call(
+            self.method,
+            url + self.fullpath,
+            ok=range(200, 300),
+            data=dumps(payload),
+            params=self.params,
+            headers={**_json_headers(self), **self.headers},
+            auth=(self.user, self.password) if self.user else None,
+        )
 
 
 class _WeComApp(_KeepsAnswer, NotifyBase):
@@ -192,8 +245,9 @@ class _WeComApp(_KeepsAnswer, NotifyBase):
     _tokens: dict[tuple[str, str], tuple[str, float]] = {}
     _lock = threading.Lock()
 
-    def __init__(self, corpid: str, corpsecret: str, agentid: str, targets: list[str] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, corpid: str, corpsecret: str, agentid: str, targets: list[str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.corpid, self.corpsecret, self.agentid = corpid, corpsecret, agentid
         self.targets = list(targets or [])
@@ -221,8 +275,8 @@ class _WeComApp(_KeepsAnswer, NotifyBase):
         r = self.answer
         body = r.json() if r is not None and r.headers.get("Content-Type", "").startswith("application/json") else {}
         if body.get("errcode") or not body.get("access_token"):
-            return None            # the answer (e.g. 40013 invalid corpid) stays for classify
-        with self._lock:     # refresh a little early: a token used at its very end may be refused
+            return None  # the answer (e.g. 40013 invalid corpid) stays for classify
+        with self._lock:  # refresh a little early: a token used at its very end may be refused
             self._tokens[key] = (body["access_token"], time.monotonic() + float(body.get("expires_in", 7200)) - 300)
         return body["access_token"]
 
@@ -232,10 +286,20 @@ class _WeComApp(_KeepsAnswer, NotifyBase):
         token = self._access_token()
         if token is None:
             return False
-        return self._call("POST", self.notify_url, params={"access_token": token},
-                          data=orjson.dumps({"touser": "|".join(self.targets), "msgtype": "text",
-                                             "agentid": int(self.agentid), "text": {"content": body}}),
-                          headers={"Content-Type": "application/json"})
+        return self._call(
+            "POST",
+            self.notify_url,
+            params={"access_token": token},
+            data=orjson.dumps(
+                {
+                    "touser": "|".join(self.targets),
+                    "msgtype": "text",
+                    "agentid": int(self.agentid),
+                    "text": {"content": body},
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        )
 
 
 #: Our plugins, registered with apprise's plugin manager (a subclass takes over its parent's schemes).
@@ -280,8 +344,9 @@ def classify(kind: str, ok: bool, response: requests.Response | None) -> SendRes
     if code in RATE_LIMIT_CODES.get(kind, ()):
         return SendResult("rate_limited", f"{kind} {code} {message}".strip(), retry_after_s=60.0)
     if code not in (None, 0):
-        return SendResult("error", f"{kind} {code} {message}".strip(),
-                          bad_channel=code in BAD_CHANNEL_CODES.get(kind, ()))
+        return SendResult(
+            "error", f"{kind} {code} {message}".strip(), bad_channel=code in BAD_CHANNEL_CODES.get(kind, ())
+        )
     if not ok or response.status_code >= 300:
         return SendResult("error", f"HTTP {response.status_code}")
     return SendResult("ok")
@@ -312,16 +377,25 @@ class AppriseNotifier:
         plugin = apprise.Apprise.instantiate(url, asset=self.asset, suppress_exceptions=False)
         if plugin is None:
             raise ValueError("apprise does not understand this channel URL")
-        plugin.request_rate_per_sec = 0          # our own per-channel token bucket paces the sends
+        plugin.request_rate_per_sec = 0  # our own per-channel token bucket paces the sends
         plugin.socket_read_timeout = plugin.socket_connect_timeout = self.timeout_s
         base = self.endpoints.get(kind)
-        for attr in ("notify_url", "api_url", "webhook_url", "token_url"):   # the providers' fixed API URLs
+        for attr in ("notify_url", "api_url", "webhook_url", "token_url"):  # the providers' fixed API URLs
             if base and isinstance(getattr(plugin, attr, None), str) and "://" in getattr(plugin, attr):
                 setattr(plugin, attr, _redirect(getattr(plugin, attr), base))
         return plugin
 
-    def send(self, *, kind: str, url: str, title: str, body: str, to: str | None = None,
-             key: str | None = None, attach: Sequence[tuple[str, bytes, str]] = ()) -> SendResult:
+    def send(
+        self,
+        *,
+        kind: str,
+        url: str,
+        title: str,
+        body: str,
+        to: str | None = None,
+        key: str | None = None,
+        attach: Sequence[tuple[str, bytes, str]] = (),
+    ) -> SendResult:
         """Send ``title`` and ``body``; ``to`` is the person's address (e-mail, phone) for person channels,
         ``key`` the delivery's idempotency key (an ``X-EHS-Delivery`` header on webhooks), ``attach`` files
         as (name, bytes, media type) for channels that carry them (e-mail)."""
@@ -345,8 +419,11 @@ class AppriseNotifier:
             ok = False
             _LOGGER.warning("%s channel raised %s", kind, type(exc).__name__)
         result = classify(kind, bool(ok), getattr(plugin, "answer", None))
-        return SendResult(result.result, scrub(result.error, url), result.retry_after_s, result.bad_channel) \
-            if result.error else result
+        return (
+            SendResult(result.result, scrub(result.error, url), result.retry_after_s, result.bad_channel)
+            if result.error
+            else result
+        )
 
 
 def personal_url(kind: str, url: str, *, to: str | None, key: str | None) -> str:

@@ -28,8 +28,16 @@ ChannelKind = Literal["wecom", "wecom_app", "dingtalk", "feishu", "email", "sms"
 #: and WeCom group bot 20/min -> 10 + 10/min; Feishu bot 100/min and 5/s -> 3 + 1.6/s (4.6 in a second, 99 in a
 #: minute). The others are conservative defaults for SMTP servers, SMS gateways and WeCom applications (whose
 #: limits are per member and per day: 30 a minute to one person).
-RATE_DEFAULTS = {"dingtalk": (10 / 60, 10.0), "wecom": (10 / 60, 10.0), "feishu": (1.6, 3.0), "email": (5.0, 20.0),
-                 "sms": (1.0, 10.0), "webhook": (10.0, 50.0), "log": (100.0, 100.0), "wecom_app": (5.0, 20.0)}
+RATE_DEFAULTS = {
+    "dingtalk": (10 / 60, 10.0),
+    "wecom": (10 / 60, 10.0),
+    "feishu": (1.6, 3.0),
+    "email": (5.0, 20.0),
+    "sms": (1.0, 10.0),
+    "webhook": (10.0, 50.0),
+    "log": (100.0, 100.0),
+    "wecom_app": (5.0, 20.0),
+}
 
 
 class ChannelSpec(BaseModel):
@@ -117,8 +125,10 @@ class NotificationSection(BaseModel):
 
 # --- channels ------------------------------------------------------------------------------------------------
 
-_CHANNEL_OUT = ("SELECT id, name, kind, url_redacted AS url, site, area, min_priority, drills, rate_per_s, burst, "
-                "enabled, failures, failing_since, created_at, updated_at FROM notification_channel")
+_CHANNEL_OUT = (
+    "SELECT id, name, kind, url_redacted AS url, site, area, min_priority, drills, rate_per_s, burst, "
+    "enabled, failures, failing_since, created_at, updated_at FROM notification_channel"
+)
 
 
 class ChannelRefused(AlarmError):
@@ -134,33 +144,49 @@ def _check_scheme(spec: ChannelSpec) -> None:
         raise ChannelRefused(f"a {spec.kind} channel URL starts with {starts}")
 
 
-def put_channel(*, conn: psycopg.Connection, secret: str | Keyring, spec: ChannelSpec, channel_id: int | None = None
-                ) -> dict[str, Any]:
+def put_channel(
+    *, conn: psycopg.Connection, secret: str | Keyring, spec: ChannelSpec, channel_id: int | None = None
+) -> dict[str, Any]:
     """Create (or replace, by id or else by name) a channel; the URL is sealed, the answer redacted."""
     _check_scheme(spec)
     rate, burst = RATE_DEFAULTS[spec.kind]
-    values = {"name": spec.name, "kind": spec.kind, "url_sealed": seal(secret, spec.url),
-              "url_redacted": redact(spec.url), "site": spec.site, "area": spec.area,
-              "min_priority": spec.min_priority, "drills": spec.drills, "rate_per_s": spec.rate_per_s or rate,
-              "burst": spec.burst or burst, "enabled": spec.enabled}
+    values = {
+        "name": spec.name,
+        "kind": spec.kind,
+        "url_sealed": seal(secret, spec.url),
+        "url_redacted": redact(spec.url),
+        "site": spec.site,
+        "area": spec.area,
+        "min_priority": spec.min_priority,
+        "drills": spec.drills,
+        "rate_per_s": spec.rate_per_s or rate,
+        "burst": spec.burst or burst,
+        "enabled": spec.enabled,
+    }
     if channel_id is not None:
-        done = db.execute(conn, "UPDATE notification_channel SET name = %(name)s, kind = %(kind)s, url_sealed = "
-                            "%(url_sealed)s, url_redacted = %(url_redacted)s, site = %(site)s, area = %(area)s, "
-                            "min_priority = %(min_priority)s, drills = %(drills)s, rate_per_s = %(rate_per_s)s, "
-                            "burst = %(burst)s, tokens = least(tokens, %(burst)s), enabled = %(enabled)s, "
-                            "failures = 0, updated_at = now() WHERE id = %(id)s RETURNING id",
-                            {**values, "id": channel_id}).fetchone()
+        done = db.execute(
+            conn,
+            "UPDATE notification_channel SET name = %(name)s, kind = %(kind)s, url_sealed = "
+            "%(url_sealed)s, url_redacted = %(url_redacted)s, site = %(site)s, area = %(area)s, "
+            "min_priority = %(min_priority)s, drills = %(drills)s, rate_per_s = %(rate_per_s)s, "
+            "burst = %(burst)s, tokens = least(tokens, %(burst)s), enabled = %(enabled)s, "
+            "failures = 0, updated_at = now() WHERE id = %(id)s RETURNING id",
+            {**values, "id": channel_id},
+        ).fetchone()
         if done is None:
             raise NotFound(f"no channel {channel_id}")
     else:
-        channel_id = db.execute(conn,
+        channel_id = db.execute(
+            conn,
             "INSERT INTO notification_channel (name, kind, url_sealed, url_redacted, site, area, min_priority, drills, "
             "rate_per_s, burst, tokens, enabled) VALUES (%(name)s, %(kind)s, %(url_sealed)s, %(url_redacted)s, "
             "%(site)s, %(area)s, %(min_priority)s, %(drills)s, %(rate_per_s)s, %(burst)s, %(burst)s, %(enabled)s) "
             "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, url_sealed = excluded.url_sealed, url_redacted = "
             "excluded.url_redacted, site = excluded.site, area = excluded.area, min_priority = excluded.min_priority, "
             "drills = excluded.drills, rate_per_s = excluded.rate_per_s, burst = excluded.burst, enabled = "
-            "excluded.enabled, updated_at = now() RETURNING id", values).fetchone()[0]
+            "excluded.enabled, updated_at = now() RETURNING id",
+            values,
+        ).fetchone()[0]
     return get_channel(conn=conn, channel_id=channel_id)
 
 
@@ -177,9 +203,13 @@ def list_channels(*, conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 def delete_channel(*, conn: psycopg.Connection, channel_id: int) -> None:
     """Disable a channel (its deliveries and attempts stay for the record) and forget its secret URL."""
-    done = db.execute(conn, "UPDATE notification_channel SET enabled = false, url_sealed = '\\x'::bytea, "
-                      "name = name || '#deleted-' || id, updated_at = now() "
-                      "WHERE id = %s AND name NOT LIKE '%%#deleted-%%' RETURNING id", (channel_id,)).fetchone()
+    done = db.execute(
+        conn,
+        "UPDATE notification_channel SET enabled = false, url_sealed = '\\x'::bytea, "
+        "name = name || '#deleted-' || id, updated_at = now() "
+        "WHERE id = %s AND name NOT LIKE '%%#deleted-%%' RETURNING id",
+        (channel_id,),
+    ).fetchone()
     if done is None:
         raise NotFound(f"no channel {channel_id}")
 
@@ -189,23 +219,27 @@ def delete_channel(*, conn: psycopg.Connection, channel_id: int) -> None:
 
 def put_policy(*, conn: psycopg.Connection, spec: PolicySpec) -> dict[str, Any]:
     tiers = orjson.dumps([t.model_dump() for t in spec.tiers]).decode()
-    policy_id = db.execute(conn,
+    policy_id = db.execute(
+        conn,
         "INSERT INTO escalation_policy (name, site, area, min_priority, tiers, reminder_s, max_reminders, enabled) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET site = excluded.site, area = "
         "excluded.area, min_priority = excluded.min_priority, tiers = excluded.tiers, reminder_s = "
         "excluded.reminder_s, max_reminders = excluded.max_reminders, enabled = excluded.enabled, updated_at = now() "
-        "RETURNING id", (spec.name, spec.site, spec.area, spec.min_priority, tiers, spec.reminder_s,
-                         spec.max_reminders, spec.enabled)).fetchone()[0]
+        "RETURNING id",
+        (spec.name, spec.site, spec.area, spec.min_priority, tiers, spec.reminder_s, spec.max_reminders, spec.enabled),
+    ).fetchone()[0]
     return store.fetch_one(conn, "SELECT * FROM escalation_policy WHERE id = %s", (policy_id,))
 
 
 def put_roster(*, conn: psycopg.Connection, spec: RosterSpec) -> dict[str, Any]:
     shifts = orjson.dumps([s.model_dump(mode="json") for s in spec.shifts]).decode()
-    roster_id = db.execute(conn,
+    roster_id = db.execute(
+        conn,
         "INSERT INTO duty_roster (name, site, area, role, tz, shifts) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT "
         "(name) DO UPDATE SET site = excluded.site, area = excluded.area, role = excluded.role, tz = excluded.tz, "
         "shifts = excluded.shifts, updated_at = now() RETURNING id",
-        (spec.name, spec.site, spec.area, spec.role, spec.tz, shifts)).fetchone()[0]
+        (spec.name, spec.site, spec.area, spec.role, spec.tz, shifts),
+    ).fetchone()[0]
     return store.fetch_one(conn, "SELECT * FROM duty_roster WHERE id = %s", (roster_id,))
 
 
@@ -217,60 +251,95 @@ def apply_section(*, conn: psycopg.Connection, secret: str | Keyring, section: N
         put_policy(conn=conn, spec=policy)
     for roster in section.rosters:
         put_roster(conn=conn, spec=roster)
-    return {"channels": len(section.channels), "escalation": len(section.escalation),
-            "rosters": len(section.rosters)}
+    return {"channels": len(section.channels), "escalation": len(section.escalation), "rosters": len(section.rosters)}
 
 
 # --- people ---------------------------------------------------------------------------------------------------
 
 
-def put_settings(*, conn: psycopg.Connection, user_id: int, lang: str = "zh-CN",
-                 channels: dict[str, bool] | None = None, quiet_hours: tuple[time, time] | None = None,
-                 min_priority: int = 1, email: str | None = None, phone: str | None = None,
-                 wecom_user: str | None = None) -> dict[str, Any]:
+def put_settings(
+    *,
+    conn: psycopg.Connection,
+    user_id: int,
+    lang: str = "zh-CN",
+    channels: dict[str, bool] | None = None,
+    quiet_hours: tuple[time, time] | None = None,
+    min_priority: int = 1,
+    email: str | None = None,
+    phone: str | None = None,
+    wecom_user: str | None = None,
+) -> dict[str, Any]:
     chosen = {**DEFAULT_CHANNELS, **(channels or {})}
     start, end = quiet_hours or (None, None)
-    conn.execute("INSERT INTO notification_settings (user_id, lang, channels, quiet_start, quiet_end, min_priority, "
-                 "email, phone, wecom_user) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id) DO "
-                 "UPDATE SET lang = "
-                 "excluded.lang, channels = excluded.channels, quiet_start = excluded.quiet_start, quiet_end = "
-                 "excluded.quiet_end, min_priority = excluded.min_priority, email = coalesce(excluded.email, "
-                 "notification_settings.email), phone = coalesce(excluded.phone, notification_settings.phone), "
-                 "wecom_user = coalesce(excluded.wecom_user, notification_settings.wecom_user), updated_at = now()",
-                 (user_id, lang, orjson.dumps(chosen).decode(), start, end, min_priority, email, phone, wecom_user))
+    conn.execute(
+        "INSERT INTO notification_settings (user_id, lang, channels, quiet_start, quiet_end, min_priority, "
+        "email, phone, wecom_user) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id) DO "
+        "UPDATE SET lang = "
+        "excluded.lang, channels = excluded.channels, quiet_start = excluded.quiet_start, quiet_end = "
+        "excluded.quiet_end, min_priority = excluded.min_priority, email = coalesce(excluded.email, "
+        "notification_settings.email), phone = coalesce(excluded.phone, notification_settings.phone), "
+        "wecom_user = coalesce(excluded.wecom_user, notification_settings.wecom_user), updated_at = now()",
+        (user_id, lang, orjson.dumps(chosen).decode(), start, end, min_priority, email, phone, wecom_user),
+    )
     return get_settings(conn=conn, user_id=user_id)
 
 
 def get_settings(*, conn: psycopg.Connection, user_id: int) -> dict[str, Any]:
     row = store.fetch_one(conn, "SELECT * FROM notification_settings WHERE user_id = %s", (user_id,))
     if row is None:
-        return {"lang": "zh-CN", "channels": dict(DEFAULT_CHANNELS), "quiet_hours": None, "min_priority": 1,
-                "email": None, "phone": None, "wecom_user": None}
-    quiet = ({"start": row["quiet_start"].strftime("%H:%M"), "end": row["quiet_end"].strftime("%H:%M")}
-             if row["quiet_start"] is not None and row["quiet_end"] is not None else None)
-    return {"lang": row["lang"], "channels": {**DEFAULT_CHANNELS, **row["channels"]}, "quiet_hours": quiet,
-            "min_priority": row["min_priority"], "email": row["email"], "phone": row["phone"],
-            "wecom_user": row["wecom_user"]}
+        return {
+            "lang": "zh-CN",
+            "channels": dict(DEFAULT_CHANNELS),
+            "quiet_hours": None,
+            "min_priority": 1,
+            "email": None,
+            "phone": None,
+            "wecom_user": None,
+        }
+    quiet = (
+        {"start": row["quiet_start"].strftime("%H:%M"), "end": row["quiet_end"].strftime("%H:%M")}
+        if row["quiet_start"] is not None and row["quiet_end"] is not None
+        else None
+    )
+    return {
+        "lang": row["lang"],
+        "channels": {**DEFAULT_CHANNELS, **row["channels"]},
+        "quiet_hours": quiet,
+        "min_priority": row["min_priority"],
+        "email": row["email"],
+        "phone": row["phone"],
+        "wecom_user": row["wecom_user"],
+    }
 
 
-def add_subscription(*, conn: psycopg.Connection, user_id: int, endpoint: str, p256dh: str, auth: str,
-                     lang: str | None = None) -> dict[str, Any]:
+def add_subscription(
+    *, conn: psycopg.Connection, user_id: int, endpoint: str, p256dh: str, auth: str, lang: str | None = None
+) -> dict[str, Any]:
     """Store a browser's push subscription (the same endpoint again updates it and moves it to this user)."""
     return store.fetch_one(
-        conn, "INSERT INTO push_subscription (user_id, endpoint, p256dh, auth, lang) VALUES (%s, %s, %s, %s, %s) "
+        conn,
+        "INSERT INTO push_subscription (user_id, endpoint, p256dh, auth, lang) VALUES (%s, %s, %s, %s, %s) "
         "ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, p256dh = excluded.p256dh, auth = "
         "excluded.auth, lang = excluded.lang, gone_at = NULL RETURNING id, endpoint, created_at, lang",
-        (user_id, endpoint, p256dh, auth, lang))
+        (user_id, endpoint, p256dh, auth, lang),
+    )
 
 
 def list_subscriptions(*, conn: psycopg.Connection, user_id: int) -> list[dict[str, Any]]:
-    return store.fetch(conn, "SELECT id, endpoint, created_at, lang, last_ok_at FROM push_subscription WHERE user_id = "
-                       "%s AND gone_at IS NULL ORDER BY id", (user_id,))
+    return store.fetch(
+        conn,
+        "SELECT id, endpoint, created_at, lang, last_ok_at FROM push_subscription WHERE user_id = "
+        "%s AND gone_at IS NULL ORDER BY id",
+        (user_id,),
+    )
 
 
 def delete_subscription(*, conn: psycopg.Connection, user_id: int, subscription_id: int) -> None:
-    done = db.execute(conn, "UPDATE push_subscription SET gone_at = now() WHERE id = %s AND user_id = %s "
-                      "AND gone_at IS NULL RETURNING id", (subscription_id, user_id)).fetchone()
+    done = db.execute(
+        conn,
+        "UPDATE push_subscription SET gone_at = now() WHERE id = %s AND user_id = %s AND gone_at IS NULL RETURNING id",
+        (subscription_id, user_id),
+    ).fetchone()
     if done is None:
         raise NotFound(f"no push subscription {subscription_id}")
 
@@ -278,38 +347,60 @@ def delete_subscription(*, conn: psycopg.Connection, user_id: int, subscription_
 # --- reading the record -----------------------------------------------------------------------------------
 
 
-def list_notifications(*, conn: psycopg.Connection, sites: list[str] | None, alarm_id: int | None = None,
-                       status: str | None = None, after: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def list_notifications(
+    *,
+    conn: psycopg.Connection,
+    sites: list[str] | None,
+    alarm_id: int | None = None,
+    status: str | None = None,
+    after: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
     """Outbox rows, newest first (``sites`` None: every site); one more than ``limit`` for the cursor."""
-    return store.fetch(conn, "SELECT id, created_at, kind, alarm_id, site, area, priority, title, status, attempts, "
-                       "sent_at, drill, last_error FROM notification_outbox WHERE (%(sites)s::text[] IS NULL OR site = "
-                       "ANY(%(sites)s)) AND (%(alarm)s::bigint IS NULL OR alarm_id = %(alarm)s) AND (%(status)s::text "
-                       "IS NULL OR status = %(status)s) AND (%(after)s::bigint IS NULL OR id < %(after)s) ORDER BY id "
-                       "DESC LIMIT %(limit)s", {"sites": sites, "alarm": alarm_id, "status": status, "after": after,
-                                                "limit": limit + 1})
+    return store.fetch(
+        conn,
+        "SELECT id, created_at, kind, alarm_id, site, area, priority, title, status, attempts, "
+        "sent_at, drill, last_error FROM notification_outbox WHERE (%(sites)s::text[] IS NULL OR site = "
+        "ANY(%(sites)s)) AND (%(alarm)s::bigint IS NULL OR alarm_id = %(alarm)s) AND (%(status)s::text "
+        "IS NULL OR status = %(status)s) AND (%(after)s::bigint IS NULL OR id < %(after)s) ORDER BY id "
+        "DESC LIMIT %(limit)s",
+        {"sites": sites, "alarm": alarm_id, "status": status, "after": after, "limit": limit + 1},
+    )
 
 
 def get_notification(*, conn: psycopg.Connection, notification_id: int, sites: list[str] | None) -> dict[str, Any]:
     """One outbox row with its deliveries and every attempt of each."""
-    row = store.fetch_one(conn, "SELECT * FROM notification_outbox WHERE id = %s AND (%s::text[] IS NULL OR site = "
-                          "ANY(%s))", (notification_id, sites, sites))
+    row = store.fetch_one(
+        conn,
+        "SELECT * FROM notification_outbox WHERE id = %s AND (%s::text[] IS NULL OR site = ANY(%s))",
+        (notification_id, sites, sites),
+    )
     if row is None:
         raise NotFound(f"no notification {notification_id}")
-    deliveries = store.fetch(conn, "SELECT id, recipient, channel, kind, lang, status, attempts, next_attempt_at, "
-                             "sent_at, last_error FROM notification_delivery WHERE outbox_id = %s ORDER BY id",
-                             (notification_id,))
-    tries = store.fetch(conn, "SELECT a.* FROM notification_attempt a JOIN notification_delivery d ON d.id = "
-                        "a.delivery_id WHERE d.outbox_id = %s ORDER BY a.id", (notification_id,))
+    deliveries = store.fetch(
+        conn,
+        "SELECT id, recipient, channel, kind, lang, status, attempts, next_attempt_at, "
+        "sent_at, last_error FROM notification_delivery WHERE outbox_id = %s ORDER BY id",
+        (notification_id,),
+    )
+    tries = store.fetch(
+        conn,
+        "SELECT a.* FROM notification_attempt a JOIN notification_delivery d ON d.id = "
+        "a.delivery_id WHERE d.outbox_id = %s ORDER BY a.id",
+        (notification_id,),
+    )
     for d in deliveries:
         d["tries"] = [t for t in tries if t["delivery_id"] == d["id"]]
     return {**row, "deliveries": deliveries}
 
 
 def list_policies(*, conn: psycopg.Connection, sites: list[str] | None) -> list[dict[str, Any]]:
-    return store.fetch(conn, "SELECT * FROM escalation_policy WHERE %s::text[] IS NULL OR site = ANY(%s) ORDER BY id",
-                       (sites, sites))
+    return store.fetch(
+        conn, "SELECT * FROM escalation_policy WHERE %s::text[] IS NULL OR site = ANY(%s) ORDER BY id", (sites, sites)
+    )
 
 
 def list_rosters(*, conn: psycopg.Connection, sites: list[str] | None) -> list[dict[str, Any]]:
-    return store.fetch(conn, "SELECT * FROM duty_roster WHERE %s::text[] IS NULL OR site = ANY(%s) ORDER BY id",
-                       (sites, sites))
+    return store.fetch(
+        conn, "SELECT * FROM duty_roster WHERE %s::text[] IS NULL OR site = ANY(%s) ORDER BY id", (sites, sites)
+    )

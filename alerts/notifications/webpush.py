@@ -40,8 +40,9 @@ def _b64(data: bytes) -> str:
 
 
 def _public_of(private: ec.EllipticCurvePrivateKey) -> str:
-    return _b64(private.public_key().public_bytes(serialization.Encoding.X962,
-                                                  serialization.PublicFormat.UncompressedPoint))
+    return _b64(
+        private.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
 
 
 def keys_from_private(private_b64: str) -> tuple[str, str]:
@@ -59,31 +60,69 @@ def vapid_keys(*, conn: psycopg.Connection, secret: str | Keyring, configured: s
     if row is None:
         private = ec.generate_private_key(ec.SECP256R1())
         private_b64 = _b64(private.private_numbers().private_value.to_bytes(32, "big"))
-        conn.execute("INSERT INTO vapid_key (id, public_key, private_sealed) VALUES (1, %s, %s) ON CONFLICT (id) "
-                     "DO NOTHING", (_public_of(private), seal(secret, private_b64, purpose=_PURPOSE)))
+        conn.execute(
+            "INSERT INTO vapid_key (id, public_key, private_sealed) VALUES (1, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (_public_of(private), seal(secret, private_b64, purpose=_PURPOSE)),
+        )
         row = db.execute(conn, "SELECT public_key, private_sealed FROM vapid_key WHERE id = 1").fetchone()
     return row[0], unseal(secret, row[1], purpose=_PURPOSE)
 
 
-def payload(*, kind: str, alarm_id: int | None, event_id: int | None, title: str, body: str, priority: int,
-            drill: bool, url: str | None, link_token: str | None, at: datetime) -> bytes:
+def payload(
+    *,
+    kind: str,
+    alarm_id: int | None,
+    event_id: int | None,
+    title: str,
+    body: str,
+    priority: int,
+    drill: bool,
+    url: str | None,
+    link_token: str | None,
+    at: datetime,
+) -> bytes:
     kind = {"plan": "alarm", "drill": "alarm", "summary": "flood", "interlock": "alarm"}.get(kind, kind)
-    return orjson.dumps({"kind": kind, "alarm_id": alarm_id, "event_id": event_id, "title": title, "body": body,
-                         "priority": priority, "drill": drill, "url": url, "link_token": link_token,
-                         "at": at.isoformat()})
+    return orjson.dumps(
+        {
+            "kind": kind,
+            "alarm_id": alarm_id,
+            "event_id": event_id,
+            "title": title,
+            "body": body,
+            "priority": priority,
+            "drill": drill,
+            "url": url,
+            "link_token": link_token,
+            "at": at.isoformat(),
+        }
+    )
 
 
-def send(subscription: Mapping[str, Any], data: bytes, *, private_key: str, subject: str, key: str,
-         ttl_s: int, urgency: str, timeout_s: float = 10.0) -> SendResult:
+def send(
+    subscription: Mapping[str, Any],
+    data: bytes,
+    *,
+    private_key: str,
+    subject: str,
+    key: str,
+    ttl_s: int,
+    urgency: str,
+    timeout_s: float = 10.0,
+) -> SendResult:
     """Encrypt and post one message; 404/410 from the push service means the subscription is gone."""
     endpoint = subscription["endpoint"]
     parts = urlsplit(endpoint)
-    topic = hashlib.sha256(key.encode()).hexdigest()[:32]       # Topic: at most 32 URL-safe characters
+    topic = hashlib.sha256(key.encode()).hexdigest()[:32]  # Topic: at most 32 URL-safe characters
     try:
-        webpush({"endpoint": endpoint, "keys": {"p256dh": subscription["p256dh"], "auth": subscription["auth"]}},
-                data=data.decode(), vapid_private_key=Vapid02.from_string(private_key),
-                vapid_claims={"sub": subject, "aud": f"{parts.scheme}://{parts.netloc}"}, ttl=ttl_s,
-                timeout=timeout_s, headers={"Topic": topic, "Urgency": urgency})
+        webpush(
+            {"endpoint": endpoint, "keys": {"p256dh": subscription["p256dh"], "auth": subscription["auth"]}},
+            data=data.decode(),
+            vapid_private_key=Vapid02.from_string(private_key),
+            vapid_claims={"sub": subject, "aud": f"{parts.scheme}://{parts.netloc}"},
+            ttl=ttl_s,
+            timeout=timeout_s,
+            headers={"Topic": topic, "Urgency": urgency},
+        )
     except WebPushException as exc:
         status = exc.response.status_code if exc.response is not None else None
         if status in (404, 410):

@@ -18,10 +18,16 @@ Admin = Annotated[Principal, require(Permission.API_KEYS_MANAGE)]
 
 
 @router.get("", response_model=Page[ApiKeyRead])
-def list_keys(principal: Admin, conn: Conn, include_revoked: Annotated[bool, Query()] = False,
-              after: After = None, limit: Limit = 100):
-    return apikeys.list_keys(conn=conn, actor=principal, include_revoked=include_revoked, after=after_id(after),
-                             limit=limit)
+def list_keys(
+    principal: Admin,
+    conn: Conn,
+    include_revoked: Annotated[bool, Query()] = False,
+    after: After = None,
+    limit: Limit = 100,
+):
+    return apikeys.list_keys(
+        conn=conn, actor=principal, include_revoked=include_revoked, after=after_id(after), limit=limit
+    )
 
 
 @router.get("/{key_id}", response_model=ApiKeyRead)
@@ -32,8 +38,16 @@ def get_key(key_id: PathId, principal: Admin, conn: Conn):
 @router.post("", response_model=ApiKeyCreated, status_code=201)
 def create_key(body: ApiKeyCreate, principal: Admin, conn: Conn, clock: AppClock):
     """Create a key scoped to a role (never admin) and sites; the response holds the key, shown once."""
-    key_id, key = apikeys.create_key(conn=conn, actor=principal, name=body.name, role=body.role, sites=body.sites,
-                                     all_sites=body.all_sites, expires_at=body.expires_at, now=clock.now())
+    key_id, key = apikeys.create_key(
+        conn=conn,
+        actor=principal,
+        name=body.name,
+        role=body.role,
+        sites=body.sites,
+        all_sites=body.all_sites,
+        expires_at=body.expires_at,
+        now=clock.now(),
+    )
     return {**apikeys.get_key(conn=conn, actor=principal, key_id=key_id), "key": key}
 
 

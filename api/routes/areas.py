@@ -20,11 +20,24 @@ Writer = Annotated[Principal, require(Permission.PLANT_WRITE)]
 
 
 @router.get("", response_model=Page[AreaRead])
-def list_areas(principal: Reader, conn: Conn, site: SiteFilter = None,
-               process: Annotated[ProcessType | None, Query(description="Only this process")] = None,
-               include_retired: IncludeRetired = False, after: After = None, limit: Limit = 100):
-    return plant_read.list_areas(conn, principal.scope, site=site, process=process and process.value,
-                                 include_retired=include_retired, after=after_id(after), limit=limit)
+def list_areas(
+    principal: Reader,
+    conn: Conn,
+    site: SiteFilter = None,
+    process: Annotated[ProcessType | None, Query(description="Only this process")] = None,
+    include_retired: IncludeRetired = False,
+    after: After = None,
+    limit: Limit = 100,
+):
+    return plant_read.list_areas(
+        conn,
+        principal.scope,
+        site=site,
+        process=process and process.value,
+        include_retired=include_retired,
+        after=after_id(after),
+        limit=limit,
+    )
 
 
 @router.get("/{area_id}", response_model=AreaRead)

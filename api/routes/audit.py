@@ -54,14 +54,17 @@ _reader.permission = Permission.AUDIT_READ_COMPLIANCE  # type: ignore[attr-defin
 
 
 @router.get("", response_model=Page[AuditEntryRead])
-def list_entries(principal: Annotated[Principal, Depends(_reader)], conn: Conn,
-                 action: Annotated[str | None, Query(max_length=100, description="Action or prefix, e.g. auth.")]
-                 = None,
-                 actor: Annotated[str | None, Query(max_length=200)] = None,
-                 target: Annotated[str | None, Query(max_length=200)] = None,
-                 since: Annotated[AwareDatetime | None, Query()] = None,
-                 until: Annotated[AwareDatetime | None, Query()] = None,
-                 after: After = None, limit: Limit = 100):
+def list_entries(
+    principal: Annotated[Principal, Depends(_reader)],
+    conn: Conn,
+    action: Annotated[str | None, Query(max_length=100, description="Action or prefix, e.g. auth.")] = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    target: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[AwareDatetime | None, Query()] = None,
+    until: Annotated[AwareDatetime | None, Query()] = None,
+    after: After = None,
+    limit: Limit = 100,
+):
     """Entries newest first. Administrators read everything; EHS managers and regulators read the
     compliance-relevant actions (configuration, exports, alarms, commands, bypasses). Callers limited to some
     sites see the entries recorded for those sites; callers limited to some processes (regulators) see the
@@ -69,7 +72,9 @@ def list_entries(principal: Annotated[Principal, Depends(_reader)], conn: Conn,
     everything = principal.can(Permission.AUDIT_READ)
     sites = site_codes(conn, principal.scope.site_ids)
     prefix = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" if action else None
-    rows = fetch_all(conn, """
+    rows = fetch_all(
+        conn,
+        """
         SELECT e.seq, e.at, e.actor, e.action, e.target, e.site, e.area, e.detail, e.hash FROM audit_entry e
         WHERE (%(after)s::bigint IS NULL OR e.seq < %(after)s)
           AND (%(everything)s OR e.action LIKE ANY(%(compliance)s))
@@ -84,21 +89,36 @@ def list_entries(principal: Annotated[Principal, Depends(_reader)], conn: Conn,
           AND (%(since)s::timestamptz IS NULL OR e.at >= %(since)s)
           AND (%(until)s::timestamptz IS NULL OR e.at < %(until)s)
         ORDER BY e.seq DESC LIMIT %(limit)s""",
-                     {"after": after_id(after), "everything": everything,
-                      "compliance": [p.replace("_", "\\_") + "%" for p in COMPLIANCE_ACTIONS], "sites": sites,
-                      "processes": principal.scope.processes_param(),
-                      "prefix": prefix, "actor": actor, "target": target, "since": since, "until": until,
-                      "limit": limit + 1})
+        {
+            "after": after_id(after),
+            "everything": everything,
+            "compliance": [p.replace("_", "\\_") + "%" for p in COMPLIANCE_ACTIONS],
+            "sites": sites,
+            "processes": principal.scope.processes_param(),
+            "prefix": prefix,
+            "actor": actor,
+            "target": target,
+            "since": since,
+            "until": until,
+            "limit": limit + 1,
+        },
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     return {"items": rows, "next": encode_cursor(rows[-1]["seq"]) if more and rows else None}
 
 
-@router.get("/verify", response_model=VerifyRead,
-            responses={429: {"model": ErrorRead, "description": "Verified too often (it reads the whole record)"}})
+@router.get(
+    "/verify",
+    response_model=VerifyRead,
+    responses={429: {"model": ErrorRead, "description": "Verified too often (it reads the whole record)"}},
+)
 def verify(request: Request, principal: Verifier, conn: Conn):
     """Walk the whole hash chain; name every edited, deleted or reordered entry (rate-limited per caller)."""
     limit_heavy(request, principal.actor, "audit verification")
     checked, problems = audit.verify(conn)
-    return {"entries": checked, "intact": not problems,
-            "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message} for p in problems]}
+    return {
+        "entries": checked,
+        "intact": not problems,
+        "problems": [{"seq": p.seq, "kind": p.kind, "message": p.message} for p in problems],
+    }

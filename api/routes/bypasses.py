@@ -25,12 +25,18 @@ Approver = Annotated[Principal, require(Permission.BYPASS_APPROVE)]
 
 
 @router.get("", response_model=list[BypassRead])
-def list_bypasses(principal: Reader, conn: Conn, clock: AppClock, site: SiteFilter = None,
-                  active: Annotated[bool, Query(description="Only requested and running ones")] = True):
+def list_bypasses(
+    principal: Reader,
+    conn: Conn,
+    clock: AppClock,
+    site: SiteFilter = None,
+    active: Annotated[bool, Query(description="Only requested and running ones")] = True,
+):
     """Bypasses within your scope, newest first."""
     check_site(conn, principal.scope, site)
-    return flows.list_bypasses(conn=conn, now=clock.now(), active_only=active, site=site,
-                               scope=alarm_scope(conn, principal.scope))
+    return flows.list_bypasses(
+        conn=conn, now=clock.now(), active_only=active, site=site, scope=alarm_scope(conn, principal.scope)
+    )
 
 
 @router.post("", response_model=BypassRead, status_code=201)
@@ -38,22 +44,40 @@ def request_bypass(body: BypassCreate, principal: Requester, conn: Conn, clock: 
     """Ask for a bypass; it takes effect when someone else approves it."""
     try:
         with input_field("body.action"):
-            return flows.request_bypass(conn=conn, site=body.site, device=body.device, actor=actor(principal),
-                                        reason=body.reason, duration=timedelta(minutes=body.minutes),
-                                        now=clock.now(), action=body.action, scope=alarm_scope(conn, principal.scope))
-    except errors.NotFound as exc:                  # not a declared actuator: an input error of this body
+            return flows.request_bypass(
+                conn=conn,
+                site=body.site,
+                device=body.device,
+                actor=actor(principal),
+                reason=body.reason,
+                duration=timedelta(minutes=body.minutes),
+                now=clock.now(),
+                action=body.action,
+                scope=alarm_scope(conn, principal.scope),
+            )
+    except errors.NotFound as exc:  # not a declared actuator: an input error of this body
         raise Invalid(str(exc), field="body.device") from None
 
 
 @router.post("/{bypass_id}/approve", response_model=BypassRead)
 def approve_bypass(bypass_id: PathId, principal: Approver, conn: Conn, clock: AppClock):
     """Approve someone else's request (never your own: 403); it runs from now for its duration."""
-    return flows.approve_bypass(conn=conn, bypass_id=bypass_id, actor=actor(principal), now=clock.now(),
-                                scope=alarm_scope(conn, principal.scope))
+    return flows.approve_bypass(
+        conn=conn,
+        bypass_id=bypass_id,
+        actor=actor(principal),
+        now=clock.now(),
+        scope=alarm_scope(conn, principal.scope),
+    )
 
 
 @router.post("/{bypass_id}/revoke", response_model=BypassRead)
 def revoke_bypass(bypass_id: PathId, principal: Requester, conn: Conn, clock: AppClock):
     """End a bypass early, or withdraw a request."""
-    return flows.revoke_bypass(conn=conn, bypass_id=bypass_id, actor=actor(principal), now=clock.now(),
-                               scope=alarm_scope(conn, principal.scope))
+    return flows.revoke_bypass(
+        conn=conn,
+        bypass_id=bypass_id,
+        actor=actor(principal),
+        now=clock.now(),
+        scope=alarm_scope(conn, principal.scope),
+    )

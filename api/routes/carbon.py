@@ -141,17 +141,22 @@ def get_settings(principal: Reader, conn: Conn, site: SiteQuery) -> dict[str, An
         s = service.site_ref(conn=conn, code=site)
         st = service.site_settings(conn=conn, site_id=s.id)
         pv = service.pv_meters(conn=conn, site_id=s.id)
-    return {"site": site, "regions": list(st.regions), "factor_lag_years": st.lag_years,
-            "vintage_years": st.vintage_years, "steam_gj_per_t": st.steam_gj_per_t, "gwp_basis": st.gwp_basis,
-            "pv_meters": pv}
+    return {
+        "site": site,
+        "regions": list(st.regions),
+        "factor_lag_years": st.lag_years,
+        "vintage_years": st.vintage_years,
+        "steam_gj_per_t": st.steam_gj_per_t,
+        "gwp_basis": st.gwp_basis,
+        "pv_meters": pv,
+    }
 
 
 # --- ledgers and periods -----------------------------------------------------------------------------------
 
 
 @router.get("/ledger")
-def get_ledger(request: Request, principal: Reader, conn: Conn, site: SiteQuery, period: PeriodQuery
-               ) -> dict[str, Any]:
+def get_ledger(request: Request, principal: Reader, conn: Conn, site: SiteQuery, period: PeriodQuery) -> dict[str, Any]:
     """The carbon ledger of a month or year: scope 1, scope 2 location- and market-based by area and process,
     each line with its factor row and version; offsets beside. A closed period answers its frozen revision."""
     _site(conn, principal, site)
@@ -174,8 +179,9 @@ def close_period(body: PeriodClose, request: Request, principal: Manager, conn: 
     """Close a period: its ledger is frozen with today's factors (revision 1)."""
     _site(conn, principal, body.site)
     with _domain():
-        return service.close_period(conn=conn, site=body.site, period=body.period, source=_source(request),
-                                    actor=principal.actor)
+        return service.close_period(
+            conn=conn, site=body.site, period=body.period, source=_source(request), actor=principal.actor
+        )
 
 
 @router.post("/periods/recalculate")
@@ -183,13 +189,20 @@ def recalculate(body: PeriodRecalculate, request: Request, principal: Manager, c
     """Recalculate a closed period as its next revision (audited with both results and the reason)."""
     _site(conn, principal, body.site)
     with _domain():
-        return service.recalculate(conn=conn, site=body.site, period=body.period, source=_source(request),
-                                   actor=principal.actor, reason=body.reason)
+        return service.recalculate(
+            conn=conn,
+            site=body.site,
+            period=body.period,
+            source=_source(request),
+            actor=principal.actor,
+            reason=body.reason,
+        )
 
 
 @router.get("/intensity")
-def intensity(request: Request, principal: Reader, conn: Conn, site: SiteQuery, start: AwareDatetime,
-              end: AwareDatetime) -> dict[str, Any]:
+def intensity(
+    request: Request, principal: Reader, conn: Conn, site: SiteQuery, start: AwareDatetime, end: AwareDatetime
+) -> dict[str, Any]:
     """gCO2/kWh of the electricity used each hour (at most 31 days)."""
     _site(conn, principal, site)
     if not timedelta(0) < end - start <= timedelta(days=31):
@@ -223,9 +236,20 @@ def add_entry(body: EntryCreate, principal: Manager, conn: Conn) -> dict[str, An
     if not 2000 <= body.month.year <= 2100:
         raise Invalid("the month must lie between 2000 and 2100", field="body.month")
     with _domain():
-        entry_id = service.add_entry(conn=conn, site=body.site, month=body.month, kind=body.kind, code=body.code,
-                                     quantity=body.quantity, unit=body.unit, area=body.area, co2e_kg=body.co2e_kg,
-                                     note=body.note, corrects=body.corrects, actor=principal.actor)
+        entry_id = service.add_entry(
+            conn=conn,
+            site=body.site,
+            month=body.month,
+            kind=body.kind,
+            code=body.code,
+            quantity=body.quantity,
+            unit=body.unit,
+            area=body.area,
+            co2e_kg=body.co2e_kg,
+            note=body.note,
+            corrects=body.corrects,
+            actor=principal.actor,
+        )
     return {"id": entry_id}
 
 
@@ -247,11 +271,21 @@ def import_certificates(body: CertificateImport, principal: Manager, conn: Conn)
     ids = []
     for r in rows:
         try:
-            ids.append(service.add_certificates(
-                conn=conn, site=body.site, scheme=r.scheme, serial_prefix=r.serial_prefix,
-                serial_first=r.serial_first, serial_last=r.serial_last, vintage_year=r.vintage_year,
-                period_start=r.period_start, period_end=r.period_end, reference=r.reference,
-                actor=principal.actor))
+            ids.append(
+                service.add_certificates(
+                    conn=conn,
+                    site=body.site,
+                    scheme=r.scheme,
+                    serial_prefix=r.serial_prefix,
+                    serial_first=r.serial_first,
+                    serial_last=r.serial_last,
+                    vintage_year=r.vintage_year,
+                    period_start=r.period_start,
+                    period_end=r.period_end,
+                    reference=r.reference,
+                    actor=principal.actor,
+                )
+            )
         except CarbonError as exc:
             raise Conflict(f"certificates.csv:{r.line}: {exc}") from None
     return {"ids": ids}
@@ -274,10 +308,19 @@ def add_contract(body: ContractCreate, principal: Manager, conn: Conn) -> dict[s
     if body.period_end <= body.period_start:
         raise Invalid("period_end must follow period_start", field="body.period_end")
     with _domain():
-        return {"id": service.add_contract(conn=conn, site=body.site, scheme=body.scheme, mwh=body.mwh,
-                                           vintage_year=body.vintage_year, period_start=body.period_start,
-                                           period_end=body.period_end, reference=body.reference,
-                                           actor=principal.actor)}
+        return {
+            "id": service.add_contract(
+                conn=conn,
+                site=body.site,
+                scheme=body.scheme,
+                mwh=body.mwh,
+                vintage_year=body.vintage_year,
+                period_start=body.period_start,
+                period_end=body.period_end,
+                reference=body.reference,
+                actor=principal.actor,
+            )
+        }
 
 
 @router.get("/instruments")
@@ -286,7 +329,9 @@ def list_instruments(principal: Reader, conn: Conn, site: SiteQuery) -> list[dic
     return conn.execute(
         "SELECT i.id, i.kind, i.scheme, i.serial_prefix, i.serial_first, i.serial_last, i.mwh, i.vintage_year, "
         "i.period_start, i.period_end, i.reference, i.created_by, i.created_at FROM carbon_instrument i "
-        "JOIN site s ON s.id = i.site_id WHERE s.code = %s ORDER BY i.id", (site,)).fetchall()
+        "JOIN site s ON s.id = i.site_id WHERE s.code = %s ORDER BY i.id",
+        (site,),
+    ).fetchall()
 
 
 class OffsetCreate(BaseModel):
@@ -313,8 +358,9 @@ def add_offset(body: OffsetCreate, principal: Manager, conn: Conn) -> dict[str, 
 
 
 @router.get("/offsets")
-def list_offsets(principal: Reader, conn: Conn, site: SiteQuery,
-                 year: Annotated[int, Query(ge=2000, le=2100)]) -> list[dict[str, Any]]:
+def list_offsets(
+    principal: Reader, conn: Conn, site: SiteQuery, year: Annotated[int, Query(ge=2000, le=2100)]
+) -> list[dict[str, Any]]:
     _site(conn, principal, site)
     with _domain():
         return service.offsets(conn=conn, site_id=service.site_ref(conn=conn, code=site).id, year=year)
@@ -398,22 +444,37 @@ class BatchCreate(BaseModel):
     started_at: AwareDatetime
     ended_at: AwareDatetime
     output: dict[Annotated[str, Field(max_length=64)], Annotated[float, Field(ge=0, le=1e9)]] = Field(
-        max_length=500, description="good units per process code")
+        max_length=500, description="good units per process code"
+    )
 
 
 @router.post("/batches", status_code=201)
 def add_batch(body: BatchCreate, principal: Manager, conn: Conn) -> dict[str, Any]:
     _site(conn, principal, body.site)
     with _domain():
-        return {"id": service.add_batch(conn=conn, site=body.site, code=body.code, product=body.product,
-                                        started_at=body.started_at, ended_at=body.ended_at, output=body.output,
-                                        actor=principal.actor)}
+        return {
+            "id": service.add_batch(
+                conn=conn,
+                site=body.site,
+                code=body.code,
+                product=body.product,
+                started_at=body.started_at,
+                ended_at=body.ended_at,
+                output=body.output,
+                actor=principal.actor,
+            )
+        }
 
 
 @router.get("/batches/{code}/footprint")
-def batch_footprint(code: Annotated[str, Field(max_length=64)], request: Request, principal: Reader, conn: Conn,
-                    site: SiteQuery, basis: Annotated[Literal["location", "market"], Query()] = "location"
-                    ) -> dict[str, Any]:
+def batch_footprint(
+    code: Annotated[str, Field(max_length=64)],
+    request: Request,
+    principal: Reader,
+    conn: Conn,
+    site: SiteQuery,
+    basis: Annotated[Literal["location", "market"], Query()] = "location",
+) -> dict[str, Any]:
     """The batch's product carbon footprint declaration: kgCO2e per cell, per pack and per kWh of rated
     capacity ((EU) 2023/1542 declared unit), by process, material and life-cycle stage, hotspots ranked."""
     _site(conn, principal, site)
@@ -421,12 +482,21 @@ def batch_footprint(code: Annotated[str, Field(max_length=64)], request: Request
         return service.batch_footprint(conn=conn, site=site, batch=code, source=_source(request), basis=basis)
 
 
-@router.get("/batches/{code}/declaration.pdf", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}}, "description": "the declaration"}})
-def batch_declaration(code: Annotated[str, Field(max_length=64)], request: Request, principal: Reader, conn: Conn,
-                      clock: AppClock, site: SiteQuery,
-                      basis: Annotated[Literal["location", "market"], Query()] = "location",
-                      lang: Annotated[Literal["zh-CN", "en"], Query()] = "zh-CN") -> Response:
+@router.get(
+    "/batches/{code}/declaration.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "the declaration"}},
+)
+def batch_declaration(
+    code: Annotated[str, Field(max_length=64)],
+    request: Request,
+    principal: Reader,
+    conn: Conn,
+    clock: AppClock,
+    site: SiteQuery,
+    basis: Annotated[Literal["location", "market"], Query()] = "location",
+    lang: Annotated[Literal["zh-CN", "en"], Query()] = "zh-CN",
+) -> Response:
     """The batch's footprint declaration as PDF (zh-CN or English)."""
     from reports.context import ReportError
     from reports.kinds import carbon_footprint
@@ -434,23 +504,37 @@ def batch_declaration(code: Annotated[str, Field(max_length=64)], request: Reque
 
     _site(conn, principal, site)
     try:
-        doc, _ = carbon_footprint.build(conn, site=site, batch=code, basis=basis, lang=lang, now=clock.now(),
-                                        source=_source(request))
+        doc, _ = carbon_footprint.build(
+            conn, site=site, batch=code, basis=basis, lang=lang, now=clock.now(), source=_source(request)
+        )
     except ReportError as exc:
         if "no batch" in str(exc):
             raise NotFound(str(exc)) from None
         raise Conflict(str(exc)) from None
-    return Response(FORMATS["pdf"].render(doc), media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="footprint-{site}-{code}.pdf"'})
+    return Response(
+        FORMATS["pdf"].render(doc),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="footprint-{site}-{code}.pdf"'},
+    )
 
 
 @router.get("/footprint")
-def period_footprint(request: Request, principal: Reader, conn: Conn, site: SiteQuery, period: PeriodQuery,
-                     basis: Annotated[Literal["location", "market"], Query()] = "location") -> dict[str, Any]:
+def period_footprint(
+    request: Request,
+    principal: Reader,
+    conn: Conn,
+    site: SiteQuery,
+    period: PeriodQuery,
+    basis: Annotated[Literal["location", "market"], Query()] = "location",
+) -> dict[str, Any]:
     """The product footprint of a month or year (all batches of the period)."""
     _site(conn, principal, site)
     with _domain():
         s = service.site_ref(conn=conn, code=site)
         start, end, _ = service.period_bounds(period, s.timezone)
-        return {"period": period, **service.window_footprint(conn=conn, s=s, start=start, end=end,
-                                                             source=_source(request), basis=basis, label=period)}
+        return {
+            "period": period,
+            **service.window_footprint(
+                conn=conn, s=s, start=start, end=end, source=_source(request), basis=basis, label=period
+            ),
+        }

@@ -25,16 +25,30 @@ STATUSES = ("pending", "issued", "accepted", "done", "rejected", "failed", "time
 
 
 @router.get("", response_model=list[CommandRead])
-def list_commands(principal: Reader, conn: Conn, site: SiteFilter = None,
-                  device: Annotated[str | None, Query(max_length=64, description="Device code")] = None,
-                  status: Annotated[str | None, Query(max_length=16, description=", ".join(STATUSES))] = None,
-                  alarm_id: Annotated[int | None, Query(ge=1, le=9_223_372_036_854_775_807)] = None,
-                  drill: bool | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100):
+def list_commands(
+    principal: Reader,
+    conn: Conn,
+    site: SiteFilter = None,
+    device: Annotated[str | None, Query(max_length=64, description="Device code")] = None,
+    status: Annotated[str | None, Query(max_length=16, description=", ".join(STATUSES))] = None,
+    alarm_id: Annotated[int | None, Query(ge=1, le=9_223_372_036_854_775_807)] = None,
+    drill: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+):
     """Commands within your scope, newest first."""
     check_site(conn, principal.scope, site)
     ascope = alarm_scope(conn, principal.scope)
-    return machine.list_commands(conn=conn, site=site, device=device, status=status, alarm_id=alarm_id,
-                                 drill=drill, limit=limit, sites=ascope.sites, areas=ascope.areas)
+    return machine.list_commands(
+        conn=conn,
+        site=site,
+        device=device,
+        status=status,
+        alarm_id=alarm_id,
+        drill=drill,
+        limit=limit,
+        sites=ascope.sites,
+        areas=ascope.areas,
+    )
 
 
 @router.get("/{command_id}", response_model=CommandDetail)
@@ -59,10 +73,16 @@ def issue_command(body: CommandCreate, principal: Issuer, conn: Conn, clock: App
             raise Invalid(f"no alarm {body.alarm_id}", field="body.alarm_id") from None
     try:
         with input_field("body.action"):
-            return flows.request_command(conn=conn, site=body.site, device=body.device, action=body.action,
-                                         actor=actor(principal), reason=body.reason, now=clock.now(),
-                                         params=body.params, alarm_id=body.alarm_id)
-    except errors.NotFound as exc:                  # not a declared actuator: an input error of this body
+            return flows.request_command(
+                conn=conn,
+                site=body.site,
+                device=body.device,
+                action=body.action,
+                actor=actor(principal),
+                reason=body.reason,
+                now=clock.now(),
+                params=body.params,
+                alarm_id=body.alarm_id,
+            )
+    except errors.NotFound as exc:  # not a declared actuator: an input error of this body
         raise Invalid(str(exc), field="body.device") from None
-
-

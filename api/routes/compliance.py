@@ -31,43 +31,83 @@ _RULE_PREFIXES = ("compliance.%", "hazwaste.%")
 
 
 @router.get("/overview")
-def overview(principal: Reader, conn: Conn, clock: AppClock, site: SiteFilter = None,
-             reports: Annotated[int, Query(ge=0, le=50, description="newest archived reports per site")] = 10,
-             day: Annotated[date | None, Query(
-                 ge=date(2000, 1, 1), le=date(2199, 12, 31),
-                 description="Look back: the overview at the end of this day (each site's calendar; a day not over "
-                             "yet is shown as of now), its month to that day")] = None,
-             ) -> dict[str, Any]:
+def overview(
+    principal: Reader,
+    conn: Conn,
+    clock: AppClock,
+    site: SiteFilter = None,
+    reports: Annotated[int, Query(ge=0, le=50, description="newest archived reports per site")] = 10,
+    day: Annotated[
+        date | None,
+        Query(
+            ge=date(2000, 1, 1),
+            le=date(2199, 12, 31),
+            description="Look back: the overview at the end of this day (each site's calendar; a day not over "
+            "yet is shown as of now), its month to that day",
+        ),
+    ] = None,
+) -> dict[str, Any]:
     """Emissions against limits today (or ``day``) and this month, exceedances, open alarms, hazardous waste and
     the newest reports."""
     site_filter(conn, principal.scope, site)
     now = clock.now()
     ascope = alarm_scope(conn, principal.scope)
     areas = set(ascope.areas) if ascope.areas is not None else None
-    sites = fetch_all(conn, """SELECT id, code, name, name_en, timezone FROM site
+    sites = fetch_all(
+        conn,
+        """SELECT id, code, name, name_en, timezone FROM site
                                WHERE (%(ids)s::int[] IS NULL OR id = ANY(%(ids)s::int[]))
                                  AND (%(code)s::text IS NULL OR code = %(code)s) ORDER BY code""",
-                      {"ids": principal.scope.sites_param(), "code": site})
+        {"ids": principal.scope.sites_param(), "code": site},
+    )
     out = []
     for s in sites:
         # emissions as of the end of ``day`` in the site's calendar; alarms, waste and reports are always current
         end = day and datetime.combine(day + timedelta(days=1), time(), ZoneInfo(s["timezone"]))
         past = end is not None and end <= now
-        body = site_overview(conn, site=s["code"], timezone=s["timezone"], now=end if past else now,
-                             day=day if past else None, areas=areas)
+        body = site_overview(
+            conn,
+            site=s["code"],
+            timezone=s["timezone"],
+            now=end if past else now,
+            day=day if past else None,
+            areas=areas,
+        )
         outfall_areas = sorted({a for o in body["outfalls"] for a in o["areas"]})
-        alarms = [a for a in fetch_all(conn, """
+        alarms = [
+            a
+            for a in fetch_all(
+                conn,
+                """
             SELECT id, rule, title, title_en, site, area, device, point, state, severity, priority, value, message,
                    raised_at, acked_at
             FROM alarm WHERE closed_at IS NULL AND site = %(site)s
               AND (rule LIKE ANY(%(rules)s) OR area = ANY(%(areas)s))
             ORDER BY priority DESC, raised_at DESC NULLS LAST LIMIT 200""",
-                                          {"site": s["code"], "rules": list(_RULE_PREFIXES), "areas": outfall_areas})
-                  if ascope.sees(a["site"], a["area"])]
-        hazwaste = (hazwaste_compliance.status(conn=conn, site_id=s["id"], now=now)
-                    if principal.can(Permission.HAZWASTE_READ) else None)
-        files = (archive.list_files(conn, sites=ascope.sites, areas=ascope.areas, site=s["code"], limit=reports)
-                 if principal.can(Permission.REPORTS_READ) and reports else None)
-        out.append({"site": s["code"], "name": s["name"], "name_en": s["name_en"], "timezone": s["timezone"],
-                    **body, "alarms": alarms, "hazwaste": hazwaste, "reports": files})
+                {"site": s["code"], "rules": list(_RULE_PREFIXES), "areas": outfall_areas},
+            )
+            if ascope.sees(a["site"], a["area"])
+        ]
+        hazwaste = (
+            hazwaste_compliance.status(conn=conn, site_id=s["id"], now=now)
+            if principal.can(Permission.HAZWASTE_READ)
+            else None
+        )
+        files = (
+            archive.list_files(conn, sites=ascope.sites, areas=ascope.areas, site=s["code"], limit=reports)
+            if principal.can(Permission.REPORTS_READ) and reports
+            else None
+        )
+        out.append(
+            {
+                "site": s["code"],
+                "name": s["name"],
+                "name_en": s["name_en"],
+                "timezone": s["timezone"],
+                **body,
+                "alarms": alarms,
+                "hazwaste": hazwaste,
+                "reports": files,
+            }
+        )
     return {"generated_at": now, "sites": out}

@@ -38,10 +38,11 @@ class DeadLetterDetail(DeadLetterRead):
 
 
 # rows without a known site (a bad topic, an unknown site code) are visible only to callers of all sites
-_SCOPE = ("(%(scope_sites)s::int[] IS NULL OR dl.site_code IN "
-          "(SELECT code FROM site WHERE id = ANY(%(scope_sites)s)))")
-_COLUMNS = ("dl.id, dl.received_at, dl.topic, dl.payload_size, dl.reason, dl.detail, dl.site_code AS site, "
-            "dl.device_code AS device, dl.payload")
+_SCOPE = "(%(scope_sites)s::int[] IS NULL OR dl.site_code IN (SELECT code FROM site WHERE id = ANY(%(scope_sites)s)))"
+_COLUMNS = (
+    "dl.id, dl.received_at, dl.topic, dl.payload_size, dl.reason, dl.detail, dl.site_code AS site, "
+    "dl.device_code AS device, dl.payload"
+)
 
 
 def _read(row: dict, full: bool = False) -> dict:
@@ -62,15 +63,22 @@ def _scope(scope: Scope) -> dict:
 
 
 @router.get("", response_model=Page[DeadLetterRead])
-def list_dead_letters(principal: Reader, conn: Conn, site: SiteFilter = None,
-                      reason: Annotated[str | None, Query(max_length=64, description="e.g. bad_json")] = None,
-                      device: Annotated[str | None, Query(max_length=64, description="Device code")] = None,
-                      since: Annotated[AwareDatetime | None, Query()] = None,
-                      until: Annotated[AwareDatetime | None, Query()] = None,
-                      after: After = None, limit: Limit = 100):
+def list_dead_letters(
+    principal: Reader,
+    conn: Conn,
+    site: SiteFilter = None,
+    reason: Annotated[str | None, Query(max_length=64, description="e.g. bad_json")] = None,
+    device: Annotated[str | None, Query(max_length=64, description="Device code")] = None,
+    since: Annotated[AwareDatetime | None, Query()] = None,
+    until: Annotated[AwareDatetime | None, Query()] = None,
+    after: After = None,
+    limit: Limit = 100,
+):
     """Rejected messages, newest first, filtered by site, reason, device and time."""
     site_filter(conn, principal.scope, site)
-    rows = fetch_all(conn, f"""
+    rows = fetch_all(
+        conn,
+        f"""
         SELECT {_COLUMNS} FROM dead_letter dl
         WHERE {_SCOPE} AND (%(after)s::bigint IS NULL OR dl.id < %(after)s)
           AND (%(site)s::text IS NULL OR dl.site_code = %(site)s)
@@ -79,8 +87,17 @@ def list_dead_letters(principal: Reader, conn: Conn, site: SiteFilter = None,
           AND (%(since)s::timestamptz IS NULL OR dl.received_at >= %(since)s)
           AND (%(until)s::timestamptz IS NULL OR dl.received_at < %(until)s)
         ORDER BY dl.id DESC LIMIT %(limit)s""",
-                     {**_scope(principal.scope), "after": after_id(after), "site": site, "reason": reason,
-                      "device": device, "since": since, "until": until, "limit": limit + 1})
+        {
+            **_scope(principal.scope),
+            "after": after_id(after),
+            "site": site,
+            "reason": reason,
+            "device": device,
+            "since": since,
+            "until": until,
+            "limit": limit + 1,
+        },
+    )
     result = page(rows, limit, lambda r: (r["id"],))
     result["items"] = [_read(r) for r in result["items"]]
     return result
@@ -89,8 +106,11 @@ def list_dead_letters(principal: Reader, conn: Conn, site: SiteFilter = None,
 @router.get("/{dead_letter_id}", response_model=DeadLetterDetail)
 def get_dead_letter(dead_letter_id: PathId, principal: Reader, conn: Conn):
     """One rejected message with its whole payload."""
-    row = fetch_one(conn, f"SELECT {_COLUMNS} FROM dead_letter dl WHERE dl.id = %(id)s AND {_SCOPE}",
-                    {"id": dead_letter_id, **_scope(principal.scope)})
+    row = fetch_one(
+        conn,
+        f"SELECT {_COLUMNS} FROM dead_letter dl WHERE dl.id = %(id)s AND {_SCOPE}",
+        {"id": dead_letter_id, **_scope(principal.scope)},
+    )
     if row is None:
         raise NotFound(f"no dead letter {dead_letter_id}")
     return _read(row, full=True)

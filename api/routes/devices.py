@@ -19,13 +19,28 @@ Writer = Annotated[Principal, require(Permission.PLANT_WRITE)]
 
 
 @router.get("", response_model=Page[DeviceRead])
-def list_devices(principal: Reader, conn: Conn, site: SiteFilter = None,
-                 area_id: QueryId = None,
-                 kind: Annotated[str | None, Query(max_length=64)] = None,
-                 status: Annotated[Literal["online", "offline", "unknown"] | None, Query()] = None,
-                 include_retired: IncludeRetired = False, after: After = None, limit: Limit = 100):
-    return plant_read.list_devices(conn, principal.scope, site=site, area_id=area_id, kind=kind, status=status,
-                                   include_retired=include_retired, after=after_id(after), limit=limit)
+def list_devices(
+    principal: Reader,
+    conn: Conn,
+    site: SiteFilter = None,
+    area_id: QueryId = None,
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[Literal["online", "offline", "unknown"] | None, Query()] = None,
+    include_retired: IncludeRetired = False,
+    after: After = None,
+    limit: Limit = 100,
+):
+    return plant_read.list_devices(
+        conn,
+        principal.scope,
+        site=site,
+        area_id=area_id,
+        kind=kind,
+        status=status,
+        include_retired=include_retired,
+        after=after_id(after),
+        limit=limit,
+    )
 
 
 @router.get("/{device_id}", response_model=DeviceRead)

@@ -34,9 +34,16 @@ def start_drill(body: DrillCreate, principal: Runner, conn: Conn, clock: AppCloc
     if ascope.sites is not None and body.site not in ascope.sites:
         raise Forbidden(f"site {body.site!r} is not in your scope")
     try:
-        alarm = flows.start_drill(conn=conn, site=body.site, area=body.area, level=body.level,
-                                  actor=actor(principal), reason=body.reason, now=clock.now())
-    except errors.NotFound as exc:                  # no such plan level: an input error of this body
+        alarm = flows.start_drill(
+            conn=conn,
+            site=body.site,
+            area=body.area,
+            level=body.level,
+            actor=actor(principal),
+            reason=body.reason,
+            now=clock.now(),
+        )
+    except errors.NotFound as exc:  # no such plan level: an input error of this body
         raise Invalid(str(exc), field="body.level") from None
     return _detail(conn, alarm)
 

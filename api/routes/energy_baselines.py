@@ -69,14 +69,25 @@ def _site(conn, principal: Principal, code: str) -> dict[str, Any]:
 
 
 def _read(b: StoredBaseline) -> dict[str, Any]:
-    return {"id": b.id, "site": b.site, "meter": b.meter, "area": b.area, "current": b.superseded_at is None,
-            "reason": b.reason, "created_by": b.created_by, "created_at": b.created_at,
-            "superseded_at": b.superseded_at, "superseded_by": b.superseded_by, "model": b.model.to_dict()}
+    return {
+        "id": b.id,
+        "site": b.site,
+        "meter": b.meter,
+        "area": b.area,
+        "current": b.superseded_at is None,
+        "reason": b.reason,
+        "created_by": b.created_by,
+        "created_at": b.created_at,
+        "superseded_at": b.superseded_at,
+        "superseded_by": b.superseded_by,
+        "model": b.model.to_dict(),
+    }
 
 
 @router.get("")
-def list_baselines(principal: Reader, conn: Conn, site: SiteCode, meter: ItemCode = None,
-                   area: ItemCode = None) -> dict[str, Any]:
+def list_baselines(
+    principal: Reader, conn: Conn, site: SiteCode, meter: ItemCode = None, area: ItemCode = None
+) -> dict[str, Any]:
     """The baselines of a meter or an area, newest first (the current one has ``current: true``)."""
     _site(conn, principal, site)
     if (meter is None) == (area is None):
@@ -102,8 +113,15 @@ def create_baseline(body: BaselineCreate, principal: Manager, conn: Conn) -> dic
     except BaselineRefused as exc:
         raise Invalid(str(exc), field="periods") from None
     try:
-        new_id = baseline_store.set_baseline(conn=conn, site=body.site, meter=body.meter, area=body.area,
-                                             model=model, reason=body.reason, actor=principal.actor)
+        new_id = baseline_store.set_baseline(
+            conn=conn,
+            site=body.site,
+            meter=body.meter,
+            area=body.area,
+            model=model,
+            reason=body.reason,
+            actor=principal.actor,
+        )
     except baseline_store.NotFound as exc:
         raise NotFound(str(exc)) from None
     history = baseline_store.baseline_history(conn=conn, site=body.site, meter=body.meter, area=body.area)

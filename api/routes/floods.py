@@ -19,14 +19,26 @@ Reader = Annotated[Principal, require(Permission.ALARMS_READ)]
 
 
 @router.get("", response_model=list[FloodRead])
-def list_floods(principal: Reader, conn: Conn, site: SiteFilter = None,
-                area: Annotated[str | None, Query(max_length=64, description="Area code")] = None,
-                open: Annotated[bool | None, Query(description="Only ongoing (true) or ended (false)")] = None,  # noqa: A002
-                drill: bool | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100):
+def list_floods(
+    principal: Reader,
+    conn: Conn,
+    site: SiteFilter = None,
+    area: Annotated[str | None, Query(max_length=64, description="Area code")] = None,
+    open: Annotated[bool | None, Query(description="Only ongoing (true) or ended (false)")] = None,  # noqa: A002
+    drill: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+):
     """Floods within your scope, newest first."""
     check_site(conn, principal.scope, site)
-    return service.list_floods(conn=conn, scope=alarm_scope(conn, principal.scope), site=site, area=area,
-                               open_only=open, drill=drill, limit=limit)
+    return service.list_floods(
+        conn=conn,
+        scope=alarm_scope(conn, principal.scope),
+        site=site,
+        area=area,
+        open_only=open,
+        drill=drill,
+        limit=limit,
+    )
 
 
 @router.get("/{flood_id}", response_model=FloodDetail)

@@ -34,8 +34,12 @@ Kg = Annotated[float, Field(ge=0, le=1e7, description="kg")]
 Period = Annotated[str, Query(pattern=r"^\d{4}(-(0[1-9]|1[0-2]))?$", description="YYYY or YYYY-MM")]
 _EARLIEST, _LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 PDF = {200: {"content": {"application/pdf": {}}, "description": "the label, one page"}}
-EXPORT = {200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}},
-                "description": "CSV or XLSX"}}
+EXPORT = {
+    200: {
+        "content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}},
+        "description": "CSV or XLSX",
+    }
+}
 
 
 def _when(value: datetime | None, now: datetime, field: str) -> datetime:
@@ -89,8 +93,13 @@ def put_waste_type(body: WasteTypeCreate, principal: Manager, conn: Conn) -> dic
     """Create or update a waste type of a site (its code must be in the chosen edition of the list)."""
     site = _site(conn, principal, body.site)
     type_id = catalogue.put_waste_type(conn=conn, site_id=site["id"], spec=body)
-    audit.append(conn, actor=principal.actor, action="hazwaste.waste_type.put", target=f"{body.site}/{body.code}",
-                 detail=body.model_dump(mode="json"))
+    audit.append(
+        conn,
+        actor=principal.actor,
+        action="hazwaste.waste_type.put",
+        target=f"{body.site}/{body.code}",
+        detail=body.model_dump(mode="json"),
+    )
     return next(w for w in catalogue.list_waste_types(conn=conn, site_ids=[site["id"]]) if w["id"] == type_id)
 
 
@@ -104,8 +113,13 @@ def list_facilities(principal: Reader, conn: Conn, site: SiteFilter = None) -> l
 def put_facility(body: FacilityCreate, principal: Manager, conn: Conn) -> dict[str, Any]:
     site = _site(conn, principal, body.site)
     facility_id = catalogue.put_facility(conn=conn, site_id=site["id"], spec=body)
-    audit.append(conn, actor=principal.actor, action="hazwaste.facility.put", target=f"{body.site}/{body.code}",
-                 detail=body.model_dump(mode="json"))
+    audit.append(
+        conn,
+        actor=principal.actor,
+        action="hazwaste.facility.put",
+        target=f"{body.site}/{body.code}",
+        detail=body.model_dump(mode="json"),
+    )
     return next(f for f in catalogue.list_facilities(conn=conn, site_ids=[site["id"]]) if f["id"] == facility_id)
 
 
@@ -166,23 +180,46 @@ def _container(conn, principal: Principal, container_id: int) -> dict[str, Any]:
 
 
 @router.get("/containers")
-def list_containers(principal: Reader, conn: Conn, site: SiteFilter = None,
-                    stage: Annotated[Literal[ledger.STAGES] | None, Query()] = None,  # type: ignore[valid-type]
-                    after: After = None, limit: Limit = 100) -> dict[str, Any]:
+def list_containers(
+    principal: Reader,
+    conn: Conn,
+    site: SiteFilter = None,
+    stage: Annotated[Literal[ledger.STAGES] | None, Query()] = None,  # type: ignore[valid-type]
+    after: After = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
     site_id = plant_read.site_filter(conn, principal.scope, site)
-    return _page(ledger.list_containers(conn=conn, site_ids=principal.scope.sites_param(), site_id=site_id,
-                                        stage=stage, after=after_id(after), limit=limit), limit)
+    return _page(
+        ledger.list_containers(
+            conn=conn,
+            site_ids=principal.scope.sites_param(),
+            site_id=site_id,
+            stage=stage,
+            after=after_id(after),
+            limit=limit,
+        ),
+        limit,
+    )
 
 
 @router.post("/containers", status_code=201)
 def create_container(body: ContainerCreate, principal: Recorder, conn: Conn) -> dict[str, Any]:
     site = _site(conn, principal, body.site)
-    wt = fetch_one(conn, "SELECT id FROM hw_waste_type WHERE site_id = %s AND code = %s AND retired_at IS NULL",
-                   (site["id"], body.waste_type))
+    wt = fetch_one(
+        conn,
+        "SELECT id FROM hw_waste_type WHERE site_id = %s AND code = %s AND retired_at IS NULL",
+        (site["id"], body.waste_type),
+    )
     if wt is None:
         raise Invalid(f"no waste type {body.waste_type!r} at {body.site}", field="body.waste_type")
-    container_id = ledger.create_container(conn=conn, site_id=site["id"], code=body.code, waste_type_id=wt["id"],
-                                           container_type=body.container_type, volume_l=body.volume_l)
+    container_id = ledger.create_container(
+        conn=conn,
+        site_id=site["id"],
+        code=body.code,
+        waste_type_id=wt["id"],
+        container_type=body.container_type,
+        volume_l=body.volume_l,
+    )
     return _container(conn, principal, container_id)
 
 
@@ -190,8 +227,11 @@ def create_container(body: ContainerCreate, principal: Recorder, conn: Conn) -> 
 def get_container(container_id: PathId, principal: Reader, conn: Conn, request: Request) -> dict[str, Any]:
     """A container with its ledger history (what the PWA shows after a scan) and its label's address."""
     row = _container(conn, principal, container_id)
-    return {**row, "history": ledger.history(conn=conn, container_id=container_id),
-            "url": container_url(str(request.base_url), container_id)}
+    return {
+        **row,
+        "history": ledger.history(conn=conn, container_id=container_id),
+        "url": container_url(str(request.base_url), container_id),
+    }
 
 
 @router.get("/containers/{container_id}/label.pdf", response_class=Response, responses=PDF)
@@ -199,43 +239,78 @@ def container_label(container_id: PathId, principal: Reader, conn: Conn, request
     """The HJ 1276-2022 label at the size for the container's volume, with its QR code."""
     c = _container(conn, principal, container_id)
     setting = catalogue.site_setting(conn=conn, site_id=c["site_id"])
-    produced = fetch_one(conn, "SELECT at FROM hw_ledger_current WHERE container_id = %s AND stage = 'generation'",
-                         (container_id,))
-    pdf = render_label(LabelData(
-        container_id=container_id, container_code=c["code"], volume_l=c["volume_l"], name=c["waste_name"],
-        waste_code=c["waste_code"], category=c["category"], hazards=tuple(c["hazards"]), form=c["form"],
-        constituents=c["constituents"], precautions=c["precautions"], producer=setting["producer_name"] or c["site"],
-        contact=setting["producer_contact"] or "", produced_on=produced["at"].date() if produced else None,
-        weight_kg=c["weight_kg"], url=container_url(str(request.base_url), container_id)))
-    return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="label-{container_id}.pdf"'})
+    produced = fetch_one(
+        conn, "SELECT at FROM hw_ledger_current WHERE container_id = %s AND stage = 'generation'", (container_id,)
+    )
+    pdf = render_label(
+        LabelData(
+            container_id=container_id,
+            container_code=c["code"],
+            volume_l=c["volume_l"],
+            name=c["waste_name"],
+            waste_code=c["waste_code"],
+            category=c["category"],
+            hazards=tuple(c["hazards"]),
+            form=c["form"],
+            constituents=c["constituents"],
+            precautions=c["precautions"],
+            producer=setting["producer_name"] or c["site"],
+            contact=setting["producer_contact"] or "",
+            produced_on=produced["at"].date() if produced else None,
+            weight_kg=c["weight_kg"],
+            url=container_url(str(request.base_url), container_id),
+        )
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="label-{container_id}.pdf"'},
+    )
 
 
 @router.post("/containers/{container_id}/entries", status_code=201)
-def record_entry(container_id: PathId, body: EntryCreate, principal: Recorder, conn: Conn,
-                 clock: AppClock) -> dict[str, Any]:
+def record_entry(
+    container_id: PathId, body: EntryCreate, principal: Recorder, conn: Conn, clock: AppClock
+) -> dict[str, Any]:
     """Record the container's next step; the batch code is given here (HWCS, HWRK, HWCK, ...)."""
     _container(conn, principal, container_id)
     now = clock.now()
     values = body.model_dump(exclude={"at"})
     values["finished_at"] = body.finished_at and _when(body.finished_at, now, "body.finished_at")
-    return ledger.record(conn=conn, container_id=container_id, at=_when(body.at, now, "body.at"),
-                         recorded_by=principal.actor, **values)
+    return ledger.record(
+        conn=conn, container_id=container_id, at=_when(body.at, now, "body.at"), recorded_by=principal.actor, **values
+    )
 
 
 @router.get("/ledger")
-def list_entries(principal: Reader, conn: Conn, site: SiteFilter = None,
-                 stage: Annotated[Literal[ledger.STAGES] | None, Query()] = None,  # type: ignore[valid-type]
-                 after: After = None, limit: Limit = 100) -> dict[str, Any]:
+def list_entries(
+    principal: Reader,
+    conn: Conn,
+    site: SiteFilter = None,
+    stage: Annotated[Literal[ledger.STAGES] | None, Query()] = None,  # type: ignore[valid-type]
+    after: After = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
     """Ledger entries as they stand (corrections applied)."""
     site_id = plant_read.site_filter(conn, principal.scope, site)
-    return _page(ledger.list_entries(conn=conn, site_ids=principal.scope.sites_param(), site_id=site_id,
-                                     stage=stage, after=after_id(after), limit=limit), limit, "entry_id")
+    return _page(
+        ledger.list_entries(
+            conn=conn,
+            site_ids=principal.scope.sites_param(),
+            site_id=site_id,
+            stage=stage,
+            after=after_id(after),
+            limit=limit,
+        ),
+        limit,
+        "entry_id",
+    )
 
 
 @router.post("/ledger/{entry_id}/corrections", status_code=201)
-def correct_entry(entry_id: PathId, body: CorrectionCreate, principal: Recorder, conn: Conn,
-                  clock: AppClock) -> dict[str, Any]:
+def correct_entry(
+    entry_id: PathId, body: CorrectionCreate, principal: Recorder, conn: Conn, clock: AppClock
+) -> dict[str, Any]:
     """Correct a ledger entry: a new row with the changed fields; the original is kept."""
     site_id = ledger.entry_site(conn=conn, entry_id=entry_id)
     if site_id is None or not principal.scope.has_site(site_id):
@@ -246,11 +321,18 @@ def correct_entry(entry_id: PathId, body: CorrectionCreate, principal: Recorder,
             changes[name] = _when(changes[name], clock.now(), f"body.{name}")
     if not changes:
         raise Invalid("name at least one field to correct", field="body")
-    row = ledger.correct(conn=conn, entry_id=entry_id, changes=changes, reason=body.reason,
-                         recorded_by=principal.actor)
-    audit.append(conn, actor=principal.actor, action="hazwaste.ledger.correct", target=row["batch_code"],
-                 detail={"entry_id": entry_id, "reason": body.reason, "changes": body.model_dump(
-                     mode="json", exclude_unset=True, exclude={"reason"})})
+    row = ledger.correct(conn=conn, entry_id=entry_id, changes=changes, reason=body.reason, recorded_by=principal.actor)
+    audit.append(
+        conn,
+        actor=principal.actor,
+        action="hazwaste.ledger.correct",
+        target=row["batch_code"],
+        detail={
+            "entry_id": entry_id,
+            "reason": body.reason,
+            "changes": body.model_dump(mode="json", exclude_unset=True, exclude={"reason"}),
+        },
+    )
     return row
 
 
@@ -268,7 +350,8 @@ class ManifestCreate(BaseModel):
     receiver_name: Text
     receiver_licence: Text
     receiver_scope: list[Annotated[str, Field(pattern=r"^(HW\d{2}|\d{3}-\d{3}-\d{2})$")]] = Field(
-        min_length=1, max_length=200, description="waste codes and/or categories HWxx the licence covers")
+        min_length=1, max_length=200, description="waste codes and/or categories HWxx the licence covers"
+    )
     method: Literal["use", "disposal"]
     container_ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(min_length=1, max_length=1000)
 
@@ -284,12 +367,17 @@ class ManifestEvent(BaseModel):
 
 
 @router.get("/manifests")
-def list_manifests(principal: Reader, conn: Conn, site: SiteFilter = None,
-                   state: Annotated[Literal[manifests.STATES] | None, Query()] = None,  # type: ignore[valid-type]
-                   limit: Limit = 100) -> list[dict[str, Any]]:
+def list_manifests(
+    principal: Reader,
+    conn: Conn,
+    site: SiteFilter = None,
+    state: Annotated[Literal[manifests.STATES] | None, Query()] = None,  # type: ignore[valid-type]
+    limit: Limit = 100,
+) -> list[dict[str, Any]]:
     site_id = plant_read.site_filter(conn, principal.scope, site)
-    return manifests.list_manifests(conn=conn, site_ids=[site_id] if site_id else principal.scope.sites_param(),
-                                    state=state, limit=limit)
+    return manifests.list_manifests(
+        conn=conn, site_ids=[site_id] if site_id else principal.scope.sites_param(), state=state, limit=limit
+    )
 
 
 @router.post("/manifests", status_code=201)
@@ -300,10 +388,16 @@ def create_manifest(body: ManifestCreate, principal: Recorder, conn: Conn, clock
     if wt is None:
         raise Invalid(f"no waste type {body.waste_type!r} at {body.site}", field="body.waste_type")
     values = body.model_dump(exclude={"site", "waste_type"})
-    manifest_id = manifests.create(conn=conn, site_id=site["id"], waste_type_id=wt["id"],
-                                   created_by=principal.actor, at=clock.now(), **values)
-    audit.append(conn, actor=principal.actor, action="hazwaste.manifest.create", target=str(manifest_id),
-                 detail=body.model_dump(mode="json"))
+    manifest_id = manifests.create(
+        conn=conn, site_id=site["id"], waste_type_id=wt["id"], created_by=principal.actor, at=clock.now(), **values
+    )
+    audit.append(
+        conn,
+        actor=principal.actor,
+        action="hazwaste.manifest.create",
+        target=str(manifest_id),
+        detail=body.model_dump(mode="json"),
+    )
     return manifests.get(conn=conn, manifest_id=manifest_id)  # type: ignore[return-value]
 
 
@@ -319,28 +413,44 @@ def get_manifest(manifest_id: PathId, principal: Reader, conn: Conn) -> dict[str
 def manifest_pdf(manifest_id: PathId, principal: Reader, conn: Conn) -> Response:
     """A printable copy of the manifest (A4): parties, waste, containers, quantities, event record."""
     m = get_manifest(manifest_id, principal, conn)
-    containers = [fetch_one(conn, "SELECT code, weight_kg FROM hw_container WHERE id = %s", (cid,))
-                  for cid in m["containers"]]
+    containers = [
+        fetch_one(conn, "SELECT code, weight_kg FROM hw_container WHERE id = %s", (cid,)) for cid in m["containers"]
+    ]
     setting = catalogue.site_setting(conn=conn, site_id=m["site_id"])
     pdf = render_manifest(m, containers, setting["producer_name"] or m["site"])  # type: ignore[arg-type]
-    return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="manifest-{manifest_id}.pdf"'})
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="manifest-{manifest_id}.pdf"'},
+    )
 
 
 @router.post("/manifests/{manifest_id}/events")
-def manifest_event(manifest_id: PathId, body: ManifestEvent, principal: Recorder, conn: Conn,
-                   clock: AppClock) -> dict[str, Any]:
+def manifest_event(
+    manifest_id: PathId, body: ManifestEvent, principal: Recorder, conn: Conn, clock: AppClock
+) -> dict[str, Any]:
     """Move a manifest on: submit (with its number), paper, depart, deliver, receive (with the quantity),
     reject, resolve, backfill, dispose, close, cancel."""
     get_manifest(manifest_id, principal, conn)
     now = clock.now()
-    row = manifests.apply_event(conn=conn, manifest_id=manifest_id, event=body.event,
-                                at=_when(body.at, now, "body.at"), actor=principal.actor, number=body.number,
-                                received_kg=body.received_kg, note=body.note,
-                                delivered_at=body.delivered_at and _when(body.delivered_at, now,
-                                                                         "body.delivered_at"))
-    audit.append(conn, actor=principal.actor, action=f"hazwaste.manifest.{body.event}", target=str(manifest_id),
-                 detail=body.model_dump(mode="json", exclude_none=True))
+    row = manifests.apply_event(
+        conn=conn,
+        manifest_id=manifest_id,
+        event=body.event,
+        at=_when(body.at, now, "body.at"),
+        actor=principal.actor,
+        number=body.number,
+        received_kg=body.received_kg,
+        note=body.note,
+        delivered_at=body.delivered_at and _when(body.delivered_at, now, "body.delivered_at"),
+    )
+    audit.append(
+        conn,
+        actor=principal.actor,
+        action=f"hazwaste.manifest.{body.event}",
+        target=str(manifest_id),
+        detail=body.model_dump(mode="json", exclude_none=True),
+    )
     return row
 
 
@@ -359,9 +469,12 @@ def file_declaration(body: DeclarationCreate, principal: Manager, conn: Conn, cl
     """Record that a period's declaration was filed in the national system (clears its due-date finding)."""
     site = _site(conn, principal, body.site)
     filed_at = _when(body.filed_at, clock.now(), "body.filed_at")
-    row = fetch_one(conn, "INSERT INTO hw_declaration (site_id, period, filed_at, filed_by) VALUES (%s, %s, %s, %s) "
-                          "ON CONFLICT (site_id, period) DO NOTHING RETURNING period, filed_at, filed_by",
-                    (site["id"], body.period, filed_at, principal.actor))
+    row = fetch_one(
+        conn,
+        "INSERT INTO hw_declaration (site_id, period, filed_at, filed_by) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (site_id, period) DO NOTHING RETURNING period, filed_at, filed_by",
+        (site["id"], body.period, filed_at, principal.actor),
+    )
     if row is None:
         raise Conflict(f"{body.period} is already filed for {body.site}")
     audit.append(conn, actor=principal.actor, action="hazwaste.declaration.file", target=f"{body.site}/{body.period}")
@@ -369,32 +482,57 @@ def file_declaration(body: DeclarationCreate, principal: Manager, conn: Conn, cl
 
 
 @router.get("/declaration")
-def declaration(principal: Reader, conn: Conn, site: Annotated[str, Query(max_length=64)],
-                period: Period) -> dict[str, Any]:
+def declaration(
+    principal: Reader, conn: Conn, site: Annotated[str, Query(max_length=64)], period: Period
+) -> dict[str, Any]:
     """The declaration figures of a month or a year per waste code (kg)."""
     s = _site(conn, principal, site)
     start, end = exports.period_bounds(period, s["timezone"])
-    return {"site": site, "period": period,
-            "items": exports.monthly_declaration(conn=conn, site_id=s["id"], start=start, end=end)}
+    return {
+        "site": site,
+        "period": period,
+        "items": exports.monthly_declaration(conn=conn, site_id=s["id"], start=start, end=end),
+    }
 
 
 @router.get("/ledger/export", response_class=Response, responses=EXPORT)
-def export_ledger(principal: Exporter, conn: Conn, site: Annotated[str, Query(max_length=64)], period: Period,
-                  format: Annotated[Literal["xlsx", "csv"], Query()] = "xlsx",  # noqa: A002 - the query name
-                  table: Annotated[Literal[tuple(exports.TABLES)] | None, Query(  # type: ignore[valid-type]
-                      description="CSV: which table (B.1-B.5); default B.1")] = None) -> Response:
+def export_ledger(
+    principal: Exporter,
+    conn: Conn,
+    site: Annotated[str, Query(max_length=64)],
+    period: Period,
+    format: Annotated[Literal["xlsx", "csv"], Query()] = "xlsx",  # noqa: A002 - the query name
+    table: Annotated[
+        Literal[tuple(exports.TABLES)] | None,
+        Query(  # type: ignore[valid-type]
+            description="CSV: which table (B.1-B.5); default B.1"
+        ),
+    ] = None,
+) -> Response:
     """The ledger of a period in the national system's field order: XLSX (tables B.1-B.5 and the declaration
     figures) or CSV (one table). Recorded in the audit record."""
     s = _site(conn, principal, site)
-    audit.append(conn, actor=principal.actor, action="export.hazwaste_ledger", target=f"{site}/{period}",
-                 detail={"format": format, "table": table})
+    audit.append(
+        conn,
+        actor=principal.actor,
+        action="export.hazwaste_ledger",
+        target=f"{site}/{period}",
+        detail={"format": format, "table": table},
+    )
     if format == "xlsx":
         body = exports.ledger_workbook(conn=conn, site_id=s["id"], period=period, tz=s["timezone"])
-        return Response(body, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                        headers={"Content-Disposition": f'attachment; filename="hazwaste-{site}-{period}.xlsx"'})
+        return Response(
+            body,
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="hazwaste-{site}-{period}.xlsx"'},
+        )
     _, stages, columns = exports.TABLES[table or "B.1"]
     start, end = exports.period_bounds(period, s["timezone"])
-    text = exports.to_csv(columns, exports.ledger_rows(conn=conn, site_id=s["id"], start=start, end=end,
-                                                       stages=stages), s["timezone"])
-    return Response(text.encode(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="hazwaste-{site}-{period}.csv"'})
+    text = exports.to_csv(
+        columns, exports.ledger_rows(conn=conn, site_id=s["id"], start=start, end=end, stages=stages), s["timezone"]
+    )
+    return Response(
+        text.encode(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="hazwaste-{site}-{period}.csv"'},
+    )

@@ -20,11 +20,24 @@ Writer = Annotated[Principal, require(Permission.PLANT_WRITE)]
 
 
 @router.get("", response_model=Page[MeterRead])
-def list_meters(principal: Reader, conn: Conn, site: SiteFilter = None,
-                medium: Annotated[Medium | None, Query()] = None, include_retired: IncludeRetired = False,
-                after: After = None, limit: Limit = 100):
-    return plant_read.list_meters(conn, principal.scope, site=site, medium=medium and medium.value,
-                                  include_retired=include_retired, after=after_id(after), limit=limit)
+def list_meters(
+    principal: Reader,
+    conn: Conn,
+    site: SiteFilter = None,
+    medium: Annotated[Medium | None, Query()] = None,
+    include_retired: IncludeRetired = False,
+    after: After = None,
+    limit: Limit = 100,
+):
+    return plant_read.list_meters(
+        conn,
+        principal.scope,
+        site=site,
+        medium=medium and medium.value,
+        include_retired=include_retired,
+        after=after_id(after),
+        limit=limit,
+    )
 
 
 @router.get("/{meter_id}", response_model=MeterRead)

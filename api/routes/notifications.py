@@ -37,8 +37,10 @@ def _sites(conn, who: Principal) -> list[str] | None:
 def _may_write(conn, who: Principal, site: str | None) -> None:
     sites = _sites(conn, who)
     if sites is not None and (site is None or site not in sites):
-        raise HTTPException(403, "only callers of every site may configure this for "
-                                 + ("every site" if site is None else f"site {site}"))
+        raise HTTPException(
+            403,
+            "only callers of every site may configure this for " + ("every site" if site is None else f"site {site}"),
+        )
 
 
 def _visible(conn, who: Principal, site: str | None) -> bool:
@@ -69,9 +71,14 @@ def create_channel(body: ChannelSpec, who: Manager, conn: Conn, settings: Settin
     if db.execute(conn, "SELECT 1 FROM notification_channel WHERE name = %s", (body.name,)).fetchone():
         raise HTTPException(409, f"a channel named {body.name!r} exists")
     out = notify_config.put_channel(conn=conn, secret=settings.keyring, spec=body)
-    audit.append(conn, actor=who.actor, action="notify.channel.create", target=f"channel:{out['id']}",
-                 site=out["site"],
-                 detail={"name": out["name"], "kind": out["kind"], "url": out["url"], "site": out["site"]})
+    audit.append(
+        conn,
+        actor=who.actor,
+        action="notify.channel.create",
+        target=f"channel:{out['id']}",
+        site=out["site"],
+        detail={"name": out["name"], "kind": out["kind"], "url": out["url"], "site": out["site"]},
+    )
     return out
 
 
@@ -91,14 +98,19 @@ def get_channel(channel_id: PathId, who: Manager, conn: Conn):
 def replace_channel(channel_id: PathId, body: ChannelSpec, who: Manager, conn: Conn, settings: Settings):
     _channel(conn, who, channel_id)
     _may_write(conn, who, body.site)
-    if db.execute(conn, "SELECT 1 FROM notification_channel WHERE name = %s AND id <> %s", (body.name, channel_id)
-                    ).fetchone():
+    if db.execute(
+        conn, "SELECT 1 FROM notification_channel WHERE name = %s AND id <> %s", (body.name, channel_id)
+    ).fetchone():
         raise HTTPException(409, f"a channel named {body.name!r} exists")
-    out = notify_config.put_channel(conn=conn, secret=settings.keyring, spec=body,
-                                    channel_id=channel_id)
-    audit.append(conn, actor=who.actor, action="notify.channel.update", target=f"channel:{channel_id}",
-                 site=out["site"],
-                 detail={"name": out["name"], "kind": out["kind"], "url": out["url"], "site": out["site"]})
+    out = notify_config.put_channel(conn=conn, secret=settings.keyring, spec=body, channel_id=channel_id)
+    audit.append(
+        conn,
+        actor=who.actor,
+        action="notify.channel.update",
+        target=f"channel:{channel_id}",
+        site=out["site"],
+        detail={"name": out["name"], "kind": out["kind"], "url": out["url"], "site": out["site"]},
+    )
     return out
 
 
@@ -107,9 +119,14 @@ def delete_channel(channel_id: PathId, who: Manager, conn: Conn) -> Response:
     found = _channel(conn, who, channel_id)
     _may_write(conn, who, found["site"])
     notify_config.delete_channel(conn=conn, channel_id=channel_id)
-    audit.append(conn, actor=who.actor, action="notify.channel.delete", target=f"channel:{channel_id}",
-                 site=found["site"],
-                 detail={"name": found["name"]})
+    audit.append(
+        conn,
+        actor=who.actor,
+        action="notify.channel.delete",
+        target=f"channel:{channel_id}",
+        site=found["site"],
+        detail={"name": found["name"]},
+    )
     return Response(status_code=204)
 
 
@@ -132,8 +149,14 @@ def put_policy(name: Name, body: PolicySpec, who: Manager, conn: Conn):
     _may_write(conn, who, body.site)
     _recipients(conn, {f"body.tiers.{i}.users": t.users for i, t in enumerate(body.tiers)}, body.site)
     out = notify_config.put_policy(conn=conn, spec=body)
-    audit.append(conn, actor=who.actor, action="notify.escalation.put", target=f"escalation:{name}", site=body.site,
-                 detail=body.model_dump())
+    audit.append(
+        conn,
+        actor=who.actor,
+        action="notify.escalation.put",
+        target=f"escalation:{name}",
+        site=body.site,
+        detail=body.model_dump(),
+    )
     return out
 
 
@@ -151,11 +174,23 @@ def put_roster(name: Name, body: RosterSpec, who: Manager, conn: Conn):
     if existing is not None and not _visible(conn, who, existing[0]):
         raise HTTPException(404, f"no roster {name}")
     _may_write(conn, who, body.site)
-    _recipients(conn, {**{f"body.shifts.{i}.users": s.users for i, s in enumerate(body.shifts)},
-                       **{f"body.shifts.{i}.on_call": s.on_call for i, s in enumerate(body.shifts)}}, body.site)
+    _recipients(
+        conn,
+        {
+            **{f"body.shifts.{i}.users": s.users for i, s in enumerate(body.shifts)},
+            **{f"body.shifts.{i}.on_call": s.on_call for i, s in enumerate(body.shifts)},
+        },
+        body.site,
+    )
     out = notify_config.put_roster(conn=conn, spec=body)
-    audit.append(conn, actor=who.actor, action="notify.roster.put", target=f"roster:{name}", site=body.site,
-                 detail=body.model_dump(mode="json"))
+    audit.append(
+        conn,
+        actor=who.actor,
+        action="notify.roster.put",
+        target=f"roster:{name}",
+        site=body.site,
+        detail=body.model_dump(mode="json"),
+    )
     return out
 
 
@@ -163,15 +198,20 @@ def put_roster(name: Name, body: RosterSpec, who: Manager, conn: Conn):
 
 
 @router.get("/notifications", response_model=Page[NotificationRead])
-def list_notifications(who: Reader, conn: Conn, alarm_id: QueryId = None,
-                       status: Annotated[str | None, Query(pattern=r"^[a-z]{1,20}$")] = None,
-                       after: After = None, limit: Limit = 100):
-    rows = notify_config.list_notifications(conn=conn, sites=_sites(conn, who), alarm_id=alarm_id, status=status,
-                                            after=after_id(after), limit=limit)
+def list_notifications(
+    who: Reader,
+    conn: Conn,
+    alarm_id: QueryId = None,
+    status: Annotated[str | None, Query(pattern=r"^[a-z]{1,20}$")] = None,
+    after: After = None,
+    limit: Limit = 100,
+):
+    rows = notify_config.list_notifications(
+        conn=conn, sites=_sites(conn, who), alarm_id=alarm_id, status=status, after=after_id(after), limit=limit
+    )
     return page(rows, limit, lambda r: (r["id"],))
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationDetail)
 def get_notification(notification_id: PathId, who: Reader, conn: Conn):
-    return notify_config.get_notification(conn=conn, notification_id=notification_id,
-                                          sites=_sites(conn, who))
+    return notify_config.get_notification(conn=conn, notification_id=notification_id, sites=_sites(conn, who))

@@ -19,14 +19,28 @@ Writer = Annotated[Principal, require(Permission.PLANT_WRITE)]
 
 
 @router.get("", response_model=Page[PointRead])
-def list_points(principal: Reader, conn: Conn, site: SiteFilter = None,
-                area_id: QueryId = None,
-                device_id: QueryId = None,
-                quantity: Annotated[str | None, Query(max_length=64, description="e.g. temperature, h2")] = None,
-                include_retired: IncludeRetired = False, after: After = None, limit: Limit = 100):
-    return plant_read.list_points(conn, principal.scope, site=site, area_id=area_id, device_id=device_id,
-                                  quantity=quantity, include_retired=include_retired, after=after_id(after),
-                                  limit=limit)
+def list_points(
+    principal: Reader,
+    conn: Conn,
+    site: SiteFilter = None,
+    area_id: QueryId = None,
+    device_id: QueryId = None,
+    quantity: Annotated[str | None, Query(max_length=64, description="e.g. temperature, h2")] = None,
+    include_retired: IncludeRetired = False,
+    after: After = None,
+    limit: Limit = 100,
+):
+    return plant_read.list_points(
+        conn,
+        principal.scope,
+        site=site,
+        area_id=area_id,
+        device_id=device_id,
+        quantity=quantity,
+        include_retired=include_retired,
+        after=after_id(after),
+        limit=limit,
+    )
 
 
 @router.get("/{point_id}", response_model=PointRead)

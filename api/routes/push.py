@@ -32,15 +32,15 @@ Token = Annotated[str, "signed link token"]
 @router.get("/push/vapid-public-key", response_model=VapidKeyRead)
 def vapid_public_key(_me: Person, conn: Conn, settings: Settings):
     """The VAPID public key (``applicationServerKey`` of ``pushManager.subscribe``)."""
-    public, _ = webpush.vapid_keys(conn=conn, secret=settings.keyring,
-                                   configured=AlertSettings().vapid_private_key)
+    public, _ = webpush.vapid_keys(conn=conn, secret=settings.keyring, configured=AlertSettings().vapid_private_key)
     return {"public_key": public}
 
 
 @router.post("/push/subscriptions", response_model=PushSubscriptionRead, status_code=201)
 def subscribe(body: PushSubscriptionCreate, me: Person, conn: Conn):
-    return notify_config.add_subscription(conn=conn, user_id=me.id, endpoint=body.endpoint, p256dh=body.keys.p256dh,
-                                          auth=body.keys.auth, lang=body.lang)
+    return notify_config.add_subscription(
+        conn=conn, user_id=me.id, endpoint=body.endpoint, p256dh=body.keys.p256dh, auth=body.keys.auth, lang=body.lang
+    )
 
 
 @router.get("/push/subscriptions", response_model=list[PushSubscriptionRead])
@@ -61,11 +61,22 @@ def my_settings(me: Person, conn: Conn):
 
 @router.put("/me/notification-settings", response_model=NotificationSettings)
 def put_my_settings(body: NotificationSettings, me: Person, conn: Conn):
-    quiet = (time.fromisoformat(body.quiet_hours.start), time.fromisoformat(body.quiet_hours.end)) \
-        if body.quiet_hours else None
-    notify_config.put_settings(conn=conn, user_id=me.id, lang=body.lang, channels=body.channels.model_dump(),
-                               quiet_hours=quiet, min_priority=body.min_priority, email=body.email, phone=body.phone,
-                               wecom_user=body.wecom_user)
+    quiet = (
+        (time.fromisoformat(body.quiet_hours.start), time.fromisoformat(body.quiet_hours.end))
+        if body.quiet_hours
+        else None
+    )
+    notify_config.put_settings(
+        conn=conn,
+        user_id=me.id,
+        lang=body.lang,
+        channels=body.channels.model_dump(),
+        quiet_hours=quiet,
+        min_priority=body.min_priority,
+        email=body.email,
+        phone=body.phone,
+        wecom_user=body.wecom_user,
+    )
     return notify_config.get_settings(conn=conn, user_id=me.id)
 
 
@@ -90,18 +101,27 @@ def _acker(conn, link: links.Link, alarm: dict) -> Actor | None:
     and whose sites (and processes) include the alarm's, as if they had signed in."""
     if link.user_id is None:
         return None
-    user = store.fetch_one(conn, "SELECT username, role, site_ids, all_sites FROM app_user "
-                                 "WHERE id = %s AND disabled_at IS NULL", (link.user_id,))
+    user = store.fetch_one(
+        conn,
+        "SELECT username, role, site_ids, all_sites FROM app_user WHERE id = %s AND disabled_at IS NULL",
+        (link.user_id,),
+    )
     if user is None or not allowed(Role(user["role"]), Permission.ALARMS_ACK):
         return None
     scope = scope_for(Role(user["role"]), user["site_ids"], user["all_sites"])
-    where = store.fetch_one(conn, "SELECT s.id AS site_id, a.process_type FROM site s LEFT JOIN area a "
-                                  "ON a.site_id = s.id AND a.code = %s WHERE s.code = %s",
-                           (alarm["area"], alarm["site"]))
-    if where is None or not scope.has_site(where["site_id"]) \
-            or (scope.processes is not None and not scope.has_process(where["process_type"] or "")):
+    where = store.fetch_one(
+        conn,
+        "SELECT s.id AS site_id, a.process_type FROM site s LEFT JOIN area a "
+        "ON a.site_id = s.id AND a.code = %s WHERE s.code = %s",
+        (alarm["area"], alarm["site"]),
+    )
+    if (
+        where is None
+        or not scope.has_site(where["site_id"])
+        or (scope.processes is not None and not scope.has_process(where["process_type"] or ""))
+    ):
         return None
-    return Actor(f"user:{user['username']}", user["role"])   # named as every API action names a person
+    return Actor(f"user:{user['username']}", user["role"])  # named as every API action names a person
 
 
 @router.get("/links/{token}", response_model=LinkRead)
@@ -121,5 +141,10 @@ def ack_link(token: Token, body: LinkAck, conn: Conn, settings: Settings, clock:
         raise HTTPException(403, "this link may open the alarm but not acknowledge it")
     if not AlarmState(alarm["state"]).needs_ack:
         raise HTTPException(409, "the alarm does not need an acknowledgement any more")
-    return service.acknowledge(conn=conn, alarm_id=alarm["id"], actor=actor, now=clock.now(),
-                               comment=body.comment or "确认 (通知链接) / acknowledged from a notification link")
+    return service.acknowledge(
+        conn=conn,
+        alarm_id=alarm["id"],
+        actor=actor,
+        now=clock.now(),
+        comment=body.comment or "确认 (通知链接) / acknowledged from a notification link",
+    )

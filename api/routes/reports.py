@@ -115,14 +115,25 @@ def list_kinds(principal: Reader):
 
 
 @router.post("/runs", response_model=RunRead, status_code=202)
-def create_run(body: RunCreate, principal: Runner, conn: Conn, clock: AppClock, request: Request,
-               tasks: BackgroundTasks):
+def create_run(
+    body: RunCreate, principal: Runner, conn: Conn, clock: AppClock, request: Request, tasks: BackgroundTasks
+):
     """Queue a report; it is generated in the background (poll ``GET /reports/runs/{id}`` for its progress) and
     its files are archived and entered in the audit record."""
     check_site(conn, principal.scope, body.site)
-    params = service.make_params(conn, kind=body.kind, site=body.site, month=body.month, since=body.since,
-                                 until=body.until, areas=body.areas, lang=body.lang, alarm_id=body.alarm_id,
-                                 flood_id=body.flood_id, now=clock.now())
+    params = service.make_params(
+        conn,
+        kind=body.kind,
+        site=body.site,
+        month=body.month,
+        since=body.since,
+        until=body.until,
+        areas=body.areas,
+        lang=body.lang,
+        alarm_id=body.alarm_id,
+        flood_id=body.flood_id,
+        now=clock.now(),
+    )
     ascope = alarm_scope(conn, principal.scope)
     if params.alarm_id or params.flood_id:
         table, key = ("alarm", params.alarm_id) if params.alarm_id else ("alarm_flood", params.flood_id)
@@ -137,9 +148,14 @@ def create_run(body: RunCreate, principal: Runner, conn: Conn, clock: AppClock, 
     return {**run, "files": []}
 
 
-@router.get("/links/{token}", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}, "text/csv": {}, "application/octet-stream": {}}},
-                       410: {"description": "The link has expired"}})
+@router.get(
+    "/links/{token}",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}, "text/csv": {}, "application/octet-stream": {}}},
+        410: {"description": "The link has expired"},
+    },
+)
 def download_by_link(token: Annotated[str, Path(max_length=2000)], conn: Conn, settings: Settings, clock: AppClock):
     """A report sent to a chat channel: the signed link is the credential (no sign-in); audited."""
     try:
@@ -151,8 +167,14 @@ def download_by_link(token: Annotated[str, Path(max_length=2000)], conn: Conn, s
         raise NotFound(str(exc)) from None
     except ReportNotFound:
         raise NotFound("unknown link") from None
-    return Response(found["content"], media_type=found["media_type"], headers={
-        "Content-Disposition": f'attachment; filename="{found["filename"]}"', "X-Content-SHA256": found["sha256"]})
+    return Response(
+        found["content"],
+        media_type=found["media_type"],
+        headers={
+            "Content-Disposition": f'attachment; filename="{found["filename"]}"',
+            "X-Content-SHA256": found["sha256"],
+        },
+    )
 
 
 @router.get("/runs/{run_id}", response_model=RunRead)
@@ -174,9 +196,14 @@ def _scope_args(conn: psycopg.Connection, principal: Principal) -> dict[str, Any
 
 
 @router.get("", response_model=list[FileRead])
-def list_reports(principal: Reader, conn: Conn, site: SiteFilter = None,
-                 kind: Annotated[str | None, Query(max_length=40)] = None,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0):
+def list_reports(
+    principal: Reader,
+    conn: Conn,
+    site: SiteFilter = None,
+    kind: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+):
     """Archived reports you may see, newest first (regulators: those of their sites' compliance areas)."""
     check_site(conn, principal.scope, site)
     return archive.list_files(conn, **_scope_args(conn, principal), kind=kind, site=site, limit=limit, offset=offset)
@@ -191,22 +218,34 @@ def get_report(report_id: PathId, principal: Reader, conn: Conn):
         raise NotFound(f"no report {report_id}") from None
 
 
-@router.get("/{report_id}/download", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}, "text/csv": {}, "application/octet-stream": {}}}})
+@router.get(
+    "/{report_id}/download",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}, "text/csv": {}, "application/octet-stream": {}}}},
+)
 def download_report(report_id: PathId, principal: Reader, conn: Conn):
     """The archived file, byte for byte as generated; the download is entered in the audit record."""
     try:
         found = archive.download(conn, report_id, actor=principal.actor, **_scope_args(conn, principal))
     except ReportNotFound:
         raise NotFound(f"no report {report_id}") from None
-    return Response(found["content"], media_type=found["media_type"], headers={
-        "Content-Disposition": f'attachment; filename="{found["filename"]}"', "X-Content-SHA256": found["sha256"]})
+    return Response(
+        found["content"],
+        media_type=found["media_type"],
+        headers={
+            "Content-Disposition": f'attachment; filename="{found["filename"]}"',
+            "X-Content-SHA256": found["sha256"],
+        },
+    )
 
 
 @router.post("/verify", response_model=VerifyRead)
-def verify_report(principal: Verifier, conn: Conn, file: Annotated[UploadFile, File(description="The file")],
-                  report_id: Annotated[int | None, Query(ge=1, le=2**62, description="The report it claims to be")]
-                  = None):
+def verify_report(
+    principal: Verifier,
+    conn: Conn,
+    file: Annotated[UploadFile, File(description="The file")],
+    report_id: Annotated[int | None, Query(ge=1, le=2**62, description="The report it claims to be")] = None,
+):
     """Check a file against the archive: ``valid`` when it is, byte for byte, a report generated here and its
     archive row and audit entry are intact. The matching report is shown only if it is in your scope."""
     content = file.file.read(MAX_VERIFY_BYTES + 1)
@@ -217,7 +256,7 @@ def verify_report(principal: Verifier, conn: Conn, file: Annotated[UploadFile, F
         try:
             archive.get(conn, report_id, **scope)
         except ReportNotFound:
-            report_id = None              # not one the caller may compare against
+            report_id = None  # not one the caller may compare against
     result = archive.verify(conn, content, file_id=report_id)
     if result["report"] is not None:
         try:

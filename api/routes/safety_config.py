@@ -47,8 +47,9 @@ def _field(loc: tuple) -> str:
 
 def _all_sites(principal: Principal) -> None:
     if principal.scope.site_ids is not None:
-        raise HTTPException(403, "the safety configuration covers every site: only an administrator of all sites "
-                                 "may change it")
+        raise HTTPException(
+            403, "the safety configuration covers every site: only an administrator of all sites may change it"
+        )
 
 
 def _latest(conn: psycopg.Connection, table: str) -> dict[str, Any]:
@@ -109,14 +110,23 @@ def put_alarm_config(body: AlertSection, principal: Writer, conn: Conn):
     with input_field(""):
         plant = export_plant(conn=conn)
         problems = _in_body(safety.check(conn, alarms=body, plant=plant))
-        for p, plan in enumerate(body.response_plans):          # a plan's people must hold its site
-            problems += [(tuple(field.split(".")), m) for field, m in config_scope.recipient_problems(
-                conn, {f"body.response_plans.{p}.levels.{lv}.notify.users": level.notify.users
-                       for lv, level in enumerate(plan.levels)}, plan.site)]
+        for p, plan in enumerate(body.response_plans):  # a plan's people must hold its site
+            problems += [
+                (tuple(field.split(".")), m)
+                for field, m in config_scope.recipient_problems(
+                    conn,
+                    {
+                        f"body.response_plans.{p}.levels.{lv}.notify.users": level.notify.users
+                        for lv, level in enumerate(plan.levels)
+                    },
+                    plan.site,
+                )
+            ]
         if problems:
             return _problems(problems)
-        applied = safety.apply_safety(conn, actor=principal.actor, source=f"api:{principal.actor}", alarms=body,
-                                      plant=plant, checked=True)
+        applied = safety.apply_safety(
+            conn, actor=principal.actor, source=f"api:{principal.actor}", alarms=body, plant=plant, checked=True
+        )
         if not applied.changed:
             return {"revision": _latest(conn, "alarm_config")["revision"], "changed": False}
     return {"revision": applied.alarms_revision, "changed": True}
@@ -126,9 +136,11 @@ def put_alarm_config(body: AlertSection, principal: Writer, conn: Conn):
 
 
 @router.get("/rules", response_model=RuleSetRead)
-def get_rules(principal: Reader, conn: Conn,
-              site: Annotated[str | None, Query(max_length=64, description="Only rules that select this site")]
-              = None):
+def get_rules(
+    principal: Reader,
+    conn: Conn,
+    site: Annotated[str | None, Query(max_length=64, description="Only rules that select this site")] = None,
+):
     """The current rule set with its revision; with ``site`` (one of yours), the rules whose selection can include
     it. Callers limited to some sites or processes see the rules that select their points."""
     site_filter(conn, principal.scope, site)
@@ -159,11 +171,12 @@ def put_rules(body: RuleSection, principal: Writer, conn: Conn):
     _all_sites(principal)
     with input_field(""):
         plant = export_plant(conn=conn)
-        problems = _in_body(safety.check(conn, rules=body, plant=plant))   # the alarm configuration in force must
-        if problems:                                                       # still name real rules
+        problems = _in_body(safety.check(conn, rules=body, plant=plant))  # the alarm configuration in force must
+        if problems:  # still name real rules
             return _problems(problems)
-        applied = safety.apply_safety(conn, actor=principal.actor, source=f"api:{principal.actor}", rules=body,
-                                      plant=plant, checked=True)
+        applied = safety.apply_safety(
+            conn, actor=principal.actor, source=f"api:{principal.actor}", rules=body, plant=plant, checked=True
+        )
         if not applied.changed:
             return {"revision": _latest(conn, "rule_set")["revision"], "changed": False}
     return {"revision": applied.rules_revision, "changed": True}

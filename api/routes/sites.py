@@ -39,4 +39,3 @@ def create_site(body: SiteCreate, principal: Writer, conn: Conn):
 def update_site(site_id: PathId, body: SiteUpdate, principal: Writer, conn: Conn):
     plant_write.update_site(conn=conn, principal=principal, site_id=site_id, body=body)
     return plant_read.get_site(conn, principal.scope, site_id)
-

@@ -41,12 +41,14 @@ class HealthRead(BaseModel):
 def health(principal: Reader, conn: Conn):
     """Heartbeats and counters of ingest and the other services (stale after 30 s of silence), with the parts of
     each that are stuck or dead."""
-    rows = fetch_all(conn, "SELECT service, instance, started_at, updated_at, counters, "
-                           "extract(epoch FROM now() - updated_at)::float8 AS age_s FROM service_heartbeat "
-                           "ORDER BY service, instance")
+    rows = fetch_all(
+        conn,
+        "SELECT service, instance, started_at, updated_at, counters, "
+        "extract(epoch FROM now() - updated_at)::float8 AS age_s FROM service_heartbeat "
+        "ORDER BY service, instance",
+    )
     for row in rows:
         row["stale"] = row["age_s"] > HEARTBEAT_STALE_S
         row["stuck"] = stuck_parts((row["counters"] or {}).get("stuck"))
     revision = fetch_one(conn, "SELECT coalesce(max(id), 0) AS id FROM config_revision")["id"]
-    return {"database": "ok", "timescaledb": timescaledb_enabled(conn), "config_revision": revision,
-            "services": rows}
+    return {"database": "ok", "timescaledb": timescaledb_enabled(conn), "config_revision": revision, "services": rows}

@@ -31,24 +31,34 @@ def get_user(user_id: PathId, principal: Admin, conn: Conn):
 @router.post("", response_model=UserCreated, status_code=201)
 def create_user(body: UserCreate, principal: Admin, conn: Conn):
     """Create a user; without a password, a one-time password is generated and returned once."""
-    new = users.create_user(conn=conn, actor=principal, username=body.username, role=body.role, sites=body.sites,
-                            all_sites=body.all_sites, display_name=body.display_name, password=body.password)
+    new = users.create_user(
+        conn=conn,
+        actor=principal,
+        username=body.username,
+        role=body.role,
+        sites=body.sites,
+        all_sites=body.all_sites,
+        display_name=body.display_name,
+        password=body.password,
+    )
     return {**users.get_user(conn=conn, actor=principal, user_id=new.id), "one_time_password": new.one_time_password}
 
 
 @router.patch("/{user_id}", response_model=UserRead)
 def update_user(user_id: PathId, body: UserUpdate, principal: Admin, conn: Conn, clock: AppClock):
     """Change display name, role, sites, or disable/enable; role, site and status changes end the user's sessions."""
-    users.update_user(conn=conn, actor=principal, user_id=user_id, changes=body.model_dump(mode="json"),
-                      now=clock.now())
+    users.update_user(
+        conn=conn, actor=principal, user_id=user_id, changes=body.model_dump(mode="json"), now=clock.now()
+    )
     return users.get_user(conn=conn, actor=principal, user_id=user_id)
 
 
 @router.post("/{user_id}/password", response_model=PasswordResetRead)
 def reset_password(user_id: PathId, body: PasswordReset, principal: Admin, conn: Conn, clock: AppClock):
     """Set a new password, or get a one-time password (shown once); the user's sessions end."""
-    generated = users.reset_password(conn=conn, actor=principal, user_id=user_id, password=body.password,
-                                     now=clock.now())
+    generated = users.reset_password(
+        conn=conn, actor=principal, user_id=user_id, password=body.password, now=clock.now()
+    )
     return {"one_time_password": generated}
 
 

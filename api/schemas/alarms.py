@@ -15,8 +15,13 @@ from pydantic import BaseModel, Field
 
 #: alarm_event ids are bigserial
 EventId = Annotated[int, Field(ge=0, le=9_223_372_036_854_775_807)]
-SeenVersion = Annotated[EventId | None, Field(description="The `version` the client last saw; if the alarm changed "
-                                                          "since, the answer is 409 with code `alarm_changed`")]
+SeenVersion = Annotated[
+    EventId | None,
+    Field(
+        description="The `version` the client last saw; if the alarm changed "
+        "since, the answer is 409 with code `alarm_changed`"
+    ),
+]
 Text = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
 
 

@@ -22,7 +22,7 @@ class PushKeys(BaseModel):
 class PushSubscriptionCreate(BaseModel):
     """The browser's ``PushSubscription.toJSON()``, plus the language of its messages."""
 
-    model_config = ConfigDict(extra="ignore")        # expirationTime and future fields of the browser
+    model_config = ConfigDict(extra="ignore")  # expirationTime and future fields of the browser
 
     endpoint: str = Field(min_length=8, max_length=2000, pattern=r"^https?://\S+$")
     keys: PushKeys
@@ -90,11 +90,18 @@ class NotificationSettings(BaseModel):
     channels: ChannelChoice = ChannelChoice()
     quiet_hours: QuietHours | None = None
     min_priority: int = Field(1, ge=1, le=4)
-    email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-                              description="For e-mail notifications (null: keep the stored one)")
+    email: str | None = Field(
+        None,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="For e-mail notifications (null: keep the stored one)",
+    )
     phone: str | None = Field(None, pattern=r"^\+?[0-9]{5,20}$", description="For SMS (null: keep the stored one)")
-    wecom_user: str | None = Field(None, pattern=r"^[A-Za-z0-9_.@\-]{1,64}$",
-                                   description="WeCom userid, for WeCom application messages (null: keep it)")
+    wecom_user: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.@\-]{1,64}$",
+        description="WeCom userid, for WeCom application messages (null: keep it)",
+    )
 
 
 class ChannelRead(BaseModel):

@@ -87,9 +87,7 @@ def load_profiles(nab_root: Path) -> dict[str, CostMatrix]:
     """Read the three cost matrices from ``config/profiles.json``."""
     raw = json.loads((nab_root / "config" / "profiles.json").read_text())
     return {
-        name: CostMatrix(
-            tp=m["CostMatrix"]["tpWeight"], fp=m["CostMatrix"]["fpWeight"], fn=m["CostMatrix"]["fnWeight"]
-        )
+        name: CostMatrix(tp=m["CostMatrix"]["tpWeight"], fp=m["CostMatrix"]["fpWeight"], fn=m["CostMatrix"]["fnWeight"])
         for name, m in ((name, raw[name]) for name in PROFILES)
     }
 
@@ -182,9 +180,7 @@ def score_at(
     )
 
 
-def sweep(
-    weights: np.ndarray, window_id: np.ndarray, scores: np.ndarray, fn_weight: float
-) -> list[Threshold]:
+def sweep(weights: np.ndarray, window_id: np.ndarray, scores: np.ndarray, fn_weight: float) -> list[Threshold]:
     """Return the raw score at every distinct threshold, highest first (``Sweeper.calcScoreByThreshold``).
 
     ``window_id`` must be unique across the corpus when several files are concatenated.

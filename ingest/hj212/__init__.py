@@ -7,5 +7,17 @@ uploads, ``check`` backs ``ehs hj212 check``; the listener and its storage live 
 from ingest.hj212.codec import Hj212Error, Refusal, crc16, split_frame, wrap
 from ingest.hj212.segment import Message, Version, build_frame, build_segment, cp_groups, flag_of, parse_frame
 
-__all__ = ["Hj212Error", "Message", "Refusal", "Version", "build_frame", "build_segment", "cp_groups", "crc16",
-           "flag_of", "parse_frame", "split_frame", "wrap"]
+__all__ = [
+    "Hj212Error",
+    "Message",
+    "Refusal",
+    "Version",
+    "build_frame",
+    "build_segment",
+    "cp_groups",
+    "crc16",
+    "flag_of",
+    "parse_frame",
+    "split_frame",
+    "wrap",
+]

@@ -20,10 +20,17 @@ def _jsonable(value: object, tz: ZoneInfo) -> object:
 
 
 def verdict(message: Message, tz: ZoneInfo) -> dict[str, Any]:
-    return {"valid": True, "reason": None, "cn": message.cn, "st": message.st, "mn": message.mn,
-            "qn": message.qn, "version": message.version.name.lower(),
-            "data_time": _jsonable(message.data_time, tz) if message.data_time else None,
-            "fields": {k: _jsonable(v, tz) for k, v in message.fields.items() if k != "DataTime"}}
+    return {
+        "valid": True,
+        "reason": None,
+        "cn": message.cn,
+        "st": message.st,
+        "mn": message.mn,
+        "qn": message.qn,
+        "version": message.version.name.lower(),
+        "data_time": _jsonable(message.data_time, tz) if message.data_time else None,
+        "fields": {k: _jsonable(v, tz) for k, v in message.fields.items() if k != "DataTime"},
+    }
 
 
 def check_lines(lines: Iterable[bytes], *, tz: str = "Asia/Shanghai") -> Iterator[dict[str, Any]]:
@@ -61,5 +68,12 @@ def check_lines(lines: Iterable[bytes], *, tz: str = "Asia/Shanghai") -> Iterato
     incomplete = len(joined)
     if incomplete:
         reasons["split_incomplete"] += incomplete
-    yield {"summary": True, "frames": frames, "valid": valid, "invalid": frames - valid,
-           "split_messages": reassembled, "split_incomplete": incomplete, "reasons": dict(reasons)}
+    yield {
+        "summary": True,
+        "frames": frames,
+        "valid": valid,
+        "invalid": frames - valid,
+        "split_messages": reassembled,
+        "split_incomplete": incomplete,
+        "reasons": dict(reasons),
+    }

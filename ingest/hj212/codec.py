@@ -20,32 +20,32 @@ CRLF = b"\r\n"
 class Refusal(StrEnum):
     """Why a frame (or a message built from frames) is refused; stored as the dead letter's reason."""
 
-    TOO_SHORT = "too_short"                 # fewer bytes than ## + length + CRC
-    BAD_HEADER = "bad_header"               # does not start with ##
-    BAD_LENGTH = "bad_length"               # the length field is not 4 decimal digits
-    TOO_LONG = "too_long"                   # data segment longer than MAX_DATA
-    LENGTH_MISMATCH = "length_mismatch"     # the declared length differs from the data segment's UTF-8 bytes
-    BAD_CRC = "bad_crc"                     # the CRC field is not 4 hex digits
-    CRC_MISMATCH = "crc_mismatch"           # the CRC does not match the data segment
-    BAD_ENCODING = "bad_encoding"           # the data segment is not UTF-8
-    BAD_FIELD = "bad_field"                 # a header item is not Name=value
-    MISSING_FIELD = "missing_field"         # ST, CN, PW, MN or CP absent (PNUM/PNO when split)
+    TOO_SHORT = "too_short"  # fewer bytes than ## + length + CRC
+    BAD_HEADER = "bad_header"  # does not start with ##
+    BAD_LENGTH = "bad_length"  # the length field is not 4 decimal digits
+    TOO_LONG = "too_long"  # data segment longer than MAX_DATA
+    LENGTH_MISMATCH = "length_mismatch"  # the declared length differs from the data segment's UTF-8 bytes
+    BAD_CRC = "bad_crc"  # the CRC field is not 4 hex digits
+    CRC_MISMATCH = "crc_mismatch"  # the CRC does not match the data segment
+    BAD_ENCODING = "bad_encoding"  # the data segment is not UTF-8
+    BAD_FIELD = "bad_field"  # a header item is not Name=value
+    MISSING_FIELD = "missing_field"  # ST, CN, PW, MN or CP absent (PNUM/PNO when split)
     DUPLICATE_FIELD = "duplicate_field"
-    UNKNOWN_FIELD = "unknown_field"         # a header item the standard does not define
-    FIELD_ORDER = "field_order"             # header items out of the order QN;ST;CN;PW;MN;Flag;PNUM;PNO;CP
-    BAD_QN = "bad_qn"                       # QN is not YYYYMMDDhhmmsszzz
-    BAD_ST = "bad_st"                       # ST is not a system code of Table 5
-    UNKNOWN_CN = "unknown_cn"               # CN is not a command of Table 9 (for the frame's version)
+    UNKNOWN_FIELD = "unknown_field"  # a header item the standard does not define
+    FIELD_ORDER = "field_order"  # header items out of the order QN;ST;CN;PW;MN;Flag;PNUM;PNO;CP
+    BAD_QN = "bad_qn"  # QN is not YYYYMMDDhhmmsszzz
+    BAD_ST = "bad_st"  # ST is not a system code of Table 5
+    UNKNOWN_CN = "unknown_cn"  # CN is not a command of Table 9 (for the frame's version)
     BAD_PW = "bad_pw"
     BAD_MN = "bad_mn"
-    BAD_FLAG = "bad_flag"                   # Flag is not an 8-bit integer
-    UNKNOWN_VERSION = "unknown_version"     # Flag version bits other than 2005, 2017, 2025
-    BAD_PACKET_NUMBER = "bad_packet_number" # PNUM/PNO not 1 <= PNO <= PNUM, or present without the split bit
-    BAD_CP = "bad_cp"                       # CP not wrapped in && ... &&, or an item is not key=value
-    BAD_NUMBER = "bad_number"               # a numeric field (Nx.y) is not a number
-    BAD_TIME = "bad_time"                   # a time field (N14) is not YYYYMMDDhhmmss
-    BAD_DATA_FLAG = "bad_data_flag"         # an -Flag value outside N F M S D C T B (Table 8)
-    BAD_LOG = "bad_log"                     # //log// text unterminated or 890 bytes or longer
+    BAD_FLAG = "bad_flag"  # Flag is not an 8-bit integer
+    UNKNOWN_VERSION = "unknown_version"  # Flag version bits other than 2005, 2017, 2025
+    BAD_PACKET_NUMBER = "bad_packet_number"  # PNUM/PNO not 1 <= PNO <= PNUM, or present without the split bit
+    BAD_CP = "bad_cp"  # CP not wrapped in && ... &&, or an item is not key=value
+    BAD_NUMBER = "bad_number"  # a numeric field (Nx.y) is not a number
+    BAD_TIME = "bad_time"  # a time field (N14) is not YYYYMMDDhhmmss
+    BAD_DATA_FLAG = "bad_data_flag"  # an -Flag value outside N F M S D C T B (Table 8)
+    BAD_LOG = "bad_log"  # //log// text unterminated or 890 bytes or longer
     # Split packets (Flag D bit), found when reassembling
     SPLIT_INCOMPLETE = "split_incomplete"
     SPLIT_CONFLICT = "split_conflict"
@@ -111,8 +111,9 @@ def split_frame(frame: bytes, *, max_data: int = MAX_DATA) -> bytes:
     if declared > max_data or len(data) > max_data:
         raise Hj212Error(Refusal.TOO_LONG, f"data segment of {max(declared, len(data))} bytes exceeds {max_data}")
     if len(data) != declared:
-        raise Hj212Error(Refusal.LENGTH_MISMATCH,
-                         f"length field says {declared} bytes, data segment has {len(data)} (UTF-8 bytes)")
+        raise Hj212Error(
+            Refusal.LENGTH_MISMATCH, f"length field says {declared} bytes, data segment has {len(data)} (UTF-8 bytes)"
+        )
     if not all(b in _HEX for b in crc_field):
         raise Hj212Error(Refusal.BAD_CRC, f"CRC field {crc_field!r} is not 4 hex digits")
     expected = crc16(data)

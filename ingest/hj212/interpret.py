@@ -69,8 +69,9 @@ def local_to_utc(when: datetime, logger: LoggerInfo) -> datetime:
     return when.replace(tzinfo=logger.tz).astimezone(UTC)
 
 
-def readings_of(message: Message, logger: LoggerInfo, *, now: datetime, max_future: timedelta,
-                max_age: timedelta) -> Readings:
+def readings_of(
+    message: Message, logger: LoggerInfo, *, now: datetime, max_future: timedelta, max_age: timedelta
+) -> Readings:
     """Rows and flags of a data message; items no point is mapped to are reported by factor."""
     out = Readings()
     local = message.data_time
@@ -83,12 +84,15 @@ def readings_of(message: Message, logger: LoggerInfo, *, now: datetime, max_futu
         out.problems.append((Problem.BAD_TIME, f"DataTime {local} cannot be placed in {logger.tz}"))
         return out
     if when > now + max_future:
-        out.problems.append((Problem.BAD_TIME, f"DataTime {local:%Y-%m-%d %H:%M:%S} ({logger.tz}) is in the future "
-                                               "(the logger's clock is ahead)"))
+        out.problems.append(
+            (
+                Problem.BAD_TIME,
+                f"DataTime {local:%Y-%m-%d %H:%M:%S} ({logger.tz}) is in the future (the logger's clock is ahead)",
+            )
+        )
         return out
     if when < now - max_age:
-        out.problems.append((Problem.BAD_TIME, f"DataTime {local:%Y-%m-%d %H:%M:%S} is older than "
-                                               f"{max_age.days} days"))
+        out.problems.append((Problem.BAD_TIME, f"DataTime {local:%Y-%m-%d %H:%M:%S} is older than {max_age.days} days"))
         return out
     cn = message.cn
     mapped = logger.factors.get(cn, frozenset())
@@ -110,7 +114,7 @@ def readings_of(message: Message, logger: LoggerInfo, *, now: datetime, max_futu
         flag = fields.get(f"{factor}-Flag")
         flag = flag if isinstance(flag, str) else None
         out.rows.append((when, point.point_id, value, quality_of(flag)))
-        if flag is not None and flag != "N":         # N is the normal case: quality 0 says it, no row needed
+        if flag is not None and flag != "N":  # N is the normal case: quality 0 says it, no row needed
             out.flags.append((point.point_id, when, flag))
     if unknown:
         out.problems.append((Problem.UNKNOWN_POINT, f"CN {cn}: no point mapped for {', '.join(sorted(unknown))}"))
@@ -124,9 +128,17 @@ def readings_of(message: Message, logger: LoggerInfo, *, now: datetime, max_futu
 
 def _reply(message: Message, cn: str, items: dict[str, object] | None = None) -> bytes:
     version = message.version if message.flag is not None else Version.HJT212_2005
-    return build_frame(Message(st="91", cn=cn, mn=message.mn, pw=message.pw, qn=message.qn,
-                               flag=flag_of(version) if message.flag is not None else None,
-                               cp=cp_groups(items or {})))
+    return build_frame(
+        Message(
+            st="91",
+            cn=cn,
+            mn=message.mn,
+            pw=message.pw,
+            qn=message.qn,
+            flag=flag_of(version) if message.flag is not None else None,
+            cp=cp_groups(items or {}),
+        )
+    )
 
 
 def data_reply(message: Message) -> bytes:
@@ -147,6 +159,15 @@ def set_time(message: Message, *, now: datetime, tz) -> tuple[str, bytes]:
     items: dict[str, object] = {"SystemTime": local.strftime("%Y%m%d%H%M%S")}
     if "PolId" in message.fields:
         items = {"PolId": message.fields["PolId"], **items}
-    frame = build_frame(Message(st=message.st, cn="1012", mn=message.mn, pw=message.pw, qn=qn,
-                                flag=flag_of(version, ack=True), cp=cp_groups(items)))
+    frame = build_frame(
+        Message(
+            st=message.st,
+            cn="1012",
+            mn=message.mn,
+            pw=message.pw,
+            qn=qn,
+            flag=flag_of(version, ack=True),
+            cp=cp_groups(items),
+        )
+    )
     return qn, frame

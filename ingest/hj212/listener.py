@@ -108,13 +108,15 @@ class Hj212Listener:
     async def start(self) -> None:
         self._queue = asyncio.Queue(maxsize=self.settings.queue_size)
         await asyncio.to_thread(self._load)
-        self._server = await asyncio.start_server(self._serve, self.settings.host, self.settings.port,
-                                                  limit=self.settings.max_frame_bytes, backlog=1024)
+        self._server = await asyncio.start_server(
+            self._serve, self.settings.host, self.settings.port, limit=self.settings.max_frame_bytes, backlog=1024
+        )
         self.port = self._server.sockets[0].getsockname()[1]
-        self._tasks = [asyncio.create_task(self._write_loop(), name="hj212-writer"),
-                       asyncio.create_task(self._housekeeping(), name="hj212-housekeeping")]
-        _LOGGER.info("HJ 212 listener on %s:%d, %d logger(s)", self.settings.host, self.port,
-                     len(self.index.loggers))
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name="hj212-writer"),
+            asyncio.create_task(self._housekeeping(), name="hj212-housekeeping"),
+        ]
+        _LOGGER.info("HJ 212 listener on %s:%d, %d logger(s)", self.settings.host, self.port, len(self.index.loggers))
 
     async def stop(self) -> None:
         """Stop accepting, close the connections, store what is queued, then stop the tasks."""
@@ -168,12 +170,18 @@ class Hj212Listener:
             if current_revision(conn) != self.index.revision:
                 self.index = load_loggers(conn)
                 _LOGGER.info("HJ 212 loggers reloaded: %d", len(self.index.loggers))
-            heartbeat(conn, service="hj212", instance=self.instance, started_at=self.started_at,
-                      counters=self.snapshot())
+            heartbeat(
+                conn, service="hj212", instance=self.instance, started_at=self.started_at, counters=self.snapshot()
+            )
 
     def snapshot(self) -> dict:
-        return {**self.counters, "connections": len(self._connections), "loggers": len(self.index.loggers),
-                "queue_depth": self._queue.qsize() if self._queue else 0, "db_up": self._db_up}
+        return {
+            **self.counters,
+            "connections": len(self._connections),
+            "loggers": len(self.index.loggers),
+            "queue_depth": self._queue.qsize() if self._queue else 0,
+            "db_up": self._db_up,
+        }
 
     # --- connections ------------------------------------------------------------------------------------------
 
@@ -211,19 +219,20 @@ class Hj212Listener:
                 line = await asyncio.wait_for(reader.readuntil(b"\r\n"), self.settings.idle_timeout_s)
             except asyncio.LimitOverrunError as exc:
                 chunk = await reader.readexactly(exc.consumed)
-                oversized = (oversized or bytearray()) + chunk[:8192 - len(oversized or b"")]
+                oversized = (oversized or bytearray()) + chunk[: 8192 - len(oversized or b"")]
                 continue
             except asyncio.IncompleteReadError as exc:
                 if exc.partial.strip() or oversized:
-                    await self._frame(bytes(oversized or b"") + exc.partial, connection,
-                                      oversized=oversized is not None)
+                    await self._frame(
+                        bytes(oversized or b"") + exc.partial, connection, oversized=oversized is not None
+                    )
                 return
             except TimeoutError:
                 return
             if oversized is not None:
                 await self._frame(bytes(oversized) + line[:64], connection, oversized=True)
                 oversized = None
-            elif line.strip():                            # a bare CRLF carries nothing
+            elif line.strip():  # a bare CRLF carries nothing
                 await self._frame(line, connection)
             if connection.writer.is_closing():
                 return
@@ -232,27 +241,54 @@ class Hj212Listener:
         assert self._queue is not None
         await self._queue.put(work)
 
-    def _dead(self, connection: _Connection, raw: bytes, reason: str, detail: str, *,
-              message: Message | None = None, logger: LoggerInfo | None = None) -> DeadFrame:
+    def _dead(
+        self,
+        connection: _Connection,
+        raw: bytes,
+        reason: str,
+        detail: str,
+        *,
+        message: Message | None = None,
+        logger: LoggerInfo | None = None,
+    ) -> DeadFrame:
         self.counters["rejected"] += 1
         self.counters[f"rejected_{reason}"] += 1
         topic = "hj212" + (f"/{message.mn}/{message.cn}" if message is not None else "")
-        return DeadFrame(self.now(), topic, raw, reason, detail, connection.peer,
-                         logger.site if logger else None, logger.device if logger else None)
+        return DeadFrame(
+            self.now(),
+            topic,
+            raw,
+            reason,
+            detail,
+            connection.peer,
+            logger.site if logger else None,
+            logger.device if logger else None,
+        )
 
     async def _frame(self, raw: bytes, connection: _Connection, *, oversized: bool = False) -> None:
         """Handle one frame; whatever goes wrong costs this frame only."""
         self.counters["frames"] += 1
         try:
             if oversized:
-                work = Work(dead=[self._dead(connection, raw, Problem.OVERSIZED.value,
-                                             f"no CRLF within {self.settings.max_frame_bytes} bytes")])
+                work = Work(
+                    dead=[
+                        self._dead(
+                            connection,
+                            raw,
+                            Problem.OVERSIZED.value,
+                            f"no CRLF within {self.settings.max_frame_bytes} bytes",
+                        )
+                    ]
+                )
             else:
                 work = self._handle(raw, connection)
         except Exception as exc:  # a bug must not end the connection or the listener
             _LOGGER.exception("HJ 212 frame from %s could not be handled", connection.peer)
-            work = Work(dead=[self._dead(connection, raw, Problem.DECODE_ERROR.value,
-                                         f"{type(exc).__name__}: {str(exc)[:300]}")])
+            work = Work(
+                dead=[
+                    self._dead(connection, raw, Problem.DECODE_ERROR.value, f"{type(exc).__name__}: {str(exc)[:300]}")
+                ]
+            )
         if work is not None:
             refused = bool(work.dead) and not work.rows and not work.replies
             connection.refused_in_a_row = connection.refused_in_a_row + 1 if refused else 0
@@ -260,8 +296,9 @@ class Hj212Listener:
         else:
             connection.refused_in_a_row = 0
         if connection.refused_in_a_row >= self.settings.max_refusals_in_a_row:
-            _LOGGER.warning("HJ 212: closing %s after %d refused frames in a row", connection.peer,
-                            connection.refused_in_a_row)
+            _LOGGER.warning(
+                "HJ 212: closing %s after %d refused frames in a row", connection.peer, connection.refused_in_a_row
+            )
             self.counters["connections_closed_for_refusals"] += 1
             connection.writer.close()
 
@@ -272,16 +309,38 @@ class Hj212Listener:
             return Work(dead=[self._dead(connection, raw, exc.reason.value, exc.detail)])
         logger = self.index.loggers.get(message.mn)
         if logger is None:
-            return Work(dead=[self._dead(connection, raw, Problem.UNKNOWN_MN.value,
-                                         f"no logger with MN {message.mn} in the plant configuration",
-                                         message=message)])
+            return Work(
+                dead=[
+                    self._dead(
+                        connection,
+                        raw,
+                        Problem.UNKNOWN_MN.value,
+                        f"no logger with MN {message.mn} in the plant configuration",
+                        message=message,
+                    )
+                ]
+            )
         if not hmac.compare_digest(message.pw.encode(), logger.password.encode()):
-            return Work(dead=[self._dead(connection, raw, Problem.BAD_PASSWORD.value, "PW does not match",
-                                         message=message, logger=logger)])
+            return Work(
+                dead=[
+                    self._dead(
+                        connection, raw, Problem.BAD_PASSWORD.value, "PW does not match", message=message, logger=logger
+                    )
+                ]
+            )
         if logger.st and message.st not in (logger.st, "91"):
-            return Work(dead=[self._dead(connection, raw, Problem.WRONG_ST.value,
-                                         f"ST {message.st}, configured {logger.st}", message=message,
-                                         logger=logger)])
+            return Work(
+                dead=[
+                    self._dead(
+                        connection,
+                        raw,
+                        Problem.WRONG_ST.value,
+                        f"ST {message.st}, configured {logger.st}",
+                        message=message,
+                        logger=logger,
+                    )
+                ]
+            )
         self.counters["valid"] += 1
         work = Work(answer_to=connection.writer, raw=raw)
         if logger.device_id not in connection.devices:
@@ -291,24 +350,33 @@ class Hj212Listener:
         try:
             whole = connection.split.add(message)
         except Hj212Error as exc:
-            work.dead.append(self._dead(connection, raw, exc.reason.value, exc.detail, message=message,
-                                        logger=logger))
+            work.dead.append(self._dead(connection, raw, exc.reason.value, exc.detail, message=message, logger=logger))
             return work
         cn = message.cn
-        if whole is None:                                 # a part: answered now, the whole is stored later
+        if whole is None:  # a part: answered now, the whole is stored later
             if message.needs_ack:
                 self._send(connection, data_reply(message))
             return work if work.statuses else None
         if cn in DATA_CNS:
-            found = readings_of(whole, logger, now=self.now(),
-                                max_future=timedelta(seconds=self.settings.max_future_s),
-                                max_age=timedelta(days=self.settings.max_age_days))
+            found = readings_of(
+                whole,
+                logger,
+                now=self.now(),
+                max_future=timedelta(seconds=self.settings.max_future_s),
+                max_age=timedelta(days=self.settings.max_age_days),
+            )
             work.rows, work.flags = found.rows, found.flags
             if self.relay is not None:
-                work.relay = telemetry_of(found.rows, found.flags, logger, now=self.now(),
-                                          max_age=timedelta(hours=self.settings.relay_max_age_h))
-            work.dead += [self._dead(connection, raw, p.value, d, message=message, logger=logger)
-                          for p, d in found.problems]
+                work.relay = telemetry_of(
+                    found.rows,
+                    found.flags,
+                    logger,
+                    now=self.now(),
+                    max_age=timedelta(hours=self.settings.relay_max_age_h),
+                )
+            work.dead += [
+                self._dead(connection, raw, p.value, d, message=message, logger=logger) for p, d in found.problems
+            ]
             if message.needs_ack:
                 work.replies.append(data_reply(message))
             return work
@@ -326,9 +394,16 @@ class Hj212Listener:
             if message.needs_ack:
                 self._send(connection, data_reply(message))
         else:
-            work.dead.append(self._dead(connection, raw, Problem.UNEXPECTED_CN.value,
-                                        f"CN {cn} is a command to the field, not from it", message=message,
-                                        logger=logger))
+            work.dead.append(
+                self._dead(
+                    connection,
+                    raw,
+                    Problem.UNEXPECTED_CN.value,
+                    f"CN {cn} is a command to the field, not from it",
+                    message=message,
+                    logger=logger,
+                )
+            )
         return work if work.statuses or work.dead else None
 
     def _answer(self, message: Message) -> None:
@@ -341,8 +416,9 @@ class Hj212Listener:
         if message.cn == "9011" and isinstance(value, float):
             command.qn_rtn = int(value)
             if command.qn_rtn != 1:
-                _LOGGER.warning("HJ 212 %s refused command %s %s: QnRtn=%d", command.mn, command.cn, command.qn,
-                                command.qn_rtn)
+                _LOGGER.warning(
+                    "HJ 212 %s refused command %s %s: QnRtn=%d", command.mn, command.cn, command.qn, command.qn_rtn
+                )
                 self.counters["commands_refused"] += 1
         elif message.cn == "9012" and isinstance(value, float):
             command.exe_rtn = int(value)
@@ -388,8 +464,12 @@ class Hj212Listener:
                     await asyncio.to_thread(self._commit, items)
                 except StoreUnavailable as exc:
                     if self._db_up:
-                        _LOGGER.error("HJ 212: database unavailable, holding %d frame(s) (no answers sent, "
-                                      "loggers keep their data): %s", len(items), exc)
+                        _LOGGER.error(
+                            "HJ 212: database unavailable, holding %d frame(s) (no answers sent, "
+                            "loggers keep their data): %s",
+                            len(items),
+                            exc,
+                        )
                     self._db_up = False
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 30.0)
@@ -419,9 +499,13 @@ class Hj212Listener:
         self.counters["relayed"] += len(messages) - unconfirmed
         if unconfirmed:
             self.counters["relay_unconfirmed"] += unconfirmed
-            _LOGGER.warning("HJ 212 relay: the broker did not confirm %d of %d message(s) within %.0f s; the "
-                            "readings are stored, their rules may judge them late or not at all", unconfirmed,
-                            len(messages), self.settings.relay_timeout_s)
+            _LOGGER.warning(
+                "HJ 212 relay: the broker did not confirm %d of %d message(s) within %.0f s; the "
+                "readings are stored, their rules may judge them late or not at all",
+                unconfirmed,
+                len(messages),
+                self.settings.relay_timeout_s,
+            )
 
     def _commit(self, items: list[Work]) -> None:
         started = time.perf_counter()
@@ -445,10 +529,21 @@ class Hj212Listener:
                     except psycopg.OperationalError:
                         raise
                     except psycopg.Error as one:
-                        item.relay = []                   # not stored: not judged either
+                        item.relay = []  # not stored: not judged either
                         with conn.transaction():
-                            write_dead(conn, [DeadFrame(self.now(), "hj212", item.raw, Problem.STORE_ERROR.value,
-                                                        f"{type(one).__name__}: {str(one)[:300]}", "")])
+                            write_dead(
+                                conn,
+                                [
+                                    DeadFrame(
+                                        self.now(),
+                                        "hj212",
+                                        item.raw,
+                                        Problem.STORE_ERROR.value,
+                                        f"{type(one).__name__}: {str(one)[:300]}",
+                                        "",
+                                    )
+                                ],
+                            )
         except psycopg.OperationalError as exc:
             if self._conn is not None:
                 self._conn.close()

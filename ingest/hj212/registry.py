@@ -44,22 +44,26 @@ class LoggerIndex:
 def load_loggers(conn: psycopg.Connection) -> LoggerIndex:
     """Every active logger with its field mapping."""
     revision = current_revision(conn)
-    rows = execute(conn, """
+    rows = execute(
+        conn,
+        """
         SELECT l.device_id, s.code, d.code, s.timezone, l.mn, l.password, l.st,
                f.cn, f.field, f.point_id, p.valid_min, p.valid_max, p.key
         FROM hj212_logger l JOIN device d ON d.id = l.device_id JOIN site s ON s.id = d.site_id
         LEFT JOIN hj212_field f ON f.device_id = l.device_id
         LEFT JOIN point p ON p.id = f.point_id AND p.retired_at IS NULL
         WHERE l.retired_at IS NULL AND d.retired_at IS NULL
-        ORDER BY l.device_id""").fetchall()
+        ORDER BY l.device_id""",
+    ).fetchall()
     loggers: dict[str, LoggerInfo] = {}
     for device_id, site, device, tz, mn, pw, st, cn, item, point_id, vmin, vmax, key in rows:
         info = loggers.get(mn)
         if info is None:
             info = loggers[mn] = LoggerInfo(device_id, site, device, ZoneInfo(tz), mn, pw, st)
         if cn is not None and point_id is not None:
-            info.fields[(cn, item)] = FieldPoint(point_id, float("-inf") if vmin is None else vmin,
-                                                 float("inf") if vmax is None else vmax)
+            info.fields[(cn, item)] = FieldPoint(
+                point_id, float("-inf") if vmin is None else vmin, float("inf") if vmax is None else vmax
+            )
             info.keys[point_id] = key
     for info in loggers.values():
         by_cn: dict[str, set[str]] = {}

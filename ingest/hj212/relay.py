@@ -43,8 +43,14 @@ RELAYED_FLAGS = frozenset({"N", "T"})
 MAX_VALUES = 100
 
 
-def telemetry_of(rows: Iterable[tuple], flags: Iterable[tuple[int, datetime, str]], logger: LoggerInfo, *,
-                 now: datetime, max_age: timedelta) -> list[tuple[str, bytes]]:
+def telemetry_of(
+    rows: Iterable[tuple],
+    flags: Iterable[tuple[int, datetime, str]],
+    logger: LoggerInfo,
+    *,
+    now: datetime,
+    max_age: timedelta,
+) -> list[tuple[str, bytes]]:
     """The telemetry messages (topic, payload) that carry the relayable ``rows`` of one logger. Pure."""
     flagged = {(point_id, when): flag for point_id, when, flag in flags}
     by_time: dict[datetime, dict[str, float]] = {}
@@ -77,8 +83,9 @@ class MqttRelay:
 
     def __init__(self, mqtt_url: str, *, client_id: str | None = None) -> None:
         self.address = mq.BrokerAddress.parse(mqtt_url)
-        self.client = mq.new_client(self.address, client_id or f"ehs-hj212-relay-{os.getpid()}",
-                                    protocol=mq.detect_protocol(self.address))
+        self.client = mq.new_client(
+            self.address, client_id or f"ehs-hj212-relay-{os.getpid()}", protocol=mq.detect_protocol(self.address)
+        )
         self.client.max_queued_messages_set(100_000)
 
     def start(self) -> None:
@@ -95,7 +102,7 @@ class MqttRelay:
         for topic, payload in messages:
             try:
                 infos.append(self.client.publish(topic, payload, qos=1))
-            except (ValueError, RuntimeError) as exc:      # the client's queue is full
+            except (ValueError, RuntimeError) as exc:  # the client's queue is full
                 _LOGGER.warning("HJ 212 relay: %s not queued: %s", topic, exc)
                 infos.append(None)
         deadline = time.monotonic() + timeout_s
@@ -107,7 +114,7 @@ class MqttRelay:
             try:
                 info.wait_for_publish(max(0.0, deadline - time.monotonic()))
                 confirmed = info.is_published()
-            except (ValueError, RuntimeError):           # not connected now: paho sends it after reconnecting
+            except (ValueError, RuntimeError):  # not connected now: paho sends it after reconnecting
                 confirmed = False
             unconfirmed += not confirmed
         return unconfirmed

@@ -26,15 +26,55 @@ class Version(IntEnum):
 
 
 #: Table 9 of HJ 212-2017.
-CN_2017 = frozenset({
-    "1000", "1011", "1012", "1013", "1061", "1062", "1063", "1064", "1072",
-    "2011", "2012", "2021", "2022", "2031", "2041", "2051", "2061", "2081",
-    "3011", "3012", "3013", "3014", "3015", "3016", "3017", "3018", "3019", "3020", "3021",
-    "9011", "9012", "9013", "9014"})
+CN_2017 = frozenset(
+    {
+        "1000",
+        "1011",
+        "1012",
+        "1013",
+        "1061",
+        "1062",
+        "1063",
+        "1064",
+        "1072",
+        "2011",
+        "2012",
+        "2021",
+        "2022",
+        "2031",
+        "2041",
+        "2051",
+        "2061",
+        "2081",
+        "3011",
+        "3012",
+        "3013",
+        "3014",
+        "3015",
+        "3016",
+        "3017",
+        "3018",
+        "3019",
+        "3020",
+        "3021",
+        "9011",
+        "9012",
+        "9013",
+        "9014",
+    }
+)
 #: HJ/T 212-2005 had alarm thresholds (1021/1022), host address (1031/1032), report time (1041/1042) and alarm
 #: records/events (2071/2072), dropped in 2017.
 CN_2005 = CN_2017 - {"1000", "1013", "1063", "1064", "2081", *(str(n) for n in range(3015, 3022))} | {
-    "1021", "1022", "1031", "1032", "1041", "1042", "2071", "2072"}
+    "1021",
+    "1022",
+    "1031",
+    "1032",
+    "1041",
+    "1042",
+    "2071",
+    "2072",
+}
 #: HJ 212-2025 additions known from one implementation (domain/standards.md 2.9).
 CN_2025 = CN_2017 | {"1001", "1002", "1014", "2013", "2052", "2062", "2111", "3022", "3024", "9015"}
 KNOWN_CN = {Version.HJT212_2005: CN_2005, Version.HJ212_2017: CN_2017, Version.HJ212_2025: CN_2025}
@@ -44,7 +84,7 @@ KNOWN_CN = {Version.HJT212_2005: CN_2005, Version.HJ212_2017: CN_2017, Version.H
 _ST = re.compile(r"^(2[1-7]|3[1-9]|41|5[12]|9[1-9]|[A-Z][0-9])$")
 _QN = re.compile(r"^\d{17}$")
 _MN = re.compile(r"^[0-9A-Za-z]{1,24}$")
-_PW = re.compile(r"^[!-~]{0,6}$")             # C6, printable ASCII without ';'
+_PW = re.compile(r"^[!-~]{0,6}$")  # C6, printable ASCII without ';'
 _KEY = re.compile(r"^[A-Za-z0-9_]+(-[A-Za-z0-9_]+)?$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _SEPARATOR = re.compile(r"[;,]")
@@ -54,14 +94,15 @@ DATA_FLAGS = frozenset("NFMSDCTB")
 MAX_LOG_BYTES = 890
 
 #: CP items that are times (N14, YYYYMMDDhhmmss).
-TIME_KEYS = frozenset({"DataTime", "BeginTime", "EndTime", "SystemTime", "RestartTime", "CstartTime",
-                       "SKCreateTime"})
+TIME_KEYS = frozenset({"DataTime", "BeginTime", "EndTime", "SystemTime", "RestartTime", "CstartTime", "SKCreateTime"})
 TIME_SUFFIXES = frozenset({"SampleTime", "CompleteTime"})
 #: CP items that are numbers (Nx.y).
-NUMBER_KEYS = frozenset({"QnRtn", "ExeRtn", "RtdInterval", "MinInterval", "OverTime", "ReCount", "VaseNo",
-                         "Ctime", "Stime"})
-NUMBER_SUFFIXES = frozenset({"Rtd", "Min", "Avg", "Max", "ZsRtd", "ZsMin", "ZsAvg", "ZsMax", "Cou", "RS", "RT",
-                             "SampleRd", "StandardValue"})
+NUMBER_KEYS = frozenset(
+    {"QnRtn", "ExeRtn", "RtdInterval", "MinInterval", "OverTime", "ReCount", "VaseNo", "Ctime", "Stime"}
+)
+NUMBER_SUFFIXES = frozenset(
+    {"Rtd", "Min", "Avg", "Max", "ZsRtd", "ZsMin", "ZsAvg", "ZsMax", "Cou", "RS", "RT", "SampleRd", "StandardValue"}
+)
 
 CpValue = float | str | datetime
 
@@ -120,8 +161,9 @@ def parse_time(text: str) -> datetime | None:
     if len(text) != 14 or not text.isascii() or not text.isdigit():
         return None
     try:
-        return datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
-                        int(text[12:14]))
+        return datetime(
+            int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]), int(text[12:14])
+        )
     except ValueError:
         return None
 
@@ -172,7 +214,7 @@ def _parse_cp(body: str) -> tuple[tuple[tuple[tuple[str, str], ...], ...], dict[
     while pos < end:
         eq = body.find("=", pos)
         if eq < 0:
-            raise Hj212Error(Refusal.BAD_CP, f"item {body[pos:pos + 40]!r} has no '='")
+            raise Hj212Error(Refusal.BAD_CP, f"item {body[pos : pos + 40]!r} has no '='")
         key = body[pos:eq]
         if _KEY.match(key) is None:
             raise Hj212Error(Refusal.BAD_CP, f"item name {key[:40]!r} is not a field name")
@@ -180,10 +222,11 @@ def _parse_cp(body: str) -> tuple[tuple[tuple[tuple[str, str], ...], ...], dict[
             close = body.find("//", eq + 3)
             if close < 0:
                 raise Hj212Error(Refusal.BAD_LOG, f"{key}: log text has no closing '//'")
-            value = body[eq + 3:close]
+            value = body[eq + 3 : close]
             if len(value.encode("utf-8")) >= MAX_LOG_BYTES:
-                raise Hj212Error(Refusal.BAD_LOG, f"{key}: log text of {len(value.encode())} bytes, limit "
-                                 f"{MAX_LOG_BYTES - 1}")
+                raise Hj212Error(
+                    Refusal.BAD_LOG, f"{key}: log text of {len(value.encode())} bytes, limit {MAX_LOG_BYTES - 1}"
+                )
             pos = close + 2
             if pos < end and body[pos] not in ";,":
                 raise Hj212Error(Refusal.BAD_CP, f"{key}: text after the closing '//'")
@@ -226,12 +269,12 @@ def parse_segment(data: bytes | str) -> Message:
         raise Hj212Error(Refusal.MISSING_FIELD, "no CP=&&")
     if cp_at and text[cp_at - 1] != ";":
         raise Hj212Error(Refusal.BAD_FIELD, "CP is not preceded by ';'")
-    cp_text = text[cp_at + 5:]
+    cp_text = text[cp_at + 5 :]
     if len(cp_text) < 2 or not cp_text.endswith("&&"):
         raise Hj212Error(Refusal.BAD_CP, "CP does not end with &&")
     head: dict[str, str] = {}
     last = -1
-    for item in text[:max(cp_at - 1, 0)].split(";") if cp_at else ():
+    for item in text[: max(cp_at - 1, 0)].split(";") if cp_at else ():
         name, eq, value = item.partition("=")
         if not eq:
             raise Hj212Error(Refusal.BAD_FIELD, f"header item {item[:40]!r} is not Name=value")
@@ -241,8 +284,9 @@ def parse_segment(data: bytes | str) -> Message:
             raise Hj212Error(Refusal.DUPLICATE_FIELD, f"{name} appears twice")
         rank = _ORDER.index(name)
         if rank < last:
-            raise Hj212Error(Refusal.FIELD_ORDER, f"{name} after {_ORDER[last]}; order is QN;ST;CN;PW;MN;Flag;"
-                             "PNUM;PNO;CP")
+            raise Hj212Error(
+                Refusal.FIELD_ORDER, f"{name} after {_ORDER[last]}; order is QN;ST;CN;PW;MN;Flag;PNUM;PNO;CP"
+            )
         last = rank
         head[name] = value
     for name in _REQUIRED:
@@ -264,8 +308,9 @@ def parse_segment(data: bytes | str) -> Message:
             raise Hj212Error(Refusal.BAD_FLAG, f"Flag {text_flag[:10]!r} is not an 8-bit integer")
         flag = int(text_flag)
         if flag >> 2 not in Version._value2member_map_:
-            raise Hj212Error(Refusal.UNKNOWN_VERSION, f"Flag {flag}: version bits {flag >> 2} are not 2005 (0), "
-                             "2017 (1) or 2025 (2)")
+            raise Hj212Error(
+                Refusal.UNKNOWN_VERSION, f"Flag {flag}: version bits {flag >> 2} are not 2005 (0), 2017 (1) or 2025 (2)"
+            )
     version = Version.HJT212_2005 if flag is None else Version(flag >> 2)
     cn = head["CN"]
     if cn not in KNOWN_CN[version]:
@@ -281,12 +326,21 @@ def parse_segment(data: bytes | str) -> Message:
         if pnum is None or pno is None or not 1 <= pno <= pnum:
             raise Hj212Error(Refusal.BAD_PACKET_NUMBER, f"PNUM={head['PNUM'][:10]!r} PNO={head['PNO'][:10]!r}")
     groups, fields = _parse_cp(cp_text[:-2])
-    return Message(st=head["ST"], cn=cn, mn=head["MN"], pw=head["PW"], qn=qn, flag=flag, pnum=pnum, pno=pno,
-                   cp=groups, fields=fields)
+    return Message(
+        st=head["ST"],
+        cn=cn,
+        mn=head["MN"],
+        pw=head["PW"],
+        qn=qn,
+        flag=flag,
+        pnum=pnum,
+        pno=pno,
+        cp=groups,
+        fields=fields,
+    )
 
 
-_NAMES = {Version.HJT212_2005: "HJ/T 212-2005", Version.HJ212_2017: "HJ 212-2017",
-          Version.HJ212_2025: "HJ 212-2025"}
+_NAMES = {Version.HJT212_2005: "HJ/T 212-2005", Version.HJ212_2017: "HJ 212-2017", Version.HJ212_2025: "HJ 212-2025"}
 
 
 def _count(text: str) -> int | None:
@@ -321,10 +375,16 @@ def cp_groups(items: dict[str, object] | list[dict[str, object]]) -> tuple[tuple
 
 def build_segment(message: Message) -> str:
     """Write a message as a data segment (the inverse of ``parse_segment``)."""
-    head = [("QN", message.qn), ("ST", message.st), ("CN", message.cn), ("PW", message.pw), ("MN", message.mn),
-            ("Flag", None if message.flag is None else str(message.flag)),
-            ("PNUM", None if message.pnum is None else str(message.pnum)),
-            ("PNO", None if message.pno is None else str(message.pno))]
+    head = [
+        ("QN", message.qn),
+        ("ST", message.st),
+        ("CN", message.cn),
+        ("PW", message.pw),
+        ("MN", message.mn),
+        ("Flag", None if message.flag is None else str(message.flag)),
+        ("PNUM", None if message.pnum is None else str(message.pnum)),
+        ("PNO", None if message.pno is None else str(message.pno)),
+    ]
     cp = ";".join(",".join(f"{k}={v}" for k, v in group) for group in message.cp)
     return "".join(f"{name}={value};" for name, value in head if value is not None) + f"CP=&&{cp}&&"
 
@@ -338,6 +398,22 @@ def new_qn(when: datetime) -> str:
     return when.strftime("%Y%m%d%H%M%S") + f"{when.microsecond // 1000:03d}"
 
 
-__all__ = ["CN_2005", "CN_2017", "CN_2025", "DATA_FLAGS", "Message", "Version", "build_frame", "build_segment",
-           "cp_groups", "flag_of", "format_number", "new_qn", "parse_frame", "parse_number", "parse_segment",
-           "parse_time", "split_frame"]
+__all__ = [
+    "CN_2005",
+    "CN_2017",
+    "CN_2025",
+    "DATA_FLAGS",
+    "Message",
+    "Version",
+    "build_frame",
+    "build_segment",
+    "cp_groups",
+    "flag_of",
+    "format_number",
+    "new_qn",
+    "parse_frame",
+    "parse_number",
+    "parse_segment",
+    "parse_time",
+    "split_frame",
+]

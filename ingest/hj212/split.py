@@ -33,13 +33,20 @@ def join(parts: list[Message]) -> Message:
     for part in parts:
         for key, value in part.fields.items():
             if key in fields and fields[key] != value:
-                raise Hj212Error(Refusal.SPLIT_CONFLICT, f"{key} is {fields[key]!r} in one packet and {value!r} "
-                                 f"in packet {part.pno}")
+                raise Hj212Error(
+                    Refusal.SPLIT_CONFLICT, f"{key} is {fields[key]!r} in one packet and {value!r} in packet {part.pno}"
+                )
             fields[key] = value
         groups += [g for g in part.cp if not (len(g) == 1 and g[0][0] == "DataTime" and groups)]
     first = parts[0]
-    return replace(first, flag=first.flag & ~2 if first.flag is not None else None, pnum=None, pno=None,
-                   cp=tuple(groups), fields=fields)
+    return replace(
+        first,
+        flag=first.flag & ~2 if first.flag is not None else None,
+        pnum=None,
+        pno=None,
+        cp=tuple(groups),
+        fields=fields,
+    )
 
 
 class Reassembler:
@@ -62,7 +69,7 @@ class Reassembler:
                 oldest = min(self._pending, key=lambda k: self._pending[k].started)
                 del self._pending[oldest]
             pending = self._pending[key] = _Pending(self.clock())
-        pending.parts[message.pno] = message       # a repeated packet (no 9014 arrived) replaces the first
+        pending.parts[message.pno] = message  # a repeated packet (no 9014 arrived) replaces the first
         if len(pending.parts) < (message.pnum or 0):
             return None
         del self._pending[key]
@@ -76,8 +83,12 @@ class Reassembler:
             pending = self._pending.pop(key)
             got = sorted(pending.parts)
             total = next(iter(pending.parts.values())).pnum
-            out.append((list(pending.parts.values()),
-                        f"CN {key[2]} from MN {key[0]}: packets {got} of {total} arrived within {self.timeout_s:g} s"))
+            out.append(
+                (
+                    list(pending.parts.values()),
+                    f"CN {key[2]} from MN {key[0]}: packets {got} of {total} arrived within {self.timeout_s:g} s",
+                )
+            )
         return out
 
     def __len__(self) -> int:

@@ -56,15 +56,19 @@ def _write_flags(conn: psycopg.Connection, flags: list[tuple[int, datetime, str]
     if not flags:
         return
     try:
-        with conn.transaction(), conn.cursor() as cur, \
-                cur.copy("COPY reading_flag (point_id, time, flag) FROM STDIN (FORMAT BINARY)") as copy:
+        with (
+            conn.transaction(),
+            conn.cursor() as cur,
+            cur.copy("COPY reading_flag (point_id, time, flag) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
             copy.set_types(["int4", "timestamptz", "text"])
             for item in flags:
                 copy.write_row(item)
     except errors.UniqueViolation:
         with conn.cursor() as cur:
-            cur.executemany("INSERT INTO reading_flag (point_id, time, flag) VALUES (%s, %s, %s) "
-                            "ON CONFLICT DO NOTHING", flags)
+            cur.executemany(
+                "INSERT INTO reading_flag (point_id, time, flag) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", flags
+            )
 
 
 def write_dead(conn: psycopg.Connection, dead: list[DeadFrame]) -> None:
@@ -74,12 +78,31 @@ def write_dead(conn: psycopg.Connection, dead: list[DeadFrame]) -> None:
         cur.executemany(
             "INSERT INTO dead_letter (received_at, topic, payload, payload_size, reason, detail, site_code, "
             "device_code, peer) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(d.received_at, storable(d.topic), d.payload[:8192], len(d.payload), d.reason, storable(d.detail),
-              d.site, d.device, storable(d.peer)) for d in dead])
+            [
+                (
+                    d.received_at,
+                    storable(d.topic),
+                    d.payload[:8192],
+                    len(d.payload),
+                    d.reason,
+                    storable(d.detail),
+                    d.site,
+                    d.device,
+                    storable(d.peer),
+                )
+                for d in dead
+            ],
+        )
 
 
-def write_work(conn: psycopg.Connection, items: list[Work], *, batch_id: str,
-               late_before: datetime | None = None, notify: bool = True) -> int:
+def write_work(
+    conn: psycopg.Connection,
+    items: list[Work],
+    *,
+    batch_id: str,
+    late_before: datetime | None = None,
+    notify: bool = True,
+) -> int:
     """Store the items inside the caller's transaction; return how many readings were new."""
     rows = [row for item in items for row in item.rows]
     written = write_readings(conn, rows)

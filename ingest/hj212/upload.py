@@ -46,10 +46,15 @@ class UploadItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     factor: str = Field(pattern=r"^[a-zA-Z0-9]{2,7}$", description="HJ 212 factor code sent for this point")
-    point: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$",
-                       description="site/device/point_key of the values")
-    cou_point: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$",
-                                  description="site/device/point_key of interval totals (-Cou), if any")
+    point: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$",
+        description="site/device/point_key of the values",
+    )
+    cou_point: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*/[a-z][a-z0-9_]*$",
+        description="site/device/point_key of interval totals (-Cou), if any",
+    )
 
 
 class PlatformConfig(BaseModel):
@@ -70,8 +75,11 @@ class PlatformConfig(BaseModel):
     items: list[UploadItem] = Field(min_length=1)
 
     def interval(self, cn: str) -> timedelta:
-        return {"2051": timedelta(minutes=self.minute_interval_min), "2061": timedelta(hours=1),
-                "2031": timedelta(days=1)}[cn]
+        return {
+            "2051": timedelta(minutes=self.minute_interval_min),
+            "2061": timedelta(hours=1),
+            "2031": timedelta(days=1),
+        }[cn]
 
     @property
     def flag_version(self) -> Version:
@@ -82,10 +90,13 @@ class PlatformConfig(BaseModel):
 
 
 def _points(conn: psycopg.Connection, refs: set[str]) -> dict[str, int]:
-    rows = execute(conn, """
+    rows = execute(
+        conn,
+        """
         SELECT s.code || '/' || d.code || '/' || p.key, p.id FROM point p JOIN device d ON d.id = p.device_id
         JOIN site s ON s.id = d.site_id WHERE s.code || '/' || d.code || '/' || p.key = ANY(%s)""",
-                   (sorted(refs),)).fetchall()
+        (sorted(refs),),
+    ).fetchall()
     return dict(rows)
 
 
@@ -114,21 +125,27 @@ def queue_due(conn: psycopg.Connection, cfg: PlatformConfig, *, now: datetime) -
     queued = 0
     for cn in cfg.cns:
         step = cfg.interval(cn)
-        last = execute(conn, "SELECT max(data_time) FROM hj212_outbox WHERE platform = %s AND cn = %s "
-                             "AND reason = 'scheduled'", (cfg.name, cn)).fetchone()[0]
+        last = execute(
+            conn,
+            "SELECT max(data_time) FROM hj212_outbox WHERE platform = %s AND cn = %s AND reason = 'scheduled'",
+            (cfg.name, cn),
+        ).fetchone()[0]
         local_now = now.astimezone(tz)
         # a first run starts with today's intervals (yesterday for daily data)
         today = _floor(local_now, timedelta(days=1))
         start = (last.astimezone(tz) + step) if last else (today - step if step >= timedelta(days=1) else today)
-        end = _floor(local_now, step)                      # intervals ending at or before now are complete
+        end = _floor(local_now, step)  # intervals ending at or before now are complete
         if start >= end:
             continue
         ids = list(points.values())
-        rows = execute(conn, """
+        rows = execute(
+            conn,
+            """
             SELECT r.point_id, r.time, r.value, r.quality, f.flag FROM reading r
             LEFT JOIN reading_flag f ON f.point_id = r.point_id AND f.time = r.time
             WHERE r.point_id = ANY(%s) AND r.time >= %s AND r.time < %s ORDER BY r.time""",
-                       (ids, start, end)).fetchall()
+            (ids, start, end),
+        ).fetchall()
         buckets: dict[tuple[datetime, int], list[tuple]] = {}
         for point_id, ts, value, quality, flag in rows:
             buckets.setdefault((_floor(ts.astimezone(tz), step), point_id), []).append((value, quality, flag))
@@ -148,9 +165,12 @@ def queue_due(conn: psycopg.Connection, cfg: PlatformConfig, *, now: datetime) -
                 groups.append(group)
             if len(groups) > 1:
                 for qn, frame in _frames(cfg, cn, groups, datetime.now(tz).replace(tzinfo=None)):
-                    cur = execute(conn, "INSERT INTO hj212_outbox (platform, cn, data_time, qn, frame) "
-                                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                                  (cfg.name, cn, at.astimezone(UTC), qn, frame))
+                    cur = execute(
+                        conn,
+                        "INSERT INTO hj212_outbox (platform, cn, data_time, qn, frame) "
+                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        (cfg.name, cn, at.astimezone(UTC), qn, frame),
+                    )
                     queued += cur.rowcount
             at = at + step if step < timedelta(days=1) else (at + step).replace(hour=0)
     return queued
@@ -160,10 +180,20 @@ def _frames(cfg: PlatformConfig, cn: str, groups: list[dict[str, object]], now: 
     """One frame, or split packets (Flag D, PNUM/PNO, a QN each) when the data segment exceeds 1024 bytes."""
     flag = flag_of(cfg.flag_version, ack=True)
 
-    def message(part: list[dict[str, object]], pno: int | None = None, pnum: int | None = None,
-                qn: str = "") -> Message:
-        return Message(st=cfg.st, cn=cn, mn=cfg.mn, pw=cfg.password, qn=qn or new_qn(now), cp=cp_groups(part),
-                       flag=flag | (2 if pnum else 0), pnum=pnum, pno=pno)
+    def message(
+        part: list[dict[str, object]], pno: int | None = None, pnum: int | None = None, qn: str = ""
+    ) -> Message:
+        return Message(
+            st=cfg.st,
+            cn=cn,
+            mn=cfg.mn,
+            pw=cfg.password,
+            qn=qn or new_qn(now),
+            cp=cp_groups(part),
+            flag=flag | (2 if pnum else 0),
+            pnum=pnum,
+            pno=pno,
+        )
 
     try:
         whole = message(groups)
@@ -190,16 +220,22 @@ def queue_history(conn: psycopg.Connection, cfg: PlatformConfig, request: Messag
     begin, end = request.fields.get("BeginTime"), request.fields.get("EndTime")
     if not isinstance(begin, datetime) or not isinstance(end, datetime):
         return 0
-    rows = execute(conn, "SELECT data_time, frame FROM hj212_outbox WHERE platform = %s AND cn = %s "
-                         "AND reason = 'scheduled' AND data_time >= %s AND data_time <= %s ORDER BY data_time",
-                   (cfg.name, request.cn, begin.replace(tzinfo=tz), end.replace(tzinfo=tz))).fetchall()
+    rows = execute(
+        conn,
+        "SELECT data_time, frame FROM hj212_outbox WHERE platform = %s AND cn = %s "
+        "AND reason = 'scheduled' AND data_time >= %s AND data_time <= %s ORDER BY data_time",
+        (cfg.name, request.cn, begin.replace(tzinfo=tz), end.replace(tzinfo=tz)),
+    ).fetchall()
     for data_time, frame in rows:
         old = parse_frame(bytes(frame))
-        again = build_frame(Message(st=old.st, cn=old.cn, mn=old.mn, pw=old.pw, qn=request.qn, flag=old.flag,
-                                    cp=old.cp))
-        execute(conn, "INSERT INTO hj212_outbox (platform, cn, data_time, qn, frame, reason) "
-                      "VALUES (%s, %s, %s, %s, %s, %s)",
-                (cfg.name, request.cn, data_time, request.qn, again, f"history {request.qn}"))
+        again = build_frame(
+            Message(st=old.st, cn=old.cn, mn=old.mn, pw=old.pw, qn=request.qn, flag=old.flag, cp=old.cp)
+        )
+        execute(
+            conn,
+            "INSERT INTO hj212_outbox (platform, cn, data_time, qn, frame, reason) VALUES (%s, %s, %s, %s, %s, %s)",
+            (cfg.name, request.cn, data_time, request.qn, again, f"history {request.qn}"),
+        )
     return len(rows)
 
 
@@ -215,8 +251,7 @@ class _History:
 class Uploader:
     """Send the outbox to one platform until ``stop`` is set; reconnect with back-off."""
 
-    def __init__(self, *, database_url: str, config: PlatformConfig, queue_every_s: float = 30.0,
-                 clock=None) -> None:
+    def __init__(self, *, database_url: str, config: PlatformConfig, queue_every_s: float = 30.0, clock=None) -> None:
         self.database_url = database_url
         self.cfg = config
         self.queue_every_s = queue_every_s
@@ -240,8 +275,12 @@ class Uploader:
             return queue_due(conn, self.cfg, now=self.now())
 
     def _next(self) -> tuple[int, str, bytes, str] | None:
-        row = execute(self._db(), "SELECT id, qn, frame, reason FROM hj212_outbox WHERE platform = %s "
-                                  "AND answered_at IS NULL ORDER BY id LIMIT 1", (self.cfg.name,)).fetchone()
+        row = execute(
+            self._db(),
+            "SELECT id, qn, frame, reason FROM hj212_outbox WHERE platform = %s "
+            "AND answered_at IS NULL ORDER BY id LIMIT 1",
+            (self.cfg.name,),
+        ).fetchone()
         return None if row is None else (row[0], row[1], bytes(row[2]), row[3])
 
     def _mark(self, row_id: int, *, answered: bool) -> None:
@@ -258,8 +297,9 @@ class Uploader:
         delay = 1.0
         while not stop.is_set():
             try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(self.cfg.host, self.cfg.port),
-                                                        self.cfg.timeout_s)
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.cfg.host, self.cfg.port), self.cfg.timeout_s
+                )
             except (OSError, TimeoutError) as exc:
                 _LOGGER.warning("platform %s unreachable (%s); next try in %.0f s", self.cfg.name, exc, delay)
                 await _sleep(stop, delay)
@@ -356,8 +396,17 @@ class Uploader:
             await writer.drain()
 
     def _reply(self, request: Message, cn: str, items: dict) -> bytes:
-        return build_frame(Message(st="91", cn=cn, mn=self.cfg.mn, pw=self.cfg.password, qn=request.qn,
-                                   flag=flag_of(self.cfg.flag_version), cp=cp_groups(items)))
+        return build_frame(
+            Message(
+                st="91",
+                cn=cn,
+                mn=self.cfg.mn,
+                pw=self.cfg.password,
+                qn=request.qn,
+                flag=flag_of(self.cfg.flag_version),
+                cp=cp_groups(items),
+            )
+        )
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

@@ -19,8 +19,10 @@ WECOM_KEY, FEISHU_TOKEN = "wec0mkey", "fe1shutoken"
 
 
 def add_user(conn: psycopg.Connection, username: str, role: str, **settings) -> int:
-    user_id = conn.execute("INSERT INTO app_user (username, role, all_sites, password_hash) VALUES (%s, %s, true, "
-                           "'x') RETURNING id", (username, role)).fetchone()[0]
+    user_id = conn.execute(
+        "INSERT INTO app_user (username, role, all_sites, password_hash) VALUES (%s, %s, true, 'x') RETURNING id",
+        (username, role),
+    ).fetchone()[0]
     if settings:
         notify_config.put_settings(conn=conn, user_id=user_id, **settings)
     return user_id
@@ -34,10 +36,12 @@ def add_channel(conn: psycopg.Connection, name: str, kind: str, url: str, **extr
 def bots(conn: psycopg.Connection, providers: Providers, **extra) -> dict[str, int]:
     """DingTalk (signed), WeCom and Feishu group bots and an SMS gateway webhook, all on the stand-ins."""
     port = providers.server.server_address[1]
-    return {"dingtalk": add_channel(conn, "ding", "dingtalk", f"dingtalk://{DING_SECRET}@{DING_TOKEN}/", **extra),
-            "wecom": add_channel(conn, "wecom", "wecom", f"wecombot://{WECOM_KEY}", **extra),
-            "feishu": add_channel(conn, "feishu", "feishu", f"feishu://{FEISHU_TOKEN}", **extra),
-            "sms": add_channel(conn, "sms", "sms", f"json://127.0.0.1:{port}/sms", **extra)}
+    return {
+        "dingtalk": add_channel(conn, "ding", "dingtalk", f"dingtalk://{DING_SECRET}@{DING_TOKEN}/", **extra),
+        "wecom": add_channel(conn, "wecom", "wecom", f"wecombot://{WECOM_KEY}", **extra),
+        "feishu": add_channel(conn, "feishu", "feishu", f"feishu://{FEISHU_TOKEN}", **extra),
+        "sms": add_channel(conn, "sms", "sms", f"json://127.0.0.1:{port}/sms", **extra),
+    }
 
 
 def stand_ins(**kwargs) -> Providers:
@@ -46,8 +50,12 @@ def stand_ins(**kwargs) -> Providers:
 
 def notifier(providers: Providers | None, clock: FrozenClock, **settings) -> Notifier:
     endpoints = {k: providers.base for k in ("dingtalk", "wecom", "feishu")} if providers else {}
-    return Notifier(database_url="", secret=SECRET, clock=clock,
-                    settings=AlertSettings(notify_endpoints=endpoints, public_url="https://ehs.example", **settings))
+    return Notifier(
+        database_url="",
+        secret=SECRET,
+        clock=clock,
+        settings=AlertSettings(notify_endpoints=endpoints, public_url="https://ehs.example", **settings),
+    )
 
 
 def clock() -> FrozenClock:

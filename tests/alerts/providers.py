@@ -27,19 +27,25 @@ LIMITS = {"dingtalk": [(20, 60.0)], "wecom": [(20, 60.0)], "feishu": [(100, 60.0
 
 
 class Providers:
-    def __init__(self, *, dingtalk: dict[str, str | None] | None = None, wecom: set[str] | None = None,
-                 feishu: set[str] | None = None, wecom_app: dict[str, str] | None = None,
-                 enforce_limits: bool = True) -> None:
-        self.dingtalk = dingtalk or {}          # token -> signing secret (None: no signing)
+    def __init__(
+        self,
+        *,
+        dingtalk: dict[str, str | None] | None = None,
+        wecom: set[str] | None = None,
+        feishu: set[str] | None = None,
+        wecom_app: dict[str, str] | None = None,
+        enforce_limits: bool = True,
+    ) -> None:
+        self.dingtalk = dingtalk or {}  # token -> signing secret (None: no signing)
         self.wecom = wecom or set()
         self.feishu = feishu or set()
-        self.wecom_app = wecom_app or {}         # corpid -> corpsecret (WeCom application messages)
-        self.app_tokens: dict[str, str] = {}     # access_token -> corpid
+        self.wecom_app = wecom_app or {}  # corpid -> corpsecret (WeCom application messages)
+        self.app_tokens: dict[str, str] = {}  # access_token -> corpid
         self.token_requests = 0
         self.enforce_limits = enforce_limits
-        self.received: list[dict[str, Any]] = []     # accepted messages
-        self.refused: list[dict[str, Any]] = []      # answered with an error code
-        self.hold_on: int | None = None          # hold the request that is this accepted message (1 = the first)
+        self.received: list[dict[str, Any]] = []  # accepted messages
+        self.refused: list[dict[str, Any]] = []  # answered with an error code
+        self.hold_on: int | None = None  # hold the request that is this accepted message (1 = the first)
         self.holding = threading.Event()
         self.release = threading.Event()
         self._lock = threading.Lock()
@@ -92,12 +98,16 @@ class Providers:
                 ts, sign = q.get("timestamp", ""), q.get("sign", "")
                 if not ts.isdigit() or abs(time.time() * 1000 - int(ts)) > 5 * 60 * 1000:
                     return "dingtalk", token, {"errcode": 310000, "errmsg": "invalid timestamp"}
-                want = base64.b64encode(hmac.new(secret.encode(), f"{ts}\n{secret}".encode(),
-                                                 hashlib.sha256).digest()).decode()
+                want = base64.b64encode(
+                    hmac.new(secret.encode(), f"{ts}\n{secret}".encode(), hashlib.sha256).digest()
+                ).decode()
                 if not hmac.compare_digest(want, sign):
                     return "dingtalk", token, {"errcode": 310000, "errmsg": "sign not match"}
-            if not (isinstance(body, dict) and body.get("msgtype") in ("text", "markdown")
-                    and (body.get("text", {}).get("content") or body.get("markdown", {}).get("text"))):
+            if not (
+                isinstance(body, dict)
+                and body.get("msgtype") in ("text", "markdown")
+                and (body.get("text", {}).get("content") or body.get("markdown", {}).get("text"))
+            ):
                 return "dingtalk", token, {"errcode": 40035, "errmsg": "缺少参数 json"}
             if self._limited("dingtalk", token):
                 return "dingtalk", token, {"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}
@@ -116,8 +126,13 @@ class Providers:
             token = q.get("access_token", "")
             if token not in self.app_tokens:
                 return "wecom_app", token, {"errcode": 40014, "errmsg": "invalid access_token"}
-            if not (isinstance(body, dict) and body.get("msgtype") == "text" and body.get("touser")
-                    and isinstance(body.get("agentid"), int) and body["text"].get("content")):
+            if not (
+                isinstance(body, dict)
+                and body.get("msgtype") == "text"
+                and body.get("touser")
+                and isinstance(body.get("agentid"), int)
+                and body["text"].get("content")
+            ):
                 return "wecom_app", token, {"errcode": 40008, "errmsg": "invalid message type"}
             return "wecom_app", token, {"errcode": 0, "errmsg": "ok", "invaliduser": ""}
         if path.startswith("/cgi-bin/webhook/send"):
@@ -158,8 +173,14 @@ class Providers:
                     body = None
                 parts = urlsplit(self.path)
                 provider, token, answer = outer.answer(parts.path, parse_qs(parts.query), body)
-                record = {"provider": provider, "token": token, "body": body, "headers": dict(self.headers),
-                          "answer": answer, "at": time.time()}
+                record = {
+                    "provider": provider,
+                    "token": token,
+                    "body": body,
+                    "headers": dict(self.headers),
+                    "answer": answer,
+                    "at": time.time(),
+                }
                 ok = answer.get("errcode", answer.get("code", 0)) == 0
                 with outer._lock:
                     (outer.received if ok else outer.refused).append(record)
@@ -175,7 +196,7 @@ class Providers:
                     self.end_headers()
                     self.wfile.write(data)
                 except OSError:
-                    pass              # the sender is gone (killed)
+                    pass  # the sender is gone (killed)
 
         return Handler
 

@@ -15,8 +15,11 @@ pytestmark = pytest.mark.db
 
 
 def _alarm(conn, rule: str, source_like: str = "%") -> dict:
-    return service.list_alarms(conn=conn, rule=rule, open_only=True)[0] if source_like == "%" else [
-        a for a in service.list_alarms(conn=conn, rule=rule) if source_like in a["source"]][0]
+    return (
+        service.list_alarms(conn=conn, rule=rule, open_only=True)[0]
+        if source_like == "%"
+        else [a for a in service.list_alarms(conn=conn, rule=rule) if source_like in a["source"]][0]
+    )
 
 
 def test_a_consequence_is_suppressed_while_its_cause_is_active(conn: psycopg.Connection, site: str) -> None:
@@ -28,10 +31,14 @@ def test_a_consequence_is_suppressed_while_its_cause_is_active(conn: psycopg.Con
     service.apply_findings(conn=conn, findings=[stale(Severity.MEDIUM, 5)], now=later(5), config=config)
     cause, consequence = _alarm(conn, "dev.offline"), _alarm(conn, "dev.stale")
     assert consequence["state"] == "suppressed" and consequence["suppressed_by"] == cause["id"]
-    assert not service.get_alarm(conn=conn, alarm_id=consequence["id"])["notifications"]   # nobody paged twice
+    assert not service.get_alarm(conn=conn, alarm_id=consequence["id"])["notifications"]  # nobody paged twice
     # the other device's stale alarm is not in the scope (device) of this cause
-    service.apply_findings(conn=conn, findings=[finding(site, "dev.stale", Severity.MEDIUM, device="gas-02",
-                                                        point=None, at=later(6))], now=later(6), config=config)
+    service.apply_findings(
+        conn=conn,
+        findings=[finding(site, "dev.stale", Severity.MEDIUM, device="gas-02", point=None, at=later(6))],
+        now=later(6),
+        config=config,
+    )
     assert _alarm(conn, "dev.stale", "gas-02")["state"] == "active_unacked"
     # the device comes back online but is still silent: the stale alarm is shown now
     service.apply_findings(conn=conn, findings=[offline(Severity.NORMAL, 30)], now=later(30), config=config)
@@ -55,10 +62,14 @@ def test_first_out_is_recorded_when_the_cause_comes_second(conn: psycopg.Connect
 def test_chattering_is_marked_after_three_activations_in_a_minute(conn: psycopg.Connection, site: str) -> None:
     config = apply(conn, site)
     for i, sev in enumerate([Severity.MEDIUM, Severity.NORMAL] * 3):
-        service.apply_findings(conn=conn, findings=[finding(site, "gas.co", sev, point="co_ppm", at=later(10 * i))],
-                               now=later(10 * i), config=config)
+        service.apply_findings(
+            conn=conn,
+            findings=[finding(site, "gas.co", sev, point="co_ppm", at=later(10 * i))],
+            now=later(10 * i),
+            config=config,
+        )
     alarm = _alarm(conn, "gas.co")
-    assert alarm["chattering"] and alarm["activations"] == 3       # one row: B <-> D until acknowledged
+    assert alarm["chattering"] and alarm["activations"] == 3  # one row: B <-> D until acknowledged
     assert [e["kind"] for e in service.get_alarm(conn=conn, alarm_id=alarm["id"])["events"]].count("chattering") == 1
 
 
@@ -79,7 +90,7 @@ def test_a_flood_groups_an_areas_alarms_and_ends_when_the_rate_falls(conn: psyco
     assert len(floods) == 1
     flood_id, count, first_alarm, ended = floods[0]
     assert count == 11 and ended is None
-    assert conn.execute("SELECT min(id) FROM alarm").fetchone()[0] == first_alarm        # first out of the flood
+    assert conn.execute("SELECT min(id) FROM alarm").fetchone()[0] == first_alarm  # first out of the flood
     assert conn.execute("SELECT count(*) FROM notification_outbox WHERE kind = 'flood'").fetchone()[0] == 1
     assert management.end_floods(conn=conn, now=later(330 + 60), config=config) == []
     assert management.end_floods(conn=conn, now=later(330 + 600), config=config) == [flood_id]
@@ -90,7 +101,7 @@ def test_a_flood_groups_an_areas_alarms_and_ends_when_the_rate_falls(conn: psyco
     assert 0 < k["pct_time_in_flood"] <= 100
     assert sum(r["alarms"] for r in k["top10"]) == 11 and k["top10_share_pct"] == 100.0
     assert set(k["priority_pct"]) == {"medium", "high"} and k["targets"]["alarms_per_10min"]["acceptable"] == 1
-    assert k["chattering"] == 0            # each source came back every 2 minutes: many alarms, none chattering
+    assert k["chattering"] == 0  # each source came back every 2 minutes: many alarms, none chattering
 
 
 def test_stale_alarms_count_in_the_kpis(conn: psycopg.Connection, site: str) -> None:

@@ -28,8 +28,9 @@ def ehs(database_url: str, monkeypatch: pytest.MonkeyPatch):
 def test_list_show_ack_and_refusals(ehs, database_url: str, site: str) -> None:
     with psycopg.connect(database_url) as conn:
         config = apply(conn, site)
-        service.apply_findings(conn=conn, findings=[finding(site, "gas.h2", Severity.HIGH, value=900)], now=T0,
-                               config=config)
+        service.apply_findings(
+            conn=conn, findings=[finding(site, "gas.h2", Severity.HIGH, value=900)], now=T0, config=config
+        )
         alarm_id = conn.execute("SELECT id FROM alarm").fetchone()[0]
     listed = ehs("alarms", "list")
     assert listed.exit_code == 0 and "UNACK" in listed.output and f"{site}/formation/gas-01/h2_ppm" in listed.output

@@ -42,11 +42,24 @@ def test_new_is_read_as_pending_for_spooled_batches() -> None:
 
 
 def test_a_command_record_reads_back_as_it_was_written() -> None:
-    spooled = {"id": "c1", "site": "s", "area": "a", "device": "fan-01", "action": "exhaust_fan.on", "params": {},
-               "plan": "s/a", "plan_level": 2, "drill": False, "status": "new", "detail": "",
-               "accept_within_s": 5, "done_within_s": 30, "retries": 2}
+    spooled = {
+        "id": "c1",
+        "site": "s",
+        "area": "a",
+        "device": "fan-01",
+        "action": "exhaust_fan.on",
+        "params": {},
+        "plan": "s/a",
+        "plan_level": 2,
+        "drill": False,
+        "status": "new",
+        "detail": "",
+        "accept_within_s": 5,
+        "done_within_s": 30,
+        "retries": 2,
+    }
     command = InterlockCommand.of(spooled)
-    assert command.status is CommandStatus.PENDING                      # written by an earlier version
+    assert command.status is CommandStatus.PENDING  # written by an earlier version
     assert command.as_dict() == {**spooled, "status": "pending"}
     command.status, command.payload, command.issued_at = CommandStatus.ISSUED, {"id": "c1"}, "2026-01-01T00:00:00"
     assert InterlockCommand.of(command.as_dict()) == command

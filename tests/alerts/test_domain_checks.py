@@ -32,8 +32,7 @@ def _version(conn: psycopg.Connection, alarm_id: int) -> int:
     return service.versions(conn=conn, alarm_ids=[alarm_id])[alarm_id]
 
 
-def test_a_stale_version_changes_nothing_and_carries_the_alarm_as_it_is(conn: psycopg.Connection,
-                                                                        site: str) -> None:
+def test_a_stale_version_changes_nothing_and_carries_the_alarm_as_it_is(conn: psycopg.Connection, site: str) -> None:
     alarm = _raised(conn, site)
     seen = _version(conn, alarm["id"])
     service.comment(conn=conn, alarm_id=alarm["id"], actor=OP, text="looking", now=later(1))
@@ -43,8 +42,9 @@ def test_a_stale_version_changes_nothing_and_carries_the_alarm_as_it_is(conn: ps
     assert (stale.value.seen, stale.value.current) == (seen, _version(conn, alarm["id"]))
     assert stale.value.alarm["state"] == "active_unacked"
     assert service.get_alarm(conn=conn, alarm_id=alarm["id"], events=False)["state"] == "active_unacked"
-    done = service.acknowledge(conn=conn, alarm_id=alarm["id"], actor=OP, now=later(3),
-                               expected_version=_version(conn, alarm["id"]))
+    done = service.acknowledge(
+        conn=conn, alarm_id=alarm["id"], actor=OP, now=later(3), expected_version=_version(conn, alarm["id"])
+    )
     assert done["state"] == "active_acked"
 
 
@@ -55,8 +55,18 @@ def test_an_alarm_outside_the_scope_is_not_found(conn: psycopg.Connection, site:
             service.acknowledge(conn=conn, alarm_id=alarm["id"], actor=OP, now=later(1), scope=scope)
     mine = resolve(conn, site_ids=None, processes=["formation"])
     assert mine.areas is not None and f"{site}/formation" in mine.areas
-    assert service.shelve(conn=conn, alarm_id=alarm["id"], actor=OP, reason="sensor work", now=later(2),
-                          duration=timedelta(hours=1), scope=mine)["state"] == "shelved"
+    assert (
+        service.shelve(
+            conn=conn,
+            alarm_id=alarm["id"],
+            actor=OP,
+            reason="sensor work",
+            now=later(2),
+            duration=timedelta(hours=1),
+            scope=mine,
+        )["state"]
+        == "shelved"
+    )
     with pytest.raises(IllegalTransition) as illegal:
         service.acknowledge(conn=conn, alarm_id=alarm["id"], actor=OP, now=later(3), scope=mine)
     assert isinstance(illegal.value, errors.Conflict) and illegal.value.extra["code"] == "illegal_transition"
@@ -64,8 +74,9 @@ def test_an_alarm_outside_the_scope_is_not_found(conn: psycopg.Connection, site:
 
 def test_bypasses_are_scoped_in_sql_with_their_area_and_status(conn: psycopg.Connection, site: str) -> None:
     apply(conn, site)
-    asked = flows.request_bypass(conn=conn, site=site, device="fan-01", actor=OP, reason="motor", now=T0,
-                                 duration=timedelta(hours=1))
+    asked = flows.request_bypass(
+        conn=conn, site=site, device="fan-01", actor=OP, reason="motor", now=T0, duration=timedelta(hours=1)
+    )
     assert (asked["area"], asked["status"]) == ("formation", "requested")
     every = flows.list_bypasses(conn=conn, now=T0)
     assert [b["id"] for b in every] == [asked["id"]]
@@ -76,14 +87,22 @@ def test_bypasses_are_scoped_in_sql_with_their_area_and_status(conn: psycopg.Con
     with pytest.raises(NotFound):
         flows.approve_bypass(conn=conn, bypass_id=asked["id"], actor=MGR, now=T0, scope=CodeScope(["elsewhere"]))
     with pytest.raises(PermissionDenied, match="not in your scope"):
-        flows.request_bypass(conn=conn, site=site, device="fan-01", actor=OP, reason="x", now=T0,
-                             duration=timedelta(hours=1), scope=CodeScope(["elsewhere"]))
+        flows.request_bypass(
+            conn=conn,
+            site=site,
+            device="fan-01",
+            actor=OP,
+            reason="x",
+            now=T0,
+            duration=timedelta(hours=1),
+            scope=CodeScope(["elsewhere"]),
+        )
     approved = flows.approve_bypass(conn=conn, bypass_id=asked["id"], actor=MGR, now=later(1))
     assert approved["status"] == "active"
     with pytest.raises(Conflict, match="is active, not waiting for approval") as again:
         flows.approve_bypass(conn=conn, bypass_id=asked["id"], actor=MGR, now=later(2))
     assert again.value.status == 409
-    assert flows.list_bypasses(conn=conn, now=later(2) + timedelta(hours=1)) == []       # expired
+    assert flows.list_bypasses(conn=conn, now=later(2) + timedelta(hours=1)) == []  # expired
     [expired] = flows.list_bypasses(conn=conn, now=later(2) + timedelta(hours=1), active_only=False)
     assert expired["status"] == "expired"
     with pytest.raises(Conflict, match="is already expired"):

@@ -31,7 +31,7 @@ def _targets(node: ast.AST, here: str, modules: set[str]) -> set[str]:
         found |= {alias.name for alias in node.names}
     elif isinstance(node, ast.ImportFrom):
         base = node.module or ""
-        if node.level:                                   # relative: resolve against this module's package
+        if node.level:  # relative: resolve against this module's package
             package = here.split(".")[: len(here.split(".")) - node.level + (here in _packages(modules))]
             base = ".".join([*package, *([base] if base else [])])
         found.add(base)
@@ -51,7 +51,7 @@ def import_graph(root: Path) -> dict[str, set[str]]:
     for name, path in paths.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         graph[name] = set().union(*(_targets(n, name, modules) for n in ast.walk(tree))) - {name}
-        graph[name].discard(root.name)                   # the package itself (its __init__)
+        graph[name].discard(root.name)  # the package itself (its __init__)
     return graph
 
 
@@ -65,7 +65,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt):], nxt]
+                return [*stack[stack.index(nxt) :], nxt]
             if nxt not in state and (found := visit(nxt)) is not None:
                 return found
         stack.pop()

@@ -101,7 +101,7 @@ def test_every_pair(state: AlarmState, event: Event) -> None:
         if (state, event) not in EXPECTED:
             with pytest.raises(IllegalTransition) as info:
                 next_state(state, event, condition_active=condition_active, latching=latching)
-            assert ": " in str(info.value)            # the operator is told why
+            assert ": " in str(info.value)  # the operator is told why
             continue
         text, announced = EXPECTED[(state, event)]
         outcome = next_state(state, event, condition_active=condition_active, latching=latching)
@@ -119,20 +119,34 @@ def test_the_table_and_the_illegal_set_cover_every_pair_once() -> None:
 def test_isa_walk_through() -> None:
     """A -> B -> C -> A, B -> D -> B -> D -> A (standards.md 1.2), and a latching alarm that needs a reset."""
     s = AlarmState.NORMAL
-    for event, want in [(Event.RAISE, "active_unacked"), (Event.ACK, "active_acked"), (Event.CLEAR, "normal"),
-                        (Event.RAISE, "active_unacked"), (Event.CLEAR, "cleared_unacked"),
-                        (Event.RAISE, "active_unacked"), (Event.CLEAR, "cleared_unacked"), (Event.ACK, "normal")]:
+    for event, want in [
+        (Event.RAISE, "active_unacked"),
+        (Event.ACK, "active_acked"),
+        (Event.CLEAR, "normal"),
+        (Event.RAISE, "active_unacked"),
+        (Event.CLEAR, "cleared_unacked"),
+        (Event.RAISE, "active_unacked"),
+        (Event.CLEAR, "cleared_unacked"),
+        (Event.ACK, "normal"),
+    ]:
         s = next_state(s, event, condition_active=event is Event.RAISE).state
         assert s == want
     s = AlarmState.NORMAL
-    for event, want in [(Event.RAISE, "active_unacked"), (Event.CLEAR, "latched_unacked"),
-                        (Event.ACK, "latched_acked"), (Event.RESET, "normal")]:
+    for event, want in [
+        (Event.RAISE, "active_unacked"),
+        (Event.CLEAR, "latched_unacked"),
+        (Event.ACK, "latched_acked"),
+        (Event.RESET, "normal"),
+    ]:
         s = next_state(s, event, condition_active=event is Event.RAISE, latching=True).state
         assert s == want
 
 
 def test_state_behaviour() -> None:
-    assert [s for s in AlarmState if s.needs_ack] == [AlarmState.ACTIVE_UNACKED, AlarmState.CLEARED_UNACKED,
-                                                      AlarmState.LATCHED_UNACKED]
+    assert [s for s in AlarmState if s.needs_ack] == [
+        AlarmState.ACTIVE_UNACKED,
+        AlarmState.CLEARED_UNACKED,
+        AlarmState.LATCHED_UNACKED,
+    ]
     assert not AlarmState.SHELVED.annunciated and AlarmState.LATCHED_ACKED.annunciated
     assert AlarmState.CLEARED_UNACKED.code == "RTNUN" and AlarmState.SUPPRESSED.label == "设计抑制"

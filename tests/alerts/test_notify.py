@@ -28,8 +28,10 @@ def safety(**defaults) -> dict:
     """The test plant without response plans: alarms notify by priority (``alarms.defaults.notify``)."""
     s = copy.deepcopy(SAFETY)
     s["response_plans"] = []
-    s["alarms"]["defaults"] = {"notify": {level: {"roles": ["operator"], "channels": ALL}
-                                          for level in ("low", "medium", "high", "critical")}, **defaults}
+    s["alarms"]["defaults"] = {
+        "notify": {level: {"roles": ["operator"], "channels": ALL} for level in ("low", "medium", "high", "critical")},
+        **defaults,
+    }
     return s
 
 
@@ -41,15 +43,16 @@ def test_an_alarm_reaches_every_group_bot_and_person_with_a_signed_link(conn: ps
     apply(conn, site, safety())
     zhang = add_user(conn, "zhang.wei", "operator", phone="13800000001")
     add_user(conn, "tom", "operator", lang="en", phone="13800000002")
-    add_user(conn, "viewer1", "viewer", phone="13800000003")           # not an operator: not notified
+    add_user(conn, "viewer1", "viewer", phone="13800000003")  # not an operator: not notified
     c = clock()
     with stand_ins() as p:
         bots(conn, p)
-        service.apply_findings(conn=conn, findings=[finding(site, "gas.h2", Severity.HIGH, value=450.0, at=c.now())],
-                               now=c.now())
+        service.apply_findings(
+            conn=conn, findings=[finding(site, "gas.h2", Severity.HIGH, value=450.0, at=c.now())], now=c.now()
+        )
         sent = notifier(p, c).run_once(conn)
-        assert sent == 5                                               # 3 group bots + 2 SMS
-        assert not p.refused                                           # signature, token, shape all accepted
+        assert sent == 5  # 3 group bots + 2 SMS
+        assert not p.refused  # signature, token, shape all accepted
         ding, wecom, feishu = (text_of(m) for prov in ("dingtalk", "wecom", "feishu") for m in p.messages(prov))
         for text in (ding, wecom, feishu):
             assert "测试厂" in text and "化成" in text and "氢气" in text and "450 ppm" in text
@@ -57,12 +60,12 @@ def test_an_alarm_reaches_every_group_bot_and_person_with_a_signed_link(conn: ps
             assert "https://ehs.example/app/#/alarms/" in text
         sms = {m["body"]["to"]: m for m in p.messages("webhook")}
         assert set(sms) == {"13800000001", "13800000002"}
-        assert "Priority: High" in sms["13800000002"]["body"]["message"]          # English for tom
+        assert "Priority: High" in sms["13800000002"]["body"]["message"]  # English for tom
         assert "优先级: 高" in sms["13800000001"]["body"]["message"]
         assert sms["13800000001"]["headers"]["X-EHS-Delivery"].startswith("ehs-")
     token = re.search(r"\?t=([\w.\-]+)", sms["13800000001"]["body"]["message"]).group(1)
     link = links.read(SECRET, token, now=c.now())
-    assert link.user_id == zhang                       # the link acknowledges as the person it was sent to
+    assert link.user_id == zhang  # the link acknowledges as the person it was sent to
     group_token = re.search(r"\?t=([\w.\-]+)", ding).group(1)
     assert links.read(SECRET, group_token, now=c.now()).user_id is None
     attempts = rows(conn, "SELECT channel, result, target FROM notification_attempt ORDER BY id")
@@ -71,8 +74,9 @@ def test_an_alarm_reaches_every_group_bot_and_person_with_a_signed_link(conn: ps
     assert rows(conn, "SELECT status FROM notification_outbox") == [("sent",)]
 
 
-def test_bad_tokens_and_signatures_are_retried_with_backoff_then_raise_a_channel_alarm(conn: psycopg.Connection,
-                                                                                       site: str) -> None:
+def test_bad_tokens_and_signatures_are_retried_with_backoff_then_raise_a_channel_alarm(
+    conn: psycopg.Connection, site: str
+) -> None:
     apply(conn, site, safety())
     add_user(conn, "zhang.wei", "operator")
     c = clock()
@@ -85,8 +89,8 @@ def test_bad_tokens_and_signatures_are_retried_with_backoff_then_raise_a_channel
         codes = sorted(m["answer"]["errcode"] for m in p.refused)
         assert codes == [93000, 310000]
         pending = rows(conn, "SELECT status, attempts, next_attempt_at > %s FROM notification_delivery", c.now())
-        assert pending == [("pending", 1, True)] * 2                   # retried later, not at once
-        assert n.run_once(conn) == 0                                   # backoff: nothing due yet
+        assert pending == [("pending", 1, True)] * 2  # retried later, not at once
+        assert n.run_once(conn) == 0  # backoff: nothing due yet
         c.advance(timedelta(seconds=6))
         n.run_once(conn)
         alarms = rows(conn, "SELECT title FROM alarm WHERE rule = 'notify.channel_failing' AND closed_at IS NULL")
@@ -94,8 +98,11 @@ def test_bad_tokens_and_signatures_are_retried_with_backoff_then_raise_a_channel
         c.advance(timedelta(seconds=60))
         n.run_once(conn)
     # (the channel alarm has notifications of its own: look at the first alarm's deliveries)
-    assert rows(conn, "SELECT DISTINCT status, attempts FROM notification_delivery WHERE outbox_id = (SELECT min(id) "
-                "FROM notification_outbox)") == [("failed", 3)]
+    assert rows(
+        conn,
+        "SELECT DISTINCT status, attempts FROM notification_delivery WHERE outbox_id = (SELECT min(id) "
+        "FROM notification_outbox)",
+    ) == [("failed", 3)]
     errors = rows(conn, "SELECT DISTINCT error FROM notification_attempt")
     assert {e[0] for e in errors} == {"dingtalk 310000 sign not match", "wecom 93000 invalid webhook url"}
 
@@ -110,21 +117,27 @@ def test_rate_limits_queue_the_rest_and_provider_limits_are_retried(conn: psycop
         add_channel(conn, "ding", "dingtalk", "dingtalk://SEC0123456789abcdef@d1ngt0ken/")
         n = notifier(p, c)
         for i in range(25):
-            service.apply_findings(conn=conn, findings=[finding(site, f"r{i}", Severity.HIGH, device=None, point=None,
-                                                                at=c.now())], now=c.now())
+            service.apply_findings(
+                conn=conn,
+                findings=[finding(site, f"r{i}", Severity.HIGH, device=None, point=None, at=c.now())],
+                now=c.now(),
+            )
         assert n.run_once(conn) == 10
-        queued = rows(conn, "SELECT count(*), min(next_attempt_at) > %s FROM notification_delivery WHERE status = "
-                      "'pending'", c.now())
+        queued = rows(
+            conn,
+            "SELECT count(*), min(next_attempt_at) > %s FROM notification_delivery WHERE status = 'pending'",
+            c.now(),
+        )
         assert queued == [(15, True)]
         c.advance(timedelta(seconds=60))
         n.run_once(conn)
-        assert len(p.messages("dingtalk")) == 20 and not p.refused          # 20 within the robot's minute
-        c.advance(timedelta(seconds=30))            # our bucket has 5 tokens; the robot's real minute is not over
+        assert len(p.messages("dingtalk")) == 20 and not p.refused  # 20 within the robot's minute
+        c.advance(timedelta(seconds=30))  # our bucket has 5 tokens; the robot's real minute is not over
         n.run_once(conn)
         limited = rows(conn, "SELECT count(*) FROM notification_attempt WHERE result = 'rate_limited'")[0][0]
         assert limited == 5 and [m["answer"]["errcode"] for m in p.refused] == [130101] * 5
         assert rows(conn, "SELECT count(*) FROM notification_delivery WHERE status = 'pending'")[0][0] == 5
-        p.enforce_limits = False                    # the robot's minute is over
+        p.enforce_limits = False  # the robot's minute is over
         c.advance(timedelta(seconds=61))
         n.run_once(conn)
     assert rows(conn, "SELECT status, count(*) FROM notification_delivery GROUP BY status") == [("sent", 25)]
@@ -147,8 +160,9 @@ def test_email_over_smtp_in_the_recipients_language(conn: psycopg.Connection, si
         add_user(conn, "tom", "operator", lang="en", email="tom@plant.example")
         add_channel(conn, "smtp", "email", f"mailto://127.0.0.1:{port}?from=ehs@plant.example&mode=insecure")
         c = clock()
-        service.apply_findings(conn=conn, findings=[finding(site, "gas.h2", Severity.HIGH, value=450.0, at=c.now())],
-                               now=c.now())
+        service.apply_findings(
+            conn=conn, findings=[finding(site, "gas.h2", Severity.HIGH, value=450.0, at=c.now())], now=c.now()
+        )
         assert notifier(None, c).run_once(conn) == 2
     finally:
         smtp.stop()
@@ -167,13 +181,22 @@ def test_quiet_hours_delay_but_never_hold_priority_4(conn: psycopg.Connection, s
         n = notifier(p, c)
         service.apply_findings(conn=conn, findings=[finding(site, "gas.h2", Severity.HIGH, at=c.now())], now=c.now())
         n.run_once(conn)
-        assert p.messages("webhook") == []                         # high: held until the quiet hours end
-        service.apply_findings(conn=conn, findings=[finding(site, "cell.hot", Severity.CRITICAL, device="cab-01",
-                                                            point="cell_temp_c", at=c.now())], now=c.now())
+        assert p.messages("webhook") == []  # high: held until the quiet hours end
+        service.apply_findings(
+            conn=conn,
+            findings=[finding(site, "cell.hot", Severity.CRITICAL, device="cab-01", point="cell_temp_c", at=c.now())],
+            now=c.now(),
+        )
         n.run_once(conn)
-        assert len(p.messages("webhook")) == 1                     # critical: at once
-    assert rows(conn, "SELECT count(*) FROM notification_delivery WHERE status = 'pending' AND next_attempt_at > %s",
-                c.now())[0][0] == 1
+        assert len(p.messages("webhook")) == 1  # critical: at once
+    assert (
+        rows(
+            conn,
+            "SELECT count(*) FROM notification_delivery WHERE status = 'pending' AND next_attempt_at > %s",
+            c.now(),
+        )[0][0]
+        == 1
+    )
 
 
 def test_drills_are_marked_and_reach_only_the_named_recipients(conn: psycopg.Connection, site: str) -> None:
@@ -186,14 +209,21 @@ def test_drills_are_marked_and_reach_only_the_named_recipients(conn: psycopg.Con
     with stand_ins() as p:
         bots(conn, p)
         add_channel(conn, "wecom-real-only", "wecom", "wecombot://otherkey", drills=False)
-        flows.start_drill(conn=conn, site=site, area="formation", level=2, actor=Actor("li.na", "ehs_manager"),
-                          reason="季度演练", now=c.now())
+        flows.start_drill(
+            conn=conn,
+            site=site,
+            area="formation",
+            level=2,
+            actor=Actor("li.na", "ehs_manager"),
+            reason="季度演练",
+            now=c.now(),
+        )
         notifier(p, c).run_once(conn)
         wecom = [text_of(m) for m in p.messages("wecom")]
         sms = p.messages("webhook")
     assert len(wecom) == 1 and wecom[0].startswith("【演练】")
     assert [m["body"]["to"] for m in sms] == ["13800000010"]
-    assert not [m for m in p.refused if m["token"] == "otherkey"]     # the real-only bot was not used
+    assert not [m for m in p.refused if m["token"] == "otherkey"]  # the real-only bot was not used
 
 
 def test_a_flood_sends_one_summary_per_interval(conn: psycopg.Connection, site: str) -> None:
@@ -203,37 +233,52 @@ def test_a_flood_sends_one_summary_per_interval(conn: psycopg.Connection, site: 
         add_channel(conn, "feishu", "feishu", "feishu://fe1shutoken", rate_per_s=100, burst=100)
         n = notifier(p, c, notify_group_interval_s=60)
         for i in range(12):
-            service.apply_findings(conn=conn, findings=[finding(site, f"flood.r{i}", Severity.HIGH, device=None,
-                                                                point=None, at=c.now())], now=c.now())
+            service.apply_findings(
+                conn=conn,
+                findings=[finding(site, f"flood.r{i}", Severity.HIGH, device=None, point=None, at=c.now())],
+                now=c.now(),
+            )
             if i < 3:
-                n.run_once(conn)           # the first alarms go out one by one, before there is a flood
+                n.run_once(conn)  # the first alarms go out one by one, before there is a flood
         n.run_once(conn)
         texts = [text_of(m) for m in p.messages("feishu")]
         # 3 alarms before the flood (more than 3 in the window), the flood message, one summary of the other 9
         assert len(texts) == 5
         assert sum("报警泛滥" in t for t in texts) == 2 and "本期 9 条报警" in texts[-1]
         for i in range(12, 15):
-            service.apply_findings(conn=conn, findings=[finding(site, f"flood.r{i}", Severity.HIGH, device=None,
-                                                                point=None, at=c.now())], now=c.now())
+            service.apply_findings(
+                conn=conn,
+                findings=[finding(site, f"flood.r{i}", Severity.HIGH, device=None, point=None, at=c.now())],
+                now=c.now(),
+            )
         n.run_once(conn)
-        assert len(p.messages("feishu")) == 5                 # within the interval: held for the next summary
+        assert len(p.messages("feishu")) == 5  # within the interval: held for the next summary
         c.advance(timedelta(seconds=61))
         n.run_once(conn)
         texts = [text_of(m) for m in p.messages("feishu")]
     assert len(texts) == 6 and "本期 3 条报警" in texts[-1]
-    assert rows(conn, "SELECT count(*) FROM notification_outbox WHERE status = 'grouped' AND group_id IS NULL") \
-        == [(0,)]
+    assert rows(conn, "SELECT count(*) FROM notification_outbox WHERE status = 'grouped' AND group_id IS NULL") == [
+        (0,)
+    ]
 
 
 def test_channel_urls_are_sealed_and_only_shown_redacted(conn: psycopg.Connection) -> None:
-    out = notify_config.put_channel(conn=conn, secret=SECRET, spec=notify_config.ChannelSpec(
-        name="ding", kind="dingtalk", url="dingtalk://SEC0123456789abcdef@d1ngt0ken0123456789/"))
+    out = notify_config.put_channel(
+        conn=conn,
+        secret=SECRET,
+        spec=notify_config.ChannelSpec(
+            name="ding", kind="dingtalk", url="dingtalk://SEC0123456789abcdef@d1ngt0ken0123456789/"
+        ),
+    )
     stored = rows(conn, "SELECT url_sealed, url_redacted FROM notification_channel")[0]
     assert b"d1ngt0ken" not in bytes(stored[0]) and "d1ngt0ken" not in stored[1] and "SEC01" not in stored[1]
     assert out["url"] == stored[1] and out["url"].startswith("dingtalk://")
     with pytest.raises(service.AlarmError):
-        notify_config.put_channel(conn=conn, secret=SECRET, spec=notify_config.ChannelSpec(
-            name="x", kind="dingtalk", url="json://example.com/"))
+        notify_config.put_channel(
+            conn=conn,
+            secret=SECRET,
+            spec=notify_config.ChannelSpec(name="x", kind="dingtalk", url="json://example.com/"),
+        )
 
 
 def test_wecom_application_messages_reach_named_people(conn: psycopg.Connection, site: str) -> None:
@@ -254,12 +299,14 @@ def test_wecom_application_messages_reach_named_people(conn: psycopg.Connection,
         assert sorted(m["body"]["touser"] for m in sent) == ["Tom", "Tom", "ZhangWei", "ZhangWei"]
         assert all(m["body"]["agentid"] == 1000002 for m in sent)
         assert any("Priority: High" in text_of(m) for m in sent if m["body"]["touser"] == "Tom")
-        assert p.token_requests == 1                      # the access token is kept until it expires
+        assert p.token_requests == 1  # the access token is kept until it expires
         add_channel(conn, "wecom-app", "wecom_app", "wecomapp://ww0corp:wrongsecret@1000002/")
-        service.apply_findings(conn=conn, findings=[finding(site, "gas.h2", Severity.NORMAL, at=c.now())],
-                               now=c.now())
-        service.apply_findings(conn=conn, findings=[finding(site, "cell.hot", Severity.HIGH, device="cab-01",
-                                                            point="cell_temp_c", at=c.now())], now=c.now())
+        service.apply_findings(conn=conn, findings=[finding(site, "gas.h2", Severity.NORMAL, at=c.now())], now=c.now())
+        service.apply_findings(
+            conn=conn,
+            findings=[finding(site, "cell.hot", Severity.HIGH, device="cab-01", point="cell_temp_c", at=c.now())],
+            now=c.now(),
+        )
         n.run_once(conn)
     errors = {r[0] for r in rows(conn, "SELECT error FROM notification_attempt WHERE result = 'error'")}
     assert errors == {"wecom_app 40001 invalid credential"}

@@ -35,12 +35,12 @@ def test_sends_read_the_providers_answer_without_patching_requests() -> None:
     with stand_ins(wecom_app={"corp": "right"}) as p:
         sender = AppriseNotifier(endpoints={k: p.base for k in ("dingtalk", "wecom", "feishu", "wecom_app")})
         ok = sender.send(kind="dingtalk", url=f"dingtalk://{DING_SECRET}@{DING_TOKEN}/", title="t", body="b")
-        bad_sign = sender.send(kind="dingtalk", url=f"dingtalk://WRONG0123456789abcdef@{DING_TOKEN}/", title="t",
-                               body="b")
+        bad_sign = sender.send(
+            kind="dingtalk", url=f"dingtalk://WRONG0123456789abcdef@{DING_TOKEN}/", title="t", body="b"
+        )
         bad_key = sender.send(kind="wecom", url="wecombot://not-a-key", title="t", body="b")
         feishu = sender.send(kind="feishu", url=f"feishu://{FEISHU_TOKEN}", title="t", body="b")
-        bad_corp = sender.send(kind="wecom_app", url="wecomapp://corp:wrong@1000002/", to="li.na", title="t",
-                               body="b")
+        bad_corp = sender.send(kind="wecom_app", url="wecomapp://corp:wrong@1000002/", to="li.na", title="t", body="b")
         app = sender.send(kind="wecom_app", url="wecomapp://corp:right@1000002/", to="li.na", title="t", body="b")
     assert ok.ok and feishu.ok and app.ok
     assert (bad_sign.result, bad_sign.error, bad_sign.bad_channel) == ("error", "dingtalk 310000 sign not match", True)
@@ -48,8 +48,10 @@ def test_sends_read_the_providers_answer_without_patching_requests() -> None:
     assert (bad_corp.error, bad_corp.bad_channel) == ("wecom_app 40001 invalid credential", True)
     assert len(p.messages("dingtalk")) == len(p.messages("feishu")) == 1 and not p.messages("wecom")
     # nothing replaced for the process: requests' and apprise's own functions are in place
-    assert (requests.Session.send.__module__, requests.Session.send.__qualname__) == ("requests.sessions",
-                                                                                      "Session.send")
+    assert (requests.Session.send.__module__, requests.Session.send.__qualname__) == (
+        "requests.sessions",
+        "Session.send",
+    )
     assert NotifyDingTalk.get_signature.__module__ == NotifyDingTalk.send.__module__ == "apprise.plugins.dingtalk"
 
 
@@ -70,8 +72,9 @@ def test_a_busy_webhook_says_when_to_retry() -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        result = AppriseNotifier().send(kind="webhook", url=f"json://127.0.0.1:{server.server_address[1]}/hook",
-                                        title="t", body="b", key="ehs-1")
+        result = AppriseNotifier().send(
+            kind="webhook", url=f"json://127.0.0.1:{server.server_address[1]}/hook", title="t", body="b", key="ehs-1"
+        )
     finally:
         server.shutdown()
         server.server_close()

@@ -27,7 +27,7 @@ from tests.support import spawn, stop_process, wait_for
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]
 
-ALARMS, DONE, IGNORED = 12, 10, 6        # alarms raised; commands the fan confirms; commands the sprinkler ignores
+ALARMS, DONE, IGNORED = 12, 10, 6  # alarms raised; commands the fan confirms; commands the sprinkler ignores
 OP = Actor("zhang.wei", "operator")
 
 
@@ -37,14 +37,16 @@ class Device:
     def __init__(self, broker_url: str, site: str) -> None:
         self.site = site
         self.address = mq.BrokerAddress.parse(broker_url)
-        self.client = mq.new_client(self.address, f"dev-{uuid.uuid4().hex[:8]}",
-                                    protocol=mq.detect_protocol(self.address))
+        self.client = mq.new_client(
+            self.address, f"dev-{uuid.uuid4().hex[:8]}", protocol=mq.detect_protocol(self.address)
+        )
         self.commands: Counter[str] = Counter()
         self.events: Counter[int] = Counter()
         self._lock = threading.Lock()
         self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *_: c.subscribe([(f"ehs/v1/{site}/+/cmd", 1),
-                                                              (topics.alarms_topic(site), 1)])
+        self.client.on_connect = lambda c, *_: c.subscribe(
+            [(f"ehs/v1/{site}/+/cmd", 1), (topics.alarms_topic(site), 1)]
+        )
         mq.connect_blocking(self.client, self.address)
 
     def _on_message(self, client, _userdata, msg) -> None:
@@ -56,8 +58,11 @@ class Device:
             self.commands[body["id"]] += 1
         parsed = topics.parse(msg.topic)
         if parsed.device == "fan-01":
-            client.publish(topics.device_topic(self.site, parsed.device, topics.CMD_ACK),
-                           orjson.dumps({"id": body["id"], "status": "done"}), qos=1)
+            client.publish(
+                topics.device_topic(self.site, parsed.device, topics.CMD_ACK),
+                orjson.dumps({"id": body["id"], "status": "done"}),
+                qos=1,
+            )
 
     def close(self) -> None:
         self.client.disconnect()
@@ -65,10 +70,19 @@ class Device:
 
 
 def _worker(database_url: str, broker_url: str, base: str, log: Path):
-    return spawn("alerts", {"EHS_DATABASE_URL": database_url, "EHS_MQTT_URL": broker_url, "EHS_SECRET_KEY": SECRET,
-                            "EHS_ALERTS_CLIENT_ID": f"two-{uuid.uuid4().hex[:8]}", "EHS_ALERTS_HEARTBEAT_S": "0.5",
-                            "EHS_ALERTS_NOTIFY_ENDPOINTS": json.dumps({"dingtalk": base}),
-                            "EHS_ALERTS_NOTIFY_SENDERS": "2"}, log)
+    return spawn(
+        "alerts",
+        {
+            "EHS_DATABASE_URL": database_url,
+            "EHS_MQTT_URL": broker_url,
+            "EHS_SECRET_KEY": SECRET,
+            "EHS_ALERTS_CLIENT_ID": f"two-{uuid.uuid4().hex[:8]}",
+            "EHS_ALERTS_HEARTBEAT_S": "0.5",
+            "EHS_ALERTS_NOTIFY_ENDPOINTS": json.dumps({"dingtalk": base}),
+            "EHS_ALERTS_NOTIFY_SENDERS": "2",
+        },
+        log,
+    )
 
 
 def _rows(db: str, sql: str, *params) -> list[tuple]:
@@ -76,8 +90,9 @@ def _rows(db: str, sql: str, *params) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
 
 
-def test_two_workers_share_the_work_and_do_nothing_twice(database_url: str, broker_url: str, site: str,
-                                                          tmp_path: Path) -> None:
+def test_two_workers_share_the_work_and_do_nothing_twice(
+    database_url: str, broker_url: str, site: str, tmp_path: Path
+) -> None:
     c = clock()
     with psycopg.connect(database_url) as conn:
         apply(conn, site, safety(accept_within_s=1, done_within_s=2, command_retries=1, flood_start=100))
@@ -86,26 +101,55 @@ def test_two_workers_share_the_work_and_do_nothing_twice(database_url: str, brok
     with stand_ins(enforce_limits=False) as p:
         workers = [_worker(database_url, broker_url, p.base, tmp_path / f"worker{i}.log") for i in (1, 2)]
         try:
-            wait_for(lambda: len(_rows(database_url, "SELECT 1 FROM service_heartbeat WHERE service = 'alerts'"))
-                     == 2, message="both workers running")
-            with psycopg.connect(database_url) as conn:     # one commit: both workers see all of it at once
+            wait_for(
+                lambda: len(_rows(database_url, "SELECT 1 FROM service_heartbeat WHERE service = 'alerts'")) == 2,
+                message="both workers running",
+            )
+            with psycopg.connect(database_url) as conn:  # one commit: both workers see all of it at once
                 for i in range(ALARMS):
-                    service.apply_findings(conn=conn, findings=[finding(site, f"two.r{i}", Severity.HIGH, device=None,
-                                                                        point=None, at=c.now())], now=c.now())
-                for device_code, action, n in (("fan-01", "exhaust_fan.on", DONE), ("spr-01", "sprinkler.on",
-                                                                                     IGNORED)):
+                    service.apply_findings(
+                        conn=conn,
+                        findings=[finding(site, f"two.r{i}", Severity.HIGH, device=None, point=None, at=c.now())],
+                        now=c.now(),
+                    )
+                for device_code, action, n in (("fan-01", "exhaust_fan.on", DONE), ("spr-01", "sprinkler.on", IGNORED)):
                     for _ in range(n):
-                        flows.request_command(conn=conn, site=site, device=device_code, action=action, actor=OP,
-                                              reason="two workers", now=c.now())
-            wait_for(lambda: _rows(database_url, "SELECT count(*) FILTER (WHERE status = 'done'), count(*) FILTER "
-                                                 "(WHERE status = 'timed_out') FROM interlock_command")[0]
-                     == (DONE, IGNORED), timeout=60, message="every command confirmed or timed out")
-            wait_for(lambda: _rows(database_url, "SELECT count(*) FROM notification_delivery WHERE status IN "
-                                   "('pending', 'sending')") == [(0,)] and len(p.messages("dingtalk")) >= ALARMS,
-                     timeout=60,
-                     message="every notification delivered")
-            events = _rows(database_url, "SELECT e.id FROM alarm_event e JOIN alarm a ON a.id = e.alarm_id "
-                                         "WHERE a.site = %s", site)
+                        flows.request_command(
+                            conn=conn,
+                            site=site,
+                            device=device_code,
+                            action=action,
+                            actor=OP,
+                            reason="two workers",
+                            now=c.now(),
+                        )
+            wait_for(
+                lambda: (
+                    _rows(
+                        database_url,
+                        "SELECT count(*) FILTER (WHERE status = 'done'), count(*) FILTER "
+                        "(WHERE status = 'timed_out') FROM interlock_command",
+                    )[0]
+                    == (DONE, IGNORED)
+                ),
+                timeout=60,
+                message="every command confirmed or timed out",
+            )
+            wait_for(
+                lambda: (
+                    _rows(
+                        database_url,
+                        "SELECT count(*) FROM notification_delivery WHERE status IN ('pending', 'sending')",
+                    )
+                    == [(0,)]
+                    and len(p.messages("dingtalk")) >= ALARMS
+                ),
+                timeout=60,
+                message="every notification delivered",
+            )
+            events = _rows(
+                database_url, "SELECT e.id FROM alarm_event e JOIN alarm a ON a.id = e.alarm_id WHERE a.site = %s", site
+            )
             wait_for(lambda: set(device.events) >= {e for (e,) in events}, message="every alarm event published")
             assert all(w.poll() is None for w in workers)
         finally:
@@ -117,14 +161,19 @@ def test_two_workers_share_the_work_and_do_nothing_twice(database_url: str, brok
     # each command published exactly once per attempt: once for a confirmed one, 1 + retries for an ignored one
     assert device.commands == Counter(commands)
     assert sorted(Counter(commands.values()).items()) == [(1, DONE), (2, IGNORED)]
-    timed_out = _rows(database_url, "SELECT command_id, count(*) FROM interlock_command_event WHERE status = "
-                                    "'timed_out' GROUP BY command_id")
-    assert len(timed_out) == IGNORED and {n for _, n in timed_out} == {1}          # each time-out handled once
+    timed_out = _rows(
+        database_url,
+        "SELECT command_id, count(*) FROM interlock_command_event WHERE status = 'timed_out' GROUP BY command_id",
+    )
+    assert len(timed_out) == IGNORED and {n for _, n in timed_out} == {1}  # each time-out handled once
     failed = _rows(database_url, "SELECT device, activations FROM alarm WHERE rule = 'interlock.failed'")
-    assert failed == [("spr-01", 1)]                                              # one alarm, raised once
+    assert failed == [("spr-01", 1)]  # one alarm, raised once
     # every delivery sent once: one attempt each, one message at the provider each
-    deliveries = _rows(database_url, "SELECT d.id, count(a.*) FROM notification_delivery d JOIN notification_attempt "
-                                     "a ON a.delivery_id = d.id GROUP BY d.id")
+    deliveries = _rows(
+        database_url,
+        "SELECT d.id, count(a.*) FROM notification_delivery d JOIN notification_attempt "
+        "a ON a.delivery_id = d.id GROUP BY d.id",
+    )
     assert len(deliveries) >= ALARMS and {n for _, n in deliveries} == {1}
     assert len(messages) == len(deliveries)
-    assert set(device.events.values()) == {1}                                     # every alarm event once
+    assert set(device.events.values()) == {1}  # every alarm event once

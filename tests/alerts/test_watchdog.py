@@ -17,15 +17,18 @@ pytestmark = pytest.mark.db
 
 
 def _beat(conn: psycopg.Connection, instance: str, counters: dict, age_s: float = 0.0) -> None:
-    conn.execute("INSERT INTO service_heartbeat (service, instance, started_at, updated_at, counters) VALUES "
-                 "('ingest', %s, now(), now() - make_interval(secs => %s), %s) ON CONFLICT (service, instance) DO "
-                 "UPDATE SET updated_at = excluded.updated_at, counters = excluded.counters",
-                 (instance, age_s, orjson.dumps(counters).decode()))
+    conn.execute(
+        "INSERT INTO service_heartbeat (service, instance, started_at, updated_at, counters) VALUES "
+        "('ingest', %s, now(), now() - make_interval(secs => %s), %s) ON CONFLICT (service, instance) DO "
+        "UPDATE SET updated_at = excluded.updated_at, counters = excluded.counters",
+        (instance, age_s, orjson.dumps(counters).decode()),
+    )
 
 
 def _alarms(conn: psycopg.Connection) -> dict[str, tuple]:
-    rows = conn.execute("SELECT source, condition_active, severity, message FROM alarm WHERE rule = %s",
-                        (SILENT_RULE,)).fetchall()
+    rows = conn.execute(
+        "SELECT source, condition_active, severity, message FROM alarm WHERE rule = %s", (SILENT_RULE,)
+    ).fetchall()
     return {r[0]: r[1:] for r in rows}
 
 
@@ -35,17 +38,20 @@ def test_silent_stuck_and_brokerless_groups_raise_and_clear(database_url: str, s
             apply(conn, site)
         now = datetime.now(UTC)
         a, b = f"{site}a", f"{site}b"
-        _beat(conn, "h:1", {"group": a, "sites": [a], "stuck": []})                       # healthy
-        _beat(conn, "h:2", {"group": b, "sites": [b], "stuck": []}, age_s=90)             # died 90 s ago
-        _beat(conn, "h:3", {"stuck": ["stages"]})                                          # every site, stuck
+        _beat(conn, "h:1", {"group": a, "sites": [a], "stuck": []})  # healthy
+        _beat(conn, "h:2", {"group": b, "sites": [b], "stuck": []}, age_s=90)  # died 90 s ago
+        _beat(conn, "h:3", {"stuck": ["stages"]})  # every site, stuck
         assert [(g.group, g.healthy) for g in assess(conn, service_name="ingest", stale_s=30)] == [
-            ("*", False), (a, True), (b, False)]
+            ("*", False),
+            (a, True),
+            (b, False),
+        ]
         watch(conn=conn, service_name="ingest", stale_s=30, now=now, watcher="test")
         alarms = _alarms(conn)
         assert set(alarms) == {f"{b}/ingest", "_service/ingest"}
         assert alarms[f"{b}/ingest"][:2] == (True, 4) and "h:2: no heartbeat for 90 s" in alarms[f"{b}/ingest"][2]
         assert "h:3: stuck: stages" in alarms["_service/ingest"][2]
-        watch(conn=conn, service_name="ingest", stale_s=30, now=now, watcher="test")      # no second raise
+        watch(conn=conn, service_name="ingest", stale_s=30, now=now, watcher="test")  # no second raise
         assert conn.execute("SELECT sum(activations) FROM alarm WHERE rule = %s", (SILENT_RULE,)).fetchone() == (2,)
 
         # b's restart under the same sites beats again; the all-sites process lost its broker instead
@@ -53,9 +59,11 @@ def test_silent_stuck_and_brokerless_groups_raise_and_clear(database_url: str, s
         _beat(conn, "h:3", {"stuck": [], "mqtt_disconnected_s": 45.0})
         watch(conn=conn, service_name="ingest", stale_s=30, now=now, watcher="test")
         alarms = _alarms(conn)
-        assert alarms[f"{b}/ingest"][:2] == (False, 0)                                     # back to normal
-        assert alarms["_service/ingest"][0] and "no MQTT broker for 45 s" in assess(
-            conn, service_name="ingest", stale_s=30)[0].reason
+        assert alarms[f"{b}/ingest"][:2] == (False, 0)  # back to normal
+        assert (
+            alarms["_service/ingest"][0]
+            and "no MQTT broker for 45 s" in assess(conn, service_name="ingest", stale_s=30)[0].reason
+        )
         # the all-sites process is stopped and its sites are now owned by the healthy site processes
         conn.execute("DELETE FROM service_heartbeat WHERE instance IN ('h:2', 'h:3')")
         watch(conn=conn, service_name="ingest", stale_s=30, now=now, watcher="test")

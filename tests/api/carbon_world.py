@@ -21,17 +21,33 @@ BATCH = "B-seed"
 
 def seed(url: str) -> None:
     with psycopg.connect(url) as conn:
-        if conn.execute("SELECT 1 FROM carbon_routing r JOIN site s ON s.id = r.site_id WHERE s.code = %s",
-                        (SITE,)).fetchone():
+        if conn.execute(
+            "SELECT 1 FROM carbon_routing r JOIN site s ON s.id = r.site_id WHERE s.code = %s", (SITE,)
+        ).fetchone():
             return
         service.import_library(conn=conn, library=load_library(), actor="test")
         service.set_site(conn=conn, site=SITE, actor="test", province="jiangsu", grid_region="east")
         service.set_routing(conn=conn, site=SITE, routing=demo_routing(), actor="test")
-        service.add_batch(conn=conn, site=SITE, code=BATCH, product="pack", started_at=datetime(2025, 6, 1,
-                          tzinfo=UTC), ended_at=datetime(2025, 6, 2, tzinfo=UTC), output={"pack": 10}, actor="test")
+        service.add_batch(
+            conn=conn,
+            site=SITE,
+            code=BATCH,
+            product="pack",
+            started_at=datetime(2025, 6, 1, tzinfo=UTC),
+            ended_at=datetime(2025, 6, 2, tzinfo=UTC),
+            output={"pack": 10},
+            actor="test",
+        )
         service.close_period(conn=conn, site=SITE, period="2025-06", source=SOURCE, actor="test")
-        service.add_project(conn=conn, site=SITE, code="vfd", name="空压机变频", baseline_tco2e_per_year=100,
-                            started_on=date(2025, 1, 1), actor="test")
+        service.add_project(
+            conn=conn,
+            site=SITE,
+            code="vfd",
+            name="空压机变频",
+            baseline_tco2e_per_year=100,
+            started_on=date(2025, 1, 1),
+            actor="test",
+        )
 
 
 def n() -> int:

@@ -13,29 +13,61 @@ from hazwaste.catalogue import HazwasteSection, apply_section
 from tests.api.conftest import SITE
 
 _SEQ = itertools.count(1)
-SECTION = {"hazwaste": [{"site": SITE, "producer_name": "一厂", "waste_types": [
-    {"code": "carbon", "name": "废活性炭", "waste_code": "900-039-49"},
-    {"code": "electrolyte", "name": "废电解液", "waste_code": "900-404-06", "form": "liquid"}],
-    "facilities": [{"code": "WH-1", "name": "危废库", "kind": "warehouse", "capacity_kg": 5000}]}]}
+SECTION = {
+    "hazwaste": [
+        {
+            "site": SITE,
+            "producer_name": "一厂",
+            "waste_types": [
+                {"code": "carbon", "name": "废活性炭", "waste_code": "900-039-49"},
+                {"code": "electrolyte", "name": "废电解液", "waste_code": "900-404-06", "form": "liquid"},
+            ],
+            "facilities": [{"code": "WH-1", "name": "危废库", "kind": "warehouse", "capacity_kg": 5000}],
+        }
+    ]
+}
 T0 = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 
 
 def _site_and_type(conn: psycopg.Connection) -> tuple[int, int]:
-    return conn.execute("SELECT s.id, w.id FROM site s JOIN hw_waste_type w ON w.site_id = s.id "
-                        "WHERE s.code = %s AND w.code = 'carbon'", (SITE,)).fetchone()
+    return conn.execute(
+        "SELECT s.id, w.id FROM site s JOIN hw_waste_type w ON w.site_id = s.id "
+        "WHERE s.code = %s AND w.code = 'carbon'",
+        (SITE,),
+    ).fetchone()
 
 
 def container(url: str, *, stored: bool = False) -> int:
     """A new carbon container of s1 (generated and stored when ``stored``)."""
     with psycopg.connect(url) as conn:
         site_id, type_id = _site_and_type(conn)
-        cid = ledger.create_container(conn=conn, site_id=site_id, code=f"HW-C-{next(_SEQ)}",
-                                      waste_type_id=type_id, container_type="bag", volume_l=100)
+        cid = ledger.create_container(
+            conn=conn,
+            site_id=site_id,
+            code=f"HW-C-{next(_SEQ)}",
+            waste_type_id=type_id,
+            container_type="bag",
+            volume_l=100,
+        )
         if stored:
-            ledger.record(conn=conn, container_id=cid, stage="generation", at=T0, quantity_kg=40, handler="张三",
-                          recorded_by="test")
-            ledger.record(conn=conn, container_id=cid, stage="storage_in", at=T0, handler="张三", facility="WH-1",
-                          recorded_by="test")
+            ledger.record(
+                conn=conn,
+                container_id=cid,
+                stage="generation",
+                at=T0,
+                quantity_kg=40,
+                handler="张三",
+                recorded_by="test",
+            )
+            ledger.record(
+                conn=conn,
+                container_id=cid,
+                stage="storage_in",
+                at=T0,
+                handler="张三",
+                facility="WH-1",
+                recorded_by="test",
+            )
     return cid
 
 
@@ -43,10 +75,22 @@ def manifest(url: str, container_id: int) -> int:
     """A new draft manifest of s1 carrying ``container_id``."""
     with psycopg.connect(url) as conn:
         site_id, type_id = _site_and_type(conn)
-        return manifests.create(conn=conn, site_id=site_id, waste_type_id=type_id, trip=f"trip-{next(_SEQ)}",
-                                carrier_name="c", vehicle_plate="苏E1", carrier_permit="p", receiver_name="r",
-                                receiver_licence="L", receiver_scope=["HW49"], method="disposal",
-                                container_ids=[container_id], created_by="test", at=T0)
+        return manifests.create(
+            conn=conn,
+            site_id=site_id,
+            waste_type_id=type_id,
+            trip=f"trip-{next(_SEQ)}",
+            carrier_name="c",
+            vehicle_plate="苏E1",
+            carrier_permit="p",
+            receiver_name="r",
+            receiver_licence="L",
+            receiver_scope=["HW49"],
+            method="disposal",
+            container_ids=[container_id],
+            created_by="test",
+            at=T0,
+        )
 
 
 def seed(url: str) -> dict[str, int]:

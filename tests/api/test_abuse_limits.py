@@ -31,7 +31,7 @@ class _Records(logging.Handler):
 def test_link_tokens_are_redacted_in_the_access_log(world_url: str, serve) -> None:
     core, api = settings_for(world_url)
     app = create_app(core, api)
-    address = serve(app)                                  # uvicorn configures its loggers after create_app
+    address = serve(app)  # uvicorn configures its loggers after create_app
     access = logging.getLogger("uvicorn.access")
     records, level = _Records(), access.level
     access.addHandler(records)
@@ -70,35 +70,42 @@ def test_long_kpi_periods_are_rate_limited_short_ones_are_not(world_url: str, ap
         until = datetime.now(UTC)
         short = {"since": (until - timedelta(days=1)).isoformat(), "until": until.isoformat()}
         long = {"since": (until - timedelta(days=90)).isoformat(), "until": until.isoformat()}
-        assert [client.get(f"{API}/alarms/kpi", params=short, headers=headers).status_code
-                for _ in range(4)] == [200] * 4
-        assert [client.get(f"{API}/alarms/kpi", params=long, headers=headers).status_code
-                for _ in range(3)] == [200, 200, 429]
+        assert [client.get(f"{API}/alarms/kpi", params=short, headers=headers).status_code for _ in range(4)] == [
+            200
+        ] * 4
+        assert [client.get(f"{API}/alarms/kpi", params=long, headers=headers).status_code for _ in range(3)] == [
+            200,
+            200,
+            429,
+        ]
 
 
 def _audited(world: World, action: str) -> list[dict]:
     with world.db() as conn:
-        return [r[0] for r in conn.execute("SELECT detail FROM audit_entry WHERE action = %s ORDER BY seq",
-                                           (action,))]
+        return [r[0] for r in conn.execute("SELECT detail FROM audit_entry WHERE action = %s ORDER BY seq", (action,))]
 
 
 def test_wrong_current_passwords_are_audited_and_lock_the_account(world: World) -> None:
     headers = world.headers("login")
-    for _ in range(5):                                  # the lockout threshold
-        wrong = world.client.post(f"{API}/auth/password", headers=headers,
-                                  json={"current_password": "not my password", "new_password": "whatever 12345"})
+    for _ in range(5):  # the lockout threshold
+        wrong = world.client.post(
+            f"{API}/auth/password",
+            headers=headers,
+            json={"current_password": "not my password", "new_password": "whatever 12345"},
+        )
         assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "body.current_password"
     assert [d["reason"] for d in _audited(world, "auth.password_change_failed")] == ["bad_password"] * 5
     assert len(_audited(world, "auth.lockout")) == 1
-    locked = world.client.post(f"{API}/auth/password", headers=headers,
-                               json={"current_password": PASSWORD, "new_password": "whatever 12345"})
-    assert locked.status_code == 403                    # not even the right password while locked
+    locked = world.client.post(
+        f"{API}/auth/password", headers=headers, json={"current_password": PASSWORD, "new_password": "whatever 12345"}
+    )
+    assert locked.status_code == 403  # not even the right password while locked
     signin = world.client.post(f"{API}/auth/token", data={"username": "login", "password": PASSWORD})
-    assert signin.status_code == 401                    # the lockout is the login's
+    assert signin.status_code == 401  # the lockout is the login's
 
 
 def test_a_wrong_password_on_mfa_disable_is_audited_and_counted(world: World) -> None:
-    body = _mfa(world, "login", enable=False)["json"]     # enrolled; body holds the right password and code
+    body = _mfa(world, "login", enable=False)["json"]  # enrolled; body holds the right password and code
     headers = world.headers("login")
     wrong = world.client.post(f"{API}/auth/mfa/disable", headers=headers, json={**body, "password": "not it"})
     assert wrong.status_code == 422

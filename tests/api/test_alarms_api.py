@@ -23,12 +23,14 @@ def alarms(world: World) -> dict[str, int]:
     """A high alarm and a critical one in s1/formation, a medium one in s1/wastewater, one in s2."""
     with psycopg.connect(world.url) as conn:
         configure(conn)
-        ids = {"high": raise_alarm(conn),
-               "critical": raise_alarm(conn, device="gas-02", point="co_ppm", rule="gas.co",
-                                       severity=Severity.CRITICAL),
-               "water": raise_alarm(conn, area="wastewater", device="ww-01", point="ph_ph", rule="water.ph",
-                                    severity=Severity.MEDIUM),
-               "other": raise_alarm(conn, site=OTHER)}
+        ids = {
+            "high": raise_alarm(conn),
+            "critical": raise_alarm(conn, device="gas-02", point="co_ppm", rule="gas.co", severity=Severity.CRITICAL),
+            "water": raise_alarm(
+                conn, area="wastewater", device="ww-01", point="ph_ph", rule="water.ph", severity=Severity.MEDIUM
+            ),
+            "other": raise_alarm(conn, site=OTHER),
+        }
         conn.commit()
     return ids
 
@@ -43,8 +45,9 @@ def _post(world: World, who: str, path: str, body: dict | None = None):
 
 def _audit(world: World, action: str) -> list[tuple[str, str]]:
     with world.db() as conn:
-        return conn.execute("SELECT actor, target FROM audit_entry WHERE action = %s ORDER BY seq",
-                            (action,)).fetchall()
+        return conn.execute(
+            "SELECT actor, target FROM audit_entry WHERE action = %s ORDER BY seq", (action,)
+        ).fetchall()
 
 
 def test_list_is_a_bare_list_in_scope_ordered_and_filtered(world: World, alarms: dict[str, int]) -> None:
@@ -56,7 +59,11 @@ def test_list_is_a_bare_list_in_scope_ordered_and_filtered(world: World, alarms:
     assert [a["id"] for a in items] == [alarms["critical"], alarms["high"], alarms["water"]]
     first = items[0]
     assert (first["state"], first["state_code"], first["needs_ack"], first["annunciated"]) == (
-        "active_unacked", "UNACK", True, True)
+        "active_unacked",
+        "UNACK",
+        True,
+        True,
+    )
     assert first["priority_label"] == "紧急" and first["state_label_en"] == "Active, unacknowledged"
     assert isinstance(first["version"], int) and first["version"] > 0
     assert [a["id"] for a in _get(world, "operator", min_priority=4).json()] == [alarms["critical"]]
@@ -65,7 +72,7 @@ def test_list_is_a_bare_list_in_scope_ordered_and_filtered(world: World, alarms:
     assert _get(world, "operator", state=["active_acked"]).json() == []
     assert len(_get(world, "operator", state=["active_acked", "active_unacked"]).json()) == 3
     assert [a["id"] for a in _get(world, "operator", limit=1, offset=1).json()] == [alarms["high"]]
-    assert _get(world, "operator", site=OTHER).status_code == 403       # named a site outside the scope
+    assert _get(world, "operator", site=OTHER).status_code == 403  # named a site outside the scope
     assert {a["id"] for a in _get(world, "admin").json()} == set(alarms.values())
     assert _get(world, "operator", state=["nonsense"]).status_code == 422
 
@@ -85,13 +92,18 @@ def test_detail_has_timeline_commands_notifications_and_plan(world: World, alarm
     assert [e["kind"] for e in detail["events"]] == ["raise", "command"]
     assert detail["version"] == detail["events"][-1]["id"]
     assert [(c["device"], c["action"], c["status"]) for c in detail["commands"]] == [
-        ("gas-02", "alarm.sound", "pending")]
-    assert "payload" not in detail["commands"][0]                      # the signed command is never shown
+        ("gas-02", "alarm.sound", "pending")
+    ]
+    assert "payload" not in detail["commands"][0]  # the signed command is never shown
     assert [n["kind"] for n in detail["notifications"]] == ["plan"]
     assert all("last_error" not in n for n in detail["notifications"])
     plan = detail["plan"]
     assert (plan["level"], plan["name_en"], plan["evacuation"]["en"], plan["evacuation"]["assembly_point"]) == (
-        2, "Formation plan", "Leave by the east corridor", "1 号集合点")
+        2,
+        "Formation plan",
+        "Leave by the east corridor",
+        "1 号集合点",
+    )
     assert plan["interlocks"] == [{"device": "gas-02", "action": "alarm.sound", "params": {}}]
     assert plan["operator_action_en"] == "Start the exhaust, look for the leak"
     # an alarm of an area without a plan
@@ -106,7 +118,7 @@ def test_ack_checks_the_version_seen_and_the_state(world: World, alarms: dict[st
     body = stale.json()
     assert body["code"] == "alarm_changed" and body["alarm"]["id"] == alarm_id
     assert body["alarm"]["state"] == "active_unacked" and body["alarm"]["version"] == version
-    assert _audit(world, "alarm.ack") == []                             # nothing done
+    assert _audit(world, "alarm.ack") == []  # nothing done
 
     done = _post(world, "operator", f"/{alarm_id}/ack", {"comment": "fan running", "seen_version": version})
     assert done.status_code == 200
@@ -156,7 +168,11 @@ def test_comment_answers_the_event_and_is_audited(world: World, alarms: dict[str
     assert response.status_code == 201
     event = response.json()
     assert (event["kind"], event["actor"], event["cause"], event["caused_by"]) == (
-        "comment", "user:operator", "checked on site, no leak", "user:operator")
+        "comment",
+        "user:operator",
+        "checked on site, no leak",
+        "user:operator",
+    )
     assert _get(world, "operator", f"/{alarms['high']}").json()["version"] == event["id"]
     assert _audit(world, "alarm.comment") == [("user:operator", f"alarm:{alarms['high']}")]
     assert _post(world, "operator", f"/{alarms['high']}/comment", {"text": ""}).status_code == 422
@@ -173,8 +189,10 @@ def test_reset_out_of_service_and_return(world: World) -> None:
     assert _post(world, "operator", f"/{latched}/reset").json()["code"] == "illegal_transition"
 
     active = alarm_in_state(world.url, "active_unacked")
-    assert _post(world, "operator", f"/{active}/out-of-service",
-                 {"reason": "calibration", "permit": "PTW-9"}).status_code == 403          # managers only
+    assert (
+        _post(world, "operator", f"/{active}/out-of-service", {"reason": "calibration", "permit": "PTW-9"}).status_code
+        == 403
+    )  # managers only
     missing = _post(world, "ehs_manager", f"/{active}/out-of-service", {"reason": "calibration"})
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "body.permit"
     oos = _post(world, "ehs_manager", f"/{active}/out-of-service", {"reason": "calibration", "permit": "PTW-9"})
@@ -203,8 +221,9 @@ def test_kpis_within_scope(world: World, alarms: dict[str, int]) -> None:
     assert _get(world, "operator", "/kpi", site=OTHER).status_code == 403
     assert _get(world, "regulator", "/kpi").status_code == 403
     assert _get(world, "regulator", "/kpi", area="wastewater").json()["annunciated"] == 1
-    assert _get(world, "operator", "/kpi", since="2026-01-01T00:00:00Z",
-                until="2025-01-01T00:00:00Z").status_code == 422
+    assert (
+        _get(world, "operator", "/kpi", since="2026-01-01T00:00:00Z", until="2025-01-01T00:00:00Z").status_code == 422
+    )
 
 
 def test_the_live_feed_announces_an_ack_made_through_the_api(start_live) -> None:  # noqa: F811
@@ -217,8 +236,12 @@ def test_the_live_feed_announces_an_ack_made_through_the_api(start_live) -> None
     with live.client("viewer") as ws:
         ws.send(json.dumps({"type": "subscribe", "alarms": [SITE]}))
         expect(ws, "subscribed")
-        response = httpx.post(f"{base}{BASE}/{alarm_id}/ack", json={"comment": "on my way"},
-                              headers={"Authorization": f"Bearer {live.token('operator')}"}, timeout=30)
+        response = httpx.post(
+            f"{base}{BASE}/{alarm_id}/ack",
+            json={"comment": "on my way"},
+            headers={"Authorization": f"Bearer {live.token('operator')}"},
+            timeout=30,
+        )
         assert response.status_code == 200
         event = expect(ws, "alarm")["event"]
         assert (event["alarm_id"], event["kind"], event["state"]) == (alarm_id, "ack", "active_acked")

@@ -29,20 +29,20 @@ PRINCIPALS = ("anon", "expired", "other_site", "device", "viewer", "regulator", 
 ROLES = frozenset({"admin", "ehs_manager", "operator", "viewer", "regulator", "device"})
 PEOPLE = ROLES - {"device"}
 ADMIN = frozenset({"admin"})
-OPS = frozenset({"admin", "ehs_manager", "operator"})      # alarm actions of the control room
+OPS = frozenset({"admin", "ehs_manager", "operator"})  # alarm actions of the control room
 MANAGERS = frozenset({"admin", "ehs_manager"})
 REPORT_READERS = frozenset({"admin", "ehs_manager", "regulator"})
 CARBON_READERS = frozenset({"admin", "ehs_manager", "operator", "viewer"})
-ENERGY_READERS = frozenset({"admin", "ehs_manager", "operator", "viewer"})    # energy is not compliance data
+ENERGY_READERS = frozenset({"admin", "ehs_manager", "operator", "viewer"})  # energy is not compliance data
 
 
 @dataclass(frozen=True)
 class Expect:
-    ok: int                                   # status for the roles in ``roles``
-    roles: frozenset[str]                     # the others get 403
-    other_site: int                           # an administrator of another site
-    special: dict[str, int] = field(default_factory=dict)   # per-role exceptions (regulators: compliance only)
-    public: bool = False                      # no credentials needed: anon and expired get ``ok`` too
+    ok: int  # status for the roles in ``roles``
+    roles: frozenset[str]  # the others get 403
+    other_site: int  # an administrator of another site
+    special: dict[str, int] = field(default_factory=dict)  # per-role exceptions (regulators: compliance only)
+    public: bool = False  # no credentials needed: anon and expired get ``ok`` too
 
     def status(self, who: str) -> int:
         if self.public:
@@ -188,7 +188,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/reports/{report_id}"): reader(True, REPORT_READERS),
     ("GET", "/api/v1/reports/{report_id}/download"): reader(True, REPORT_READERS),
     ("POST", "/api/v1/reports/verify"): Expect(200, REPORT_READERS, 200),
-    ("GET", "/api/v1/reports/links/{token}"): public(200),          # a signed link sent to a chat channel
+    ("GET", "/api/v1/reports/links/{token}"): public(200),  # a signed link sent to a chat channel
     # hazardous waste: everyone reads (regulators too: it is compliance data), operators record, managers keep
     # the catalogue and file declarations, exports for administrators, EHS managers and regulators
     # the compliance overview (the regulator's view): every person reads it within their scope
@@ -295,10 +295,12 @@ def test_matrix_agrees_with_the_permission_table() -> None:
             checked += 1
             (permission,) = needed
             if {str(r) for r in POLICY[permission]} != set(expect.roles):
-                problems.append(f"{method} {ctx.path} ({permission}): table {sorted(POLICY[permission])}, "
-                                f"matrix {sorted(expect.roles)}")
+                problems.append(
+                    f"{method} {ctx.path} ({permission}): table {sorted(POLICY[permission])}, "
+                    f"matrix {sorted(expect.roles)}"
+                )
     assert not problems, "\n".join(problems)
-    assert checked > 100      # the walk found the guarded routes
+    assert checked > 100  # the walk found the guarded routes
 
 
 #: WebSocket paths, each with its own authorization test (tests/api/test_ws.py::test_websocket_principals).
@@ -319,7 +321,8 @@ def _me(world: World, who: str) -> Principal | None:
         return None
     with world.db() as conn:
         user_id, role, sites, all_sites = conn.execute(
-            "SELECT id, role, site_ids, all_sites FROM app_user WHERE username = %s", (who,)).fetchone()
+            "SELECT id, role, site_ids, all_sites FROM app_user WHERE username = %s", (who,)
+        ).fetchone()
     return Principal("user", user_id, who, Role(role), scope_for(Role(role), sites, all_sites))
 
 
@@ -334,16 +337,18 @@ def _mfa(world: World, who: str, *, enable: bool) -> dict[str, Any]:
         if enable:
             return {"json": {"code": security.totp_now(secret, now)}}
         # enrol with the previous time step, so the current code is still fresh (codes are single-use)
-        users.mfa_enable(conn=conn, cfg=cfg, me=me, code=security.totp_now(secret, now - timedelta(seconds=30)),
-                         now=now)
+        users.mfa_enable(
+            conn=conn, cfg=cfg, me=me, code=security.totp_now(secret, now - timedelta(seconds=30)), now=now
+        )
     return {"json": {"password": world.passwords[who], "code": security.totp_now(secret, now)}}
 
 
 def _refresh_token(world: World) -> str:
     with world.db() as conn, conn.transaction():
         user_id = conn.execute("SELECT id FROM app_user WHERE username = 'login'").fetchone()[0]
-        return auth.issue_tokens(conn=conn, cfg=world.client.app.state.auth, user_id=user_id, token_version=1,
-                                 now=datetime.now(UTC)).refresh_token
+        return auth.issue_tokens(
+            conn=conn, cfg=world.client.app.state.auth, user_id=user_id, token_version=1, now=datetime.now(UTC)
+        ).refresh_token
 
 
 def _password(world: World, who: str) -> dict[str, Any]:
@@ -352,14 +357,21 @@ def _password(world: World, who: str) -> dict[str, Any]:
 
 
 def _device(world: World) -> dict[str, Any]:
-    return {"area_id": world.ids["area"], "code": world.unique("dev-"), "name": "新设备", "kind": "gas_detector",
-            "points": [{"key": "h2_ppm", "name": "氢气", "quantity": "h2"}]}
+    return {
+        "area_id": world.ids["area"],
+        "code": world.unique("dev-"),
+        "name": "新设备",
+        "kind": "gas_detector",
+        "points": [{"key": "h2_ppm", "name": "氢气", "quantity": "h2"}],
+    }
 
 
 def _fresh(state: str, body: dict[str, Any] | None = None) -> Build:
     """A new alarm in ``state`` for every call (an action changes it: the next principal needs its own)."""
-    return lambda w, who: {"_path": {"alarm_id": alarm_world.alarm_in_state(w.url, state)},
-                           **({"json": body} if body is not None else {})}
+    return lambda w, who: {
+        "_path": {"alarm_id": alarm_world.alarm_in_state(w.url, state)},
+        **({"json": body} if body is not None else {}),
+    }
 
 
 def _carbon_build() -> dict[tuple[str, str], Callable[[World, str], dict[str, Any]]]:
@@ -372,44 +384,90 @@ def _carbon_build() -> dict[tuple[str, str], Callable[[World, str], dict[str, An
 
     def cert(w, who):
         k = carbon_world.n()
-        return {"json": {"site": SITE, "csv": "scheme,serial_prefix,serial_first,serial_last,vintage_year,"
-                         f"period_start,period_end,reference\nGEC,M,{k * 10},{k * 10 + 9},2025,2025-01-01,"
-                         "2026-01-01,matrix\n"}}
+        return {
+            "json": {
+                "site": SITE,
+                "csv": "scheme,serial_prefix,serial_first,serial_last,vintage_year,"
+                f"period_start,period_end,reference\nGEC,M,{k * 10},{k * 10 + 9},2025,2025-01-01,"
+                "2026-01-01,matrix\n",
+            }
+        }
 
     return {
         ("POST", f"{c}/factors"): lambda w, who: {"json": {"version": "2026.1", "files": files}},
         ("GET", f"{c}/ledger"): lambda w, who: {"params": {"site": SITE, "period": "2025-06"}},
         ("GET", f"{c}/settings"): lambda w, who: site,
-        ("PUT", f"{c}/settings"): lambda w, who: {"json": {"site": SITE, "province": "jiangsu", "grid_region": "east",
-                                                           "pv_meters": ["pv-roof"]}},
+        ("PUT", f"{c}/settings"): lambda w, who: {
+            "json": {"site": SITE, "province": "jiangsu", "grid_region": "east", "pv_meters": ["pv-roof"]}
+        },
         ("POST", f"{c}/periods"): lambda w, who: {"json": {"site": SITE, "period": carbon_world.period()}},
-        ("POST", f"{c}/periods/recalculate"): lambda w, who: {"json": {"site": SITE, "period": "2025-06",
-                                                                       "reason": "matrix"}},
-        ("GET", f"{c}/intensity"): lambda w, who: {"params": {"site": SITE, "start": "2025-06-01T00:00:00Z",
-                                                              "end": "2025-06-02T00:00:00Z"}},
-        ("POST", f"{c}/entries"): lambda w, who: {"json": {"site": SITE, "month": "2026-02-01", "kind": "fugitive",
-                                                           "code": "R-32", "quantity": 1.5, "unit": "kg"}},
+        ("POST", f"{c}/periods/recalculate"): lambda w, who: {
+            "json": {"site": SITE, "period": "2025-06", "reason": "matrix"}
+        },
+        ("GET", f"{c}/intensity"): lambda w, who: {
+            "params": {"site": SITE, "start": "2025-06-01T00:00:00Z", "end": "2025-06-02T00:00:00Z"}
+        },
+        ("POST", f"{c}/entries"): lambda w, who: {
+            "json": {
+                "site": SITE,
+                "month": "2026-02-01",
+                "kind": "fugitive",
+                "code": "R-32",
+                "quantity": 1.5,
+                "unit": "kg",
+            }
+        },
         ("POST", f"{c}/certificates"): cert,
-        ("POST", f"{c}/contracts"): lambda w, who: {"json": {
-            "site": SITE, "mwh": 10, "vintage_year": 2025, "period_start": "2025-01-01",
-            "period_end": "2026-01-01", "reference": f"PPA-{carbon_world.n()}"}},
+        ("POST", f"{c}/contracts"): lambda w, who: {
+            "json": {
+                "site": SITE,
+                "mwh": 10,
+                "vintage_year": 2025,
+                "period_start": "2025-01-01",
+                "period_end": "2026-01-01",
+                "reference": f"PPA-{carbon_world.n()}",
+            }
+        },
         ("GET", f"{c}/instruments"): lambda w, who: site,
-        ("POST", f"{c}/offsets"): lambda w, who: {"json": {
-            "site": SITE, "project": "森林碳汇", "serial_first": (k := carbon_world.n()) * 10,
-            "serial_last": k * 10 + 4, "tco2e": 5, "vintage_year": 2024, "retired_on": "2025-03-01",
-            "retirement_ref": f"R-{k}", "claim_year": 2025}},
+        ("POST", f"{c}/offsets"): lambda w, who: {
+            "json": {
+                "site": SITE,
+                "project": "森林碳汇",
+                "serial_first": (k := carbon_world.n()) * 10,
+                "serial_last": k * 10 + 4,
+                "tco2e": 5,
+                "vintage_year": 2024,
+                "retired_on": "2025-03-01",
+                "retirement_ref": f"R-{k}",
+                "claim_year": 2025,
+            }
+        },
         ("GET", f"{c}/offsets"): lambda w, who: {"params": {"site": SITE, "year": 2025}},
-        ("POST", f"{c}/projects"): lambda w, who: {"json": {
-            "site": SITE, "code": f"p{carbon_world.n()}", "name": "余热回收", "baseline_tco2e_per_year": 50,
-            "started_on": "2025-01-01"}},
-        ("POST", f"{c}/projects/savings"): lambda w, who: {"json": {
-            "site": SITE, "project": "vfd", "month": "2025-05-01", "tco2e": 3.5, "method": "metered"}},
+        ("POST", f"{c}/projects"): lambda w, who: {
+            "json": {
+                "site": SITE,
+                "code": f"p{carbon_world.n()}",
+                "name": "余热回收",
+                "baseline_tco2e_per_year": 50,
+                "started_on": "2025-01-01",
+            }
+        },
+        ("POST", f"{c}/projects/savings"): lambda w, who: {
+            "json": {"site": SITE, "project": "vfd", "month": "2025-05-01", "tco2e": 3.5, "method": "metered"}
+        },
         ("GET", f"{c}/projects"): lambda w, who: site,
         ("PUT", f"{c}/routing"): lambda w, who: {"json": {"site": SITE, "routing": _demo_routing()}},
         ("GET", f"{c}/routing"): lambda w, who: site,
-        ("POST", f"{c}/batches"): lambda w, who: {"json": {
-            "site": SITE, "code": f"B-{carbon_world.n()}", "product": "pack", "started_at": "2025-07-01T00:00:00Z",
-            "ended_at": "2025-07-02T00:00:00Z", "output": {"pack": 5}}},
+        ("POST", f"{c}/batches"): lambda w, who: {
+            "json": {
+                "site": SITE,
+                "code": f"B-{carbon_world.n()}",
+                "product": "pack",
+                "started_at": "2025-07-01T00:00:00Z",
+                "ended_at": "2025-07-02T00:00:00Z",
+                "output": {"pack": 5},
+            }
+        },
         ("GET", f"{c}/batches/{{code}}/footprint"): lambda w, who: site,
         ("GET", f"{c}/batches/{{code}}/declaration.pdf"): lambda w, who: site,
         ("GET", f"{c}/footprint"): lambda w, who: {"params": {"site": SITE, "period": "2025-06"}},
@@ -429,19 +487,25 @@ BUILD: dict[tuple[str, str], Build] = {
     ("POST", "/api/v1/alarms/{alarm_id}/unshelve"): _fresh("shelved"),
     ("POST", "/api/v1/alarms/{alarm_id}/comment"): lambda w, who: {"json": {"text": "checked on site"}},
     ("POST", "/api/v1/alarms/{alarm_id}/reset"): _fresh("latched_acked"),
-    ("POST", "/api/v1/alarms/{alarm_id}/out-of-service"): _fresh("active_unacked", {"reason": "calibration",
-                                                                                    "permit": "PTW-7"}),
+    ("POST", "/api/v1/alarms/{alarm_id}/out-of-service"): _fresh(
+        "active_unacked", {"reason": "calibration", "permit": "PTW-7"}
+    ),
     ("POST", "/api/v1/alarms/{alarm_id}/return-to-service"): _fresh("out_of_service"),
-    ("POST", "/api/v1/commands"): lambda w, who: {"json": {"site": SITE, "device": "gas-02", "action": "alarm.sound",
-                                                           "reason": "test the horn"}},
-    ("POST", "/api/v1/bypasses"): lambda w, who: {"json": {"site": SITE, "device": "gas-02", "reason": "new sensor",
-                                                           "minutes": 60}},
+    ("POST", "/api/v1/commands"): lambda w, who: {
+        "json": {"site": SITE, "device": "gas-02", "action": "alarm.sound", "reason": "test the horn"}
+    },
+    ("POST", "/api/v1/bypasses"): lambda w, who: {
+        "json": {"site": SITE, "device": "gas-02", "reason": "new sensor", "minutes": 60}
+    },
     ("POST", "/api/v1/bypasses/{bypass_id}/approve"): lambda w, who: {
-        "_path": {"bypass_id": alarm_world.bypass_request(w.url)}},
+        "_path": {"bypass_id": alarm_world.bypass_request(w.url)}
+    },
     ("POST", "/api/v1/bypasses/{bypass_id}/revoke"): lambda w, who: {
-        "_path": {"bypass_id": alarm_world.bypass_request(w.url)}},
-    ("POST", "/api/v1/drills"): lambda w, who: {"json": {"site": SITE, "area": "formation", "level": 2,
-                                                         "reason": "quarterly drill"}},
+        "_path": {"bypass_id": alarm_world.bypass_request(w.url)}
+    },
+    ("POST", "/api/v1/drills"): lambda w, who: {
+        "json": {"site": SITE, "area": "formation", "level": 2, "reason": "quarterly drill"}
+    },
     ("POST", "/api/v1/drills/{alarm_id}/end"): lambda w, who: {"_path": {"alarm_id": alarm_world.drill_alarm(w.url)}},
     ("PUT", "/api/v1/alarm-config"): lambda w, who: {"json": alarm_world.ALERTS},
     ("PUT", "/api/v1/rules"): lambda w, who: {"json": alarm_world.RULES},
@@ -453,59 +517,103 @@ BUILD: dict[tuple[str, str], Build] = {
     ("POST", "/api/v1/auth/mfa/disable"): lambda w, who: _mfa(w, who, enable=False),
     ("POST", "/api/v1/sites"): lambda w, who: {"json": {"code": w.unique("new-"), "name": "新厂"}},
     ("PATCH", "/api/v1/sites/{site_id}"): lambda w, who: {"json": {"name": "一厂 (改)"}},
-    ("POST", "/api/v1/areas"): lambda w, who: {"json": {"site_id": w.ids["site"], "code": w.unique("area-"),
-                                                        "name": "新区", "process": "aging"}},
+    ("POST", "/api/v1/areas"): lambda w, who: {
+        "json": {"site_id": w.ids["site"], "code": w.unique("area-"), "name": "新区", "process": "aging"}
+    },
     ("PATCH", "/api/v1/areas/{area_id}"): lambda w, who: {"json": {"name_en": "Formation"}},
     ("POST", "/api/v1/devices"): lambda w, who: {"json": _device(w)},
     ("PATCH", "/api/v1/devices/{device_id}"): lambda w, who: {"json": {"interval_s": 5}},
-    ("POST", "/api/v1/points"): lambda w, who: {"json": {"device_id": w.ids["device"], "key": w.unique("t") + "_temp_c",
-                                                         "name": "温度", "quantity": "temperature"}},
+    ("POST", "/api/v1/points"): lambda w, who: {
+        "json": {
+            "device_id": w.ids["device"],
+            "key": w.unique("t") + "_temp_c",
+            "name": "温度",
+            "quantity": "temperature",
+        }
+    },
     ("PATCH", "/api/v1/points/{point_id}"): lambda w, who: {"json": {"range": [0, 5000]}},
-    ("POST", "/api/v1/meters"): lambda w, who: {"json": {"site_id": w.ids["site"], "code": w.unique("m-"),
-                                                         "name": "分表", "medium": "electricity",
-                                                         "point_id": w.ids["energy_point"],
-                                                         "parent_id": w.ids["meter"]}},
+    ("POST", "/api/v1/meters"): lambda w, who: {
+        "json": {
+            "site_id": w.ids["site"],
+            "code": w.unique("m-"),
+            "name": "分表",
+            "medium": "electricity",
+            "point_id": w.ids["energy_point"],
+            "parent_id": w.ids["meter"],
+        }
+    },
     ("PATCH", "/api/v1/meters/{meter_id}"): lambda w, who: {"json": {"name_en": "Incomer"}},
     ("GET", "/api/v1/exports/readings"): lambda w, who: {"params": {"point_id": w.ids["ww_point"]}},
-    ("POST", "/api/v1/users"): lambda w, who: {"json": {"username": w.unique("new-user-"), "role": "viewer",
-                                                        "sites": [SITE]}},
+    ("POST", "/api/v1/users"): lambda w, who: {
+        "json": {"username": w.unique("new-user-"), "role": "viewer", "sites": [SITE]}
+    },
     ("PATCH", "/api/v1/users/{user_id}"): lambda w, who: {"json": {"display_name": "Target"}},
     ("POST", "/api/v1/users/{user_id}/password"): lambda w, who: {"json": {}},
     ("POST", "/api/v1/api-keys"): lambda w, who: {"json": {"name": "scada", "role": "viewer", "sites": [SITE]}},
     ("POST", "/api/v1/push/subscriptions"): lambda w, who: {"json": _push(w)},
-    ("PUT", "/api/v1/me/notification-settings"): lambda w, who: {"json": {
-        "lang": "en", "channels": {"sms": False}, "quiet_hours": {"start": "22:00", "end": "07:00"},
-        "min_priority": 2}},
+    ("PUT", "/api/v1/me/notification-settings"): lambda w, who: {
+        "json": {
+            "lang": "en",
+            "channels": {"sms": False},
+            "quiet_hours": {"start": "22:00", "end": "07:00"},
+            "min_priority": 2,
+        }
+    },
     ("POST", "/api/v1/links/{token}/ack"): lambda w, who: {"json": {"comment": "收到"}},
     ("POST", "/api/v1/notification-channels"): lambda w, who: {"json": _channel_body(w)},
-    ("PUT", "/api/v1/notification-channels/{channel_id}"): lambda w, who: {"json": {
-        **_channel_body(w), "name": "matrix-channel"}},
-    ("PUT", "/api/v1/escalation-policies/{name}"): lambda w, who: {"json": {
-        "name": w.ids["policy_name"], "site": SITE, "tiers": [{"after_s": 300, "roles": ["ehs_manager"]}]}},
-    ("PUT", "/api/v1/rosters/{name}"): lambda w, who: {"json": {
-        "name": w.ids["roster_name"], "site": SITE, "role": "shift_leader",
-        "shifts": [{"name": "day", "start": "08:00", "end": "20:00", "users": ["operator"]}]}},
-    ("POST", "/api/v1/reports/runs"): lambda w, who: {"json": {
-        "kind": "device_health", "site": SITE, "month": "2026-03", "areas": ["wastewater"], "formats": ["csv"]}},
+    ("PUT", "/api/v1/notification-channels/{channel_id}"): lambda w, who: {
+        "json": {**_channel_body(w), "name": "matrix-channel"}
+    },
+    ("PUT", "/api/v1/escalation-policies/{name}"): lambda w, who: {
+        "json": {"name": w.ids["policy_name"], "site": SITE, "tiers": [{"after_s": 300, "roles": ["ehs_manager"]}]}
+    },
+    ("PUT", "/api/v1/rosters/{name}"): lambda w, who: {
+        "json": {
+            "name": w.ids["roster_name"],
+            "site": SITE,
+            "role": "shift_leader",
+            "shifts": [{"name": "day", "start": "08:00", "end": "20:00", "users": ["operator"]}],
+        }
+    },
+    ("POST", "/api/v1/reports/runs"): lambda w, who: {
+        "json": {"kind": "device_health", "site": SITE, "month": "2026-03", "areas": ["wastewater"], "formats": ["csv"]}
+    },
     ("POST", "/api/v1/reports/verify"): lambda w, who: {"files": {"file": ("report.csv", _report_bytes(w))}},
-    ("POST", "/api/v1/hazwaste/waste-types"): lambda w, who: {"json": {
-        "site": SITE, "code": w.unique("wt-"), "name": "废包装桶", "waste_code": "900-041-49"}},
-    ("POST", "/api/v1/hazwaste/facilities"): lambda w, who: {"json": {
-        "site": SITE, "code": w.unique("WH-"), "name": "暂存点", "kind": "storage_point", "capacity_kg": 500}},
-    ("POST", "/api/v1/hazwaste/containers"): lambda w, who: {"json": {
-        "site": SITE, "code": w.unique("C-"), "waste_type": "carbon", "container_type": "bag", "volume_l": 60}},
-    ("POST", "/api/v1/hazwaste/containers/{container_id}/entries"): lambda w, who: {"json": {
-        "stage": "generation", "quantity_kg": 12.5, "handler": "张三"}},
-    ("POST", "/api/v1/hazwaste/ledger/{entry_id}/corrections"): lambda w, who: {"json": {
-        "quantity_kg": 39.5, "reason": "复磅"}},
+    ("POST", "/api/v1/hazwaste/waste-types"): lambda w, who: {
+        "json": {"site": SITE, "code": w.unique("wt-"), "name": "废包装桶", "waste_code": "900-041-49"}
+    },
+    ("POST", "/api/v1/hazwaste/facilities"): lambda w, who: {
+        "json": {"site": SITE, "code": w.unique("WH-"), "name": "暂存点", "kind": "storage_point", "capacity_kg": 500}
+    },
+    ("POST", "/api/v1/hazwaste/containers"): lambda w, who: {
+        "json": {"site": SITE, "code": w.unique("C-"), "waste_type": "carbon", "container_type": "bag", "volume_l": 60}
+    },
+    ("POST", "/api/v1/hazwaste/containers/{container_id}/entries"): lambda w, who: {
+        "json": {"stage": "generation", "quantity_kg": 12.5, "handler": "张三"}
+    },
+    ("POST", "/api/v1/hazwaste/ledger/{entry_id}/corrections"): lambda w, who: {
+        "json": {"quantity_kg": 39.5, "reason": "复磅"}
+    },
     ("GET", "/api/v1/hazwaste/ledger/export"): lambda w, who: {"params": {"site": SITE, "period": "2026-01"}},
     ("GET", "/api/v1/hazwaste/declaration"): lambda w, who: {"params": {"site": SITE, "period": "2026-01"}},
-    ("POST", "/api/v1/hazwaste/declarations"): lambda w, who: {"json": {"site": SITE,
-                                                                        "period": hazwaste_world.period()}},
-    ("POST", "/api/v1/hazwaste/manifests"): lambda w, who: {"json": {
-        "site": SITE, "waste_type": "carbon", "trip": w.unique("trip-"), "carrier_name": "c", "vehicle_plate": "苏E1",
-        "carrier_permit": "p", "receiver_name": "r", "receiver_licence": "L", "receiver_scope": ["HW49"],
-        "method": "disposal", "container_ids": [w.ids["hw_container"]]}},
+    ("POST", "/api/v1/hazwaste/declarations"): lambda w, who: {
+        "json": {"site": SITE, "period": hazwaste_world.period()}
+    },
+    ("POST", "/api/v1/hazwaste/manifests"): lambda w, who: {
+        "json": {
+            "site": SITE,
+            "waste_type": "carbon",
+            "trip": w.unique("trip-"),
+            "carrier_name": "c",
+            "vehicle_plate": "苏E1",
+            "carrier_permit": "p",
+            "receiver_name": "r",
+            "receiver_licence": "L",
+            "receiver_scope": ["HW49"],
+            "method": "disposal",
+            "container_ids": [w.ids["hw_container"]],
+        }
+    },
     ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): lambda w, who: {"json": {"event": "cancel"}},
     **_carbon_build(),
     ("GET", "/api/v1/energy/ledger"): lambda w, who: {"params": {**_ENERGY_WINDOW, "by": "meter"}},
@@ -513,20 +621,52 @@ BUILD: dict[tuple[str, str], Build] = {
     ("GET", "/api/v1/energy/flow"): lambda w, who: {"params": _ENERGY_WINDOW},
     ("GET", "/api/v1/energy/balance"): lambda w, who: {"params": _ENERGY_WINDOW},
     ("GET", "/api/v1/energy/tariffs"): lambda w, who: {"params": {"site": SITE}},
-    ("POST", "/api/v1/energy/tariffs"): lambda w, who: {"json": {
-        "site": SITE, "code": "flat", "name": "平价", "medium": "water", "valid_from": "2026-01-01",
-        "prices": {"flat": 4.2}}},
+    ("POST", "/api/v1/energy/tariffs"): lambda w, who: {
+        "json": {
+            "site": SITE,
+            "code": "flat",
+            "name": "平价",
+            "medium": "water",
+            "valid_from": "2026-01-01",
+            "prices": {"flat": 4.2},
+        }
+    },
     ("GET", "/api/v1/energy/production"): lambda w, who: {"params": _ENERGY_WINDOW},
-    ("POST", "/api/v1/energy/production"): lambda w, who: {"json": {"site": SITE, "rows": [{
-        "area": "formation", "start": "2026-03-01T00:00:00+08:00", "end": "2026-03-02T00:00:00+08:00",
-        "quantity": 12000, "unit": "cells"}]}},
-    ("POST", "/api/v1/energy/offline"): lambda w, who: {"params": {"site": SITE}, "files": {"file": (
-        "readings.csv", b"meter,time,value\ne-main,2026-03-01T08:00:00+08:00,100\n")}},
+    ("POST", "/api/v1/energy/production"): lambda w, who: {
+        "json": {
+            "site": SITE,
+            "rows": [
+                {
+                    "area": "formation",
+                    "start": "2026-03-01T00:00:00+08:00",
+                    "end": "2026-03-02T00:00:00+08:00",
+                    "quantity": 12000,
+                    "unit": "cells",
+                }
+            ],
+        }
+    },
+    ("POST", "/api/v1/energy/offline"): lambda w, who: {
+        "params": {"site": SITE},
+        "files": {"file": ("readings.csv", b"meter,time,value\ne-main,2026-03-01T08:00:00+08:00,100\n")},
+    },
     ("GET", "/api/v1/energy/baselines"): lambda w, who: {"params": {"site": SITE, "meter": "e-main"}},
-    ("POST", "/api/v1/energy/baselines"): lambda w, who: {"json": {
-        "site": SITE, "meter": "e-main", "granularity": "monthly", "reason": "2025 基线",
-        "periods": [{"start": f"2025-{m:02d}-01T00:00:00+08:00", "energy": 100 + 5 * m + 2 * (1, -1, -1, 1)[m % 4],
-                     "variables": {"production": m}} for m in range(1, 13)]}},
+    ("POST", "/api/v1/energy/baselines"): lambda w, who: {
+        "json": {
+            "site": SITE,
+            "meter": "e-main",
+            "granularity": "monthly",
+            "reason": "2025 基线",
+            "periods": [
+                {
+                    "start": f"2025-{m:02d}-01T00:00:00+08:00",
+                    "energy": 100 + 5 * m + 2 * (1, -1, -1, 1)[m % 4],
+                    "variables": {"production": m},
+                }
+                for m in range(1, 13)
+            ],
+        }
+    },
 }
 
 _ENERGY_WINDOW = {"site": SITE, "start": "2026-03-01T00:00:00+08:00", "end": "2026-03-02T00:00:00+08:00"}
@@ -539,8 +679,12 @@ def _report(world: World) -> None:
     from reports.model import Params
 
     with world.db() as conn:
-        params = Params(site=SITE, since=datetime(2026, 3, 1, tzinfo=UTC), until=datetime(2026, 4, 1, tzinfo=UTC),
-                        areas=("wastewater",))
+        params = Params(
+            site=SITE,
+            since=datetime(2026, 3, 1, tzinfo=UTC),
+            until=datetime(2026, 4, 1, tzinfo=UTC),
+            areas=("wastewater",),
+        )
         run = service.create_run(conn, kind="device_health", params=params, formats=["csv"], actor="user:seed")
     done = service.execute(lambda: psycopg.connect(world.url), run["id"], clock=SystemClock())
     world.ids["report_run"], world.ids["report"] = done["id"], done["files"][0]["id"]
@@ -553,22 +697,29 @@ def _report_bytes(world: World) -> bytes:
 
 
 def _push(world: World) -> dict[str, Any]:
-    return {"endpoint": f"https://push.example/{world.unique('sub-')}", "lang": "zh-CN",
-            "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAk"
-                                "j7I99e8QcYP7DkM", "auth": "tBHItJI5svbpez7KI4CCXg"}}
+    return {
+        "endpoint": f"https://push.example/{world.unique('sub-')}",
+        "lang": "zh-CN",
+        "keys": {
+            "p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+            "auth": "tBHItJI5svbpez7KI4CCXg",
+        },
+    }
 
 
 def _channel_body(world: World) -> dict[str, Any]:
-    return {"name": world.unique("ch-"), "kind": "dingtalk", "url": "dingtalk://SECabc123@tokentoken/",
-            "site": SITE}
+    return {"name": world.unique("ch-"), "kind": "dingtalk", "url": "dingtalk://SECabc123@tokentoken/", "site": SITE}
 
 
 def _new_channel(world: World, name: str | None = None) -> int:
     from alerts.notifications import notify_config
 
     with world.db() as conn, conn.transaction():
-        return notify_config.put_channel(conn=conn, secret=SECRET, spec=notify_config.ChannelSpec(
-            **{**_channel_body(world), **({"name": name} if name else {})}))["id"]
+        return notify_config.put_channel(
+            conn=conn,
+            secret=SECRET,
+            spec=notify_config.ChannelSpec(**{**_channel_body(world), **({"name": name} if name else {})}),
+        )["id"]
 
 
 def _link(world: World, who: str) -> str:
@@ -579,12 +730,19 @@ def _link(world: World, who: str) -> str:
 
     now = datetime.now(UTC)
     with world.db() as conn, conn.transaction():
-        service.raise_system_alarm(conn=conn, rule=world.unique("matrix.link."), subject=SubjectRef(SITE, "formation"),
-                                   severity=Severity.HIGH, message="matrix", caused_by="test", at=now, title="测试",
-                                   title_en="test")
+        service.raise_system_alarm(
+            conn=conn,
+            rule=world.unique("matrix.link."),
+            subject=SubjectRef(SITE, "formation"),
+            severity=Severity.HIGH,
+            message="matrix",
+            caused_by="test",
+            at=now,
+            title="测试",
+            title_en="test",
+        )
         alarm_id = conn.execute("SELECT max(id) FROM alarm").fetchone()[0]
-    return links.make(SECRET, alarm_id=alarm_id, user_id=world.ids["user:operator"], now=now,
-                      ttl=timedelta(minutes=30))
+    return links.make(SECRET, alarm_id=alarm_id, user_id=world.ids["user:operator"], now=now, ttl=timedelta(minutes=30))
 
 
 def _subscription(world: World, who: str) -> int:
@@ -594,8 +752,11 @@ def _subscription(world: World, who: str) -> int:
     from alerts.notifications import notify_config
 
     with world.db() as conn, conn.transaction():
-        return notify_config.add_subscription(conn=conn, user_id=me.id, **{
-            k: v for k, v in {**_push(world), **_push(world)["keys"]}.items() if k != "keys"})["id"]
+        return notify_config.add_subscription(
+            conn=conn,
+            user_id=me.id,
+            **{k: v for k, v in {**_push(world), **_push(world)["keys"]}.items() if k != "keys"},
+        )["id"]
 
 
 def _notification(world: World) -> int:
@@ -603,7 +764,9 @@ def _notification(world: World) -> int:
         with world.db() as conn, conn.transaction():
             world.ids["notification"] = conn.execute(
                 "INSERT INTO notification_outbox (kind, site, area, priority, title, body) VALUES ('alarm', %s, "
-                "'formation', 3, '测试', '测试') RETURNING id", (SITE,)).fetchone()[0]
+                "'formation', 3, '测试', '测试') RETURNING id",
+                (SITE,),
+            ).fetchone()[0]
     return world.ids["notification"]
 
 
@@ -612,22 +775,29 @@ PATH_BUILD: dict[tuple[str, str], Callable[[World, str], dict[str, Any]]] = {
     ("GET", "/api/v1/links/{token}"): lambda w, who: {"token": _link(w, who)},
     ("POST", "/api/v1/links/{token}/ack"): lambda w, who: {"token": _link(w, who)},
     ("DELETE", "/api/v1/push/subscriptions/{subscription_id}"): lambda w, who: {
-        "subscription_id": _subscription(w, who)},
+        "subscription_id": _subscription(w, who)
+    },
     ("GET", "/api/v1/notification-channels/{channel_id}"): lambda w, who: {
-        "channel_id": w.ids.setdefault("channel", _new_channel(w, "matrix-channel"))},
+        "channel_id": w.ids.setdefault("channel", _new_channel(w, "matrix-channel"))
+    },
     ("PUT", "/api/v1/notification-channels/{channel_id}"): lambda w, who: {
-        "channel_id": w.ids.setdefault("channel", _new_channel(w, "matrix-channel"))},
+        "channel_id": w.ids.setdefault("channel", _new_channel(w, "matrix-channel"))
+    },
     ("DELETE", "/api/v1/notification-channels/{channel_id}"): lambda w, who: {"channel_id": _new_channel(w)},
     ("PUT", "/api/v1/escalation-policies/{name}"): lambda w, who: {
-        "name": w.ids.__setitem__("policy_name", w.unique("policy-")) or w.ids["policy_name"]},
+        "name": w.ids.__setitem__("policy_name", w.unique("policy-")) or w.ids["policy_name"]
+    },
     ("PUT", "/api/v1/rosters/{name}"): lambda w, who: {
-        "name": w.ids.__setitem__("roster_name", w.unique("roster-")) or w.ids["roster_name"]},
+        "name": w.ids.__setitem__("roster_name", w.unique("roster-")) or w.ids["roster_name"]
+    },
     ("GET", "/api/v1/notifications/{notification_id}"): lambda w, who: {"notification_id": _notification(w)},
     ("GET", "/api/v1/reports/links/{token}"): lambda w, who: {"token": _report_link(w)},
     ("POST", "/api/v1/hazwaste/containers/{container_id}/entries"): lambda w, who: {
-        "container_id": hazwaste_world.container(w.url)},
+        "container_id": hazwaste_world.container(w.url)
+    },
     ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): lambda w, who: {
-        "manifest_id": hazwaste_world.manifest(w.url, w.ids["hw_container"])},
+        "manifest_id": hazwaste_world.manifest(w.url, w.ids["hw_container"])
+    },
     ("GET", "/api/v1/carbon/factors/{version}"): lambda w, who: {"version": "2026.1"},
     ("GET", "/api/v1/carbon/batches/{code}/footprint"): lambda w, who: {"code": carbon_world.BATCH},
     ("GET", "/api/v1/carbon/batches/{code}/declaration.pdf"): lambda w, who: {"code": carbon_world.BATCH},
@@ -639,18 +809,42 @@ def _report_link(world: World) -> str:
 
     return links.make(SECRET, report_id=world.ids["report"], to="ding", now=datetime.now(UTC))
 
+
 #: Path parameters: which object of this site each route is called on.
-PATH_IDS = {"site_id": "site", "area_id": "area", "device_id": "device", "point_id": "point", "meter_id": "meter",
-            "dead_letter_id": "dead_letter", "user_id": "user:target", "key_id": "key", "alarm_id": "alarm",
-            "command_id": "command", "flood_id": "flood", "revision": "alarm_config", "run_id": "report_run",
-            "report_id": "report", "container_id": "hw_container", "entry_id": "hw_entry",
-            "manifest_id": "hw_manifest"}
+PATH_IDS = {
+    "site_id": "site",
+    "area_id": "area",
+    "device_id": "device",
+    "point_id": "point",
+    "meter_id": "meter",
+    "dead_letter_id": "dead_letter",
+    "user_id": "user:target",
+    "key_id": "key",
+    "alarm_id": "alarm",
+    "command_id": "command",
+    "flood_id": "flood",
+    "revision": "alarm_config",
+    "run_id": "report_run",
+    "report_id": "report",
+    "container_id": "hw_container",
+    "entry_id": "hw_entry",
+    "manifest_id": "hw_manifest",
+}
 #: Routes of the alarm engine: their world gets an alarm configuration, an alarm, a command and a flood.
-ALARM_ENGINE = ("/api/v1/alarms", "/api/v1/floods", "/api/v1/commands", "/api/v1/bypasses", "/api/v1/drills",
-                "/api/v1/alarm-config", "/api/v1/rules")
+ALARM_ENGINE = (
+    "/api/v1/alarms",
+    "/api/v1/floods",
+    "/api/v1/commands",
+    "/api/v1/bypasses",
+    "/api/v1/drills",
+    "/api/v1/alarm-config",
+    "/api/v1/rules",
+)
 #: Objects that differ for one route (an empty area can be retired; gas-02's second point).
-PATH_OVERRIDES = {("DELETE", "/api/v1/areas/{area_id}"): {"area_id": "empty_area"},
-                  ("DELETE", "/api/v1/points/{point_id}"): {"point_id": "point2"}}
+PATH_OVERRIDES = {
+    ("DELETE", "/api/v1/areas/{area_id}"): {"area_id": "empty_area"},
+    ("DELETE", "/api/v1/points/{point_id}"): {"point_id": "point2"},
+}
 
 
 def _request(world: World, method: str, path: str, who: str) -> int:
@@ -670,8 +864,9 @@ def _request(world: World, method: str, path: str, who: str) -> int:
 @pytest.mark.parametrize(("method", "path"), sorted(MATRIX), ids=lambda v: v)
 def test_authorization_matrix(world: World, method: str, path: str) -> None:
     with psycopg.connect(world.url) as conn:
-        world.ids["energy_point"] = conn.execute("SELECT point_id FROM meter WHERE id = %s",
-                                                 (world.ids["meter"],)).fetchone()[0]
+        world.ids["energy_point"] = conn.execute(
+            "SELECT point_id FROM meter WHERE id = %s", (world.ids["meter"],)
+        ).fetchone()[0]
     if path.startswith(ALARM_ENGINE):
         world.ids.update(alarm_world.seed(world.url))
     if path.startswith("/api/v1/reports"):
@@ -683,7 +878,7 @@ def test_authorization_matrix(world: World, method: str, path: str) -> None:
         world.client.app.state.carbon_source = carbon_world.SOURCE
     expect = MATRIX[(method, path)]
     wrong = []
-    for who in PRINCIPALS:                      # administrators last: their writes change the world
+    for who in PRINCIPALS:  # administrators last: their writes change the world
         status = _request(world, method, path, who)
         if status != expect.status(who):
             wrong.append(f"{who}: got {status}, expected {expect.status(who)}")
@@ -693,27 +888,43 @@ def test_authorization_matrix(world: World, method: str, path: str) -> None:
 # --- scope of what a read returns (issue 12): statuses alone do not show a leak -------------------------------
 
 #: Sites whose actuators and response plans each principal sees in the alarm configuration.
-CONFIG_SITES = {"admin": {SITE, "s2"}, "other_site": {"s2"}, "ehs_manager": {SITE}, "operator": {SITE},
-                "viewer": {SITE}, "regulator": set()}
+CONFIG_SITES = {
+    "admin": {SITE, "s2"},
+    "other_site": {"s2"},
+    "ehs_manager": {SITE},
+    "operator": {SITE},
+    "viewer": {SITE},
+    "regulator": set(),
+}
 #: Rules each principal sees (regulators: the compliance points' thresholds only; s2 has no pH meter).
-RULES_SEEN = {"admin": {"gas.h2", "gas.co", "gas.latch", "water.ph"}, "other_site": {"gas.h2", "gas.co", "gas.latch"},
-              "ehs_manager": {"gas.h2", "gas.co", "gas.latch", "water.ph"}, "regulator": {"water.ph"},
-              "operator": {"gas.h2", "gas.co", "gas.latch", "water.ph"},
-              "viewer": {"gas.h2", "gas.co", "gas.latch", "water.ph"}}
+RULES_SEEN = {
+    "admin": {"gas.h2", "gas.co", "gas.latch", "water.ph"},
+    "other_site": {"gas.h2", "gas.co", "gas.latch"},
+    "ehs_manager": {"gas.h2", "gas.co", "gas.latch", "water.ph"},
+    "regulator": {"water.ph"},
+    "operator": {"gas.h2", "gas.co", "gas.latch", "water.ph"},
+    "viewer": {"gas.h2", "gas.co", "gas.latch", "water.ph"},
+}
 #: Sites whose audit entries each reader may get (None: plant-wide entries).
-AUDIT_SITES = {"admin": {SITE, "s2", None}, "other_site": {"s2", None}, "ehs_manager": {SITE, None},
-               "regulator": {SITE, None}}
+AUDIT_SITES = {
+    "admin": {SITE, "s2", None},
+    "other_site": {"s2", None},
+    "ehs_manager": {SITE, None},
+    "regulator": {SITE, None},
+}
 
 
 @pytest.mark.db
 def test_configuration_and_audit_reads_stay_in_scope(world: World) -> None:
     world.ids.update(alarm_world.seed(world.url))
-    with psycopg.connect(world.url) as conn:                  # an alarm action of each site in the record
+    with psycopg.connect(world.url) as conn:  # an alarm action of each site in the record
         theirs = alarm_world.raise_alarm(conn, site="s2", area="formation", device="gas-01", point="h2_ppm")
         conn.commit()
     for alarm_id in (world.ids["alarm"], theirs):
-        assert world.client.post(f"/api/v1/alarms/{alarm_id}/ack", json={},
-                                 headers=world.headers("admin")).status_code == 200
+        assert (
+            world.client.post(f"/api/v1/alarms/{alarm_id}/ack", json={}, headers=world.headers("admin")).status_code
+            == 200
+        )
     wrong = []
     for who in PRINCIPALS:
         config = world.client.get("/api/v1/alarm-config", headers=world.headers(who))

@@ -20,11 +20,13 @@ CSV_HEAD = "scheme,serial_prefix,serial_first,serial_last,vintage_year,period_st
 
 
 def _source() -> RowsSource:
-    t = datetime(2025, 2, 28, 16, tzinfo=UTC)                  # 2025-03-01 00:00 in Asia/Shanghai
+    t = datetime(2025, 2, 28, 16, tzinfo=UTC)  # 2025-03-01 00:00 in Asia/Shanghai
     rows = []
     while t < datetime(2025, 3, 31, 16, tzinfo=UTC):
-        rows += [("area", Activity("formation", "electricity", t, 100.0, "kWh")),
-                 ("site", Activity(SITE_KEY, "electricity", t, 100.0, "kWh"))]
+        rows += [
+            ("area", Activity("formation", "electricity", t, 100.0, "kWh")),
+            ("site", Activity(SITE_KEY, "electricity", t, 100.0, "kWh")),
+        ]
         t += timedelta(hours=1)
     return RowsSource(rows)
 
@@ -35,35 +37,50 @@ def test_carbon_api_end_to_end(world: World) -> None:
     c, h, admin = world.client, world.headers("ehs_manager"), world.headers("admin")
     r = c.put("/api/v1/carbon/settings", headers=h, json={"site": SITE, "province": "jiangsu", "grid_region": "east"})
     assert r.status_code == 200 and r.json()["regions"] == ["jiangsu", "east", "CN"]
-    bad = c.post("/api/v1/carbon/factors", headers=admin, json={"version": "x1", "files": {
-        **FILES, "gwp.csv": FILES["gwp.csv"] + "R-99,AR7,10,ref\n"}})
+    bad = c.post(
+        "/api/v1/carbon/factors",
+        headers=admin,
+        json={"version": "x1", "files": {**FILES, "gwp.csv": FILES["gwp.csv"] + "R-99,AR7,10,ref\n"}},
+    )
     assert bad.status_code == 422
-    assert {"field": "body.files", "message": "gwp.csv:16: basis: 'AR7' is not one of AR5, AR6"} in \
-        bad.json()["errors"]
-    ok = c.post("/api/v1/carbon/certificates", headers=h, json={"site": SITE, "csv": CSV_HEAD + "GEC,Q,1,10,2025,"
-                                                                "2025-03-01,2025-04-01,q1\n"})
+    assert {"field": "body.files", "message": "gwp.csv:16: basis: 'AR7' is not one of AR5, AR6"} in bad.json()["errors"]
+    ok = c.post(
+        "/api/v1/carbon/certificates",
+        headers=h,
+        json={"site": SITE, "csv": CSV_HEAD + "GEC,Q,1,10,2025,2025-03-01,2025-04-01,q1\n"},
+    )
     assert ok.status_code == 201
-    again = c.post("/api/v1/carbon/certificates", headers=h, json={"site": SITE, "csv": CSV_HEAD + "GEC,Q,11,12,"
-                   "2025,2025-03-01,2025-04-01,q2\nGEC,Q,5,5,2025,2025-03-01,2025-04-01,q3\n"})
+    again = c.post(
+        "/api/v1/carbon/certificates",
+        headers=h,
+        json={
+            "site": SITE,
+            "csv": CSV_HEAD + "GEC,Q,11,12,2025,2025-03-01,2025-04-01,q2\nGEC,Q,5,5,2025,2025-03-01,2025-04-01,q3\n",
+        },
+    )
     assert again.status_code == 409 and "certificates.csv:3: serials Q5..Q5 are claimed already" in again.text
     # all rows or none: Q11..Q12 of the refused file were not kept
-    assert [i["serial_first"] for i in c.get("/api/v1/carbon/instruments", headers=h,
-                                             params={"site": SITE}).json()] == [1]
+    assert [
+        i["serial_first"] for i in c.get("/api/v1/carbon/instruments", headers=h, params={"site": SITE}).json()
+    ] == [1]
     led = c.get("/api/v1/carbon/ledger", headers=h, params={"site": SITE, "period": "2025-03"}).json()
     kwh = 31 * 24 * 100.0
     assert led["totals"]["scope2_location_kg"] == pytest.approx(kwh * 0.5827)
     assert led["totals"]["scope2_market_kg"] == pytest.approx((kwh - 10_000) * 0.6096)
     assert c.post("/api/v1/carbon/periods", headers=h, json={"site": SITE, "period": "2025-03"}).status_code == 201
     assert c.post("/api/v1/carbon/periods", headers=h, json={"site": SITE, "period": "2025-03"}).status_code == 409
-    rec = c.post("/api/v1/carbon/periods/recalculate", headers=h,
-                 json={"site": SITE, "period": "2025-03", "reason": "meter replaced"})
+    rec = c.post(
+        "/api/v1/carbon/periods/recalculate",
+        headers=h,
+        json={"site": SITE, "period": "2025-03", "reason": "meter replaced"},
+    )
     assert rec.status_code == 200 and rec.json()["revision"] == 2
     audit = c.get("/api/v1/audit", headers=admin, params={"limit": 1000}).json()["items"]
-    assert any(e["action"] == "carbon.period.recalculate" and e["detail"]["reason"] == "meter replaced"
-               for e in audit)
+    assert any(e["action"] == "carbon.period.recalculate" and e["detail"]["reason"] == "meter replaced" for e in audit)
     fp = c.get(f"/api/v1/carbon/batches/{carbon_world.BATCH}/footprint", headers=h, params={"site": SITE})
     assert fp.status_code == 200 and fp.json()["declared_unit"] == "kgCO2e/kWh" and fp.json()["kg_per_kwh"] > 0
-    pdf = c.get(f"/api/v1/carbon/batches/{carbon_world.BATCH}/declaration.pdf", headers=h,
-                params={"site": SITE, "lang": "en"})
+    pdf = c.get(
+        f"/api/v1/carbon/batches/{carbon_world.BATCH}/declaration.pdf", headers=h, params={"site": SITE, "lang": "en"}
+    )
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert c.get("/api/v1/carbon/batches/none/footprint", headers=h, params={"site": SITE}).status_code == 404

@@ -21,8 +21,15 @@ pytestmark = pytest.mark.db
 
 def _ehs(url: str, *args: str, stdin: str | None = None, command: str = "users") -> subprocess.CompletedProcess:
     env = {**os.environ, "EHS_DATABASE_URL": url, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run([sys.executable, "-m", "cli.main", command, *args], env=env, cwd=REPO_ROOT, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", command, *args],
+        env=env,
+        cwd=REPO_ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _can_login(url: str, username: str, password: str) -> bool:
@@ -30,8 +37,9 @@ def _can_login(url: str, username: str, password: str) -> bool:
 
     cfg = AuthConfig.from_settings(CoreSettings(database_url=url), ApiSettings())
     with psycopg.connect(url) as conn:
-        result = auth.login(conn=conn, cfg=cfg, username=username, password=password, totp=None,
-                            now=datetime.now(UTC), client="test")
+        result = auth.login(
+            conn=conn, cfg=cfg, username=username, password=password, totp=None, now=datetime.now(UTC), client="test"
+        )
     return result.tokens is not None
 
 
@@ -45,8 +53,10 @@ def test_first_administrator_and_account_management(database_url: str) -> None:
     assert piped.returncode == 1 and "unknown site(s): nowhere" in piped.stderr
     weak = _ehs(database_url, "add", "bob", "--role", "viewer", "--all-sites", stdin="short\n")
     assert weak.returncode == 1 and "at least 10 characters" in weak.stderr
-    assert _ehs(database_url, "add", "bob", "--role", "viewer", "--all-sites",
-                stdin="a long enough secret\n").returncode == 0
+    assert (
+        _ehs(database_url, "add", "bob", "--role", "viewer", "--all-sites", stdin="a long enough secret\n").returncode
+        == 0
+    )
 
     listed = _ehs(database_url, "list").stdout
     rows = {line.split()[0]: line.split() for line in listed.splitlines()[2:]}
@@ -67,7 +77,7 @@ def test_first_administrator_and_account_management(database_url: str) -> None:
 
 def test_config_apply_is_audited_once_per_change(database_url: str) -> None:
     plant = str(REPO_ROOT / "examples" / "demo-plant.yaml")
-    for _ in range(2):                                  # the second apply changes nothing: no entry
+    for _ in range(2):  # the second apply changes nothing: no entry
         applied = _ehs(database_url, "apply", plant, command="config")
         assert applied.returncode == 0, applied.stderr
     with psycopg.connect(database_url) as conn:

@@ -28,46 +28,122 @@ RESULTS = REPO_ROOT / "test-results"
 AREA = {"kgce": 0.0, "cost": 0.0, "by_medium": {}, "output": None, "per_unit_kgce": None}
 SUMMARY = {
     "site": SITE,
-    "today": {"kgce": 2716.4, "cost": 18450.0, "by_area": [
-        {**AREA, "area": "formation", "name": "化成", "kgce": 1843.2, "cost": 12015.5,
-         "by_medium": {"electricity": 14997.0, "nitrogen": 120.5}, "output": 52000, "per_unit_kgce": 0.0354},
-        {**AREA, "area": "drying", "name": "极片烘烤间", "kgce": 873.2, "cost": 6434.5,
-         "by_medium": {"electricity": 7105.0, "steam": 12.25}, "output": None, "per_unit_kgce": None}]},
-    "month": {"kgce": 16004.0, "cost": 109876.0, "by_area": [
-        {**AREA, "area": "formation", "name": "化成", "kgce": 11008.0, "cost": 71234.0,
-         "by_medium": {"electricity": 89567.0}, "output": 312000, "per_unit_kgce": 0.0353}]},
+    "today": {
+        "kgce": 2716.4,
+        "cost": 18450.0,
+        "by_area": [
+            {
+                **AREA,
+                "area": "formation",
+                "name": "化成",
+                "kgce": 1843.2,
+                "cost": 12015.5,
+                "by_medium": {"electricity": 14997.0, "nitrogen": 120.5},
+                "output": 52000,
+                "per_unit_kgce": 0.0354,
+            },
+            {
+                **AREA,
+                "area": "drying",
+                "name": "极片烘烤间",
+                "kgce": 873.2,
+                "cost": 6434.5,
+                "by_medium": {"electricity": 7105.0, "steam": 12.25},
+                "output": None,
+                "per_unit_kgce": None,
+            },
+        ],
+    },
+    "month": {
+        "kgce": 16004.0,
+        "cost": 109876.0,
+        "by_area": [
+            {
+                **AREA,
+                "area": "formation",
+                "name": "化成",
+                "kgce": 11008.0,
+                "cost": 71234.0,
+                "by_medium": {"electricity": 89567.0},
+                "output": 312000,
+                "per_unit_kgce": 0.0353,
+            }
+        ],
+    },
     "abnormal": [
-        {"meter": "e-drying", "name": "烘烤用电", "area": "drying", "expected": 420.0, "actual": 655.0, "unit": "kWh",
-         "since": "2026-03-05T01:15:00Z"},
-        {"meter": "ca-main", "name": "压缩空气总量", "area": "utilities", "expected": 1100.0, "actual": 1900.0,
-         "unit": "Nm³", "since": "2026-03-05T16:00:00Z"}],
+        {
+            "meter": "e-drying",
+            "name": "烘烤用电",
+            "area": "drying",
+            "expected": 420.0,
+            "actual": 655.0,
+            "unit": "kWh",
+            "since": "2026-03-05T01:15:00Z",
+        },
+        {
+            "meter": "ca-main",
+            "name": "压缩空气总量",
+            "area": "utilities",
+            "expected": 1100.0,
+            "actual": 1900.0,
+            "unit": "Nm³",
+            "since": "2026-03-05T16:00:00Z",
+        },
+    ],
     "tou_share": {"peak": 0.41, "flat": 0.35, "valley": 0.24, "critical": 0.0},
 }
-FLOW = {"unit": "kWh", "nodes": [
-    {"name": "m:e-main", "label": "全厂总进线", "kind": "meter"},
-    {"name": "m:e-formation", "label": "化成用电", "kind": "meter"},
-    {"name": "m:e-drying", "label": "烘烤用电", "kind": "meter"},
-    {"name": "a:formation", "label": "化成", "kind": "area"},
-    {"name": "a:drying", "label": "极片烘烤间", "kind": "area"},
-    {"name": "loss:e-main", "label": "损耗及未计量", "kind": "unmetered"}],
+FLOW = {
+    "unit": "kWh",
+    "nodes": [
+        {"name": "m:e-main", "label": "全厂总进线", "kind": "meter"},
+        {"name": "m:e-formation", "label": "化成用电", "kind": "meter"},
+        {"name": "m:e-drying", "label": "烘烤用电", "kind": "meter"},
+        {"name": "a:formation", "label": "化成", "kind": "area"},
+        {"name": "a:drying", "label": "极片烘烤间", "kind": "area"},
+        {"name": "loss:e-main", "label": "损耗及未计量", "kind": "unmetered"},
+    ],
     "links": [
         {"source": "m:e-main", "target": "m:e-formation", "value": 14997.0},
         {"source": "m:e-main", "target": "m:e-drying", "value": 7105.0},
         {"source": "m:e-main", "target": "loss:e-main", "value": 690.0},
         {"source": "m:e-formation", "target": "a:formation", "value": 14997.0},
-        {"source": "m:e-drying", "target": "a:drying", "value": 7105.0}]}
-LEDGER = {"rows": [
-    {"key": "formation", "name": "化成", "medium": "electricity", "bucket": "2026-03-01", "quantity": 14997.0,
-     "unit": "kWh", "kgce": 1843.2, "cost": 12015.5, "quality": {"measured": 96, "estimated": 0, "missing": 0}},
-    {"key": "drying", "name": "极片烘烤间", "medium": "electricity", "bucket": "2026-03-01", "quantity": 7105.0,
-     "unit": "kWh", "kgce": 873.2, "cost": None, "quality": {"measured": 90, "estimated": 4, "missing": 2}}]}
+        {"source": "m:e-drying", "target": "a:drying", "value": 7105.0},
+    ],
+}
+LEDGER = {
+    "rows": [
+        {
+            "key": "formation",
+            "name": "化成",
+            "medium": "electricity",
+            "bucket": "2026-03-01",
+            "quantity": 14997.0,
+            "unit": "kWh",
+            "kgce": 1843.2,
+            "cost": 12015.5,
+            "quality": {"measured": 96, "estimated": 0, "missing": 0},
+        },
+        {
+            "key": "drying",
+            "name": "极片烘烤间",
+            "medium": "electricity",
+            "bucket": "2026-03-01",
+            "quantity": 7105.0,
+            "unit": "kWh",
+            "kgce": 873.2,
+            "cost": None,
+            "quality": {"measured": 90, "estimated": 4, "missing": 2},
+        },
+    ]
+}
 
 
 @pytest.fixture
 def browser():
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)",
-                    pytrace=False)
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)", pytrace=False
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -92,8 +168,9 @@ class FakeEnergyApi:
         if url.path.endswith("/ledger") and query.get("format") == ["csv"]:
             route.fulfill(status=200, content_type="text/csv", body="key,quantity\nformation,14997.0\n")
             return
-        body = {"/api/v1/energy/summary": SUMMARY, "/api/v1/energy/flow": FLOW,
-                "/api/v1/energy/ledger": LEDGER}.get(url.path)
+        body = {"/api/v1/energy/summary": SUMMARY, "/api/v1/energy/flow": FLOW, "/api/v1/energy/ledger": LEDGER}.get(
+            url.path
+        )
         if body is None:
             route.fulfill(status=404, content_type="application/json", body='{"detail": "Not Found"}')
         else:
@@ -110,8 +187,9 @@ def _sign_in(page, username: str = "operator") -> None:
 
 def test_energy_page_shows_the_figures_per_process(browser, world_url: str, serve, tmp_path) -> None:
     base = f"http://{serve(create_app(*settings_for(world_url)))}"
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", base_url=base,
-                                  accept_downloads=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="zh-CN", base_url=base, accept_downloads=True
+    )
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -125,17 +203,19 @@ def test_energy_page_shows_the_figures_per_process(browser, world_url: str, serv
         assert "今日" in today and "2,716" in today and "¥18,450" in today
         row = page.inner_text("#energy-today tr[data-area=formation]")
         assert "化成" in row and "1,843.2" in row and "14,997" in row and "52,000" in row and "0.035" in row
-        assert "氮气" in today and "蒸汽" in today           # per-medium columns, named in Chinese
+        assert "氮气" in today and "蒸汽" in today  # per-medium columns, named in Chinese
         assert "109,876" in page.inner_text("#energy-month")
         tou = {b: page.get_attribute(f"#energy-tou tr[data-band={b}] meter", "value") for b in ("peak", "valley")}
         assert tou == {"peak": "0.41", "valley": "0.24"}
         abnormal = page.eval_on_selector_all("#energy-abnormal li", "els => els.map(e => e.dataset.meter)")
-        assert abnormal == ["ca-main", "e-drying"]           # the largest excess first
+        assert abnormal == ["ca-main", "e-drying"]  # the largest excess first
         # the bar chart of today is drawn by the vendored ECharts
-        page.wait_for_function("() => window.echarts && echarts.getInstanceByDom(document.getElementById("
-                               "'energy-today-chart'))")
-        bars = page.evaluate("() => echarts.getInstanceByDom(document.getElementById('energy-today-chart'))"
-                             ".getOption().series[0].data")
+        page.wait_for_function(
+            "() => window.echarts && echarts.getInstanceByDom(document.getElementById('energy-today-chart'))"
+        )
+        bars = page.evaluate(
+            "() => echarts.getInstanceByDom(document.getElementById('energy-today-chart')).getOption().series[0].data"
+        )
         assert bars == [1843.2, 873.2]
         assert ("/api/v1/energy/summary", {"site": [SITE]}) in fake.requests
         RESULTS.mkdir(exist_ok=True)
@@ -196,12 +276,14 @@ def test_screen_draws_the_sankey_of_the_meter_tree(browser, world_url: str, serv
         _sign_in(page, "viewer")
         page.goto("/screen/")
         page.wait_for_selector("#energy-box:not(.hidden) #energy-flow canvas")
-        option = page.evaluate("() => echarts.getInstanceByDom(document.getElementById('energy-flow'))"
-                               ".getOption().series[0]")
+        option = page.evaluate(
+            "() => echarts.getInstanceByDom(document.getElementById('energy-flow')).getOption().series[0]"
+        )
         assert option["type"] == "sankey"
         assert [n["name"] for n in option["data"]] == [n["name"] for n in FLOW["nodes"]]
         assert {(link["source"], link["target"]) for link in option["links"]} == {
-            (link["source"], link["target"]) for link in FLOW["links"]}
+            (link["source"], link["target"]) for link in FLOW["links"]
+        }
         # the nodes were laid out (ECharts computed their places), and the canvas has pixels drawn on it
         laid_out = page.evaluate("""() => {
             const chart = echarts.getInstanceByDom(document.getElementById('energy-flow'));
@@ -217,14 +299,16 @@ def test_screen_draws_the_sankey_of_the_meter_tree(browser, world_url: str, serv
             return n;
         }""")
         assert painted > 1000
-        bars = page.evaluate("() => echarts.getInstanceByDom(document.getElementById('energy-bars')).getOption()"
-                             ".series.map((s) => s.data)")
+        bars = page.evaluate(
+            "() => echarts.getInstanceByDom(document.getElementById('energy-bars')).getOption()"
+            ".series.map((s) => s.data)"
+        )
         assert bars == [[1843.2, 873.2], [12015.5, 6434.5]]
         assert "能源流向与今日能耗" in page.inner_text("#energy-box h2")
         flow_query = next(q for p, q in fake.requests if p.endswith("/flow"))
         assert flow_query["site"] == [SITE] and flow_query["medium"] == ["electricity"]
         assert flow_query["start"][0] < flow_query["end"][0]
-        assert flow_query["start"][0].endswith("T16:00:00.000Z")      # today began at midnight in Asia/Shanghai
+        assert flow_query["start"][0].endswith("T16:00:00.000Z")  # today began at midnight in Asia/Shanghai
         RESULTS.mkdir(exist_ok=True)
         page.screenshot(path=str(RESULTS / "screen-energy-1920x1080.png"))
         assert not errors, errors
@@ -235,21 +319,45 @@ def test_screen_draws_the_sankey_of_the_meter_tree(browser, world_url: str, serv
 # ---- any answer of the contract's shape renders (property test) ------------------------------------------------
 
 _TEXT = st.text(alphabet="化成烘烤abcXYZ019<>&\"'/=-_", min_size=1, max_size=12)
-_NUMBER = st.one_of(st.none(), st.floats(min_value=-1e12, max_value=1e12, allow_nan=False),
-                    st.integers(min_value=0, max_value=10**12))
+_NUMBER = st.one_of(
+    st.none(), st.floats(min_value=-1e12, max_value=1e12, allow_nan=False), st.integers(min_value=0, max_value=10**12)
+)
 _AREA = st.fixed_dictionaries(
     {"area": _TEXT, "name": _TEXT},
-    optional={"kgce": _NUMBER, "cost": _NUMBER, "output": _NUMBER, "per_unit_kgce": _NUMBER,
-              "by_medium": st.dictionaries(st.sampled_from(["electricity", "water", "steam", "x<y>"]), _NUMBER,
-                                           max_size=4)})
+    optional={
+        "kgce": _NUMBER,
+        "cost": _NUMBER,
+        "output": _NUMBER,
+        "per_unit_kgce": _NUMBER,
+        "by_medium": st.dictionaries(st.sampled_from(["electricity", "water", "steam", "x<y>"]), _NUMBER, max_size=4),
+    },
+)
 _PERIOD = st.fixed_dictionaries({"by_area": st.lists(_AREA, max_size=6)}, optional={"kgce": _NUMBER, "cost": _NUMBER})
-_SUMMARY = st.fixed_dictionaries({}, optional={
-    "site": _TEXT, "today": _PERIOD, "month": _PERIOD,
-    "abnormal": st.lists(st.fixed_dictionaries({"meter": _TEXT}, optional={
-        "name": _TEXT, "area": _TEXT, "expected": _NUMBER, "actual": _NUMBER, "unit": _TEXT,
-        "since": st.one_of(st.none(), st.just("2026-03-05T01:15:00Z"), _TEXT)}), max_size=12),
-    "tou_share": st.fixed_dictionaries({}, optional={b: st.one_of(st.none(), st.floats(0, 1))
-                                                     for b in ("peak", "flat", "valley", "critical")})})
+_SUMMARY = st.fixed_dictionaries(
+    {},
+    optional={
+        "site": _TEXT,
+        "today": _PERIOD,
+        "month": _PERIOD,
+        "abnormal": st.lists(
+            st.fixed_dictionaries(
+                {"meter": _TEXT},
+                optional={
+                    "name": _TEXT,
+                    "area": _TEXT,
+                    "expected": _NUMBER,
+                    "actual": _NUMBER,
+                    "unit": _TEXT,
+                    "since": st.one_of(st.none(), st.just("2026-03-05T01:15:00Z"), _TEXT),
+                },
+            ),
+            max_size=12,
+        ),
+        "tou_share": st.fixed_dictionaries(
+            {}, optional={b: st.one_of(st.none(), st.floats(0, 1)) for b in ("peak", "flat", "valley", "critical")}
+        ),
+    },
+)
 
 
 def test_any_summary_of_the_contract_shape_renders_escaped(browser, world_url: str, serve) -> None:
@@ -261,14 +369,22 @@ def test_any_summary_of_the_contract_shape_renders_escaped(browser, world_url: s
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     current: dict = {}
-    page.route("**/api/v1/energy/summary**", lambda route: route.fulfill(
-        status=200, content_type="application/json", body=json.dumps(current["body"], ensure_ascii=False)))
+    page.route(
+        "**/api/v1/energy/summary**",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(current["body"], ensure_ascii=False)
+        ),
+    )
     shown = [0]
     try:
         _sign_in(page)
 
-        @settings(max_examples=20, deadline=None, database=None,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+        @settings(
+            max_examples=20,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
         @given(summary=_SUMMARY)
         def renders(summary: dict) -> None:
             current["body"] = summary
@@ -295,12 +411,21 @@ def _flows(draw) -> dict:
     """A meter tree's flow: nodes with unique names, links from earlier to later nodes (a DAG, as the contract's
     tree is), values from zero to huge; sometimes no nodes at all."""
     names = draw(st.lists(_TEXT, min_size=0, max_size=10, unique=True))
-    nodes = [{"name": n, "label": draw(_TEXT), "kind": draw(st.sampled_from(["meter", "area", "loss", "unmetered",
-                                                                              "other"]))} for n in names]
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    nodes = [
+        {
+            "name": n,
+            "label": draw(_TEXT),
+            "kind": draw(st.sampled_from(["meter", "area", "loss", "unmetered", "other"])),
+        }
+        for n in names
+    ]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     links = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=12)) if pairs else []
-    return {"unit": draw(_TEXT), "nodes": nodes,
-            "links": [{"source": a, "target": b, "value": draw(st.floats(0, 1e9))} for a, b in links]}
+    return {
+        "unit": draw(_TEXT),
+        "nodes": nodes,
+        "links": [{"source": a, "target": b, "value": draw(st.floats(0, 1e9))} for a, b in links],
+    }
 
 
 def test_screen_draws_any_flow_of_the_contract_shape(browser, world_url: str, serve) -> None:
@@ -326,20 +451,28 @@ def test_screen_draws_any_flow_of_the_contract_shape(browser, world_url: str, se
         load = page.evaluate("() => typeof echarts")
         assert load == "object"
 
-        @settings(max_examples=15, deadline=None, database=None,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+        @settings(
+            max_examples=15,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
         @given(flow=_flows(), summary=_SUMMARY)
         def draws(flow: dict, summary: dict) -> None:
             current.update(flow=flow, summary=summary)
             page.reload()
-            page.wait_for_function("() => document.getElementById('energy-sub').textContent !== ''"
-                                   " || document.getElementById('energy-box').classList.contains('hidden')")
+            page.wait_for_function(
+                "() => document.getElementById('energy-sub').textContent !== ''"
+                " || document.getElementById('energy-box').classList.contains('hidden')"
+            )
             page.wait_for_load_state("networkidle")
             areas = summary.get("today", {}).get("by_area", [])
             if flow["nodes"]:
                 page.wait_for_selector("#energy-flow canvas")
-                drawn = page.evaluate("() => echarts.getInstanceByDom(document.getElementById('energy-flow'))"
-                                      ".getOption().series[0].data.map((n) => n.name)")
+                drawn = page.evaluate(
+                    "() => echarts.getInstanceByDom(document.getElementById('energy-flow'))"
+                    ".getOption().series[0].data.map((n) => n.name)"
+                )
                 assert drawn == [n["name"] for n in flow["nodes"]]
             elif not areas:
                 assert page.is_hidden("#energy-box")

@@ -24,7 +24,7 @@ def test_pages_are_served_with_a_strict_csp(client: TestClient, path: str) -> No
     csp = resp.headers["content-security-policy"]
     assert "script-src 'self';" in csp and "unsafe-inline" not in csp and "http" not in csp
     assert "worker-src 'self'" in csp and "connect-src 'self'" in csp
-    assert resp.headers["cache-control"] == "no-cache"      # revalidated, unlike the API's no-store
+    assert resp.headers["cache-control"] == "no-cache"  # revalidated, unlike the API's no-store
 
 
 def test_service_worker_covers_the_app(client: TestClient) -> None:

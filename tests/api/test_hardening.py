@@ -16,8 +16,11 @@ pytestmark = pytest.mark.db
 
 
 def test_security_headers_on_every_response(world: World) -> None:
-    for reply in (world.client.get("/healthz"), world.client.get("/api/v1/sites"),
-                  world.client.get("/api/v1/sites", headers=world.headers("viewer"))):
+    for reply in (
+        world.client.get("/healthz"),
+        world.client.get("/api/v1/sites"),
+        world.client.get("/api/v1/sites", headers=world.headers("viewer")),
+    ):
         assert reply.headers["x-content-type-options"] == "nosniff"
         assert reply.headers["x-frame-options"] == "DENY"
         assert reply.headers["cache-control"] == "no-store"
@@ -71,13 +74,15 @@ def test_request_bodies_are_limited(world_url: str) -> None:
     core, api = settings_for(world_url)
     api.max_body_bytes = 2048
     with TestClient(create_app(core, api)) as client:
-        declared = client.post("/api/v1/auth/refresh", content=b"x" * 4096,
-                               headers={"content-type": "application/json"})
+        declared = client.post(
+            "/api/v1/auth/refresh", content=b"x" * 4096, headers={"content-type": "application/json"}
+        )
         assert declared.status_code == 413 and "2048" in declared.json()["detail"]
 
         def chunks():
             for _ in range(8):
                 yield b"x" * 1024
+
         streamed = client.post("/api/v1/auth/refresh", content=chunks(), headers={"content-type": "application/json"})
         assert streamed.status_code == 413
 
@@ -87,11 +92,13 @@ def test_cors_only_for_configured_origins(world_url: str) -> None:
     api.cors_origins = ["https://ehs.example.com"]
     api.hsts = True
     with TestClient(create_app(core, api)) as client:
-        allowed = client.options("/api/v1/sites", headers={"Origin": "https://ehs.example.com",
-                                                           "Access-Control-Request-Method": "GET"})
+        allowed = client.options(
+            "/api/v1/sites", headers={"Origin": "https://ehs.example.com", "Access-Control-Request-Method": "GET"}
+        )
         assert allowed.headers["access-control-allow-origin"] == "https://ehs.example.com"
-        other = client.options("/api/v1/sites", headers={"Origin": "https://evil.example.net",
-                                                         "Access-Control-Request-Method": "GET"})
+        other = client.options(
+            "/api/v1/sites", headers={"Origin": "https://evil.example.net", "Access-Control-Request-Method": "GET"}
+        )
         assert "access-control-allow-origin" not in other.headers
         assert client.get("/healthz").headers["strict-transport-security"].startswith("max-age=")
 
@@ -117,12 +124,13 @@ def test_without_a_secret_key_tokens_are_signed_with_the_data_directory_secret(t
     dev = CoreSettings(database_url="postgresql://unused@127.0.0.1/unused", data_dir=tmp_path)
     again = CoreSettings(database_url="postgresql://unused@127.0.0.1/unused", data_dir=tmp_path)
     other = CoreSettings(database_url="postgresql://unused@127.0.0.1/unused", data_dir=tmp_path / "other")
-    assert dev.secret_key == again.secret_key != other.secret_key     # never the public placeholder
+    assert dev.secret_key == again.secret_key != other.secret_key  # never the public placeholder
     first, second = (AuthConfig.from_settings(s, ApiSettings()) for s in (dev, again))
     assert first.jwt_key == second.jwt_key != AuthConfig.from_settings(other, ApiSettings()).jwt_key
 
 
 def test_values_the_database_refuses_are_input_errors(world: World) -> None:
-    reply = world.client.patch(f"/api/v1/points/{world.ids['point']}", headers=world.headers("admin"),
-                               json={"name": "bad\u0000name"})
+    reply = world.client.patch(
+        f"/api/v1/points/{world.ids['point']}", headers=world.headers("admin"), json={"name": "bad\u0000name"}
+    )
     assert reply.status_code == 422 and "NUL" in reply.json()["detail"] and reply.json()["errors"]

@@ -22,8 +22,9 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.fixture
 def browser():
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)",
-                    pytrace=False)
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)", pytrace=False
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -34,8 +35,9 @@ def browser():
 
 def _entries(url: str, container_id: int) -> list[tuple[str, datetime, float]]:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT stage, at, quantity_kg FROM hw_ledger WHERE container_id = %s ORDER BY id",
-                            (container_id,)).fetchall()
+        return conn.execute(
+            "SELECT stage, at, quantity_kg FROM hw_ledger WHERE container_id = %s ORDER BY id", (container_id,)
+        ).fetchall()
 
 
 def test_scan_page_records_steps_online_and_offline(browser, world_url: str, serve) -> None:
@@ -43,8 +45,9 @@ def test_scan_page_records_steps_online_and_offline(browser, world_url: str, ser
     cid = hazwaste_world.container(world_url)
     app = create_app(*settings_for(world_url))
     base = f"http://{serve(app)}"
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
-                                  locale="zh-CN", base_url=base)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="zh-CN", base_url=base
+    )
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -70,13 +73,13 @@ def test_scan_page_records_steps_online_and_offline(browser, world_url: str, ser
         page.click("#step button[type=submit]")
         page.wait_for_selector("#queued span")
         assert len(_entries(world_url, cid)) == 1
-        page.wait_for_timeout(1500)                           # some time offline, so that sent != taken
+        page.wait_for_timeout(1500)  # some time offline, so that sent != taken
         online_at = datetime.now(UTC)
         context.set_offline(False)
         wait_for(lambda: len(_entries(world_url, cid)) == 2, timeout=30, message="the queued step on the server")
         stage, at, kg = _entries(world_url, cid)[1]
         assert (stage, kg) == ("storage_in", 12.5)
-        assert taken <= at < online_at                       # the time it was taken, not when it was sent
+        assert taken <= at < online_at  # the time it was taken, not when it was sent
         page.wait_for_selector("#history li[data-batch^='HWRK']", timeout=30_000)
         assert page.evaluate("import('/app/js/outbox.js').then(m => m.all()).then(a => a.length)") == 0
         assert not errors, errors

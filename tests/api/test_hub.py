@@ -50,4 +50,4 @@ def test_too_many_waiting_alarm_events_mark_the_client_too_slow() -> None:
 
     session = asyncio.run(run())
     assert session.gone.is_set() and "too slow" in session.overflow
-    assert session._alarms == type(session._alarms)()          # nothing partial is left to send
+    assert session._alarms == type(session._alarms)()  # nothing partial is left to send

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.db
 def test_lists_are_keyset_pages(world: World) -> None:
     seen, after = [], None
     while True:
-        reply = world.client.get("/api/v1/points", headers=world.headers("admin"),
-                                 params={"limit": 2, **({"after": after} if after else {})}).json()
+        reply = world.client.get(
+            "/api/v1/points", headers=world.headers("admin"), params={"limit": 2, **({"after": after} if after else {})}
+        ).json()
         seen += [p["id"] for p in reply["items"]]
         after = reply["next"]
         if after is None:
@@ -33,8 +34,10 @@ def test_site_scope_and_filters(world: World) -> None:
     assert [s["code"] for s in sites] == [SITE]
     assert world.client.get("/api/v1/devices", headers=viewer, params={"site": "s2"}).status_code == 403
     assert world.client.get("/api/v1/devices", headers=viewer, params={"site": "nowhere"}).status_code == 403
-    assert world.client.get("/api/v1/devices", headers=world.headers("admin"),
-                            params={"site": "nowhere"}).status_code == 404
+    assert (
+        world.client.get("/api/v1/devices", headers=world.headers("admin"), params={"site": "nowhere"}).status_code
+        == 404
+    )
     ww = world.client.get("/api/v1/devices", headers=viewer, params={"area_id": world.ids["ww_area"]}).json()
     assert [d["code"] for d in ww["items"]] == ["ww-01"]
 
@@ -52,8 +55,13 @@ def test_regulators_see_compliance_areas_only(world: World) -> None:
 def test_admin_adds_a_device_through_the_plant_configuration(world: World) -> None:
     with world.db() as conn:
         conn.execute("LISTEN config_changed")
-        body = {"area_id": world.ids["ww_area"], "code": "ww-02", "name": "氨氮仪", "kind": "water_analyser",
-                "points": [{"key": "ammonia_mg_l", "name": "氨氮", "quantity": "ammonia"}]}
+        body = {
+            "area_id": world.ids["ww_area"],
+            "code": "ww-02",
+            "name": "氨氮仪",
+            "kind": "water_analyser",
+            "points": [{"key": "ammonia_mg_l", "name": "氨氮", "quantity": "ammonia"}],
+        }
         reply = world.client.post("/api/v1/devices", headers=world.headers("admin"), json=body)
         assert reply.status_code == 201, reply.text
         assert reply.json()["area"] == "wastewater" and reply.json()["site"] == SITE
@@ -61,28 +69,37 @@ def test_admin_adds_a_device_through_the_plant_configuration(world: World) -> No
         revision_id, source = revision.fetchone()
         assert source == "api (user:admin)"
         assert [n.payload for n in conn.notifies(timeout=5, stop_after=1)] == [str(revision_id)]
-        actor, detail = conn.execute("SELECT actor, detail FROM audit_entry WHERE action = 'config.device.create'"
-                                     ).fetchone()
+        actor, detail = conn.execute(
+            "SELECT actor, detail FROM audit_entry WHERE action = 'config.device.create'"
+        ).fetchone()
         assert actor == "user:admin" and detail["revision"] == revision_id and detail["site"] == SITE
         exported = export_plant(conn=conn, site=SITE)
     ww = next(a for a in exported.sites[0].areas if a.code == "wastewater")
     assert [d.code for d in ww.devices] == ["ww-01", "ww-02"]
-    assert ww.devices[1].points[0].unit == "mg_l"        # completed by the same rules as a YAML file
+    assert ww.devices[1].points[0].unit == "mg_l"  # completed by the same rules as a YAML file
 
 
 def test_invalid_writes_name_the_field_and_change_nothing(world: World) -> None:
     admin = world.headers("admin")
-    body = {"area_id": world.ids["area"], "code": "x-1", "name": "x", "kind": "gas_detector",
-            "points": [{"key": "h2_ppm", "name": "氢气", "quantity": "hydrogen"}]}
+    body = {
+        "area_id": world.ids["area"],
+        "code": "x-1",
+        "name": "x",
+        "kind": "gas_detector",
+        "points": [{"key": "h2_ppm", "name": "氢气", "quantity": "hydrogen"}],
+    }
     reply = world.client.post("/api/v1/devices", headers=admin, json=body)
     assert reply.status_code == 422
     assert reply.json()["errors"][0]["field"].startswith("body.points.0")
     assert "unknown quantity 'hydrogen'" in reply.json()["detail"]
-    dup = world.client.post("/api/v1/devices", headers=admin, json={**body, "code": "gas-01", "points": [
-        {"key": "h2_ppm", "name": "氢气", "quantity": "h2"}]})
+    dup = world.client.post(
+        "/api/v1/devices",
+        headers=admin,
+        json={**body, "code": "gas-01", "points": [{"key": "h2_ppm", "name": "氢气", "quantity": "h2"}]},
+    )
     assert dup.status_code == 409
     with world.db() as conn:
-        assert conn.execute("SELECT count(*) FROM config_revision").fetchone()[0] == 1   # the seed only
+        assert conn.execute("SELECT count(*) FROM config_revision").fetchone()[0] == 1  # the seed only
 
 
 def test_retiring_keeps_the_registry_consistent(world: World) -> None:
@@ -98,7 +115,7 @@ def test_retiring_keeps_the_registry_consistent(world: World) -> None:
     assert gone["retired_at"] is not None
     listed = world.client.get("/api/v1/points", headers=admin, params={"device_id": em}).json()["items"]
     assert listed == []
-    with psycopg.connect(world.url) as conn:            # readings are kept
+    with psycopg.connect(world.url) as conn:  # readings are kept
         assert conn.execute("SELECT count(*) FROM point WHERE device_id = %s", (em,)).fetchone()[0] == 1
 
 
@@ -106,15 +123,23 @@ def test_meter_writes_use_ids_and_check_the_site(world: World) -> None:
     admin = world.headers("admin")
     with world.db() as conn:
         energy = conn.execute("SELECT point_id FROM meter WHERE id = %s", (world.ids["meter"],)).fetchone()[0]
-    body = {"site_id": world.ids["site"], "code": "e-sub", "name": "分表", "medium": "electricity",
-            "point_id": energy, "parent_id": world.ids["meter"]}
+    body = {
+        "site_id": world.ids["site"],
+        "code": "e-sub",
+        "name": "分表",
+        "medium": "electricity",
+        "point_id": energy,
+        "parent_id": world.ids["meter"],
+    }
     created = world.client.post("/api/v1/meters", headers=admin, json=body)
     assert created.status_code == 201 and created.json()["parent_id"] == world.ids["meter"]
-    wrong = world.client.post("/api/v1/meters", headers=admin,
-                              json={**body, "code": "e-x", "point_id": world.ids["point"]})
+    wrong = world.client.post(
+        "/api/v1/meters", headers=admin, json={**body, "code": "e-x", "point_id": world.ids["point"]}
+    )
     assert wrong.status_code == 409 and "counter" in wrong.json()["detail"]
-    foreign = world.client.post("/api/v1/meters", headers=admin,
-                                json={**body, "code": "e-y", "point_id": world.ids["other_point"]})
+    foreign = world.client.post(
+        "/api/v1/meters", headers=admin, json={**body, "code": "e-y", "point_id": world.ids["other_point"]}
+    )
     assert foreign.status_code == 422 and foreign.json()["errors"][0]["field"] == "body.point_id"
     detached = world.client.patch(f"/api/v1/meters/{created.json()['id']}", headers=admin, json={"parent_id": None})
     assert detached.status_code == 200 and detached.json()["parent_id"] is None

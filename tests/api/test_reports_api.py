@@ -34,8 +34,9 @@ def test_run_download_and_verify_as_manager_and_regulator(world: World) -> None:
     assert hashlib.sha256(got.content).hexdigest() == pdf["sha256"] == got.headers["x-content-sha256"]
     assert pdf["filename"] in got.headers["content-disposition"]
     with world.db() as conn:
-        actor, detail = conn.execute("SELECT actor, detail FROM audit_entry WHERE action = 'export.report.download' "
-                                     "ORDER BY seq DESC LIMIT 1").fetchone()
+        actor, detail = conn.execute(
+            "SELECT actor, detail FROM audit_entry WHERE action = 'export.report.download' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
     assert actor == "user:ehs_manager" and detail["sha256"] == pdf["sha256"]
 
     ww = run(world, "admin", kind="alarm_month", site=SITE, month="2026-03", areas=["wastewater"], formats=["csv"])
@@ -45,22 +46,28 @@ def test_run_download_and_verify_as_manager_and_regulator(world: World) -> None:
     listed = world.client.get("/api/v1/reports", headers=world.headers("regulator")).json()
     assert [f["id"] for f in listed] == [ww_file["id"]]
     assert world.client.get(f"/api/v1/reports/{pdf['id']}", headers=world.headers("regulator")).status_code == 404
-    assert world.client.get(f"/api/v1/reports/{pdf['id']}/download",
-                            headers=world.headers("regulator")).status_code == 404
+    assert (
+        world.client.get(f"/api/v1/reports/{pdf['id']}/download", headers=world.headers("regulator")).status_code == 404
+    )
     mine = world.client.get(f"/api/v1/reports/{ww_file['id']}/download", headers=world.headers("regulator"))
     assert mine.status_code == 200 and "污水站" in mine.content.decode("utf-8-sig")
     # the regulator checks the file they were sent, and a copy with one byte changed
-    ok = world.client.post("/api/v1/reports/verify", headers=world.headers("regulator"),
-                           files={"file": ("r.csv", mine.content)}).json()
+    ok = world.client.post(
+        "/api/v1/reports/verify", headers=world.headers("regulator"), files={"file": ("r.csv", mine.content)}
+    ).json()
     assert ok["valid"] is True and ok["report"]["id"] == ww_file["id"]
     changed = bytearray(mine.content)
     changed[10] ^= 0x20
-    bad = world.client.post(f"/api/v1/reports/verify?report_id={ww_file['id']}", headers=world.headers("regulator"),
-                            files={"file": ("r.csv", bytes(changed))}).json()
+    bad = world.client.post(
+        f"/api/v1/reports/verify?report_id={ww_file['id']}",
+        headers=world.headers("regulator"),
+        files={"file": ("r.csv", bytes(changed))},
+    ).json()
     assert bad["valid"] is False and bad["report"] is None and bad["differs"]["first_byte"] == 10
     # a valid file outside the regulator's scope: valid, but the report is not shown to them
-    other = world.client.post("/api/v1/reports/verify", headers=world.headers("regulator"),
-                              files={"file": ("r.pdf", got.content)}).json()
+    other = world.client.post(
+        "/api/v1/reports/verify", headers=world.headers("regulator"), files={"file": ("r.pdf", got.content)}
+    ).json()
     assert other["valid"] is True and other["report"] is None
     # an incident report of an alarm
     incident = run(world, "ehs_manager", kind="incident", alarm_id=ids["a"], formats=["pdf"], lang="en")
@@ -69,13 +76,16 @@ def test_run_download_and_verify_as_manager_and_regulator(world: World) -> None:
 
 def test_run_requests_are_checked(world: World) -> None:
     post = lambda body, who="ehs_manager": world.client.post(  # noqa: E731
-        "/api/v1/reports/runs", headers=world.headers(who), json=body)
+        "/api/v1/reports/runs", headers=world.headers(who), json=body
+    )
     assert post({"kind": "nope", "site": SITE, "month": "2026-03"}).status_code == 422
     assert post({"kind": "alarm_month", "site": SITE}).status_code == 422
     assert post({"kind": "alarm_month", "site": SITE, "month": "2026-13"}).status_code == 422
-    assert post({"kind": "alarm_month", "site": SITE, "month": "2026-03",
-                 "since": "2026-03-01T00:00:00Z"}).status_code == 422
-    assert post({"kind": "alarm_month", "site": "s2", "month": "2026-03"}).status_code == 403     # not their site
+    assert (
+        post({"kind": "alarm_month", "site": SITE, "month": "2026-03", "since": "2026-03-01T00:00:00Z"}).status_code
+        == 422
+    )
+    assert post({"kind": "alarm_month", "site": "s2", "month": "2026-03"}).status_code == 403  # not their site
     assert post({"kind": "alarm_month", "site": SITE, "month": "2026-03", "areas": ["nowhere"]}).status_code == 422
     assert post({"kind": "incident", "alarm_id": 999999}).status_code == 404
     assert world.client.get("/api/v1/reports/runs/999999", headers=world.headers("admin")).status_code == 404

@@ -40,18 +40,32 @@ def test_scheduled_reports_are_mailed_and_linked(world: World) -> None:
     smtp.start()
     try:
         with stand_ins() as providers, psycopg.connect(world.url) as conn:
-            for name, kind, url in (("smtp", "email", f"mailto://127.0.0.1:{port}?from=ehs@plant.example&mode=insecure"),
-                                    ("ding", "dingtalk", f"dingtalk://{DING_SECRET}@{DING_TOKEN}/")):
-                notify_config.put_channel(conn=conn, secret=SECRET, spec=notify_config.ChannelSpec(
-                    name=name, kind=kind, url=url))
-            schedules.put_schedule(conn, actor="user:admin", spec=ScheduleSpec(
-                "epb-monthly", "alarm_month", SITE, "monthly", ("pdf", "csv"), ("wastewater",),
-                deliver_to=("smtp:inspector@epb.example", "ding", "nowhere")))
+            for name, kind, url in (
+                ("smtp", "email", f"mailto://127.0.0.1:{port}?from=ehs@plant.example&mode=insecure"),
+                ("ding", "dingtalk", f"dingtalk://{DING_SECRET}@{DING_TOKEN}/"),
+            ):
+                notify_config.put_channel(
+                    conn=conn, secret=SECRET, spec=notify_config.ChannelSpec(name=name, kind=kind, url=url)
+                )
+            schedules.put_schedule(
+                conn,
+                actor="user:admin",
+                spec=ScheduleSpec(
+                    "epb-monthly",
+                    "alarm_month",
+                    SITE,
+                    "monthly",
+                    ("pdf", "csv"),
+                    ("wastewater",),
+                    deliver_to=("smtp:inspector@epb.example", "ding", "nowhere"),
+                ),
+            )
             conn.commit()
             delivery = Delivery(AppriseNotifier(endpoints={"dingtalk": providers.base}), SECRET, PUBLIC)
             # now: the links it sends are valid for 7 days from now (the API checks them on its own clock)
-            made = schedules.tick(lambda: psycopg.connect(world.url), delivery=delivery,
-                                  clock=FrozenClock(datetime.now(UTC)))
+            made = schedules.tick(
+                lambda: psycopg.connect(world.url), delivery=delivery, clock=FrozenClock(datetime.now(UTC))
+            )
             ding = [text_of(m) for m in providers.messages("dingtalk")]
     finally:
         smtp.stop()
@@ -69,14 +83,19 @@ def test_scheduled_reports_are_mailed_and_linked(world: World) -> None:
     got = world.client.get(urls[0])
     assert got.status_code == 200 and got.headers["x-content-sha256"] in {f["sha256"] for f in files.values()}
     assert hashlib.sha256(got.content).hexdigest() == got.headers["x-content-sha256"]
-    assert world.client.get(urls[0][:-3] + "abc").status_code == 404            # a forged token
+    assert world.client.get(urls[0][:-3] + "abc").status_code == 404  # a forged token
     with psycopg.connect(world.url) as conn:
         deliveries = conn.execute("SELECT target, status, error FROM report_delivery ORDER BY id").fetchall()
-        link_download = conn.execute("SELECT actor FROM audit_entry WHERE action = 'export.report.download' "
-                                     "ORDER BY seq DESC LIMIT 1").fetchone()
-        alarm = conn.execute("SELECT message FROM alarm WHERE rule = 'report.delivery.epb-monthly' AND closed_at IS "
-                             "NULL").fetchone()
-    assert deliveries == [("smtp:inspector@epb.example", "sent", None), ("ding", "sent", None),
-                          ("nowhere", "failed", "no enabled channel 'nowhere'")]
+        link_download = conn.execute(
+            "SELECT actor FROM audit_entry WHERE action = 'export.report.download' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        alarm = conn.execute(
+            "SELECT message FROM alarm WHERE rule = 'report.delivery.epb-monthly' AND closed_at IS NULL"
+        ).fetchone()
+    assert deliveries == [
+        ("smtp:inspector@epb.example", "sent", None),
+        ("ding", "sent", None),
+        ("nowhere", "failed", "no enabled channel 'nowhere'"),
+    ]
     assert link_download == ("link:ding",)
     assert alarm == ("nowhere: no enabled channel 'nowhere'",)

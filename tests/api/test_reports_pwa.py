@@ -28,9 +28,13 @@ RESULTS = REPO_ROOT / "test-results"
 def _archive(url: str, areas: tuple[str, ...] | None) -> dict:
     since, until = month_period("2026-03", "Asia/Shanghai")
     with psycopg.connect(url) as conn:
-        run = service.create_run(conn, kind="alarm_month", params=Params(site=SITE, since=since, until=until,
-                                                                         areas=areas), formats=["pdf"],
-                                 actor="user:ehs_manager")
+        run = service.create_run(
+            conn,
+            kind="alarm_month",
+            params=Params(site=SITE, since=since, until=until, areas=areas),
+            formats=["pdf"],
+            actor="user:ehs_manager",
+        )
         conn.commit()
     return service.execute(lambda: psycopg.connect(url), run["id"], clock=SystemClock())["files"][0]
 
@@ -57,8 +61,9 @@ def test_the_regulator_sees_and_downloads_their_reports(world_url: str, serve, t
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM)
         try:
-            context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", base_url=base,
-                                          accept_downloads=True)
+            context = browser.new_context(
+                viewport={"width": 390, "height": 844}, locale="zh-CN", base_url=base, accept_downloads=True
+            )
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -67,10 +72,10 @@ def test_the_regulator_sees_and_downloads_their_reports(world_url: str, serve, t
             page.click("#nav-reports")
             page.wait_for_selector(".reports li")
             listed = page.eval_on_selector_all(".reports li", "els => els.map(e => Number(e.dataset.report))")
-            assert listed == [wastewater["id"]]                     # not the whole-site report
+            assert listed == [wastewater["id"]]  # not the whole-site report
             text = page.inner_text("#view")
             assert "报表存档" in text and "报警管理月报" in text and wastewater["sha256"][:16] in text
-            assert "2026-03-01 00:00 — 2026-04-01 00:00 (Asia/Shanghai)" in text     # the site's month
+            assert "2026-03-01 00:00 — 2026-04-01 00:00 (Asia/Shanghai)" in text  # the site's month
             page.screenshot(path=str(RESULTS / "pwa-regulator-reports-390x844.png"))
             with page.expect_download() as info:
                 page.click(f"button.download[data-id='{wastewater['id']}']")
@@ -90,6 +95,7 @@ def test_the_regulator_sees_and_downloads_their_reports(world_url: str, serve, t
         finally:
             browser.close()
     with psycopg.connect(world_url) as conn:
-        downloads = conn.execute("SELECT actor, target FROM audit_entry WHERE action = 'export.report.download'"
-                                 ).fetchall()
+        downloads = conn.execute(
+            "SELECT actor, target FROM audit_entry WHERE action = 'export.report.download'"
+        ).fetchall()
     assert downloads == [("user:regulator", f"report:{wastewater['id']}")] and whole["id"] != wastewater["id"]

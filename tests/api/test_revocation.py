@@ -28,6 +28,7 @@ API = "/api/v1"
 @pytest.fixture
 def start_live(world_url: str, api_template: Template, serve) -> Callable[..., Live]:
     """An app on a real uvicorn server, with API settings overridden (as tests/api/test_ws.py)."""
+
     def start(**api_overrides: Any) -> Live:
         core, api = settings_for(world_url)
         for key, value in api_overrides.items():
@@ -52,8 +53,16 @@ def _admin(live: Live) -> dict[str, str]:
 
 def _key(live: Live, role: Role = Role.VIEWER) -> tuple[int, str]:
     with psycopg.connect(live.url) as conn:
-        key_id, key = apikeys.create_key(conn=conn, actor=console("test"), name="screen", role=role, sites=[SITE],
-                                         all_sites=False, expires_at=None, now=datetime.now(UTC))
+        key_id, key = apikeys.create_key(
+            conn=conn,
+            actor=console("test"),
+            name="screen",
+            role=role,
+            sites=[SITE],
+            all_sites=False,
+            expires_at=None,
+            now=datetime.now(UTC),
+        )
         conn.commit()
     return key_id, key
 
@@ -75,7 +84,7 @@ def test_a_live_user_session_closes_when_the_user_changes(start_live, change: st
     else:
         answer = http.patch(f"{API}/users/{target}", json=body, headers=_admin(live))
     assert answer.status_code == 200
-    code, reason = _closed_with(ws)                # at once, by NOTIFY: not when the token expires
+    code, reason = _closed_with(ws)  # at once, by NOTIFY: not when the token expires
     assert code == 4401 and "sign in again" in reason
     assert http.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
@@ -84,11 +93,14 @@ def test_a_password_change_closes_the_other_live_sessions(start_live) -> None:
     live = start_live()
     ws = live.client("viewer")
     http = _http(live)
-    answer = http.post(f"{API}/auth/password", headers={"Authorization": f"Bearer {live.token('viewer')}"},
-                       json={"current_password": PASSWORD, "new_password": "another long password 42"})
+    answer = http.post(
+        f"{API}/auth/password",
+        headers={"Authorization": f"Bearer {live.token('viewer')}"},
+        json={"current_password": PASSWORD, "new_password": "another long password 42"},
+    )
     assert answer.status_code == 200
     assert _closed_with(ws)[0] == 4401
-    fresh = answer.json()["access_token"]           # the session that changed it goes on with its new token
+    fresh = answer.json()["access_token"]  # the session that changed it goes on with its new token
     assert http.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
 
 
@@ -132,14 +144,14 @@ def test_an_expiring_api_key_ends_its_live_session(start_live) -> None:
 
 def test_unauthenticated_websockets_count_toward_the_client_limit(start_live) -> None:
     live = start_live(ws_max_clients=2)
-    first = connect(live.ws_url, compression=None, open_timeout=10)    # accepted, says nothing yet
+    first = connect(live.ws_url, compression=None, open_timeout=10)  # accepted, says nothing yet
     second = connect(live.ws_url, compression=None, open_timeout=10)
     third = connect(live.ws_url, compression=None, open_timeout=10)
-    assert _closed_with(third)[0] == 1013               # before: only signed-in sessions counted
+    assert _closed_with(third)[0] == 1013  # before: only signed-in sessions counted
     second.close()
     first.send(json.dumps({"type": "auth", "token": live.token("viewer")}))
     expect(first, "welcome")
-    fourth = live.client("viewer")                      # the place second held is free again
+    fourth = live.client("viewer")  # the place second held is free again
     fourth.close()
     first.close()
 
@@ -155,8 +167,12 @@ def test_junk_credentials_are_refused_without_a_pool_connection(world_url: str) 
         expired = world.token("admin", expired=True)
         held = app.state.pool.getconn()
         try:
-            for headers in ({}, {"Authorization": "Bearer nonsense"}, {"Authorization": f"Bearer {expired}"},
-                            {"X-API-Key": "ehs_notakey"}):
+            for headers in (
+                {},
+                {"Authorization": "Bearer nonsense"},
+                {"Authorization": f"Bearer {expired}"},
+                {"X-API-Key": "ehs_notakey"},
+            ):
                 for path in ("/api/v1/alarms", "/api/v1/users", "/api/v1/audit/verify", "/api/v1/latest"):
                     assert client.get(path, headers=headers).status_code == 401, (path, headers)
         finally:

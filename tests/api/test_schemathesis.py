@@ -28,7 +28,7 @@ MAX_EXAMPLES = 15
 
 @pytest.fixture
 def api_server(world_url: str, serve) -> tuple[str, bytes, str]:
-    alarm_world.seed(world_url)                  # alarms, a command, a flood and a configuration to work on
+    alarm_world.seed(world_url)  # alarms, a command, a flood and a configuration to work on
     core, api = settings_for(world_url)
     app = create_app(core, api)
     return f"http://{serve(app)}", app.state.auth.jwt_key, world_url
@@ -36,19 +36,26 @@ def api_server(world_url: str, serve) -> tuple[str, bytes, str]:
 
 # the document the app serves (built without a database); requests go to a running server per operation
 schema = schemathesis.openapi.from_dict(
-    create_app(CoreSettings(database_url="postgresql://unused@127.0.0.1/unused")).openapi())
+    create_app(CoreSettings(database_url="postgresql://unused@127.0.0.1/unused")).openapi()
+)
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+)
 def test_no_server_errors_and_answers_match_the_schema(case, api_server) -> None:
     base, key, url = api_server
     # a fresh token each time: a generated request may have reset the administrator's sessions
     headers = {"Authorization": f"Bearer {mint_token(url, key, 'admin')}"}
     # timeout: schemathesis waits 10 s by default, which on the loaded 2-core CI machine once expired on a 405 that
     # needs no database; this test is about status codes and schemas (latency is measured by `ehs bench api`)
-    case.call_and_validate(base_url=base, headers=headers, timeout=60,
-                           checks=[not_a_server_error, status_code_conformance, content_type_conformance,
-                                   response_schema_conformance])
+    case.call_and_validate(
+        base_url=base,
+        headers=headers,
+        timeout=60,
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
+    )

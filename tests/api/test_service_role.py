@@ -23,7 +23,7 @@ def test_the_api_works_as_the_service_role(world_url: str, api_template) -> None
         setup_service_role(conn, role=role)
     ids = alarm_world.seed(world_url)
     try:
-        sep = "&" if "?" in world_url else "?"       # the embedded server's URL already has a query (host=...)
+        sep = "&" if "?" in world_url else "?"  # the embedded server's URL already has a query (host=...)
         core, api = settings_for(f"{world_url}{sep}options=-crole%3D{role}")
         with TestClient(create_app(core, api)) as client:
             world = World(world_url, client, {}, {})

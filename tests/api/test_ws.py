@@ -50,8 +50,14 @@ class Live:
                 conn.rollback()
 
     def alarm(self, **event: Any) -> None:
-        body = {"alarm_id": 1, "event_id": 1, "kind": "raise", "state": "active_unacked",
-                "at": datetime.now(UTC).isoformat(), **event}
+        body = {
+            "alarm_id": 1,
+            "event_id": 1,
+            "kind": "raise",
+            "state": "active_unacked",
+            "at": datetime.now(UTC).isoformat(),
+            **event,
+        }
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute("SELECT pg_notify(%s, %s)", (channels.ALARMS, json.dumps(body)))
 
@@ -83,7 +89,7 @@ def test_committed_readings_reach_subscribers_and_rolled_back_ones_never(start_l
         ws.send(json.dumps({"type": "subscribe", "points": [pid]}))
         subscribed = expect(ws, "subscribed")
         assert subscribed["points"] == 1 and subscribed["errors"] == []
-        snapshot = expect(ws, "readings")                      # the current value first
+        snapshot = expect(ws, "readings")  # the current value first
         assert [r["point_id"] for r in snapshot["items"]] == [pid]
         live.commit_reading(pid, 111.0, rollback=True)
         live.commit_reading(pid, 222.0)
@@ -96,11 +102,13 @@ def test_site_subscription_and_scope(start_live) -> None:
     with live.client("regulator") as ws:
         ws.send(json.dumps({"type": "subscribe", "sites": [SITE, "s2"], "points": [live.ids["point"]]}))
         subscribed = expect(ws, "subscribed")
-        assert subscribed["errors"] == ["sites: 's2' is not in your scope",
-                                        f"points: {live.ids['point']} is not in your scope"]
-        assert subscribed["points"] == 2                          # the wastewater points only
+        assert subscribed["errors"] == [
+            "sites: 's2' is not in your scope",
+            f"points: {live.ids['point']} is not in your scope",
+        ]
+        assert subscribed["points"] == 2  # the wastewater points only
         assert {r["point_id"] for r in expect(ws, "readings")["items"]} == {live.ids["ww_point"]}
-        live.commit_reading(live.ids["point"], 5.0)              # formation: not for regulators
+        live.commit_reading(live.ids["point"], 5.0)  # formation: not for regulators
         live.commit_reading(live.ids["ww_point"], 7.2)
         assert [(r["point_id"], r["value"]) for r in expect(ws, "readings")["items"]] == [(live.ids["ww_point"], 7.2)]
         ws.send(json.dumps({"type": "what"}))
@@ -115,8 +123,8 @@ def test_alarm_events_follow_site_and_process_scope(start_live) -> None:
         for ws in (viewer, regulator):
             ws.send(json.dumps({"type": "subscribe", "alarms": "*"}))
             assert expect(ws, "subscribed")["alarms"] == "*"
-        live.alarm(alarm_id=1, site="s2", area="formation")          # another site: nobody here
-        live.alarm(alarm_id=2, site=SITE, area="formation")          # regulators: not compliance data
+        live.alarm(alarm_id=1, site="s2", area="formation")  # another site: nobody here
+        live.alarm(alarm_id=2, site=SITE, area="formation")  # regulators: not compliance data
         live.alarm(alarm_id=3, site=SITE, area="wastewater", message="pH 11.2 above the discharge limit")
         assert [expect(viewer, "alarm")["event"]["alarm_id"] for _ in range(2)] == [2, 3]
         event = expect(regulator, "alarm")["event"]
@@ -125,8 +133,11 @@ def test_alarm_events_follow_site_and_process_scope(start_live) -> None:
 
 def test_authentication_is_required_and_checked(start_live) -> None:
     live = start_live()
-    cases = [({"type": "subscribe", "sites": [SITE]}, 4401), ({"type": "auth", "token": "nonsense"}, 4401),
-             ({"type": "auth", "token": live.token("viewer", expired=True)}, 4401)]
+    cases = [
+        ({"type": "subscribe", "sites": [SITE]}, 4401),
+        ({"type": "auth", "token": "nonsense"}, 4401),
+        ({"type": "auth", "token": live.token("viewer", expired=True)}, 4401),
+    ]
     for first, code in cases:
         with connect(live.ws_url, compression=None) as ws:
             ws.send(json.dumps(first))
@@ -147,7 +158,7 @@ def test_reconnect_gets_the_current_values(start_live) -> None:
         ws.send(json.dumps({"type": "subscribe", "points": [pid]}))
         expect(ws, "subscribed")
         expect(ws, "readings")
-    live.commit_reading(pid, 333.0)                       # while disconnected
+    live.commit_reading(pid, 333.0)  # while disconnected
     with live.client() as ws:
         ws.send(json.dumps({"type": "subscribe", "points": [pid]}))
         expect(ws, "subscribed")
@@ -161,11 +172,13 @@ def test_a_lost_database_connection_is_reported_as_a_gap(start_live) -> None:
         expect(ws, "subscribed")
         expect(ws, "readings")
         with psycopg.connect(live.url, autocommit=True) as conn:
-            killed = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                  "WHERE datname = current_database() AND query LIKE 'LISTEN %'").fetchall()
+            killed = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+            ).fetchall()
         assert killed
         assert "missed" in expect(ws, "gap")["reason"]
-        expect(ws, "readings")                            # fresh values after the gap
+        expect(ws, "readings")  # fresh values after the gap
         wait_for(lambda: live.app.state.hub.connected.is_set(), message="the live feed to listen again")
         live.alarm(alarm_id=9, site=SITE, area="formation")
         assert expect(ws, "alarm")["event"]["alarm_id"] == 9
@@ -181,8 +194,14 @@ def test_a_client_too_slow_for_alarm_events_is_disconnected_with_a_reason(start_
         padding = os.urandom(3000).hex()
         with psycopg.connect(live.url) as conn:
             for n in range(4000):
-                body = {"alarm_id": n, "site": SITE, "kind": "raise", "state": "active_unacked",
-                        "at": "2026-01-01T00:00:00Z", "message": padding}
+                body = {
+                    "alarm_id": n,
+                    "site": SITE,
+                    "kind": "raise",
+                    "state": "active_unacked",
+                    "at": "2026-01-01T00:00:00Z",
+                    "message": padding,
+                }
                 conn.execute("SELECT pg_notify(%s, %s)", (channels.ALARMS, json.dumps(body)))
         wait_for(lambda: any(s.overflow for s in hub.sessions) or not hub.sessions, message="the overflow")
         received = []
@@ -190,7 +209,7 @@ def test_a_client_too_slow_for_alarm_events_is_disconnected_with_a_reason(start_
             while True:
                 received.append(expect(ws, "alarm")["event"]["alarm_id"])
     assert closed.value.rcvd.code == 4008 and "too slow" in closed.value.rcvd.reason
-    assert received == list(range(len(received)))            # what arrived is complete and in order
+    assert received == list(range(len(received)))  # what arrived is complete and in order
     assert 0 < len(received) < 4000
 
 
@@ -203,14 +222,22 @@ def test_a_site_subscription_follows_configuration_changes(start_live) -> None:
         before = expect(ws, "subscribed")["points"]
         expect(ws, "readings")
         base = live.ws_url.replace("ws://", "http://").removesuffix("/api/v1/ws")
-        body = {"area_id": live.ids["area"], "code": "gas-09", "name": "新探测器", "kind": "gas_detector",
-                "points": [{"key": "h2_ppm", "name": "氢气", "quantity": "h2"}]}
-        created = httpx.post(f"{base}/api/v1/devices", json=body, timeout=30,
-                             headers={"Authorization": f"Bearer {live.token('admin')}"})
+        body = {
+            "area_id": live.ids["area"],
+            "code": "gas-09",
+            "name": "新探测器",
+            "kind": "gas_detector",
+            "points": [{"key": "h2_ppm", "name": "氢气", "quantity": "h2"}],
+        }
+        created = httpx.post(
+            f"{base}/api/v1/devices", json=body, timeout=30, headers={"Authorization": f"Bearer {live.token('admin')}"}
+        )
         assert created.status_code == 201
         hub = live.app.state.hub
-        new_point = wait_for(lambda: next((p for p, meta in hub.registry.meta.items() if meta[1] == "gas-09"), None),
-                             message="the registry reload after config_changed")
+        new_point = wait_for(
+            lambda: next((p for p, meta in hub.registry.meta.items() if meta[1] == "gas-09"), None),
+            message="the registry reload after config_changed",
+        )
         wait_for(lambda: any(new_point in s.points for s in hub.sessions), message="the subscription to grow")
         live.commit_reading(new_point, 12.5)
         update = expect(ws, "readings")
@@ -219,25 +246,40 @@ def test_a_site_subscription_follows_configuration_changes(start_live) -> None:
 
 
 #: What each principal gets from the WebSocket: "welcome", or the close code.
-WS_EXPECT = {"anon": 4401, "expired": 4401, "device": 4403, "other_site": "welcome", "viewer": "welcome",
-             "regulator": "welcome", "operator": "welcome", "ehs_manager": "welcome", "admin": "welcome"}
+WS_EXPECT = {
+    "anon": 4401,
+    "expired": 4401,
+    "device": 4403,
+    "other_site": "welcome",
+    "viewer": "welcome",
+    "regulator": "welcome",
+    "operator": "welcome",
+    "ehs_manager": "welcome",
+    "admin": "welcome",
+}
 
 
 def test_websocket_principals(start_live) -> None:
     live = start_live()
     for who, expected in WS_EXPECT.items():
-        first = ({"type": "subscribe", "sites": [SITE]} if who == "anon" else
-                 {"type": "auth", "api_key": live.keys["device"]} if who == "device" else
-                 {"type": "auth", "token": live.token("admin" if who == "expired" else who,
-                                                      expired=who == "expired")})
+        first = (
+            {"type": "subscribe", "sites": [SITE]}
+            if who == "anon"
+            else {"type": "auth", "api_key": live.keys["device"]}
+            if who == "device"
+            else {"type": "auth", "token": live.token("admin" if who == "expired" else who, expired=who == "expired")}
+        )
         with connect(live.ws_url, compression=None) as ws:
             ws.send(json.dumps(first))
             if expected == "welcome":
                 assert expect(ws, "welcome")["name"] == who
                 ws.send(json.dumps({"type": "subscribe", "sites": [SITE], "alarms": [SITE]}))
                 errors = expect(ws, "subscribed")["errors"]
-                assert errors == ([f"sites: {SITE!r} is not in your scope", f"alarms: {SITE!r} is not in your scope"]
-                                  if who == "other_site" else []), who
+                assert errors == (
+                    [f"sites: {SITE!r} is not in your scope", f"alarms: {SITE!r} is not in your scope"]
+                    if who == "other_site"
+                    else []
+                ), who
             else:
                 with pytest.raises(ConnectionClosed) as closed:
                     ws.recv(timeout=20)

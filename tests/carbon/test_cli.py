@@ -21,8 +21,14 @@ pytestmark = pytest.mark.db
 
 def _ehs(url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "EHS_DATABASE_URL": url, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run([sys.executable, "-m", "cli.main", "carbon", *args], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "carbon", *args],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_console_imports_factors_sets_routing_and_refuses_bad_files(database_url: str, tmp_path: Path) -> None:
@@ -35,8 +41,12 @@ def test_console_imports_factors_sets_routing_and_refuses_bad_files(database_url
     bad = tmp_path / "lib"
     shutil.copytree(DATA_DIR, bad)
     (bad / "VERSION").write_text("9.9")
-    (bad / "grid.csv").write_text((DATA_DIR / "grid.csv").read_text(encoding="utf-8").replace(
-        "province,jiangsu,2022,average,0.5978", "province,jiangsu,2022,average,-0.5978"), encoding="utf-8")
+    (bad / "grid.csv").write_text(
+        (DATA_DIR / "grid.csv")
+        .read_text(encoding="utf-8")
+        .replace("province,jiangsu,2022,average,0.5978", "province,jiangsu,2022,average,-0.5978"),
+        encoding="utf-8",
+    )
     refused = _ehs(database_url, "factors", "import", str(bad))
     assert refused.returncode == 2
     assert "grid.csv:28: value_kg_per_kwh: '-0.5978' must lie between 0 and 5" in refused.stderr

@@ -25,8 +25,7 @@ def seed(conn: psycopg.Connection) -> str:
     return site
 
 
-def monthly_source(year: int = 2025, kwh: dict[str, float] | None = None, site_kwh: float | None = None
-                   ) -> RowsSource:
+def monthly_source(year: int = 2025, kwh: dict[str, float] | None = None, site_kwh: float | None = None) -> RowsSource:
     """Hourly electricity of each area, the same every hour, through ``year``; the site meter adds 10 %."""
     kwh = kwh or {"coating": 100.0, "formation": 300.0}
     rows = []
@@ -35,8 +34,12 @@ def monthly_source(year: int = 2025, kwh: dict[str, float] | None = None, site_k
     while t < end:
         for area, q in kwh.items():
             rows.append(("area", Activity(area, "electricity", t, q, "kWh")))
-        rows.append(("site", Activity(SITE, "electricity", t, site_kwh if site_kwh is not None
-                                      else sum(kwh.values()) * 1.1, "kWh")))
+        rows.append(
+            (
+                "site",
+                Activity(SITE, "electricity", t, site_kwh if site_kwh is not None else sum(kwh.values()) * 1.1, "kWh"),
+            )
+        )
         t += timedelta(hours=1)
     return RowsSource(rows)
 

@@ -65,9 +65,9 @@ CHAMBER, FAN = ("rto-plc-01", "chamber_temp_c"), ("rto-logger-01", "fan_rs_code"
 
 def test_rto_chamber_below_its_minimum_while_the_fan_runs_is_an_alarm_a_planned_stop_is_not(plant: Plant) -> None:
     assert plant.run({CHAMBER: 820.0, FAN: 1.0}, 120) == {}
-    assert plant.run({CHAMBER: 300.0, FAN: 0.0}, 300) == {}                   # stopped and cooled down: fine
-    found = plant.run({CHAMBER: 700.0, FAN: 1.0}, 50)                          # fan on, chamber cold
-    assert found == {}                                                         # not yet: 60 s on-delay
+    assert plant.run({CHAMBER: 300.0, FAN: 0.0}, 300) == {}  # stopped and cooled down: fine
+    found = plant.run({CHAMBER: 700.0, FAN: 1.0}, 50)  # fan on, chamber cold
+    assert found == {}  # not yet: 60 s on-delay
     assert plant.run({CHAMBER: 700.0, FAN: 1.0}, 30) == {("rto.chamber_cold", RTO): Severity.HIGH}
     assert plant.run({CHAMBER: 700.0, FAN: 4.0}, 10) == {("rto.chamber_cold", RTO): Severity.NORMAL}  # fan alarm
 
@@ -78,7 +78,7 @@ LINE, VOC_FAN = ("coat-line-01", "line_running_bool"), ("voc-fan-01", "fan_runni
 
 def test_collection_fan_off_while_the_line_runs_is_critical_and_stops_the_line(plant: Plant) -> None:
     assert plant.run({LINE: 1.0, VOC_FAN: 1.0}, 60) == {}
-    assert plant.run({LINE: 0.0, VOC_FAN: 0.0}, 60) == {}                       # both stopped: nothing to collect
+    assert plant.run({LINE: 0.0, VOC_FAN: 0.0}, 60) == {}  # both stopped: nothing to collect
     assert plant.run({LINE: 1.0, VOC_FAN: 0.0}, 20) == {("voc.collection_stopped", COATING): Severity.CRITICAL}
     assert plant.run({LINE: 0.0, VOC_FAN: 0.0}, 10) == {("voc.collection_stopped", COATING): Severity.NORMAL}
     plan = plant.config.plans[(SITE, "coating-voc")]
@@ -91,15 +91,18 @@ IN, OUT = ("adsorber-01", "voc_in_mg_m3"), ("adsorber-01", "voc_out_mg_m3")
 
 
 def test_adsorber_breakthrough_efficiency_below_80_percent_and_saturation_creeping_up(plant: Plant) -> None:
-    assert plant.run({IN: 120.0, OUT: 4.0}, 3600, dt=60) == {}                 # an hour of normal operation
-    assert plant.run({IN: 30.0, OUT: 5.0}, 600, dt=60) == {}                   # light load, 83 % removed: fine
+    assert plant.run({IN: 120.0, OUT: 4.0}, 3600, dt=60) == {}  # an hour of normal operation
+    assert plant.run({IN: 30.0, OUT: 5.0}, 600, dt=60) == {}  # light load, 83 % removed: fine
     found = plant.run({IN: 120.0, OUT: 15.0}, 600, dt=60)
     assert found[("adsorber.breakthrough", ADSORBER)] == Severity.HIGH
     assert found[("adsorber.saturating", f"{ADSORBER}/voc_out_mg_m3")] == Severity.LOW
-    assert ("adsorber.efficiency_low", ADSORBER) not in found                  # 87.5 % removed: still >= 80 %
+    assert ("adsorber.efficiency_low", ADSORBER) not in found  # 87.5 % removed: still >= 80 %
     # a lighter load (below the breakthrough rule's 50) that the carbon removes only 70 % of
-    assert plant.run({IN: 40.0, OUT: 12.0}, 600, dt=60) == {("adsorber.efficiency_low", ADSORBER): Severity.HIGH,
-                                                           ("adsorber.breakthrough", ADSORBER): Severity.NORMAL}
+    assert plant.run({IN: 40.0, OUT: 12.0}, 600, dt=60) == {
+        ("adsorber.efficiency_low", ADSORBER): Severity.HIGH,
+        ("adsorber.breakthrough", ADSORBER): Severity.NORMAL,
+    }
     assert plant.run({IN: 120.0, OUT: 3.0}, 600, dt=60) == {
         ("adsorber.efficiency_low", ADSORBER): Severity.NORMAL,
-        ("adsorber.saturating", f"{ADSORBER}/voc_out_mg_m3"): Severity.NORMAL}        # carbon replaced
+        ("adsorber.saturating", f"{ADSORBER}/voc_out_mg_m3"): Severity.NORMAL,
+    }  # carbon replaced

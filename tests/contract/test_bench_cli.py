@@ -11,8 +11,9 @@ import typer
 from cli import bench
 
 
-def test_missing_dependency_is_named_not_taken_for_a_missing_benchmark(monkeypatch: pytest.MonkeyPatch,
-                                                                         capsys: pytest.CaptureFixture) -> None:
+def test_missing_dependency_is_named_not_taken_for_a_missing_benchmark(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     broken = types.ModuleType("benchmarks._needs_missing")
 
     def import_module(name: str):

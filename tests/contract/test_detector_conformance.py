@@ -89,8 +89,8 @@ def test_key_is_stable_snake_case(cls, params):
 def test_capabilities_are_declared_booleans(cls, params):
     for name in ("needs_fit", "warm", "protect", "ticks", "immediate", "partial"):
         assert type(getattr(cls, name)) is bool, name
-    assert cls.needs_fit == issubclass(cls, ModelDetector)           # fitting is the model detectors' interface
-    assert not (cls.needs_fit and (cls.warm or cls.immediate))      # a fitted model is neither taught nor ready
+    assert cls.needs_fit == issubclass(cls, ModelDetector)  # fitting is the model detectors' interface
+    assert not (cls.needs_fit and (cls.warm or cls.immediate))  # a fitted model is neither taught nor ready
     inputs = cls(**params).inputs()
     assert inputs and all(isinstance(name, str) and name for name in inputs)
 
@@ -112,15 +112,18 @@ def test_missing_feature_gives_none_not_an_exception(cls, params):
     typical = _typical(cls, params)
     assert detector.score_one(typical, NEXT_TS) is not None
     nothing = detector.score_one({}, NEXT_TS)
-    if cls.ticks:                                                   # silence is what it judges
+    if cls.ticks:  # silence is what it judges
         assert isinstance(nothing, float) and math.isfinite(nothing)
         return
     assert nothing is None
     assert detector.score_one(dict.fromkeys(names, math.nan), NEXT_TS) is None
     for name in names:
         without = {k: v for k, v in typical.items() if k != name}
-        partial = [detector.score_one(without, NEXT_TS), detector.score_one({**typical, name: None}, NEXT_TS),
-                   detector.score_one({**typical, name: math.nan}, NEXT_TS)]
+        partial = [
+            detector.score_one(without, NEXT_TS),
+            detector.score_one({**typical, name: None}, NEXT_TS),
+            detector.score_one({**typical, name: math.nan}, NEXT_TS),
+        ]
         if cls.partial:
             assert all(isinstance(s, float) and math.isfinite(s) for s in partial)
         else:

@@ -29,10 +29,10 @@ ALLOWED = {
     "hazwaste": {"core"},
     "compliance": {"core"},
     "api": PACKAGES - TOP - {"api"},
-    "reports": PACKAGES - TOP - {"api", "reports"},   # like api, reports may read every domain; api serves reports
-    "cli": PACKAGES - {"cli"},                         # the console wires everything (a composition root)
-    "simulator": {"core"},                             # it plays the plant's devices: it knows only the vocabulary
-    "benchmarks": PACKAGES - {"benchmarks", "cli"},    # they drive the service's parts; the console runs them
+    "reports": PACKAGES - TOP - {"api", "reports"},  # like api, reports may read every domain; api serves reports
+    "cli": PACKAGES - {"cli"},  # the console wires everything (a composition root)
+    "simulator": {"core"},  # it plays the plant's devices: it knows only the vocabulary
+    "benchmarks": PACKAGES - {"benchmarks", "cli"},  # they drive the service's parts; the console runs them
 }
 # ARCHITECTURE.md: composition roots are ``*/__main__.py``, ``api/main.py`` and the console; they may wire
 # siblings together (the console is allowed everything above).
@@ -103,8 +103,9 @@ def _roots(path: Path) -> set[str]:
 
 
 def _python_files() -> list[Path]:
-    return [p for p in ROOT.rglob("*.py")
-            if not p.relative_to(ROOT).as_posix().startswith((".venv/", "build/", "var/"))]
+    return [
+        p for p in ROOT.rglob("*.py") if not p.relative_to(ROOT).as_posix().startswith((".venv/", "build/", "var/"))
+    ]
 
 
 def test_first_party_imports_point_downwards() -> None:
@@ -119,8 +120,10 @@ def test_first_party_imports_point_downwards() -> None:
                     used_exceptions.add((rel, imported))
                 else:
                     problems.append(f"{rel} imports {imported}")
-    problems += [f"exception {rel} -> {imported} is no longer needed: drop it from EXCEPTIONS"
-                 for rel, imported in sorted(EXCEPTIONS.keys() - used_exceptions)]
+    problems += [
+        f"exception {rel} -> {imported} is no longer needed: drop it from EXCEPTIONS"
+        for rel, imported in sorted(EXCEPTIONS.keys() - used_exceptions)
+    ]
     assert not problems, "\n".join(problems)
 
 
@@ -129,8 +132,10 @@ def test_import_parser_sees_function_level_and_relative_imports(tmp_path: Path) 
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     sample = pkg / "mod.py"
-    sample.write_text("import json\n\ndef f():\n    from alerts import service\n    from . import sibling\n"
-                      "    from .other import thing\n\nif True:\n    import api.main\n")
+    sample.write_text(
+        "import json\n\ndef f():\n    from alerts import service\n    from . import sibling\n"
+        "    from .other import thing\n\nif True:\n    import api.main\n"
+    )
     names = set(_imports(sample))
     assert {"json", "alerts", "alerts.service", "api.main", "sibling", "other", "other.thing"} <= names
 
@@ -169,7 +174,7 @@ def _graph(*, packages: bool = False) -> dict[str, set[str]]:
         source = name.split(".")[0] if packages else name
         targets = graph.setdefault(source, set())
         for imported in _imports(path):
-            while imported and imported not in modules:      # ``from a.b import func`` depends on a.b
+            while imported and imported not in modules:  # ``from a.b import func`` depends on a.b
                 imported = imported.rpartition(".")[0]
             if imported:
                 target = imported.split(".")[0] if packages else imported
@@ -228,15 +233,18 @@ def _shortest_cycle(graph: dict[str, set[str]], component: set[str]) -> list[str
             if nxt not in previous:
                 previous[nxt] = node
                 queue.append(nxt)
-    raise AssertionError(f"no cycle through {start}")          # unreachable for a strongly connected component
+    raise AssertionError(f"no cycle through {start}")  # unreachable for a strongly connected component
 
 
 def test_module_import_graph_has_no_cycle() -> None:
     cycles = _cycles(_graph())
     found = {frozenset(c) for c in cycles}
     problems = [" -> ".join(c) for c in cycles if frozenset(c) not in KNOWN_CYCLES]
-    problems += [f"known cycle {sorted(known)} is gone: drop it from KNOWN_CYCLES" for known in KNOWN_CYCLES
-                 if known not in found]
+    problems += [
+        f"known cycle {sorted(known)} is gone: drop it from KNOWN_CYCLES"
+        for known in KNOWN_CYCLES
+        if known not in found
+    ]
     assert not problems, "import cycles:\n" + "\n".join(problems)
 
 

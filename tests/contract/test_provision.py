@@ -8,8 +8,10 @@ from cli import provision
 
 
 def test_names_every_missing_package_when_it_may_not_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = (provision.Requirement("pkg-a", "for a", lambda: False),
-            provision.Requirement("pkg-b", "for b", lambda: True))
+    fake = (
+        provision.Requirement("pkg-a", "for a", lambda: False),
+        provision.Requirement("pkg-b", "for b", lambda: True),
+    )
     monkeypatch.setattr(provision, "REQUIREMENTS", fake)
     monkeypatch.setattr(provision, "_sudo", lambda: None)
     monkeypatch.setenv("EHS_TEST_PROVISION", "1")

@@ -16,8 +16,8 @@ def _fill(conn: psycopg.Connection, n: int = 5) -> None:
 
 
 def _tamper(conn: psycopg.Connection, sql: str, params: tuple = ()) -> None:
-    conn.execute("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only")   # what an attacker with
-    conn.execute(sql, params)                                                        # database rights can do
+    conn.execute("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only")  # what an attacker with
+    conn.execute(sql, params)  # database rights can do
     conn.execute("ALTER TABLE audit_entry ENABLE TRIGGER audit_entry_append_only")
 
 
@@ -36,7 +36,7 @@ def test_updates_and_deletes_are_refused(conn: psycopg.Connection) -> None:
 
 def test_an_edited_entry_is_named(conn: psycopg.Connection) -> None:
     _fill(conn)
-    _tamper(conn, "UPDATE audit_entry SET detail = '{\"comment\": \"nothing\"}' WHERE seq = 3")
+    _tamper(conn, 'UPDATE audit_entry SET detail = \'{"comment": "nothing"}\' WHERE seq = 3')
     _, problems = audit.verify(conn)
     assert [(p.seq, p.kind) for p in problems] == [(3, "edited")]
 
@@ -60,16 +60,21 @@ def test_a_rehashed_forgery_still_breaks_the_chain(conn: psycopg.Connection) -> 
 
 def _rechain(conn: psycopg.Connection, from_seq: int, hasher) -> None:
     """Rewrite every entry from ``from_seq`` on with ``hasher``, as one who can write the table would."""
-    rows = conn.execute("SELECT seq, at, actor, action, target, detail, prev_hash, site, area FROM audit_entry "
-                        "WHERE seq >= %s ORDER BY seq", (from_seq,)).fetchall()
+    rows = conn.execute(
+        "SELECT seq, at, actor, action, target, detail, prev_hash, site, area FROM audit_entry "
+        "WHERE seq >= %s ORDER BY seq",
+        (from_seq,),
+    ).fetchall()
     prev = rows[0][6]
     conn.execute("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only")
     for seq, at, actor, action, target, detail, _, site, area in rows:
         if seq == from_seq:
             actor = "someone-else"
         digest, hv = hasher(prev, seq, at, actor, action, target, detail, site, area)
-        conn.execute("UPDATE audit_entry SET actor = %s, prev_hash = %s, hash = %s, hv = %s WHERE seq = %s",
-                     (actor, prev, digest, hv, seq))
+        conn.execute(
+            "UPDATE audit_entry SET actor = %s, prev_hash = %s, hash = %s, hv = %s WHERE seq = %s",
+            (actor, prev, digest, hv, seq),
+        )
         prev = digest
     conn.execute("ALTER TABLE audit_entry ENABLE TRIGGER audit_entry_append_only")
 
@@ -78,8 +83,14 @@ def test_a_forger_without_the_key_is_caught_and_named(conn: psycopg.Connection) 
     """The database's owner rewrites entry 2 and re-chains the rest without the key: verify names entry 2 on."""
     _fill(conn)
     wrong = audit.chain_key("not the service secret")
-    _rechain(conn, 2, lambda prev, seq, at, actor, action, target, detail, site, area: (audit.entry_hash(
-        prev, seq, at, actor, action, target, detail, site=site, area=area, key=wrong), 2))
+    _rechain(
+        conn,
+        2,
+        lambda prev, seq, at, actor, action, target, detail, site, area: (
+            audit.entry_hash(prev, seq, at, actor, action, target, detail, site=site, area=area, key=wrong),
+            2,
+        ),
+    )
     _, problems = audit.verify(conn)
     assert [(p.seq, p.kind) for p in problems] == [(2, "edited"), (3, "edited"), (4, "edited"), (5, "edited")]
     assert "someone-else" in problems[0].message
@@ -88,8 +99,14 @@ def test_a_forger_without_the_key_is_caught_and_named(conn: psycopg.Connection) 
 def test_rewriting_keyed_entries_as_unkeyed_is_caught(conn: psycopg.Connection) -> None:
     """Downgrading entries to the pre-0021 plain SHA-256 form does not pass for history."""
     _fill(conn)
-    _rechain(conn, 3, lambda prev, seq, at, actor, action, target, detail, site, area: (audit.entry_hash(
-        prev, seq, at, actor, action, target, detail, version=1), 1))
+    _rechain(
+        conn,
+        3,
+        lambda prev, seq, at, actor, action, target, detail, site, area: (
+            audit.entry_hash(prev, seq, at, actor, action, target, detail, version=1),
+            1,
+        ),
+    )
     _, problems = audit.verify(conn)
     assert [(p.seq, p.kind) for p in problems] == [(3, "downgraded"), (4, "downgraded"), (5, "downgraded")]
 
@@ -116,9 +133,11 @@ def test_entries_from_before_the_keyed_chain_still_verify_in_any_zone(conn: psyc
     for seq in (1, 2):
         at = conn.execute("SELECT date_trunc('milliseconds', clock_timestamp())").fetchone()[0]
         digest = audit.entry_hash(prev, seq, at, "cli:old", "config.apply", "plant.yaml", {"n": seq}, version=1)
-        conn.execute("INSERT INTO audit_entry (seq, at, actor, action, target, detail, prev_hash, hash, hv) "
-                     "VALUES (%s, %s, 'cli:old', 'config.apply', 'plant.yaml', %s, %s, %s, 1)",
-                     (seq, at, f'{{"n": {seq}}}', prev, digest))
+        conn.execute(
+            "INSERT INTO audit_entry (seq, at, actor, action, target, detail, prev_hash, hash, hv) "
+            "VALUES (%s, %s, 'cli:old', 'config.apply', 'plant.yaml', %s, %s, %s, 1)",
+            (seq, at, f'{{"n": {seq}}}', prev, digest),
+        )
         prev = digest
     conn.execute("SET LOCAL TimeZone = 'UTC'")
     _fill(conn, 2)
@@ -139,10 +158,16 @@ def test_anchors_outside_the_database_catch_a_rewritten_or_cut_chain(conn: psyco
     assert signed["seq"] == 4 and (tmp_path / "head.json").exists()
     assert audit.daily_head(tmp_path, datetime(2026, 3, 1).date())["hash"] == signed["hash"]
     assert audit.check_anchors(conn, tmp_path) == []
-    _rechain(conn, 2, lambda prev, seq, at, actor, action, target, detail, site, area: (audit.entry_hash(
-        prev, seq, at, actor, action, target, detail, site=site, area=area), 2))
-    assert audit.verify(conn) == (4, [])                       # consistent with the key...
+    _rechain(
+        conn,
+        2,
+        lambda prev, seq, at, actor, action, target, detail, site, area: (
+            audit.entry_hash(prev, seq, at, actor, action, target, detail, site=site, area=area),
+            2,
+        ),
+    )
+    assert audit.verify(conn) == (4, [])  # consistent with the key...
     assert [(p.seq, p.kind) for p in audit.check_anchors(conn, tmp_path)] == [(4, "anchor"), (4, "anchor")]
     forged = (tmp_path / "head.json").read_text().replace(signed["hash"], "0" * 64)
-    (tmp_path / "head.json").write_text(forged)                # ...and the files cannot be re-signed without it
+    (tmp_path / "head.json").write_text(forged)  # ...and the files cannot be re-signed without it
     assert "signature" in audit.check_anchors(conn, tmp_path)[0].message

@@ -22,18 +22,32 @@ T = 1_767_225_600_000
 
 
 def _cmd(command_id: str, issued: int, *, key: bytes = KEY, ttl_ms: int = 60_000, action: str = "valve.open") -> bytes:
-    body = {"id": command_id, "action": action, "params": {}, "issued_at": issued, "expires_at": issued + ttl_ms,
-            "alarm_id": None, "drill": False}
+    body = {
+        "id": command_id,
+        "action": action,
+        "params": {},
+        "issued_at": issued,
+        "expires_at": issued + ttl_ms,
+        "alarm_id": None,
+        "drill": False,
+    }
     return orjson.dumps({**body, "sig": sign(body, key)})
 
 
 def test_vectors_keys_match_an_independent_hkdf() -> None:
     spec = VECTORS["hkdf"]
     for entry in VECTORS["keys"]:
-        independent = HKDF(algorithm=hashes.SHA256(), length=spec["length"], salt=spec["salt_utf8"].encode(),
-                           info=entry["info_utf8"].encode()).derive(entry["secret_utf8"].encode())
-        assert independent.hex() == entry["key_hex"] == device_key(entry["secret_utf8"], entry["site"],
-                                                                   entry["device"]).hex()
+        independent = HKDF(
+            algorithm=hashes.SHA256(),
+            length=spec["length"],
+            salt=spec["salt_utf8"].encode(),
+            info=entry["info_utf8"].encode(),
+        ).derive(entry["secret_utf8"].encode())
+        assert (
+            independent.hex()
+            == entry["key_hex"]
+            == device_key(entry["secret_utf8"], entry["site"], entry["device"]).hex()
+        )
 
 
 def test_vectors_canonical_json_and_signatures() -> None:
@@ -49,8 +63,13 @@ def test_vectors_sequence_reaches_every_expectation() -> None:
     state = DeviceCommandState()
     outcomes = []
     for step in sequence["steps"]:
-        verdict = check_command(step["payload"], bytes.fromhex(sequence["key_hex"]), state, now_ms=step["now_ms"],
-                                max_skew_ms=sequence["max_skew_ms"])
+        verdict = check_command(
+            step["payload"],
+            bytes.fromhex(sequence["key_hex"]),
+            state,
+            now_ms=step["now_ms"],
+            max_skew_ms=sequence["max_skew_ms"],
+        )
         assert step["reason_contains"] in verdict.reason, step["note"]
         outcomes.append(verdict.outcome)
     assert outcomes == [step["expect"] for step in sequence["steps"]]
@@ -65,11 +84,11 @@ def test_forged_ids_are_not_remembered_so_junk_cannot_flush_or_plant() -> None:
     state = DeviceCommandState()
     real = _cmd("real-1", T)
     assert check_command(real, KEY, state, now_ms=T + 10).outcome == "accept"
-    for i in range(5_000):                                     # junk meant to flush the memory of real ids
+    for i in range(5_000):  # junk meant to flush the memory of real ids
         junk = _cmd(f"junk-{i}", T + 20, key=b"x" * 32)
         assert check_command(junk, KEY, state, now_ms=T + 20).outcome == "refuse"
     assert list(state.seen) == ["real-1"]
-    assert check_command(real, KEY, state, now_ms=T + 30).outcome == "duplicate"   # a retry, not a second action
+    assert check_command(real, KEY, state, now_ms=T + 30).outcome == "duplicate"  # a retry, not a second action
     planted = _cmd("next", T + 40, key=b"y" * 32)
     assert check_command(planted, KEY, state, now_ms=T + 40).reason == "bad signature"
     assert check_command(_cmd("next", T + 50), KEY, state, now_ms=T + 60).outcome == "accept"
@@ -79,9 +98,11 @@ def test_a_captured_command_cannot_be_replayed_once_its_id_is_forgotten() -> Non
     state = DeviceCommandState()
     captured = _cmd("open-1", T, action="valve.open")
     assert check_command(captured, KEY, state, now_ms=T + 1).outcome == "accept"
-    assert check_command(_cmd("close-2", T + 1_000, action="valve.close"), KEY, state, now_ms=T + 1_001).outcome == \
-        "accept"
-    state.seen.clear()                                         # whatever made the device forget the ids
+    assert (
+        check_command(_cmd("close-2", T + 1_000, action="valve.close"), KEY, state, now_ms=T + 1_001).outcome
+        == "accept"
+    )
+    state.seen.clear()  # whatever made the device forget the ids
     replay = check_command(captured, KEY, state, now_ms=T + 2_000)
     assert replay.outcome == "refuse" and "replayed or stale" in replay.reason
 

@@ -24,13 +24,22 @@ NEW = "Wm3q_Z8rT1vYp6LxK0cN4dHs9BfJ2gUeA7iOoR5tQyEw"
 
 # RFC 5869 appendix A, test cases 1-3 (SHA-256): (IKM, salt, info, L, OKM)
 RFC5869 = [
-    ("0b" * 22, "000102030405060708090a0b0c", "f0f1f2f3f4f5f6f7f8f9", 42,
-     "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"),
-    (bytes(range(0x00, 0x50)).hex(), bytes(range(0x60, 0xb0)).hex(), bytes(range(0xb0, 0x100)).hex(), 82,
-     "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41c65e590e09"
-     "da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87"),
-    ("0b" * 22, "", "", 42,
-     "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"),
+    (
+        "0b" * 22,
+        "000102030405060708090a0b0c",
+        "f0f1f2f3f4f5f6f7f8f9",
+        42,
+        "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
+    ),
+    (
+        bytes(range(0x00, 0x50)).hex(),
+        bytes(range(0x60, 0xB0)).hex(),
+        bytes(range(0xB0, 0x100)).hex(),
+        82,
+        "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41c65e590e09"
+        "da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87",
+    ),
+    ("0b" * 22, "", "", 42, "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"),
 ]
 
 
@@ -42,8 +51,12 @@ def test_hkdf_gives_the_rfc_5869_answers(ikm: str, salt: str, info: str, length:
 
 def test_hkdf_derives_the_keys_of_the_former_code() -> None:
     for v in VECTORS["hkdf_sha256"]:
-        got = keys.hkdf_sha256(v["ikm_utf8"].encode(), salt=bytes.fromhex(v["salt_hex"]),
-                               info=bytes.fromhex(v["info_hex"]), length=v["length"])
+        got = keys.hkdf_sha256(
+            v["ikm_utf8"].encode(),
+            salt=bytes.fromhex(v["salt_hex"]),
+            info=bytes.fromhex(v["info_hex"]),
+            length=v["length"],
+        )
         assert got.hex() == v["okm_hex"], v
     for v in VECTORS["device_keys"]:
         assert device_key(v["secret_utf8"], v["site"], v["device"]).hex() == v["key_hex"]
@@ -58,13 +71,13 @@ def test_former_sealed_values_still_unseal() -> None:
     for v in VECTORS["aes_gcm_frames"]:
         frame = bytes.fromhex(v["frame_hex"])
         assert keys.unseal(v["secret_utf8"], frame, purpose="totp", context=v["context"]) == v["plaintext"]
-        with pytest.raises(SealError):           # bound to its row, as before
+        with pytest.raises(SealError):  # bound to its row, as before
             keys.unseal(v["secret_utf8"], frame, purpose="totp", context="totp:999")
         with pytest.raises(SealError):
             keys.unseal(NEW, frame, purpose="totp", context=v["context"])
     for v in VECTORS["fernet_tokens"]:
         assert keys.unseal(v["secret_utf8"], v["token"].encode(), purpose=v["purpose"]) == v["plaintext"]
-        with pytest.raises(SealError):           # one key per purpose
+        with pytest.raises(SealError):  # one key per purpose
             keys.unseal(v["secret_utf8"], v["token"].encode(), purpose="other")
 
 
@@ -89,8 +102,11 @@ def test_rotation_reads_with_previous_secrets_and_reseals_under_the_new_one() ->
 
 
 @settings(max_examples=60, deadline=None)
-@given(value=st.text(max_size=200), context=st.text(max_size=40).filter(lambda c: "\x00" not in c),
-       purpose=st.sampled_from(["channel-url", "totp", "vapid-private-key"]))
+@given(
+    value=st.text(max_size=200),
+    context=st.text(max_size=40).filter(lambda c: "\x00" not in c),
+    purpose=st.sampled_from(["channel-url", "totp", "vapid-private-key"]),
+)
 def test_seal_round_trips(value: str, context: str, purpose: str) -> None:
     token = keys.seal(Keyring(NEW, (OLD,)), value, purpose=purpose, context=context)
     assert keys.unseal(NEW, token, purpose=purpose, context=context) == value
@@ -99,14 +115,20 @@ def test_seal_round_trips(value: str, context: str, purpose: str) -> None:
 def _former_frame(secret: str, plaintext: str, context: str) -> bytes:
     """A TOTP seed sealed the way api.security sealed it before core.keys (format checked by the vectors above)."""
     nonce = secrets.token_bytes(12)
-    return b"\x01" + nonce + AESGCM(keys.label_key(secret, "totp-seal")).encrypt(nonce, plaintext.encode(),
-                                                                                   context.encode())
+    return (
+        b"\x01"
+        + nonce
+        + AESGCM(keys.label_key(secret, "totp-seal")).encrypt(nonce, plaintext.encode(), context.encode())
+    )
 
 
 def _user(conn: psycopg.Connection, name: str, mfa: bytes | None, pending: bytes | None) -> int:
-    return conn.execute("INSERT INTO app_user (username, password_hash, role, all_sites, mfa_secret, "
-                        "mfa_pending_secret, mfa_enabled) VALUES (%s, 'x', 'operator', true, %s, %s, %s) "
-                        "RETURNING id", (name, mfa, pending, mfa is not None)).fetchone()[0]
+    return conn.execute(
+        "INSERT INTO app_user (username, password_hash, role, all_sites, mfa_secret, "
+        "mfa_pending_secret, mfa_enabled) VALUES (%s, 'x', 'operator', true, %s, %s, %s) "
+        "RETURNING id",
+        (name, mfa, pending, mfa is not None),
+    ).fetchone()[0]
 
 
 @pytest.mark.db
@@ -117,15 +139,22 @@ def test_after_rotation_and_reseal_every_sealed_secret_opens_with_the_new_key(da
     from core.settings import CoreSettings
 
     with psycopg.connect(database_url) as conn:
-        notify_config.put_channel(conn=conn, secret=OLD, spec=notify_config.ChannelSpec(
-            name="ding", kind="dingtalk", url="dingtalk://TOKEN123/?secret=SEC456"))
+        notify_config.put_channel(
+            conn=conn,
+            secret=OLD,
+            spec=notify_config.ChannelSpec(name="ding", kind="dingtalk", url="dingtalk://TOKEN123/?secret=SEC456"),
+        )
         public, private = webpush.vapid_keys(conn=conn, secret=OLD)
         uid = _user(conn, "li.na", None, None)
-        conn.execute("UPDATE app_user SET mfa_secret = %s, mfa_enabled = true WHERE id = %s",
-                     (_former_frame(OLD, "JBSWY3DPEHPK3PXP", f"totp:{uid}"), uid))
+        conn.execute(
+            "UPDATE app_user SET mfa_secret = %s, mfa_enabled = true WHERE id = %s",
+            (_former_frame(OLD, "JBSWY3DPEHPK3PXP", f"totp:{uid}"), uid),
+        )
         pending = _user(conn, "wang.fang", None, None)
-        conn.execute("UPDATE app_user SET mfa_pending_secret = %s WHERE id = %s",
-                     (keys.seal(OLD, "KRSXG5CTMVRXEZLU", purpose="totp", context=f"totp:{pending}"), pending))
+        conn.execute(
+            "UPDATE app_user SET mfa_pending_secret = %s WHERE id = %s",
+            (keys.seal(OLD, "KRSXG5CTMVRXEZLU", purpose="totp", context=f"totp:{pending}"), pending),
+        )
         conn.commit()
 
         # the new secret alone reads nothing; with the previous one, everything, and reseal changes every value
@@ -133,9 +162,13 @@ def test_after_rotation_and_reseal_every_sealed_secret_opens_with_the_new_key(da
             keys.reseal_all(conn, NEW)
         conn.rollback()
         done = keys.reseal_all(conn, Keyring(NEW, (OLD,)))
-        assert done == {"notification_channel.url_sealed": 1, "vapid_key.private_sealed": 1,
-                        "app_user.mfa_secret": 1, "app_user.mfa_pending_secret": 1}
-        assert set(keys.reseal_all(conn, NEW).values()) == {0}          # nothing left under the old secret
+        assert done == {
+            "notification_channel.url_sealed": 1,
+            "vapid_key.private_sealed": 1,
+            "app_user.mfa_secret": 1,
+            "app_user.mfa_pending_secret": 1,
+        }
+        assert set(keys.reseal_all(conn, NEW).values()) == {0}  # nothing left under the old secret
         conn.commit()
 
         url = conn.execute("SELECT url_sealed FROM notification_channel WHERE name = 'ding'").fetchone()[0]
@@ -143,10 +176,10 @@ def test_after_rotation_and_reseal_every_sealed_secret_opens_with_the_new_key(da
         assert webpush.vapid_keys(conn=conn, secret=NEW) == (public, private)
         cfg = auth.AuthConfig.from_settings(CoreSettings(secret_key=NEW, database_url=database_url), ApiSettings())
         assert cfg.keyring == Keyring(NEW)
-        mfa, = conn.execute("SELECT mfa_secret FROM app_user WHERE id = %s", (uid,)).fetchone()
+        (mfa,) = conn.execute("SELECT mfa_secret FROM app_user WHERE id = %s", (uid,)).fetchone()
         assert auth.unseal_totp(cfg, mfa, user_id=uid) == "JBSWY3DPEHPK3PXP"
-        assert auth.unseal_totp(cfg, mfa, user_id=pending) is None       # still bound to its row
-        pend, = conn.execute("SELECT mfa_pending_secret FROM app_user WHERE id = %s", (pending,)).fetchone()
+        assert auth.unseal_totp(cfg, mfa, user_id=pending) is None  # still bound to its row
+        (pend,) = conn.execute("SELECT mfa_pending_secret FROM app_user WHERE id = %s", (pending,)).fetchone()
         assert auth.unseal_totp(cfg, pend, user_id=pending) == "KRSXG5CTMVRXEZLU"
 
 
@@ -154,9 +187,13 @@ def test_after_rotation_and_reseal_every_sealed_secret_opens_with_the_new_key(da
 def test_every_sealed_column_of_the_schema_is_resealed(database_url: str) -> None:
     """A new column holding sealed values must be listed in core.keys.SEALED_COLUMNS, or rotation misses it."""
     with psycopg.connect(database_url) as conn:
-        found = {f"{t}.{c}" for t, c in conn.execute(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
-            "AND data_type = 'bytea' AND (column_name LIKE '%%sealed%%' OR column_name LIKE '%%secret%%')")}
+        found = {
+            f"{t}.{c}"
+            for t, c in conn.execute(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
+                "AND data_type = 'bytea' AND (column_name LIKE '%%sealed%%' OR column_name LIKE '%%secret%%')"
+            )
+        }
     assert found == {f"{c.table}.{c.column}" for c in keys.SEALED_COLUMNS}
 
 
@@ -174,8 +211,9 @@ def test_reseal_refuses_junk_from_the_database_with_the_row(database_url: str, j
 
 
 @pytest.mark.db
-def test_console_rotation_keeps_secrets_links_and_audit_readable(database_url: str,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_console_rotation_keeps_secrets_links_and_audit_readable(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The README's procedure: new secret + previous one, ``ehs keys reseal``; then the new secret alone opens every
     stored secret, while links and audit entries of the old one need it in EHS_SECRET_KEY_PREVIOUS."""
     from datetime import UTC, datetime, timedelta
@@ -189,7 +227,7 @@ def test_console_rotation_keeps_secrets_links_and_audit_readable(database_url: s
     from core.settings import get_settings
 
     runner = CliRunner()
-    monkeypatch.setattr(audit, "_key", None)       # restored after the test: the chain key follows the settings
+    monkeypatch.setattr(audit, "_key", None)  # restored after the test: the chain key follows the settings
     monkeypatch.setattr(audit, "_previous", ())
     monkeypatch.setenv("EHS_DATABASE_URL", database_url)
 
@@ -205,12 +243,15 @@ def test_console_rotation_keeps_secrets_links_and_audit_readable(database_url: s
     now = datetime.now(UTC)
     use(OLD)
     with psycopg.connect(database_url) as conn:
-        notify_config.put_channel(conn=conn, secret=get_settings().keyring, spec=notify_config.ChannelSpec(
-            name="mail", kind="email", url="mailtos://ops:PASSWORD99@mail.example.com"))
+        notify_config.put_channel(
+            conn=conn,
+            secret=get_settings().keyring,
+            spec=notify_config.ChannelSpec(name="mail", kind="email", url="mailtos://ops:PASSWORD99@mail.example.com"),
+        )
         audit.append(conn, actor="cli:test", action="config.apply", target="plant")
     link = links.make(get_settings().keyring, alarm_id=7, user_id=None, now=now, ttl=timedelta(hours=1))
 
-    use(NEW)                                        # rotated without the previous secret: refused, nothing changed
+    use(NEW)  # rotated without the previous secret: refused, nothing changed
     refused = runner.invoke(app, ["keys", "reseal"])
     assert refused.exit_code == 1 and "notification_channel.url_sealed of row" in refused.output
 
@@ -228,8 +269,8 @@ def test_console_rotation_keeps_secrets_links_and_audit_readable(database_url: s
         assert keys.unseal(NEW, sealed, purpose="channel-url") == "mailtos://ops:PASSWORD99@mail.example.com"
         actions = [r[0] for r in conn.execute("SELECT action FROM audit_entry ORDER BY seq")]
     assert actions == ["config.apply", "keys.reseal"]
-    with pytest.raises(LinkError):                   # links of the old secret need it among the previous ones
+    with pytest.raises(LinkError):  # links of the old secret need it among the previous ones
         links.read(get_settings().keyring, link, now=now)
-    tampered = runner.invoke(app, ["audit", "verify"])   # so do audit entries written under it (history)
+    tampered = runner.invoke(app, ["audit", "verify"])  # so do audit entries written under it (history)
     assert tampered.exit_code == 1 and "seq 1" in tampered.output
     get_settings.cache_clear()

@@ -10,7 +10,7 @@ from alerts.notifications import links as alarm_links
 from core.links import LinkError
 from reports import links as report_links
 
-NOW = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)     # in the past: PyJWT refuses a future `iat`
+NOW = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # in the past: PyJWT refuses a future `iat`
 SECRET = "a-test-secret-with-enough-entropy-0123456789"
 
 

@@ -48,18 +48,52 @@ def test_demo_plant_covers_every_process_area_with_its_hazards() -> None:
     plant = load_plant(DEMO)
     site = plant.sites[0]
     processes = {area.process.value for area in site.areas}
-    assert {"coating", "drying", "rolling", "winding_stacking", "welding", "injection", "formation", "grading",
-            "aging", "pack", "warehouse", "electrolyte_store", "hazwaste_store", "wastewater",
-            "voc_incinerator", "utilities"} <= processes
+    assert {
+        "coating",
+        "drying",
+        "rolling",
+        "winding_stacking",
+        "welding",
+        "injection",
+        "formation",
+        "grading",
+        "aging",
+        "pack",
+        "warehouse",
+        "electrolyte_store",
+        "hazwaste_store",
+        "wastewater",
+        "voc_incinerator",
+        "utilities",
+    } <= processes
     quantities = {(a.process.value, p.quantity) for a in site.areas for d in a.devices for p in d.points}
-    for needed in [("injection", "dew_point"), ("injection", "voc"), ("formation", "h2"), ("formation", "co"),
-                   ("formation", "smoke"), ("formation", "vibration"), ("aging", "vibration"),
-                   ("voc_incinerator", "temperature"), ("voc_incinerator", "nmhc"), ("wastewater", "ph"),
-                   ("wastewater", "cod"), ("wastewater", "ammonia"), ("wastewater", "fluoride"),
-                   ("wastewater", "nickel"), ("wastewater", "cobalt"), ("wastewater", "flow")]:
+    for needed in [
+        ("injection", "dew_point"),
+        ("injection", "voc"),
+        ("formation", "h2"),
+        ("formation", "co"),
+        ("formation", "smoke"),
+        ("formation", "vibration"),
+        ("aging", "vibration"),
+        ("voc_incinerator", "temperature"),
+        ("voc_incinerator", "nmhc"),
+        ("wastewater", "ph"),
+        ("wastewater", "cod"),
+        ("wastewater", "ammonia"),
+        ("wastewater", "fluoride"),
+        ("wastewater", "nickel"),
+        ("wastewater", "cobalt"),
+        ("wastewater", "flow"),
+    ]:
         assert needed in quantities, needed
-    assert {m.medium.value for m in site.meters} == {"electricity", "water", "compressed_air", "nitrogen", "steam",
-                                                     "natural_gas"}
+    assert {m.medium.value for m in site.meters} == {
+        "electricity",
+        "water",
+        "compressed_air",
+        "nitrogen",
+        "steam",
+        "natural_gas",
+    }
     assert any(m.parent for m in site.meters)
 
 
@@ -70,29 +104,54 @@ def test_good_file_loads(tmp_path: Path) -> None:
     assert (point.unit, point.kind, point.range) == ("ppm", "gauge", (0.0, 40000.0))
 
 
-@pytest.mark.parametrize(("change", "line", "field", "words"), [
-    (("process: formation", "process: forming"), 8, "sites[0].areas[0].process", "formation"),
-    (("{key: h2_ppm, name: 氢气, quantity: h2}", "{key: h2_ppm, name: 氢气, quantity: hydrogen}"), 14,
-     "sites[0].areas[0].devices[0].points[0]", "unknown quantity"),
-    (("{key: h2_ppm, name: 氢气, quantity: h2}", "{key: h2, name: 氢气, quantity: h2}"), 14,
-     "sites[0].areas[0].devices[0].points[0]", "unit"),
-    (("{key: h2_ppm, name: 氢气, quantity: h2}", "{key: h2_ppm, name: 氢气, quantity: h2, range: [5, 1]}"), 14,
-     "sites[0].areas[0].devices[0].points[0]", "empty"),
-    (("kind: gas_detector", "kind: gas_detector\n            colour: red"), 13, "sites[0].areas[0].devices[0].colour",
-     "Extra inputs"),
-    (("point: gas-01/energy_kwh", "point: gas-01/h2_ppm"), 17, "sites[0].meters[0].point", "counter"),
-    (("point: gas-01/energy_kwh}", "point: gas-01/energy_kwh, parent: e9}"), 17, "sites[0].meters[0].parent",
-     "no meter"),
-    (("  - code: s1", "  - code: S 1"), 3, "sites[0].code", "pattern"),
-])
+@pytest.mark.parametrize(
+    ("change", "line", "field", "words"),
+    [
+        (("process: formation", "process: forming"), 8, "sites[0].areas[0].process", "formation"),
+        (
+            ("{key: h2_ppm, name: 氢气, quantity: h2}", "{key: h2_ppm, name: 氢气, quantity: hydrogen}"),
+            14,
+            "sites[0].areas[0].devices[0].points[0]",
+            "unknown quantity",
+        ),
+        (
+            ("{key: h2_ppm, name: 氢气, quantity: h2}", "{key: h2, name: 氢气, quantity: h2}"),
+            14,
+            "sites[0].areas[0].devices[0].points[0]",
+            "unit",
+        ),
+        (
+            ("{key: h2_ppm, name: 氢气, quantity: h2}", "{key: h2_ppm, name: 氢气, quantity: h2, range: [5, 1]}"),
+            14,
+            "sites[0].areas[0].devices[0].points[0]",
+            "empty",
+        ),
+        (
+            ("kind: gas_detector", "kind: gas_detector\n            colour: red"),
+            13,
+            "sites[0].areas[0].devices[0].colour",
+            "Extra inputs",
+        ),
+        (("point: gas-01/energy_kwh", "point: gas-01/h2_ppm"), 17, "sites[0].meters[0].point", "counter"),
+        (
+            ("point: gas-01/energy_kwh}", "point: gas-01/energy_kwh, parent: e9}"),
+            17,
+            "sites[0].meters[0].parent",
+            "no meter",
+        ),
+        (("  - code: s1", "  - code: S 1"), 3, "sites[0].code", "pattern"),
+    ],
+)
 def test_bad_file_names_file_line_and_field(tmp_path: Path, change, line, field, words) -> None:
     problems = _refusal(tmp_path, GOOD.replace(*change))
     assert any(f":{line}: {field}" in p and words in p for p in problems), problems
 
 
 def test_duplicate_codes_are_refused_at_their_line(tmp_path: Path) -> None:
-    text = GOOD.replace("              - {key: energy_kwh", "              - {key: h2_ppm, name: x, quantity: h2}\n"
-                                                           "              - {key: energy_kwh")
+    text = GOOD.replace(
+        "              - {key: energy_kwh",
+        "              - {key: h2_ppm, name: x, quantity: h2}\n              - {key: energy_kwh",
+    )
     problems = _refusal(tmp_path, text)
     assert any(":15: sites[0].areas[0].devices[0].points[1].key" in p and "twice" in p for p in problems)
 
@@ -116,7 +175,7 @@ def test_apply_is_idempotent_and_export_round_trips(conn: psycopg.Connection) ->
     second = apply_plant(conn=conn, plant=plant, source="demo")
     assert not second.changed and second.revision is None
     exported = export_plant(conn=conn)
-    assert exported == plant.model_copy(update={"include": []})   # the registry does not hold the included files
+    assert exported == plant.model_copy(update={"include": []})  # the registry does not hold the included files
     assert not apply_plant(conn=conn, plant=load_plant_from_text(dump_yaml(exported)), source="export").changed
 
 

@@ -32,11 +32,15 @@ def test_the_service_role_appends_but_cannot_rewrite_the_record(database_url: st
         assert check_service_role(conn, role=service_role) == []
         conn.execute(f"SET ROLE {service_role}")
         audit.append(conn, actor="user:op", action="alarm.ack", target="alarm:1", site="s1", area="formation")
-        conn.execute("INSERT INTO site (code, name) VALUES ('r1', 'r')")       # ordinary work still works
+        conn.execute("INSERT INTO site (code, name) VALUES ('r1', 'r')")  # ordinary work still works
         conn.commit()
-        for attack in ("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only",
-                       "UPDATE audit_entry SET actor = 'x'", "DELETE FROM audit_entry", "TRUNCATE audit_entry",
-                       "DROP TABLE audit_entry"):
+        for attack in (
+            "ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only",
+            "UPDATE audit_entry SET actor = 'x'",
+            "DELETE FROM audit_entry",
+            "TRUNCATE audit_entry",
+            "DROP TABLE audit_entry",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(attack)
             conn.rollback()
@@ -58,7 +62,7 @@ def _cli(monkeypatch: pytest.MonkeyPatch, url: str, zone: str, tmp_path, *args: 
 
     monkeypatch.setenv("EHS_DATABASE_URL", url)
     monkeypatch.setenv("EHS_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("PGTZ", zone)                  # libpq sets the session time zone from it
+    monkeypatch.setenv("PGTZ", zone)  # libpq sets the session time zone from it
     get_settings.cache_clear()
     try:
         return CliRunner().invoke(app, ["audit", *args])
@@ -66,8 +70,9 @@ def _cli(monkeypatch: pytest.MonkeyPatch, url: str, zone: str, tmp_path, *args: 
         get_settings.cache_clear()
 
 
-def test_ehs_audit_verify_gives_the_same_answer_in_any_time_zone(database_url: str, tmp_path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ehs_audit_verify_gives_the_same_answer_in_any_time_zone(
+    database_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with psycopg.connect(database_url, options="-c TimeZone=Asia/Shanghai") as conn:
         for i in range(4):
             audit.append(conn, actor=f"user:u{i}", action="alarm.ack", target=f"alarm:{i}", detail={"i": i})
@@ -75,7 +80,7 @@ def test_ehs_audit_verify_gives_the_same_answer_in_any_time_zone(database_url: s
         result = _cli(monkeypatch, database_url, zone, tmp_path, "verify")
         assert result.exit_code == 0 and "intact: 4 entries" in result.output, (zone, result.output)
     assert _cli(monkeypatch, database_url, "UTC", tmp_path, "anchor").exit_code == 0
-    with psycopg.connect(database_url, autocommit=True) as conn:       # a superuser rewrites entry 2
+    with psycopg.connect(database_url, autocommit=True) as conn:  # a superuser rewrites entry 2
         conn.execute("ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only")
         conn.execute("UPDATE audit_entry SET actor = 'user:nobody' WHERE seq = 2")
         conn.execute("ALTER TABLE audit_entry ENABLE TRIGGER audit_entry_append_only")

@@ -21,16 +21,32 @@ _CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("EHS_")}
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], env={**_CLEAN_ENV, "PYTHONPATH": str(REPO_ROOT), **env},
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, *args],
+        env={**_CLEAN_ENV, "PYTHONPATH": str(REPO_ROOT), **env},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_without_a_key_every_process_of_a_data_dir_uses_one_generated_secret(tmp_path: Path) -> None:
-    starters = [subprocess.Popen([sys.executable, "-c", "from core.settings import CoreSettings; "
-                                  "print(CoreSettings().secret_key.get_secret_value())"],
-                                 env={**_CLEAN_ENV, "PYTHONPATH": str(REPO_ROOT), "EHS_DATA_DIR": str(tmp_path)},
-                                 cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) for _ in range(4)]
-    seen = {p.communicate(timeout=120)[0].strip() for p in starters}     # started together: they must agree
+    starters = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from core.settings import CoreSettings; print(CoreSettings().secret_key.get_secret_value())",
+            ],
+            env={**_CLEAN_ENV, "PYTHONPATH": str(REPO_ROOT), "EHS_DATA_DIR": str(tmp_path)},
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    seen = {p.communicate(timeout=120)[0].strip() for p in starters}  # started together: they must agree
     assert len(seen) == 1
     [value] = seen
     assert weakness(value) is None and value != "change-me"
@@ -56,14 +72,22 @@ def test_placeholders_are_refused_even_in_development(value: str, tmp_path: Path
         CoreSettings(secret_key="dev", interlock_secret=value, data_dir=tmp_path)
 
 
-@pytest.mark.parametrize(("value", "why"), [
-    (None, "must be set in production"), ("short-but-random-Q7x", "at least 32"), ("x" * 64, "repeated pattern"),
-    ("0123456789abcdef" * 4, "repeated pattern"), ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ", "sequence"),
-    (secrets.token_hex(16), "entropy"), ("change-me" + secrets.token_urlsafe(40), "placeholder")])
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (None, "must be set in production"),
+        ("short-but-random-Q7x", "at least 32"),
+        ("x" * 64, "repeated pattern"),
+        ("0123456789abcdef" * 4, "repeated pattern"),
+        ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ", "sequence"),
+        (secrets.token_hex(16), "entropy"),
+        ("change-me" + secrets.token_urlsafe(40), "placeholder"),
+    ],
+)
 def test_production_requires_32_random_bytes(value: str | None, why: str, tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match=why):
         CoreSettings(environment="production", data_dir=tmp_path, **({"secret_key": value} if value else {}))
-    assert not (tmp_path / SECRET_FILE).exists()             # production never generates one silently
+    assert not (tmp_path / SECRET_FILE).exists()  # production never generates one silently
 
 
 def test_production_accepts_random_secrets_and_a_separate_interlock_root() -> None:
@@ -79,9 +103,15 @@ def test_production_accepts_random_secrets_and_a_separate_interlock_root() -> No
 
 def test_a_service_refuses_to_start_on_a_placeholder_secret(tmp_path: Path) -> None:
     for module in ("ingest", "alerts", "simulator"):
-        done = _run(["-m", module], {"EHS_SECRET_KEY": "change-me", "EHS_DATA_DIR": str(tmp_path),
-                                     "EHS_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none",
-                                     "EHS_MQTT_URL": "mqtt://127.0.0.1:9"})
+        done = _run(
+            ["-m", module],
+            {
+                "EHS_SECRET_KEY": "change-me",
+                "EHS_DATA_DIR": str(tmp_path),
+                "EHS_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none",
+                "EHS_MQTT_URL": "mqtt://127.0.0.1:9",
+            },
+        )
         assert done.returncode != 0 and "EHS_SECRET_KEY is a placeholder" in done.stderr, (module, done.stderr[-800:])
 
 

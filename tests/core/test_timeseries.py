@@ -23,8 +23,9 @@ def _setup(conn: psycopg.Connection) -> int:
 
 def _insert(conn: psycopg.Connection, pid: int, rows: list[tuple[datetime, float]]) -> None:
     with conn.cursor() as cur:
-        cur.executemany("INSERT INTO reading (time, point_id, value) VALUES (%s, %s, %s)",
-                        [(t, pid, v) for t, v in rows])
+        cur.executemany(
+            "INSERT INTO reading (time, point_id, value) VALUES (%s, %s, %s)", [(t, pid, v) for t, v in rows]
+        )
 
 
 def test_latest_gives_the_newest_value_per_point(conn: psycopg.Connection) -> None:
@@ -41,14 +42,17 @@ def test_rollups_match_raw_aggregates_and_show_gaps(conn: psycopg.Connection) ->
     pid = _setup(conn)
     start = NOW - timedelta(minutes=10)
     # minutes 0, 1 and 3 have data; minute 2 is a gap
-    _insert(conn, pid, [(start + timedelta(minutes=m, seconds=s), float(m * 100 + s))
-                        for m in (0, 1, 3) for s in (0, 20, 40)])
+    _insert(
+        conn,
+        pid,
+        [(start + timedelta(minutes=m, seconds=s), float(m * 100 + s)) for m in (0, 1, 3) for s in (0, 20, 40)],
+    )
     timeseries.refresh_rollups(conn, now=NOW)
     buckets = timeseries.bucketed(conn, point_id=pid, start=start, end=start + timedelta(minutes=5))
     assert [b["n"] for b in buckets] == [3, 3, 0, 3, 0]
     first = buckets[0]
     assert (first["value_min"], first["value_max"], first["value_avg"], first["value_last"]) == (0, 40, 20, 40)
-    assert buckets[2]["value_avg"] is None                               # a gap, not a zero
+    assert buckets[2]["value_avg"] is None  # a gap, not a zero
     stored = conn.execute("SELECT count(*) FROM reading_1m WHERE point_id = %s", (pid,)).fetchone()[0]
     assert stored == 3
 
@@ -67,14 +71,18 @@ def test_late_data_marked_dirty_is_rolled_up_again(conn: psycopg.Connection) -> 
     start = NOW - timedelta(minutes=30)
     _insert(conn, pid, [(start, 1.0)])
     timeseries.refresh_rollups(conn, now=NOW)
-    _insert(conn, pid, [(start + timedelta(seconds=30), 3.0)])          # arrives late (a spool replay)
-    _insert(conn, pid + 1, [(start + timedelta(seconds=40), 9.0)])      # late too, but not marked: stays out
-    mark_late(conn, [(start + timedelta(seconds=30), pid, 3.0, 0), (NOW, pid + 2, 1.0, 0)],
-              late_before=NOW - timedelta(minutes=1))
+    _insert(conn, pid, [(start + timedelta(seconds=30), 3.0)])  # arrives late (a spool replay)
+    _insert(conn, pid + 1, [(start + timedelta(seconds=40), 9.0)])  # late too, but not marked: stays out
+    mark_late(
+        conn,
+        [(start + timedelta(seconds=30), pid, 3.0, 0), (NOW, pid + 2, 1.0, 0)],
+        late_before=NOW - timedelta(minutes=1),
+    )
     assert conn.execute("SELECT point_ids FROM rollup_dirty").fetchone()[0] == [pid]
-    timeseries.refresh_rollups(conn, now=NOW + timedelta(hours=1))     # the 11:00 hour is closed by then
-    row = conn.execute("SELECT value_avg, value_count FROM reading_1m WHERE point_id = %s AND bucket = %s",
-                       (pid, start)).fetchone()
+    timeseries.refresh_rollups(conn, now=NOW + timedelta(hours=1))  # the 11:00 hour is closed by then
+    row = conn.execute(
+        "SELECT value_avg, value_count FROM reading_1m WHERE point_id = %s AND bucket = %s", (pid, start)
+    ).fetchone()
     assert row == (2.0, 2)
     hour = conn.execute("SELECT value_avg, value_count FROM reading_1h WHERE point_id = %s", (pid,)).fetchone()
     assert hour == (2.0, 2)

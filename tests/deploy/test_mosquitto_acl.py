@@ -24,16 +24,18 @@ from tests.support import REPO_ROOT
 
 ACL = REPO_ROOT / "deploy" / "mosquitto" / "acl"
 DEMO = REPO_ROOT / "examples" / "demo-plant.yaml"
-SERVICES = {var: f"{var.lower()}-{uuid.uuid4().hex}"
-            for var in ("MQTT_INGEST_PASSWORD", "MQTT_ALERTS_PASSWORD", "MQTT_SCADA_PASSWORD",
-                        "MQTT_HJ212_PASSWORD")}
+SERVICES = {
+    var: f"{var.lower()}-{uuid.uuid4().hex}"
+    for var in ("MQTT_INGEST_PASSWORD", "MQTT_ALERTS_PASSWORD", "MQTT_SCADA_PASSWORD", "MQTT_HJ212_PASSWORD")
+}
 pytestmark = pytest.mark.broker
-A, B, DEV = "cz01", "cz02", "form-fan-01"          # the same device code on two sites
+A, B, DEV = "cz01", "cz02", "form-fan-01"  # the same device code on two sites
 
 
 def _mosquitto() -> str:
-    found = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-                                               if os.access(p, os.X_OK)), None)
+    found = shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None
+    )
     if found is None:
         pytest.fail("the mosquitto binary is needed for the broker ACL test", pytrace=False)
     return found
@@ -45,11 +47,31 @@ def broker(tmp_path_factory) -> dict:
     plant = load_plant(DEMO)
     two_sites = plant.model_copy(update={"sites": [plant.sites[0], plant.sites[0].model_copy(update={"code": B})]})
     (tmp / "plant.yaml").write_text(dump_yaml(two_sites))
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("EHS_", "MQTT_"))}, **SERVICES,
-           "PYTHONPATH": str(REPO_ROOT), "EHS_DATA_DIR": str(tmp / "var")}
-    made = subprocess.run([sys.executable, "-m", "cli.main", "devices", "credentials", str(tmp / "plant.yaml"),
-                           "--out", str(tmp / "devices.txt"), "--password-file", str(tmp / "passwd")],
-                          env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("EHS_", "MQTT_"))},
+        **SERVICES,
+        "PYTHONPATH": str(REPO_ROOT),
+        "EHS_DATA_DIR": str(tmp / "var"),
+    }
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "devices",
+            "credentials",
+            str(tmp / "plant.yaml"),
+            "--out",
+            str(tmp / "devices.txt"),
+            "--password-file",
+            str(tmp / "passwd"),
+        ],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stderr
     creds = read_credentials(tmp / "devices.txt")
     assert f"{A}/{DEV}" in creds and f"{B}/{DEV}" in creds and creds[f"{A}/{DEV}"] != creds[f"{B}/{DEV}"]
@@ -57,9 +79,11 @@ def broker(tmp_path_factory) -> dict:
     port = free_port()
     conf = tmp / "mosquitto.conf"
     # deploy/mosquitto/mosquitto.conf with a local port and paths; the ACL file is the shipped one, unchanged
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {tmp / 'passwd'}\n"
-                    f"acl_file {ACL}\nlog_dest file {tmp / 'mosquitto.log'}\nlog_type all\n"
-                    + ("user root\n" if os.geteuid() == 0 else ""))
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {tmp / 'passwd'}\n"
+        f"acl_file {ACL}\nlog_dest file {tmp / 'mosquitto.log'}\nlog_type all\n"
+        + ("user root\n" if os.geteuid() == 0 else "")
+    )
     proc = subprocess.Popen([_mosquitto(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port("127.0.0.1", port, proc=proc)
@@ -118,7 +142,7 @@ def _wait(read):
     return value
 
 
-NOT_AUTHORIZED = 135   # MQTT 5 reason code 0x87
+NOT_AUTHORIZED = 135  # MQTT 5 reason code 0x87
 
 
 def _topic(site: str, channel: str) -> str:
@@ -146,11 +170,11 @@ def test_a_device_of_site_a_cannot_publish_as_the_same_device_of_site_b(clients)
     assert alerts.subscribe("ehs/v1/+/+/cmd/ack") == [1]
     device_a = clients(f"{A}/{DEV}")
     assert device_a.code == 0
-    for channel in ("telemetry", "status", "cmd/ack"):              # B's topics: refused by the broker
+    for channel in ("telemetry", "status", "cmd/ack"):  # B's topics: refused by the broker
         assert device_a.publish(_topic(B, channel)) == NOT_AUTHORIZED, channel
     assert device_a.publish(f"ehs/v1/{B}/alarms") == NOT_AUTHORIZED
-    assert device_a.publish(_topic(A, "cmd")) == NOT_AUTHORIZED      # nor can it command itself
-    for channel in ("telemetry", "status", "cmd/ack"):              # its own: accepted and delivered
+    assert device_a.publish(_topic(A, "cmd")) == NOT_AUTHORIZED  # nor can it command itself
+    for channel in ("telemetry", "status", "cmd/ack"):  # its own: accepted and delivered
         assert device_a.publish(_topic(A, channel)) == 0, channel
     assert ingest.received_until(_topic(A, "status")) == [_topic(A, "telemetry"), _topic(A, "status")]
     assert alerts.received_until(_topic(A, "cmd/ack")) == [_topic(A, "cmd/ack")]
@@ -161,18 +185,18 @@ def test_a_device_of_site_a_reads_only_its_own_commands(clients) -> None:
     device_a = clients(f"{A}/{DEV}")
     # Mosquitto 2.0 grants the subscriptions and checks read access on every message it would deliver
     assert device_a.subscribe(_topic(B, "cmd"), "ehs/v1/#", _topic(A, "cmd"))[2] == 1
-    for site in (B, A):                                          # the service commands both; A's comes last
+    for site in (B, A):  # the service commands both; A's comes last
         assert alerts.publish(_topic(site, "cmd"), b'{"site": "%s"}' % site.encode()) == 0
     assert set(device_a.received_until(_topic(A, "cmd"))) == {_topic(A, "cmd")}
-    device_b = clients(f"{B}/{DEV}")                               # B's own credential still reads B's commands
+    device_b = clients(f"{B}/{DEV}")  # B's own credential still reads B's commands
     assert device_b.subscribe(_topic(B, "cmd")) == [1]
     assert alerts.publish(_topic(B, "cmd")) == 0
     assert device_b.received_until(_topic(B, "cmd")) == [_topic(B, "cmd")]
 
 
 def test_only_site_qualified_credentials_log_in_and_scada_reads_alarms(clients, broker: dict) -> None:
-    assert clients(DEV, broker["creds"][f"{A}/{DEV}"]).code != 0                # the old per-code user name
-    assert clients(f"{B}/{DEV}", broker["creds"][f"{A}/{DEV}"]).code != 0      # A's password is not B's
+    assert clients(DEV, broker["creds"][f"{A}/{DEV}"]).code != 0  # the old per-code user name
+    assert clients(f"{B}/{DEV}", broker["creds"][f"{A}/{DEV}"]).code != 0  # A's password is not B's
     scada = clients("ehs-scada", SERVICES["MQTT_SCADA_PASSWORD"])
     alerts = clients("ehs-alerts", SERVICES["MQTT_ALERTS_PASSWORD"])
     assert scada.subscribe("ehs/v1/+/alarms") == [1]
@@ -196,9 +220,9 @@ def test_the_hj212_relay_publishes_telemetry_of_any_device_and_nothing_else(clie
     relay = clients("ehs-hj212", SERVICES["MQTT_HJ212_PASSWORD"])
     assert relay.code == 0
     assert ingest.subscribe("ehs/v1/+/+/telemetry") == [1]
-    for channel in ("status", "cmd", "cmd/ack"):                    # no device's state, no commands
+    for channel in ("status", "cmd", "cmd/ack"):  # no device's state, no commands
         assert relay.publish(_topic(A, channel)) == NOT_AUTHORIZED, channel
     assert relay.publish(f"ehs/v1/{A}/alarms") == NOT_AUTHORIZED
-    for site in (A, B):                                              # the loggers' readings, on any site
+    for site in (A, B):  # the loggers' readings, on any site
         assert relay.publish(_topic(site, "telemetry")) == 0
     assert ingest.received_until(_topic(B, "telemetry")) == [_topic(A, "telemetry"), _topic(B, "telemetry")]

@@ -115,14 +115,10 @@ def test_explanation_names_the_broken_feature():
 def test_adapters_reproduce_pyod_benchmark_roc_on_cardio(pyod_benchmark_root, key, column):
     # pyod notebooks/benchmark.py: 60/40 split, standardised, fit on train, ROC-AUC on test.
     data = pd.read_csv(pyod_benchmark_root / "odds_csv" / "cardio.csv")
-    published = (
-        pd.read_csv(pyod_benchmark_root / "notebooks" / "roc.csv").set_index("Data").loc["cardio", column]
-    )
+    published = pd.read_csv(pyod_benchmark_root / "notebooks" / "roc.csv").set_index("Data").loc["cardio", column]
     x, y = data.drop(columns="label"), data["label"].to_numpy()
     x_train, x_test, _, y_test = train_test_split(x, y, test_size=0.4, random_state=0)
     cls = registry.get(key)
     detector = cls(features=tuple(x.columns), random_state=0).fit(x_train)
     auc = roc_auc_score(y_test, detector.score_frame(x_test))
-    assert auc == pytest.approx(float(published), abs=0.05), (
-        f"{key}: ROC-AUC {auc:.3f} vs published {published:.3f}"
-    )
+    assert auc == pytest.approx(float(published), abs=0.05), f"{key}: ROC-AUC {auc:.3f} vs published {published:.3f}"

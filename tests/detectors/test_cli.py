@@ -69,11 +69,7 @@ def test_fit_csv_stores_an_artifact_that_lists(tmp_path, monkeypatch):
     monkeypatch.setenv("EHS_DETECTORS_ARTIFACT_DIR", str(tmp_path / "store"))
     rng = np.random.default_rng(0)
     ts = pd.date_range("2026-01-01", periods=300, freq="1min", tz="UTC")
-    rows = [
-        (t, p, float(v))
-        for t in ts
-        for p, v in (("temp_c", 80 + rng.normal()), ("voc_ppm", 5 + rng.normal()))
-    ]
+    rows = [(t, p, float(v)) for t in ts for p, v in (("temp_c", 80 + rng.normal()), ("voc_ppm", 5 + rng.normal()))]
     path = tmp_path / "export.csv"
     pd.DataFrame(rows, columns=["ts", "point", "value"]).to_csv(path, index=False)
     result = runner.invoke(

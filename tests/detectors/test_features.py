@@ -10,9 +10,7 @@ import pytest
 
 from detectors.features import FeatureSpec, OnlineFeatures, align, build_features, point_of
 
-SPEC = FeatureSpec(
-    points=("temp_c", "voc_ppm"), lags=(1, 2), windows=(3,), stats=("mean", "std", "min", "max")
-)
+SPEC = FeatureSpec(points=("temp_c", "voc_ppm"), lags=(1, 2), windows=(3,), stats=("mean", "std", "min", "max"))
 
 
 def _readings(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
@@ -38,9 +36,7 @@ def test_spec_round_trips_through_a_dict():
     assert FeatureSpec.from_dict(SPEC.to_dict()) == SPEC
 
 
-@pytest.mark.parametrize(
-    "bad", [{"stats": ("median",)}, {"lags": (0,)}, {"windows": (0,)}, {"include_raw": False}]
-)
+@pytest.mark.parametrize("bad", [{"stats": ("median",)}, {"lags": (0,)}, {"windows": (0,)}, {"include_raw": False}])
 def test_invalid_specs_are_refused(bad):
     with pytest.raises(ValueError):
         FeatureSpec(points=("a",), **bad)
@@ -63,11 +59,7 @@ def test_align_averages_within_a_step_and_holds_gaps_only_up_to_the_limit():
     assert grid["temp_c"].iloc[0] == 21.0 and grid["temp_c"].iloc[1] == 21.0
     assert grid["temp_c"].iloc[2:4].isna().all()
     assert grid["temp_c"].iloc[4] == 30.0
-    assert (
-        grid["voc_ppm"].iloc[1] == 5.0
-        and grid["voc_ppm"].iloc[2] == 5.0
-        and math.isnan(grid["voc_ppm"].iloc[3])
-    )
+    assert grid["voc_ppm"].iloc[1] == 5.0 and grid["voc_ppm"].iloc[2] == 5.0 and math.isnan(grid["voc_ppm"].iloc[3])
     assert grid["h2_ppm"].isna().all()
 
 

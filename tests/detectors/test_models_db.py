@@ -32,9 +32,13 @@ def _value(key: str, i: int, device: int) -> float:
     return BASE[key] + device + SWING[key] * (cycle + wobble)
 
 
-def _rows(points: dict[tuple[int, str], int], start: int, stop: int,
-          spike: dict[tuple[int, str], float] | None = None,
-          t0: datetime = T0) -> list[tuple[datetime, int, float, int]]:
+def _rows(
+    points: dict[tuple[int, str], int],
+    start: int,
+    stop: int,
+    spike: dict[tuple[int, str], float] | None = None,
+    t0: datetime = T0,
+) -> list[tuple[datetime, int, float, int]]:
     """Readings every 10 s for steps [start, stop); ``spike`` adds to given (device, key) points."""
     rows = []
     for i in range(start, stop):
@@ -78,7 +82,7 @@ def test_training_registers_a_shadow_model_with_its_envelope(trained, site, stor
         model = service.get_model(conn=conn, model_id=model_id)
         envelope = store.envelope(model.artifact)
         assert model.mode == service.SHADOW and model.site == site and model.area == "formation"
-        assert model.n_rows == envelope.n_rows == 120          # two hours on a one-minute grid
+        assert model.n_rows == envelope.n_rows == 120  # two hours on a one-minute grid
         assert sorted(model.point_ids) == sorted(points.values())
         assert model.feature_spec["points"][0] == "gas-00.co_ppm" and model.feature_spec["freq"] == "1min"
         assert envelope.data_hash == model.data_hash and envelope.features == model.feature_spec["points"]
@@ -119,8 +123,12 @@ def test_promotion_and_rollback_are_audited_and_keep_one_enabled_model(trained, 
         service.retire(conn=conn, model_id=second, actor="bob", reason="superseded")
         conn.commit()
         actions = [(e["actor"], e["action"], e["to_mode"]) for e in service.model_events(conn=conn, model_id=first)]
-        assert actions == [("test:trainer", "register", "shadow"), ("alice", "promote", "enabled"),
-                           ("alice", "demote", "shadow"), ("bob", "rollback", "enabled")]
+        assert actions == [
+            ("test:trainer", "register", "shadow"),
+            ("alice", "promote", "enabled"),
+            ("alice", "demote", "shadow"),
+            ("bob", "rollback", "enabled"),
+        ]
         audited = conn.execute("SELECT actor, action, target FROM audit_entry ORDER BY seq").fetchall()
         assert ("bob", "detector_model.rollback", f"detector_model/{first}") in audited
         assert ("bob", "detector_model.retire", f"detector_model/{second}") in audited
@@ -180,17 +188,22 @@ def test_shadow_model_records_scores_and_findings_but_never_raises_an_alarm(trai
         assert stage.bindings[model_id].shadow
         healthy = _stream(stage, clock, _rows(points, 720, 780), "healthy")
         spiked = _stream(stage, clock, _rows(points, 780, 800, spike={(1, "h2_ppm"): 400.0}), "spike")
-        assert healthy.findings == [] and spiked.findings == []       # shadow: nothing for the alarm engine
+        assert healthy.findings == [] and spiked.findings == []  # shadow: nothing for the alarm engine
         stage.record(conn)
         conn.commit()
-        scores = conn.execute("SELECT count(*), bool_and(shadow), max(score) FROM detector_score "
-                              "WHERE model_id = %s", (model_id,)).fetchone()
+        scores = conn.execute(
+            "SELECT count(*), bool_and(shadow), max(score) FROM detector_score WHERE model_id = %s", (model_id,)
+        ).fetchone()
         assert scores[0] >= 12 and scores[1] is True and scores[2] >= 1.0
-        healthy_max = conn.execute("SELECT max(score) FROM detector_score WHERE model_id = %s AND time <= %s",
-                                   (model_id, T0 + timedelta(seconds=10 * 780))).fetchone()[0]
+        healthy_max = conn.execute(
+            "SELECT max(score) FROM detector_score WHERE model_id = %s AND time <= %s",
+            (model_id, T0 + timedelta(seconds=10 * 780)),
+        ).fetchone()[0]
         assert healthy_max < 1.0
-        finding = conn.execute("SELECT severity, shadow, contributors FROM detector_finding WHERE model_id = %s "
-                               "ORDER BY id LIMIT 1", (model_id,)).fetchone()
+        finding = conn.execute(
+            "SELECT severity, shadow, contributors FROM detector_finding WHERE model_id = %s ORDER BY id LIMIT 1",
+            (model_id,),
+        ).fetchone()
         assert finding[0] >= int(Severity.MEDIUM) and finding[1] is True
         assert finding[2][0]["point"] == "gas-01.h2_ppm" and finding[2][0]["point_id"] == points[(1, "h2_ppm")]
 
@@ -204,7 +217,7 @@ def test_promoted_model_raises_findings_that_name_the_contributing_points(traine
         _stream(stage, clock, _rows(points, 720, 760), "warm")
         service.promote(conn=conn, model_id=model_id, actor="alice", reason="shadow run reviewed")
         conn.commit()
-        stage.record(conn)                  # the record thread notices the mode change and reloads
+        stage.record(conn)  # the record thread notices the mode change and reloads
         assert not stage.bindings[model_id].shadow
         spiked = _stream(stage, clock, _rows(points, 760, 780, spike={(0, "voc_ppm"): -80.0}), "spike")
         raised = [f for f in spiked.findings if f.severity > Severity.NORMAL]
@@ -242,8 +255,14 @@ def test_ingest_scores_published_readings_without_alarming_in_shadow(plant_db, s
         handed_to_alarms.extend(batch.findings)
 
     settings = IngestSettings(client_id=unique_code("ingest-"), session_expiry_s=300, heartbeat_s=0.5)
-    runner = IngestRunner(database_url=plant_db, mqtt_url=broker_url, spool_dir=tmp_path / "spool",
-                          settings=settings, evaluate=evaluate, record_extra=stage.record)
+    runner = IngestRunner(
+        database_url=plant_db,
+        mqtt_url=broker_url,
+        spool_dir=tmp_path / "spool",
+        settings=settings,
+        evaluate=evaluate,
+        record_extra=stage.record,
+    )
     runner.start()
     publisher = Publisher(broker_url)
     try:
@@ -260,8 +279,9 @@ def test_ingest_scores_published_readings_without_alarming_in_shadow(plant_db, s
 
         def shadow_finding():
             with psycopg.connect(plant_db) as conn:
-                return conn.execute("SELECT shadow, contributors FROM detector_finding WHERE model_id = %s",
-                                    (model_id,)).fetchone()
+                return conn.execute(
+                    "SELECT shadow, contributors FROM detector_finding WHERE model_id = %s", (model_id,)
+                ).fetchone()
 
         found = wait_for(shadow_finding, timeout=60, message="a shadow finding recorded by ingest")
         assert found[0] is True and found[1][0]["point"] == "gas-01.h2_ppm"
@@ -289,8 +309,22 @@ def test_cli_trains_lists_promotes_and_rolls_back(plant_db, site, tmp_path, monk
     try:
         trained = []
         for end in ("2026-03-01T10:00:00", "2026-03-01T09:00:00"):
-            result = runner.invoke(app, ["train", "--site", site, "--area", "formation", "--from",
-                                         "2026-03-01T08:00:00", "--to", end, "--window", "5"])
+            result = runner.invoke(
+                app,
+                [
+                    "train",
+                    "--site",
+                    site,
+                    "--area",
+                    "formation",
+                    "--from",
+                    "2026-03-01T08:00:00",
+                    "--to",
+                    end,
+                    "--window",
+                    "5",
+                ],
+            )
             assert result.exit_code == 0, result.output
             summary = json.loads(result.output.strip().splitlines()[-1])
             assert summary["mode"] == "shadow" and summary["features"][0] == "gas-00.co_ppm__mean5"

@@ -27,8 +27,11 @@ def test_silent_points_are_held_for_fill_limit_steps_then_missing():
     acc.add("a.x", T0, 1.0)
     acc.add("b.y", T0, 5.0)
     closed = acc.add("a.x", T0 + timedelta(minutes=3), 2.0)
-    assert [row for _, row in closed] == [{"a.x": 1.0, "b.y": 5.0}, {"a.x": 1.0, "b.y": 5.0},
-                                          {"a.x": None, "b.y": None}]
+    assert [row for _, row in closed] == [
+        {"a.x": 1.0, "b.y": 5.0},
+        {"a.x": 1.0, "b.y": 5.0},
+        {"a.x": None, "b.y": None},
+    ]
     assert [step for step, _ in closed] == [T0, T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)]
 
 
@@ -43,10 +46,10 @@ def test_the_clock_closes_a_silent_area_after_the_grace():
     acc = GridAccumulator(SPEC)
     acc.add("a.x", T0 + timedelta(seconds=10), 4.0, arrived=T0 + timedelta(seconds=10))
     grace = timedelta(seconds=5)
-    assert acc.flush(T0 + timedelta(seconds=62), grace) == []          # the step has not ended + grace
+    assert acc.flush(T0 + timedelta(seconds=62), grace) == []  # the step has not ended + grace
     closed = acc.flush(T0 + timedelta(seconds=66), grace)
     assert closed == [(T0, {"a.x": 4.0, "b.y": None})]
-    assert acc.flush(T0 + timedelta(hours=1), grace) == []             # silence itself emits nothing more
+    assert acc.flush(T0 + timedelta(hours=1), grace) == []  # silence itself emits nothing more
 
 
 def test_a_steady_stream_of_old_data_is_not_cut_by_the_clock():
@@ -65,8 +68,8 @@ def test_a_steady_stream_of_old_data_is_not_cut_by_the_clock():
 def test_lateness_keeps_a_slower_device_in_its_step():
     acc = GridAccumulator(SPEC, lateness=timedelta(seconds=5))
     acc.add("a.x", T0 + timedelta(seconds=30), 1.0)
-    assert acc.add("a.x", T0 + timedelta(seconds=62), 2.0) == []       # 2 s past the end: still open
-    assert acc.add("b.y", T0 + timedelta(seconds=58), 8.0) == []       # the slower device's reading counts
+    assert acc.add("a.x", T0 + timedelta(seconds=62), 2.0) == []  # 2 s past the end: still open
+    assert acc.add("b.y", T0 + timedelta(seconds=58), 8.0) == []  # the slower device's reading counts
     closed = acc.add("a.x", T0 + timedelta(seconds=66), 3.0)
     assert closed == [(T0, {"a.x": 1.0, "b.y": 8.0})] and acc.late == 0
 

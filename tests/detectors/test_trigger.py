@@ -27,7 +27,13 @@ def test_deadband_holds_the_level_until_the_score_is_clearly_back() -> None:
 def test_two_levels_with_escalation_and_step_down() -> None:
     trigger = Trigger(levels=(Level(1.0, Severity.MEDIUM), Level(1.5, Severity.CRITICAL)), deadband=0.1)
     assert feed(trigger, [1.1, 1.6, 1.45, 1.39, 0.95, 0.89]) == [
-        Severity.MEDIUM, Severity.CRITICAL, None, Severity.MEDIUM, None, Severity.NORMAL]
+        Severity.MEDIUM,
+        Severity.CRITICAL,
+        None,
+        Severity.MEDIUM,
+        None,
+        Severity.NORMAL,
+    ]
 
 
 def test_on_delay_requires_the_condition_to_persist() -> None:
@@ -50,6 +56,6 @@ def test_a_clock_jump_backwards_restarts_the_delay() -> None:
     trigger = Trigger(on_delay=timedelta(seconds=5))
     trigger.update(1.2, T0)
     trigger.update(1.2, T0 + timedelta(seconds=4))
-    assert trigger.update(1.2, T0 + timedelta(seconds=1)) is None        # jumped back: delay restarts here
+    assert trigger.update(1.2, T0 + timedelta(seconds=1)) is None  # jumped back: delay restarts here
     assert trigger.update(1.2, T0 + timedelta(seconds=5)) is None
     assert trigger.update(1.2, T0 + timedelta(seconds=6)) is Severity.HIGH

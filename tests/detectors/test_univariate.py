@@ -80,8 +80,9 @@ def test_the_time_of_day_context_raises_a_value_that_is_unusual_for_its_hour():
     # 8.0 is 2 from the day level and 8 from the night level: equally new overall, far newer at 03:00.
     at_noon = detector.score_one({"v": 8.0}, day6 + timedelta(hours=12))
     at_3am = detector.score_one({"v": 8.0}, day6 + timedelta(hours=3))
-    assert at_3am == pytest.approx(2.0 * at_noon, rel=0.05)      # sqrt(8 / 2): the geometric mean
+    assert at_3am == pytest.approx(2.0 * at_noon, rel=0.05)  # sqrt(8 / 2): the geometric mean
     without_context = NeighbourNovelty(tag="v", warmup=288, context_s=0.0)
     _feed(without_context, values)
     assert without_context.score_one({"v": 8.0}, day6 + timedelta(hours=3)) == pytest.approx(
-        without_context.score_one({"v": 8.0}, day6 + timedelta(hours=12)))
+        without_context.score_one({"v": 8.0}, day6 + timedelta(hours=12))
+    )

@@ -24,8 +24,9 @@ pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 def _console(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EHS_")}
     env.update(EHS_MQTT_URL=url, EHS_DATA_DIR=str(tmp / "var"))
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=90)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=90
+    )
 
 
 @pytest.mark.parametrize("kind", ["mosquitto", "amqtt"])
@@ -37,9 +38,10 @@ def test_simulate_commands_get_their_reply(kind: str, tmp_path: Path) -> None:
     site = unique_code("c")
     runner = SimulatorRunner(small_plant(site), broker.url, rate_scale=5.0, outage_per_hour=0.0, dropout=0.0)
     try:
-        runner.start()   # every device announces a retained `online` before the console subscribes
-        started = _console(broker.url, tmp_path, "simulate", "incident", "electrolyte_leak", "--area", "formation",
-                           "--site", site)
+        runner.start()  # every device announces a retained `online` before the console subscribes
+        started = _console(
+            broker.url, tmp_path, "simulate", "incident", "electrolyte_leak", "--area", "formation", "--site", site
+        )
         assert started.returncode == 0, started.stderr
         assert "started in area formation" in started.stdout
         cleared = _console(broker.url, tmp_path, "simulate", "clear", "--site", site)

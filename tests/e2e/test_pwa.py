@@ -65,8 +65,9 @@ def _demo_copy(tmp: Path, site: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def system(pg_admin_url: str, template_db: str, broker_url: str,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def system(
+    pg_admin_url: str, template_db: str, broker_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
     tmp = tmp_path_factory.mktemp("pwa")
     name = f"ehs_pwa_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
@@ -78,25 +79,60 @@ def system(pg_admin_url: str, template_db: str, broker_url: str,
         apply_full(conn=conn, full=load_full(config), source="e2e")
         with conn.transaction():
             for username in ("op", "mfa"):
-                create_user(conn=conn, actor=console("e2e"), username=username, role=Role.OPERATOR, sites=[site],
-                            all_sites=False, display_name="值班员", password=PASSWORD)
-            _, key = create_key(conn=conn, actor=console("e2e"), name="control room", role=Role.VIEWER,
-                                sites=[site], all_sites=False, expires_at=None, now=datetime.now(UTC))
+                create_user(
+                    conn=conn,
+                    actor=console("e2e"),
+                    username=username,
+                    role=Role.OPERATOR,
+                    sites=[site],
+                    all_sites=False,
+                    display_name="值班员",
+                    password=PASSWORD,
+                )
+            _, key = create_key(
+                conn=conn,
+                actor=console("e2e"),
+                name="control room",
+                role=Role.VIEWER,
+                sites=[site],
+                all_sites=False,
+                expires_at=None,
+                now=datetime.now(UTC),
+            )
     port = free_port("127.0.0.1")
     secret = uuid.uuid4().hex * 2
-    env = {"EHS_DATABASE_URL": url, "EHS_MQTT_URL": broker_url, "EHS_DATA_DIR": str(tmp / "var"),
-           "EHS_INGEST_CLIENT_ID": f"pwa-{uuid.uuid4().hex[:8]}", "EHS_ALERTS_CLIENT_ID": f"pwa-{uuid.uuid4().hex[:8]}",
-           "EHS_INGEST_SESSION_EXPIRY_S": "60", "EHS_SECRET_KEY": secret}
-    procs = [spawn("ingest", env, tmp / "ingest.log"), spawn("alerts", env, tmp / "alerts.log"),
-             spawn("uvicorn", env, tmp / "api.log", "api.main:create_app", "--factory", "--host", "127.0.0.1",
-                   "--port", str(port), "--no-access-log", "--log-level", "warning"),
-             spawn("simulator", env, tmp / "simulator.log", "--config", str(config), "--speed", "5",
-                   "--dropout", "0")]
+    env = {
+        "EHS_DATABASE_URL": url,
+        "EHS_MQTT_URL": broker_url,
+        "EHS_DATA_DIR": str(tmp / "var"),
+        "EHS_INGEST_CLIENT_ID": f"pwa-{uuid.uuid4().hex[:8]}",
+        "EHS_ALERTS_CLIENT_ID": f"pwa-{uuid.uuid4().hex[:8]}",
+        "EHS_INGEST_SESSION_EXPIRY_S": "60",
+        "EHS_SECRET_KEY": secret,
+    }
+    procs = [
+        spawn("ingest", env, tmp / "ingest.log"),
+        spawn("alerts", env, tmp / "alerts.log"),
+        spawn(
+            "uvicorn",
+            env,
+            tmp / "api.log",
+            "api.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ),
+        spawn("simulator", env, tmp / "simulator.log", "--config", str(config), "--speed", "5", "--dropout", "0"),
+    ]
     api = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _healthy(api), timeout=60, interval=0.2, message="the API to answer /healthz")
-        yield System(api=api, db=url, site=site, user="op", viewer_key=key, broker=broker_url,
-                     secret=secret)
+        yield System(api=api, db=url, site=site, user="op", viewer_key=key, broker=broker_url, secret=secret)
     finally:
         for proc in reversed(procs):
             stop_process(proc)
@@ -117,8 +153,9 @@ def _healthy(api: str) -> bool:
 @pytest.fixture(scope="module")
 def browser():
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)",
-                    pytrace=False)
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)", pytrace=False
+        )
     from playwright.sync_api import sync_playwright
 
     RESULTS.mkdir(exist_ok=True)
@@ -129,8 +166,9 @@ def browser():
 
 
 def _phone(browser, system: System):
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                  locale="zh-CN", base_url=system.api)
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN", base_url=system.api
+    )
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -154,14 +192,17 @@ def _alarm(system: System, alarm_id: int) -> dict:
 
 def _comments(system: System, alarm_id: int) -> list[str]:
     with psycopg.connect(system.db) as conn:
-        return [r[0] for r in conn.execute("SELECT cause FROM alarm_event WHERE alarm_id = %s AND kind = 'comment'",
-                                           (alarm_id,))]
+        return [
+            r[0]
+            for r in conn.execute("SELECT cause FROM alarm_event WHERE alarm_id = %s AND kind = 'comment'", (alarm_id,))
+        ]
 
 
 def _post(system: System, path: str, body: dict, token: str | None = None) -> tuple[int, dict | None]:
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-    request = urllib.request.Request(f"{system.api}{path}", method="POST", data=json.dumps(body).encode(),
-                                     headers=headers)
+    request = urllib.request.Request(
+        f"{system.api}{path}", method="POST", data=json.dumps(body).encode(), headers=headers
+    )
     with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - local test server
         text = resp.read()
         return resp.status, json.loads(text) if text else None
@@ -183,10 +224,14 @@ def _unacked_ids(system: System, area: str | None = None) -> list[int]:
     """Unacknowledged alarms of the incident that stay acknowledgeable (the cell temperature alarms are suppressed
     by design once the runaway alarm of their cabinet is raised: demo-safety.yaml)."""
     with psycopg.connect(system.db) as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT id FROM alarm WHERE site = %s AND state = ANY(%s) AND rule <> ALL(%s) "
-            "AND (%s::text IS NULL OR area = %s) ORDER BY priority DESC, id",
-            (system.site, list(UNACKED), list(SUPPRESSIBLE), area, area))]
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM alarm WHERE site = %s AND state = ANY(%s) AND rule <> ALL(%s) "
+                "AND (%s::text IS NULL OR area = %s) ORDER BY priority DESC, id",
+                (system.site, list(UNACKED), list(SUPPRESSIBLE), area, area),
+            )
+        ]
 
 
 def _acknowledge(page, system: System, alarm_id: int, *, press: bool = True) -> None:
@@ -203,6 +248,7 @@ def _acknowledge(page, system: System, alarm_id: int, *, press: bool = True) -> 
         if retry.count():
             retry.first.click()
         return False
+
     wait_for(done, timeout=60, interval=0.5, message=f"the ack of alarm {alarm_id} on the server")
 
 
@@ -219,11 +265,14 @@ def test_installable_manifest_and_service_worker(browser, system: System) -> Non
         assert manifest["display"] == "standalone" and manifest["name"] and manifest["short_name"]
         assert {i["purpose"] for i in manifest["icons"]} == {"any", "maskable"}
         for icon in manifest["icons"]:
-            size = page.evaluate("""src => new Promise((ok, fail) => {
+            size = page.evaluate(
+                """src => new Promise((ok, fail) => {
                 const img = new Image();
                 img.onload = () => ok(`${img.naturalWidth}x${img.naturalHeight}`);
                 img.onerror = fail;
-                img.src = src; })""", icon["src"])
+                img.src = src; })""",
+                icon["src"],
+            )
             assert size == icon["sizes"], icon
         # the app shell is cached by the service worker: it loads with the network off
         page.wait_for_function("() => caches.keys().then(k => k.some(n => n.endsWith('-shell')))")
@@ -269,9 +318,12 @@ def test_area_live_values_and_language_switch(browser, system: System) -> None:
         cell = page.locator("td.value[title]").first
         cell.wait_for(timeout=30_000)
         first_time = cell.get_attribute("title")
-        page.wait_for_function("""([time]) => {
+        page.wait_for_function(
+            """([time]) => {
             const el = document.querySelector('td.value[title]'); return el && el.title !== time; }""",
-                               arg=[first_time], timeout=60_000)
+            arg=[first_time],
+            timeout=60_000,
+        )
         page.screenshot(path=str(RESULTS / "pwa-area-390x844.png"))
         page.click("nav.bottom a[data-tab=settings]")
         # notification settings and Web Push, where the server offers them
@@ -282,8 +334,10 @@ def test_area_live_values_and_language_switch(browser, system: System) -> None:
         page.click("#prefs button[type=submit]")
         page.wait_for_function("() => document.getElementById('prefs-saved').textContent.includes('✓')")
         with psycopg.connect(system.db) as conn:
-            row = conn.execute("SELECT s.min_priority, s.quiet_start, s.quiet_end FROM notification_settings s "
-                               "JOIN app_user u ON u.id = s.user_id WHERE u.username = 'op'").fetchone()
+            row = conn.execute(
+                "SELECT s.min_priority, s.quiet_start, s.quiet_end FROM notification_settings s "
+                "JOIN app_user u ON u.id = s.user_id WHERE u.username = 'op'"
+            ).fetchone()
         assert row[0] == 3 and (str(row[1])[:5], str(row[2])[:5]) == ("22:00", "07:00"), row
         page.select_option("#lang", "en")
         page.wait_for_function("() => document.documentElement.lang === 'en'")
@@ -308,8 +362,12 @@ def test_incident_inbox_ack_big_screen_and_offline_ack(browser, system: System) 
 
         # the incident's alarms reach the inbox by themselves (live feed)
         page.wait_for_selector("a.alarm.unacked", timeout=240_000)
-        wait_for(lambda: len(_unacked_ids(system)) >= 3, timeout=240, interval=0.5,
-                 message="three unacknowledged alarms of the incident")
+        wait_for(
+            lambda: len(_unacked_ids(system)) >= 3,
+            timeout=240,
+            interval=0.5,
+            message="three unacknowledged alarms of the incident",
+        )
         page.wait_for_function("() => document.querySelectorAll('a.alarm.unacked').length >= 2", timeout=30_000)
         page.screenshot(path=str(RESULTS / "pwa-inbox-390x844.png"))
         first, second, third = _unacked_ids(system)[:3]
@@ -318,7 +376,7 @@ def test_incident_inbox_ack_big_screen_and_offline_ack(browser, system: System) 
         screen.goto(f"/screen/?token={system.viewer_key}")
         row = f"li.alarm[data-alarm-id='{first}']"
         screen.wait_for_selector(f"{row}.unacked", timeout=60_000)
-        assert "token=" not in screen.url                        # the key does not stay in the address bar
+        assert "token=" not in screen.url  # the key does not stay in the address bar
 
         # acknowledge on the phone; the screen follows through the live feed
         page.click(f"a.alarm[data-alarm-id='{first}']")
@@ -327,8 +385,11 @@ def test_incident_inbox_ack_big_screen_and_offline_ack(browser, system: System) 
         page.screenshot(path=str(RESULTS / "pwa-detail-390x844.png"), full_page=True)
         _acknowledge(page, system, first)
         assert _alarm(system, first)["acked_by"] == "user:op"
-        screen.wait_for_function(f"""() => {{ const el = document.querySelector("{row}");
-            return !el || !{list(UNACKED)}.includes(el.dataset.state); }}""", timeout=60_000)
+        screen.wait_for_function(
+            f"""() => {{ const el = document.querySelector("{row}");
+            return !el || !{list(UNACKED)}.includes(el.dataset.state); }}""",
+            timeout=60_000,
+        )
         screen.screenshot(path=str(RESULTS / "screen-1920x1080.png"))
 
         # offline, the app and the recent alarms come from the service worker's caches
@@ -356,8 +417,11 @@ def test_incident_inbox_ack_big_screen_and_offline_ack(browser, system: System) 
         # the user acknowledges again
         _acknowledge(page, system, second, press=False)
         assert _alarm(system, second)["acked_by"] == "user:op"
-        wait_for(lambda: "离线备注 offline note" in _comments(system, second), timeout=30,
-                 message="the queued comment on the server")
+        wait_for(
+            lambda: "离线备注 offline note" in _comments(system, second),
+            timeout=30,
+            message="the queued comment on the server",
+        )
 
         # offline again, and the alarm changes on the server meanwhile: the conflict is shown, the user acks again
         page.goto(f"/app/#/alarms/{third}")
@@ -384,18 +448,24 @@ def test_notification_link_acknowledges_without_sign_in(browser, system: System)
     person it was sent to, without signing in."""
     reply = send_control(system.broker, system.site, {"action": "start", "incident": "electrolyte_leak"})
     assert reply["ok"], reply
-    alarm_id = wait_for(lambda: _unacked_ids(system, area="injection")[:1], timeout=240, interval=0.5,
-                        message="an unacknowledged alarm of the leak")[0]
+    alarm_id = wait_for(
+        lambda: _unacked_ids(system, area="injection")[:1],
+        timeout=240,
+        interval=0.5,
+        message="an unacknowledged alarm of the leak",
+    )[0]
     with psycopg.connect(system.db) as conn:
         user_id = conn.execute("SELECT id FROM app_user WHERE username = 'op'").fetchone()[0]
-    token = links.make(system.secret, alarm_id=alarm_id, user_id=user_id, now=datetime.now(UTC),
-                       ttl=timedelta(minutes=30))
+    token = links.make(
+        system.secret, alarm_id=alarm_id, user_id=user_id, now=datetime.now(UTC), ttl=timedelta(minutes=30)
+    )
     context, page, errors = _phone(browser, system)
     try:
         page.goto(f"/app/#/alarms/{alarm_id}?t={token}")
         page.click("#link-ack")
-        wait_for(lambda: _alarm(system, alarm_id)["acked_at"] is not None, timeout=30,
-                 message="the ack through the link")
+        wait_for(
+            lambda: _alarm(system, alarm_id)["acked_at"] is not None, timeout=30, message="the ack through the link"
+        )
         # the person the link was sent to (the link route records the bare user name, the alarm routes "user:op")
         assert _alarm(system, alarm_id)["acked_by"] == "user:op"
         page.wait_for_selector("#link-ack", state="detached")

@@ -54,13 +54,15 @@ def test_up_demo_on_a_clean_folder(tmp_path: Path) -> None:
         assert f"app      : {api}/app/" in out.read_text()
         with urllib.request.urlopen(f"{api}/app/", timeout=5) as resp:  # noqa: S310 - the PWA is served too
             assert resp.status == 200 and b"/app/js/app.js" in resp.read()
-        with pytest.raises(urllib.error.HTTPError) as refused:           # nothing without signing in
+        with pytest.raises(urllib.error.HTTPError) as refused:  # nothing without signing in
             _get(f"{api}/api/v1/latest")
         assert refused.value.code == 401
         token = _sign_in(api, out.read_text())
-        latest = wait_for(lambda: len(_get(f"{api}/api/v1/latest", token)) > 80 and _get(f"{api}/api/v1/latest",
-                                                                                         token),
-                          timeout=60, message="readings of most demo points")
+        latest = wait_for(
+            lambda: len(_get(f"{api}/api/v1/latest", token)) > 80 and _get(f"{api}/api/v1/latest", token),
+            timeout=60,
+            message="readings of most demo points",
+        )
         assert {row["site"] for row in latest} == {"cz01"}
         # live: ingest's per-batch NOTIFY reaches a WebSocket subscriber through the API
         with connect(api.replace("http", "ws", 1) + "/api/v1/ws", compression=None) as ws:
@@ -73,14 +75,21 @@ def test_up_demo_on_a_clean_folder(tmp_path: Path) -> None:
 
         # a second terminal reaches the running system through the runtime file
         cli_env = {**env}
-        reply = subprocess.run([sys.executable, "-m", "cli.main", "simulate", "incident", "thermal_runaway"],
-                               env=cli_env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+        reply = subprocess.run(
+            [sys.executable, "-m", "cli.main", "simulate", "incident", "thermal_runaway"],
+            env=cli_env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert reply.returncode == 0, reply.stderr
         assert "started in area formation" in reply.stdout
 
         def hot_cell() -> bool:
             rows = _get(f"{api}/api/v1/latest", token)
             return any(r["device"] == "form-cab-01" and r["key"] == "cell_temp_c" and r["value"] > 60 for r in rows)
+
         wait_for(hot_cell, timeout=60, message="the runaway cell temperature to reach the API")
     finally:
         proc.send_signal(signal.SIGINT)
@@ -89,5 +98,5 @@ def test_up_demo_on_a_clean_folder(tmp_path: Path) -> None:
     assert code == 0, text
     assert "Stopped." in text
     assert not (tmp_path / "var" / "runtime.json").exists()
-    assert (tmp_path / "var" / "pgdata" / "PG_VERSION").exists()        # data kept between runs
+    assert (tmp_path / "var" / "pgdata" / "PG_VERSION").exists()  # data kept between runs
     assert not (tmp_path / "var" / "pgdata" / "postmaster.pid").exists()  # the embedded database stopped

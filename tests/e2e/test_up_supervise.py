@@ -28,18 +28,21 @@ def test_restart_then_give_up_a_crash_loop(tmp_path: Path, capsys: pytest.Captur
     stop = threading.Event()
     for child in (crashing, steady):
         child.start()
-    runner = threading.Thread(target=_supervise, args=([crashing, steady], stop),
-                              kwargs={"base_delay": 0.05, "max_delay": 0.2, "give_up_after": 3, "poll_s": 0.05})
+    runner = threading.Thread(
+        target=_supervise,
+        args=([crashing, steady], stop),
+        kwargs={"base_delay": 0.05, "max_delay": 0.2, "give_up_after": 3, "poll_s": 0.05},
+    )
     runner.start()
     try:
         wait_for(lambda: crashing.given_up, timeout=30, message="the supervisor to give up the crash loop")
-        assert steady.proc.poll() is None                 # the others keep running
+        assert steady.proc.poll() is None  # the others keep running
     finally:
         stop.set()
         runner.join(10)
         for child in (crashing, steady):
             child.stop()
-    assert marker.read_text() == "xxxx"                   # the first start and three restarts, then no more
+    assert marker.read_text() == "xxxx"  # the first start and three restarts, then no more
     err = capsys.readouterr().err
     assert err.count("ingest exited with code 3; restarting it in") == 3
     assert "restart 3 of at most 3 in a row" in err and err.count("ingest restarted (pid") == 3
@@ -53,8 +56,11 @@ def test_a_child_that_ran_well_gets_a_fresh_backoff(tmp_path: Path, capsys: pyte
     stop = threading.Event()
     flaky.start()
     # healthy_after=0: every run counts as a good one, so the crash-loop limit is never reached
-    runner = threading.Thread(target=_supervise, args=([flaky], stop),
-                              kwargs={"base_delay": 0.05, "give_up_after": 1, "healthy_after": 0.0, "poll_s": 0.05})
+    runner = threading.Thread(
+        target=_supervise,
+        args=([flaky], stop),
+        kwargs={"base_delay": 0.05, "give_up_after": 1, "healthy_after": 0.0, "poll_s": 0.05},
+    )
     runner.start()
     try:
         wait_for(lambda: marker.exists() and len(marker.read_text()) >= 4, timeout=30, message="four starts")

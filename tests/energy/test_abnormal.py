@@ -53,28 +53,28 @@ def test_above_band_needs_the_last_periods_all_above_the_upper_edge() -> None:
     assert found.periods == 3 and found.since == days[2] and found.until == days[4]
     assert found.expected == pytest.approx(float(band["expected"].iloc[2:].sum()))
     assert found.actual == pytest.approx(3 * upper + 91)
-    gap = waste.drop(days[3])   # a missing day breaks the run: only the last day remains above
+    gap = waste.drop(days[3])  # a missing day breaks the run: only the last day remains above
     assert above_band(gap, band, meter="M", unit="kWh") is None
 
 
 def test_running_while_stopped_uses_the_learned_standby() -> None:
     idx = _quarter_hours("2024-06-03 00:00", 96)
-    output = pd.Series([30.0] * 64 + [0.0] * 32, index=idx)   # production stops at 16:00
+    output = pd.Series([30.0] * 64 + [0.0] * 32, index=idx)  # production stops at 16:00
     energy = pd.Series(np.where(output > 0, 60.0, 2.0), index=idx)
     standby = learn_standby(energy, output)
     assert standby == pytest.approx(2.0)
     assert running_while_stopped(energy, output, standby=standby, meter="M-INJ-3", unit="kWh") is None
     hot = energy.copy()
-    hot.iloc[-5:] = 25.0   # the last 5 stopped intervals draw 25 kWh: the machine was left heating
+    hot.iloc[-5:] = 25.0  # the last 5 stopped intervals draw 25 kWh: the machine was left heating
     found = running_while_stopped(hot, output, standby=standby, meter="M-INJ-3", unit="kWh", device="inj-3")
     assert found is not None and found.kind is Kind.RUNNING_WHILE_STOPPED
     assert found.periods == 5 and found.expected == pytest.approx(10.0) and found.actual == pytest.approx(125.0)
     assert found.device == "inj-3" and found.since == idx[-5]
     producing = output.copy()
-    producing.iloc[-2:] = 1.0   # output resumed: not abnormal
+    producing.iloc[-2:] = 1.0  # output resumed: not abnormal
     assert running_while_stopped(hot, producing, standby=standby, meter="M-INJ-3", unit="kWh") is None
-    assert learn_standby(energy.iloc[:70], output.iloc[:70]) is None   # too few stopped intervals to learn from
-    holed = hot.drop(idx[-3])   # a missing interval breaks the run: only the last 2 are contiguous
+    assert learn_standby(energy.iloc[:70], output.iloc[:70]) is None  # too few stopped intervals to learn from
+    holed = hot.drop(idx[-3])  # a missing interval breaks the run: only the last 2 are contiguous
     assert running_while_stopped(holed, output, standby=standby, meter="M-INJ-3", unit="kWh") is None
     assert running_while_stopped(holed, output, standby=standby, meter="M-INJ-3", unit="kWh", persist=2).periods == 2
     with pytest.raises(ValueError):
@@ -100,10 +100,10 @@ def test_night_base_load_learns_the_median_and_flags_a_leak() -> None:
     leak = _air(15, 6.0, last_night_level=9.0)
     found = night_base_load(leak, learned=learned, tz=TZ, meter="M-AIR", unit="m3", device="compressor-2")
     assert found is not None and found.kind is Kind.NIGHT_BASE_LOAD
-    assert found.periods == 16   # 01:00-05:00 local, 15-minute intervals
+    assert found.periods == 16  # 01:00-05:00 local, 15-minute intervals
     assert found.expected == pytest.approx(96.0) and found.actual == pytest.approx(144.0)
     assert pd.Timestamp(found.since).tz_convert(TZ).strftime("%Y-%m-%d %H:%M") == "2024-06-15 01:00"
-    slight = _air(15, 6.0, last_night_level=7.0)   # 17 % above: under the 30 % factor
+    slight = _air(15, 6.0, last_night_level=7.0)  # 17 % above: under the 30 % factor
     assert night_base_load(slight, learned=learned, tz=TZ, meter="M-AIR", unit="m3") is None
     assert learn_night_base(_air(3, 6.0), tz=TZ) is None
 
@@ -120,13 +120,14 @@ def test_to_finding_names_meter_device_and_expected_value() -> None:
     model = _days_model()
     days = pd.date_range("2024-07-01", periods=2, freq="D", tz=TZ)
     band = model.band(pd.DataFrame({"production": [100.0, 100.0]}, index=days))
-    found = above_band(pd.Series([2000.0, 2100.0], index=days), band, meter="M-OVEN-1", unit="kWh",
-                       device="oven-1", area="drying")
+    found = above_band(
+        pd.Series([2000.0, 2100.0], index=days), band, meter="M-OVEN-1", unit="kWh", device="oven-1", area="drying"
+    )
     now = datetime(2024, 7, 2, 12, tzinfo=UTC)
     finding = to_finding(found, site="demo", now=now)
     assert finding.rule == "energy.above_band" and finding.detector == "energy"
     assert finding.subject.key == "demo/drying/oven-1/M-OVEN-1"
-    assert finding.severity is Severity.HIGH          # more than twice the expected energy
+    assert finding.severity is Severity.HIGH  # more than twice the expected energy
     assert finding.details["expected"] == pytest.approx(found.expected)
     assert finding.details["device"] == "oven-1" and finding.details["unit"] == "kWh"
     assert "oven-1" in finding.message and "预期" in finding.message and "expected" in finding.message

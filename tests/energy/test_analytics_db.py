@@ -38,19 +38,53 @@ CREATE TABLE IF NOT EXISTS energy_interval (
 
 
 def _plant(site: str) -> PlantConfig:
-    return PlantConfig.model_validate({"sites": [{
-        "code": site, "name": f"测试厂 {site}", "areas": [
-            {"code": "pack", "name": "PACK", "process": "pack", "devices": [
-                {"code": "pack-air-01", "name": "PACK 压缩空气表", "kind": "flow_meter",
-                 "points": [{"key": "air_nm3", "name": "压缩空气累计量", "quantity": "volume"}]},
-                {"code": "pack-em-01", "name": "PACK 电表", "kind": "power_meter",
-                 "points": [{"key": "energy_kwh", "name": "电能", "quantity": "energy"}]}]}],
-        "meters": [
-            {"code": "air-pack", "name": "PACK 压缩空气", "medium": "compressed_air", "point": "pack-air-01/air_nm3",
-             "area": "pack"},
-            {"code": "e-pack", "name": "PACK 用电", "medium": "electricity", "point": "pack-em-01/energy_kwh",
-             "area": "pack"}],
-    }]})
+    return PlantConfig.model_validate(
+        {
+            "sites": [
+                {
+                    "code": site,
+                    "name": f"测试厂 {site}",
+                    "areas": [
+                        {
+                            "code": "pack",
+                            "name": "PACK",
+                            "process": "pack",
+                            "devices": [
+                                {
+                                    "code": "pack-air-01",
+                                    "name": "PACK 压缩空气表",
+                                    "kind": "flow_meter",
+                                    "points": [{"key": "air_nm3", "name": "压缩空气累计量", "quantity": "volume"}],
+                                },
+                                {
+                                    "code": "pack-em-01",
+                                    "name": "PACK 电表",
+                                    "kind": "power_meter",
+                                    "points": [{"key": "energy_kwh", "name": "电能", "quantity": "energy"}],
+                                },
+                            ],
+                        }
+                    ],
+                    "meters": [
+                        {
+                            "code": "air-pack",
+                            "name": "PACK 压缩空气",
+                            "medium": "compressed_air",
+                            "point": "pack-air-01/air_nm3",
+                            "area": "pack",
+                        },
+                        {
+                            "code": "e-pack",
+                            "name": "PACK 用电",
+                            "medium": "electricity",
+                            "point": "pack-em-01/energy_kwh",
+                            "area": "pack",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
 
 
 @pytest.fixture
@@ -73,24 +107,28 @@ def _model(scale: float = 1.0):
 
 def test_rebaselining_supersedes_and_is_audited(conn: psycopg.Connection, plant: str) -> None:
     first = set_baseline(conn=conn, site=plant, meter="e-pack", model=_model(), reason="2024 基线", actor="alice")
-    second = set_baseline(conn=conn, site=plant, meter="e-pack", model=_model(1.2), reason="新增第二条产线",
-                          actor="bob")
+    second = set_baseline(
+        conn=conn, site=plant, meter="e-pack", model=_model(1.2), reason="新增第二条产线", actor="bob"
+    )
     now = current_baseline(conn=conn, site=plant, meter="e-pack", granularity="monthly")
     assert now is not None and now.id == second and now.reason == "新增第二条产线" and now.created_by == "bob"
     assert now.model.coefficients["production"] == pytest.approx(6.0)
     history = baseline_history(conn=conn, site=plant, meter="e-pack")
     assert [h.id for h in history] == [second, first]
     assert history[1].superseded_by == second and history[1].superseded_at is not None
-    entries = conn.execute("SELECT action, actor, detail->>'reason', detail->>'replaces' FROM audit_entry "
-                           "WHERE target LIKE 'energy_baseline:%%' ORDER BY seq").fetchall()
-    assert entries == [("energy.baseline", "alice", "2024 基线", None),
-                       ("energy.rebaseline", "bob", "新增第二条产线", str(first))]
+    entries = conn.execute(
+        "SELECT action, actor, detail->>'reason', detail->>'replaces' FROM audit_entry "
+        "WHERE target LIKE 'energy_baseline:%%' ORDER BY seq"
+    ).fetchall()
+    assert entries == [
+        ("energy.baseline", "alice", "2024 基线", None),
+        ("energy.rebaseline", "bob", "新增第二条产线", str(first)),
+    ]
     assert audit.verify(conn)[1] == []
     assert current_baseline(conn=conn, site=plant, area="pack", granularity="monthly") is None
     # one current baseline per (meter, granularity), enforced by the database too
     with pytest.raises(psycopg.errors.UniqueViolation), conn.transaction():
-        conn.execute("UPDATE energy_baseline SET superseded_at = NULL, superseded_by = NULL WHERE id = %s",
-                      (first,))
+        conn.execute("UPDATE energy_baseline SET superseded_at = NULL, superseded_by = NULL WHERE id = %s", (first,))
 
 
 def test_bad_targets_and_reasons_are_refused(conn: psycopg.Connection, plant: str) -> None:
@@ -102,8 +140,9 @@ def test_bad_targets_and_reasons_are_refused(conn: psycopg.Connection, plant: st
         set_baseline(conn=conn, site=plant, meter="e-pack", area="pack", model=_model(), reason="x", actor="a")
 
 
-def _write_air(conn: psycopg.Connection, meter_id: int, start: datetime, days: int, night: float,
-               last_night: float | None = None) -> datetime:
+def _write_air(
+    conn: psycopg.Connection, meter_id: int, start: datetime, days: int, night: float, last_night: float | None = None
+) -> datetime:
     index = pd.date_range(start, periods=days * 96, freq="15min", tz="UTC")
     local = index.tz_convert(TZ)
     busy = (local.hour >= 8) & (local.hour < 20)
@@ -118,7 +157,7 @@ def _write_air(conn: psycopg.Connection, meter_id: int, start: datetime, days: i
 
 def test_a_night_time_air_leak_raises_an_alarm_once_and_clears(conn: psycopg.Connection, plant: str) -> None:
     air = _meter_id(conn, "air-pack")
-    start = datetime(2024, 5, 31, 16, tzinfo=UTC)            # 2024-06-01 00:00 local
+    start = datetime(2024, 5, 31, 16, tzinfo=UTC)  # 2024-06-01 00:00 local
     end = _write_air(conn, air, start, 15, night=6.0)
     assert abnormal_job.evaluate(conn=conn, now=end) == []
     # the next night draws 10 m³ per interval instead of 6: a leak
@@ -135,35 +174,43 @@ def test_a_night_time_air_leak_raises_an_alarm_once_and_clears(conn: psycopg.Con
     assert alarm is not None and alarm[0] == "active_unacked"
     listed = abnormal_job.current_abnormal(conn=conn, site=plant)
     assert [(r["meter"], r["name"], r["expected"], r["actual"]) for r in listed] == [
-        ("air-pack", "PACK 压缩空气", pytest.approx(96.0), pytest.approx(160.0))]
-    assert abnormal_job.evaluate(conn=conn, now=end + timedelta(hours=1)) == []   # no repeat while unchanged
+        ("air-pack", "PACK 压缩空气", pytest.approx(96.0), pytest.approx(160.0))
+    ]
+    assert abnormal_job.evaluate(conn=conn, now=end + timedelta(hours=1)) == []  # no repeat while unchanged
     # a normal night follows: the finding returns to normal and the list empties
     end2 = _write_air(conn, air, end, 1, night=6.0)
     cleared = evaluate_once(conn=conn, now=end2)
     assert [(c.rule, c.severity) for c in cleared] == [("energy.night_base_load", Severity.NORMAL)]
     state = conn.execute("SELECT state FROM alarm WHERE rule = 'energy.night_base_load'").fetchone()[0]
-    assert state == "cleared_unacked"    # returned to normal, still to be acknowledged (ISA-18.2)
+    assert state == "cleared_unacked"  # returned to normal, still to be acknowledged (ISA-18.2)
     assert abnormal_job.current_abnormal(conn=conn, site=plant) == []
 
 
 def test_missing_intervals_and_short_history_decide_nothing(conn: psycopg.Connection, plant: str) -> None:
     air = _meter_id(conn, "air-pack")
     end = _write_air(conn, air, datetime(2024, 5, 31, 16, tzinfo=UTC), 4, night=6.0, last_night=30.0)
-    assert abnormal_job.evaluate(conn=conn, now=end) == []     # 3 earlier nights: too few to learn from
+    assert abnormal_job.evaluate(conn=conn, now=end) == []  # 3 earlier nights: too few to learn from
     conn.execute("UPDATE energy_interval SET quality = 'missing' WHERE meter_id = %s", (air,))
     assert abnormal_job.decisions(conn, end) == []
 
 
 @budget(25)
-@given(coefs=st.lists(st.floats(-50, 50, allow_subnormal=False), min_size=1, max_size=3),
-       noise=st.floats(0, 3), seed=st.integers(0, 2**16))
-def test_any_accepted_baseline_round_trips_through_the_database_exactly(conn: psycopg.Connection, plant: str,
-                                                                        coefs, noise, seed) -> None:
+@given(
+    coefs=st.lists(st.floats(-50, 50, allow_subnormal=False), min_size=1, max_size=3),
+    noise=st.floats(0, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_any_accepted_baseline_round_trips_through_the_database_exactly(
+    conn: psycopg.Connection, plant: str, coefs, noise, seed
+) -> None:
     rng = np.random.default_rng(seed)
     months = pd.date_range("2023-01-01", periods=24, freq="MS", tz=TZ)
     variables = pd.DataFrame({f"v{i}": rng.uniform(0, 10, 24) for i in range(len(coefs))}, index=months)
-    energy = 1000 + variables.to_numpy() @ np.array(coefs) + rng.normal(0, noise, 24) if noise else \
-        1000 + variables.to_numpy() @ np.array(coefs)
+    energy = (
+        1000 + variables.to_numpy() @ np.array(coefs) + rng.normal(0, noise, 24)
+        if noise
+        else 1000 + variables.to_numpy() @ np.array(coefs)
+    )
     try:
         model = fit_baseline(pd.Series(energy, index=months), variables, granularity="monthly")
     except BaselineRefused:
@@ -198,17 +245,20 @@ def test_the_alerts_worker_evaluates_periodically(database_url: str, site: str) 
         apply_plant(conn=conn, plant=_plant(site), source="test")
         conn.execute(INTERVAL_DDL)
         last_midnight = pd.Timestamp.now(tz=TZ).normalize().tz_convert("UTC").to_pydatetime()
-        _write_air(conn, _meter_id(conn, "air-pack"), last_midnight - timedelta(days=15), 15, night=6.0,
-                   last_night=12.0)
+        _write_air(
+            conn, _meter_id(conn, "air-pack"), last_midnight - timedelta(days=15), 15, night=6.0, last_night=12.0
+        )
     stop = threading.Event()
     thread = threading.Thread(target=evaluate_energy, args=(database_url, AbnormalSettings(evaluate_s=0.2), stop))
     thread.start()
     try:
+
         def alarm():
             with psycopg.connect(database_url) as conn:
                 return conn.execute("SELECT severity FROM alarm WHERE rule = 'energy.night_base_load'").fetchone()
+
         wait_for(lambda: alarm() is not None, timeout=60, message="the night-base-load alarm")
-        assert alarm() == (int(Severity.HIGH),)      # twice the learned base load
+        assert alarm() == (int(Severity.HIGH),)  # twice the learned base load
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -217,8 +267,11 @@ def test_the_alerts_worker_evaluates_periodically(database_url: str, site: str) 
 
 def test_other_energy_findings_in_the_state_table_are_left_alone(conn: psycopg.Connection, plant: str) -> None:
     """The energy core's balance findings share energy_finding_state; this job must not clear them."""
-    conn.execute("INSERT INTO energy_finding_state (rule, subject, site, severity, message, updated_at) "
-                 "VALUES ('energy.balance', %s, %s, 2, 'loss 12 %%', now())", (f"{plant}/e-main", plant))
+    conn.execute(
+        "INSERT INTO energy_finding_state (rule, subject, site, severity, message, updated_at) "
+        "VALUES ('energy.balance', %s, %s, 2, 'loss 12 %%', now())",
+        (f"{plant}/e-main", plant),
+    )
     assert abnormal_job.evaluate(conn=conn, now=datetime(2024, 6, 1, tzinfo=UTC)) == []
     assert conn.execute("SELECT severity FROM energy_finding_state WHERE rule = 'energy.balance'").fetchone() == (2,)
 
@@ -239,8 +292,9 @@ CREATE TABLE IF NOT EXISTS energy_production (
 )"""
 
 
-def _pack_line(conn: psycopg.Connection, start: datetime, days: int, *, hot_tail: int = 0,
-               unknown_tail: bool = False) -> datetime:
+def _pack_line(
+    conn: psycopg.Connection, start: datetime, days: int, *, hot_tail: int = 0, unknown_tail: bool = False
+) -> datetime:
     """PACK produces 08:00-20:00 local (400 cells an hour, 50 kWh per interval) and idles at 2 kWh otherwise; the
     last ``hot_tail`` intervals of the (stopped) evening draw 20 kWh: the line was left running empty."""
     conn.execute(PRODUCTION_DDL)
@@ -254,10 +308,14 @@ def _pack_line(conn: psycopg.Connection, start: datetime, days: int, *, hot_tail
         energy[-hot_tail:] = 20.0
     hours = slots[::4] if not unknown_tail else slots[:-8][::4]
     with conn.cursor() as cur:
-        cur.executemany('INSERT INTO energy_production (area_id, start, "end", quantity, unit, source, '
-                        "recorded_by) VALUES (%s, %s, %s, %s, 'cells', 'api', 't')",
-                        [(area, h.to_pydatetime(), (h + pd.Timedelta(hours=1)).to_pydatetime(),
-                          400.0 if busy[i * 4] else 0.0) for i, h in enumerate(hours)])
+        cur.executemany(
+            'INSERT INTO energy_production (area_id, start, "end", quantity, unit, source, '
+            "recorded_by) VALUES (%s, %s, %s, %s, 'cells', 'api', 't')",
+            [
+                (area, h.to_pydatetime(), (h + pd.Timedelta(hours=1)).to_pydatetime(), 400.0 if busy[i * 4] else 0.0)
+                for i, h in enumerate(hours)
+            ],
+        )
         with cur.copy("COPY energy_interval (meter_id, start, quantity, quality) FROM STDIN") as copy:
             for ts, v in zip(slots, energy, strict=True):
                 copy.write_row((meter, ts.to_pydatetime(), float(v), "measured"))
@@ -265,7 +323,7 @@ def _pack_line(conn: psycopg.Connection, start: datetime, days: int, *, hot_tail
 
 
 def test_a_line_running_while_production_is_stopped_is_caught(conn: psycopg.Connection, plant: str) -> None:
-    start = datetime(2024, 6, 1, 14, tzinfo=UTC)      # 22:00 local: the data ends at 22:00 local, line stopped
+    start = datetime(2024, 6, 1, 14, tzinfo=UTC)  # 22:00 local: the data ends at 22:00 local, line stopped
     end = _pack_line(conn, start, 8, hot_tail=6)
     found = [(ref.meter, a) for ref, a in abnormal_job.decisions(conn, end)]
     assert len(found) == 1

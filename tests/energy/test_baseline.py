@@ -23,8 +23,8 @@ from energy.baseline import (
 )
 
 MONTHS = pd.date_range("2024-01-01", periods=12, freq="MS", tz="Asia/Shanghai")
-X = np.arange(1.0, 13.0)                      # production, 1..12 kilo-cells
-SIGNS = np.array([1, -1, -1, 1] * 3, float)   # Σ e = 0 and Σ e·x = 0: OLS recovers 100 + 5x exactly
+X = np.arange(1.0, 13.0)  # production, 1..12 kilo-cells
+SIGNS = np.array([1, -1, -1, 1] * 3, float)  # Σ e = 0 and Σ e·x = 0: OLS recovers 100 + 5x exactly
 
 
 def _monthly(amplitude: float) -> tuple[pd.Series, pd.DataFrame]:
@@ -48,8 +48,8 @@ def test_monthly_fit_matches_the_hand_computation() -> None:
     # residuals ±2 in all 12 months: SSE = 48, n − p = 10, ȳ = 100 + 5·6.5 = 132.5
     assert model.cv_rmse_pct == pytest.approx(100 * math.sqrt(48 / 10) / 132.5)
     assert model.nmbe_pct == pytest.approx(0.0, abs=1e-9)
-    sxx = float(np.sum((X - 6.5) ** 2))                         # 143
-    assert model.r2 == pytest.approx(1 - 48 / (25 * sxx + 48))   # SST = slope² Sxx + SSE (orthogonal residuals)
+    sxx = float(np.sum((X - 6.5) ** 2))  # 143
+    assert model.r2 == pytest.approx(1 - 48 / (25 * sxx + 48))  # SST = slope² Sxx + SSE (orthogonal residuals)
     assert model.residual_std == pytest.approx(math.sqrt(4.8))
     # 95 % prediction band at x = x̄: ŷ ± t(0.975, 10) · s · sqrt(1 + 1/n); at x = 20: leverage 1/n + (20 − 6.5)²/Sxx
     t = 2.2281388519649385
@@ -62,7 +62,7 @@ def test_monthly_fit_matches_the_hand_computation() -> None:
 
 
 def test_a_noisy_monthly_model_is_refused_with_the_monthly_limit_named() -> None:
-    energy, variables = _monthly(30.0)   # CV(RMSE) = 100·sqrt(12·900/10)/132.5 = 24.8 %
+    energy, variables = _monthly(30.0)  # CV(RMSE) = 100·sqrt(12·900/10)/132.5 = 24.8 %
     with pytest.raises(BaselineRefused) as info:
         fit_baseline(energy, variables, granularity=Granularity.MONTHLY)
     assert info.value.metrics["cv_rmse_pct"] == pytest.approx(100 * math.sqrt(1080) / 132.5)
@@ -82,16 +82,24 @@ def test_a_biased_model_fails_nmbe() -> None:
     assert nmbe(energy * 1.08, energy, 2) == pytest.approx(100 * 0.08 * energy.sum() / (10 * energy.mean() * 1.08))
 
 
-@pytest.mark.parametrize(("energy", "variables", "words"), [
-    (pd.Series(np.arange(11.0) + 1, index=MONTHS[:11]), pd.DataFrame({"p": np.arange(11.0)}, index=MONTHS[:11]),
-     "11 periods; a monthly baseline needs at least 12"),
-    (pd.Series(np.arange(12.0) + 1, index=MONTHS), pd.DataFrame({"p": np.ones(12)}, index=MONTHS),
-     "constant: p"),
-    (pd.Series([np.nan] + list(np.arange(11.0) + 1), index=MONTHS), pd.DataFrame({"p": X}, index=MONTHS),
-     "missing or non-finite values in periods 2024-01-01"),
-    (pd.Series(-np.arange(12.0), index=MONTHS), pd.DataFrame({"p": X}, index=MONTHS), "negative energy"),
-    (pd.Series(np.arange(12.0) + 1, index=MONTHS), pd.DataFrame({"a": X, "b": 2 * X}, index=MONTHS), "collinear"),
-])
+@pytest.mark.parametrize(
+    ("energy", "variables", "words"),
+    [
+        (
+            pd.Series(np.arange(11.0) + 1, index=MONTHS[:11]),
+            pd.DataFrame({"p": np.arange(11.0)}, index=MONTHS[:11]),
+            "11 periods; a monthly baseline needs at least 12",
+        ),
+        (pd.Series(np.arange(12.0) + 1, index=MONTHS), pd.DataFrame({"p": np.ones(12)}, index=MONTHS), "constant: p"),
+        (
+            pd.Series([np.nan] + list(np.arange(11.0) + 1), index=MONTHS),
+            pd.DataFrame({"p": X}, index=MONTHS),
+            "missing or non-finite values in periods 2024-01-01",
+        ),
+        (pd.Series(-np.arange(12.0), index=MONTHS), pd.DataFrame({"p": X}, index=MONTHS), "negative energy"),
+        (pd.Series(np.arange(12.0) + 1, index=MONTHS), pd.DataFrame({"a": X, "b": 2 * X}, index=MONTHS), "collinear"),
+    ],
+)
 def test_unusable_data_are_refused_with_a_reason(energy, variables, words) -> None:
     with pytest.raises(BaselineRefused, match=words):
         fit_baseline(energy, variables, granularity="monthly")
@@ -101,7 +109,7 @@ def test_savings_enpi_improvement_and_cusum_by_hand() -> None:
     energy, variables = _monthly(2.0)
     model = fit_baseline(energy, variables, granularity="monthly")
     report_idx = pd.date_range("2025-01-01", periods=3, freq="MS", tz="Asia/Shanghai")
-    report_vars = pd.DataFrame({"production": [10.0, 12.0, 14.0]}, index=report_idx)   # expected 150, 160, 170
+    report_vars = pd.DataFrame({"production": [10.0, 12.0, 14.0]}, index=report_idx)  # expected 150, 160, 170
     actual = pd.Series([140.0, 165.0, 153.0], index=report_idx)
     result = normalised_savings(model, actual, report_vars)
     assert result.expected == pytest.approx(480.0)

@@ -27,28 +27,35 @@ def _weekly(days: int, start: pd.Timestamp = T0) -> pd.Series:
     return pd.Series(np.where(busy, 40.0, 4.0), index=index)
 
 
-history_values = st.lists(st.one_of(st.floats(0, 1e6), st.just(float("nan")), st.floats(-10, 0)),
-                          max_size=3 * 96)
+history_values = st.lists(st.one_of(st.floats(0, 1e6), st.just(float("nan")), st.floats(-10, 0)), max_size=3 * 96)
 
 
 @budget(300)
-@given(delta=st.one_of(st.just(0.0), st.floats(0, 1e9), st.floats(0, 1e-300)),
-       n=st.integers(1, 200), offset=st.integers(0, 1000), values=history_values,
-       tz=st.sampled_from([None, "UTC", "Asia/Shanghai"]), sibling=history_values,
-       sibling_shift=st.integers(-400, 400), sibling_naive=st.booleans())
-def test_conserves_the_delta_never_negative_and_keeps_the_index(delta, n, offset, values, tz, sibling,
-                                                                sibling_shift, sibling_naive) -> None:
+@given(
+    delta=st.one_of(st.just(0.0), st.floats(0, 1e9), st.floats(0, 1e-300)),
+    n=st.integers(1, 200),
+    offset=st.integers(0, 1000),
+    values=history_values,
+    tz=st.sampled_from([None, "UTC", "Asia/Shanghai"]),
+    sibling=history_values,
+    sibling_shift=st.integers(-400, 400),
+    sibling_naive=st.booleans(),
+)
+def test_conserves_the_delta_never_negative_and_keeps_the_index(
+    delta, n, offset, values, tz, sibling, sibling_shift, sibling_naive
+) -> None:
     start = T0 + pd.Timedelta(minutes=15 * offset)
     slots = _slots(start, n)
     if tz is None:
         slots = slots.tz_localize(None)
     elif tz != "UTC":
         slots = slots.tz_convert(tz)
-    history = pd.Series(values, index=_slots(T0 - pd.Timedelta(minutes=15 * len(values)), len(values)),
-                        dtype=float)
+    history = pd.Series(values, index=_slots(T0 - pd.Timedelta(minutes=15 * len(values)), len(values)), dtype=float)
     sib_index = _slots(T0 + pd.Timedelta(minutes=15 * sibling_shift), len(sibling))
-    siblings = {"s": pd.Series(sibling, index=sib_index.tz_localize(None) if sibling_naive else sib_index,
-                               dtype=float), "copy": history * 2}
+    siblings = {
+        "s": pd.Series(sibling, index=sib_index.tz_localize(None) if sibling_naive else sib_index, dtype=float),
+        "copy": history * 2,
+    }
     out = distribute(delta, slots, history, siblings)
     assert out.index.equals(slots)
     assert (out.to_numpy() >= 0).all()
@@ -96,7 +103,7 @@ def test_a_well_correlated_sibling_shapes_a_gap_the_profile_cannot_foresee() -> 
     index = _slots(T0, 21 * 96)
     sibling = pd.Series(rng.uniform(1.0, 50.0, len(index)), index=index)  # no weekly pattern at all
     meter = 2.0 * sibling + 3.0
-    gap = index[10 * 96:10 * 96 + 16]
+    gap = index[10 * 96 : 10 * 96 + 16]
     truth = meter.reindex(gap)
     with_sibling = distribute(float(truth.sum()), gap, meter.drop(gap), {"oven-2": sibling})
     without = distribute(float(truth.sum()), gap, meter.drop(gap))
@@ -120,9 +127,9 @@ def test_an_unrelated_or_incomplete_sibling_is_ignored() -> None:
 
 def test_the_intervals_bordering_a_short_gap_tilt_it() -> None:
     series = _weekly(35)
-    gap = _slots(pd.Timestamp("2024-03-20 02:00", tz="UTC"), 4)       # night: typical 4 kWh per interval
+    gap = _slots(pd.Timestamp("2024-03-20 02:00", tz="UTC"), 4)  # night: typical 4 kWh per interval
     series[gap[0] - pd.Timedelta(minutes=15)] = 4.0
-    series[gap] = [5.0, 6.0, 7.0, 8.0]                                 # the load ramps up across the gap
+    series[gap] = [5.0, 6.0, 7.0, 8.0]  # the load ramps up across the gap
     series[gap[-1] + pd.Timedelta(minutes=15)] = 9.0
     truth = series.reindex(gap)
     out = distribute(float(truth.sum()), gap, series.drop(gap))

@@ -42,17 +42,20 @@ def test_reads_interval_starts_with_the_midnight_row_closing_its_own_day() -> No
     assert series.index[-1] == pd.Timestamp("2018-01-02 23:45", tz="UTC")
 
 
-@pytest.mark.parametrize(("body", "line", "field", "words"), [
-    ("01/01/2018 00:15,1\n01/01/2018 00:45,1\n", 3, "date", "missing intervals"),
-    ("01/01/2018 00:15,1\n01/01/2018 00:15,1\n", 3, "date", "out of order or duplicated"),
-    ("01/01/2018 00:15,1\n2018-01-01 00:30,1\n", 3, "date", "DD/MM/YYYY"),
-    ("01/01/2018 00:15,1\n01/01/2018 00:30,-2\n", 3, "Usage_kWh", ">= 0"),
-    ("01/01/2018 00:15,nan\n", 2, "Usage_kWh", ">= 0"),
-    ("01/01/2018 00:15,1\n01/01/2018 00:30,abc\n", 3, "Usage_kWh", "not a number"),
-    ("01/01/2018 00:15,1\n01/01/2018 00:31,1\n", 3, "date", "15-minute"),
-    ("01/01/2018 00:15\n", 2, "Usage_kWh", "missing"),
-    ("", 2, "date", "no data rows"),
-])
+@pytest.mark.parametrize(
+    ("body", "line", "field", "words"),
+    [
+        ("01/01/2018 00:15,1\n01/01/2018 00:45,1\n", 3, "date", "missing intervals"),
+        ("01/01/2018 00:15,1\n01/01/2018 00:15,1\n", 3, "date", "out of order or duplicated"),
+        ("01/01/2018 00:15,1\n2018-01-01 00:30,1\n", 3, "date", "DD/MM/YYYY"),
+        ("01/01/2018 00:15,1\n01/01/2018 00:30,-2\n", 3, "Usage_kWh", ">= 0"),
+        ("01/01/2018 00:15,nan\n", 2, "Usage_kWh", ">= 0"),
+        ("01/01/2018 00:15,1\n01/01/2018 00:30,abc\n", 3, "Usage_kWh", "not a number"),
+        ("01/01/2018 00:15,1\n01/01/2018 00:31,1\n", 3, "date", "15-minute"),
+        ("01/01/2018 00:15\n", 2, "Usage_kWh", "missing"),
+        ("", 2, "date", "no data rows"),
+    ],
+)
 def test_bad_rows_are_refused_with_line_and_field(body: str, line: int, field: str, words: str) -> None:
     with pytest.raises(SeriesFileError, match=words) as info:
         read_steel_csv(("date,Usage_kWh\n" + body).encode())
@@ -69,16 +72,32 @@ def test_missing_column_and_empty_file() -> None:
         read_steel_csv(b"date,Usage_kWh\n\xff\xfe,1\n")
 
 
-rowish = st.lists(st.tuples(
-    st.sampled_from(["01/01/2018 00:15", "01/01/2018 00:30", "31/02/2018 10:00", "01/01/2018 00:00", "",
-                     "x", "01/01/2018 24:00", '"01/01/2018 00:45"']),
-    st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.text(max_size=6), st.just("3.5"))),
-    max_size=8)
+rowish = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "01/01/2018 00:15",
+                "01/01/2018 00:30",
+                "31/02/2018 10:00",
+                "01/01/2018 00:00",
+                "",
+                "x",
+                "01/01/2018 24:00",
+                '"01/01/2018 00:45"',
+            ]
+        ),
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.text(max_size=6), st.just("3.5")),
+    ),
+    max_size=8,
+)
 
 
 @budget(300)
-@given(rows=rowish, junk=st.binary(max_size=60), header=st.sampled_from(["date,Usage_kWh", "Usage_kWh,date",
-                                                                          "date;Usage_kWh", "a,b,date,Usage_kWh"]))
+@given(
+    rows=rowish,
+    junk=st.binary(max_size=60),
+    header=st.sampled_from(["date,Usage_kWh", "Usage_kWh,date", "date;Usage_kWh", "a,b,date,Usage_kWh"]),
+)
 def test_reader_fuzz_returns_a_clean_series_or_a_located_error(rows, junk, header) -> None:
     data = (header + "\n" + "".join(f"{d},{v}\n" for d, v in rows)).encode() + junk
     try:
@@ -119,15 +138,25 @@ def test_a_test_period_past_the_end_is_refused() -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli.main", "eval", "energy-gapfill", *args], cwd=ROOT,
-                          capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "eval", "energy-gapfill", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
 
 
 def test_cli_prints_the_json_line_last_and_refuses_a_bad_file_in_one_line(tmp_path: Path) -> None:
     series = _steady_weeks(6)
     ends = series.index + pd.Timedelta(minutes=15)
-    dates = [e.strftime("%d/%m/%Y %H:%M") if (e.hour, e.minute) != (0, 0)
-             else (e - pd.Timedelta(days=1)).strftime("%d/%m/%Y 00:00") for e in ends]
+    dates = [
+        e.strftime("%d/%m/%Y %H:%M")
+        if (e.hour, e.minute) != (0, 0)
+        else (e - pd.Timedelta(days=1)).strftime("%d/%m/%Y 00:00")
+        for e in ends
+    ]
     good = tmp_path / "good.csv"
     good.write_bytes(_csv(list(zip(dates, (f"{v:.3f}" for v in series), strict=True))))
     done = _cli(str(good), "--test-from", "2018-07-02", "--seed", "5", "--gaps", "5")

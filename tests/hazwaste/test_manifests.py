@@ -17,8 +17,11 @@ from tests.hazwaste.world import seed
 from tests.support import unique_code
 
 SH = ZoneInfo("Asia/Shanghai")
-CARRIER = {"carrier_name": "某危货运输公司", "vehicle_plate": "苏E12345",
-           "carrier_permit": "苏交运管许可苏字320500000001号"}
+CARRIER = {
+    "carrier_name": "某危货运输公司",
+    "vehicle_plate": "苏E12345",
+    "carrier_permit": "苏交运管许可苏字320500000001号",
+}
 RECEIVER = {"receiver_name": "某环保科技公司", "receiver_licence": "JS0500OOD001-1"}
 
 
@@ -60,7 +63,7 @@ def test_number_is_fourteen_digits_starting_with_the_year() -> None:
 def test_receipt_deadline_is_five_working_days_after_delivery() -> None:
     cal = WorkCalendar()
     friday = datetime(2026, 1, 9, 15, 0, tzinfo=SH)
-    assert cal.due(friday, 5, "Asia/Shanghai") == datetime(2026, 1, 17, tzinfo=SH)   # Mon 12 .. Fri 16
+    assert cal.due(friday, 5, "Asia/Shanghai") == datetime(2026, 1, 17, tzinfo=SH)  # Mon 12 .. Fri 16
     saturday = datetime(2026, 1, 10, 9, 0, tzinfo=SH)
     assert cal.due(saturday, 5, "Asia/Shanghai") == datetime(2026, 1, 17, tzinfo=SH)
     with_holiday = WorkCalendar.of(holidays=[date(2026, 1, 14)])
@@ -86,22 +89,47 @@ def _stored(conn, w, kind: str, kg: float, n: int = 2) -> list[int]:
     ids = []
     t = datetime(2026, 1, 5, 9, 0, tzinfo=SH)
     for _ in range(n):
-        cid = ledger.create_container(conn=conn, site_id=w.site_id, code=unique_code("C-"), waste_type_id=w.types[kind],
-                                      container_type="drum", volume_l=200)
-        ledger.record(conn=conn, container_id=cid, stage="generation", at=t, quantity_kg=kg, handler="a",
-                      recorded_by="t")
-        ledger.record(conn=conn, container_id=cid, stage="storage_in", at=t + timedelta(hours=1), handler="a",
-                      facility="WH-2", recorded_by="t")
-        ledger.record(conn=conn, container_id=cid, stage="storage_out", at=t + timedelta(days=1), handler="a",
-                      recorded_by="t")
+        cid = ledger.create_container(
+            conn=conn,
+            site_id=w.site_id,
+            code=unique_code("C-"),
+            waste_type_id=w.types[kind],
+            container_type="drum",
+            volume_l=200,
+        )
+        ledger.record(
+            conn=conn, container_id=cid, stage="generation", at=t, quantity_kg=kg, handler="a", recorded_by="t"
+        )
+        ledger.record(
+            conn=conn,
+            container_id=cid,
+            stage="storage_in",
+            at=t + timedelta(hours=1),
+            handler="a",
+            facility="WH-2",
+            recorded_by="t",
+        )
+        ledger.record(
+            conn=conn, container_id=cid, stage="storage_out", at=t + timedelta(days=1), handler="a", recorded_by="t"
+        )
         ids.append(cid)
     return ids
 
 
 def _draft(conn, w, containers, *, kind="electrolyte", scope=("HW06",), trip=None) -> int:
-    return manifests.create(conn=conn, site_id=w.site_id, waste_type_id=w.types[kind], trip=trip or unique_code("T"),
-                            receiver_scope=list(scope), method="disposal", container_ids=containers, created_by="u",
-                            at=datetime(2026, 1, 6, 8, 0, tzinfo=SH), **CARRIER, **RECEIVER)
+    return manifests.create(
+        conn=conn,
+        site_id=w.site_id,
+        waste_type_id=w.types[kind],
+        trip=trip or unique_code("T"),
+        receiver_scope=list(scope),
+        method="disposal",
+        container_ids=containers,
+        created_by="u",
+        at=datetime(2026, 1, 6, 8, 0, tzinfo=SH),
+        **CARRIER,
+        **RECEIVER,
+    )
 
 
 @pytest.mark.db
@@ -120,8 +148,9 @@ def test_electronic_path_ships_in_the_ledger_and_closes(conn: psycopg.Connection
         assert (last["stage"], last["receiver_licence"]) == ("sent_disposal", RECEIVER["receiver_licence"])
         assert last["batch_code"].startswith("HWWWCZ20260106")
     manifests.apply_event(conn=conn, manifest_id=mid, event="deliver", at=t + timedelta(hours=5), actor="r")
-    m = manifests.apply_event(conn=conn, manifest_id=mid, event="receive", at=t + timedelta(days=1), actor="r",
-                              received_kg=199.0)          # 0.5 %: within the scales' tolerance
+    m = manifests.apply_event(
+        conn=conn, manifest_id=mid, event="receive", at=t + timedelta(days=1), actor="r", received_kg=199.0
+    )  # 0.5 %: within the scales' tolerance
     assert (m["state"], m["discrepancy"]) == ("received", False)
     manifests.apply_event(conn=conn, manifest_id=mid, event="dispose", at=t + timedelta(days=9), actor="r")
     m = manifests.apply_event(conn=conn, manifest_id=mid, event="close", at=t + timedelta(days=10), actor="u")
@@ -142,8 +171,12 @@ def test_short_delivery_is_flagged_as_a_discrepancy(conn: psycopg.Connection) ->
     assert (m["state"], m["discrepancy"], m["shipped_kg"], m["received_kg"]) == ("discrepancy", True, 200.0, 180.0)
     with pytest.raises(HazwasteError, match="cannot take 'dispose'"):
         manifests.apply_event(conn=conn, manifest_id=mid, event="dispose", at=t, actor="r")
-    assert manifests.apply_event(conn=conn, manifest_id=mid, event="resolve", at=t, actor="u",
-                                 note="已报告生态环境局")["state"] == "received"
+    assert (
+        manifests.apply_event(conn=conn, manifest_id=mid, event="resolve", at=t, actor="u", note="已报告生态环境局")[
+            "state"
+        ]
+        == "received"
+    )
 
 
 @pytest.mark.db
@@ -157,8 +190,8 @@ def test_licence_scope_and_one_manifest_per_trip_and_type(conn: psycopg.Connecti
     with pytest.raises(HazwasteError, match="already has a manifest"):
         _draft(conn, w, electrolyte, trip="T-1")
     with pytest.raises(HazwasteError, match="waste type"):
-        _draft(conn, w, carbon, trip="T-2")                      # a carbon drum on the electrolyte manifest
-    assert _draft(conn, w, carbon, kind="carbon", scope=("HW49",), trip="T-1") > 0   # same trip, other type
+        _draft(conn, w, carbon, trip="T-2")  # a carbon drum on the electrolyte manifest
+    assert _draft(conn, w, carbon, kind="carbon", scope=("HW49",), trip="T-1") > 0  # same trip, other type
 
 
 @pytest.mark.db
@@ -168,8 +201,14 @@ def test_overdue_receipt_and_backfill_at_their_boundaries(conn: psycopg.Connecti
     delivered = _draft(conn, w, _stored(conn, w, "electrolyte", 10.0, n=1))
     friday = datetime(2026, 1, 9, 15, 0, tzinfo=SH)
     for event in ("submit", "depart", "deliver"):
-        manifests.apply_event(conn=conn, manifest_id=delivered, event=event, at=friday, actor="u",
-                              number="20263205000125" if event == "submit" else None)
+        manifests.apply_event(
+            conn=conn,
+            manifest_id=delivered,
+            event=event,
+            at=friday,
+            actor="u",
+            number="20263205000125" if event == "submit" else None,
+        )
     paper = _draft(conn, w, _stored(conn, w, "carbon", 10.0, n=1), kind="carbon", scope=("HW49",))
     monday = datetime(2026, 2, 2, 10, 0, tzinfo=SH)
     manifests.apply_event(conn=conn, manifest_id=paper, event="paper", at=monday, actor="u")
@@ -181,10 +220,23 @@ def test_overdue_receipt_and_backfill_at_their_boundaries(conn: psycopg.Connecti
     assert late(datetime(2026, 1, 17, 0, 0, tzinfo=SH)) == {(delivered, "receipt")}
     assert late(datetime(2026, 2, 16, 23, 59, tzinfo=SH)) == {(delivered, "receipt")}
     assert late(datetime(2026, 2, 17, 0, 0, tzinfo=SH)) == {(delivered, "receipt"), (paper, "backfill")}
-    manifests.apply_event(conn=conn, manifest_id=delivered, event="receive", at=datetime(2026, 2, 17, tzinfo=SH),
-                          actor="r", received_kg=10.0)
-    m = manifests.apply_event(conn=conn, manifest_id=paper, event="backfill", at=datetime(2026, 2, 17, tzinfo=SH),
-                              actor="u", number="20263205000126", delivered_at=datetime(2026, 2, 3, tzinfo=SH))
+    manifests.apply_event(
+        conn=conn,
+        manifest_id=delivered,
+        event="receive",
+        at=datetime(2026, 2, 17, tzinfo=SH),
+        actor="r",
+        received_kg=10.0,
+    )
+    m = manifests.apply_event(
+        conn=conn,
+        manifest_id=paper,
+        event="backfill",
+        at=datetime(2026, 2, 17, tzinfo=SH),
+        actor="u",
+        number="20263205000126",
+        delivered_at=datetime(2026, 2, 3, tzinfo=SH),
+    )
     assert (m["state"], m["paper"]) == ("delivered", True)
     # back-filled: now the receiver's 5 working days run from the delivery it recorded
     assert late(datetime(2026, 2, 18, tzinfo=SH)) == {(paper, "receipt")}

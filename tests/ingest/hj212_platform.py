@@ -13,9 +13,9 @@ from ingest.hj212.segment import new_qn
 class Platform:
     def __init__(self, *, mn: str, pw: str, drop_at: int | None = None) -> None:
         self.mn, self.pw = mn, pw
-        self.drop_at = drop_at               # close the connection, unanswered, when this frame number arrives
+        self.drop_at = drop_at  # close the connection, unanswered, when this frame number arrives
         self.received: list[Message] = []
-        self.replies: list[Message] = []     # 9011 / 9012 from the uploader
+        self.replies: list[Message] = []  # 9011 / 9012 from the uploader
         self.refused: list[str] = []
         self.out_of_order: list[str] = []
         self.duplicates = 0
@@ -61,8 +61,9 @@ class Platform:
                     return
                 self._check_order(message)
                 self.received.append(message)
-                writer.write(build_frame(Message(st="91", cn="9014", mn=message.mn, pw=message.pw, qn=message.qn,
-                                                 flag=4, cp=())))
+                writer.write(
+                    build_frame(Message(st="91", cn="9014", mn=message.mn, pw=message.pw, qn=message.qn, flag=4, cp=()))
+                )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -71,7 +72,7 @@ class Platform:
 
     def _check_order(self, message: Message) -> None:
         if message.qn in self._requests:
-            return                                              # history re-sent on request: any order
+            return  # history re-sent on request: any order
         when = message.data_time
         last = self._last.get(message.cn)
         if last is not None and when is not None and when <= last:
@@ -86,7 +87,18 @@ class Platform:
         qn = new_qn(datetime.now())
         self._requests.add(qn)
         assert self._writer is not None
-        self._writer.write(build_frame(Message(st="32", cn=cn, mn=self.mn, pw=self.pw, qn=qn, flag=5,
-                                               cp=cp_groups({"BeginTime": begin, "EndTime": end}))))
+        self._writer.write(
+            build_frame(
+                Message(
+                    st="32",
+                    cn=cn,
+                    mn=self.mn,
+                    pw=self.pw,
+                    qn=qn,
+                    flag=5,
+                    cp=cp_groups({"BeginTime": begin, "EndTime": end}),
+                )
+            )
+        )
         await self._writer.drain()
         return qn

@@ -19,7 +19,10 @@ def mn_of(i: int) -> str:
 def logger_device(i: int) -> dict:
     """A wastewater outfall logger: real-time and hourly COD, pH, hourly flow total, pump state and run time."""
     return {
-        "code": f"ww-logger-{i:03d}", "name": f"总排口数采仪 {i}", "kind": "data_logger", "interval_s": 60,
+        "code": f"ww-logger-{i:03d}",
+        "name": f"总排口数采仪 {i}",
+        "kind": "data_logger",
+        "interval_s": 60,
         "points": [
             {"key": "cod_mg_l", "name": "COD", "quantity": "cod", "range": [0, 2000]},
             {"key": "cod_1h_mg_l", "name": "COD 小时均值", "quantity": "cod", "range": [0, 2000]},
@@ -29,31 +32,71 @@ def logger_device(i: int) -> dict:
             {"key": "pump_rs_code", "name": "提升泵状态", "quantity": "run_state", "range": [0, 5]},
             {"key": "pump_rt_h", "name": "提升泵运行时间", "quantity": "run_time"},
         ],
-        "hj212": {"mn": mn_of(i), "password": PW, "st": "32", "fields": [
-            {"field": "w01018-Rtd", "point": "cod_mg_l"},
-            {"field": "w01001-Rtd", "point": "ph_ph"},
-            {"field": "w00000-Rtd", "point": "flow_l_s"},
-            {"field": "w01018-Avg", "cn": "2061", "point": "cod_1h_mg_l"},
-            {"field": "w00000-Cou", "cn": "2061", "point": "outflow_1h_m3"},
-            {"field": "SB1-RS", "point": "pump_rs_code"},
-            {"field": "SB1-RT", "point": "pump_rt_h"},
-        ]},
+        "hj212": {
+            "mn": mn_of(i),
+            "password": PW,
+            "st": "32",
+            "fields": [
+                {"field": "w01018-Rtd", "point": "cod_mg_l"},
+                {"field": "w01001-Rtd", "point": "ph_ph"},
+                {"field": "w00000-Rtd", "point": "flow_l_s"},
+                {"field": "w01018-Avg", "cn": "2061", "point": "cod_1h_mg_l"},
+                {"field": "w00000-Cou", "cn": "2061", "point": "outflow_1h_m3"},
+                {"field": "SB1-RS", "point": "pump_rs_code"},
+                {"field": "SB1-RT", "point": "pump_rt_h"},
+            ],
+        },
     }
 
 
 def hj212_plant(site: str, loggers: int = 2) -> PlantConfig:
-    return PlantConfig.model_validate({"sites": [{
-        "code": site, "name": f"测试厂 {site}", "areas": [{
-            "code": "wastewater", "name": "污水站", "process": "wastewater",
-            "devices": [logger_device(i) for i in range(loggers)]}]}]})
+    return PlantConfig.model_validate(
+        {
+            "sites": [
+                {
+                    "code": site,
+                    "name": f"测试厂 {site}",
+                    "areas": [
+                        {
+                            "code": "wastewater",
+                            "name": "污水站",
+                            "process": "wastewater",
+                            "devices": [logger_device(i) for i in range(loggers)],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
 
-def upload(mn: str, cn: str, items: list[dict], *, when: datetime, qn_ms: int = 0, ack: bool = True,
-           pw: str = PW, st: str = "32", version: Version = Version.HJ212_2017, **extra) -> bytes:
+def upload(
+    mn: str,
+    cn: str,
+    items: list[dict],
+    *,
+    when: datetime,
+    qn_ms: int = 0,
+    ack: bool = True,
+    pw: str = PW,
+    st: str = "32",
+    version: Version = Version.HJ212_2017,
+    **extra,
+) -> bytes:
     """An upload frame: DataTime first, then one CP group per dict."""
     qn = new_qn(when.replace(microsecond=qn_ms * 1000))
-    return build_frame(Message(st=st, cn=cn, mn=mn, pw=pw, qn=qn, flag=flag_of(version, ack=ack), cp=cp_groups(
-        [{"DataTime": when}, *items]), **extra))
+    return build_frame(
+        Message(
+            st=st,
+            cn=cn,
+            mn=mn,
+            pw=pw,
+            qn=qn,
+            flag=flag_of(version, ack=ack),
+            cp=cp_groups([{"DataTime": when}, *items]),
+            **extra,
+        )
+    )
 
 
 class LoggerClient:

@@ -55,10 +55,14 @@ class Stack:
 
     def readings(self, device: str, key: str) -> dict[datetime, float | None]:
         with psycopg.connect(self.db) as conn:
-            return dict(conn.execute(
-                "SELECT r.time, r.value FROM reading r JOIN point p ON p.id = r.point_id JOIN device d "
-                "ON d.id = p.device_id JOIN site s ON s.id = d.site_id WHERE s.code = %s AND d.code = %s "
-                "AND p.key = %s", (self.site, device, key)).fetchall())
+            return dict(
+                conn.execute(
+                    "SELECT r.time, r.value FROM reading r JOIN point p ON p.id = r.point_id JOIN device d "
+                    "ON d.id = p.device_id JOIN site s ON s.id = d.site_id WHERE s.code = %s AND d.code = %s "
+                    "AND p.key = %s",
+                    (self.site, device, key),
+                ).fetchall()
+            )
 
     def dead_letters(self) -> list[tuple]:
         with psycopg.connect(self.db) as conn:
@@ -73,18 +77,40 @@ def make_stack(database_url: str, broker_url: str, site: str, tmp_path: Path) ->
     with psycopg.connect(database_url) as conn:
         apply(conn, site)
     tag = uuid.uuid4().hex[:8]
-    safety = SafetyStages(database_url=database_url, mqtt_url=broker_url, secret="test-secret",
-                          client_id=f"ingest-{tag}", protocol=mq.MQTTv5)
-    runner = IngestRunner(database_url=database_url, mqtt_url=broker_url, spool_dir=tmp_path / "spool",
-                          settings=IngestSettings(client_id=f"ingest-{tag}"), protocol=mq.MQTTv5,
-                          evaluate=safety.evaluate, act=safety.act, tick=safety.tick, record_extra=safety.record,
-                          on_index=safety.on_index, clock=SystemClock())
+    safety = SafetyStages(
+        database_url=database_url,
+        mqtt_url=broker_url,
+        secret="test-secret",
+        client_id=f"ingest-{tag}",
+        protocol=mq.MQTTv5,
+    )
+    runner = IngestRunner(
+        database_url=database_url,
+        mqtt_url=broker_url,
+        spool_dir=tmp_path / "spool",
+        settings=IngestSettings(client_id=f"ingest-{tag}"),
+        protocol=mq.MQTTv5,
+        evaluate=safety.evaluate,
+        act=safety.act,
+        tick=safety.tick,
+        record_extra=safety.record,
+        on_index=safety.on_index,
+        clock=SystemClock(),
+    )
     safety.start()
     acked: list[RawMessage] = []
     source: queue.Queue = queue.Queue(maxsize=10_000)
-    pipeline = Pipeline(source=source, decode=runner.decoder.decode_batch, record=runner._record, ack=acked.extend,
-                        spool=Spool(tmp_path / "spool"), evaluate=safety.evaluate, act=safety.act,
-                        probe=runner._probe, retry_max_s=0.3)
+    pipeline = Pipeline(
+        source=source,
+        decode=runner.decoder.decode_batch,
+        record=runner._record,
+        ack=acked.extend,
+        spool=Spool(tmp_path / "spool"),
+        evaluate=safety.evaluate,
+        act=safety.act,
+        probe=runner._probe,
+        retry_max_s=0.3,
+    )
     pipeline._retry_delay = 0.1
     stack = Stack(database_url, site, runner, safety, pipeline, source, acked, tmp_path / "spool")
     yield stack
@@ -92,5 +118,3 @@ def make_stack(database_url: str, broker_url: str, site: str, tmp_path: Path) ->
     safety.stop()
     if runner._conn is not None:
         runner._conn.close()
-
-

@@ -50,8 +50,9 @@ def test_ts_rfc3339_in_any_offset(decoder: Decoder, text: str) -> None:
 
 
 def test_array_of_objects_mixing_both_forms(decoder: Decoder) -> None:
-    out = decode(decoder, [{"ts": NOW_MS - 2000, "values": {"h2_ppm": 1}},
-                           {"ts": NOW_MS - 1000, "h2_ppm": 2, "seq": 3}])
+    out = decode(
+        decoder, [{"ts": NOW_MS - 2000, "values": {"h2_ppm": 1}}, {"ts": NOW_MS - 1000, "h2_ppm": 2, "seq": 3}]
+    )
     assert [r[2] for r in sorted(out.rows)] == [1.0, 2.0]
     assert out.rejects == []
 
@@ -73,8 +74,19 @@ def test_not_json(decoder: Decoder) -> None:
     assert reject.payload == b"{h2_ppm: 1" and reject.site == "s1" and reject.device == "gas-01"
 
 
-@pytest.mark.parametrize("payload", [42, "text", [], [1, 2], {"values": [1]}, {"ts": NOW_MS, "values": {}},
-                                     {"seq": "x", "h2_ppm": 1}, {"values": {"h2_ppm": 1}, "extra": 1}])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        42,
+        "text",
+        [],
+        [1, 2],
+        {"values": [1]},
+        {"ts": NOW_MS, "values": {}},
+        {"seq": "x", "h2_ppm": 1},
+        {"values": {"h2_ppm": 1}, "extra": 1},
+    ],
+)
 def test_wrong_shapes(decoder: Decoder, payload: object) -> None:
     out = decode(decoder, payload)
     assert out.rows == []
@@ -112,8 +124,9 @@ def test_range_limits_are_inclusive(decoder: Decoder) -> None:
     assert len(decode(decoder, {"h2_ppm": 40000}).rows) == 1
 
 
-@pytest.mark.parametrize("ts", ["yesterday", "2026-03-01T07:59:00", True, None, {"a": 1},
-                                NOW_MS + 3_600_000, NOW_MS - 40 * 86_400_000, 1e30])
+@pytest.mark.parametrize(
+    "ts", ["yesterday", "2026-03-01T07:59:00", True, None, {"a": 1}, NOW_MS + 3_600_000, NOW_MS - 40 * 86_400_000, 1e30]
+)
 def test_bad_time(decoder: Decoder, ts: object) -> None:
     out = decode(decoder, {"ts": ts, "values": {"h2_ppm": 1}})
     assert out.rows == []
@@ -127,8 +140,9 @@ def test_oversized_payload_is_kept_up_to_the_cap(decoder: Decoder) -> None:
     assert reject.payload_size == len(payload) and len(reject.payload) == 4096
 
 
-@pytest.mark.parametrize("topic", ["ehs/v1/s1/gas-01", "ehs/v2/s1/gas-01/telemetry", "other/topic",
-                                   "ehs/v1/s1/gas-01/cmd"])
+@pytest.mark.parametrize(
+    "topic", ["ehs/v1/s1/gas-01", "ehs/v2/s1/gas-01/telemetry", "other/topic", "ehs/v1/s1/gas-01/cmd"]
+)
 def test_bad_topic(decoder: Decoder, topic: str) -> None:
     assert _only_reject(decode(decoder, {"h2_ppm": 1}, topic=topic)).reason is Reason.BAD_TOPIC
 
@@ -140,7 +154,9 @@ def test_status_topic(decoder: Decoder) -> None:
 
 
 def test_a_batch_keeps_going_after_bad_messages(decoder: Decoder) -> None:
-    messages = [RawMessage(TOPIC, b"\xff\xfe", 1, False, NOW, 1),
-                RawMessage(TOPIC, orjson.dumps({"h2_ppm": 3}), 1, False, NOW, 2)]
+    messages = [
+        RawMessage(TOPIC, b"\xff\xfe", 1, False, NOW, 1),
+        RawMessage(TOPIC, orjson.dumps({"h2_ppm": 3}), 1, False, NOW, 2),
+    ]
     out = decoder.decode_batch(messages)
     assert out.rows == [(NOW, 1, 3.0, 0)] and len(out.rejects) == 1

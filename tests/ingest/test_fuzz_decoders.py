@@ -37,14 +37,22 @@ def _decoder() -> Decoder:
 DECODER = _decoder()
 
 topics_ = st.one_of(
-    st.just("ehs/v1/s1/gas-01/telemetry"), st.just("ehs/v1/s1/gas-01/status"),
-    st.builds(lambda s, d, c: f"ehs/v1/{s}/{d}/{c}", odd_levels, odd_levels,
-              st.sampled_from(["telemetry", "status", "cmd", "cmd/ack", "alarms", ""])),
+    st.just("ehs/v1/s1/gas-01/telemetry"),
+    st.just("ehs/v1/s1/gas-01/status"),
+    st.builds(
+        lambda s, d, c: f"ehs/v1/{s}/{d}/{c}",
+        odd_levels,
+        odd_levels,
+        st.sampled_from(["telemetry", "status", "cmd", "cmd/ack", "alarms", ""]),
+    ),
     odd_text,
 )
-messages = st.builds(lambda topic, payload, delay_us: RawMessage(topic, payload, 1, False,
-                                                                NOW + timedelta(microseconds=delay_us)),
-                     topics_, hostile_payloads(KEYS), st.integers(0, 10**6))
+messages = st.builds(
+    lambda topic, payload, delay_us: RawMessage(topic, payload, 1, False, NOW + timedelta(microseconds=delay_us)),
+    topics_,
+    hostile_payloads(KEYS),
+    st.integers(0, 10**6),
+)
 
 
 def _check(out, batch: list[RawMessage]) -> None:
@@ -68,7 +76,7 @@ def _check(out, batch: list[RawMessage]) -> None:
         for text in (row[1], row[5], row[6], row[7]):
             if text is not None:
                 assert "\x00" not in text
-                text.encode("utf-8")                # no lone surrogate
+                text.encode("utf-8")  # no lone surrogate
         assert len(row[5]) <= 2000 and len(row[2]) <= LIMITS.max_payload_bytes
 
 
@@ -93,9 +101,13 @@ def test_parse_time_returns_a_time_in_range_or_a_reason(value: object) -> None:
 
 
 @budget(200)
-@given(st.recursive(st.one_of(st.none(), st.booleans(), st.floats(), st.integers(), odd_text),
-                    lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(odd_text, c, max_size=3)),
-                    max_leaves=15))
+@given(
+    st.recursive(
+        st.one_of(st.none(), st.booleans(), st.floats(), st.integers(), odd_text),
+        lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(odd_text, c, max_size=3)),
+        max_leaves=15,
+    )
+)
 def test_storable_json_always_serialises(value: object) -> None:
     text = orjson.dumps(storable_json(value)).decode()
     assert "\\u0000" not in text
@@ -115,15 +127,17 @@ def test_storable_text_has_no_nul_no_lone_surrogate_and_is_bounded(text: str, li
 def test_regression_year_one_at_plus_eight_is_bad_time_not_an_overflow() -> None:
     """Issue 11's first report: ``astimezone`` raised OverflowError and killed the stage thread."""
     for ts in ("0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-08:00"):
-        batch = [RawMessage("ehs/v1/s1/gas-01/telemetry", orjson.dumps({"ts": ts, "values": {"h2_ppm": 25}}), 1,
-                            False, NOW)]
+        batch = [
+            RawMessage("ehs/v1/s1/gas-01/telemetry", orjson.dumps({"ts": ts, "values": {"h2_ppm": 25}}), 1, False, NOW)
+        ]
         out = DECODER.decode_batch(batch)
         assert [r.reason for r in out.rejects] == [Reason.BAD_TIME] and "out of range" in out.rejects[0].detail
 
 
 def test_regression_nul_in_a_point_key_is_escaped_in_the_dead_letter() -> None:
-    out = DECODER.decode_batch([RawMessage("ehs/v1/s1/gas-01/telemetry", b'{"h2\\u0000ppm": 1, "h2_ppm": 2}', 1,
-                                           False, NOW)])
+    out = DECODER.decode_batch(
+        [RawMessage("ehs/v1/s1/gas-01/telemetry", b'{"h2\\u0000ppm": 1, "h2_ppm": 2}', 1, False, NOW)]
+    )
     assert [r[2] for r in out.rows] == [2.0]
     [reject] = out.rejects
     assert reject.reason is Reason.UNKNOWN_POINT and "\\x00" in dead_letter_row(reject)[5]
@@ -141,7 +155,7 @@ def test_regression_a_decoder_bug_costs_only_its_message(monkeypatch) -> None:
 
     def buggy(item, msg, device, rows, problems):
         if isinstance(item, dict) and item.get("h2_ppm") == 13:
-            rows.append((NOW, 1, 13.0, 0))          # a partial result that must be undone
+            rows.append((NOW, 1, 13.0, 0))  # a partial result that must be undone
             raise ZeroDivisionError("bug")
         return original(item, msg, device, rows, problems)
 
@@ -156,5 +170,7 @@ def test_regression_a_decoder_bug_costs_only_its_message(monkeypatch) -> None:
 
 def test_regression_storable_json_takes_integers_beyond_64_bits() -> None:
     """Found by ``test_storable_json_always_serialises``: orjson refuses integers beyond 64 bits."""
-    assert orjson.loads(orjson.dumps(storable_json({"n": -(2**63) - 1, "m": [2**64]}))) == {"n": -(2.0**63),
-                                                                                           "m": [2.0**64]}
+    assert orjson.loads(orjson.dumps(storable_json({"n": -(2**63) - 1, "m": [2**64]}))) == {
+        "n": -(2.0**63),
+        "m": [2.0**64],
+    }

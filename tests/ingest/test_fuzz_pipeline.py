@@ -24,12 +24,17 @@ _seconds = itertools.count(1)
 KEYS = ["h2_ppm", "co_ppm", "cell_temp_c", "sprinkler_on_bool"]
 
 #: A good message: (device, [(key, value)...]) with values below every alarm threshold of the test plant.
-good_messages = st.tuples(st.sampled_from(["gas-01", "gas-02"]),
-                          st.lists(st.tuples(st.sampled_from(["h2_ppm", "co_ppm"]),
-                                             st.floats(0, 40, allow_nan=False)), min_size=1, max_size=3))
+good_messages = st.tuples(
+    st.sampled_from(["gas-01", "gas-02"]),
+    st.lists(
+        st.tuples(st.sampled_from(["h2_ppm", "co_ppm"]), st.floats(0, 40, allow_nan=False)), min_size=1, max_size=3
+    ),
+)
 hostile_topics = st.one_of(
-    st.tuples(st.sampled_from(["gas-01", "gas-02", "cab-01", "fan-01", "ghost"]),
-              st.sampled_from(["telemetry", "telemetry", "status"])).map(lambda t: ("site", *t)),
+    st.tuples(
+        st.sampled_from(["gas-01", "gas-02", "cab-01", "fan-01", "ghost"]),
+        st.sampled_from(["telemetry", "telemetry", "status"]),
+    ).map(lambda t: ("site", *t)),
     st.tuples(st.sampled_from(["site", "other"]), odd_levels, st.sampled_from(["telemetry", "status", "cmd/ack"])),
     odd_text.map(lambda t: ("raw", t, "")),
 )
@@ -43,15 +48,23 @@ def _topic(stack: Stack, where: tuple) -> str:
 
 
 def _point_ids(stack: Stack) -> dict[tuple[str, str], int]:
-    return {(code, key): p.id for (site, code), d in stack.runner.index.devices.items() if site == stack.site
-            for key, p in d.points.items()}
+    return {
+        (code, key): p.id
+        for (site, code), d in stack.runner.index.devices.items()
+        if site == stack.site
+        for key, p in d.points.items()
+    }
 
 
 @budget(60)
-@given(st.lists(good_messages, max_size=6), st.lists(st.tuples(hostile_topics, hostile_payloads(KEYS)), max_size=8),
-       st.randoms(use_true_random=False))
+@given(
+    st.lists(good_messages, max_size=6),
+    st.lists(st.tuples(hostile_topics, hostile_payloads(KEYS)), max_size=8),
+    st.randoms(use_true_random=False),
+)
 def test_fuzz_good_readings_land_once_and_every_bad_message_is_a_dead_letter(
-        stack: Stack, goods: list, hostile: list, rnd) -> None:
+    stack: Stack, goods: list, hostile: list, rnd
+) -> None:
     if not stack.pipeline.running:
         stack.pipeline.start()
     points = _point_ids(stack)
@@ -79,7 +92,9 @@ def test_fuzz_good_readings_land_once_and_every_bad_message_is_a_dead_letter(
             found = conn.execute(
                 "SELECT point_id, (extract(epoch FROM time) * 1000)::bigint, value FROM reading "
                 "WHERE (point_id, time) IN (SELECT p, to_timestamp(t / 1000.0) FROM unnest(%s::int[], %s::bigint[]) "
-                "AS u(p, t))", ([p for p, _ in expected], [t for _, t in expected])).fetchall()
+                "AS u(p, t))",
+                ([p for p, _ in expected], [t for _, t in expected]),
+            ).fetchall()
             assert {(p, t): v for p, t, v in found} == expected and len(found) == len(expected)
         for msg, good in messages:
             if good:
@@ -87,7 +102,11 @@ def test_fuzz_good_readings_land_once_and_every_bad_message_is_a_dead_letter(
             oracle = stack.runner.decoder.decode_batch([msg])
             reasons = {r.reason.value for r in oracle.rejects}
             assert Reason.DECODE_ERROR.value not in reasons
-            stored = {r for (r,) in conn.execute(
-                "SELECT reason FROM dead_letter WHERE received_at = %s AND payload = %s",
-                (msg.received_at, msg.payload[:256 * 1024]))}
+            stored = {
+                r
+                for (r,) in conn.execute(
+                    "SELECT reason FROM dead_letter WHERE received_at = %s AND payload = %s",
+                    (msg.received_at, msg.payload[: 256 * 1024]),
+                )
+            }
             assert stored == reasons, (msg.topic, msg.payload[:80])

@@ -19,29 +19,64 @@ from tests.fuzzing import budget, odd_text
 
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
-rows = st.lists(st.tuples(st.integers(-10**6, 10**6).map(lambda s: NOW + timedelta(milliseconds=s)),
-                          st.integers(1, 2**31 - 1),
-                          st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
-                          st.integers(0, 2)), max_size=5)
-rejects = st.lists(st.builds(lambda topic, payload, reason, detail, site: Reject(topic, payload, len(payload), NOW,
-                                                                                reason, detail, site, None),
-                             odd_text, st.binary(max_size=50), st.sampled_from(list(Reason)), odd_text,
-                             st.one_of(st.none(), odd_text)), max_size=3)
-statuses = st.lists(st.builds(lambda d, s: StatusChange(d, s, NOW), st.integers(1, 1000),
-                              st.sampled_from(["online", "offline"])), max_size=2)
-findings = st.lists(st.builds(lambda msg, score: Finding("r1", "high_limit", SubjectRef("s1", "a", "d", "p"),
-                                                         Severity.HIGH, NOW, score=score, message=msg,
-                                                         details={"k": msg}),
-                              odd_text, st.one_of(st.none(), st.floats(-1e6, 1e6))), max_size=2)
+rows = st.lists(
+    st.tuples(
+        st.integers(-(10**6), 10**6).map(lambda s: NOW + timedelta(milliseconds=s)),
+        st.integers(1, 2**31 - 1),
+        st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+        st.integers(0, 2),
+    ),
+    max_size=5,
+)
+rejects = st.lists(
+    st.builds(
+        lambda topic, payload, reason, detail, site: Reject(
+            topic, payload, len(payload), NOW, reason, detail, site, None
+        ),
+        odd_text,
+        st.binary(max_size=50),
+        st.sampled_from(list(Reason)),
+        odd_text,
+        st.one_of(st.none(), odd_text),
+    ),
+    max_size=3,
+)
+statuses = st.lists(
+    st.builds(lambda d, s: StatusChange(d, s, NOW), st.integers(1, 1000), st.sampled_from(["online", "offline"])),
+    max_size=2,
+)
+findings = st.lists(
+    st.builds(
+        lambda msg, score: Finding(
+            "r1",
+            "high_limit",
+            SubjectRef("s1", "a", "d", "p"),
+            Severity.HIGH,
+            NOW,
+            score=score,
+            message=msg,
+            details={"k": msg},
+        ),
+        odd_text,
+        st.one_of(st.none(), st.floats(-1e6, 1e6)),
+    ),
+    max_size=2,
+)
 batches = st.builds(lambda r, j, s, f: (Decoded(r, j, s), f), rows, rejects, statuses, findings)
 
 
 def _same(a: tuple[Decoded, list], b: tuple[Decoded, list]) -> bool:
     da, db = a[0], b[0]
-    return (da.rows == db.rows and da.statuses == db.statuses and len(da.rejects) == len(db.rejects)
-            and all(x.payload == y.payload and storable(x.topic, 100_000) == y.topic and x.reason == y.reason
-                    for x, y in zip(da.rejects, db.rejects, strict=True))
-            and [f.severity for f in a[1]] == [f.severity for f in b[1]])
+    return (
+        da.rows == db.rows
+        and da.statuses == db.statuses
+        and len(da.rejects) == len(db.rejects)
+        and all(
+            x.payload == y.payload and storable(x.topic, 100_000) == y.topic and x.reason == y.reason
+            for x, y in zip(da.rejects, db.rejects, strict=True)
+        )
+        and [f.severity for f in a[1]] == [f.severity for f in b[1]]
+    )
 
 
 @budget(200)
@@ -64,7 +99,7 @@ def _mutate(data: bytes, mutation: tuple) -> bytes:
         return data[: int(len(data) * mutation[1])]
     if kind == "flip":
         i = int(len(data) * mutation[1])
-        return data[:i] + bytes([data[i] ^ mutation[2]]) + data[i + 1:]
+        return data[:i] + bytes([data[i] ^ mutation[2]]) + data[i + 1 :]
     if kind == "version":
         return data.replace(b"EHS-SPOOL 2 ", b"EHS-SPOOL " + mutation[1] + b" ", 1)
     return mutation[1]

@@ -28,14 +28,16 @@ def local_now(minutes_ago: int = 0) -> datetime:
 
 def run(url: str, scenario: Callable[[Hj212Listener], Awaitable[None]], **settings) -> Hj212Listener:
     async def main() -> Hj212Listener:
-        listener = Hj212Listener(database_url=url, settings=Hj212Settings(
-            **{"host": "127.0.0.1", "port": 0, "heartbeat_s": 0.2, **settings}))
+        listener = Hj212Listener(
+            database_url=url, settings=Hj212Settings(**{"host": "127.0.0.1", "port": 0, "heartbeat_s": 0.2, **settings})
+        )
         await listener.start()
         try:
             await scenario(listener)
         finally:
             await listener.stop()
         return listener
+
     return asyncio.run(main())
 
 
@@ -52,8 +54,11 @@ def rows(url: str, sql: str, params: tuple = ()) -> list[tuple]:
 
 
 def point_id(url: str, device: str, key: str) -> int:
-    return rows(url, "SELECT p.id FROM point p JOIN device d ON d.id = p.device_id WHERE d.code = %s AND p.key = %s",
-                (device, key))[0][0]
+    return rows(
+        url,
+        "SELECT p.id FROM point p JOIN device d ON d.id = p.device_id WHERE d.code = %s AND p.key = %s",
+        (device, key),
+    )[0][0]
 
 
 async def wait_db(url: str, sql: str, expected, params: tuple = (), timeout: float = 30.0) -> None:
@@ -74,9 +79,12 @@ def test_plant_file_carries_the_loggers_and_exports_them(hj212_db: str, site: st
     device = exported.sites[0].areas[0].devices[0]
     assert device.hj212 is not None and device.hj212.mn == mn_of(0) and device.hj212.password == PW
     assert {(f.cn, f.field, f.point) for f in device.hj212.fields} >= {
-        ("2011", "w01018-Rtd", "cod_mg_l"), ("2061", "w01018-Avg", "cod_1h_mg_l"), ("2021", "SB1-RS", "pump_rs_code"),
-        ("2041", "SB1-RT", "pump_rt_h")}
-    assert not again.changed                                   # applying the same file twice changes nothing
+        ("2011", "w01018-Rtd", "cod_mg_l"),
+        ("2061", "w01018-Avg", "cod_1h_mg_l"),
+        ("2021", "SB1-RS", "pump_rs_code"),
+        ("2041", "SB1-RT", "pump_rt_h"),
+    }
+    assert not again.changed  # applying the same file twice changes nothing
 
 
 def test_many_loggers_at_once_get_their_data_answers_after_commit(hj212_db: str) -> None:
@@ -88,13 +96,31 @@ def test_many_loggers_at_once_get_their_data_answers_after_commit(hj212_db: str)
         client = await LoggerClient.connect(port)
         answers = []
         for k in range(3):
-            await client.send(upload(mn_of(i), "2011", [
-                {"w01018-Rtd": 40 + i + k / 10, "w01018-Flag": "N"}, {"w01001-Rtd": 7.2, "w01001-Flag": "N"},
-                {"w00000-Rtd": 12.5}], when=when + timedelta(minutes=k), qn_ms=k))
+            await client.send(
+                upload(
+                    mn_of(i),
+                    "2011",
+                    [
+                        {"w01018-Rtd": 40 + i + k / 10, "w01018-Flag": "N"},
+                        {"w01001-Rtd": 7.2, "w01001-Flag": "N"},
+                        {"w00000-Rtd": 12.5},
+                    ],
+                    when=when + timedelta(minutes=k),
+                    qn_ms=k,
+                )
+            )
             answers.append(await client.receive())
-        await client.send(upload(mn_of(i), "2061", [
-            {"w01018-Min": 30.1, "w01018-Avg": 41.5, "w01018-Max": 50.2, "w01018-Flag": "M"},
-            {"w00000-Cou": 63.0, "w00000-Flag": "N"}], when=hour))
+        await client.send(
+            upload(
+                mn_of(i),
+                "2061",
+                [
+                    {"w01018-Min": 30.1, "w01018-Avg": 41.5, "w01018-Max": 50.2, "w01018-Flag": "M"},
+                    {"w00000-Cou": 63.0, "w00000-Flag": "N"},
+                ],
+                when=hour,
+            )
+        )
         answers.append(await client.receive())
         await client.close()
         return answers
@@ -115,10 +141,13 @@ def test_many_loggers_at_once_get_their_data_answers_after_commit(hj212_db: str)
     assert [v for _, v, _ in stored] == [47.0, 47.1, 47.2]
     assert stored[0][0] == when.replace(tzinfo=SHANGHAI).astimezone(UTC)
     hourly = point_id(hj212_db, "ww-logger-007", "cod_1h_mg_l")
-    assert rows(hj212_db, "SELECT r.time, r.value, r.quality, f.flag FROM reading r JOIN reading_flag f USING "
-                "(point_id, time) WHERE point_id = %s", (hourly,)) == [
-        (hour.replace(tzinfo=SHANGHAI).astimezone(UTC), 41.5, 2, "M")]          # maintenance: bad quality
-    assert rows(hj212_db, "SELECT count(*) FROM reading_flag WHERE point_id = %s", (cod,))[0][0] == 0   # N: no row
+    assert rows(
+        hj212_db,
+        "SELECT r.time, r.value, r.quality, f.flag FROM reading r JOIN reading_flag f USING "
+        "(point_id, time) WHERE point_id = %s",
+        (hourly,),
+    ) == [(hour.replace(tzinfo=SHANGHAI).astimezone(UTC), 41.5, 2, "M")]  # maintenance: bad quality
+    assert rows(hj212_db, "SELECT count(*) FROM reading_flag WHERE point_id = %s", (cod,))[0][0] == 0  # N: no row
     assert rows(hj212_db, "SELECT count(*) FROM dead_letter")[0][0] == 0
 
 
@@ -132,23 +161,29 @@ def test_a_bad_frame_costs_only_itself(hj212_db: str) -> None:
         "unknown_mn": upload("UNKNOWN0001", "2011", [{"w01018-Rtd": 1}], when=when),
         "bad_password": upload(mn_of(1), "2011", [{"w01018-Rtd": 1}], when=when, pw="654321"),
         "wrong_st": upload(mn_of(1), "2011", [{"w01018-Rtd": 1}], when=when, st="31"),
-        "unexpected_cn": build_frame(Message(st="32", cn="1062", mn=mn_of(1), pw=PW, qn=new_qn(when), flag=5,
-                                             cp=cp_groups({"RtdInterval": 30}))),
+        "unexpected_cn": build_frame(
+            Message(st="32", cn="1062", mn=mn_of(1), pw=PW, qn=new_qn(when), flag=5, cp=cp_groups({"RtdInterval": 30}))
+        ),
         "bad_time": upload(mn_of(1), "2011", [{"w01018-Rtd": 1}], when=when + timedelta(days=2)),
-        "missing_data_time": build_frame(Message(st="32", cn="2011", mn=mn_of(1), pw=PW, qn=new_qn(when), flag=5,
-                                                 cp=cp_groups({"w01018-Rtd": 1}))),
+        "missing_data_time": build_frame(
+            Message(st="32", cn="2011", mn=mn_of(1), pw=PW, qn=new_qn(when), flag=5, cp=cp_groups({"w01018-Rtd": 1}))
+        ),
         "bad_number": wrap(good[6:-6].replace(b"55.5", b"5x.5")),
         "oversized": b"##" + b"9" * 6000,
     }
-    partial = upload(mn_of(1), "2011", [{"w01018-Rtd": 99999, "w01018-Flag": "N"}, {"w01001-Rtd": 7.0},
-                                        {"w99999-Rtd": 3.0}], when=when + timedelta(minutes=1))
+    partial = upload(
+        mn_of(1),
+        "2011",
+        [{"w01018-Rtd": 99999, "w01018-Flag": "N"}, {"w01001-Rtd": 7.0}, {"w99999-Rtd": 3.0}],
+        when=when + timedelta(minutes=1),
+    )
 
     async def scenario(listener: Hj212Listener) -> None:
         client = await LoggerClient.connect(listener.port)
         for frame in bad.values():
             await client.send(frame)
         await client.send(partial)
-        assert (await client.receive()).cn == "9014"          # the good part of a frame is kept and answered
+        assert (await client.receive()).cn == "9014"  # the good part of a frame is kept and answered
         await client.send(good)
         answer = await client.receive()
         assert answer.cn == "9014" and answer.qn == new_qn(when)
@@ -160,9 +195,11 @@ def test_a_bad_frame_costs_only_itself(hj212_db: str) -> None:
     reasons = dict(rows(hj212_db, "SELECT reason, count(*) FROM dead_letter GROUP BY reason"))
     assert reasons == {**dict.fromkeys(bad, 1), "out_of_range": 1, "unknown_point": 1}
     assert rows(hj212_db, "SELECT detail FROM dead_letter WHERE reason = 'unknown_point'") == [
-        ("CN 2011: no point mapped for w99999",)]
+        ("CN 2011: no point mapped for w99999",)
+    ]
     assert rows(hj212_db, "SELECT site_code, device_code, topic FROM dead_letter WHERE reason = 'bad_password'")[0][
-        1:] == ("ww-logger-001", f"hj212/{mn_of(1)}/2011")
+        1:
+    ] == ("ww-logger-001", f"hj212/{mn_of(1)}/2011")
     cod = point_id(hj212_db, "ww-logger-001", "cod_mg_l")
     ph = point_id(hj212_db, "ww-logger-001", "ph_ph")
     assert rows(hj212_db, "SELECT point_id, value FROM reading ORDER BY time") == [(cod, 55.5), (ph, 7.0)]
@@ -171,9 +208,22 @@ def test_a_bad_frame_costs_only_itself(hj212_db: str) -> None:
 def test_split_upload_equipment_state_run_time_and_status(hj212_db: str) -> None:
     when = local_now(10)
     day = when.replace(hour=0, minute=0) - timedelta(days=1)
-    parts = [build_frame(Message(st="32", cn="2011", mn=mn_of(2), pw=PW, qn=new_qn(when.replace(microsecond=n * 1000)),
-                                 flag=7, pnum=2, pno=n + 1, cp=cp_groups([{"DataTime": when}, items])))
-             for n, items in enumerate([{"w01018-Rtd": 33.3, "w01018-Flag": "C"}, {"w01001-Rtd": 8.1}])]
+    parts = [
+        build_frame(
+            Message(
+                st="32",
+                cn="2011",
+                mn=mn_of(2),
+                pw=PW,
+                qn=new_qn(when.replace(microsecond=n * 1000)),
+                flag=7,
+                pnum=2,
+                pno=n + 1,
+                cp=cp_groups([{"DataTime": when}, items]),
+            )
+        )
+        for n, items in enumerate([{"w01018-Rtd": 33.3, "w01018-Flag": "C"}, {"w01001-Rtd": 8.1}])
+    ]
 
     async def scenario(listener: Hj212Listener) -> None:
         client = await LoggerClient.connect(listener.port)
@@ -188,20 +238,34 @@ def test_split_upload_equipment_state_run_time_and_status(hj212_db: str) -> None
         await wait_db(hj212_db, "SELECT status FROM device WHERE code = 'ww-logger-002'", [("offline",)])
 
     run(hj212_db, scenario)
-    got = {key: (v, q, f) for key, v, q, f in rows(hj212_db, """
+    got = {
+        key: (v, q, f)
+        for key, v, q, f in rows(
+            hj212_db,
+            """
         SELECT p.key, r.value, r.quality, f.flag FROM reading r JOIN point p ON p.id = r.point_id
-        LEFT JOIN reading_flag f USING (point_id, time)""")}
-    assert got == {"cod_mg_l": (33.3, 2, "C"), "ph_ph": (8.1, 0, None), "pump_rs_code": (1.0, 0, None),
-                   "pump_rt_h": (23.5, 0, None)}
-    assert rows(hj212_db, "SELECT e.status FROM device_status_event e JOIN device d ON d.id = e.device_id "
-                "WHERE d.code = 'ww-logger-002' ORDER BY e.time") == [("online",), ("offline",)]
+        LEFT JOIN reading_flag f USING (point_id, time)""",
+        )
+    }
+    assert got == {
+        "cod_mg_l": (33.3, 2, "C"),
+        "ph_ph": (8.1, 0, None),
+        "pump_rs_code": (1.0, 0, None),
+        "pump_rt_h": (23.5, 0, None),
+    }
+    assert rows(
+        hj212_db,
+        "SELECT e.status FROM device_status_event e JOIN device d ON d.id = e.device_id "
+        "WHERE d.code = 'ww-logger-002' ORDER BY e.time",
+    ) == [("online",), ("offline",)]
 
 
 def test_time_calibration_request_gets_set_time_and_the_command_is_followed(hj212_db: str) -> None:
     async def scenario(listener: Hj212Listener) -> None:
         client = await LoggerClient.connect(listener.port)
-        request = Message(st="32", cn="1013", mn=mn_of(3), pw=PW, qn=new_qn(local_now()), flag=5,
-                          cp=cp_groups({"PolId": "w01018"}))
+        request = Message(
+            st="32", cn="1013", mn=mn_of(3), pw=PW, qn=new_qn(local_now()), flag=5, cp=cp_groups({"PolId": "w01018"})
+        )
         await client.send(build_frame(request))
         notify, command = await client.receive(), await client.receive()
         assert notify.cn == "9013" and notify.qn == request.qn
@@ -209,8 +273,9 @@ def test_time_calibration_request_gets_set_time_and_the_command_is_followed(hj21
         set_to = command.fields["SystemTime"].replace(tzinfo=SHANGHAI)
         assert abs((set_to - datetime.now(UTC)).total_seconds()) < 120
         for cn, item in (("9011", {"QnRtn": 1}), ("9012", {"ExeRtn": 1})):
-            await client.send(build_frame(Message(st="91", cn=cn, mn=mn_of(3), pw=PW, qn=command.qn, flag=4,
-                                                  cp=cp_groups(item))))
+            await client.send(
+                build_frame(Message(st="91", cn=cn, mn=mn_of(3), pw=PW, qn=command.qn, flag=4, cp=cp_groups(item)))
+            )
         for _ in range(200):
             if listener.commands[command.qn].exe_rtn is not None:
                 break
@@ -253,20 +318,26 @@ def test_a_lost_database_connection_delays_the_answer_but_loses_nothing(hj212_db
         client = await LoggerClient.connect(listener.port)
         await client.send(upload(mn_of(5), "2011", [{"w01018-Rtd": 1.5}], when=when))
         assert (await client.receive()).cn == "9014"
-        killed = await asyncio.to_thread(rows, hj212_db, """
+        killed = await asyncio.to_thread(
+            rows,
+            hj212_db,
+            """
             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
             WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''
-              AND state = 'idle'""")
+              AND state = 'idle'""",
+        )
         assert killed and all(ok for (ok,) in killed)
         await client.send(upload(mn_of(5), "2011", [{"w01018-Rtd": 2.5}], when=when + timedelta(minutes=1)))
-        answer = await client.receive()                        # after the writer reconnected and committed
+        answer = await client.receive()  # after the writer reconnected and committed
         assert answer.cn == "9014" and answer.qn == new_qn(when + timedelta(minutes=1))
         await client.close()
 
     listener = run(hj212_db, scenario, heartbeat_s=60)
     cod = point_id(hj212_db, "ww-logger-005", "cod_mg_l")
-    assert [v for (v,) in rows(hj212_db, "SELECT value FROM reading WHERE point_id = %s ORDER BY time", (cod,))] == \
-        [1.5, 2.5]
+    assert [v for (v,) in rows(hj212_db, "SELECT value FROM reading WHERE point_id = %s ORDER BY time", (cod,))] == [
+        1.5,
+        2.5,
+    ]
     assert listener.snapshot()["db_up"] is True
     assert "database unavailable, holding 1 frame(s)" in caplog.text and "database is back" in caplog.text
 
@@ -279,7 +350,7 @@ def test_a_sender_of_nothing_but_refused_frames_is_disconnected(hj212_db: str) -
                 await client.send(b"##0005hello%04d" % n)
             except ConnectionError:
                 break
-        assert await asyncio.wait_for(client.reader.read(), 30) == b""      # closed by the listener
+        assert await asyncio.wait_for(client.reader.read(), 30) == b""  # closed by the listener
         await client.close()
         await wait_db(hj212_db, "SELECT count(*) FROM dead_letter", [(5,)])
 
@@ -289,14 +360,25 @@ def test_a_sender_of_nothing_but_refused_frames_is_disconnected(hj212_db: str) -
 
 def test_an_unfinished_split_upload_is_a_dead_letter_with_its_parts(hj212_db: str) -> None:
     when = local_now(12)
-    part = build_frame(Message(st="32", cn="2011", mn=mn_of(6), pw=PW, qn=new_qn(when), flag=7, pnum=3, pno=1,
-                               cp=cp_groups([{"DataTime": when}, {"w01018-Rtd": 5.0}])))
+    part = build_frame(
+        Message(
+            st="32",
+            cn="2011",
+            mn=mn_of(6),
+            pw=PW,
+            qn=new_qn(when),
+            flag=7,
+            pnum=3,
+            pno=1,
+            cp=cp_groups([{"DataTime": when}, {"w01018-Rtd": 5.0}]),
+        )
+    )
 
     async def scenario(listener: Hj212Listener) -> None:
         client = await LoggerClient.connect(listener.port)
         await client.send(part)
-        assert (await client.receive()).cn == "9014"           # each part is answered on its own
-        await client.close()                                   # the other two never come
+        assert (await client.receive()).cn == "9014"  # each part is answered on its own
+        await client.close()  # the other two never come
         await wait_db(hj212_db, "SELECT reason, payload FROM dead_letter", [("split_incomplete", part[:-2])])
 
     run(hj212_db, scenario)

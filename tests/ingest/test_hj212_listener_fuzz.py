@@ -27,8 +27,9 @@ class Running:
 
     def __init__(self, url: str) -> None:
         self.loop = asyncio.new_event_loop()
-        self.listener = Hj212Listener(database_url=url, settings=Hj212Settings(host="127.0.0.1", port=0,
-                                                                                max_frame_bytes=2048))
+        self.listener = Hj212Listener(
+            database_url=url, settings=Hj212Settings(host="127.0.0.1", port=0, max_frame_bytes=2048)
+        )
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         asyncio.run_coroutine_threadsafe(self.listener.start(), self.loop).result(30)
@@ -49,12 +50,16 @@ def running(database_url: str, site: str):
     server.close()
 
 
-lines = st.lists(st.one_of(
-    st.binary(max_size=300),
-    st.binary(max_size=200).map(lambda b: b"##" + b),
-    st.binary(max_size=300).map(wrap),                                  # valid framing, arbitrary segment
-    st.text(max_size=120).map(lambda t: wrap(f"ST=32;CN=2011;PW=123456;MN={mn_of(0)};Flag=5;CP=&&{t}&&")),
-), min_size=1, max_size=6)
+lines = st.lists(
+    st.one_of(
+        st.binary(max_size=300),
+        st.binary(max_size=200).map(lambda b: b"##" + b),
+        st.binary(max_size=300).map(wrap),  # valid framing, arbitrary segment
+        st.text(max_size=120).map(lambda t: wrap(f"ST=32;CN=2011;PW=123456;MN={mn_of(0)};Flag=5;CP=&&{t}&&")),
+    ),
+    min_size=1,
+    max_size=6,
+)
 
 
 def test_arbitrary_lines_become_dead_letters_and_the_connection_goes_on(running) -> None:
@@ -81,7 +86,7 @@ def test_arbitrary_lines_become_dead_letters_and_the_connection_goes_on(running)
                 received += data
                 *whole, received = received.split(b"\r\n")
                 answers += [parse_frame(frame) for frame in whole]
-        assert {a.cn for a in answers} == {"9014"}     # answered after the batch holding it committed
+        assert {a.cn for a in answers} == {"9014"}  # answered after the batch holding it committed
         with psycopg.connect(url) as conn:
             after = conn.execute("SELECT count(*) FROM dead_letter").fetchone()[0]
         assert after - before == expected

@@ -14,9 +14,10 @@ from ingest.hj212.split import Reassembler
 FACTORS = ["w01018", "w21003", "w00000", "w01001", "a24088", "a34013", "a19001", "011", "B01", "SB1"]
 SUFFIXES = ["Rtd", "Min", "Avg", "Max", "ZsAvg", "Cou", "RS", "RT"]
 
-numbers = st.integers(-10**12, 10**12).flatmap(lambda n: st.sampled_from([0, 1, 2, 3, 4]).map(lambda k: n / 10**k))
+numbers = st.integers(-(10**12), 10**12).flatmap(lambda n: st.sampled_from([0, 1, 2, 3, 4]).map(lambda k: n / 10**k))
 times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)).map(
-    lambda t: t.replace(microsecond=0))
+    lambda t: t.replace(microsecond=0)
+)
 log_text = st.text(st.characters(exclude_characters="/", exclude_categories=("Cs",)), max_size=40)
 
 
@@ -41,10 +42,15 @@ def messages(draw) -> Message:
     if draw(st.booleans()):
         groups.append((("i11001-Info", "//" + draw(log_text) + "//"),))
     qn = None if legacy else new_qn(draw(times))
-    return Message(st=draw(st.sampled_from(["31", "32", "27", "91", "A1"])),
-                   cn=draw(st.sampled_from(sorted(KNOWN_CN[version]))),
-                   mn=draw(st.text("0123456789ABCDEFabcdef", min_size=1, max_size=24)),
-                   pw=draw(st.text("0123456789abcXYZ", max_size=6)), qn=qn, flag=flag, cp=tuple(groups))
+    return Message(
+        st=draw(st.sampled_from(["31", "32", "27", "91", "A1"])),
+        cn=draw(st.sampled_from(sorted(KNOWN_CN[version]))),
+        mn=draw(st.text("0123456789ABCDEFabcdef", min_size=1, max_size=24)),
+        pw=draw(st.text("0123456789abcXYZ", max_size=6)),
+        qn=qn,
+        flag=flag,
+        cp=tuple(groups),
+    )
 
 
 @given(messages(), st.booleans(), st.booleans())
@@ -53,7 +59,7 @@ def test_build_then_parse_round_trips(message: Message, lowercase: bool, crlf: b
     try:
         frame = build_frame(message, lowercase=lowercase, crlf=crlf)
     except Hj212Error:
-        return                                              # too long for one frame: refused when building
+        return  # too long for one frame: refused when building
     parsed = parse_frame(frame)
     assert parsed == message
     assert build_frame(parsed, lowercase=lowercase, crlf=crlf) == frame
@@ -98,8 +104,9 @@ def test_mutated_segments_raise_only_the_codec_error(message: Message, data: st.
         return
     for _ in range(data.draw(st.integers(1, 4))):
         where = data.draw(st.integers(0, max(len(segment) - 1, 0)))
-        segment[where:where + 1] = data.draw(st.sampled_from([b"", b";", b",", b"=", b"&", b"/", b"\xff", b"9",
-                                                              b"-", b"\x00", "日".encode()]))
+        segment[where : where + 1] = data.draw(
+            st.sampled_from([b"", b";", b",", b"=", b"&", b"/", b"\xff", b"9", b"-", b"\x00", "日".encode()])
+        )
     try:
         parse_segment(bytes(segment))
         parse_frame(wrap(bytes(segment)))
@@ -113,8 +120,17 @@ def test_reassembler_never_raises_but_the_codec_error(parts: list[Message], rnd)
     assembler = Reassembler(max_pending=3)
     for i, message in enumerate(parts):
         pnum = rnd.randint(1, 3)
-        split = Message(st=message.st, cn=message.cn, mn=message.mn, pw=message.pw, qn=message.qn,
-                        flag=(message.flag or 0) | 2, pnum=pnum, pno=rnd.randint(1, pnum), cp=message.cp)
+        split = Message(
+            st=message.st,
+            cn=message.cn,
+            mn=message.mn,
+            pw=message.pw,
+            qn=message.qn,
+            flag=(message.flag or 0) | 2,
+            pnum=pnum,
+            pno=rnd.randint(1, pnum),
+            cp=message.cp,
+        )
         try:
             parsed = parse_frame(build_frame(split))
             assembler.add(parsed)

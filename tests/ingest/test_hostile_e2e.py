@@ -62,12 +62,20 @@ def ingest(database_url: str, broker_url: str, site: str, tmp_path: Path) -> Ite
     with psycopg.connect(database_url) as conn:
         apply(conn, site)
     tag = uuid.uuid4().hex[:8]
-    safety = SafetyStages(database_url=database_url, mqtt_url=broker_url, secret="test-secret",
-                          client_id=f"ingest-{tag}")
-    runner = IngestRunner(database_url=database_url, mqtt_url=broker_url, spool_dir=tmp_path / "spool",
-                          settings=IngestSettings(client_id=f"ingest-{tag}", session_expiry_s=60),
-                          evaluate=safety.evaluate, act=safety.act, tick=safety.tick, record_extra=safety.record,
-                          on_index=safety.on_index)
+    safety = SafetyStages(
+        database_url=database_url, mqtt_url=broker_url, secret="test-secret", client_id=f"ingest-{tag}"
+    )
+    runner = IngestRunner(
+        database_url=database_url,
+        mqtt_url=broker_url,
+        spool_dir=tmp_path / "spool",
+        settings=IngestSettings(client_id=f"ingest-{tag}", session_expiry_s=60),
+        evaluate=safety.evaluate,
+        act=safety.act,
+        tick=safety.tick,
+        record_extra=safety.record,
+        on_index=safety.on_index,
+    )
     spy = Spy(broker_url, site)
     safety.start()
     runner.start()
@@ -85,15 +93,20 @@ def ingest(database_url: str, broker_url: str, site: str, tmp_path: Path) -> Ite
 
 def _wait_subscribed(publisher: Publisher, db: str, site: str) -> None:
     def probe() -> bool:
-        publisher.publish(topics.device_topic(site, "fan-01", topics.TELEMETRY),
-                          orjson.dumps({"fan_running_bool": 0})).wait_for_publish(10)
+        publisher.publish(
+            topics.device_topic(site, "fan-01", topics.TELEMETRY), orjson.dumps({"fan_running_bool": 0})
+        ).wait_for_publish(10)
         return count(db, "SELECT count(*) FROM reading") > 0
+
     wait_for(probe, interval=0.5, timeout=60, message="ingest to subscribe")
 
 
 def _dead(db: str, topic: str, payload: bytes, after_id: int) -> int:
-    return count(db, "SELECT count(*) FROM dead_letter WHERE topic = %s AND payload = %s AND id > %s",
-                 (topic, payload[:256 * 1024], after_id))
+    return count(
+        db,
+        "SELECT count(*) FROM dead_letter WHERE topic = %s AND payload = %s AND id > %s",
+        (topic, payload[: 256 * 1024], after_id),
+    )
 
 
 def _max_dead(db: str) -> int:
@@ -110,13 +123,19 @@ def test_under_attack_good_readings_alarms_and_interlocks_go_on(ingest: dict) ->
 
     def good_stream() -> None:
         for i in range(good_total):
-            publisher.publish(topics.device_topic(site, "gas-02", topics.TELEMETRY),
-                              orjson.dumps({"ts": t0 + i, "values": {"co_ppm": 1.0 + i % 10}})).wait_for_publish(10)
+            publisher.publish(
+                topics.device_topic(site, "gas-02", topics.TELEMETRY),
+                orjson.dumps({"ts": t0 + i, "values": {"co_ppm": 1.0 + i % 10}}),
+            ).wait_for_publish(10)
             time.sleep(0.002)
 
-    attack = [(topics.device_topic(site, device, channel), payload)
-              for device in DEVICES for channel in (topics.TELEMETRY, topics.STATUS) for payload in HOSTILE
-              if channel == topics.TELEMETRY or len(payload) < 1000]
+    attack = [
+        (topics.device_topic(site, device, channel), payload)
+        for device in DEVICES
+        for channel in (topics.TELEMETRY, topics.STATUS)
+        for payload in HOSTILE
+        if channel == topics.TELEMETRY or len(payload) < 1000
+    ]
 
     def hostile_stream() -> None:
         for topic, payload in attack:
@@ -127,28 +146,53 @@ def test_under_attack_good_readings_alarms_and_interlocks_go_on(ingest: dict) ->
     threads = [threading.Thread(target=good_stream), threading.Thread(target=hostile_stream)]
     for thread in threads:
         thread.start()
-    time.sleep(0.3)                            # the incident is played while the attack goes on
-    publisher.publish(topics.device_topic(site, "gas-01", topics.TELEMETRY),
-                      orjson.dumps({"h2_ppm": 900.0})).wait_for_publish(10)
-    publisher.publish(topics.device_topic(site, "cab-01", topics.TELEMETRY),
-                      orjson.dumps({"cell_temp_c": 75.0})).wait_for_publish(10)
+    time.sleep(0.3)  # the incident is played while the attack goes on
+    publisher.publish(
+        topics.device_topic(site, "gas-01", topics.TELEMETRY), orjson.dumps({"h2_ppm": 900.0})
+    ).wait_for_publish(10)
+    publisher.publish(
+        topics.device_topic(site, "cab-01", topics.TELEMETRY), orjson.dumps({"cell_temp_c": 75.0})
+    ).wait_for_publish(10)
     for thread in threads:
         thread.join(120)
 
-    [fan] = wait_for(lambda: [c for c in spy.to("fan-01") if c["action"] == "exhaust_fan.on"][:1], timeout=30,
-                     message="the exhaust fan's interlock on the broker")
-    wait_for(lambda: [c for c in spy.to("cab-01") if c["action"] == "charge.stop"], timeout=30,
-             message="the cabinet's charge stop on the broker")
-    wait_for(lambda: count(db, "SELECT count(*) FROM alarm WHERE rule IN ('gas.h2', 'cell.hot')") == 2,
-             message="both alarms recorded")
-    wait_for(lambda: count(db, "SELECT count(*) FROM interlock_command WHERE id = %s", (fan["id"],)) == 1,
-             message="the fan's command recorded")
-    wait_for(lambda: count(db, "SELECT count(*) FROM reading r JOIN point p ON p.id = r.point_id "
-                               "WHERE p.key = 'co_ppm' AND r.time >= to_timestamp(%s / 1000.0)", (t0,)) == good_total,
-             timeout=60, message="every good reading")
+    [fan] = wait_for(
+        lambda: [c for c in spy.to("fan-01") if c["action"] == "exhaust_fan.on"][:1],
+        timeout=30,
+        message="the exhaust fan's interlock on the broker",
+    )
+    wait_for(
+        lambda: [c for c in spy.to("cab-01") if c["action"] == "charge.stop"],
+        timeout=30,
+        message="the cabinet's charge stop on the broker",
+    )
+    wait_for(
+        lambda: count(db, "SELECT count(*) FROM alarm WHERE rule IN ('gas.h2', 'cell.hot')") == 2,
+        message="both alarms recorded",
+    )
+    wait_for(
+        lambda: count(db, "SELECT count(*) FROM interlock_command WHERE id = %s", (fan["id"],)) == 1,
+        message="the fan's command recorded",
+    )
+    wait_for(
+        lambda: (
+            count(
+                db,
+                "SELECT count(*) FROM reading r JOIN point p ON p.id = r.point_id "
+                "WHERE p.key = 'co_ppm' AND r.time >= to_timestamp(%s / 1000.0)",
+                (t0,),
+            )
+            == good_total
+        ),
+        timeout=60,
+        message="every good reading",
+    )
     missing = [(t, p[:60]) for t, p in attack if _dead(db, t, p, start_id) == 0]
-    wait_for(lambda: not [1 for t, p in attack if _dead(db, t, p, start_id) == 0], timeout=60,
-             message=f"every hostile message in the dead letters (missing at first: {len(missing)})")
+    wait_for(
+        lambda: not [1 for t, p in attack if _dead(db, t, p, start_id) == 0],
+        timeout=60,
+        message=f"every hostile message in the dead letters (missing at first: {len(missing)})",
+    )
     counters = runner.pipeline.counters
     assert runner.pipeline.running and all(t.is_alive() for t in runner.pipeline._threads)
     assert (counters.spooled_batches, counters.detector_errors, counters.isolated_batches) == (0, 0, 0)
@@ -159,8 +203,10 @@ KEYS = ["h2_ppm", "co_ppm", "cell_temp_c"]
 
 
 @budget(6)
-@given(st.lists(st.tuples(st.sampled_from(DEVICES + ["ghost"]), hostile_payloads(KEYS)), min_size=1, max_size=10),
-       st.integers(1, 10))
+@given(
+    st.lists(st.tuples(st.sampled_from(DEVICES + ["ghost"]), hostile_payloads(KEYS)), min_size=1, max_size=10),
+    st.integers(1, 10),
+)
 def test_fuzz_through_the_broker(ingest: dict, hostile: list, goods: int) -> None:
     db, site, publisher, runner = ingest["db"], ingest["site"], ingest["publisher"], ingest["runner"]
     start_id = _max_dead(db)
@@ -171,15 +217,29 @@ def test_fuzz_through_the_broker(ingest: dict, hostile: list, goods: int) -> Non
         publisher.publish(topic, payload).wait_for_publish(10)
         sent.append((topic, payload))
         if i < goods:
-            publisher.publish(topics.device_topic(site, "gas-02", topics.TELEMETRY),
-                              orjson.dumps({"ts": base + i, "values": {"co_ppm": 2.0}})).wait_for_publish(10)
-    wait_for(lambda: count(db, "SELECT count(*) FROM reading r JOIN point p ON p.id = r.point_id JOIN device d ON "
-                               "d.id = p.device_id WHERE d.code = 'gas-02' AND r.time = ANY(%s)",
-                           ([datetime.fromtimestamp((base + i) / 1000, UTC) for i in range(min(goods, len(hostile)))],))
-             == min(goods, len(hostile)), timeout=30, message="the good readings")
+            publisher.publish(
+                topics.device_topic(site, "gas-02", topics.TELEMETRY),
+                orjson.dumps({"ts": base + i, "values": {"co_ppm": 2.0}}),
+            ).wait_for_publish(10)
+    wait_for(
+        lambda: (
+            count(
+                db,
+                "SELECT count(*) FROM reading r JOIN point p ON p.id = r.point_id JOIN device d ON "
+                "d.id = p.device_id WHERE d.code = 'gas-02' AND r.time = ANY(%s)",
+                ([datetime.fromtimestamp((base + i) / 1000, UTC) for i in range(min(goods, len(hostile)))],),
+            )
+            == min(goods, len(hostile))
+        ),
+        timeout=30,
+        message="the good readings",
+    )
     for topic, payload in sent:
         oracle = runner.decoder.decode_batch([RawMessage(topic, payload, 1, False, datetime.now(UTC))])
         if oracle.rejects:
-            wait_for(lambda t=topic, p=payload: _dead(db, t, p, start_id) > 0, timeout=30,
-                     message=f"the dead letter of {payload[:60]!r}")
+            wait_for(
+                lambda t=topic, p=payload: _dead(db, t, p, start_id) > 0,
+                timeout=30,
+                message=f"the dead letter of {payload[:60]!r}",
+            )
     assert runner.pipeline.running and runner.pipeline.counters.detector_errors == 0

@@ -20,7 +20,7 @@ from tests.support import Publisher, StoppablePostgres, count, small_plant, spaw
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]
 
-T0_MS = int(time.time() * 1000) - 600_000   # ten minutes ago: timestamps are unique and well inside limits
+T0_MS = int(time.time() * 1000) - 600_000  # ten minutes ago: timestamps are unique and well inside limits
 
 
 def _runner(db_url: str, broker_url: str, spool: Path) -> IngestRunner:
@@ -37,22 +37,31 @@ def _telemetry(site: str, device: str) -> str:
 
 def _message(i: int, per_message: int = 10) -> bytes:
     """Message i carries readings at T0 + (i * per_message + j) ms of h2, co and voc."""
-    return orjson.dumps([{"ts": T0_MS + i * per_message + j, "values": {"h2_ppm": i % 100, "co_ppm": j,
-                                                                           "voc_ppm": 1.5}}
-                         for j in range(per_message)])
+    return orjson.dumps(
+        [
+            {"ts": T0_MS + i * per_message + j, "values": {"h2_ppm": i % 100, "co_ppm": j, "voc_ppm": 1.5}}
+            for j in range(per_message)
+        ]
+    )
 
 
 def _readings(url: str, site: str, device: str = "%") -> int:
-    return count(url, "SELECT count(*) FROM reading r JOIN point p ON p.id = r.point_id "
-                      "JOIN device d ON d.id = p.device_id JOIN site s ON s.id = d.site_id "
-                      "WHERE s.code = %s AND d.code LIKE %s", (site, device))
+    return count(
+        url,
+        "SELECT count(*) FROM reading r JOIN point p ON p.id = r.point_id "
+        "JOIN device d ON d.id = p.device_id JOIN site s ON s.id = d.site_id "
+        "WHERE s.code = %s AND d.code LIKE %s",
+        (site, device),
+    )
 
 
 def _wait_subscribed(publisher: Publisher, url: str, site: str) -> None:
     """Publish probe readings (on gas-01) until one is stored: the subscription then exists."""
+
     def probe() -> bool:
         publisher.publish(_telemetry(site, "gas-01"), orjson.dumps({"h2_ppm": 1})).wait_for_publish(10)
         return _readings(url, site, "gas-01") > 0
+
     wait_for(probe, interval=0.5, timeout=60, message="ingest to subscribe")
 
 
@@ -63,17 +72,26 @@ def test_published_readings_land_exactly_once(plant_db: str, broker_url: str, si
         infos = [publisher.publish(_telemetry(site, "gas-00"), _message(i)) for i in range(50)]
         # a redelivery: the same readings again, and once more inside one message
         infos += [publisher.publish(_telemetry(site, "gas-00"), _message(i)) for i in range(10)]
-        infos.append(publisher.publish(_telemetry(site, "gas-00"), orjson.dumps(
-            [{"ts": T0_MS, "values": {"h2_ppm": 0}}, {"ts": T0_MS, "values": {"h2_ppm": 0}}])))
+        infos.append(
+            publisher.publish(
+                _telemetry(site, "gas-00"),
+                orjson.dumps([{"ts": T0_MS, "values": {"h2_ppm": 0}}, {"ts": T0_MS, "values": {"h2_ppm": 0}}]),
+            )
+        )
         for info in infos:
             info.wait_for_publish(10)
         wait_for(lambda: runner.pipeline.counters.received >= len(infos), message="all messages received")
-        wait_for(lambda: runner.pipeline.counters.transactions and runner.pipeline.queue_depth() == 0
-                 and runner.pipeline._handoff.empty(), message="pipeline idle")
+        wait_for(
+            lambda: (
+                runner.pipeline.counters.transactions
+                and runner.pipeline.queue_depth() == 0
+                and runner.pipeline._handoff.empty()
+            ),
+            message="pipeline idle",
+        )
         wait_for(lambda: _readings(plant_db, site) == 50 * 10 * 3, message="1500 readings")
         with psycopg.connect(plant_db) as conn:
-            total, distinct = conn.execute(
-                "SELECT count(*), count(DISTINCT (point_id, time)) FROM reading").fetchone()
+            total, distinct = conn.execute("SELECT count(*), count(DISTINCT (point_id, time)) FROM reading").fetchone()
         assert total == distinct == 1500
         counters = runner.pipeline.counters
         decoded = 60 * 30 + 2
@@ -84,8 +102,9 @@ def test_published_readings_land_exactly_once(plant_db: str, broker_url: str, si
         runner.stop()
 
 
-def test_bad_input_goes_to_dead_letters_and_ingest_keeps_going(plant_db: str, broker_url: str, site: str,
-                                                               tmp_path: Path) -> None:
+def test_bad_input_goes_to_dead_letters_and_ingest_keeps_going(
+    plant_db: str, broker_url: str, site: str, tmp_path: Path
+) -> None:
     runner = _runner(plant_db, broker_url, tmp_path / "spool")
     publisher = Publisher(broker_url)
     bad = {
@@ -101,12 +120,15 @@ def test_bad_input_goes_to_dead_letters_and_ingest_keeps_going(plant_db: str, br
         for topic, payload in bad.values():
             publisher.publish(topic, payload).wait_for_publish(10)
         publisher.publish(_telemetry(site, "gas-01"), orjson.dumps({"h2_ppm": 2.5})).wait_for_publish(10)
-        wait_for(lambda: count(plant_db, "SELECT count(*) FROM dead_letter WHERE site_code = %s", (site,)) == 7,
-                 message="seven dead letters")
+        wait_for(
+            lambda: count(plant_db, "SELECT count(*) FROM dead_letter WHERE site_code = %s", (site,)) == 7,
+            message="seven dead letters",
+        )
         wait_for(lambda: _readings(plant_db, site) == 1, message="the good reading after the bad ones")
         with psycopg.connect(plant_db) as conn:
-            rows = conn.execute("SELECT reason, payload_size, length(payload), topic FROM dead_letter "
-                                "WHERE site_code = %s", (site,)).fetchall()
+            rows = conn.execute(
+                "SELECT reason, payload_size, length(payload), topic FROM dead_letter WHERE site_code = %s", (site,)
+            ).fetchall()
         assert {r[0] for r in rows} == set(bad)
         oversized = next(r for r in rows if r[0] == "oversized")
         assert oversized[1] > 300_000 and oversized[2] == 256 * 1024
@@ -119,7 +141,7 @@ def test_device_status_from_the_retained_topic(plant_db: str, broker_url: str, s
     publisher = Publisher(broker_url)
     status_topic = f"ehs/v1/{site}/gas-00/status"
     publisher.publish(status_topic, b"online", retain=True).wait_for_publish(10)
-    runner = _runner(plant_db, broker_url, tmp_path / "spool")   # subscribes after: gets the retained status
+    runner = _runner(plant_db, broker_url, tmp_path / "spool")  # subscribes after: gets the retained status
     try:
         status = lambda: count(plant_db, "SELECT count(*) FROM device WHERE code = 'gas-00' AND status = 'online'")  # noqa: E731
         wait_for(status, message="retained online status")
@@ -127,7 +149,7 @@ def test_device_status_from_the_retained_topic(plant_db: str, broker_url: str, s
         wait_for(lambda: count(plant_db, "SELECT count(*) FROM device_status_event") == 2, message="two events")
         assert count(plant_db, "SELECT count(*) FROM device WHERE code = 'gas-00' AND status = 'offline'") == 1
     finally:
-        publisher.publish(status_topic, b"", retain=True).wait_for_publish(10)   # clear the retained message
+        publisher.publish(status_topic, b"", retain=True).wait_for_publish(10)  # clear the retained message
         publisher.close()
         runner.stop()
 
@@ -137,7 +159,7 @@ class _Stream:
 
     def __init__(self, publisher: Publisher, topic: str, total: int, rate: float) -> None:
         self.publisher, self.topic, self.total, self.rate = publisher, topic, total, rate
-        self.sent: dict[int, int] = {}   # message mid -> message number
+        self.sent: dict[int, int] = {}  # message mid -> message number
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -153,13 +175,20 @@ class _Stream:
 
 def _expected_rows(plant_db: str, site: str, accepted: set[int]) -> None:
     expected = len(accepted) * 10 * 3
-    wait_for(lambda: _readings(plant_db, site, "gas-00") >= expected, timeout=60,
-             message=f"{expected} readings from {len(accepted)} accepted messages")
+    wait_for(
+        lambda: _readings(plant_db, site, "gas-00") >= expected,
+        timeout=60,
+        message=f"{expected} readings from {len(accepted)} accepted messages",
+    )
     with psycopg.connect(plant_db) as conn:
-        stored = {int(r[0]) for r in conn.execute(
-            "SELECT DISTINCT ((extract(epoch FROM time) * 1000)::bigint - %s) / 10 FROM reading r "
-            "JOIN point p ON p.id = r.point_id JOIN device d ON d.id = p.device_id WHERE d.code = 'gas-00'",
-            (T0_MS,))}
+        stored = {
+            int(r[0])
+            for r in conn.execute(
+                "SELECT DISTINCT ((extract(epoch FROM time) * 1000)::bigint - %s) / 10 FROM reading r "
+                "JOIN point p ON p.id = r.point_id JOIN device d ON d.id = p.device_id WHERE d.code = 'gas-00'",
+                (T0_MS,),
+            )
+        }
         total, distinct = conn.execute("SELECT count(*), count(DISTINCT (point_id, time)) FROM reading").fetchone()
     assert accepted <= stored, f"missing messages: {sorted(accepted - stored)[:20]}"
     assert total == distinct, "a reading was stored twice"
@@ -167,20 +196,25 @@ def _expected_rows(plant_db: str, site: str, accepted: set[int]) -> None:
 
 @pytest.mark.e2e
 def test_sigkill_mid_stream_loses_nothing(plant_db: str, broker_url: str, site: str, tmp_path: Path) -> None:
-    env = {"EHS_DATABASE_URL": plant_db, "EHS_MQTT_URL": broker_url, "EHS_DATA_DIR": str(tmp_path),
-           "EHS_INGEST_CLIENT_ID": unique_code("ingest-kill-"), "EHS_INGEST_SESSION_EXPIRY_S": "600",
-           "EHS_INGEST_HEARTBEAT_S": "0.5"}
+    env = {
+        "EHS_DATABASE_URL": plant_db,
+        "EHS_MQTT_URL": broker_url,
+        "EHS_DATA_DIR": str(tmp_path),
+        "EHS_INGEST_CLIENT_ID": unique_code("ingest-kill-"),
+        "EHS_INGEST_SESSION_EXPIRY_S": "600",
+        "EHS_INGEST_HEARTBEAT_S": "0.5",
+    }
     log = tmp_path / "ingest.log"
     proc = spawn("ingest", env, log)
     publisher = Publisher(broker_url)
     try:
-        _wait_subscribed(publisher, plant_db, site)   # the persistent session must exist before the stream
+        _wait_subscribed(publisher, plant_db, site)  # the persistent session must exist before the stream
         stream = _Stream(publisher, _telemetry(site, "gas-00"), total=1500, rate=250.0)
         stream.thread.start()
         wait_for(lambda: _readings(plant_db, site, "gas-00") > 1000, message="ingest writing")
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        time.sleep(0.5)          # messages keep arriving at the broker while ingest is dead
+        time.sleep(0.5)  # messages keep arriving at the broker while ingest is dead
         proc = spawn("ingest", env, log)
         stream.thread.join(60)
         wait_for(lambda: len(stream.accepted()) == len(stream.sent), message="broker acknowledgements")

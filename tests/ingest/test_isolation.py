@@ -25,6 +25,7 @@ from tests.support import count, wait_for
 
 pytestmark = [pytest.mark.db, pytest.mark.broker]
 
+
 def _idle(stack: Stack, n: int) -> None:
     wait_for(lambda: len(stack.acked) >= n, message=f"{n} messages acknowledged")
     assert stack.pipeline.running and all(t.is_alive() for t in stack.pipeline._threads)
@@ -47,7 +48,7 @@ def test_regression_a_nul_in_a_key_no_longer_makes_the_database_refuse_the_batch
     ingest spooled (then set aside) the good readings of every device with it."""
     nul = stack.message("gas-01", b'{"ts": %d, "values": {"h2_ppm\\u0000": 1, "h2_ppm": 3}}' % ts_ms(100))
     goods = [stack.message("gas-02", {"ts": ts_ms(i), "values": {"co_ppm": 1.0}}) for i in range(5)]
-    stack.put(nul, *goods)                      # queued before the start: decoded and recorded as one batch
+    stack.put(nul, *goods)  # queued before the start: decoded and recorded as one batch
     stack.pipeline.start()
     _idle(stack, 6)
     assert len(stack.readings("gas-02", "co_ppm")) == 5 and list(stack.readings("gas-01", "h2_ppm").values()) == [3]
@@ -65,9 +66,14 @@ def test_a_row_the_database_refuses_is_found_and_everything_else_commits(stack: 
             BEGIN IF NEW.value = 666.25 THEN RAISE EXCEPTION 'value 666.25 refused' USING ERRCODE = '22023';
             END IF; RETURN NEW; END $$""")
         conn.execute("CREATE TRIGGER refuse_666 BEFORE INSERT ON reading FOR EACH ROW EXECUTE FUNCTION refuse_666()")
-    culprit = stack.message("gas-01", [{"ts": ts_ms(1), "values": {"h2_ppm": 1.0, "co_ppm": 2.0}},
-                                       {"ts": ts_ms(2), "values": {"h2_ppm": 666.25}},
-                                       {"ts": ts_ms(3), "values": {"h2_ppm": 3.0}}])
+    culprit = stack.message(
+        "gas-01",
+        [
+            {"ts": ts_ms(1), "values": {"h2_ppm": 1.0, "co_ppm": 2.0}},
+            {"ts": ts_ms(2), "values": {"h2_ppm": 666.25}},
+            {"ts": ts_ms(3), "values": {"h2_ppm": 3.0}},
+        ],
+    )
     goods = [stack.message("gas-02", {"ts": ts_ms(i), "values": {"co_ppm": float(i)}}) for i in range(20)]
     stack.put(*goods[:10], culprit, *goods[10:])
     stack.pipeline.start()
@@ -102,8 +108,17 @@ def test_a_detector_that_raises_costs_only_its_message(stack: Stack) -> None:
     assert (reason, topic, bytes(payload)) == ("detector_error", poison.topic, poison.payload)
     assert detail == "KeyError: 'detector bug'"
     assert sorted(stack.readings("gas-02", "co_ppm").values()) == [1.0, 777.0]
-    wait_for(lambda: count(stack.db, "SELECT count(*) FROM alarm WHERE rule = 'gas.h2' AND source LIKE %s",
-                           (f"{stack.site}/formation/gas-01%",)) == 1, message="the h2 alarm of the other message")
+    wait_for(
+        lambda: (
+            count(
+                stack.db,
+                "SELECT count(*) FROM alarm WHERE rule = 'gas.h2' AND source LIKE %s",
+                (f"{stack.site}/formation/gas-01%",),
+            )
+            == 1
+        ),
+        message="the h2 alarm of the other message",
+    )
     assert stack.pipeline.counters.detector_errors == 1
 
 
@@ -120,7 +135,7 @@ def _spool_files(stack: Stack) -> dict[str, Path]:
     flipped.write_bytes(bytes(data))
     future = spool.append(Decoded(rows=[row(4)]))
     future.write_bytes(future.read_bytes().replace(b"EHS-SPOOL 2 ", b"EHS-SPOOL 9 ", 1))
-    old = spool.directory / f"{spool._next:012d}.batch"       # version 1: the bare JSON of earlier releases
+    old = spool.directory / f"{spool._next:012d}.batch"  # version 1: the bare JSON of earlier releases
     old.write_bytes(orjson.dumps({"rows": [row(5)], "rejects": [], "statuses": []}))
     (spool.directory / "copy of 7.batch").write_bytes(b"whatever")
     files.update(truncated=truncated, flipped=flipped, future=future, old=old)
@@ -128,17 +143,25 @@ def _spool_files(stack: Stack) -> dict[str, Path]:
 
 
 def test_unreadable_spool_files_are_set_aside_with_a_system_alarm_and_the_rest_replays(
-        stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
     files = _spool_files(stack)
-    pipeline = Pipeline(source=stack.source, decode=stack.runner.decoder.decode_batch, record=stack.runner._record,
-                        ack=stack.acked.extend, spool=Spool(stack.spool_dir), probe=stack.runner._probe)
+    pipeline = Pipeline(
+        source=stack.source,
+        decode=stack.runner.decoder.decode_batch,
+        record=stack.runner._record,
+        ack=stack.acked.extend,
+        spool=Spool(stack.spool_dir),
+        probe=stack.runner._probe,
+    )
     with caplog.at_level(logging.ERROR, logger="ingest.spool"):
         pipeline.recover_now()
     assert pipeline.counters.db_up and pipeline.counters.spool_quarantined == 4
-    assert sorted(stack.readings("gas-01", "h2_ppm").values()) == [1.0, 5.0]       # the good and the old file
+    assert sorted(stack.readings("gas-01", "h2_ppm").values()) == [1.0, 5.0]  # the good and the old file
     failed = stack.spool_dir / "failed"
     assert sorted(p.name for p in failed.glob("*.batch")) == sorted(
-        [files["truncated"].name, files["flipped"].name, files["future"].name, "copy of 7.batch"])
+        [files["truncated"].name, files["flipped"].name, files["future"].name, "copy of 7.batch"]
+    )
     reasons = {p.name: p.read_text() for p in failed.glob("*.reason")}
     assert "checksum" in reasons[files["truncated"].name + ".reason"]
     assert "version '9'" in reasons[files["future"].name + ".reason"]
@@ -150,11 +173,12 @@ def test_unreadable_spool_files_are_set_aside_with_a_system_alarm_and_the_rest_r
 
 
 def test_a_failed_spool_append_keeps_the_messages_unacknowledged_and_is_retried(
-        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Database down and disk full: nothing is acknowledged, the record thread lives and tries again; disk freed:
     spooled and acknowledged; database back: replayed."""
     real_url = stack.runner.database_url
-    stack.runner.database_url = "postgresql://postgres@127.0.0.1:9/unreachable"   # nothing listens on port 9
+    stack.runner.database_url = "postgresql://postgres@127.0.0.1:9/unreachable"  # nothing listens on port 9
     if stack.runner._conn is not None:
         stack.runner._conn.close()
 
@@ -167,10 +191,10 @@ def test_a_failed_spool_append_keeps_the_messages_unacknowledged_and_is_retried(
     wait_for(lambda: stack.pipeline.counters.spool_append_failures >= 3, message="appends tried again")
     assert stack.acked == [] and all(t.is_alive() for t in stack.pipeline._threads)
     assert not list(stack.spool_dir.glob("*.tmp")) and not list(stack.spool_dir.glob("*.batch"))
-    monkeypatch.undo()                                          # disk space again
+    monkeypatch.undo()  # disk space again
     wait_for(lambda: len(stack.acked) == 10, message="spooled and acknowledged")
     assert stack.pipeline.counters.spooled_readings == 10
-    stack.runner.database_url = real_url                        # database back
+    stack.runner.database_url = real_url  # database back
     wait_for(lambda: len(stack.readings("gas-02", "co_ppm")) == 10, message="the spool replayed")
     wait_for(lambda: stack.pipeline.counters.db_up, message="ingest back to the database")
 
@@ -188,22 +212,26 @@ def test_a_database_lost_while_splitting_spools_the_rest_and_the_replay_finishes
 
     def record_then_lose_the_database(batch):
         calls.append(len(batch.decoded.rows))
-        if len(calls) == 2:                     # the first half of the split: the database goes away now
+        if len(calls) == 2:  # the first half of the split: the database goes away now
             stack.runner.database_url = "postgresql://postgres@127.0.0.1:9/unreachable"
             stack.runner._conn.close()
         return record(batch)
 
     stack.pipeline.record = record_then_lose_the_database
-    messages = [stack.message("gas-02", {"ts": ts_ms(i), "values": {"co_ppm": 666.25 if i == 3 else float(i)}})
-                for i in range(8)]
+    messages = [
+        stack.message("gas-02", {"ts": ts_ms(i), "values": {"co_ppm": 666.25 if i == 3 else float(i)}})
+        for i in range(8)
+    ]
     stack.put(*messages)
     stack.pipeline.start()
     wait_for(lambda: len(stack.acked) == 8, message="spooled and acknowledged")
     assert stack.pipeline.counters.spooled_batches == 1 and list(stack.spool_dir.glob("*.batch"))
     stack.pipeline.record = record
     stack.runner.database_url = real_url
-    wait_for(lambda: stack.pipeline.counters.db_up and not list(stack.spool_dir.glob("*.batch")),
-             message="the spool replayed")
+    wait_for(
+        lambda: stack.pipeline.counters.db_up and not list(stack.spool_dir.glob("*.batch")),
+        message="the spool replayed",
+    )
     assert sorted(stack.readings("gas-02", "co_ppm").values()) == [0.0, 1.0, 2.0, 4.0, 5.0, 6.0, 7.0]
     [(reason, topic, _payload, detail)] = stack.dead_letters()
     assert reason == "db_refused" and "value 666.25 refused" in detail and topic == "(spool)"

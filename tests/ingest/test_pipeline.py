@@ -55,8 +55,16 @@ def _pipeline(tmp_path: Path, store: FakeStore, acked: list[int], **kw) -> tuple
             store.log.append(f"ack {len(messages)}")
         acked.extend(m.mid for m in messages)
 
-    pipeline = Pipeline(source=source, decode=_decode, record=store.record, ack=ack, spool=Spool(tmp_path),
-                        probe=store.probe, retry_max_s=0.2, **kw)
+    pipeline = Pipeline(
+        source=source,
+        decode=_decode,
+        record=store.record,
+        ack=ack,
+        spool=Spool(tmp_path),
+        probe=store.probe,
+        retry_max_s=0.2,
+        **kw,
+    )
     pipeline._retry_delay = 0.05
     return pipeline, source
 
@@ -96,13 +104,21 @@ def test_spools_while_down_and_replays_in_order(tmp_path: Path) -> None:
         _put(source, i)
     wait_for(lambda: len(store.rows) == 60)
     pipeline.stop()
-    assert store.rows == list(range(60))          # replayed oldest first, before newer batches
+    assert store.rows == list(range(60))  # replayed oldest first, before newer batches
     assert not list(tmp_path.glob("*.batch"))
 
 
 def test_a_spool_left_by_a_crash_is_replayed_at_start(tmp_path: Path) -> None:
-    finding = Finding("r1", "high_limit", SubjectRef("s1", "formation", "gas-01", "h2_ppm"), Severity.HIGH, NOW,
-                      score=1.3, value=130.0, details={"limit": 100})
+    finding = Finding(
+        "r1",
+        "high_limit",
+        SubjectRef("s1", "formation", "gas-01", "h2_ppm"),
+        Severity.HIGH,
+        NOW,
+        score=1.3,
+        value=130.0,
+        details={"limit": 100},
+    )
     Spool(tmp_path).append(Decoded(rows=[(NOW, 7, None, 2)]), [finding])
     store, acked = FakeStore(), []
     seen: list[Batch] = []
@@ -138,7 +154,7 @@ def test_a_spooled_row_the_database_refuses_becomes_a_dead_letter_and_the_rest_c
 
     def record(batch: Batch) -> WriteResult:
         if any(r[1] < 0 for r in batch.decoded.rows):
-            raise ValueError("invalid input syntax")          # e.g. a DataError, not an outage
+            raise ValueError("invalid input syntax")  # e.g. a DataError, not an outage
         dead.extend(batch.decoded.rejects)
         return original(batch)
 
@@ -171,6 +187,6 @@ def test_with_a_tick_the_stages_run_when_nothing_arrives_and_findings_are_record
     pipeline.start()
     wait_for(lambda: seen, message="the tick's finding to be recorded")
     pipeline.stop()
-    assert set(calls) == {0} and len(calls) >= 3                # called with empty batches
-    assert evaluated == []                                      # evaluate sees messages only
-    assert [b.findings for b in seen] == [[silent]]             # only the batch with a finding was recorded
+    assert set(calls) == {0} and len(calls) >= 3  # called with empty batches
+    assert evaluated == []  # evaluate sees messages only
+    assert [b.findings for b in seen] == [[silent]]  # only the batch with a finding was recorded

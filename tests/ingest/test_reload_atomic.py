@@ -40,25 +40,27 @@ def _tag(text: str) -> int:
     return int(re.search(r" r(\d+)$", text)[1])
 
 
-def test_concurrent_reloads_never_mix_revisions_and_the_last_wins(database_url: str, broker_url: str,
-                                                                   site: str) -> None:
+def test_concurrent_reloads_never_mix_revisions_and_the_last_wins(
+    database_url: str, broker_url: str, site: str
+) -> None:
     with psycopg.connect(database_url) as conn:
         apply(conn, site, _safety(0))
         index = load_index(conn)
-    safety = SafetyStages(database_url=database_url, mqtt_url=broker_url, secret="s",
-                          client_id=f"reload-{uuid.uuid4().hex[:6]}")
-    safety.stage.interlock = None                    # nothing is published: only the decisions are looked at
+    safety = SafetyStages(
+        database_url=database_url, mqtt_url=broker_url, secret="s", client_id=f"reload-{uuid.uuid4().hex[:6]}"
+    )
+    safety.stage.interlock = None  # nothing is published: only the decisions are looked at
     safety.on_index(index)
     decoder = Decoder(index)
     topic = f"ehs/v1/{site}/gas-01/telemetry"
     stop = threading.Event()
-    seen: list[tuple[int, int]] = []                 # (revision of the rule, revision of the plan) per finding
+    seen: list[tuple[int, int]] = []  # (revision of the rule, revision of the plan) per finding
     errors: list[BaseException] = []
 
     def batches() -> None:
         i = 0
         while not stop.is_set() or i < 4:
-            value = 900.0 if i % 2 == 0 else 0.5     # raise, clear, raise...: a finding in every batch
+            value = 900.0 if i % 2 == 0 else 0.5  # raise, clear, raise...: a finding in every batch
             raw = RawMessage(topic, orjson.dumps({"h2_ppm": value}), 1, False, datetime.now(UTC))
             batch = Batch(uuid.uuid4().hex, [raw], decoder.decode_batch([raw]))
             safety.evaluate(batch)
@@ -78,23 +80,26 @@ def test_concurrent_reloads_never_mix_revisions_and_the_last_wins(database_url: 
     worker = threading.Thread(target=batches)
     worker.start()
     # autocommit, like ingest's housekeeping connection (an idle transaction would hold up the changes)
-    with psycopg.connect(database_url, autocommit=True) as c1, psycopg.connect(database_url, autocommit=True) as c2, \
-            psycopg.connect(database_url, autocommit=True) as admin:
+    with (
+        psycopg.connect(database_url, autocommit=True) as c1,
+        psycopg.connect(database_url, autocommit=True) as c2,
+        psycopg.connect(database_url, autocommit=True) as admin,
+    ):
         reloaders = [threading.Thread(target=reloads, args=(c,)) for c in (c1, c2)]
         for t in reloaders:
             t.start()
         for k in range(1, REVISIONS + 1):
-            with admin.transaction():                # one revision, one commit (as `ehs config apply` does)
+            with admin.transaction():  # one revision, one commit (as `ehs config apply` does)
                 apply(admin, site, _safety(k))
         last = load_index(admin).revision
         stop.set()
         for t in reloaders:
             t.join(60)
         worker.join(60)
-        safety.on_index(load_index(admin))           # the watcher's last look, after the last change
+        safety.on_index(load_index(admin))  # the watcher's last look, after the last change
     assert not errors, errors
     assert seen and all(rule == plan for rule, plan in seen), [p for p in seen if p[0] != p[1]]
-    assert len({rule for rule, _ in seen}) > 1        # revisions did change under the running batches
+    assert len({rule for rule, _ in seen}) > 1  # revisions did change under the running batches
 
     # the last revision wins: the next batch runs on it, engine and configuration alike
     raw = RawMessage(topic, orjson.dumps({"h2_ppm": 0.5}), 1, False, datetime.now(UTC))

@@ -45,12 +45,16 @@ def _decode(decoder: Decoder, props: Properties | None, sender_property: str | N
 
 def test_ingest_keeps_the_senders_own_telemetry_and_rejects_another_devices(decoder: Decoder) -> None:
     assert len(_decode(decoder, _props("s1/gas-01"), PROPERTY).rows) == 1
-    for props, why in ((_props("s2/gas-01"), "not by 's1/gas-01'"), (_props(), "missing"),
-                       (None, "missing"), (_props("s1/gas-01", "s1/gas-01"), "more than once")):
+    for props, why in (
+        (_props("s2/gas-01"), "not by 's1/gas-01'"),
+        (_props(), "missing"),
+        (None, "missing"),
+        (_props("s1/gas-01", "s1/gas-01"), "more than once"),
+    ):
         out = _decode(decoder, props, PROPERTY)
         assert out.rows == [] and [r.reason for r in out.rejects] == [Reason.WRONG_SENDER]
         assert why in out.rejects[0].detail
-    assert len(_decode(decoder, _props("s2/gas-01"), None).rows) == 1          # unchecked unless configured
+    assert len(_decode(decoder, _props("s2/gas-01"), None).rows) == 1  # unchecked unless configured
 
 
 @given(st.text(min_size=0, max_size=40))
@@ -61,21 +65,33 @@ def test_any_other_sender_is_refused(sender: str) -> None:
 
 @pytest.mark.db
 @pytest.mark.broker
-def test_alerts_refuses_an_acknowledgement_from_another_sender(database_url: str, broker_url: str,
-                                                               site: str) -> None:
+def test_alerts_refuses_an_acknowledgement_from_another_sender(database_url: str, broker_url: str, site: str) -> None:
     with psycopg.connect(database_url) as conn:
         apply(conn, site, FAST)
-    worker = AlertsWorker(database_url=database_url, mqtt_url=broker_url, secret=SECRET, protocol=mq.MQTTv5,
-                          settings=AlertSettings(client_id=f"alerts-{uuid.uuid4().hex[:8]}", tick_s=0.1,
-                                                 notify=False, sender_property=PROPERTY))
+    worker = AlertsWorker(
+        database_url=database_url,
+        mqtt_url=broker_url,
+        secret=SECRET,
+        protocol=mq.MQTTv5,
+        settings=AlertSettings(
+            client_id=f"alerts-{uuid.uuid4().hex[:8]}", tick_s=0.1, notify=False, sender_property=PROPERTY
+        ),
+    )
     device = mq.new_client(mq.BrokerAddress.parse(broker_url), f"dev-{uuid.uuid4().hex[:8]}", protocol=mq.MQTTv5)
     device.connect(mq.BrokerAddress.parse(broker_url).host, mq.BrokerAddress.parse(broker_url).port)
     device.loop_start()
     worker.start()
     try:
         with psycopg.connect(database_url) as conn:
-            command_id = flows.request_command(conn=conn, site=site, device="fan-01", action="exhaust_fan.on",
-                                               actor=OP, reason="test", now=datetime.now(UTC))["id"]
+            command_id = flows.request_command(
+                conn=conn,
+                site=site,
+                device="fan-01",
+                action="exhaust_fan.on",
+                actor=OP,
+                reason="test",
+                now=datetime.now(UTC),
+            )["id"]
 
         def status() -> str:
             with psycopg.connect(database_url) as conn:
@@ -96,4 +112,3 @@ def test_alerts_refuses_an_acknowledgement_from_another_sender(database_url: str
         worker.stop()
         device.disconnect()
         device.loop_stop()
-

@@ -26,9 +26,15 @@ def test_retained_status_of_more_devices_than_the_broker_queues_all_arrive(broke
         for topic in status:
             publisher.publish(topic, b"online", retain=True)
         wait_for(lambda: len(publisher.acked) >= DEVICES, message="the broker to take every retained status")
-        sink: queue.Queue[RawMessage] = queue.Queue()   # unbounded: this test is about the broker, not back-pressure
-        subscriber = Subscriber(mq.BrokerAddress.parse(broker_url), sink, subscriptions=topics.SUBSCRIPTIONS,
-                                client_id=unique_code("status-"), session_expiry_s=0, receive_maximum=100)
+        sink: queue.Queue[RawMessage] = queue.Queue()  # unbounded: this test is about the broker, not back-pressure
+        subscriber = Subscriber(
+            mq.BrokerAddress.parse(broker_url),
+            sink,
+            subscriptions=topics.SUBSCRIPTIONS,
+            client_id=unique_code("status-"),
+            session_expiry_s=0,
+            receive_maximum=100,
+        )
         seen: set[str] = set()
 
         def ours() -> int:
@@ -48,7 +54,7 @@ def test_retained_status_of_more_devices_than_the_broker_queues_all_arrive(broke
             subscriber.stop()
         assert seen == set(status)
     finally:
-        for topic in status:   # leave the shared broker as it was
+        for topic in status:  # leave the shared broker as it was
             publisher.publish(topic, b"", retain=True)
         wait_for(lambda: len(publisher.acked) >= 2 * DEVICES, message="retained statuses cleared")
         publisher.close()

@@ -19,16 +19,18 @@ def _tool(name: str) -> str:
 def text(pdf: bytes, tmp: Path) -> str:
     src = tmp / "doc.pdf"
     src.write_bytes(pdf)
-    return subprocess.run([_tool("pdftotext"), "-layout", str(src), "-"], check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        [_tool("pdftotext"), "-layout", str(src), "-"], check=True, capture_output=True, text=True
+    ).stdout
 
 
 def fonts(pdf: bytes, tmp: Path) -> list[dict[str, str]]:
     """pdffonts' table: name, type and whether each font is embedded."""
     src = tmp / "fonts.pdf"
     src.write_bytes(pdf)
-    lines = subprocess.run([_tool("pdffonts"), str(src)], check=True, capture_output=True,
-                           text=True).stdout.splitlines()[2:]
+    lines = subprocess.run(
+        [_tool("pdffonts"), str(src)], check=True, capture_output=True, text=True
+    ).stdout.splitlines()[2:]
     return [{"name": line.split()[0], "emb": line.split()[-5]} for line in lines if line.strip()]
 
 

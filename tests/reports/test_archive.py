@@ -43,12 +43,16 @@ def test_a_run_archives_every_format_with_hash_revision_and_audit_entry(month_db
     assert [f["format"] for f in run["files"]] == ["pdf", "xlsx", "csv"]
     with psycopg.connect(url) as conn:
         for f in run["files"]:
-            content, = conn.execute("SELECT content FROM report_file WHERE id = %s", (f["id"],)).fetchone()
+            (content,) = conn.execute("SELECT content FROM report_file WHERE id = %s", (f["id"],)).fetchone()
             assert hashlib.sha256(content).hexdigest() == f["sha256"] and len(content) == f["size_bytes"]
-            assert f["params"]["site"] == SITE and f["revision"]["rule_set"] >= 1 and f["areas"] == [
-                "empty", "formation", "wastewater"]
-            entry = conn.execute("SELECT action, actor, target, detail FROM audit_entry WHERE seq = %s",
-                                 (f["audit_seq"],)).fetchone()
+            assert (
+                f["params"]["site"] == SITE
+                and f["revision"]["rule_set"] >= 1
+                and f["areas"] == ["empty", "formation", "wastewater"]
+            )
+            entry = conn.execute(
+                "SELECT action, actor, target, detail FROM audit_entry WHERE seq = %s", (f["audit_seq"],)
+            ).fetchone()
             assert entry[:3] == ("export.report", "user:ehs_manager", f"report:{f['id']}")
             assert entry[3]["sha256"] == f["sha256"] and entry[3]["revision"] == f["revision"]
             assert f["filename"] == f"ehs-{SITE}-alarm_month-2026-03-{f['id']}.{f['format']}"
@@ -62,9 +66,10 @@ def test_download_is_byte_for_byte_and_audited(month_db) -> None:
     with psycopg.connect(url) as conn:
         got = archive.download(conn, pdf["id"], actor="user:regulator")
         conn.commit()
-        stored, = conn.execute("SELECT content FROM report_file WHERE id = %s", (pdf["id"],)).fetchone()
-        entry = conn.execute("SELECT actor, detail FROM audit_entry WHERE action = 'export.report.download' "
-                             "ORDER BY seq DESC LIMIT 1").fetchone()
+        (stored,) = conn.execute("SELECT content FROM report_file WHERE id = %s", (pdf["id"],)).fetchone()
+        entry = conn.execute(
+            "SELECT actor, detail FROM audit_entry WHERE action = 'export.report.download' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
     assert got["content"] == bytes(stored) and got["content"].startswith(b"%PDF")
     assert entry == ("user:regulator", {"sha256": pdf["sha256"], "filename": pdf["filename"], "site": SITE})
 
@@ -84,11 +89,23 @@ def test_a_changed_byte_is_detected(month_db, tmp_path: Path) -> None:
     good.write_bytes(original)
     bad.write_bytes(bytes(changed))
     env = {**os.environ, "EHS_DATABASE_URL": url, "PYTHONPATH": str(REPO_ROOT)}
-    ok = subprocess.run([sys.executable, "-m", "cli.main", "reports", "verify", str(good)], env=env, cwd=REPO_ROOT,
-                        capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        [sys.executable, "-m", "cli.main", "reports", "verify", str(good)],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ok.returncode == 0 and f"is archived report {pdf['id']}" in ok.stdout, ok.stderr
-    no = subprocess.run([sys.executable, "-m", "cli.main", "reports", "verify", str(bad), "--id", str(pdf["id"])],
-                        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    no = subprocess.run(
+        [sys.executable, "-m", "cli.main", "reports", "verify", str(bad), "--id", str(pdf["id"])],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert no.returncode == 1 and "NOT VALID" in no.stderr and "from byte 1234 on" in no.stderr
 
 
@@ -99,7 +116,7 @@ def test_the_archive_refuses_rewrites_and_notices_altered_rows(month_db) -> None
         original = archive.download(conn, csv_file["id"], actor="user:admin")["content"]
         with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
             conn.execute("UPDATE report_file SET content = 'x' WHERE id = %s", (csv_file["id"],))
-    with psycopg.connect(url, autocommit=True) as conn:     # someone with the owner's rights goes around it
+    with psycopg.connect(url, autocommit=True) as conn:  # someone with the owner's rights goes around it
         conn.execute("ALTER TABLE report_file DISABLE TRIGGER report_file_append_only")
         conn.execute("UPDATE report_file SET content = %s WHERE id = %s", (original + b"1,2\r\n", csv_file["id"]))
         conn.execute("ALTER TABLE report_file ENABLE TRIGGER report_file_append_only")

@@ -39,8 +39,13 @@ def archived(month_db) -> tuple[str, bytes]:
     url, _ = month_db
     since, until = month_period("2026-03", "Asia/Shanghai")
     with psycopg.connect(url) as conn:
-        run = service.create_run(conn, kind="interlocks", params=Params(site=SITE, since=since, until=until),
-                                 formats=["csv"], actor="user:admin")
+        run = service.create_run(
+            conn,
+            kind="interlocks",
+            params=Params(site=SITE, since=since, until=until),
+            formats=["csv"],
+            actor="user:admin",
+        )
         conn.commit()
     done = service.execute(lambda: psycopg.connect(url), run["id"], clock=FrozenClock(NOW))
     with psycopg.connect(url) as conn:
@@ -68,7 +73,6 @@ def test_any_changed_byte_is_found_where_it_is(archived, position: int, flip: in
     changed = bytearray(content)
     changed[position] ^= flip
     with psycopg.connect(url) as conn:
-        file_id = conn.execute("SELECT id FROM report_file WHERE sha256 = %s", (archive.sha256(content),)
-                               ).fetchone()[0]
+        file_id = conn.execute("SELECT id FROM report_file WHERE sha256 = %s", (archive.sha256(content),)).fetchone()[0]
         result = archive.verify(conn, bytes(changed), file_id=file_id)
     assert result["valid"] is False and result["differs"]["first_byte"] == position

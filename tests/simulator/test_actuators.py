@@ -22,10 +22,20 @@ def _plant(**kw) -> SimPlant:
     return SimPlant(DEMO, dropout=0.0, outage_per_hour=0.0, secret=SECRET, **kw)
 
 
-def _command(device: str, action: str, *, at: float = T, ttl_s: float = 60, key_of: str | None = None,
-             secret: str = SECRET, changes: dict | None = None) -> bytes:
-    body = signed(new_command(action=action, params={}, issued_at=datetime.fromtimestamp(at, UTC),
-                              ttl=timedelta(seconds=ttl_s)), device_key(secret, "cz01", key_of or device))
+def _command(
+    device: str,
+    action: str,
+    *,
+    at: float = T,
+    ttl_s: float = 60,
+    key_of: str | None = None,
+    secret: str = SECRET,
+    changes: dict | None = None,
+) -> bytes:
+    body = signed(
+        new_command(action=action, params={}, issued_at=datetime.fromtimestamp(at, UTC), ttl=timedelta(seconds=ttl_s)),
+        device_key(secret, "cz01", key_of or device),
+    )
     return orjson.dumps({**body, **(changes or {})})
 
 
@@ -37,16 +47,25 @@ def test_a_valid_command_is_accepted_then_done_with_the_new_state() -> None:
     plant = _plant()
     [accepted] = _replies(plant, "form-fan-01", _command("form-fan-01", "exhaust_fan.on"))
     assert accepted["status"] == "accepted" and accepted["state"]["on"] is False
-    assert plant.actuators.finish(T + 1.0) == []                     # the fan takes 2 s to spin up
+    assert plant.actuators.finish(T + 1.0) == []  # the fan takes 2 s to spin up
     [(actuator, done)] = plant.actuators.finish(T + 2.0)
     assert orjson.loads(done)["status"] == "done" and orjson.loads(done)["state"]["on"] is True
     values = {d.code: v for d, v in plant.due(T + 3.0)}
-    assert values["form-fan-01"]["fan_running_bool"] == 1.0         # and it says so in its telemetry
+    assert values["form-fan-01"]["fan_running_bool"] == 1.0  # and it says so in its telemetry
 
 
-@pytest.mark.parametrize(("case", "why"), [
-    ("forged", "bad signature"), ("other device", "bad signature"), ("tampered", "bad signature"),
-    ("expired", "expired"), ("future", "future"), ("unsupported", "cannot valve.close"), ("missing", "missing")])
+@pytest.mark.parametrize(
+    ("case", "why"),
+    [
+        ("forged", "bad signature"),
+        ("other device", "bad signature"),
+        ("tampered", "bad signature"),
+        ("expired", "expired"),
+        ("future", "future"),
+        ("unsupported", "cannot valve.close"),
+        ("missing", "missing"),
+    ],
+)
 def test_bad_commands_are_refused_with_a_reason(case: str, why: str) -> None:
     plant = _plant()
     payload = {
@@ -67,9 +86,9 @@ def test_a_repeated_command_is_acknowledged_again_but_done_once() -> None:
     plant = _plant()
     payload = _command("inj-valve-01", "valve.close")
     first = _replies(plant, "inj-valve-01", payload)
-    assert _replies(plant, "inj-valve-01", payload, now=T + 1) == first      # a retry: same id, same answer
+    assert _replies(plant, "inj-valve-01", payload, now=T + 1) == first  # a retry: same id, same answer
     assert len(plant.actuators.finish(T + 10)) == 1
-    assert _replies(plant, "inj-valve-01", b"not json") == []               # no id: nothing to answer
+    assert _replies(plant, "inj-valve-01", b"not json") == []  # no id: nothing to answer
 
 
 def test_fan_and_valve_end_an_electrolyte_leak() -> None:
@@ -112,17 +131,21 @@ def test_a_forged_command_cannot_plant_an_id_or_flush_the_real_ones() -> None:
     real = orjson.loads(_command("inj-valve-01", "valve.close"))
     planted = orjson.dumps({**real, "sig": "0" * 64})
     assert _replies(plant, "inj-valve-01", planted)[0]["status"] == "rejected"
-    assert _replies(plant, "inj-valve-01", orjson.dumps(real))[0]["status"] == "accepted"   # the real one still works
+    assert _replies(plant, "inj-valve-01", orjson.dumps(real))[0]["status"] == "accepted"  # the real one still works
     plant.actuators.finish(T + 10)
-    for i in range(1_500):                                  # junk that used to push real ids out of a 1,000-entry FIFO
-        _replies(plant, "inj-valve-01", _command("inj-valve-01", "valve.open", secret="guessed",
-                                                 changes={"id": f"junk-{i}"}), now=T + 11)
-    assert _replies(plant, "inj-valve-01", orjson.dumps(real), now=T + 12)[0]["status"] == "done"   # retry: same answer
+    for i in range(1_500):  # junk that used to push real ids out of a 1,000-entry FIFO
+        _replies(
+            plant,
+            "inj-valve-01",
+            _command("inj-valve-01", "valve.open", secret="guessed", changes={"id": f"junk-{i}"}),
+            now=T + 11,
+        )
+    assert _replies(plant, "inj-valve-01", orjson.dumps(real), now=T + 12)[0]["status"] == "done"  # retry: same answer
     reopen = _command("inj-valve-01", "valve.open", at=T + 13)
     _replies(plant, "inj-valve-01", reopen, now=T + 13)
     plant.actuators.finish(T + 30)
-    plant.actuators.actuators[("cz01", "inj-valve-01")].commands.seen.clear()    # the device forgot the ids
-    [replayed] = _replies(plant, "inj-valve-01", orjson.dumps(real), now=T + 31)     # the captured valve.close
+    plant.actuators.actuators[("cz01", "inj-valve-01")].commands.seen.clear()  # the device forgot the ids
+    [replayed] = _replies(plant, "inj-valve-01", orjson.dumps(real), now=T + 31)  # the captured valve.close
     assert replayed["status"] == "rejected" and "replayed" in replayed["detail"]
     assert plant.actuators.finish(T + 60) == [] and plant.actuators.actuators[("cz01", "inj-valve-01")].on
 

@@ -19,8 +19,9 @@ T = COUNTER_EPOCH_S + 300 * 86_400.0
 NREL = shared_data_dir() / "nrel-battery-failure-databank" / "Fractional_Calorimetry_Data.csv"
 
 
-def _collect(plant: SimPlant, wanted: list[tuple[str, str]], start: float, seconds: int,
-             step: float = 1.0) -> dict[tuple[str, str], list[float]]:
+def _collect(
+    plant: SimPlant, wanted: list[tuple[str, str]], start: float, seconds: int, step: float = 1.0
+) -> dict[tuple[str, str], list[float]]:
     """Step the plant through time once, keeping the values of the wanted (device, key) points."""
     out: dict[tuple[str, str], list[float]] = {w: [] for w in wanted}
     for i in range(int(seconds / step)):
@@ -54,9 +55,8 @@ def test_counters_only_increase_and_continue_across_restarts() -> None:
     rate = (first[-1] - first[0]) / ((len(first) - 1) * 10 / 3600)
     # a weekday's day shift (08:00 in Changzhou): above the yearly mean load (the nominal, 12.5 MW), not wildly so
     assert 1.0 * 12500 < rate < 1.5 * 12500
-    later = _series(SimPlant(DEMO, seed=99, dropout=0.0, outage_per_hour=0.0), "sub-main-01", "energy_kwh",
-                    T + 600, 60)
-    assert later[0] > first[-1]                         # a restarted simulator does not reset the meter
+    later = _series(SimPlant(DEMO, seed=99, dropout=0.0, outage_per_hour=0.0), "sub-main-01", "energy_kwh", T + 600, 60)
+    assert later[0] > first[-1]  # a restarted simulator does not reset the meter
 
 
 def test_daily_cycle_integrates_to_the_production_hours() -> None:
@@ -81,8 +81,13 @@ def test_dropouts_lose_some_samples() -> None:
 def test_thermal_runaway_follows_the_gas_sequence_and_nrel_temperatures() -> None:
     plant = SimPlant(DEMO, dropout=0.0, outage_per_hour=0.0)
     assert plant.start_incident("thermal_runaway", T) == "formation"
-    points = [("form-gas-01", "voc_ppm"), ("form-gas-01", "h2_ppm"), ("form-gas-01", "co_ppm"),
-              ("form-fire-01", "smoke_pct_obs_m"), ("form-cab-01", "cell_temp_c")]
+    points = [
+        ("form-gas-01", "voc_ppm"),
+        ("form-gas-01", "h2_ppm"),
+        ("form-gas-01", "co_ppm"),
+        ("form-fire-01", "smoke_pct_obs_m"),
+        ("form-cab-01", "cell_temp_c"),
+    ]
     series = _collect(plant, points, T, 600)
 
     def first_above(point: tuple[str, str], threshold: float) -> int:
@@ -90,11 +95,11 @@ def test_thermal_runaway_follows_the_gas_sequence_and_nrel_temperatures() -> Non
 
     voc, h2, co, smoke = (first_above(p, t) for p, t in zip(points, (20, 100, 50, 0.5), strict=False))
     assert voc < h2 < co < smoke
-    assert 120 <= smoke - h2 <= 480                      # H2 2 to 8 minutes before smoke (standards.md 7.2)
+    assert 120 <= smoke - h2 <= 480  # H2 2 to 8 minutes before smoke (standards.md 7.2)
     temps = series[("form-cab-01", "cell_temp_c")]
     rates = [b - a for a, b in zip(temps, temps[1:], strict=False)]
     assert max(temps) == pytest.approx(incidents.RUNAWAY_PEAK_C)
-    assert any(r >= 1.0 for r in rates[:250])           # >= 1 degC/s before onset (GB 38031 criterion c)
+    assert any(r >= 1.0 for r in rates[:250])  # >= 1 degC/s before onset (GB 38031 criterion c)
     onset = next(i for i, v in enumerate(temps) if v >= incidents.RUNAWAY_ONSET_C)
     assert temps[onset + int(incidents.RUNAWAY_EVENT_S) + 1] == pytest.approx(incidents.RUNAWAY_PEAK_C)
 
@@ -107,7 +112,7 @@ def test_other_incidents() -> None:
     plant.start_incident("rto_failure", T)
     both = _collect(plant, [("rto-01", "chamber_temp_c"), ("rto-cems-01", "nmhc_mg_m3")], T, 400, step=2.0)
     chamber, nmhc = both[("rto-01", "chamber_temp_c")], both[("rto-cems-01", "nmhc_mg_m3")]
-    assert chamber[-1] < 600 and max(nmhc) > 50         # stack NMHC above the GB 30484 limit
+    assert chamber[-1] < 600 and max(nmhc) > 50  # stack NMHC above the GB 30484 limit
     plant = SimPlant(DEMO, dropout=0.0, outage_per_hour=0.0)
     plant.start_incident("ph_excursion", T)
     ph = _series(plant, "ww-outlet-01", "ph_ph", T, 600, step=10.0)
@@ -139,7 +144,7 @@ def test_runaway_constants_are_the_databank_medians() -> None:
         for row in data:
             try:
                 values.append(float(row[i]))
-            except ValueError:      # blank, "-" or "None": not measured in that test
+            except ValueError:  # blank, "-" or "None": not measured in that test
                 pass
         return statistics.median(values)
 
