@@ -53,6 +53,7 @@ function renderStatus() {
   document.body.classList.toggle("signed-in", Boolean(state.me));
   document.getElementById("nav-reports").hidden = !state.me?.permissions?.includes("reports.read");
   document.getElementById("nav-compliance").hidden = !state.me?.permissions?.includes("compliance.read");
+  document.getElementById("nav-energy").hidden = !state.me?.permissions?.includes("energy.read");
 }
 
 function route() {

@@ -241,6 +241,34 @@ def test_energy_page_shows_the_figures_per_process(browser, world_url: str, serv
         context.close()
 
 
+def test_the_energy_tab_shows_only_with_energy_read(browser, world_url: str, serve) -> None:
+    """The 能源 tab is for those who may read energy (energy.read): operators yes, regulators (whose home is the
+    compliance overview) no, as the reports and compliance tabs follow their permissions."""
+    base = f"http://{serve(create_app(*settings_for(world_url)))}"
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", base_url=base)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto("/app/")
+        assert page.is_hidden("#nav-energy")  # signed out: nobody's permissions
+        _sign_in(page, "viewer")
+        assert "energy.read" in page.evaluate("() => JSON.parse(localStorage.getItem('ehs.me')).permissions")
+        assert page.is_visible("#nav-energy")
+        page.evaluate("() => { localStorage.clear(); }")
+        page.goto("/app/")
+        page.fill("#login [name=username]", "regulator")
+        page.fill("#login [name=password]", PASSWORD)
+        page.click("#login button[type=submit]")
+        page.wait_for_selector(".compliance-overview h2")
+        permissions = page.evaluate("() => JSON.parse(localStorage.getItem('ehs.me')).permissions")
+        assert "energy.read" not in permissions and "compliance.read" in permissions
+        assert page.is_visible("#nav-compliance") and page.is_hidden("#nav-energy")
+        assert not errors, errors
+    finally:
+        context.close()
+
+
 def test_without_the_energy_api_the_page_says_so(browser, world_url: str, serve) -> None:
     base = f"http://{serve(create_app(*settings_for(world_url)))}"
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", base_url=base)
