@@ -292,11 +292,11 @@ def _save(conn: psycopg.Connection, f: Finding, found: Abnormal, now: datetime) 
 
 
 def current_abnormal(*, conn: psycopg.Connection, site: str) -> list[dict[str, Any]]:
-    """What is abnormal now at ``site`` (meter, name, area, device, expected, actual, unit, since, rule), the
+    """What is abnormal now at ``site`` (meter, name, area, device, expected, actual, unit, since, rule, message), the
     largest excess first: the energy summary's ``abnormal`` list."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            """SELECT f.meter, m.name, f.area, f.device, f.expected, f.actual, f.unit, f.since, f.rule
+            """SELECT f.meter, m.name, f.area, f.device, f.expected, f.actual, f.unit, f.since, f.rule, f.message
                FROM energy_finding_state f
                JOIN site s ON s.code = f.site
                LEFT JOIN meter m ON m.site_id = s.id AND m.code = f.meter

@@ -251,6 +251,20 @@ def demand_conditions(conn: psycopg.Connection, *, site: str, now: datetime) -> 
     return out
 
 
+def _figures(c: Condition) -> tuple[float | None, float | None, str | None]:
+    """(expected, actual, unit) of a raised condition for the energy summary: the loss limit against the mean
+    loss (percent of the parent) for a balance finding, the contracted maximum against the projected demand (kW)
+    for a demand finding; nothing once back to normal."""
+    details = c.details or {}
+    if c.severity == Severity.NORMAL or c.value is None:
+        return None, None, None
+    if c.rule == "energy.balance":
+        return details.get("limit_pct"), abs(c.value), "%"
+    if c.rule == "energy.demand":
+        return details.get("contracted_max_kw"), c.value, "kW"
+    return None, None, None
+
+
 def evaluate(conn: psycopg.Connection, *, site: str, now: datetime) -> list[Finding]:
     """Findings for the energy conditions whose severity changed since the last evaluation (caller's
     transaction; the caller hands them to the alarm engine)."""
@@ -286,18 +300,22 @@ def evaluate(conn: psycopg.Connection, *, site: str, now: datetime) -> list[Find
         execute(
             conn,
             """
-            INSERT INTO energy_finding_state (rule, subject, site, area, device, severity, message, since, updated_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+            INSERT INTO energy_finding_state (rule, subject, site, area, device, meter, severity, message,
+                expected, actual, unit, since, updated_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (rule, subject) DO UPDATE SET severity = excluded.severity, message = excluded.message,
-                since = excluded.since, updated_at = excluded.updated_at""",
+                meter = excluded.meter, expected = excluded.expected, actual = excluded.actual,
+                unit = excluded.unit, since = excluded.since, updated_at = excluded.updated_at""",
             (
                 c.rule,
                 c.subject.key,
                 c.subject.site,
                 c.subject.area,
                 c.subject.device,
+                (c.details or {}).get("meter"),
                 int(c.severity),
                 c.message,
+                *_figures(c),
                 now,
                 now,
             ),

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from core.db import execute
+from energy.abnormal_job import current_abnormal
 from energy.ledger import ledger, site_of
 
 
@@ -46,6 +47,26 @@ def _period(conn: psycopg.Connection, site: str, start: datetime, end: datetime)
     }
 
 
+def _abnormal(conn: psycopg.Connection, site: str) -> list[dict[str, Any]]:
+    """The open energy findings of ``site``, the largest excess first: the abnormal-consumption decisions
+    (energy.abnormal_job) and the balance and demand findings (energy.balance), with the expected and actual
+    figures and their unit where the finding has them (None otherwise)."""
+    return [
+        {
+            "meter": r["meter"] or r["device"],
+            "name": r["name"] or r["message"],
+            "area": r["area"],
+            "rule": r["rule"],
+            "message": r["message"],
+            "expected": r["expected"],
+            "actual": r["actual"],
+            "unit": r["unit"],
+            "since": r["since"].isoformat() if r["since"] else None,
+        }
+        for r in current_abnormal(conn=conn, site=site)
+    ]
+
+
 def summary(conn: psycopg.Connection, *, site: str, now: datetime) -> dict[str, Any]:
     s = site_of(conn, site)
     zone = ZoneInfo(s.timezone)
@@ -53,25 +74,7 @@ def summary(conn: psycopg.Connection, *, site: str, now: datetime) -> dict[str, 
     today = local.replace(hour=0, minute=0, second=0, microsecond=0)
     month = today.replace(day=1)
     tomorrow = (today + timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=zone)
-    abnormal = [
-        {
-            "meter": (details or {}).get("meter") or device,
-            "name": message,
-            "area": area,
-            "rule": rule,
-            "expected": None,
-            "actual": None,
-            "unit": None,
-            "since": since.isoformat() if since else None,
-        }
-        for rule, area, device, message, since, details in execute(
-            conn,
-            """
-                    SELECT f.rule, f.area, f.device, f.message, f.since, NULL::jsonb
-                    FROM energy_finding_state f WHERE f.site = %s AND f.severity > 0 ORDER BY f.since DESC""",
-            (site,),
-        ).fetchall()
-    ]
+    abnormal = _abnormal(conn, site)
     shares = execute(
         conn,
         """

@@ -22,6 +22,7 @@ from core.plant import PlantConfig, apply_plant
 from energy import abnormal_job
 from energy.baseline import BaselineRefused, fit_baseline
 from energy.baseline_store import NotFound, baseline_history, current_baseline, set_baseline
+from energy.summary import summary
 from tests.fuzzing import budget
 
 pytestmark = pytest.mark.db
@@ -176,6 +177,11 @@ def test_a_night_time_air_leak_raises_an_alarm_once_and_clears(conn: psycopg.Con
     assert [(r["meter"], r["name"], r["expected"], r["actual"]) for r in listed] == [
         ("air-pack", "PACK 压缩空气", pytest.approx(96.0), pytest.approx(160.0))
     ]
+    # the energy summary's "abnormal" list holds it with its figures (not only the balance and demand findings)
+    (shown,) = summary(conn, site=plant, now=end)["abnormal"]
+    assert shown["meter"] == "air-pack" and shown["name"] == "PACK 压缩空气" and shown["area"] == "pack"
+    assert shown["rule"] == "energy.night_base_load" and shown["unit"] == "nm3"
+    assert shown["expected"] == pytest.approx(96.0) and shown["actual"] == pytest.approx(160.0)
     assert abnormal_job.evaluate(conn=conn, now=end + timedelta(hours=1)) == []  # no repeat while unchanged
     # a normal night follows: the finding returns to normal and the list empties
     end2 = _write_air(conn, air, end, 1, night=6.0)
@@ -184,6 +190,7 @@ def test_a_night_time_air_leak_raises_an_alarm_once_and_clears(conn: psycopg.Con
     state = conn.execute("SELECT state FROM alarm WHERE rule = 'energy.night_base_load'").fetchone()[0]
     assert state == "cleared_unacked"  # returned to normal, still to be acknowledged (ISA-18.2)
     assert abnormal_job.current_abnormal(conn=conn, site=plant) == []
+    assert summary(conn, site=plant, now=end2)["abnormal"] == []
 
 
 def test_missing_intervals_and_short_history_decide_nothing(conn: psycopg.Connection, plant: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from energy.__main__ import run_once
+from energy.summary import summary
 from tests.energy.world import T0, World
 
 
@@ -22,3 +23,7 @@ def test_run_once_raises_the_balance_alarm(conn) -> None:
     assert done.meters == 3 and [f.rule for f in findings] == ["energy.balance"]
     alarm = conn.execute("SELECT rule, source, state FROM alarm WHERE rule = 'energy.balance'").fetchone()
     assert alarm is not None and alarm[1] == f"{w.site}/utilities/em-main" and alarm[2].startswith("active")
+    # the energy summary lists the open finding with its figures: the mean loss against the limit, in percent
+    (listed,) = summary(conn, site=w.site, now=T0 + timedelta(hours=4, minutes=3))["abnormal"]
+    assert listed["meter"] == "e-main" and listed["rule"] == "energy.balance" and listed["unit"] == "%"
+    assert listed["expected"] == 10.0 and listed["actual"] > 10.0 and listed["since"] is not None
