@@ -95,19 +95,19 @@ SUMMARY = {
 FLOW = {
     "unit": "kWh",
     "nodes": [
-        {"name": "m:e-main", "label": "全厂总进线", "kind": "meter"},
-        {"name": "m:e-formation", "label": "化成用电", "kind": "meter"},
-        {"name": "m:e-drying", "label": "烘烤用电", "kind": "meter"},
-        {"name": "a:formation", "label": "化成", "kind": "area"},
-        {"name": "a:drying", "label": "极片烘烤间", "kind": "area"},
+        {"name": "meter:e-main", "label": "全厂总进线", "kind": "meter"},
+        {"name": "meter:e-formation", "label": "化成用电", "kind": "meter"},
+        {"name": "meter:e-drying", "label": "烘烤用电", "kind": "meter"},
+        {"name": "area:formation", "label": "化成", "kind": "area"},
+        {"name": "area:drying", "label": "极片烘烤间", "kind": "area"},
         {"name": "loss:e-main", "label": "损耗及未计量", "kind": "unmetered"},
     ],
     "links": [
-        {"source": "m:e-main", "target": "m:e-formation", "value": 14997.0},
-        {"source": "m:e-main", "target": "m:e-drying", "value": 7105.0},
-        {"source": "m:e-main", "target": "loss:e-main", "value": 690.0},
-        {"source": "m:e-formation", "target": "a:formation", "value": 14997.0},
-        {"source": "m:e-drying", "target": "a:drying", "value": 7105.0},
+        {"source": "meter:e-main", "target": "meter:e-formation", "value": 14997.0},
+        {"source": "meter:e-main", "target": "meter:e-drying", "value": 7105.0},
+        {"source": "meter:e-main", "target": "loss:e-main", "value": 690.0},
+        {"source": "meter:e-formation", "target": "area:formation", "value": 14997.0},
+        {"source": "meter:e-drying", "target": "area:drying", "value": 7105.0},
     ],
 }
 LEDGER = {
