@@ -157,6 +157,7 @@ def up(
         if demo:
             _demo_notifications(db.url, settings.secret_key.get_secret_value())
             _demo_tariffs(db.url)
+            _demo_carbon(db.url)
         if port == 0 or not _port_free(host, port):
             port = free_port(host)
         api_url = f"http://{host}:{port}"
@@ -295,6 +296,31 @@ def _demo_tariffs(url: str) -> None:
         for (site_id,) in conn.execute("""SELECT s.id FROM site s WHERE NOT EXISTS (SELECT 1 FROM energy_tariff t
                                           WHERE t.site_id = s.id AND t.medium = 'electricity')""").fetchall():
             save_tariff(conn=conn, site_id=site_id, spec=spec, actor="demo")
+
+
+def _demo_carbon(url: str) -> None:
+    """The shipped carbon factor library (imported and made active when no library is stored yet) and, for the
+    demo plant's sites that have no routing yet, the demo LFP routing and the demo plant's factor regions
+    (Changzhou: Jiangsu, East China grid). Idempotent: what is there is kept."""
+    import psycopg
+
+    from carbon import service
+    from carbon.factors import DATA_DIR, load_library
+    from carbon.footprint import demo_routing
+    from core.plant import load_plant
+
+    demo_sites = [s.code for s in load_plant(DEMO_PLANT).sites]
+    with psycopg.connect(url) as conn, conn.transaction():
+        if conn.execute("SELECT 1 FROM carbon_factor_set LIMIT 1").fetchone() is None:
+            service.import_library(conn=conn, library=load_library(DATA_DIR), actor="demo", activate=True)
+        for site_id, code in conn.execute(
+            """SELECT s.id, s.code FROM site s WHERE s.code = ANY(%s)
+               AND NOT EXISTS (SELECT 1 FROM carbon_routing r WHERE r.site_id = s.id) ORDER BY s.id""",
+            (demo_sites,),
+        ).fetchall():
+            service.set_routing(conn=conn, site=code, routing=demo_routing(), actor="demo")
+            if conn.execute("SELECT 1 FROM carbon_site_setting WHERE site_id = %s", (site_id,)).fetchone() is None:
+                service.set_site(conn=conn, site=code, actor="demo", province="jiangsu", grid_region="east")
 
 
 #: A child that exits this many times in a row, each time within ``HEALTHY_AFTER_S`` of its start, is in a crash
