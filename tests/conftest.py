@@ -29,6 +29,24 @@ from core.plant import apply_plant
 from tests import leaks
 from tests.support import seal_template, small_plant, unique_code
 
+# --- nothing written into the checkout ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _data_dir_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What a test starts (settings in this process, or a ``python -m ...`` child) keeps its data (generated secret
+    key, spool, audit anchors) in a temporary directory of the session, never in the checkout's ``var/``, where it
+    would outlive the run and meet the next one. A test that needs its own sets ``EHS_DATA_DIR`` itself."""
+    if "EHS_DATA_DIR" in os.environ:
+        yield
+        return
+    os.environ["EHS_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+    try:
+        yield
+    finally:
+        os.environ.pop("EHS_DATA_DIR", None)
+
+
 # --- nothing left running (tests/leaks.py) -------------------------------------------------------------------
 
 _SESSION_OWNED = [leaks.Snapshot()]

@@ -82,6 +82,10 @@ def _seed(world: World) -> datetime:
 
 
 def test_energy_page_and_sankey_show_what_the_real_api_computed(browser, world: World, serve) -> None:  # noqa: F811
+    local = datetime.now(ZoneInfo("Asia/Shanghai"))
+    if local.hour == 0 and local.minute < 20:
+        # the API's "today" is the server's real day: its first quarter hour has no closed interval yet
+        pytest.skip("runs outside the first 20 minutes of the site's day (today has no closed interval yet)")
     _seed(world)
     base = f"http://{serve(create_app(*settings_for(world.url)))}"
     summary = world.client.get("/api/v1/energy/summary", params={"site": SITE}, headers=world.headers("operator"))
@@ -106,15 +110,13 @@ def test_energy_page_and_sankey_show_what_the_real_api_computed(browser, world: 
                 row = page.inner_text(f"{card} tr[data-area={a['area']}]")
                 assert a["name"] in row
                 assert f"{a['by_medium']['electricity']:,.0f}" in row, (row, a)
-        if api["today"]["by_area"]:
-            page.wait_for_function(
-                "() => window.echarts && echarts.getInstanceByDom(document.getElementById('energy-today-chart'))"
-            )
-            bars = page.evaluate(
-                "() => echarts.getInstanceByDom(document.getElementById('energy-today-chart'))"
-                ".getOption().series[0].data"
-            )
-            assert bars == [a["kgce"] for a in api["today"]["by_area"]]
+        page.wait_for_function(
+            "() => window.echarts && echarts.getInstanceByDom(document.getElementById('energy-today-chart'))"
+        )
+        bars = page.evaluate(
+            "() => echarts.getInstanceByDom(document.getElementById('energy-today-chart')).getOption().series[0].data"
+        )
+        assert bars == [a["kgce"] for a in api["today"]["by_area"]]
         assert not errors, errors
         # the control-room screen: the Sankey of the meter tree, from the real flow API
         page.goto("/screen/")
@@ -128,12 +130,11 @@ def test_energy_page_and_sankey_show_what_the_real_api_computed(browser, world: 
         assert option["type"] == "sankey", option
         names = {n["name"] for n in option["data"]}
         links = {(link["source"], link["target"]) for link in option["links"]}
-        if api["today"]["by_area"]:  # today has intervals (always, but in the first quarter hour of the day)
-            assert {"meter:e-main", "meter:e-form", "meter:e-ww"} <= names
-            assert {("meter:e-main", "meter:e-form"), ("meter:e-main", "meter:e-ww")} <= links
-            value = {(link["source"], link["target"]): link["value"] for link in option["links"]}
-            # by construction the incomer loses 1 kWh in every 15 it counts, 10 of which the formation sub-meter
-            assert value[("meter:e-main", "loss:e-main")] == pytest.approx(value[("meter:e-main", "meter:e-form")] / 10)
+        assert {"meter:e-main", "meter:e-form", "meter:e-ww"} <= names
+        assert {("meter:e-main", "meter:e-form"), ("meter:e-main", "meter:e-ww")} <= links
+        value = {(link["source"], link["target"]): link["value"] for link in option["links"]}
+        # by construction the incomer loses 1 kWh in every 15 it counts, 10 of which the formation sub-meter
+        assert value[("meter:e-main", "loss:e-main")] == pytest.approx(value[("meter:e-main", "meter:e-form")] / 10)
         assert not errors, errors
     finally:
         context.close()

@@ -212,7 +212,7 @@ def test_reseal_refuses_junk_from_the_database_with_the_row(database_url: str, j
 
 @pytest.mark.db
 def test_console_rotation_keeps_secrets_links_and_audit_readable(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The README's procedure: new secret + previous one, ``ehs keys reseal``; then the new secret alone opens every
     stored secret, while links and audit entries of the old one need it in EHS_SECRET_KEY_PREVIOUS."""
@@ -230,6 +230,7 @@ def test_console_rotation_keeps_secrets_links_and_audit_readable(
     monkeypatch.setattr(audit, "_key", None)  # restored after the test: the chain key follows the settings
     monkeypatch.setattr(audit, "_previous", ())
     monkeypatch.setenv("EHS_DATABASE_URL", database_url)
+    monkeypatch.setenv("EHS_DATA_DIR", str(tmp_path))  # its own anchors: the session's are signed with another secret
 
     def use(secret: str, previous: str | None = None) -> None:
         monkeypatch.setenv("EHS_SECRET_KEY", secret)
