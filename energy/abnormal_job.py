@@ -3,9 +3,10 @@
 Wired: the night-time base load of every compressed-air meter (``energy.abnormal.night_base_load``), its level
 learned from the meter's own previous complete nights (site-local 01:00-05:00) over ``learn_days``; and, for
 every meter of an area with production records (``energy_production``, the energy core's table), consumption
-while the area's output is zero, against the standby level learned from its earlier stopped intervals. The
-baseline-band decision (``energy.abnormal.above_band``) needs the relevant variables per period, which no table
-holds yet; it is a pure function until then.
+while the area's output is zero, against the standby level learned from its earlier stopped intervals; and, for
+every meter with a stored baseline (``energy.baseline_store``), energy above the baseline's prediction band
+(``energy.abnormal.above_band``) in each of its last ``band_periods`` complete periods, with the relevant variables
+built per period by ``energy.baseline_check`` (production, degree-days, working days).
 
 ``evaluate`` keeps the last severity per (rule, subject) in ``energy_finding_state`` (migration 0057) and returns
 only changes, including the return to normal, like ``hazwaste.compliance``; a composition root passes them to
@@ -16,7 +17,7 @@ the expected value, for the energy summary.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -28,9 +29,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.db import execute
 from core.model import Finding, Severity, SubjectRef
+from energy import baseline_check
 from energy.abnormal import (
     Abnormal,
     Kind,
+    above_band,
     learn_night_base,
     learn_standby,
     night_base_load,
@@ -41,7 +44,7 @@ from energy.abnormal import (
 
 NIGHT_HOURS = (1, 5)
 #: The rules this job evaluates (and may therefore return to normal).
-RULES = (Kind.NIGHT_BASE_LOAD, Kind.RUNNING_WHILE_STOPPED)
+RULES = (Kind.NIGHT_BASE_LOAD, Kind.RUNNING_WHILE_STOPPED, Kind.ABOVE_BAND)
 
 
 class AbnormalSettings(BaseSettings):
@@ -60,6 +63,13 @@ class AbnormalSettings(BaseSettings):
     #: ``stopped_factor`` × the standby level learned from the area's earlier stopped intervals.
     stopped_intervals: int = Field(4, ge=1, le=96)
     stopped_factor: float = Field(1.5, ge=1.0)
+    #: Above the baseline's prediction band: this many complete periods in a row (hours, days or months, the
+    #: baseline's granularity) above the upper edge of the band at ``band_confidence``.
+    band_periods: int = Field(2, ge=1, le=48)
+    band_confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    #: Public holidays and make-up working days (JSON lists of dates) for the ``working_days`` variable.
+    holidays: list[date] = Field(default_factory=list)
+    extra_workdays: list[date] = Field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +203,52 @@ def stopped_but_running(
     )
 
 
+def over_baseline(
+    conn: psycopg.Connection, ref: MeterRef, now: datetime, settings: AbnormalSettings
+) -> Abnormal | None:
+    """The above-band decision for one meter with a stored baseline, at ``now`` (the first granularity that finds
+    an excess; none where the periods' energy or variables are incomplete)."""
+    for model in baseline_check.stored_baselines(conn, ref.meter_id):
+        edges = baseline_check.recent_periods(now, ref.timezone, model.granularity, settings.band_periods)
+        lo, hi = edges[0].to_pydatetime(), edges[-1].to_pydatetime()
+        slots = pd.date_range(edges[0], edges[-1], freq="15min", inclusive="left")
+        output = None
+        if "production" in model.variables and ref.area is not None:
+            output = area_output(conn, site=ref.site, area=ref.area, slots=slots)
+        outdoor = None
+        if {"hdd", "cdd"} & set(model.variables):
+            # whole local days around the periods: degree-days are computed per calendar day
+            outdoor = baseline_check.outdoor_temperatures(
+                conn, site=ref.site, start=lo - timedelta(days=1), end=hi + timedelta(days=1)
+            )
+        table = baseline_check.variables_table(
+            model,
+            edges,
+            timezone=ref.timezone,
+            output=output,
+            outdoor_c=outdoor,
+            holidays=settings.holidays,
+            workdays=settings.extra_workdays,
+        )
+        if table is None:
+            continue
+        actual = baseline_check.per_period(interval_energy(conn, meter_id=ref.meter_id, start=lo, end=hi), edges)
+        if not np.isfinite(actual.to_numpy()).all():
+            continue
+        found = above_band(
+            actual,
+            model.band(table, settings.band_confidence),
+            meter=ref.meter,
+            unit=ref.unit,
+            persist=settings.band_periods,
+            device=ref.device,
+            area=ref.area,
+        )
+        if found is not None:
+            return found
+    return None
+
+
 def decisions(
     conn: psycopg.Connection, now: datetime, settings: AbnormalSettings | None = None
 ) -> list[tuple[MeterRef, Abnormal]]:
@@ -218,6 +274,15 @@ def decisions(
             )
             if found is not None:
                 out.append((ref, found))
+    if execute(conn, "SELECT to_regclass('energy_baseline')").fetchone()[0] is not None:
+        with_baseline = {
+            r[0] for r in execute(conn, "SELECT meter_id FROM energy_baseline WHERE superseded_at IS NULL").fetchall()
+        }
+        for ref in meters(conn):
+            if ref.meter_id in with_baseline:
+                found = over_baseline(conn, ref, now, settings)
+                if found is not None:
+                    out.append((ref, found))
     return out
 
 

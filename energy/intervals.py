@@ -21,7 +21,7 @@ earliest new or late reading (late ranges come from ``energy_dirty``, which a tr
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -129,6 +129,7 @@ def compute(
     gap_s: float = GAP.total_seconds(),
     fill: Filler = gapfill.distribute,
     history: pd.Series | None = None,
+    siblings: Mapping[str, pd.Series] | None = None,
 ) -> Result:
     """Interval energy from one counter's readings (epoch seconds, counter units), for the intervals from the one
     holding the first reading up to ``end`` (epoch seconds, exclusive, aligned)."""
@@ -145,7 +146,10 @@ def compute(
     cum = np.concatenate(([0.0], np.cumsum(deltas)))
     qty = np.diff(np.interp(bounds, times, cum))
     dt = np.diff(times)
-    for j in np.flatnonzero((dt > gap_s) | jump):
+    gaps = np.flatnonzero((dt > gap_s) | jump)
+    if len(gaps):
+        history = _with_own(history, bounds, qty, times, gaps, start)
+    for j in gaps:
         t0, t1 = times[j], times[j + 1]
         touched = slice(int((t0 - start) // SLOT), int(-(-(t1 - start) // SLOT)))
         if jump[j]:
@@ -156,11 +160,28 @@ def compute(
         if hi > lo:
             amount = float(qty[lo:hi].sum())
             slots = pd.DatetimeIndex(pd.to_datetime(bounds[lo:hi], unit="s", utc=True))
-            filled = fill(max(0.0, amount), slots, history=history)
+            more = {"siblings": siblings} if siblings else {}
+            filled = fill(max(0.0, amount), slots, history=history, **more)
             qty[lo:hi] = np.maximum(filled.to_numpy(dtype=float), 0.0)
     covered = (bounds[:-1] >= times[0]) & (bounds[1:] <= times[-1])
     quality[~covered] = _MISSING
     return Result(bounds[:-1], np.maximum(qty, 0.0), quality, events)
+
+
+def _with_own(
+    history: pd.Series | None, bounds: np.ndarray, qty: np.ndarray, times: np.ndarray, gaps: np.ndarray, start: int
+) -> pd.Series:
+    """``history`` (counter units) extended by this computation's own intervals outside every gap and jump, so that
+    a gap inside a long recomputation (a backfill, late data) is filled from the intervals around it too."""
+    ok = (bounds[:-1] >= times[0]) & (bounds[1:] <= times[-1])
+    for j in gaps:
+        ok[int((times[j] - start) // SLOT) : int(-(-(times[j + 1] - start) // SLOT))] = False
+    own = pd.Series(qty[ok], index=pd.DatetimeIndex(pd.to_datetime(bounds[:-1][ok], unit="s", utc=True)))
+    if history is None or history.empty:
+        return own
+    past = history.copy()
+    past.index = pd.DatetimeIndex(past.index).tz_convert("UTC")
+    return pd.concat([past[~past.index.isin(own.index)], own]).sort_index()
 
 
 # --- database ---------------------------------------------------------------------------------------------
@@ -328,9 +349,10 @@ def refresh_meter(
         ).fetchall()
     ]
     end = _floor(_epoch(min(horizon, newest + TRAILING_MAX)))
-    history = None
+    history = siblings = None
     if len(times) > 1 and np.any(np.diff(times) > GAP.total_seconds()):
-        history = _history(conn, meter.id, _at(times[0]))
+        history = _history(conn, meter.id, _at(times[0])) / meter.factor  # the counter's units, as ``compute``
+        siblings = _siblings(conn, meter.id, _at(times[0]) - gapfill.SIBLING_WINDOW, _at(times[-1]))
     result = compute(
         times,
         values,
@@ -340,6 +362,7 @@ def refresh_meter(
         replacements=replacements,
         fill=fill,
         history=history,
+        siblings=siblings,
     )
     keep = result.starts >= (base if base is not None else result.starts[0])
     starts, qty, quality = result.starts[keep], result.quantity[keep] * meter.factor, result.quality[keep]
@@ -374,6 +397,28 @@ def _history(conn: psycopg.Connection, meter_id: int, before: datetime) -> pd.Se
     if not rows:
         return pd.Series(dtype=float)
     return pd.Series([r[1] for r in rows], index=pd.DatetimeIndex([r[0] for r in rows]))
+
+
+def _siblings(conn: psycopg.Connection, meter_id: int, start: datetime, end: datetime) -> dict[str, pd.Series]:
+    """Measured intervals in [start, end) of the counter meters of the same medium in the same area or under the
+    same parent (``gapfill.distribute`` uses one that covers the gap and tracked this meter before it). A sibling
+    refreshed later in the same pass counts from the next gap on: its intervals are read as they are now."""
+    rows = execute(
+        conn,
+        """
+        SELECT s.code, i.start, i.quantity FROM meter m
+        JOIN meter s ON s.site_id = m.site_id AND s.medium = m.medium AND s.id <> m.id AND s.retired_at IS NULL
+             AND s.point_id IS NOT NULL AND (s.area_id = m.area_id OR s.parent_id = m.parent_id)
+        JOIN energy_interval i ON i.meter_id = s.id AND i.start >= %s AND i.start < %s AND i.quality = 'measured'
+        WHERE m.id = %s ORDER BY s.code, i.start""",
+        (start, end, meter_id),
+    ).fetchall()
+    grouped: dict[str, tuple[list, list]] = {}
+    for code, at, quantity in rows:
+        starts, values = grouped.setdefault(code, ([], []))
+        starts.append(at)
+        values.append(float(quantity))
+    return {code: pd.Series(v, index=pd.DatetimeIndex(t)) for code, (t, v) in grouped.items()}
 
 
 def _write(

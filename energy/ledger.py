@@ -23,6 +23,7 @@ import psycopg
 
 from core.db import execute
 from core.formula import parse as parse_formula
+from energy import demand_charge
 from energy.units import MEDIUM_UNIT
 
 BUCKETS = ("15min", "hour", "day", "month", "year")
@@ -51,6 +52,7 @@ class LedgerRow:
     measured: int
     estimated: int
     missing: int
+    demand_charge: float | None = None  # CNY, month and year buckets of root electricity meters, medium, site
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class LedgerRow:
             "unit": self.unit,
             "kgce": self.kgce,
             "cost": self.cost,
+            "demand_charge": self.demand_charge,
             "quality": {"measured": self.measured, "estimated": self.estimated, "missing": self.missing},
         }
 
@@ -319,7 +322,7 @@ def ledger(
             names[(key, med)] = (
                 s.name if by == "site" else med if by == "medium" else area_names.get(key) or "未分配区域 / unassigned"
             )
-        return _rows(groups, names, coef)
+        return _rows(groups, names, coef, _demand(conn, s, by, bucket, lo, hi, groups, meters))
     data = per_meter(conn, meter_ids=[m.id for m in counters], start=lo, end=hi, bucket=bucket, timezone=s.timezone)
     by_id = {m.id: m for m in counters}
     code_to_id = {m.code: m.id for m in counters}
@@ -336,11 +339,41 @@ def ledger(
                 row = data.get((code_to_id.get(code, -1), b))
                 if row is not None:
                     _add(acc, row, factor, counts=factor > 0)
-    return _rows(groups, names, coef)
+    return _rows(groups, names, coef, _demand(conn, s, by, bucket, lo, hi, groups, meters))
 
 
-def _rows(groups: dict, names: dict, coef: dict[str, float]) -> list[LedgerRow]:
+def _demand(
+    conn: psycopg.Connection,
+    s: Site,
+    by: str,
+    bucket: str,
+    lo: datetime,
+    hi: datetime,
+    groups: dict,
+    meters: list[MeterRow],
+) -> dict[tuple[str, str, datetime], float]:
+    """Add the two-part tariff's monthly charge to the cost of month and year buckets of root electricity meters,
+    the electricity medium and the site; (key, medium, bucket) -> the charge added. Areas and virtual meters get
+    none (it is not caused by any one process), so by area the costs are the per-interval costs only."""
+    if bucket not in ("month", "year") or by == "area" or not any(m.medium == "electricity" for m in meters):
+        return {}
+    codes = {m.id: m.code for m in meters}
+    out: dict[tuple[str, str, datetime], float] = defaultdict(float)
+    for c in demand_charge.monthly(conn, site_id=s.id, timezone=s.timezone, start=lo, end=hi):
+        month = c.month if bucket == "month" else c.month.replace(month=1)
+        b = demand_charge.month_start_utc(month, s.timezone)
+        key = codes.get(c.meter_id) if by == "meter" else "electricity" if by == "medium" else s.code
+        if key is None or (key, "electricity", b) not in groups:
+            continue
+        out[(key, "electricity", b)] += c.cny
+        acc = groups[(key, "electricity", b)]
+        acc[1] = (acc[1] or 0.0) + c.cny
+    return out
+
+
+def _rows(groups: dict, names: dict, coef: dict[str, float], demand: dict | None = None) -> list[LedgerRow]:
     out = []
+    demand = demand or {}
     for (key, med, b), (q, cost, mc, ec, xc) in groups.items():
         factor = coef.get(med)
         out.append(
@@ -356,6 +389,7 @@ def _rows(groups: dict, names: dict, coef: dict[str, float]) -> list[LedgerRow]:
                 measured=mc,
                 estimated=ec,
                 missing=xc,
+                demand_charge=demand.get((key, med, b)),
             )
         )
     out.sort(key=lambda r: (r.key, r.medium, r.bucket_start))

@@ -20,6 +20,7 @@ from api.queries import fetch_one
 from core import audit
 from energy import balance as energy_balance
 from energy import exports, offline
+from energy import per_unit as energy_per_unit
 from energy.ledger import LedgerError, ledger
 from energy.offline import ImportRefused
 from energy.summary import summary as energy_summary
@@ -141,6 +142,18 @@ def get_balance(
     _span(start, end, bucket)
     with _domain():
         return {"rows": energy_balance.balance(conn, site=site, start=start, end=end, bucket=bucket)}
+
+
+@router.get("/per-unit")
+def get_per_unit(
+    principal: Reader, conn: Conn, site: SiteCode, start: AwareDatetime, end: AwareDatetime
+) -> dict[str, Any]:
+    """Energy, kgce and cost per unit of output per process area and per device (whole local days), each ranked
+    against the areas of the same process type or the devices of the same kind."""
+    _site(conn, principal, site)
+    _span(start, end, "day")
+    with _domain():
+        return energy_per_unit.per_unit(conn, site=site, start=start, end=end)
 
 
 @router.get("/tariffs")

@@ -240,6 +240,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/energy/summary"): Expect(200, ENERGY_READERS, 403),
     ("GET", "/api/v1/energy/flow"): Expect(200, ENERGY_READERS, 403),
     ("GET", "/api/v1/energy/balance"): Expect(200, ENERGY_READERS, 403),
+    ("GET", "/api/v1/energy/per-unit"): Expect(200, ENERGY_READERS, 403),
     ("GET", "/api/v1/energy/tariffs"): Expect(200, ENERGY_READERS, 403),
     ("POST", "/api/v1/energy/tariffs"): Expect(201, MANAGERS, 403),
     ("GET", "/api/v1/energy/production"): Expect(200, ENERGY_READERS, 403),
@@ -620,6 +621,7 @@ BUILD: dict[tuple[str, str], Build] = {
     ("GET", "/api/v1/energy/summary"): lambda w, who: {"params": {"site": SITE}},
     ("GET", "/api/v1/energy/flow"): lambda w, who: {"params": _ENERGY_WINDOW},
     ("GET", "/api/v1/energy/balance"): lambda w, who: {"params": _ENERGY_WINDOW},
+    ("GET", "/api/v1/energy/per-unit"): lambda w, who: {"params": _ENERGY_WINDOW},
     ("GET", "/api/v1/energy/tariffs"): lambda w, who: {"params": {"site": SITE}},
     ("POST", "/api/v1/energy/tariffs"): lambda w, who: {
         "json": {

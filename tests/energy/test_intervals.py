@@ -200,3 +200,56 @@ def test_days_and_months_after_a_late_reading_equal_a_full_recompute(conn) -> No
     assert [r[:2] + r[3:] for r in incremental] == [r[:2] + r[3:] for r in again]
     assert [r[2] for r in incremental] == pytest.approx([r[2] for r in again])
     assert sum(r[2] for r in again if r[0] == "d") == pytest.approx(rows[-1][1] - rows[0][1])
+
+
+# --- gap filling with siblings ------------------------------------------------------------------------------
+
+GAP_FROM, GAP_TO = 3 * 1440 + 600, 3 * 1440 + 960  # minutes after T0: a 6-hour gap on the fourth day
+
+
+def _coat_step(k: int) -> float:
+    """e-coat's energy in the k-th 5 minutes: a day shape (busier 02:00-12:00 UTC), and a stop on the gap's day
+    that no typical day shows (minutes 660..840 after the fourth day's start draw almost nothing)."""
+    minute = 5 * k
+    busy = 2.0 if 120 <= minute % 1440 < 720 else 0.5
+    stopped = 3 * 1440 + 660 <= minute < 3 * 1440 + 840
+    return 0.05 if stopped else busy + 0.1 * ((k // 3) % 4)
+
+
+def _counter_of(steps: list[float]) -> list[float]:
+    return list(np.concatenate(([1000.0], 1000.0 + np.cumsum(steps))))
+
+
+def _gap_fill(conn, *, with_sibling: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(filled, true) e-coat energy of the gap's intervals, e-dry (its sibling: same parent, same medium) drawing
+    1.5 x e-coat the whole time when ``with_sibling``."""
+    w = World(conn)
+    n = 4 * 288  # four days of 5-minute steps
+    coat = _counter_of([_coat_step(k) for k in range(n)])
+    if with_sibling:
+        dry = _counter_of([1.5 * _coat_step(k) for k in range(n)])
+        w.readings("e-dry", [(T0 + timedelta(minutes=5 * k), v) for k, v in enumerate(dry)])
+    before = [(T0 + timedelta(minutes=5 * k), coat[k]) for k in range(GAP_FROM // 5 + 1)]
+    w.readings("e-coat", before)
+    intervals.refresh(conn, now=T0 + timedelta(days=4, minutes=3), site=w.site)  # e-dry whole; e-coat to the gap
+    w.readings("e-coat", [(T0 + timedelta(minutes=5 * k), coat[k]) for k in range(GAP_TO // 5, n + 1)])
+    intervals.refresh(conn, now=T0 + timedelta(days=4, minutes=3), site=w.site)
+    got = {start: (q, quality) for start, q, quality in w.intervals("e-coat")}
+    starts = [T0 + timedelta(minutes=m) for m in range(GAP_FROM, GAP_TO, 15)]
+    assert {got[s][1] for s in starts} == {"estimated"}
+    filled = np.array([got[s][0] for s in starts])
+    true = np.array([coat[(m + 15) // 5] - coat[m // 5] for m in range(GAP_FROM, GAP_TO, 15)])
+    return filled, true
+
+
+def test_a_gap_shaped_like_its_sibling_is_filled_closer_than_without(conn) -> None:
+    with_sibling, true = _gap_fill(conn, with_sibling=True)
+    alone, true_alone = _gap_fill(conn, with_sibling=False)
+    assert np.array_equal(true, true_alone)
+    assert with_sibling.sum() == pytest.approx(true.sum()) and alone.sum() == pytest.approx(true.sum())  # conserved
+    # e-coat = e-dry / 1.5 exactly before the gap (R² = 1): the sibling's fitted values are the true shape
+    assert with_sibling == pytest.approx(true, abs=1e-6)
+    # alone, the time-of-day profile cannot know of the stop: the 2-hour stop is filled at the typical level
+    stop = slice(4, 12)  # intervals 11:00..13:00 after the fourth day's start
+    assert alone[stop].mean() > 10 * true[stop].mean()
+    assert np.sqrt(np.mean((alone - true) ** 2)) > 100 * np.sqrt(np.mean((with_sibling - true) ** 2)) + 0.1

@@ -276,3 +276,49 @@ def test_a_new_tariff_reprices_intervals_already_computed(conn) -> None:
     assert coat and all(r.cost == pytest.approx(0.5 * r.quantity) for r in coat)
     water = [r for r in after if r.key == "w-main"]
     assert all(r.cost is None for r in water)
+
+
+# --- two-part tariff ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("two_part", "charge"),
+    [
+        # e-main's largest interval ends on an hour k with k % 3 in (1, 2): 6.5 x 15 + 1 = 98.5 kWh = 394 kW
+        ({"demand_cny_per_kw": 40.0}, 394.0 * 40.0),
+        ({"capacity_cny_per_kva": 25.0, "capacity_kva": 1000.0}, 25_000.0),
+    ],
+)
+def test_the_monthly_demand_or_capacity_charge_is_added_to_the_root_meter_and_site(conn, two_part, charge) -> None:
+    w = World(conn)
+    site_id = conn.execute("SELECT id FROM site WHERE code = %s", (w.site,)).fetchone()[0]
+    save_tariff(
+        conn=conn,
+        site_id=site_id,
+        actor="test",
+        spec=TariffSpec(
+            code="two-part",
+            name="两部制",
+            medium="electricity",
+            valid_from=date(2026, 1, 1),
+            prices={"flat": 0.5},
+            **two_part,
+        ),
+    )
+    _fill(w, hours=48)
+    energy_cost = 0.5 * (6.5 * 2880)  # counter difference over the 48 hours x the flat price
+    window = {"site": w.site, "start": T0, "end": T0 + timedelta(hours=48)}
+    for by, key in (("meter", "e-main"), ("medium", "electricity"), ("site", w.site)):
+        (row,) = [r for r in ledger(conn, **window, bucket="month", by=by) if r.key == key]
+        assert row.demand_charge == pytest.approx(charge), by
+        assert row.cost == pytest.approx(energy_cost + charge), by
+    (year,) = [r for r in ledger(conn, **window, bucket="year", by="site") if r.medium == "electricity"]
+    assert year.cost == pytest.approx(energy_cost + charge)
+    by_meter = {r.key: r for r in ledger(conn, **window, bucket="month", by="meter")}
+    assert by_meter["e-coat"].demand_charge is None
+    assert by_meter["e-coat"].cost == pytest.approx(0.5 * 2.0 * 2880)
+    hours = [r for r in ledger(conn, **window, bucket="hour", by="meter") if r.key == "e-main"]
+    assert sum(r.cost for r in hours) == pytest.approx(energy_cost)  # intervals keep per-interval costs
+    assert all(r.demand_charge is None for r in hours)
+    areas = ledger(conn, **window, bucket="month", by="area")
+    assert sum(r.cost for r in areas if r.medium == "electricity") == pytest.approx(energy_cost)
