@@ -1086,3 +1086,68 @@ def batch_footprints(
             }
         )
     return out
+
+
+# --- the phone's and the control room's summary ---------------------------------------------------------------
+
+
+def _scopes(by_area: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "area": a["area"],
+            "name": names.get(a["area"] or "", a["area"]),
+            "scope1_kg": a["scope1_kg"],
+            "scope2_location_kg": a["scope2_location_kg"],
+            "scope2_market_kg": a["scope2_market_kg"],
+            "electricity_kwh": a.get("electricity_kwh", 0.0),
+            "output": a.get("output"),
+            "kg_per_unit_location": a.get("kg_per_unit_location"),
+            "kg_per_unit_market": a.get("kg_per_unit_market"),
+        }
+        for a in by_area
+    ]
+
+
+def summary(*, conn: psycopg.Connection, site: str, now: datetime, source: ActivitySource) -> dict[str, Any]:
+    """This month's ledger per process (scope 1, scope 2 location- and market-based, intensity per unit of
+    output), today's emissions per process and today's hourly gCO2/kWh, in the site's calendar."""
+    s = site_ref(conn=conn, code=site)
+    zone = ZoneInfo(s.timezone)
+    local = now.astimezone(zone)
+    day_start = datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(UTC)
+    day_end = (datetime(local.year, local.month, local.day, tzinfo=zone) + timedelta(days=1)).astimezone(UTC)
+    names = {
+        code: name for code, name in execute(conn, "SELECT code, name FROM area WHERE site_id = %s", (s.id,)).fetchall()
+    }
+    period = f"{local.year:04d}-{local.month:02d}"
+    month = ledger(conn=conn, site=site, period=period, source=source)
+    today = compute_window(
+        conn=conn,
+        s=s,
+        start=day_start,
+        end=day_end,
+        year=local.year,
+        label=str(local.date()),
+        source=source,
+        bucket="hour",
+    )
+    return _jsonable(
+        {
+            "site": site,
+            "month": {
+                "period": period,
+                "closed": month.get("closed", False),
+                "factor_version": month.get("factor_version"),
+                "totals": month.get("totals"),
+                "by_area": _scopes(month.get("by_area", []), names),
+                "by_process": month.get("by_process", []),
+            },
+            "today": {
+                "start": day_start.isoformat(),
+                "end": day_end.isoformat(),
+                "totals": today.totals(),
+                "by_area": _scopes(today.by_area(), names),
+            },
+            "intensity": hourly(conn=conn, site=site, start=day_start, end=day_end, source=source),
+        }
+    )

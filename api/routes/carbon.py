@@ -212,6 +212,15 @@ def intensity(
     return {"site": site, "rows": rows}
 
 
+@router.get("/summary")
+def summary(request: Request, principal: Reader, conn: Conn, clock: AppClock, site: SiteQuery) -> dict[str, Any]:
+    """For the phone and the control room: this month's tCO2e per process (scope 1, scope 2 location- and
+    market-based) with intensity per unit of output, today's emissions per process and today's hourly gCO2/kWh."""
+    _site(conn, principal, site)
+    with _domain():
+        return service.summary(conn=conn, site=site, now=clock.now(), source=_source(request))
+
+
 # --- entries, instruments, offsets, projects ----------------------------------------------------------------
 
 

@@ -221,6 +221,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("POST", "/api/v1/carbon/periods"): Expect(201, MANAGERS, 403),
     ("POST", "/api/v1/carbon/periods/recalculate"): Expect(200, MANAGERS, 403),
     ("GET", "/api/v1/carbon/intensity"): Expect(200, CARBON_READERS, 403),
+    ("GET", "/api/v1/carbon/summary"): Expect(200, CARBON_READERS, 403),
     ("POST", "/api/v1/carbon/entries"): Expect(201, MANAGERS, 403),
     ("POST", "/api/v1/carbon/certificates"): Expect(201, MANAGERS, 403),
     ("POST", "/api/v1/carbon/contracts"): Expect(201, MANAGERS, 403),
@@ -404,6 +405,7 @@ def _carbon_build() -> dict[tuple[str, str], Callable[[World, str], dict[str, An
         ("POST", f"{c}/periods/recalculate"): lambda w, who: {
             "json": {"site": SITE, "period": "2025-06", "reason": "matrix"}
         },
+        ("GET", f"{c}/summary"): lambda w, who: site,
         ("GET", f"{c}/intensity"): lambda w, who: {
             "params": {"site": SITE, "start": "2025-06-01T00:00:00Z", "end": "2025-06-02T00:00:00Z"}
         },
