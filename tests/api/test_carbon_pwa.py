@@ -147,6 +147,10 @@ def test_screen_shows_carbon_today_beside_kgce(browser, world_url: str, serve) -
         page.goto("/screen/")
         page.wait_for_function("() => document.getElementById('energy-sub').textContent.includes('tCO2e')")
         assert "2.10 tCO2e" in page.inner_text("#energy-sub")  # 24 h x 150 kWh x 0.5827 = 2,097.7 kg
+        # the sub-title is written before the charts are drawn: wait for the bar chart itself
+        page.wait_for_function(
+            "() => window.echarts && echarts.getInstanceByDom(document.getElementById('energy-bars'))"
+        )
         option = page.evaluate("() => echarts.getInstanceByDom(document.getElementById('energy-bars')).getOption()")
         assert option["xAxis"][0]["data"] == ["化成", "极片烘烤间"]
         assert [s["data"] for s in option["series"]] == [[1843.2, 873.2], [12015.5, 6434.5], [1.398, 0.699]]
