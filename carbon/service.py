@@ -593,15 +593,32 @@ def add_project(
     started_on: date,
     actor: str,
     area: str | None = None,
+    baseline_meter: str | None = None,
+    baseline_granularity: str = "monthly",
 ) -> int:
+    """A reduction project; with ``baseline_meter`` its savings come from that electricity meter's current energy
+    baseline at ``baseline_granularity`` (see ``baseline_savings``), which must exist when the project is added."""
     s = site_ref(conn=conn, code=site)
+    if baseline_meter is not None:
+        _meter_baseline(conn, s, baseline_meter, baseline_granularity)
     try:
         with conn.transaction():
             pid = execute(
                 conn,
                 "INSERT INTO carbon_project (site_id, code, name, area, baseline_tco2e_per_year, "
-                "started_on, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (s.id, code, name, area, baseline_tco2e_per_year, started_on, actor),
+                "started_on, created_by, baseline_meter, baseline_granularity) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                (
+                    s.id,
+                    code,
+                    name,
+                    area,
+                    baseline_tco2e_per_year,
+                    started_on,
+                    actor,
+                    baseline_meter,
+                    baseline_granularity if baseline_meter is not None else None,
+                ),
             ).fetchone()[0]
     except psycopg.errors.UniqueViolation:
         raise CarbonError(f"project {code!r} exists already") from None
@@ -612,9 +629,111 @@ def add_project(
         target=code,
         site=site,
         area=area,
-        detail={"baseline_tco2e_per_year": baseline_tco2e_per_year},
+        detail={"baseline_tco2e_per_year": baseline_tco2e_per_year, "baseline_meter": baseline_meter},
     )
     return pid
+
+
+def _meter_baseline(conn: psycopg.Connection, s: SiteRef, meter: str, granularity: str):
+    """The current baseline of an electricity meter (kWh) at ``granularity``; refused otherwise."""
+    from energy import baseline_store
+
+    row = execute(
+        conn,
+        "SELECT medium FROM meter WHERE site_id = %s AND code = %s AND retired_at IS NULL",
+        (s.id, meter),
+    ).fetchone()
+    if row is None:
+        raise CarbonError(f"no meter {meter!r}", 404)
+    if row[0] != "electricity":
+        raise CarbonError(f"meter {meter!r} measures {row[0]}: a project's baseline meter measures electricity", 422)
+    try:
+        stored = baseline_store.current_baseline(conn=conn, site=s.code, granularity=granularity, meter=meter)
+    except ValueError as exc:
+        raise CarbonError(str(exc), 422) from None
+    if stored is None:
+        raise CarbonError(f"meter {meter!r} has no current {granularity} energy baseline: set one first", 409)
+    return stored
+
+
+def baseline_savings(
+    *,
+    conn: psycopg.Connection,
+    site: str,
+    project: str,
+    period: str,
+    energy: Any,
+    variables: Any,
+    record: bool = False,
+    actor: str = "",
+) -> dict[str, Any]:
+    """A project's savings in a month (``YYYY-MM``) from its meter's energy baseline: the ISO 50006 normalised
+    savings (the baseline at the month's relevant variables minus the metered kWh, over the baseline periods
+    ``energy`` and ``variables`` hold inside the month), times the month's location-based grid factor. With
+    ``record`` the result is stored as the project's saving for the month (method names the baseline)."""
+    import pandas as pd
+
+    from energy.baseline import normalised_savings
+
+    if len(period) != 7:
+        raise CarbonError("a project's savings are computed per month (YYYY-MM)", 422)
+    s = site_ref(conn=conn, code=site)
+    start, end, year = period_bounds(period, s.timezone)
+    row = execute(
+        conn,
+        "SELECT baseline_meter, baseline_granularity FROM carbon_project WHERE site_id = %s AND code = %s",
+        (s.id, project),
+    ).fetchone()
+    if row is None:
+        raise CarbonError(f"no project {project!r}", 404)
+    if row[0] is None:
+        raise CarbonError(f"project {project!r} names no baseline meter", 409)
+    stored = _meter_baseline(conn, s, row[0], row[1])
+    energy = pd.Series(energy, dtype=float)
+    variables = pd.DataFrame(variables)
+    for frame in (energy, variables):
+        frame.index = pd.DatetimeIndex(frame.index)
+        if frame.index.tz is None:
+            raise CarbonError("period starts must carry a time zone", 422)
+    inside = (energy.index >= start) & (energy.index < end)
+    energy = energy[inside]
+    variables = variables[(variables.index >= start) & (variables.index < end)]
+    try:
+        sv = normalised_savings(stored.model, energy, variables)
+    except ValueError as exc:
+        raise CarbonError(str(exc), 422) from None
+    st = site_settings(conn=conn, site_id=s.id)
+    try:
+        f = grid_factor(library(conn=conn).factors, year=year, regions=st.regions, lag_years=st.lag_years)
+    except NoFactor as exc:
+        raise CarbonError(str(exc), 422) from None
+    tco2e = sv.savings * f.value / 1000.0
+    result = {
+        "project": project,
+        "period": period,
+        "meter": row[0],
+        "baseline_id": stored.id,
+        "granularity": row[1],
+        "periods": int(len(energy)),
+        "expected_kwh": sv.expected,
+        "actual_kwh": sv.actual,
+        "saved_kwh": sv.savings,
+        "improvement": sv.improvement,
+        "factor_key": f.row_key,
+        "factor_kg_per_kwh": f.value,
+        "tco2e": tco2e,
+    }
+    if record:
+        record_saving(
+            conn=conn,
+            site=site,
+            project=project,
+            month=start.astimezone(ZoneInfo(s.timezone)).date(),
+            tco2e=tco2e,
+            method=f"energy baseline {stored.id} of meter {row[0]} x {f.row_key}",
+            actor=actor,
+        )
+    return result
 
 
 def record_saving(
@@ -1086,3 +1205,68 @@ def batch_footprints(
             }
         )
     return out
+
+
+# --- the phone's and the control room's summary ---------------------------------------------------------------
+
+
+def _scopes(by_area: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "area": a["area"],
+            "name": names.get(a["area"] or "", a["area"]),
+            "scope1_kg": a["scope1_kg"],
+            "scope2_location_kg": a["scope2_location_kg"],
+            "scope2_market_kg": a["scope2_market_kg"],
+            "electricity_kwh": a.get("electricity_kwh", 0.0),
+            "output": a.get("output"),
+            "kg_per_unit_location": a.get("kg_per_unit_location"),
+            "kg_per_unit_market": a.get("kg_per_unit_market"),
+        }
+        for a in by_area
+    ]
+
+
+def summary(*, conn: psycopg.Connection, site: str, now: datetime, source: ActivitySource) -> dict[str, Any]:
+    """This month's ledger per process (scope 1, scope 2 location- and market-based, intensity per unit of
+    output), today's emissions per process and today's hourly gCO2/kWh, in the site's calendar."""
+    s = site_ref(conn=conn, code=site)
+    zone = ZoneInfo(s.timezone)
+    local = now.astimezone(zone)
+    day_start = datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(UTC)
+    day_end = (datetime(local.year, local.month, local.day, tzinfo=zone) + timedelta(days=1)).astimezone(UTC)
+    names = {
+        code: name for code, name in execute(conn, "SELECT code, name FROM area WHERE site_id = %s", (s.id,)).fetchall()
+    }
+    period = f"{local.year:04d}-{local.month:02d}"
+    month = ledger(conn=conn, site=site, period=period, source=source)
+    today = compute_window(
+        conn=conn,
+        s=s,
+        start=day_start,
+        end=day_end,
+        year=local.year,
+        label=str(local.date()),
+        source=source,
+        bucket="hour",
+    )
+    return _jsonable(
+        {
+            "site": site,
+            "month": {
+                "period": period,
+                "closed": month.get("closed", False),
+                "factor_version": month.get("factor_version"),
+                "totals": month.get("totals"),
+                "by_area": _scopes(month.get("by_area", []), names),
+                "by_process": month.get("by_process", []),
+            },
+            "today": {
+                "start": day_start.isoformat(),
+                "end": day_end.isoformat(),
+                "totals": today.totals(),
+                "by_area": _scopes(today.by_area(), names),
+            },
+            "intensity": hourly(conn=conn, site=site, start=day_start, end=day_end, source=source),
+        }
+    )

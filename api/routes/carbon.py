@@ -212,6 +212,15 @@ def intensity(
     return {"site": site, "rows": rows}
 
 
+@router.get("/summary")
+def summary(request: Request, principal: Reader, conn: Conn, clock: AppClock, site: SiteQuery) -> dict[str, Any]:
+    """For the phone and the control room: this month's tCO2e per process (scope 1, scope 2 location- and
+    market-based) with intensity per unit of output, today's emissions per process and today's hourly gCO2/kWh."""
+    _site(conn, principal, site)
+    with _domain():
+        return service.summary(conn=conn, site=site, now=clock.now(), source=_source(request))
+
+
 # --- entries, instruments, offsets, projects ----------------------------------------------------------------
 
 
@@ -374,6 +383,26 @@ class ProjectCreate(BaseModel):
     area: Annotated[str | None, Field(max_length=64)] = None
     baseline_tco2e_per_year: float = Field(ge=0, le=1e9)
     started_on: date
+    baseline_meter: Annotated[str | None, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)] = Field(
+        None, description="an electricity meter whose current energy baseline measures the project's savings"
+    )
+    baseline_granularity: Literal["monthly", "daily", "hourly"] = "monthly"
+
+
+class ReportingPeriod(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: AwareDatetime
+    energy: float = Field(ge=0, le=1e12, description="kWh metered in the period")
+    variables: dict[Annotated[str, Field(max_length=64)], float] = Field(max_length=10)
+
+
+class BaselineSavings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    site: SiteCode
+    project: SiteCode
+    period: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+    periods: list[ReportingPeriod] = Field(min_length=1, max_length=800)
+    record: bool = False
 
 
 class SavingCreate(BaseModel):
@@ -399,6 +428,29 @@ def record_saving(body: SavingCreate, principal: Manager, conn: Conn) -> dict[st
     with _domain():
         service.record_saving(conn=conn, actor=principal.actor, **body.model_dump())
     return {"ok": True}
+
+
+@router.post("/projects/baseline-savings")
+def baseline_savings(body: BaselineSavings, principal: Manager, conn: Conn) -> dict[str, Any]:
+    """A project's savings in a month from its meter's energy baseline (ISO 50006 normalised savings of the
+    reporting periods inside the month, times the month's location-based grid factor); ``record`` stores them."""
+    _site(conn, principal, body.site)
+    if len({p.start for p in body.periods}) != len(body.periods):
+        raise Invalid("two periods start at the same time", field="body.periods")
+    energy = {p.start: p.energy for p in body.periods}
+    names = sorted({n for p in body.periods for n in p.variables})
+    variables = {n: {p.start: p.variables.get(n, float("nan")) for p in body.periods} for n in names}
+    with _domain():
+        return service.baseline_savings(
+            conn=conn,
+            site=body.site,
+            project=body.project,
+            period=body.period,
+            energy=energy,
+            variables=variables,
+            record=body.record,
+            actor=principal.actor,
+        )
 
 
 @router.get("/projects")

@@ -93,7 +93,7 @@ async function render() {
   if (parts[0] === "compliance") return renderCompliance(view, params);
   if (parts[0] === "waste") return renderWaste(parts);
   if (parts[0] === "energy" && parts[1] === "ledger") return renderLedger({ view }, params);
-  if (parts[0] === "energy") return renderEnergy({ view }, params);
+  if (parts[0] === "energy") return renderEnergy({ view, me: state.me }, params);
   return renderInbox();
 }
 

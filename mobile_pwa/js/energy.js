@@ -2,6 +2,8 @@
 // output and energy per unit), the time-of-use share of the month's electricity, and the top abnormal consumers,
 // from GET /api/v1/energy/summary; #/energy/ledger is the ledger view with CSV and XLSX downloads
 // (GET /api/v1/energy/ledger). Servers without the energy ledgers answer 404: the page then says so.
+// Beside energy, for callers with carbon.read, the carbon section (GET /api/v1/carbon/summary): this month's tCO2e
+// per process (scope 1, scope 2 location- and market-based), intensity per unit of output, today's hourly gCO2/kWh.
 
 import { accessToken, api, ApiError, list } from "./api.js";
 import { html, raw } from "./dom.js";
@@ -76,7 +78,58 @@ function abnormalCard(items) {
     </li>`)}</ul>` : html`<p class="muted">${t("energy.no_abnormal")}</p>`}</section>`;
 }
 
-/** #/energy: the summary of one site. ``ctx``: {view}. */
+const tonnes = (kg) => (kg === null || kg === undefined || Number.isNaN(Number(kg)) ? "—" : num(Number(kg) / 1000, 2));
+
+/** The carbon summary of a site, or null where the caller may not read carbon or the server has none. */
+async function carbonSummary(me, site) {
+  if (!(me?.permissions || []).includes("carbon.read")) return null;
+  try {
+    return await api(`/api/v1/carbon/summary?site=${encodeURIComponent(site)}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status < 500) return { error: err.message };
+    throw err;
+  }
+}
+
+function carbonCard(carbon) {
+  if (!carbon) return "";
+  if (carbon.error) {
+    return html`<section class="card" id="carbon"><h3>${t("carbon.title")}</h3>
+      <p class="muted" id="carbon-error">${t("carbon.unavailable")} ${carbon.error}</p></section>`;
+  }
+  const month = carbon.month || {};
+  const totals = month.totals || {};
+  const areas = month.by_area || [];
+  const processes = (month.by_process || []).filter((p) => p.kg_per_unit !== null && p.kg_per_unit !== undefined);
+  const hours = (carbon.intensity || []).filter((r) => r.g_per_kwh !== null && r.g_per_kwh !== undefined);
+  const used = hours.reduce((a, r) => a + (r.grid_kwh || 0) + (r.onsite_kwh || 0), 0);
+  const mean = used ? hours.reduce((a, r) => a + r.g_per_kwh * ((r.grid_kwh || 0) + (r.onsite_kwh || 0)), 0) / used
+    : null;
+  return html`<section class="card" id="carbon">
+    <h3>${t("carbon.month", { period: month.period || "" })}${month.closed ? html` <span class="meta">${t("carbon.closed")}</span>` : ""}</h3>
+    <p class="totals"><span class="big-figure" data-total="location">${tonnes(totals.total_location_kg)}</span>
+      tCO2e ${t("carbon.location")} · <span class="big-figure" data-total="market">${tonnes(totals.total_market_kg)}</span>
+      tCO2e ${t("carbon.market")}</p>
+    <div class="scroll"><table class="energy" id="carbon-month">
+      <thead><tr><th>${t("energy.process")}</th><th>${t("carbon.scope1")}</th><th>${t("carbon.scope2_location")}</th>
+        <th>${t("carbon.scope2_market")}</th></tr></thead>
+      <tbody>${areas.map((a) => html`<tr data-area="${a.area || ""}"><th>${a.name || a.area || t("carbon.unallocated")}</th>
+        <td>${tonnes(a.scope1_kg)}</td><td>${tonnes(a.scope2_location_kg)}</td><td>${tonnes(a.scope2_market_kg)}</td></tr>`)}</tbody>
+    </table></div>
+    <p class="meta">tCO2e${month.factor_version ? html` · ${t("carbon.factors", { version: month.factor_version })}` : ""}</p>
+    <h4>${t("carbon.intensity")}</h4>
+    ${processes.length ? html`<table class="energy" id="carbon-per-unit">${processes.map((p) => html`
+      <tr data-process="${p.process}"><th>${p.name || p.process}</th><td>${num(p.kg_per_unit, 3)} kgCO2e/${p.unit || ""}</td>
+      <td class="meta">${num(p.output, 0)} ${p.unit || ""}</td></tr>`)}</table>`
+      : html`<p class="muted">${t("carbon.no_output")}</p>`}
+    <h4>${t("carbon.hourly")}</h4>
+    <p class="totals" id="carbon-today-mean"><span class="big-figure">${num(mean, 0)}</span> gCO2/kWh
+      <span class="meta">${t("carbon.mean_today")}</span></p>
+    <div class="chart" id="carbon-hourly-chart"></div>
+  </section>`;
+}
+
+/** #/energy: the summary of one site. ``ctx``: {view, me}. */
 export async function renderEnergy(ctx, params) {
   const { view } = ctx;
   const { all, chosen } = await sites(params.get("site"));
@@ -89,6 +142,7 @@ export async function renderEnergy(ctx, params) {
     if (err instanceof ApiError && err.status === 403) return notAvailable(view, "energy.forbidden");
     throw err;
   }
+  const carbon = await carbonSummary(ctx.me, chosen.code);
   view.innerHTML = html`<h2>${t("energy.title")} <a class="button small" href="#/energy/ledger?site=${chosen.code}"
       id="energy-ledger-link">${t("energy.ledger")}</a></h2>
     ${siteSelect(all, chosen)}
@@ -96,7 +150,8 @@ export async function renderEnergy(ctx, params) {
     <div class="chart" id="energy-today-chart"></div>
     ${periodCard("energy-month", t("energy.month"), summary.month)}
     ${touCard(summary.tou_share)}
-    ${abnormalCard(summary.abnormal)}`.text;
+    ${abnormalCard(summary.abnormal)}
+    ${carbonCard(carbon)}`.text;
   document.getElementById("energy-site")?.addEventListener("change", (ev) => {
     location.hash = `#/energy?site=${encodeURIComponent(ev.target.value)}`;
   });
@@ -110,6 +165,16 @@ export async function renderEnergy(ctx, params) {
       series: [{ name: "kgce", type: "bar", data: areas.map((a) => a.kgce ?? 0), itemStyle: { color: "#4ea1ff" } }],
     }).catch(() => { document.getElementById("energy-today-chart").remove(); });
   }
+  const hours = (carbon?.intensity || []).filter((r) => r.g_per_kwh !== null && r.g_per_kwh !== undefined);
+  if (hours.length) {
+    await draw(document.getElementById("carbon-hourly-chart"), {
+      grid: { left: 56, right: 12, top: 28, bottom: 40 },
+      xAxis: { type: "category", data: hours.map((r) => formatTime(r.hour).slice(0, 5)) },
+      yAxis: { type: "value", name: "gCO2/kWh" },
+      tooltip: { trigger: "axis" },
+      series: [{ name: "gCO2/kWh", type: "line", data: hours.map((r) => r.g_per_kwh), itemStyle: { color: "#66bb6a" } }],
+    }).catch(() => { document.getElementById("carbon-hourly-chart").remove(); });
+  } else document.getElementById("carbon-hourly-chart")?.remove();
 }
 
 /** Midnight starting the calendar day ``day`` (YYYY-MM-DD) in the time zone ``tz``, as an ISO instant: the

@@ -162,20 +162,39 @@ function sankeyOption(flow) {
   };
 }
 
-function barsOption(byArea) {
+/** Today's tCO2e per process (scope 1 + scope 2 location-based) by area code, from the carbon summary. */
+function carbonByArea(carbon) {
+  return Object.fromEntries((carbon?.today?.by_area || []).filter((a) => a.area)
+    .map((a) => [a.area, ((a.scope1_kg || 0) + (a.scope2_location_kg || 0)) / 1000]));
+}
+
+function barsOption(byArea, carbon) {
   const names = byArea.map((a) => a.name || a.area);
+  const tco2e = carbon ? carbonByArea(carbon) : null;
+  const legend = [t("energy.kgce"), t("energy.cost_cny"), ...(tco2e ? [t("screen.carbon")] : [])];
   return {
-    legend: { data: [t("energy.kgce"), t("energy.cost_cny")], textStyle: { color: "#eef3f8", fontSize: 15 }, top: 0 },
+    legend: { data: legend, textStyle: { color: "#eef3f8", fontSize: 15 }, top: 0 },
     grid: { left: 8, right: 8, top: 40, bottom: 8, containLabel: true },
     tooltip: { trigger: "axis" },
     xAxis: { type: "category", data: names, axisLabel: { rotate: 35, color: "#eef3f8", fontSize: 15 } },
-    yAxis: [{ type: "value", axisLabel: { fontSize: 14 } }, { type: "value", axisLabel: { fontSize: 14 } }],
+    yAxis: [{ type: "value", axisLabel: { fontSize: 14 } }, { type: "value", axisLabel: { fontSize: 14 } },
+      ...(tco2e ? [{ type: "value", show: false }] : [])],
     series: [
       { name: t("energy.kgce"), type: "bar", data: byArea.map((a) => a.kgce ?? 0), itemStyle: { color: "#4ea1ff" } },
       { name: t("energy.cost_cny"), type: "bar", yAxisIndex: 1, data: byArea.map((a) => a.cost ?? 0),
         itemStyle: { color: "#fdd835" } },
+      ...(tco2e ? [{ name: t("screen.carbon"), type: "bar", yAxisIndex: 2, itemStyle: { color: "#66bb6a" },
+        data: byArea.map((a) => Math.round((tco2e[a.area] ?? 0) * 1000) / 1000) }] : []),
     ],
   };
+}
+
+/** The carbon summary, or null: the panel shows energy whatever carbon answers (no permission, no factors). */
+async function carbonJson(path) {
+  try { return await api(path); } catch (err) {
+    if (err instanceof ApiError && err.status < 500) return null;
+    throw err;
+  }
 }
 
 async function loadEnergy() {
@@ -185,19 +204,20 @@ async function loadEnergy() {
   if (!site) { $("energy-box").classList.add("hidden"); return; }
   const { start, end } = today(site.timezone);
   const q = `site=${encodeURIComponent(site.code)}`;
-  const [flow, summary] = await Promise.all([
+  const [flow, summary, carbon] = await Promise.all([
     energyJson(`/api/v1/energy/flow?${q}&start=${encodeURIComponent(start)}&end=${encodeURIComponent(end)}&medium=electricity`),
-    energyJson(`/api/v1/energy/summary?${q}`)]);
+    energyJson(`/api/v1/energy/summary?${q}`), carbonJson(`/api/v1/carbon/summary?${q}`)]);
   const showFlow = Boolean(flow && flow.nodes?.length);
   const byArea = summary?.today?.by_area || [];
   $("energy-box").classList.toggle("hidden", !showFlow && !byArea.length);
   if (!showFlow && !byArea.length) return;
   $("energy-sub").textContent = `${pick(site, "name")} · ${t("energy.today")}${flow?.unit ? ` · ${flow.unit}` : ""}`
-    + (summary?.today ? ` · ${Math.round(summary.today.kgce ?? 0)} kgce` : "");
+    + (summary?.today ? ` · ${Math.round(summary.today.kgce ?? 0)} kgce` : "")
+    + (carbon?.today?.totals ? ` · ${(carbon.today.totals.total_location_kg / 1000).toFixed(2)} tCO2e` : "");
   $("energy-flow").classList.toggle("hidden", !showFlow);
   if (showFlow) await draw($("energy-flow"), sankeyOption(flow));
   $("energy-bars").classList.toggle("hidden", !byArea.length);
-  if (byArea.length) await draw($("energy-bars"), barsOption(byArea));
+  if (byArea.length) await draw($("energy-bars"), barsOption(byArea, carbon));
 }
 
 function refreshEnergy() {

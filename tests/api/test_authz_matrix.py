@@ -221,6 +221,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("POST", "/api/v1/carbon/periods"): Expect(201, MANAGERS, 403),
     ("POST", "/api/v1/carbon/periods/recalculate"): Expect(200, MANAGERS, 403),
     ("GET", "/api/v1/carbon/intensity"): Expect(200, CARBON_READERS, 403),
+    ("GET", "/api/v1/carbon/summary"): Expect(200, CARBON_READERS, 403),
     ("POST", "/api/v1/carbon/entries"): Expect(201, MANAGERS, 403),
     ("POST", "/api/v1/carbon/certificates"): Expect(201, MANAGERS, 403),
     ("POST", "/api/v1/carbon/contracts"): Expect(201, MANAGERS, 403),
@@ -229,6 +230,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/carbon/offsets"): Expect(200, CARBON_READERS, 403),
     ("POST", "/api/v1/carbon/projects"): Expect(201, MANAGERS, 403),
     ("POST", "/api/v1/carbon/projects/savings"): Expect(200, MANAGERS, 403),
+    ("POST", "/api/v1/carbon/projects/baseline-savings"): Expect(200, MANAGERS, 403),
     ("GET", "/api/v1/carbon/projects"): Expect(200, CARBON_READERS, 403),
     ("PUT", "/api/v1/carbon/routing"): Expect(200, MANAGERS, 403),
     ("GET", "/api/v1/carbon/routing"): Expect(200, CARBON_READERS, 403),
@@ -405,6 +407,7 @@ def _carbon_build() -> dict[tuple[str, str], Callable[[World, str], dict[str, An
         ("POST", f"{c}/periods/recalculate"): lambda w, who: {
             "json": {"site": SITE, "period": "2025-06", "reason": "matrix"}
         },
+        ("GET", f"{c}/summary"): lambda w, who: site,
         ("GET", f"{c}/intensity"): lambda w, who: {
             "params": {"site": SITE, "start": "2025-06-01T00:00:00Z", "end": "2025-06-02T00:00:00Z"}
         },
@@ -455,6 +458,14 @@ def _carbon_build() -> dict[tuple[str, str], Callable[[World, str], dict[str, An
         },
         ("POST", f"{c}/projects/savings"): lambda w, who: {
             "json": {"site": SITE, "project": "vfd", "month": "2025-05-01", "tco2e": 3.5, "method": "metered"}
+        },
+        ("POST", f"{c}/projects/baseline-savings"): lambda w, who: {
+            "json": {
+                "site": SITE,
+                "project": "led",
+                "period": "2025-03",
+                "periods": [{"start": "2025-03-01T00:00:00+08:00", "energy": 1700, "variables": {"output": 500}}],
+            }
         },
         ("GET", f"{c}/projects"): lambda w, who: site,
         ("PUT", f"{c}/routing"): lambda w, who: {"json": {"site": SITE, "routing": _demo_routing()}},

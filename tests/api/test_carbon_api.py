@@ -84,3 +84,48 @@ def test_carbon_api_end_to_end(world: World) -> None:
     )
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert c.get("/api/v1/carbon/batches/none/footprint", headers=h, params={"site": SITE}).status_code == 404
+
+
+def test_summary_this_month_today_and_hourly_by_hand(world: World) -> None:
+    """The phone's and the control room's summary, at 12:00 on 15 March 2025 in Asia/Shanghai: formation used
+    100 kWh and drying 50 kWh every hour since 1 March (the site meter 160 kWh: 10 kWh unallocated); the grid
+    factor is 0.5827 kg/kWh (location) and 0.6096 kg/kWh (residual mix, no certificates)."""
+    from core.clock import FrozenClock
+
+    carbon_world.seed(world.url)
+    now = datetime(2025, 3, 15, 4, tzinfo=UTC)
+    t, rows = datetime(2025, 2, 28, 16, tzinfo=UTC), []
+    while t < datetime(2025, 3, 31, 16, tzinfo=UTC):
+        rows += [
+            ("area", Activity("formation", "electricity", t, 100.0, "kWh")),
+            ("area", Activity("drying", "electricity", t, 50.0, "kWh")),
+            ("site", Activity(SITE_KEY, "electricity", t, 160.0, "kWh")),
+        ]
+        t += timedelta(hours=1)
+    world.client.app.state.carbon_source = RowsSource(rows)
+    world.client.app.state.clock = FrozenClock(now)
+    r = world.client.get("/api/v1/carbon/summary", headers=world.headers("viewer"), params={"site": SITE})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    month_hours = 31 * 24  # an open month is the whole month of what the source has
+    month = {a["area"]: a for a in body["month"]["by_area"]}
+    assert body["month"]["period"] == "2025-03" and body["month"]["closed"] is False
+    assert month["formation"]["scope2_location_kg"] == pytest.approx(month_hours * 100 * 0.5827)
+    assert month["drying"]["scope2_market_kg"] == pytest.approx(month_hours * 50 * 0.6096)
+    assert month["formation"]["name"] == "化成" and month["formation"]["scope1_kg"] == 0
+    assert body["month"]["totals"]["total_location_kg"] == pytest.approx(month_hours * 160 * 0.5827)
+    # today is the site's calendar day, 16:00 UTC on the 14th to 16:00 UTC on the 15th (the source holds all of it)
+    today = {a["area"]: a for a in body["today"]["by_area"]}
+    assert body["today"]["start"] == "2025-03-14T16:00:00+00:00" and body["today"]["end"] == "2025-03-15T16:00:00+00:00"
+    assert today["formation"]["scope2_location_kg"] == pytest.approx(24 * 100 * 0.5827)
+    assert today["drying"]["scope2_location_kg"] == pytest.approx(24 * 50 * 0.5827)
+    hours = body["intensity"]
+    assert len(hours) == 24 and hours[0]["hour"] == "2025-03-14T16:00:00+00:00"
+    assert {round(h["g_per_kwh"], 6) for h in hours} == {582.7}
+    # a caller without carbon.read: 403
+    assert (
+        world.client.get(
+            "/api/v1/carbon/summary", headers=world.headers("regulator"), params={"site": SITE}
+        ).status_code
+        == 403
+    )
