@@ -10,6 +10,9 @@ Three checks (issue #13, item 7; the plant's sources name drying ovens, injectio
 ``energy.night_base_load``        a compressed-air meter's night-time base load (its quietest hours, when the
                                   plant is idle and only leaks draw air) is above the level learned from past
                                   nights by ``factor``
+``energy.above_profile``          a meter's hourly energy above its own typical profile (the median of the same
+                                  site-local hour of the week in earlier weeks, band ``factor`` × median or
+                                  ``spread`` scaled MADs, whichever is wider) for ``persist`` consecutive hours
 
 Every decision returns ``None`` (nothing abnormal, or not enough data to judge) or an ``Abnormal`` with the
 expected and actual energy over the abnormal stretch; ``to_finding`` turns it into a ``core.model.Finding`` for the
@@ -20,6 +23,7 @@ the database, so they are tested on plain series.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -34,12 +38,14 @@ class Kind(StrEnum):
     ABOVE_BAND = "energy.above_band"
     RUNNING_WHILE_STOPPED = "energy.running_while_stopped"
     NIGHT_BASE_LOAD = "energy.night_base_load"
+    ABOVE_PROFILE = "energy.above_profile"
 
 
 TITLES: dict[Kind, tuple[str, str]] = {
     Kind.ABOVE_BAND: ("能耗超出基线预测区间", "Energy above the baseline's prediction band"),
     Kind.RUNNING_WHILE_STOPPED: ("停产期间仍在耗能", "Consuming energy while production is stopped"),
     Kind.NIGHT_BASE_LOAD: ("夜间压缩空气基础负荷偏高", "Night-time compressed-air base load too high"),
+    Kind.ABOVE_PROFILE: ("能耗高于该表典型负荷曲线", "Energy well above the meter's typical weekly profile"),
 }
 
 
@@ -267,6 +273,83 @@ def night_base_load(
         device=device,
         area=area,
         periods=intervals,
+    )
+
+
+WEEK = pd.Timedelta(days=7)
+
+
+def profile_band(
+    hourly: pd.Series, *, weeks: int = 4, min_weeks: int = 2, factor: float = 1.2, spread: float = 3.0
+) -> pd.DataFrame:
+    """Expected energy and the band's upper edge for every hour of ``hourly`` (complete hours' energy indexed by
+    hour start; NaN or absent = not measured), from the same hour ``1..weeks`` weeks earlier.
+
+    ``expected`` is the median of those earlier values, ``upper`` is ``max(factor × median, median + spread ×
+    1.4826 × MAD)``; both NaN where fewer than ``min_weeks`` earlier values exist. Using the same absolute hour
+    one week back keeps the site-local hour of the week (fixed-offset zones; a DST shift moves it by an hour).
+    """
+    if weeks < 1 or not 1 <= min_weeks <= weeks or factor < 1 or spread < 0:
+        raise ValueError("weeks >= min_weeks >= 1, factor >= 1 and spread >= 0 are required")
+    values = _finite(hourly)
+    past = (
+        np.column_stack([values.reindex(hourly.index - k * WEEK).to_numpy() for k in range(1, weeks + 1)])
+        if len(hourly)
+        else np.empty((0, weeks))
+    )
+    enough = np.isfinite(past).sum(axis=1) >= min_weeks
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(past, axis=1) if len(past) else np.empty(0)
+        mad = np.nanmedian(np.abs(past - median[:, None]), axis=1) if len(past) else np.empty(0)
+    upper = np.maximum(median * factor, median + spread * 1.4826 * mad)
+    return pd.DataFrame(
+        {"expected": np.where(enough, median, np.nan), "upper": np.where(enough, upper, np.nan)}, index=hourly.index
+    )
+
+
+def above_profile(
+    hourly: pd.Series,
+    *,
+    meter: str,
+    unit: str,
+    persist: int = 3,
+    weeks: int = 4,
+    min_weeks: int = 2,
+    factor: float = 1.2,
+    spread: float = 3.0,
+    min_excess: float = 0.0,
+    device: str | None = None,
+    area: str | None = None,
+) -> Abnormal | None:
+    """Energy above the meter's typical weekly profile (``profile_band``) in each of the last ``persist`` hours of
+    ``hourly`` (an hourly index; an hour without energy or without enough history breaks the run). An hour also
+    needs ``min_excess`` above its expected energy to count, so a meter that is nearly idle is not judged on noise.
+    """
+    if persist < 1 or min_excess < 0:
+        raise ValueError("persist >= 1 and min_excess >= 0 are required")
+    data = profile_band(hourly, weeks=weeks, min_weeks=min_weeks, factor=factor, spread=spread)
+    data["actual"] = pd.to_numeric(hourly, errors="coerce").astype(float)
+    data = data.sort_index()
+    with np.errstate(invalid="ignore"):
+        flags = (
+            (data["actual"] > data["upper"]) & (data["actual"] > data["expected"] + min_excess)
+        ).to_numpy() & np.isfinite(data.to_numpy()).all(axis=1)
+    run = _contiguous_tail(data.index, _trailing_run(flags))
+    if run < persist:
+        return None
+    stretch = data.iloc[-run:]
+    return Abnormal(
+        Kind.ABOVE_PROFILE,
+        meter,
+        stretch.index[0],
+        stretch.index[-1],
+        expected=math.fsum(stretch["expected"]),
+        actual=math.fsum(stretch["actual"]),
+        unit=unit,
+        device=device,
+        area=area,
+        periods=run,
     )
 
 

@@ -6,7 +6,9 @@ every meter of an area with production records (``energy_production``, the energ
 while the area's output is zero, against the standby level learned from its earlier stopped intervals; and, for
 every meter with a stored baseline (``energy.baseline_store``), energy above the baseline's prediction band
 (``energy.abnormal.above_band``) in each of its last ``band_periods`` complete periods, with the relevant variables
-built per period by ``energy.baseline_check`` (production, degree-days, working days).
+built per period by ``energy.baseline_check`` (production, degree-days, working days); and, for every meter, its
+last complete hours' energy above its own typical weekly profile (``energy.abnormal.above_profile``: the same
+hour of the week in the previous ``profile_weeks`` weeks of measured intervals, at least ``profile_min_weeks``).
 
 ``evaluate`` keeps the last severity per (rule, subject) in ``energy_finding_state`` (migration 0057) and returns
 only changes, including the return to normal, like ``hazwaste.compliance``; a composition root passes them to
@@ -34,6 +36,7 @@ from energy.abnormal import (
     Abnormal,
     Kind,
     above_band,
+    above_profile,
     learn_night_base,
     learn_standby,
     night_base_load,
@@ -44,7 +47,7 @@ from energy.abnormal import (
 
 NIGHT_HOURS = (1, 5)
 #: The rules this job evaluates (and may therefore return to normal).
-RULES = (Kind.NIGHT_BASE_LOAD, Kind.RUNNING_WHILE_STOPPED, Kind.ABOVE_BAND)
+RULES = (Kind.NIGHT_BASE_LOAD, Kind.RUNNING_WHILE_STOPPED, Kind.ABOVE_BAND, Kind.ABOVE_PROFILE)
 
 
 class AbnormalSettings(BaseSettings):
@@ -67,6 +70,18 @@ class AbnormalSettings(BaseSettings):
     #: baseline's granularity) above the upper edge of the band at ``band_confidence``.
     band_periods: int = Field(2, ge=1, le=48)
     band_confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    #: Above the meter's own typical profile: this many complete hours in a row above the band of the same hour
+    #: of the week in the previous ``profile_weeks`` weeks (at least ``profile_min_weeks`` of them measured): the
+    #: wider of ``profile_factor`` × their median and the median + ``profile_spread`` scaled MADs.
+    profile_hours: int = Field(3, ge=1, le=48)
+    profile_weeks: int = Field(4, ge=2, le=12)
+    profile_min_weeks: int = Field(2, ge=1, le=12)
+    profile_factor: float = Field(1.2, ge=1.0)
+    profile_spread: float = Field(3.0, ge=0.0)
+    #: Meter codes the profile check skips (JSON list): loads that follow the weather, such as chillers in the
+    #: spring when cooling starts, are above last weeks' profile without waste; judge them with a baseline on
+    #: degree-days (``energy.above_band``) instead.
+    profile_exclude: list[str] = Field(default_factory=list)
     #: Public holidays and make-up working days (JSON lists of dates) for the ``working_days`` variable.
     holidays: list[date] = Field(default_factory=list)
     extra_workdays: list[date] = Field(default_factory=list)
@@ -249,6 +264,43 @@ def over_baseline(
     return None
 
 
+def hourly_measured(conn: psycopg.Connection, *, meter_id: int, start: datetime, end: datetime) -> pd.Series:
+    """Hourly energy of one meter in [start, end) (hour starts, UTC, every hour of the range): the sum of the
+    hour's four 15-minute intervals when all four are measured, NaN otherwise (an estimated or missing interval
+    makes the hour unknown)."""
+    hours = pd.date_range(pd.Timestamp(start).ceil("h"), pd.Timestamp(end).floor("h"), freq="h", inclusive="left")
+    rows = execute(
+        conn,
+        """SELECT date_trunc('hour', start) AS hour, sum(quantity), count(*) FILTER (WHERE quality = 'measured')
+           FROM energy_interval WHERE meter_id = %s AND start >= %s AND start < %s GROUP BY 1""",
+        (meter_id, hours[0].to_pydatetime() if len(hours) else start, end),
+    ).fetchall()
+    full = {pd.Timestamp(r[0]).tz_convert("UTC"): float(r[1]) for r in rows if r[2] == 4}
+    return pd.Series([full.get(h, np.nan) for h in hours], index=hours, dtype=float)
+
+
+def over_profile(conn: psycopg.Connection, ref: MeterRef, now: datetime, settings: AbnormalSettings) -> Abnormal | None:
+    """The above-profile decision for one meter at ``now``: its last complete hours against the same hours of the
+    week in the previous ``profile_weeks`` weeks."""
+    end = pd.Timestamp(now).tz_convert("UTC").floor("h")
+    start = end - pd.Timedelta(days=7 * settings.profile_weeks) - pd.Timedelta(hours=settings.profile_hours)
+    hourly = hourly_measured(conn, meter_id=ref.meter_id, start=start.to_pydatetime(), end=end.to_pydatetime())
+    if hourly.empty:
+        return None
+    return above_profile(
+        hourly,
+        meter=ref.meter,
+        unit=ref.unit,
+        persist=settings.profile_hours,
+        weeks=settings.profile_weeks,
+        min_weeks=min(settings.profile_min_weeks, settings.profile_weeks),
+        factor=settings.profile_factor,
+        spread=settings.profile_spread,
+        device=ref.device,
+        area=ref.area,
+    )
+
+
 def decisions(
     conn: psycopg.Connection, now: datetime, settings: AbnormalSettings | None = None
 ) -> list[tuple[MeterRef, Abnormal]]:
@@ -283,6 +335,13 @@ def decisions(
                 found = over_baseline(conn, ref, now, settings)
                 if found is not None:
                     out.append((ref, found))
+    skip = set(settings.profile_exclude)
+    for ref in meters(conn):
+        if ref.meter in skip:
+            continue
+        found = over_profile(conn, ref, now, settings)
+        if found is not None:
+            out.append((ref, found))
     return out
 
 

@@ -1,4 +1,4 @@
-"""energy.abnormal: the three abnormal-consumption decisions and their findings, on plain series."""
+"""energy.abnormal: the four abnormal-consumption decisions and their findings, on plain series."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from core.model import Severity
 from energy.abnormal import (
     Kind,
     above_band,
+    above_profile,
     learn_night_base,
     learn_standby,
     night_base_load,
@@ -133,3 +134,40 @@ def test_to_finding_names_meter_device_and_expected_value() -> None:
     assert "oven-1" in finding.message and "预期" in finding.message and "expected" in finding.message
     mild = above_band(pd.Series([1000.0, 1000.0], index=days), band, meter="M-OVEN-1", unit="kWh")
     assert to_finding(mild, site="demo", now=now).severity is Severity.MEDIUM
+
+
+def _weeks_of_hours(actual_last: list[float]) -> pd.Series:
+    """Three weeks and three hours of 100 kWh an hour; the last three hours' slots were 110 one week earlier and
+    90 two weeks earlier; the last three hours are ``actual_last``."""
+    index = pd.date_range(pd.Timestamp("2026-10-05 08:00", tz=TZ).tz_convert("UTC"), periods=3 * 168 + 3, freq="h")
+    hourly = pd.Series(100.0, index=index)
+    hourly.iloc[-3 - 168 : -168] = 110.0
+    hourly.iloc[-3 - 2 * 168 : -2 * 168] = 90.0
+    hourly.iloc[-3:] = actual_last
+    return hourly
+
+
+def test_above_profile_hand_computed() -> None:
+    # same hour of the week in the three earlier weeks: 110, 90, 100 -> median 100, MAD 10; the band's upper edge
+    # is max(1.2 x 100, 100 + 3 x 1.4826 x 10) = 144.478
+    kw = {"meter": "e-drying", "unit": "kWh", "weeks": 3, "device": "dry-em-01", "area": "drying"}
+    found = above_profile(_weeks_of_hours([150.0, 145.0, 150.0]), persist=3, **kw)
+    assert found is not None and found.kind is Kind.ABOVE_PROFILE
+    assert (found.expected, found.actual, found.periods) == (300.0, 445.0, 3)
+    assert found.since == _weeks_of_hours([0, 0, 0]).index[-3]
+    assert (found.meter, found.device, found.area) == ("e-drying", "dry-em-01", "drying")
+    # 144 is inside the band: the run is two hours, short of three
+    assert above_profile(_weeks_of_hours([150.0, 144.0, 150.0]), persist=3, **kw) is None
+    # without the MAD term the edge is 1.2 x 100 = 120
+    assert above_profile(_weeks_of_hours([150.0, 121.0, 150.0]), persist=3, spread=0.0, **kw).periods == 3
+    assert above_profile(_weeks_of_hours([150.0, 120.0, 150.0]), persist=3, spread=0.0, **kw) is None
+    # an unmeasured hour breaks the run; too little history decides nothing
+    assert above_profile(_weeks_of_hours([150.0, np.nan, 150.0]), persist=2, **kw) is None
+    short = _weeks_of_hours([150.0, 150.0, 150.0]).iloc[-(168 + 3) :]
+    assert above_profile(short, persist=3, **kw) is None
+    assert above_profile(short, persist=3, **{**kw, "min_weeks": 1}) is not None
+    # a small absolute excess does not count
+    assert above_profile(_weeks_of_hours([150.0, 150.0, 150.0]), persist=3, min_excess=60.0, **kw) is None
+    finding = to_finding(found, site="cz", now=datetime(2026, 10, 27, tzinfo=UTC))
+    assert finding.rule == "energy.above_profile" and finding.details["expected"] == 300.0
+    assert finding.subject.point == "e-drying" and finding.severity is Severity.MEDIUM
