@@ -107,7 +107,7 @@ def test_a_password_change_closes_the_other_live_sessions(start_live) -> None:
 def test_a_live_api_key_session_closes_when_the_key_is_revoked(start_live) -> None:
     live = start_live()
     key_id, key = _key(live)
-    ws = connect(live.ws_url, compression=None, open_timeout=10)
+    ws = connect(live.ws_url, compression=None, open_timeout=60)
     ws.send(json.dumps({"type": "auth", "api_key": key}))
     assert expect(ws, "welcome")["expires_at"] is None
     assert _http(live).delete(f"{API}/api-keys/{key_id}", headers=_admin(live)).status_code == 204
@@ -120,7 +120,7 @@ def test_a_revocation_without_notify_is_found_by_the_periodic_check(start_live) 
     """A change written behind the API's back (no NOTIFY) still ends the session at the next check."""
     live = start_live(ws_recheck_s=0.2)
     key_id, key = _key(live)
-    ws = connect(live.ws_url, compression=None, open_timeout=10)
+    ws = connect(live.ws_url, compression=None, open_timeout=60)
     ws.send(json.dumps({"type": "auth", "api_key": key}))
     expect(ws, "welcome")
     user_ws = live.client("viewer")
@@ -136,7 +136,7 @@ def test_an_expiring_api_key_ends_its_live_session(start_live) -> None:
     key_id, key = _key(live)
     with psycopg.connect(live.url, autocommit=True) as conn:
         conn.execute("UPDATE api_key SET expires_at = now() + interval '5 seconds' WHERE id = %s", (key_id,))
-    ws = connect(live.ws_url, compression=None, open_timeout=10)
+    ws = connect(live.ws_url, compression=None, open_timeout=60)
     ws.send(json.dumps({"type": "auth", "api_key": key}))
     # welcome (with the key's expiry), then 4401 at the expiry; before, such a session never ended
     assert _closed_with(ws)[0] == 4401
@@ -144,9 +144,9 @@ def test_an_expiring_api_key_ends_its_live_session(start_live) -> None:
 
 def test_unauthenticated_websockets_count_toward_the_client_limit(start_live) -> None:
     live = start_live(ws_max_clients=2)
-    first = connect(live.ws_url, compression=None, open_timeout=10)  # accepted, says nothing yet
-    second = connect(live.ws_url, compression=None, open_timeout=10)
-    third = connect(live.ws_url, compression=None, open_timeout=10)
+    first = connect(live.ws_url, compression=None, open_timeout=60)  # accepted, says nothing yet
+    second = connect(live.ws_url, compression=None, open_timeout=60)
+    third = connect(live.ws_url, compression=None, open_timeout=60)
     assert _closed_with(third)[0] == 1013  # before: only signed-in sessions counted
     second.close()
     first.send(json.dumps({"type": "auth", "token": live.token("viewer")}))
