@@ -23,7 +23,10 @@ backs off and tries again. A crash, a restart or a broker outage between the com
 rows unsent, and the next start sends them. Delivery is at least once: a row confirmed by the broker but not
 yet marked (a crash in between) is sent again, and that copy is harmless, because ingest keys readings on
 (point, time) and a rule sees the same value at the same time again. Sent rows are deleted after
-``relay_retention_days``. The broker account needs write access to ``ehs/v1/+/+/telemetry``
+``relay_retention_days``. The listener's heartbeat shows the backlog (``relay_unsent``, ``relay_oldest_unsent_s``)
+and it logs an ERROR past ``relay_backlog_alarm_s``; the alerts worker raises the system alarm
+``hj212.relay_backlog`` per site from the outbox itself (``alerts.watchdog.watch_relay``), so a dead listener's
+backlog is an alarm too. The broker account needs write access to ``ehs/v1/+/+/telemetry``
 (deploy/mosquitto/acl, user ``ehs-hj212``), and ingest accepts it as a sender for any device when the broker
 names senders (``EHS_INGEST_RELAY_SENDERS``).
 """
