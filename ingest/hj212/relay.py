@@ -95,9 +95,12 @@ class MqttRelay:
 
     def __init__(self, mqtt_url: str, *, client_id: str | None = None) -> None:
         self.address = mq.BrokerAddress.parse(mqtt_url)
-        self.client = mq.new_client(
-            self.address, client_id or f"ehs-hj212-relay-{os.getpid()}", protocol=mq.detect_protocol(self.address)
-        )
+        try:
+            protocol = mq.detect_protocol(self.address)
+        except (ConnectionError, OSError) as exc:  # a broker down now must not keep the listener from starting
+            _LOGGER.error("HJ 212 relay: %s; assuming MQTT 5 until it answers", exc)
+            protocol = mq.MQTTv5
+        self.client = mq.new_client(self.address, client_id or f"ehs-hj212-relay-{os.getpid()}", protocol=protocol)
         self.client.max_queued_messages_set(100_000)
 
     def start(self) -> None:

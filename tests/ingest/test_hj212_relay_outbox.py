@@ -340,3 +340,53 @@ def test_the_outbox_holds_exactly_the_relayable_readings_of_arbitrary_frames(out
             when = datetime.fromtimestamp(item["ts"] / 1000, UTC)
             relayed += [(key, when, value) for key, value in item["values"].items()]
     assert sorted(relayed) == sorted(stored)
+
+
+def test_a_listener_killed_after_commit_leaves_its_rows_for_the_next_one(
+    ingest, database_url: str, broker_url: str, site: str, tmp_path: Path
+) -> None:
+    """The listener process (``python -m ingest.hj212``) with no broker to reach answers the frames (committed,
+    outbox rows included) and is killed (SIGKILL, no clean stop); a listener started afterwards relays them."""
+    import os
+    import signal
+    import sys
+
+    port = embedded.free_port()
+    env = {
+        **os.environ,
+        "EHS_DATABASE_URL": database_url,
+        "EHS_MQTT_URL": f"mqtt://127.0.0.1:{embedded.free_port()}",  # nothing listens there
+        "EHS_HJ212_HOST": "127.0.0.1",
+        "EHS_HJ212_PORT": str(port),
+    }
+    log = (tmp_path / "listener.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "ingest.hj212"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    now = datetime.now(SHANGHAI).replace(tzinfo=None, microsecond=0)
+    try:
+        embedded.wait_for_port("127.0.0.1", port, proc=proc)
+        asyncio.run(_send_cod(port, [(30.0, now - timedelta(minutes=2)), (420.0, now - timedelta(minutes=1))]))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        log.close()
+    rows = _outbox(database_url)
+    assert [(r[1], r[4]) for r in rows] == [("ww-logger-000", False)] * 2, (tmp_path / "listener.log").read_text()
+
+    relay = MqttRelay(broker_url, client_id=f"hj212-relay-{uuid.uuid4().hex[:8]}")
+    relay.start()
+
+    async def next_start() -> Hj212Listener:
+        listener = Hj212Listener(database_url=database_url, relay=relay, settings=_settings())
+        await listener.start()
+        try:
+            await asyncio.to_thread(wait_for, lambda: all(r[4] for r in _outbox(database_url)), message="sent")
+        finally:
+            await listener.stop()
+        return listener
+
+    try:
+        assert asyncio.run(next_start()).counters["relayed"] == 2
+    finally:
+        relay.stop()
+    severity, _priority, value, *_ = wait_for(lambda: _alarm(database_url, site), message="the COD alarm")
+    assert (severity, value) == (3, 420.0)
