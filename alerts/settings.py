@@ -18,6 +18,9 @@ class AlertSettings(BaseSettings):
     stuck_s: float = Field(60.0, gt=0)
     #: Ingest's heartbeat older than this (or naming a stuck part) raises the critical ``service.silent`` alarm.
     watch_stale_s: float = Field(30.0, gt=0)
+    #: An HJ 212 relay outbox row unsent for this long raises ``hj212.relay_backlog`` for its site (readings
+    #: stored but not judged by the rules; ``ingest.hj212.relay``).
+    relay_backlog_s: float = Field(300.0, gt=0)
     #: Publish alarm events on ehs/v1/{site}/alarms for SCADA and other consumers.
     publish_alarms: bool = True
     #: MQTT 5 user property in which the broker names each acknowledgement's sender (core.identity); unset: the

@@ -151,3 +151,55 @@ def _judge(
             title=f"安全服务无响应: {zh}",
             title_en=f"Safety service silent: {en}",
         )
+
+
+#: Readings of HJ 212 loggers stored but not relayed to their rules for too long (``ingest.hj212.relay``).
+RELAY_RULE = "hj212.relay_backlog"
+RELAY_DEVICE = "hj212-relay"
+
+
+def watch_relay(*, conn: psycopg.Connection, late_s: float, now: datetime, watcher: str) -> dict[str, float]:
+    """Raise ``hj212.relay_backlog`` (high) for each site whose oldest unsent relay outbox row is older than
+    ``late_s``, and return it to normal once that site's backlog is gone or young again. Read from the outbox
+    itself, not from the listener's heartbeat, so a dead listener's backlog is seen too. Returns the late sites
+    with the age of their oldest unsent row."""
+    late = dict(
+        execute(
+            conn,
+            "SELECT site, extract(epoch FROM now() - min(created_at))::float8 FROM hj212_relay_outbox "
+            "WHERE sent_at IS NULL GROUP BY site HAVING min(created_at) < now() - make_interval(secs => %s)",
+            (late_s,),
+        ).fetchall()
+    )
+    open_sites = {
+        source.split("/", 1)[0]
+        for (source,) in execute(
+            conn,
+            "SELECT source FROM alarm WHERE rule = %s AND closed_at IS NULL AND condition_active",
+            (RELAY_RULE,),
+        ).fetchall()
+    }
+    for site in sorted(set(late) ^ open_sites):
+        is_late = site in late
+        message = (
+            f"HJ 212 readings of {site} stored but not relayed to their rules for {late[site]:.0f} s "
+            "(is the MQTT broker reachable from the HJ 212 listener?)"
+            if is_late
+            else f"HJ 212 relay backlog of {site} cleared"
+        )
+        try:
+            with conn.transaction():
+                service.raise_system_alarm(
+                    conn=conn,
+                    rule=RELAY_RULE,
+                    subject=SubjectRef(site, None, RELAY_DEVICE),
+                    severity=Severity.HIGH if is_late else Severity.NORMAL,
+                    message=message,
+                    at=now,
+                    caused_by=f"watch:{watcher}",
+                    title="HJ 212 数据未送达报警规则",
+                    title_en="HJ 212 readings not reaching the rules",
+                )
+        except psycopg.errors.IntegrityError:
+            pass  # another watcher raised or cleared it at the same moment
+    return late

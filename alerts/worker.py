@@ -315,6 +315,9 @@ class AlertsWorker:
                     now=self.clock.now(),
                     watcher=self.instance,
                 )
+                watchdog.watch_relay(
+                    conn=conn, late_s=self.settings.relay_backlog_s, now=self.clock.now(), watcher=self.instance
+                )
 
     # --- threads ---------------------------------------------------------------------------------------------
 

@@ -87,11 +87,24 @@ class Actuator:
 class ActuatorBank:
     """Every actuator of the simulated plant, the commands in progress, and their effect on the values."""
 
-    def __init__(self, devices: Iterable, *, secret: str | bytes, speed: float = 1.0) -> None:
+    def __init__(
+        self,
+        devices: Iterable,
+        *,
+        secret: str | bytes,
+        speed: float = 1.0,
+        initial: dict[tuple[str, str], bool] | None = None,
+    ) -> None:
+        """``initial``: the state at start of some actuators (site, device), e.g. from the configured nominal of
+        their state point (a VOC collection fan runs with production, an emergency exhaust fan waits); the
+        others start as ``INITIAL`` of their kind."""
+        initial = initial or {}
         self.speed = speed
         self.secret = secret
         self.actuators: dict[tuple[str, str], Actuator] = {
-            (d.site, d.code): Actuator(d.site, d.code, d.kind, d.area, d.process, INITIAL[d.kind])
+            (d.site, d.code): Actuator(
+                d.site, d.code, d.kind, d.area, d.process, initial.get((d.site, d.code), INITIAL[d.kind])
+            )
             for d in devices
             if d.kind in KIND_ACTIONS
         }

@@ -7,9 +7,16 @@ Flag A=1, each sent again until its 9014 arrives (HJ 212-2017: 10 s, 3 tries); h
 wander around each point's nominal value; incidents change them the way the plant would:
 
 * ``adsorber_breakthrough``: activated carbon saturates, stack NMHC (a24088) climbs to three times its nominal;
-* ``rto_trip``: the RTO stops, NMHC goes to eight times nominal and flue-gas temperature (a01012) falls;
+* ``rto_trip``: the RTO's burner trips, NMHC goes to eight times nominal and flue-gas temperature (a01012) falls,
+  while the main fan keeps running (its equipment state ``SBx-RS`` stays 1);
 * ``ph_excursion``: outfall pH (w01001) falls to 4.5;
 * ``analyzer_calibration``: every water analyzer reports calibration (flag C) with its span value.
+
+Treatment equipment mapped as ``SBx-RS`` is reported running (1) in an equipment-state frame (2021) with each
+real-time frame. The plant's other points that the treatment-plant rules read (the RTO chamber temperature, the
+coating line and VOC collection fan run states, the adsorber's inlet and outlet) are MQTT devices: the MQTT
+simulator (``python -m simulator``) plays them, with the incidents ``rto_trip``, ``adsorber_breakthrough`` and
+``collection_fan_stop`` (``simulator.incidents``); run both against the same plant file for the whole picture.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import logging
 import math
 import random
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.plant import DeviceConfig, PlantConfig
@@ -39,6 +46,18 @@ class Factor:
     low: float
     high: float
     hour: list[float] = field(default_factory=list)
+
+
+def equipment_of(device: DeviceConfig) -> list[str]:
+    """The treatment equipment of a logger whose run state it reports (``SBx-RS`` items)."""
+    assert device.hj212 is not None
+    return [item.field.partition("-")[0] for item in device.hj212.fields if item.field.endswith("-RS")]
+
+
+def state_of(equipment: str, incident: str | None) -> int:
+    """HJ 212 run state of a treatment unit (0 stopped, 1 running): every incident here leaves the fans running
+    (an RTO trip is the burner, not the fan: the waste gas still flows through a cold chamber)."""
+    return 1
 
 
 def _factors(device: DeviceConfig) -> tuple[list[Factor], set[str]]:
@@ -86,6 +105,7 @@ class SimLogger:
         self.cfg = device.hj212
         self.host, self.port, self.tz, self.speed = host, port, tz, speed
         self.factors, self.hourly = _factors(device)
+        self.equipment = equipment_of(device)
         self.rnd = random.Random(seed)
         self.incident: str | None = None
         self.incident_at = 0.0
@@ -94,8 +114,8 @@ class SimLogger:
         self.commands_done = 0
         self._answers: dict[str, asyncio.Future] = {}
 
-    def _frame(self, cn: str, groups: list[dict], when: datetime) -> tuple[str, bytes]:
-        qn = new_qn(when)
+    def _frame(self, cn: str, groups: list[dict], when: datetime, *, seq: int = 0) -> tuple[str, bytes]:
+        qn = new_qn(when + timedelta(milliseconds=seq))  # frames of one instant keep their own QNs
         return qn, build_frame(
             Message(
                 st=self.cfg.st or "32",
@@ -139,6 +159,9 @@ class SimLogger:
                     factor.hour.append(value)
                 groups.append({f"{factor.code}-Rtd": value, f"{factor.code}-Flag": flag})
             await self._send(writer, *self._frame("2011", groups, now))
+            if self.equipment:
+                states = [{f"{e}-RS": state_of(e, self.incident)} for e in self.equipment]
+                await self._send(writer, *self._frame("2021", states, now, seq=1))
             this_hour = now.replace(minute=0, second=0, microsecond=0)
             if hour_start is not None and this_hour != hour_start and self.hourly:
                 await self._send(writer, *self._frame("2061", self._hour_groups(), hour_start))

@@ -36,6 +36,8 @@ class Effect:
     #: counters: (device, key) -> quantity consumed on top of the normal profile since the incident began
     #: (never decreasing in time; the plant keeps it in the register when the incident ends)
     added: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: actuators that trip (switch off by themselves) when the incident begins; they stay off until commanded on
+    tripped: frozenset[str] = frozenset()
 
 
 def _ramp(t: float, t0: float, t1: float, v0: float, v1: float) -> float:
@@ -106,6 +108,37 @@ def rto_failure(t: float, dev: dict[str, str]) -> Effect:
         # below about 760 degC the oxidation of solvent vapour is no longer complete
         out[(cems, "nmhc_mg_m3")] = round(9.0 + max(0.0, 760.0 - chamber) * 0.55, 2)
     return Effect(out)
+
+
+# Treatment-plant incidents of issue 15 (examples/hj212-plant.yaml: rto.chamber_cold, adsorber.*,
+# voc.collection_stopped). The RTO's main fan and the stack analyzers are HJ 212 items that ``simulator.hj212``
+# plays (SB1-RS stays 1, running, through an RTO trip; stack NMHC rises); these timelines move the points the
+# plant's controllers publish over MQTT.
+RTO_MIN_C = 760.0  # the example's minimum oxidation temperature (rto.chamber_cold)
+
+
+def rto_trip(t: float, dev: dict[str, str]) -> Effect:
+    """The RTO burner trips while the main fan keeps pushing waste gas through: the chamber cools from its
+    820 degC set point past 760 degC (about 90 s in) down to 540 degC over five minutes."""
+    return Effect({(dev["rto"], "chamber_temp_c"): round(_ramp(t, 0.0, 300.0, 820.0, 540.0), 1)})
+
+
+def adsorber_breakthrough(t: float, dev: dict[str, str]) -> Effect:
+    """The activated carbon saturates: the outlet concentration climbs from 4 mg/m3 towards the inlet's
+    (120 mg/m3 in the example) over 20 minutes, past 10 mg/m3 (80 % removal at 50 in) within two."""
+    adsorber = dev["adsorber"]
+    return Effect(
+        {
+            (adsorber, "voc_in_mg_m3"): 120.0,
+            (adsorber, "voc_out_mg_m3"): round(_sigmoid(t, 600.0, 150.0, 4.0, 110.0), 2),
+        }
+    )
+
+
+def collection_fan_stop(t: float, dev: dict[str, str]) -> Effect:
+    """The VOC collection fan trips while the coating line runs (GB 37822-2019 10.1.2: collection must run with
+    production): the fan reports stopped until commanded on; the line runs on until the interlock stops it."""
+    return Effect(tripped=frozenset({dev["exhaust_fan"]}))
 
 
 def ph_excursion(t: float, dev: dict[str, str]) -> Effect:
@@ -198,6 +231,25 @@ INCIDENTS: dict[str, IncidentSpec] = {
             electrolyte_leak,
         ),
         IncidentSpec("rto_failure", "RTO 故障", "RTO failure", "voc_incinerator", "rto", None, rto_failure),
+        IncidentSpec("rto_trip", "RTO 燃烧器跳闸", "RTO burner trip", "voc_incinerator", "rto", None, rto_trip),
+        IncidentSpec(
+            "adsorber_breakthrough",
+            "活性炭吸附穿透",
+            "Carbon adsorber breakthrough",
+            "coating",
+            "adsorber",
+            None,
+            adsorber_breakthrough,
+        ),
+        IncidentSpec(
+            "collection_fan_stop",
+            "VOC 收集风机停机",
+            "VOC collection fan stops",
+            "coating",
+            "exhaust_fan",
+            None,
+            collection_fan_stop,
+        ),
         IncidentSpec(
             "ph_excursion",
             "废水 pH 超标",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from core.model import PointKind
 from core.plant import PlantConfig
-from simulator.actuators import ActuatorBank
+from simulator.actuators import STATE_POINT, ActuatorBank
 from simulator.energy import OutdoorTemperature, ProfileCounter, profile_for
 from simulator.incidents import INCIDENTS, Effect
 from simulator.signals import GaugeSignal
@@ -90,6 +90,8 @@ class SimPlant:
         for site in plant.sites:
             for area in site.areas:
                 for dev in area.devices:
+                    if dev.hj212 is not None:  # an HJ 212 data logger: ``simulator.hj212`` plays it over TCP
+                        continue
                     signals: dict[str, GaugeSignal | ProfileCounter | OutdoorTemperature] = {}
                     for p in dev.points:
                         lo, hi = p.range
@@ -118,7 +120,15 @@ class SimPlant:
                         signals,
                     )
         #: the actuators answer signed commands with the secret's per-device keys (``core.commands``)
-        self.actuators = ActuatorBank(self.devices.values(), secret=secret, speed=speed)
+        initial = {
+            (site.code, dev.code): p.nominal >= 0.5
+            for site in plant.sites
+            for area in site.areas
+            for dev in area.devices
+            for p in dev.points
+            if p.key == STATE_POINT.get(dev.kind) and p.nominal is not None
+        }
+        self.actuators = ActuatorBank(self.devices.values(), secret=secret, speed=speed, initial=initial)
 
     # --- incidents ----------------------------------------------------------------------------------------
 
@@ -151,6 +161,10 @@ class SimPlant:
             dev = next(d for d in in_area if d.code == dev_code)
             incident.frozen[(dev_code, key)] = self._point_value(dev, key, now, added)
         self.incidents[name] = incident
+        for dev_code in effect.tripped:
+            actuator = self.actuators.actuators.get((incident.site, dev_code))
+            if actuator is not None and actuator.on:
+                actuator.on, actuator.since = False, now
         return chosen_area
 
     def clear_incident(self, name: str | None = None, now: float | None = None) -> list[str]:

@@ -3,7 +3,9 @@
 Each connection reads CRLF-terminated frames (at most ``max_frame_bytes``), parses them with the pure codec,
 checks MN and PW against the plant's loggers, reassembles split uploads, and queues what must be stored. One
 writer task takes everything queued, stores it in one transaction (in a worker thread) and only then sends the
-9014 data answers the frames asked for: a logger that gets no answer keeps the data and sends it again
+9014 data answers the frames asked for (the same transaction queues the relayable readings in the relay outbox; a
+relay loop publishes them to ingest afterwards, ``ingest.hj212.relay``, so an answer never waits for the broker):
+a logger that gets no answer keeps the data and sends it again
 (HJ 212-2017 6.4, timeout and retries), so nothing answered is lost. While the database is down the queue fills
 and the listener stops reading (TCP back-pressure on the loggers). A bad frame costs only itself: it becomes a
 dead letter with its reason and the peer's address, and the connection goes on.
@@ -21,7 +23,6 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 import psycopg
 
@@ -43,7 +44,7 @@ from ingest.hj212.interpret import (
     set_time,
 )
 from ingest.hj212.registry import LoggerIndex, LoggerInfo, load_loggers
-from ingest.hj212.relay import telemetry_of
+from ingest.hj212.relay import Publisher, backlog, purge_sent, send_pending, telemetry_of
 from ingest.hj212.segment import Message, build_frame, parse_frame
 from ingest.hj212.settings import Hj212Settings
 from ingest.hj212.split import Reassembler
@@ -73,17 +74,15 @@ class _Connection:
     refused_in_a_row: int = 0
 
 
-class Relay(Protocol):
-    def publish(self, messages: list[tuple[str, bytes]], timeout_s: float) -> int: ...
-
-
 class Hj212Listener:
     """Serve loggers until ``stop``; ``counters`` for the heartbeat, ``commands`` for the audit and tests.
 
     ``relay`` (``ingest.hj212.relay.MqttRelay``), when given, carries the committed readings to ingest's rules
-    and detectors before the 9014 answers go out."""
+    and detectors: the writer queues them in the relay outbox with the readings, the relay loop publishes them."""
 
-    def __init__(self, *, database_url: str, settings: Hj212Settings, clock=None, relay: Relay | None = None) -> None:
+    def __init__(
+        self, *, database_url: str, settings: Hj212Settings, clock=None, relay: Publisher | None = None
+    ) -> None:
         self.database_url = database_url
         self.settings = settings
         self.relay = relay
@@ -102,6 +101,13 @@ class Hj212Listener:
         self._connections: set[_Connection] = set()
         self._timescale = False
         self._db_up = True
+        self._relay_wake: asyncio.Event | None = None
+        self._relay_task: asyncio.Task | None = None
+        self._relay_conn: psycopg.Connection | None = None
+        self._relay_stopping = False
+        self._relay_backlog = (0, 0.0)
+        self._relay_alarmed = False
+        self._purged_at = 0.0
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -116,6 +122,9 @@ class Hj212Listener:
             asyncio.create_task(self._write_loop(), name="hj212-writer"),
             asyncio.create_task(self._housekeeping(), name="hj212-housekeeping"),
         ]
+        if self.relay is not None:
+            self._relay_wake = asyncio.Event()
+            self._relay_task = asyncio.create_task(self._relay_loop(), name="hj212-relay")
         _LOGGER.info("HJ 212 listener on %s:%d, %d logger(s)", self.settings.host, self.port, len(self.index.loggers))
 
     async def stop(self) -> None:
@@ -133,8 +142,16 @@ class Hj212Listener:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._conn is not None:
-            self._conn.close()
+        if self._relay_task is not None:
+            # the loop ends after one more pass (a pass in a thread cannot be cancelled); what is not confirmed
+            # then stays in the outbox for the next start
+            self._relay_stopping = True
+            assert self._relay_wake is not None
+            self._relay_wake.set()
+            await asyncio.gather(self._relay_task, return_exceptions=True)
+        for conn in (self._conn, self._relay_conn):
+            if conn is not None:
+                conn.close()
 
     async def serve_forever(self, stop: asyncio.Event) -> None:
         await self.start()
@@ -170,18 +187,44 @@ class Hj212Listener:
             if current_revision(conn) != self.index.revision:
                 self.index = load_loggers(conn)
                 _LOGGER.info("HJ 212 loggers reloaded: %d", len(self.index.loggers))
+            if self.relay is not None:
+                self._watch_relay(conn)
             heartbeat(
                 conn, service="hj212", instance=self.instance, started_at=self.started_at, counters=self.snapshot()
             )
 
+    def _watch_relay(self, conn: psycopg.Connection) -> None:
+        """The outbox's backlog for the heartbeat, an ERROR once it is older than the threshold, and retention."""
+        self._relay_backlog = unsent, age = backlog(conn)
+        late = age > self.settings.relay_backlog_alarm_s
+        if late and not self._relay_alarmed:
+            _LOGGER.error(
+                "HJ 212 relay backlog: %d message(s) unsent, the oldest for %.0f s: their readings are stored but "
+                "no rule has judged them (is the broker reachable?)",
+                unsent,
+                age,
+            )
+        elif self._relay_alarmed and not late:
+            _LOGGER.warning("HJ 212 relay backlog cleared (%d unsent, oldest %.0f s)", unsent, age)
+        self._relay_alarmed = late
+        if time.monotonic() - self._purged_at >= self.settings.relay_purge_every_s:
+            self._purged_at = time.monotonic()
+            purged = purge_sent(conn, older_than=timedelta(days=self.settings.relay_retention_days))
+            if purged:
+                self.counters["relay_purged"] += purged
+
     def snapshot(self) -> dict:
-        return {
+        out = {
             **self.counters,
             "connections": len(self._connections),
             "loggers": len(self.index.loggers),
             "queue_depth": self._queue.qsize() if self._queue else 0,
             "db_up": self._db_up,
         }
+        if self.relay is not None:
+            out["relay_unsent"], out["relay_oldest_unsent_s"] = self._relay_backlog[0], round(self._relay_backlog[1])
+            out["relay_backlog_late"] = self._relay_alarmed
+        return out
 
     # --- connections ------------------------------------------------------------------------------------------
 
@@ -367,13 +410,16 @@ class Hj212Listener:
             )
             work.rows, work.flags = found.rows, found.flags
             if self.relay is not None:
-                work.relay = telemetry_of(
-                    found.rows,
-                    found.flags,
-                    logger,
-                    now=self.now(),
-                    max_age=timedelta(hours=self.settings.relay_max_age_h),
-                )
+                work.relay = [
+                    (logger.site, logger.device, topic, payload)
+                    for topic, payload in telemetry_of(
+                        found.rows,
+                        found.flags,
+                        logger,
+                        now=self.now(),
+                        max_age=timedelta(hours=self.settings.relay_max_age_h),
+                    )
+                ]
             work.dead += [
                 self._dead(connection, raw, p.value, d, message=message, logger=logger) for p, d in found.problems
             ]
@@ -478,7 +524,8 @@ class Hj212Listener:
                     _LOGGER.warning("HJ 212: database is back")
                 self._db_up, delay = True, 1.0
                 break
-            await self._relay(items)
+            if self._relay_wake is not None and any(item.relay for item in items):
+                self._relay_wake.set()
             for item in items:
                 writer = item.answer_to
                 for reply in item.replies:
@@ -486,26 +533,65 @@ class Hj212Listener:
                         writer.write(reply)
                         self.counters["replies"] += 1
 
-    async def _relay(self, items: list[Work]) -> None:
-        """Hand the committed readings to ingest (``ingest.hj212.relay``) before the loggers are answered."""
-        messages = [m for item in items for m in item.relay]
-        if self.relay is None or not messages:
+    async def _relay_loop(self) -> None:
+        """Publish the outbox to ingest (``ingest.hj212.relay.send_pending``) until the listener stops: at once
+        after a commit that queued messages, every ``relay_poll_s`` otherwise, with back-off while the broker
+        (or the database) does not take them."""
+        assert self._relay_wake is not None
+        delay = self.settings.relay_retry_s
+        while True:
+            stopping = self._relay_stopping  # a stop asked for before this pass: it is the last one
+            try:
+                done = await asyncio.to_thread(self._relay_pass)
+            except Exception as exc:  # the database may be down: the rows wait, the writer reports the outage
+                _LOGGER.debug("HJ 212 relay pass failed: %s", exc)
+                done = None
+            if done is not None and done.sent:
+                self.counters["relayed"] += done.sent
+            if stopping:
+                return
+            if done is None or done.error:
+                if done is not None:
+                    self.counters["relay_unconfirmed"] += done.claimed - done.sent
+                    if delay == self.settings.relay_retry_s:
+                        _LOGGER.warning(
+                            "HJ 212 relay: %d of %d message(s) not confirmed (%s); they stay in the outbox, "
+                            "retrying with back-off",
+                            done.claimed - done.sent,
+                            done.claimed,
+                            done.error,
+                        )
+                await self._relay_sleep(delay)
+                delay = min(delay * 2, self.settings.relay_retry_max_s)
+                continue
+            delay = self.settings.relay_retry_s
+            if done.claimed < self.settings.relay_batch:
+                await self._relay_sleep(self.settings.relay_poll_s)
+
+    async def _relay_sleep(self, seconds: float) -> None:
+        assert self._relay_wake is not None
+        if self._relay_stopping:
             return
         try:
-            unconfirmed = await asyncio.to_thread(self.relay.publish, messages, self.settings.relay_timeout_s)
-        except Exception:  # a relay bug must not stop storage and answers: the readings are committed
-            _LOGGER.exception("HJ 212 relay of %d message(s) failed", len(messages))
-            unconfirmed = len(messages)
-        self.counters["relayed"] += len(messages) - unconfirmed
-        if unconfirmed:
-            self.counters["relay_unconfirmed"] += unconfirmed
-            _LOGGER.warning(
-                "HJ 212 relay: the broker did not confirm %d of %d message(s) within %.0f s; the "
-                "readings are stored, their rules may judge them late or not at all",
-                unconfirmed,
-                len(messages),
-                self.settings.relay_timeout_s,
+            await asyncio.wait_for(self._relay_wake.wait(), seconds)
+        except TimeoutError:
+            pass
+        self._relay_wake.clear()
+
+    def _relay_pass(self):
+        assert self.relay is not None
+        if self._relay_conn is None or self._relay_conn.closed:
+            self._relay_conn = psycopg.connect(self.database_url, connect_timeout=5, autocommit=True)
+        try:
+            return send_pending(
+                self._relay_conn,
+                self.relay,
+                batch=self.settings.relay_batch,
+                timeout_s=self.settings.relay_timeout_s,
             )
+        except psycopg.OperationalError:
+            self._relay_conn.close()
+            raise
 
     def _commit(self, items: list[Work]) -> None:
         started = time.perf_counter()

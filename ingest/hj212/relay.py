@@ -14,12 +14,21 @@ not judged: a calibration gas or a frozen value would raise false alarms or clea
 evaluation counts them as invalid data. History older than ``relay_max_age_h`` is stored, not relayed (a logger
 re-sending last month after an outage must not raise alarms for it now; ingest refuses old data too).
 
-Delivery: the listener waits for the broker's PUBACKs before it sends the 9014 answers, up to ``relay_timeout_s``;
-a frame whose relay is not confirmed by then is answered anyway (its readings are stored, the regulator's data
-comes first) and counted (``relay_unconfirmed``) and logged; the MQTT client keeps trying to deliver it while
-the process runs. The broker account needs write access to ``ehs/v1/+/+/telemetry`` (deploy/mosquitto/acl,
-user ``ehs-hj212``), and ingest accepts it as a sender for any device when the broker names senders
-(``EHS_INGEST_RELAY_SENDERS``).
+Delivery (a transactional outbox): the messages are written to ``hj212_relay_outbox`` in the same transaction
+as the frame's readings, and the 9014 answer waits for that commit only, never for the broker. A relay loop in
+the listener process (``send_pending``) claims unsent rows oldest first (``FOR UPDATE SKIP LOCKED``: two
+listeners on one database never claim the same row), publishes them QoS 1 and marks them ``sent_at`` only after
+the broker's PUBACK; a row not confirmed keeps ``sent_at`` empty, counts an attempt and its error, and the loop
+backs off and tries again. A crash, a restart or a broker outage between the commit and the PUBACK leaves the
+rows unsent, and the next start sends them. Delivery is at least once: a row confirmed by the broker but not
+yet marked (a crash in between) is sent again, and that copy is harmless, because ingest keys readings on
+(point, time) and a rule sees the same value at the same time again. Sent rows are deleted after
+``relay_retention_days``. The listener's heartbeat shows the backlog (``relay_unsent``, ``relay_oldest_unsent_s``)
+and it logs an ERROR past ``relay_backlog_alarm_s``; the alerts worker raises the system alarm
+``hj212.relay_backlog`` per site from the outbox itself (``alerts.watchdog.watch_relay``), so a dead listener's
+backlog is an alarm too. The broker account needs write access to ``ehs/v1/+/+/telemetry``
+(deploy/mosquitto/acl, user ``ehs-hj212``), and ingest accepts it as a sender for any device when the broker
+names senders (``EHS_INGEST_RELAY_SENDERS``).
 """
 
 from __future__ import annotations
@@ -28,9 +37,12 @@ import logging
 import os
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import orjson
+import psycopg
 
 from core import mqtt as mq
 from core import topics
@@ -83,14 +95,32 @@ class MqttRelay:
 
     def __init__(self, mqtt_url: str, *, client_id: str | None = None) -> None:
         self.address = mq.BrokerAddress.parse(mqtt_url)
-        self.client = mq.new_client(
-            self.address, client_id or f"ehs-hj212-relay-{os.getpid()}", protocol=mq.detect_protocol(self.address)
-        )
+        try:
+            protocol = mq.detect_protocol(self.address)
+        except (ConnectionError, OSError) as exc:  # a broker down now must not keep the listener from starting
+            _LOGGER.error("HJ 212 relay: %s; assuming MQTT 5 until it answers", exc)
+            protocol = mq.MQTTv5
+        self.client = mq.new_client(self.address, client_id or f"ehs-hj212-relay-{os.getpid()}", protocol=protocol)
         self.client.max_queued_messages_set(100_000)
 
     def start(self) -> None:
-        mq.connect_blocking(self.client, self.address)
+        """Connect; a broker that is down now does not stop the listener: the client keeps trying, and the
+        outbox holds the readings meanwhile."""
+        try:
+            mq.connect_blocking(self.client, self.address)
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            _LOGGER.error(
+                "HJ 212 relay: broker %s not reachable (%s); readings wait in the outbox until it is",
+                self.address.redacted(),
+                exc,
+            )
+            self.client.connect_async(self.address.host, self.address.port, keepalive=30)
+            self.client.loop_start()
+            return
         _LOGGER.info("HJ 212 readings relayed to ingest through %s", self.address.redacted())
+
+    def is_connected(self) -> bool:
+        return self.client.is_connected()
 
     def stop(self) -> None:
         self.client.disconnect()
@@ -98,6 +128,10 @@ class MqttRelay:
 
     def publish(self, messages: list[tuple[str, bytes]], timeout_s: float) -> int:
         """Publish every message; return how many the broker did not confirm within ``timeout_s``."""
+        return sum(not ok for ok in self.publish_each(messages, timeout_s))
+
+    def publish_each(self, messages: list[tuple[str, bytes]], timeout_s: float) -> list[bool]:
+        """Publish every message; for each, whether the broker confirmed it (PUBACK) within ``timeout_s``."""
         infos = []
         for topic, payload in messages:
             try:
@@ -106,15 +140,83 @@ class MqttRelay:
                 _LOGGER.warning("HJ 212 relay: %s not queued: %s", topic, exc)
                 infos.append(None)
         deadline = time.monotonic() + timeout_s
-        unconfirmed = 0
+        confirmed = []
         for info in infos:
             if info is None:
-                unconfirmed += 1
+                confirmed.append(False)
                 continue
             try:
                 info.wait_for_publish(max(0.0, deadline - time.monotonic()))
-                confirmed = info.is_published()
-            except (ValueError, RuntimeError):  # not connected now: paho sends it after reconnecting
-                confirmed = False
-            unconfirmed += not confirmed
-        return unconfirmed
+                confirmed.append(info.is_published())
+            except (ValueError, RuntimeError):  # not connected now
+                confirmed.append(False)
+        return confirmed
+
+
+# --- the outbox ------------------------------------------------------------------------------------------------
+
+
+class Publisher(Protocol):
+    def is_connected(self) -> bool: ...
+
+    def publish_each(self, messages: list[tuple[str, bytes]], timeout_s: float) -> list[bool]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """What one pass of ``send_pending`` did."""
+
+    claimed: int = 0
+    sent: int = 0
+    error: str | None = None
+
+
+def send_pending(conn: psycopg.Connection, publisher: Publisher, *, batch: int, timeout_s: float) -> Pass:
+    """Claim up to ``batch`` unsent outbox rows, oldest first, publish them and mark the confirmed ones sent.
+
+    The rows stay locked (``FOR UPDATE SKIP LOCKED``) until their marks commit, so another listener skips them.
+    The pass runs in a transaction of its own (``conn`` in autocommit mode, as the listener's are)."""
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT id, topic, payload FROM hj212_relay_outbox WHERE sent_at IS NULL ORDER BY id LIMIT %s "
+            "FOR UPDATE SKIP LOCKED",
+            (batch,),
+        ).fetchall()
+        if not rows:
+            return Pass()
+        if not publisher.is_connected():
+            error = "broker not connected"
+            confirmed = [False] * len(rows)
+        else:
+            error = f"no PUBACK within {timeout_s:g} s"
+            confirmed = publisher.publish_each([(topic, bytes(payload)) for _id, topic, payload in rows], timeout_s)
+        sent = [row[0] for row, ok in zip(rows, confirmed, strict=True) if ok]
+        failed = [row[0] for row, ok in zip(rows, confirmed, strict=True) if not ok]
+        if sent:
+            conn.execute(
+                "UPDATE hj212_relay_outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL "
+                "WHERE id = ANY(%s)",
+                (sent,),
+            )
+        if failed:
+            conn.execute(
+                "UPDATE hj212_relay_outbox SET attempts = attempts + 1, last_error = %s WHERE id = ANY(%s)",
+                (error, failed),
+            )
+    return Pass(len(rows), len(sent), error if failed else None)
+
+
+def backlog(conn: psycopg.Connection) -> tuple[int, float]:
+    """Unsent rows and the age in seconds of the oldest (0 when none)."""
+    count, age = conn.execute(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 "
+        "FROM hj212_relay_outbox WHERE sent_at IS NULL"
+    ).fetchone()
+    return int(count), float(age)
+
+
+def purge_sent(conn: psycopg.Connection, *, older_than: timedelta) -> int:
+    """Delete sent rows older than ``older_than``; return how many."""
+    return conn.execute(
+        "DELETE FROM hj212_relay_outbox WHERE sent_at IS NOT NULL AND sent_at < now() - %s", (older_than,)
+    ).rowcount

@@ -39,7 +39,22 @@ class Hj212Settings(BaseSettings):
     #: Relay the readings to ingest's rules and detectors over the broker (``ingest.hj212.relay``); needs
     #: EHS_MQTT_URL. Off: HJ 212 readings are stored and evaluated for compliance only, no alarms.
     relay: bool = True
-    #: Seconds to wait for the broker to confirm a relayed frame before its 9014 answer is sent anyway.
+    #: Seconds the relay loop waits for the broker to confirm (PUBACK) a batch of outbox messages; the
+    #: unconfirmed ones stay unsent and are tried again (the 9014 answers never wait for the broker).
     relay_timeout_s: float = Field(5.0, gt=0)
+    #: Outbox messages published per pass at most.
+    relay_batch: int = Field(500, ge=1)
+    #: Seconds between outbox checks when no commit wakes the relay loop (another listener's rows, restarts).
+    relay_poll_s: float = Field(2.0, gt=0)
+    #: First and longest back-off (seconds) while the broker does not take the messages.
+    relay_retry_s: float = Field(1.0, gt=0)
+    relay_retry_max_s: float = Field(30.0, gt=0)
+    #: An unsent message older than this (seconds) is logged as an ERROR and shown in the heartbeat
+    #: (``relay_backlog_late``).
+    relay_backlog_alarm_s: float = Field(300.0, gt=0)
+    #: Sent outbox rows are deleted after this many days.
+    relay_retention_days: float = Field(7.0, gt=0)
+    #: Seconds between retention passes.
+    relay_purge_every_s: float = Field(3600.0, gt=0)
     #: Readings older than this (hours) are stored but not relayed (history re-sent after an outage).
     relay_max_age_h: float = Field(24.0, gt=0)

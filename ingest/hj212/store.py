@@ -1,5 +1,6 @@
 """Write what the listener received in one transaction: readings (binary COPY, duplicates dropped by the key
-(point, time) as ``ingest.writer`` does), their HJ 212 flags, dead letters with the peer, and device status."""
+(point, time) as ``ingest.writer`` does), their HJ 212 flags, dead letters with the peer, device status, and the
+relay outbox rows that carry the relayable readings to ingest (``ingest.hj212.relay``)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ class Work:
     answer_to: object | None = None
     #: the frame as received, for a dead letter if the database refuses what it asks to store
     raw: bytes = b""
-    #: telemetry messages (topic, payload) that carry the readings to ingest once stored (``relay``)
-    relay: list[tuple[str, bytes]] = field(default_factory=list)
+    #: telemetry messages (site, device, topic, payload) that carry the readings to ingest: stored in
+    #: ``hj212_relay_outbox`` with the readings, published later by the relay loop (``ingest.hj212.relay``)
+    relay: list[tuple[str, str, str, bytes]] = field(default_factory=list)
 
 
 def storable(text: str) -> str:
@@ -95,6 +97,16 @@ def write_dead(conn: psycopg.Connection, dead: list[DeadFrame]) -> None:
         )
 
 
+def write_relay(conn: psycopg.Connection, messages: list[tuple[str, str, str, bytes]]) -> None:
+    """Queue telemetry messages (site, device, topic, payload) in the relay outbox (the caller's transaction)."""
+    if not messages:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO hj212_relay_outbox (site, device, topic, payload) VALUES (%s, %s, %s, %s)", messages
+        )
+
+
 def write_work(
     conn: psycopg.Connection,
     items: list[Work],
@@ -113,6 +125,7 @@ def write_work(
     if statuses:
         write_statuses(conn, Decoded(statuses=statuses))
     mark_late(conn, rows, late_before)
+    write_relay(conn, [m for item in items for m in item.relay])
     if notify and written:
         announce(conn, batch_id, rows)
     return written

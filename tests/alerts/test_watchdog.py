@@ -68,3 +68,32 @@ def test_silent_stuck_and_brokerless_groups_raise_and_clear(database_url: str, s
         conn.execute("DELETE FROM service_heartbeat WHERE instance IN ('h:2', 'h:3')")
         watch(conn=conn, service_name="ingest", stale_s=30, now=now, watcher="test")
         assert _alarms(conn)["_service/ingest"][:2] == (False, 0)
+
+
+def test_an_old_hj212_relay_backlog_raises_a_system_alarm_per_site_and_clears(database_url: str, site: str) -> None:
+    from alerts.watchdog import RELAY_RULE, watch_relay
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        with conn.transaction():
+            apply(conn, site)
+        now = datetime.now(UTC)
+        conn.execute(
+            "INSERT INTO hj212_relay_outbox (site, device, topic, payload, created_at) VALUES "
+            "(%s, 'ww-1', 't', '', now() - interval '400 s'), (%s, 'ww-1', 't', '', now() - interval '10 s')",
+            (site, f"{site}x"),
+        )
+
+        def alarms() -> dict:
+            rows = conn.execute(
+                "SELECT source, condition_active, severity, activations FROM alarm WHERE rule = %s", (RELAY_RULE,)
+            ).fetchall()
+            return {r[0]: r[1:] for r in rows}
+
+        late = watch_relay(conn=conn, late_s=300, now=now, watcher="test")
+        assert list(late) == [site] and late[site] >= 400
+        assert alarms() == {f"{site}/hj212-relay": (True, 3, 1)}  # the young backlog of the other site: none
+        watch_relay(conn=conn, late_s=300, now=now, watcher="test")
+        assert alarms() == {f"{site}/hj212-relay": (True, 3, 1)}  # raised once
+        conn.execute("UPDATE hj212_relay_outbox SET sent_at = now()")
+        assert watch_relay(conn=conn, late_s=300, now=now, watcher="test") == {}
+        assert alarms()[f"{site}/hj212-relay"][:2] == (False, 0)

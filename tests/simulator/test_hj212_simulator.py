@@ -45,7 +45,7 @@ def test_simulated_loggers_reach_the_database_through_the_listener(database_url:
         for logger in loggers:
             logger.start_incident("analyzer_calibration")
         for _ in range(400):
-            if all(logger.answered >= 4 for logger in loggers):
+            if all(logger.answered >= 8 for logger in loggers):  # 2011 and 2021 each cycle
                 break
             await asyncio.sleep(0.05)
         stop.set()
@@ -54,7 +54,7 @@ def test_simulated_loggers_reach_the_database_through_the_listener(database_url:
         return loggers
 
     loggers = asyncio.run(scenario())
-    assert all(logger.answered >= 4 for logger in loggers)
+    assert all(logger.answered >= 8 for logger in loggers)
     with psycopg.connect(database_url) as conn:
         by_key = dict(
             conn.execute(
@@ -64,5 +64,6 @@ def test_simulated_loggers_reach_the_database_through_the_listener(database_url:
         flags = conn.execute("SELECT DISTINCT flag FROM reading_flag").fetchall()
         dead = conn.execute("SELECT count(*) FROM dead_letter").fetchone()[0]
     assert by_key["cod_mg_l"] >= 12 and by_key["ph_ph"] >= 12 and by_key["flow_l_s"] >= 12
+    assert by_key["pump_rs_code"] >= 12  # the pump's run state (SB1-RS, 2021) with each real-time frame
     assert flags == [("C",)]  # calibration flagged, flow (w00000) not
     assert dead == 0
