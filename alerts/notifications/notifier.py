@@ -125,17 +125,17 @@ class Notifier:
             # before the next one is looked at
             with conn.transaction():
                 delivery = outbox.claim(conn=conn, now=now, worker=self.instance, policy=self.policy)
+                if isinstance(delivery, dict):
+                    ctx = outbox.context(conn, delivery["outbox_id"])
+                    target = outbox.delivery_target(conn, delivery)
+                    if delivery["kind"] == "webpush" and self._vapid is None:
+                        self._vapid = webpush.vapid_keys(
+                            conn=conn, secret=self.secret, configured=self.settings.vapid_private_key
+                        )
             if delivery is not outbox.AGAIN:
                 break
         if not isinstance(delivery, dict):  # nothing due, or only deliveries put aside
             return False
-        with conn.transaction():
-            ctx = outbox.context(conn, delivery["outbox_id"])
-            target = outbox.delivery_target(conn, delivery)
-            if delivery["kind"] == "webpush" and self._vapid is None:
-                self._vapid = webpush.vapid_keys(
-                    conn=conn, secret=self.secret, configured=self.settings.vapid_private_key
-                )
         started = self.clock.now()
         result, shown = self._deliver(delivery, ctx, target, started)
         with conn.transaction():
