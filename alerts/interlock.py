@@ -24,6 +24,8 @@ from core.commands import device_key, signed
 
 _LOGGER = logging.getLogger(__name__)
 AckHandler = Callable[[str, bytes, object], None]  # (topic, payload, MQTT 5 properties), on paho's network thread
+#: The acknowledgements' subscription: ``ehs/v1/{site}/{device}/cmd/ack``.
+ACK_FILTER = f"{topics.PREFIX}/+/+/{topics.CMD_ACK}"
 
 
 class InterlockPort(Protocol):
@@ -50,6 +52,9 @@ class MqttInterlock:
         self.protocol = protocol or mq.detect_protocol(address)
         self.connected = threading.Event()
         self.sent = 0
+        #: Messages outside the ack subscription, ignored: amqtt hands a new subscriber the retained messages of
+        #: other topics too (the devices' retained statuses), which are not bad acknowledgements.
+        self.foreign = 0
         self._keys: dict[tuple[str, str], bytes] = {}
         self._last_issued: dict[tuple[str, str], int] = {}
         self._issue_lock = threading.Lock()
@@ -66,7 +71,7 @@ class MqttInterlock:
             _LOGGER.error("MQTT broker refused the interlock client: %s", reason_code)
             return
         if self.on_ack is not None:
-            client.subscribe(f"{topics.PREFIX}/+/+/{topics.CMD_ACK}", qos=1)
+            client.subscribe(ACK_FILTER, qos=1)
         self.connected.set()
         _LOGGER.info("interlock client connected to %s", self.address.redacted())
 
@@ -81,6 +86,9 @@ class MqttInterlock:
                 topic = msg.topic
             except UnicodeDecodeError:  # not UTF-8: kept (escaped) for the dead letters
                 topic = msg._topic.decode("utf-8", "backslashreplace")
+            if not mqtt.topic_matches_sub(ACK_FILTER, topic):
+                self.foreign += 1  # another topic's retained message (amqtt): neither an ack nor a bad one
+                return
             self.on_ack(topic, msg.payload, getattr(msg, "properties", None))
 
     def start(self, *, wait: float | None = 10.0) -> None:

@@ -300,6 +300,7 @@ class AlertsWorker:
                     **notify,
                     "mqtt_connected": self.interlock.connected.is_set(),
                     "ack_queue": self.acks.qsize(),
+                    "foreign_messages": self.interlock.foreign,  # other topics' retained messages (amqtt), ignored
                     "liveness": self.liveness.report(),
                     "stuck": self.liveness.stuck(),
                 },

@@ -1,7 +1,7 @@
 """Notification benchmark: alarm committed -> webhook delivered, and a flood of 1,000 alarms.
 
 The notifier runs as its own process (``python -m alerts``, the real composition root) on a real broker and
-PostgreSQL; the providers are local stand-ins (``tests/alerts/providers.py``) that check signatures and enforce
+PostgreSQL; the providers are local stand-ins (``simulator/providers.py``) that check signatures and enforce
 the published rate limits (DingTalk robot 20/min, WeCom group bot 20/min, Feishu bot 100/min and 5/s), reached
 through ``EHS_ALERTS_NOTIFY_ENDPOINTS``; the messages themselves are built and sent by apprise.
 
@@ -127,7 +127,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def run(args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(REPO_ROOT))
-    from tests.alerts.providers import Providers, text_of
+    from simulator.providers import Providers, text_of
 
     result: dict = {}
     with (

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +94,42 @@ def canonical_time(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # the integers orjson writes itself
+
+
+def canonical(value: Any) -> Any:
+    """``value`` as JSONB gives it back, for hashing: a detail hashes the same before it is stored and after it is
+    read, whatever numbers it holds.
+
+    - ``-0.0`` is ``0.0`` (PostgreSQL's numeric has no negative zero);
+    - NaN and the infinities are ``null`` (what orjson writes for them, so what is stored);
+    - a float that orjson writes with an exponent and that is a whole number (``1e+16``; every float of 1e16 or
+      more) is the integer JSONB spells out (``10000000000000000``, exactly the decimal of the written digits);
+    - an integer beyond 64 bits (read back from such a float) is written in full, where orjson would refuse it.
+
+    Every value that is unchanged by a round trip through JSONB is left as it is, so the hashes of entries that
+    verified before stay the same; only entries with one of the above (which never verified) hash otherwise.
+    """
+    if isinstance(value, dict):
+        return {k: canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if value == 0.0:
+            return 0.0
+        written = orjson.dumps(value)
+        if b"e" in written and value.is_integer():
+            return canonical(int(Decimal(written.decode())))
+        return value
+    if isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
+        return orjson.Fragment(str(value))
+    return value
+
+
 def entry_hash(
     prev_hash: str,
     seq: int,
@@ -106,10 +144,18 @@ def entry_hash(
     version: int = VERSION,
     key: bytes | None = None,
 ) -> str:
-    """The hash of one entry: v2 keyed and zone-independent, v1 as written before migration 0021."""
+    """The hash of one entry: v2 keyed and zone-independent, v1 as written before migration 0021; ``detail`` in its
+    ``canonical`` form (what JSONB gives back)."""
     if version == 1:
         body = orjson.dumps(
-            {"seq": seq, "at": at.isoformat(), "actor": actor, "action": action, "target": target, "detail": detail},
+            {
+                "seq": seq,
+                "at": at.isoformat(),
+                "actor": actor,
+                "action": action,
+                "target": target,
+                "detail": canonical(detail),
+            },
             option=orjson.OPT_SORT_KEYS,
         )
         return hashlib.sha256(prev_hash.encode() + body).hexdigest()
@@ -123,7 +169,7 @@ def entry_hash(
             "target": target,
             "site": site,
             "area": area,
-            "detail": detail,
+            "detail": canonical(detail),
         },
         option=orjson.OPT_SORT_KEYS,
     )

@@ -113,8 +113,8 @@ def set_baseline(
 
 
 def _figure(value: float) -> float:
-    """Rounded, and never -0.0: JSONB gives -0.0 back as 0.0, which would break the audit entry's hash."""
-    return round(value, 4) + 0.0
+    """Rounded for the audit record (a -0.0 is fine: ``core.audit`` hashes it as the 0.0 JSONB gives back)."""
+    return round(value, 4)
 
 
 def _insert(

@@ -120,16 +120,22 @@ class Notifier:
     def send_one(self, conn: psycopg.Connection) -> bool:
         """Claim, send and record one due delivery; False when nothing is due."""
         now = self.clock.now()
-        with conn.transaction():
-            delivery = outbox.claim(conn=conn, now=now, worker=self.instance, policy=self.policy)
-            if delivery is None:
-                return False
-            ctx = outbox.context(conn, delivery["outbox_id"])
-            target = outbox.delivery_target(conn, delivery)
-            if delivery["kind"] == "webpush" and self._vapid is None:
-                self._vapid = webpush.vapid_keys(
-                    conn=conn, secret=self.secret, configured=self.settings.vapid_private_key
-                )
+        for _ in range(outbox.CLAIM_TRIES):
+            # one delivery per transaction (the lock order of ``outbox.claim``): a delivery put aside is committed
+            # before the next one is looked at
+            with conn.transaction():
+                delivery = outbox.claim(conn=conn, now=now, worker=self.instance, policy=self.policy)
+                if isinstance(delivery, dict):
+                    ctx = outbox.context(conn, delivery["outbox_id"])
+                    target = outbox.delivery_target(conn, delivery)
+                    if delivery["kind"] == "webpush" and self._vapid is None:
+                        self._vapid = webpush.vapid_keys(
+                            conn=conn, secret=self.secret, configured=self.settings.vapid_private_key
+                        )
+            if delivery is not outbox.AGAIN:
+                break
+        if not isinstance(delivery, dict):  # nothing due, or only deliveries put aside
+            return False
         started = self.clock.now()
         result, shown = self._deliver(delivery, ctx, target, started)
         with conn.transaction():

@@ -301,7 +301,7 @@ def summarise(*, conn: psycopg.Connection, now: datetime, policy: Policy) -> lis
         "array_agg(o.id ORDER BY o.id) AS ids FROM notification_outbox o JOIN alarm_flood f ON "
         "f.id = o.flood_id LEFT JOIN notification_group ng ON ng.flood_id = o.flood_id WHERE "
         "o.status = 'grouped' AND o.group_id IS NULL GROUP BY o.flood_id, f.site, f.area, f.drill, "
-        "f.ended_at, ng.last_summary_at",
+        "f.ended_at, ng.last_summary_at ORDER BY o.flood_id",  # two planners lock the floods' rows in one order
     ):
         if (
             g["ended_at"] is None
@@ -356,47 +356,67 @@ def summarise(*, conn: psycopg.Connection, now: datetime, policy: Policy) -> lis
 # --- 2. claim ------------------------------------------------------------------------------------------------
 
 
-def claim(
-    *, conn: psycopg.Connection, now: datetime, worker: str, policy: Policy, tries: int = 20
-) -> dict[str, Any] | None:
-    """The most urgent due delivery with a token of its channel, marked ``sending`` under a lease; or None."""
-    for _ in range(tries):
-        d = store.fetch_one(
-            conn,
-            "SELECT * FROM notification_delivery WHERE status = 'pending' AND next_attempt_at "
-            "<= %s ORDER BY priority DESC, next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-            (now,),
-        )
-        if d is None:
-            return None
-        o = store.fetch_one(
-            conn,
-            "SELECT o.kind, o.alarm_id, a.state FROM notification_outbox o LEFT JOIN alarm a "
-            "ON a.id = o.alarm_id WHERE o.id = %s",
-            (d["outbox_id"],),
-        )
-        if o["kind"] == "reminder" and o["state"] not in NEEDS_ACK:  # acknowledged meanwhile: stop reminding
-            conn.execute(
-                "UPDATE notification_delivery SET status = 'skipped', last_error = 'acknowledged' WHERE id = %s",
-                (d["id"],),
-            )
-            _close_outbox(conn, d["outbox_id"], now)
-            continue
-        if d["channel_id"] is not None:
-            wait = _take_token(conn, d["channel_id"], now)
-            if wait > 0:
-                conn.execute(
-                    "UPDATE notification_delivery SET next_attempt_at = %s WHERE id = %s",
-                    (now + timedelta(seconds=wait), d["id"]),
-                )
-                continue
+class Again:
+    """``claim`` put a delivery aside (its channel has no token yet, or its reminder was acknowledged): commit and
+    claim again."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "outbox.AGAIN"
+
+
+AGAIN = Again()
+#: How many deliveries a sender puts aside (each in its own transaction) before it gives up for now.
+CLAIM_TRIES = 20
+
+
+def claim(*, conn: psycopg.Connection, now: datetime, worker: str, policy: Policy) -> dict[str, Any] | Again | None:
+    """The most urgent due delivery with a token of its channel, marked ``sending`` under a lease; None when nothing
+    is due; ``AGAIN`` when the most urgent one was put aside (no token: deferred until one is due; a reminder
+    acknowledged meanwhile: skipped), so the caller commits and claims again.
+
+    Lock order: one call locks one delivery row, then at most one of its channel row (the token) or its outbox row
+    (closing a skipped reminder), never both and never a second channel or outbox row. ``finish`` locks the delivery,
+    then its channel, then its outbox; a claim that went on to the next delivery in the same transaction held the
+    first one's outbox or channel while waiting for the next one's (and a finishing sender held them the other way
+    round): PostgreSQL found the cycle and aborted one side with "deadlock detected". Hence one delivery per
+    transaction."""
+    d = store.fetch_one(
+        conn,
+        "SELECT * FROM notification_delivery WHERE status = 'pending' AND next_attempt_at "
+        "<= %s ORDER BY priority DESC, next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        (now,),
+    )
+    if d is None:
+        return None
+    o = store.fetch_one(
+        conn,
+        "SELECT o.kind, o.alarm_id, a.state FROM notification_outbox o LEFT JOIN alarm a "
+        "ON a.id = o.alarm_id WHERE o.id = %s",
+        (d["outbox_id"],),
+    )
+    if o["kind"] == "reminder" and o["state"] not in NEEDS_ACK:  # acknowledged meanwhile: stop reminding
         conn.execute(
-            "UPDATE notification_delivery SET status = 'sending', attempts = attempts + 1, lease_until = %s, "
-            "claimed_by = %s WHERE id = %s",
-            (now + policy.lease, worker, d["id"]),
+            "UPDATE notification_delivery SET status = 'skipped', last_error = 'acknowledged' WHERE id = %s",
+            (d["id"],),
         )
-        return {**d, "attempts": d["attempts"] + 1}
-    return None
+        _close_outbox(conn, d["outbox_id"], now)
+        return AGAIN
+    if d["channel_id"] is not None:
+        wait = _take_token(conn, d["channel_id"], now)
+        if wait > 0:
+            conn.execute(
+                "UPDATE notification_delivery SET next_attempt_at = %s WHERE id = %s",
+                (now + timedelta(seconds=wait), d["id"]),
+            )
+            return AGAIN
+    conn.execute(
+        "UPDATE notification_delivery SET status = 'sending', attempts = attempts + 1, lease_until = %s, "
+        "claimed_by = %s WHERE id = %s",
+        (now + policy.lease, worker, d["id"]),
+    )
+    return {**d, "attempts": d["attempts"] + 1}
 
 
 def _take_token(conn: psycopg.Connection, channel_id: int, now: datetime) -> float:
@@ -537,9 +557,9 @@ def requeue_lost(*, conn: psycopg.Connection, now: datetime) -> list[int]:
     """Deliveries whose lease ran out (their worker died mid-send) go back to the queue; return their ids."""
     lost = store.fetch(
         conn,
-        "UPDATE notification_delivery SET status = 'pending', next_attempt_at = %s, lease_until "
-        "= NULL WHERE status = 'sending' AND lease_until < %s RETURNING id, kind, lease_until, "
-        "claimed_by",
+        "UPDATE notification_delivery d SET status = 'pending', next_attempt_at = %s, lease_until = NULL FROM "
+        "(SELECT id FROM notification_delivery WHERE status = 'sending' AND lease_until < %s ORDER BY id "
+        "FOR UPDATE SKIP LOCKED) l WHERE d.id = l.id RETURNING d.id, d.kind, d.lease_until, d.claimed_by",
         (now, now),
     )
     for d in lost:

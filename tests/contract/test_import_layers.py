@@ -46,8 +46,6 @@ EXCEPTIONS = {
     "moves that use case out of the console",
     ("benchmarks/notify.py", "cli"): "as benchmarks/alarm_latency.py (cli.plantfile, issue 18 item 5)",
     ("benchmarks/reports.py", "cli"): "as benchmarks/alarm_latency.py (cli.plantfile, issue 18 item 5)",
-    ("benchmarks/notify.py", "tests"): "the provider stand-ins live in tests/alerts/providers.py, so `ehs bench "
-    "notify` needs a source checkout until they move (issue 18 item 10)",
 }
 # Import cycles between modules known today, frozenset of modules -> why it is tolerated for now.
 KNOWN_CYCLES: dict[frozenset[str], str] = {}

@@ -6,6 +6,7 @@ the fixture creates it exactly as the shared interface specifies, only if it is 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -104,6 +105,19 @@ def _model(scale: float = 1.0):
     x = np.arange(1.0, 13.0)
     energy = pd.Series(scale * (100 + 5 * x) + 2 * np.array([1, -1, -1, 1] * 3), index=months)
     return fit_baseline(energy, pd.DataFrame({"production": x}, index=months), granularity="monthly")
+
+
+def test_a_baseline_whose_figures_round_to_negative_zero_is_audited_intact(
+    conn: psycopg.Connection, plant: str
+) -> None:
+    """NMBE of -0.00001 % rounds to -0.0, which JSONB gives back as 0.0: the audit chain still verifies (the audit
+    hashes its canonical form; no workaround here any more)."""
+    model = dataclasses.replace(_model(), nmbe_pct=-0.00001, r2=-0.0)
+    set_baseline(conn=conn, site=plant, meter="e-pack", model=model, reason="-0.0", actor="alice")
+    assert conn.execute("SELECT detail->>'nmbe_pct' FROM audit_entry WHERE action = 'energy.baseline'").fetchone() == (
+        "0.0",
+    )
+    assert audit.verify(conn)[1] == []
 
 
 def test_rebaselining_supersedes_and_is_audited(conn: psycopg.Connection, plant: str) -> None:
