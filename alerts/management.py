@@ -222,7 +222,7 @@ def flood(conn: psycopg.Connection, config: AlertConfig, alarm: dict, at: dateti
     ).fetchone()[0]
     flood = store.fetch_one(
         conn,
-        "SELECT * FROM alarm_flood WHERE site = %s AND area = %s AND ended_at IS NULL FOR UPDATE",
+        "SELECT * FROM alarm_flood WHERE site = %s AND area = %s AND ended_at IS NULL ORDER BY id FOR UPDATE",
         (alarm["site"], alarm["area"] or ""),
     )
     if flood is not None:
@@ -284,7 +284,7 @@ def end_floods(*, conn: psycopg.Connection, now: datetime, config: AlertConfig) 
     """End floods whose rate fell below ``flood_end`` per window (the worker's tick); return their ids."""
     d = config.defaults
     ended = []
-    for flood in store.fetch(conn, "SELECT * FROM alarm_flood WHERE ended_at IS NULL FOR UPDATE"):
+    for flood in store.fetch(conn, "SELECT * FROM alarm_flood WHERE ended_at IS NULL ORDER BY id FOR UPDATE"):
         n = db.execute(
             conn,
             "SELECT count(*) FROM alarm_event WHERE annunciated AND site = %s AND coalesce(area, '') = %s AND at > %s",
