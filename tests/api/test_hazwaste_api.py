@@ -1,17 +1,23 @@
 """The hazardous-waste API end to end: scan flow (container, steps, history), label PDF with a readable QR code,
-incompatible storage refused, manifest with licence scope, exports in XLSX and CSV, regulators read only."""
+incompatible storage refused, manifest with licence scope, exports in XLSX and CSV, regulators read only
+and see the site-level (area-less) hazardous-waste alarms."""
 
 from __future__ import annotations
 
 import io
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 import zxingcpp
 from openpyxl import load_workbook
 from PIL import Image
 
+from alerts import service
+from core.scope import CodeScope
+from hazwaste import compliance as hw_compliance
 from tests.api import hazwaste_world
 from tests.api.conftest import SITE, World
 
@@ -157,3 +163,32 @@ def test_incompatible_storage_and_licence_scope_are_refused(world: World) -> Non
     text = subprocess.run(["pdftotext", "-", "-"], input=r.content, capture_output=True, check=True).stdout.decode()
     for expected in ("危险废物转移联单", "20263205000777", "已提交", "HW49", "一厂"):
         assert expected in text, expected
+
+
+def test_regulators_see_the_site_level_hazwaste_alarms_read_only(world: World) -> None:
+    """Declaration (and manifest) alarms have no area: a regulator of the site sees them through the API, acts on
+    none of them; a user of another site sees none (core.scope, site-level records)."""
+    hazwaste_world.seed(world.url)
+    now = datetime(2026, 3, 20, 2, 0, tzinfo=UTC)  # February's monthly declaration was due on 15 March
+    with psycopg.connect(world.url) as conn:
+        findings = hw_compliance.evaluate(conn=conn, now=now, dwell=False)
+        service.apply_findings(conn=conn, findings=findings, now=now)
+        conn.commit()
+        (alarm_id,) = conn.execute(
+            "SELECT id FROM alarm WHERE rule = 'hazwaste.declaration.monthly' AND site = %s AND closed_at IS NULL",
+            (SITE,),
+        ).fetchone()
+        assert conn.execute("SELECT area FROM alarm WHERE id = %s", (alarm_id,)).fetchone()[0] is None
+    for who in ("regulator", "operator"):
+        listed = world.client.get("/api/v1/alarms", headers=world.headers(who), params={"site": SITE}).json()
+        assert alarm_id in [a["id"] for a in listed], who
+        assert world.client.get(f"/api/v1/alarms/{alarm_id}", headers=world.headers(who)).status_code == 200
+    assert world.client.post(f"/api/v1/alarms/{alarm_id}/ack", headers=world.headers("regulator")).status_code == 403
+    assert world.client.get(f"/api/v1/alarms/{alarm_id}", headers=world.headers("other_site")).status_code == 404
+    assert alarm_id not in [
+        a["id"] for a in world.client.get("/api/v1/alarms", headers=world.headers("other_site")).json()
+    ]
+    # a process-limited caller still sees no area-less record of another kind: the scope's default is strict
+    assert not CodeScope([SITE], [f"{SITE}/wastewater"]).sees(SITE, None)
+    assert CodeScope([SITE], [f"{SITE}/wastewater"]).sees(SITE, None, site_level=True)
+    assert not CodeScope(["s2"], ["s2/wastewater"]).sees(SITE, None, site_level=True)
