@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from hazwaste import manifests
+from hazwaste import exports, manifests
 from hazwaste.catalogue import HazwasteError
 from hazwaste.manifest_pdf import STATES
 
@@ -84,13 +84,10 @@ _ALIASES = {_norm(h): field for field, hs in RECEIPT_HEADERS.items() for h in hs
 def _table(data: bytes, filename: str) -> tuple[list[str], list[tuple[int, list[Any]]]]:
     """Header and (line, values) of a CSV (UTF-8, BOM allowed) or XLSX file; ReceiptsRefused when unreadable."""
     if filename.lower().endswith(".xlsx"):
-        from openpyxl import load_workbook
-
         try:
-            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            rows = list(wb.active.iter_rows(values_only=True, max_row=MAX_ROWS + 2))
-        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
-            raise ReceiptsRefused([f"line 1: not a readable XLSX file ({type(exc).__name__})"]) from None
+            rows = exports.read_xlsx(data, max_rows=MAX_ROWS + 2)
+        except ValueError as exc:
+            raise ReceiptsRefused([f"line 1: {exc}"]) from None
     else:
         try:
             text = data.decode("utf-8-sig")

@@ -192,3 +192,38 @@ def test_regulators_see_the_site_level_hazwaste_alarms_read_only(world: World) -
     assert not CodeScope([SITE], [f"{SITE}/wastewater"]).sees(SITE, None)
     assert CodeScope([SITE], [f"{SITE}/wastewater"]).sees(SITE, None, site_level=True)
     assert not CodeScope(["s2"], ["s2/wastewater"]).sees(SITE, None, site_level=True)
+
+
+def test_receipts_import_and_manifest_export(world: World) -> None:
+    hazwaste_world.seed(world.url)
+    op = world.headers("operator")
+    number = hazwaste_world.delivered(world.url)
+    url = f"{HW}/manifests/receipts"
+    short = hazwaste_world.receipts_csv(number, 30.0)
+    bad = short + f"{number[:-1]}x,1,kg,2026-01-06,L\n".encode()
+    r = world.client.post(url, headers=op, params={"site": SITE}, files={"file": ("r.csv", bad)})
+    assert r.status_code == 422, r.text
+    problems = [e["message"] for e in r.json()["errors"]]
+    assert any(p.startswith("line 3, column 联单编号") for p in problems), problems
+    r = world.client.get(f"{HW}/manifests", headers=op, params={"site": SITE, "state": "delivered"})
+    assert number in [m["number"] for m in r.json()]  # nothing applied
+    r = world.client.post(
+        url, headers=world.headers("regulator"), params={"site": SITE}, files={"file": ("r.csv", short)}
+    )
+    assert r.status_code == 403
+    r = world.client.post(url, headers=op, params={"site": SITE}, files={"file": ("r.csv", short)})
+    assert r.status_code == 200, r.text
+    assert r.json()["manifests"][0] == {
+        "line": 2,
+        "number": number,
+        "state": "discrepancy",
+        "received_kg": 30.0,
+    }
+    r = world.client.get(
+        f"{HW}/manifests/export",
+        headers=world.headers("regulator"),
+        params={"site": SITE, "period": "2026-01", "format": "csv"},
+    )
+    assert r.status_code == 200 and r.text.lstrip("\ufeff").startswith("联单编号,移出人,危险废物名称")
+    line = next(x for x in r.text.splitlines() if x.startswith(number))
+    assert "数量差异" in line and ",30.0," in line

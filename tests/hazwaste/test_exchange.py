@@ -5,6 +5,7 @@ the rules' field order."""
 from __future__ import annotations
 
 import io
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import Workbook
+from typer.testing import CliRunner
 
+from cli.main import app
+from core.settings import get_settings
 from hazwaste import exchange, manifests
 from hazwaste.exchange import ReceiptsRefused, import_receipts
 from tests.fuzzing import budget
@@ -223,3 +227,36 @@ def test_fuzzed_receipts_either_apply_whole_or_change_nothing(
 
 class _Undo(Exception):
     """Roll the applied import back so that each example starts from the same manifests."""
+
+
+def test_console_import_receipts(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    with psycopg.connect(database_url) as c:
+        w = seed(c, unique_code("hw"))
+        mid, number = _manifest(c, w)
+    monkeypatch.setenv("EHS_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        bad = tmp_path / "bad.csv"
+        bad.write_bytes(_csv([[number, "lots", "kg", "2026-01-07", LICENCE]]))
+        refused = CliRunner().invoke(app, ["hazwaste", "import-receipts", str(bad)])
+        assert refused.exit_code == 1 and "line 2, column 接收量" in refused.output
+        good = tmp_path / "good.csv"
+        good.write_bytes(_csv([[number, "150", "kg", "2026-01-07", LICENCE]]))
+        done = CliRunner().invoke(app, ["hazwaste", "import-receipts", str(good), "--actor", "li"])
+        assert done.exit_code == 0, done.output
+        assert json.loads(done.output.strip().splitlines()[-1]) == {
+            "rows": 1,
+            "received": 0,
+            "discrepancies": 1,
+            "unchanged": 0,
+        }
+    finally:
+        get_settings.cache_clear()
+    with psycopg.connect(database_url) as c:
+        assert c.execute("SELECT state, received_kg FROM hw_manifest WHERE id = %s", (mid,)).fetchone() == (
+            "discrepancy",
+            150.0,
+        )
+        assert c.execute(
+            "SELECT actor FROM audit_entry WHERE action = 'hazwaste.manifest.import_receipts'"
+        ).fetchall() == [("console:li",)]
