@@ -610,10 +610,14 @@ def list_alarms(
 ) -> list[dict[str, Any]]:
     """Alarms, most urgent and newest first; by default the open ones (anything not back to normal).
 
-    ``sites`` (site codes) and ``areas`` (``site/area`` keys) restrict the list to what a caller may see.
+    ``sites`` (site codes) and ``areas`` (``site/area`` keys) restrict the list to what a caller may see; alarms
+    without an area are site-level and pass ``areas`` (core.scope).
     """
     where, params = store.filters(
-        {"site": site, "area": area, "rule": rule, "drill": drill, "flood_id": flood_id}, sites=sites, areas=areas
+        {"site": site, "area": area, "rule": rule, "drill": drill, "flood_id": flood_id},
+        sites=sites,
+        areas=areas,
+        site_level=True,
     )
     if states:
         where.append("state = ANY(%(states)s)")

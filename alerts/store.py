@@ -74,17 +74,24 @@ fetch_one = db.fetch_one
 
 
 def filters(
-    equal: Mapping[str, Any], *, sites: Sequence[str] | None = None, areas: Sequence[str] | None = None
+    equal: Mapping[str, Any],
+    *,
+    sites: Sequence[str] | None = None,
+    areas: Sequence[str] | None = None,
+    site_level: bool = False,
 ) -> tuple[list[str], dict[str, Any]]:
     """WHERE terms and parameters of a list: ``column = value`` for each filter that is given (None: any), and
     the caller's scope, ``sites`` (site codes) and ``areas`` (``site/area`` keys) of a table with ``site`` and
-    ``area`` columns."""
+    ``area`` columns; ``site_level``: rows without an area belong to the whole site and pass ``areas``
+    (core.scope)."""
     where, params = ["true"], {}
     if sites is not None:
         where.append("site = ANY(%(sites)s)")
         params["sites"] = list(sites)
     if areas is not None:
-        where.append("site || '/' || coalesce(area, '') = ANY(%(areas)s)")
+        where.append(
+            "(site || '/' || coalesce(area, '') = ANY(%(areas)s)" + (" OR area IS NULL)" if site_level else ")")
+        )
         params["areas"] = list(areas)
     for column, value in equal.items():
         if value is not None:

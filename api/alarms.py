@@ -58,12 +58,13 @@ def as_json(conn: psycopg.Connection, alarm: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_visible(conn: psycopg.Connection, ascope: AlarmScope, alarm_id: int, *, events: bool = False) -> dict[str, Any]:
-    """One alarm the caller may see, else 404 (as if it did not exist)."""
+    """One alarm the caller may see (site-level alarms, without an area, with their site: core.scope), else 404
+    (as if it did not exist)."""
     try:
         alarm = service.get_alarm(conn=conn, alarm_id=alarm_id, events=events)
     except models.NotFound:
         alarm = None
-    if alarm is None or not ascope.sees(alarm["site"], alarm["area"]):
+    if alarm is None or not ascope.sees(alarm["site"], alarm["area"], site_level=True):
         raise NotFound(f"no alarm {alarm_id}")
     return alarm
 

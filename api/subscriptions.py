@@ -123,7 +123,7 @@ class Session:
         site = registry.sites.get(event.get("site")) if isinstance(event.get("site"), str) else None
         if site is None or not (self.alarm_all or site in self.alarm_sites) or not self.principal.scope.has_site(site):
             return False
-        if self.principal.scope.processes is None:
-            return True
+        if self.principal.scope.processes is None or not event.get("area"):
+            return True  # an alarm without an area is site-level: everyone with the site sees it (core.scope)
         area = registry.area_codes.get((site, event.get("area")))
         return area is not None and registry.visible_area(self.principal, area)

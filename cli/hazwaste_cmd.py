@@ -1,18 +1,21 @@
-"""``ehs hazwaste``: the periodic compliance evaluation (findings -> alarms) and the stage-model evaluation."""
+"""``ehs hazwaste``: the periodic compliance evaluation (findings -> alarms), the stage-model evaluation and the
+import of the receivers' confirmations of receipt."""
 
 from __future__ import annotations
 
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import typer
 
 from alerts import service as alert_service
 from cli.common import database_url
+from core import audit
 from core.model import Finding
-from hazwaste import compliance, dwell
+from hazwaste import compliance, dwell, exchange
 from hazwaste.settings import HazwasteSettings
 from hazwaste.workdays import WorkCalendar
 
@@ -71,3 +74,46 @@ def dwell_eval(
         )
         result[f"{kind}_precision"], result[f"{kind}_recall"] = part["precision"], part["recall"]
     typer.echo(json.dumps({"containers": containers, "events": len(events), **result}))
+
+
+@app.command("import-receipts")
+def import_receipts_cmd(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or XLSX from the receiver"),
+    site: str | None = typer.Option(None, help="Only manifests of this site (default: every site)"),
+    actor: str = typer.Option("console", help="Who imports (recorded on the manifests' events)"),
+) -> None:
+    """Confirm manifests from the receiver's file (联单编号, 接收量, 接收日期, 经营许可证编号): all rows or none;
+    each refusal names its line and column. Last line: one JSON object."""
+    with database_url() as url, psycopg.connect(url) as conn:
+        site_ids = None
+        if site is not None:
+            row = conn.execute("SELECT id FROM site WHERE code = %s", (site,)).fetchone()
+            if row is None:
+                typer.echo(f"no site {site!r}", err=True)
+                raise typer.Exit(2)
+            site_ids = [row[0]]
+        try:
+            with conn.transaction():
+                result = exchange.import_receipts(
+                    conn=conn,
+                    data=file.read_bytes(),
+                    filename=file.name,
+                    site_ids=site_ids,
+                    actor=f"console:{actor}",
+                    now=datetime.now(UTC),
+                )
+                audit.append(
+                    conn,
+                    actor=f"console:{actor}",
+                    action="hazwaste.manifest.import_receipts",
+                    target=site or "*",
+                    detail={k: result[k] for k in ("rows", "received", "discrepancies", "unchanged")},
+                )
+        except exchange.ReceiptsRefused as exc:
+            for p in exc.problems:
+                typer.echo(p, err=True)
+            typer.echo(json.dumps({"refused": len(exc.problems)}))
+            raise typer.Exit(1) from None
+    for m in result["manifests"]:
+        typer.echo(f"line {m['line']:>5}  {m['number']}  {m['state']:12} {m['received_kg']} kg")
+    typer.echo(json.dumps({k: result[k] for k in ("rows", "received", "discrepancies", "unchanged")}))

@@ -4,6 +4,12 @@ Domain records (alarms, commands, bypasses, audit entries) name their site and a
 scope (api.policy.Scope) holds site ids and process types. ``resolve`` converts once per request (the one
 site-id-to-code conversion, ``site_codes``), and domain functions take the result and filter in SQL
 (``sql``) or check one record (``sees``).
+
+Site-level records: an alarm without an area (hazardous-waste manifest and declaration alarms, a site's
+declarations) belongs to the whole site, so anyone with the site in scope sees it, callers limited to some
+processes (regulators) too: ``site_level=True``. Other records without an area (a whole-site report, which holds
+every area's data) stay hidden from process-limited callers (the default). Seeing is not acting: actions on an
+alarm check the strict scope (``alerts.service``), so process-limited callers read site-level alarms only.
 """
 
 from __future__ import annotations
@@ -28,17 +34,21 @@ class CodeScope:
     def everything(cls) -> CodeScope:
         return cls(None, None)
 
-    def sees(self, site: str, area: str | None) -> bool:
-        return (self.sites is None or site in self.sites) and (
-            self.areas is None or f"{site}/{area or ''}" in self.areas
-        )
+    def sees(self, site: str, area: str | None, *, site_level: bool = False) -> bool:
+        """True when the record of ``site`` and ``area`` is in scope; ``site_level``: a record without an area
+        belongs to the whole site (visible with the site in scope)."""
+        if self.sites is not None and site not in self.sites:
+            return False
+        if self.areas is None or (site_level and not area):
+            return True
+        return f"{site}/{area or ''}" in self.areas
 
-    def sql(self, site: str = "site", area: str = "area") -> tuple[str, dict[str, Any]]:
+    def sql(self, site: str = "site", area: str = "area", *, site_level: bool = False) -> tuple[str, dict[str, Any]]:
         """A WHERE term on the columns ``site`` and ``area`` and its parameters (``scope_sites``, ``scope_areas``)."""
         return (
             f"(%(scope_sites)s::text[] IS NULL OR {site} = ANY(%(scope_sites)s::text[])) AND "
             f"(%(scope_areas)s::text[] IS NULL OR {site} || '/' || coalesce({area}, '') = "
-            "ANY(%(scope_areas)s::text[]))",
+            f"ANY(%(scope_areas)s::text[]){f' OR {area} IS NULL' if site_level else ''})",
             {"scope_sites": self.sites, "scope_areas": self.areas},
         )
 

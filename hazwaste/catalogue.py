@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import psycopg
 from psycopg.rows import dict_row
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 
 from core.db import execute
 from core.errors import DomainError
@@ -47,10 +47,19 @@ class WasteTypeSpec(BaseModel):
     precautions: str = ""
     incompatible_with: list[Code] = Field(default_factory=list, description="waste types never stored with it")
     processes: list[str] = Field(default_factory=list, description="generating processes")
+    _edition_named: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
     def _listed(self) -> WasteTypeSpec:
+        self._edition_named = "edition" in self.model_fields_set
         entry = codes.lookup(self.waste_code, self.edition)
+        if entry is None and not self._edition_named:
+            # no edition named: any edition that lists the code, the site's edition decides (HazwasteSite)
+            for edition in codes.EDITIONS:
+                entry = codes.lookup(self.waste_code, edition)
+                if entry is not None:
+                    self.edition = edition  # type: ignore[assignment]
+                    break
         if entry is None:
             raise ValueError(
                 f"{self.waste_code} is not in the {self.edition} list (as far as this catalogue "
@@ -75,6 +84,12 @@ class HazwasteSite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     site: Code
+    edition: Literal[2021, 2025] | None = Field(
+        None,
+        description="the edition of the National Hazardous Waste List the site uses; its waste types take it "
+        "unless they name one, and each code must be in it (hazwaste.codes.switch_edition names what a switch "
+        "changes)",
+    )
     storage_limit_days: int = Field(365, gt=0, description="Solid Waste Law Art. 81: at most one year")
     warn_days: list[int] = Field(default_factory=lambda: [270, 330])
     unit_class: Literal["key", "simplified", "registration"] = "key"
@@ -85,6 +100,25 @@ class HazwasteSite(BaseModel):
 
     @model_validator(mode="after")
     def _references(self) -> HazwasteSite:
+        if self.edition is not None:
+            problems = []
+            for w in self.waste_types:
+                if w._edition_named and w.edition != self.edition:
+                    problems.append(f"waste type {w.code!r} names the {w.edition} list, the site uses {self.edition}")
+                    continue
+                found = (
+                    codes.switch_edition([w.waste_code], w.edition, self.edition) if w.edition != self.edition else []
+                )
+                if found:
+                    problems.append(f"waste type {w.code!r}: {found[0].message}")
+                    continue
+                if w.edition != self.edition:
+                    old, entry = codes.lookup(w.waste_code, w.edition), codes.lookup(w.waste_code, self.edition)
+                    if old is not None and entry is not None and w.list_name == old.description:
+                        w.list_name = entry.description
+                    w.edition = self.edition
+            if problems:
+                raise ValueError("; ".join(problems))
         known = {w.code for w in self.waste_types}
         for w in self.waste_types:
             unknown = set(w.incompatible_with) - known

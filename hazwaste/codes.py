@@ -1,8 +1,13 @@
 """The National Hazardous Waste List (国家危险废物名录) as versioned data: the entries a Li-ion plant uses.
 
 Source: standards.md section 4.1 (2021 edition, in force 2021-01-01, [CONFIRMED-PRIMARY]). The 2025 edition
-(in force 2025-01-01) exists, but its text has not been checked here: its entries below are the 2021 ones carried
-over and marked ``confirmed=False`` until someone compares them with the 2025 text (standards.md says so).
+(adopted 2024-11-08, in force 2025-01-01, [CONFIRMED-SECONDARY]) exists, but standards.md gives none of its text:
+no code it changed, added or removed (section 8 lists "the 2025 名录 code changes" as still to check). So its
+entries below are the 2021 ones carried over and marked ``confirmed=False``, and ``EDITION_MAP`` (a code of one
+edition -> its code in the next, or None when the entry was dropped) is empty. The mechanism is in place: a site
+names its edition (``HazwasteSite.edition``), every waste type is validated against it, and ``switch_edition``
+names each code that is absent from the new edition with its mapped code where the table gives one; filling in
+the 2025 changes is a data change here, once they are confirmed.
 Code format: 8 digits = industry (3) + sequence (3) + category HWxx (2); ``900-000-xx`` is waste found hazardous
 by testing.
 """
@@ -63,6 +68,65 @@ LIST: dict[int, dict[str, ListEntry]] = {
     2021: {c: ListEntry(c, cat, d, tuple(h.split(",")), 2021) for c, cat, d, h in _2021},
     2025: {c: ListEntry(c, cat, d, tuple(h.split(",")), 2025, confirmed=False) for c, cat, d, h in _2021},
 }
+
+
+#: (from edition, to edition) -> {code in the old edition: its code in the new one, or None when dropped}.
+#: Empty: standards.md states no 2025 change (see the module text); add rows only from a confirmed source.
+EDITION_MAP: dict[tuple[int, int], dict[str, str | None]] = {(2021, 2025): {}}
+
+#: The codes a Li-ion battery plant uses by default (standards.md 4.1's table, "Typical Li-ion source"): every
+#: one must exist in each edition a site may choose (tests/hazwaste/test_codes.py).
+BATTERY_PLANT_CODES = (
+    "900-402-06",  # cleaning solvents
+    "900-404-06",  # electrolyte solvents, NMP (the mapping is common EIA practice, [UNCONFIRMED])
+    "900-405-06",  # NMP recovery residues
+    "900-407-06",
+    "900-409-06",
+    "900-249-08",
+    "900-214-08",
+    "900-217-08",
+    "900-218-08",
+    "900-219-08",
+    "900-014-13",
+    "900-015-13",
+    "900-039-49",  # VOC adsorber activated carbon
+    "900-041-49",  # electrolyte drums, NMP totes, filters
+    "900-042-49",  # spill clean-up
+    "900-045-49",  # BMS boards
+    "900-047-49",  # QC lab
+    "900-999-49",  # expired electrolyte, LiPF6
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EditionFinding:
+    """A code of a site's catalogue that the new edition does not list as it is."""
+
+    code: str
+    replacement: str | None  # the mapped code, when EDITION_MAP gives one
+    message: str
+
+
+def switch_edition(codes: list[str] | tuple[str, ...], old: int, new: int) -> list[EditionFinding]:
+    """What changes for these codes when a site moves from edition ``old`` to ``new``: one finding per code that
+    ``new`` does not list (with its mapped code where EDITION_MAP gives one). Empty: every code carries over."""
+    if old not in LIST or new not in LIST:
+        raise ValueError(f"unknown edition {old if old not in LIST else new}; known: {', '.join(map(str, EDITIONS))}")
+    mapping = EDITION_MAP.get((old, new), {})
+    out = []
+    for code in dict.fromkeys(codes):
+        mapped = mapping.get(code, code)
+        if code in mapping and mapped is None:
+            out.append(EditionFinding(code, None, f"{code} is dropped from the {new} list: re-classify this waste"))
+        elif lookup(mapped, new) is None:
+            out.append(
+                EditionFinding(
+                    code, None, f"{code} is not in the {new} list and no mapping is known: re-classify this waste"
+                )
+            )
+        elif mapped != code:
+            out.append(EditionFinding(code, mapped, f"{code} of the {old} list is {mapped} in the {new} list"))
+    return out
 
 
 def lookup(code: str, edition: int) -> ListEntry | None:

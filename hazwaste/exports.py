@@ -228,6 +228,18 @@ def to_xlsx(sheets: list[tuple[str, list[tuple[str, str]], list[dict[str, Any]]]
     return buf.getvalue()
 
 
+def read_xlsx(data: bytes, *, max_rows: int) -> list[tuple[Any, ...]]:
+    """The rows (values) of an uploaded workbook's first sheet, at most ``max_rows``; ValueError when it is not a
+    readable XLSX file (hazwaste.exchange reads the receivers' confirmations with it)."""
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        return list(wb.active.iter_rows(values_only=True, max_row=max_rows))
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
+        raise ValueError(f"not a readable XLSX file ({type(exc).__name__})") from None
+
+
 def ledger_workbook(*, conn: psycopg.Connection, site_id: int, period: str, tz: str) -> bytes:
     """The ledger of a period, tables B.1 to B.5, and the declaration figures, as one XLSX workbook."""
     start, end = period_bounds(period, tz)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import psycopg
 
-from reports.kinds import alarm_month, carbon_inventory, device_health, incident, interlocks
+from reports.kinds import alarm_month, carbon_inventory, device_health, hazwaste, incident, interlocks
 from reports.model import Document, Params
 
 
@@ -30,6 +30,16 @@ KINDS: dict[str, ReportKind] = {
         ReportKind("device_health", "设备健康月报", "Device health report", "period", device_health.build),
         ReportKind(
             "carbon_inventory", "温室气体排放清单", "Greenhouse-gas inventory", "period", carbon_inventory.build
+        ),
+        ReportKind(
+            "hazwaste_month", "危险废物管理月报", "Hazardous-waste monthly report", "period", hazwaste.build_month
+        ),
+        ReportKind(
+            "hazwaste_year",
+            "危险废物年度申报数据",
+            "Hazardous-waste annual declaration figures",
+            "period",
+            hazwaste.build_year,
         ),
     )
 }

@@ -86,7 +86,7 @@ def overview(
             ORDER BY priority DESC, raised_at DESC NULLS LAST LIMIT 200""",
                 {"site": s["code"], "rules": list(_RULE_PREFIXES), "areas": outfall_areas},
             )
-            if ascope.sees(a["site"], a["area"])
+            if ascope.sees(a["site"], a["area"], site_level=True)
         ]
         hazwaste = (
             hazwaste_compliance.status(conn=conn, site_id=s["id"], now=now)

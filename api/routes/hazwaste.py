@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -17,7 +17,7 @@ from api.errors import Conflict, Forbidden, Invalid, NotFound
 from api.policy import Permission, Principal
 from api.queries import after_id, encode_cursor, fetch_one
 from core import audit
-from hazwaste import catalogue, exports, ledger, manifests
+from hazwaste import catalogue, exchange, exports, ledger, manifests
 from hazwaste.catalogue import FacilitySpec, WasteTypeSpec
 from hazwaste.labels import LabelData, container_url, render_label
 from hazwaste.manifest_pdf import render_manifest
@@ -399,6 +399,84 @@ def create_manifest(body: ManifestCreate, principal: Recorder, conn: Conn, clock
         detail=body.model_dump(mode="json"),
     )
     return manifests.get(conn=conn, manifest_id=manifest_id)  # type: ignore[return-value]
+
+
+_MAX_UPLOAD = 20 * 1024 * 1024
+
+
+@router.post(
+    "/manifests/receipts",
+    responses={422: {"description": "The file was refused, nothing applied: the line and column of each problem"}},
+)
+def import_receipts(
+    principal: Recorder,
+    conn: Conn,
+    clock: AppClock,
+    site: Annotated[str, Query(max_length=64, description="The consignor's site whose manifests the file confirms")],
+    file: Annotated[
+        UploadFile,
+        File(description="CSV or XLSX: 联单编号, 接收量 (计量单位: kg or 吨), 接收日期, 经营许可证编号"),
+    ],
+) -> dict[str, Any]:
+    """Import the receiver's confirmations of receipt (from the disposal company or the national system): each
+    row confirms one manifest of the site through the state machine (delivered first when it was in transit), a
+    quantity that differs from the shipped one flagged as a discrepancy. The whole file is refused (422, nothing
+    applied) with the line and column of every problem. Recorded in the audit record."""
+    s = _site(conn, principal, site)
+    data = file.file.read(_MAX_UPLOAD + 1)
+    if len(data) > _MAX_UPLOAD:
+        raise Invalid(f"the file is larger than {_MAX_UPLOAD // 1024 // 1024} MB", field="file")
+    result = exchange.import_receipts(
+        conn=conn,
+        data=data,
+        filename=file.filename or "receipts.csv",
+        site_ids=[s["id"]],
+        actor=principal.actor,
+        now=clock.now(),
+    )
+    audit.append(
+        conn,
+        actor=principal.actor,
+        action="hazwaste.manifest.import_receipts",
+        target=site,
+        detail={k: result[k] for k in ("rows", "received", "discrepancies", "unchanged")}
+        | {"numbers": [m["number"] for m in result["manifests"]]},
+    )
+    return result
+
+
+@router.get("/manifests/export", response_class=Response, responses=EXPORT)
+def export_manifests(
+    principal: Exporter,
+    conn: Conn,
+    site: Annotated[str, Query(max_length=64)],
+    period: Period,
+    format: Annotated[Literal["xlsx", "csv"], Query()] = "xlsx",  # noqa: A002 - the query name
+) -> Response:
+    """The transfer manifests (转移联单) of a period (by transfer time, else creation) in the field order of the
+    manifest rules, as XLSX or CSV. Recorded in the audit record."""
+    s = _site(conn, principal, site)
+    audit.append(
+        conn,
+        actor=principal.actor,
+        action="export.hazwaste_manifests",
+        target=f"{site}/{period}",
+        detail={"format": format},
+    )
+    start, end = exports.period_bounds(period, s["timezone"])
+    rows = exchange.manifest_rows(conn=conn, site_id=s["id"], start=start, end=end)
+    name = f"hazwaste-manifests-{site}-{period}"
+    if format == "xlsx":
+        return Response(
+            exports.to_xlsx([("转移联单", exchange.MANIFEST_COLUMNS, rows)], s["timezone"]),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        )
+    return Response(
+        exports.to_csv(exchange.MANIFEST_COLUMNS, rows, s["timezone"]).encode(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
 
 
 @router.get("/manifests/{manifest_id}")

@@ -13,6 +13,7 @@ from hazwaste.catalogue import HazwasteSection, apply_section
 from tests.api.conftest import SITE
 
 _SEQ = itertools.count(1)
+_NUMBERS = itertools.count(int(datetime.now(UTC).timestamp() * 1000) % 10**9 * 10)
 SECTION = {
     "hazwaste": [
         {
@@ -91,6 +92,23 @@ def manifest(url: str, container_id: int) -> int:
             created_by="test",
             at=T0,
         )
+
+
+def delivered(url: str, kg: float = 40.0) -> str:
+    """A new manifest of s1 (one stored container of 40 kg) submitted, shipped and delivered; its number."""
+    cid = container(url, stored=True)
+    mid = manifest(url, cid)
+    number = f"2026{next(_NUMBERS):010d}"
+    with psycopg.connect(url) as conn:
+        ledger.record(conn=conn, container_id=cid, stage="storage_out", at=T0, handler="张三", recorded_by="test")
+        for event, extra in (("submit", {"number": number}), ("depart", {}), ("deliver", {})):
+            manifests.apply_event(conn=conn, manifest_id=mid, event=event, at=T0, actor="test", **extra)
+    return number
+
+
+def receipts_csv(number: str, kg: float, licence: str = "L", day: str = "2026-01-06") -> bytes:
+    """A receiver's confirmation file of one manifest."""
+    return f"联单编号,接收量,计量单位,接收日期,经营许可证编号\n{number},{kg},kg,{day},{licence}\n".encode()
 
 
 def seed(url: str) -> dict[str, int]:

@@ -212,6 +212,8 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/hazwaste/manifests/{manifest_id}"): reader(True, PEOPLE),
     ("GET", "/api/v1/hazwaste/manifests/{manifest_id}/manifest.pdf"): reader(True, PEOPLE),
     ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): Expect(200, OPS, 404),
+    ("POST", "/api/v1/hazwaste/manifests/receipts"): Expect(200, OPS, 403),
+    ("GET", "/api/v1/hazwaste/manifests/export"): Expect(200, frozenset({"admin", "ehs_manager", "regulator"}), 403),
     ("GET", "/api/v1/carbon/factors"): Expect(200, CARBON_READERS, 200),
     ("GET", "/api/v1/carbon/factors/{version}"): Expect(200, CARBON_READERS, 200),
     ("POST", "/api/v1/carbon/factors"): Expect(201, ADMIN, 403),
@@ -627,6 +629,11 @@ BUILD: dict[tuple[str, str], Build] = {
         }
     },
     ("POST", "/api/v1/hazwaste/manifests/{manifest_id}/events"): lambda w, who: {"json": {"event": "cancel"}},
+    ("POST", "/api/v1/hazwaste/manifests/receipts"): lambda w, who: {
+        "params": {"site": SITE},
+        "files": {"file": ("receipts.csv", hazwaste_world.receipts_csv(hazwaste_world.delivered(w.url, 40.0), 40.0))},
+    },
+    ("GET", "/api/v1/hazwaste/manifests/export"): lambda w, who: {"params": {"site": SITE, "period": "2026-01"}},
     **_carbon_build(),
     ("GET", "/api/v1/energy/ledger"): lambda w, who: {"params": {**_ENERGY_WINDOW, "by": "meter"}},
     ("GET", "/api/v1/energy/summary"): lambda w, who: {"params": {"site": SITE}},

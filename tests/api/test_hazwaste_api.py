@@ -1,17 +1,23 @@
 """The hazardous-waste API end to end: scan flow (container, steps, history), label PDF with a readable QR code,
-incompatible storage refused, manifest with licence scope, exports in XLSX and CSV, regulators read only."""
+incompatible storage refused, manifest with licence scope, exports in XLSX and CSV, regulators read only
+and see the site-level (area-less) hazardous-waste alarms."""
 
 from __future__ import annotations
 
 import io
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 import zxingcpp
 from openpyxl import load_workbook
 from PIL import Image
 
+from alerts import service
+from core.scope import CodeScope
+from hazwaste import compliance as hw_compliance
 from tests.api import hazwaste_world
 from tests.api.conftest import SITE, World
 
@@ -157,3 +163,67 @@ def test_incompatible_storage_and_licence_scope_are_refused(world: World) -> Non
     text = subprocess.run(["pdftotext", "-", "-"], input=r.content, capture_output=True, check=True).stdout.decode()
     for expected in ("危险废物转移联单", "20263205000777", "已提交", "HW49", "一厂"):
         assert expected in text, expected
+
+
+def test_regulators_see_the_site_level_hazwaste_alarms_read_only(world: World) -> None:
+    """Declaration (and manifest) alarms have no area: a regulator of the site sees them through the API, acts on
+    none of them; a user of another site sees none (core.scope, site-level records)."""
+    hazwaste_world.seed(world.url)
+    now = datetime(2026, 3, 20, 2, 0, tzinfo=UTC)  # February's monthly declaration was due on 15 March
+    with psycopg.connect(world.url) as conn:
+        findings = hw_compliance.evaluate(conn=conn, now=now, dwell=False)
+        service.apply_findings(conn=conn, findings=findings, now=now)
+        conn.commit()
+        (alarm_id,) = conn.execute(
+            "SELECT id FROM alarm WHERE rule = 'hazwaste.declaration.monthly' AND site = %s AND closed_at IS NULL",
+            (SITE,),
+        ).fetchone()
+        assert conn.execute("SELECT area FROM alarm WHERE id = %s", (alarm_id,)).fetchone()[0] is None
+    for who in ("regulator", "operator"):
+        listed = world.client.get("/api/v1/alarms", headers=world.headers(who), params={"site": SITE}).json()
+        assert alarm_id in [a["id"] for a in listed], who
+        assert world.client.get(f"/api/v1/alarms/{alarm_id}", headers=world.headers(who)).status_code == 200
+    assert world.client.post(f"/api/v1/alarms/{alarm_id}/ack", headers=world.headers("regulator")).status_code == 403
+    assert world.client.get(f"/api/v1/alarms/{alarm_id}", headers=world.headers("other_site")).status_code == 404
+    assert alarm_id not in [
+        a["id"] for a in world.client.get("/api/v1/alarms", headers=world.headers("other_site")).json()
+    ]
+    # a process-limited caller still sees no area-less record of another kind: the scope's default is strict
+    assert not CodeScope([SITE], [f"{SITE}/wastewater"]).sees(SITE, None)
+    assert CodeScope([SITE], [f"{SITE}/wastewater"]).sees(SITE, None, site_level=True)
+    assert not CodeScope(["s2"], ["s2/wastewater"]).sees(SITE, None, site_level=True)
+
+
+def test_receipts_import_and_manifest_export(world: World) -> None:
+    hazwaste_world.seed(world.url)
+    op = world.headers("operator")
+    number = hazwaste_world.delivered(world.url)
+    url = f"{HW}/manifests/receipts"
+    short = hazwaste_world.receipts_csv(number, 30.0)
+    bad = short + f"{number[:-1]}x,1,kg,2026-01-06,L\n".encode()
+    r = world.client.post(url, headers=op, params={"site": SITE}, files={"file": ("r.csv", bad)})
+    assert r.status_code == 422, r.text
+    problems = [e["message"] for e in r.json()["errors"]]
+    assert any(p.startswith("line 3, column 联单编号") for p in problems), problems
+    r = world.client.get(f"{HW}/manifests", headers=op, params={"site": SITE, "state": "delivered"})
+    assert number in [m["number"] for m in r.json()]  # nothing applied
+    r = world.client.post(
+        url, headers=world.headers("regulator"), params={"site": SITE}, files={"file": ("r.csv", short)}
+    )
+    assert r.status_code == 403
+    r = world.client.post(url, headers=op, params={"site": SITE}, files={"file": ("r.csv", short)})
+    assert r.status_code == 200, r.text
+    assert r.json()["manifests"][0] == {
+        "line": 2,
+        "number": number,
+        "state": "discrepancy",
+        "received_kg": 30.0,
+    }
+    r = world.client.get(
+        f"{HW}/manifests/export",
+        headers=world.headers("regulator"),
+        params={"site": SITE, "period": "2026-01", "format": "csv"},
+    )
+    assert r.status_code == 200 and r.text.lstrip("\ufeff").startswith("联单编号,移出人,危险废物名称")
+    line = next(x for x in r.text.splitlines() if x.startswith(number))
+    assert "数量差异" in line and ",30.0," in line
