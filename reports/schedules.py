@@ -392,7 +392,8 @@ def _late(connect: service.Connect, schedule: dict[str, Any], due: list[tuple[st
             )
             deadline = due_at(params.until, schedule["at_local"], tz) + schedule["grace"]
             late = (done is None or done["status"] != "done") and now > deadline
-            message = f"no report for the period from {params.since.isoformat()}" if late else "on time"
+            local = params.since.astimezone(ZoneInfo(tz))
+            message = f"no report for the period from {local:%Y-%m-%d %H:%M} ({tz})" if late else "on time"
         alarms.raise_system_alarm(
             conn=conn,
             rule=f"report.late.{schedule['name']}",
