@@ -353,10 +353,11 @@ def _alarm(connect: service.Connect, schedule: dict[str, Any], run: dict[str, An
 def _deliver(
     connect: service.Connect, schedule: dict[str, Any], run: dict[str, Any], delivery: Delivery, now: datetime
 ) -> None:
-    """Send the run to the schedule's targets; a target that fails raises ``report.delivery.NAME``."""
+    """Queue the run for the schedule's targets in the notification outbox; a target naming no enabled channel
+    raises ``report.delivery.NAME`` (what fails later is the outbox's: retried, then its channel-health alarm)."""
     with connect() as conn, conn.transaction():
         outcomes = deliver(conn, run=run, targets=schedule["deliver_to"], delivery=delivery, now=now)
-    failed = [o for o in outcomes if o["status"] != "sent"]
+    failed = [o for o in outcomes if o["status"] == "failed"]
     with connect() as conn, conn.transaction():
         alarms.raise_system_alarm(
             conn=conn,
@@ -365,7 +366,7 @@ def _deliver(
             severity=Severity.MEDIUM if failed else Severity.NORMAL,
             caused_by=f"report_run:{run['id']}",
             at=now,
-            message="; ".join(f"{o['target']}: {o['error']}" for o in failed)[:500] if failed else "delivered",
+            message="; ".join(f"{o['target']}: {o['error']}" for o in failed)[:500] if failed else "queued",
             title=f"报表发送失败: {schedule['name']}",
             title_en=f"Report not delivered: {schedule['name']}",
         )

@@ -8,3 +8,27 @@ ALTER TABLE report_schedule
     ADD COLUMN grace interval NOT NULL DEFAULT '2 hours' CHECK (grace >= interval '0'),
     ADD COLUMN managed_by text NOT NULL DEFAULT 'console' CHECK (managed_by IN ('console', 'api', 'config')),
     ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
+
+-- Delivery of reports through the notification outbox (reports/delivery.py enqueues, alerts/notifications sends):
+-- an outbox row of kind 'report' names its targets explicitly (channel by name, an address for e-mail, the title
+-- and body for that target: chat channels get signed download links, e-mail the files), and carries the files
+-- to attach; each target becomes a delivery with the outbox's retries, leases, rate limits and channel health.
+ALTER TABLE notification_outbox DROP CONSTRAINT notification_outbox_kind_check;
+ALTER TABLE notification_outbox ADD CONSTRAINT notification_outbox_kind_check
+    CHECK (kind IN ('alarm', 'plan', 'flood', 'interlock', 'drill', 'reminder', 'summary', 'test', 'report'));
+ALTER TABLE notification_outbox ADD COLUMN targets jsonb;   -- [{"channel", "to", "title", "body"}], kind 'report'
+ALTER TABLE notification_delivery ADD COLUMN address text;  -- the target's address (e-mail), when it names one
+
+CREATE TABLE notification_attachment (
+    id          bigserial PRIMARY KEY,
+    outbox_id   bigint NOT NULL REFERENCES notification_outbox (id),
+    filename    text NOT NULL,
+    media_type  text NOT NULL,
+    sha256      text NOT NULL,
+    content     bytea NOT NULL
+);
+CREATE INDEX notification_attachment_outbox_idx ON notification_attachment (outbox_id);
+
+ALTER TABLE report_delivery ADD COLUMN outbox_id bigint REFERENCES notification_outbox (id);
+ALTER TABLE report_delivery DROP CONSTRAINT report_delivery_status_check;
+ALTER TABLE report_delivery ADD CONSTRAINT report_delivery_status_check CHECK (status IN ('queued', 'sent', 'failed'));
