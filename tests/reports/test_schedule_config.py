@@ -9,10 +9,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cli.plantfile import apply_full, load_full
 from core.yamlconf import ConfigError
 from reports import schedules
+from tests.fuzzing import any_json, budget
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANT = """version: 1
@@ -153,3 +157,31 @@ def test_the_section_applies_idempotently_and_disables_what_it_drops(tmp_path: P
             "p1-incidents",
         ]
         assert _schedules(conn)["p1-incidents"][0] is True
+
+
+_FIELDS = ("name", "kind", "cadence", "time", "grace_minutes", "params", "recipients", "extra")
+
+
+@budget(150)
+@given(
+    fields=st.dictionaries(st.sampled_from(_FIELDS), any_json, max_size=8),
+    params=st.dictionaries(st.sampled_from(("areas", "language", "formats", "x")), any_json, max_size=4),
+)
+def test_any_schedule_entry_is_accepted_or_refused_with_its_field(tmp_path_factory, fields, params) -> None:
+    """Whatever a plant file's schedule entry holds, loading it either succeeds or raises ConfigError naming the
+    file and a field of the section (never another exception)."""
+    entry = {**fields, **({"params": params} if "params" in fields else {})}
+    text = PLANT + yaml.safe_dump({"reports": [{"site": "p1", "schedules": [entry]}]}, allow_unicode=True)
+    path = tmp_path_factory.mktemp("plant") / "plant.yaml"
+    try:
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    except UnicodeEncodeError:
+        return
+    try:
+        full = load_full(path)
+    except ConfigError as exc:
+        assert exc.problems and all(p.startswith(f"{path}:") and ": reports[0]" in p for p in exc.problems)
+        return
+    (schedule,) = full.safety.reports[0].schedules
+    spec = schedule.spec("p1")
+    schedules.check_spec(spec)  # what the file accepted, the scheduler can run
