@@ -12,7 +12,6 @@ from pathlib import Path
 import psycopg
 
 from alerts import service
-from alerts.notifications.notify import AppriseNotifier
 from alerts.settings import AlertSettings
 from alerts.worker import AlertsWorker
 from core import audit
@@ -109,10 +108,8 @@ def main() -> None:
             daemon=True,
             args=(settings.database_url, settings.data_dir / "audit", worker.settings.audit_anchor_s, stop),
         ).start()
-    # report schedules: a thread of its own; finished reports go out through the same channel sender
-    delivery = Delivery(
-        AppriseNotifier(endpoints=worker.settings.notify_endpoints), settings.keyring, worker.settings.public_url
-    )
+    # report schedules: a thread of its own; finished reports go out through the notification outbox
+    delivery = Delivery(settings.keyring, worker.settings.public_url)
     scheduler = Scheduler(settings.database_url, clock=SystemClock(), delivery=delivery)
     scheduler.start()
     hazwaste = HazwasteSettings()

@@ -38,6 +38,7 @@ from api.routes import (
     points,
     push,
     readings,
+    report_schedules,
     reports,
     safety_config,
     sites,
@@ -148,6 +149,7 @@ def create_app(
         safety_config,
         notifications,
         push,
+        report_schedules,  # before reports: /reports/schedules is not /reports/{report_id}
         reports,
         compliance,
         energy_baselines,

@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from cli.plantfile import apply_full, load_full
+    from core import timeseries
     from reports.kinds.incident import window
     from reports.model import Params, month_period
     from reports.registry import KINDS
@@ -208,6 +209,9 @@ def main(argv: list[str] | None = None) -> None:
             apply_full(conn=conn, full=load_full(REPO_ROOT / "examples" / "demo-plant.yaml"), source="bench")
             readings = _readings(conn, args.interval_s)
             conn.commit()
+        with psycopg.connect(url, autocommit=True) as conn:  # the rollups device_health reads (as the worker keeps)
+            timeseries.refresh_rollups(conn, now=datetime(2026, 4, 3, tzinfo=UTC))
+        with psycopg.connect(url) as conn:
             made = _alarms(conn, args.alarms)
             conn.commit()
             conn.execute("ANALYZE")
@@ -223,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
             ("alarm_month", Params(site=SITE, since=since, until=until)),
             ("interlocks", Params(site=SITE, since=since, until=until)),
             ("device_health", Params(site=SITE, since=since, until=until)),
+            ("energy_month", Params(site=SITE, since=since, until=until)),
         ]
         with psycopg.connect(url) as conn:
             for key, subject in (

@@ -67,6 +67,7 @@ def apply(file: Path) -> None:
                         "changes": summary.registry.as_dict(),
                         "rules_revision": summary.rules_revision,
                         "alarms_revision": summary.alarms_revision,
+                        "report_schedules": summary.report_schedules,
                     },
                 )
     if not summary.changed:
@@ -83,6 +84,9 @@ def apply(file: Path) -> None:
         parts.append(f"alarm configuration {summary.alarms_revision}")
     if summary.compliance_revision:
         parts.append(f"compliance configuration {summary.compliance_revision}")
+    for verb, names in (("report schedules put", "put"), ("report schedules disabled", "disabled")):
+        if summary.report_schedules[names]:
+            parts.append(f"{verb}: {', '.join(summary.report_schedules[names])}")
     typer.echo(f"{file}: revision {summary.revision}: {'; '.join(parts)}")
 
 

@@ -25,10 +25,11 @@ from core.plant import ApplySummary, PlantConfig, apply_plant, check_references,
 from core.yamlconf import ConfigError, load_model, raise_problems, read_yaml
 from detectors.specs import RuleSection, check_rules
 from hazwaste.catalogue import HazwasteSection, apply_section, check_hazwaste
+from reports.config import ReportsSection, apply_reports, check_reports
 
 
-class SafetySections(RuleSection, AlertSection, ComplianceSection, HazwasteSection):
-    """The sections of the plant file beside the registry."""
+class SafetySections(RuleSection, AlertSection, ComplianceSection, HazwasteSection, ReportsSection):
+    """The sections of the plant file beside the registry (report schedules included)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -80,6 +81,7 @@ def load_full(path: str | Path) -> FullPlant:
     found = check_rules(safety, plant) + check_alerts(safety, plant, [r.id for r in safety.rules])
     found += check_compliance(ComplianceSection(outfalls=safety.outfalls), plant)
     found += check_hazwaste(safety, plant)
+    found += check_reports(safety, plant)
     by_file: dict[Path, list] = {}
     for loc, message in found:
         by_file.setdefault(files.get(loc[0], path), []).append((loc, message))
@@ -101,6 +103,7 @@ class FullSummary:
     alarms_revision: int | None
     revision: int | None
     compliance_revision: int | None = None
+    report_schedules: dict[str, list[str]] = field(default_factory=lambda: {"put": [], "disabled": []})
 
     @property
     def changed(self) -> bool:
@@ -129,13 +132,21 @@ def apply_full(*, conn: psycopg.Connection, full: FullPlant, source: str) -> Ful
     )
     if full.safety.hazwaste:  # optional: plant files without the section leave the catalogue alone
         apply_section(conn=conn, section=HazwasteSection(hazwaste=full.safety.hazwaste))
+    # the report schedules after the registry (they name its sites); schedules an earlier file made and this one
+    # leaves out (the whole section left out too) are disabled; console and API schedules are left alone
+    schedules = apply_reports(conn=conn, section=ReportsSection(reports=full.safety.reports))
     revision = registry.revision
-    if revision is None and (rules or alarms or compliance):
+    if revision is None and (rules or alarms or compliance or schedules["put"] or schedules["disabled"]):
         digest = hashlib.sha256(full.safety.model_dump_json(by_alias=True).encode()).hexdigest()
         revision = record_revision(
             conn,
             source=source,
             sha256=digest,
-            summary={"rules_revision": rules, "alarms_revision": alarms, "compliance_revision": compliance},
+            summary={
+                "rules_revision": rules,
+                "alarms_revision": alarms,
+                "compliance_revision": compliance,
+                "report_schedules": schedules,
+            },
         )
-    return FullSummary(registry, rules, alarms, revision, compliance)
+    return FullSummary(registry, rules, alarms, revision, compliance, schedules)

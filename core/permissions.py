@@ -59,6 +59,7 @@ class Permission(StrEnum):
     REPORTS_RUN = "reports.run"
     REPORTS_READ = "reports.read"
     REPORTS_VERIFY = "reports.verify"
+    REPORTS_SCHEDULE = "reports.schedule"  # read and keep report schedules (the plant file's are read only)
     # hazardous waste: the catalogue, containers, ledger and manifests (regulators read, never write)
     HAZWASTE_READ = "hazwaste.read"
     HAZWASTE_RECORD = "hazwaste.record"  # ledger entries, containers, manifests (from the phone)
@@ -109,6 +110,7 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.REPORTS_RUN: frozenset({_A, _M}),
     Permission.REPORTS_READ: frozenset({_A, _M, _R}),
     Permission.REPORTS_VERIFY: frozenset({_A, _M, _R}),
+    Permission.REPORTS_SCHEDULE: frozenset({_A, _M}),
     Permission.HAZWASTE_READ: frozenset({_A, _M, _O, _V, _R}),
     Permission.HAZWASTE_RECORD: frozenset({_A, _M, _O}),
     Permission.HAZWASTE_MANAGE: frozenset({_A, _M}),

@@ -1,6 +1,6 @@
 """The one query layer over readings, for TimescaleDB and plain PostgreSQL alike.
 
-Readers use ``latest``, ``raw`` and ``bucketed``. Rollups ``reading_1m`` and ``reading_1h`` are continuous
+Readers use ``latest``, ``raw``, ``bucketed`` and ``counts``. Rollups ``reading_1m`` and ``reading_1h`` are continuous
 aggregates under TimescaleDB (community build) and tables otherwise, where ``refresh_rollups`` fills them up to a
 watermark; newer buckets are computed from raw rows at query time, as TimescaleDB's real-time aggregates do.
 
@@ -234,6 +234,54 @@ def latest(
     )
     cols = [d.name for d in cur.description]
     return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def counts(conn: psycopg.Connection, *, point_ids: list[int], start: datetime, end: datetime) -> dict[int, int]:
+    """Readings with a value per point in [start, end) (points without any are left out): the whole hours from
+    the hourly rollup, the partial hours at the edges (and, without TimescaleDB, what is newer than the rollup's
+    watermark) from raw rows, so a month costs one row per point and hour instead of every reading."""
+    if not point_ids or end <= start:
+        return {}
+    hour = timedelta(hours=1)
+    h0, h1 = floor(start - _MICRO, hour) + hour, floor(end, hour)
+    raw_ranges: list[tuple[datetime, datetime]] = []
+    rollup: tuple[datetime, datetime] | None = None
+    if h0 >= h1:
+        raw_ranges.append((start, end))
+    else:
+        raw_ranges += [(start, h0), (h1, end)]
+        if continuous_aggregates(conn):  # real-time aggregates: the view adds what is not materialized yet
+            rollup = (h0, h1)
+        else:
+            mark = min(max(_watermark(conn, "1h") or h0, h0), h1)
+            rollup = (h0, mark)
+            raw_ranges.append((mark, h1))
+    out: dict[int, int] = {}
+
+    def add(found: list[tuple[int, int]]) -> None:
+        for pid, n in found:
+            out[pid] = out.get(pid, 0) + int(n or 0)
+
+    if rollup is not None and rollup[0] < rollup[1]:
+        add(
+            execute(
+                conn,
+                "SELECT point_id, sum(value_count) FROM reading_1h WHERE point_id = ANY(%s) AND bucket >= %s "
+                "AND bucket < %s GROUP BY 1",
+                (point_ids, *rollup),
+            ).fetchall()
+        )
+    for lo, hi in raw_ranges:
+        if lo < hi:
+            add(
+                execute(
+                    conn,
+                    "SELECT point_id, count(value) FROM reading WHERE point_id = ANY(%s) AND time >= %s "
+                    "AND time < %s GROUP BY 1",
+                    (point_ids, lo, hi),
+                ).fetchall()
+            )
+    return {pid: n for pid, n in out.items() if n}
 
 
 def raw(

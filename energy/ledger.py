@@ -394,3 +394,26 @@ def _rows(groups: dict, names: dict, coef: dict[str, float], demand: dict | None
         )
     out.sort(key=lambda r: (r.key, r.medium, r.bucket_start))
     return out
+
+
+def by_band(conn: psycopg.Connection, *, site: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Site electricity per time-of-use band in [start, end) widened to whole local days: quantity (kWh) and cost
+    (CNY, None where no interval was priced) of the root counter meters (the incomers: no double counting)."""
+    s = site_of(conn, site)
+    lo, hi = window(start, end, "day", s.timezone)
+    found = execute(
+        conn,
+        """
+        SELECT i.band, sum(i.quantity), sum(i.cost_cny) FROM energy_interval i JOIN meter m ON m.id = i.meter_id
+        WHERE m.site_id = %s AND m.medium = 'electricity' AND m.parent_id IS NULL AND m.point_id IS NOT NULL
+          AND m.formula IS NULL AND i.start >= %s AND i.start < %s
+        GROUP BY i.band""",
+        (s.id, lo, hi),
+    ).fetchall()
+    got = {band: (float(q or 0.0), None if c is None else float(c)) for band, q, c in found}
+    order = ("critical", "peak", "flat", "valley")
+    return [
+        {"band": band or "none", "quantity": got[band][0], "cost": got[band][1]}
+        for band in (*order, None)
+        if band in got
+    ]

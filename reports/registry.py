@@ -8,7 +8,15 @@ from datetime import datetime
 
 import psycopg
 
-from reports.kinds import alarm_month, carbon_inventory, device_health, hazwaste, incident, interlocks
+from reports.kinds import (
+    alarm_month,
+    carbon_inventory,
+    device_health,
+    energy_month,
+    hazwaste,
+    incident,
+    interlocks,
+)
 from reports.model import Document, Params
 
 
@@ -28,6 +36,7 @@ KINDS: dict[str, ReportKind] = {
         ReportKind("alarm_month", "报警管理月报", "Alarm management report", "period", alarm_month.build),
         ReportKind("interlocks", "联锁与旁路月报", "Interlock and bypass report", "period", interlocks.build),
         ReportKind("device_health", "设备健康月报", "Device health report", "period", device_health.build),
+        ReportKind("energy_month", "能源月报", "Energy report", "period", energy_month.build),
         ReportKind(
             "carbon_inventory", "温室气体排放清单", "Greenhouse-gas inventory", "period", carbon_inventory.build
         ),

@@ -128,6 +128,8 @@ class Notifier:
                 if isinstance(delivery, dict):
                     ctx = outbox.context(conn, delivery["outbox_id"])
                     target = outbox.delivery_target(conn, delivery)
+                    if ctx["outbox"]["targets"] is not None and delivery["kind"] == "email":
+                        ctx["attachments"] = outbox.attachments(conn, delivery["outbox_id"])
                     if delivery["kind"] == "webpush" and self._vapid is None:
                         self._vapid = webpush.vapid_keys(
                             conn=conn, secret=self.secret, configured=self.settings.vapid_private_key
@@ -158,6 +160,8 @@ class Notifier:
         self, delivery: dict[str, Any], ctx: dict[str, Any], target: dict[str, Any], now: datetime
     ) -> tuple[SendResult, str]:
         row = ctx["outbox"]
+        if row["targets"] is not None:  # a report: the text of this target, the files for e-mail
+            return self._deliver_explicit(delivery, ctx, target)
         token = None
         if row["alarm_id"] is not None:
             token = links.make(
@@ -214,6 +218,28 @@ class Notifier:
             return SendResult("error", str(exc), bad_channel=True), shown
         return self.apprise.send(
             kind=channel["kind"], url=url, title=msg.title, body=msg.body, to=target["to"], key=key
+        ), shown
+
+    def _deliver_explicit(
+        self, delivery: dict[str, Any], ctx: dict[str, Any], target: dict[str, Any]
+    ) -> tuple[SendResult, str]:
+        spec = ctx["outbox"]["targets"][int(delivery["recipient"].split(":", 1)[1])]
+        channel = target["channel"]
+        if channel is None or not channel["enabled"]:
+            return SendResult("error", "channel removed or disabled"), "-"
+        shown = f"{channel['name']} ({channel['url_redacted']})"
+        try:
+            url = unseal(self.secret, channel["url_sealed"])
+        except SealError as exc:
+            return SendResult("error", str(exc), bad_channel=True), shown
+        return self.apprise.send(
+            kind=channel["kind"],
+            url=url,
+            title=spec["title"],
+            body=spec["body"],
+            to=target["to"],
+            key=f"ehs-{delivery['id']}",
+            attach=ctx.get("attachments") or (),
         ), shown
 
     def run_once(self, conn: psycopg.Connection, *, max_sends: int = 10_000) -> int:

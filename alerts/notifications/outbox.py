@@ -99,9 +99,10 @@ def expand(*, conn: psycopg.Connection, now: datetime, policy: Policy, limit: in
         for delivery in deliveries_of(conn, row, now, policy):
             n += conn.execute(
                 "INSERT INTO notification_delivery (outbox_id, recipient, channel, user_id, channel_id, "
-                "subscription_id, kind, lang, priority, next_attempt_at) VALUES (%(outbox_id)s, %(recipient)s, "
-                "%(channel)s, %(user_id)s, %(channel_id)s, %(subscription_id)s, %(kind)s, %(lang)s, %(priority)s, "
-                "%(next_attempt_at)s) ON CONFLICT (outbox_id, recipient, channel) DO NOTHING",
+                "subscription_id, kind, lang, priority, next_attempt_at, address) VALUES (%(outbox_id)s, "
+                "%(recipient)s, %(channel)s, %(user_id)s, %(channel_id)s, %(subscription_id)s, %(kind)s, %(lang)s, "
+                "%(priority)s, %(next_attempt_at)s, %(address)s) "
+                "ON CONFLICT (outbox_id, recipient, channel) DO NOTHING",
                 delivery,
             ).rowcount
         if n:
@@ -122,7 +123,15 @@ def deliveries_of(
 ) -> list[dict[str, Any]]:
     priority = int(row["priority"] or 1)
     hints = set(row["channels"] or [])
-    base = {"outbox_id": row["id"], "priority": priority, "next_attempt_at": now, "subscription_id": None}
+    base = {
+        "outbox_id": row["id"],
+        "priority": priority,
+        "next_attempt_at": now,
+        "subscription_id": None,
+        "address": None,
+    }
+    if row.get("targets") is not None:
+        return _explicit(conn, row, base)
     out = []
     for ch in store.fetch(
         conn,
@@ -196,6 +205,43 @@ def deliveries_of(
                     }
                 )
     return out
+
+
+def _explicit(conn: psycopg.Connection, row: Mapping[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
+    """A row that names its targets (a report's delivery): one delivery per target whose channel is enabled;
+    ``recipient`` is ``target:<index>`` into the row's ``targets``."""
+    out = []
+    for i, target in enumerate(row["targets"]):
+        ch = store.fetch_one(
+            conn, "SELECT id, kind FROM notification_channel WHERE name = %s AND enabled", (target["channel"],)
+        )
+        if ch is None:
+            continue
+        out.append(
+            {
+                **base,
+                "recipient": f"target:{i}",
+                "channel": f"channel:{ch['id']}",
+                "user_id": None,
+                "channel_id": ch["id"],
+                "kind": ch["kind"],
+                "lang": target.get("lang") or "zh-CN",
+                "address": target.get("to"),
+            }
+        )
+    return out
+
+
+def attachments(conn: psycopg.Connection, outbox_id: int) -> list[tuple[str, bytes, str]]:
+    """The files an outbox row carries (a report's, for e-mail targets): (filename, content, media type)."""
+    return [
+        (a["filename"], bytes(a["content"]), a["media_type"])
+        for a in store.fetch(
+            conn,
+            "SELECT filename, content, media_type FROM notification_attachment WHERE outbox_id = %s ORDER BY id",
+            (outbox_id,),
+        )
+    ]
 
 
 def recipients(conn: psycopg.Connection, row: Mapping[str, Any], now: datetime) -> list[dict[str, Any]]:
@@ -610,4 +656,6 @@ def delivery_target(conn: psycopg.Connection, delivery: Mapping[str, Any]) -> di
     if delivery["user_id"] is not None and delivery["kind"] in PERSON_KINDS:
         s = user_settings(conn, delivery["user_id"])
         out["to"] = {"email": s["email"], "sms": s["phone"], "wecom_app": s["wecom_user"]}[delivery["kind"]]
+    if delivery.get("address"):
+        out["to"] = delivery["address"]
     return out

@@ -189,6 +189,11 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("GET", "/api/v1/reports/{report_id}/download"): reader(True, REPORT_READERS),
     ("POST", "/api/v1/reports/verify"): Expect(200, REPORT_READERS, 200),
     ("GET", "/api/v1/reports/links/{token}"): public(200),  # a signed link sent to a chat channel
+    # report schedules: kept by administrators and EHS managers of the site
+    ("GET", "/api/v1/reports/schedules"): reader(False, MANAGERS),
+    ("POST", "/api/v1/reports/schedules"): Expect(201, MANAGERS, 403),
+    ("PUT", "/api/v1/reports/schedules/{name}"): Expect(200, MANAGERS, 404),
+    ("DELETE", "/api/v1/reports/schedules/{name}"): Expect(204, MANAGERS, 404),
     # hazardous waste: everyone reads (regulators too: it is compliance data), operators record, managers keep
     # the catalogue and file declarations, exports for administrators, EHS managers and regulators
     # the compliance overview (the regulator's view): every person reads it within their scope
@@ -593,6 +598,8 @@ BUILD: dict[tuple[str, str], Build] = {
         "json": {"kind": "device_health", "site": SITE, "month": "2026-03", "areas": ["wastewater"], "formats": ["csv"]}
     },
     ("POST", "/api/v1/reports/verify"): lambda w, who: {"files": {"file": ("report.csv", _report_bytes(w))}},
+    ("POST", "/api/v1/reports/schedules"): lambda w, who: {"json": {**_schedule_body(), "name": w.unique("sched-")}},
+    ("PUT", "/api/v1/reports/schedules/{name}"): lambda w, who: {"json": _schedule_body()},
     ("POST", "/api/v1/hazwaste/waste-types"): lambda w, who: {
         "json": {"site": SITE, "code": w.unique("wt-"), "name": "废包装桶", "waste_code": "900-041-49"}
     },
@@ -710,6 +717,26 @@ def _report(world: World) -> None:
     world.ids["report_run"], world.ids["report"] = done["id"], done["files"][0]["id"]
 
 
+def _schedule_body() -> dict[str, Any]:
+    return {"kind": "device_health", "site": SITE, "cadence": "monthly", "areas": ["wastewater"], "formats": ["csv"]}
+
+
+def _new_schedule(world: World) -> str:
+    """A schedule of this site's wastewater station made over the API (one per call where a call uses it up)."""
+    from reports import schedules
+
+    name = world.unique("sched-")
+    with world.db() as conn, conn.transaction():
+        schedules.put_schedule(
+            conn,
+            spec=schedules.ScheduleSpec(
+                name, "device_health", SITE, "monthly", ("csv",), ("wastewater",), managed_by="api"
+            ),
+            actor="user:seed",
+        )
+    return name
+
+
 def _report_bytes(world: World) -> bytes:
     with world.db() as conn:
         row = conn.execute("SELECT content FROM report_file WHERE id = %s", (world.ids["report"],)).fetchone()
@@ -812,6 +839,10 @@ PATH_BUILD: dict[tuple[str, str], Callable[[World, str], dict[str, Any]]] = {
     },
     ("GET", "/api/v1/notifications/{notification_id}"): lambda w, who: {"notification_id": _notification(w)},
     ("GET", "/api/v1/reports/links/{token}"): lambda w, who: {"token": _report_link(w)},
+    ("PUT", "/api/v1/reports/schedules/{name}"): lambda w, who: {
+        "name": w.ids.setdefault("schedule", _new_schedule(w))
+    },
+    ("DELETE", "/api/v1/reports/schedules/{name}"): lambda w, who: {"name": _new_schedule(w)},
     ("POST", "/api/v1/hazwaste/containers/{container_id}/entries"): lambda w, who: {
         "container_id": hazwaste_world.container(w.url)
     },

@@ -98,4 +98,5 @@ def test_run_requests_are_checked(world: World) -> None:
         "carbon_inventory",
         "hazwaste_month",
         "hazwaste_year",
+        "energy_month",
     }

@@ -1,6 +1,8 @@
-"""Delivery of scheduled reports through the notification stand-ins: e-mail over a local SMTP server with the files
-attached (byte for byte the archived ones), a DingTalk group bot (the local stand-in, which checks the signature)
-with a signed download link that works without signing in and is audited; a target that fails raises an alarm."""
+"""Delivery of scheduled reports through the notification outbox and the provider stand-ins: e-mail over a local
+SMTP server with the files attached (byte for byte the archived ones), a DingTalk group bot (the local stand-in,
+which checks the signature) with a signed download link that works without signing in and is audited. Both
+channels fail at first (the mail server is down, the bot's token unknown) and are retried by the outbox until they
+succeed; a target naming no channel raises an alarm at once."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from alerts.notifications import notify_config
-from alerts.notifications.notify import AppriseNotifier
+from alerts.notifications.notifier import Notifier
+from alerts.settings import AlertSettings
 from core.clock import FrozenClock
 from reports import schedules
 from reports.delivery import Delivery
@@ -37,9 +40,11 @@ def test_scheduled_reports_are_mailed_and_linked(world: World) -> None:
 
     port = free_port()
     smtp = Controller(Handler(), hostname="127.0.0.1", port=port)
-    smtp.start()
     try:
+        # the bot's token is not known to the stand-in yet: its first attempts are refused
         with stand_ins() as providers, psycopg.connect(world.url) as conn:
+            known = dict(providers.dingtalk)
+            providers.dingtalk.clear()
             for name, kind, url in (
                 ("smtp", "email", f"mailto://127.0.0.1:{port}?from=ehs@plant.example&mode=insecure"),
                 ("ding", "dingtalk", f"dingtalk://{DING_SECRET}@{DING_TOKEN}/"),
@@ -61,14 +66,31 @@ def test_scheduled_reports_are_mailed_and_linked(world: World) -> None:
                 ),
             )
             conn.commit()
-            delivery = Delivery(AppriseNotifier(endpoints={"dingtalk": providers.base}), SECRET, PUBLIC)
             # now: the links it sends are valid for 7 days from now (the API checks them on its own clock)
-            made = schedules.tick(
-                lambda: psycopg.connect(world.url), delivery=delivery, clock=FrozenClock(datetime.now(UTC))
+            clock = FrozenClock(datetime.now(UTC))
+            made = schedules.tick(lambda: psycopg.connect(world.url), delivery=Delivery(SECRET, PUBLIC), clock=clock)
+            sender = Notifier(  # the outbox's sender, with the API's secret (it sealed the channels)
+                database_url=world.url,
+                secret=SECRET,
+                clock=clock,
+                settings=AlertSettings(notify_endpoints={"dingtalk": providers.base}, public_url=PUBLIC),
             )
+            with psycopg.connect(world.url, autocommit=True) as nconn:
+                assert sender.run_once(nconn) == 2  # both refused: the mail server is down, the token unknown
+                assert received == [] and providers.messages("dingtalk") == []
+                smtp.start()
+                providers.dingtalk.update(known)
+                clock.advance(3600)  # past every backoff
+                assert sender.run_once(nconn) == 2
             ding = [text_of(m) for m in providers.messages("dingtalk")]
+            attempts = conn.execute(
+                "SELECT d.kind, d.status, d.attempts, d.address, d.last_error FROM notification_delivery d "
+                "JOIN notification_outbox o ON o.id = d.outbox_id WHERE o.kind = 'report' ORDER BY d.kind"
+            ).fetchall()
     finally:
-        smtp.stop()
+        if smtp._thread is not None:  # started (aiosmtpd refuses to stop a server that never ran)
+            smtp.stop()
+    assert attempts == [("dingtalk", "sent", 2, None, None), ("email", "sent", 2, "inspector@epb.example", None)]
     files = {f["filename"]: f for f in made[0]["files"]}
     # e-mail: both files attached, byte for byte
     assert [e.rcpt_tos for e in received] == [["inspector@epb.example"]]
@@ -93,8 +115,8 @@ def test_scheduled_reports_are_mailed_and_linked(world: World) -> None:
             "SELECT message FROM alarm WHERE rule = 'report.delivery.epb-monthly' AND closed_at IS NULL"
         ).fetchone()
     assert deliveries == [
-        ("smtp:inspector@epb.example", "sent", None),
-        ("ding", "sent", None),
+        ("smtp:inspector@epb.example", "queued", None),
+        ("ding", "queued", None),
         ("nowhere", "failed", "no enabled channel 'nowhere'"),
     ]
     assert link_download == ("link:ding",)
