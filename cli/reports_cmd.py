@@ -51,7 +51,9 @@ def list_(
 
 @app.command()
 def run(
-    kind: str = typer.Argument(..., help="incident, alarm_month, interlocks, device_health"),
+    kind: str = typer.Argument(
+        ..., help="incident, alarm_month, interlocks, device_health, carbon_inventory, compliance_day, compliance_month"
+    ),
     site: str | None = typer.Option(None, help="Site code (period reports)"),
     month: str | None = typer.Option(None, help="YYYY-MM in the site's time zone"),
     since: datetime | None = typer.Option(None, help="Start (ISO 8601; with until, instead of a month)"),

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import psycopg
 
-from reports.kinds import alarm_month, carbon_inventory, device_health, incident, interlocks
+from reports.kinds import alarm_month, carbon_inventory, compliance, device_health, incident, interlocks
 from reports.model import Document, Params
 
 
@@ -31,5 +31,7 @@ KINDS: dict[str, ReportKind] = {
         ReportKind(
             "carbon_inventory", "温室气体排放清单", "Greenhouse-gas inventory", "period", carbon_inventory.build
         ),
+        ReportKind("compliance_day", "环保合规日报", "Daily compliance report", "period", compliance.build_day),
+        ReportKind("compliance_month", "环保合规月报", "Monthly compliance report", "period", compliance.build_month),
     )
 }

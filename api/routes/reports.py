@@ -37,7 +37,11 @@ class KindRead(BaseModel):
 
 
 class RunCreate(BaseModel):
-    kind: str = Field(max_length=40, description="incident, alarm_month, interlocks, device_health")
+    kind: str = Field(
+        max_length=40,
+        description="incident, alarm_month, interlocks, device_health, carbon_inventory, compliance_day, "
+        "compliance_month",
+    )
     site: str | None = Field(None, max_length=64, description="Site code (period reports)")
     month: str | None = Field(None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, site's time zone")
     since: AwareDatetime | None = None

@@ -90,4 +90,12 @@ def test_run_requests_are_checked(world: World) -> None:
     assert post({"kind": "incident", "alarm_id": 999999}).status_code == 404
     assert world.client.get("/api/v1/reports/runs/999999", headers=world.headers("admin")).status_code == 404
     kinds = world.client.get("/api/v1/reports/kinds", headers=world.headers("regulator")).json()
-    assert {k["name"] for k in kinds} == {"incident", "alarm_month", "interlocks", "device_health", "carbon_inventory"}
+    assert {k["name"] for k in kinds} == {
+        "incident",
+        "alarm_month",
+        "interlocks",
+        "device_health",
+        "carbon_inventory",
+        "compliance_day",
+        "compliance_month",
+    }
