@@ -82,11 +82,18 @@ class InvalidRun:
         return (self.end - self.start).total_seconds()
 
 
-def invalid_runs(samples: list[Sample], interval_s: float) -> list[InvalidRun]:
-    """Runs of consecutive invalid samples with one flag, and gaps of more than 1.5 intervals between samples."""
+def invalid_runs(samples: list[Sample], interval_s: float, start: datetime, end: datetime) -> list[InvalidRun]:
+    """Runs of consecutive invalid samples with one flag in [start, end), and missing data: gaps of more than 1.5
+    intervals between samples, and at least one interval without a sample after ``start`` or before ``end``."""
     step = timedelta(seconds=interval_s)
     out: list[InvalidRun] = []
     run: list[Sample] = []
+    if not samples:
+        return [InvalidRun(None, start, end, 0)] if end - start >= step else []
+    if samples[0].ts - start >= step:
+        out.append(InvalidRun(None, start, samples[0].ts, 0))
+    if end - (samples[-1].ts + step) >= step:
+        out.append(InvalidRun(None, samples[-1].ts + step, end, 0))
 
     def close() -> None:
         if run:
@@ -345,7 +352,7 @@ def _build(conn: psycopg.Connection, params: Params, now: datetime, span: str) -
                 )
             )
             # invalid-data periods of this pollutant
-            for run in invalid_runs(series, cfg.interval_s):
+            for run in invalid_runs(series, cfg.interval_s, params.since, min(params.until, now)):
                 zh, en = FLAG_NAMES.get(run.flag, (run.flag or "", run.flag or ""))
                 invalid_table.rows.append(
                     (

@@ -112,9 +112,10 @@ def test_daily_report_matches_the_compliance_figures(world, tmp_path) -> None:
     [exc] = sheets["exceedances"][1:]
     assert exc[1:4] == ("ww-main", "COD (w01018)", "小时均值") and exc[5] == "≤ 100"
     assert exc[4] == pytest.approx(stored[TEN][4]) and exc[6] == pytest.approx(stored[TEN][4] / 100)
-    # the calibration block: 10 minutes of flag C
-    [inv] = sheets["invalid"][1:]
-    assert inv[2:8] == ("ww-main", "COD (w01018)", "C", "校准", 10.0, 10)
+    # no data before 10:00 and after 12:00 (missing), and the calibration block: 10 minutes of flag C
+    missing, calibration, after = sheets["invalid"][1:]
+    assert calibration[2:8] == ("ww-main", "COD (w01018)", "C", "校准", 10.0, 10)
+    assert missing[4:8] == ("—", "数据缺失", 600.0, 0) and after[4:8] == ("—", "数据缺失", 719.0, 0)
     # totals: 24 x 25 m3 today (the D-flagged 900 left out) against 500 permitted a year
     [total] = sheets["totals"][1:]
     assert total[:6] == ("ww-main", "w00000", 600.0, 600.0, 600.0, 500.0)
@@ -125,10 +126,13 @@ def test_daily_report_matches_the_compliance_figures(world, tmp_path) -> None:
     assert open_alarms["compliance.total.w00000.year"][3] == "ww-logger-000/outflow_1h_m3"
     assert "compliance.exceedance.w01018.hour" not in open_alarms and len(open_alarms) == 3
     # rectification: the acknowledgement comment for the exceedance, the pending line for the calibration
-    rect = {r[0]: r for r in sheets["rectification"][1:]}
-    assert NOTE in rect["超标"][6] and rect["超标"][5] is not None
-    assert rect["超标"][7] == load_advice().for_exceedance("w01018", "zh-CN") and "生化" in rect["超标"][7]
-    assert rect["无效数据"][6] == "整改说明待填写" and "校准记录" in rect["无效数据"][7]
+    rect = {(r[0], r[4][0]): r for r in sheets["rectification"][1:]}
+    assert len(sheets["rectification"]) == 1 + 4
+    exceedance, calibrating = rect[("超标", "小")], rect[("无效数据", "C")]
+    assert NOTE in exceedance[6] and exceedance[5] is not None
+    assert exceedance[7] == load_advice().for_exceedance("w01018", "zh-CN") and "生化" in exceedance[7]
+    assert calibrating[6] == "整改说明待填写" and "校准记录" in calibrating[7]
+    assert "数采仪" in rect[("无效数据", "—")][7]
     # the PDF: Chinese headings, the note, the pending line, a chart per pollutant
     text = pdftools.text(FORMATS["pdf"].render(doc), tmp_path)
     for heading in ("环保合规日报", "排放限值", "小时均值", "超标记录", "无效数据时段", "排放总量", "整改说明"):
