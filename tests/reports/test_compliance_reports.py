@@ -12,16 +12,19 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerts import service as alarms
 from alerts.models import Actor
 from cli.plantfile import apply_full, load_full
 from compliance.__main__ import evaluate_and_alarm
 from compliance.advice import load_advice
-from compliance.averaging import means
+from compliance.averaging import Sample, is_valid, means
 from compliance.job import ComplianceJob
 from compliance.service import fetch_samples, results, site_points
 from reports.context import ReportError
+from reports.kinds.compliance import invalid_runs
 from reports.model import Params, day_period, month_period
 from reports.registry import KINDS
 from reports.render import FORMATS
@@ -167,3 +170,26 @@ def test_periods_are_checked(world) -> None:
             KINDS["compliance_day"].build(conn, Params(site, since, until), NOW)
         with pytest.raises(ReportError, match="calendar month"):
             KINDS["compliance_month"].build(conn, Params(site, since, since + timedelta(days=7)), NOW)
+
+
+FLAGS = st.sampled_from(["none", "N", "C", "M", "D", "F", "T", "B"])  # "none": a value without a flag
+
+
+@settings(max_examples=300, deadline=None)
+@given(slots=st.lists(st.one_of(st.none(), FLAGS), min_size=0, max_size=90))
+def test_invalid_runs_and_valid_values_cover_the_period_exactly(slots) -> None:
+    """Any HJ 212 data on a minute grid, with any flags and gaps (a slot of None: no sample): the invalid-data
+    runs never overlap, and their durations plus one interval per valid value are the whole period."""
+    start = TEN.astimezone(UTC)
+    end = start + timedelta(minutes=len(slots))
+    samples = [
+        Sample(start + timedelta(minutes=i), 1.0, None if flag == "none" else flag)
+        for i, flag in enumerate(slots)
+        if flag is not None
+    ]
+    runs = invalid_runs(samples, 60.0, start, end)
+    valid = sum(1 for s in samples if is_valid(s))
+    assert sum(r.seconds for r in runs) + 60 * valid == (end - start).total_seconds()
+    assert all(a.end <= b.start for a, b in zip(runs, runs[1:], strict=False))
+    assert all(start <= r.start < r.end <= end for r in runs)
+    assert sum(r.samples for r in runs) == len(samples) - valid
