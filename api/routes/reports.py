@@ -4,7 +4,7 @@ and the check of a file against the archive."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import psycopg
@@ -44,6 +44,9 @@ class RunCreate(BaseModel):
     )
     site: str | None = Field(None, max_length=64, description="Site code (period reports)")
     month: str | None = Field(None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, site's time zone")
+    day: date | None = Field(
+        None, ge=date(2000, 1, 1), le=date(2199, 12, 31), description="A day of the site's calendar (compliance_day)"
+    )
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
     areas: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=100)
@@ -130,6 +133,7 @@ def create_run(
         kind=body.kind,
         site=body.site,
         month=body.month,
+        day=body.day,
         since=body.since,
         until=body.until,
         areas=body.areas,

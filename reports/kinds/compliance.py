@@ -486,6 +486,7 @@ def _build(conn: psycopg.Connection, params: Params, now: datetime, span: str) -
             Column("state", tr(lang, "状态", "State")),
             Column("message", tr(lang, "说明", "Message")),
         ],
+        note=tr(lang, "生成报告时仍未关闭的报警。", "Alarms still open when the report was generated."),
     )
     outfall_areas = sorted({a for _, found in outfalls for a in found})
     if outfalls:

@@ -37,6 +37,19 @@ def test_the_regulator_downloads_the_monthly_compliance_report(overview: World) 
     # three exceedances; missing data: pH all month (to now), COD before 14:25 and between 14:25 and 14:29
     assert sorted(r[0] for r in rect) == ["无效数据"] * 3 + ["超标"] * 3
     assert {r[6] for r in rect} == {"整改说明待填写"}
+    # the daily report by a day of the site's calendar
+    daily = run(overview, "ehs_manager", kind="compliance_day", site=SITE, day="2026-06-14", formats=["csv"])
+    assert daily["status"] == "done", daily["error"]
+    assert (daily["params"]["since"], daily["params"]["until"]) == (
+        "2026-06-13T16:00:00+00:00",
+        "2026-06-14T16:00:00+00:00",
+    )
+    both = overview.client.post(
+        "/api/v1/reports/runs",
+        headers=overview.headers("ehs_manager"),
+        json={"kind": "compliance_day", "site": SITE, "day": "2026-06-14", "month": "2026-06"},
+    )
+    assert both.status_code == 422 and "not both" in both.text
     # a regulator may not run one (existing permissions)
     r = overview.client.post(
         "/api/v1/reports/runs",
