@@ -31,8 +31,14 @@ def list_(
 
     if not archive_:
         for k in KINDS.values():
-            needs = "--alarm ID or --flood ID" if k.subject == "incident" else "--site S --month YYYY-MM"
-            typer.echo(f"{k.name:14} {k.title} / {k.title_en}  ({needs})")
+            needs = (
+                "--alarm ID or --flood ID"
+                if k.subject == "incident"
+                else "--site S --day YYYY-MM-DD"
+                if k.name == "compliance_day"
+                else "--site S --month YYYY-MM"
+            )
+            typer.echo(f"{k.name:16} {k.title} / {k.title_en}  ({needs})")
         return
     import psycopg
 
@@ -51,9 +57,12 @@ def list_(
 
 @app.command()
 def run(
-    kind: str = typer.Argument(..., help="incident, alarm_month, interlocks, device_health"),
+    kind: str = typer.Argument(
+        ..., help="incident, alarm_month, interlocks, device_health, carbon_inventory, compliance_day, compliance_month"
+    ),
     site: str | None = typer.Option(None, help="Site code (period reports)"),
     month: str | None = typer.Option(None, help="YYYY-MM in the site's time zone"),
+    day: datetime | None = typer.Option(None, formats=["%Y-%m-%d"], help="YYYY-MM-DD in the site's time zone"),
     since: datetime | None = typer.Option(None, help="Start (ISO 8601; with until, instead of a month)"),
     until: datetime | None = typer.Option(None),
     area: list[str] = typer.Option([], "--area", help="Only these areas (repeatable)"),
@@ -83,6 +92,7 @@ def run(
                     kind=kind,
                     site=site,
                     month=month,
+                    day=day.date() if day else None,
                     since=aware(since),
                     until=aware(until),
                     areas=area,

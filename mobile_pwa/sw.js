@@ -1,7 +1,7 @@
 // Service worker of the PWA (scope /app/): the app shell and the recent alarms stay available offline,
 // and Web Push notifications are shown with an "Acknowledge" action.
 
-const VERSION = "ehs-pwa-6";
+const VERSION = "ehs-pwa-7";
 const SHELL = `${VERSION}-shell`;
 const DATA = `${VERSION}-data`;
 const SHELL_FILES = [

@@ -11,6 +11,7 @@ import psycopg
 from reports.kinds import (
     alarm_month,
     carbon_inventory,
+    compliance,
     device_health,
     energy_month,
     hazwaste,
@@ -50,5 +51,7 @@ KINDS: dict[str, ReportKind] = {
             "period",
             hazwaste.build_year,
         ),
+        ReportKind("compliance_day", "环保合规日报", "Daily compliance report", "period", compliance.build_day),
+        ReportKind("compliance_month", "环保合规月报", "Monthly compliance report", "period", compliance.build_month),
     )
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -18,7 +18,7 @@ from core.clock import Clock
 from reports import archive
 from reports.context import NotFound, ReportError, areas_of, load_site, one, rows
 from reports.kinds.incident import window
-from reports.model import Params, month_period
+from reports.model import Params, day_period, month_period
 from reports.registry import KINDS
 from reports.render import FORMATS
 
@@ -36,6 +36,7 @@ def make_params(
     kind: str,
     site: str | None = None,
     month: str | None = None,
+    day: date | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     areas: Sequence[str] | None = None,
@@ -44,8 +45,8 @@ def make_params(
     flood_id: int | None = None,
     now: datetime,
 ) -> Params:
-    """The parameters of a report from what a person or a schedule asked: a month (in the site's time zone) or
-    ``since``/``until`` for period reports, an alarm or a flood for incident reports."""
+    """The parameters of a report from what a person or a schedule asked: a month or a day (in the site's time
+    zone) or ``since``/``until`` for period reports, an alarm or a flood for incident reports."""
     spec = KINDS.get(kind)
     if spec is None:
         raise ReportError(f"unknown report {kind!r}; known: {', '.join(KINDS)}")
@@ -63,10 +64,12 @@ def make_params(
             raise ReportError("a period report needs a site")
         found_site = load_site(conn, site)
         tz = found_site.timezone
-        if month is not None:
+        if month is not None and day is not None:
+            raise ReportError("give a month or a day, not both")
+        if month is not None or day is not None:
             if since is not None or until is not None:
-                raise ReportError("give a month, or since and until, not both")
-            since, until = month_period(month, tz)
+                raise ReportError("give a month or a day, or since and until, not both")
+            since, until = month_period(month, tz) if month is not None else day_period(day, tz)
         if since is None or until is None:
             raise ReportError("a period report needs a month, or since and until")
         params = Params(site=site, since=since, until=until, areas=tuple(areas) if areas else None, lang=lang)

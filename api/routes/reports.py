@@ -4,7 +4,7 @@ and the check of a file against the archive."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import psycopg
@@ -39,10 +39,14 @@ class KindRead(BaseModel):
 class RunCreate(BaseModel):
     kind: str = Field(
         max_length=40,
-        description="incident, alarm_month, interlocks, device_health, carbon_inventory, hazwaste_month, hazwaste_year",
+        description="incident, alarm_month, interlocks, device_health, energy_month, carbon_inventory, "
+        "hazwaste_month, hazwaste_year, compliance_day, compliance_month",
     )
     site: str | None = Field(None, max_length=64, description="Site code (period reports)")
     month: str | None = Field(None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, site's time zone")
+    day: date | None = Field(
+        None, ge=date(2000, 1, 1), le=date(2199, 12, 31), description="A day of the site's calendar (compliance_day)"
+    )
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
     areas: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=100)
@@ -129,6 +133,7 @@ def create_run(
         kind=body.kind,
         site=body.site,
         month=body.month,
+        day=body.day,
         since=body.since,
         until=body.until,
         areas=body.areas,

@@ -16,7 +16,7 @@ const FACTORS = {
   a34013: ["颗粒物", "Particulates"], a19001: ["含氧量", "O2"], a01012: ["烟气温度", "Flue-gas temperature"],
   a00000: ["烟气流量", "Flue-gas flow"], a21026: ["二氧化硫", "SO2"], a21002: ["氮氧化物", "NOx"],
 };
-const factor = (code) => (FACTORS[code] ? FACTORS[code][currentLang() === "en" ? 1 : 0] : code);
+export const factor = (code) => (FACTORS[code] ? FACTORS[code][currentLang() === "en" ? 1 : 0] : code);
 // Times in the site's zone (the regulator's calendar), not the phone's.
 function at(value, tz) {
   if (!value) return "";
@@ -27,7 +27,7 @@ function at(value, tz) {
 }
 const num = (v) => (v === null || v === undefined ? "—" : Number(v).toLocaleString(currentLang(), { maximumFractionDigits: 3 }));
 
-function limit(p) {
+export function limit(p) {
   if (p.limit_min !== null && p.limit_min !== undefined && p.limit_max !== null && p.limit_max !== undefined) {
     return `${num(p.limit_min)}–${num(p.limit_max)}`;
   }

@@ -3,8 +3,12 @@
 // viewer API key (/screen/?token=KEY, kept in this browser) or the session of a user signed in at /app/, and
 // reconnects by itself. The energy panel (a Sankey of the meter tree from GET /api/v1/energy/flow, today's standard
 // coal and cost per process from GET /api/v1/energy/summary, drawn with the vendored ECharts) refreshes every few
-// minutes and stays hidden while the server has no energy ledgers (404). ?site=CODE picks the site it shows.
+// minutes and stays hidden while the server has no energy ledgers (404). The emissions panel (each outfall's latest
+// values against their limits coloured by the ratio, today's compliance and this month's exceedances, from
+// GET /api/v1/compliance/overview) refreshes every minute and stays hidden without outfalls or the permission.
+// ?site=CODE picks the site it shows.
 
+import { factor, limit } from "/app/js/compliance.js";
 import { alarmTitle, needsAck, PRIORITY_CLASS, priorityName, sortAlarms, sounding, stateName, worst } from "/app/js/alarms.js";
 import { api, ApiError, list, Offline, session, wsCredentials } from "/app/js/api.js";
 import { html } from "/app/js/dom.js";
@@ -224,6 +228,98 @@ function refreshEnergy() {
   loadEnergy().catch((err) => { $("message").textContent = err.message; $("message").classList.remove("hidden"); });
 }
 
+// ---- emissions panel -------------------------------------------------------------------------------------------
+
+const EMISSIONS_REFRESH_MS = 60_000;
+const RATIO_COLOURS = { ok: "#2e7d32", warn: "#fdd835", bad: "#e53935", none: "#8d9aa8" };
+
+/** The latest value as a share of its limit (1.0 at the limit; below a lower bound: min / value), or null. */
+function ratio(p, value) {
+  if (value === null || value === undefined) return null;
+  const shares = [];
+  if (p.limit_max !== null && p.limit_max !== undefined && p.limit_max > 0) shares.push(value / p.limit_max);
+  if (p.limit_min !== null && p.limit_min !== undefined) shares.push(value > 0 ? p.limit_min / value : Infinity);
+  return shares.length ? Math.max(...shares) : null;
+}
+
+const ratioClass = (r) => (r === null ? "none" : r > 1 ? "bad" : r >= 0.9 ? "warn" : "ok");
+const num = (v) => (v === null || v === undefined ? "—" : Number(v).toLocaleString(undefined, { maximumFractionDigits: 3 }));
+/** A period's start on the site's clock (MM-DD HH:mm), whatever the screen's own time zone. */
+function siteTime(value, tz) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { timeZone: tz || undefined, month: "2-digit",
+    day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(new Date(value))
+    .map((x) => [x.type, x.value]));
+  return `${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
+}
+
+function emissionsChart(rows) {
+  return {
+    grid: { left: 8, right: 40, top: 8, bottom: 8, containLabel: true },
+    tooltip: { trigger: "axis" },
+    xAxis: { type: "value", axisLabel: { color: "#eef3f8", fontSize: 14, formatter: "{value}%" } },
+    yAxis: { type: "category", inverse: true, data: rows.map((r) => r.label), axisLabel: { color: "#eef3f8", fontSize: 14 } },
+    series: [{
+      name: t("screen.emissions_ratio"), type: "bar",
+      data: rows.map((r) => ({ value: r.ratio === null ? 0 : Math.round(r.ratio * 1000) / 10,
+                               itemStyle: { color: RATIO_COLOURS[ratioClass(r.ratio)] } })),
+      markLine: { symbol: "none", silent: true, lineStyle: { color: "#e53935", type: "dashed", width: 2 },
+                  label: { show: false }, data: [{ xAxis: 100 }] },
+    }],
+  };
+}
+
+async function loadEmissions() {
+  const wanted = new URL(location.href).searchParams.get("site");
+  let body;
+  try {
+    body = await api(`/api/v1/compliance/overview?reports=0${wanted ? `&site=${encodeURIComponent(wanted)}` : ""}`);
+  } catch (err) {
+    if (err instanceof ApiError && [401, 403, 404].includes(err.status)) { $("emissions-box").classList.add("hidden"); return; }
+    throw err;
+  }
+  const site = (body.sites || []).find((s) => s.outfalls?.length);
+  $("emissions-box").classList.toggle("hidden", !site);
+  if (!site) return;
+  const chartRows = [];
+  let exceededToday = 0;
+  const outfalls = site.outfalls.map((o) => {
+    const rows = o.pollutants.map((p) => {
+      const value = p.latest ? p.latest.value : null;
+      const r = ratio(p, value);
+      chartRows.push({ label: `${o.code} ${factor(p.pollutant)}`, ratio: r });
+      return { p, value, r };
+    });
+    const today = o.pollutants.reduce((n, p) => n + (p.today?.exceeded || 0), 0);
+    const overNow = rows.filter((x) => x.r !== null && x.r > 1).length;
+    exceededToday += today;
+    const status = today ? t("screen.emissions_bad", { n: today })
+      : overNow ? t("screen.emissions_over_now", { n: overNow }) : t("screen.emissions_ok");
+    return html`<div class="outfall" data-outfall="${o.code}">
+      <h3>${o.name} <span class="status ${today || overNow ? "bad" : "ok"}">${status}</span></h3>
+      ${rows.map(({ p, value, r }) => html`<div class="emission ${ratioClass(r)}" data-pollutant="${p.pollutant}">
+        <span class="name">${factor(p.pollutant)}</span>
+        <span class="value">${num(value)}</span>
+        <span class="limit">${limit(p)}</span>
+        <span class="bar"><i data-width="${Math.min(100, Math.round((r ?? 0) * 100))}"></i></span></div>`)}
+    </div>`;
+  });
+  $("emissions").innerHTML = html`${outfalls}`.text;
+  // bar lengths through the CSSOM (the screen's CSP allows no inline style attributes)
+  for (const bar of $("emissions").querySelectorAll(".bar i")) bar.style.width = `${bar.dataset.width}%`;
+  $("emissions-sub").textContent = `${pick(site, "name")} · `
+    + (exceededToday ? t("screen.emissions_bad", { n: exceededToday }) : t("screen.emissions_ok"))
+    + ` · ${t("screen.emissions_open", { n: site.exceedances_total ?? site.exceedances.length })}`;
+  const recent = (site.exceedances || []).slice(0, 5);
+  $("emissions-exceedances").innerHTML = html`${recent.length ? html`<ul>${recent.map((e) => html`<li>
+    ${siteTime(e.period_start, site.timezone)} · ${e.outfall} · ${factor(e.pollutant)} · ${num(e.value)} (${limit(e)})</li>`)}</ul>`
+    : html`<p class="none">${t("screen.emissions_none")}</p>`}`.text;
+  await draw($("emissions-chart"), emissionsChart(chartRows));
+}
+
+function refreshEmissions() {
+  loadEmissions().catch((err) => { $("message").textContent = err.message; $("message").classList.remove("hidden"); });
+}
+
 let timer = null;
 const reload = () => { clearTimeout(timer); timer = setTimeout(load, 250); };
 
@@ -236,6 +332,7 @@ async function main() {
   $("alarms-title").textContent = t("screen.alarms");
   $("commands-title").textContent = t("screen.commands");
   $("energy-title").textContent = t("screen.energy_flow");
+  $("emissions-title").textContent = t("screen.emissions");
   window.addEventListener("resize", () => resizeCharts());
   $("sound").textContent = t("sound.enable");
   $("sound").addEventListener("click", () => { sound.unlock(); setTimeout(render, 100); });
@@ -255,6 +352,8 @@ async function main() {
   setInterval(reload, 60_000);   // a safety net beside the live feed
   refreshEnergy();
   setInterval(refreshEnergy, ENERGY_REFRESH_MS);
+  refreshEmissions();
+  setInterval(refreshEmissions, EMISSIONS_REFRESH_MS);
 }
 
 main();

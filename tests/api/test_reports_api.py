@@ -99,4 +99,6 @@ def test_run_requests_are_checked(world: World) -> None:
         "hazwaste_month",
         "hazwaste_year",
         "energy_month",
+        "compliance_day",
+        "compliance_month",
     }
