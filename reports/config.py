@@ -129,6 +129,9 @@ def check_reports(section: ReportsSection, plant: Any) -> list[tuple[tuple, str]
                         + ("after_incident" if KINDS[s.kind].subject == "incident" else "daily, weekly or monthly"),
                     )
                 )
+            fits = KINDS[s.kind].cadences
+            if fits is not None and s.cadence not in fits:
+                problems.append(((*loc, "cadence"), f"{s.kind!r} reports are scheduled {' or '.join(sorted(fits))}"))
             if item.site in areas:
                 for k, area in enumerate(s.params.areas or []):
                     if area not in areas[item.site]:

@@ -28,6 +28,8 @@ class ReportKind:
     title_en: str
     subject: str  # "period", or "incident" (an alarm or a flood)
     build: Callable[[psycopg.Connection, Params, datetime], Document]
+    #: The schedule cadences the kind fits (plant-file names); ``None``: any of its subject's cadences.
+    cadences: frozenset[str] | None = None
 
 
 KINDS: dict[str, ReportKind] = {
@@ -51,7 +53,14 @@ KINDS: dict[str, ReportKind] = {
             "period",
             hazwaste.build_year,
         ),
-        ReportKind("compliance_day", "环保合规日报", "Daily compliance report", "period", compliance.build_day),
+        ReportKind(
+            "compliance_day",
+            "环保合规日报",
+            "Daily compliance report",
+            "period",
+            compliance.build_day,
+            frozenset({"daily"}),
+        ),
         ReportKind("compliance_month", "环保合规月报", "Monthly compliance report", "period", compliance.build_month),
     )
 }

@@ -111,6 +111,9 @@ def check_spec(spec: ScheduleSpec) -> None:
         raise ReportError(
             "incident reports are scheduled 'after_incident' ('incident'); period reports daily, weekly or monthly"
         )
+    fits = KINDS[spec.kind].cadences
+    if fits is not None and not any(CADENCES[c] == every for c in fits):
+        raise ReportError(f"{spec.kind!r} reports are scheduled {' or '.join(sorted(fits))}")
     if not spec.formats or set(spec.formats) - set(FORMATS):
         raise ReportError(f"formats must be some of {', '.join(FORMATS)}")
     if spec.grace < timedelta(0):

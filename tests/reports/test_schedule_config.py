@@ -81,6 +81,7 @@ def test_a_valid_section_becomes_schedule_specs(tmp_path: Path) -> None:
         ("language: en", "language: fr", 10, "reports[0].schedules[0].params.language", "zh-CN"),
         ("ehs-mail:ehs@example.com", "ehs-mail:not an address", 11, "reports[0].schedules[0].recipients[0]", ""),
         ("areas: [formation]", "areas: [nowhere]", 10, "reports[0].schedules[0].params.areas[0]", "no area 'nowhere'"),
+        ("kind: alarm_month", "kind: compliance_day", 7, "reports[0].schedules[0].cadence", "scheduled daily"),
         ("cadence: after_incident", "cadence: weekly", 14, "reports[0].schedules[1].cadence", "after_incident"),
         ("  - site: p1", "  - site: p9", 3, "reports[0].site", "no site 'p9'"),
         ("name: p1-incidents", "name: p1-alarms", 12, "reports[0].schedules[1].name", "named twice"),

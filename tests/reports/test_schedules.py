@@ -145,3 +145,9 @@ def test_an_incident_schedule_reports_each_closed_incident_once(month_db) -> Non
     assert [r for r in schedules.tick(_connect(url), clock=clock) if r["schedule"] == "incidents"] == []
     with psycopg.connect(url) as conn, pytest.raises(schedules.ReportError, match="incident reports are scheduled"):
         schedules.put_schedule(conn, spec=ScheduleSpec("wrong", "incident", SITE, "monthly"), actor="user:admin")
+
+
+def test_a_daily_report_kind_cannot_be_scheduled_weekly() -> None:
+    schedules.check_spec(ScheduleSpec("ok", "compliance_day", SITE, "daily"))
+    with pytest.raises(schedules.ReportError, match="'compliance_day' reports are scheduled daily"):
+        schedules.check_spec(ScheduleSpec("weekly", "compliance_day", SITE, "weekly"))
