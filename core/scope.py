@@ -54,6 +54,28 @@ def site_codes(conn: psycopg.Connection, site_ids: Iterable[int] | None) -> list
     ]
 
 
+def area_codes(conn: psycopg.Connection, area_ids: Iterable[int]) -> list[str]:
+    """The codes of these areas (sorted, once each)."""
+    return [
+        r["code"]
+        for r in db.fetch_all(
+            conn, "SELECT DISTINCT code FROM area WHERE id = ANY(%s) ORDER BY code", (sorted(set(area_ids)),)
+        )
+    ]
+
+
+def sites(conn: psycopg.Connection, *, site_ids: Iterable[int] | None, code: str | None = None) -> list[dict[str, Any]]:
+    """The sites (``id``, ``code``, ``name``, ``name_en``, ``timezone``) among ``site_ids`` (None: every site),
+    only ``code`` if given, by code."""
+    return db.fetch_all(
+        conn,
+        """SELECT id, code, name, name_en, timezone FROM site
+           WHERE (%(ids)s::int[] IS NULL OR id = ANY(%(ids)s::int[]))
+             AND (%(code)s::text IS NULL OR code = %(code)s) ORDER BY code""",
+        {"ids": None if site_ids is None else sorted(site_ids), "code": code},
+    )
+
+
 def resolve(conn: psycopg.Connection, *, site_ids: Iterable[int] | None, processes: Iterable[str] | None) -> CodeScope:
     """The code scope of site ids and process types (None: no limit)."""
     sites = site_codes(conn, site_ids)
@@ -70,6 +92,17 @@ def resolve(conn: psycopg.Connection, *, site_ids: Iterable[int] | None, process
             )
         ]
     return CodeScope(sites, areas)
+
+
+def site_by_code(conn: psycopg.Connection, code: str, *, site_ids: Iterable[int] | None) -> dict[str, Any]:
+    """A site named in a request (``id``, ``code``, ``timezone``): Forbidden (403) when it is not one of
+    ``site_ids`` (None: every site), NotFound (404) when there is no such site."""
+    row = db.fetch_one(conn, "SELECT id, code, timezone FROM site WHERE code = %s", (code,))
+    if site_ids is not None and (row is None or row["id"] not in set(site_ids)):
+        raise Forbidden(f"site {code!r} is not in your scope")
+    if row is None:
+        raise NotFound(f"no site {code!r}")
+    return row
 
 
 def check_site(conn: psycopg.Connection, scope: CodeScope, code: str | None) -> None:
