@@ -283,6 +283,11 @@ def refresh(*, conn: psycopg.Connection, cfg: AuthConfig, token: str, now: datet
     return issue_tokens(conn=conn, cfg=cfg, user_id=user_id, token_version=version, now=now, family=family)
 
 
+def mfa_enabled(*, conn: psycopg.Connection, user_id: int) -> bool:
+    """Whether the user has a second factor (TOTP) enabled."""
+    return execute(conn, "SELECT mfa_enabled FROM app_user WHERE id = %s", (user_id,)).fetchone()[0]
+
+
 def logout(*, conn: psycopg.Connection, token: str, now: datetime) -> None:
     """Revoke the session (refresh-token family) that ``token`` belongs to; unknown tokens are ignored."""
     row = execute(

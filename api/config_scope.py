@@ -17,24 +17,8 @@ import psycopg
 from pydantic import ValidationError
 
 from api.policy import Scope
-from api.queries import fetch_all
+from core.scope import plant_view, recipients_for
 from detectors.specs import PointKind, PointRow, Select, selected
-
-_ROWS = """
-    SELECT s.code AS site, a.code AS area, d.code AS device, d.kind AS device_kind, p.key, p.quantity
-    FROM point p JOIN device d ON d.id = p.device_id JOIN area a ON a.id = d.area_id JOIN site s ON s.id = d.site_id
-    WHERE p.retired_at IS NULL AND d.retired_at IS NULL
-      AND (%(sites)s::int[] IS NULL OR s.id = ANY(%(sites)s))
-      AND (%(processes)s::text[] IS NULL OR a.process_type = ANY(%(processes)s))"""
-_AREAS = """
-    SELECT s.code AS site, a.code AS area FROM area a JOIN site s ON s.id = a.site_id
-    WHERE (%(sites)s::int[] IS NULL OR s.id = ANY(%(sites)s))
-      AND (%(processes)s::text[] IS NULL OR a.process_type = ANY(%(processes)s))"""
-_DEVICES = """
-    SELECT s.code AS site, d.code AS device
-    FROM device d JOIN area a ON a.id = d.area_id JOIN site s ON s.id = d.site_id
-    WHERE (%(sites)s::int[] IS NULL OR s.id = ANY(%(sites)s))
-      AND (%(processes)s::text[] IS NULL OR a.process_type = ANY(%(processes)s))"""
 
 
 @dataclass(frozen=True)
@@ -47,18 +31,14 @@ class Visible:
 
     @classmethod
     def load(cls, conn: psycopg.Connection, scope: Scope) -> Visible:
-        params = {"sites": scope.sites_param(), "processes": scope.processes_param()}
+        view = plant_view(conn, site_ids=scope.site_ids, processes=scope.processes)
         points = [
             PointRow(
                 r["site"], r["area"], r["device"], r["device_kind"], r["key"], r["quantity"], "", PointKind.GAUGE, 0.0
             )
-            for r in fetch_all(conn, _ROWS, params)
+            for r in view.points
         ]
-        return cls(
-            points,
-            {(r["site"], r["area"]) for r in fetch_all(conn, _AREAS, params)},
-            {(r["site"], r["device"]) for r in fetch_all(conn, _DEVICES, params)},
-        )
+        return cls(points, view.areas, view.devices)
 
     def sees_rule(self, rule: dict[str, Any]) -> bool:
         try:
@@ -121,17 +101,7 @@ def recipient_problems(
     wanted = sorted({n for values in names.values() for n in values})
     if not wanted:
         return []
-    fit = {
-        r["username"]
-        for r in fetch_all(
-            conn,
-            """
-        SELECT u.username FROM app_user u
-        WHERE u.username = ANY(%(names)s) AND u.disabled_at IS NULL
-          AND (u.all_sites OR EXISTS (SELECT 1 FROM site s WHERE s.code = %(site)s AND s.id = ANY(u.site_ids)))""",
-            {"names": wanted, "site": site},
-        )
-    }
+    fit = recipients_for(conn, wanted, site)
     where = f"site {site}" if site else "every site"
     return [
         (field, f"no user {name!r} who can receive notifications for {where}")

@@ -24,14 +24,10 @@ from api.auth import REVOKED_CHANNEL
 from api.policy import Principal
 from api.settings import ApiSettings
 from api.subscriptions import Registry, Session
-from core import channels
+from core import channels, live
 
 _LOGGER = logging.getLogger(__name__)
 
-_LATEST = """
-    SELECT p.id, r.time, r.value, r.quality FROM unnest(%s::int[]) AS p(id)
-    CROSS JOIN LATERAL (SELECT time, value, quality FROM reading
-                        WHERE point_id = p.id ORDER BY time DESC LIMIT 1) r"""
 GAP = "the server lost its database connection for a while; alarm events may have been missed: reload them"
 
 
@@ -177,25 +173,13 @@ class Hub:
 
     async def _latest(self, point_ids: set[int]) -> list[dict[str, Any]]:
         async with self._pool.connection() as conn:
-            cur = await conn.execute(_LATEST, (sorted(point_ids),))
-            rows = await cur.fetchall()
-        return [{"point_id": pid, "time": t, "value": v, "quality": q} for pid, t, v, q in rows]
+            return await live.latest_values(conn, point_ids)
 
     async def load_registry(self) -> None:
         """Reload the registry, then every latest value (a renamed device must not linger in the cache)."""
         async with self._pool.connection() as conn:
-            points = await (
-                await conn.execute(
-                    "SELECT p.id, d.site_id, d.area_id, a.process_type, s.code, d.code, p.key, p.unit FROM point p "
-                    "JOIN device d ON d.id = p.device_id JOIN area a ON a.id = d.area_id "
-                    "JOIN site s ON s.id = d.site_id "
-                    "WHERE p.retired_at IS NULL AND d.retired_at IS NULL"
-                )
-            ).fetchall()
-            areas = await (
-                await conn.execute("SELECT id, site_id, code, process_type FROM area WHERE retired_at IS NULL")
-            ).fetchall()
-            sites = await (await conn.execute("SELECT id, code FROM site")).fetchall()
+            plant = await live.plant_rows(conn)
+        points, areas, sites = plant.points, plant.areas, plant.sites
         self.registry = Registry(
             {p[0]: (p[1], p[2], p[3]) for p in points},
             {a: (s, proc) for a, s, _, proc in areas},
@@ -259,8 +243,7 @@ class Hub:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
-                    for channel in (channels.READINGS, channels.ALARMS, channels.CONFIG, REVOKED_CHANNEL):
-                        await conn.execute(f"LISTEN {channel}")
+                    await live.listen(conn, (channels.READINGS, channels.ALARMS, channels.CONFIG, REVOKED_CHANNEL))
                     await self.load_registry()
                     if lost:
                         _LOGGER.info("live feed: listening again")

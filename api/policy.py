@@ -11,8 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.model import ProcessType
-from core.permissions import KEY_ROLES, POLICY, USER_ROLES, Permission, Role, allowed
+from core.permissions import (
+    COMPLIANCE_PROCESSES,
+    KEY_ROLES,
+    POLICY,
+    ROLE_PROCESSES,
+    USER_ROLES,
+    Permission,
+    Role,
+    allowed,
+)
 
 __all__ = [
     "COMPLIANCE_ACTIONS",
@@ -30,13 +38,6 @@ __all__ = [
     "scope_for",
 ]
 
-
-#: Process areas whose data is compliance data (emissions, wastewater, hazardous waste): what regulators see.
-COMPLIANCE_PROCESSES = frozenset(
-    {ProcessType.WASTEWATER.value, ProcessType.VOC_INCINERATOR.value, ProcessType.HAZWASTE_STORE.value}
-)
-#: Roles limited to some process areas.
-ROLE_PROCESSES: dict[Role, frozenset[str]] = {Role.REGULATOR: COMPLIANCE_PROCESSES}
 
 #: Audit actions (prefixes) that are compliance-relevant: what regulators and EHS managers may read. (``rule.``:
 #: the API's safety-configuration entries written before they became ``config.apply``, api.safety.)

@@ -1270,3 +1270,14 @@ def summary(*, conn: psycopg.Connection, site: str, now: datetime, source: Activ
             "intensity": hourly(conn=conn, site=site, start=day_start, end=day_end, source=source),
         }
     )
+
+
+def site_instruments(*, conn: psycopg.Connection, site: str) -> list[dict[str, Any]]:
+    """The green-electricity instruments (certificates, contracts) recorded for a site (a code), oldest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT i.id, i.kind, i.scheme, i.serial_prefix, i.serial_first, i.serial_last, i.mwh, i.vintage_year, "
+            "i.period_start, i.period_end, i.reference, i.created_by, i.created_at FROM carbon_instrument i "
+            "JOIN site s ON s.id = i.site_id WHERE s.code = %s ORDER BY i.id",
+            (site,),
+        ).fetchall()

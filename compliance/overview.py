@@ -195,3 +195,22 @@ def site_overview(
         "exceedances": exceedances,
         "exceedances_total": sum(r["month_exceeded"] for r in summary.values()),
     }
+
+
+#: Alarms shown beside the emissions: the compliance job's, the hazardous-waste checks', and every alarm of an
+#: outfall's own areas (the treatment plant: RTO, adsorbers, collection fans, the wastewater station).
+_RULE_PREFIXES = ("compliance.%", "hazwaste.%")
+
+
+def open_alarms(conn: psycopg.Connection, *, site: str, outfall_areas: list[str]) -> list[dict[str, Any]]:
+    """The open alarms of a site shown beside its emissions, most urgent first (at most 200)."""
+    return _rows(
+        conn,
+        """
+            SELECT id, rule, title, title_en, site, area, device, point, state, severity, priority, value, message,
+                   raised_at, acked_at
+            FROM alarm WHERE closed_at IS NULL AND site = %(site)s
+              AND (rule LIKE ANY(%(rules)s) OR area = ANY(%(areas)s))
+            ORDER BY priority DESC, raised_at DESC NULLS LAST LIMIT 200""",
+        {"site": site, "rules": list(_RULE_PREFIXES), "areas": outfall_areas},
+    )

@@ -41,7 +41,7 @@ import orjson
 import psycopg
 from psycopg.rows import tuple_row
 
-from core.db import execute
+from core.db import execute, fetch_all
 from core.keys import Keyring, hkdf_sha256
 
 GENESIS = "0" * 64
@@ -268,6 +268,55 @@ def verify(conn: psycopg.Connection, *, batch: int = 10000, key: bytes | None = 
 
 
 # --- anchors: the head, signed, where the database role cannot write -------------------------------------------
+
+
+def entries(
+    conn: psycopg.Connection,
+    *,
+    before: int | None = None,
+    actions: list[str] | None = None,
+    sites: list[str] | None = None,
+    processes: list[str] | None = None,
+    prefix: str | None = None,
+    actor: str | None = None,
+    target: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Entries newest first, with ``seq`` below ``before``: of the actions matching one of the LIKE patterns
+    ``actions`` (None: every action) and ``prefix``; recorded for one of ``sites`` (codes) or naming one of them in
+    ``detail.sites``; of an area of ``processes`` or plant-wide (no site); None: no limit."""
+    return fetch_all(
+        conn,
+        """
+        SELECT e.seq, e.at, e.actor, e.action, e.target, e.site, e.area, e.detail, e.hash FROM audit_entry e
+        WHERE (%(after)s::bigint IS NULL OR e.seq < %(after)s)
+          AND (%(actions)s::text[] IS NULL OR e.action LIKE ANY(%(actions)s))
+          AND (%(sites)s::text[] IS NULL OR e.site = ANY(%(sites)s)
+               OR (e.site IS NULL AND e.detail->'sites' ?| %(sites)s))
+          AND (%(processes)s::text[] IS NULL OR e.site IS NULL
+               OR EXISTS (SELECT 1 FROM area a JOIN site s ON s.id = a.site_id
+                          WHERE s.code = e.site AND a.code = e.area AND a.process_type = ANY(%(processes)s)))
+          AND (%(prefix)s::text IS NULL OR e.action LIKE %(prefix)s)
+          AND (%(actor)s::text IS NULL OR e.actor = %(actor)s)
+          AND (%(target)s::text IS NULL OR e.target = %(target)s)
+          AND (%(since)s::timestamptz IS NULL OR e.at >= %(since)s)
+          AND (%(until)s::timestamptz IS NULL OR e.at < %(until)s)
+        ORDER BY e.seq DESC LIMIT %(limit)s""",
+        {
+            "after": before,
+            "actions": actions,
+            "sites": sites,
+            "processes": processes,
+            "prefix": prefix,
+            "actor": actor,
+            "target": target,
+            "since": since,
+            "until": until,
+            "limit": limit,
+        },
+    )
 
 
 def head(conn: psycopg.Connection) -> tuple[int, str]:

@@ -15,6 +15,11 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from core import db
 
 
 @dataclass
@@ -114,3 +119,14 @@ class Liveness:
     def stuck(self) -> list[str]:
         """The names of the parts that are stuck or dead (the heartbeat's ``stuck`` list)."""
         return sorted(name for name, r in self.report().items() if r["state"] in ("stuck", "dead"))
+
+
+def heartbeats(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Every service's last heartbeat (``service_heartbeat``): ``service``, ``instance``, ``started_at``,
+    ``updated_at``, ``counters`` and ``age_s`` (seconds since it was written, by the database's clock)."""
+    return db.fetch_all(
+        conn,
+        "SELECT service, instance, started_at, updated_at, counters, "
+        "extract(epoch FROM now() - updated_at)::float8 AS age_s FROM service_heartbeat "
+        "ORDER BY service, instance",
+    )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from core.model import ProcessType
+
 
 class Role(StrEnum):
     ADMIN = "admin"
@@ -126,3 +128,11 @@ POLICY: dict[Permission, frozenset[Role]] = {
 
 def allowed(role: Role, permission: Permission) -> bool:
     return role in POLICY[permission]
+
+
+#: Process areas whose data is compliance data (emissions, wastewater, hazardous waste): what regulators see.
+COMPLIANCE_PROCESSES = frozenset(
+    {ProcessType.WASTEWATER.value, ProcessType.VOC_INCINERATOR.value, ProcessType.HAZWASTE_STORE.value}
+)
+#: Roles limited to some process areas.
+ROLE_PROCESSES: dict[Role, frozenset[str]] = {Role.REGULATOR: COMPLIANCE_PROCESSES}

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from core.db import execute
+from core.db import execute, fetch_all
 
 #: Buckets are closed this long after they end (late readings of a still-open bucket need no bookkeeping).
 GRACE = timedelta(minutes=2)
@@ -294,6 +294,20 @@ def raw(
         "AND time < %s ORDER BY time LIMIT %s",
         (point_id, start, end, limit),
     ).fetchall()
+
+
+def raw_export(
+    conn: psycopg.Connection, *, point_ids: list[int], start: datetime, end: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Raw readings (``time``, ``point_id``, ``value``, ``quality``) of some points in [start, end), by point
+    then time, at most ``limit`` rows."""
+    return fetch_all(
+        conn,
+        """
+        SELECT time, point_id, value, quality FROM reading
+        WHERE point_id = ANY(%s) AND time >= %s AND time < %s ORDER BY point_id, time LIMIT %s""",
+        (point_ids, start, end, limit),
+    )
 
 
 def _fine(conn: psycopg.Connection, rollup: str, continuous: bool) -> tuple[str, dict[str, Any]]:

@@ -169,3 +169,18 @@ def record_production(conn: psycopg.Connection, *, site_id: int, rows: list[dict
 def import_production(conn: psycopg.Connection, *, site_id: int, data: bytes, filename: str, actor: str) -> int:
     rows = [{**row, "_line": n} for n, row in _rows(data, filename, ("area", "start", "end", "quantity", "unit"))]
     return record_production(conn, site_id=site_id, rows=rows, source="csv", actor=actor)
+
+
+def production(conn: psycopg.Connection, *, site_id: int, start: datetime, end: datetime) -> list[dict]:
+    """Production records of a site's areas overlapping [start, end) (``area``, ``start``, ``end``, ``quantity``,
+    ``unit``, ``source``), by start and area, at most 10000."""
+    cur = execute(
+        conn,
+        """
+        SELECT a.code AS area, p.start, p."end", p.quantity, p.unit, p.source FROM energy_production p
+        JOIN area a ON a.id = p.area_id WHERE a.site_id = %s AND p.start < %s AND p."end" > %s
+        ORDER BY p.start, a.code LIMIT 10000""",
+        (site_id, end, start),
+    )
+    cols = [d.name for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]

@@ -287,3 +287,13 @@ def list_facilities(*, conn: psycopg.Connection, site_ids: list[int] | None) -> 
         )
         .fetchall()
     )
+
+
+def waste_type_id(*, conn: psycopg.Connection, site_id: int, code: str, active_only: bool = False) -> int | None:
+    """The id of a site's waste type by code (``active_only``: not retired), None when there is none."""
+    row = execute(
+        conn,
+        "SELECT id FROM hw_waste_type WHERE site_id = %s AND code = %s AND (NOT %s OR retired_at IS NULL)",
+        (site_id, code, active_only),
+    ).fetchone()
+    return None if row is None else row[0]

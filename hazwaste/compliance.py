@@ -344,3 +344,16 @@ def status(*, conn: psycopg.Connection, site_id: int, now: datetime) -> dict[str
         "oldest_days": round((now - oldest).total_seconds() / 86400, 1) if oldest else None,
         "open_manifests": {r["state"]: r["n"] for r in manifests},
     }
+
+
+def file_declaration(
+    *, conn: psycopg.Connection, site_id: int, period: str, filed_at: datetime, filed_by: str
+) -> dict[str, Any] | None:
+    """Record that a period's declaration was filed (``period``, ``filed_at``, ``filed_by``); None when the
+    period is already filed (nothing is changed)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "INSERT INTO hw_declaration (site_id, period, filed_at, filed_by) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (site_id, period) DO NOTHING RETURNING period, filed_at, filed_by",
+            (site_id, period, filed_at, filed_by),
+        ).fetchone()

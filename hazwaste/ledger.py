@@ -388,3 +388,22 @@ def list_entries(
 def entry_site(*, conn: psycopg.Connection, entry_id: int) -> int | None:
     row = execute(conn, "SELECT site_id FROM hw_ledger WHERE id = %s AND corrects_id IS NULL", (entry_id,)).fetchone()
     return row[0] if row else None
+
+
+def generated_at(*, conn: psycopg.Connection, container_id: int) -> datetime | None:
+    """When the container's waste was produced (its generation entry in the current ledger), None if unknown."""
+    row = execute(
+        conn, "SELECT at FROM hw_ledger_current WHERE container_id = %s AND stage = 'generation'", (container_id,)
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def container_weights(*, conn: psycopg.Connection, container_ids: list[int]) -> list[dict[str, Any] | None]:
+    """``{"code", "weight_kg"}`` of each container, in the order given (None for an unknown id)."""
+    found = {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        for row in cur.execute(
+            "SELECT id, code, weight_kg FROM hw_container WHERE id = ANY(%s)", (list(container_ids),)
+        ).fetchall():
+            found[row.pop("id")] = row
+    return [found.get(cid) for cid in container_ids]

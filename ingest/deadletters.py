@@ -14,12 +14,13 @@ The caller owns the transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from core.db import execute
+from core.db import execute, fetch_all, fetch_one
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +65,64 @@ def prune_dead_letters(
         else _delete_counted(conn, "DELETE FROM dead_letter WHERE id <= %(edge)s", {"edge": edge[0]}, "total_cap")
     )
     return Pruned(aged, topic_cap, total_cap)
+
+
+# --- reading them (the API's dead-letter list) -------------------------------------------------------------------
+
+# rows without a known site (a bad topic, an unknown site code) are visible only to callers of all sites
+_SCOPE = "(%(scope_sites)s::int[] IS NULL OR dl.site_code IN (SELECT code FROM site WHERE id = ANY(%(scope_sites)s)))"
+_COLUMNS = (
+    "dl.id, dl.received_at, dl.topic, dl.payload_size, dl.reason, dl.detail, dl.site_code AS site, "
+    "dl.device_code AS device, dl.payload"
+)
+
+
+def _scope(site_ids: Iterable[int] | None) -> dict:
+    return {"scope_sites": None if site_ids is None else sorted(site_ids)}
+
+
+def list_dead_letters(
+    conn: psycopg.Connection,
+    *,
+    site_ids: Iterable[int] | None,
+    before: int | None = None,
+    site: str | None = None,
+    reason: str | None = None,
+    device: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[dict]:
+    """Rejected messages of the sites ``site_ids`` (None: every site, and those of no known site), newest
+    first, with ``id`` below ``before``, filtered by site code, reason, device code and time."""
+    return fetch_all(
+        conn,
+        f"""
+        SELECT {_COLUMNS} FROM dead_letter dl
+        WHERE {_SCOPE} AND (%(after)s::bigint IS NULL OR dl.id < %(after)s)
+          AND (%(site)s::text IS NULL OR dl.site_code = %(site)s)
+          AND (%(reason)s::text IS NULL OR dl.reason = %(reason)s)
+          AND (%(device)s::text IS NULL OR dl.device_code = %(device)s)
+          AND (%(since)s::timestamptz IS NULL OR dl.received_at >= %(since)s)
+          AND (%(until)s::timestamptz IS NULL OR dl.received_at < %(until)s)
+        ORDER BY dl.id DESC LIMIT %(limit)s""",
+        {
+            **_scope(site_ids),
+            "after": before,
+            "site": site,
+            "reason": reason,
+            "device": device,
+            "since": since,
+            "until": until,
+            "limit": limit,
+        },
+    )
+
+
+def get_dead_letter(conn: psycopg.Connection, dead_letter_id: int, *, site_ids: Iterable[int] | None) -> dict | None:
+    """One rejected message of the sites ``site_ids``, None when there is none."""
+    return fetch_one(
+        conn,
+        f"SELECT {_COLUMNS} FROM dead_letter dl WHERE dl.id = %(id)s AND {_SCOPE}",
+        {"id": dead_letter_id, **_scope(site_ids)},
+    )

@@ -15,6 +15,8 @@ import orjson
 import psycopg
 
 from core.clock import Clock
+from core.errors import Forbidden
+from core.scope import CodeScope, check_site
 from reports import archive
 from reports.context import NotFound, ReportError, areas_of, load_site, one, rows
 from reports.kinds.incident import window
@@ -111,6 +113,70 @@ def get_run(conn: psycopg.Connection, run_id: int) -> dict[str, Any]:
         f"SELECT {archive._SELECT} FROM report_file WHERE run_id = %s ORDER BY id",  # noqa: S608
         (run_id,),
     )
+    return run
+
+
+def _check_areas(scope: CodeScope, site: str, areas: Sequence[str]) -> None:
+    """A report may be asked for only about what the caller may see: their sites, and for callers limited to
+    some areas, those areas named explicitly."""
+    if scope.sites is not None and site not in scope.sites:
+        raise Forbidden(f"site {site!r} is not in your scope")
+    if scope.areas is not None and (not areas or not all(f"{site}/{a}" in scope.areas for a in areas)):
+        raise Forbidden("name the areas of the report, all within your scope")
+
+
+def request_run(
+    conn: psycopg.Connection,
+    scope: CodeScope,
+    *,
+    kind: str,
+    site: str | None = None,
+    month: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    areas: Sequence[str] | None = None,
+    lang: str = "zh-CN",
+    alarm_id: int | None = None,
+    flood_id: int | None = None,
+    formats: Sequence[str],
+    actor: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Queue a run a caller in ``scope`` asked for (in the caller's transaction): a site outside the scope is
+    refused (403), an alarm or flood the caller may not see is not found (404), and a period report of a caller
+    limited to some areas must name them, all within the scope (403)."""
+    check_site(conn, scope, site)
+    params = make_params(
+        conn,
+        kind=kind,
+        site=site,
+        month=month,
+        since=since,
+        until=until,
+        areas=areas,
+        lang=lang,
+        alarm_id=alarm_id,
+        flood_id=flood_id,
+        now=now,
+    )
+    if params.alarm_id or params.flood_id:
+        table, key = ("alarm", params.alarm_id) if params.alarm_id else ("alarm_flood", params.flood_id)
+        row = one(conn, f"SELECT site, area FROM {table} WHERE id = %s", (key,))  # noqa: S608
+        if row is None or not scope.sees(row["site"], row["area"]):
+            raise NotFound(f"no {'alarm' if params.alarm_id else 'flood'} {key}")
+    else:
+        _check_areas(scope, params.site, list(params.areas or []))
+    return create_run(conn, kind=kind, params=params, formats=formats, actor=actor)
+
+
+def get_run_in_scope(conn: psycopg.Connection, scope: CodeScope, run_id: int) -> dict[str, Any]:
+    """A run and its files, if it is of a site in ``scope`` (else, or unknown: NotFound)."""
+    try:
+        run = get_run(conn, run_id)
+    except NotFound:
+        run = None
+    if run is None or (scope.sites is not None and run["site"] not in scope.sites):
+        raise NotFound(f"no report run {run_id}")
     return run
 
 

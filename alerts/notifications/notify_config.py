@@ -190,6 +190,18 @@ def put_channel(
     return get_channel(conn=conn, channel_id=channel_id)
 
 
+def channel_name_taken(*, conn: psycopg.Connection, name: str, other_than: int | None = None) -> bool:
+    """Whether a channel (other than ``other_than``) already has this name."""
+    return (
+        db.execute(
+            conn,
+            "SELECT 1 FROM notification_channel WHERE name = %s AND (%s::bigint IS NULL OR id <> %s)",
+            (name, other_than, other_than),
+        ).fetchone()
+        is not None
+    )
+
+
 def get_channel(*, conn: psycopg.Connection, channel_id: int) -> dict[str, Any]:
     row = store.fetch_one(conn, _CHANNEL_OUT + " WHERE id = %s", (channel_id,))
     if row is None:
@@ -215,6 +227,16 @@ def delete_channel(*, conn: psycopg.Connection, channel_id: int) -> None:
 
 
 # --- escalation policies and rosters -----------------------------------------------------------------------
+
+
+def policy_owner(*, conn: psycopg.Connection, name: str) -> dict[str, Any] | None:
+    """``{"site": ...}`` of the escalation policy ``name`` (site None: every site), None when there is none."""
+    return db.fetch_one(conn, "SELECT site FROM escalation_policy WHERE name = %s", (name,))
+
+
+def roster_owner(*, conn: psycopg.Connection, name: str) -> dict[str, Any] | None:
+    """``{"site": ...}`` of the duty roster ``name`` (site None: every site), None when there is none."""
+    return db.fetch_one(conn, "SELECT site FROM duty_roster WHERE name = %s", (name,))
 
 
 def put_policy(*, conn: psycopg.Connection, spec: PolicySpec) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from api.deps import After, Conn, CurrentPrincipal, Limit, require
 from api.policy import COMPLIANCE_ACTIONS, Permission, Principal
-from api.queries import Page, after_id, encode_cursor, fetch_all
+from api.queries import Page, after_id, encode_cursor
 from api.ratelimit import limit_heavy
 from api.schemas import ErrorRead
 from core import audit
@@ -72,36 +72,18 @@ def list_entries(
     everything = principal.can(Permission.AUDIT_READ)
     sites = site_codes(conn, principal.scope.site_ids)
     prefix = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" if action else None
-    rows = fetch_all(
+    rows = audit.entries(
         conn,
-        """
-        SELECT e.seq, e.at, e.actor, e.action, e.target, e.site, e.area, e.detail, e.hash FROM audit_entry e
-        WHERE (%(after)s::bigint IS NULL OR e.seq < %(after)s)
-          AND (%(everything)s OR e.action LIKE ANY(%(compliance)s))
-          AND (%(sites)s::text[] IS NULL OR e.site = ANY(%(sites)s)
-               OR (e.site IS NULL AND e.detail->'sites' ?| %(sites)s))
-          AND (%(processes)s::text[] IS NULL OR e.site IS NULL
-               OR EXISTS (SELECT 1 FROM area a JOIN site s ON s.id = a.site_id
-                          WHERE s.code = e.site AND a.code = e.area AND a.process_type = ANY(%(processes)s)))
-          AND (%(prefix)s::text IS NULL OR e.action LIKE %(prefix)s)
-          AND (%(actor)s::text IS NULL OR e.actor = %(actor)s)
-          AND (%(target)s::text IS NULL OR e.target = %(target)s)
-          AND (%(since)s::timestamptz IS NULL OR e.at >= %(since)s)
-          AND (%(until)s::timestamptz IS NULL OR e.at < %(until)s)
-        ORDER BY e.seq DESC LIMIT %(limit)s""",
-        {
-            "after": after_id(after),
-            "everything": everything,
-            "compliance": [p.replace("_", "\\_") + "%" for p in COMPLIANCE_ACTIONS],
-            "sites": sites,
-            "processes": principal.scope.processes_param(),
-            "prefix": prefix,
-            "actor": actor,
-            "target": target,
-            "since": since,
-            "until": until,
-            "limit": limit + 1,
-        },
+        before=after_id(after),
+        actions=None if everything else [p.replace("_", "\\_") + "%" for p in COMPLIANCE_ACTIONS],
+        sites=sites,
+        processes=principal.scope.processes_param(),
+        prefix=prefix,
+        actor=actor,
+        target=target,
+        since=since,
+        until=until,
+        limit=limit + 1,
     )
     more = len(rows) > limit
     rows = rows[:limit]

@@ -11,7 +11,6 @@ from fastapi.security import OAuth2PasswordRequestForm
 from api import auth, users
 from api.deps import AppClock, AuthConf, ClientAddress, Conn, CurrentPrincipal, require_user
 from api.policy import Principal
-from api.queries import fetch_one
 from api.ratelimit import limit_auth
 from api.schemas import ErrorRead
 from api.schemas.auth import MeRead, MfaCode, MfaDisable, MfaSetupRead, PasswordChange, RefreshRequest, TokenRead
@@ -108,7 +107,7 @@ def me(principal: CurrentPrincipal, conn: Conn) -> MeRead:
     """Who the caller is, with role, sites and permissions (for the PWA to show what the user may do)."""
     mfa = None
     if principal.kind == "user":
-        mfa = fetch_one(conn, "SELECT mfa_enabled FROM app_user WHERE id = %s", (principal.id,))["mfa_enabled"]
+        mfa = auth.mfa_enabled(conn=conn, user_id=principal.id)
     sites = principal.scope.site_ids
     return MeRead(
         kind=principal.kind,

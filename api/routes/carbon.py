@@ -17,13 +17,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from api.deps import AppClock, Conn, require
 from api.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, field_errors
 from api.policy import Permission, Principal
-from api.queries import fetch_one
 from carbon import service
 from carbon.factors import FactorFileError, parse_library
 from carbon.footprint import Routing
 from carbon.imports import parse_certificates
 from carbon.service import CarbonError
 from carbon.sources import SourceUnavailable
+from core.scope import site_by_code
 
 router = APIRouter(prefix="/api/v1/carbon", tags=["carbon"])
 Reader = Annotated[Principal, require(Permission.CARBON_READ)]
@@ -58,11 +58,7 @@ def _domain() -> Iterator[None]:
 
 
 def _site(conn, principal: Principal, code: str) -> None:
-    row = fetch_one(conn, "SELECT id FROM site WHERE code = %s", (code,))
-    if not principal.scope.has_site(row["id"] if row else -1):
-        raise Forbidden(f"site {code!r} is not in your scope")
-    if row is None:
-        raise NotFound(f"no site {code!r}")
+    site_by_code(conn, code, site_ids=principal.scope.site_ids)
 
 
 def _source(request: Request):
@@ -335,12 +331,7 @@ def add_contract(body: ContractCreate, principal: Manager, conn: Conn) -> dict[s
 @router.get("/instruments")
 def list_instruments(principal: Reader, conn: Conn, site: SiteQuery) -> list[dict[str, Any]]:
     _site(conn, principal, site)
-    return conn.execute(
-        "SELECT i.id, i.kind, i.scheme, i.serial_prefix, i.serial_first, i.serial_last, i.mwh, i.vintage_year, "
-        "i.period_start, i.period_end, i.reference, i.created_by, i.created_at FROM carbon_instrument i "
-        "JOIN site s ON s.id = i.site_id WHERE s.code = %s ORDER BY i.id",
-        (site,),
-    ).fetchall()
+    return service.site_instruments(conn=conn, site=site)
 
 
 class OffsetCreate(BaseModel):

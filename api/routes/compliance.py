@@ -18,16 +18,13 @@ from api.alarms import alarm_scope
 from api.deps import AppClock, Conn, SiteFilter, require
 from api.plant_read import site_filter
 from api.policy import Permission, Principal
-from api.queries import fetch_all
-from compliance.overview import site_overview
+from compliance.overview import open_alarms, site_overview
+from core.scope import sites as scope_sites
 from hazwaste import compliance as hazwaste_compliance
 from reports import archive
 
 router = APIRouter(prefix="/api/v1/compliance", tags=["compliance"])
 Reader = Annotated[Principal, require(Permission.COMPLIANCE_READ)]
-#: Alarms shown beside the emissions: the compliance job's, the hazardous-waste checks', and every alarm of an
-#: outfall's own areas (the treatment plant: RTO, adsorbers, collection fans, the wastewater station).
-_RULE_PREFIXES = ("compliance.%", "hazwaste.%")
 
 
 @router.get("/overview")
@@ -53,13 +50,7 @@ def overview(
     now = clock.now()
     ascope = alarm_scope(conn, principal.scope)
     areas = set(ascope.areas) if ascope.areas is not None else None
-    sites = fetch_all(
-        conn,
-        """SELECT id, code, name, name_en, timezone FROM site
-                               WHERE (%(ids)s::int[] IS NULL OR id = ANY(%(ids)s::int[]))
-                                 AND (%(code)s::text IS NULL OR code = %(code)s) ORDER BY code""",
-        {"ids": principal.scope.sites_param(), "code": site},
-    )
+    sites = scope_sites(conn, site_ids=principal.scope.site_ids, code=site)
     out = []
     for s in sites:
         # emissions as of the end of ``day`` in the site's calendar; alarms, waste and reports are always current
@@ -76,16 +67,7 @@ def overview(
         outfall_areas = sorted({a for o in body["outfalls"] for a in o["areas"]})
         alarms = [
             a
-            for a in fetch_all(
-                conn,
-                """
-            SELECT id, rule, title, title_en, site, area, device, point, state, severity, priority, value, message,
-                   raised_at, acked_at
-            FROM alarm WHERE closed_at IS NULL AND site = %(site)s
-              AND (rule LIKE ANY(%(rules)s) OR area = ANY(%(areas)s))
-            ORDER BY priority DESC, raised_at DESC NULLS LAST LIMIT 200""",
-                {"site": s["code"], "rules": list(_RULE_PREFIXES), "areas": outfall_areas},
-            )
+            for a in open_alarms(conn, site=s["code"], outfall_areas=outfall_areas)
             if ascope.sees(a["site"], a["area"], site_level=True)
         ]
         hazwaste = (

@@ -12,8 +12,9 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api.deps import After, Conn, Limit, PathId, SiteFilter, require
 from api.errors import NotFound
 from api.plant_read import site_filter
-from api.policy import Permission, Principal, Scope
-from api.queries import Page, after_id, fetch_all, fetch_one, page
+from api.policy import Permission, Principal
+from api.queries import Page, after_id, page
+from ingest import deadletters
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["ingest"])
 Reader = Annotated[Principal, require(Permission.DEAD_LETTERS_READ)]
@@ -37,14 +38,6 @@ class DeadLetterDetail(DeadLetterRead):
     payload_base64: str = Field(description="The whole payload, base64")
 
 
-# rows without a known site (a bad topic, an unknown site code) are visible only to callers of all sites
-_SCOPE = "(%(scope_sites)s::int[] IS NULL OR dl.site_code IN (SELECT code FROM site WHERE id = ANY(%(scope_sites)s)))"
-_COLUMNS = (
-    "dl.id, dl.received_at, dl.topic, dl.payload_size, dl.reason, dl.detail, dl.site_code AS site, "
-    "dl.device_code AS device, dl.payload"
-)
-
-
 def _read(row: dict, full: bool = False) -> dict:
     payload: bytes = row.pop("payload")
     text = payload.decode("utf-8", errors="replace")
@@ -56,10 +49,6 @@ def _read(row: dict, full: bool = False) -> dict:
             row["payload_text"] = None
         row["payload_base64"] = base64.b64encode(payload).decode()
     return row
-
-
-def _scope(scope: Scope) -> dict:
-    return {"scope_sites": scope.sites_param()}
 
 
 @router.get("", response_model=Page[DeadLetterRead])
@@ -76,27 +65,16 @@ def list_dead_letters(
 ):
     """Rejected messages, newest first, filtered by site, reason, device and time."""
     site_filter(conn, principal.scope, site)
-    rows = fetch_all(
+    rows = deadletters.list_dead_letters(
         conn,
-        f"""
-        SELECT {_COLUMNS} FROM dead_letter dl
-        WHERE {_SCOPE} AND (%(after)s::bigint IS NULL OR dl.id < %(after)s)
-          AND (%(site)s::text IS NULL OR dl.site_code = %(site)s)
-          AND (%(reason)s::text IS NULL OR dl.reason = %(reason)s)
-          AND (%(device)s::text IS NULL OR dl.device_code = %(device)s)
-          AND (%(since)s::timestamptz IS NULL OR dl.received_at >= %(since)s)
-          AND (%(until)s::timestamptz IS NULL OR dl.received_at < %(until)s)
-        ORDER BY dl.id DESC LIMIT %(limit)s""",
-        {
-            **_scope(principal.scope),
-            "after": after_id(after),
-            "site": site,
-            "reason": reason,
-            "device": device,
-            "since": since,
-            "until": until,
-            "limit": limit + 1,
-        },
+        site_ids=principal.scope.site_ids,
+        before=after_id(after),
+        site=site,
+        reason=reason,
+        device=device,
+        since=since,
+        until=until,
+        limit=limit + 1,
     )
     result = page(rows, limit, lambda r: (r["id"],))
     result["items"] = [_read(r) for r in result["items"]]
@@ -106,11 +84,7 @@ def list_dead_letters(
 @router.get("/{dead_letter_id}", response_model=DeadLetterDetail)
 def get_dead_letter(dead_letter_id: PathId, principal: Reader, conn: Conn):
     """One rejected message with its whole payload."""
-    row = fetch_one(
-        conn,
-        f"SELECT {_COLUMNS} FROM dead_letter dl WHERE dl.id = %(id)s AND {_SCOPE}",
-        {"id": dead_letter_id, **_scope(principal.scope)},
-    )
+    row = deadletters.get_dead_letter(conn, dead_letter_id, site_ids=principal.scope.site_ids)
     if row is None:
         raise NotFound(f"no dead letter {dead_letter_id}")
     return _read(row, full=True)

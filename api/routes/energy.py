@@ -14,10 +14,10 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.deps import AppClock, Conn, require
-from api.errors import Forbidden, Invalid, NotFound
+from api.errors import Invalid, NotFound
 from api.policy import Permission, Principal
-from api.queries import fetch_one
 from core import audit
+from core.scope import site_by_code
 from energy import balance as energy_balance
 from energy import exports, offline
 from energy import per_unit as energy_per_unit
@@ -55,12 +55,7 @@ def _domain() -> Iterator[None]:
 
 
 def _site(conn, principal: Principal, code: str) -> dict[str, Any]:
-    row = fetch_one(conn, "SELECT id, code, timezone FROM site WHERE code = %s", (code,))
-    if not principal.scope.has_site(row["id"] if row else -1):
-        raise Forbidden(f"site {code!r} is not in your scope")
-    if row is None:
-        raise NotFound(f"no site {code!r}")
-    return row
+    return site_by_code(conn, code, site_ids=principal.scope.site_ids)
 
 
 def _span(start: datetime, end: datetime, bucket: str) -> None:
@@ -205,15 +200,7 @@ def get_production(
     principal: Reader, conn: Conn, site: SiteCode, start: AwareDatetime, end: AwareDatetime
 ) -> list[dict[str, Any]]:
     s = _site(conn, principal, site)
-    cur = conn.execute(
-        """
-        SELECT a.code AS area, p.start, p."end", p.quantity, p.unit, p.source FROM energy_production p
-        JOIN area a ON a.id = p.area_id WHERE a.site_id = %s AND p.start < %s AND p."end" > %s
-        ORDER BY p.start, a.code LIMIT 10000""",
-        (s["id"], end, start),
-    )
-    cols = [d.name for d in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    return offline.production(conn, site_id=s["id"], start=start, end=end)
 
 
 def _refused(exc: ImportRefused, field: str = "file") -> Invalid:

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import Conn, require
-from api.errors import Forbidden, Invalid, NotFound
+from api.errors import Invalid, NotFound
 from api.policy import Permission, Principal
-from api.queries import fetch_one
+from core.scope import site_by_code
 from energy import baseline_store
 from energy.baseline import BaselineRefused, fit_baseline
 from energy.baseline_store import StoredBaseline
@@ -60,12 +60,7 @@ class BaselineCreate(BaseModel):
 
 
 def _site(conn, principal: Principal, code: str) -> dict[str, Any]:
-    row = fetch_one(conn, "SELECT id, code FROM site WHERE code = %s", (code,))
-    if not principal.scope.has_site(row["id"] if row else -1):
-        raise Forbidden(f"site {code!r} is not in your scope")
-    if row is None:
-        raise NotFound(f"no site {code!r}")
-    return row
+    return site_by_code(conn, code, site_ids=principal.scope.site_ids)
 
 
 def _read(b: StoredBaseline) -> dict[str, Any]:

@@ -13,11 +13,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api import plant_read
 from api.deps import After, AppClock, Conn, Limit, PathId, SiteFilter, require
-from api.errors import Conflict, Forbidden, Invalid, NotFound
+from api.errors import Conflict, Invalid, NotFound
 from api.policy import Permission, Principal
-from api.queries import after_id, encode_cursor, fetch_one
+from api.queries import after_id, encode_cursor
 from core import audit
+from core.scope import site_by_code
 from hazwaste import catalogue, exchange, exports, ledger, manifests
+from hazwaste import compliance as hazwaste_compliance
 from hazwaste.catalogue import FacilitySpec, WasteTypeSpec
 from hazwaste.labels import LabelData, container_url, render_label
 from hazwaste.manifest_pdf import render_manifest
@@ -51,12 +53,7 @@ def _when(value: datetime | None, now: datetime, field: str) -> datetime:
 
 def _site(conn, principal: Principal, code: str) -> dict[str, Any]:
     """A site named in a body or query: 403 outside the caller's scope, 404 unknown."""
-    row = fetch_one(conn, "SELECT id, code, timezone FROM site WHERE code = %s", (code,))
-    if not principal.scope.has_site(row["id"] if row else -1):
-        raise Forbidden(f"site {code!r} is not in your scope")
-    if row is None:
-        raise NotFound(f"no site {code!r}")
-    return row
+    return site_by_code(conn, code, site_ids=principal.scope.site_ids)
 
 
 def _page(rows: list[dict[str, Any]], limit: int, key: str = "id") -> dict[str, Any]:
@@ -205,18 +202,14 @@ def list_containers(
 @router.post("/containers", status_code=201)
 def create_container(body: ContainerCreate, principal: Recorder, conn: Conn) -> dict[str, Any]:
     site = _site(conn, principal, body.site)
-    wt = fetch_one(
-        conn,
-        "SELECT id FROM hw_waste_type WHERE site_id = %s AND code = %s AND retired_at IS NULL",
-        (site["id"], body.waste_type),
-    )
+    wt = catalogue.waste_type_id(conn=conn, site_id=site["id"], code=body.waste_type, active_only=True)
     if wt is None:
         raise Invalid(f"no waste type {body.waste_type!r} at {body.site}", field="body.waste_type")
     container_id = ledger.create_container(
         conn=conn,
         site_id=site["id"],
         code=body.code,
-        waste_type_id=wt["id"],
+        waste_type_id=wt,
         container_type=body.container_type,
         volume_l=body.volume_l,
     )
@@ -239,9 +232,7 @@ def container_label(container_id: PathId, principal: Reader, conn: Conn, request
     """The HJ 1276-2022 label at the size for the container's volume, with its QR code."""
     c = _container(conn, principal, container_id)
     setting = catalogue.site_setting(conn=conn, site_id=c["site_id"])
-    produced = fetch_one(
-        conn, "SELECT at FROM hw_ledger_current WHERE container_id = %s AND stage = 'generation'", (container_id,)
-    )
+    produced = ledger.generated_at(conn=conn, container_id=container_id)
     pdf = render_label(
         LabelData(
             container_id=container_id,
@@ -256,7 +247,7 @@ def container_label(container_id: PathId, principal: Reader, conn: Conn, request
             precautions=c["precautions"],
             producer=setting["producer_name"] or c["site"],
             contact=setting["producer_contact"] or "",
-            produced_on=produced["at"].date() if produced else None,
+            produced_on=produced.date() if produced else None,
             weight_kg=c["weight_kg"],
             url=container_url(str(request.base_url), container_id),
         )
@@ -384,12 +375,12 @@ def list_manifests(
 def create_manifest(body: ManifestCreate, principal: Recorder, conn: Conn, clock: AppClock) -> dict[str, Any]:
     """A draft manifest for one trip and waste type (the receiver's licence scope must cover its code)."""
     site = _site(conn, principal, body.site)
-    wt = fetch_one(conn, "SELECT id FROM hw_waste_type WHERE site_id = %s AND code = %s", (site["id"], body.waste_type))
+    wt = catalogue.waste_type_id(conn=conn, site_id=site["id"], code=body.waste_type)
     if wt is None:
         raise Invalid(f"no waste type {body.waste_type!r} at {body.site}", field="body.waste_type")
     values = body.model_dump(exclude={"site", "waste_type"})
     manifest_id = manifests.create(
-        conn=conn, site_id=site["id"], waste_type_id=wt["id"], created_by=principal.actor, at=clock.now(), **values
+        conn=conn, site_id=site["id"], waste_type_id=wt, created_by=principal.actor, at=clock.now(), **values
     )
     audit.append(
         conn,
@@ -491,9 +482,7 @@ def get_manifest(manifest_id: PathId, principal: Reader, conn: Conn) -> dict[str
 def manifest_pdf(manifest_id: PathId, principal: Reader, conn: Conn) -> Response:
     """A printable copy of the manifest (A4): parties, waste, containers, quantities, event record."""
     m = get_manifest(manifest_id, principal, conn)
-    containers = [
-        fetch_one(conn, "SELECT code, weight_kg FROM hw_container WHERE id = %s", (cid,)) for cid in m["containers"]
-    ]
+    containers = ledger.container_weights(conn=conn, container_ids=list(m["containers"]))
     setting = catalogue.site_setting(conn=conn, site_id=m["site_id"])
     pdf = render_manifest(m, containers, setting["producer_name"] or m["site"])  # type: ignore[arg-type]
     return Response(
@@ -547,11 +536,8 @@ def file_declaration(body: DeclarationCreate, principal: Manager, conn: Conn, cl
     """Record that a period's declaration was filed in the national system (clears its due-date finding)."""
     site = _site(conn, principal, body.site)
     filed_at = _when(body.filed_at, clock.now(), "body.filed_at")
-    row = fetch_one(
-        conn,
-        "INSERT INTO hw_declaration (site_id, period, filed_at, filed_by) VALUES (%s, %s, %s, %s) "
-        "ON CONFLICT (site_id, period) DO NOTHING RETURNING period, filed_at, filed_by",
-        (site["id"], body.period, filed_at, principal.actor),
+    row = hazwaste_compliance.file_declaration(
+        conn=conn, site_id=site["id"], period=body.period, filed_at=filed_at, filed_by=principal.actor
     )
     if row is None:
         raise Conflict(f"{body.period} is already filed for {body.site}")

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import Conn
+from core.liveness import heartbeats
 
 router = APIRouter()
 
@@ -23,17 +24,13 @@ def healthz() -> dict[str, str]:
 def readyz(conn: Conn) -> JSONResponse:
     """Ready when the database answers; lists whether each service's heartbeat is fresh and which of its parts
     (threads) are stuck or dead (details: /api/v1/system/health)."""
-    rows = conn.execute(
-        "SELECT service, instance, extract(epoch FROM now() - updated_at) AS age_s, "
-        "coalesce(counters->'stuck', '[]') AS stuck FROM service_heartbeat "
-        "ORDER BY service, instance"
-    ).fetchall()
+    rows = heartbeats(conn)
     services = [
         {
             "service": r["service"],
             "instance": r["instance"],
             "stale": r["age_s"] > HEARTBEAT_STALE_S,
-            "stuck": stuck_parts(r["stuck"]),
+            "stuck": stuck_parts((r["counters"] or {}).get("stuck", [])),
         }
         for r in rows
     ]

@@ -20,7 +20,7 @@ from api.errors import Invalid
 from api.policy import Permission, Principal
 from api.queries import Page, after_id, page
 from api.schemas.notifications import ChannelRead, NotificationDetail, NotificationRead, PolicyRead, RosterRead
-from core import audit, db
+from core import audit
 from core.scope import site_codes
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
@@ -68,7 +68,7 @@ def create_channel(body: ChannelSpec, who: Manager, conn: Conn, settings: Settin
     """Add a channel (an apprise URL: wecombot://, dingtalk://, feishu://, mailto://, json://); the URL is sealed
     and never returned."""
     _may_write(conn, who, body.site)
-    if db.execute(conn, "SELECT 1 FROM notification_channel WHERE name = %s", (body.name,)).fetchone():
+    if notify_config.channel_name_taken(conn=conn, name=body.name):
         raise HTTPException(409, f"a channel named {body.name!r} exists")
     out = notify_config.put_channel(conn=conn, secret=settings.keyring, spec=body)
     audit.append(
@@ -98,9 +98,7 @@ def get_channel(channel_id: PathId, who: Manager, conn: Conn):
 def replace_channel(channel_id: PathId, body: ChannelSpec, who: Manager, conn: Conn, settings: Settings):
     _channel(conn, who, channel_id)
     _may_write(conn, who, body.site)
-    if db.execute(
-        conn, "SELECT 1 FROM notification_channel WHERE name = %s AND id <> %s", (body.name, channel_id)
-    ).fetchone():
+    if notify_config.channel_name_taken(conn=conn, name=body.name, other_than=channel_id):
         raise HTTPException(409, f"a channel named {body.name!r} exists")
     out = notify_config.put_channel(conn=conn, secret=settings.keyring, spec=body, channel_id=channel_id)
     audit.append(
@@ -143,8 +141,8 @@ def put_policy(name: Name, body: PolicySpec, who: Manager, conn: Conn):
     """Create or replace the policy ``name`` (the body's name must match)."""
     if body.name != name:
         raise Invalid("the body's name must be the name in the path", field="body.name")
-    existing = db.execute(conn, "SELECT site FROM escalation_policy WHERE name = %s", (name,)).fetchone()
-    if existing is not None and not _visible(conn, who, existing[0]):
+    existing = notify_config.policy_owner(conn=conn, name=name)
+    if existing is not None and not _visible(conn, who, existing["site"]):
         raise HTTPException(404, f"no policy {name}")
     _may_write(conn, who, body.site)
     _recipients(conn, {f"body.tiers.{i}.users": t.users for i, t in enumerate(body.tiers)}, body.site)
@@ -170,8 +168,8 @@ def put_roster(name: Name, body: RosterSpec, who: Manager, conn: Conn):
     """Create or replace the duty roster ``name``: who holds a role on which shift."""
     if body.name != name:
         raise Invalid("the body's name must be the name in the path", field="body.name")
-    existing = db.execute(conn, "SELECT site FROM duty_roster WHERE name = %s", (name,)).fetchone()
-    if existing is not None and not _visible(conn, who, existing[0]):
+    existing = notify_config.roster_owner(conn=conn, name=name)
+    if existing is not None and not _visible(conn, who, existing["site"]):
         raise HTTPException(404, f"no roster {name}")
     _may_write(conn, who, body.site)
     _recipients(

@@ -17,10 +17,11 @@ from api import plant_read
 from api.deps import After, ApiConfig, AppClock, Conn, PathId, SiteFilter, require
 from api.errors import Invalid
 from api.policy import Permission, Principal
-from api.queries import decode_cursor, encode_cursor, fetch_all
+from api.queries import decode_cursor, encode_cursor
 from api.schemas import DbId
 from api.schemas.readings import LatestValue, ReadingsRead
 from core import audit, timeseries
+from core.scope import area_codes
 
 router = APIRouter(prefix="/api/v1", tags=["readings"])
 Reader = Annotated[Principal, require(Permission.READINGS_READ)]
@@ -147,12 +148,8 @@ def export_readings(
     """Raw readings of up to 100 points as CSV (recorded in the audit record as an export)."""
     points = [plant_read.get_point(conn, principal.scope, pid) for pid in dict.fromkeys(point_id)]
     start, end = _window(start, end, clock.now())
-    rows = fetch_all(
-        conn,
-        """
-        SELECT time, point_id, value, quality FROM reading
-        WHERE point_id = ANY(%s) AND time >= %s AND time < %s ORDER BY point_id, time LIMIT %s""",
-        ([p["id"] for p in points], start, end, api.export_max_rows + 1),
+    rows = timeseries.raw_export(
+        conn, point_ids=[p["id"] for p in points], start=start, end=end, limit=api.export_max_rows + 1
     )
     if len(rows) > api.export_max_rows:
         raise Invalid(f"more than {api.export_max_rows} readings; narrow the range", field="query.start")
@@ -175,10 +172,7 @@ def export_readings(
             ]
         )
     sites = sorted({p["site"] for p in points})
-    areas = {
-        a["code"]
-        for a in fetch_all(conn, "SELECT code FROM area WHERE id = ANY(%s)", (sorted({p["area_id"] for p in points}),))
-    }
+    areas = set(area_codes(conn, {p["area_id"] for p in points}))
     audit.append(
         conn,
         actor=principal.actor,

@@ -12,11 +12,10 @@ from fastapi import APIRouter, BackgroundTasks, File, HTTPException, Path, Query
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.alarms import AlarmScope, alarm_scope, check_site
+from api.alarms import alarm_scope, check_site
 from api.deps import AppClock, Conn, PathId, Settings, SiteFilter, require
-from api.errors import Forbidden, Invalid, NotFound
+from api.errors import Invalid, NotFound
 from api.policy import Permission, Principal
-from api.queries import fetch_one
 from reports import archive, links, service
 from reports.context import NotFound as ReportNotFound
 from reports.registry import KINDS
@@ -106,15 +105,6 @@ class VerifyRead(BaseModel):
     differs: dict[str, Any] | None = None
 
 
-def _check_scope(ascope: AlarmScope, site: str, areas: list[str]) -> None:
-    """A report may be asked for only about what the caller may see: their sites, and for callers limited to
-    some areas, those areas named explicitly."""
-    if ascope.sites is not None and site not in ascope.sites:
-        raise Forbidden(f"site {site!r} is not in your scope")
-    if ascope.areas is not None and (not areas or not all(f"{site}/{a}" in ascope.areas for a in areas)):
-        raise Forbidden("name the areas of the report, all within your scope")
-
-
 @router.get("/kinds", response_model=list[KindRead])
 def list_kinds(principal: Reader):
     """The reports that can be made."""
@@ -127,9 +117,9 @@ def create_run(
 ):
     """Queue a report; it is generated in the background (poll ``GET /reports/runs/{id}`` for its progress) and
     its files are archived and entered in the audit record."""
-    check_site(conn, principal.scope, body.site)
-    params = service.make_params(
+    run = service.request_run(
         conn,
+        alarm_scope(conn, principal.scope),
         kind=body.kind,
         site=body.site,
         month=body.month,
@@ -140,17 +130,10 @@ def create_run(
         lang=body.lang,
         alarm_id=body.alarm_id,
         flood_id=body.flood_id,
+        formats=body.formats,
+        actor=principal.actor,
         now=clock.now(),
     )
-    ascope = alarm_scope(conn, principal.scope)
-    if params.alarm_id or params.flood_id:
-        table, key = ("alarm", params.alarm_id) if params.alarm_id else ("alarm_flood", params.flood_id)
-        row = fetch_one(conn, f"SELECT site, area FROM {table} WHERE id = %s", (key,))  # noqa: S608
-        if row is None or not ascope.sees(row["site"], row["area"]):
-            raise NotFound(f"no {'alarm' if params.alarm_id else 'flood'} {key}")
-    else:
-        _check_scope(ascope, params.site, list(params.areas or []))
-    run = service.create_run(conn, kind=body.kind, params=params, formats=body.formats, actor=principal.actor)
     pool = request.app.state.pool
     tasks.add_task(service.execute, pool.connection, run["id"], clock=clock)
     return {**run, "files": []}
@@ -188,14 +171,7 @@ def download_by_link(token: Annotated[str, Path(max_length=2000)], conn: Conn, s
 @router.get("/runs/{run_id}", response_model=RunRead)
 def get_run(run_id: PathId, principal: Runner, conn: Conn):
     """A run's progress, and its archived files once done."""
-    try:
-        run = service.get_run(conn, run_id)
-    except ReportNotFound:
-        run = None
-    sites = alarm_scope(conn, principal.scope).sites
-    if run is None or (sites is not None and run["site"] not in sites):
-        raise NotFound(f"no report run {run_id}")
-    return run
+    return service.get_run_in_scope(conn, alarm_scope(conn, principal.scope), run_id)
 
 
 def _scope_args(conn: psycopg.Connection, principal: Principal) -> dict[str, Any]:

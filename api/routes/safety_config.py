@@ -28,8 +28,8 @@ from api.deps import Conn, PathId, require
 from api.errors import NotFound, field_errors
 from api.plant_read import site_filter
 from api.policy import Permission, Principal
-from api.queries import fetch_all, fetch_one
 from api.schemas.alarm_config import AlarmConfigRead, AppliedRead, RevisionRead, RuleSetRead
+from core import config_documents
 from core.plant import export_plant
 from detectors.specs import RuleSection
 
@@ -37,8 +37,6 @@ router = APIRouter(prefix="/api/v1", tags=["safety configuration"])
 Reader = Annotated[Principal, require(Permission.ALARMS_READ)]
 Writer = Annotated[Principal, require(Permission.SAFETY_CONFIG_WRITE)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
-
-_REVISION = "id AS revision, applied_at, applied_by, source, sha256"
 
 
 def _field(loc: tuple) -> str:
@@ -53,14 +51,14 @@ def _all_sites(principal: Principal) -> None:
 
 
 def _latest(conn: psycopg.Connection, table: str) -> dict[str, Any]:
-    row = fetch_one(conn, f"SELECT {_REVISION}, body FROM {table} ORDER BY id DESC LIMIT 1")  # noqa: S608
+    row = config_documents.latest(conn, table)
     if row is None:
         raise NotFound(f"no {table.replace('_', ' ')} has been applied yet")
     return row
 
 
 def _versions(conn: psycopg.Connection, table: str, limit: int) -> list[dict[str, Any]]:
-    return fetch_all(conn, f"SELECT {_REVISION} FROM {table} ORDER BY id DESC LIMIT %s", (limit,))  # noqa: S608
+    return config_documents.revisions(conn, table, limit)
 
 
 def _in_body(problems: list[tuple[tuple, str]]) -> list[tuple[tuple, str]]:
@@ -77,8 +75,7 @@ def _problems(problems: list[tuple[tuple, str]]) -> JSONResponse:
 
 
 def _scoped_config(conn: psycopg.Connection, principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
-    rule_set = fetch_one(conn, "SELECT body FROM rule_set ORDER BY id DESC LIMIT 1")
-    rules = (rule_set or {"body": {}})["body"].get("rules", [])
+    rules = (config_documents.latest_body(conn, "rule_set") or {}).get("rules", [])
     return {**row, "body": config_scope.alarm_config(conn, principal.scope, row["body"], rules)}
 
 
@@ -97,7 +94,7 @@ def alarm_config_versions(principal: Reader, conn: Conn, limit: Limit = 100):
 
 @router.get("/alarm-config/versions/{revision}", response_model=AlarmConfigRead)
 def alarm_config_version(revision: PathId, principal: Reader, conn: Conn):
-    row = fetch_one(conn, f"SELECT {_REVISION}, body FROM alarm_config WHERE id = %s", (revision,))  # noqa: S608
+    row = config_documents.revision(conn, "alarm_config", revision)
     if row is None:
         raise NotFound(f"no alarm configuration revision {revision}")
     return _scoped_config(conn, principal, row)

@@ -10,9 +10,10 @@ from pydantic import BaseModel
 
 from api.deps import Conn, require
 from api.policy import Permission, Principal
-from api.queries import fetch_all, fetch_one
 from api.routes.health import HEARTBEAT_STALE_S, stuck_parts
 from core.db import timescaledb_enabled
+from core.liveness import heartbeats
+from core.registry import current_revision
 
 router = APIRouter(prefix="/api/v1/system", tags=["system"])
 Reader = Annotated[Principal, require(Permission.SYSTEM_READ)]
@@ -41,14 +42,9 @@ class HealthRead(BaseModel):
 def health(principal: Reader, conn: Conn):
     """Heartbeats and counters of ingest and the other services (stale after 30 s of silence), with the parts of
     each that are stuck or dead."""
-    rows = fetch_all(
-        conn,
-        "SELECT service, instance, started_at, updated_at, counters, "
-        "extract(epoch FROM now() - updated_at)::float8 AS age_s FROM service_heartbeat "
-        "ORDER BY service, instance",
-    )
+    rows = heartbeats(conn)
     for row in rows:
         row["stale"] = row["age_s"] > HEARTBEAT_STALE_S
         row["stuck"] = stuck_parts((row["counters"] or {}).get("stuck"))
-    revision = fetch_one(conn, "SELECT coalesce(max(id), 0) AS id FROM config_revision")["id"]
+    revision = current_revision(conn)
     return {"database": "ok", "timescaledb": timescaledb_enabled(conn), "config_revision": revision, "services": rows}

@@ -10,9 +10,12 @@ import pytest
 
 from alerts import flows, service
 from alerts.models import Actor, AlarmChanged, Conflict, IllegalTransition, NotFound, PermissionDenied
+from alerts.notifications import link_access
+from alerts.notifications.links import Link
 from core import errors
+from core.db import fetch_one
 from core.model import Severity
-from core.scope import CodeScope, resolve
+from core.scope import CodeScope, check_site, resolve, site_by_code
 from tests.alerts.helpers import T0, apply, finding, later
 
 pytestmark = pytest.mark.db
@@ -113,3 +116,38 @@ def test_every_refusal_is_a_domain_error_with_its_status() -> None:
     assert (NotFound("x").status, PermissionDenied("x").status, Conflict("x").status) == (404, 403, 409)
     assert all(isinstance(e("x"), errors.DomainError) for e in (NotFound, PermissionDenied, Conflict))
     assert isinstance(NotFound("x"), errors.NotFound) and isinstance(PermissionDenied("x"), errors.Forbidden)
+
+
+def test_a_named_site_outside_the_scope_is_forbidden_and_an_unknown_one_not_found(
+    conn: psycopg.Connection, site: str
+) -> None:
+    apply(conn, site)
+    site_id = fetch_one(conn, "SELECT id FROM site WHERE code = %s", (site,))["id"]
+    assert site_by_code(conn, site, site_ids=[site_id])["id"] == site_id
+    assert site_by_code(conn, site, site_ids=None)["code"] == site
+    with pytest.raises(errors.Forbidden):
+        site_by_code(conn, site, site_ids=[site_id + 1])
+    with pytest.raises(errors.Forbidden):  # an unknown site is not told apart from another's
+        site_by_code(conn, "no-such-site", site_ids=[site_id])
+    with pytest.raises(errors.NotFound):
+        site_by_code(conn, "no-such-site", site_ids=None)
+    check_site(conn, CodeScope([site], None), site)
+    check_site(conn, CodeScope([site], None), None)
+    with pytest.raises(errors.Forbidden):
+        check_site(conn, CodeScope(["elsewhere"], None), site)
+    with pytest.raises(errors.NotFound):
+        check_site(conn, CodeScope.everything(), "no-such-site")
+
+
+def test_a_link_without_a_recipient_opens_the_alarm_but_cannot_acknowledge_it(
+    conn: psycopg.Connection, site: str
+) -> None:
+    alarm = _raised(conn, site)
+    group = Link(alarm_id=alarm["id"], user_id=None, expires_at=later(60))
+    assert link_access.alarm(conn, group)["id"] == alarm["id"]
+    assert link_access.can_ack(conn, group, alarm) is False
+    with pytest.raises(errors.Forbidden):
+        link_access.acknowledge(conn, group, now=later(1), comment=None)
+    with pytest.raises(errors.NotFound):
+        link_access.alarm(conn, Link(alarm_id=alarm["id"] + 1000, user_id=None, expires_at=later(60)))
+    assert service.get_alarm(conn=conn, alarm_id=alarm["id"], events=False)["state"] == "active_unacked"

@@ -106,6 +106,10 @@ def test_tariffs_and_production_round_trip_and_refuse_bad_input(world: World) ->
         ).status_code
         == 201
     )
+    window = {"site": SITE, "start": "2026-03-01T00:00:00+08:00", "end": "2026-03-02T00:00:00+08:00"}
+    stored = world.client.get("/api/v1/energy/production", params=window, headers=world.headers(H))
+    assert stored.status_code == 200
+    assert [(p["area"], p["quantity"], p["unit"]) for p in stored.json()] == [("formation", 5000, "cells")]
     r = world.client.post(
         "/api/v1/energy/production",
         json={"site": SITE, "rows": [{**rows[0], "area": "nope"}]},
