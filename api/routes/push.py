@@ -147,4 +147,4 @@ def ack_link(token: Token, body: LinkAck, conn: Conn, settings: Settings, clock:
         actor=actor,
         now=clock.now(),
         comment=body.comment or "确认 (通知链接) / acknowledged from a notification link",
-    )
+    ).to_dict()
