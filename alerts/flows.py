@@ -19,6 +19,7 @@ import psycopg
 
 from alerts import commands as machine
 from alerts import plans, service, store
+from alerts.alarm import Alarm
 from alerts.config import AlertConfig
 from alerts.config_store import load_config
 from alerts.decisions import InterlockCommand
@@ -303,7 +304,7 @@ def start_drill(
     reason: str,
     now: datetime,
     config: AlertConfig | None = None,
-) -> dict[str, Any]:
+) -> Alarm:
     """Run a response plan level as a drill: a drill alarm, notifications and evacuation marked as drill, and
     commands to simulated actuators only (real ones are kept as skipped)."""
     actor.require("drill")
@@ -356,7 +357,7 @@ def start_drill(
     return service.get_alarm(conn=conn, alarm_id=alarm["id"])
 
 
-def end_drill(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, now: datetime) -> dict[str, Any]:
+def end_drill(*, conn: psycopg.Connection, alarm_id: int, actor: Actor, now: datetime) -> Alarm:
     """End a drill: its alarm returns to normal and is acknowledged by the person ending it."""
     actor.require("drill")
     alarm = store.fetch_one(conn, "SELECT * FROM alarm WHERE id = %s AND rule = 'drill'", (alarm_id,))

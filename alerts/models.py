@@ -7,8 +7,10 @@ confirmed (standards.md section 8), so the UI should show ``label``/``label_en``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from typing import Any
 
 from core import errors
 from core.model import Severity
@@ -178,9 +180,10 @@ class Conflict(AlarmError, errors.Conflict):
 
 
 class AlarmChanged(AlarmError, errors.Stale):
-    """The alarm changed since the version the caller saw; ``alarm`` is the alarm as it is now."""
+    """The alarm changed since the version the caller saw; ``alarm`` is the alarm as it is now (an
+    ``alerts.alarm.Alarm``, which imports this module)."""
 
-    def __init__(self, alarm_id: int, *, seen: int, current: int, alarm: dict) -> None:
+    def __init__(self, alarm_id: int, *, seen: int, current: int, alarm: Mapping[str, Any]) -> None:
         super().__init__(
             f"alarm {alarm_id} changed since you saw it (version {seen}, now {current})",
             seen=seen,

@@ -16,6 +16,9 @@ calls, one function per route:
                                    its return to normal when the device confirms a later command)
 =================================  ===========================================================================
 
+The read model and the people's actions answer with ``alerts.alarm.Alarm`` (typed, state and priority as
+enums); callers that need the dict (API bodies, messages, the console) take ``Alarm.to_dict()``.
+
 Where the rest lives (alerts/ has no import cycle, tests/alerts/test_import_graph.py): the configuration in
 ``alerts.config_store``, the command machine in ``alerts.commands`` (below this module), manual commands,
 bypasses, drills and the worker's command steps in ``alerts.flows`` (above it).
@@ -37,6 +40,7 @@ import psycopg
 
 from alerts import commands as machine
 from alerts import management, plans, store
+from alerts.alarm import Alarm
 from alerts.config import AlertConfig, NotifySpec
 from alerts.config_store import load_config
 from alerts.models import (
@@ -260,7 +264,7 @@ def _human(
     cause: str | None,
     detail: dict | None = None,
     prepare=None,
-) -> dict[str, Any]:
+) -> Alarm:
     actor.require(permission)
     alarm = _locked(conn, alarm_id)
     if prepare is not None:
@@ -298,7 +302,7 @@ def acknowledge(
     comment: str | None = None,
     scope: CodeScope | None = None,
     expected_version: int | None = None,
-) -> dict[str, Any]:
+) -> Alarm:
     """Acknowledge (B -> C, D -> normal, latched unacknowledged -> latched acknowledged)."""
     _seen(conn, alarm_id, scope, expected_version)
 
@@ -317,7 +321,7 @@ def reset(
     comment: str | None = None,
     scope: CodeScope | None = None,
     expected_version: int | None = None,
-) -> dict[str, Any]:
+) -> Alarm:
     """Reset a latched, acknowledged alarm whose condition is back to normal."""
     _seen(conn, alarm_id, scope, expected_version)
     return _human(conn, alarm_id, Event.RESET, actor, "reset", now, cause=comment)
@@ -333,7 +337,7 @@ def shelve(
     duration: timedelta,
     scope: CodeScope | None = None,
     expected_version: int | None = None,
-) -> dict[str, Any]:
+) -> Alarm:
     """Shelve for ``duration`` (at most ``shelve_max_h``); a critical alarm needs an EHS manager."""
     _seen(conn, alarm_id, scope, expected_version)
     if not reason or not reason.strip():
@@ -370,7 +374,7 @@ def unshelve(
     reason: str | None = None,
     scope: CodeScope | None = None,
     expected_version: int | None = None,
-) -> dict[str, Any]:
+) -> Alarm:
     _seen(conn, alarm_id, scope, expected_version)
     return _human(conn, alarm_id, Event.UNSHELVE, actor, "shelve", now, cause=reason)
 
@@ -385,7 +389,7 @@ def remove_from_service(
     now: datetime,
     scope: CodeScope | None = None,
     expected_version: int | None = None,
-) -> dict[str, Any]:
+) -> Alarm:
     """Out of service for maintenance; needs a reason and a work permit or MOC reference."""
     _seen(conn, alarm_id, scope, expected_version)
     if not reason.strip() or not permit.strip():
@@ -416,7 +420,7 @@ def return_to_service(
     reason: str | None = None,
     scope: CodeScope | None = None,
     expected_version: int | None = None,
-) -> dict[str, Any]:
+) -> Alarm:
     _seen(conn, alarm_id, scope, expected_version)
     return _human(conn, alarm_id, Event.RETURN_TO_SERVICE, actor, "out_of_service", now, cause=reason)
 
@@ -577,19 +581,6 @@ def command_endings(*, conn: psycopg.Connection, ended: Sequence[machine.Ending]
 # --- reading ----------------------------------------------------------------------------------------------------
 
 
-def _present(row: dict[str, Any]) -> dict[str, Any]:
-    state = AlarmState(row["state"])
-    return {
-        **row,
-        "state_label": state.label,
-        "state_label_en": state.label_en,
-        "state_code": state.code,
-        "needs_ack": state.needs_ack,
-        "annunciated": state.annunciated,
-        "priority_label": Priority(row["priority"]).label,
-    }
-
-
 def list_alarms(
     *,
     conn: psycopg.Connection,
@@ -607,7 +598,7 @@ def list_alarms(
     sites: Sequence[str] | None = None,
     areas: Sequence[str] | None = None,
     flood_id: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Alarm]:
     """Alarms, most urgent and newest first; by default the open ones (anything not back to normal).
 
     ``sites`` (site codes) and ``areas`` (``site/area`` keys) restrict the list to what a caller may see; alarms
@@ -641,24 +632,26 @@ def list_alarms(
         "LIMIT %(limit)s OFFSET %(offset)s",
         params,
     )
-    return [_present(r) for r in rows]
+    return [Alarm.from_row(r) for r in rows]
 
 
-def get_alarm(*, conn: psycopg.Connection, alarm_id: int, events: bool = True) -> dict[str, Any]:
+def get_alarm(*, conn: psycopg.Connection, alarm_id: int, events: bool = True) -> Alarm:
     """One alarm with its timeline (events), interlock commands and notifications."""
     row = store.fetch_one(conn, "SELECT * FROM alarm WHERE id = %s", (alarm_id,))
     if row is None:
         raise NotFound(f"no alarm {alarm_id}")
-    out = _present(row)
-    if events:
-        out["events"] = store.fetch(conn, "SELECT * FROM alarm_event WHERE alarm_id = %s ORDER BY id", (alarm_id,))
-        out["commands"] = store.fetch(
+    alarm = Alarm.from_row(row)
+    if not events:
+        return alarm
+    return alarm.with_timeline(
+        events=store.fetch(conn, "SELECT * FROM alarm_event WHERE alarm_id = %s ORDER BY id", (alarm_id,)),
+        commands=store.fetch(
             conn, "SELECT * FROM interlock_command WHERE alarm_id = %s ORDER BY created_at", (alarm_id,)
-        )
-        out["notifications"] = store.fetch(
+        ),
+        notifications=store.fetch(
             conn, "SELECT * FROM notification_outbox WHERE alarm_id = %s ORDER BY id", (alarm_id,)
-        )
-    return out
+        ),
+    )
 
 
 def get_event(*, conn: psycopg.Connection, event_id: int) -> dict[str, Any]:
@@ -700,7 +693,7 @@ def get_flood(*, conn: psycopg.Connection, flood_id: int, scope: CodeScope | Non
     if flood is None or (scope is not None and not scope.sees(flood["site"], flood["area"])):
         raise NotFound(f"no flood {flood_id}")
     alarms = list_alarms(conn=conn, flood_id=flood_id, open_only=False, limit=1000)
-    flood["alarms"] = [{**a, "is_first_out": a["id"] == flood["first_alarm_id"]} for a in alarms]
+    flood["alarms"] = [{**a.to_dict(), "is_first_out": a.id == flood["first_alarm_id"]} for a in alarms]
     return flood
 
 

@@ -9,13 +9,14 @@ engine's functions take that and check it (and the version a person saw) themsel
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 
 from alerts import models, service
+from alerts.alarm import Alarm
 from alerts.config import AlertConfig
 from api.errors import NotFound
 from api.plant_read import site_filter
@@ -43,28 +44,34 @@ def actor(principal: Principal) -> models.Actor:
     return models.Actor(principal.actor, models.Role(principal.role.value))
 
 
-def with_versions(conn: psycopg.Connection, alarms: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = service.versions(conn=conn, alarm_ids=[a["id"] for a in alarms])
-    return [{**a, "version": found.get(a["id"], 0)} for a in alarms]
+def plain(alarm: Alarm | Mapping[str, Any]) -> dict[str, Any]:
+    """The alarm engine's ``Alarm`` as the dict the API answers with (the boundary of the read model)."""
+    return alarm.to_dict() if isinstance(alarm, Alarm) else dict(alarm)
 
 
-def present(conn: psycopg.Connection, alarm: dict[str, Any]) -> dict[str, Any]:
+def with_versions(conn: psycopg.Connection, alarms: Sequence[Alarm | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    rows = [plain(a) for a in alarms]
+    found = service.versions(conn=conn, alarm_ids=[a["id"] for a in rows])
+    return [{**a, "version": found.get(a["id"], 0)} for a in rows]
+
+
+def present(conn: psycopg.Connection, alarm: Alarm | Mapping[str, Any]) -> dict[str, Any]:
     return with_versions(conn, [alarm])[0]
 
 
-def as_json(conn: psycopg.Connection, alarm: dict[str, Any]) -> dict[str, Any]:
+def as_json(conn: psycopg.Connection, alarm: Alarm | Mapping[str, Any]) -> dict[str, Any]:
     """An alarm object ready for a JSON body outside a response model (conflict answers)."""
     return AlarmRead.model_validate(present(conn, alarm)).model_dump(mode="json")
 
 
-def get_visible(conn: psycopg.Connection, ascope: AlarmScope, alarm_id: int, *, events: bool = False) -> dict[str, Any]:
+def get_visible(conn: psycopg.Connection, ascope: AlarmScope, alarm_id: int, *, events: bool = False) -> Alarm:
     """One alarm the caller may see (site-level alarms, without an area, with their site: core.scope), else 404
     (as if it did not exist)."""
     try:
         alarm = service.get_alarm(conn=conn, alarm_id=alarm_id, events=events)
     except models.NotFound:
         alarm = None
-    if alarm is None or not ascope.sees(alarm["site"], alarm["area"], site_level=True):
+    if alarm is None or not ascope.sees(alarm.site, alarm.area, site_level=True):
         raise NotFound(f"no alarm {alarm_id}")
     return alarm
 

@@ -14,6 +14,17 @@ USER = typer.Option(..., "--user", help="Who does it (recorded in the audit reco
 ROLE = typer.Option("operator", "--role", help="admin, ehs_manager or operator")
 
 
+def _plain(result):
+    """The alarm engine's ``Alarm`` (or a list of them) as the dict the console prints from."""
+    from alerts.alarm import Alarm
+
+    if isinstance(result, Alarm):
+        return result.to_dict()
+    if isinstance(result, list) and result and isinstance(result[0], Alarm):
+        return [a.to_dict() for a in result]
+    return result
+
+
 def _run(fn, **kwargs):
     """Run one service call in a transaction; print a clear message for a refused request."""
     import psycopg
@@ -22,7 +33,7 @@ def _run(fn, **kwargs):
 
     with database_url() as url, psycopg.connect(url) as conn:
         try:
-            return fn(conn=conn, **kwargs)
+            return _plain(fn(conn=conn, **kwargs))
         except AlarmError as exc:
             typer.echo(f"refused: {exc}", err=True)
             raise typer.Exit(1) from None

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Quality(IntEnum):
@@ -75,14 +75,18 @@ class Severity(IntEnum):
         return self.name.lower()
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One value of one point at one time."""
+class Reading(NamedTuple):
+    """One value of one point at one time, as it travels from the decoders to the database and the detectors.
 
-    point_id: int
+    A named tuple, so that it unpacks and indexes as the ``(ts, point_id, value, quality)`` rows always did and
+    goes into ``COPY`` and ``executemany`` unchanged; the field order is the ``reading`` table's column order
+    (ingest.writer) and is part of the spool format. ``quality`` is a plain int (a ``Quality`` value).
+    """
+
     ts: datetime
+    point_id: int
     value: float | None
-    quality: Quality = Quality.GOOD
+    quality: int = 0
 
 
 @dataclass(frozen=True, slots=True)

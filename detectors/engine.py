@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.clock import Clock, SystemClock
-from core.model import Finding, Severity, SubjectRef
+from core.model import Finding, Reading, Severity, SubjectRef
 from core.registry import PlantIndex
 from detectors.base import Detector
 from detectors.rules import Deviation, Flatline, Invalid, Limit, Offline, RateOfRise, Spike, Stale, Vote
@@ -238,7 +238,7 @@ class Engine:
 
     def evaluate(
         self,
-        rows: Sequence[tuple],
+        rows: Sequence[Reading],
         *,
         rejects: Sequence[Any] = (),
         statuses: Sequence[Any] = (),

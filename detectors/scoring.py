@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import pandas as pd
 import psycopg
 
-from core.model import Finding, Severity, SubjectRef
+from core.model import Finding, Reading, Severity, SubjectRef
 from detectors import service
 from detectors.adapters import ModelDetector
 from detectors.artifacts import ArtifactStore
@@ -42,11 +42,17 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_LEVELS = (Level(1.0, Severity.MEDIUM), Level(2.0, Severity.HIGH))
 
 
+class DecodedLike(Protocol):
+    """What the stage reads of a decoded batch (``ingest.decoders.Decoded``)."""
+
+    rows: list[Reading]
+
+
 class BatchLike(Protocol):
     """What the stage needs of an ingest batch (``ingest.pipeline.Batch``; detectors never import ingest)."""
 
     id: str
-    decoded: Any  # .rows: list of (time, point_id, value, quality)
+    decoded: DecodedLike
     findings: list[Any]
 
 

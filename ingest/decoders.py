@@ -17,11 +17,11 @@ from enum import StrEnum
 import orjson
 
 from core import identity, topics
-from core.model import Quality
+from core.model import Quality, Reading
 from core.registry import DeviceInfo, PlantIndex
 
-#: One reading row in COPY column order: (time, point_id, value, quality).
-Row = tuple[datetime, int, float | None, int]
+#: One reading row in COPY column order: (time, point_id, value, quality); an alias kept for older imports.
+Row = Reading
 
 _GOOD = int(Quality.GOOD)
 _BAD = int(Quality.BAD)
@@ -88,7 +88,7 @@ class StatusChange:
 class Decoded:
     """What one batch of messages decodes to."""
 
-    rows: list[Row] = field(default_factory=list)
+    rows: list[Reading] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     statuses: list[StatusChange] = field(default_factory=list)
     #: After each message, in order: how many rows, rejects and statuses the batch held (message i owns
@@ -224,7 +224,7 @@ class Decoder:
         return None
 
     def _decode_item(
-        self, item: object, msg: RawMessage, device: DeviceInfo, rows: list[Row], problems: dict[Reason, list[str]]
+        self, item: object, msg: RawMessage, device: DeviceInfo, rows: list[Reading], problems: dict[Reason, list[str]]
     ) -> None:
         if not isinstance(item, dict):
             problems.setdefault(Reason.BAD_SHAPE, []).append(f"expected an object, got {type(item).__name__}")
@@ -270,9 +270,9 @@ class Decoder:
                         f"{key}={value:g} outside [{point.valid_min:g}, {point.valid_max:g}]"
                     )
                     continue
-                append((when, point.id, value, _GOOD))
+                append(Reading(when, point.id, value, _GOOD))
             elif value is None:
-                append((when, point.id, None, _BAD))
+                append(Reading(when, point.id, None, _BAD))
             else:
                 problems.setdefault(Reason.BAD_VALUE_TYPE, []).append(
                     f"{key} is {kind.__name__}, expected a number, boolean or null"

@@ -660,7 +660,8 @@ def _refused_reject(unit: _Unit, exc: BaseException) -> Reject:
             r.site,
             r.device,
         )
-    shown = repr((unit.decoded.rows, unit.decoded.statuses, unit.findings)).encode("utf-8", "backslashreplace")
+    rows = [tuple(row) for row in unit.decoded.rows]  # shown as the plain tuples they always were
+    shown = repr((rows, unit.decoded.statuses, unit.findings)).encode("utf-8", "backslashreplace")
     return Reject(
         "(spool)" if not unit.findings else "(finding)",
         shown[:_MAX_KEPT],

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from core.model import Finding, Severity, SubjectRef
+from core.model import Finding, Reading, Severity, SubjectRef
 from core.text import storable, storable_json, storable_or_none
 from ingest.decoders import Decoded, Reason, Reject, StatusChange
 
@@ -66,6 +66,13 @@ def _finding_from_json(d: dict) -> Finding:
     )
 
 
+def _plain_tuple(value: object) -> tuple:
+    """A reading (a named tuple, which orjson does not take) as the JSON array a plain tuple is."""
+    if isinstance(value, tuple):
+        return tuple(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
 def encode(decoded: Decoded, findings: list[Finding]) -> bytes:
     """A batch as the bytes of a version 2 spool file."""
     body = orjson.dumps(
@@ -87,7 +94,8 @@ def encode(decoded: Decoded, findings: list[Finding]) -> bytes:
                 for r in decoded.rejects
             ],
             "statuses": [[s.device_id, s.status, s.at] for s in decoded.statuses],
-        }
+        },
+        default=_plain_tuple,
     )
     return _MAGIC + f"{VERSION} {hashlib.sha256(body).hexdigest()}\n".encode() + body
 
@@ -124,13 +132,13 @@ def decode(data: bytes) -> tuple[Decoded, list[Finding]]:
         body = _body(data)
         parse = datetime.fromisoformat
         findings = [_finding_from_json(f) for f in body.get("findings", [])]
-        rows = []
+        rows: list[Reading] = []
         for t, pid, value, quality in body["rows"]:
             if not (
                 isinstance(pid, int) and isinstance(quality, int) and (value is None or isinstance(value, int | float))
             ):
                 raise SpoolFileError("a reading row of the wrong types")
-            rows.append((parse(t), pid, None if value is None else float(value), quality))
+            rows.append(Reading(parse(t), pid, None if value is None else float(value), quality))
         decoded = Decoded(
             rows=rows,
             rejects=[

@@ -17,9 +17,10 @@ import psycopg
 from psycopg import errors
 
 from core import channels, storage
+from core.model import Reading
 from core.text import storable, storable_or_none
 from core.timeseries import mark_dirty
-from ingest.decoders import Decoded, Reject, Row
+from ingest.decoders import Decoded, Reject
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class WriteResult:
     rejects: int
 
 
-def copy_rows(conn: psycopg.Connection, table: str, rows: list[Row]) -> None:
+def copy_rows(conn: psycopg.Connection, table: str, rows: list[Reading]) -> None:
     """Binary COPY of reading rows into ``table``."""
     with conn.cursor() as cur, cur.copy(f"COPY {table} {_COLUMNS} FROM STDIN (FORMAT BINARY)") as copy:  # noqa: S608
         copy.set_types(_TYPES)
@@ -43,7 +44,7 @@ def copy_rows(conn: psycopg.Connection, table: str, rows: list[Row]) -> None:
             write(row)
 
 
-def _insert_deduplicated(conn: psycopg.Connection, rows: list[Row]) -> int:
+def _insert_deduplicated(conn: psycopg.Connection, rows: list[Reading]) -> int:
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS reading_stage (LIKE reading INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
@@ -56,7 +57,7 @@ def _insert_deduplicated(conn: psycopg.Connection, rows: list[Row]) -> int:
     return cur.rowcount
 
 
-def _write(conn: psycopg.Connection, rows: list[Row]) -> int:
+def _write(conn: psycopg.Connection, rows: list[Reading]) -> int:
     try:
         with conn.transaction():  # a savepoint: a collision undoes only the COPY
             copy_rows(conn, "reading", rows)
@@ -79,7 +80,7 @@ def dead_letter_row(r: Reject) -> tuple:
     )
 
 
-def write_readings(conn: psycopg.Connection, rows: list[Row]) -> int:
+def write_readings(conn: psycopg.Connection, rows: list[Reading]) -> int:
     """Store rows inside the caller's transaction; return how many were new (duplicates are dropped)."""
     if not rows:
         return 0
@@ -118,7 +119,7 @@ def write_statuses(conn: psycopg.Connection, decoded: Decoded) -> None:
             )
 
 
-def mark_late(conn: psycopg.Connection, rows: list[Row], late_before: datetime | None) -> None:
+def mark_late(conn: psycopg.Connection, rows: list[Reading], late_before: datetime | None) -> None:
     """Note the time range and points of late rows (older than ``late_before``) for the rollups to recompute."""
     if late_before is None or not rows or min(row[0] for row in rows) >= late_before:
         return
@@ -135,7 +136,7 @@ def write_batch(conn: psycopg.Connection, decoded: Decoded, *, late_before: date
     return WriteResult(written, len(decoded.rows) - written, len(decoded.rejects))
 
 
-def announce(conn: psycopg.Connection, batch_id: str, rows: list[Row]) -> None:
+def announce(conn: psycopg.Connection, batch_id: str, rows: list[Reading]) -> None:
     """Tell listeners (the API's live feed) which points got readings: one NOTIFY per batch, sent on commit."""
     if rows:
         payload = channels.readings_payload(batch_id, len(rows), {row[1] for row in rows})

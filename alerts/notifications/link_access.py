@@ -73,4 +73,4 @@ def acknowledge(conn: psycopg.Connection, link: Link, *, now: datetime, comment:
         actor=actor,
         now=now,
         comment=comment or "确认 (通知链接) / acknowledged from a notification link",
-    )
+    ).to_dict()

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from alerts import config_store, flows
+from alerts.alarm import Alarm
 from api.alarms import actor, alarm_scope, get_visible, plan_for, present
 from api.deps import AppClock, Conn, PathId, require
 from api.errors import Forbidden, Invalid
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api/v1/drills", tags=["alarms"])
 Runner = Annotated[Principal, require(Permission.DRILLS_RUN)]
 
 
-def _detail(conn, alarm: dict) -> dict:
+def _detail(conn, alarm: Alarm) -> dict:
     alarm = present(conn, alarm)
     alarm["plan"] = plan_for(config_store.load_config(conn=conn), alarm)
     return alarm

@@ -1,8 +1,9 @@
 """Schemas of the alarm engine's routes: alarms, their events, commands, notifications, plans, floods, bypasses.
 
-Field names are the columns of the tables (core/migrations/0011-0013) plus what ``alerts.service._present``
+Field names are the columns of the tables (core/migrations/0011-0013) plus what ``alerts.alarm.Alarm.to_dict``
 adds; clients (the mobile PWA) depend on them, so they are never renamed. Signed command payloads and
-delivery errors of notifications (which may quote a webhook URL) are left out.
+delivery errors of notifications (which may quote a webhook URL) are left out. States, priorities and
+statuses are the domain's enums (issue 18), so the OpenAPI document lists their values.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
+
+from alerts.decisions import CommandStatus
+from alerts.models import AlarmState, Priority
+from alerts.notifications.status import OutboxStatus
+from core.model import Severity
 
 #: alarm_event ids are bigserial
 EventId = Annotated[int, Field(ge=0, le=9_223_372_036_854_775_807)]
@@ -38,10 +44,10 @@ class AlarmRead(BaseModel):
     rule_revision: int | None
     title: str
     title_en: str | None
-    state: str
+    state: AlarmState
     condition_active: bool
-    severity: int = Field(description="Now: 0 normal, 1 low ... 4 critical")
-    priority: int = Field(description="Highest this episode: 1 low ... 4 critical")
+    severity: Severity = Field(description="Now: 0 normal, 1 low ... 4 critical")
+    priority: Priority = Field(description="Highest this episode: 1 low ... 4 critical")
     latching: bool
     alarm_class: str
     level: str | None
@@ -84,10 +90,10 @@ class AlarmEventRead(BaseModel):
     at: datetime
     recorded_at: datetime
     kind: str
-    from_state: str | None
-    to_state: str | None
-    severity: int | None
-    priority: int | None
+    from_state: AlarmState | None
+    to_state: AlarmState | None
+    severity: Severity | None
+    priority: Priority | None
     value: float | None
     actor: str
     cause: str | None
@@ -111,7 +117,7 @@ class CommandRead(BaseModel):
     params: dict[str, Any]
     origin: str
     drill: bool
-    status: str
+    status: CommandStatus
     issued_at: datetime | None
     expires_at: datetime | None
     accept_by: datetime | None
@@ -159,7 +165,7 @@ class NotificationRead(BaseModel):
     command_id: UUID | None
     site: str
     area: str | None
-    priority: int | None
+    priority: Priority | None
     plan: str | None
     plan_level: int | None
     recipients: dict[str, Any]
@@ -170,7 +176,7 @@ class NotificationRead(BaseModel):
     body_en: str | None
     evacuation: dict[str, Any] | None
     drill: bool
-    status: str
+    status: OutboxStatus
     attempts: int
     next_attempt_at: datetime
     sent_at: datetime | None

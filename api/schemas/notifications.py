@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alerts.models import AlarmState, Priority
+from alerts.notifications.status import DeliveryStatus, OutboxStatus
+
 Lang = Literal["zh-CN", "en"]
 
 
@@ -40,8 +43,8 @@ class AlarmSummary(BaseModel):
     id: int
     title: str
     title_en: str | None = None
-    state: str
-    priority: int
+    state: AlarmState
+    priority: Priority
     site: str
     area: str | None = None
     device: str | None = None
@@ -129,9 +132,9 @@ class NotificationRead(BaseModel):
     alarm_id: int | None
     site: str
     area: str | None
-    priority: int | None
+    priority: Priority | None
     title: str
-    status: str
+    status: OutboxStatus
     attempts: int
     sent_at: datetime | None
     drill: bool
@@ -154,7 +157,7 @@ class DeliveryRead(BaseModel):
     channel: str
     kind: str
     lang: str
-    status: str
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime
     sent_at: datetime | None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from core.model import Quality
+from core.model import Quality, Reading
 from ingest.hj212.registry import LoggerInfo
 from ingest.hj212.segment import (
     NUMBER_SUFFIXES,
@@ -60,7 +60,7 @@ def quality_of(flag: str | None) -> int:
 
 @dataclass(slots=True)
 class Readings:
-    rows: list[tuple[datetime, int, float, int]] = field(default_factory=list)
+    rows: list[Reading] = field(default_factory=list)
     flags: list[tuple[int, datetime, str]] = field(default_factory=list)
     problems: list[tuple[Problem, str]] = field(default_factory=list)
 
@@ -113,7 +113,7 @@ def readings_of(
             continue
         flag = fields.get(f"{factor}-Flag")
         flag = flag if isinstance(flag, str) else None
-        out.rows.append((when, point.point_id, value, quality_of(flag)))
+        out.rows.append(Reading(when, point.point_id, value, quality_of(flag)))
         if flag is not None and flag != "N":  # N is the normal case: quality 0 says it, no row needed
             out.flags.append((point.point_id, when, flag))
     if unknown:

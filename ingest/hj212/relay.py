@@ -46,6 +46,7 @@ import psycopg
 
 from core import mqtt as mq
 from core import topics
+from core.model import Reading
 from ingest.hj212.registry import LoggerInfo
 
 _LOGGER = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ MAX_VALUES = 100
 
 
 def telemetry_of(
-    rows: Iterable[tuple],
+    rows: Iterable[Reading],
     flags: Iterable[tuple[int, datetime, str]],
     logger: LoggerInfo,
     *,

@@ -10,6 +10,7 @@ from datetime import datetime
 import psycopg
 from psycopg import errors
 
+from core.model import Reading
 from ingest.decoders import Decoded, StatusChange
 from ingest.writer import announce, mark_late, write_readings, write_statuses
 
@@ -32,7 +33,7 @@ class DeadFrame:
 class Work:
     """What one frame (or one connection event) asks to be stored, and the replies due once it is."""
 
-    rows: list[tuple] = field(default_factory=list)
+    rows: list[Reading] = field(default_factory=list)
     flags: list[tuple[int, datetime, str]] = field(default_factory=list)
     dead: list[DeadFrame] = field(default_factory=list)
     statuses: list[StatusChange] = field(default_factory=list)

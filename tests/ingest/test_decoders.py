@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from core.model import PointKind, Quality
+from core.model import PointKind, Quality, Reading
 from core.registry import DeviceInfo, PlantIndex, PointInfo
 from ingest.decoders import Decoder, Limits, RawMessage, Reason
 
@@ -36,6 +36,7 @@ def test_flat_object_uses_arrival_time(decoder: Decoder) -> None:
     out = decode(decoder, {"h2_ppm": 1.5, "energy_kwh": 1200})
     assert sorted(out.rows) == [(NOW, 1, 1.5, 0), (NOW, 3, 1200.0, 0)]
     assert out.rejects == []
+    assert all(type(row) is Reading for row in out.rows)  # issue 18: the decoder makes Readings
 
 
 def test_ts_and_values_with_epoch_milliseconds(decoder: Decoder) -> None:
