@@ -193,6 +193,10 @@ def disable_schedule(conn: psycopg.Connection, *, name: str, actor: str) -> bool
     return True
 
 
+def schedule_exists(conn: psycopg.Connection, name: str) -> bool:
+    return one(conn, "SELECT 1 AS found FROM report_schedule WHERE name = %s", (name,)) is not None
+
+
 def get_schedule(conn: psycopg.Connection, name: str) -> dict[str, Any]:
     row = one(conn, "SELECT * FROM report_schedule WHERE name = %s", (name,))
     if row is None:

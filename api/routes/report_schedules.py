@@ -136,7 +136,7 @@ def list_schedules(principal: Scheduler, conn: Conn, site: SiteFilter = None):
 def create_schedule(body: ScheduleCreate, principal: Scheduler, conn: Conn):
     """Create a schedule (audited); 409 if the name is taken."""
     _check_scope(conn, principal, body.site, body.areas)
-    if conn.execute("SELECT 1 FROM report_schedule WHERE name = %s", (body.name,)).fetchone():
+    if schedules.schedule_exists(conn, body.name):
         raise Conflict(f"schedule {body.name!r} exists; PUT /api/v1/reports/schedules/{body.name} replaces it")
     return _read(schedules.put_schedule(conn, spec=_spec(body.name, body), actor=principal.actor))
 
