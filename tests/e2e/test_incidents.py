@@ -42,6 +42,10 @@ def _demo_copy(tmp: Path, site: str) -> Path:
         (EXAMPLES / "demo-hazwaste.yaml").read_text(encoding="utf-8").replace("site: cz01", f"site: {site}"),
         encoding="utf-8",
     )
+    (tmp / "demo-reports.yaml").write_text(
+        (EXAMPLES / "demo-reports.yaml").read_text(encoding="utf-8").replace("site: cz01", f"site: {site}"),
+        encoding="utf-8",
+    )
     return tmp / "demo-plant.yaml"
 
 

@@ -61,6 +61,8 @@ def _demo_copy(tmp: Path, site: str) -> Path:
     (tmp / "demo-safety.yaml").write_text(yaml.safe_dump(safety, allow_unicode=True), encoding="utf-8")
     hazwaste = (REPO_ROOT / "examples" / "demo-hazwaste.yaml").read_text(encoding="utf-8")
     (tmp / "demo-hazwaste.yaml").write_text(hazwaste.replace("site: cz01", f"site: {site}"), encoding="utf-8")
+    reports = (REPO_ROOT / "examples" / "demo-reports.yaml").read_text(encoding="utf-8")
+    (tmp / "demo-reports.yaml").write_text(reports.replace("site: cz01", f"site: {site}"), encoding="utf-8")
     return tmp / "demo-plant.yaml"
 
 
