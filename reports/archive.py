@@ -111,9 +111,15 @@ def store(
     return get(conn, file_id)
 
 
-def _scope(sites: Sequence[str] | None, areas: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
-    """WHERE terms for a caller's scope: site codes, and ``site/area`` keys (every area of a report must be one)."""
+def _scope(
+    sites: Sequence[str] | None, areas: Sequence[str] | None, kinds: Sequence[str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """WHERE terms for a caller's scope: site codes, ``site/area`` keys (every area of a report must be one) and
+    the kinds whose data the caller may read (``reports.registry.readable_kinds``)."""
     where, params = ["true"], {}
+    if kinds is not None:
+        where.append("kind = ANY(%(kinds)s)")
+        params["kinds"] = list(kinds)
     if sites is not None:
         where.append("site = ANY(%(sites)s)")
         params["sites"] = list(sites)
@@ -131,13 +137,14 @@ def list_files(
     *,
     sites: Sequence[str] | None = None,
     areas: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
     kind: str | None = None,
     site: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Archived reports the scope covers, newest first."""
-    where, params = _scope(sites, areas)
+    where, params = _scope(sites, areas, kinds)
     params.update(kind=kind, site=site, limit=limit, offset=offset)
     return rows(
         conn,
@@ -154,10 +161,11 @@ def get(
     *,
     sites: Sequence[str] | None = None,
     areas: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
     content: bool = False,
 ) -> dict[str, Any]:
     """One archived report in the scope (else NotFound), with its bytes if asked."""
-    where, params = _scope(sites, areas)
+    where, params = _scope(sites, areas, kinds)
     found = one(
         conn,
         f"SELECT {_SELECT}{', content' if content else ''} FROM report_file "  # noqa: S608
@@ -176,9 +184,10 @@ def download(
     actor: str,
     sites: Sequence[str] | None = None,
     areas: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The archived bytes, exactly as generated; the download is entered in the audit chain."""
-    found = get(conn, file_id, sites=sites, areas=areas, content=True)
+    found = get(conn, file_id, sites=sites, areas=areas, kinds=kinds, content=True)
     audit.append(
         conn,
         actor=actor,

@@ -22,6 +22,7 @@ from compliance.overview import open_alarms, site_overview
 from core.scope import sites as scope_sites
 from hazwaste import compliance as hazwaste_compliance
 from reports import archive
+from reports.registry import readable_kinds
 
 router = APIRouter(prefix="/api/v1/compliance", tags=["compliance"])
 Reader = Annotated[Principal, require(Permission.COMPLIANCE_READ)]
@@ -76,7 +77,14 @@ def overview(
             else None
         )
         files = (
-            archive.list_files(conn, sites=ascope.sites, areas=ascope.areas, site=s["code"], limit=reports)
+            archive.list_files(
+                conn,
+                sites=ascope.sites,
+                areas=ascope.areas,
+                kinds=readable_kinds(principal.role),
+                site=s["code"],
+                limit=reports,
+            )
             if principal.can(Permission.REPORTS_READ) and reports
             else None
         )

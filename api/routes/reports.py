@@ -18,7 +18,7 @@ from api.errors import Invalid, NotFound
 from api.policy import Permission, Principal
 from reports import archive, links, service
 from reports.context import NotFound as ReportNotFound
-from reports.registry import KINDS
+from reports.registry import KINDS, readable_kinds
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 Runner = Annotated[Principal, require(Permission.REPORTS_RUN)]
@@ -176,7 +176,7 @@ def get_run(run_id: PathId, principal: Runner, conn: Conn):
 
 def _scope_args(conn: psycopg.Connection, principal: Principal) -> dict[str, Any]:
     ascope = alarm_scope(conn, principal.scope)
-    return {"sites": ascope.sites, "areas": ascope.areas}
+    return {"sites": ascope.sites, "areas": ascope.areas, "kinds": readable_kinds(principal.role)}
 
 
 @router.get("", response_model=list[FileRead])

@@ -102,3 +102,20 @@ def test_run_requests_are_checked(world: World) -> None:
         "compliance_day",
         "compliance_month",
     }
+
+
+def test_a_regulator_sees_no_energy_report_even_of_a_compliance_area(world: World) -> None:
+    month.build(world.url)
+    energy = run(world, "admin", kind="energy_month", site=SITE, month="2026-03", areas=["wastewater"], formats=["csv"])
+    alarms = run(world, "admin", kind="alarm_month", site=SITE, month="2026-03", areas=["wastewater"], formats=["csv"])
+    assert energy["status"] == alarms["status"] == "done", (energy, alarms)
+    energy_file, alarms_file = energy["files"][0], alarms["files"][0]
+    assert energy_file["areas"] == alarms_file["areas"] == ["wastewater"]
+    # energy is not compliance data: the regulator's archive has the alarm report of the same area only
+    listed = world.client.get("/api/v1/reports", headers=world.headers("regulator")).json()
+    assert [f["id"] for f in listed] == [alarms_file["id"]]
+    for path in (f"/api/v1/reports/{energy_file['id']}", f"/api/v1/reports/{energy_file['id']}/download"):
+        assert world.client.get(path, headers=world.headers("regulator")).status_code == 404
+    # people who read energy see both
+    seen = {f["id"] for f in world.client.get("/api/v1/reports", headers=world.headers("ehs_manager")).json()}
+    assert {energy_file["id"], alarms_file["id"]} <= seen
